@@ -1,0 +1,522 @@
+//! `copy-snapshots`: copies available snapshots to the DR regions their policy names, with
+//! each destination region's KMS key, never more copies in flight per destination region
+//! than the budget, most critical then oldest first, one copy at a time per resource.
+//!
+//! One run at a time (a lease in the catalog), so the budget count cannot race. Copy names
+//! are deterministic, so a replayed run adopts copies instead of making them twice.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::alerting::Alerter;
+use lifeboat::app::{
+    ItemFailure, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source,
+};
+use lifeboat::config::Config;
+use lifeboat::domain::copy_queue::{CopyCandidate, WaitReason, plan_copies};
+use lifeboat::domain::naming::tags;
+use lifeboat::domain::{
+    Alert, AlertKind, Failure, Policy, RecoveryPoint, RecoveryPointId, Region, Severity, Status,
+    Step,
+};
+use lifeboat::events::ScheduleTick;
+use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
+use serde::Serialize;
+use serde_json::Value;
+
+pub const FUNCTION: &str = "copy-snapshots";
+pub const LEASE: &str = "copy-snapshots";
+/// Longer than the function timeout, so a crashed run's lease expires on its own.
+const LEASE_FOR: chrono::Duration = chrono::Duration::minutes(16);
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub ports: Ports,
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub source: RecoveryPointId,
+    pub destination: Region,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub run_id: String,
+    /// Set when another run holds the lease: this run did nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    pub started: Vec<RecoveryPointId>,
+    pub adopted: Vec<RecoveryPointId>,
+    pub waiting: Vec<Waiting>,
+    /// Copies that cannot start until configuration changes (e.g. no KMS key).
+    pub blocked: Vec<ItemFailure>,
+    pub failed: Vec<ItemFailure>,
+    /// Copies in flight per destination region after this run.
+    pub in_flight: BTreeMap<Region, usize>,
+    pub budget_per_region: usize,
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    let tick = ScheduleTick::parse(&event.payload)?;
+    run(deps, &tick, &event.context.request_id).await
+}
+
+pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
+    let ports = &deps.ports;
+    let now = ports.clock.now();
+    if !ports
+        .catalog
+        .acquire_lease(LEASE, run_id, now + LEASE_FOR, now)
+        .await?
+    {
+        return Ok(Report {
+            run_id: run_id.to_owned(),
+            skipped: Some("another copy-snapshots run holds the lease".into()),
+            budget_per_region: deps.config.copy_budget_per_region,
+            ..Report::default()
+        });
+    }
+    let result = copy(deps, tick, run_id).await;
+    if let Err(e) = ports.catalog.release_lease(LEASE, run_id).await {
+        tracing::warn!(error = %e, "could not release the lease; it expires on its own");
+    }
+    result
+}
+
+async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
+    let ports = &deps.ports;
+    let alerter = ports.alerter();
+    let now = ports.clock.now();
+    let mut log = RunLog::start(FUNCTION, run_id, now);
+    let mut report = Report {
+        run_id: run_id.to_owned(),
+        budget_per_region: deps.config.copy_budget_per_region,
+        ..Report::default()
+    };
+    let policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
+
+    let mut sources = ports.catalog.by_status(Status::Available).await?;
+    sources.extend(ports.catalog.by_status(Status::Copying).await?);
+    sources.retain(|s| !s.is_copy() && tick.policy.as_ref().is_none_or(|p| p == &s.policy));
+    let pending_copies: Vec<_> = ports
+        .catalog
+        .by_status(Status::Pending)
+        .await?
+        .into_iter()
+        .filter(RecoveryPoint::is_copy)
+        .collect();
+    let mut in_flight: BTreeMap<Region, usize> = BTreeMap::new();
+    for c in &pending_copies {
+        *in_flight.entry(c.location.clone()).or_insert(0) += 1;
+    }
+    let busy: BTreeSet<String> = pending_copies
+        .iter()
+        .map(|c| c.resource.arn.clone())
+        .collect();
+
+    let all_ids: Vec<_> = sources
+        .iter()
+        .filter_map(|s| policies.get(&s.policy).map(|p| copy_ids(s, p)))
+        .flatten()
+        .collect();
+    let existing: BTreeSet<_> = ports
+        .catalog
+        .get_many(&all_ids)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+
+    let mut candidates = Vec::new();
+    let mut by_id: HashMap<RecoveryPointId, (&RecoveryPoint, &Policy)> = HashMap::new();
+    for source in &sources {
+        let Some(policy) = policies.get(&source.policy) else {
+            report.blocked.push(ItemFailure {
+                subject: source.id.to_string(),
+                code: "unknown-policy".into(),
+                message: format!("policy {} no longer exists or is invalid", source.policy),
+            });
+            continue;
+        };
+        for target in &policy.copies {
+            let copy_id =
+                RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
+            if existing.contains(&copy_id) {
+                continue;
+            }
+            if target.region == deps.config.primary_region {
+                report.blocked.push(
+                    block(
+                        &alerter,
+                        source,
+                        policy,
+                        &target.region,
+                        "copy target is the primary region itself",
+                        run_id,
+                        now,
+                    )
+                    .await,
+                );
+                continue;
+            }
+            if kms_key_for(policy, &deps.config, &target.region).is_none() {
+                let why = format!(
+                    "no KMS key configured for {} (policy copies[].kms_key_id or DR_KMS_KEYS)",
+                    target.region
+                );
+                report
+                    .blocked
+                    .push(block(&alerter, source, policy, &target.region, &why, run_id, now).await);
+                log.action("blocked", copy_id.as_str(), why);
+                continue;
+            }
+            by_id.insert(source.id.clone(), (source, policy));
+            candidates.push(CopyCandidate {
+                source: source.id.clone(),
+                resource_arn: source.resource.arn.clone(),
+                destination: target.region.clone(),
+                priority: policy.priority,
+                captured_at: source.created_at,
+            });
+        }
+    }
+
+    let plan = plan_copies(
+        candidates,
+        &in_flight,
+        &busy,
+        deps.config.copy_budget_per_region,
+    );
+    let mut full_regions: BTreeSet<Region> = BTreeSet::new();
+    let mut touched: Vec<(&RecoveryPoint, &Policy)> = Vec::new();
+    for c in &plan.launch {
+        let Some(&(source, policy)) = by_id.get(&c.source) else {
+            continue;
+        };
+        if full_regions.contains(&c.destination) {
+            report.waiting.push(Waiting {
+                source: c.source.clone(),
+                destination: c.destination.clone(),
+                reason: "the region refused a copy this run (quota)".into(),
+            });
+            continue;
+        }
+        let kms = kms_key_for(policy, &deps.config, &c.destination)
+            .unwrap_or_default()
+            .to_owned();
+        match start_copy(deps, &alerter, source, policy, &c.destination, &kms, run_id).await {
+            Started::New(id, pending) => {
+                log.action(
+                    "started",
+                    id.as_str(),
+                    format!("copy to {} with {kms}", c.destination),
+                );
+                if pending {
+                    *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
+                }
+                report.started.push(id);
+            }
+            Started::Adopted(id, pending) => {
+                log.action("adopted", id.as_str(), "existing copy recorded");
+                if pending {
+                    *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
+                }
+                report.adopted.push(id);
+            }
+            Started::Recorded => {}
+            Started::Wait(reason, region_full) => {
+                if region_full {
+                    full_regions.insert(c.destination.clone());
+                }
+                log.action("waiting", c.source.as_str(), reason.clone());
+                report.waiting.push(Waiting {
+                    source: c.source.clone(),
+                    destination: c.destination.clone(),
+                    reason,
+                });
+            }
+            Started::Failed(f) => {
+                log.action("failed", &f.subject, format!("{}: {}", f.code, f.message));
+                report.failed.push(f);
+            }
+        }
+        touched.push((source, policy));
+    }
+    for (c, why) in plan.waiting {
+        let reason = match &why {
+            WaitReason::RegionBudgetFull { .. } | WaitReason::ResourceBusy => why.to_string(),
+        };
+        log.action(
+            "waiting",
+            c.source.as_str(),
+            format!("to {}: {reason}", c.destination),
+        );
+        report.waiting.push(Waiting {
+            source: c.source,
+            destination: c.destination,
+            reason,
+        });
+    }
+    for (source, policy) in touched {
+        let latest = ports
+            .catalog
+            .get(&source.id)
+            .await?
+            .unwrap_or_else(|| source.clone());
+        settle_source(ports.catalog.as_ref(), &latest, policy, ports.clock.now()).await?;
+    }
+    report.in_flight = in_flight;
+    log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
+    Ok(report)
+}
+
+enum Started {
+    New(RecoveryPointId, bool),
+    Adopted(RecoveryPointId, bool),
+    Recorded,
+    /// Not started; `true` when the destination region refused (quota): stop there.
+    Wait(String, bool),
+    Failed(ItemFailure),
+}
+
+fn copy_tags(source: &RecoveryPoint) -> Vec<Tag> {
+    vec![
+        Tag::new(tags::CREATED_BY, tags::CREATED_BY_VALUE),
+        Tag::new(tags::POLICY, source.policy.as_str()),
+        Tag::new(tags::SLOT, source.slot.compact()),
+        Tag::new(tags::SOURCE, &source.resource.arn),
+        Tag::new(tags::COPY_OF, source.id.as_str()),
+    ]
+}
+
+async fn start_copy(
+    deps: &Deps,
+    alerter: &Alerter,
+    source: &RecoveryPoint,
+    policy: &Policy,
+    dest: &Region,
+    kms: &str,
+    run_id: &str,
+) -> Started {
+    let ports = &deps.ports;
+    let copy_id = RecoveryPointId::new(dest, source.resource.kind, &source.snapshot_name);
+    let origin = Snapshot {
+        kind: source.resource.kind,
+        region: source.location.clone(),
+        name: source.snapshot_name.clone(),
+        arn: source.snapshot_arn.clone(),
+        status: SnapshotStatus::Available,
+        created_at: Some(source.created_at),
+        kms_key_id: source.kms_key_id.clone(),
+        tags: Vec::new(),
+    };
+    let (snapshot, adopted) = match ports
+        .snapshots
+        .copy_snapshot(
+            &origin,
+            dest,
+            &source.snapshot_name,
+            kms,
+            &copy_tags(source),
+        )
+        .await
+    {
+        Ok(s) => (s, false),
+        Err(PortError::AlreadyExists(_)) => match ports
+            .snapshots
+            .describe_snapshot(dest, source.resource.kind, &source.snapshot_name)
+            .await
+        {
+            Ok(Some(s)) => (s, true),
+            Ok(None) => {
+                return Started::Wait("copy exists but cannot be described yet".into(), false);
+            }
+            Err(e) => return Started::Wait(e.to_string(), false),
+        },
+        Err(e @ PortError::QuotaExceeded(_)) => {
+            let now = ports.clock.now();
+            let alert = Alert::new(
+                AlertKind::CopyBlocked,
+                Severity::Warning,
+                format!("{dest} refused a snapshot copy (quota); copies wait for the next run"),
+                format!("quota#{dest}#{}", now.format("%Y-%m-%dT%H")),
+                now,
+            )
+            .location(dest)
+            .detail("error", e.to_string());
+            raise(alerter, alert, run_id).await;
+            return Started::Wait(e.to_string(), true);
+        }
+        Err(e) if e.is_transient() || matches!(e, PortError::InvalidState(_)) => {
+            return Started::Wait(e.to_string(), false);
+        }
+        Err(e) => {
+            return record_failed_copy(
+                deps, alerter, source, policy, dest, kms, &copy_id, &e, run_id,
+            )
+            .await;
+        }
+    };
+    let now = ports.clock.now();
+    let status = match snapshot.status {
+        SnapshotStatus::Available => Status::Available,
+        SnapshotStatus::Failed => Status::Failed,
+        SnapshotStatus::Creating | SnapshotStatus::Other(_) => Status::Pending,
+    };
+    let mut rp = copy_record(source, &copy_id, dest, kms, now);
+    rp.snapshot_arn = snapshot.arn;
+    rp.status = status;
+    rp.adopted = adopted;
+    if status == Status::Failed {
+        rp.failure = Some(Failure {
+            step: Step::Copy,
+            code: "copy-failed".into(),
+            message: "AWS reports the copy as failed".into(),
+        });
+    }
+    match ports.catalog.insert(&rp).await {
+        Ok(()) => {}
+        Err(PortError::Conflict(_)) => return Started::Recorded,
+        Err(e) => {
+            return Started::Failed(ItemFailure {
+                subject: copy_id.to_string(),
+                code: e.code().into(),
+                message: e.to_string(),
+            });
+        }
+    }
+    let pending = status == Status::Pending;
+    if adopted {
+        Started::Adopted(copy_id, pending)
+    } else {
+        Started::New(copy_id, pending)
+    }
+}
+
+fn copy_record(
+    source: &RecoveryPoint,
+    id: &RecoveryPointId,
+    dest: &Region,
+    kms: &str,
+    now: DateTime<Utc>,
+) -> RecoveryPoint {
+    RecoveryPoint {
+        id: id.clone(),
+        resource: source.resource.clone(),
+        policy: source.policy.clone(),
+        slot: source.slot,
+        location: dest.clone(),
+        snapshot_name: source.snapshot_name.clone(),
+        snapshot_arn: None,
+        source: Some(source.id.clone()),
+        kms_key_id: Some(kms.to_owned()),
+        status: Status::Pending,
+        failure: None,
+        note: None,
+        adopted: false,
+        // A copy holds the data of its source's instant: that is what RPO measures.
+        created_at: source.created_at,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// A refusal retrying will not cure (KMS key unusable, invalid request): the copy is
+/// recorded as failed so the catalog shows it, and alerted once.
+#[allow(clippy::too_many_arguments)]
+async fn record_failed_copy(
+    deps: &Deps,
+    alerter: &Alerter,
+    source: &RecoveryPoint,
+    policy: &Policy,
+    dest: &Region,
+    kms: &str,
+    copy_id: &RecoveryPointId,
+    e: &PortError,
+    run_id: &str,
+) -> Started {
+    let now = deps.ports.clock.now();
+    let mut rp = copy_record(source, copy_id, dest, kms, now);
+    rp.status = Status::Failed;
+    rp.failure = Some(Failure {
+        step: Step::Copy,
+        code: e.code().into(),
+        message: e.to_string(),
+    });
+    let failure = ItemFailure {
+        subject: copy_id.to_string(),
+        code: e.code().into(),
+        message: e.to_string(),
+    };
+    match deps.ports.catalog.insert(&rp).await {
+        Ok(()) => {
+            let alert = Alert::new(
+                AlertKind::CopyFailed,
+                Severity::High,
+                format!(
+                    "copy of {} to {dest} rejected: {}",
+                    source.snapshot_name,
+                    e.code()
+                ),
+                copy_id.as_str(),
+                now,
+            )
+            .resource(&source.resource.arn)
+            .recovery_point(copy_id)
+            .location(dest)
+            .detail("policy", policy.name.as_str())
+            .detail("kms_key_id", kms)
+            .detail("error", e.to_string());
+            raise(alerter, alert, run_id).await;
+            Started::Failed(failure)
+        }
+        Err(PortError::Conflict(_)) => Started::Recorded,
+        Err(write) => Started::Failed(ItemFailure {
+            subject: copy_id.to_string(),
+            code: write.code().into(),
+            message: write.to_string(),
+        }),
+    }
+}
+
+/// A copy that configuration prevents: noted on the source, alerted once a day per policy
+/// and region (never a silent skip).
+async fn block(
+    alerter: &Alerter,
+    source: &RecoveryPoint,
+    policy: &Policy,
+    region: &Region,
+    why: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> ItemFailure {
+    let alert = Alert::new(
+        AlertKind::CopyBlocked,
+        Severity::Critical,
+        format!(
+            "copies of policy {} to {region} are blocked: {why}",
+            policy.name
+        ),
+        format!("{}#{region}#{}", policy.name, now.format("%Y-%m-%d")),
+        now,
+    )
+    .location(region)
+    .detail("policy", policy.name.as_str());
+    raise(alerter, alert, run_id).await;
+    ItemFailure {
+        subject: source.id.to_string(),
+        code: "copy-blocked".into(),
+        message: format!("copy to {region}: {why}"),
+    }
+}
+
+async fn raise(alerter: &Alerter, alert: Alert, run_id: &str) {
+    if let Err(e) = alerter.raise(alert, run_id).await {
+        tracing::error!(error = %e, "could not publish alert");
+    }
+}

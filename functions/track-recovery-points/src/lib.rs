@@ -1,0 +1,418 @@
+//! `track-recovery-points`: advances catalog states from what AWS reports
+//! (`pending → available`, `available/copying → copied`, or `failed`), flags work stuck
+//! past its deadline, adopts tagged snapshots the catalog lost (a crash between
+//! `CreateDBSnapshot` and the catalog write), and checks each resource's RPO in every
+//! location its policy names. Every problem is alerted once.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::alerting::Alerter;
+use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies, settle_source};
+use lifeboat::config::Config;
+use lifeboat::domain::naming::tags;
+use lifeboat::domain::rpo::{RpoStatus, evaluate};
+use lifeboat::domain::{
+    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot,
+    Status, Step,
+};
+use lifeboat::events::ScheduleTick;
+use lifeboat::ports::{DiscoveredResource, PortError, SnapshotStatus, tag_value};
+use serde::Serialize;
+use serde_json::Value;
+
+pub const FUNCTION: &str = "track-recovery-points";
+const CONCURRENCY: usize = 8;
+/// Recovery points read per resource for the RPO check.
+const RPO_WINDOW: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub ports: Ports,
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub run_id: String,
+    /// `(recovery point, new status)` for every state change made.
+    pub transitions: Vec<(RecoveryPointId, Status)>,
+    pub stuck: Vec<RecoveryPointId>,
+    pub adopted: Vec<RecoveryPointId>,
+    pub rpo: Vec<RpoStatus>,
+    pub errors: Vec<ItemFailure>,
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    let tick = ScheduleTick::parse(&event.payload)?;
+    run(deps, &tick, &event.context.request_id).await
+}
+
+pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
+    let ports = &deps.ports;
+    let alerter = ports.alerter();
+    let now = ports.clock.now();
+    // Deadlines and RPO are judged at the tick's scheduled time, so a late or replayed
+    // delivery judges the same instant.
+    let at = tick.scheduled_time;
+    let mut log = RunLog::start(FUNCTION, run_id, now);
+    let mut report = Report {
+        run_id: run_id.to_owned(),
+        ..Report::default()
+    };
+    let policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
+
+    // 1. Pending snapshots and copies: ask AWS how they are doing.
+    let pending = ports.catalog.by_status(Status::Pending).await?;
+    let results: Vec<_> = stream::iter(pending)
+        .map(|rp| track_pending(deps, &alerter, rp, at, run_id))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for r in results {
+        match r {
+            Tracked::Moved(id, status) => {
+                log.action("transition", id.as_str(), status.as_str());
+                report.transitions.push((id, status));
+            }
+            Tracked::Stuck(id) => {
+                log.action("stuck", id.as_str(), "pending past its deadline");
+                report.stuck.push(id);
+            }
+            Tracked::Unchanged => {}
+            Tracked::Error(f) => report.errors.push(f),
+        }
+    }
+
+    // 2. Sources with copies: move them along available → copying → copied.
+    let mut sources = ports.catalog.by_status(Status::Available).await?;
+    sources.extend(ports.catalog.by_status(Status::Copying).await?);
+    for source in sources.iter().filter(|s| !s.is_copy()) {
+        let Some(policy) = policies.get(&source.policy) else {
+            continue;
+        };
+        match settle_source(ports.catalog.as_ref(), source, policy, now).await {
+            Ok(Some(status)) => {
+                log.action("transition", source.id.as_str(), status.as_str());
+                report.transitions.push((source.id.clone(), status));
+            }
+            Ok(None) => {}
+            Err(e) => report.errors.push(ItemFailure {
+                subject: source.id.to_string(),
+                code: e.code().into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    // 3. Reconcile: tagged snapshots without a record are adopted.
+    let resources = ports
+        .snapshots
+        .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
+        .await?;
+    for d in &resources {
+        match adopt_orphans(deps, d, now).await {
+            Ok(ids) => {
+                for id in ids {
+                    log.action("adopted", id.as_str(), "tagged snapshot had no record");
+                    report.adopted.push(id);
+                }
+            }
+            Err(e) => report.errors.push(ItemFailure {
+                subject: d.resource.arn.clone(),
+                code: e.code().into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    // 4. RPO per resource and location.
+    for d in &resources {
+        let tag = tag_value(&d.tags, &deps.config.policy_tag_key).unwrap_or_default();
+        let Some(policy) = PolicyName::parse(tag).ok().and_then(|n| policies.get(&n)) else {
+            continue;
+        };
+        let points = match ports.catalog.by_resource(&d.resource.arn, RPO_WINDOW).await {
+            Ok(p) => p,
+            Err(e) => {
+                report.errors.push(ItemFailure {
+                    subject: d.resource.arn.clone(),
+                    code: e.code().into(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for status in evaluate(&d.resource, policy, &points, at) {
+            if status.breached {
+                rpo_alert(&alerter, d, policy, &status, run_id, now).await;
+                log.action("rpo-breach", &d.resource.arn, status.location.to_string());
+            }
+            report.rpo.push(status);
+        }
+    }
+    report.transitions.sort();
+    log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
+    if report
+        .errors
+        .iter()
+        .any(|e| e.code == "throttled" || e.code == "unavailable")
+    {
+        return Err(FunctionError::retryable(format!(
+            "{} item(s) could not be tracked; safe to retry",
+            report.errors.len()
+        )));
+    }
+    Ok(report)
+}
+
+enum Tracked {
+    Moved(RecoveryPointId, Status),
+    Stuck(RecoveryPointId),
+    Unchanged,
+    Error(ItemFailure),
+}
+
+fn error(rp: &RecoveryPoint, e: &PortError) -> Tracked {
+    Tracked::Error(ItemFailure {
+        subject: rp.id.to_string(),
+        code: e.code().into(),
+        message: e.to_string(),
+    })
+}
+
+async fn track_pending(
+    deps: &Deps,
+    alerter: &Alerter,
+    rp: RecoveryPoint,
+    at: DateTime<Utc>,
+    run_id: &str,
+) -> Tracked {
+    let ports = &deps.ports;
+    let now = ports.clock.now();
+    let step = if rp.is_copy() {
+        Step::Copy
+    } else {
+        Step::Create
+    };
+    let observed = match ports
+        .snapshots
+        .describe_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return error(&rp, &e),
+    };
+    let next = match observed.map(|s| s.status) {
+        Some(SnapshotStatus::Available) => rp.transition(Status::Available, now),
+        Some(SnapshotStatus::Failed) => rp.fail(
+            Failure {
+                step,
+                code: "snapshot-failed".into(),
+                message: "AWS reports the snapshot as failed".into(),
+            },
+            now,
+        ),
+        None => rp.fail(
+            Failure {
+                step,
+                code: "vanished".into(),
+                message: "the snapshot no longer exists in AWS".into(),
+            },
+            now,
+        ),
+        Some(SnapshotStatus::Creating | SnapshotStatus::Other(_)) => {
+            let deadline = if rp.is_copy() {
+                deps.config.copy_deadline
+            } else {
+                deps.config.snapshot_deadline
+            };
+            let age = (at - rp.updated_at).to_std().unwrap_or_default();
+            if age <= deadline {
+                return Tracked::Unchanged;
+            }
+            let what = if rp.is_copy() { "copy" } else { "snapshot" };
+            let alert = Alert::new(
+                AlertKind::Stuck,
+                Severity::High,
+                format!(
+                    "{what} {} pending for {}",
+                    rp.snapshot_name,
+                    humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+                ),
+                rp.id.as_str(),
+                now,
+            )
+            .resource(&rp.resource.arn)
+            .recovery_point(&rp.id)
+            .location(&rp.location)
+            .detail("deadline", humantime::format_duration(deadline).to_string());
+            raise(alerter, alert, run_id).await;
+            return Tracked::Stuck(rp.id);
+        }
+    };
+    let Ok(next) = next else {
+        return Tracked::Unchanged;
+    };
+    match ports.catalog.update(&next, rp.version).await {
+        Ok(()) => {}
+        Err(PortError::Conflict(_)) => return Tracked::Unchanged,
+        Err(e) => return error(&rp, &e),
+    }
+    if let Some(f) = &next.failure {
+        let (kind, what) = if rp.is_copy() {
+            (AlertKind::CopyFailed, "copy")
+        } else {
+            (AlertKind::BackupFailed, "snapshot")
+        };
+        let alert = Alert::new(
+            kind,
+            Severity::High,
+            format!(
+                "{what} {} of {} failed: {}",
+                rp.snapshot_name, rp.resource.id, f.message
+            ),
+            rp.id.as_str(),
+            now,
+        )
+        .resource(&rp.resource.arn)
+        .recovery_point(&rp.id)
+        .location(&rp.location);
+        raise(alerter, alert, run_id).await;
+    }
+    Tracked::Moved(next.id, next.status)
+}
+
+/// Records Lifeboat-tagged snapshots of `d` that the catalog does not know.
+async fn adopt_orphans(
+    deps: &Deps,
+    d: &DiscoveredResource,
+    now: DateTime<Utc>,
+) -> Result<Vec<RecoveryPointId>, PortError> {
+    let ports = &deps.ports;
+    let snapshots = ports.snapshots.lifeboat_snapshots(&d.resource).await?;
+    let ids: Vec<_> = snapshots
+        .iter()
+        .map(|s| RecoveryPointId::new(&d.resource.region, d.resource.kind, &s.name))
+        .collect();
+    let known: HashSet<_> = ports
+        .catalog
+        .get_many(&ids)
+        .await?
+        .into_iter()
+        .map(|rp| rp.id)
+        .collect();
+    let mut adopted = Vec::new();
+    for (s, id) in snapshots.into_iter().zip(ids) {
+        if known.contains(&id) {
+            continue;
+        }
+        let policy = tag_value(&s.tags, tags::POLICY).and_then(|p| PolicyName::parse(p).ok());
+        let slot = tag_value(&s.tags, tags::SLOT).and_then(Slot::parse_compact);
+        let (Some(policy), Some(slot)) = (policy, slot) else {
+            tracing::warn!(snapshot = %s.name, "Lifeboat-tagged snapshot without policy/slot tags: not adopted");
+            continue;
+        };
+        let status = match s.status {
+            SnapshotStatus::Available => Status::Available,
+            SnapshotStatus::Failed => Status::Failed,
+            SnapshotStatus::Creating | SnapshotStatus::Other(_) => Status::Pending,
+        };
+        let rp = RecoveryPoint {
+            id: id.clone(),
+            resource: d.resource.clone(),
+            policy,
+            slot,
+            location: d.resource.region.clone(),
+            snapshot_name: s.name.clone(),
+            snapshot_arn: s.arn.clone(),
+            source: None,
+            kms_key_id: s.kms_key_id.clone(),
+            status,
+            failure: (status == Status::Failed).then(|| Failure {
+                step: Step::Create,
+                code: "snapshot-failed".into(),
+                message: "AWS reports the snapshot as failed".into(),
+            }),
+            note: None,
+            adopted: true,
+            created_at: s.created_at.unwrap_or_else(|| slot.start()),
+            updated_at: now,
+            version: 1,
+        };
+        match ports.catalog.insert(&rp).await {
+            Ok(()) => adopted.push(id),
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(adopted)
+}
+
+async fn rpo_alert(
+    alerter: &Alerter,
+    d: &DiscoveredResource,
+    policy: &Policy,
+    s: &RpoStatus,
+    run_id: &str,
+    now: DateTime<Utc>,
+) {
+    let primary = s.location == d.resource.region;
+    let severity = if primary {
+        Severity::Critical
+    } else {
+        Severity::High
+    };
+    let age = s.age_secs.map_or_else(
+        || "no recovery point at all".to_owned(),
+        |a| {
+            format!(
+                "newest good recovery point is {} old",
+                humantime::format_duration(std::time::Duration::from_secs(a))
+            )
+        },
+    );
+    let newest = s.newest.as_ref().map_or("none", RecoveryPointId::as_str);
+    // One alert per breach episode: a new recovery point ends the episode.
+    let key = format!("{}#{}#{newest}", d.resource.arn, s.location);
+    let alert = Alert::new(
+        AlertKind::RpoBreach,
+        severity,
+        format!(
+            "RPO breach for {} in {}: {age} (RPO {})",
+            d.resource.id,
+            s.location,
+            humantime::format_duration(policy.rpo)
+        ),
+        key,
+        now,
+    )
+    .resource(&d.resource.arn)
+    .location(&s.location)
+    .detail("policy", policy.name.as_str())
+    .detail("rpo_secs", policy.rpo.as_secs().to_string())
+    .detail("newest", newest);
+    let alert = match &s.newest {
+        Some(id) => alert.recovery_point(id),
+        None => alert,
+    };
+    raise(alerter, alert, run_id).await;
+}
+
+async fn raise(alerter: &Alerter, alert: Alert, run_id: &str) {
+    if let Err(e) = alerter.raise(alert, run_id).await {
+        tracing::error!(error = %e, "could not publish alert");
+    }
+}
+
+/// Per-resource RPO summary, keyed by resource ARN then location (for reports).
+pub fn rpo_by_resource(report: &Report) -> BTreeMap<String, Vec<&RpoStatus>> {
+    let mut out: BTreeMap<String, Vec<&RpoStatus>> = BTreeMap::new();
+    for s in &report.rpo {
+        out.entry(s.resource_arn.clone()).or_default().push(s);
+    }
+    out
+}

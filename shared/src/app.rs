@@ -1,0 +1,211 @@
+//! Building blocks the functions share: the run log, policy loading, copy settling.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::alerting::Alerter;
+use crate::config::Config;
+use crate::domain::{
+    Alert, AlertKind, CopyProgress, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId,
+    Severity, Status, Step, copy_progress,
+};
+use crate::ports::{Catalog, Clock, Notifier, PortError, PortResult, RunRecord, SnapshotStore};
+
+/// Everything the backup functions talk to. Each function's IAM policy in template.yaml
+/// grants exactly the calls its handler makes through these ports.
+#[derive(Clone)]
+pub struct Ports {
+    pub snapshots: Arc<dyn SnapshotStore>,
+    pub catalog: Arc<dyn Catalog>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+impl Ports {
+    pub fn alerter(&self) -> Alerter {
+        Alerter::new(
+            self.catalog.clone(),
+            self.notifier.clone(),
+            self.clock.clone(),
+        )
+    }
+
+    /// The production wiring: AWS adapters from the shared SDK configuration.
+    pub fn aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            snapshots: Arc::new(crate::aws::RdsSnapshotStore::new(sdk.clone())),
+            catalog: Arc::new(crate::aws::DynamoDbCatalog::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &config.catalog_table,
+            )),
+            notifier: Arc::new(crate::aws::SnsNotifier::new(
+                aws_sdk_sns::Client::new(sdk),
+                &config.alerts_topic_arn,
+            )),
+            clock: Arc::new(crate::ports::SystemClock),
+        }
+    }
+}
+
+/// What one run did, written to the catalog at the end (and logged).
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    pub run_id: String,
+    pub function: &'static str,
+    pub started_at: DateTime<Utc>,
+    counts: BTreeMap<String, u64>,
+    actions: Vec<(String, String)>,
+}
+
+impl RunLog {
+    pub fn start(function: &'static str, run_id: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            run_id: run_id.to_owned(),
+            function,
+            started_at: now,
+            counts: BTreeMap::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    /// Counts `what` and records `(subject, outcome)`.
+    pub fn action(&mut self, what: &str, subject: impl Into<String>, outcome: impl Into<String>) {
+        *self.counts.entry(what.to_owned()).or_insert(0) += 1;
+        self.actions.push((subject.into(), outcome.into()));
+    }
+
+    pub fn count(&mut self, what: &str) {
+        *self.counts.entry(what.to_owned()).or_insert(0) += 1;
+    }
+
+    pub fn counts(&self) -> &BTreeMap<String, u64> {
+        &self.counts
+    }
+
+    /// Writes the run record. A failure to write it is logged, never fatal: the work is done.
+    pub async fn finish(self, catalog: &dyn Catalog, now: DateTime<Utc>) {
+        tracing::info!(function = self.function, run_id = %self.run_id, counts = ?self.counts, "run finished");
+        let record = RunRecord {
+            run_id: self.run_id,
+            function: self.function.to_owned(),
+            started_at: self.started_at,
+            finished_at: now,
+            summary: self.counts,
+            actions: self.actions,
+        };
+        if let Err(e) = catalog.record_run(&record).await {
+            tracing::warn!(error = %e, "could not write the run record");
+        }
+    }
+}
+
+/// A problem with one item that did not stop the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemFailure {
+    pub subject: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// Loads every stored policy. Invalid ones are skipped and alerted (once a day each), so
+/// one bad policy never stops the others.
+pub async fn load_policies(
+    catalog: &dyn Catalog,
+    alerter: &Alerter,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> PortResult<BTreeMap<PolicyName, Policy>> {
+    let mut valid = BTreeMap::new();
+    for loaded in catalog.policies().await? {
+        match loaded {
+            Ok(p) => {
+                valid.insert(p.name.clone(), p);
+            }
+            Err(problems) => {
+                tracing::error!(policy = %problems.policy, problems = ?problems.problems, "invalid policy skipped");
+                let alert = Alert::new(
+                    AlertKind::InvalidPolicy,
+                    Severity::High,
+                    format!("policy {:?} is invalid and not applied", problems.policy),
+                    format!("{}#{}", problems.policy, now.format("%Y-%m-%d")),
+                    now,
+                )
+                .detail("problems", problems.problems.join("; "));
+                if let Err(e) = alerter.raise(alert, run_id).await {
+                    tracing::warn!(error = %e, "could not raise invalid-policy alert");
+                }
+            }
+        }
+    }
+    Ok(valid)
+}
+
+/// The KMS key for copies of `policy` into `region`: the policy's own, else configuration's.
+pub fn kms_key_for<'a>(
+    policy: &'a Policy,
+    config: &'a Config,
+    region: &crate::domain::Region,
+) -> Option<&'a str> {
+    policy
+        .copies
+        .iter()
+        .find(|c| &c.region == region)
+        .and_then(|c| c.kms_key_id.as_deref())
+        .or_else(|| config.dr_kms_keys.get(region).map(String::as_str))
+}
+
+/// The ids the copies of `source` have (or will have) in each destination of `policy`.
+pub fn copy_ids(source: &RecoveryPoint, policy: &Policy) -> Vec<RecoveryPointId> {
+    policy
+        .copies
+        .iter()
+        .map(|c| RecoveryPointId::new(&c.region, source.resource.kind, &source.snapshot_name))
+        .collect()
+}
+
+/// Moves a source recovery point along `available → copying → copied` (or `failed`)
+/// according to its copies. Returns the new status if it changed. A lost race is not an
+/// error: whoever won made the same decision from newer data.
+pub async fn settle_source(
+    catalog: &dyn Catalog,
+    source: &RecoveryPoint,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> PortResult<Option<Status>> {
+    let copies = catalog.get_many(&copy_ids(source, policy)).await?;
+    let destinations: Vec<_> = policy.copies.iter().map(|c| c.region.clone()).collect();
+    let next = match copy_progress(&destinations, &copies) {
+        CopyProgress::InFlight if source.status == Status::Available => {
+            source.transition(Status::Copying, now)
+        }
+        CopyProgress::Waiting | CopyProgress::InFlight => return Ok(None),
+        CopyProgress::Done => source.transition(Status::Copied, now),
+        CopyProgress::Failed(failed) => source.fail(
+            Failure {
+                step: Step::Copy,
+                code: "copy-failed".into(),
+                message: failed
+                    .iter()
+                    .map(|(r, m)| format!("copy to {r}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            now,
+        ),
+    };
+    let Ok(next) = next else { return Ok(None) };
+    match catalog.update(&next, source.version).await {
+        Ok(()) => Ok(Some(next.status)),
+        Err(PortError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,336 @@
+//! RDS DB instance and Aurora DB cluster snapshots, in any region.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag as RdsTag};
+
+use super::{port_error, to_chrono};
+use crate::domain::naming::tags;
+use crate::domain::{Region, ResourceKind, ResourceRef};
+use crate::ports::{
+    DiscoveredResource, PortError, PortResult, Snapshot, SnapshotStatus, SnapshotStore, Tag,
+    tag_value,
+};
+
+/// [`SnapshotStore`] over the RDS API. Keeps one client per region, each built once from
+/// the shared SDK configuration the first time that region is used.
+pub struct RdsSnapshotStore {
+    base: Option<SdkConfig>,
+    clients: Mutex<HashMap<Region, Client>>,
+}
+
+impl std::fmt::Debug for RdsSnapshotStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RdsSnapshotStore").finish_non_exhaustive()
+    }
+}
+
+impl RdsSnapshotStore {
+    pub fn new(base: SdkConfig) -> Self {
+        Self {
+            base: Some(base),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A store over prebuilt clients (tests with mocked clients); no other region works.
+    pub fn with_clients(clients: HashMap<Region, Client>) -> Self {
+        Self {
+            base: None,
+            clients: Mutex::new(clients),
+        }
+    }
+
+    fn client(&self, region: &Region) -> PortResult<Client> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let base = self
+            .base
+            .as_ref()
+            .ok_or_else(|| PortError::Invalid(format!("no RDS client for region {region}")))?;
+        let conf = aws_sdk_rds::config::Builder::from(base)
+            .region(aws_sdk_rds::config::Region::new(region.to_string()))
+            .build();
+        let client = Client::from_conf(conf);
+        clients.insert(region.clone(), client.clone());
+        Ok(client)
+    }
+}
+
+fn rds_tags(tags: &[Tag]) -> Vec<RdsTag> {
+    tags.iter()
+        .map(|t| RdsTag::builder().key(&t.key).value(&t.value).build())
+        .collect()
+}
+
+fn our_tags(tags: &[RdsTag]) -> Vec<Tag> {
+    tags.iter()
+        .filter_map(|t| Some(Tag::new(t.key()?, t.value().unwrap_or_default())))
+        .collect()
+}
+
+fn instance_snapshot(region: &Region, s: &DbSnapshot) -> Snapshot {
+    Snapshot {
+        kind: ResourceKind::RdsInstance,
+        region: region.clone(),
+        name: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+        arn: s.db_snapshot_arn().map(str::to_owned),
+        status: SnapshotStatus::from_aws(s.status().unwrap_or("creating")),
+        created_at: s.snapshot_create_time().and_then(to_chrono),
+        kms_key_id: s.kms_key_id().map(str::to_owned),
+        tags: our_tags(s.tag_list()),
+    }
+}
+
+fn cluster_snapshot(region: &Region, s: &DbClusterSnapshot) -> Snapshot {
+    Snapshot {
+        kind: ResourceKind::AuroraCluster,
+        region: region.clone(),
+        name: s
+            .db_cluster_snapshot_identifier()
+            .unwrap_or_default()
+            .to_owned(),
+        arn: s.db_cluster_snapshot_arn().map(str::to_owned),
+        status: SnapshotStatus::from_aws(s.status().unwrap_or("creating")),
+        created_at: s.snapshot_create_time().and_then(to_chrono),
+        kms_key_id: s.kms_key_id().map(str::to_owned),
+        tags: our_tags(s.tag_list()),
+    }
+}
+
+fn missing(what: &str, name: &str) -> PortError {
+    PortError::Unavailable(format!("{what} {name}: response carried no snapshot"))
+}
+
+#[async_trait]
+impl SnapshotStore for RdsSnapshotStore {
+    async fn protected_resources(
+        &self,
+        region: &Region,
+        tag_key: &str,
+    ) -> PortResult<Vec<DiscoveredResource>> {
+        let client = self.client(region)?;
+        let instances: Vec<_> = client
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| port_error("DescribeDBInstances", e))?;
+        let clusters: Vec<_> = client
+            .describe_db_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| port_error("DescribeDBClusters", e))?;
+        let mut found = Vec::new();
+        for i in instances {
+            // Members of an Aurora cluster are protected through their cluster.
+            if i.db_cluster_identifier().is_some() {
+                continue;
+            }
+            let tags = our_tags(i.tag_list());
+            if let (Some(id), Some(arn), Some(_)) = (
+                i.db_instance_identifier(),
+                i.db_instance_arn(),
+                tag_value(&tags, tag_key),
+            ) {
+                found.push(DiscoveredResource {
+                    resource: ResourceRef {
+                        kind: ResourceKind::RdsInstance,
+                        id: id.to_owned(),
+                        arn: arn.to_owned(),
+                        region: region.clone(),
+                    },
+                    tags,
+                });
+            }
+        }
+        for c in clusters {
+            let tags = our_tags(c.tag_list());
+            if let (Some(id), Some(arn), Some(_)) = (
+                c.db_cluster_identifier(),
+                c.db_cluster_arn(),
+                tag_value(&tags, tag_key),
+            ) {
+                found.push(DiscoveredResource {
+                    resource: ResourceRef {
+                        kind: ResourceKind::AuroraCluster,
+                        id: id.to_owned(),
+                        arn: arn.to_owned(),
+                        region: region.clone(),
+                    },
+                    tags,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn create_snapshot(
+        &self,
+        resource: &ResourceRef,
+        name: &str,
+        tags: &[Tag],
+    ) -> PortResult<Snapshot> {
+        let client = self.client(&resource.region)?;
+        match resource.kind {
+            ResourceKind::RdsInstance => {
+                let out = client
+                    .create_db_snapshot()
+                    .db_snapshot_identifier(name)
+                    .db_instance_identifier(&resource.id)
+                    .set_tags(Some(rds_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("CreateDBSnapshot", e))?;
+                out.db_snapshot()
+                    .map(|s| instance_snapshot(&resource.region, s))
+                    .ok_or_else(|| missing("CreateDBSnapshot", name))
+            }
+            ResourceKind::AuroraCluster => {
+                let out = client
+                    .create_db_cluster_snapshot()
+                    .db_cluster_snapshot_identifier(name)
+                    .db_cluster_identifier(&resource.id)
+                    .set_tags(Some(rds_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("CreateDBClusterSnapshot", e))?;
+                out.db_cluster_snapshot()
+                    .map(|s| cluster_snapshot(&resource.region, s))
+                    .ok_or_else(|| missing("CreateDBClusterSnapshot", name))
+            }
+        }
+    }
+
+    async fn describe_snapshot(
+        &self,
+        region: &Region,
+        kind: ResourceKind,
+        name: &str,
+    ) -> PortResult<Option<Snapshot>> {
+        let client = self.client(region)?;
+        let result = match kind {
+            ResourceKind::RdsInstance => client
+                .describe_db_snapshots()
+                .db_snapshot_identifier(name)
+                .send()
+                .await
+                .map(|o| {
+                    o.db_snapshots()
+                        .first()
+                        .map(|s| instance_snapshot(region, s))
+                })
+                .map_err(|e| port_error("DescribeDBSnapshots", e)),
+            ResourceKind::AuroraCluster => client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(name)
+                .send()
+                .await
+                .map(|o| {
+                    o.db_cluster_snapshots()
+                        .first()
+                        .map(|s| cluster_snapshot(region, s))
+                })
+                .map_err(|e| port_error("DescribeDBClusterSnapshots", e)),
+        };
+        match result {
+            Err(PortError::NotFound(_)) => Ok(None),
+            other => other,
+        }
+    }
+
+    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
+        let client = self.client(&resource.region)?;
+        let all: Vec<Snapshot> = match resource.kind {
+            ResourceKind::RdsInstance => client
+                .describe_db_snapshots()
+                .db_instance_identifier(&resource.id)
+                .snapshot_type("manual")
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| port_error("DescribeDBSnapshots", e))?
+                .iter()
+                .map(|s| instance_snapshot(&resource.region, s))
+                .collect(),
+            ResourceKind::AuroraCluster => client
+                .describe_db_cluster_snapshots()
+                .db_cluster_identifier(&resource.id)
+                .snapshot_type("manual")
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| port_error("DescribeDBClusterSnapshots", e))?
+                .iter()
+                .map(|s| cluster_snapshot(&resource.region, s))
+                .collect(),
+        };
+        Ok(all
+            .into_iter()
+            .filter(|s| tag_value(&s.tags, tags::CREATED_BY) == Some(tags::CREATED_BY_VALUE))
+            .collect())
+    }
+
+    async fn copy_snapshot(
+        &self,
+        source: &Snapshot,
+        destination: &Region,
+        name: &str,
+        kms_key_id: &str,
+        tags: &[Tag],
+    ) -> PortResult<Snapshot> {
+        let client = self.client(destination)?;
+        let source_arn = source
+            .arn
+            .as_deref()
+            .ok_or_else(|| PortError::Invalid(format!("snapshot {} has no ARN", source.name)))?;
+        match source.kind {
+            ResourceKind::RdsInstance => {
+                let out = client
+                    .copy_db_snapshot()
+                    .source_db_snapshot_identifier(source_arn)
+                    .target_db_snapshot_identifier(name)
+                    .kms_key_id(kms_key_id)
+                    .set_tags(Some(rds_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("CopyDBSnapshot", e))?;
+                out.db_snapshot()
+                    .map(|s| instance_snapshot(destination, s))
+                    .ok_or_else(|| missing("CopyDBSnapshot", name))
+            }
+            ResourceKind::AuroraCluster => {
+                let out = client
+                    .copy_db_cluster_snapshot()
+                    .source_db_cluster_snapshot_identifier(source_arn)
+                    .target_db_cluster_snapshot_identifier(name)
+                    .kms_key_id(kms_key_id)
+                    .set_tags(Some(rds_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| port_error("CopyDBClusterSnapshot", e))?;
+                out.db_cluster_snapshot()
+                    .map(|s| cluster_snapshot(destination, s))
+                    .ok_or_else(|| missing("CopyDBClusterSnapshot", name))
+            }
+        }
+    }
+}

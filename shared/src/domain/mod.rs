@@ -1,0 +1,20 @@
+//! The pure model and decisions of Lifeboat. Nothing in here performs I/O or knows about
+//! AWS or Lambda types: adapters translate to and from these types at the edges.
+
+pub mod alert;
+pub mod copy_queue;
+pub mod ids;
+pub mod naming;
+pub mod policy;
+pub mod recovery_point;
+pub mod rpo;
+pub mod schedule;
+
+pub use alert::{Alert, AlertKind, Severity};
+pub use ids::{ParseError, PolicyName, Region, ResourceKind, ResourceRef};
+pub use policy::{CopyTarget, Policy, PolicyProblems};
+pub use recovery_point::{
+    CopyProgress, Failure, RecoveryPoint, RecoveryPointId, Status, Step, TransitionError,
+    copy_progress,
+};
+pub use schedule::Slot;

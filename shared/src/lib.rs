@@ -1,0 +1,16 @@
+//! Lifeboat's shared library: the pure domain, the ports it talks through, the AWS
+//! adapters behind them, in-memory fakes for tests, typed configuration and telemetry.
+
+pub mod alerting;
+pub mod app;
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory;
+pub mod ports;
+pub mod telemetry;
+
+pub use error::{ErrorType, FunctionError};

@@ -1,0 +1,245 @@
+//! Narrow interfaces by role. Adapters in [`crate::aws`] implement them against AWS; the
+//! fakes in `memory` (feature `test-util`) implement them in memory for tests.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind,
+    ResourceRef, Status,
+};
+
+/// What can go wrong behind a port, in the domain's words. Adapters map SDK errors here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// A conditional write lost: someone else changed or created the item first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Throttled even after the SDK's retries.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// A service quota or limit refused the request.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// The KMS key cannot be used (missing, disabled, wrong region, no grant).
+    #[error("KMS key unusable: {0}")]
+    KmsKey(String),
+    /// The resource is in a state that does not allow the operation.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// The request itself was rejected as invalid.
+    #[error("rejected as invalid: {0}")]
+    Invalid(String),
+    /// Network, timeout or 5xx after retries.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl PortError {
+    /// Worth retrying later without any change of configuration.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled(_) | Self::Unavailable(_))
+    }
+
+    /// A stable short code for catalog records and alerts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Conflict(_) => "conflict",
+            Self::AlreadyExists(_) => "already-exists",
+            Self::NotFound(_) => "not-found",
+            Self::Throttled(_) => "throttled",
+            Self::QuotaExceeded(_) => "quota",
+            Self::KmsKey(_) => "kms-key",
+            Self::InvalidState(_) => "invalid-state",
+            Self::Invalid(_) => "invalid",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+impl Tag {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Looks a tag up by key.
+pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
+}
+
+/// A resource found in AWS with its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredResource {
+    pub resource: ResourceRef,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotStatus {
+    Creating,
+    Available,
+    Failed,
+    /// Anything else AWS reports (e.g. `copying`, `deleting`), kept verbatim.
+    Other(String),
+}
+
+impl SnapshotStatus {
+    pub fn from_aws(s: &str) -> Self {
+        match s {
+            "creating" | "pending" | "copying" => Self::Creating,
+            "available" => Self::Available,
+            "failed" | "error" | "incompatible-restore" => Self::Failed,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// A snapshot as AWS reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub kind: ResourceKind,
+    pub region: Region,
+    pub name: String,
+    pub arn: Option<String>,
+    pub status: SnapshotStatus,
+    pub created_at: Option<DateTime<Utc>>,
+    pub kms_key_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+/// RDS DB instance and Aurora cluster snapshots, in any region.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Every DB instance (not an Aurora member) and DB cluster in `region` carrying `tag_key`.
+    async fn protected_resources(
+        &self,
+        region: &Region,
+        tag_key: &str,
+    ) -> PortResult<Vec<DiscoveredResource>>;
+    /// Starts a manual snapshot named `name`. `AlreadyExists` when that name is taken.
+    async fn create_snapshot(
+        &self,
+        resource: &ResourceRef,
+        name: &str,
+        tags: &[Tag],
+    ) -> PortResult<Snapshot>;
+    /// The snapshot called `name` in `region`, if any.
+    async fn describe_snapshot(
+        &self,
+        region: &Region,
+        kind: ResourceKind,
+        name: &str,
+    ) -> PortResult<Option<Snapshot>>;
+    /// Manual snapshots of `resource` (in its own region) that Lifeboat created.
+    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>>;
+    /// Starts a copy of `source` into `destination`, encrypted with `kms_key_id`.
+    async fn copy_snapshot(
+        &self,
+        source: &Snapshot,
+        destination: &Region,
+        name: &str,
+        kms_key_id: &str,
+        tags: &[Tag],
+    ) -> PortResult<Snapshot>;
+}
+
+/// One record of a function run: what it did, for the audit of unattended work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub function: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub summary: BTreeMap<String, u64>,
+    /// One line per action: `(subject, outcome)`.
+    pub actions: Vec<(String, String)>,
+}
+
+/// The catalog of recovery points, policies, runs, leases and alert markers.
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    /// Every stored policy, each parsed and validated on its own.
+    async fn policies(&self) -> PortResult<Vec<Result<Policy, PolicyProblems>>>;
+    async fn put_policy(&self, policy: &Policy) -> PortResult<()>;
+
+    async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>>;
+    /// Batch read; missing ids are simply absent from the result.
+    async fn get_many(&self, ids: &[RecoveryPointId]) -> PortResult<Vec<RecoveryPoint>>;
+    /// Creates a record; `Conflict` when the id is already recorded.
+    async fn insert(&self, rp: &RecoveryPoint) -> PortResult<()>;
+    /// Writes `rp` if the stored version is still `expected_version`; else `Conflict`.
+    async fn update(&self, rp: &RecoveryPoint, expected_version: u64) -> PortResult<()>;
+    /// All recovery points in `status` (paged internally).
+    async fn by_status(&self, status: Status) -> PortResult<Vec<RecoveryPoint>>;
+    /// The newest `limit` recovery points of a resource, newest first, all locations.
+    async fn by_resource(&self, resource_arn: &str, limit: usize)
+    -> PortResult<Vec<RecoveryPoint>>;
+
+    /// Takes the named lease for `holder` until `until`, if free or expired.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool>;
+    async fn release_lease(&self, name: &str, holder: &str) -> PortResult<()>;
+
+    /// Claims a one-time marker (alert dedupe). True if this caller claimed it: the key
+    /// was never claimed, or an earlier claim was never confirmed and is older than
+    /// `stale_before` (its sender crashed).
+    async fn claim_marker(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> PortResult<bool>;
+    /// Confirms a claimed marker (the alert was sent).
+    async fn confirm_marker(&self, key: &str) -> PortResult<()>;
+    /// Drops an unconfirmed claim so a later run can try again.
+    async fn release_marker(&self, key: &str) -> PortResult<()>;
+
+    /// Appends a run record (batch write).
+    async fn record_run(&self, run: &RunRecord) -> PortResult<()>;
+}
+
+/// Publishes alerts.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, alert: &Alert) -> PortResult<()>;
+}
+
+/// The current time; injected so tests can move it.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
