@@ -484,3 +484,64 @@ impl Clock for ManualClock {
         *lock(&self.0)
     }
 }
+
+/// All fakes together, plus a configuration, for handler tests.
+#[derive(Debug, Clone)]
+pub struct Fakes {
+    pub snapshots: std::sync::Arc<InMemorySnapshotStore>,
+    pub catalog: std::sync::Arc<InMemoryCatalog>,
+    pub notifier: std::sync::Arc<RecordingNotifier>,
+    pub clock: std::sync::Arc<ManualClock>,
+}
+
+impl Fakes {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            snapshots: std::sync::Arc::new(InMemorySnapshotStore::new()),
+            catalog: std::sync::Arc::new(InMemoryCatalog::new()),
+            notifier: std::sync::Arc::new(RecordingNotifier::new()),
+            clock: std::sync::Arc::new(ManualClock::new(now)),
+        }
+    }
+
+    pub fn ports(&self) -> crate::app::Ports {
+        crate::app::Ports {
+            snapshots: self.snapshots.clone(),
+            catalog: self.catalog.clone(),
+            notifier: self.notifier.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// A configuration with primary region us-east-1 and a DR key for us-west-2.
+    pub fn config() -> crate::config::Config {
+        crate::config::Config::from_lookup(|k| match k {
+            "CATALOG_TABLE_NAME" => Some("catalog".into()),
+            "ALERTS_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:alerts".into()),
+            "PRIMARY_REGION" => Some("us-east-1".into()),
+            "DR_KMS_KEYS" => Some("us-west-2=arn:aws:kms:us-west-2:123456789012:key/dr-key".into()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("test configuration: {e}"))
+    }
+
+    /// Adds a resource in us-east-1 tagged with `policy`, returning it.
+    pub fn add_db(&self, kind: ResourceKind, id: &str, policy: &str) -> ResourceRef {
+        let region = Region::parse("us-east-1").unwrap_or_else(|e| panic!("{e}"));
+        let kind_part = match kind {
+            ResourceKind::RdsInstance => "db",
+            ResourceKind::AuroraCluster => "cluster",
+        };
+        let resource = ResourceRef {
+            kind,
+            id: id.to_owned(),
+            arn: format!("arn:aws:rds:us-east-1:123456789012:{kind_part}:{id}"),
+            region,
+        };
+        self.snapshots.add_resource(
+            resource.clone(),
+            vec![Tag::new(crate::config::DEFAULT_POLICY_TAG_KEY, policy)],
+        );
+        resource
+    }
+}

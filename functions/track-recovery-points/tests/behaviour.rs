@@ -1,0 +1,360 @@
+//! Behaviour of `track-recovery-points` through its Lambda entry point, against the
+//! in-memory fakes: state tracking, stuck work, orphan adoption and RPO alerts.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use lifeboat::ErrorType;
+use lifeboat::domain::naming::tags;
+use lifeboat::domain::{
+    AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot,
+    Status,
+};
+use lifeboat::memory::Fakes;
+use lifeboat::ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
+use serde_json::Value;
+use track_recovery_points::{Deps, handle};
+
+const GOLD: &str = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
+const TICK: &str = include_str!("../../../events/track-recovery-points/scheduler-tick.json");
+
+fn tick_time() -> DateTime<Utc> {
+    "2026-11-23T18:25:00Z".parse().unwrap()
+}
+
+fn event(json: &str) -> LambdaEvent<Value> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let mut ctx = Context::default();
+    ctx.request_id = format!("req-{}", N.fetch_add(1, Ordering::SeqCst));
+    LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
+}
+
+fn tick_at(t: &str) -> LambdaEvent<Value> {
+    event(&format!(r#"{{"scheduledTime":"{t}"}}"#))
+}
+
+fn setup() -> (Fakes, Deps) {
+    let fakes = Fakes::new(tick_time());
+    fakes.catalog.put_policy_json("gold", GOLD);
+    let deps = Deps {
+        ports: fakes.ports(),
+        config: Fakes::config(),
+    };
+    (fakes, deps)
+}
+
+fn tags_for(slot: Slot) -> Vec<Tag> {
+    vec![
+        Tag::new(tags::CREATED_BY, tags::CREATED_BY_VALUE),
+        Tag::new(tags::POLICY, "gold"),
+        Tag::new(tags::SLOT, slot.compact()),
+    ]
+}
+
+/// A snapshot of `resource` taken `minutes_ago`, in the store and (optionally) the catalog.
+async fn snapshot(
+    fakes: &Fakes,
+    resource: &ResourceRef,
+    minutes_ago: i64,
+    status: Status,
+    record: bool,
+) -> RecoveryPoint {
+    let at = tick_time() - chrono::Duration::minutes(minutes_ago);
+    let slot = Slot::containing(at, Duration::from_secs(3600));
+    let name = format!("lb-gold-{}-{}", resource.id, slot.compact());
+    let snap = fakes
+        .snapshots
+        .create_snapshot(resource, &name, &tags_for(slot))
+        .await
+        .unwrap();
+    let rp = RecoveryPoint {
+        id: RecoveryPointId::new(&resource.region, resource.kind, &name),
+        resource: resource.clone(),
+        policy: "gold".to_owned().try_into().unwrap(),
+        slot,
+        location: resource.region.clone(),
+        snapshot_name: name,
+        snapshot_arn: snap.arn,
+        source: None,
+        kms_key_id: None,
+        status,
+        failure: None,
+        note: None,
+        adopted: false,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    };
+    if record {
+        fakes.catalog.insert(&rp).await.unwrap();
+    }
+    rp
+}
+
+fn status_of(fakes: &Fakes, id: &RecoveryPointId) -> Status {
+    fakes
+        .catalog
+        .points()
+        .into_iter()
+        .find(|p| &p.id == id)
+        .unwrap()
+        .status
+}
+
+#[tokio::test]
+async fn pending_snapshots_advance_to_available_and_failed_ones_alert_once() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    let billing = fakes.add_db(ResourceKind::RdsInstance, "billing", "gold");
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    let ok = snapshot(&fakes, &orders, 20, Status::Pending, true).await;
+    let bad = snapshot(&fakes, &billing, 20, Status::Pending, true).await;
+    fakes.snapshots.set_status(
+        &ok.location,
+        ok.resource.kind,
+        &ok.snapshot_name,
+        SnapshotStatus::Available,
+    );
+    fakes.snapshots.set_status(
+        &bad.location,
+        bad.resource.kind,
+        &bad.snapshot_name,
+        SnapshotStatus::Failed,
+    );
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    assert!(
+        report
+            .transitions
+            .contains(&(ok.id.clone(), Status::Available))
+    );
+    assert!(
+        report
+            .transitions
+            .contains(&(bad.id.clone(), Status::Failed))
+    );
+    handle(&deps, event(TICK)).await.unwrap();
+    assert_eq!(status_of(&fakes, &ok.id), Status::Available);
+    let failed: Vec<_> = fakes
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::BackupFailed)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].recovery_point.as_ref(), Some(&bad.id));
+}
+
+#[tokio::test]
+async fn a_snapshot_that_vanished_is_marked_failed_not_dropped() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    let rp = snapshot(&fakes, &orders, 20, Status::Pending, true).await;
+    fakes
+        .snapshots
+        .remove(&rp.location, rp.resource.kind, &rp.snapshot_name);
+    handle(&deps, event(TICK)).await.unwrap();
+    let stored = fakes
+        .catalog
+        .points()
+        .into_iter()
+        .find(|p| p.id == rp.id)
+        .unwrap();
+    assert_eq!(stored.status, Status::Failed);
+    assert_eq!(stored.failure.unwrap().code, "vanished");
+}
+
+#[tokio::test]
+async fn work_pending_past_its_deadline_is_alerted_once_as_stuck() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    let rp = snapshot(&fakes, &orders, 30, Status::Pending, true).await;
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    assert!(
+        report.stuck.is_empty(),
+        "30 minutes is within the 2 h deadline"
+    );
+    let report = handle(&deps, tick_at("2026-11-23T21:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.stuck, vec![rp.id.clone()]);
+    handle(&deps, tick_at("2026-11-23T21:05:00Z"))
+        .await
+        .unwrap();
+    let stuck: Vec<_> = fakes
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::Stuck)
+        .collect();
+    assert_eq!(stuck.len(), 1);
+    assert_eq!(
+        status_of(&fakes, &rp.id),
+        Status::Pending,
+        "stuck work is alerted, not abandoned"
+    );
+}
+
+#[tokio::test]
+async fn a_finished_copy_settles_its_source_as_copied() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    let src = snapshot(&fakes, &orders, 20, Status::Copying, true).await;
+    let west = Region::parse("us-west-2").unwrap();
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    let origin = fakes
+        .snapshots
+        .describe_snapshot(&src.location, src.resource.kind, &src.snapshot_name)
+        .await
+        .unwrap()
+        .unwrap();
+    fakes
+        .snapshots
+        .copy_snapshot(&origin, &west, &src.snapshot_name, "alias/dr", &[])
+        .await
+        .unwrap();
+    let mut copy = src.clone();
+    copy.id = RecoveryPointId::new(&west, src.resource.kind, &src.snapshot_name);
+    copy.location = west.clone();
+    copy.source = Some(src.id.clone());
+    copy.status = Status::Pending;
+    fakes.catalog.insert(&copy).await.unwrap();
+
+    handle(&deps, event(TICK)).await.unwrap();
+    assert_eq!(
+        status_of(&fakes, &src.id),
+        Status::Copying,
+        "copy still in flight"
+    );
+    fakes.snapshots.set_status(
+        &west,
+        src.resource.kind,
+        &src.snapshot_name,
+        SnapshotStatus::Available,
+    );
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    assert!(
+        report
+            .transitions
+            .contains(&(copy.id.clone(), Status::Available))
+    );
+    assert!(
+        report
+            .transitions
+            .contains(&(src.id.clone(), Status::Copied))
+    );
+    let rpo: Vec<_> = report
+        .rpo
+        .iter()
+        .map(|s| (s.location.to_string(), s.breached))
+        .collect();
+    assert_eq!(
+        rpo,
+        [
+            ("us-east-1".to_owned(), false),
+            ("us-west-2".to_owned(), false)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_tagged_snapshot_the_catalog_lost_is_adopted() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    // A crash in an earlier slot left this snapshot without a record.
+    let orphan = snapshot(&fakes, &orders, 90, Status::Available, false).await;
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    assert_eq!(report.adopted, vec![orphan.id.clone()]);
+    let stored = fakes
+        .catalog
+        .points()
+        .into_iter()
+        .find(|p| p.id == orphan.id)
+        .unwrap();
+    assert!(stored.adopted);
+    assert_eq!(stored.slot, orphan.slot);
+    assert!(handle(&deps, event(TICK)).await.unwrap().adopted.is_empty());
+}
+
+#[tokio::test]
+async fn rpo_breaches_alert_once_per_episode_in_each_location() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    snapshot(&fakes, &orders, 60, Status::Available, true).await;
+    // Fresh in the primary; never copied to us-west-2.
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    let breached: Vec<_> = report
+        .rpo
+        .iter()
+        .filter(|s| s.breached)
+        .map(|s| s.location.to_string())
+        .collect();
+    assert_eq!(breached, ["us-west-2"]);
+    // Three hours later the primary is breached too.
+    handle(&deps, tick_at("2026-11-23T21:30:00Z"))
+        .await
+        .unwrap();
+    handle(&deps, tick_at("2026-11-23T21:35:00Z"))
+        .await
+        .unwrap();
+    let rpo: Vec<_> = fakes
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::RpoBreach)
+        .collect();
+    assert_eq!(rpo.len(), 2, "one per location per episode: {rpo:#?}");
+    let primary = rpo
+        .iter()
+        .find(|a| a.location.as_ref().unwrap().as_str() == "us-east-1")
+        .unwrap();
+    assert_eq!(primary.severity, Severity::Critical);
+    assert!(primary.summary.contains("RPO 2h"), "{}", primary.summary);
+    // A new snapshot ends the primary episode; when it too goes stale, a new alert follows.
+    fakes.clock.set("2026-11-23T21:40:00Z".parse().unwrap());
+    let fresh = snapshot(&fakes, &orders, -76, Status::Available, true).await; // taken at 19:41
+    let report = handle(&deps, tick_at("2026-11-23T21:40:00Z"))
+        .await
+        .unwrap();
+    assert!(
+        !report
+            .rpo
+            .iter()
+            .find(|s| s.location.as_str() == "us-east-1")
+            .unwrap()
+            .breached
+    );
+    handle(&deps, tick_at("2026-11-24T00:00:00Z"))
+        .await
+        .unwrap();
+    let primary_alerts: Vec<_> = fakes
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| {
+            a.kind == AlertKind::RpoBreach && a.location.as_ref().unwrap().as_str() == "us-east-1"
+        })
+        .collect();
+    assert_eq!(primary_alerts.len(), 2);
+    assert_eq!(primary_alerts[1].recovery_point.as_ref(), Some(&fresh.id));
+}
+
+#[tokio::test]
+async fn an_invalid_policy_name_in_the_event_is_rejected_before_any_call() {
+    let (fakes, deps) = setup();
+    let err = handle(
+        &deps,
+        event(include_str!(
+            "../../../events/track-recovery-points/unknown-policy.json"
+        )),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid);
+    assert!(err.message.contains("policy name"), "{}", err.message);
+    assert_eq!(fakes.catalog.calls(), 0);
+    assert_eq!(fakes.snapshots.total_calls(), 0);
+}
