@@ -1,1 +1,426 @@
+//! The test environment for Lifeboat's integration tests and demo: it starts (or reuses)
+//! the local AWS stack (moto + the Lambda bridge + `cargo lambda watch`, see
+//! `infra/local/`) and gives each test its own catalog table, alert topic and queue, and
+//! policy tag key, so tests run in parallel and never see each other's resources.
 
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
+use aws_sdk_rds::types::Tag as RdsTag;
+use lifeboat::app::Ports;
+use lifeboat::aws::{DynamoDbCatalog, RdsSnapshotStore, SnsNotifier};
+use lifeboat::config::Config;
+use lifeboat::domain::{Alert, Policy};
+use lifeboat::ports::{Catalog, SystemClock};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+pub const PRIMARY: &str = "us-east-1";
+pub const DR: &str = "us-west-2";
+/// The local deployment's names (infra/local/functions.env), used by the real binaries.
+pub const LOCAL_TABLE: &str = "lifeboat-catalog";
+pub const LOCAL_TOPIC: &str = "lifeboat-alerts";
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, BoxError>;
+
+fn err(msg: impl Into<String>) -> BoxError {
+    msg.into().into()
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn moto_port() -> u16 {
+    std::env::var("LIFEBOAT_MOTO_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5077)
+}
+
+pub fn endpoint() -> String {
+    format!("http://127.0.0.1:{}", moto_port())
+}
+
+static STACK: OnceCell<()> = OnceCell::const_new();
+
+/// Starts the local stack unless a healthy one is running (once per process).
+pub async fn ensure_stack() -> Result<()> {
+    STACK
+        .get_or_try_init(|| async {
+            let root = repo_root();
+            let python = root.join(".venv/bin/python");
+            if !python.exists() {
+                return Err(err(
+                    "the project venv is missing: run `make venv` (or `make test`, which does it)",
+                ));
+            }
+            let venv_bin = root.join(".venv/bin");
+            let path = format!(
+                "{}:{}",
+                venv_bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            let out = tokio::task::spawn_blocking(move || {
+                Command::new(python)
+                    .arg(root.join("infra/local/stack.py"))
+                    .arg("up")
+                    .env("PATH", path)
+                    .output()
+            })
+            .await??;
+            if !out.status.success() {
+                return Err(err(format!(
+                    "`stack.py up` failed:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            Ok(())
+        })
+        .await
+        .map(|()| ())
+}
+
+/// SDK configuration for the emulator in `region`.
+pub async fn sdk(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(SdkRegion::new(region.to_owned()))
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "lifeboat-tests",
+        ))
+        .retry_config(lifeboat::aws::retry_config())
+        .load()
+        .await
+}
+
+/// One test's world: its own table, topic, queue and tag key on the shared stack.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// Unique per test: prefixes every resource name.
+    pub prefix: String,
+    pub tag_key: String,
+    pub table: String,
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub primary: SdkConfig,
+    pub dr: SdkConfig,
+}
+
+impl TestEnv {
+    /// A fresh environment on the (started or reused) local stack.
+    pub async fn start() -> Result<Self> {
+        ensure_stack().await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("t{}", &id[..8]);
+        Self::with_names(
+            &prefix,
+            &format!("lifeboat:policy:{prefix}"),
+            &format!("{prefix}-catalog"),
+            &format!("{prefix}-alerts"),
+        )
+        .await
+    }
+
+    /// The local deployment the real function binaries use (fixed names).
+    pub async fn local_deployment() -> Result<Self> {
+        ensure_stack().await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self::with_names(
+            &format!("t{}", &id[..8]),
+            lifeboat::config::DEFAULT_POLICY_TAG_KEY,
+            LOCAL_TABLE,
+            LOCAL_TOPIC,
+        )
+        .await
+    }
+
+    async fn with_names(prefix: &str, tag_key: &str, table: &str, topic: &str) -> Result<Self> {
+        let primary = sdk(PRIMARY).await;
+        let dr = sdk(DR).await;
+        DynamoDbCatalog::new(aws_sdk_dynamodb::Client::new(&primary), table)
+            .ensure_table()
+            .await?;
+        let sns = aws_sdk_sns::Client::new(&primary);
+        let topic_arn = sns
+            .create_topic()
+            .name(topic)
+            .send()
+            .await?
+            .topic_arn()
+            .ok_or_else(|| err("no topic ARN"))?
+            .to_owned();
+        let sqs = aws_sdk_sqs::Client::new(&primary);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{prefix}-alerts-q"))
+            .send()
+            .await?
+            .queue_url()
+            .ok_or_else(|| err("no queue URL"))?
+            .to_owned();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        let queue_arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .ok_or_else(|| err("no queue ARN"))?
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await?;
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            tag_key: tag_key.to_owned(),
+            table: table.to_owned(),
+            topic_arn,
+            queue_url,
+            primary,
+            dr,
+        })
+    }
+
+    /// Lifeboat configuration pointing at this environment.
+    pub fn config(&self, dr_kms_keys: &str) -> Config {
+        let (table, topic, tag, keys) = (
+            self.table.clone(),
+            self.topic_arn.clone(),
+            self.tag_key.clone(),
+            dr_kms_keys.to_owned(),
+        );
+        Config::from_lookup(move |k| match k {
+            "CATALOG_TABLE_NAME" => Some(table.clone()),
+            "ALERTS_TOPIC_ARN" => Some(topic.clone()),
+            "PRIMARY_REGION" => Some(PRIMARY.to_owned()),
+            "POLICY_TAG_KEY" => Some(tag.clone()),
+            "DR_KMS_KEYS" => Some(keys.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("test configuration: {e}"))
+    }
+
+    /// The real AWS adapters, against the emulator.
+    pub fn ports(&self) -> Ports {
+        Ports {
+            snapshots: Arc::new(RdsSnapshotStore::new(self.primary.clone())),
+            catalog: Arc::new(self.catalog()),
+            notifier: Arc::new(SnsNotifier::new(
+                aws_sdk_sns::Client::new(&self.primary),
+                &self.topic_arn,
+            )),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn catalog(&self) -> DynamoDbCatalog {
+        DynamoDbCatalog::new(aws_sdk_dynamodb::Client::new(&self.primary), &self.table)
+    }
+
+    /// An RDS client for any region of the emulator.
+    pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(&self.primary)
+                .region(SdkRegion::new(region.to_owned()))
+                .build(),
+        )
+    }
+
+    /// `<prefix>-<name>`: a resource name unique to this test.
+    pub fn name(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// Stores a policy (JSON document) in this environment's catalog; `{name}` in the
+    /// document's name is replaced by the test prefix so policies never collide.
+    pub async fn put_policy(&self, json: &str) -> Result<Policy> {
+        let policy = Policy::from_json(&json.replace("{prefix}", &self.prefix))
+            .map_err(|e| err(e.to_string()))?;
+        self.catalog().put_policy(&policy).await?;
+        Ok(policy)
+    }
+
+    fn tags(&self, policy: &str) -> Vec<RdsTag> {
+        vec![
+            RdsTag::builder().key(&self.tag_key).value(policy).build(),
+            RdsTag::builder().key("env").value("test").build(),
+        ]
+    }
+
+    /// A PostgreSQL DB instance in the primary region, tagged with `policy`.
+    pub async fn create_instance(&self, id: &str, policy: &str) -> Result<String> {
+        let out = self
+            .rds(PRIMARY)
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t4g.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .master_username("lifeboat")
+            .master_user_password(format!("pw-{}", uuid::Uuid::new_v4().simple()))
+            .set_tags(Some(self.tags(policy)))
+            .send()
+            .await?;
+        Ok(out
+            .db_instance()
+            .and_then(|i| i.db_instance_arn())
+            .ok_or_else(|| err("no instance ARN"))?
+            .to_owned())
+    }
+
+    /// An Aurora PostgreSQL cluster (with one member instance) tagged with `policy`.
+    pub async fn create_cluster(&self, id: &str, policy: &str) -> Result<String> {
+        let rds = self.rds(PRIMARY);
+        let out = rds
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("lifeboat")
+            .master_user_password(format!("pw-{}", uuid::Uuid::new_v4().simple()))
+            .set_tags(Some(self.tags(policy)))
+            .send()
+            .await?;
+        // A member instance carries the tag too, as in real estates: Lifeboat must protect
+        // it through its cluster, not snapshot it on its own.
+        rds.create_db_instance()
+            .db_instance_identifier(format!("{id}-1"))
+            .db_cluster_identifier(id)
+            .db_instance_class("db.r6g.large")
+            .engine("aurora-postgresql")
+            .set_tags(Some(self.tags(policy)))
+            .send()
+            .await?;
+        Ok(out
+            .db_cluster()
+            .and_then(|c| c.db_cluster_arn())
+            .ok_or_else(|| err("no cluster ARN"))?
+            .to_owned())
+    }
+
+    /// A KMS key in `region`, returned as its ARN.
+    pub async fn create_kms_key(&self, region: &str) -> Result<String> {
+        let conf = if region == DR {
+            &self.dr
+        } else {
+            &self.primary
+        };
+        let out = aws_sdk_kms::Client::new(conf)
+            .create_key()
+            .description(format!("{} DR copies", self.prefix))
+            .send()
+            .await?;
+        Ok(out
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .ok_or_else(|| err("no key ARN"))?
+            .to_owned())
+    }
+
+    /// Alerts delivered to this environment's queue so far (waits briefly for stragglers).
+    pub async fn alerts(&self) -> Result<Vec<ReceivedAlert>> {
+        let sqs = aws_sdk_sqs::Client::new(&self.primary);
+        let mut out = Vec::new();
+        for _ in 0..5 {
+            let got = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await?;
+            let messages = got.messages();
+            if messages.is_empty() {
+                if !out.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            for m in messages {
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
+                let alert: Alert =
+                    serde_json::from_str(envelope["Message"].as_str().unwrap_or("{}"))?;
+                let attr = |k: &str| {
+                    envelope["MessageAttributes"][k]["Value"]
+                        .as_str()
+                        .map(str::to_owned)
+                };
+                out.push(ReceivedAlert {
+                    severity: attr("severity"),
+                    event_type: attr("event_type"),
+                    resource: attr("resource"),
+                    alert,
+                });
+                if let Some(h) = m.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(h)
+                        .send()
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Invokes a real function binary through the bridge (moto → cargo-lambda), as Step
+    /// Functions and the schedules do. Returns (function error, payload).
+    pub async fn invoke(&self, function: &str, payload: &str) -> Result<(Option<String>, Value)> {
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&self.primary)
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(Duration::from_secs(900))
+                        .build(),
+                )
+                .retry_config(aws_config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let out = lambda
+            .invoke()
+            .function_name(function)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.as_bytes()))
+            .send()
+            .await?;
+        let body = out
+            .payload()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default();
+        let value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body)?
+        };
+        Ok((out.function_error().map(str::to_owned), value))
+    }
+}
+
+/// An alert as a subscriber sees it: the message plus its filterable attributes.
+#[derive(Debug, Clone)]
+pub struct ReceivedAlert {
+    pub severity: Option<String>,
+    pub event_type: Option<String>,
+    pub resource: Option<String>,
+    pub alert: Alert,
+}
+
+/// A schedule tick event for `at` (RFC 3339).
+pub fn tick(at: &str) -> lifeboat::events::ScheduleTick {
+    lifeboat::events::ScheduleTick::parse(&serde_json::json!({ "scheduledTime": at }))
+        .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,164 @@
+//! The real function binaries, invoked through the Lambda Invoke API of the local stack
+//! (moto's endpoint → the bridge → `cargo lambda watch`), exactly as Step Functions and
+//! the schedules call them. Uses the local deployment (infra/local/functions.env) and the
+//! sample events under events/.
+
+use lifeboat::domain::{RecoveryPointId, Region, Status};
+use lifeboat::ports::Catalog;
+use lifeboat_tests::{DR, TestEnv};
+use serde_json::Value;
+
+fn sample(path: &str) -> String {
+    std::fs::read_to_string(lifeboat_tests::repo_root().join("events").join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[tokio::test]
+async fn bad_events_come_back_as_invalid_function_errors_that_step_functions_can_catch() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    for (function, file, needle) in [
+        (
+            "create-snapshots",
+            "create-snapshots/malformed.json",
+            "RFC 3339",
+        ),
+        (
+            "create-snapshots",
+            "create-snapshots/unknown-event.json",
+            "unknown event",
+        ),
+        (
+            "copy-snapshots",
+            "copy-snapshots/wrong-type.json",
+            "a string",
+        ),
+        (
+            "track-recovery-points",
+            "track-recovery-points/unknown-policy.json",
+            "policy name",
+        ),
+    ] {
+        let (error, payload) = env.invoke(function, &sample(file)).await.unwrap();
+        assert_eq!(
+            error.as_deref(),
+            Some("Unhandled"),
+            "{function} {file}: {payload}"
+        );
+        assert_eq!(
+            payload["errorType"], "Invalid",
+            "{function} {file}: {payload}"
+        );
+        assert!(
+            payload["errorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{payload}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    let key = env.create_kms_key(DR).await.unwrap();
+    let policy = env
+        .put_policy(&format!(r#"{{"name":"{{prefix}}-gold","every":"1h","rpo":"2h","retain":24,"copies":[{{"region":"{DR}","kms_key_id":"{key}"}}]}}"#))
+        .await
+        .unwrap();
+    let db = env.name("orders");
+    env.create_instance(&db, policy.name.as_str())
+        .await
+        .unwrap();
+
+    let (error, created) = env
+        .invoke(
+            "create-snapshots",
+            &sample("create-snapshots/scheduler-tick.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(error, None, "{created}");
+    let id = format!("us-east-1/db/lb-{}-{db}-20261123-1800", policy.name);
+    assert!(
+        created["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == &Value::String(id.clone())),
+        "{created}"
+    );
+
+    let (error, copied) = env
+        .invoke(
+            "copy-snapshots",
+            &sample("copy-snapshots/scheduler-tick.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(error, None, "{copied}");
+    let copy_id = format!("{DR}/db/lb-{}-{db}-20261123-1800", policy.name);
+    let started: Vec<_> = copied["started"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(copied["adopted"].as_array().unwrap())
+        .cloned()
+        .collect();
+    assert!(
+        started.contains(&Value::String(copy_id.clone())),
+        "{copied}"
+    );
+
+    let (error, tracked) = env
+        .invoke(
+            "track-recovery-points",
+            &sample("track-recovery-points/scheduler-tick.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(error, None, "{tracked}");
+
+    let catalog = env.catalog();
+    let source = catalog
+        .get(&RecoveryPointId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(source.status, Status::Copied);
+    let copy = catalog
+        .get(&RecoveryPointId::parse(&copy_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            copy.status,
+            copy.location.clone(),
+            copy.kms_key_id.as_deref()
+        ),
+        (
+            Status::Available,
+            Region::parse(DR).unwrap(),
+            Some(key.as_str())
+        )
+    );
+
+    // Every log line of the functions is JSON and carries the invocation's request id.
+    let log =
+        std::fs::read_to_string(lifeboat_tests::repo_root().join(".local/stack/cargo-lambda.log"))
+            .unwrap_or_default();
+    let ours: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["span"]["requestId"].is_string())
+        .collect();
+    assert!(
+        !ours.is_empty(),
+        "no JSON log line with a request id in cargo-lambda.log"
+    );
+    assert!(
+        ours.iter().any(|v| v["message"] == "run finished"),
+        "the run summary is logged"
+    );
+}
