@@ -41,4 +41,65 @@ down: $(VENV)/.installed ## Stop the local AWS stack started by `make up`
 	$(STACK) down
 
 status: $(VENV)/.installed ## Show the local AWS stack's processes and health
-	$(STACK) status
+	@$(STACK) status || true
+
+# ---------------------------------------------------------------------------
+# Build, check, demo
+# ---------------------------------------------------------------------------
+
+CARGO        := cargo
+FUNCTIONS    := create-snapshots copy-snapshots track-recovery-points
+FN_PACKAGES  := $(foreach f,$(FUNCTIONS),-p $(f))
+CFN_LINT     := $(VENV)/bin/cfn-lint
+
+# Runs a command with the local stack up: reuses a running stack and leaves it running;
+# otherwise starts it and stops it afterwards (only the processes it started, by pid).
+define with_stack
+	@if $(STACK) status >/dev/null 2>&1; then \
+		echo "Using the running local stack."; $(1); \
+	else \
+		$(WITH_VENV_PATH) $(STACK) up >/dev/null && echo "Local stack started." ; \
+		trap '$(STACK) down >/dev/null' EXIT; $(1); \
+	fi
+endef
+
+.PHONY: build functions fmt fmt-check clippy lint-template lint unit integration test demo package
+
+build: ## Build every crate (debug)
+	$(CARGO) build --workspace --all-targets
+
+# The function binaries as `cargo lambda watch` builds them (same features), so the
+# first invocation on the local stack does not compile.
+functions:
+	$(CARGO) build $(FN_PACKAGES) --bins
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-template: $(VENV)/.installed ## cfn-lint the SAM template (SAM transform, offline)
+	$(CFN_LINT) template.yaml
+
+lint: fmt-check clippy lint-template ## rustfmt, clippy -D warnings, cfn-lint
+
+unit: ## Unit and behaviour tests (no AWS stack needed)
+	$(CARGO) nextest run --workspace --exclude lifeboat-tests
+
+integration: $(VENV)/.installed functions ## Integration tests against the local AWS stack
+	$(call with_stack,$(CARGO) nextest run -p lifeboat-tests)
+
+test: $(VENV)/.installed lint functions ## Everything: lint, then all tests on the local stack
+	$(CARGO) build --workspace --all-targets
+	$(call with_stack,$(CARGO) nextest run --workspace --no-fail-fast)
+
+demo: $(VENV)/.installed functions ## Sample estate in two regions, backed up by Lifeboat, with a report
+	$(CARGO) build -p lifeboat-tests --bin lifeboat-demo
+	$(call with_stack,$(CARGO_TARGET_DIR)/debug/lifeboat-demo)
+
+package: $(VENV)/.installed ## sam build (arm64 release binaries via cargo-lambda + zig)
+	$(WITH_VENV_PATH) $(VENV)/bin/sam build --template template.yaml

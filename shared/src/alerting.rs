@@ -28,11 +28,7 @@ impl std::fmt::Debug for Alerter {
 }
 
 impl Alerter {
-    pub fn new(
-        catalog: Arc<dyn Catalog>,
-        notifier: Arc<dyn Notifier>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(catalog: Arc<dyn Catalog>, notifier: Arc<dyn Notifier>, clock: Arc<dyn Clock>) -> Self {
         Self {
             catalog,
             notifier,
@@ -45,11 +41,7 @@ impl Alerter {
     pub async fn raise(&self, mut alert: Alert, run_id: &str) -> PortResult<bool> {
         let now = self.clock.now();
         let key = format!("ALERT#{}", alert.dedupe_key);
-        if !self
-            .catalog
-            .claim_marker(&key, now, now - STALE_CLAIM)
-            .await?
-        {
+        if !self.catalog.claim_marker(&key, now, now - STALE_CLAIM).await? {
             tracing::debug!(dedupe_key = %alert.dedupe_key, "alert already sent");
             return Ok(false);
         }

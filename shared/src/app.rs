@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::alerting::Alerter;
 use crate::config::Config;
 use crate::domain::{
-    Alert, AlertKind, CopyProgress, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId,
-    Severity, Status, Step, copy_progress,
+    Alert, AlertKind, CopyProgress, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status,
+    Step, copy_progress,
 };
 use crate::ports::{Catalog, Clock, Notifier, PortError, PortResult, RunRecord, SnapshotStore};
 
@@ -32,11 +32,7 @@ impl std::fmt::Debug for Ports {
 
 impl Ports {
     pub fn alerter(&self) -> Alerter {
-        Alerter::new(
-            self.catalog.clone(),
-            self.notifier.clone(),
-            self.clock.clone(),
-        )
+        Alerter::new(self.catalog.clone(), self.notifier.clone(), self.clock.clone())
     }
 
     /// The production wiring: AWS adapters from the shared SDK configuration.
@@ -150,11 +146,7 @@ pub async fn load_policies(
 }
 
 /// The KMS key for copies of `policy` into `region`: the policy's own, else configuration's.
-pub fn kms_key_for<'a>(
-    policy: &'a Policy,
-    config: &'a Config,
-    region: &crate::domain::Region,
-) -> Option<&'a str> {
+pub fn kms_key_for<'a>(policy: &'a Policy, config: &'a Config, region: &crate::domain::Region) -> Option<&'a str> {
     policy
         .copies
         .iter()
@@ -184,9 +176,7 @@ pub async fn settle_source(
     let copies = catalog.get_many(&copy_ids(source, policy)).await?;
     let destinations: Vec<_> = policy.copies.iter().map(|c| c.region.clone()).collect();
     let next = match copy_progress(&destinations, &copies) {
-        CopyProgress::InFlight if source.status == Status::Available => {
-            source.transition(Status::Copying, now)
-        }
+        CopyProgress::InFlight if source.status == Status::Available => source.transition(Status::Copying, now),
         CopyProgress::Waiting | CopyProgress::InFlight => return Ok(None),
         CopyProgress::Done => source.transition(Status::Copied, now),
         CopyProgress::Failed(failed) => source.fail(

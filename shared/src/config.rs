@@ -49,12 +49,10 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let mut required = |key: &str| {
-            get(key)
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| {
-                    problems.push(format!("{key} is not set"));
-                    String::new()
-                })
+            get(key).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
+                problems.push(format!("{key} is not set"));
+                String::new()
+            })
         };
         let catalog_table = required("CATALOG_TABLE_NAME");
         let alerts_topic_arn = required("ALERTS_TOPIC_ARN");
@@ -136,10 +134,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -164,10 +159,7 @@ mod tests {
     #[test]
     fn lists_every_problem() {
         let err = Config::from_lookup(lookup(&[
-            (
-                "DR_KMS_KEYS",
-                "us-west-2=arn:aws:kms:eu-west-1:1:key/a,garbage",
-            ),
+            ("DR_KMS_KEYS", "us-west-2=arn:aws:kms:eu-west-1:1:key/a,garbage"),
             ("COPY_BUDGET_PER_REGION", "lots"),
             ("SNAPSHOT_DEADLINE", "never"),
         ]))

@@ -77,9 +77,7 @@ impl From<PortError> for FunctionError {
         let kind = match &e {
             PortError::Conflict(_) | PortError::AlreadyExists(_) => ErrorType::Conflict,
             PortError::NotFound(_) => ErrorType::NotFound,
-            PortError::Throttled(_) | PortError::Unavailable(_) | PortError::QuotaExceeded(_) => {
-                ErrorType::Retryable
-            }
+            PortError::Throttled(_) | PortError::Unavailable(_) | PortError::QuotaExceeded(_) => ErrorType::Retryable,
             PortError::KmsKey(_) => ErrorType::Misconfigured,
             PortError::InvalidState(_) | PortError::Invalid(_) => ErrorType::Internal,
         };

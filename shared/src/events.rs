@@ -82,20 +82,13 @@ impl ScheduleTick {
 
     fn build(time: &str, policy: Option<&str>) -> Result<Self, FunctionError> {
         let scheduled_time = DateTime::parse_from_rfc3339(time)
-            .map_err(|e| {
-                FunctionError::invalid(format!(
-                    "scheduledTime {time:.40?} is not an RFC 3339 time: {e}"
-                ))
-            })?
+            .map_err(|e| FunctionError::invalid(format!("scheduledTime {time:.40?} is not an RFC 3339 time: {e}")))?
             .with_timezone(&Utc);
         let policy = policy
             .map(PolicyName::parse)
             .transpose()
             .map_err(|e| FunctionError::invalid(e.to_string()))?;
-        Ok(Self {
-            scheduled_time,
-            policy,
-        })
+        Ok(Self { scheduled_time, policy })
     }
 }
 
@@ -119,10 +112,7 @@ mod tests {
 
     #[test]
     fn scheduler_input_and_rule_event_parse() {
-        let t = ScheduleTick::parse(
-            &json!({"scheduledTime": "2026-11-23T18:15:00Z", "scheduleArn": "arn:x"}),
-        )
-        .unwrap();
+        let t = ScheduleTick::parse(&json!({"scheduledTime": "2026-11-23T18:15:00Z", "scheduleArn": "arn:x"})).unwrap();
         assert_eq!(t.scheduled_time.to_rfc3339(), "2026-11-23T18:15:00+00:00");
         assert_eq!(t.policy, None);
         let t = ScheduleTick::parse(&json!({"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events",
@@ -152,11 +142,7 @@ mod tests {
         for (event, needle) in cases {
             let err = ScheduleTick::parse(&event).unwrap_err();
             assert_eq!(err.kind, ErrorType::Invalid);
-            assert!(
-                err.message.contains(needle),
-                "{} lacks {needle}",
-                err.message
-            );
+            assert!(err.message.contains(needle), "{} lacks {needle}", err.message);
         }
     }
 

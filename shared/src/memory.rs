@@ -11,12 +11,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::naming::tags;
 use crate::domain::{
-    Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind,
-    ResourceRef, Status,
+    Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Status,
 };
 use crate::ports::{
-    Catalog, Clock, DiscoveredResource, Notifier, PortError, PortResult, RunRecord, Snapshot,
-    SnapshotStatus, SnapshotStore, Tag, tag_value,
+    Catalog, Clock, DiscoveredResource, Notifier, PortError, PortResult, RunRecord, Snapshot, SnapshotStatus,
+    SnapshotStore, Tag, tag_value,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -64,16 +63,8 @@ impl InMemorySnapshotStore {
         *lock(&self.new_status) = Some(status);
     }
 
-    pub fn set_status(
-        &self,
-        region: &Region,
-        kind: ResourceKind,
-        name: &str,
-        status: SnapshotStatus,
-    ) {
-        if let Some((s, _)) =
-            lock(&self.snapshots).get_mut(&(region.clone(), kind, name.to_owned()))
-        {
+    pub fn set_status(&self, region: &Region, kind: ResourceKind, name: &str, status: SnapshotStatus) {
+        if let Some((s, _)) = lock(&self.snapshots).get_mut(&(region.clone(), kind, name.to_owned())) {
             s.status = status;
         }
     }
@@ -83,10 +74,7 @@ impl InMemorySnapshotStore {
     }
 
     pub fn snapshots(&self) -> Vec<Snapshot> {
-        lock(&self.snapshots)
-            .values()
-            .map(|(s, _)| s.clone())
-            .collect()
+        lock(&self.snapshots).values().map(|(s, _)| s.clone()).collect()
     }
 
     pub fn calls(&self, op: SnapshotOp) -> usize {
@@ -124,12 +112,8 @@ impl InMemorySnapshotStore {
             kind,
             region: region.clone(),
             name: name.to_owned(),
-            arn: Some(format!(
-                "arn:aws:rds:{region}:123456789012:{arn_kind}:{name}"
-            )),
-            status: lock(&self.new_status)
-                .clone()
-                .unwrap_or(SnapshotStatus::Available),
+            arn: Some(format!("arn:aws:rds:{region}:123456789012:{arn_kind}:{name}")),
+            status: lock(&self.new_status).clone().unwrap_or(SnapshotStatus::Available),
             created_at: Some(Utc::now()),
             kms_key_id: kms,
             tags: tags.to_vec(),
@@ -139,11 +123,7 @@ impl InMemorySnapshotStore {
 
 #[async_trait]
 impl SnapshotStore for InMemorySnapshotStore {
-    async fn protected_resources(
-        &self,
-        region: &Region,
-        tag_key: &str,
-    ) -> PortResult<Vec<DiscoveredResource>> {
+    async fn protected_resources(&self, region: &Region, tag_key: &str) -> PortResult<Vec<DiscoveredResource>> {
         self.enter(SnapshotOp::List)?;
         Ok(lock(&self.resources)
             .iter()
@@ -152,12 +132,7 @@ impl SnapshotStore for InMemorySnapshotStore {
             .collect())
     }
 
-    async fn create_snapshot(
-        &self,
-        resource: &ResourceRef,
-        name: &str,
-        tags: &[Tag],
-    ) -> PortResult<Snapshot> {
+    async fn create_snapshot(&self, resource: &ResourceRef, name: &str, tags: &[Tag]) -> PortResult<Snapshot> {
         self.enter(SnapshotOp::Create)?;
         let key = (resource.region.clone(), resource.kind, name.to_owned());
         let snap = self.new_snapshot(resource.kind, &resource.region, name, None, tags);
@@ -169,12 +144,7 @@ impl SnapshotStore for InMemorySnapshotStore {
         Ok(snap)
     }
 
-    async fn describe_snapshot(
-        &self,
-        region: &Region,
-        kind: ResourceKind,
-        name: &str,
-    ) -> PortResult<Option<Snapshot>> {
+    async fn describe_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<Option<Snapshot>> {
         self.enter(SnapshotOp::Describe)?;
         Ok(lock(&self.snapshots)
             .get(&(region.clone(), kind, name.to_owned()))
@@ -213,13 +183,7 @@ impl SnapshotStore for InMemorySnapshotStore {
         if all.contains_key(&key) {
             return Err(PortError::AlreadyExists(name.to_owned()));
         }
-        let snap = self.new_snapshot(
-            source.kind,
-            destination,
-            name,
-            Some(kms_key_id.to_owned()),
-            tags,
-        );
+        let snap = self.new_snapshot(source.kind, destination, name, Some(kms_key_id.to_owned()), tags);
         all.insert(key, (snap.clone(), origin));
         Ok(snap)
     }
@@ -248,9 +212,7 @@ impl InMemoryCatalog {
 
     /// Stores a policy document as given, valid or not.
     pub fn put_policy_json(&self, name: &str, json: &str) {
-        lock(&self.state)
-            .policies
-            .insert(name.to_owned(), json.to_owned());
+        lock(&self.state).policies.insert(name.to_owned(), json.to_owned());
     }
 
     pub fn points(&self) -> Vec<RecoveryPoint> {
@@ -291,8 +253,7 @@ impl Catalog for InMemoryCatalog {
     }
 
     async fn put_policy(&self, policy: &Policy) -> PortResult<()> {
-        let json = serde_json::to_string(&policy.to_document())
-            .map_err(|e| PortError::Invalid(e.to_string()))?;
+        let json = serde_json::to_string(&policy.to_document()).map_err(|e| PortError::Invalid(e.to_string()))?;
         self.enter()?.policies.insert(policy.name.to_string(), json);
         Ok(())
     }
@@ -303,19 +264,13 @@ impl Catalog for InMemoryCatalog {
 
     async fn get_many(&self, ids: &[RecoveryPointId]) -> PortResult<Vec<RecoveryPoint>> {
         let state = self.enter()?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.points.get(id).cloned())
-            .collect())
+        Ok(ids.iter().filter_map(|id| state.points.get(id).cloned()).collect())
     }
 
     async fn insert(&self, rp: &RecoveryPoint) -> PortResult<()> {
         let mut state = self.enter()?;
         if state.points.contains_key(&rp.id) {
-            return Err(PortError::Conflict(format!(
-                "{} is already recorded",
-                rp.id
-            )));
+            return Err(PortError::Conflict(format!("{} is already recorded", rp.id)));
         }
         state.points.insert(rp.id.clone(), rp.clone());
         Ok(())
@@ -346,11 +301,7 @@ impl Catalog for InMemoryCatalog {
             .collect())
     }
 
-    async fn by_resource(
-        &self,
-        resource_arn: &str,
-        limit: usize,
-    ) -> PortResult<Vec<RecoveryPoint>> {
+    async fn by_resource(&self, resource_arn: &str, limit: usize) -> PortResult<Vec<RecoveryPoint>> {
         let mut points: Vec<_> = self
             .enter()?
             .points
@@ -374,9 +325,7 @@ impl Catalog for InMemoryCatalog {
         match state.leases.get(name) {
             Some((h, exp)) if h != holder && *exp > now => Ok(false),
             _ => {
-                state
-                    .leases
-                    .insert(name.to_owned(), (holder.to_owned(), until));
+                state.leases.insert(name.to_owned(), (holder.to_owned(), until));
                 Ok(true)
             }
         }
@@ -390,12 +339,7 @@ impl Catalog for InMemoryCatalog {
         Ok(())
     }
 
-    async fn claim_marker(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> PortResult<bool> {
+    async fn claim_marker(&self, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> PortResult<bool> {
         let mut state = self.enter()?;
         match state.markers.get(key) {
             Some((true, _)) => Ok(false),

@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind,
-    ResourceRef, Status,
+    Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Status,
 };
 
 /// What can go wrong behind a port, in the domain's words. Adapters map SDK errors here.
@@ -132,25 +131,11 @@ pub struct Snapshot {
 #[async_trait]
 pub trait SnapshotStore: Send + Sync {
     /// Every DB instance (not an Aurora member) and DB cluster in `region` carrying `tag_key`.
-    async fn protected_resources(
-        &self,
-        region: &Region,
-        tag_key: &str,
-    ) -> PortResult<Vec<DiscoveredResource>>;
+    async fn protected_resources(&self, region: &Region, tag_key: &str) -> PortResult<Vec<DiscoveredResource>>;
     /// Starts a manual snapshot named `name`. `AlreadyExists` when that name is taken.
-    async fn create_snapshot(
-        &self,
-        resource: &ResourceRef,
-        name: &str,
-        tags: &[Tag],
-    ) -> PortResult<Snapshot>;
+    async fn create_snapshot(&self, resource: &ResourceRef, name: &str, tags: &[Tag]) -> PortResult<Snapshot>;
     /// The snapshot called `name` in `region`, if any.
-    async fn describe_snapshot(
-        &self,
-        region: &Region,
-        kind: ResourceKind,
-        name: &str,
-    ) -> PortResult<Option<Snapshot>>;
+    async fn describe_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<Option<Snapshot>>;
     /// Manual snapshots of `resource` (in its own region) that Lifeboat created.
     async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>>;
     /// Starts a copy of `source` into `destination`, encrypted with `kms_key_id`.
@@ -193,8 +178,7 @@ pub trait Catalog: Send + Sync {
     /// All recovery points in `status` (paged internally).
     async fn by_status(&self, status: Status) -> PortResult<Vec<RecoveryPoint>>;
     /// The newest `limit` recovery points of a resource, newest first, all locations.
-    async fn by_resource(&self, resource_arn: &str, limit: usize)
-    -> PortResult<Vec<RecoveryPoint>>;
+    async fn by_resource(&self, resource_arn: &str, limit: usize) -> PortResult<Vec<RecoveryPoint>>;
 
     /// Takes the named lease for `holder` until `until`, if free or expired.
     async fn acquire_lease(
@@ -209,12 +193,7 @@ pub trait Catalog: Send + Sync {
     /// Claims a one-time marker (alert dedupe). True if this caller claimed it: the key
     /// was never claimed, or an earlier claim was never confirmed and is older than
     /// `stale_before` (its sender crashed).
-    async fn claim_marker(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> PortResult<bool>;
+    async fn claim_marker(&self, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> PortResult<bool>;
     /// Confirms a claimed marker (the alert was sent).
     async fn confirm_marker(&self, key: &str) -> PortResult<()>;
     /// Drops an unconfirmed claim so a later run can try again.

@@ -60,11 +60,7 @@ pub async fn ensure_stack() -> Result<()> {
                 ));
             }
             let venv_bin = root.join(".venv/bin");
-            let path = format!(
-                "{}:{}",
-                venv_bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            );
+            let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
             let out = tokio::task::spawn_blocking(move || {
                 Command::new(python)
                     .arg(root.join("infra/local/stack.py"))
@@ -82,8 +78,8 @@ pub async fn ensure_stack() -> Result<()> {
             }
             Ok(())
         })
-        .await
-        .map(|()| ())
+        .await?;
+    Ok(())
 }
 
 /// SDK configuration for the emulator in `region`.
@@ -249,8 +245,7 @@ impl TestEnv {
     /// Stores a policy (JSON document) in this environment's catalog; `{name}` in the
     /// document's name is replaced by the test prefix so policies never collide.
     pub async fn put_policy(&self, json: &str) -> Result<Policy> {
-        let policy = Policy::from_json(&json.replace("{prefix}", &self.prefix))
-            .map_err(|e| err(e.to_string()))?;
+        let policy = Policy::from_json(&json.replace("{prefix}", &self.prefix)).map_err(|e| err(e.to_string()))?;
         self.catalog().put_policy(&policy).await?;
         Ok(policy)
     }
@@ -314,11 +309,7 @@ impl TestEnv {
 
     /// A KMS key in `region`, returned as its ARN.
     pub async fn create_kms_key(&self, region: &str) -> Result<String> {
-        let conf = if region == DR {
-            &self.dr
-        } else {
-            &self.primary
-        };
+        let conf = if region == DR { &self.dr } else { &self.primary };
         let out = aws_sdk_kms::Client::new(conf)
             .create_key()
             .description(format!("{} DR copies", self.prefix))
@@ -353,13 +344,8 @@ impl TestEnv {
             }
             for m in messages {
                 let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}"))?;
-                let alert: Alert =
-                    serde_json::from_str(envelope["Message"].as_str().unwrap_or("{}"))?;
-                let attr = |k: &str| {
-                    envelope["MessageAttributes"][k]["Value"]
-                        .as_str()
-                        .map(str::to_owned)
-                };
+                let alert: Alert = serde_json::from_str(envelope["Message"].as_str().unwrap_or("{}"))?;
+                let attr = |k: &str| envelope["MessageAttributes"][k]["Value"].as_str().map(str::to_owned);
                 out.push(ReceivedAlert {
                     severity: attr("severity"),
                     event_type: attr("event_type"),
@@ -397,10 +383,7 @@ impl TestEnv {
             .payload(aws_sdk_lambda::primitives::Blob::new(payload.as_bytes()))
             .send()
             .await?;
-        let body = out
-            .payload()
-            .map(|b| b.as_ref().to_vec())
-            .unwrap_or_default();
+        let body = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
         let value = if body.is_empty() {
             Value::Null
         } else {
@@ -421,6 +404,5 @@ pub struct ReceivedAlert {
 
 /// A schedule tick event for `at` (RFC 3339).
 pub fn tick(at: &str) -> lifeboat::events::ScheduleTick {
-    lifeboat::events::ScheduleTick::parse(&serde_json::json!({ "scheduledTime": at }))
-        .unwrap_or_else(|e| panic!("{e}"))
+    lifeboat::events::ScheduleTick::parse(&serde_json::json!({ "scheduledTime": at })).unwrap_or_else(|e| panic!("{e}"))
 }

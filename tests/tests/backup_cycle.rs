@@ -3,6 +3,8 @@
 //! subscriber. Handlers are called in-process with the real AWS adapters; `lambda_bridge.rs`
 //! runs the same path through the real function binaries.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
 use std::collections::BTreeSet;
 
 use lambda_runtime::{Context, LambdaEvent};
@@ -54,15 +56,9 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
     let key = env.create_kms_key(DR).await.unwrap();
     let policy = env.put_policy(&format!(r#"{{"name":"{{prefix}}-gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{{"region":"{DR}","kms_key_id":"{key}"}}]}}"#)).await.unwrap();
     let (orders, billing, ledger) = (env.name("orders"), env.name("billing"), env.name("ledger"));
-    env.create_instance(&orders, policy.name.as_str())
-        .await
-        .unwrap();
-    env.create_instance(&billing, policy.name.as_str())
-        .await
-        .unwrap();
-    env.create_cluster(&ledger, policy.name.as_str())
-        .await
-        .unwrap();
+    env.create_instance(&orders, policy.name.as_str()).await.unwrap();
+    env.create_instance(&billing, policy.name.as_str()).await.unwrap();
+    env.create_cluster(&ledger, policy.name.as_str()).await.unwrap();
 
     let created = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "run-1")
         .await
@@ -76,10 +72,7 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
         "the cluster is snapshotted as a cluster"
     );
     let names = snapshot_names(&env, PRIMARY, &orders).await;
-    assert_eq!(
-        names,
-        [format!("lb-{}-{orders}-20261123-1800", policy.name)]
-    );
+    assert_eq!(names, [format!("lb-{}-{orders}-20261123-1800", policy.name)]);
     let snap = env
         .rds(PRIMARY)
         .describe_db_snapshots()
@@ -96,11 +89,7 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
     assert!(tags.contains(&format!("lifeboat:policy={}", policy.name)));
     assert!(tags.contains("lifeboat:slot=20261123-1800"));
     // The Aurora member instance was not snapshotted on its own.
-    assert!(
-        snapshot_names(&env, PRIMARY, &format!("{ledger}-1"))
-            .await
-            .is_empty()
-    );
+    assert!(snapshot_names(&env, PRIMARY, &format!("{ledger}-1")).await.is_empty());
 
     let copied = copy_snapshots::run(&copy_deps(&env, ""), &tick(SLOT_TIME), "run-2")
         .await
@@ -119,12 +108,7 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
         Some(key.as_str()),
         "copied with the DR region's key"
     );
-    assert!(
-        dr_snap
-            .tag_list()
-            .iter()
-            .any(|t| t.key() == Some("lifeboat:copy-of"))
-    );
+    assert!(dr_snap.tag_list().iter().any(|t| t.key() == Some("lifeboat:copy-of")));
     let dr_cluster = env
         .rds(DR)
         .describe_db_cluster_snapshots()
@@ -142,45 +126,25 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
         let copy_id = RecoveryPointId::new(&region_dr, source.resource.kind, &source.snapshot_name);
         let copy = catalog.get(&copy_id).await.unwrap().unwrap();
         assert_eq!(
-            (
-                copy.status,
-                copy.source.as_ref(),
-                copy.kms_key_id.as_deref()
-            ),
+            (copy.status, copy.source.as_ref(), copy.kms_key_id.as_deref()),
             (Status::Available, Some(id), Some(key.as_str()))
         );
     }
 
-    let tracked = track_recovery_points::run(
-        &track_deps(&env, ""),
-        &tick("2026-11-23T18:25:00Z"),
-        "run-3",
-    )
-    .await
-    .unwrap();
+    let tracked = track_recovery_points::run(&track_deps(&env, ""), &tick("2026-11-23T18:25:00Z"), "run-3")
+        .await
+        .unwrap();
     assert_eq!(tracked.rpo.len(), 6, "3 resources × 2 locations");
     // Snapshot times are the emulator's wall clock; judge RPO at that time.
-    let newest = catalog
-        .by_resource(&tracked.rpo[0].resource_arn, 10)
+    let newest = catalog.by_resource(&tracked.rpo[0].resource_arn, 10).await.unwrap()[0].created_at;
+    let tracked = track_recovery_points::run(&track_deps(&env, ""), &tick(&newest.to_rfc3339()), "run-4")
         .await
-        .unwrap()[0]
-        .created_at;
-    let tracked =
-        track_recovery_points::run(&track_deps(&env, ""), &tick(&newest.to_rfc3339()), "run-4")
-            .await
-            .unwrap();
-    assert!(
-        tracked.rpo.iter().all(|s| !s.breached),
-        "{:#?}",
-        tracked.rpo
-    );
+        .unwrap();
+    assert!(tracked.rpo.iter().all(|s| !s.breached), "{:#?}", tracked.rpo);
     assert!(env.alerts().await.unwrap().is_empty());
 
     // Catalog queries: by resource (newest first, both locations) and by status.
-    let points = catalog
-        .by_resource(&tracked.rpo[0].resource_arn, 10)
-        .await
-        .unwrap();
+    let points = catalog.by_resource(&tracked.rpo[0].resource_arn, 10).await.unwrap();
     assert_eq!(points.len(), 2);
     let copied_now = catalog.by_status(Status::Copied).await.unwrap();
     assert_eq!(copied_now.len(), 3);
@@ -202,25 +166,19 @@ async fn a_hundred_sequential_and_ten_concurrent_deliveries_make_one_snapshot_an
         ctx.request_id = uuid::Uuid::new_v4().to_string();
         LambdaEvent::new(serde_json::json!({ "scheduledTime": SLOT_TIME }), ctx)
     };
-    let first: Vec<_> =
-        futures::future::join_all((0..10).map(|_| create_snapshots::handle(&deps, event()))).await;
+    let first: Vec<_> = futures::future::join_all((0..10).map(|_| create_snapshots::handle(&deps, event()))).await;
     assert!(first.iter().all(Result::is_ok), "{first:#?}");
     for _ in 0..100 {
         create_snapshots::handle(&deps, event()).await.unwrap();
     }
-    let again: Vec<_> =
-        futures::future::join_all((0..10).map(|_| create_snapshots::handle(&deps, event()))).await;
+    let again: Vec<_> = futures::future::join_all((0..10).map(|_| create_snapshots::handle(&deps, event()))).await;
     assert!(again.iter().all(Result::is_ok));
     assert_eq!(snapshot_names(&env, PRIMARY, &a).await.len(), 1);
     assert_eq!(snapshot_names(&env, PRIMARY, &b).await.len(), 1);
     let catalog = env.catalog();
     for id in [&a, &b] {
         let arn = format!("arn:aws:rds:us-east-1:123456789012:db:{id}");
-        assert_eq!(
-            catalog.by_resource(&arn, 100).await.unwrap().len(),
-            1,
-            "{id}"
-        );
+        assert_eq!(catalog.by_resource(&arn, 100).await.unwrap().len(), 1, "{id}");
     }
     let created: usize = first
         .iter()
@@ -238,9 +196,7 @@ async fn a_crash_between_create_and_the_catalog_write_is_healed_without_a_second
         .await
         .unwrap();
     let db = env.name("db");
-    env.create_instance(&db, policy.name.as_str())
-        .await
-        .unwrap();
+    env.create_instance(&db, policy.name.as_str()).await.unwrap();
     // What the crashed delivery left behind: the tagged snapshot, no record.
     let name = format!("lb-{}-{db}-20261123-1800", policy.name);
     let tags = [
@@ -266,13 +222,8 @@ async fn a_crash_between_create_and_the_catalog_write_is_healed_without_a_second
         .unwrap();
     assert_eq!(report.adopted.len(), 1);
     assert!(report.created.is_empty());
-    assert_eq!(snapshot_names(&env, PRIMARY, &db).await, [name.clone()]);
-    let rp = env
-        .catalog()
-        .get(&report.adopted[0])
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(snapshot_names(&env, PRIMARY, &db).await, [name]);
+    let rp = env.catalog().get(&report.adopted[0]).await.unwrap().unwrap();
     assert!(rp.adopted);
 
     // A crash in an earlier slot is healed by the tracker's reconciliation instead.
@@ -295,13 +246,9 @@ async fn a_crash_between_create_and_the_catalog_write_is_healed_without_a_second
         .send()
         .await
         .unwrap();
-    let tracked = track_recovery_points::run(
-        &track_deps(&env, ""),
-        &tick("2026-11-23T18:25:00Z"),
-        "track",
-    )
-    .await
-    .unwrap();
+    let tracked = track_recovery_points::run(&track_deps(&env, ""), &tick("2026-11-23T18:25:00Z"), "track")
+        .await
+        .unwrap();
     assert_eq!(tracked.adopted.len(), 1, "{tracked:#?}");
     assert!(tracked.adopted[0].as_str().ends_with(&older));
     assert_eq!(snapshot_names(&env, PRIMARY, &db).await.len(), 2);
@@ -310,11 +257,12 @@ async fn a_crash_between_create_and_the_catalog_write_is_healed_without_a_second
 #[tokio::test]
 async fn a_missing_dr_key_is_an_alert_subscribers_can_filter_never_a_silent_skip() {
     let env = TestEnv::start().await.unwrap();
-    let policy = env.put_policy(r#"{"name":"{prefix}-p","every":"1h","rpo":"2h","retain":3,"copies":[{"region":"eu-west-1"}]}"#).await.unwrap();
-    let db = env.name("db");
-    env.create_instance(&db, policy.name.as_str())
+    let policy = env
+        .put_policy(r#"{"name":"{prefix}-p","every":"1h","rpo":"2h","retain":3,"copies":[{"region":"eu-west-1"}]}"#)
         .await
         .unwrap();
+    let db = env.name("db");
+    env.create_instance(&db, policy.name.as_str()).await.unwrap();
     create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "c")
         .await
         .unwrap();
@@ -330,20 +278,12 @@ async fn a_missing_dr_key_is_an_alert_subscribers_can_filter_never_a_silent_skip
     assert_eq!(alerts[0].severity.as_deref(), Some("critical"));
     assert_eq!(alerts[0].event_type.as_deref(), Some("copy-blocked"));
     assert!(
-        alerts[0]
-            .alert
-            .summary
-            .contains("no KMS key configured for eu-west-1"),
+        alerts[0].alert.summary.contains("no KMS key configured for eu-west-1"),
         "{}",
         alerts[0].alert.summary
     );
     assert_eq!(alerts[0].alert.run_id, "k1");
-    let in_eu = env
-        .rds("eu-west-1")
-        .describe_db_snapshots()
-        .send()
-        .await
-        .unwrap();
+    let in_eu = env.rds("eu-west-1").describe_db_snapshots().send().await.unwrap();
     assert!(
         in_eu
             .db_snapshots()
@@ -361,10 +301,7 @@ async fn an_rpo_breach_reaches_subscribers_once_with_its_attributes() {
         .await
         .unwrap();
     let db = env.name("db");
-    let arn = env
-        .create_instance(&db, policy.name.as_str())
-        .await
-        .unwrap();
+    let arn = env.create_instance(&db, policy.name.as_str()).await.unwrap();
     create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "c")
         .await
         .unwrap();
@@ -391,9 +328,7 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
         .await
         .unwrap();
     let db = env.name("db");
-    env.create_instance(&db, policy.name.as_str())
-        .await
-        .unwrap();
+    env.create_instance(&db, policy.name.as_str()).await.unwrap();
     let report = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "c")
         .await
         .unwrap();
@@ -414,13 +349,7 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
         "a stale writer loses"
     );
     assert_eq!(catalog.by_status(Status::Copying).await.unwrap().len(), 1);
-    assert!(
-        catalog
-            .by_status(Status::Available)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(catalog.by_status(Status::Available).await.unwrap().is_empty());
 
     let now = chrono::Utc::now();
     let until = now + chrono::Duration::minutes(5);
@@ -434,11 +363,7 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
         }
     }))
     .await;
-    assert_eq!(
-        takes.iter().filter(|t| **t).count(),
-        1,
-        "exactly one holder"
-    );
+    assert_eq!(takes.iter().filter(|t| **t).count(), 1, "exactly one holder");
     let later = now + chrono::Duration::minutes(6);
     assert!(
         catalog

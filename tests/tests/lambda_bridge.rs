@@ -3,6 +3,8 @@
 //! the schedules call them. Uses the local deployment (infra/local/functions.env) and the
 //! sample events under events/.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
 use lifeboat::domain::{RecoveryPointId, Region, Status};
 use lifeboat::ports::Catalog;
 use lifeboat_tests::{DR, TestEnv};
@@ -17,21 +19,13 @@ fn sample(path: &str) -> String {
 async fn bad_events_come_back_as_invalid_function_errors_that_step_functions_can_catch() {
     let env = TestEnv::local_deployment().await.unwrap();
     for (function, file, needle) in [
-        (
-            "create-snapshots",
-            "create-snapshots/malformed.json",
-            "RFC 3339",
-        ),
+        ("create-snapshots", "create-snapshots/malformed.json", "RFC 3339"),
         (
             "create-snapshots",
             "create-snapshots/unknown-event.json",
             "unknown event",
         ),
-        (
-            "copy-snapshots",
-            "copy-snapshots/wrong-type.json",
-            "a string",
-        ),
+        ("copy-snapshots", "copy-snapshots/wrong-type.json", "a string"),
         (
             "track-recovery-points",
             "track-recovery-points/unknown-policy.json",
@@ -39,20 +33,10 @@ async fn bad_events_come_back_as_invalid_function_errors_that_step_functions_can
         ),
     ] {
         let (error, payload) = env.invoke(function, &sample(file)).await.unwrap();
-        assert_eq!(
-            error.as_deref(),
-            Some("Unhandled"),
-            "{function} {file}: {payload}"
-        );
-        assert_eq!(
-            payload["errorType"], "Invalid",
-            "{function} {file}: {payload}"
-        );
+        assert_eq!(error.as_deref(), Some("Unhandled"), "{function} {file}: {payload}");
+        assert_eq!(payload["errorType"], "Invalid", "{function} {file}: {payload}");
         assert!(
-            payload["errorMessage"]
-                .as_str()
-                .unwrap_or_default()
-                .contains(needle),
+            payload["errorMessage"].as_str().unwrap_or_default().contains(needle),
             "{payload}"
         );
     }
@@ -67,15 +51,10 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
         .await
         .unwrap();
     let db = env.name("orders");
-    env.create_instance(&db, policy.name.as_str())
-        .await
-        .unwrap();
+    env.create_instance(&db, policy.name.as_str()).await.unwrap();
 
     let (error, created) = env
-        .invoke(
-            "create-snapshots",
-            &sample("create-snapshots/scheduler-tick.json"),
-        )
+        .invoke("create-snapshots", &sample("create-snapshots/scheduler-tick.json"))
         .await
         .unwrap();
     assert_eq!(error, None, "{created}");
@@ -90,10 +69,7 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
     );
 
     let (error, copied) = env
-        .invoke(
-            "copy-snapshots",
-            &sample("copy-snapshots/scheduler-tick.json"),
-        )
+        .invoke("copy-snapshots", &sample("copy-snapshots/scheduler-tick.json"))
         .await
         .unwrap();
     assert_eq!(error, None, "{copied}");
@@ -105,10 +81,7 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
         .chain(copied["adopted"].as_array().unwrap())
         .cloned()
         .collect();
-    assert!(
-        started.contains(&Value::String(copy_id.clone())),
-        "{copied}"
-    );
+    assert!(started.contains(&Value::String(copy_id.clone())), "{copied}");
 
     let (error, tracked) = env
         .invoke(
@@ -132,22 +105,13 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (
-            copy.status,
-            copy.location.clone(),
-            copy.kms_key_id.as_deref()
-        ),
-        (
-            Status::Available,
-            Region::parse(DR).unwrap(),
-            Some(key.as_str())
-        )
+        (copy.status, copy.location.clone(), copy.kms_key_id.as_deref()),
+        (Status::Available, Region::parse(DR).unwrap(), Some(key.as_str()))
     );
 
     // Every log line of the functions is JSON and carries the invocation's request id.
     let log =
-        std::fs::read_to_string(lifeboat_tests::repo_root().join(".local/stack/cargo-lambda.log"))
-            .unwrap_or_default();
+        std::fs::read_to_string(lifeboat_tests::repo_root().join(".local/stack/cargo-lambda.log")).unwrap_or_default();
     let ours: Vec<Value> = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -11,15 +11,12 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
-use lifeboat::app::{
-    ItemFailure, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source,
-};
+use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source};
 use lifeboat::config::Config;
 use lifeboat::domain::copy_queue::{CopyCandidate, WaitReason, plan_copies};
 use lifeboat::domain::naming::tags;
 use lifeboat::domain::{
-    Alert, AlertKind, Failure, Policy, RecoveryPoint, RecoveryPointId, Region, Severity, Status,
-    Step,
+    Alert, AlertKind, Failure, Policy, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
 };
 use lifeboat::events::ScheduleTick;
 use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
@@ -69,11 +66,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, Fu
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
     let ports = &deps.ports;
     let now = ports.clock.now();
-    if !ports
-        .catalog
-        .acquire_lease(LEASE, run_id, now + LEASE_FOR, now)
-        .await?
-    {
+    if !ports.catalog.acquire_lease(LEASE, run_id, now + LEASE_FOR, now).await? {
         return Ok(Report {
             run_id: run_id.to_owned(),
             skipped: Some("another copy-snapshots run holds the lease".into()),
@@ -114,10 +107,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
     for c in &pending_copies {
         *in_flight.entry(c.location.clone()).or_insert(0) += 1;
     }
-    let busy: BTreeSet<String> = pending_copies
-        .iter()
-        .map(|c| c.resource.arn.clone())
-        .collect();
+    let busy: BTreeSet<String> = pending_copies.iter().map(|c| c.resource.arn.clone()).collect();
 
     let all_ids: Vec<_> = sources
         .iter()
@@ -144,8 +134,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             continue;
         };
         for target in &policy.copies {
-            let copy_id =
-                RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
+            let copy_id = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
             if existing.contains(&copy_id) {
                 continue;
             }
@@ -186,12 +175,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         }
     }
 
-    let plan = plan_copies(
-        candidates,
-        &in_flight,
-        &busy,
-        deps.config.copy_budget_per_region,
-    );
+    let plan = plan_copies(candidates, &in_flight, &busy, deps.config.copy_budget_per_region);
     let mut full_regions: BTreeSet<Region> = BTreeSet::new();
     let mut touched: Vec<(&RecoveryPoint, &Policy)> = Vec::new();
     for c in &plan.launch {
@@ -211,11 +195,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             .to_owned();
         match start_copy(deps, &alerter, source, policy, &c.destination, &kms, run_id).await {
             Started::New(id, pending) => {
-                log.action(
-                    "started",
-                    id.as_str(),
-                    format!("copy to {} with {kms}", c.destination),
-                );
+                log.action("started", id.as_str(), format!("copy to {} with {kms}", c.destination));
                 if pending {
                     *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
                 }
@@ -251,11 +231,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         let reason = match &why {
             WaitReason::RegionBudgetFull { .. } | WaitReason::ResourceBusy => why.to_string(),
         };
-        log.action(
-            "waiting",
-            c.source.as_str(),
-            format!("to {}: {reason}", c.destination),
-        );
+        log.action("waiting", c.source.as_str(), format!("to {}: {reason}", c.destination));
         report.waiting.push(Waiting {
             source: c.source,
             destination: c.destination,
@@ -263,11 +239,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         });
     }
     for (source, policy) in touched {
-        let latest = ports
-            .catalog
-            .get(&source.id)
-            .await?
-            .unwrap_or_else(|| source.clone());
+        let latest = ports.catalog.get(&source.id).await?.unwrap_or_else(|| source.clone());
         settle_source(ports.catalog.as_ref(), &latest, policy, ports.clock.now()).await?;
     }
     report.in_flight = in_flight;
@@ -317,13 +289,7 @@ async fn start_copy(
     };
     let (snapshot, adopted) = match ports
         .snapshots
-        .copy_snapshot(
-            &origin,
-            dest,
-            &source.snapshot_name,
-            kms,
-            &copy_tags(source),
-        )
+        .copy_snapshot(&origin, dest, &source.snapshot_name, kms, &copy_tags(source))
         .await
     {
         Ok(s) => (s, false),
@@ -356,10 +322,7 @@ async fn start_copy(
             return Started::Wait(e.to_string(), false);
         }
         Err(e) => {
-            return record_failed_copy(
-                deps, alerter, source, policy, dest, kms, &copy_id, &e, run_id,
-            )
-            .await;
+            return record_failed_copy(deps, alerter, source, policy, dest, kms, &copy_id, &e, run_id).await;
         }
     };
     let now = ports.clock.now();
@@ -458,11 +421,7 @@ async fn record_failed_copy(
             let alert = Alert::new(
                 AlertKind::CopyFailed,
                 Severity::High,
-                format!(
-                    "copy of {} to {dest} rejected: {}",
-                    source.snapshot_name,
-                    e.code()
-                ),
+                format!("copy of {} to {dest} rejected: {}", source.snapshot_name, e.code()),
                 copy_id.as_str(),
                 now,
             )
@@ -498,10 +457,7 @@ async fn block(
     let alert = Alert::new(
         AlertKind::CopyBlocked,
         Severity::Critical,
-        format!(
-            "copies of policy {} to {region} are blocked: {why}",
-            policy.name
-        ),
+        format!("copies of policy {} to {region} are blocked: {why}", policy.name),
         format!("{}#{region}#{}", policy.name, now.format("%Y-%m-%d")),
         now,
     )

@@ -2,22 +2,24 @@
 //! fakes: the per-region budget, criticality order, one copy per resource, KMS keys as
 //! configuration, and the refusals.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use copy_snapshots::{Deps, LEASE, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::domain::naming::tags;
-use lifeboat::domain::{
-    AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Slot, Status, Step,
-};
+use lifeboat::domain::{AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Slot, Status, Step};
 use lifeboat::memory::{Fakes, SnapshotOp};
 use lifeboat::ports::{Catalog, PortError, SnapshotStatus, SnapshotStore, Tag, tag_value};
 use lifeboat::{ErrorType, FunctionError};
 use serde_json::Value;
 
-const GOLD: &str = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
-const BRONZE: &str = r#"{"name":"bronze","every":"1h","rpo":"4h","retain":24,"priority":9,"copies":[{"region":"us-west-2"}]}"#;
+const GOLD: &str =
+    r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
+const BRONZE: &str =
+    r#"{"name":"bronze","every":"1h","rpo":"4h","retain":24,"priority":9,"copies":[{"region":"us-west-2"}]}"#;
 const TICK: &str = include_str!("../../../events/copy-snapshots/scheduler-tick.json");
 
 fn now() -> DateTime<Utc> {
@@ -59,11 +61,7 @@ async fn source(fakes: &Fakes, db: &str, policy: &str, hours_ago: i64) -> Recove
         Tag::new(tags::POLICY, policy),
         Tag::new(tags::SLOT, slot.compact()),
     ];
-    let snap = match fakes
-        .snapshots
-        .create_snapshot(&resource, &name, &tags)
-        .await
-    {
+    let snap = match fakes.snapshots.create_snapshot(&resource, &name, &tags).await {
         Ok(s) => s,
         Err(PortError::AlreadyExists(_)) => fakes
             .snapshots
@@ -116,10 +114,7 @@ async fn copies_go_to_the_policy_region_with_that_region_key_and_tags() {
         copy.kms_key_id.as_deref(),
         Some("arn:aws:kms:us-west-2:123456789012:key/dr-key")
     );
-    assert_eq!(
-        copy.created_at, src.created_at,
-        "a copy holds its source's instant"
-    );
+    assert_eq!(copy.created_at, src.created_at, "a copy holds its source's instant");
     let snap = fakes
         .snapshots
         .snapshots()
@@ -169,7 +164,7 @@ async fn never_more_copies_in_flight_per_region_than_the_budget() {
         .catalog
         .points()
         .into_iter()
-        .filter(|p| p.is_copy())
+        .filter(RecoveryPoint::is_copy)
         .take(2)
     {
         let next = p.transition(Status::Available, now()).unwrap();
@@ -204,9 +199,7 @@ async fn one_copy_at_a_time_per_source_resource() {
     assert_eq!(report.started.len(), 1);
     assert_eq!(report.waiting.len(), 1);
     assert!(
-        report.waiting[0]
-            .reason
-            .contains("another copy of this resource"),
+        report.waiting[0].reason.contains("another copy of this resource"),
         "{}",
         report.waiting[0].reason
     );
@@ -214,8 +207,7 @@ async fn one_copy_at_a_time_per_source_resource() {
 
 #[tokio::test]
 async fn a_missing_kms_key_blocks_the_copy_with_one_alert_never_a_silent_skip() {
-    let policy =
-        r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"copies":[{"region":"eu-west-1"}]}"#;
+    let policy = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"copies":[{"region":"eu-west-1"}]}"#;
     let (fakes, deps) = setup(&[("gold", policy)]);
     let src = source(&fakes, "orders", "gold", 1).await;
     let report = handle(&deps, event(TICK)).await.unwrap();
@@ -260,10 +252,7 @@ async fn a_kms_rejection_is_recorded_and_alerted_once_and_the_source_stays_resto
     assert_eq!(copy.failure.as_ref().unwrap().step, Step::Copy);
     let source_now = point(&fakes, src.id.as_str());
     assert_eq!(source_now.status, Status::Failed);
-    assert!(
-        source_now.is_restorable(),
-        "the primary snapshot itself is fine"
-    );
+    assert!(source_now.is_restorable(), "the primary snapshot itself is fine");
     let alerts = fakes.notifier.alerts();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].kind, AlertKind::CopyFailed);
@@ -319,13 +308,7 @@ async fn a_copy_made_by_a_crashed_run_is_adopted_not_repeated() {
         .unwrap();
     fakes
         .snapshots
-        .copy_snapshot(
-            &origin,
-            &region("us-west-2"),
-            &src.snapshot_name,
-            "alias/dr",
-            &[],
-        )
+        .copy_snapshot(&origin, &region("us-west-2"), &src.snapshot_name, "alias/dr", &[])
         .await
         .unwrap();
     let report = handle(&deps, event(TICK)).await.unwrap();
@@ -342,12 +325,7 @@ async fn a_run_that_finds_the_lease_held_does_nothing() {
     assert!(
         fakes
             .catalog
-            .acquire_lease(
-                LEASE,
-                "other-run",
-                now() + chrono::Duration::minutes(5),
-                now()
-            )
+            .acquire_lease(LEASE, "other-run", now() + chrono::Duration::minutes(5), now())
             .await
             .unwrap()
     );
@@ -364,9 +342,7 @@ async fn a_non_object_event_is_invalid_and_touches_nothing() {
     let (fakes, deps) = setup(&[("gold", GOLD)]);
     let err: FunctionError = handle(
         &deps,
-        event(include_str!(
-            "../../../events/copy-snapshots/wrong-type.json"
-        )),
+        event(include_str!("../../../events/copy-snapshots/wrong-type.json")),
     )
     .await
     .unwrap_err();

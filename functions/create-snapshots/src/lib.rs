@@ -16,8 +16,8 @@ use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies};
 use lifeboat::config::Config;
 use lifeboat::domain::naming::{snapshot_name, tags};
 use lifeboat::domain::{
-    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef,
-    Severity, Slot, Status, Step,
+    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef, Severity, Slot, Status,
+    Step,
 };
 use lifeboat::events::ScheduleTick;
 use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag, tag_value};
@@ -125,10 +125,7 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         .map(|rp| rp.id)
         .collect();
     report.already_recorded = wanted.iter().filter(|w| recorded.contains(&w.id)).count();
-    let todo: Vec<_> = wanted
-        .into_iter()
-        .filter(|w| !recorded.contains(&w.id))
-        .collect();
+    let todo: Vec<_> = wanted.into_iter().filter(|w| !recorded.contains(&w.id)).collect();
 
     let outcomes: Vec<Outcome> = stream::iter(todo)
         .map(|w| ensure(deps, &alerter, w, run_id))
@@ -190,19 +187,10 @@ pub fn snapshot_tags(policy: &PolicyName, slot: Slot, resource: &ResourceRef) ->
 }
 
 /// Makes sure the slot's snapshot exists and is recorded.
-async fn ensure(
-    deps: &Deps,
-    alerter: &lifeboat::alerting::Alerter,
-    w: Wanted,
-    run_id: &str,
-) -> Outcome {
+async fn ensure(deps: &Deps, alerter: &lifeboat::alerting::Alerter, w: Wanted, run_id: &str) -> Outcome {
     let ports = &deps.ports;
     let tags = snapshot_tags(&w.policy, w.slot, &w.resource);
-    let (snapshot, adopted) = match ports
-        .snapshots
-        .create_snapshot(&w.resource, &w.name, &tags)
-        .await
-    {
+    let (snapshot, adopted) = match ports.snapshots.create_snapshot(&w.resource, &w.name, &tags).await {
         Ok(s) => (s, false),
         Err(PortError::AlreadyExists(_)) => match ports
             .snapshots
@@ -370,8 +358,7 @@ async fn unknown_policy(
     now: DateTime<Utc>,
 ) -> ItemFailure {
     let shown: String = tag.chars().take(64).collect();
-    let message =
-        format!("tagged with policy {shown:?}, which does not exist or is invalid: not backed up");
+    let message = format!("tagged with policy {shown:?}, which does not exist or is invalid: not backed up");
     let alert = Alert::new(
         AlertKind::UnknownPolicy,
         Severity::High,

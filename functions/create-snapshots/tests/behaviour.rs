@@ -1,6 +1,8 @@
 //! Behaviour of `create-snapshots` through its Lambda entry point, against the in-memory
 //! fakes (the same flows run against the local AWS stack in the `lifeboat-tests` crate).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +15,8 @@ use lifeboat::ports::{PortError, SnapshotStatus, SnapshotStore, tag_value};
 use lifeboat::{ErrorType, FunctionError};
 use serde_json::{Value, json};
 
-const GOLD: &str = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
+const GOLD: &str =
+    r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
 const SILVER: &str = r#"{"name":"silver","every":"1day","rpo":"26h","retain":7}"#;
 const TICK: &str = include_str!("../../../events/create-snapshots/scheduler-tick.json");
 
@@ -77,9 +80,7 @@ async fn a_tick_snapshots_every_protected_resource_once_and_records_it() {
                 .unwrap()
                 .starts_with("arn:aws:rds:us-east-1:")
         );
-        assert!(
-            tag_value(&s.tags, tags::SLOT).is_some() && tag_value(&s.tags, tags::POLICY).is_some()
-        );
+        assert!(tag_value(&s.tags, tags::SLOT).is_some() && tag_value(&s.tags, tags::POLICY).is_some());
     }
     assert!(fakes.notifier.alerts().is_empty());
     assert_eq!(fakes.catalog.runs().len(), 1);
@@ -97,13 +98,7 @@ async fn an_eventbridge_rule_event_for_one_policy_touches_only_that_policy() {
     .await
     .unwrap();
     assert_eq!(report.created.len(), 3);
-    assert!(
-        fakes
-            .catalog
-            .points()
-            .iter()
-            .all(|p| p.policy.as_str() == "gold")
-    );
+    assert!(fakes.catalog.points().iter().all(|p| p.policy.as_str() == "gold"));
 }
 
 #[tokio::test]
@@ -145,11 +140,7 @@ async fn a_crash_between_create_and_record_is_healed_by_the_next_delivery() {
     let orders = orders.iter().find(|d| d.resource.id == "orders").unwrap();
     let slot = lifeboat::domain::Slot::containing(now(), std::time::Duration::from_secs(3600));
     let name = "lb-gold-orders-20261123-1800";
-    let tags = create_snapshots::snapshot_tags(
-        &"gold".to_owned().try_into().unwrap(),
-        slot,
-        &orders.resource,
-    );
+    let tags = create_snapshots::snapshot_tags(&"gold".to_owned().try_into().unwrap(), slot, &orders.resource);
     fakes
         .snapshots
         .create_snapshot(&orders.resource, name, &tags)
@@ -160,15 +151,7 @@ async fn a_crash_between_create_and_record_is_healed_by_the_next_delivery() {
     let adopted: Vec<_> = report.adopted.iter().map(ToString::to_string).collect();
     assert_eq!(adopted, ["us-east-1/db/lb-gold-orders-20261123-1800"]);
     assert_eq!(report.created.len(), 3);
-    assert_eq!(
-        fakes
-            .snapshots
-            .snapshots()
-            .iter()
-            .filter(|s| s.name == name)
-            .count(),
-        1
-    );
+    assert_eq!(fakes.snapshots.snapshots().iter().filter(|s| s.name == name).count(), 1);
     let rp = fakes
         .catalog
         .points()
@@ -223,15 +206,13 @@ async fn a_snapshot_aws_reports_failed_is_recorded_and_alerted_once() {
     handle(&deps, event(TICK)).await.unwrap();
     handle(&deps, event(TICK)).await.unwrap();
     let points = fakes.catalog.points();
-    assert!(points.iter().all(
-        |p| p.status == Status::Failed && p.failure.as_ref().unwrap().code == "snapshot-failed"
-    ));
-    let alerts = fakes.notifier.alerts();
-    assert_eq!(
-        alerts.len(),
-        4,
-        "one alert per failed snapshot, none on replay"
+    assert!(
+        points
+            .iter()
+            .all(|p| p.status == Status::Failed && p.failure.as_ref().unwrap().code == "snapshot-failed")
     );
+    let alerts = fakes.notifier.alerts();
+    assert_eq!(alerts.len(), 4, "one alert per failed snapshot, none on replay");
     assert!(
         alerts
             .iter()
@@ -267,17 +248,12 @@ async fn a_quota_refusal_is_recorded_as_failed_and_alerted_once() {
 #[tokio::test]
 async fn throttling_after_retries_is_retryable_and_the_retry_completes_without_duplicates() {
     let (fakes, deps) = setup();
-    fakes.snapshots.fail_next(
-        SnapshotOp::Create,
-        PortError::Throttled("Rate exceeded".into()),
-    );
+    fakes
+        .snapshots
+        .fail_next(SnapshotOp::Create, PortError::Throttled("Rate exceeded".into()));
     let err: FunctionError = handle(&deps, event(TICK)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
-    assert_eq!(
-        fakes.catalog.points().len(),
-        3,
-        "the others were done and recorded"
-    );
+    assert_eq!(fakes.catalog.points().len(), 3, "the others were done and recorded");
     let report = handle(&deps, event(TICK)).await.unwrap();
     assert_eq!(report.created.len(), 1);
     assert_eq!(report.already_recorded, 3);
@@ -301,20 +277,15 @@ async fn a_busy_resource_is_retried_by_later_ticks_of_the_same_slot() {
     assert_eq!(fakes.catalog.points().len(), 3);
     let report = handle(&deps, event(TICK)).await.unwrap();
     assert_eq!(report.created.len(), 1);
-    assert_eq!(
-        fakes.notifier.alerts().len(),
-        1,
-        "one warning for the busy resource"
-    );
+    assert_eq!(fakes.notifier.alerts().len(), 1, "one warning for the busy resource");
 }
 
 #[tokio::test]
 async fn resources_tagged_with_an_unknown_or_invalid_policy_are_alerted_and_the_rest_still_run() {
     let (fakes, deps) = setup();
-    fakes.catalog.put_policy_json(
-        "broken",
-        r#"{"name":"broken","every":"1h","rpo":"5m","retain":0}"#,
-    );
+    fakes
+        .catalog
+        .put_policy_json("broken", r#"{"name":"broken","every":"1h","rpo":"5m","retain":0}"#);
     fakes.add_db(ResourceKind::RdsInstance, "legacy", "platinum");
     fakes.add_db(ResourceKind::RdsInstance, "scratch", "broken");
     let report = handle(&deps, event(TICK)).await.unwrap();
@@ -324,37 +295,18 @@ async fn resources_tagged_with_an_unknown_or_invalid_policy_are_alerted_and_the_
         .iter()
         .map(|s| s.subject.rsplit(':').next().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        skipped,
-        BTreeSet::from(["legacy".to_owned(), "scratch".to_owned()])
-    );
+    assert_eq!(skipped, BTreeSet::from(["legacy".to_owned(), "scratch".to_owned()]));
     handle(&deps, event(TICK)).await.unwrap();
     let kinds: Vec<_> = fakes.notifier.alerts().iter().map(|a| a.kind).collect();
-    assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == AlertKind::UnknownPolicy)
-            .count(),
-        2
-    );
-    assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == AlertKind::InvalidPolicy)
-            .count(),
-        1
-    );
+    assert_eq!(kinds.iter().filter(|k| **k == AlertKind::UnknownPolicy).count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == AlertKind::InvalidPolicy).count(), 1);
     let invalid = fakes
         .notifier
         .alerts()
         .into_iter()
         .find(|a| a.kind == AlertKind::InvalidPolicy)
         .unwrap();
-    assert!(
-        invalid.details["problems"].contains("retain"),
-        "{:?}",
-        invalid.details
-    );
+    assert!(invalid.details["problems"].contains("retain"), "{:?}", invalid.details);
 }
 
 #[tokio::test]

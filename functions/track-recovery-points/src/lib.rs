@@ -16,8 +16,7 @@ use lifeboat::config::Config;
 use lifeboat::domain::naming::tags;
 use lifeboat::domain::rpo::{RpoStatus, evaluate};
 use lifeboat::domain::{
-    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot,
-    Status, Step,
+    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot, Status, Step,
 };
 use lifeboat::events::ScheduleTick;
 use lifeboat::ports::{DiscoveredResource, PortError, SnapshotStatus, tag_value};
@@ -184,20 +183,10 @@ fn error(rp: &RecoveryPoint, e: &PortError) -> Tracked {
     })
 }
 
-async fn track_pending(
-    deps: &Deps,
-    alerter: &Alerter,
-    rp: RecoveryPoint,
-    at: DateTime<Utc>,
-    run_id: &str,
-) -> Tracked {
+async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: DateTime<Utc>, run_id: &str) -> Tracked {
     let ports = &deps.ports;
     let now = ports.clock.now();
-    let step = if rp.is_copy() {
-        Step::Copy
-    } else {
-        Step::Create
-    };
+    let step = if rp.is_copy() { Step::Copy } else { Step::Create };
     let observed = match ports
         .snapshots
         .describe_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
@@ -361,11 +350,7 @@ async fn rpo_alert(
     now: DateTime<Utc>,
 ) {
     let primary = s.location == d.resource.region;
-    let severity = if primary {
-        Severity::Critical
-    } else {
-        Severity::High
-    };
+    let severity = if primary { Severity::Critical } else { Severity::High };
     let age = s.age_secs.map_or_else(
         || "no recovery point at all".to_owned(),
         |a| {

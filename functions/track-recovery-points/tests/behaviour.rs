@@ -1,6 +1,8 @@
 //! Behaviour of `track-recovery-points` through its Lambda entry point, against the
 //! in-memory fakes: state tracking, stuck work, orphan adoption and RPO alerts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -8,15 +10,15 @@ use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
 use lifeboat::domain::naming::tags;
 use lifeboat::domain::{
-    AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot,
-    Status,
+    AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot, Status,
 };
 use lifeboat::memory::Fakes;
 use lifeboat::ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
 use serde_json::Value;
 use track_recovery_points::{Deps, handle};
 
-const GOLD: &str = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
+const GOLD: &str =
+    r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
 const TICK: &str = include_str!("../../../events/track-recovery-points/scheduler-tick.json");
 
 fn tick_time() -> DateTime<Utc> {
@@ -94,13 +96,7 @@ async fn snapshot(
 }
 
 fn status_of(fakes: &Fakes, id: &RecoveryPointId) -> Status {
-    fakes
-        .catalog
-        .points()
-        .into_iter()
-        .find(|p| &p.id == id)
-        .unwrap()
-        .status
+    fakes.catalog.points().into_iter().find(|p| &p.id == id).unwrap().status
 }
 
 #[tokio::test]
@@ -124,16 +120,8 @@ async fn pending_snapshots_advance_to_available_and_failed_ones_alert_once() {
         SnapshotStatus::Failed,
     );
     let report = handle(&deps, event(TICK)).await.unwrap();
-    assert!(
-        report
-            .transitions
-            .contains(&(ok.id.clone(), Status::Available))
-    );
-    assert!(
-        report
-            .transitions
-            .contains(&(bad.id.clone(), Status::Failed))
-    );
+    assert!(report.transitions.contains(&(ok.id.clone(), Status::Available)));
+    assert!(report.transitions.contains(&(bad.id.clone(), Status::Failed)));
     handle(&deps, event(TICK)).await.unwrap();
     assert_eq!(status_of(&fakes, &ok.id), Status::Available);
     let failed: Vec<_> = fakes
@@ -156,12 +144,7 @@ async fn a_snapshot_that_vanished_is_marked_failed_not_dropped() {
         .snapshots
         .remove(&rp.location, rp.resource.kind, &rp.snapshot_name);
     handle(&deps, event(TICK)).await.unwrap();
-    let stored = fakes
-        .catalog
-        .points()
-        .into_iter()
-        .find(|p| p.id == rp.id)
-        .unwrap();
+    let stored = fakes.catalog.points().into_iter().find(|p| p.id == rp.id).unwrap();
     assert_eq!(stored.status, Status::Failed);
     assert_eq!(stored.failure.unwrap().code, "vanished");
 }
@@ -173,17 +156,10 @@ async fn work_pending_past_its_deadline_is_alerted_once_as_stuck() {
     fakes.snapshots.set_new_status(SnapshotStatus::Creating);
     let rp = snapshot(&fakes, &orders, 30, Status::Pending, true).await;
     let report = handle(&deps, event(TICK)).await.unwrap();
-    assert!(
-        report.stuck.is_empty(),
-        "30 minutes is within the 2 h deadline"
-    );
-    let report = handle(&deps, tick_at("2026-11-23T21:00:00Z"))
-        .await
-        .unwrap();
+    assert!(report.stuck.is_empty(), "30 minutes is within the 2 h deadline");
+    let report = handle(&deps, tick_at("2026-11-23T21:00:00Z")).await.unwrap();
     assert_eq!(report.stuck, vec![rp.id.clone()]);
-    handle(&deps, tick_at("2026-11-23T21:05:00Z"))
-        .await
-        .unwrap();
+    handle(&deps, tick_at("2026-11-23T21:05:00Z")).await.unwrap();
     let stuck: Vec<_> = fakes
         .notifier
         .alerts()
@@ -224,40 +200,19 @@ async fn a_finished_copy_settles_its_source_as_copied() {
     fakes.catalog.insert(&copy).await.unwrap();
 
     handle(&deps, event(TICK)).await.unwrap();
-    assert_eq!(
-        status_of(&fakes, &src.id),
-        Status::Copying,
-        "copy still in flight"
-    );
-    fakes.snapshots.set_status(
-        &west,
-        src.resource.kind,
-        &src.snapshot_name,
-        SnapshotStatus::Available,
-    );
+    assert_eq!(status_of(&fakes, &src.id), Status::Copying, "copy still in flight");
+    fakes
+        .snapshots
+        .set_status(&west, src.resource.kind, &src.snapshot_name, SnapshotStatus::Available);
     let report = handle(&deps, event(TICK)).await.unwrap();
-    assert!(
-        report
-            .transitions
-            .contains(&(copy.id.clone(), Status::Available))
-    );
-    assert!(
-        report
-            .transitions
-            .contains(&(src.id.clone(), Status::Copied))
-    );
+    assert!(report.transitions.contains(&(copy.id.clone(), Status::Available)));
+    assert!(report.transitions.contains(&(src.id.clone(), Status::Copied)));
     let rpo: Vec<_> = report
         .rpo
         .iter()
         .map(|s| (s.location.to_string(), s.breached))
         .collect();
-    assert_eq!(
-        rpo,
-        [
-            ("us-east-1".to_owned(), false),
-            ("us-west-2".to_owned(), false)
-        ]
-    );
+    assert_eq!(rpo, [("us-east-1".to_owned(), false), ("us-west-2".to_owned(), false)]);
 }
 
 #[tokio::test]
@@ -268,12 +223,7 @@ async fn a_tagged_snapshot_the_catalog_lost_is_adopted() {
     let orphan = snapshot(&fakes, &orders, 90, Status::Available, false).await;
     let report = handle(&deps, event(TICK)).await.unwrap();
     assert_eq!(report.adopted, vec![orphan.id.clone()]);
-    let stored = fakes
-        .catalog
-        .points()
-        .into_iter()
-        .find(|p| p.id == orphan.id)
-        .unwrap();
+    let stored = fakes.catalog.points().into_iter().find(|p| p.id == orphan.id).unwrap();
     assert!(stored.adopted);
     assert_eq!(stored.slot, orphan.slot);
     assert!(handle(&deps, event(TICK)).await.unwrap().adopted.is_empty());
@@ -294,12 +244,8 @@ async fn rpo_breaches_alert_once_per_episode_in_each_location() {
         .collect();
     assert_eq!(breached, ["us-west-2"]);
     // Three hours later the primary is breached too.
-    handle(&deps, tick_at("2026-11-23T21:30:00Z"))
-        .await
-        .unwrap();
-    handle(&deps, tick_at("2026-11-23T21:35:00Z"))
-        .await
-        .unwrap();
+    handle(&deps, tick_at("2026-11-23T21:30:00Z")).await.unwrap();
+    handle(&deps, tick_at("2026-11-23T21:35:00Z")).await.unwrap();
     let rpo: Vec<_> = fakes
         .notifier
         .alerts()
@@ -316,9 +262,7 @@ async fn rpo_breaches_alert_once_per_episode_in_each_location() {
     // A new snapshot ends the primary episode; when it too goes stale, a new alert follows.
     fakes.clock.set("2026-11-23T21:40:00Z".parse().unwrap());
     let fresh = snapshot(&fakes, &orders, -76, Status::Available, true).await; // taken at 19:41
-    let report = handle(&deps, tick_at("2026-11-23T21:40:00Z"))
-        .await
-        .unwrap();
+    let report = handle(&deps, tick_at("2026-11-23T21:40:00Z")).await.unwrap();
     assert!(
         !report
             .rpo
@@ -327,16 +271,12 @@ async fn rpo_breaches_alert_once_per_episode_in_each_location() {
             .unwrap()
             .breached
     );
-    handle(&deps, tick_at("2026-11-24T00:00:00Z"))
-        .await
-        .unwrap();
+    handle(&deps, tick_at("2026-11-24T00:00:00Z")).await.unwrap();
     let primary_alerts: Vec<_> = fakes
         .notifier
         .alerts()
         .into_iter()
-        .filter(|a| {
-            a.kind == AlertKind::RpoBreach && a.location.as_ref().unwrap().as_str() == "us-east-1"
-        })
+        .filter(|a| a.kind == AlertKind::RpoBreach && a.location.as_ref().unwrap().as_str() == "us-east-1")
         .collect();
     assert_eq!(primary_alerts.len(), 2);
     assert_eq!(primary_alerts[1].recovery_point.as_ref(), Some(&fresh.id));

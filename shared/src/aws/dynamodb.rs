@@ -14,15 +14,15 @@
 //! `by-location` = (`gsi3pk` `LOC#<region>`, `gsi3sk` `<created>#<id>`).
 //! The same schema is declared in template.yaml (`CatalogTable`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType,
-    TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    KeysAndAttributes, Projection, ProjectionType, PutRequest, ScalarAttributeType, TimeToLiveSpecification,
+    WriteRequest,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -59,37 +59,24 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn rp_key(id: &RecoveryPointId) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("RP#{id}"))),
-        ("sk".to_owned(), s("RP")),
-    ])
+    HashMap::from([("pk".to_owned(), s(format!("RP#{id}"))), ("sk".to_owned(), s("RP"))])
 }
 
 fn rp_item(rp: &RecoveryPoint) -> PortResult<Item> {
-    let mut item: Item = serde_dynamo::to_item(rp)
-        .map_err(|e| PortError::Invalid(format!("cannot encode {}: {e}", rp.id)))?;
+    let mut item: Item =
+        serde_dynamo::to_item(rp).map_err(|e| PortError::Invalid(format!("cannot encode {}: {e}", rp.id)))?;
     item.extend(rp_key(&rp.id));
     item.insert("gsi1pk".into(), s(format!("RES#{}", rp.resource.arn)));
-    item.insert(
-        "gsi1sk".into(),
-        s(format!("{}#{}", ts(rp.created_at), rp.id)),
-    );
+    item.insert("gsi1sk".into(), s(format!("{}#{}", ts(rp.created_at), rp.id)));
     item.insert("gsi2pk".into(), s(format!("STATUS#{}", rp.status)));
-    item.insert(
-        "gsi2sk".into(),
-        s(format!("{}#{}", ts(rp.updated_at), rp.id)),
-    );
+    item.insert("gsi2sk".into(), s(format!("{}#{}", ts(rp.updated_at), rp.id)));
     item.insert("gsi3pk".into(), s(format!("LOC#{}", rp.location)));
-    item.insert(
-        "gsi3sk".into(),
-        s(format!("{}#{}", ts(rp.created_at), rp.id)),
-    );
+    item.insert("gsi3sk".into(), s(format!("{}#{}", ts(rp.created_at), rp.id)));
     Ok(item)
 }
 
 fn from_item(item: Item) -> PortResult<RecoveryPoint> {
-    serde_dynamo::from_item(item)
-        .map_err(|e| PortError::Invalid(format!("unreadable catalog record: {e}")))
+    serde_dynamo::from_item(item).map_err(|e| PortError::Invalid(format!("unreadable catalog record: {e}")))
 }
 
 impl DynamoDbCatalog {
@@ -107,12 +94,7 @@ impl DynamoDbCatalog {
     /// Creates the catalog table with Lifeboat's schema if it does not exist (local stack
     /// and tests; in AWS the SAM template owns it). Returns once the table is active.
     pub async fn ensure_table(&self) -> PortResult<()> {
-        let key = |name: &str, t: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(t)
-                .build()
-        };
+        let key = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build();
         let attr = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
@@ -124,11 +106,7 @@ impl DynamoDbCatalog {
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash).map_err(build_err)?)
                 .key_schema(key(sk, KeyType::Range).map_err(build_err)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .map_err(build_err)
         };
@@ -142,9 +120,7 @@ impl DynamoDbCatalog {
             .global_secondary_indexes(gsi(INDEX_BY_RESOURCE, "gsi1pk", "gsi1sk")?)
             .global_secondary_indexes(gsi(INDEX_BY_STATUS, "gsi2pk", "gsi2sk")?)
             .global_secondary_indexes(gsi(INDEX_BY_LOCATION, "gsi3pk", "gsi3sk")?);
-        for a in [
-            "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk",
-        ] {
+        for a in ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"] {
             req = req.attribute_definitions(attr(a).map_err(build_err)?);
         }
         match req.send().await.map_err(|e| port_error("CreateTable", e)) {
@@ -279,11 +255,7 @@ impl Catalog for DynamoDbCatalog {
                 .await
                 .map_err(|e| port_error("Query", e))?;
             for item in page.items() {
-                let name = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+                let name = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 out.push(match item.get("document").and_then(|v| v.as_s().ok()) {
                     Some(doc) => Policy::from_json(doc),
                     None => Err(PolicyProblems {
@@ -301,8 +273,7 @@ impl Catalog for DynamoDbCatalog {
     }
 
     async fn put_policy(&self, policy: &Policy) -> PortResult<()> {
-        let doc = serde_json::to_string(&policy.to_document())
-            .map_err(|e| PortError::Invalid(e.to_string()))?;
+        let doc = serde_json::to_string(&policy.to_document()).map_err(|e| PortError::Invalid(e.to_string()))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -330,9 +301,12 @@ impl Catalog for DynamoDbCatalog {
 
     async fn get_many(&self, ids: &[RecoveryPointId]) -> PortResult<Vec<RecoveryPoint>> {
         let mut found = Vec::new();
-        for chunk in ids.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(rp_key).collect();
-            keys.dedup();
+        // BatchGetItem refuses a request whose keys repeat, so ask for each id once (an
+        // id repeated anywhere in `ids`, not only next to itself).
+        let mut seen = HashSet::new();
+        let unique: Vec<&RecoveryPointId> = ids.iter().filter(|id| seen.insert(*id)).collect();
+        for chunk in unique.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|id| rp_key(id)).collect();
             for round in 0..MAX_BATCH_ROUNDS {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -381,9 +355,7 @@ impl Catalog for DynamoDbCatalog {
             .await
             .map_err(|e| port_error("PutItem", e))
             .map_err(|e| match e {
-                PortError::Conflict(_) => {
-                    PortError::Conflict(format!("{} is already recorded", rp.id))
-                }
+                PortError::Conflict(_) => PortError::Conflict(format!("{} is already recorded", rp.id)),
                 other => other,
             })?;
         Ok(())
@@ -400,34 +372,23 @@ impl Catalog for DynamoDbCatalog {
             .await
             .map_err(|e| port_error("PutItem", e))
             .map_err(|e| match e {
-                PortError::Conflict(_) => PortError::Conflict(format!(
-                    "{} changed since version {expected_version}",
-                    rp.id
-                )),
+                PortError::Conflict(_) => {
+                    PortError::Conflict(format!("{} changed since version {expected_version}", rp.id))
+                }
                 other => other,
             })?;
         Ok(())
     }
 
     async fn by_status(&self, status: Status) -> PortResult<Vec<RecoveryPoint>> {
-        self.query_all(
-            INDEX_BY_STATUS,
-            "gsi2pk",
-            format!("STATUS#{status}"),
-            true,
-            None,
-        )
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+        self.query_all(INDEX_BY_STATUS, "gsi2pk", format!("STATUS#{status}"), true, None)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
-    async fn by_resource(
-        &self,
-        resource_arn: &str,
-        limit: usize,
-    ) -> PortResult<Vec<RecoveryPoint>> {
+    async fn by_resource(&self, resource_arn: &str, limit: usize) -> PortResult<Vec<RecoveryPoint>> {
         self.query_all(
             INDEX_BY_RESOURCE,
             "gsi1pk",
@@ -456,9 +417,7 @@ impl Catalog for DynamoDbCatalog {
             .item("sk", s("LEASE"))
             .item("holder", s(holder))
             .item(TTL_ATTRIBUTE, n(until.timestamp()))
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_at < :now OR holder = :holder",
-            )
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now OR holder = :holder")
             .expression_attribute_values(":now", n(now.timestamp()))
             .expression_attribute_values(":holder", s(holder))
             .send()
@@ -489,12 +448,7 @@ impl Catalog for DynamoDbCatalog {
         }
     }
 
-    async fn claim_marker(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> PortResult<bool> {
+    async fn claim_marker(&self, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> PortResult<bool> {
         let result = self
             .client
             .put_item()
@@ -507,9 +461,7 @@ impl Catalog for DynamoDbCatalog {
                 TTL_ATTRIBUTE,
                 n((now + chrono::Duration::days(MARKER_TTL_DAYS)).timestamp()),
             )
-            .condition_expression(
-                "attribute_not_exists(pk) OR (confirmed = :false AND claimed_at < :stale)",
-            )
+            .condition_expression("attribute_not_exists(pk) OR (confirmed = :false AND claimed_at < :stale)")
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":stale", n(stale_before.timestamp_millis()))
             .send()
@@ -556,14 +508,10 @@ impl Catalog for DynamoDbCatalog {
 
     async fn record_run(&self, run: &RunRecord) -> PortResult<()> {
         let expires = n((run.started_at + chrono::Duration::days(RUN_TTL_DAYS)).timestamp());
-        let summary =
-            serde_json::to_string(&run.summary).map_err(|e| PortError::Invalid(e.to_string()))?;
+        let summary = serde_json::to_string(&run.summary).map_err(|e| PortError::Invalid(e.to_string()))?;
         let mut items = vec![HashMap::from([
             ("pk".to_owned(), s(format!("RUN#{}", run.function))),
-            (
-                "sk".to_owned(),
-                s(format!("{}#{}", ts(run.started_at), run.run_id)),
-            ),
+            ("sk".to_owned(), s(format!("{}#{}", ts(run.started_at), run.run_id))),
             ("run_id".to_owned(), s(&run.run_id)),
             ("started_at".to_owned(), s(ts(run.started_at))),
             ("finished_at".to_owned(), s(ts(run.finished_at))),

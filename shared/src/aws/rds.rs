@@ -12,8 +12,7 @@ use super::{port_error, to_chrono};
 use crate::domain::naming::tags;
 use crate::domain::{Region, ResourceKind, ResourceRef};
 use crate::ports::{
-    DiscoveredResource, PortError, PortResult, Snapshot, SnapshotStatus, SnapshotStore, Tag,
-    tag_value,
+    DiscoveredResource, PortError, PortResult, Snapshot, SnapshotStatus, SnapshotStore, Tag, tag_value,
 };
 
 /// [`SnapshotStore`] over the RDS API. Keeps one client per region, each built once from
@@ -46,10 +45,7 @@ impl RdsSnapshotStore {
     }
 
     fn client(&self, region: &Region) -> PortResult<Client> {
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(c) = clients.get(region) {
             return Ok(c.clone());
         }
@@ -95,10 +91,7 @@ fn cluster_snapshot(region: &Region, s: &DbClusterSnapshot) -> Snapshot {
     Snapshot {
         kind: ResourceKind::AuroraCluster,
         region: region.clone(),
-        name: s
-            .db_cluster_snapshot_identifier()
-            .unwrap_or_default()
-            .to_owned(),
+        name: s.db_cluster_snapshot_identifier().unwrap_or_default().to_owned(),
         arn: s.db_cluster_snapshot_arn().map(str::to_owned),
         status: SnapshotStatus::from_aws(s.status().unwrap_or("creating")),
         created_at: s.snapshot_create_time().and_then(to_chrono),
@@ -113,11 +106,7 @@ fn missing(what: &str, name: &str) -> PortError {
 
 #[async_trait]
 impl SnapshotStore for RdsSnapshotStore {
-    async fn protected_resources(
-        &self,
-        region: &Region,
-        tag_key: &str,
-    ) -> PortResult<Vec<DiscoveredResource>> {
+    async fn protected_resources(&self, region: &Region, tag_key: &str) -> PortResult<Vec<DiscoveredResource>> {
         let client = self.client(region)?;
         let instances: Vec<_> = client
             .describe_db_instances()
@@ -160,11 +149,9 @@ impl SnapshotStore for RdsSnapshotStore {
         }
         for c in clusters {
             let tags = our_tags(c.tag_list());
-            if let (Some(id), Some(arn), Some(_)) = (
-                c.db_cluster_identifier(),
-                c.db_cluster_arn(),
-                tag_value(&tags, tag_key),
-            ) {
+            if let (Some(id), Some(arn), Some(_)) =
+                (c.db_cluster_identifier(), c.db_cluster_arn(), tag_value(&tags, tag_key))
+            {
                 found.push(DiscoveredResource {
                     resource: ResourceRef {
                         kind: ResourceKind::AuroraCluster,
@@ -179,12 +166,7 @@ impl SnapshotStore for RdsSnapshotStore {
         Ok(found)
     }
 
-    async fn create_snapshot(
-        &self,
-        resource: &ResourceRef,
-        name: &str,
-        tags: &[Tag],
-    ) -> PortResult<Snapshot> {
+    async fn create_snapshot(&self, resource: &ResourceRef, name: &str, tags: &[Tag]) -> PortResult<Snapshot> {
         let client = self.client(&resource.region)?;
         match resource.kind {
             ResourceKind::RdsInstance => {
@@ -216,12 +198,7 @@ impl SnapshotStore for RdsSnapshotStore {
         }
     }
 
-    async fn describe_snapshot(
-        &self,
-        region: &Region,
-        kind: ResourceKind,
-        name: &str,
-    ) -> PortResult<Option<Snapshot>> {
+    async fn describe_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<Option<Snapshot>> {
         let client = self.client(region)?;
         let result = match kind {
             ResourceKind::RdsInstance => client
@@ -229,22 +206,14 @@ impl SnapshotStore for RdsSnapshotStore {
                 .db_snapshot_identifier(name)
                 .send()
                 .await
-                .map(|o| {
-                    o.db_snapshots()
-                        .first()
-                        .map(|s| instance_snapshot(region, s))
-                })
+                .map(|o| o.db_snapshots().first().map(|s| instance_snapshot(region, s)))
                 .map_err(|e| port_error("DescribeDBSnapshots", e)),
             ResourceKind::AuroraCluster => client
                 .describe_db_cluster_snapshots()
                 .db_cluster_snapshot_identifier(name)
                 .send()
                 .await
-                .map(|o| {
-                    o.db_cluster_snapshots()
-                        .first()
-                        .map(|s| cluster_snapshot(region, s))
-                })
+                .map(|o| o.db_cluster_snapshots().first().map(|s| cluster_snapshot(region, s)))
                 .map_err(|e| port_error("DescribeDBClusterSnapshots", e)),
         };
         match result {

@@ -24,23 +24,12 @@ impl SnsNotifier {
     }
 }
 
-/// SNS subjects: ASCII, no control characters, at most 100 characters.
+/// SNS subjects: ASCII, no control characters, fewer than 100 characters.
 fn subject(alert: &Alert) -> String {
-    let raw = format!(
-        "Lifeboat {} {}: {}",
-        alert.severity.as_str(),
-        alert.kind,
-        alert.summary
-    );
+    let raw = format!("Lifeboat {} {}: {}", alert.severity.as_str(), alert.kind, alert.summary);
     raw.chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                ' '
-            }
-        })
-        .take(100)
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { ' ' })
+        .take(99)
         .collect()
 }
 
@@ -55,8 +44,7 @@ fn attribute(value: &str) -> PortResult<MessageAttributeValue> {
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(&self, alert: &Alert) -> PortResult<()> {
-        let message =
-            serde_json::to_string(alert).map_err(|e| PortError::Invalid(e.to_string()))?;
+        let message = serde_json::to_string(alert).map_err(|e| PortError::Invalid(e.to_string()))?;
         let mut req = self
             .client
             .publish()

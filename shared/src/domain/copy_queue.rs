@@ -37,10 +37,7 @@ impl fmt::Display for WaitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::RegionBudgetFull { region, budget } => {
-                write!(
-                    f,
-                    "{region} already has {budget} copies in flight (the budget)"
-                )
+                write!(f, "{region} already has {budget} copies in flight (the budget)")
             }
             Self::ResourceBusy => f.write_str("another copy of this resource is in flight"),
         }
@@ -80,8 +77,7 @@ pub fn plan_copies(
         let n = used.entry(c.destination.clone()).or_insert(0);
         if *n >= budget {
             let region = c.destination.clone();
-            plan.waiting
-                .push((c, WaitReason::RegionBudgetFull { region, budget }));
+            plan.waiting.push((c, WaitReason::RegionBudgetFull { region, budget }));
             continue;
         }
         *n += 1;
@@ -101,11 +97,7 @@ mod tests {
     fn cand(res: usize, dest: &str, prio: u8, age: i64) -> CopyCandidate {
         let region = Region::parse("us-east-1").unwrap();
         CopyCandidate {
-            source: RecoveryPointId::new(
-                &region,
-                ResourceKind::RdsInstance,
-                &format!("lb-p-r{res}-{age}"),
-            ),
+            source: RecoveryPointId::new(&region, ResourceKind::RdsInstance, &format!("lb-p-r{res}-{age}")),
             resource_arn: format!("arn:aws:rds:us-east-1:1:db:r{res}"),
             destination: Region::parse(dest).unwrap(),
             priority: prio,
@@ -128,10 +120,7 @@ mod tests {
         let launched: Vec<_> = plan.launch.iter().map(|c| c.resource_arn.clone()).collect();
         assert_eq!(
             launched,
-            [
-                "arn:aws:rds:us-east-1:1:db:r2",
-                "arn:aws:rds:us-east-1:1:db:r3"
-            ]
+            ["arn:aws:rds:us-east-1:1:db:r2", "arn:aws:rds:us-east-1:1:db:r3"]
         );
         assert_eq!(plan.waiting.len(), 1);
         assert!(matches!(

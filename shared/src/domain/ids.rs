@@ -17,11 +17,7 @@ impl ParseError {
     fn new(what: &'static str, value: &str, reason: &'static str) -> Self {
         // Cap the echoed value so a hostile input cannot flood logs or error messages.
         let value: String = value.chars().take(80).collect();
-        Self {
-            what,
-            value,
-            reason,
-        }
+        Self { what, value, reason }
     }
 }
 
@@ -43,11 +39,7 @@ impl Region {
         if well_formed {
             Ok(Self(s.to_owned()))
         } else {
-            Err(ParseError::new(
-                "region",
-                s,
-                "expected a region code like us-east-1",
-            ))
+            Err(ParseError::new("region", s, "expected a region code like us-east-1"))
         }
     }
 
@@ -179,23 +171,10 @@ mod tests {
 
     #[test]
     fn regions_parse() {
-        for ok in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "ap-southeast-5",
-        ] {
+        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-5"] {
             assert!(Region::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "us-east",
-            "US-EAST-1",
-            "us--1",
-            "useast1",
-            "u-east-1",
-            "us-east-1a",
-        ] {
+        for bad in ["", "us-east", "US-EAST-1", "us--1", "useast1", "u-east-1", "us-east-1a"] {
             assert!(Region::parse(bad).is_err(), "{bad}");
         }
     }

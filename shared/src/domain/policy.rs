@@ -78,12 +78,7 @@ pub struct PolicyProblems {
 
 impl fmt::Display for PolicyProblems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "policy {:?} is invalid: {}",
-            self.policy,
-            self.problems.join("; ")
-        )
+        write!(f, "policy {:?} is invalid: {}", self.policy, self.problems.join("; "))
     }
 }
 
@@ -131,10 +126,7 @@ impl Policy {
             problems.push("retain: 0 keeps nothing; keep at least 1".into());
         }
         if !(1..=9).contains(&doc.priority) {
-            problems.push(format!(
-                "priority: {} is outside 1 (most critical) to 9",
-                doc.priority
-            ));
+            problems.push(format!("priority: {} is outside 1 (most critical) to 9", doc.priority));
         }
         let mut seen = BTreeSet::new();
         let mut copies = Vec::new();
@@ -202,9 +194,7 @@ fn parse_duration(field: &str, s: &str, problems: &mut Vec<String>) -> Option<Du
         }
         Err(e) => {
             let shown: String = s.chars().take(40).collect();
-            problems.push(format!(
-                "{field}: {shown:?} is not a duration like 15m or 1h ({e})"
-            ));
+            problems.push(format!("{field}: {shown:?} is not a duration like 15m or 1h ({e})"));
             None
         }
     }
@@ -278,8 +268,7 @@ mod tests {
     fn garbage_is_rejected_with_a_message() {
         let err = Policy::from_json("{\"name\": 3}").unwrap_err();
         assert!(err.problems[0].contains("not a valid policy document"));
-        let err =
-            Policy::from_json(r#"{"name":"a","every":"soon","rpo":"1h","retain":1}"#).unwrap_err();
+        let err = Policy::from_json(r#"{"name":"a","every":"soon","rpo":"1h","retain":1}"#).unwrap_err();
         assert!(err.problems[0].contains("every"));
     }
 }

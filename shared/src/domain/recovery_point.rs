@@ -108,9 +108,7 @@ impl Status {
         use Status::{Available, Copied, Copying, Failed, Pending};
         matches!(
             (self, next),
-            (Pending, Available | Failed)
-                | (Available, Copying | Copied | Failed)
-                | (Copying, Copied | Failed)
+            (Pending, Available | Failed) | (Available, Copying | Copied | Failed) | (Copying, Copied | Failed)
         )
     }
 }
@@ -189,9 +187,7 @@ impl RecoveryPoint {
     pub fn is_restorable(&self) -> bool {
         match self.status {
             Status::Available | Status::Copying | Status::Copied => true,
-            Status::Failed => {
-                self.failure.as_ref().is_some_and(|f| f.step == Step::Copy) && !self.is_copy()
-            }
+            Status::Failed => self.failure.as_ref().is_some_and(|f| f.step == Step::Copy) && !self.is_copy(),
             Status::Pending => false,
         }
     }
@@ -242,11 +238,7 @@ pub(crate) mod tests {
         let region = Region::parse("us-east-1").unwrap();
         let now: DateTime<Utc> = "2026-11-23T18:00:00Z".parse().unwrap();
         RecoveryPoint {
-            id: RecoveryPointId::new(
-                &region,
-                ResourceKind::RdsInstance,
-                "lb-gold-db1-20261123-1800",
-            ),
+            id: RecoveryPointId::new(&region, ResourceKind::RdsInstance, "lb-gold-db1-20261123-1800"),
             resource: ResourceRef {
                 kind: ResourceKind::RdsInstance,
                 id: "db1".into(),
@@ -353,10 +345,9 @@ pub fn copy_progress(destinations: &[Region], copies: &[RecoveryPoint]) -> CopyP
                 Status::Pending => in_flight = true,
                 Status::Failed => failed.push((
                     region.clone(),
-                    c.failure.as_ref().map_or_else(
-                        || "failed".to_owned(),
-                        |f| format!("{}: {}", f.code, f.message),
-                    ),
+                    c.failure
+                        .as_ref()
+                        .map_or_else(|| "failed".to_owned(), |f| format!("{}: {}", f.code, f.message)),
                 )),
                 Status::Available | Status::Copying | Status::Copied => {}
             },

@@ -44,11 +44,7 @@ impl Slot {
 
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}",
-            self.0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )
+        write!(f, "{}", self.0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     }
 }
 
