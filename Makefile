@@ -101,5 +101,13 @@ demo: $(VENV)/.installed functions ## Sample estate in two regions, backed up by
 	$(CARGO) build -p lifeboat-tests --bin lifeboat-demo
 	$(call with_stack,$(CARGO_TARGET_DIR)/debug/lifeboat-demo)
 
-package: $(VENV)/.installed ## sam build (arm64 release binaries via cargo-lambda + zig)
-	$(WITH_VENV_PATH) $(VENV)/bin/sam build --template template.yaml
+$(VENV)/.package-installed: infra/package-requirements.txt $(VENV)/.installed
+	$(PYTHON) -m pip install --disable-pip-version-check --quiet -r infra/package-requirements.txt
+	@touch $@
+
+# Release binaries for arm64 (cargo-lambda cross-compiles with zig). Needs the Rust target
+# aarch64-unknown-linux-gnu; it is added here if missing.
+package: $(VENV)/.package-installed ## sam build: arm64 release binaries in .aws-sam/build
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	$(WITH_VENV_PATH) SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --template template.yaml
+	@ls -l .aws-sam/build/*/bootstrap

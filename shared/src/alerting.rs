@@ -57,4 +57,13 @@ impl Alerter {
         self.catalog.confirm_marker(&key).await?;
         Ok(true)
     }
+
+    /// [`Alerter::raise`] for unattended runs: a failure to publish is logged, not
+    /// returned. The condition stays in the catalog and the run record, and the unconfirmed
+    /// marker lets the next run send the alert.
+    pub async fn raise_or_log(&self, alert: Alert, run_id: &str) {
+        if let Err(e) = self.raise(alert, run_id).await {
+            tracing::error!(error = %e, "could not publish alert");
+        }
+    }
 }

@@ -112,6 +112,17 @@ pub struct ItemFailure {
     pub message: String,
 }
 
+impl ItemFailure {
+    /// The failure of `subject` with a port error.
+    pub fn new(subject: impl Into<String>, e: &PortError) -> Self {
+        Self {
+            subject: subject.into(),
+            code: e.code().into(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Loads every stored policy. Invalid ones are skipped and alerted (once a day each), so
 /// one bad policy never stops the others.
 pub async fn load_policies(

@@ -112,6 +112,15 @@ impl SnapshotStatus {
             other => Self::Other(other.to_owned()),
         }
     }
+
+    /// The catalog state of a recovery point whose snapshot AWS reports in this state.
+    pub fn recovery_status(&self) -> Status {
+        match self {
+            Self::Available => Status::Available,
+            Self::Failed => Status::Failed,
+            Self::Creating | Self::Other(_) => Status::Pending,
+        }
+    }
 }
 
 /// A snapshot as AWS reports it.

@@ -683,7 +683,6 @@ fn point(resource_id: &str) -> RecoveryPoint {
         kms_key_id: None,
         status: Status::Pending,
         failure: None,
-        note: None,
         adopted: false,
         created_at: at(),
         updated_at: at(),

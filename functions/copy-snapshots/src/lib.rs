@@ -193,7 +193,14 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         let kms = kms_key_for(policy, &deps.config, &c.destination)
             .unwrap_or_default()
             .to_owned();
-        match start_copy(deps, &alerter, source, policy, &c.destination, &kms, run_id).await {
+        let job = CopyJob {
+            source,
+            policy,
+            dest: &c.destination,
+            kms: &kms,
+            id: RecoveryPointId::new(&c.destination, source.resource.kind, &source.snapshot_name),
+        };
+        match start_copy(deps, &alerter, &job, run_id).await {
             Started::New(id, pending) => {
                 log.action("started", id.as_str(), format!("copy to {} with {kms}", c.destination));
                 if pending {
@@ -266,17 +273,43 @@ fn copy_tags(source: &RecoveryPoint) -> Vec<Tag> {
     ]
 }
 
-async fn start_copy(
-    deps: &Deps,
-    alerter: &Alerter,
-    source: &RecoveryPoint,
-    policy: &Policy,
-    dest: &Region,
-    kms: &str,
-    run_id: &str,
-) -> Started {
+/// One copy to make: a source recovery point into one destination region.
+struct CopyJob<'a> {
+    source: &'a RecoveryPoint,
+    policy: &'a Policy,
+    dest: &'a Region,
+    kms: &'a str,
+    /// The copy's own recovery point id.
+    id: RecoveryPointId,
+}
+
+impl CopyJob<'_> {
+    /// The catalog record of this copy, in `status`.
+    fn record(&self, status: Status, now: DateTime<Utc>) -> RecoveryPoint {
+        RecoveryPoint {
+            id: self.id.clone(),
+            resource: self.source.resource.clone(),
+            policy: self.source.policy.clone(),
+            slot: self.source.slot,
+            location: self.dest.clone(),
+            snapshot_name: self.source.snapshot_name.clone(),
+            snapshot_arn: None,
+            source: Some(self.source.id.clone()),
+            kms_key_id: Some(self.kms.to_owned()),
+            status,
+            failure: None,
+            adopted: false,
+            // A copy holds the data of its source's instant: that is what RPO measures.
+            created_at: self.source.created_at,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
+async fn start_copy(deps: &Deps, alerter: &Alerter, job: &CopyJob<'_>, run_id: &str) -> Started {
     let ports = &deps.ports;
-    let copy_id = RecoveryPointId::new(dest, source.resource.kind, &source.snapshot_name);
+    let (source, dest, kms) = (job.source, job.dest, job.kms);
     let origin = Snapshot {
         kind: source.resource.kind,
         region: source.location.clone(),
@@ -315,25 +348,20 @@ async fn start_copy(
             )
             .location(dest)
             .detail("error", e.to_string());
-            raise(alerter, alert, run_id).await;
+            alerter.raise_or_log(alert, run_id).await;
             return Started::Wait(e.to_string(), true);
         }
         Err(e) if e.is_transient() || matches!(e, PortError::InvalidState(_)) => {
             return Started::Wait(e.to_string(), false);
         }
         Err(e) => {
-            return record_failed_copy(deps, alerter, source, policy, dest, kms, &copy_id, &e, run_id).await;
+            return record_failed_copy(deps, alerter, job, &e, run_id).await;
         }
     };
     let now = ports.clock.now();
-    let status = match snapshot.status {
-        SnapshotStatus::Available => Status::Available,
-        SnapshotStatus::Failed => Status::Failed,
-        SnapshotStatus::Creating | SnapshotStatus::Other(_) => Status::Pending,
-    };
-    let mut rp = copy_record(source, &copy_id, dest, kms, now);
+    let status = snapshot.status.recovery_status();
+    let mut rp = job.record(status, now);
     rp.snapshot_arn = snapshot.arn;
-    rp.status = status;
     rp.adopted = adopted;
     if status == Status::Failed {
         rp.failure = Some(Failure {
@@ -345,77 +373,27 @@ async fn start_copy(
     match ports.catalog.insert(&rp).await {
         Ok(()) => {}
         Err(PortError::Conflict(_)) => return Started::Recorded,
-        Err(e) => {
-            return Started::Failed(ItemFailure {
-                subject: copy_id.to_string(),
-                code: e.code().into(),
-                message: e.to_string(),
-            });
-        }
+        Err(e) => return Started::Failed(ItemFailure::new(job.id.as_str(), &e)),
     }
     let pending = status == Status::Pending;
     if adopted {
-        Started::Adopted(copy_id, pending)
+        Started::Adopted(job.id.clone(), pending)
     } else {
-        Started::New(copy_id, pending)
-    }
-}
-
-fn copy_record(
-    source: &RecoveryPoint,
-    id: &RecoveryPointId,
-    dest: &Region,
-    kms: &str,
-    now: DateTime<Utc>,
-) -> RecoveryPoint {
-    RecoveryPoint {
-        id: id.clone(),
-        resource: source.resource.clone(),
-        policy: source.policy.clone(),
-        slot: source.slot,
-        location: dest.clone(),
-        snapshot_name: source.snapshot_name.clone(),
-        snapshot_arn: None,
-        source: Some(source.id.clone()),
-        kms_key_id: Some(kms.to_owned()),
-        status: Status::Pending,
-        failure: None,
-        note: None,
-        adopted: false,
-        // A copy holds the data of its source's instant: that is what RPO measures.
-        created_at: source.created_at,
-        updated_at: now,
-        version: 1,
+        Started::New(job.id.clone(), pending)
     }
 }
 
 /// A refusal retrying will not cure (KMS key unusable, invalid request): the copy is
 /// recorded as failed so the catalog shows it, and alerted once.
-#[allow(clippy::too_many_arguments)]
-async fn record_failed_copy(
-    deps: &Deps,
-    alerter: &Alerter,
-    source: &RecoveryPoint,
-    policy: &Policy,
-    dest: &Region,
-    kms: &str,
-    copy_id: &RecoveryPointId,
-    e: &PortError,
-    run_id: &str,
-) -> Started {
+async fn record_failed_copy(deps: &Deps, alerter: &Alerter, job: &CopyJob<'_>, e: &PortError, run_id: &str) -> Started {
     let now = deps.ports.clock.now();
-    let mut rp = copy_record(source, copy_id, dest, kms, now);
-    rp.status = Status::Failed;
+    let (source, dest, copy_id) = (job.source, job.dest, &job.id);
+    let mut rp = job.record(Status::Failed, now);
     rp.failure = Some(Failure {
         step: Step::Copy,
         code: e.code().into(),
         message: e.to_string(),
     });
-    let failure = ItemFailure {
-        subject: copy_id.to_string(),
-        code: e.code().into(),
-        message: e.to_string(),
-    };
     match deps.ports.catalog.insert(&rp).await {
         Ok(()) => {
             let alert = Alert::new(
@@ -428,23 +406,19 @@ async fn record_failed_copy(
             .resource(&source.resource.arn)
             .recovery_point(copy_id)
             .location(dest)
-            .detail("policy", policy.name.as_str())
-            .detail("kms_key_id", kms)
+            .detail("policy", job.policy.name.as_str())
+            .detail("kms_key_id", job.kms)
             .detail("error", e.to_string());
-            raise(alerter, alert, run_id).await;
-            Started::Failed(failure)
+            alerter.raise_or_log(alert, run_id).await;
+            Started::Failed(ItemFailure::new(copy_id.as_str(), e))
         }
         Err(PortError::Conflict(_)) => Started::Recorded,
-        Err(write) => Started::Failed(ItemFailure {
-            subject: copy_id.to_string(),
-            code: write.code().into(),
-            message: write.to_string(),
-        }),
+        Err(write) => Started::Failed(ItemFailure::new(copy_id.as_str(), &write)),
     }
 }
 
-/// A copy that configuration prevents: noted on the source, alerted once a day per policy
-/// and region (never a silent skip).
+/// A copy that configuration prevents: reported in the run and alerted once a day per
+/// policy and region (never a silent skip).
 async fn block(
     alerter: &Alerter,
     source: &RecoveryPoint,
@@ -463,16 +437,10 @@ async fn block(
     )
     .location(region)
     .detail("policy", policy.name.as_str());
-    raise(alerter, alert, run_id).await;
+    alerter.raise_or_log(alert, run_id).await;
     ItemFailure {
         subject: source.id.to_string(),
         code: "copy-blocked".into(),
         message: format!("copy to {region}: {why}"),
-    }
-}
-
-async fn raise(alerter: &Alerter, alert: Alert, run_id: &str) {
-    if let Err(e) = alerter.raise(alert, run_id).await {
-        tracing::error!(error = %e, "could not publish alert");
     }
 }

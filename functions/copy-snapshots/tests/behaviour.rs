@@ -83,7 +83,6 @@ async fn source(fakes: &Fakes, db: &str, policy: &str, hours_ago: i64) -> Recove
         kms_key_id: None,
         status: Status::Available,
         failure: None,
-        note: None,
         adopted: false,
         created_at: at,
         updated_at: at,

@@ -218,17 +218,13 @@ async fn ensure(deps: &Deps, alerter: &lifeboat::alerting::Alerter, w: Wanted, r
             )
             .resource(&w.resource.arn)
             .recovery_point(&w.id);
-            raise(alerter, alert, run_id).await;
+            alerter.raise_or_log(alert, run_id).await;
             return failed(&w, &e);
         }
         Err(e) => return record_failure(deps, alerter, &w, &e, run_id).await,
     };
     let now = ports.clock.now();
-    let status = match snapshot.status {
-        SnapshotStatus::Available => Status::Available,
-        SnapshotStatus::Failed => Status::Failed,
-        SnapshotStatus::Creating | SnapshotStatus::Other(_) => Status::Pending,
-    };
+    let status = snapshot.status.recovery_status();
     let failure = (status == Status::Failed).then(|| Failure {
         step: Step::Create,
         code: "snapshot-failed".into(),
@@ -250,7 +246,7 @@ async fn ensure(deps: &Deps, alerter: &lifeboat::alerting::Alerter, w: Wanted, r
         )
         .resource(&w.resource.arn)
         .recovery_point(&w.id);
-        raise(alerter, alert, run_id).await;
+        alerter.raise_or_log(alert, run_id).await;
     }
     if adopted {
         Outcome::Adopted(w.id)
@@ -279,7 +275,6 @@ fn record(
         kms_key_id: snapshot.kms_key_id.clone(),
         status,
         failure,
-        note: None,
         adopted,
         created_at: snapshot.created_at.unwrap_or(now),
         updated_at: now,
@@ -289,14 +284,7 @@ fn record(
 
 fn failed(w: &Wanted, e: &PortError) -> Outcome {
     tracing::warn!(recovery_point = %w.id, error = %e, "snapshot not made");
-    Outcome::Failed(
-        ItemFailure {
-            subject: w.id.to_string(),
-            code: e.code().into(),
-            message: e.to_string(),
-        },
-        e.is_transient(),
-    )
+    Outcome::Failed(ItemFailure::new(w.id.as_str(), e), e.is_transient())
 }
 
 /// A refusal that retrying will not cure (quota, KMS, resource gone): recorded as a failed
@@ -342,7 +330,7 @@ async fn record_failure(
             .resource(&w.resource.arn)
             .recovery_point(&w.id)
             .detail("error", e.to_string());
-            raise(alerter, alert, run_id).await;
+            alerter.raise_or_log(alert, run_id).await;
             failed(w, e)
         }
         Err(PortError::Conflict(_)) => Outcome::AlreadyRecorded,
@@ -367,17 +355,10 @@ async fn unknown_policy(
         now,
     )
     .resource(&resource.arn);
-    raise(alerter, alert, run_id).await;
+    alerter.raise_or_log(alert, run_id).await;
     ItemFailure {
         subject: resource.arn.clone(),
         code: "unknown-policy".into(),
         message,
-    }
-}
-
-async fn raise(alerter: &lifeboat::alerting::Alerter, alert: Alert, run_id: &str) {
-    if let Err(e) = alerter.raise(alert, run_id).await {
-        // The condition is still in the catalog / run record; the next run alerts again.
-        tracing::error!(error = %e, "could not publish alert");
     }
 }

@@ -99,11 +99,7 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
                 report.transitions.push((source.id.clone(), status));
             }
             Ok(None) => {}
-            Err(e) => report.errors.push(ItemFailure {
-                subject: source.id.to_string(),
-                code: e.code().into(),
-                message: e.to_string(),
-            }),
+            Err(e) => report.errors.push(ItemFailure::new(source.id.as_str(), &e)),
         }
     }
 
@@ -120,11 +116,7 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
                     report.adopted.push(id);
                 }
             }
-            Err(e) => report.errors.push(ItemFailure {
-                subject: d.resource.arn.clone(),
-                code: e.code().into(),
-                message: e.to_string(),
-            }),
+            Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
         }
     }
 
@@ -137,11 +129,7 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         let points = match ports.catalog.by_resource(&d.resource.arn, RPO_WINDOW).await {
             Ok(p) => p,
             Err(e) => {
-                report.errors.push(ItemFailure {
-                    subject: d.resource.arn.clone(),
-                    code: e.code().into(),
-                    message: e.to_string(),
-                });
+                report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e));
                 continue;
             }
         };
@@ -176,11 +164,7 @@ enum Tracked {
 }
 
 fn error(rp: &RecoveryPoint, e: &PortError) -> Tracked {
-    Tracked::Error(ItemFailure {
-        subject: rp.id.to_string(),
-        code: e.code().into(),
-        message: e.to_string(),
-    })
+    Tracked::Error(ItemFailure::new(rp.id.as_str(), e))
 }
 
 async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: DateTime<Utc>, run_id: &str) -> Tracked {
@@ -239,7 +223,7 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
             .recovery_point(&rp.id)
             .location(&rp.location)
             .detail("deadline", humantime::format_duration(deadline).to_string());
-            raise(alerter, alert, run_id).await;
+            alerter.raise_or_log(alert, run_id).await;
             return Tracked::Stuck(rp.id);
         }
     };
@@ -270,7 +254,7 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
         .resource(&rp.resource.arn)
         .recovery_point(&rp.id)
         .location(&rp.location);
-        raise(alerter, alert, run_id).await;
+        alerter.raise_or_log(alert, run_id).await;
     }
     Tracked::Moved(next.id, next.status)
 }
@@ -305,11 +289,7 @@ async fn adopt_orphans(
             tracing::warn!(snapshot = %s.name, "Lifeboat-tagged snapshot without policy/slot tags: not adopted");
             continue;
         };
-        let status = match s.status {
-            SnapshotStatus::Available => Status::Available,
-            SnapshotStatus::Failed => Status::Failed,
-            SnapshotStatus::Creating | SnapshotStatus::Other(_) => Status::Pending,
-        };
+        let status = s.status.recovery_status();
         let rp = RecoveryPoint {
             id: id.clone(),
             resource: d.resource.clone(),
@@ -326,7 +306,6 @@ async fn adopt_orphans(
                 code: "snapshot-failed".into(),
                 message: "AWS reports the snapshot as failed".into(),
             }),
-            note: None,
             adopted: true,
             created_at: s.created_at.unwrap_or_else(|| slot.start()),
             updated_at: now,
@@ -384,13 +363,7 @@ async fn rpo_alert(
         Some(id) => alert.recovery_point(id),
         None => alert,
     };
-    raise(alerter, alert, run_id).await;
-}
-
-async fn raise(alerter: &Alerter, alert: Alert, run_id: &str) {
-    if let Err(e) = alerter.raise(alert, run_id).await {
-        tracing::error!(error = %e, "could not publish alert");
-    }
+    alerter.raise_or_log(alert, run_id).await;
 }
 
 /// Per-resource RPO summary, keyed by resource ARN then location (for reports).

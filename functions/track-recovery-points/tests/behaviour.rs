@@ -83,7 +83,6 @@ async fn snapshot(
         kms_key_id: None,
         status,
         failure: None,
-        note: None,
         adopted: false,
         created_at: at,
         updated_at: at,

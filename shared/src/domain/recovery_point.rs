@@ -156,9 +156,6 @@ pub struct RecoveryPoint {
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-    /// Why work on this point is waiting (e.g. a copy blocked by configuration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
     /// True when the catalog learned of the snapshot by finding it in AWS (after a crash).
     #[serde(default)]
     pub adopted: bool,
@@ -217,16 +214,6 @@ impl RecoveryPoint {
         next.failure = Some(failure);
         Ok(next)
     }
-
-    /// The next version with a new note (same status).
-    #[must_use]
-    pub fn with_note(&self, note: Option<String>, now: DateTime<Utc>) -> Self {
-        let mut next = self.clone();
-        next.note = note;
-        next.updated_at = now;
-        next.version += 1;
-        next
-    }
 }
 
 #[cfg(test)]
@@ -254,7 +241,6 @@ pub(crate) mod tests {
             kms_key_id: None,
             status,
             failure: None,
-            note: None,
             adopted: false,
             created_at: now,
             updated_at: now,
