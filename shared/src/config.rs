@@ -110,8 +110,8 @@ impl Config {
                 default
             }),
         };
-        let snapshot_deadline = duration("SNAPSHOT_DEADLINE", Duration::from_secs(2 * 3600));
-        let copy_deadline = duration("COPY_DEADLINE", Duration::from_secs(6 * 3600));
+        let snapshot_deadline = duration("SNAPSHOT_DEADLINE", Duration::from_hours(2));
+        let copy_deadline = duration("COPY_DEADLINE", Duration::from_hours(6));
         match primary_region {
             Some(primary_region) if problems.is_empty() => Ok(Self {
                 catalog_table,

@@ -41,6 +41,7 @@ use tokio::time::Instant;
 
 use lifeboat::aws::{DynamoDbCatalog, MAX_ATTEMPTS, RdsSnapshotStore, SnsNotifier, retry_config};
 use lifeboat::domain::naming::tags;
+use lifeboat::domain::recovery_point::Holds;
 use lifeboat::domain::{
     Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot,
     Status,
@@ -675,7 +676,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
             region: location.clone(),
         },
         policy: PolicyName::parse("gold").unwrap(),
-        slot: Slot::containing(at(), Duration::from_secs(3600)),
+        slot: Slot::containing(at(), Duration::from_hours(1)),
         location,
         snapshot_name: name,
         snapshot_arn: None,
@@ -684,6 +685,9 @@ fn point(resource_id: &str) -> RecoveryPoint {
         status: Status::Pending,
         failure: None,
         adopted: false,
+        emergency: false,
+        verified_at: None,
+        holds: Holds::default(),
         created_at: at(),
         updated_at: at(),
         version: 1,

@@ -371,7 +371,7 @@ impl TestEnv {
             aws_sdk_lambda::config::Builder::from(&self.primary)
                 .timeout_config(
                     aws_config::timeout::TimeoutConfig::builder()
-                        .operation_timeout(Duration::from_secs(900))
+                        .operation_timeout(Duration::from_mins(15))
                         .build(),
                 )
                 .retry_config(aws_config::retry::RetryConfig::disabled())

@@ -13,7 +13,7 @@ use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source};
 use lifeboat::config::Config;
-use lifeboat::domain::copy_queue::{CopyCandidate, WaitReason, plan_copies};
+use lifeboat::domain::copy_queue::{CopyCandidate, CopyClass, WaitReason, plan_copies};
 use lifeboat::domain::naming::tags;
 use lifeboat::domain::{
     Alert, AlertKind, Failure, Policy, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
@@ -166,6 +166,11 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             }
             by_id.insert(source.id.clone(), (source, policy));
             candidates.push(CopyCandidate {
+                class: if source.emergency {
+                    CopyClass::Emergency
+                } else {
+                    CopyClass::Routine
+                },
                 source: source.id.clone(),
                 resource_arn: source.resource.arn.clone(),
                 destination: target.region.clone(),
@@ -299,6 +304,9 @@ impl CopyJob<'_> {
             status,
             failure: None,
             adopted: false,
+            emergency: false,
+            verified_at: None,
+            holds: lifeboat::domain::recovery_point::Holds::default(),
             // A copy holds the data of its source's instant: that is what RPO measures.
             created_at: self.source.created_at,
             updated_at: now,

@@ -54,7 +54,7 @@ fn setup(policies: &[(&str, &str)]) -> (Fakes, Deps) {
 async fn source(fakes: &Fakes, db: &str, policy: &str, hours_ago: i64) -> RecoveryPoint {
     let resource = fakes.add_db(ResourceKind::RdsInstance, db, policy);
     let at = now() - chrono::Duration::hours(hours_ago);
-    let slot = Slot::containing(at, Duration::from_secs(3600));
+    let slot = Slot::containing(at, Duration::from_hours(1));
     let name = format!("lb-{policy}-{db}-{}", slot.compact());
     let tags = vec![
         Tag::new(tags::CREATED_BY, tags::CREATED_BY_VALUE),
@@ -84,6 +84,9 @@ async fn source(fakes: &Fakes, db: &str, policy: &str, hours_ago: i64) -> Recove
         status: Status::Available,
         failure: None,
         adopted: false,
+        emergency: false,
+        verified_at: None,
+        holds: lifeboat::domain::recovery_point::Holds::default(),
         created_at: at,
         updated_at: at,
         version: 1,

@@ -109,11 +109,18 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         if tick.policy.as_ref().is_some_and(|p| p != &policy.name) {
             continue;
         }
-        wanted.push(want(&d.resource, policy, tick.scheduled_time));
-        report.slots.insert(
-            policy.name.to_string(),
-            Slot::containing(tick.scheduled_time, policy.every).to_string(),
-        );
+        // The rule in force at the scheduled time: the window rule while a window is open.
+        let effective = policy.effective(tick.scheduled_time, &[]);
+        let Some(slot) = effective.slot else {
+            report.skipped.push(ItemFailure {
+                subject: d.resource.arn.clone(),
+                code: "no-slot".into(),
+                message: format!("{} has not fired yet", effective.schedule),
+            });
+            continue;
+        };
+        wanted.push(want(&d.resource, policy, slot));
+        report.slots.insert(policy.name.to_string(), slot.to_string());
     }
 
     let ids: Vec<_> = wanted.iter().map(|w| w.id.clone()).collect();
@@ -163,8 +170,7 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
     Ok(report)
 }
 
-fn want(resource: &ResourceRef, policy: &Policy, at: DateTime<Utc>) -> Wanted {
-    let slot = Slot::containing(at, policy.every);
+fn want(resource: &ResourceRef, policy: &Policy, slot: Slot) -> Wanted {
     let name = snapshot_name(&policy.name, resource, slot);
     let id = RecoveryPointId::new(&resource.region, resource.kind, &name);
     Wanted {
@@ -276,6 +282,9 @@ fn record(
         status,
         failure,
         adopted,
+        emergency: false,
+        verified_at: None,
+        holds: lifeboat::domain::recovery_point::Holds::default(),
         created_at: snapshot.created_at.unwrap_or(now),
         updated_at: now,
         version: 1,

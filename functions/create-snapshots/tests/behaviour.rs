@@ -138,7 +138,7 @@ async fn a_crash_between_create_and_record_is_healed_by_the_next_delivery() {
         .await
         .unwrap();
     let orders = orders.iter().find(|d| d.resource.id == "orders").unwrap();
-    let slot = lifeboat::domain::Slot::containing(now(), std::time::Duration::from_secs(3600));
+    let slot = lifeboat::domain::Slot::containing(now(), std::time::Duration::from_hours(1));
     let name = "lb-gold-orders-20261123-1800";
     let tags = create_snapshots::snapshot_tags(&"gold".to_owned().try_into().unwrap(), slot, &orders.resource);
     fakes
@@ -306,7 +306,11 @@ async fn resources_tagged_with_an_unknown_or_invalid_policy_are_alerted_and_the_
         .into_iter()
         .find(|a| a.kind == AlertKind::InvalidPolicy)
         .unwrap();
-    assert!(invalid.details["problems"].contains("retain"), "{:?}", invalid.details);
+    assert!(
+        invalid.details["problems"].contains("keeps nothing"),
+        "{:?}",
+        invalid.details
+    );
 }
 
 #[tokio::test]

@@ -64,7 +64,7 @@ async fn snapshot(
     record: bool,
 ) -> RecoveryPoint {
     let at = tick_time() - chrono::Duration::minutes(minutes_ago);
-    let slot = Slot::containing(at, Duration::from_secs(3600));
+    let slot = Slot::containing(at, Duration::from_hours(1));
     let name = format!("lb-gold-{}-{}", resource.id, slot.compact());
     let snap = fakes
         .snapshots
@@ -84,6 +84,9 @@ async fn snapshot(
         status,
         failure: None,
         adopted: false,
+        emergency: false,
+        verified_at: None,
+        holds: lifeboat::domain::recovery_point::Holds::default(),
         created_at: at,
         updated_at: at,
         version: 1,

@@ -4,7 +4,9 @@
 //! Clients reach the emulator through `AWS_ENDPOINT_URL` (read by `aws-config`), never
 //! through a code branch.
 
+pub mod backup;
 pub mod dynamodb;
+pub mod dynamodb_backups;
 pub mod rds;
 pub mod sns;
 
@@ -20,7 +22,9 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::ports::PortError;
 
+pub use backup::AwsBackupService;
 pub use dynamodb::DynamoDbCatalog;
+pub use dynamodb_backups::DynamoDbTableBackups;
 pub use rds::RdsSnapshotStore;
 pub use sns::SnsNotifier;
 
@@ -55,6 +59,9 @@ const THROTTLING: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "RequestLimitExceededException",
     "SlowDown",
+    // DynamoDB: another backup operation is running on the table (or on this backup);
+    // it clears by itself, so it is retried later like throttling.
+    "BackupInUseException",
 ];
 const ALREADY_EXISTS: &[&str] = &[
     "DBSnapshotAlreadyExists",
@@ -71,6 +78,8 @@ const NOT_FOUND: &[&str] = &[
     "ResourceNotFoundException",
     "NotFound",
     "NotFoundException",
+    "TableNotFoundException",
+    "BackupNotFoundException",
 ];
 const QUOTA: &[&str] = &[
     "SnapshotQuotaExceeded",
@@ -92,6 +101,10 @@ const INVALID_STATE: &[&str] = &[
     "InvalidDBSnapshotState",
     "InvalidDBSnapshotStateFault",
     "InvalidDBClusterSnapshotStateFault",
+    // DynamoDB backups: the table is being created, updated or deleted; or backups are
+    // not available for it (yet).
+    "TableInUseException",
+    "ContinuousBackupsUnavailableException",
 ];
 const CONFLICT: &[&str] = &[
     "ConditionalCheckFailedException",

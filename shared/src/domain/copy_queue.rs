@@ -12,9 +12,34 @@ use serde::{Deserialize, Serialize};
 
 use super::{RecoveryPointId, Region};
 
+/// Why a copy is urgent, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CopyClass {
+    /// Of an emergency (on-demand) backup.
+    Emergency,
+    /// Of a resource inside an open criticality window.
+    Window,
+    /// The destination's newest copy will be older than the RPO before the next slot.
+    RpoAtRisk,
+    Routine,
+}
+
+impl fmt::Display for CopyClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Emergency => "emergency",
+            Self::Window => "criticality window",
+            Self::RpoAtRisk => "RPO at risk",
+            Self::Routine => "routine",
+        })
+    }
+}
+
 /// A copy that could start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyCandidate {
+    pub class: CopyClass,
     pub source: RecoveryPointId,
     pub resource_arn: String,
     pub destination: Region,
@@ -50,8 +75,8 @@ pub struct CopyPlan {
     pub waiting: Vec<(CopyCandidate, WaitReason)>,
 }
 
-/// Orders candidates (most critical, then oldest, first) and starts as many as the
-/// per-region budget and the one-copy-per-resource rule allow.
+/// Orders candidates (by urgency class, then most critical policy, then oldest first) and
+/// starts as many as the per-region budget and the one-copy-per-resource rule allow.
 pub fn plan_copies(
     mut candidates: Vec<CopyCandidate>,
     in_flight: &BTreeMap<Region, usize>,
@@ -59,12 +84,10 @@ pub fn plan_copies(
     budget: usize,
 ) -> CopyPlan {
     candidates.sort_by(|a, b| {
-        (a.priority, a.captured_at, &a.source, &a.destination).cmp(&(
-            b.priority,
-            b.captured_at,
-            &b.source,
-            &b.destination,
-        ))
+        let key = |c: &CopyCandidate| (c.class, c.priority, c.captured_at);
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| (&a.source, &a.destination).cmp(&(&b.source, &b.destination)))
     });
     let mut used = in_flight.clone();
     let mut busy = busy_resources.clone();
@@ -97,6 +120,7 @@ mod tests {
     fn cand(res: usize, dest: &str, prio: u8, age: i64) -> CopyCandidate {
         let region = Region::parse("us-east-1").unwrap();
         CopyCandidate {
+            class: CopyClass::Routine,
             source: RecoveryPointId::new(&region, ResourceKind::RdsInstance, &format!("lb-p-r{res}-{age}")),
             resource_arn: format!("arn:aws:rds:us-east-1:1:db:r{res}"),
             destination: Region::parse(dest).unwrap(),

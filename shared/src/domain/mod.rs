@@ -5,10 +5,13 @@ pub mod alert;
 pub mod copy_queue;
 pub mod ids;
 pub mod naming;
+pub mod planner;
 pub mod policy;
 pub mod recovery_point;
+pub mod retention;
 pub mod rpo;
 pub mod schedule;
+pub mod window;
 
 pub use alert::{Alert, AlertKind, Severity};
 pub use ids::{ParseError, PolicyName, Region, ResourceKind, ResourceRef};

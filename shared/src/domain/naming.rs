@@ -24,6 +24,20 @@ pub fn snapshot_name(policy: &PolicyName, resource: &ResourceRef, slot: Slot) ->
     format!("{SNAPSHOT_PREFIX}-{policy}-{id}-{}", slot.compact())
 }
 
+/// `lb-<policy>-<resource id>-em-<yyyymmdd>-<hhmmss>`: an emergency backup, named by the
+/// instant it was requested, so a repeated request does not make a second one.
+pub fn emergency_name(
+    policy: &PolicyName,
+    resource: &ResourceRef,
+    requested_at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let id = resource.id.to_ascii_lowercase();
+    format!(
+        "{SNAPSHOT_PREFIX}-{policy}-{id}-em-{}",
+        requested_at.format("%Y%m%d-%H%M%S")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,7 +54,7 @@ mod tests {
             region: Region::parse("us-east-1").unwrap(),
         };
         let at: DateTime<Utc> = "2026-11-23T18:47:00Z".parse().unwrap();
-        let slot = Slot::containing(at, Duration::from_secs(3600));
+        let slot = Slot::containing(at, Duration::from_hours(1));
         let p = PolicyName::parse("gold").unwrap();
         let name = snapshot_name(&p, &r, slot);
         assert_eq!(name, "lb-gold-orders-db-20261123-1800");

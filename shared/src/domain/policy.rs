@@ -7,9 +7,14 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::{PolicyName, Region};
+use super::retention::Retention;
+use super::schedule::Schedule;
+use super::window::{Window, WindowDocument, WindowRule};
+use super::{PolicyName, Region, Slot};
 
 /// Default priority: 1 is the most critical, 9 the least.
 pub const DEFAULT_PRIORITY: u8 = 5;
@@ -18,18 +23,24 @@ pub const DEFAULT_PRIORITY: u8 = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub name: PolicyName,
-    /// Length of one schedule slot: one snapshot per protected resource per slot.
-    pub every: Duration,
+    /// Time zone for cron schedules, weekly windows and GFS day/week/month boundaries.
+    pub timezone: Tz,
+    /// When backups are due: one per protected resource per slot.
+    pub schedule: Schedule,
     /// Recovery point objective: the newest good recovery point in each location must be
     /// younger than this.
     pub rpo: Duration,
-    /// How many recovery points to keep per resource and location.
-    pub retain: u32,
+    /// What to keep per resource and location.
+    pub retention: Retention,
     /// 1 (most critical) to 9: orders the copy queue.
     pub priority: u8,
     /// Where copies go, each with the KMS key of the destination region (or the one
     /// configured for that region when absent).
     pub copies: Vec<CopyTarget>,
+    /// Busy periods: a stricter rule applies and nothing is expired.
+    pub windows: Vec<Window>,
+    /// The stricter rule while a window is open (absent: the base schedule and RPO).
+    pub window_rule: Option<WindowRule>,
 }
 
 /// A cross-region copy destination.
@@ -46,15 +57,30 @@ pub struct CopyTarget {
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocument {
     pub name: String,
-    /// Slot length, e.g. `15m`, `1h`, `1day`.
-    pub every: String,
+    /// Fixed slot length, e.g. `15m`, `1h`, `1day` (or use `cron`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// 5-field cron expression in `timezone` (or use `every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// IANA time zone, default `UTC`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
     /// e.g. `2h`.
     pub rpo: String,
-    pub retain: u32,
+    /// Shorthand for `retention: {"last": n}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
     #[serde(default = "default_priority")]
     pub priority: u8,
     #[serde(default)]
     pub copies: Vec<CopyTargetDocument>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowDocument>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_rule: Option<WindowRuleDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +91,19 @@ pub struct CopyTargetDocument {
     pub kms_key_id: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRuleDocument {
+    pub every: String,
+    pub rpo: String,
+}
+
 fn default_priority() -> u8 {
     DEFAULT_PRIORITY
+}
+
+fn default_timezone() -> String {
+    "UTC".to_owned()
 }
 
 /// Every problem found in one policy document.
@@ -82,8 +119,19 @@ impl fmt::Display for PolicyProblems {
     }
 }
 
-const MIN_EVERY: Duration = Duration::from_secs(60);
-const MAX_EVERY: Duration = Duration::from_secs(31 * 24 * 3600);
+const MIN_EVERY: Duration = Duration::from_mins(1);
+const MAX_EVERY: Duration = Duration::from_hours(744);
+
+/// The rule in force at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective<'a> {
+    /// The open criticality window, if any.
+    pub window: Option<&'a str>,
+    pub slot: Option<Slot>,
+    pub rpo: Duration,
+    /// How the slot was chosen, for plans.
+    pub schedule: String,
+}
 
 impl Policy {
     /// Parses a JSON policy document, listing every problem.
@@ -101,62 +149,103 @@ impl Policy {
         let name = PolicyName::parse(&doc.name)
             .map_err(|e| problems.push(e.to_string()))
             .ok();
-        let every = parse_duration("every", &doc.every, &mut problems);
-        let rpo = parse_duration("rpo", &doc.rpo, &mut problems);
-        if let Some(every) = every {
-            if every < MIN_EVERY || every > MAX_EVERY {
+        let timezone = doc
+            .timezone
+            .parse::<Tz>()
+            .map_err(|_| {
                 problems.push(format!(
-                    "every: {} is outside 1 minute to 31 days",
-                    humantime::format_duration(every)
+                    "timezone: {:.40?} is not an IANA time zone like Europe/Berlin",
+                    doc.timezone
                 ));
-            } else if every.as_secs() % 60 != 0 {
-                problems.push("every: must be a whole number of minutes".into());
+            })
+            .ok();
+        let schedule = match (&doc.every, &doc.cron) {
+            (Some(every), None) => parse_duration("every", every, &mut problems).and_then(|every| {
+                let before = problems.len();
+                check_every("every", every, &mut problems);
+                (problems.len() == before).then_some(Schedule::Every(every))
+            }),
+            (None, Some(cron)) => timezone.and_then(|tz| {
+                Schedule::cron(cron, tz)
+                    .map_err(|e| problems.push(format!("cron: {e}")))
+                    .ok()
+            }),
+            (Some(_), Some(_)) => {
+                problems.push("give either every or cron, not both".into());
+                None
             }
-            if let Some(rpo) = rpo
-                && rpo < every
-            {
-                problems.push(format!(
-                    "rpo: {} is shorter than the schedule ({}), so it can never be met",
+            (None, None) => {
+                problems.push("a schedule is required: every (e.g. 1h) or cron (e.g. \"0 * * * *\")".into());
+                None
+            }
+        };
+        let rpo = parse_duration("rpo", &doc.rpo, &mut problems);
+        if let (Some(schedule), Some(rpo)) = (&schedule, rpo) {
+            match schedule.longest_gap(reference_instant()) {
+                Some(gap) if rpo < gap => problems.push(format!(
+                    "rpo: {} is shorter than the schedule's longest gap ({}), so it can never be met",
                     humantime::format_duration(rpo),
-                    humantime::format_duration(every)
-                ));
+                    humantime::format_duration(gap)
+                )),
+                None => problems.push("cron: the schedule never fires".into()),
+                Some(_) => {}
             }
         }
-        if doc.retain == 0 {
-            problems.push("retain: 0 keeps nothing; keep at least 1".into());
+        let retention = match (doc.retain, doc.retention) {
+            (Some(n), None) => Some(Retention::last(n)),
+            (None, Some(r)) => Some(r),
+            (Some(_), Some(_)) => {
+                problems.push("give either retain or retention, not both".into());
+                None
+            }
+            (None, None) => {
+                problems.push("retention is required: retain: n, or retention: {daily: 7, ...}".into());
+                None
+            }
+        };
+        if retention.is_some_and(|r| !r.keeps_something()) {
+            problems.push("retention keeps nothing; keep at least 1".into());
         }
         if !(1..=9).contains(&doc.priority) {
             problems.push(format!("priority: {} is outside 1 (most critical) to 9", doc.priority));
         }
-        let mut seen = BTreeSet::new();
-        let mut copies = Vec::new();
-        for (i, c) in doc.copies.iter().enumerate() {
-            match Region::parse(&c.region) {
-                Ok(region) => {
-                    if !seen.insert(region.clone()) {
-                        problems.push(format!("copies[{i}]: region {region} is listed twice"));
+        let copies = parse_copies(&doc.copies, &mut problems);
+        let mut windows = Vec::new();
+        let mut names = BTreeSet::new();
+        for w in &doc.windows {
+            match Window::from_document(w) {
+                Ok(w) => {
+                    if !names.insert(w.name.clone()) {
+                        problems.push(format!("windows: {:?} is listed twice", w.name));
                     }
-                    if let Some(key) = &c.kms_key_id
-                        && let Err(p) = check_kms_key(key, &region)
-                    {
-                        problems.push(format!("copies[{i}].kms_key_id: {p}"));
-                    }
-                    copies.push(CopyTarget {
-                        region,
-                        kms_key_id: c.kms_key_id.clone(),
-                    });
+                    windows.push(w);
                 }
-                Err(e) => problems.push(format!("copies[{i}].region: {e}")),
+                Err(e) => problems.push(format!("windows: {e}")),
             }
         }
-        match (name, every, rpo, problems.is_empty()) {
-            (Some(name), Some(every), Some(rpo), true) => Ok(Self {
+        let window_rule = doc.window_rule.as_ref().and_then(|r| {
+            let every = parse_duration("window_rule.every", &r.every, &mut problems)?;
+            let rpo = parse_duration("window_rule.rpo", &r.rpo, &mut problems)?;
+            check_every("window_rule.every", every, &mut problems);
+            if rpo < every {
+                problems.push("window_rule: rpo is shorter than every, so it can never be met".into());
+            }
+            Some(WindowRule { every, rpo })
+        });
+        if window_rule.is_some() && windows.is_empty() {
+            problems.push("window_rule is set but no windows are".into());
+        }
+        match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
+            (Some(name), Some(timezone), Some(schedule), Some(rpo), Some(retention), true) => Ok(Self {
                 name,
-                every,
+                timezone,
+                schedule,
                 rpo,
-                retain: doc.retain,
+                retention,
                 priority: doc.priority,
                 copies,
+                windows,
+                window_rule,
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -167,11 +256,18 @@ impl Policy {
 
     /// The document form, for storage.
     pub fn to_document(&self) -> PolicyDocument {
+        let (every, cron) = match &self.schedule {
+            Schedule::Every(d) => (Some(humantime::format_duration(*d).to_string()), None),
+            Schedule::Cron { expr, .. } => (None, Some(expr.clone())),
+        };
         PolicyDocument {
             name: self.name.to_string(),
-            every: humantime::format_duration(self.every).to_string(),
+            every,
+            cron,
+            timezone: self.timezone.name().to_owned(),
             rpo: humantime::format_duration(self.rpo).to_string(),
-            retain: self.retain,
+            retain: None,
+            retention: Some(self.retention),
             priority: self.priority,
             copies: self
                 .copies
@@ -181,8 +277,85 @@ impl Policy {
                     kms_key_id: c.kms_key_id.clone(),
                 })
                 .collect(),
+            windows: self.windows.iter().map(Window::to_document).collect(),
+            window_rule: self.window_rule.map(|r| WindowRuleDocument {
+                every: humantime::format_duration(r.every).to_string(),
+                rpo: humantime::format_duration(r.rpo).to_string(),
+            }),
         }
     }
+
+    /// The name of a criticality window open at `at` (the policy's, or one of `extra`,
+    /// e.g. from the resource's tags).
+    pub fn open_window<'a>(&'a self, at: DateTime<Utc>, extra: &'a [Window]) -> Option<&'a str> {
+        self.windows
+            .iter()
+            .chain(extra)
+            .find(|w| w.contains(at, self.timezone))
+            .map(|w| w.name.as_str())
+    }
+
+    /// The rule in force at `at`: the window rule while a window is open, else the base.
+    pub fn effective<'a>(&'a self, at: DateTime<Utc>, extra: &'a [Window]) -> Effective<'a> {
+        let window = self.open_window(at, extra);
+        match (window, self.window_rule) {
+            (Some(name), Some(rule)) => Effective {
+                window: Some(name),
+                slot: Some(Slot::containing(at, rule.every)),
+                rpo: rule.rpo.min(self.rpo),
+                schedule: format!("every {} (window {name})", humantime::format_duration(rule.every)),
+            },
+            _ => Effective {
+                window,
+                slot: self.schedule.slot_at(at),
+                rpo: self.rpo,
+                schedule: self.schedule.describe(),
+            },
+        }
+    }
+}
+
+/// A fixed instant for schedule checks, so validation does not depend on the clock.
+fn reference_instant() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn check_every(field: &str, every: Duration, problems: &mut Vec<String>) {
+    if every < MIN_EVERY || every > MAX_EVERY {
+        problems.push(format!(
+            "{field}: {} is outside 1 minute to 31 days",
+            humantime::format_duration(every)
+        ));
+    } else if !every.as_secs().is_multiple_of(60) {
+        problems.push(format!("{field}: must be a whole number of minutes"));
+    }
+}
+
+fn parse_copies(docs: &[CopyTargetDocument], problems: &mut Vec<String>) -> Vec<CopyTarget> {
+    let mut seen = BTreeSet::new();
+    let mut copies = Vec::new();
+    for (i, c) in docs.iter().enumerate() {
+        match Region::parse(&c.region) {
+            Ok(region) => {
+                if !seen.insert(region.clone()) {
+                    problems.push(format!("copies[{i}]: region {region} is listed twice"));
+                }
+                if let Some(key) = &c.kms_key_id
+                    && let Err(p) = check_kms_key(key, &region)
+                {
+                    problems.push(format!("copies[{i}].kms_key_id: {p}"));
+                }
+                copies.push(CopyTarget {
+                    region,
+                    kms_key_id: c.kms_key_id.clone(),
+                });
+            }
+            Err(e) => problems.push(format!("copies[{i}].region: {e}")),
+        }
+    }
+    copies
 }
 
 fn parse_duration(field: &str, s: &str, problems: &mut Vec<String>) -> Option<Duration> {
@@ -231,15 +404,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn valid_policy_round_trips() {
+    fn simple_policy_round_trips() {
         let p = Policy::from_json(
             r#"{"name":"gold","every":"1h","rpo":"2h","retain":7,"priority":1,
                 "copies":[{"region":"us-west-2","kms_key_id":"arn:aws:kms:us-west-2:123456789012:key/abc"}]}"#,
         )
         .unwrap();
-        assert_eq!(p.every, Duration::from_secs(3600));
+        assert_eq!(p.schedule, Schedule::Every(Duration::from_hours(1)));
+        assert_eq!(p.retention, Retention::last(7));
         assert_eq!(p.copies[0].region.as_str(), "us-west-2");
         assert_eq!(Policy::from_document(&p.to_document()).unwrap(), p);
+    }
+
+    #[test]
+    fn full_policy_with_cron_gfs_and_windows_round_trips() {
+        let p = Policy::from_json(
+            r#"{"name":"shop","cron":"0 */4 * * *","timezone":"Europe/Berlin","rpo":"5h",
+                "retention":{"hourly":24,"daily":7,"weekly":4,"monthly":12,"yearly":3,"min_age":"1h"},
+                "windows":[{"name":"black-friday","from":"2026-11-27T00:00:00+01:00","to":"2026-12-01T00:00:00+01:00"},
+                           {"name":"weekends","days":["sat","sun"],"from":"00:00","to":"24:00"}],
+                "window_rule":{"every":"15m","rpo":"15m"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(Policy::from_document(&p.to_document()).unwrap(), p);
+        let friday: DateTime<Utc> = "2026-11-27T10:07:00Z".parse().unwrap();
+        let e = p.effective(friday, &[]);
+        assert_eq!(e.window, Some("black-friday"));
+        assert_eq!(
+            e.slot.unwrap().start(),
+            "2026-11-27T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(e.rpo, Duration::from_mins(15));
+        let tuesday: DateTime<Utc> = "2026-11-24T10:07:00Z".parse().unwrap();
+        let e = p.effective(tuesday, &[]);
+        assert_eq!(e.window, None);
+        // 0 */4 in Berlin (UTC+1): 08:00 local = 07:00Z is the latest slot before 10:07Z.
+        assert_eq!(
+            e.slot.unwrap().start(),
+            "2026-11-24T07:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 
     #[test]
@@ -254,7 +458,7 @@ mod tests {
         for needle in [
             "policy name",
             "rpo:",
-            "retain:",
+            "keeps nothing",
             "priority:",
             "eu-west-1",
             "nowhere",
@@ -262,6 +466,32 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in {all}");
         }
+    }
+
+    #[test]
+    fn bad_cron_zone_and_window_rules_are_listed() {
+        let err = Policy::from_json(
+            r#"{"name":"x","cron":"0 25 * * *","timezone":"Mars/Olympus","rpo":"1h","retention":{}}"#,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in ["timezone", "keeps nothing"] {
+            assert!(all.contains(needle), "missing {needle:?} in {all}");
+        }
+        let err = Policy::from_json(r#"{"name":"x","cron":"0 25 * * *","rpo":"1h","retain":1}"#).unwrap_err();
+        assert!(err.problems[0].contains("cron"), "{err}");
+        let err = Policy::from_json(r#"{"name":"x","cron":"0 9 * * mon-fri","rpo":"25h","retain":1}"#).unwrap_err();
+        assert!(err.problems[0].contains("longest gap (3days)"), "{err}");
+        let err = Policy::from_json(
+            r#"{"name":"x","every":"1h","rpo":"1h","retain":1,"window_rule":{"every":"30m","rpo":"10m"}}"#,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("window_rule: rpo") && all.contains("no windows"), "{all}");
+        let err = Policy::from_json(r#"{"name":"x","every":"1h","cron":"0 * * * *","rpo":"1h"}"#).unwrap_err();
+        assert!(
+            err.problems.join(" ").contains("not both") && err.problems.join(" ").contains("retention is required")
+        );
     }
 
     #[test]

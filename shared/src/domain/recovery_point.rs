@@ -78,6 +78,10 @@ pub enum Status {
     Copied,
     /// A step failed; see `failure`.
     Failed,
+    /// Chosen for expiry; the snapshot is being deleted.
+    Expiring,
+    /// Deleted by retention; the record stays as history.
+    Expired,
 }
 
 impl Status {
@@ -96,11 +100,13 @@ impl Status {
             Self::Copying => "copying",
             Self::Copied => "copied",
             Self::Failed => "failed",
+            Self::Expiring => "expiring",
+            Self::Expired => "expired",
         }
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Copied | Self::Failed)
+        matches!(self, Self::Copied | Self::Failed | Self::Expired)
     }
 
     /// The lifecycle's legal moves. Staying put is not a transition.
@@ -159,10 +165,42 @@ pub struct RecoveryPoint {
     /// True when the catalog learned of the snapshot by finding it in AWS (after a crash).
     #[serde(default)]
     pub adopted: bool,
+    /// Taken on request, outside any schedule.
+    #[serde(default)]
+    pub emergency: bool,
+    /// When Lifeboat last verified this point's content (checksums, restore test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<DateTime<Utc>>,
+    /// What forbids deleting it.
+    #[serde(default, skip_serializing_if = "Holds::is_empty")]
+    pub holds: Holds,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: u64,
+}
+
+/// Reasons a recovery point must not be deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holds {
+    /// A legal hold: never deleted until it is lifted.
+    #[serde(default)]
+    pub legal_hold: bool,
+    /// Locked (e.g. vault or object lock) until this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
+    /// In use by a restore or DR execution (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_use_by: Option<String>,
+    /// Deleting before this instant is billed anyway (minimum storage duration of its tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_storage_until: Option<DateTime<Utc>>,
+}
+
+impl Holds {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,7 +223,7 @@ impl RecoveryPoint {
         match self.status {
             Status::Available | Status::Copying | Status::Copied => true,
             Status::Failed => self.failure.as_ref().is_some_and(|f| f.step == Step::Copy) && !self.is_copy(),
-            Status::Pending => false,
+            Status::Pending | Status::Expiring | Status::Expired => false,
         }
     }
 
@@ -233,7 +271,7 @@ pub(crate) mod tests {
                 region: region.clone(),
             },
             policy: PolicyName::parse("gold").unwrap(),
-            slot: Slot::containing(now, Duration::from_secs(3600)),
+            slot: Slot::containing(now, Duration::from_hours(1)),
             location: region,
             snapshot_name: "lb-gold-db1-20261123-1800".into(),
             snapshot_arn: None,
@@ -242,6 +280,9 @@ pub(crate) mod tests {
             status,
             failure: None,
             adopted: false,
+            emergency: false,
+            verified_at: None,
+            holds: Holds::default(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -335,7 +376,7 @@ pub fn copy_progress(destinations: &[Region], copies: &[RecoveryPoint]) -> CopyP
                         .as_ref()
                         .map_or_else(|| "failed".to_owned(), |f| format!("{}: {}", f.code, f.message)),
                 )),
-                Status::Available | Status::Copying | Status::Copied => {}
+                Status::Available | Status::Copying | Status::Copied | Status::Expiring | Status::Expired => {}
             },
         }
     }

@@ -1,0 +1,448 @@
+//! The planner: from policies, protected resources, the catalog's recovery points, the
+//! copy budget and the time, decide what to create, copy and expire, each with its reason.
+//! Pure: no I/O, no clock. Applying a plan and planning again yields no further action.
+//!
+//! **Safety floor.** Nothing is expired that is the newest restorable or the newest
+//! verified recovery point of its resource in its location, is under legal hold, lock or
+//! minimum storage duration (unless forced), is in use by a restore, is the source of a
+//! copy in flight, is still pending, or belongs to a resource inside a criticality window.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::copy_queue::{CopyCandidate, CopyClass, plan_copies};
+use super::naming::{emergency_name, snapshot_name};
+use super::window::Window;
+use super::{Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceRef, Slot, Status, Step};
+
+/// Failed records whose snapshot never became usable are cleared after this long.
+pub const FAILED_GRACE: Duration = Duration::from_hours(168);
+
+/// A resource under a policy, with the windows its tags add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedResource {
+    pub resource: ResourceRef,
+    pub policy: PolicyName,
+    pub windows: Vec<Window>,
+}
+
+/// A backup asked for outside any schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmergencyRequest {
+    pub resource_arn: String,
+    pub requested_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub policies: &'a BTreeMap<PolicyName, Policy>,
+    pub resources: &'a [ProtectedResource],
+    pub points: &'a [RecoveryPoint],
+    pub emergencies: &'a [EmergencyRequest],
+    pub copy_budget_per_region: usize,
+    pub dr_kms_keys: &'a BTreeMap<Region, String>,
+    pub now: DateTime<Utc>,
+    /// Expire points under minimum storage duration too (they are billed anyway).
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateAction {
+    pub id: RecoveryPointId,
+    pub resource: ResourceRef,
+    pub policy: PolicyName,
+    pub slot: Slot,
+    pub snapshot_name: String,
+    pub emergency: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyAction {
+    pub source: RecoveryPointId,
+    pub copy: RecoveryPointId,
+    pub destination: Region,
+    pub kms_key_id: String,
+    pub class: CopyClass,
+    pub reason: String,
+}
+
+/// A copy that is not started this time, and why (it waits or is blocked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldCopy {
+    pub source: RecoveryPointId,
+    pub destination: Region,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpireAction {
+    pub id: RecoveryPointId,
+    pub resource_arn: String,
+    pub location: Region,
+    pub reason: String,
+}
+
+/// A point retention alone would expire, kept by the safety floor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Protected {
+    pub id: RecoveryPointId,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub creates: Vec<CreateAction>,
+    pub copies: Vec<CopyAction>,
+    /// Copies that fit no budget this time: the next run takes them.
+    pub waiting: Vec<HeldCopy>,
+    /// Copies configuration prevents (e.g. no KMS key for the region).
+    pub blocked: Vec<HeldCopy>,
+    pub expiries: Vec<ExpireAction>,
+    pub protected: Vec<Protected>,
+    /// Recovery points retention keeps.
+    pub kept: usize,
+}
+
+impl Plan {
+    /// True when applying this plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.creates.is_empty() && self.copies.is_empty() && self.expiries.is_empty()
+    }
+
+    /// A readable summary, one line per action.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{} to create, {} to copy ({} waiting, {} blocked), {} to expire, {} kept, {} protected by the safety floor\n",
+            self.creates.len(),
+            self.copies.len(),
+            self.waiting.len(),
+            self.blocked.len(),
+            self.expiries.len(),
+            self.kept,
+            self.protected.len()
+        );
+        for c in &self.creates {
+            let _ = writeln!(out, "  create {}: {}", c.snapshot_name, c.reason);
+        }
+        for c in &self.copies {
+            let _ = writeln!(out, "  copy   {} → {}: {}", c.source, c.destination, c.reason);
+        }
+        for c in self.waiting.iter().chain(&self.blocked) {
+            let _ = writeln!(out, "  hold   {} → {}: {}", c.source, c.destination, c.reason);
+        }
+        for e in &self.expiries {
+            let _ = writeln!(out, "  expire {}: {}", e.id, e.reason);
+        }
+        for p in &self.protected {
+            let _ = writeln!(out, "  keep   {}: {}", p.id, p.reason);
+        }
+        out
+    }
+}
+
+fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds().max(0).unsigned_abs();
+    humantime::format_duration(Duration::from_secs(secs - secs % 60)).to_string()
+}
+
+/// Plans one cycle. See the module documentation for the guarantees.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let now = input.now;
+    let mut plan = Plan::default();
+    let ids: HashSet<&RecoveryPointId> = input.points.iter().map(|p| &p.id).collect();
+    let resources: HashMap<&str, &ProtectedResource> =
+        input.resources.iter().map(|r| (r.resource.arn.as_str(), r)).collect();
+    let no_windows: &[Window] = &[];
+    let windows_of = |arn: &str| resources.get(arn).map_or(no_windows, |r| r.windows.as_slice());
+
+    // 1. Creates: emergencies first, then what each rule has due.
+    let mut emergencies: Vec<&EmergencyRequest> = input.emergencies.iter().collect();
+    emergencies.sort_by_key(|e| e.requested_at);
+    for e in emergencies {
+        let Some(r) = resources.get(e.resource_arn.as_str()) else {
+            continue;
+        };
+        let name = emergency_name(&r.policy, &r.resource, e.requested_at);
+        let id = RecoveryPointId::new(&r.resource.region, r.resource.kind, &name);
+        if !ids.contains(&id) {
+            plan.creates.push(CreateAction {
+                id,
+                resource: r.resource.clone(),
+                policy: r.policy.clone(),
+                slot: Slot::containing(e.requested_at, Duration::from_mins(1)),
+                snapshot_name: name,
+                emergency: true,
+                reason: format!(
+                    "emergency backup requested {}: {}",
+                    e.requested_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    e.reason
+                ),
+            });
+        }
+    }
+    for r in input.resources {
+        let Some(policy) = input.policies.get(&r.policy) else {
+            continue;
+        };
+        let effective = policy.effective(now, &r.windows);
+        let Some(slot) = effective.slot else { continue };
+        let name = snapshot_name(&policy.name, &r.resource, slot);
+        let id = RecoveryPointId::new(&r.resource.region, r.resource.kind, &name);
+        if !ids.contains(&id) {
+            plan.creates.push(CreateAction {
+                id,
+                resource: r.resource.clone(),
+                policy: policy.name.clone(),
+                slot,
+                snapshot_name: name,
+                emergency: false,
+                reason: format!("due: slot {slot} of {}", effective.schedule),
+            });
+        }
+    }
+
+    // 2. Copies: a priority queue within the per-region budget.
+    let mut by_resource: HashMap<&str, Vec<&RecoveryPoint>> = HashMap::new();
+    for p in input.points {
+        by_resource.entry(p.resource.arn.as_str()).or_default().push(p);
+    }
+    let mut in_flight: BTreeMap<Region, usize> = BTreeMap::new();
+    let mut busy = BTreeSet::new();
+    for p in input
+        .points
+        .iter()
+        .filter(|p| p.is_copy() && p.status == Status::Pending)
+    {
+        *in_flight.entry(p.location.clone()).or_insert(0) += 1;
+        busy.insert(p.resource.arn.clone());
+    }
+    let mut candidates = Vec::new();
+    let mut kms_for: HashMap<(RecoveryPointId, Region), String> = HashMap::new();
+    for source in input.points.iter().filter(|p| {
+        !p.is_copy() && matches!(p.status, Status::Available | Status::Copying) && p.location == p.resource.region
+    }) {
+        let Some(policy) = input.policies.get(&source.policy) else {
+            continue;
+        };
+        for target in &policy.copies {
+            let copy = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
+            if ids.contains(&copy) {
+                continue;
+            }
+            let Some(kms) = target
+                .kms_key_id
+                .as_ref()
+                .or_else(|| input.dr_kms_keys.get(&target.region))
+            else {
+                plan.blocked.push(HeldCopy {
+                    source: source.id.clone(),
+                    destination: target.region.clone(),
+                    reason: format!("no KMS key configured for {}", target.region),
+                });
+                continue;
+            };
+            let class = if source.emergency {
+                CopyClass::Emergency
+            } else if policy.open_window(now, windows_of(&source.resource.arn)).is_some() {
+                CopyClass::Window
+            } else if rpo_at_risk(
+                policy,
+                by_resource.get(source.resource.arn.as_str()),
+                &target.region,
+                now,
+            ) {
+                CopyClass::RpoAtRisk
+            } else {
+                CopyClass::Routine
+            };
+            kms_for.insert((source.id.clone(), target.region.clone()), kms.clone());
+            candidates.push(CopyCandidate {
+                class,
+                source: source.id.clone(),
+                resource_arn: source.resource.arn.clone(),
+                destination: target.region.clone(),
+                priority: policy.priority,
+                captured_at: source.created_at,
+            });
+        }
+    }
+    let queued = plan_copies(candidates, &in_flight, &busy, input.copy_budget_per_region);
+    for c in queued.launch {
+        let kms_key_id = kms_for
+            .remove(&(c.source.clone(), c.destination.clone()))
+            .unwrap_or_default();
+        let source = input.points.iter().find(|p| p.id == c.source);
+        let copy = source.map_or_else(
+            || c.source.clone(),
+            |s| RecoveryPointId::new(&c.destination, s.resource.kind, &s.snapshot_name),
+        );
+        plan.copies.push(CopyAction {
+            reason: format!(
+                "{}: copy to {} (captured {} ago)",
+                c.class,
+                c.destination,
+                age(now, c.captured_at)
+            ),
+            source: c.source,
+            copy,
+            destination: c.destination,
+            kms_key_id,
+            class: c.class,
+        });
+    }
+    for (c, why) in queued.waiting {
+        plan.waiting.push(HeldCopy {
+            source: c.source,
+            destination: c.destination,
+            reason: why.to_string(),
+        });
+    }
+
+    // 3. Expiries, per resource and location, behind the safety floor.
+    let mut groups: BTreeMap<(&str, &Region), Vec<&RecoveryPoint>> = BTreeMap::new();
+    for p in input
+        .points
+        .iter()
+        .filter(|p| !matches!(p.status, Status::Expiring | Status::Expired))
+    {
+        groups
+            .entry((p.resource.arn.as_str(), &p.location))
+            .or_default()
+            .push(p);
+    }
+    for ((arn, _), points) in groups {
+        // The resource's current policy governs; without one, nothing is expired.
+        let policy_name = resources
+            .get(arn)
+            .map(|r| &r.policy)
+            .or_else(|| points.iter().map(|p| &p.policy).max());
+        let Some(policy) = policy_name.and_then(|n| input.policies.get(n)) else {
+            continue;
+        };
+        expire_group(input, policy, windows_of(arn), &points, &mut plan);
+    }
+    plan
+}
+
+/// Will the destination's newest copy be older than the RPO by the next slot?
+fn rpo_at_risk(policy: &Policy, points: Option<&Vec<&RecoveryPoint>>, dest: &Region, now: DateTime<Utc>) -> bool {
+    let newest = points
+        .into_iter()
+        .flatten()
+        .filter(|p| p.is_copy() && &p.location == dest && p.status == Status::Available)
+        .map(|p| p.created_at)
+        .max();
+    let Some(newest) = newest else { return true };
+    let next = policy.schedule.next_after(now).unwrap_or(now);
+    (next - newest).to_std().unwrap_or_default() > policy.rpo
+}
+
+fn expire_group(
+    input: &PlanInput<'_>,
+    policy: &Policy,
+    windows: &[Window],
+    points: &[&RecoveryPoint],
+    plan: &mut Plan,
+) {
+    let now = input.now;
+    let window = policy.open_window(now, windows);
+    let restorable: Vec<&RecoveryPoint> = points.iter().copied().filter(|p| p.is_restorable()).collect();
+    let times: Vec<DateTime<Utc>> = restorable.iter().map(|p| p.created_at).collect();
+    let kept = policy.retention.select(&times, policy.timezone, now);
+    let newest = restorable.iter().max_by_key(|p| (p.created_at, &p.id)).map(|p| &p.id);
+    let newest_verified = restorable
+        .iter()
+        .filter(|p| p.verified_at.is_some())
+        .max_by_key(|p| (p.created_at, &p.id))
+        .map(|p| &p.id);
+    let n_kept = kept.iter().flatten().count();
+    plan.kept += n_kept;
+
+    let floor = |p: &RecoveryPoint| -> Option<String> {
+        if let Some(w) = window {
+            return Some(format!("criticality window {w:?} is open"));
+        }
+        if Some(&p.id) == newest {
+            return Some("newest restorable recovery point in its location".into());
+        }
+        if Some(&p.id) == newest_verified {
+            return Some("newest verified recovery point in its location".into());
+        }
+        let h = &p.holds;
+        if h.legal_hold {
+            return Some("legal hold".into());
+        }
+        if let Some(until) = h.locked_until.filter(|u| *u > now) {
+            return Some(format!("locked until {until}"));
+        }
+        if let Some(by) = &h.in_use_by {
+            return Some(format!("in use by {by}"));
+        }
+        if let Some(until) = h.min_storage_until.filter(|u| *u > now && !input.force) {
+            return Some(format!(
+                "minimum storage duration until {until} (force to expire anyway)"
+            ));
+        }
+        if p.status == Status::Copying {
+            return Some("source of a copy in flight".into());
+        }
+        None
+    };
+
+    for (p, keep) in restorable.iter().zip(&kept) {
+        if keep.is_some() {
+            continue;
+        }
+        match floor(p) {
+            Some(reason) => plan.protected.push(Protected {
+                id: p.id.clone(),
+                reason,
+            }),
+            None => plan.expiries.push(ExpireAction {
+                id: p.id.clone(),
+                resource_arn: p.resource.arn.clone(),
+                location: p.location.clone(),
+                reason: format!(
+                    "not kept by retention ({}): {n_kept} newer or better-spaced points are kept; {} old",
+                    policy.retention.describe(),
+                    age(now, p.created_at)
+                ),
+            }),
+        }
+    }
+    // Records of backups that never became usable are cleared after a grace period.
+    for p in points
+        .iter()
+        .filter(|p| p.status == Status::Failed && !p.is_restorable())
+    {
+        let old = (now - p.updated_at).to_std().unwrap_or_default() > FAILED_GRACE;
+        if !old {
+            continue;
+        }
+        let step = p.failure.as_ref().map_or(
+            "a step",
+            |f| if f.step == Step::Create { "creation" } else { "the copy" },
+        );
+        match floor(p) {
+            Some(reason) => plan.protected.push(Protected {
+                id: p.id.clone(),
+                reason,
+            }),
+            None => plan.expiries.push(ExpireAction {
+                id: p.id.clone(),
+                resource_arn: p.resource.arn.clone(),
+                location: p.location.clone(),
+                reason: format!(
+                    "{step} failed {} ago; failed records are cleared after 7 days",
+                    age(now, p.updated_at)
+                ),
+            }),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Retention: grandfather-father-son (keep the newest point of each of the last N hours,
+//! days, ISO weeks, months and years, counted in the policy's time zone), the last N
+//! points, and a minimum age. A point is kept if any rule keeps it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// The newest N points, whatever their age.
+    #[serde(default)]
+    pub last: u32,
+    #[serde(default)]
+    pub hourly: u32,
+    #[serde(default)]
+    pub daily: u32,
+    #[serde(default)]
+    pub weekly: u32,
+    #[serde(default)]
+    pub monthly: u32,
+    #[serde(default)]
+    pub yearly: u32,
+    /// Every point younger than this is kept.
+    #[serde(default, with = "humantime_opt", skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<Duration>,
+}
+
+mod humantime_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)] // the signature serde's `with` expects
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let raw: Option<String> = Option::deserialize(d)?;
+        raw.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Why a point is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    Last,
+    Hourly,
+    Daily,
+    Weekly,
+    Monthly,
+    Yearly,
+    MinAge,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Last => "last",
+            Self::Hourly => "hourly",
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+            Self::Yearly => "yearly",
+            Self::MinAge => "min-age",
+        }
+    }
+}
+
+impl Retention {
+    /// Keeps only the newest `n` (the simple `retain: n` policies).
+    pub fn last(n: u32) -> Self {
+        Self {
+            last: n,
+            ..Self::default()
+        }
+    }
+
+    /// False when no rule can keep anything: such a policy would delete every backup.
+    pub fn keeps_something(&self) -> bool {
+        self.last + self.hourly + self.daily + self.weekly + self.monthly + self.yearly > 0
+            || self.min_age.is_some_and(|d| !d.is_zero())
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (self.last, "last"),
+            (self.hourly, "hourly"),
+            (self.daily, "daily"),
+            (self.weekly, "weekly"),
+            (self.monthly, "monthly"),
+            (self.yearly, "yearly"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{what} {n}"));
+            }
+        }
+        if let Some(a) = self.min_age {
+            parts.push(format!("min age {}", humantime::format_duration(a)));
+        }
+        parts.join(", ")
+    }
+
+    fn counted(&self) -> [(Rule, u32); 5] {
+        [
+            (Rule::Hourly, self.hourly),
+            (Rule::Daily, self.daily),
+            (Rule::Weekly, self.weekly),
+            (Rule::Monthly, self.monthly),
+            (Rule::Yearly, self.yearly),
+        ]
+    }
+
+    /// For each of `times` (any order), the first rule that keeps it, or `None` when no
+    /// rule does. Linear after one sort: O(n log n).
+    pub fn select(&self, times: &[DateTime<Utc>], tz: Tz, now: DateTime<Utc>) -> Vec<Option<Rule>> {
+        let mut order: Vec<usize> = (0..times.len()).collect();
+        order.sort_by(|&a, &b| times[b].cmp(&times[a]).then(b.cmp(&a)));
+        let mut kept: Vec<Option<Rule>> = vec![None; times.len()];
+        for &i in order.iter().take(self.last as usize) {
+            kept[i] = Some(Rule::Last);
+        }
+        if let Some(min_age) = self.min_age {
+            for (i, t) in times.iter().enumerate() {
+                if (now - *t).to_std().unwrap_or_default() < min_age {
+                    kept[i].get_or_insert(Rule::MinAge);
+                }
+            }
+        }
+        let locals: Vec<_> = times.iter().map(|t| t.with_timezone(&tz)).collect();
+        for (rule, n) in self.counted() {
+            if n == 0 {
+                continue;
+            }
+            let mut last_bucket = None;
+            let mut count = 0u32;
+            for &i in &order {
+                let bucket = bucket(rule, &locals[i]);
+                if last_bucket != Some(bucket) {
+                    last_bucket = Some(bucket);
+                    if count == n {
+                        break;
+                    }
+                    count += 1;
+                    kept[i].get_or_insert(rule);
+                }
+            }
+        }
+        kept
+    }
+}
+
+/// The period a local instant falls in, per rule, as one comparable number.
+pub fn bucket(rule: Rule, t: &DateTime<Tz>) -> i64 {
+    let year = i64::from(t.year());
+    match rule {
+        Rule::Hourly => (year * 400 + i64::from(t.ordinal())) * 24 + i64::from(t.hour()),
+        Rule::Daily => year * 400 + i64::from(t.ordinal()),
+        Rule::Weekly => {
+            let w = t.iso_week();
+            i64::from(w.year()) * 100 + i64::from(w.week())
+        }
+        Rule::Monthly => year * 100 + i64::from(t.month()),
+        Rule::Yearly => year,
+        Rule::Last | Rule::MinAge => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn hours_ago(now: DateTime<Utc>, h: i64) -> DateTime<Utc> {
+        now - chrono::Duration::hours(h)
+    }
+
+    #[test]
+    fn hourly_snapshots_for_a_month_keep_what_the_counts_say() {
+        let now: DateTime<Utc> = "2026-11-23T18:00:00Z".parse().unwrap();
+        let times: Vec<_> = (0..24 * 31).map(|h| hours_ago(now, h)).collect();
+        let r = Retention {
+            hourly: 24,
+            daily: 7,
+            weekly: 4,
+            monthly: 2,
+            ..Retention::default()
+        };
+        let kept = r.select(&times, Tz::UTC, now);
+        let n = kept.iter().filter(|k| k.is_some()).count();
+        // 24 hourly (back to 19:00 yesterday); daily adds the 21st-17th (5); ISO weeks add
+        // the 15th and 8th (2: this week's and last week's newest are hourly points); monthly
+        // adds 31 Oct (1).
+        assert_eq!(
+            n,
+            24 + 5 + 2 + 1,
+            "{:?}",
+            kept.iter().zip(&times).filter(|(k, _)| k.is_some()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            Retention::last(3)
+                .select(&times, Tz::UTC, now)
+                .iter()
+                .filter(|k| k.is_some())
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn days_are_counted_in_the_policy_time_zone() {
+        // 23:30 UTC and 00:30 UTC are the same day in Tokyo (08:30, 09:30) but not in UTC.
+        let times = [
+            Utc.with_ymd_and_hms(2026, 11, 22, 23, 30, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 23, 0, 30, 0).unwrap(),
+        ];
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+        let r = Retention {
+            daily: 5,
+            ..Retention::default()
+        };
+        assert_eq!(r.select(&times, Tz::UTC, now).iter().flatten().count(), 2);
+        assert_eq!(
+            r.select(&times, chrono_tz::Asia::Tokyo, now).iter().flatten().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn nothing_kept_is_detected() {
+        assert!(!Retention::default().keeps_something());
+        assert!(Retention::last(1).keeps_something());
+        assert!(
+            Retention {
+                min_age: Some(Duration::from_mins(1)),
+                ..Retention::default()
+            }
+            .keeps_something()
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+        /// GFS keeps exactly the newest point of each of the N newest buckets per rule
+        /// (checked against a brute-force count), plus the newest `last`.
+        #[test]
+        fn gfs_keeps_exactly_what_its_counts_say(
+            offsets in proptest::collection::vec(0i64..(400 * 24 * 60), 0..120),
+            last in 0u32..4, hourly in 0u32..30, daily in 0u32..10, weekly in 0u32..6, monthly in 0u32..14, yearly in 0u32..3,
+        ) {
+            let now = Utc.with_ymd_and_hms(2026, 11, 23, 18, 0, 0).unwrap();
+            let times: Vec<_> = offsets.iter().map(|m| now - chrono::Duration::minutes(*m)).collect();
+            let r = Retention { last, hourly, daily, weekly, monthly, yearly, min_age: None };
+            let tz = chrono_tz::Europe::Berlin;
+            let kept = r.select(&times, tz, now);
+            let mut expected = BTreeSet::new();
+            let mut by_time: Vec<usize> = (0..times.len()).collect();
+            by_time.sort_by(|&a, &b| times[b].cmp(&times[a]).then(b.cmp(&a)));
+            expected.extend(by_time.iter().take(last as usize).copied());
+            for (rule, n) in r.counted() {
+                let mut newest_per_bucket: BTreeMap<i64, usize> = BTreeMap::new();
+                for &i in by_time.iter().rev() {
+                    newest_per_bucket.insert(bucket(rule, &times[i].with_timezone(&tz)), i);
+                }
+                expected.extend(newest_per_bucket.values().rev().take(n as usize).copied());
+            }
+            let actual: BTreeSet<usize> = kept.iter().enumerate().filter_map(|(i, k)| k.map(|_| i)).collect();
+            prop_assert_eq!(actual, expected);
+        }
+    }
+}
