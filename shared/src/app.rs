@@ -210,3 +210,50 @@ pub async fn settle_source(
         Err(e) => Err(e),
     }
 }
+
+/// Tag naming a one-off criticality window on a resource: `<from>/<to>` (RFC 3339).
+pub const CRITICAL_WINDOW_TAG: &str = "lifeboat:critical-window";
+/// Recovery points read per resource when planning.
+pub const PLAN_POINTS_PER_RESOURCE: usize = 5_000;
+
+/// A one-off window from a resource's `lifeboat:critical-window` tag, if well-formed.
+pub fn tag_window(tags: &[crate::ports::Tag]) -> Result<Option<crate::domain::window::Window>, String> {
+    let Some(raw) = crate::ports::tag_value(tags, CRITICAL_WINDOW_TAG) else { return Ok(None) };
+    let (from, to) = raw.split_once('/').ok_or_else(|| format!("{CRITICAL_WINDOW_TAG}: {raw:.80?} is not <from>/<to>"))?;
+    let doc = crate::domain::window::WindowDocument { name: "tagged".into(), from: from.into(), to: to.into(), days: None };
+    crate::domain::window::Window::from_document(&doc).map(Some)
+}
+
+/// Everything the planner needs from AWS and the catalog: the protected resources (with
+/// the windows their tags add) and their recovery points. Resources tagged with an unknown
+/// policy are left out (create-snapshots alerts about them); a malformed window tag is
+/// reported in `problems` and ignored.
+pub async fn gather_plan_input(
+    ports: &Ports,
+    config: &Config,
+    policies: &BTreeMap<PolicyName, Policy>,
+) -> PortResult<(Vec<crate::domain::planner::ProtectedResource>, Vec<RecoveryPoint>, Vec<ItemFailure>)> {
+    use futures::{StreamExt, TryStreamExt, stream};
+
+    let discovered = ports.snapshots.protected_resources(&config.primary_region, &config.policy_tag_key).await?;
+    let mut resources = Vec::new();
+    let mut problems = Vec::new();
+    for d in discovered {
+        let tag = crate::ports::tag_value(&d.tags, &config.policy_tag_key).unwrap_or_default();
+        let Some(policy) = PolicyName::parse(tag).ok().filter(|p| policies.contains_key(p)) else { continue };
+        let windows = match tag_window(&d.tags) {
+            Ok(w) => w.into_iter().collect(),
+            Err(e) => {
+                problems.push(ItemFailure { subject: d.resource.arn.clone(), code: "bad-window-tag".into(), message: e });
+                Vec::new()
+            }
+        };
+        resources.push(crate::domain::planner::ProtectedResource { resource: d.resource, policy, windows });
+    }
+    let points: Vec<Vec<RecoveryPoint>> = stream::iter(resources.iter().map(|r| r.resource.arn.clone()))
+        .map(|arn| async move { ports.catalog.by_resource(&arn, PLAN_POINTS_PER_RESOURCE).await })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    Ok((resources, points.into_iter().flatten().collect(), problems))
+}
