@@ -218,9 +218,18 @@ pub const PLAN_POINTS_PER_RESOURCE: usize = 5_000;
 
 /// A one-off window from a resource's `lifeboat:critical-window` tag, if well-formed.
 pub fn tag_window(tags: &[crate::ports::Tag]) -> Result<Option<crate::domain::window::Window>, String> {
-    let Some(raw) = crate::ports::tag_value(tags, CRITICAL_WINDOW_TAG) else { return Ok(None) };
-    let (from, to) = raw.split_once('/').ok_or_else(|| format!("{CRITICAL_WINDOW_TAG}: {raw:.80?} is not <from>/<to>"))?;
-    let doc = crate::domain::window::WindowDocument { name: "tagged".into(), from: from.into(), to: to.into(), days: None };
+    let Some(raw) = crate::ports::tag_value(tags, CRITICAL_WINDOW_TAG) else {
+        return Ok(None);
+    };
+    let (from, to) = raw
+        .split_once('/')
+        .ok_or_else(|| format!("{CRITICAL_WINDOW_TAG}: {raw:.80?} is not <from>/<to>"))?;
+    let doc = crate::domain::window::WindowDocument {
+        name: "tagged".into(),
+        from: from.into(),
+        to: to.into(),
+        days: None,
+    };
     crate::domain::window::Window::from_document(&doc).map(Some)
 }
 
@@ -232,23 +241,40 @@ pub async fn gather_plan_input(
     ports: &Ports,
     config: &Config,
     policies: &BTreeMap<PolicyName, Policy>,
-) -> PortResult<(Vec<crate::domain::planner::ProtectedResource>, Vec<RecoveryPoint>, Vec<ItemFailure>)> {
+) -> PortResult<(
+    Vec<crate::domain::planner::ProtectedResource>,
+    Vec<RecoveryPoint>,
+    Vec<ItemFailure>,
+)> {
     use futures::{StreamExt, TryStreamExt, stream};
 
-    let discovered = ports.snapshots.protected_resources(&config.primary_region, &config.policy_tag_key).await?;
+    let discovered = ports
+        .snapshots
+        .protected_resources(&config.primary_region, &config.policy_tag_key)
+        .await?;
     let mut resources = Vec::new();
     let mut problems = Vec::new();
     for d in discovered {
         let tag = crate::ports::tag_value(&d.tags, &config.policy_tag_key).unwrap_or_default();
-        let Some(policy) = PolicyName::parse(tag).ok().filter(|p| policies.contains_key(p)) else { continue };
+        let Some(policy) = PolicyName::parse(tag).ok().filter(|p| policies.contains_key(p)) else {
+            continue;
+        };
         let windows = match tag_window(&d.tags) {
             Ok(w) => w.into_iter().collect(),
             Err(e) => {
-                problems.push(ItemFailure { subject: d.resource.arn.clone(), code: "bad-window-tag".into(), message: e });
+                problems.push(ItemFailure {
+                    subject: d.resource.arn.clone(),
+                    code: "bad-window-tag".into(),
+                    message: e,
+                });
                 Vec::new()
             }
         };
-        resources.push(crate::domain::planner::ProtectedResource { resource: d.resource, policy, windows });
+        resources.push(crate::domain::planner::ProtectedResource {
+            resource: d.resource,
+            policy,
+            windows,
+        });
     }
     let points: Vec<Vec<RecoveryPoint>> = stream::iter(resources.iter().map(|r| r.resource.arn.clone()))
         .map(|arn| async move { ports.catalog.by_resource(&arn, PLAN_POINTS_PER_RESOURCE).await })

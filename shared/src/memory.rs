@@ -31,6 +31,7 @@ pub enum SnapshotOp {
     Describe,
     ListLifeboat,
     Copy,
+    Delete,
 }
 
 type SnapshotKey = (Region, ResourceKind, String);
@@ -186,6 +187,24 @@ impl SnapshotStore for InMemorySnapshotStore {
         let snap = self.new_snapshot(source.kind, destination, name, Some(kms_key_id.to_owned()), tags);
         all.insert(key, (snap.clone(), origin));
         Ok(snap)
+    }
+
+    /// Like RDS: a snapshot still being created or copied cannot be deleted
+    /// (`InvalidState`); one that is already gone is `Ok`.
+    async fn delete_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<()> {
+        self.enter(SnapshotOp::Delete)?;
+        let mut all = lock(&self.snapshots);
+        let key = (region.clone(), kind, name.to_owned());
+        match all.get(&key) {
+            Some((s, _)) if s.status == SnapshotStatus::Creating => Err(PortError::InvalidState(format!(
+                "snapshot {name} in {region} is not in the available state"
+            ))),
+            Some(_) => {
+                all.remove(&key);
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -156,6 +156,10 @@ pub trait SnapshotStore: Send + Sync {
         kms_key_id: &str,
         tags: &[Tag],
     ) -> PortResult<Snapshot>;
+    /// Deletes the manual snapshot called `name` in `region`. Idempotent: a snapshot that
+    /// is already gone is `Ok`. `InvalidState` when AWS refuses (e.g. still being created,
+    /// or in use by a copy or an export).
+    async fn delete_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<()>;
 }
 
 /// One record of a function run: what it did, for the audit of unattended work.

@@ -22,12 +22,14 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 use aws_sdk_rds::operation::copy_db_cluster_snapshot::CopyDbClusterSnapshotOutput;
 use aws_sdk_rds::operation::copy_db_snapshot::{CopyDBSnapshotError, CopyDbSnapshotOutput};
 use aws_sdk_rds::operation::create_db_snapshot::{CreateDBSnapshotError, CreateDbSnapshotOutput};
+use aws_sdk_rds::operation::delete_db_cluster_snapshot::DeleteDbClusterSnapshotOutput;
+use aws_sdk_rds::operation::delete_db_snapshot::{DeleteDBSnapshotError, DeleteDbSnapshotOutput};
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
 use aws_sdk_rds::types::error::{
-    DbSnapshotAlreadyExistsFault, DbSnapshotNotFoundFault, InvalidDbInstanceStateFault, KmsKeyNotAccessibleFault,
-    SnapshotQuotaExceededFault,
+    DbSnapshotAlreadyExistsFault, DbSnapshotNotFoundFault, InvalidDbInstanceStateFault, InvalidDbSnapshotStateFault,
+    KmsKeyNotAccessibleFault, SnapshotQuotaExceededFault,
 };
 use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbInstance, DbSnapshot, Tag as RdsTag};
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
@@ -648,6 +650,113 @@ async fn rds_copy_snapshot_is_requested_in_the_destination_region() {
     assert_eq!(copied.region, region("eu-west-1"));
     assert_eq!(copied.status, SnapshotStatus::Creating);
     assert_eq!(cluster_copy.num_calls(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// RDS: delete
+// ---------------------------------------------------------------------------------------
+
+/// Uses aws-smithy-mocks (no network), because moto does not check which region a delete
+/// is sent to, nor raise `InvalidDBSnapshotState` on demand. The delete goes to the
+/// snapshot's own region's client with exactly its identifier (the primary region's
+/// client is never called); an instance snapshot uses DeleteDBSnapshot, a cluster
+/// snapshot DeleteDBClusterSnapshot. A snapshot that is already gone is `Ok` (a retried
+/// expiry is harmless); a refusal is `InvalidState` and is not retried.
+#[tokio::test(start_paused = true)]
+async fn rds_delete_snapshot_is_requested_in_its_region_and_is_idempotent() {
+    let delete = mock!(aws_sdk_rds::Client::delete_db_snapshot)
+        .match_requests(|r| r.db_snapshot_identifier() == Some(SNAPSHOT))
+        .sequence()
+        .http_response(throttled)
+        .output(|| {
+            DeleteDbSnapshotOutput::builder()
+                .db_snapshot(
+                    DbSnapshot::builder()
+                        .db_snapshot_identifier(SNAPSHOT)
+                        .db_snapshot_arn(COPY_ARN)
+                        .status("deleted")
+                        .build(),
+                )
+                .build()
+        })
+        .error(|| {
+            DeleteDBSnapshotError::DbSnapshotNotFoundFault(
+                DbSnapshotNotFoundFault::builder()
+                    .message("DBSnapshot lb-gold-db1-20261123-1800 not found.")
+                    .meta(meta("DBSnapshotNotFound", "not found"))
+                    .build(),
+            )
+        })
+        .error(|| {
+            DeleteDBSnapshotError::InvalidDbSnapshotStateFault(
+                InvalidDbSnapshotStateFault::builder()
+                    .message("Cannot delete the snapshot because it is not in the available state.")
+                    .meta(meta("InvalidDBSnapshotState", "not available"))
+                    .build(),
+            )
+        })
+        .build();
+    let cluster_delete = mock!(aws_sdk_rds::Client::delete_db_cluster_snapshot)
+        .match_requests(|r| r.db_cluster_snapshot_identifier() == Some("lb-gold-aurora1"))
+        .sequence()
+        .output(|| DeleteDbClusterSnapshotOutput::builder().build())
+        .http_response(|| rds_wire_error(404, "DBClusterSnapshotNotFoundFault", "gone"))
+        .http_response(|| rds_wire_error(400, "InvalidDBClusterSnapshotStateFault", "copying"))
+        .build();
+    let nothing: [&Rule; 0] = [];
+    let store = rds_store(vec![
+        ("us-east-1", client!(aws_sdk_rds, RuleMode::Sequential, nothing)),
+        (
+            "eu-west-1",
+            client!(aws_sdk_rds, RuleMode::MatchAny, [&delete, &cluster_delete]),
+        ),
+    ]);
+    let eu = region("eu-west-1");
+
+    // Throttled once, then deleted.
+    let start = Instant::now();
+    store
+        .delete_snapshot(&eu, ResourceKind::RdsInstance, SNAPSHOT)
+        .await
+        .unwrap();
+    assert_eq!(delete.num_calls(), 2);
+    assert_backoff_within(start, 1);
+    // Gone already: nothing to do.
+    store
+        .delete_snapshot(&eu, ResourceKind::RdsInstance, SNAPSHOT)
+        .await
+        .unwrap();
+    assert_eq!(delete.num_calls(), 3);
+    // Refused: reported, not retried.
+    let err = store
+        .delete_snapshot(&eu, ResourceKind::RdsInstance, SNAPSHOT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::InvalidState(_)), "{err:?}");
+    assert_eq!(delete.num_calls(), 4, "InvalidDBSnapshotState must not be retried");
+
+    // The same for a cluster snapshot, with raw awsQuery error bodies.
+    store
+        .delete_snapshot(&eu, ResourceKind::AuroraCluster, "lb-gold-aurora1")
+        .await
+        .unwrap();
+    store
+        .delete_snapshot(&eu, ResourceKind::AuroraCluster, "lb-gold-aurora1")
+        .await
+        .unwrap();
+    let err = store
+        .delete_snapshot(&eu, ResourceKind::AuroraCluster, "lb-gold-aurora1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid-state", "{err:?}");
+    assert_eq!(cluster_delete.num_calls(), 3);
+
+    // A region without a client is a configuration error, not a silent success.
+    let err = store
+        .delete_snapshot(&region("ap-south-1"), ResourceKind::RdsInstance, SNAPSHOT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::Invalid(_)), "{err:?}");
 }
 
 // ---------------------------------------------------------------------------------------

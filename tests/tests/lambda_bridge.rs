@@ -126,3 +126,42 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
         "the run summary is logged"
     );
 }
+
+/// The real binary answers with the plan for one policy. (That a dry run changes nothing is
+/// shown by plan-backups' behaviour tests, which count every call, and by its read-only IAM
+/// policy; on this shared local deployment other tests' create-snapshots runs may snapshot
+/// any tagged resource at any time.)
+#[tokio::test]
+async fn the_dry_run_plan_comes_from_the_real_binary() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    let policy = env
+        .put_policy(r#"{"name":"{prefix}-plan","every":"1h","rpo":"2h","retain":24,"priority":1}"#)
+        .await
+        .unwrap();
+    let db = env.name("plan");
+    env.create_instance(&db, policy.name.as_str()).await.unwrap();
+    let request = serde_json::json!({ "policy": policy.name.as_str() }).to_string();
+    let (error, report) = env.invoke("plan-backups", &request).await.unwrap();
+    assert_eq!(error, None, "{report}");
+    let creates = report["plan"]["creates"].as_array().unwrap();
+    assert!(!creates.is_empty(), "{report}");
+    assert!(
+        creates.iter().all(|c| c["policy"] == policy.name.as_str()),
+        "only the requested policy: {report}"
+    );
+    let ours = creates
+        .iter()
+        .find(|c| c["resource"]["id"] == db.as_str())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(ours["reason"].as_str().unwrap().starts_with("due: slot"), "{ours}");
+    assert!(report["summary"].as_str().unwrap().contains("to create"));
+    let (error, payload) = env
+        .invoke("plan-backups", &sample("plan-backups/malformed.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (error.as_deref(), &payload["errorType"]),
+        (Some("Unhandled"), &Value::from("Invalid")),
+        "{payload}"
+    );
+}

@@ -302,4 +302,29 @@ impl SnapshotStore for RdsSnapshotStore {
             }
         }
     }
+
+    async fn delete_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<()> {
+        let client = self.client(region)?;
+        let result = match kind {
+            ResourceKind::RdsInstance => client
+                .delete_db_snapshot()
+                .db_snapshot_identifier(name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| port_error("DeleteDBSnapshot", e)),
+            ResourceKind::AuroraCluster => client
+                .delete_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| port_error("DeleteDBClusterSnapshot", e)),
+        };
+        match result {
+            // Already gone: what deleting it would have achieved.
+            Err(PortError::NotFound(_)) => Ok(()),
+            other => other,
+        }
+    }
 }

@@ -25,6 +25,9 @@ pub enum AlertKind {
     UnknownPolicy,
     /// A stored policy failed validation and is not applied.
     InvalidPolicy,
+    /// A recovery point chosen for expiry could not be deleted, or Lifeboat refused to
+    /// delete its snapshot (e.g. not created by Lifeboat).
+    ExpiryFailed,
 }
 
 impl AlertKind {
@@ -37,6 +40,7 @@ impl AlertKind {
             Self::RpoBreach => "rpo-breach",
             Self::UnknownPolicy => "unknown-policy",
             Self::InvalidPolicy => "invalid-policy",
+            Self::ExpiryFailed => "expiry-failed",
         }
     }
 }

@@ -111,10 +111,14 @@ impl Status {
 
     /// The lifecycle's legal moves. Staying put is not a transition.
     pub fn can_become(self, next: Self) -> bool {
-        use Status::{Available, Copied, Copying, Failed, Pending};
+        use Status::{Available, Copied, Copying, Expired, Expiring, Failed, Pending};
         matches!(
             (self, next),
-            (Pending, Available | Failed) | (Available, Copying | Copied | Failed) | (Copying, Copied | Failed)
+            (Pending, Available | Failed)
+                | (Available, Copying | Copied | Failed)
+                | (Copying, Copied | Failed)
+                | (Available | Copied | Failed, Expiring)
+                | (Expiring, Expired)
         )
     }
 }
@@ -240,7 +244,8 @@ impl RecoveryPoint {
         next.status = to;
         next.updated_at = now;
         next.version += 1;
-        if to != Status::Failed {
+        // A failure is cleared when work succeeds, and kept as history through expiry.
+        if matches!(to, Status::Available | Status::Copying | Status::Copied) {
             next.failure = None;
         }
         Ok(next)
@@ -302,6 +307,23 @@ pub(crate) mod tests {
                 .transition(Status::Failed, rp.created_at)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn expiry_keeps_a_failure_as_history_and_never_starts_from_work_in_flight() {
+        let at = sample(Status::Pending).created_at;
+        let failure = Failure {
+            step: Step::Create,
+            code: "quota".into(),
+            message: "x".into(),
+        };
+        let failed = sample(Status::Pending).fail(failure, at).unwrap();
+        let expiring = failed.transition(Status::Expiring, at).unwrap();
+        let expired = expiring.transition(Status::Expired, at).unwrap();
+        assert_eq!(expired.failure.as_ref().map(|f| f.code.as_str()), Some("quota"));
+        assert!(sample(Status::Pending).transition(Status::Expiring, at).is_err());
+        assert!(sample(Status::Copying).transition(Status::Expiring, at).is_err());
+        assert!(sample(Status::Available).transition(Status::Expired, at).is_err());
     }
 
     #[test]

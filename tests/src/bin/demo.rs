@@ -56,6 +56,15 @@ async fn invoke(
             count(&out, "failed"),
             count(&out, "skipped")
         ),
+        "plan-backups" => {
+            let plan = &out["plan"];
+            format!(
+                "{} to create, {} to copy, {} to expire (dry run: nothing changed)",
+                count(plan, "creates"),
+                count(plan, "copies"),
+                count(plan, "expiries")
+            )
+        }
         "copy-snapshots" => format!(
             "{} copies started, {} waiting, {} blocked, {} failed (budget {} per region)",
             count(&out, "started"),
@@ -143,6 +152,16 @@ async fn demo() -> Result<()> {
         serde_json::json!({ "scheduledTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) })
             .to_string();
     let mut steps = Vec::new();
+    // First the plan: what Lifeboat would do now, and why (a dry run; nothing changes).
+    let plan = invoke(&env, &mut steps, "plan (dry run)", "plan-backups", "{}").await?;
+    println!("Plan before applying (plan-backups, a dry run):");
+    let ours = |line: &&str| {
+        line.starts_with(|c: char| c.is_ascii_digit()) || estate.iter().any(|(id, _, _)| line.contains(id.as_str()))
+    };
+    for line in plan["summary"].as_str().unwrap_or_default().lines().filter(ours) {
+        println!("  {line}");
+    }
+    println!();
     invoke(
         &env,
         &mut steps,

@@ -1,0 +1,428 @@
+//! `expire-recovery-points`: deletes the recovery points retention no longer keeps.
+//!
+//! What to expire comes from the planner ([`planner::plan`], judged at the tick's
+//! *scheduled* time, so a replayed tick judges the same instant), behind its safety floor.
+//! Each expiry is then carried out in two conditional writes around the delete:
+//!
+//! ```text
+//! re-read → re-check holds → available|copied|failed ─▶ expiring ─ delete ─▶ expired
+//! ```
+//!
+//! - **Re-checked before destroying.** Between planning and applying, a hold can be placed
+//!   or another run can move the point: the record is read again and must still be in a
+//!   deletable state with no hold; the move to `expiring` is a version-checked write, so a
+//!   lost race skips the point.
+//! - **Only Lifeboat's snapshots.** A snapshot not tagged `lifeboat:created-by=lifeboat` is
+//!   never deleted. The lifecycle has no way back from `expiring`, so such a point stays
+//!   `expiring`, is reported as refused on every run and alerted once
+//!   ([`AlertKind::ExpiryFailed`]); an operator removes or re-tags the snapshot.
+//! - **Crash-safe.** A crash between the two writes leaves the point `expiring`; the next
+//!   run finishes those first. Deleting is idempotent (a snapshot already gone is fine), so
+//!   replays and retries never do harm. A failed record whose snapshot never existed goes
+//!   straight to `expired` without a delete.
+//! - **Bounded.** At most [`MAX_EXPIRIES_PER_RUN`] points per run (resumed ones first); the
+//!   rest waits for the next run and is reported as `remaining`.
+//! - **Errors.** Throttling or an unavailable service leaves the point where it is and makes
+//!   the run end `Retryable` (after doing everything else); a refusal (e.g. AWS says the
+//!   snapshot is in use) is reported and alerted once per point.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::alerting::Alerter;
+use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, gather_plan_input, load_policies};
+use lifeboat::config::Config;
+use lifeboat::domain::naming::tags;
+use lifeboat::domain::planner::{self, PlanInput};
+use lifeboat::domain::recovery_point::Holds;
+use lifeboat::domain::{Alert, AlertKind, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status};
+use lifeboat::events::ScheduleTick;
+use lifeboat::ports::{PortError, tag_value};
+use serde::Serialize;
+use serde_json::Value;
+
+pub const FUNCTION: &str = "expire-recovery-points";
+
+/// Points expired per run at most, resumed ones included. Each costs a handful of calls
+/// (a catalog read, two conditional writes, a describe and a delete), so a full run stays
+/// far below the Lambda time limit; the rest waits for the next run.
+pub const MAX_EXPIRIES_PER_RUN: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub ports: Ports,
+    pub config: Config,
+}
+
+/// A recovery point expired by this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Expired {
+    pub id: RecoveryPointId,
+    /// Why retention let it go (the planner's reason), or that an earlier run chose it.
+    pub reason: String,
+    /// False when its snapshot was already gone (or never existed).
+    pub snapshot_deleted: bool,
+}
+
+/// A point the plan named but that is left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub run_id: String,
+    /// The instant retention was judged at: the tick's scheduled time.
+    pub judged_at: DateTime<Utc>,
+    /// Expired by this run's plan, with the planner's reasons.
+    pub expired: Vec<Expired>,
+    /// Left `expiring` by an earlier run (a crash, a transient error) and finished now.
+    pub resumed: Vec<Expired>,
+    /// Planned, but no longer expirable when re-read (a hold, another run moved it, ...).
+    pub skipped: Vec<Skipped>,
+    /// Snapshots Lifeboat will not delete (not created by Lifeboat): left `expiring`, alerted.
+    pub refused: Vec<ItemFailure>,
+    /// Expiries that failed this time; transient ones are retried by the next run.
+    pub failed: Vec<ItemFailure>,
+    /// Expiries left for later runs because of the per-run cap.
+    pub remaining: usize,
+    /// Points retention alone would expire but the safety floor keeps.
+    pub protected: usize,
+    /// Points retention keeps.
+    pub kept: usize,
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    let tick = ScheduleTick::parse(&event.payload)?;
+    run(deps, &tick, &event.context.request_id).await
+}
+
+pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
+    let ports = &deps.ports;
+    let alerter = ports.alerter();
+    let started = ports.clock.now();
+    let mut log = RunLog::start(FUNCTION, run_id, started);
+    let mut report = Report {
+        run_id: run_id.to_owned(),
+        judged_at: tick.scheduled_time,
+        ..Report::default()
+    };
+    let policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, started).await?;
+    if let Some(p) = &tick.policy
+        && !policies.contains_key(p)
+    {
+        return Err(FunctionError::not_found(format!(
+            "policy {p} does not exist or is invalid"
+        )));
+    }
+    let in_scope = |p: &PolicyName| tick.policy.as_ref().is_none_or(|t| t == p);
+    // Holds are judged at the earlier of the scheduled time and now: a lock that ends
+    // between the two still counts, whichever instant a replay arrives at.
+    let hold_time = tick.scheduled_time.min(started);
+    let mut work = Work {
+        deps,
+        alerter: &alerter,
+        policies: &policies,
+        run_id,
+        hold_time,
+        transient: 0,
+    };
+
+    // 1. Finish what earlier runs started.
+    let mut expiring: Vec<RecoveryPoint> = ports
+        .catalog
+        .by_status(Status::Expiring)
+        .await?
+        .into_iter()
+        .filter(|p| in_scope(&p.policy))
+        .collect();
+    expiring.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+    let mut budget = MAX_EXPIRIES_PER_RUN;
+    let resumable = expiring.len();
+    for rp in expiring.into_iter().take(budget) {
+        budget -= 1;
+        let reason = "chosen for expiry by an earlier run".to_owned();
+        work.finish(&rp, reason, &mut report, &mut log, true).await;
+    }
+    report.remaining += resumable.saturating_sub(MAX_EXPIRIES_PER_RUN);
+
+    // 2. Plan at the scheduled time; expire what retention lets go.
+    let (mut resources, mut points, problems) = gather_plan_input(ports, &deps.config, &policies).await?;
+    resources.retain(|r| in_scope(&r.policy));
+    let arns: HashSet<&str> = resources.iter().map(|r| r.resource.arn.as_str()).collect();
+    points.retain(|p| arns.contains(p.resource.arn.as_str()));
+    // A malformed window tag leaves a criticality window unknown: expire nothing there.
+    let unsure: HashSet<&str> = problems.iter().map(|p| p.subject.as_str()).collect();
+    let plan = planner::plan(&PlanInput {
+        policies: &policies,
+        resources: &resources,
+        points: &points,
+        emergencies: &[],
+        copy_budget_per_region: deps.config.copy_budget_per_region,
+        dr_kms_keys: &deps.config.dr_kms_keys,
+        now: tick.scheduled_time,
+        force: false,
+    });
+    report.protected = plan.protected.len();
+    report.kept = plan.kept;
+    for p in &problems {
+        log.action("skipped", &p.subject, format!("{}: {}", p.code, p.message));
+        report.skipped.push(Skipped {
+            id: p.subject.clone(),
+            reason: format!("{}; nothing of this resource is expired until it is fixed", p.message),
+        });
+    }
+    let expiries: Vec<_> = plan
+        .expiries
+        .iter()
+        .filter(|e| !unsure.contains(e.resource_arn.as_str()))
+        .collect();
+    report.remaining += expiries.len().saturating_sub(budget);
+    for action in expiries.into_iter().take(budget) {
+        work.expire(&action.id, &action.reason, &mut report, &mut log).await;
+    }
+
+    let transient = work.transient;
+    log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
+    tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "expiry run");
+    if transient > 0 {
+        let first = report
+            .failed
+            .iter()
+            .find(|f| matches!(f.code.as_str(), "throttled" | "unavailable"))
+            .map(|f| format!("{}: {}", f.subject, f.message))
+            .unwrap_or_default();
+        return Err(FunctionError::retryable(format!(
+            "{transient} expiries hit transient errors and stay for the next run (first: {first}); \
+             this run expired {}, resumed {}, {} remaining",
+            report.expired.len(),
+            report.resumed.len(),
+            report.remaining
+        )));
+    }
+    Ok(report)
+}
+
+/// The hold that forbids deleting now, if any (the planner's floor, checked again on the
+/// freshly read record).
+fn hold(holds: &Holds, at: DateTime<Utc>) -> Option<String> {
+    if holds.legal_hold {
+        return Some("legal hold".into());
+    }
+    if let Some(until) = holds.locked_until.filter(|u| *u > at) {
+        return Some(format!("locked until {until}"));
+    }
+    if let Some(by) = &holds.in_use_by {
+        return Some(format!("in use by {by}"));
+    }
+    if let Some(until) = holds.min_storage_until.filter(|u| *u > at) {
+        return Some(format!("minimum storage duration until {until}"));
+    }
+    None
+}
+
+/// One run's expiry work and what it shares.
+struct Work<'a> {
+    deps: &'a Deps,
+    alerter: &'a Alerter,
+    policies: &'a BTreeMap<PolicyName, Policy>,
+    run_id: &'a str,
+    hold_time: DateTime<Utc>,
+    /// Failures worth retrying (throttling, unavailable).
+    transient: usize,
+}
+
+impl Work<'_> {
+    fn skip(report: &mut Report, log: &mut RunLog, id: &RecoveryPointId, reason: String) {
+        log.action("skipped", id.as_str(), reason.clone());
+        report.skipped.push(Skipped {
+            id: id.to_string(),
+            reason,
+        });
+    }
+
+    /// A failed step: counted as transient, or alerted once per point and problem.
+    async fn fail(&mut self, report: &mut Report, log: &mut RunLog, rp: &RecoveryPoint, step: &str, e: &PortError) {
+        let failure = ItemFailure {
+            subject: rp.id.to_string(),
+            code: e.code().into(),
+            message: format!("{step}: {e}"),
+        };
+        log.action("failed", rp.id.as_str(), failure.message.clone());
+        if e.is_transient() {
+            self.transient += 1;
+        } else {
+            let now = self.deps.ports.clock.now();
+            let alert = Alert::new(
+                AlertKind::ExpiryFailed,
+                Severity::High,
+                format!("expiry of {} failed at {step}: {}", rp.snapshot_name, e.code()),
+                format!("{}#{}", rp.id, e.code()),
+                now,
+            )
+            .resource(&rp.resource.arn)
+            .recovery_point(&rp.id)
+            .location(&rp.location)
+            .detail("policy", rp.policy.as_str())
+            .detail("error", e.to_string());
+            self.alerter.raise_or_log(alert, self.run_id).await;
+        }
+        report.failed.push(failure);
+    }
+
+    /// Re-reads a planned expiry, re-checks it, marks it `expiring` and finishes it.
+    async fn expire(&mut self, id: &RecoveryPointId, reason: &str, report: &mut Report, log: &mut RunLog) {
+        let ports = &self.deps.ports;
+        let rp = match ports.catalog.get(id).await {
+            Ok(Some(rp)) => rp,
+            Ok(None) => return Self::skip(report, log, id, "no longer recorded".into()),
+            Err(e) => {
+                if e.is_transient() {
+                    self.transient += 1;
+                }
+                log.action("failed", id.as_str(), format!("catalog read: {e}"));
+                report.failed.push(ItemFailure::new(id.as_str(), &e));
+                return;
+            }
+        };
+        if !matches!(rp.status, Status::Available | Status::Copied | Status::Failed) {
+            return Self::skip(report, log, id, format!("now {}, not expirable", rp.status));
+        }
+        if let Some(why) = hold(&rp.holds, self.hold_time) {
+            return Self::skip(report, log, id, format!("{why} (placed since planning)"));
+        }
+        match self.copy_in_flight(&rp).await {
+            Ok(Some(copy)) => return Self::skip(report, log, id, format!("source of copy {copy} in flight")),
+            Ok(None) => {}
+            Err(e) => return self.fail(report, log, &rp, "reading its copies", &e).await,
+        }
+        let Ok(next) = rp.transition(Status::Expiring, ports.clock.now()) else {
+            return Self::skip(report, log, id, format!("cannot expire from {}", rp.status));
+        };
+        match ports.catalog.update(&next, rp.version).await {
+            Ok(()) => {}
+            Err(PortError::Conflict(_)) => {
+                return Self::skip(report, log, id, "changed since it was read (another run?)".into());
+            }
+            Err(e) => return self.fail(report, log, &rp, "marking it expiring", &e).await,
+        }
+        self.finish(&next, reason.to_owned(), report, log, false).await;
+    }
+
+    /// The `copies` of a source still being made (deleting the source would break them).
+    async fn copy_in_flight(&self, rp: &RecoveryPoint) -> Result<Option<RecoveryPointId>, PortError> {
+        let Some(policy) = self
+            .policies
+            .get(&rp.policy)
+            .filter(|p| !rp.is_copy() && !p.copies.is_empty())
+        else {
+            return Ok(None);
+        };
+        let copies = self.deps.ports.catalog.get_many(&copy_ids(rp, policy)).await?;
+        Ok(copies.into_iter().find(|c| c.status == Status::Pending).map(|c| c.id))
+    }
+
+    /// Deletes the snapshot of an `expiring` point (if it is Lifeboat's and still there)
+    /// and marks the point `expired`.
+    async fn finish(
+        &mut self,
+        rp: &RecoveryPoint,
+        reason: String,
+        report: &mut Report,
+        log: &mut RunLog,
+        resumed: bool,
+    ) {
+        let ports = &self.deps.ports;
+        if resumed && let Some(why) = hold(&rp.holds, self.hold_time) {
+            return Self::skip(report, log, &rp.id, format!("{why}, placed while it was expiring"));
+        }
+        let snapshot = match ports
+            .snapshots
+            .describe_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return self.fail(report, log, rp, "describing its snapshot", &e).await,
+        };
+        let mut deleted = false;
+        if let Some(snapshot) = snapshot {
+            if tag_value(&snapshot.tags, tags::CREATED_BY) != Some(tags::CREATED_BY_VALUE) {
+                return self.refuse(rp, report, log).await;
+            }
+            if let Err(e) = ports
+                .snapshots
+                .delete_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
+                .await
+            {
+                return self.fail(report, log, rp, "deleting its snapshot", &e).await;
+            }
+            deleted = true;
+        }
+        let Ok(done) = rp.transition(Status::Expired, ports.clock.now()) else {
+            return Self::skip(report, log, &rp.id, format!("cannot expire from {}", rp.status));
+        };
+        match ports.catalog.update(&done, rp.version).await {
+            Ok(()) => {}
+            // Another run finished it (the delete is idempotent): nothing left to do.
+            Err(PortError::Conflict(_)) => {
+                return Self::skip(report, log, &rp.id, "finished by another run".into());
+            }
+            Err(e) => return self.fail(report, log, rp, "marking it expired", &e).await,
+        }
+        let what = if resumed { "resumed" } else { "expired" };
+        let outcome = if deleted {
+            format!("snapshot deleted: {reason}")
+        } else {
+            format!("no snapshot left to delete: {reason}")
+        };
+        log.action(what, rp.id.as_str(), outcome);
+        let expired = Expired {
+            id: rp.id.clone(),
+            reason,
+            snapshot_deleted: deleted,
+        };
+        if resumed {
+            report.resumed.push(expired);
+        } else {
+            report.expired.push(expired);
+        }
+    }
+
+    /// A snapshot Lifeboat did not create: never deleted; the point stays `expiring`.
+    async fn refuse(&self, rp: &RecoveryPoint, report: &mut Report, log: &mut RunLog) {
+        let message = format!(
+            "snapshot {} in {} is not tagged {}={}: Lifeboat deletes only its own snapshots",
+            rp.snapshot_name,
+            rp.location,
+            tags::CREATED_BY,
+            tags::CREATED_BY_VALUE
+        );
+        log.action("refused", rp.id.as_str(), message.clone());
+        let now = self.deps.ports.clock.now();
+        let alert = Alert::new(
+            AlertKind::ExpiryFailed,
+            Severity::High,
+            format!("refused to delete {}: not created by Lifeboat", rp.snapshot_name),
+            format!("{}#not-lifeboat", rp.id),
+            now,
+        )
+        .resource(&rp.resource.arn)
+        .recovery_point(&rp.id)
+        .location(&rp.location)
+        .detail("policy", rp.policy.as_str())
+        .detail(
+            "action",
+            "the record stays expiring: delete or re-tag the snapshot by hand; the next run finishes it",
+        );
+        self.alerter.raise_or_log(alert, self.run_id).await;
+        report.refused.push(ItemFailure {
+            subject: rp.id.to_string(),
+            code: "not-created-by-lifeboat".into(),
+            message,
+        });
+    }
+}

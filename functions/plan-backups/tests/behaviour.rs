@@ -1,0 +1,170 @@
+//! `plan-backups` through its Lambda entry point, against the in-memory fakes: the dry run
+//! explains what would happen and changes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use lifeboat::ErrorType;
+use lifeboat::domain::recovery_point::Holds;
+use lifeboat::domain::{RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat::memory::Fakes;
+use lifeboat::ports::{Catalog, SnapshotStore, Tag};
+use plan_backups::{Deps, handle};
+use serde_json::Value;
+
+const GOLD: &str =
+    r#"{"name":"gold","every":"1h","rpo":"2h","retention":{"last":2},"priority":1,"copies":[{"region":"us-west-2"}]}"#;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-23T18:05:00Z".parse().unwrap()
+}
+
+fn event(json: &str) -> LambdaEvent<Value> {
+    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+}
+
+async fn seed(fakes: &Fakes, r: &ResourceRef, hours_ago: i64) {
+    let at = now() - chrono::Duration::hours(hours_ago);
+    let slot = Slot::containing(at, Duration::from_hours(1));
+    let name = format!("lb-gold-{}-{}", r.id, slot.compact());
+    fakes
+        .snapshots
+        .create_snapshot(r, &name, &[Tag::new("lifeboat:created-by", "lifeboat")])
+        .await
+        .unwrap();
+    let rp = RecoveryPoint {
+        id: RecoveryPointId::new(&r.region, r.kind, &name),
+        resource: r.clone(),
+        policy: "gold".to_owned().try_into().unwrap(),
+        slot,
+        location: r.region.clone(),
+        snapshot_name: name,
+        snapshot_arn: None,
+        source: None,
+        kms_key_id: None,
+        status: Status::Available,
+        failure: None,
+        adopted: false,
+        emergency: false,
+        verified_at: None,
+        holds: Holds::default(),
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    };
+    fakes.catalog.insert(&rp).await.unwrap();
+}
+
+fn setup() -> (Fakes, Deps, ResourceRef) {
+    let fakes = Fakes::new(now());
+    fakes.catalog.put_policy_json("gold", GOLD);
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    let deps = Deps {
+        ports: fakes.ports(),
+        config: Fakes::config(),
+    };
+    (fakes, deps, orders)
+}
+
+#[tokio::test]
+async fn the_dry_run_explains_creates_copies_and_expiries_and_changes_nothing() {
+    let (fakes, deps, orders) = setup();
+    for h in 1..=4 {
+        seed(&fakes, &orders, h).await;
+    }
+    let before = fakes.catalog.points();
+    let snapshots_before = fakes.snapshots.snapshots().len();
+    let report = handle(&deps, event(include_str!("../../../events/plan-backups/dry-run.json")))
+        .await
+        .unwrap();
+    let plan = &report.plan;
+    assert_eq!(plan.creates.len(), 1);
+    assert_eq!(plan.creates[0].snapshot_name, "lb-gold-orders-20261123-1800");
+    assert!(
+        plan.creates[0]
+            .reason
+            .contains("due: slot 2026-11-23T18:00:00Z of every 1h")
+    );
+    assert_eq!(plan.copies.len(), 1, "one copy of the resource at a time");
+    assert_eq!(plan.waiting.len(), 3);
+    assert_eq!(plan.expiries.len(), 2, "retention keeps the last 2 of 4");
+    assert!(
+        report
+            .summary
+            .starts_with("1 to create, 1 to copy (3 waiting, 0 blocked), 2 to expire"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(fakes.catalog.points(), before, "no catalog change");
+    assert!(fakes.catalog.runs().is_empty(), "no run record");
+    assert_eq!(fakes.snapshots.snapshots().len(), snapshots_before);
+    assert!(fakes.notifier.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn an_emergency_request_is_planned_first_and_unprotected_resources_are_reported() {
+    let (_fakes, deps, _) = setup();
+    let report = handle(
+        &deps,
+        event(include_str!(
+            "../../../events/plan-backups/emergency-before-migration.json"
+        )),
+    )
+    .await
+    .unwrap();
+    assert!(report.plan.creates[0].emergency);
+    assert_eq!(
+        report.plan.creates[0].snapshot_name,
+        "lb-gold-orders-em-20261123-180500"
+    );
+    let json = r#"{"emergencies":[{"resource_arn":"arn:aws:rds:us-east-1:123456789012:db:ghost","reason":"x"}]}"#;
+    let report = handle(&deps, event(json)).await.unwrap();
+    assert_eq!(report.problems[0].code, "not-protected");
+}
+
+#[tokio::test]
+async fn invalid_policies_are_reported_without_alerts() {
+    let (fakes, deps, _) = setup();
+    fakes.catalog.put_policy_json(
+        "broken",
+        r#"{"name":"broken","cron":"61 * * * *","rpo":"1h","retain":1}"#,
+    );
+    let report = handle(&deps, event("{}")).await.unwrap();
+    assert_eq!(report.problems.len(), 1);
+    assert!(
+        report.problems[0].message.contains("cron"),
+        "{}",
+        report.problems[0].message
+    );
+    assert!(fakes.notifier.alerts().is_empty(), "a dry run raises no alerts");
+}
+
+#[tokio::test]
+async fn malformed_requests_are_invalid_and_read_nothing() {
+    for (json, needle) in [
+        (
+            include_str!("../../../events/plan-backups/malformed.json"),
+            "unknown field",
+        ),
+        (r#"{"at":"tomorrow"}"#, "RFC 3339"),
+        (r#"{"policy":"Gold!"}"#, "policy name"),
+        (
+            r#"{"emergencies":[{"resource_arn":"orders","reason":""}]}"#,
+            "emergencies[0]",
+        ),
+        ("[1,2]", "plan request object"),
+    ] {
+        let (fakes, deps, _) = setup();
+        let err = handle(&deps, event(json)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorType::Invalid, "{json}");
+        assert!(err.message.contains(needle), "{json}: {}", err.message);
+        assert_eq!(fakes.catalog.calls(), 0);
+        assert_eq!(fakes.snapshots.total_calls(), 0);
+    }
+    let (_, deps, _) = setup();
+    let err = handle(&deps, event(r#"{"policy":"platinum"}"#)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::NotFound);
+}
