@@ -40,11 +40,19 @@ impl Ports {
         Self {
             snapshots: Arc::new(crate::aws::RdsSnapshotStore::new(sdk.clone())),
             catalog: Arc::new(crate::aws::DynamoDbCatalog::new(
-                aws_sdk_dynamodb::Client::new(sdk),
+                aws_sdk_dynamodb::Client::from_conf(
+                    aws_sdk_dynamodb::config::Builder::from(sdk)
+                        .interceptor(crate::aws::calls::CountCalls)
+                        .build(),
+                ),
                 &config.catalog_table,
             )),
             notifier: Arc::new(crate::aws::SnsNotifier::new(
-                aws_sdk_sns::Client::new(sdk),
+                aws_sdk_sns::Client::from_conf(
+                    aws_sdk_sns::config::Builder::from(sdk)
+                        .interceptor(crate::aws::calls::CountCalls)
+                        .build(),
+                ),
                 &config.alerts_topic_arn,
             )),
             clock: Arc::new(crate::ports::SystemClock),
@@ -60,6 +68,7 @@ pub struct RunLog {
     pub started_at: DateTime<Utc>,
     counts: BTreeMap<String, u64>,
     actions: Vec<(String, String)>,
+    calls_before: BTreeMap<String, u64>,
 }
 
 impl RunLog {
@@ -70,6 +79,7 @@ impl RunLog {
             started_at: now,
             counts: BTreeMap::new(),
             actions: Vec::new(),
+            calls_before: crate::aws::calls::so_far(),
         }
     }
 
@@ -88,8 +98,17 @@ impl RunLog {
     }
 
     /// Writes the run record. A failure to write it is logged, never fatal: the work is done.
-    pub async fn finish(self, catalog: &dyn Catalog, now: DateTime<Utc>) {
-        tracing::info!(function = self.function, run_id = %self.run_id, counts = ?self.counts, "run finished");
+    /// Also records the AWS calls the run made (`aws:<service>:<operation>` and
+    /// `aws_calls` in total; the run record's own write comes after and is not counted).
+    pub async fn finish(mut self, catalog: &dyn Catalog, now: DateTime<Utc>) {
+        let calls = crate::aws::calls::since(&self.calls_before);
+        let total: u64 = calls.values().sum();
+        tracing::info!(function = self.function, run_id = %self.run_id, counts = ?self.counts, aws_calls = total, calls = ?calls, "run finished");
+        if total > 0 {
+            self.counts.insert("aws_calls".into(), total);
+            self.counts
+                .extend(calls.into_iter().map(|(op, n)| (format!("aws:{op}"), n)));
+        }
         let record = RunRecord {
             run_id: self.run_id,
             function: self.function.to_owned(),

@@ -165,3 +165,35 @@ async fn the_dry_run_plan_comes_from_the_real_binary() {
         "{payload}"
     );
 }
+
+/// Every run records the AWS calls it made (counted by an SDK interceptor, retries and
+/// pages included) in its run record and its "run finished" log line.
+#[tokio::test]
+async fn runs_report_the_aws_calls_they_made() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    let (error, _) = env
+        .invoke(
+            "track-recovery-points",
+            &sample("track-recovery-points/scheduler-tick.json"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(error, None);
+    let log =
+        std::fs::read_to_string(lifeboat_tests::repo_root().join(".local/stack/cargo-lambda.log")).unwrap_or_default();
+    let finished: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "run finished" && v["function"] == "track-recovery-points")
+        .collect();
+    let last = finished
+        .last()
+        .unwrap_or_else(|| panic!("no run finished line in the log"));
+    // At least: the policy query, the two listings, and the status queries.
+    assert!(last["aws_calls"].as_u64().unwrap_or(0) >= 4, "{last}");
+    let calls = last["calls"].as_str().unwrap_or_default();
+    assert!(
+        calls.contains("RDS:DescribeDBInstances") && calls.contains("DynamoDB:Query"),
+        "{calls}"
+    );
+}

@@ -5,6 +5,7 @@
 //! through a code branch.
 
 pub mod backup;
+pub mod calls;
 pub mod dynamodb;
 pub mod dynamodb_backups;
 pub mod rds;

@@ -55,6 +55,7 @@ impl RdsSnapshotStore {
             .ok_or_else(|| PortError::Invalid(format!("no RDS client for region {region}")))?;
         let conf = aws_sdk_rds::config::Builder::from(base)
             .region(aws_sdk_rds::config::Region::new(region.to_string()))
+            .interceptor(super::calls::CountCalls)
             .build();
         let client = Client::from_conf(conf);
         clients.insert(region.clone(), client.clone());
