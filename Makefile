@@ -111,3 +111,22 @@ package: $(VENV)/.package-installed ## sam build: arm64 release binaries in .aws
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	$(WITH_VENV_PATH) SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --template template.yaml
 	@ls -l .aws-sam/build/*/bootstrap
+
+# ---------------------------------------------------------------------------
+# Benchmarks
+# ---------------------------------------------------------------------------
+
+BENCH_VENV         := .venv-bench
+BENCH_REQUIREMENTS := infra/bench/requirements.txt
+
+.PHONY: bench
+
+# The peers' venv (shelvery), apart from the stack's; same stamp rule as $(VENV).
+$(BENCH_VENV)/.installed: $(BENCH_REQUIREMENTS)
+	@test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r $(BENCH_REQUIREMENTS)
+	@touch $@
+
+bench: $(BENCH_VENV)/.installed ## Performance figures beside their peers: a table and target/bench/summary.json
+	LIFEBOAT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" \
+		$(CARGO) run --release --quiet -p lifeboat-tests --bin lifeboat-bench
