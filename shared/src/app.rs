@@ -204,8 +204,20 @@ pub async fn settle_source(
     now: DateTime<Utc>,
 ) -> PortResult<Option<Status>> {
     let copies = catalog.get_many(&copy_ids(source, policy)).await?;
+    settle_with(catalog, source, policy, &copies, now).await
+}
+
+/// [`settle_source`] when the caller already holds the source's copy records (it just
+/// wrote them): one conditional write, no read.
+pub async fn settle_with(
+    catalog: &dyn Catalog,
+    source: &RecoveryPoint,
+    policy: &Policy,
+    copies: &[RecoveryPoint],
+    now: DateTime<Utc>,
+) -> PortResult<Option<Status>> {
     let destinations: Vec<_> = policy.copies.iter().map(|c| c.region.clone()).collect();
-    let next = match copy_progress(&destinations, &copies) {
+    let next = match copy_progress(&destinations, copies) {
         CopyProgress::InFlight if source.status == Status::Available => source.transition(Status::Copying, now),
         CopyProgress::Waiting | CopyProgress::InFlight => return Ok(None),
         CopyProgress::Done => source.transition(Status::Copied, now),

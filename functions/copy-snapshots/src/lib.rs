@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
-use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source};
+use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source, settle_with};
 use lifeboat::config::Config;
 use lifeboat::domain::copy_queue::{CopyCandidate, CopyClass, WaitReason, plan_copies};
 use lifeboat::domain::naming::tags;
@@ -114,12 +114,14 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         .filter_map(|s| policies.get(&s.policy).map(|p| copy_ids(s, p)))
         .flatten()
         .collect();
-    let existing: BTreeSet<_> = ports
+    // Copy records known to this run: read once here, then added to as copies start, so
+    // settling sources needs no second read.
+    let mut known: HashMap<RecoveryPointId, RecoveryPoint> = ports
         .catalog
         .get_many(&all_ids)
         .await?
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| (c.id.clone(), c))
         .collect();
 
     let mut candidates = Vec::new();
@@ -135,7 +137,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         };
         for target in &policy.copies {
             let copy_id = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
-            if existing.contains(&copy_id) {
+            if known.contains_key(&copy_id) {
                 continue;
             }
             if target.region == deps.config.primary_region {
@@ -182,7 +184,8 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
 
     let plan = plan_copies(candidates, &in_flight, &busy, deps.config.copy_budget_per_region);
     let mut full_regions: BTreeSet<Region> = BTreeSet::new();
-    let mut touched: Vec<(&RecoveryPoint, &Policy)> = Vec::new();
+    let mut touched: BTreeMap<RecoveryPointId, (&RecoveryPoint, &Policy)> = BTreeMap::new();
+    let mut reread: BTreeSet<RecoveryPointId> = BTreeSet::new();
     for c in &plan.launch {
         let Some(&(source, policy)) = by_id.get(&c.source) else {
             continue;
@@ -206,21 +209,35 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             id: RecoveryPointId::new(&c.destination, source.resource.kind, &source.snapshot_name),
         };
         match start_copy(deps, &alerter, &job, run_id).await {
-            Started::New(id, pending) => {
-                log.action("started", id.as_str(), format!("copy to {} with {kms}", c.destination));
-                if pending {
+            Started::New(copy) => {
+                log.action(
+                    "started",
+                    copy.id.as_str(),
+                    format!("copy to {} with {kms}", c.destination),
+                );
+                if copy.status == Status::Pending {
                     *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
                 }
-                report.started.push(id);
+                report.started.push(copy.id.clone());
+                known.insert(copy.id.clone(), copy);
             }
-            Started::Adopted(id, pending) => {
-                log.action("adopted", id.as_str(), "existing copy recorded");
-                if pending {
+            Started::Adopted(copy) => {
+                log.action("adopted", copy.id.as_str(), "existing copy recorded");
+                if copy.status == Status::Pending {
                     *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
                 }
-                report.adopted.push(id);
+                report.adopted.push(copy.id.clone());
+                known.insert(copy.id.clone(), copy);
             }
-            Started::Recorded => {}
+            Started::Rejected(copy, f) => {
+                log.action("failed", &f.subject, format!("{}: {}", f.code, f.message));
+                report.failed.push(f);
+                known.insert(copy.id.clone(), copy);
+            }
+            Started::Recorded => {
+                // Another run recorded this copy first: read before settling.
+                reread.insert(source.id.clone());
+            }
             Started::Wait(reason, region_full) => {
                 if region_full {
                     full_regions.insert(c.destination.clone());
@@ -237,7 +254,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
                 report.failed.push(f);
             }
         }
-        touched.push((source, policy));
+        touched.insert(source.id.clone(), (source, policy));
     }
     for (c, why) in plan.waiting {
         let reason = match &why {
@@ -250,9 +267,19 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             reason,
         });
     }
-    for (source, policy) in touched {
-        let latest = ports.catalog.get(&source.id).await?.unwrap_or_else(|| source.clone());
-        settle_source(ports.catalog.as_ref(), &latest, policy, ports.clock.now()).await?;
+    // Sources move to copying/copied (or failed) from what this run knows: one
+    // conditional write each; a lost race is settled by the next run or the tracker.
+    for (id, (source, policy)) in touched {
+        let now = ports.clock.now();
+        if reread.contains(&id) {
+            settle_source(ports.catalog.as_ref(), source, policy, now).await?;
+            continue;
+        }
+        let copies: Vec<RecoveryPoint> = copy_ids(source, policy)
+            .iter()
+            .filter_map(|c| known.get(c).cloned())
+            .collect();
+        settle_with(ports.catalog.as_ref(), source, policy, &copies, now).await?;
     }
     report.in_flight = in_flight;
     log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
@@ -260,8 +287,13 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
 }
 
 enum Started {
-    New(RecoveryPointId, bool),
-    Adopted(RecoveryPointId, bool),
+    /// Started and recorded (the copy's record).
+    New(RecoveryPoint),
+    /// Found already made (after a crash) and recorded.
+    Adopted(RecoveryPoint),
+    /// Refused for good: recorded as failed and alerted.
+    Rejected(RecoveryPoint, ItemFailure),
+    /// Another run recorded it first.
     Recorded,
     /// Not started; `true` when the destination region refused (quota): stop there.
     Wait(String, bool),
@@ -383,11 +415,10 @@ async fn start_copy(deps: &Deps, alerter: &Alerter, job: &CopyJob<'_>, run_id: &
         Err(PortError::Conflict(_)) => return Started::Recorded,
         Err(e) => return Started::Failed(ItemFailure::new(job.id.as_str(), &e)),
     }
-    let pending = status == Status::Pending;
     if adopted {
-        Started::Adopted(job.id.clone(), pending)
+        Started::Adopted(rp)
     } else {
-        Started::New(job.id.clone(), pending)
+        Started::New(rp)
     }
 }
 
@@ -418,7 +449,7 @@ async fn record_failed_copy(deps: &Deps, alerter: &Alerter, job: &CopyJob<'_>, e
             .detail("kms_key_id", job.kms)
             .detail("error", e.to_string());
             alerter.raise_or_log(alert, run_id).await;
-            Started::Failed(ItemFailure::new(copy_id.as_str(), e))
+            Started::Rejected(rp, ItemFailure::new(copy_id.as_str(), e))
         }
         Err(PortError::Conflict(_)) => Started::Recorded,
         Err(write) => Started::Failed(ItemFailure::new(copy_id.as_str(), &write)),

@@ -19,7 +19,7 @@ use lifeboat::domain::{
     Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot, Status, Step,
 };
 use lifeboat::events::ScheduleTick;
-use lifeboat::ports::{DiscoveredResource, PortError, SnapshotStatus, tag_value};
+use lifeboat::ports::{DiscoveredResource, PortError, Snapshot, SnapshotStatus, tag_value};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -108,16 +108,21 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         .snapshots
         .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
         .await?;
+    let mut found: Vec<(&DiscoveredResource, Snapshot)> = Vec::new();
     for d in &resources {
-        match adopt_orphans(deps, d, now).await {
-            Ok(ids) => {
-                for id in ids {
-                    log.action("adopted", id.as_str(), "tagged snapshot had no record");
-                    report.adopted.push(id);
-                }
-            }
+        match ports.snapshots.lifeboat_snapshots(&d.resource).await {
+            Ok(snapshots) => found.extend(snapshots.into_iter().map(|s| (d, s))),
             Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
         }
+    }
+    match adopt_orphans(deps, found, now).await {
+        Ok(ids) => {
+            for id in ids {
+                log.action("adopted", id.as_str(), "tagged snapshot had no record");
+                report.adopted.push(id);
+            }
+        }
+        Err(e) => report.errors.push(ItemFailure::new("catalog", &e)),
     }
 
     // 4. RPO per resource and location.
@@ -260,16 +265,17 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
 }
 
 /// Records Lifeboat-tagged snapshots of `d` that the catalog does not know.
+/// Records the Lifeboat-tagged snapshots (of every protected resource) the catalog does
+/// not know, after one batched read of the catalog.
 async fn adopt_orphans(
     deps: &Deps,
-    d: &DiscoveredResource,
+    found: Vec<(&DiscoveredResource, Snapshot)>,
     now: DateTime<Utc>,
 ) -> Result<Vec<RecoveryPointId>, PortError> {
     let ports = &deps.ports;
-    let snapshots = ports.snapshots.lifeboat_snapshots(&d.resource).await?;
-    let ids: Vec<_> = snapshots
+    let ids: Vec<_> = found
         .iter()
-        .map(|s| RecoveryPointId::new(&d.resource.region, d.resource.kind, &s.name))
+        .map(|(d, s)| RecoveryPointId::new(&d.resource.region, d.resource.kind, &s.name))
         .collect();
     let known: HashSet<_> = ports
         .catalog
@@ -279,7 +285,7 @@ async fn adopt_orphans(
         .map(|rp| rp.id)
         .collect();
     let mut adopted = Vec::new();
-    for (s, id) in snapshots.into_iter().zip(ids) {
+    for ((d, s), id) in found.into_iter().zip(ids) {
         if known.contains(&id) {
             continue;
         }
