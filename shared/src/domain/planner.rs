@@ -395,6 +395,7 @@ fn expire_group(
         None
     };
 
+    let rules = policy.retention.describe();
     for (p, keep) in restorable.iter().zip(&kept) {
         if keep.is_some() {
             continue;
@@ -409,8 +410,7 @@ fn expire_group(
                 resource_arn: p.resource.arn.clone(),
                 location: p.location.clone(),
                 reason: format!(
-                    "not kept by retention ({}): {n_kept} newer or better-spaced points are kept; {} old",
-                    policy.retention.describe(),
+                    "not kept by retention ({rules}): {n_kept} newer or better-spaced points are kept; {} old",
                     age(now, p.created_at)
                 ),
             }),
