@@ -314,3 +314,12 @@ pub async fn gather_plan_input(
         .await?;
     Ok((resources, points.into_iter().flatten().collect(), problems))
 }
+
+/// Cold-start wiring shared by every function: telemetry, then configuration from the
+/// environment (every problem listed), then the AWS adapters, built once per process.
+pub async fn cold_start() -> Result<(Ports, Config), crate::config::ConfigError> {
+    crate::telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = crate::aws::sdk_config().await;
+    Ok((Ports::aws(&config, &sdk), config))
+}
