@@ -58,6 +58,8 @@ DEFAULT_LAMBDA_PORT = 9077
 # Function instances cargo-lambda may run at once per function (its default is 1).
 DEFAULT_LAMBDA_CONCURRENCY = 2
 START_TIMEOUT_S = 60.0
+# How long a running process of ours may take to answer before `up` gives up on it.
+REUSE_PATIENCE_S = 30.0
 STOP_GRACE_S = 5.0
 POLL_INTERVAL_S = 0.1
 # Must match launcher.HEALTH_PATH / its "service" field.
@@ -161,10 +163,23 @@ class Component:
         except (FileNotFoundError, ValueError):
             return None
 
-    def is_up(self) -> bool:
-        """True if the recorded process is ours and answers its health check."""
+    def is_up(self, patience_s: float = 0.0) -> bool:
+        """True if the recorded process is ours and answers its health check.
+
+        A process that is ours and alive gets `patience_s` to answer: on a loaded
+        machine (a test run using every core) a health probe can time out although
+        the process is fine, and restarting it would only collide on its own port.
+        """
         pid = self.recorded_pid()
-        return pid is not None and self.owns(pid) and self.health()
+        if pid is None or not self.owns(pid):
+            return False
+        deadline = time.monotonic() + patience_s
+        while True:
+            if self.health():
+                return True
+            if time.monotonic() >= deadline or not self.owns(pid):
+                return False
+            time.sleep(0.5)
 
     def owns(self, pid: int) -> bool:
         """True if `pid` is alive and still runs this component's command."""
@@ -435,7 +450,7 @@ def up(settings: Settings) -> int:
         current = components(settings, running)
         # Keep what is healthy (moto's state survives a crashed cargo-lambda);
         # on a port change nothing is kept.
-        keep = {c.name for c in current if c.is_up()} if running == wanted else set()
+        keep = {c.name for c in current if c.is_up(REUSE_PATIENCE_S)} if running == wanted else set()
         if "cargo-lambda" in keep and functions_env_changed(settings):
             print("cargo-lambda: functions.env changed, restarting it")
             keep.discard("cargo-lambda")

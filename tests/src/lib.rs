@@ -31,8 +31,22 @@ fn err(msg: impl Into<String>) -> BoxError {
     msg.into().into()
 }
 
+/// The checkout this process works on, found at run time: builds share a target directory
+/// across clones (CI reuses it), so a path baked in at compile time may name another clone.
+/// `LIFEBOAT_REPO` if set, else the `CARGO_MANIFEST_DIR` cargo gives test processes, else
+/// the current directory (`make demo` runs from the root).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let is_repo = |p: &PathBuf| p.join("infra/local/stack.py").is_file();
+    let candidates = [
+        std::env::var_os("LIFEBOAT_REPO").map(PathBuf::from),
+        std::env::var_os("CARGO_MANIFEST_DIR").map(|d| PathBuf::from(d).join("..")),
+        std::env::current_dir().ok(),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(is_repo)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 pub fn moto_port() -> u16 {
