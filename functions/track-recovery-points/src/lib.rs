@@ -138,7 +138,9 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
                 continue;
             }
         };
-        for status in evaluate(&d.resource, policy, &points, at) {
+        // A malformed window tag is ignored here (plan-backups reports it).
+        let windows: Vec<_> = lifeboat::app::tag_window(&d.tags).ok().flatten().into_iter().collect();
+        for status in evaluate(&d.resource, policy, &windows, &points, at) {
             if status.breached {
                 rpo_alert(&alerter, d, policy, &status, run_id, now).await;
                 log.action("rpo-breach", &d.resource.arn, status.location.to_string());
@@ -358,7 +360,7 @@ async fn rpo_alert(
             "RPO breach for {} in {}: {age} (RPO {})",
             d.resource.id,
             s.location,
-            humantime::format_duration(policy.rpo)
+            humantime::format_duration(std::time::Duration::from_secs(s.target_secs))
         ),
         key,
         now,
@@ -366,7 +368,7 @@ async fn rpo_alert(
     .resource(&d.resource.arn)
     .location(&s.location)
     .detail("policy", policy.name.as_str())
-    .detail("rpo_secs", policy.rpo.as_secs().to_string())
+    .detail("rpo_secs", s.target_secs.to_string())
     .detail("newest", newest);
     let alert = match &s.newest {
         Some(id) => alert.recovery_point(id),

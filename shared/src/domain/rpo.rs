@@ -1,11 +1,13 @@
 //! Recovery point objective: in every location a policy names, the newest restorable
-//! recovery point of each resource must be younger than the policy's RPO.
+//! recovery point of each resource must be younger than the RPO in force (the window
+//! rule's while a criticality window is open, else the policy's).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::window::Window;
 use super::{Policy, RecoveryPoint, RecoveryPointId, Region, ResourceRef, Status};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,13 +23,16 @@ pub struct RpoStatus {
 }
 
 /// Evaluates the RPO of `resource` in its own region and in each copy destination.
-/// `points` are the resource's recovery points (any order, any location).
+/// `points` are the resource's recovery points (any order, any location); `windows` are
+/// the ones its tags add to the policy's.
 pub fn evaluate(
     resource: &ResourceRef,
     policy: &Policy,
+    windows: &[Window],
     points: &[RecoveryPoint],
     now: DateTime<Utc>,
 ) -> Vec<RpoStatus> {
+    let rpo = policy.effective(now, windows).rpo;
     let mut locations = vec![(resource.region.clone(), false)];
     locations.extend(policy.copies.iter().map(|c| (c.region.clone(), true)));
     locations
@@ -51,8 +56,8 @@ pub fn evaluate(
                 newest: newest.map(|p| p.id.clone()),
                 newest_at: newest.map(|p| p.created_at),
                 age_secs: age.map(|a| a.as_secs()),
-                target_secs: policy.rpo.as_secs(),
-                breached: age.is_none_or(|a| a > policy.rpo),
+                target_secs: rpo.as_secs(),
+                breached: age.is_none_or(|a| a > rpo),
             }
         })
         .collect()
@@ -75,17 +80,38 @@ mod tests {
         copy.source = Some(src.id.clone());
         copy.id = RecoveryPointId::new(&copy.location, src.resource.kind, &src.snapshot_name);
         let soon = src.created_at + chrono::Duration::minutes(90);
-        let all = evaluate(&src.resource, &policy, &[src.clone(), copy.clone()], soon);
+        let all = evaluate(&src.resource, &policy, &[], &[src.clone(), copy.clone()], soon);
         assert_eq!(all.len(), 2);
         assert!(all.iter().all(|s| !s.breached));
         let late = src.created_at + chrono::Duration::hours(3);
         assert!(
-            evaluate(&src.resource, &policy, &[src.clone(), copy], late)
+            evaluate(&src.resource, &policy, &[], &[src.clone(), copy], late)
                 .iter()
                 .all(|s| s.breached)
         );
         // Without a copy, the DR location is breached even when the primary is fine.
-        let only_src = evaluate(&src.resource, &policy, std::slice::from_ref(&src), soon);
+        let only_src = evaluate(&src.resource, &policy, &[], std::slice::from_ref(&src), soon);
         assert!(!only_src[0].breached && only_src[1].breached && only_src[1].newest.is_none());
+    }
+
+    #[test]
+    fn an_open_window_tightens_the_rpo() {
+        let policy = Policy::from_json(
+            r#"{"name":"gold","every":"1h","rpo":"2h","retain":3,
+                "windows":[{"name":"sale","from":"2026-11-23T00:00:00Z","to":"2026-11-24T00:00:00Z"}],
+                "window_rule":{"every":"15m","rpo":"15m"}}"#,
+        )
+        .unwrap();
+        let src = sample(Status::Available);
+        let in_window = src.created_at + chrono::Duration::minutes(30);
+        let s = &evaluate(&src.resource, &policy, &[], std::slice::from_ref(&src), in_window)[0];
+        assert!(s.breached && s.target_secs == 900, "{s:?}");
+        let after = "2026-11-24T00:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        let late_src = RecoveryPoint {
+            created_at: after - chrono::Duration::minutes(30),
+            ..src.clone()
+        };
+        let s = &evaluate(&src.resource, &policy, &[], std::slice::from_ref(&late_src), after)[0];
+        assert!(!s.breached && s.target_secs == 7200, "{s:?}");
     }
 }
