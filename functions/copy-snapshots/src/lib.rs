@@ -168,8 +168,11 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             }
             by_id.insert(source.id.clone(), (source, policy));
             candidates.push(CopyCandidate {
+                // Emergencies first, then resources inside an open criticality window.
                 class: if source.emergency {
                     CopyClass::Emergency
+                } else if policy.open_window(tick.scheduled_time, &[]).is_some() {
+                    CopyClass::Window
                 } else {
                     CopyClass::Routine
                 },

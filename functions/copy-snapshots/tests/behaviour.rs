@@ -353,3 +353,21 @@ async fn a_non_object_event_is_invalid_and_touches_nothing() {
     assert_eq!(fakes.catalog.calls(), 0);
     assert_eq!(fakes.snapshots.total_calls(), 0);
 }
+
+#[tokio::test]
+async fn copies_of_a_policy_inside_its_criticality_window_go_first() {
+    let sale = r#"{"name":"shop","every":"1h","rpo":"4h","retain":24,"priority":9,"copies":[{"region":"us-west-2"}],
+        "windows":[{"name":"sale","from":"2026-11-23T00:00:00Z","to":"2026-11-24T00:00:00Z"}]}"#;
+    let (fakes, mut deps) = setup(&[("gold", GOLD), ("shop", sale)]);
+    deps.config.copy_budget_per_region = 1;
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    source(&fakes, "ledger", "gold", 5).await;
+    source(&fakes, "cart", "shop", 1).await;
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    let started: Vec<_> = report.started.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        started,
+        ["us-west-2/db/lb-shop-cart-20261123-1700"],
+        "the window beats priority 1 and age"
+    );
+}
