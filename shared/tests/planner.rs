@@ -9,7 +9,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lifeboat::domain::copy_queue::CopyClass;
 use lifeboat::domain::planner::{EmergencyRequest, Plan, PlanInput, ProtectedResource, plan};
-use lifeboat::domain::recovery_point::Holds;
 use lifeboat::domain::{
     Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status, Step,
 };
@@ -42,25 +41,11 @@ fn point(
 ) -> RecoveryPoint {
     let location = region(location);
     let primary = location == r.region;
+    let policy = PolicyName::parse(policy).unwrap();
+    let slot = Slot::containing(at, Duration::from_mins(1));
     RecoveryPoint {
-        id: RecoveryPointId::new(&location, r.kind, name),
-        resource: r.clone(),
-        policy: PolicyName::parse(policy).unwrap(),
-        slot: Slot::containing(at, Duration::from_mins(1)),
-        location,
-        snapshot_name: name.into(),
-        snapshot_arn: None,
         source: (!primary).then(|| RecoveryPointId::new(&r.region, r.kind, name)),
-        kms_key_id: None,
-        status,
-        failure: None,
-        adopted: false,
-        emergency: false,
-        verified_at: None,
-        holds: Holds::default(),
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        ..RecoveryPoint::new(r, &policy, slot, &location, name, status, at)
     }
 }
 

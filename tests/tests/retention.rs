@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveTime, Utc};
 use lifeboat::domain::naming::tags;
-use lifeboat::domain::recovery_point::Holds;
-use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat::ports::Catalog;
 use lifeboat_tests::{PRIMARY, TestEnv, tick};
 
@@ -71,24 +70,8 @@ async fn seed(
         .await
         .unwrap();
     let rp = RecoveryPoint {
-        id: RecoveryPointId::new(&resource.region, resource.kind, &name),
-        resource: resource.clone(),
-        policy: policy.clone(),
-        slot,
-        location: resource.region.clone(),
-        snapshot_name: name,
         snapshot_arn: out.db_snapshot().and_then(|s| s.db_snapshot_arn()).map(str::to_owned),
-        source: None,
-        kms_key_id: None,
-        status: Status::Available,
-        failure: None,
-        adopted: false,
-        emergency: false,
-        verified_at: None,
-        holds: Holds::default(),
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        ..RecoveryPoint::new(resource, policy, slot, &resource.region, &name, Status::Available, at)
     };
     env.catalog().insert(&rp).await.unwrap();
     rp

@@ -326,26 +326,21 @@ struct CopyJob<'a> {
 impl CopyJob<'_> {
     /// The catalog record of this copy, in `status`.
     fn record(&self, status: Status, now: DateTime<Utc>) -> RecoveryPoint {
+        let s = self.source;
         RecoveryPoint {
-            id: self.id.clone(),
-            resource: self.source.resource.clone(),
-            policy: self.source.policy.clone(),
-            slot: self.source.slot,
-            location: self.dest.clone(),
-            snapshot_name: self.source.snapshot_name.clone(),
-            snapshot_arn: None,
-            source: Some(self.source.id.clone()),
+            source: Some(s.id.clone()),
             kms_key_id: Some(self.kms.to_owned()),
-            status,
-            failure: None,
-            adopted: false,
-            emergency: false,
-            verified_at: None,
-            holds: lifeboat::domain::recovery_point::Holds::default(),
-            // A copy holds the data of its source's instant: that is what RPO measures.
-            created_at: self.source.created_at,
             updated_at: now,
-            version: 1,
+            // A copy holds the data of its source's instant: that is what RPO measures.
+            ..RecoveryPoint::new(
+                &s.resource,
+                &s.policy,
+                s.slot,
+                self.dest,
+                &s.snapshot_name,
+                status,
+                s.created_at,
+            )
         }
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use copy_snapshots::{Deps, LEASE, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::domain::naming::tags;
-use lifeboat::domain::{AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Slot, Status, Step};
+use lifeboat::domain::{AlertKind, PolicyName, RecoveryPoint, Region, ResourceKind, Severity, Slot, Status, Step};
 use lifeboat::memory::{Fakes, SnapshotOp};
 use lifeboat::ports::{Catalog, PortError, SnapshotStatus, SnapshotStore, Tag, tag_value};
 use lifeboat::{ErrorType, FunctionError};
@@ -72,24 +72,16 @@ async fn source(fakes: &Fakes, db: &str, policy: &str, hours_ago: i64) -> Recove
         Err(e) => panic!("{e}"),
     };
     let rp = RecoveryPoint {
-        id: RecoveryPointId::new(&resource.region, resource.kind, &name),
-        resource: resource.clone(),
-        policy: policy.to_owned().try_into().unwrap(),
-        slot,
-        location: resource.region.clone(),
-        snapshot_name: name,
         snapshot_arn: snap.arn,
-        source: None,
-        kms_key_id: None,
-        status: Status::Available,
-        failure: None,
-        adopted: false,
-        emergency: false,
-        verified_at: None,
-        holds: lifeboat::domain::recovery_point::Holds::default(),
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        ..RecoveryPoint::new(
+            &resource,
+            &PolicyName::parse(policy).unwrap(),
+            slot,
+            &resource.region,
+            &name,
+            Status::Available,
+            at,
+        )
     };
     fakes.catalog.insert(&rp).await.unwrap();
     rp

@@ -270,24 +270,20 @@ fn record(
     now: DateTime<Utc>,
 ) -> RecoveryPoint {
     RecoveryPoint {
-        id: w.id.clone(),
-        resource: w.resource.clone(),
-        policy: w.policy.clone(),
-        slot: w.slot,
-        location: w.resource.region.clone(),
-        snapshot_name: w.name.clone(),
         snapshot_arn: snapshot.arn.clone(),
-        source: None,
         kms_key_id: snapshot.kms_key_id.clone(),
-        status,
         failure,
         adopted,
-        emergency: false,
-        verified_at: None,
-        holds: lifeboat::domain::recovery_point::Holds::default(),
-        created_at: snapshot.created_at.unwrap_or(now),
         updated_at: now,
-        version: 1,
+        ..RecoveryPoint::new(
+            &w.resource,
+            &w.policy,
+            w.slot,
+            &w.resource.region,
+            &w.name,
+            status,
+            snapshot.created_at.unwrap_or(now),
+        )
     }
 }
 

@@ -14,10 +14,9 @@ use chrono::{DateTime, Utc};
 use expire_recovery_points::{Deps, MAX_EXPIRIES_PER_RUN, Report, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::domain::naming::tags;
-use lifeboat::domain::recovery_point::Holds;
 use lifeboat::domain::{
-    AlertKind, Failure, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef,
-    Slot, Status, Step,
+    AlertKind, Failure, Policy, PolicyName, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind,
+    ResourceRef, Slot, Status, Step,
 };
 use lifeboat::memory::{Fakes, InMemoryCatalog, SnapshotOp};
 use lifeboat::ports::{Catalog, PortError, PortResult, RunRecord, SnapshotStatus, SnapshotStore, Tag};
@@ -79,24 +78,16 @@ async fn seed(
         None => None,
     };
     let rp = RecoveryPoint {
-        id: RecoveryPointId::new(&resource.region, resource.kind, &name),
-        resource: resource.clone(),
-        policy: policy.to_owned().try_into().unwrap(),
-        slot,
-        location: resource.region.clone(),
-        snapshot_name: name,
         snapshot_arn: arn,
-        source: None,
-        kms_key_id: None,
-        status: Status::Available,
-        failure: None,
-        adopted: false,
-        emergency: false,
-        verified_at: None,
-        holds: Holds::default(),
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        ..RecoveryPoint::new(
+            resource,
+            &PolicyName::parse(policy).unwrap(),
+            slot,
+            &resource.region,
+            &name,
+            Status::Available,
+            at,
+        )
     };
     fakes.catalog.insert(&rp).await.unwrap();
     rp

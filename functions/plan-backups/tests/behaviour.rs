@@ -8,8 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::recovery_point::Holds;
-use lifeboat::domain::{RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat::domain::{PolicyName, RecoveryPoint, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat::memory::Fakes;
 use lifeboat::ports::{Catalog, SnapshotStore, Tag};
 use plan_backups::{Deps, handle};
@@ -35,26 +34,15 @@ async fn seed(fakes: &Fakes, r: &ResourceRef, hours_ago: i64) {
         .create_snapshot(r, &name, &[Tag::new("lifeboat:created-by", "lifeboat")])
         .await
         .unwrap();
-    let rp = RecoveryPoint {
-        id: RecoveryPointId::new(&r.region, r.kind, &name),
-        resource: r.clone(),
-        policy: "gold".to_owned().try_into().unwrap(),
+    let rp = RecoveryPoint::new(
+        r,
+        &PolicyName::parse("gold").unwrap(),
         slot,
-        location: r.region.clone(),
-        snapshot_name: name,
-        snapshot_arn: None,
-        source: None,
-        kms_key_id: None,
-        status: Status::Available,
-        failure: None,
-        adopted: false,
-        emergency: false,
-        verified_at: None,
-        holds: Holds::default(),
-        created_at: at,
-        updated_at: at,
-        version: 1,
-    };
+        &r.region,
+        &name,
+        Status::Available,
+        at,
+    );
     fakes.catalog.insert(&rp).await.unwrap();
 }
 

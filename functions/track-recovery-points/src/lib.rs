@@ -299,28 +299,24 @@ async fn adopt_orphans(
         };
         let status = s.status.recovery_status();
         let rp = RecoveryPoint {
-            id: id.clone(),
-            resource: d.resource.clone(),
-            policy,
-            slot,
-            location: d.resource.region.clone(),
-            snapshot_name: s.name.clone(),
             snapshot_arn: s.arn.clone(),
-            source: None,
             kms_key_id: s.kms_key_id.clone(),
-            status,
             failure: (status == Status::Failed).then(|| Failure {
                 step: Step::Create,
                 code: "snapshot-failed".into(),
                 message: "AWS reports the snapshot as failed".into(),
             }),
             adopted: true,
-            emergency: false,
-            verified_at: None,
-            holds: lifeboat::domain::recovery_point::Holds::default(),
-            created_at: s.created_at.unwrap_or_else(|| slot.start()),
             updated_at: now,
-            version: 1,
+            ..RecoveryPoint::new(
+                &d.resource,
+                &policy,
+                slot,
+                &d.resource.region,
+                &s.name,
+                status,
+                s.created_at.unwrap_or_else(|| slot.start()),
+            )
         };
         match ports.catalog.insert(&rp).await {
             Ok(()) => adopted.push(id),

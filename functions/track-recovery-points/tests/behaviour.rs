@@ -10,7 +10,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
 use lifeboat::domain::naming::tags;
 use lifeboat::domain::{
-    AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot, Status,
+    AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot, Status,
 };
 use lifeboat::memory::Fakes;
 use lifeboat::ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
@@ -72,24 +72,16 @@ async fn snapshot(
         .await
         .unwrap();
     let rp = RecoveryPoint {
-        id: RecoveryPointId::new(&resource.region, resource.kind, &name),
-        resource: resource.clone(),
-        policy: "gold".to_owned().try_into().unwrap(),
-        slot,
-        location: resource.region.clone(),
-        snapshot_name: name,
         snapshot_arn: snap.arn,
-        source: None,
-        kms_key_id: None,
-        status,
-        failure: None,
-        adopted: false,
-        emergency: false,
-        verified_at: None,
-        holds: lifeboat::domain::recovery_point::Holds::default(),
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        ..RecoveryPoint::new(
+            resource,
+            &PolicyName::parse("gold").unwrap(),
+            slot,
+            &resource.region,
+            &name,
+            status,
+            at,
+        )
     };
     if record {
         fakes.catalog.insert(&rp).await.unwrap();

@@ -216,6 +216,40 @@ pub struct TransitionError {
 }
 
 impl RecoveryPoint {
+    /// A new record (version 1) of `snapshot_name`, a backup of `resource` held in
+    /// `location` and captured at `created_at`; the optional facts (source, key, failure,
+    /// holds, …) start empty and can be set with struct update syntax.
+    pub fn new(
+        resource: &ResourceRef,
+        policy: &PolicyName,
+        slot: Slot,
+        location: &Region,
+        snapshot_name: &str,
+        status: Status,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: RecoveryPointId::new(location, resource.kind, snapshot_name),
+            resource: resource.clone(),
+            policy: policy.clone(),
+            slot,
+            location: location.clone(),
+            snapshot_name: snapshot_name.to_owned(),
+            snapshot_arn: None,
+            source: None,
+            kms_key_id: None,
+            status,
+            failure: None,
+            adopted: false,
+            emergency: false,
+            verified_at: None,
+            holds: Holds::default(),
+            created_at,
+            updated_at: created_at,
+            version: 1,
+        }
+    }
+
     /// True for a cross-region copy.
     pub fn is_copy(&self) -> bool {
         self.source.is_some()
@@ -267,31 +301,23 @@ pub(crate) mod tests {
     pub(crate) fn sample(status: Status) -> RecoveryPoint {
         let region = Region::parse("us-east-1").unwrap();
         let now: DateTime<Utc> = "2026-11-23T18:00:00Z".parse().unwrap();
-        RecoveryPoint {
-            id: RecoveryPointId::new(&region, ResourceKind::RdsInstance, "lb-gold-db1-20261123-1800"),
-            resource: ResourceRef {
-                kind: ResourceKind::RdsInstance,
-                id: "db1".into(),
-                arn: "arn:aws:rds:us-east-1:123456789012:db:db1".into(),
-                region: region.clone(),
-            },
-            policy: PolicyName::parse("gold").unwrap(),
-            slot: Slot::containing(now, Duration::from_hours(1)),
-            location: region,
-            snapshot_name: "lb-gold-db1-20261123-1800".into(),
-            snapshot_arn: None,
-            source: None,
-            kms_key_id: None,
+        let resource = ResourceRef {
+            kind: ResourceKind::RdsInstance,
+            id: "db1".into(),
+            arn: "arn:aws:rds:us-east-1:123456789012:db:db1".into(),
+            region: region.clone(),
+        };
+        let slot = Slot::containing(now, Duration::from_hours(1));
+        let policy = PolicyName::parse("gold").unwrap();
+        RecoveryPoint::new(
+            &resource,
+            &policy,
+            slot,
+            &region,
+            "lb-gold-db1-20261123-1800",
             status,
-            failure: None,
-            adopted: false,
-            emergency: false,
-            verified_at: None,
-            holds: Holds::default(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
+            now,
+        )
     }
 
     #[test]
