@@ -5,6 +5,7 @@ pub mod alerting;
 pub mod app;
 pub mod aws;
 pub mod config;
+pub mod confirm;
 pub mod domain;
 pub mod error;
 pub mod events;
