@@ -92,6 +92,131 @@ impl ScheduleTick {
     }
 }
 
+/// Most resources one on-demand request may name.
+pub const MAX_REQUEST_RESOURCES: usize = 50;
+
+/// An on-demand backup asked for outside any schedule (admin API `POST /backups`):
+/// `{"source": "lifeboat.admin", "detail-type": "Backup requested", "time"?: RFC 3339,
+///   "detail": {"resources": [ARN, ...], "emergency": bool, "reason": "...",
+///              "requestedBy"?: ARN, "requestId": "...", "requestedAt"?: RFC 3339}}`.
+///
+/// The request id makes a replay harmless: the snapshots are named by the request's time
+/// (`requestedAt`, else the envelope's `time`), and a request id already carried out is
+/// not carried out again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupRequest {
+    pub resources: Vec<String>,
+    pub emergency: bool,
+    pub reason: String,
+    pub requested_by: Option<String>,
+    pub request_id: String,
+    pub requested_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestEnvelope {
+    source: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    #[serde(default)]
+    time: Option<String>,
+    detail: RequestDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RequestDetail {
+    resources: Vec<String>,
+    #[serde(default)]
+    emergency: bool,
+    reason: String,
+    #[serde(default)]
+    requested_by: Option<String>,
+    request_id: String,
+    #[serde(default)]
+    requested_at: Option<String>,
+}
+
+impl BackupRequest {
+    pub const SOURCE: &'static str = "lifeboat.admin";
+    pub const DETAIL_TYPE: &'static str = "Backup requested";
+
+    /// True when `event` claims to be a backup request (then [`Self::parse`] judges it).
+    pub fn is_one(event: &Value) -> bool {
+        event.get("detail-type").and_then(Value::as_str) == Some(Self::DETAIL_TYPE)
+    }
+
+    /// Parses and validates a request; every problem is listed in the error.
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        let env: RequestEnvelope = serde_json::from_value(event.clone())
+            .map_err(|e| FunctionError::invalid(format!("malformed backup request: {e}")))?;
+        let mut problems = Vec::new();
+        if env.source != Self::SOURCE {
+            problems.push(format!("source must be {:?}, got {:.60?}", Self::SOURCE, env.source));
+        }
+        if env.detail_type != Self::DETAIL_TYPE {
+            problems.push(format!("detail-type must be {:?}", Self::DETAIL_TYPE));
+        }
+        let d = env.detail;
+        if d.resources.is_empty() {
+            problems.push("detail.resources: name at least one resource ARN".into());
+        }
+        if d.resources.len() > MAX_REQUEST_RESOURCES {
+            problems.push(format!(
+                "detail.resources: at most {MAX_REQUEST_RESOURCES} per request, got {}",
+                d.resources.len()
+            ));
+        }
+        for (i, arn) in d.resources.iter().enumerate() {
+            if !arn.starts_with("arn:") || arn.len() > 2048 || arn.chars().any(char::is_whitespace) {
+                problems.push(format!("detail.resources[{i}]: {arn:.80?} is not an ARN"));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for arn in &d.resources {
+            if !seen.insert(arn) {
+                problems.push(format!("detail.resources: {arn:.80?} is named twice"));
+            }
+        }
+        if d.reason.trim().is_empty() || d.reason.len() > 512 {
+            problems.push("detail.reason: say why, in 1 to 512 characters".into());
+        }
+        let id_ok = |s: &str| {
+            !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        };
+        if !id_ok(&d.request_id) {
+            problems.push("detail.requestId: 1 to 128 characters of letters, digits, - _ . :".into());
+        }
+        let time = |field: &str, s: &str, problems: &mut Vec<String>| match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(e) => {
+                problems.push(format!("{field}: {s:.40?} is not an RFC 3339 time ({e})"));
+                None
+            }
+        };
+        let requested_at = match (&d.requested_at, &env.time) {
+            (Some(s), _) => time("detail.requestedAt", s, &mut problems),
+            (None, Some(s)) => time("time", s, &mut problems),
+            (None, None) => None,
+        };
+        if !problems.is_empty() {
+            return Err(FunctionError::invalid(format!(
+                "invalid backup request: {}",
+                problems.join("; ")
+            )));
+        }
+        Ok(Self {
+            resources: d.resources,
+            emergency: d.emergency,
+            reason: d.reason,
+            requested_by: d.requested_by,
+            request_id: d.request_id,
+            requested_at,
+        })
+    }
+}
+
 fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -118,6 +243,46 @@ mod tests {
         let t = ScheduleTick::parse(&json!({"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events",
             "account":"1","time":"2026-11-23T18:15:00Z","region":"us-east-1","resources":[],"detail":{"policy":"gold"}})).unwrap();
         assert_eq!(t.policy.unwrap().as_str(), "gold");
+    }
+
+    #[test]
+    fn backup_requests_parse_and_every_problem_is_listed() {
+        let ok = json!({"source": "lifeboat.admin", "detail-type": "Backup requested", "time": "2026-11-23T18:05:00Z",
+            "detail": {"resources": ["arn:aws:rds:us-east-1:1:db:orders"], "emergency": true,
+                       "reason": "before the migration", "requestId": "req-1"}});
+        assert!(BackupRequest::is_one(&ok));
+        let r = BackupRequest::parse(&ok).unwrap();
+        assert!(r.emergency);
+        assert_eq!(r.requested_at.unwrap().to_rfc3339(), "2026-11-23T18:05:00+00:00");
+
+        let bad = json!({"source": "someone", "detail-type": "Backup requested",
+            "detail": {"resources": ["orders", "orders"], "reason": " ", "requestId": "a b"}});
+        let msg = BackupRequest::parse(&bad).unwrap_err().message;
+        for needle in [
+            "source must be",
+            "is not an ARN",
+            "named twice",
+            "detail.reason",
+            "detail.requestId",
+        ] {
+            assert!(msg.contains(needle), "{needle} missing from {msg}");
+        }
+        let none = json!({"source": "lifeboat.admin", "detail-type": "Backup requested",
+            "detail": {"resources": [], "reason": "x", "requestId": "r"}});
+        assert!(
+            BackupRequest::parse(&none)
+                .unwrap_err()
+                .message
+                .contains("at least one")
+        );
+        let extra = json!({"source": "lifeboat.admin", "detail-type": "Backup requested",
+            "detail": {"resources": ["arn:x"], "reason": "x", "requestId": "r", "force": true}});
+        assert!(
+            BackupRequest::parse(&extra)
+                .unwrap_err()
+                .message
+                .contains("unknown field")
+        );
     }
 
     #[test]

@@ -242,6 +242,7 @@ fn an_emergency_backup_is_created_first_and_its_copy_jumps_the_queue() {
         resource_arn: a.arn.clone(),
         requested_at: now,
         reason: "before schema migration".into(),
+        emergency: true,
     });
     let p = w.plan(now);
     assert!(p.creates[0].emergency && p.creates[0].snapshot_name == "lb-gold-orders-em-20261123-180500");
@@ -479,6 +480,7 @@ fn build(g: &Gen) -> (World, DateTime<Utc>) {
             resource_arn: rs[res].arn.clone(),
             requested_at: now - chrono::Duration::seconds(i64::try_from(i).unwrap()),
             reason: "test".into(),
+            emergency: true,
         });
     }
     (w, now)

@@ -1,25 +1,31 @@
 //! `create-snapshots`: on each schedule tick, one manual snapshot per protected resource
-//! per schedule slot, recorded in the catalog.
+//! per schedule slot; on an admin request, an on-demand or emergency snapshot of the named
+//! resources. Both are recorded in the catalog.
 //!
-//! Idempotent by construction: the snapshot name is derived from resource + policy + slot,
-//! so a replayed tick finds the snapshot (or the record) it already made. A crash between
-//! `CreateDBSnapshot` and the catalog write is healed by the next tick of the same slot
-//! (`AlreadyExists` → adopt) or, for an older slot, by `track-recovery-points`.
+//! What to create comes from the planner ([`planner::due_creates`]): the rule in force for
+//! each resource (a criticality window's stricter rule while one is open, from the policy
+//! or the resource's tag), requests first. This function applies that list.
+//!
+//! Idempotent by construction: the snapshot name is derived from resource + policy + slot
+//! (or the request's time), so a replayed trigger finds the snapshot (or the record) it
+//! already made; a request id already carried out is not carried out again. A crash
+//! between `CreateDBSnapshot` and the catalog write is healed by the next trigger of the
+//! same slot (`AlreadyExists` → adopt) or, for an older slot, by `track-recovery-points`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
-use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies};
+use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies, tag_window};
 use lifeboat::config::Config;
-use lifeboat::domain::naming::{snapshot_name, tags};
+use lifeboat::domain::naming::tags;
+use lifeboat::domain::planner::{self, CreateAction, EmergencyRequest, ProtectedResource};
 use lifeboat::domain::{
-    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef, Severity, Slot, Status,
-    Step,
+    Alert, AlertKind, Failure, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef, Severity, Slot, Status, Step,
 };
-use lifeboat::events::ScheduleTick;
+use lifeboat::events::{BackupRequest, ScheduleTick};
 use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag, tag_value};
 use serde::Serialize;
 use serde_json::Value;
@@ -27,6 +33,8 @@ use serde_json::Value;
 pub const FUNCTION: &str = "create-snapshots";
 /// Snapshots started concurrently within one run.
 const CONCURRENCY: usize = 8;
+/// A request whose run crashed may be taken up again after this long.
+const REQUEST_STALE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
 #[derive(Debug, Clone)]
 pub struct Deps {
@@ -45,22 +53,39 @@ pub struct Report {
     /// Already recorded for this slot: nothing done.
     pub already_recorded: usize,
     pub failed: Vec<ItemFailure>,
-    /// Resources not backed up this tick, and why.
+    /// Resources not backed up this time, and why.
     pub skipped: Vec<ItemFailure>,
+    /// For a backup request: its id, and whether it had already been carried out (or is
+    /// being carried out by another run), in which case nothing was done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+/// What started this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    Tick(ScheduleTick),
+    Request(BackupRequest),
+}
+
+impl Trigger {
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        if BackupRequest::is_one(event) {
+            BackupRequest::parse(event).map(Self::Request)
+        } else {
+            ScheduleTick::parse(event).map(Self::Tick)
+        }
+    }
 }
 
 /// The Lambda entry point.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
-    let tick = ScheduleTick::parse(&event.payload)?;
-    run(deps, &tick, &event.context.request_id).await
-}
-
-struct Wanted {
-    resource: ResourceRef,
-    policy: PolicyName,
-    slot: Slot,
-    name: String,
-    id: RecoveryPointId,
+    match Trigger::parse(&event.payload)? {
+        Trigger::Tick(tick) => run(deps, &tick, &event.context.request_id).await,
+        Trigger::Request(request) => run_request(deps, &request, &event.context.request_id).await,
+    }
 }
 
 enum Outcome {
@@ -68,6 +93,55 @@ enum Outcome {
     Adopted(RecoveryPointId),
     AlreadyRecorded,
     Failed(ItemFailure, bool),
+}
+
+/// The protected resources (with the windows their tags add), and the resources tagged
+/// with a policy that does not exist (alerted, skipped).
+async fn protected(
+    deps: &Deps,
+    policies: &BTreeMap<PolicyName, lifeboat::domain::Policy>,
+    report: &mut Report,
+    log: &mut RunLog,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<ProtectedResource>, FunctionError> {
+    let ports = &deps.ports;
+    let alerter = ports.alerter();
+    let discovered = ports
+        .snapshots
+        .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
+        .await?;
+    let mut resources = Vec::new();
+    for d in discovered {
+        let tag = tag_value(&d.tags, &deps.config.policy_tag_key)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(policy) = PolicyName::parse(&tag).ok().filter(|n| policies.contains_key(n)) else {
+            report
+                .skipped
+                .push(unknown_policy(&alerter, &d.resource, &tag, run_id, now).await);
+            log.action("skipped", &d.resource.arn, "unknown policy");
+            continue;
+        };
+        let windows = match tag_window(&d.tags) {
+            Ok(w) => w.into_iter().collect(),
+            Err(e) => {
+                // A malformed window tag must not stop the backup itself.
+                report.skipped.push(ItemFailure {
+                    subject: d.resource.arn.clone(),
+                    code: "bad-window-tag".into(),
+                    message: format!("{e}; backed up under the policy's own rule"),
+                });
+                Vec::new()
+            }
+        };
+        resources.push(ProtectedResource {
+            resource: d.resource,
+            policy,
+            windows,
+        });
+    }
+    Ok(resources)
 }
 
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
@@ -80,50 +154,127 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         ..Report::default()
     };
 
+    let mut policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
+    if let Some(p) = &tick.policy {
+        if !policies.contains_key(p) {
+            return Err(FunctionError::not_found(format!(
+                "policy {p} does not exist or is invalid"
+            )));
+        }
+        policies.retain(|name, _| name == p);
+    }
+    let mut resources = protected(deps, &policies, &mut report, &mut log, run_id, now).await?;
+    resources.retain(|r| policies.contains_key(&r.policy));
+    // The rule in force at the scheduled time: the window rule while a window is open.
+    let due = planner::scheduled_creates(&policies, &resources, tick.scheduled_time);
+    let has_slot: HashSet<&str> = due.iter().map(|c| c.resource.arn.as_str()).collect();
+    for r in &resources {
+        if !has_slot.contains(r.resource.arn.as_str()) {
+            report.skipped.push(ItemFailure {
+                subject: r.resource.arn.clone(),
+                code: "no-slot".into(),
+                message: format!("the schedule of policy {} has not fired yet", r.policy),
+            });
+        }
+    }
+    for c in &due {
+        report.slots.insert(c.policy.to_string(), c.slot.to_string());
+    }
+    apply(deps, due, report, log, run_id).await
+}
+
+/// An on-demand or emergency backup of the named resources. Resources no policy protects
+/// are refused (the request names which); a replayed request does nothing.
+pub async fn run_request(deps: &Deps, request: &BackupRequest, run_id: &str) -> Result<Report, FunctionError> {
+    let ports = &deps.ports;
+    let alerter = ports.alerter();
+    let now = ports.clock.now();
+    let mut log = RunLog::start(FUNCTION, run_id, now);
+    let mut report = Report {
+        run_id: run_id.to_owned(),
+        request_id: Some(request.request_id.clone()),
+        ..Report::default()
+    };
     let policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
-    if let Some(p) = &tick.policy
-        && !policies.contains_key(p)
-    {
+    let mut scan = Report::default();
+    let resources = protected(deps, &policies, &mut scan, &mut log, run_id, now).await?;
+    let known: BTreeSet<&str> = resources.iter().map(|r| r.resource.arn.as_str()).collect();
+    let (wanted, unprotected): (Vec<&String>, Vec<&String>) =
+        request.resources.iter().partition(|arn| known.contains(arn.as_str()));
+    if wanted.is_empty() {
         return Err(FunctionError::not_found(format!(
-            "policy {p} does not exist or is invalid"
+            "none of the requested resources is protected by a valid policy (tag it with {}): {}",
+            deps.config.policy_tag_key,
+            unprotected.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let discovered = ports
-        .snapshots
-        .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
-        .await?;
-
-    let mut wanted = Vec::new();
-    for d in discovered {
-        let tag = tag_value(&d.tags, &deps.config.policy_tag_key)
-            .unwrap_or_default()
-            .to_owned();
-        let policy = PolicyName::parse(&tag).ok().and_then(|n| policies.get(&n));
-        let Some(policy) = policy else {
-            report
-                .skipped
-                .push(unknown_policy(&alerter, &d.resource, &tag, run_id, now).await);
-            log.action("skipped", &d.resource.arn, "unknown policy");
-            continue;
-        };
-        if tick.policy.as_ref().is_some_and(|p| p != &policy.name) {
-            continue;
-        }
-        // The rule in force at the scheduled time: the window rule while a window is open.
-        let effective = policy.effective(tick.scheduled_time, &[]);
-        let Some(slot) = effective.slot else {
-            report.skipped.push(ItemFailure {
-                subject: d.resource.arn.clone(),
-                code: "no-slot".into(),
-                message: format!("{} has not fired yet", effective.schedule),
-            });
-            continue;
-        };
-        wanted.push(want(&d.resource, policy, slot));
-        report.slots.insert(policy.name.to_string(), slot.to_string());
+    for arn in unprotected {
+        report.skipped.push(ItemFailure {
+            subject: arn.clone(),
+            code: "not-protected".into(),
+            message: format!(
+                "not found, or not tagged with a valid policy ({})",
+                deps.config.policy_tag_key
+            ),
+        });
     }
 
-    let ids: Vec<_> = wanted.iter().map(|w| w.id.clone()).collect();
+    let marker = format!("backup-request#{}", request.request_id);
+    if !ports
+        .catalog
+        .claim_marker(&marker, now, now - REQUEST_STALE_AFTER)
+        .await?
+    {
+        tracing::info!(request = %request.request_id, "backup request already carried out or under way");
+        report.replayed = true;
+        log.action("replayed", &request.request_id, "nothing done");
+        log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
+        return Ok(report);
+    }
+    let requested_at = request.requested_at.unwrap_or(now);
+    let requests: Vec<EmergencyRequest> = wanted
+        .into_iter()
+        .map(|arn| EmergencyRequest {
+            resource_arn: arn.clone(),
+            requested_at,
+            reason: request.reason.clone(),
+            emergency: request.emergency,
+        })
+        .collect();
+    let due = planner::requested_creates(&resources, &requests);
+    tracing::info!(
+        request = %request.request_id,
+        requested_by = request.requested_by.as_deref().unwrap_or("-"),
+        emergency = request.emergency,
+        resources = due.len(),
+        "backup request"
+    );
+    match apply(deps, due, report, log, run_id).await {
+        Ok(report) => {
+            ports.catalog.confirm_marker(&marker).await?;
+            Ok(report)
+        }
+        Err(e) => {
+            // Let a retry of this request carry out what is left.
+            if let Err(release) = ports.catalog.release_marker(&marker).await {
+                tracing::warn!(error = %release, "could not release the request marker; it goes stale by itself");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Carries out the creates that the catalog does not record yet.
+async fn apply(
+    deps: &Deps,
+    due: Vec<CreateAction>,
+    mut report: Report,
+    mut log: RunLog,
+    run_id: &str,
+) -> Result<Report, FunctionError> {
+    let ports = &deps.ports;
+    let alerter = ports.alerter();
+    let ids: Vec<_> = due.iter().map(|c| c.id.clone()).collect();
     let recorded: HashSet<_> = ports
         .catalog
         .get_many(&ids)
@@ -131,11 +282,11 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         .into_iter()
         .map(|rp| rp.id)
         .collect();
-    report.already_recorded = wanted.iter().filter(|w| recorded.contains(&w.id)).count();
-    let todo: Vec<_> = wanted.into_iter().filter(|w| !recorded.contains(&w.id)).collect();
+    report.already_recorded = due.iter().filter(|c| recorded.contains(&c.id)).count();
+    let todo: Vec<_> = due.into_iter().filter(|c| !recorded.contains(&c.id)).collect();
 
     let outcomes: Vec<Outcome> = stream::iter(todo)
-        .map(|w| ensure(deps, &alerter, w, run_id))
+        .map(|c| ensure(deps, &alerter, c, run_id))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -162,24 +313,12 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
     report.adopted.sort();
     log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
     if transient > 0 {
-        // Everything else is done; a retry of this tick redoes only what failed.
+        // Everything else is done; a retry of this trigger redoes only what failed.
         return Err(FunctionError::retryable(format!(
-            "{transient} snapshot(s) hit throttling or service errors after retries; the tick is safe to retry"
+            "{transient} snapshot(s) hit throttling or service errors after retries; the trigger is safe to retry"
         )));
     }
     Ok(report)
-}
-
-fn want(resource: &ResourceRef, policy: &Policy, slot: Slot) -> Wanted {
-    let name = snapshot_name(&policy.name, resource, slot);
-    let id = RecoveryPointId::new(&resource.region, resource.kind, &name);
-    Wanted {
-        resource: resource.clone(),
-        policy: policy.name.clone(),
-        slot,
-        name,
-        id,
-    }
 }
 
 /// The tags every Lifeboat snapshot carries; they let a later run adopt it.
@@ -193,14 +332,18 @@ pub fn snapshot_tags(policy: &PolicyName, slot: Slot, resource: &ResourceRef) ->
 }
 
 /// Makes sure the slot's snapshot exists and is recorded.
-async fn ensure(deps: &Deps, alerter: &lifeboat::alerting::Alerter, w: Wanted, run_id: &str) -> Outcome {
+async fn ensure(deps: &Deps, alerter: &lifeboat::alerting::Alerter, w: CreateAction, run_id: &str) -> Outcome {
     let ports = &deps.ports;
     let tags = snapshot_tags(&w.policy, w.slot, &w.resource);
-    let (snapshot, adopted) = match ports.snapshots.create_snapshot(&w.resource, &w.name, &tags).await {
+    let (snapshot, adopted) = match ports
+        .snapshots
+        .create_snapshot(&w.resource, &w.snapshot_name, &tags)
+        .await
+    {
         Ok(s) => (s, false),
         Err(PortError::AlreadyExists(_)) => match ports
             .snapshots
-            .describe_snapshot(&w.resource.region, w.resource.kind, &w.name)
+            .describe_snapshot(&w.resource.region, w.resource.kind, &w.snapshot_name)
             .await
         {
             Ok(Some(s)) => (s, true),
@@ -246,7 +389,7 @@ async fn ensure(deps: &Deps, alerter: &lifeboat::alerting::Alerter, w: Wanted, r
         let alert = Alert::new(
             AlertKind::BackupFailed,
             Severity::High,
-            format!("snapshot {} of {} failed", w.name, w.resource.id),
+            format!("snapshot {} of {} failed", w.snapshot_name, w.resource.id),
             w.id.as_str(),
             now,
         )
@@ -262,7 +405,7 @@ async fn ensure(deps: &Deps, alerter: &lifeboat::alerting::Alerter, w: Wanted, r
 }
 
 fn record(
-    w: &Wanted,
+    w: &CreateAction,
     snapshot: &Snapshot,
     status: Status,
     failure: Option<Failure>,
@@ -274,20 +417,21 @@ fn record(
         kms_key_id: snapshot.kms_key_id.clone(),
         failure,
         adopted,
+        emergency: w.emergency,
         updated_at: now,
         ..RecoveryPoint::new(
             &w.resource,
             &w.policy,
             w.slot,
             &w.resource.region,
-            &w.name,
+            &w.snapshot_name,
             status,
             snapshot.created_at.unwrap_or(now),
         )
     }
 }
 
-fn failed(w: &Wanted, e: &PortError) -> Outcome {
+fn failed(w: &CreateAction, e: &PortError) -> Outcome {
     tracing::warn!(recovery_point = %w.id, error = %e, "snapshot not made");
     Outcome::Failed(ItemFailure::new(w.id.as_str(), e), e.is_transient())
 }
@@ -297,7 +441,7 @@ fn failed(w: &Wanted, e: &PortError) -> Outcome {
 async fn record_failure(
     deps: &Deps,
     alerter: &lifeboat::alerting::Alerter,
-    w: &Wanted,
+    w: &CreateAction,
     e: &PortError,
     run_id: &str,
 ) -> Outcome {
@@ -305,7 +449,7 @@ async fn record_failure(
     let empty = Snapshot {
         kind: w.resource.kind,
         region: w.resource.region.clone(),
-        name: w.name.clone(),
+        name: w.snapshot_name.clone(),
         arn: None,
         status: SnapshotStatus::Failed,
         created_at: None,

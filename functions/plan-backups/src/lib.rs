@@ -138,6 +138,7 @@ pub async fn run(deps: &Deps, request: &PlanRequest) -> Result<Report, FunctionE
             resource_arn: arn.clone(),
             requested_at: at,
             reason: reason.clone(),
+            emergency: true,
         })
         .collect();
     for e in &emergencies {

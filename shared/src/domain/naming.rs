@@ -38,6 +38,20 @@ pub fn emergency_name(
     )
 }
 
+/// `lb-<policy>-<resource id>-od-<yyyymmdd>-<hhmmss>`: an on-demand (not emergency)
+/// backup, named by the instant it was requested.
+pub fn on_demand_name(
+    policy: &PolicyName,
+    resource: &ResourceRef,
+    requested_at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let id = resource.id.to_ascii_lowercase();
+    format!(
+        "{SNAPSHOT_PREFIX}-{policy}-{id}-od-{}",
+        requested_at.format("%Y%m%d-%H%M%S")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::copy_queue::{CopyCandidate, CopyClass, plan_copies};
-use super::naming::{emergency_name, snapshot_name};
+use super::naming::{emergency_name, on_demand_name, snapshot_name};
 use super::window::Window;
 use super::{Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceRef, Slot, Status, Step};
 
@@ -30,12 +30,14 @@ pub struct ProtectedResource {
     pub windows: Vec<Window>,
 }
 
-/// A backup asked for outside any schedule.
+/// A backup asked for outside any schedule: an emergency (its copies jump the queue) or a
+/// plain on-demand one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EmergencyRequest {
     pub resource_arn: String,
     pub requested_at: DateTime<Utc>,
     pub reason: String,
+    pub emergency: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +153,88 @@ fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     humantime::format_duration(Duration::from_secs(secs - secs % 60)).to_string()
 }
 
+/// What is due at `now`, recorded or not: requested backups first (oldest request first;
+/// requests for resources no policy protects are left out), then each resource's current
+/// slot under the rule in force (a criticality window's rule while one is open).
+///
+/// [`plan`] drops what the catalog already records; `create-snapshots` applies the same
+/// list after looking only its candidates up in the catalog.
+pub fn due_creates(
+    policies: &BTreeMap<PolicyName, Policy>,
+    resources: &[ProtectedResource],
+    requests: &[EmergencyRequest],
+    now: DateTime<Utc>,
+) -> Vec<CreateAction> {
+    let mut creates = requested_creates(resources, requests);
+    creates.extend(scheduled_creates(policies, resources, now));
+    creates
+}
+
+/// The backups asked for: emergencies first, then on-demand ones, oldest request first.
+pub fn requested_creates(resources: &[ProtectedResource], requests: &[EmergencyRequest]) -> Vec<CreateAction> {
+    let by_arn: HashMap<&str, &ProtectedResource> = resources.iter().map(|r| (r.resource.arn.as_str(), r)).collect();
+    let mut creates = Vec::new();
+    let mut requests: Vec<&EmergencyRequest> = requests.iter().collect();
+    requests.sort_by_key(|e| (std::cmp::Reverse(e.emergency), e.requested_at));
+    for e in requests {
+        let Some(r) = by_arn.get(e.resource_arn.as_str()) else {
+            continue;
+        };
+        let name = if e.emergency {
+            emergency_name(&r.policy, &r.resource, e.requested_at)
+        } else {
+            on_demand_name(&r.policy, &r.resource, e.requested_at)
+        };
+        let id = RecoveryPointId::new(&r.resource.region, r.resource.kind, &name);
+        if creates.iter().any(|c: &CreateAction| c.id == id) {
+            continue;
+        }
+        creates.push(CreateAction {
+            id,
+            resource: r.resource.clone(),
+            policy: r.policy.clone(),
+            slot: Slot::containing(e.requested_at, Duration::from_mins(1)),
+            snapshot_name: name,
+            emergency: e.emergency,
+            reason: format!(
+                "{} backup requested {}: {}",
+                if e.emergency { "emergency" } else { "on-demand" },
+                e.requested_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                e.reason
+            ),
+        });
+    }
+    creates
+}
+
+/// Each resource's current slot under the rule in force at `now`.
+pub fn scheduled_creates(
+    policies: &BTreeMap<PolicyName, Policy>,
+    resources: &[ProtectedResource],
+    now: DateTime<Utc>,
+) -> Vec<CreateAction> {
+    let mut creates = Vec::new();
+    for r in resources {
+        let Some(policy) = policies.get(&r.policy) else {
+            continue;
+        };
+        let effective = policy.effective(now, &r.windows);
+        let Some(slot) = effective.slot else { continue };
+        let name = snapshot_name(&policy.name, &r.resource, slot);
+        let id = RecoveryPointId::new(&r.resource.region, r.resource.kind, &name);
+        creates.push(CreateAction {
+            id,
+            resource: r.resource.clone(),
+            policy: policy.name.clone(),
+            slot,
+            snapshot_name: name,
+            emergency: false,
+            reason: format!("due: slot {slot} of {}", effective.schedule),
+        });
+    }
+    creates
+}
+
 /// Plans one cycle. See the module documentation for the guarantees.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let now = input.now;
@@ -161,51 +245,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let no_windows: &[Window] = &[];
     let windows_of = |arn: &str| resources.get(arn).map_or(no_windows, |r| r.windows.as_slice());
 
-    // 1. Creates: emergencies first, then what each rule has due.
-    let mut emergencies: Vec<&EmergencyRequest> = input.emergencies.iter().collect();
-    emergencies.sort_by_key(|e| e.requested_at);
-    for e in emergencies {
-        let Some(r) = resources.get(e.resource_arn.as_str()) else {
-            continue;
-        };
-        let name = emergency_name(&r.policy, &r.resource, e.requested_at);
-        let id = RecoveryPointId::new(&r.resource.region, r.resource.kind, &name);
-        if !ids.contains(&id) {
-            plan.creates.push(CreateAction {
-                id,
-                resource: r.resource.clone(),
-                policy: r.policy.clone(),
-                slot: Slot::containing(e.requested_at, Duration::from_mins(1)),
-                snapshot_name: name,
-                emergency: true,
-                reason: format!(
-                    "emergency backup requested {}: {}",
-                    e.requested_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    e.reason
-                ),
-            });
-        }
-    }
-    for r in input.resources {
-        let Some(policy) = input.policies.get(&r.policy) else {
-            continue;
-        };
-        let effective = policy.effective(now, &r.windows);
-        let Some(slot) = effective.slot else { continue };
-        let name = snapshot_name(&policy.name, &r.resource, slot);
-        let id = RecoveryPointId::new(&r.resource.region, r.resource.kind, &name);
-        if !ids.contains(&id) {
-            plan.creates.push(CreateAction {
-                id,
-                resource: r.resource.clone(),
-                policy: policy.name.clone(),
-                slot,
-                snapshot_name: name,
-                emergency: false,
-                reason: format!("due: slot {slot} of {}", effective.schedule),
-            });
-        }
-    }
+    // 1. Creates: requests first, then what each rule has due; minus what is recorded.
+    plan.creates = due_creates(input.policies, input.resources, input.emergencies, now)
+        .into_iter()
+        .filter(|c| !ids.contains(&c.id))
+        .collect();
 
     // 2. Copies: a priority queue within the per-region budget.
     let mut by_resource: HashMap<&str, Vec<&RecoveryPoint>> = HashMap::new();

@@ -232,9 +232,8 @@ impl Policy {
             }
             Some(WindowRule { every, rpo })
         });
-        if window_rule.is_some() && windows.is_empty() {
-            problems.push("window_rule is set but no windows are".into());
-        }
+        // A window rule without windows of its own is fine: resources bring windows in
+        // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
             (Some(name), Some(timezone), Some(schedule), Some(rpo), Some(retention), true) => Ok(Self {
                 name,
@@ -487,7 +486,7 @@ mod tests {
         )
         .unwrap_err();
         let all = err.problems.join("\n");
-        assert!(all.contains("window_rule: rpo") && all.contains("no windows"), "{all}");
+        assert!(all.contains("window_rule: rpo"), "{all}");
         let err = Policy::from_json(r#"{"name":"x","every":"1h","cron":"0 * * * *","rpo":"1h"}"#).unwrap_err();
         assert!(
             err.problems.join(" ").contains("not both") && err.problems.join(" ").contains("retention is required")
