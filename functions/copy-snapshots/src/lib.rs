@@ -11,10 +11,14 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
-use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source, settle_with};
+use lifeboat::app::{
+    ItemFailure, PLAN_POINTS_PER_RESOURCE, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source,
+    settle_with, tag_window,
+};
 use lifeboat::config::Config;
 use lifeboat::domain::copy_queue::{CopyCandidate, CopyClass, WaitReason, plan_copies};
 use lifeboat::domain::naming::tags;
+use lifeboat::domain::planner;
 use lifeboat::domain::{
     Alert, AlertKind, Failure, Policy, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
 };
@@ -185,6 +189,20 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         }
     }
 
+    // Under contention the order decides who waits: classify as the planner does, with
+    // each contending resource's history (RPO at risk) and tag windows. Without contention
+    // everything starts anyway, so the common run makes no extra reads.
+    if !plan_copies(
+        candidates.clone(),
+        &in_flight,
+        &busy,
+        deps.config.copy_budget_per_region,
+    )
+    .waiting
+    .is_empty()
+    {
+        refine_classes(deps, &mut candidates, &by_id, tick.scheduled_time, &mut log).await?;
+    }
     let plan = plan_copies(candidates, &in_flight, &busy, deps.config.copy_budget_per_region);
     let mut full_regions: BTreeSet<Region> = BTreeSet::new();
     let mut touched: BTreeMap<RecoveryPointId, (&RecoveryPoint, &Policy)> = BTreeMap::new();
@@ -287,6 +305,54 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
     report.in_flight = in_flight;
     log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
     Ok(report)
+}
+
+/// Re-classifies `candidates` with what only a contended run reads: the resources'
+/// recovery points (newest copy per destination, for RPO at risk) and the criticality
+/// windows in their tags.
+async fn refine_classes(
+    deps: &Deps,
+    candidates: &mut [CopyCandidate],
+    by_id: &HashMap<RecoveryPointId, (&RecoveryPoint, &Policy)>,
+    now: DateTime<Utc>,
+    log: &mut RunLog,
+) -> Result<(), FunctionError> {
+    use futures::{StreamExt, TryStreamExt, stream};
+
+    let ports = &deps.ports;
+    let arns: BTreeSet<String> = candidates.iter().map(|c| c.resource_arn.clone()).collect();
+    let histories: HashMap<String, Vec<RecoveryPoint>> = stream::iter(arns)
+        .map(|arn| async move {
+            let points = ports.catalog.by_resource(&arn, PLAN_POINTS_PER_RESOURCE).await?;
+            Ok::<_, PortError>((arn, points))
+        })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    let mut windows: HashMap<String, Vec<lifeboat::domain::window::Window>> = HashMap::new();
+    for d in ports
+        .snapshots
+        .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
+        .await?
+    {
+        // A malformed window tag is reported by create-snapshots; here it just adds nothing.
+        if let Ok(Some(w)) = tag_window(&d.tags) {
+            windows.insert(d.resource.arn, vec![w]);
+        }
+    }
+    for c in candidates.iter_mut() {
+        let Some(&(source, policy)) = by_id.get(&c.source) else {
+            continue;
+        };
+        let history: Vec<&RecoveryPoint> = histories.get(&c.resource_arn).into_iter().flatten().collect();
+        let tagged = windows.get(&c.resource_arn).map_or(&[][..], Vec::as_slice);
+        let class = planner::copy_class(policy, source, tagged, &history, &c.destination, now);
+        if class != c.class {
+            log.action("reclassified", c.source.as_str(), format!("{} → {class}", c.class));
+            c.class = class;
+        }
+    }
+    Ok(())
 }
 
 enum Started {

@@ -363,3 +363,59 @@ async fn copies_of_a_policy_inside_its_criticality_window_go_first() {
         "the window beats priority 1 and age"
     );
 }
+
+#[tokio::test]
+async fn under_contention_a_copy_without_which_the_rpo_is_missed_beats_priority() {
+    let (fakes, mut deps) = setup(&[("gold", GOLD), ("bronze", BRONZE)]);
+    deps.config.copy_budget_per_region = 1;
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    // "steady" (priority 1) already has a fresh copy in us-west-2; "lagging" (priority 9)
+    // has none, so its RPO there is missed unless it goes now.
+    let steady = source(&fakes, "steady", "gold", 1).await;
+    let fresh = RecoveryPoint {
+        source: Some(lifeboat::domain::RecoveryPointId::new(
+            &region("us-east-1"),
+            ResourceKind::RdsInstance,
+            "lb-gold-steady-20261123-1600",
+        )),
+        ..RecoveryPoint::new(
+            &steady.resource,
+            &steady.policy,
+            steady.slot,
+            &region("us-west-2"),
+            "lb-gold-steady-20261123-1600",
+            Status::Available,
+            now() - chrono::Duration::minutes(30),
+        )
+    };
+    assert!(fresh.is_copy());
+    fakes.catalog.insert(&fresh).await.unwrap();
+    source(&fakes, "lagging", "bronze", 1).await;
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    let started: Vec<_> = report.started.iter().map(ToString::to_string).collect();
+    assert_eq!(started, ["us-west-2/db/lb-bronze-lagging-20261123-1700"]);
+    assert_eq!(report.waiting.len(), 1);
+}
+
+#[tokio::test]
+async fn under_contention_a_window_in_a_resource_tag_goes_first() {
+    let (fakes, mut deps) = setup(&[("gold", GOLD), ("bronze", BRONZE)]);
+    deps.config.copy_budget_per_region = 1;
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    source(&fakes, "ledger", "gold", 3).await;
+    let cart = source(&fakes, "cart", "bronze", 1).await;
+    // Tag "cart" with a criticality window open now.
+    fakes.snapshots.add_resource(
+        cart.resource.clone(),
+        vec![
+            Tag::new(lifeboat::config::DEFAULT_POLICY_TAG_KEY, "bronze"),
+            Tag::new(
+                lifeboat::app::CRITICAL_WINDOW_TAG,
+                "2026-11-23T00:00:00Z/2026-11-24T00:00:00Z",
+            ),
+        ],
+    );
+    let report = handle(&deps, event(TICK)).await.unwrap();
+    let started: Vec<_> = report.started.iter().map(ToString::to_string).collect();
+    assert_eq!(started, ["us-west-2/db/lb-bronze-cart-20261123-1700"]);
+}

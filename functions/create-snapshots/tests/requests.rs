@@ -56,7 +56,10 @@ async fn an_emergency_request_snapshots_the_named_protected_resources_and_names_
     let points = fakes.catalog.points();
     assert_eq!(points.len(), 1, "only the requested resource, not billing");
     assert!(points[0].emergency);
-    assert_eq!(report.request_id.as_deref(), Some("4b7e2f0c-6a0e-4c1e-9d55-0c1d2e3f4a5b"));
+    assert_eq!(
+        report.request_id.as_deref(),
+        Some("4b7e2f0c-6a0e-4c1e-9d55-0c1d2e3f4a5b")
+    );
 }
 
 #[tokio::test]
@@ -81,7 +84,10 @@ async fn an_on_demand_request_is_not_an_emergency() {
     req["detail"]["emergency"] = json!(false);
     req["detail"]["requestId"] = json!("on-demand-1");
     let report = handle(&deps, event(req, "inv-1")).await.unwrap();
-    assert_eq!(report.created[0].to_string(), "us-east-1/db/lb-gold-orders-od-20261123-181500");
+    assert_eq!(
+        report.created[0].to_string(),
+        "us-east-1/db/lb-gold-orders-od-20261123-181500"
+    );
     assert!(!fakes.catalog.points()[0].emergency);
 }
 

@@ -291,20 +291,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 });
                 continue;
             };
-            let class = if source.emergency {
-                CopyClass::Emergency
-            } else if policy.open_window(now, windows_of(&source.resource.arn)).is_some() {
-                CopyClass::Window
-            } else if rpo_at_risk(
+            let class = copy_class(
                 policy,
-                by_resource.get(source.resource.arn.as_str()),
+                source,
+                windows_of(&source.resource.arn),
+                by_resource
+                    .get(source.resource.arn.as_str())
+                    .map_or(&[][..], Vec::as_slice),
                 &target.region,
                 now,
-            ) {
-                CopyClass::RpoAtRisk
-            } else {
-                CopyClass::Routine
-            };
+            );
             kms_for.insert((source.id.clone(), target.region.clone()), kms.clone());
             candidates.push(CopyCandidate {
                 class,
@@ -375,10 +371,32 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 }
 
 /// Will the destination's newest copy be older than the RPO by the next slot?
-fn rpo_at_risk(policy: &Policy, points: Option<&Vec<&RecoveryPoint>>, dest: &Region, now: DateTime<Utc>) -> bool {
+/// Where a copy of `source` to `dest` stands in the queue: emergencies first, then
+/// resources inside an open criticality window (the policy's or the resource's `windows`),
+/// then copies without which the destination's RPO is missed by the next slot, then the
+/// rest. `history` is the resource's recovery points (any order, any location).
+pub fn copy_class(
+    policy: &Policy,
+    source: &RecoveryPoint,
+    windows: &[Window],
+    history: &[&RecoveryPoint],
+    dest: &Region,
+    now: DateTime<Utc>,
+) -> CopyClass {
+    if source.emergency {
+        CopyClass::Emergency
+    } else if policy.open_window(now, windows).is_some() {
+        CopyClass::Window
+    } else if rpo_at_risk(policy, history, dest, now) {
+        CopyClass::RpoAtRisk
+    } else {
+        CopyClass::Routine
+    }
+}
+
+fn rpo_at_risk(policy: &Policy, points: &[&RecoveryPoint], dest: &Region, now: DateTime<Utc>) -> bool {
     let newest = points
-        .into_iter()
-        .flatten()
+        .iter()
         .filter(|p| p.is_copy() && &p.location == dest && p.status == Status::Available)
         .map(|p| p.created_at)
         .max();
