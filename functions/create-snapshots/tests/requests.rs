@@ -36,7 +36,7 @@ fn setup() -> (Fakes, Deps) {
 
 fn event(v: Value, request_id: &str) -> LambdaEvent<Value> {
     let mut ctx = Context::default();
-    ctx.request_id = request_id.to_owned();
+    request_id.clone_into(&mut ctx.request_id);
     LambdaEvent::new(v, ctx)
 }
 
