@@ -279,6 +279,23 @@ pub async fn gather_plan_input(
 )> {
     use futures::{StreamExt, TryStreamExt, stream};
 
+    let (resources, problems) = protected_resources(ports, config, policies).await?;
+    let points: Vec<Vec<RecoveryPoint>> = stream::iter(resources.iter().map(|r| r.resource.arn.clone()))
+        .map(|arn| async move { ports.catalog.by_resource(&arn, PLAN_POINTS_PER_RESOURCE).await })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    Ok((resources, points.into_iter().flatten().collect(), problems))
+}
+
+/// The protected resources, with the windows their tags add. Resources tagged with an
+/// unknown policy are left out (create-snapshots alerts about them); a malformed window
+/// tag is reported in the problems and ignored.
+pub async fn protected_resources(
+    ports: &Ports,
+    config: &Config,
+    policies: &BTreeMap<PolicyName, Policy>,
+) -> PortResult<(Vec<crate::domain::planner::ProtectedResource>, Vec<ItemFailure>)> {
     let discovered = ports
         .snapshots
         .protected_resources(&config.primary_region, &config.policy_tag_key)
@@ -307,12 +324,35 @@ pub async fn gather_plan_input(
             windows,
         });
     }
-    let points: Vec<Vec<RecoveryPoint>> = stream::iter(resources.iter().map(|r| r.resource.arn.clone()))
-        .map(|arn| async move { ports.catalog.by_resource(&arn, PLAN_POINTS_PER_RESOURCE).await })
-        .buffer_unordered(8)
-        .try_collect()
-        .await?;
-    Ok((resources, points.into_iter().flatten().collect(), problems))
+    Ok((resources, problems))
+}
+
+/// Plans `resources` resource by resource: each one's history is read from the catalog
+/// (a few reads in flight), planned, and dropped, so memory holds a few histories plus
+/// the plan, never the whole catalog. `settings` gives everything but resources and points.
+pub async fn plan_by_resource(
+    ports: &Ports,
+    resources: &[crate::domain::planner::ProtectedResource],
+    settings: &crate::domain::planner::PlanInput<'_>,
+) -> PortResult<crate::domain::planner::Plan> {
+    use futures::{StreamExt, stream};
+
+    let mut planner = crate::domain::planner::Planner::new(settings);
+    let mut histories = stream::iter(resources)
+        .map(|r| async move {
+            let points = ports
+                .catalog
+                .by_resource(&r.resource.arn, PLAN_POINTS_PER_RESOURCE)
+                .await;
+            (r, points)
+        })
+        .buffered(8);
+    while let Some((r, points)) = histories.next().await {
+        let points = points?;
+        let refs: Vec<&RecoveryPoint> = points.iter().collect();
+        planner.add(Some(r), &refs);
+    }
+    Ok(planner.finish())
 }
 
 /// Cold-start wiring shared by every function: telemetry, then configuration from the

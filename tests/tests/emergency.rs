@@ -83,6 +83,14 @@ async fn an_emergency_backup_is_made_at_once_and_its_copy_jumps_the_queue() {
         .unwrap();
     assert_eq!(copied.db_snapshots().len(), 1, "the emergency copy exists in {DR}");
     let copy_id = RecoveryPointId::new(&Region::parse(DR).unwrap(), ResourceKind::RdsInstance, &em_name);
-    let point = env.catalog().get(&copy_id).await.unwrap().expect("the copy is cataloged");
-    assert_eq!(point.source.as_ref().map(RecoveryPointId::as_str), Some(made.created[0].as_str()));
+    let point = env
+        .catalog()
+        .get(&copy_id)
+        .await
+        .unwrap()
+        .expect("the copy is cataloged");
+    assert_eq!(
+        point.source.as_ref().map(RecoveryPointId::as_str),
+        Some(made.created[0].as_str())
+    );
 }

@@ -32,10 +32,10 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
-use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, gather_plan_input, load_policies};
+use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, load_policies, plan_by_resource, protected_resources};
 use lifeboat::config::Config;
 use lifeboat::domain::naming::tags;
-use lifeboat::domain::planner::{self, PlanInput};
+use lifeboat::domain::planner::PlanInput;
 use lifeboat::domain::recovery_point::Holds;
 use lifeboat::domain::{Alert, AlertKind, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status};
 use lifeboat::events::ScheduleTick;
@@ -151,22 +151,21 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
     report.remaining += resumable.saturating_sub(MAX_EXPIRIES_PER_RUN);
 
     // 2. Plan at the scheduled time; expire what retention lets go.
-    let (mut resources, mut points, problems) = gather_plan_input(ports, &deps.config, &policies).await?;
+    let (mut resources, problems) = protected_resources(ports, &deps.config, &policies).await?;
     resources.retain(|r| in_scope(&r.policy));
-    let arns: HashSet<&str> = resources.iter().map(|r| r.resource.arn.as_str()).collect();
-    points.retain(|p| arns.contains(p.resource.arn.as_str()));
     // A malformed window tag leaves a criticality window unknown: expire nothing there.
     let unsure: HashSet<&str> = problems.iter().map(|p| p.subject.as_str()).collect();
-    let plan = planner::plan(&PlanInput {
+    let settings = PlanInput {
         policies: &policies,
-        resources: &resources,
-        points: &points,
+        resources: &[],
+        points: &[],
         emergencies: &[],
         copy_budget_per_region: deps.config.copy_budget_per_region,
         dr_kms_keys: &deps.config.dr_kms_keys,
         now: tick.scheduled_time,
         force: false,
-    });
+    };
+    let plan = plan_by_resource(ports, &resources, &settings).await?;
     report.protected = plan.protected.len();
     report.kept = plan.kept;
     for p in &problems {

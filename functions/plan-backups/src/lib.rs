@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
-use lifeboat::app::{ItemFailure, Ports, gather_plan_input};
+use lifeboat::app::{ItemFailure, Ports, plan_by_resource, protected_resources};
 use lifeboat::config::Config;
-use lifeboat::domain::planner::{EmergencyRequest, Plan, PlanInput, plan};
+use lifeboat::domain::planner::{EmergencyRequest, Plan, PlanInput};
 use lifeboat::domain::{Policy, PolicyName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -129,7 +129,7 @@ pub async fn run(deps: &Deps, request: &PlanRequest) -> Result<Report, FunctionE
         }
         policies.retain(|name, _| name == p);
     }
-    let (resources, points, tag_problems) = gather_plan_input(ports, &deps.config, &policies).await?;
+    let (resources, tag_problems) = protected_resources(ports, &deps.config, &policies).await?;
     problems.extend(tag_problems);
     let emergencies: Vec<EmergencyRequest> = request
         .emergencies
@@ -150,16 +150,18 @@ pub async fn run(deps: &Deps, request: &PlanRequest) -> Result<Report, FunctionE
             });
         }
     }
-    let plan = plan(&PlanInput {
+    // Resource by resource: memory holds a few histories and the plan, not the catalog.
+    let settings = PlanInput {
         policies: &policies,
-        resources: &resources,
-        points: &points,
+        resources: &[],
+        points: &[],
         emergencies: &emergencies,
         copy_budget_per_region: deps.config.copy_budget_per_region,
         dr_kms_keys: &deps.config.dr_kms_keys,
         now: at,
         force: request.force,
-    });
+    };
+    let plan = plan_by_resource(ports, &resources, &settings).await?;
     Ok(Report {
         at,
         summary: plan.summary(),

@@ -236,138 +236,202 @@ pub fn scheduled_creates(
 }
 
 /// Plans one cycle. See the module documentation for the guarantees.
+///
+/// Holds every recovery point at once; [`Planner`] gives the same plan fed one resource
+/// at a time, in memory bounded by one resource's history plus the plan itself.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let now = input.now;
-    let mut plan = Plan::default();
-    let ids: HashSet<&RecoveryPointId> = input.points.iter().map(|p| &p.id).collect();
-    let resources: HashMap<&str, &ProtectedResource> =
-        input.resources.iter().map(|r| (r.resource.arn.as_str(), r)).collect();
-    let no_windows: &[Window] = &[];
-    let windows_of = |arn: &str| resources.get(arn).map_or(no_windows, |r| r.windows.as_slice());
-
-    // 1. Creates: requests first, then what each rule has due; minus what is recorded.
-    plan.creates = due_creates(input.policies, input.resources, input.emergencies, now)
-        .into_iter()
-        .filter(|c| !ids.contains(&c.id))
-        .collect();
-
-    // 2. Copies: a priority queue within the per-region budget.
-    let mut by_resource: HashMap<&str, Vec<&RecoveryPoint>> = HashMap::new();
+    let mut by_arn: HashMap<&str, Vec<&RecoveryPoint>> = HashMap::new();
     for p in input.points {
-        by_resource.entry(p.resource.arn.as_str()).or_default().push(p);
+        by_arn.entry(p.resource.arn.as_str()).or_default().push(p);
     }
-    let mut in_flight: BTreeMap<Region, usize> = BTreeMap::new();
-    let mut busy = BTreeSet::new();
-    for p in input
-        .points
-        .iter()
-        .filter(|p| p.is_copy() && p.status == Status::Pending)
-    {
-        *in_flight.entry(p.location.clone()).or_insert(0) += 1;
-        busy.insert(p.resource.arn.clone());
+    let mut planner = Planner::new(input);
+    for r in input.resources {
+        let points = by_arn.remove(r.resource.arn.as_str()).unwrap_or_default();
+        planner.add(Some(r), &points);
     }
-    let mut candidates = Vec::new();
-    let mut kms_for: HashMap<(RecoveryPointId, Region), String> = HashMap::new();
-    for source in input.points.iter().filter(|p| {
-        !p.is_copy() && matches!(p.status, Status::Available | Status::Copying) && p.location == p.resource.region
-    }) {
-        let Some(policy) = input.policies.get(&source.policy) else {
-            continue;
-        };
-        for target in &policy.copies {
-            let copy = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
-            if ids.contains(&copy) {
-                continue;
-            }
-            let Some(kms) = target
-                .kms_key_id
-                .as_ref()
-                .or_else(|| input.dr_kms_keys.get(&target.region))
-            else {
-                plan.blocked.push(HeldCopy {
-                    source: source.id.clone(),
-                    destination: target.region.clone(),
-                    reason: format!("no KMS key configured for {}", target.region),
-                });
-                continue;
-            };
-            let class = copy_class(
-                policy,
-                source,
-                windows_of(&source.resource.arn),
-                by_resource
-                    .get(source.resource.arn.as_str())
-                    .map_or(&[][..], Vec::as_slice),
-                &target.region,
-                now,
-            );
-            kms_for.insert((source.id.clone(), target.region.clone()), kms.clone());
-            candidates.push(CopyCandidate {
-                class,
-                source: source.id.clone(),
-                resource_arn: source.resource.arn.clone(),
-                destination: target.region.clone(),
-                priority: policy.priority,
-                captured_at: source.created_at,
-            });
+    // Points of resources no policy protects any more: expired under their own policy.
+    let mut orphans: Vec<(&str, Vec<&RecoveryPoint>)> = by_arn.into_iter().collect();
+    orphans.sort_unstable_by_key(|(arn, _)| *arn);
+    for (_, points) in orphans {
+        planner.add(None, &points);
+    }
+    planner.finish()
+}
+
+/// The planner, fed resource by resource (e.g. as the catalog pages in each resource's
+/// history): [`Planner::add`] plans a resource's creates, copy candidates and expiries;
+/// [`Planner::finish`] runs the copy queue over every candidate and returns the plan.
+/// Each resource must be added once, with all its recovery points (every location).
+#[derive(Debug)]
+pub struct Planner<'a> {
+    policies: &'a BTreeMap<PolicyName, Policy>,
+    emergencies: &'a [EmergencyRequest],
+    copy_budget_per_region: usize,
+    dr_kms_keys: &'a BTreeMap<Region, String>,
+    now: DateTime<Utc>,
+    force: bool,
+    plan: Plan,
+    requested: Vec<CreateAction>,
+    in_flight: BTreeMap<Region, usize>,
+    busy: BTreeSet<String>,
+    candidates: Vec<CopyCandidate>,
+    /// (source, destination) → (KMS key, copy id).
+    targets: HashMap<(RecoveryPointId, Region), (String, RecoveryPointId)>,
+}
+
+impl<'a> Planner<'a> {
+    /// The settings of `input` (its `resources` and `points` are not read).
+    pub fn new(input: &PlanInput<'a>) -> Self {
+        Self {
+            policies: input.policies,
+            emergencies: input.emergencies,
+            copy_budget_per_region: input.copy_budget_per_region,
+            dr_kms_keys: input.dr_kms_keys,
+            now: input.now,
+            force: input.force,
+            plan: Plan::default(),
+            requested: Vec::new(),
+            in_flight: BTreeMap::new(),
+            busy: BTreeSet::new(),
+            candidates: Vec::new(),
+            targets: HashMap::new(),
         }
     }
-    let queued = plan_copies(candidates, &in_flight, &busy, input.copy_budget_per_region);
-    for c in queued.launch {
-        let kms_key_id = kms_for
-            .remove(&(c.source.clone(), c.destination.clone()))
-            .unwrap_or_default();
-        let source = input.points.iter().find(|p| p.id == c.source);
-        let copy = source.map_or_else(
-            || c.source.clone(),
-            |s| RecoveryPointId::new(&c.destination, s.resource.kind, &s.snapshot_name),
-        );
-        plan.copies.push(CopyAction {
-            reason: format!(
-                "{}: copy to {} (captured {} ago)",
-                c.class,
-                c.destination,
-                age(now, c.captured_at)
-            ),
-            source: c.source,
-            copy,
-            destination: c.destination,
-            kms_key_id,
-            class: c.class,
-        });
-    }
-    for (c, why) in queued.waiting {
-        plan.waiting.push(HeldCopy {
-            source: c.source,
-            destination: c.destination,
-            reason: why.to_string(),
-        });
-    }
 
-    // 3. Expiries, per resource and location, behind the safety floor.
-    let mut groups: BTreeMap<(&str, &Region), Vec<&RecoveryPoint>> = BTreeMap::new();
-    for p in input
-        .points
-        .iter()
-        .filter(|p| !matches!(p.status, Status::Expiring | Status::Expired))
-    {
-        groups
-            .entry((p.resource.arn.as_str(), &p.location))
-            .or_default()
-            .push(p);
-    }
-    for ((arn, _), points) in groups {
-        // The resource's current policy governs; without one, nothing is expired.
-        let policy_name = resources
-            .get(arn)
+    /// Plans one resource: `resource` is `None` for recovery points of a resource no
+    /// policy protects any more; `points` are all its recovery points.
+    pub fn add(&mut self, resource: Option<&ProtectedResource>, points: &[&RecoveryPoint]) {
+        let now = self.now;
+        let ids: HashSet<&RecoveryPointId> = points.iter().map(|p| &p.id).collect();
+        let windows = resource.map_or(&[][..], |r| r.windows.as_slice());
+
+        // 1. Creates: requested ones (ordered in `finish`), then the current slot's.
+        if let Some(r) = resource {
+            let one = std::slice::from_ref(r);
+            let asked: Vec<EmergencyRequest> = self
+                .emergencies
+                .iter()
+                .filter(|e| e.resource_arn == r.resource.arn)
+                .cloned()
+                .collect();
+            if !asked.is_empty() {
+                self.requested.extend(
+                    requested_creates(one, &asked)
+                        .into_iter()
+                        .filter(|c| !ids.contains(&c.id)),
+                );
+            }
+            self.plan.creates.extend(
+                scheduled_creates(self.policies, one, now)
+                    .into_iter()
+                    .filter(|c| !ids.contains(&c.id)),
+            );
+        }
+
+        // 2. Copy candidates; the queue runs over all of them in `finish`.
+        for p in points.iter().filter(|p| p.is_copy() && p.status == Status::Pending) {
+            *self.in_flight.entry(p.location.clone()).or_insert(0) += 1;
+            self.busy.insert(p.resource.arn.clone());
+        }
+        for source in points.iter().filter(|p| {
+            !p.is_copy() && matches!(p.status, Status::Available | Status::Copying) && p.location == p.resource.region
+        }) {
+            let Some(policy) = self.policies.get(&source.policy) else {
+                continue;
+            };
+            for target in &policy.copies {
+                let copy = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
+                if ids.contains(&copy) {
+                    continue;
+                }
+                let Some(kms) = target
+                    .kms_key_id
+                    .as_ref()
+                    .or_else(|| self.dr_kms_keys.get(&target.region))
+                else {
+                    self.plan.blocked.push(HeldCopy {
+                        source: source.id.clone(),
+                        destination: target.region.clone(),
+                        reason: format!("no KMS key configured for {}", target.region),
+                    });
+                    continue;
+                };
+                let class = copy_class(policy, source, windows, points, &target.region, now);
+                self.targets
+                    .insert((source.id.clone(), target.region.clone()), (kms.clone(), copy));
+                self.candidates.push(CopyCandidate {
+                    class,
+                    source: source.id.clone(),
+                    resource_arn: source.resource.arn.clone(),
+                    destination: target.region.clone(),
+                    priority: policy.priority,
+                    captured_at: source.created_at,
+                });
+            }
+        }
+
+        // 3. Expiries, per location, behind the safety floor. The resource's current
+        // policy governs; without one, nothing is expired.
+        let policy_name = resource
             .map(|r| &r.policy)
             .or_else(|| points.iter().map(|p| &p.policy).max());
-        let Some(policy) = policy_name.and_then(|n| input.policies.get(n)) else {
-            continue;
+        let Some(policy) = policy_name.and_then(|n| self.policies.get(n)) else {
+            return;
         };
-        expire_group(input, policy, windows_of(arn), &points, &mut plan);
+        let mut groups: BTreeMap<&Region, Vec<&RecoveryPoint>> = BTreeMap::new();
+        for p in points
+            .iter()
+            .filter(|p| !matches!(p.status, Status::Expiring | Status::Expired))
+        {
+            groups.entry(&p.location).or_default().push(p);
+        }
+        for group in groups.values() {
+            expire_group(now, self.force, policy, windows, group, &mut self.plan);
+        }
     }
-    plan
+
+    /// Runs the copy queue within the per-region budget and returns the plan.
+    pub fn finish(mut self) -> Plan {
+        let now = self.now;
+        let queued = plan_copies(
+            self.candidates,
+            &self.in_flight,
+            &self.busy,
+            self.copy_budget_per_region,
+        );
+        for c in queued.launch {
+            let (kms_key_id, copy) = self
+                .targets
+                .remove(&(c.source.clone(), c.destination.clone()))
+                .unwrap_or_else(|| (String::new(), c.source.clone()));
+            self.plan.copies.push(CopyAction {
+                reason: format!(
+                    "{}: copy to {} (captured {} ago)",
+                    c.class,
+                    c.destination,
+                    age(now, c.captured_at)
+                ),
+                source: c.source,
+                copy,
+                destination: c.destination,
+                kms_key_id,
+                class: c.class,
+            });
+        }
+        for (c, why) in queued.waiting {
+            self.plan.waiting.push(HeldCopy {
+                source: c.source,
+                destination: c.destination,
+                reason: why.to_string(),
+            });
+        }
+        // Requests first: emergencies, then on-demand, oldest request first.
+        self.requested
+            .sort_by_key(|c| (std::cmp::Reverse(c.emergency), c.slot.start()));
+        self.requested.append(&mut self.plan.creates);
+        self.plan.creates = self.requested;
+        self.plan
+    }
 }
 
 /// Will the destination's newest copy be older than the RPO by the next slot?
@@ -406,13 +470,13 @@ fn rpo_at_risk(policy: &Policy, points: &[&RecoveryPoint], dest: &Region, now: D
 }
 
 fn expire_group(
-    input: &PlanInput<'_>,
+    now: DateTime<Utc>,
+    force: bool,
     policy: &Policy,
     windows: &[Window],
     points: &[&RecoveryPoint],
     plan: &mut Plan,
 ) {
-    let now = input.now;
     let window = policy.open_window(now, windows);
     let restorable: Vec<&RecoveryPoint> = points.iter().copied().filter(|p| p.is_restorable()).collect();
     let times: Vec<DateTime<Utc>> = restorable.iter().map(|p| p.created_at).collect();
@@ -446,7 +510,7 @@ fn expire_group(
         if let Some(by) = &h.in_use_by {
             return Some(format!("in use by {by}"));
         }
-        if let Some(until) = h.min_storage_until.filter(|u| *u > now && !input.force) {
+        if let Some(until) = h.min_storage_until.filter(|u| *u > now && !force) {
             return Some(format!(
                 "minimum storage duration until {until} (force to expire anyway)"
             ));
