@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+pub mod object_store;
 pub mod ports;
 pub mod telemetry;
 

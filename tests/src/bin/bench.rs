@@ -207,6 +207,8 @@ fn point(
         emergency: false,
         verified_at: None,
         holds: Holds::default(),
+        manifest: None,
+        verification_failed: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,
