@@ -254,4 +254,5 @@ pub async fn digest(body: ObjectBody) -> PortResult<Digests> {
     Ok(h.finish())
 }
 
+pub mod runs;
 pub mod settings;

@@ -1,6 +1,8 @@
 //! [`ObjectStore`] on Amazon S3 (aws-sdk-s3). Path-style addressing is a setting (the
 //! emulator needs it); copies above the multipart threshold use UploadPartCopy.
 
+use std::fmt::Write as _;
+
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
@@ -76,7 +78,7 @@ fn encode_key(key: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -482,6 +484,30 @@ impl ObjectStore for S3ObjectStore {
             Err(e) => Err(s3_error("RestoreObject", e)),
         }
     }
+}
+
+/// The source-region and backup-region stores of the S3 functions, from the shared SDK
+/// configuration.
+pub fn stores(
+    sdk: &aws_config::SdkConfig,
+    settings: &crate::object_store::settings::S3Settings,
+) -> (std::sync::Arc<S3ObjectStore>, std::sync::Arc<S3ObjectStore>) {
+    let in_region = |r: &crate::domain::Region| {
+        sdk.to_builder()
+            .region(aws_config::Region::new(r.as_str().to_owned()))
+            .build()
+    };
+    let source = S3ObjectStore::from_sdk(
+        &in_region(&settings.source_region),
+        settings.path_style,
+        settings.tuning,
+    );
+    let backup = S3ObjectStore::from_sdk(
+        &in_region(&settings.backup_region),
+        settings.path_style,
+        settings.tuning,
+    );
+    (std::sync::Arc::new(source), std::sync::Arc::new(backup))
 }
 
 #[cfg(test)]

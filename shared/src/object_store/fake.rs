@@ -85,6 +85,28 @@ impl InMemoryObjectStore {
         Self::default()
     }
 
+    /// Copies above `bytes` are multipart (counted in parts of `bytes`).
+    #[must_use]
+    pub fn with_multipart_threshold(mut self, bytes: u64) -> Self {
+        self.multipart_threshold = bytes;
+        self
+    }
+
+    /// How many versions (delete markers included) a key has.
+    pub fn versions(&self, bucket: &str, key: &str) -> usize {
+        lock(&self.buckets)
+            .get(bucket)
+            .and_then(|b| b.objects.get(key))
+            .map_or(0, Vec::len)
+    }
+
+    /// Every key (current or not) under a prefix.
+    pub fn all_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        lock(&self.buckets).get(bucket).map_or_else(Vec::new, |b| {
+            b.objects.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+        })
+    }
+
     /// The time locks are judged against.
     pub fn set_now(&self, now: DateTime<Utc>) {
         *lock(&self.now) = now;
@@ -149,10 +171,12 @@ impl InMemoryObjectStore {
     fn enter(&self, op: ObjectOp) -> PortResult<()> {
         *lock(&self.calls).entry(op).or_insert(0) += 1;
         let mut failures = lock(&self.failures);
-        if let Some(i) = failures.iter().position(|(o, _)| *o == op) {
-            if let Some((_, e)) = failures.remove(i) {
-                return Err(e);
-            }
+        if let Some((_, e)) = failures
+            .iter()
+            .position(|(o, _)| *o == op)
+            .and_then(|i| failures.remove(i))
+        {
+            return Err(e);
         }
         Ok(())
     }

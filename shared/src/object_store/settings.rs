@@ -40,8 +40,8 @@ impl fmt::Display for SettingsError {
     }
 }
 
-fn flag(v: Option<String>) -> Result<bool, String> {
-    match v.as_deref().map(str::trim) {
+fn flag(v: Option<&str>) -> Result<bool, String> {
+    match v.map(str::trim) {
         None | Some("" | "false" | "0" | "no") => Ok(false),
         Some("true" | "1" | "yes") => Ok(true),
         Some(other) => Err(format!("{other:.20?} is not true or false")),
@@ -100,11 +100,11 @@ impl S3Settings {
                 }
             },
         };
-        let path_style = flag(get("S3_FORCE_PATH_STYLE")).unwrap_or_else(|e| {
+        let path_style = flag(get("S3_FORCE_PATH_STYLE").as_deref()).unwrap_or_else(|e| {
             problems.push(format!("S3_FORCE_PATH_STYLE: {e}"));
             false
         });
-        let legal_hold = flag(get("LEGAL_HOLD")).unwrap_or_else(|e| {
+        let legal_hold = flag(get("LEGAL_HOLD").as_deref()).unwrap_or_else(|e| {
             problems.push(format!("LEGAL_HOLD: {e}"));
             false
         });
