@@ -79,6 +79,9 @@ pub struct BackupRequest {
 
 impl BackupRequest {
     pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        if !event.is_object() {
+            return Err(FunctionError::invalid("expected a backup request object"));
+        }
         let req: Self = serde_json::from_value(event.clone())
             .map_err(|e| FunctionError::invalid(format!("malformed backup request: {e}")))?;
         check_bucket(&req.bucket).map_err(FunctionError::invalid)?;

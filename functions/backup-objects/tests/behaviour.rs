@@ -242,7 +242,7 @@ async fn bad_input_is_rejected_before_any_call() {
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("bucket name"), "{}", err.message);
     for bad in [
-        r#"[]"#,
+        "[]",
         r#"{"bucket":"photos"}"#,
         r#"{"bucket":"photos","policy":"Gold!","scheduledTime":"2026-11-23T18:00:00Z"}"#,
     ] {
