@@ -110,6 +110,13 @@ fn hold(on: bool) -> ObjectLockLegalHoldStatus {
     }
 }
 
+/// `Content-MD5` of the (empty) body of a CopyObject or CreateMultipartUpload request.
+/// Requests that set Object Lock retention must carry an integrity header; the MD5 of an
+/// empty body is the correct one for these body-less requests.
+fn empty_body_md5(req: &mut aws_smithy_runtime_api::http::Request) {
+    req.headers_mut().insert("Content-MD5", "1B2M2Y8AsgTpgAEwStT+fA==");
+}
+
 fn strip_etag(e: &str) -> String {
     e.trim_matches('"').to_owned()
 }
@@ -152,6 +159,8 @@ impl S3ObjectStore {
             .set_object_lock_retain_until_date(o.lock.as_ref().map(|l| smithy_time(l.retain_until)))
             .set_object_lock_legal_hold_status(o.legal_hold.then(|| hold(true)))
             .set_metadata(Some(o.metadata.iter().cloned().collect()))
+            .customize()
+            .mutate_request(empty_body_md5)
             .send()
             .await
             .map_err(|e| s3_error("CreateMultipartUpload", e))?;
@@ -405,6 +414,8 @@ impl ObjectStore for S3ObjectStore {
             .set_object_lock_mode(o.lock.as_ref().map(|l| lock_mode(l.mode)))
             .set_object_lock_retain_until_date(o.lock.as_ref().map(|l| smithy_time(l.retain_until)))
             .set_object_lock_legal_hold_status(o.legal_hold.then(|| hold(true)))
+            .customize()
+            .mutate_request(empty_body_md5)
             .send()
             .await
             .map_err(|e| s3_error("CopyObject", e))?;
