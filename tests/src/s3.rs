@@ -91,6 +91,16 @@ pub fn verify_deps(env: &TestEnv) -> verify_backups::Deps {
     }
 }
 
+/// `restore-objects` wired to the emulator.
+pub fn restore_deps(env: &TestEnv, settings: S3Settings) -> restore_objects::Deps {
+    restore_objects::Deps {
+        catalog: Arc::new(env.catalog()),
+        target: store(env, PRIMARY, settings.tuning),
+        backup: store(env, DR, settings.tuning),
+        settings,
+    }
+}
+
 /// Puts `body` at `key` (a user's write, or one behind Lifeboat's back); returns the version id.
 pub async fn put(env: &TestEnv, region: &str, bucket: &str, key: &str, body: &[u8]) -> Result<Option<String>> {
     let out = client(env, region)

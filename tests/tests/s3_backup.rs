@@ -97,9 +97,35 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
     assert_eq!((r3.copied, r3.unchanged, r3.deleted), (0, 6, 0));
     expected.push(live.clone());
 
+    let restore = lifeboat_tests::s3::restore_deps(&env, settings(&bak, &[]));
     for (report, want) in [&r1, &r2, &r3].into_iter().zip(&expected) {
         let m = manifest(&env, &report.recovery_point).await;
         assert_eq!(&restored(&env, &bak, &m).await, want, "{}", report.run);
+        // Point-in-time restore as of the run's completion, to a new prefix.
+        let point = env.catalog().get(&report.recovery_point).await.unwrap().unwrap();
+        let req = restore_objects::RestoreRequest {
+            bucket: src.clone(),
+            prefix: "docs/".into(),
+            as_of: point.created_at,
+            keys: None,
+            target: Some(restore_objects::Target {
+                bucket: src.clone(),
+                prefix: format!("restored/{}/", report.run),
+            }),
+            overwrite: false,
+            dry_run: false,
+            tier: None,
+        };
+        let out = restore_objects::run(&restore, &req).await.unwrap();
+        assert_eq!(out.run, report.run);
+        let mut got = BTreeMap::new();
+        for item in &out.items {
+            got.insert(
+                item.key.clone(),
+                get(&env, PRIMARY, &src, &item.target_key, None).await.unwrap(),
+            );
+        }
+        assert_eq!(&got, want, "restore as of {}", point.created_at);
     }
     // The catalog knows the runs as recovery points of the prefix.
     let runs = lifeboat::object_store::runs::completed_runs(&env.catalog(), &format!("arn:aws:s3:::{src}/docs/"))
