@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+pub mod object_store;
 pub mod ports;
 pub mod telemetry;
 

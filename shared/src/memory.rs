@@ -107,7 +107,7 @@ impl InMemorySnapshotStore {
     ) -> Snapshot {
         let arn_kind = match kind {
             ResourceKind::RdsInstance => "snapshot",
-            ResourceKind::AuroraCluster => "cluster-snapshot",
+            ResourceKind::AuroraCluster | ResourceKind::S3Prefix => "cluster-snapshot",
         };
         Snapshot {
             kind,
@@ -493,7 +493,7 @@ impl Fakes {
         let region = Region::parse("us-east-1").unwrap_or_else(|e| panic!("{e}"));
         let kind_part = match kind {
             ResourceKind::RdsInstance => "db",
-            ResourceKind::AuroraCluster => "cluster",
+            ResourceKind::AuroraCluster | ResourceKind::S3Prefix => "cluster",
         };
         let resource = ResourceRef {
             kind,

@@ -424,7 +424,7 @@ async fn rds_wire_error_codes_map_to_port_errors() {
         let rule = match (op, resource.kind) {
             ("copy", _) => mock!(aws_sdk_rds::Client::copy_db_snapshot).then_http_response(body),
             (_, ResourceKind::RdsInstance) => mock!(aws_sdk_rds::Client::create_db_snapshot).then_http_response(body),
-            (_, ResourceKind::AuroraCluster) => {
+            (_, ResourceKind::AuroraCluster | ResourceKind::S3Prefix) => {
                 mock!(aws_sdk_rds::Client::create_db_cluster_snapshot).then_http_response(body)
             }
         };
@@ -797,6 +797,8 @@ fn point(resource_id: &str) -> RecoveryPoint {
         emergency: false,
         verified_at: None,
         holds: Holds::default(),
+        manifest: None,
+        verification_failed: None,
         created_at: at(),
         updated_at: at(),
         version: 1,

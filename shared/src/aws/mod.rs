@@ -9,6 +9,7 @@ pub mod calls;
 pub mod dynamodb;
 pub mod dynamodb_backups;
 pub mod rds;
+pub mod s3;
 pub mod secrets;
 pub mod sns;
 

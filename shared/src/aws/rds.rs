@@ -196,6 +196,7 @@ impl SnapshotStore for RdsSnapshotStore {
                     .map(|s| cluster_snapshot(&resource.region, s))
                     .ok_or_else(|| missing("CreateDBClusterSnapshot", name))
             }
+            ResourceKind::S3Prefix => Err(not_rds(resource.kind)),
         }
     }
 
@@ -216,6 +217,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map(|o| o.db_cluster_snapshots().first().map(|s| cluster_snapshot(region, s)))
                 .map_err(|e| port_error("DescribeDBClusterSnapshots", e)),
+            ResourceKind::S3Prefix => Err(not_rds(kind)),
         };
         match result {
             Err(PortError::NotFound(_)) => Ok(None),
@@ -252,6 +254,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .iter()
                 .map(|s| cluster_snapshot(&resource.region, s))
                 .collect(),
+            ResourceKind::S3Prefix => return Err(not_rds(resource.kind)),
         };
         Ok(all
             .into_iter()
@@ -301,6 +304,7 @@ impl SnapshotStore for RdsSnapshotStore {
                     .map(|s| cluster_snapshot(destination, s))
                     .ok_or_else(|| missing("CopyDBClusterSnapshot", name))
             }
+            ResourceKind::S3Prefix => Err(not_rds(source.kind)),
         }
     }
 
@@ -321,6 +325,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map(drop)
                 .map_err(|e| port_error("DeleteDBClusterSnapshot", e)),
+            ResourceKind::S3Prefix => Err(not_rds(kind)),
         };
         match result {
             // Already gone: what deleting it would have achieved.
@@ -328,4 +333,9 @@ impl SnapshotStore for RdsSnapshotStore {
             other => other,
         }
     }
+}
+
+/// RDS has no snapshots of S3 prefixes: asking is a caller's mistake.
+fn not_rds(kind: ResourceKind) -> PortError {
+    PortError::Invalid(format!("{kind} resources have no RDS snapshots"))
 }

@@ -28,6 +28,9 @@ pub enum AlertKind {
     /// A recovery point chosen for expiry could not be deleted, or Lifeboat refused to
     /// delete its snapshot (e.g. not created by Lifeboat).
     ExpiryFailed,
+    /// Backup objects are missing, truncated or corrupted, or a manifest does not match
+    /// its catalog record: the recovery points concerned are marked unverified.
+    VerificationFailed,
 }
 
 impl AlertKind {
@@ -41,6 +44,7 @@ impl AlertKind {
             Self::UnknownPolicy => "unknown-policy",
             Self::InvalidPolicy => "invalid-policy",
             Self::ExpiryFailed => "expiry-failed",
+            Self::VerificationFailed => "verification-failed",
         }
     }
 }

@@ -126,6 +126,8 @@ pub enum ResourceKind {
     RdsInstance,
     /// An Aurora (or Multi-AZ) DB cluster.
     AuroraCluster,
+    /// An S3 bucket, or a prefix of one (`id` is `bucket/prefix`), backed up object by object.
+    S3Prefix,
 }
 
 impl ResourceKind {
@@ -134,6 +136,7 @@ impl ResourceKind {
         match self {
             Self::RdsInstance => "db",
             Self::AuroraCluster => "cluster",
+            Self::S3Prefix => "s3",
         }
     }
 
@@ -141,6 +144,7 @@ impl ResourceKind {
         match s {
             "db" => Some(Self::RdsInstance),
             "cluster" => Some(Self::AuroraCluster),
+            "s3" => Some(Self::S3Prefix),
             _ => None,
         }
     }
@@ -151,6 +155,7 @@ impl fmt::Display for ResourceKind {
         f.write_str(match self {
             Self::RdsInstance => "rds-instance",
             Self::AuroraCluster => "aurora-cluster",
+            Self::S3Prefix => "s3-prefix",
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod copy_queue;
 pub mod ids;
+pub mod manifest;
 pub mod naming;
 pub mod planner;
 pub mod policy;

@@ -178,10 +178,28 @@ pub struct RecoveryPoint {
     /// What forbids deleting it.
     #[serde(default, skip_serializing_if = "Holds::is_empty")]
     pub holds: Holds,
+    // --- S3 backup runs (kind `s3-prefix`) ---
+    /// The run's manifest in the backup bucket, with its SHA-256 and counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<super::manifest::ManifestRef>,
+    /// The last verification found missing, truncated or corrupted objects (then
+    /// `verified_at` is cleared until a verification passes again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_failed: Option<VerificationFailure>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: u64,
+}
+
+/// What a failed verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationFailure {
+    pub at: DateTime<Utc>,
+    /// Objects checked and found bad.
+    pub checked: u64,
+    /// One line per bad object: `<problem>: <key>` (capped).
+    pub problems: Vec<String>,
 }
 
 /// Reasons a recovery point must not be deleted.
@@ -244,6 +262,8 @@ impl RecoveryPoint {
             emergency: false,
             verified_at: None,
             holds: Holds::default(),
+            manifest: None,
+            verification_failed: None,
             created_at,
             updated_at: created_at,
             version: 1,

@@ -50,6 +50,9 @@ use lifeboat::ports::{Catalog, PortResult, RunRecord};
 use lifeboat_tests::{BoxError, Result, repo_root};
 use serde_json::{Value, json};
 
+#[path = "bench/s3.rs"]
+mod s3;
+
 const PRIMARY: &str = "us-east-1";
 const DR: &str = "us-west-2";
 const DR_KEY: &str = "alias/lifeboat-dr";
@@ -146,6 +149,7 @@ fn child(args: &[String]) -> Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(cycle_child(arg(args, "--resources", 50)?))?
         }
+        Some(s) if s.starts_with("s3-") => s3::child(args)?,
         other => return Err(err(format!("unknown child {other:?}"))),
     };
     println!("{out}");
@@ -208,6 +212,8 @@ fn point(
         emergency: false,
         verified_at: None,
         holds: Holds::default(),
+        manifest: None,
+        verification_failed: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,
@@ -985,6 +991,8 @@ fn parent(args: &[String]) -> Result<()> {
     let cycle = run_child(&["cycle", "--resources", &cycle_resources.to_string()])?;
     let (calls_figure, calls_detail) = cycle_figure(&cycle)?;
     figures.push(calls_figure);
+
+    figures.extend(s3::figures()?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();

@@ -14,6 +14,9 @@ use lifeboat::ports::Catalog;
 use lifeboat_tests::{DR, PRIMARY, ReceivedAlert, Result, TestEnv};
 use serde_json::Value;
 
+#[path = "demo/s3.rs"]
+mod s3;
+
 struct Step {
     name: &'static str,
     took: Duration,
@@ -259,5 +262,6 @@ async fn demo() -> Result<()> {
         "\nReplaying the tick created nothing new; every alert was sent once. Wall time: {:.1} s",
         wall.elapsed().as_secs_f64()
     );
+    s3::run(&env).await?;
     Ok(())
 }

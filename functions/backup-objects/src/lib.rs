@@ -1,0 +1,467 @@
+//! `backup-objects`: incremental backup of one protected bucket/prefix (one shard) into
+//! the versioned, Object-Lock-enabled backup bucket of the DR region.
+//!
+//! The source is listed page by page and compared with the previous run's manifest:
+//! unchanged objects (same version, size and ETag) cost no call beyond the listing; new
+//! and changed objects are read once to compute their SHA-256 and CRC64/NVME, then copied
+//! server-side (conditional on the ETag that was hashed; multipart UploadPartCopy above
+//! the threshold) under the run's own key, with the retention and legal hold configured.
+//! After every page a checkpoint is saved in the backup bucket: an invocation that runs
+//! out of time (or pages) answers `in_progress` and the next one resumes; one that
+//! crashed resumes from the last page, checking the backup bucket before copying so that
+//! nothing is copied twice. The manifest is written, and the run recorded in the catalog
+//! as a recovery point, only when the listing is complete. A Step Functions Map fans
+//! shards (prefixes) out, each looping on `in_progress`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::app::RunLog;
+use lifeboat::domain::manifest::{
+    Checkpoint, ListedObject, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key, run_name,
+    sha256_hex,
+};
+use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Slot, Status};
+use lifeboat::object_store::runs::{check_bucket, check_prefix, completed_runs, load_manifest, s3_resource};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, digest, read_all};
+use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FUNCTION: &str = "backup-objects";
+/// Stop taking new pages when less than this is left before the Lambda deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
+const MAX_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
+
+pub const META_RUN: &str = "lifeboat-run";
+pub const META_ETAG: &str = "lifeboat-source-etag";
+pub const META_SHA256: &str = "lifeboat-sha256";
+pub const META_CRC64: &str = "lifeboat-crc64nvme";
+
+#[derive(Clone)]
+pub struct Deps {
+    pub catalog: Arc<dyn Catalog>,
+    pub clock: Arc<dyn Clock>,
+    /// The source region's S3.
+    pub source: Arc<dyn ObjectStore>,
+    /// The backup region's S3.
+    pub backup: Arc<dyn ObjectStore>,
+    pub settings: S3Settings,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One shard to back up: `{"bucket": "photos", "prefix": "2026/", "policy": "gold",
+/// "scheduledTime": "2026-11-23T18:00:00Z"}`; `maxPages` caps the pages of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupRequest {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub policy: String,
+    pub scheduled_time: DateTime<Utc>,
+    #[serde(default)]
+    pub max_pages: Option<u32>,
+}
+
+impl BackupRequest {
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        if !event.is_object() {
+            return Err(FunctionError::invalid("expected a backup request object"));
+        }
+        let req: Self = serde_json::from_value(event.clone())
+            .map_err(|e| FunctionError::invalid(format!("malformed backup request: {e}")))?;
+        check_bucket(&req.bucket).map_err(FunctionError::invalid)?;
+        check_prefix(&req.prefix).map_err(FunctionError::invalid)?;
+        PolicyName::parse(&req.policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
+        if req.max_pages == Some(0) {
+            return Err(FunctionError::invalid("maxPages must be at least 1"));
+        }
+        Ok(req)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every object is backed up; the manifest is written and the run cataloged.
+    Complete,
+    /// Stopped at a page boundary (time or page budget); invoke again to resume.
+    InProgress,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub status: RunStatus,
+    pub run: String,
+    pub recovery_point: RecoveryPointId,
+    /// Objects listed by this invocation.
+    pub listed: u64,
+    /// Objects copied by this invocation, and their bytes.
+    pub copied: u64,
+    pub bytes_copied: u64,
+    /// Objects found unchanged (no call beyond the listing).
+    pub unchanged: u64,
+    /// Copies found already made by an interrupted invocation of this run.
+    pub recovered: u64,
+    /// Tombstones: objects deleted from the source since the previous run.
+    pub deleted: u64,
+    /// The run was already complete: nothing was done.
+    pub replay: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestRef>,
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<BackupReport, FunctionError> {
+    let req = BackupRequest::parse(&event.payload)?;
+    let deadline = event
+        .context
+        .deadline
+        .checked_sub(u64::try_from(DEADLINE_MARGIN.as_millis()).unwrap_or(0))
+        .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(i64::try_from(ms).ok()?));
+    run(deps, &req, &event.context.request_id, deadline).await
+}
+
+#[derive(Default)]
+struct Counts {
+    listed: u64,
+    copied: u64,
+    bytes: u64,
+    unchanged: u64,
+    recovered: u64,
+}
+
+enum Outcome {
+    Unchanged(ManifestEntry),
+    Copied(ManifestEntry),
+    Recovered(ManifestEntry),
+}
+
+/// Backs up one shard, for at most `deadline` (or `maxPages` pages).
+pub async fn run(
+    deps: &Deps,
+    req: &BackupRequest,
+    run_id: &str,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<BackupReport, FunctionError> {
+    let s = &deps.settings;
+    let policy = PolicyName::parse(&req.policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
+    let slot = Slot::containing(req.scheduled_time, Duration::from_mins(1));
+    let run = run_name(policy.as_str(), &req.bucket, &req.prefix, &slot.compact());
+    let rp_id = RecoveryPointId::new(&s.backup_region, ResourceKind::S3Prefix, &run);
+    let resource = s3_resource(&s.source_region, &req.bucket, &req.prefix);
+    let mut report = BackupReport {
+        status: RunStatus::Complete,
+        run: run.clone(),
+        recovery_point: rp_id.clone(),
+        listed: 0,
+        copied: 0,
+        bytes_copied: 0,
+        unchanged: 0,
+        recovered: 0,
+        deleted: 0,
+        replay: false,
+        manifest: None,
+    };
+    // A replayed trigger of a finished run does nothing.
+    if let Some(done) = deps.catalog.get(&rp_id).await? {
+        report.replay = true;
+        report.manifest = done.manifest;
+        return Ok(report);
+    }
+    let mut log = RunLog::start(FUNCTION, run_id, deps.clock.now());
+    let ckey = checkpoint_key(&req.bucket, &req.prefix, &run);
+    let mut cp = match read_all(deps.backup.as_ref(), &s.backup_bucket, &ckey, MAX_CHECKPOINT_BYTES).await {
+        Ok(bytes) => Checkpoint::decode(&bytes).map_err(|e| {
+            FunctionError::new(
+                lifeboat::ErrorType::Internal,
+                format!("checkpoint {ckey} is unreadable: {e}"),
+            )
+        })?,
+        Err(PortError::NotFound(_)) => Checkpoint::start(&run),
+        Err(e) => return Err(e.into()),
+    };
+    // The first page after an interrupted invocation may be half copied.
+    let mut careful = cp.invocations > 0;
+    cp.invocations += 1;
+    let previous = previous_manifest(deps, &resource.arn, &rp_id).await?;
+    let prev: HashMap<&str, &ManifestEntry> = previous
+        .as_ref()
+        .map(|m| m.live().map(|e| (e.key.as_str(), e)).collect())
+        .unwrap_or_default();
+    let mut counts = Counts::default();
+    let mut pages = 0u32;
+    while !cp.listing_done {
+        let out_of_pages = req.max_pages.is_some_and(|m| pages >= m);
+        let out_of_time = deadline.is_some_and(|d| deps.clock.now() >= d);
+        if out_of_pages || out_of_time {
+            report.status = RunStatus::InProgress;
+            break;
+        }
+        let page = deps
+            .source
+            .list_page(&req.bucket, &req.prefix, cp.next_token.as_deref(), s.page_size)
+            .await?;
+        counts.listed += page.objects.len() as u64;
+        let now = deps.clock.now();
+        let outcomes: Vec<Outcome> = stream::iter(page.objects)
+            .map(|o| back_up_one(deps, req, &run, &prev, o, careful, now))
+            .buffered(s.concurrency)
+            .try_collect()
+            .await?;
+        for o in outcomes {
+            let entry = match o {
+                Outcome::Unchanged(e) => {
+                    counts.unchanged += 1;
+                    e
+                }
+                Outcome::Copied(e) => {
+                    counts.copied += 1;
+                    counts.bytes += e.size;
+                    e
+                }
+                Outcome::Recovered(e) => {
+                    counts.recovered += 1;
+                    e
+                }
+            };
+            cp.entries.push(entry);
+        }
+        cp.listing_done = page.next_token.is_none();
+        cp.next_token = page.next_token;
+        save_checkpoint(deps, &ckey, &cp).await?;
+        careful = false;
+        pages += 1;
+    }
+    report.listed = counts.listed;
+    report.copied = counts.copied;
+    report.bytes_copied = counts.bytes;
+    report.unchanged = counts.unchanged;
+    report.recovered = counts.recovered;
+    log.action("listed", &run, counts.listed.to_string());
+    log.action("copied", &run, counts.copied.to_string());
+    if report.status == RunStatus::InProgress {
+        tracing::info!(run = %run, entries = cp.entries.len(), "run continues in the next invocation");
+        log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+        return Ok(report);
+    }
+
+    // Complete: tombstones for deleted objects, the manifest, then the catalog record.
+    let now = deps.clock.now();
+    let live: std::collections::HashSet<&str> = cp.entries.iter().map(|e| e.key.as_str()).collect();
+    let mut tombstones: Vec<ManifestEntry> = prev
+        .values()
+        .filter(|e| !live.contains(e.key.as_str()))
+        .map(|e| ManifestEntry {
+            deleted: true,
+            ..(*e).clone()
+        })
+        .collect();
+    report.deleted = tombstones.len() as u64;
+    let mut entries = std::mem::take(&mut cp.entries);
+    entries.append(&mut tombstones);
+    let manifest = Manifest::new(&run, &req.bucket, &req.prefix, now, entries);
+    let bytes = manifest
+        .encode()
+        .map_err(|e| FunctionError::new(lifeboat::ErrorType::Internal, e.to_string()))?;
+    let sha256 = sha256_hex(&bytes);
+    let mkey = manifest_key(&req.bucket, &req.prefix, &run);
+    deps.backup
+        .put(&s.backup_bucket, &mkey, bytes, &write_options(s, now, Vec::new()))
+        .await?;
+    let copied_total = manifest.live().filter(|e| e.copied_in == run).count() as u64;
+    let mref = ManifestRef {
+        source_bucket: req.bucket.clone(),
+        prefix: req.prefix.clone(),
+        backup_bucket: s.backup_bucket.clone(),
+        key: mkey,
+        sha256,
+        objects: manifest.header.objects,
+        bytes: manifest.header.bytes,
+        copied: copied_total,
+        deleted: report.deleted,
+    };
+    let mut rp = RecoveryPoint::new(&resource, &policy, slot, &s.backup_region, &run, Status::Available, now);
+    rp.manifest = Some(mref.clone());
+    rp.holds.legal_hold = s.legal_hold;
+    rp.holds.locked_until = s.lock.map(|(_, days)| now + chrono::Duration::days(i64::from(days)));
+    match deps.catalog.insert(&rp).await {
+        Ok(()) | Err(PortError::Conflict(_) | PortError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if let Err(e) = deps.backup.delete(&s.backup_bucket, &ckey, None).await {
+        tracing::warn!(error = %e, key = %ckey, "could not delete the finished run's checkpoint");
+    }
+    log.action("manifest", &run, format!("{} objects", mref.objects));
+    log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+    report.manifest = Some(mref);
+    Ok(report)
+}
+
+fn write_options(s: &S3Settings, now: DateTime<Utc>, metadata: Vec<(String, String)>) -> WriteOptions {
+    WriteOptions {
+        storage_class: None,
+        lock: s.lock.map(|(mode, days)| ObjectLock {
+            mode,
+            retain_until: now + chrono::Duration::days(i64::from(days)),
+        }),
+        legal_hold: s.legal_hold,
+        metadata,
+    }
+}
+
+async fn save_checkpoint(deps: &Deps, key: &str, cp: &Checkpoint) -> PortResult<()> {
+    let bytes = cp
+        .encode()
+        .map_err(|e| PortError::Invalid(format!("cannot encode checkpoint: {e}")))?;
+    // Checkpoints are scratch state: no retention, no hold.
+    deps.backup
+        .put(&deps.settings.backup_bucket, key, bytes, &WriteOptions::default())
+        .await
+        .map(drop)
+}
+
+/// The newest completed run's manifest, if any and if intact. An unreadable one makes
+/// this run a full copy (logged), never a wrong incremental one.
+async fn previous_manifest(deps: &Deps, arn: &str, current: &RecoveryPointId) -> PortResult<Option<Manifest>> {
+    let runs = completed_runs(deps.catalog.as_ref(), arn).await?;
+    let Some(mref) = runs
+        .iter()
+        .filter(|p| &p.id != current)
+        .find_map(|p| p.manifest.as_ref())
+    else {
+        return Ok(None);
+    };
+    match load_manifest(deps.backup.as_ref(), mref).await {
+        Ok(m) => Ok(Some(m)),
+        Err(lifeboat::object_store::runs::ManifestReadError::Port(e)) if e.is_transient() => Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, manifest = %mref.key, "previous manifest unusable: copying everything");
+            Ok(None)
+        }
+    }
+}
+
+async fn back_up_one(
+    deps: &Deps,
+    req: &BackupRequest,
+    run: &str,
+    prev: &HashMap<&str, &ManifestEntry>,
+    o: ListedObject,
+    careful: bool,
+    now: DateTime<Utc>,
+) -> PortResult<Outcome> {
+    let s = &deps.settings;
+    if let Some(p) = prev.get(o.key.as_str()).filter(|p| p.unchanged(&o)) {
+        return Ok(Outcome::Unchanged(ManifestEntry {
+            last_modified: o.last_modified.or(p.last_modified),
+            ..(*p).clone()
+        }));
+    }
+    let bkey = backup_key(&req.bucket, &req.prefix, run, &o.key);
+    if careful && let Some(entry) = already_copied(deps, run, &o, &bkey).await? {
+        return Ok(Outcome::Recovered(entry));
+    }
+    // Lifeboat computes the checksums itself, from the very version it copies (the copy
+    // is conditional on the ETag that was read).
+    let body = deps
+        .source
+        .get(&req.bucket, &o.key, o.version_id.as_deref(), Some(&o.etag))
+        .await?;
+    let d = digest(body).await?;
+    if d.bytes != o.size {
+        return Err(PortError::Conflict(format!(
+            "{}: read {} bytes, listed {}; it changed during the run",
+            o.key, d.bytes, o.size
+        )));
+    }
+    let metadata = vec![
+        (META_RUN.to_owned(), run.to_owned()),
+        (META_ETAG.to_owned(), o.etag.clone()),
+        (META_SHA256.to_owned(), d.sha256.clone()),
+        (META_CRC64.to_owned(), d.crc64nvme.clone()),
+    ];
+    let mut options = write_options(s, now, metadata);
+    options.storage_class = Some(s.storage_class.clone());
+    let written = deps
+        .backup
+        .copy(&CopyRequest {
+            source_bucket: req.bucket.clone(),
+            source_key: o.key.clone(),
+            source_version_id: o.version_id.clone(),
+            if_match: Some(o.etag.clone()),
+            size: o.size,
+            bucket: s.backup_bucket.clone(),
+            key: bkey.clone(),
+            options,
+        })
+        .await?;
+    // S3's own claim is compared, never trusted: a disagreement fails the object.
+    if written.parts <= 1
+        && let Some(claimed) = written.checksum_sha256.as_deref().filter(|c| !c.contains('-'))
+        && claimed != d.sha256_base64
+    {
+        return Err(PortError::Conflict(format!(
+            "{}: S3 reports SHA-256 {claimed} for the copy, Lifeboat computed {}",
+            o.key, d.sha256_base64
+        )));
+    }
+    Ok(Outcome::Copied(ManifestEntry {
+        key: o.key,
+        version_id: o.version_id,
+        size: o.size,
+        etag: o.etag,
+        sha256: d.sha256,
+        crc64nvme: d.crc64nvme,
+        storage_class: s.storage_class.clone(),
+        last_modified: o.last_modified,
+        backup_key: bkey,
+        backup_version_id: written.version_id,
+        copied_in: run.to_owned(),
+        deleted: false,
+    }))
+}
+
+/// After an interruption: the copy this run already made of `o`, if any (its metadata
+/// names this run and the ETag listed now).
+async fn already_copied(deps: &Deps, run: &str, o: &ListedObject, bkey: &str) -> PortResult<Option<ManifestEntry>> {
+    let Some(head) = deps.backup.head(&deps.settings.backup_bucket, bkey, None).await? else {
+        return Ok(None);
+    };
+    let meta = |k: &str| head.metadata.iter().find(|(mk, _)| mk == k).map(|(_, v)| v.clone());
+    let (Some(r), Some(etag), Some(sha256), Some(crc)) =
+        (meta(META_RUN), meta(META_ETAG), meta(META_SHA256), meta(META_CRC64))
+    else {
+        return Ok(None);
+    };
+    if r != run || etag != o.etag || head.size != o.size {
+        return Ok(None);
+    }
+    Ok(Some(ManifestEntry {
+        key: o.key.clone(),
+        version_id: o.version_id.clone(),
+        size: o.size,
+        etag: o.etag.clone(),
+        sha256,
+        crc64nvme: crc,
+        storage_class: head.storage_class,
+        last_modified: o.last_modified,
+        backup_key: bkey.to_owned(),
+        backup_version_id: head.version_id,
+        copied_in: run.to_owned(),
+        deleted: false,
+    }))
+}

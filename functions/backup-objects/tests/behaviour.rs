@@ -1,0 +1,256 @@
+//! Behaviour of `backup-objects` against the in-memory fakes: incremental runs, no call
+//! for unchanged objects, tombstones, resumption after an interruption or a crash without
+//! copying twice, replays, and input checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::sync::Arc;
+
+use backup_objects::{BackupRequest, Deps, RunStatus, handle, run};
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use lifeboat::ErrorType;
+use lifeboat::domain::manifest::Manifest;
+use lifeboat::domain::{ResourceKind, Status};
+use lifeboat::memory::{InMemoryCatalog, ManualClock};
+use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::ports::{Catalog, PortError};
+use serde_json::Value;
+
+const SHARD: &str = include_str!("../../../events/backup-objects/scheduled-shard.json");
+const MALFORMED: &str = include_str!("../../../events/backup-objects/malformed.json");
+
+struct World {
+    deps: Deps,
+    source: Arc<InMemoryObjectStore>,
+    backup: Arc<InMemoryObjectStore>,
+    catalog: Arc<InMemoryCatalog>,
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-11-23T18:05:00Z".parse().unwrap()
+}
+
+fn world(page_size: &str, threshold: u64) -> World {
+    // One S3 namespace: server-side copies reach across regions.
+    let source = Arc::new(InMemoryObjectStore::new().with_multipart_threshold(threshold));
+    source.create_bucket("photos", true);
+    let backup = source.clone();
+    backup.create_bucket("vault", true);
+    let catalog = Arc::new(InMemoryCatalog::new());
+    let page = page_size.to_owned();
+    let settings = S3Settings::from_lookup(move |k| match k {
+        "BACKUP_BUCKET_NAME" => Some("vault".into()),
+        "AWS_REGION" => Some("us-west-2".into()),
+        "SOURCE_REGION" => Some("us-east-1".into()),
+        "OBJECT_LOCK_MODE" => Some("COMPLIANCE".into()),
+        "OBJECT_LOCK_DAYS" => Some("30".into()),
+        "LIST_PAGE_SIZE" => Some(page.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let deps = Deps {
+        catalog: catalog.clone(),
+        clock: Arc::new(ManualClock::new(now())),
+        source: source.clone(),
+        backup: backup.clone(),
+        settings,
+    };
+    World {
+        deps,
+        source,
+        backup,
+        catalog,
+    }
+}
+
+fn req(hour: u32, max_pages: Option<u32>) -> BackupRequest {
+    BackupRequest {
+        bucket: "photos".into(),
+        prefix: "2026/".into(),
+        policy: "gold".into(),
+        scheduled_time: format!("2026-11-23T{hour:02}:00:00Z").parse().unwrap(),
+        max_pages,
+    }
+}
+
+fn event(json: &str) -> LambdaEvent<Value> {
+    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+}
+
+async fn manifest_of(w: &World, rp: &lifeboat::domain::RecoveryPointId) -> Manifest {
+    let point = w.catalog.get(rp).await.unwrap().unwrap();
+    let mref = point.manifest.unwrap();
+    lifeboat::object_store::runs::load_manifest(w.backup.as_ref(), &mref)
+        .await
+        .unwrap()
+}
+
+fn seed(w: &World, n: usize) {
+    for i in 0..n {
+        w.source
+            .insert("photos", &format!("2026/{i:03}.jpg"), format!("photo {i}").as_bytes());
+    }
+    w.source.insert("photos", "other/skip.jpg", b"outside the shard");
+}
+
+#[tokio::test]
+async fn the_sample_event_backs_up_the_shard_and_records_a_recovery_point() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 5);
+    let report = handle(&w.deps, event(SHARD)).await.unwrap();
+    assert_eq!(report.status, RunStatus::Complete);
+    assert_eq!((report.listed, report.copied, report.unchanged), (5, 5, 0));
+    let rp = w.catalog.get(&report.recovery_point).await.unwrap().unwrap();
+    assert_eq!(rp.status, Status::Available);
+    assert_eq!(rp.resource.kind, ResourceKind::S3Prefix);
+    assert_eq!(rp.location.as_str(), "us-west-2");
+    assert!(rp.holds.locked_until.is_some());
+    let m = manifest_of(&w, &report.recovery_point).await;
+    assert_eq!(m.header.objects, 5);
+    let e = &m.entries[0];
+    assert_eq!(e.sha256, lifeboat::domain::manifest::sha256_hex(b"photo 0"));
+    assert_eq!(w.backup.bytes("vault", &e.backup_key).unwrap(), b"photo 0");
+    let head = lifeboat::object_store::ObjectStore::head(w.backup.as_ref(), "vault", &e.backup_key, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.lock.unwrap().mode, lifeboat::object_store::LockMode::Compliance);
+    // No checkpoint is left behind.
+    assert!(w.backup.keys("vault").iter().all(|k| !k.contains("/checkpoints/")));
+}
+
+#[tokio::test]
+async fn unchanged_objects_cost_no_call_beyond_the_listing() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 50);
+    run(&w.deps, &req(18, None), "r1", None).await.unwrap();
+    let (gets, copies, lists) = (
+        w.source.calls(ObjectOp::Get),
+        w.backup.calls(ObjectOp::Copy),
+        w.source.calls(ObjectOp::List),
+    );
+    let second = run(&w.deps, &req(19, None), "r2", None).await.unwrap();
+    assert_eq!((second.copied, second.unchanged, second.deleted), (0, 50, 0));
+    // Reads: the checkpoint lookup and the previous manifest, no object.
+    assert_eq!(w.source.calls(ObjectOp::Get), gets + 2);
+    assert_eq!(w.backup.calls(ObjectOp::Copy), copies);
+    assert_eq!(w.source.calls(ObjectOp::List), lists + 1);
+    assert_eq!(w.source.calls(ObjectOp::Head), 0);
+}
+
+#[tokio::test]
+async fn changes_additions_and_deletions_between_runs_are_tracked() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 4);
+    let first = run(&w.deps, &req(18, None), "r1", None).await.unwrap();
+    w.source.insert("photos", "2026/001.jpg", b"edited");
+    w.source.insert("photos", "2026/new.jpg", b"fresh");
+    w.source.remove("photos", "2026/002.jpg");
+    let second = run(&w.deps, &req(19, None), "r2", None).await.unwrap();
+    assert_eq!((second.copied, second.unchanged, second.deleted), (2, 2, 1));
+    let m1 = manifest_of(&w, &first.recovery_point).await;
+    let m2 = manifest_of(&w, &second.recovery_point).await;
+    let d = lifeboat::domain::manifest::diff(&m1, &m2);
+    assert_eq!(d.new, vec!["2026/new.jpg"]);
+    assert_eq!(d.changed, vec!["2026/001.jpg"]);
+    assert_eq!(d.deleted, vec!["2026/002.jpg"]);
+    assert_eq!(d.unchanged.len(), 2);
+    // Both versions of the edited object stay restorable, each from its own run.
+    let old = m1.entries.iter().find(|e| e.key == "2026/001.jpg").unwrap();
+    let new = m2.entries.iter().find(|e| e.key == "2026/001.jpg").unwrap();
+    assert_eq!(w.backup.bytes("vault", &old.backup_key).unwrap(), b"photo 1");
+    assert_eq!(w.backup.bytes("vault", &new.backup_key).unwrap(), b"edited");
+    let tomb = m2.entries.iter().find(|e| e.key == "2026/002.jpg").unwrap();
+    assert!(tomb.deleted);
+    assert_eq!(w.backup.bytes("vault", &tomb.backup_key).unwrap(), b"photo 2");
+}
+
+#[tokio::test]
+async fn an_interrupted_run_resumes_from_its_checkpoint_without_copying_twice() {
+    let w = world("3", u64::MAX);
+    seed(&w, 10);
+    let r = req(18, Some(2));
+    let first = run(&w.deps, &r, "a", None).await.unwrap();
+    assert_eq!(first.status, RunStatus::InProgress);
+    assert_eq!(first.copied, 6);
+    assert!(
+        w.catalog.get(&first.recovery_point).await.unwrap().is_none(),
+        "no record before the end"
+    );
+    assert!(
+        w.backup.keys("vault").iter().all(|k| !k.contains("/manifests/")),
+        "no manifest before the end"
+    );
+    let second = run(&w.deps, &r, "b", None).await.unwrap();
+    assert_eq!((second.status, second.copied), (RunStatus::Complete, 4));
+    assert_eq!(w.backup.calls(ObjectOp::Copy), 10);
+    let m = manifest_of(&w, &second.recovery_point).await;
+    assert_eq!(m.header.objects, 10);
+    let keys: Vec<_> = m.entries.iter().map(|e| e.key.clone()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "every key once, in order");
+}
+
+#[tokio::test]
+async fn a_crash_mid_page_is_resumed_and_each_object_is_written_once() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 8);
+    w.backup
+        .fail_next(ObjectOp::Copy, PortError::Unavailable("connection reset".into()));
+    let err = run(&w.deps, &req(18, None), "a", None).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Retryable);
+    let done = run(&w.deps, &req(18, None), "b", None).await.unwrap();
+    assert_eq!(done.status, RunStatus::Complete);
+    assert_eq!(done.copied + done.recovered, 8);
+    for key in w.backup.all_keys("vault", "lifeboat/photos/") {
+        if key.contains("/data/") {
+            assert_eq!(w.backup.versions("vault", &key), 1, "{key} written twice");
+        }
+    }
+    assert_eq!(manifest_of(&w, &done.recovery_point).await.header.objects, 8);
+}
+
+#[tokio::test]
+async fn a_replayed_trigger_does_nothing_twice() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 3);
+    run(&w.deps, &req(18, None), "a", None).await.unwrap();
+    let calls = w.source.total_calls();
+    let again = run(&w.deps, &req(18, None), "b", None).await.unwrap();
+    assert!(again.replay);
+    assert_eq!(w.source.total_calls(), calls);
+}
+
+#[tokio::test]
+async fn large_objects_are_copied_in_parts() {
+    let w = world("1000", 1024);
+    w.source.insert("photos", "2026/big.bin", &vec![7u8; 5000]);
+    let r = run(&w.deps, &req(18, None), "a", None).await.unwrap();
+    assert_eq!(r.copied, 1);
+    let m = manifest_of(&w, &r.recovery_point).await;
+    assert_eq!(w.backup.bytes("vault", &m.entries[0].backup_key).unwrap().len(), 5000);
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_before_any_call() {
+    let w = world("1000", u64::MAX);
+    let err = handle(&w.deps, event(MALFORMED)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid);
+    assert!(err.message.contains("bucket name"), "{}", err.message);
+    for bad in [
+        "[]",
+        r#"{"bucket":"photos"}"#,
+        r#"{"bucket":"photos","policy":"Gold!","scheduledTime":"2026-11-23T18:00:00Z"}"#,
+    ] {
+        assert_eq!(
+            handle(&w.deps, event(bad)).await.unwrap_err().kind,
+            ErrorType::Invalid,
+            "{bad}"
+        );
+    }
+    assert_eq!(w.source.total_calls(), 0);
+}

@@ -1,0 +1,275 @@
+//! `restore-objects`: point-in-time restore of a protected bucket/prefix (or a list of
+//! keys in it) as of an instant, from the newest backup run completed by then.
+//!
+//! By default objects go to a new prefix (`lifeboat-restore/<run>/` in the source
+//! bucket) or to the bucket/prefix named; writing over the original keys needs
+//! `"overwrite": true`, and is refused where the overwritten bytes would not stay
+//! recoverable (an unversioned target). A dry run lists what would be restored, from
+//! which storage class, and how long that class takes to become readable. Restoring
+//! twice writes nothing twice: a target already holding the backup's bytes is skipped.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::domain::manifest::ManifestEntry;
+use lifeboat::object_store::runs::{
+    ManifestReadError, check_bucket, check_prefix, completed_runs, load_manifest, s3_resource,
+};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::object_store::{CopyRequest, ObjectStore, RestoreTier, WriteOptions};
+use lifeboat::ports::{Catalog, PortError, PortResult};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FUNCTION: &str = "restore-objects";
+const CONCURRENCY: usize = 16;
+const META_SHA256: &str = "lifeboat-sha256";
+/// Days a restored archive copy stays readable.
+const ARCHIVE_RESTORE_DAYS: u32 = 7;
+
+#[derive(Clone)]
+pub struct Deps {
+    pub catalog: Arc<dyn Catalog>,
+    /// S3 in the source region (where restores are written).
+    pub target: Arc<dyn ObjectStore>,
+    /// S3 in the backup region.
+    pub backup: Arc<dyn ObjectStore>,
+    pub settings: S3Settings,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RestoreRequest {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub as_of: DateTime<Utc>,
+    /// Only these keys (all keys of the run otherwise).
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+    #[serde(default)]
+    pub target: Option<Target>,
+    #[serde(default)]
+    pub overwrite: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Retrieval tier for archived objects (default Standard).
+    #[serde(default)]
+    pub tier: Option<RestoreTier>,
+}
+
+impl RestoreRequest {
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        if !event.is_object() {
+            return Err(FunctionError::invalid("expected a restore request object"));
+        }
+        let req: Self = serde_json::from_value(event.clone())
+            .map_err(|e| FunctionError::invalid(format!("malformed restore request: {e}")))?;
+        check_bucket(&req.bucket).map_err(FunctionError::invalid)?;
+        check_prefix(&req.prefix).map_err(FunctionError::invalid)?;
+        if let Some(t) = &req.target {
+            check_bucket(&t.bucket).map_err(FunctionError::invalid)?;
+            check_prefix(&t.prefix).map_err(FunctionError::invalid)?;
+        }
+        Ok(req)
+    }
+}
+
+/// How soon an object in `class` can be read, with `tier`.
+pub fn readiness(class: &str, tier: RestoreTier) -> Result<&'static str, String> {
+    match (class, tier) {
+        ("GLACIER", RestoreTier::Expedited) => Ok("restore needed: 1-5 minutes (Expedited)"),
+        ("GLACIER", RestoreTier::Standard) => Ok("restore needed: 3-5 hours (Standard)"),
+        ("GLACIER", RestoreTier::Bulk) => Ok("restore needed: 5-12 hours (Bulk)"),
+        ("DEEP_ARCHIVE", RestoreTier::Standard) => Ok("restore needed: within 12 hours (Standard)"),
+        ("DEEP_ARCHIVE", RestoreTier::Bulk) => Ok("restore needed: within 48 hours (Bulk)"),
+        ("DEEP_ARCHIVE", RestoreTier::Expedited) => {
+            Err("DEEP_ARCHIVE does not offer Expedited retrieval: use Standard or Bulk".into())
+        }
+        _ => Ok("immediate"),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub key: String,
+    pub target_key: String,
+    pub size: u64,
+    pub storage_class: String,
+    pub readiness: String,
+    /// `planned` (dry run), `restored`, `unchanged` (already there), `archive-restore-started`.
+    pub outcome: String,
+    /// The version that was current at the target before an overwrite (still recoverable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overwritten_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub run: String,
+    pub run_completed_at: DateTime<Utc>,
+    pub target: Target,
+    pub dry_run: bool,
+    pub items: Vec<Item>,
+    pub bytes: u64,
+    /// Keys asked for that the run does not hold.
+    pub not_in_backup: Vec<String>,
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<RestoreReport, FunctionError> {
+    let req = RestoreRequest::parse(&event.payload)?;
+    run(deps, &req).await
+}
+
+pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, FunctionError> {
+    let resource = s3_resource(&deps.settings.source_region, &req.bucket, &req.prefix);
+    let runs = completed_runs(deps.catalog.as_ref(), &resource.arn).await?;
+    let rp = runs
+        .into_iter()
+        .find(|p| p.created_at <= req.as_of)
+        .ok_or_else(|| FunctionError::not_found(format!("no backup of {} completed by {}", resource.id, req.as_of)))?;
+    let Some(mref) = rp.manifest.as_ref() else {
+        return Err(FunctionError::not_found(format!("{} has no manifest", rp.id)));
+    };
+    let manifest = load_manifest(deps.backup.as_ref(), mref).await.map_err(|e| match e {
+        ManifestReadError::Port(p) => FunctionError::from(p),
+        ManifestReadError::Bad(b) => FunctionError::new(
+            lifeboat::ErrorType::Conflict,
+            format!("the manifest of {} failed its check ({b}); restore refused", rp.id),
+        ),
+    })?;
+    let run = manifest.header.run.clone();
+    let target = req.target.clone().unwrap_or_else(|| Target {
+        bucket: req.bucket.clone(),
+        prefix: format!("lifeboat-restore/{run}/"),
+    });
+    let in_place = target.bucket == req.bucket && target.prefix.is_empty();
+    if in_place && !req.overwrite {
+        return Err(FunctionError::invalid(
+            "the target is the original bucket and keys: set \"overwrite\": true to write over them",
+        ));
+    }
+    let tier = req.tier.unwrap_or(RestoreTier::Standard);
+    let mut chosen: Vec<&ManifestEntry> = manifest.live().collect();
+    let mut not_in_backup = Vec::new();
+    if let Some(keys) = &req.keys {
+        let wanted: std::collections::BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        chosen.retain(|e| wanted.contains(e.key.as_str()));
+        let have: std::collections::BTreeSet<&str> = chosen.iter().map(|e| e.key.as_str()).collect();
+        not_in_backup = wanted.difference(&have).map(|k| (*k).to_owned()).collect();
+    }
+    let mut items = Vec::with_capacity(chosen.len());
+    for e in &chosen {
+        let readiness = readiness(&e.storage_class, tier).map_err(FunctionError::invalid)?;
+        items.push(Item {
+            key: e.key.clone(),
+            target_key: target_key(&target, &e.key),
+            size: e.size,
+            storage_class: e.storage_class.clone(),
+            readiness: readiness.to_owned(),
+            outcome: "planned".into(),
+            overwritten_version: None,
+        });
+    }
+    let bytes = items.iter().map(|i| i.size).sum();
+    if !req.dry_run {
+        let results: Vec<PortResult<Item>> = stream::iter(chosen.into_iter().zip(items))
+            .map(|(e, item)| restore_one(deps, &mref.backup_bucket, &target, e, item, in_place, tier))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        items = results.into_iter().collect::<PortResult<Vec<_>>>()?;
+    }
+    Ok(RestoreReport {
+        run,
+        run_completed_at: rp.created_at,
+        target,
+        dry_run: req.dry_run,
+        items,
+        bytes,
+        not_in_backup,
+    })
+}
+
+fn target_key(target: &Target, key: &str) -> String {
+    format!("{}{key}", target.prefix)
+}
+
+async fn restore_one(
+    deps: &Deps,
+    backup_bucket: &str,
+    target: &Target,
+    e: &ManifestEntry,
+    mut item: Item,
+    in_place: bool,
+    tier: RestoreTier,
+) -> PortResult<Item> {
+    // Already there with the backup's bytes (a replayed request): nothing to do.
+    let current = deps.target.head(&target.bucket, &item.target_key, None).await?;
+    if let Some(h) = &current {
+        let same = h.metadata.iter().any(|(k, v)| k == META_SHA256 && *v == e.sha256) && h.size == e.size;
+        if same {
+            item.outcome = "unchanged".into();
+            return Ok(item);
+        }
+        if in_place {
+            // Overwriting is allowed only where the overwritten version stays recoverable.
+            let Some(v) = h.version_id.clone().filter(|v| v != "null") else {
+                return Err(PortError::InvalidState(format!(
+                    "{}/{} exists and the bucket keeps no versions: overwriting would lose it",
+                    target.bucket, item.target_key
+                )));
+            };
+            item.overwritten_version = Some(v);
+        }
+    }
+    if matches!(e.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE") {
+        deps.backup
+            .restore(
+                backup_bucket,
+                &e.backup_key,
+                e.backup_version_id.as_deref(),
+                ARCHIVE_RESTORE_DAYS,
+                tier,
+            )
+            .await?;
+        item.outcome = "archive-restore-started".into();
+        return Ok(item);
+    }
+    deps.target
+        .copy(&CopyRequest {
+            source_bucket: backup_bucket.to_owned(),
+            source_key: e.backup_key.clone(),
+            source_version_id: e.backup_version_id.clone(),
+            if_match: None,
+            size: e.size,
+            bucket: target.bucket.clone(),
+            key: item.target_key.clone(),
+            options: WriteOptions {
+                storage_class: None,
+                lock: None,
+                legal_hold: false,
+                metadata: vec![(META_SHA256.to_owned(), e.sha256.clone())],
+            },
+        })
+        .await?;
+    item.outcome = "restored".into();
+    Ok(item)
+}

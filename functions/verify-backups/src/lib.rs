@@ -1,0 +1,392 @@
+//! `verify-backups`: proves S3 backup runs intact, trusting nothing the store says.
+//!
+//! For each recovery point (one named, or every available S3 run), the manifest is read
+//! and checked against the SHA-256 in the catalog; then every object (`full`) or a
+//! deterministic sample (`sample`) is streamed from the backup bucket — the version a
+//! restore would find — and hashed (SHA-256 and CRC64/NVME, constant memory). Size,
+//! hashes and version are compared with the manifest, and S3's stored checksum
+//! (HeadObject ChecksumMode) with what Lifeboat computed. Missing, truncated, corrupted
+//! or replaced objects mark the recovery point unverified; one alert per run lists them.
+//! Archived objects (Glacier Flexible Retrieval, Deep Archive) are checked by metadata.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, stream};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::alerting::Alerter;
+use lifeboat::app::RunLog;
+use lifeboat::domain::manifest::{ManifestEntry, sha256_hex};
+use lifeboat::domain::recovery_point::VerificationFailure;
+use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
+use lifeboat::object_store::runs::{ManifestReadError, load_manifest};
+use lifeboat::object_store::{ObjectStore, digest};
+use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FUNCTION: &str = "verify-backups";
+const CONCURRENCY: usize = 8;
+/// Problems kept per recovery point (the count is always exact).
+const MAX_LISTED: usize = 100;
+
+#[derive(Clone)]
+pub struct Deps {
+    pub catalog: Arc<dyn Catalog>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+    /// The backup region's S3.
+    pub backup: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every object of every run.
+    #[default]
+    Full,
+    /// `sample` objects per run, chosen by `seed`.
+    Sample,
+}
+
+/// `{"mode": "full"}`, `{"mode": "sample", "sample": 100, "seed": "2026-11-23"}`,
+/// optionally `"recoveryPoint": "<id>"` for one run only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyRequest {
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub sample: Option<usize>,
+    #[serde(default)]
+    pub seed: Option<String>,
+    #[serde(default)]
+    pub recovery_point: Option<String>,
+}
+
+impl VerifyRequest {
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        if !event.is_object() {
+            return Err(FunctionError::invalid("expected a verification request object"));
+        }
+        let req: Self = serde_json::from_value(event.clone())
+            .map_err(|e| FunctionError::invalid(format!("malformed verification request: {e}")))?;
+        if req.mode == Mode::Sample && req.sample.is_none_or(|n| n == 0) {
+            return Err(FunctionError::invalid("mode sample needs \"sample\": a positive count"));
+        }
+        if let Some(id) = &req.recovery_point {
+            RecoveryPointId::parse(id).map_err(|e| FunctionError::invalid(e.to_string()))?;
+        }
+        Ok(req)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Problem {
+    /// The object (or its backup version) is gone.
+    Missing,
+    /// Fewer bytes than the manifest records.
+    Truncated,
+    /// Other bytes than the manifest records (hash or size).
+    Corrupted,
+    /// Same bytes, but not the version Lifeboat wrote (written over behind its back).
+    Replaced,
+    /// S3's stored checksum disagrees with the bytes Lifeboat read.
+    StoreChecksum,
+    /// The manifest is missing, unreadable or not the one the catalog records.
+    Manifest,
+}
+
+impl Problem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Truncated => "truncated",
+            Self::Corrupted => "corrupted",
+            Self::Replaced => "replaced",
+            Self::StoreChecksum => "store-checksum",
+            Self::Manifest => "manifest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub recovery_point: RecoveryPointId,
+    pub key: String,
+    pub problem: Problem,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    pub run_id: String,
+    pub objects_checked: u64,
+    pub bytes_read: u64,
+    /// Checked by metadata only (archived tiers).
+    pub metadata_only: u64,
+    pub verified: Vec<RecoveryPointId>,
+    pub unverified: Vec<RecoveryPointId>,
+    pub findings: Vec<Finding>,
+    pub alerted: bool,
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<VerifyReport, FunctionError> {
+    let req = VerifyRequest::parse(&event.payload)?;
+    run(deps, &req, &event.context.request_id).await
+}
+
+pub async fn run(deps: &Deps, req: &VerifyRequest, run_id: &str) -> Result<VerifyReport, FunctionError> {
+    let now = deps.clock.now();
+    let mut log = RunLog::start(FUNCTION, run_id, now);
+    let points = if let Some(id) = &req.recovery_point {
+        let id = RecoveryPointId::parse(id).map_err(|e| FunctionError::invalid(e.to_string()))?;
+        let rp = deps
+            .catalog
+            .get(&id)
+            .await?
+            .ok_or_else(|| FunctionError::not_found(format!("recovery point {id}")))?;
+        if rp.manifest.is_none() {
+            return Err(FunctionError::invalid(format!("{id} is not an S3 backup run")));
+        }
+        vec![rp]
+    } else {
+        let mut all = Vec::new();
+        for status in [Status::Available, Status::Copying, Status::Copied] {
+            all.extend(
+                deps.catalog
+                    .by_status(status)
+                    .await?
+                    .into_iter()
+                    .filter(|p| p.resource.kind == ResourceKind::S3Prefix && p.manifest.is_some()),
+            );
+        }
+        all
+    };
+    let seed = req.seed.clone().unwrap_or_else(|| run_id.to_owned());
+    let mut report = VerifyReport {
+        run_id: run_id.to_owned(),
+        ..VerifyReport::default()
+    };
+    for rp in points {
+        let checked = verify_point(deps, &rp, req, &seed).await?;
+        report.objects_checked += checked.objects;
+        report.bytes_read += checked.bytes;
+        report.metadata_only += checked.metadata_only;
+        let now = deps.clock.now();
+        let mut next = rp.clone();
+        next.version += 1;
+        next.updated_at = now;
+        if checked.findings.is_empty() {
+            next.verified_at = Some(now);
+            next.verification_failed = None;
+            report.verified.push(rp.id.clone());
+            log.action("verified", rp.id.as_str(), format!("{} objects", checked.objects));
+        } else {
+            next.verified_at = None;
+            next.verification_failed = Some(VerificationFailure {
+                at: now,
+                checked: checked.objects,
+                problems: checked
+                    .findings
+                    .iter()
+                    .take(MAX_LISTED)
+                    .map(|f| format!("{}: {}", f.problem.as_str(), f.key))
+                    .collect(),
+            });
+            report.unverified.push(rp.id.clone());
+            log.action(
+                "unverified",
+                rp.id.as_str(),
+                format!("{} problems", checked.findings.len()),
+            );
+        }
+        match deps.catalog.update(&next, rp.version).await {
+            // Someone else changed the record meanwhile: the findings stay in the report
+            // and the alert, and the next run records them.
+            Ok(()) | Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        report.findings.extend(checked.findings);
+    }
+    if !report.findings.is_empty() {
+        report.alerted = alert(deps, &report, run_id).await;
+    }
+    log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+    Ok(report)
+}
+
+async fn alert(deps: &Deps, report: &VerifyReport, run_id: &str) -> bool {
+    let alerter = Alerter::new(deps.catalog.clone(), deps.notifier.clone(), deps.clock.clone());
+    let listed: Vec<String> = report
+        .findings
+        .iter()
+        .take(MAX_LISTED)
+        .map(|f| format!("{} {} ({})", f.problem.as_str(), f.key, f.recovery_point))
+        .collect();
+    let mut alert = Alert::new(
+        AlertKind::VerificationFailed,
+        Severity::Critical,
+        format!(
+            "{} backup object(s) failed verification in {} recovery point(s)",
+            report.findings.len(),
+            report.unverified.len()
+        ),
+        run_id,
+        deps.clock.now(),
+    )
+    .detail("objects", listed.join("\n"))
+    .detail(
+        "recovery_points",
+        report
+            .unverified
+            .iter()
+            .map(RecoveryPointId::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    if let Some(first) = report.unverified.first() {
+        alert = alert.recovery_point(first);
+    }
+    match alerter.raise(alert, run_id).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            tracing::error!(error = %e, "could not publish the verification alert");
+            false
+        }
+    }
+}
+
+#[derive(Default)]
+struct Checked {
+    objects: u64,
+    bytes: u64,
+    metadata_only: u64,
+    findings: Vec<Finding>,
+}
+
+/// Chooses `n` entries by the SHA-256 of seed+key: deterministic, spread over the keys.
+fn sample<'a>(entries: Vec<&'a ManifestEntry>, n: usize, seed: &str) -> Vec<&'a ManifestEntry> {
+    let mut ranked: Vec<(String, &ManifestEntry)> = entries
+        .into_iter()
+        .map(|e| (sha256_hex(format!("{seed}\n{}", e.key).as_bytes()), e))
+        .collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.into_iter().take(n).map(|(_, e)| e).collect()
+}
+
+async fn verify_point(
+    deps: &Deps,
+    rp: &RecoveryPoint,
+    req: &VerifyRequest,
+    seed: &str,
+) -> Result<Checked, FunctionError> {
+    let mut out = Checked::default();
+    let Some(mref) = &rp.manifest else {
+        return Ok(out);
+    };
+    let finding = |key: &str, problem| Finding {
+        recovery_point: rp.id.clone(),
+        key: key.to_owned(),
+        problem,
+    };
+    let manifest = match load_manifest(deps.backup.as_ref(), mref).await {
+        Ok(m) => m,
+        Err(ManifestReadError::Port(e)) if e.is_transient() => return Err(e.into()),
+        Err(e) => {
+            tracing::error!(error = %e, recovery_point = %rp.id, "manifest check failed");
+            out.findings.push(finding(&mref.key, Problem::Manifest));
+            return Ok(out);
+        }
+    };
+    let live: Vec<&ManifestEntry> = manifest.live().collect();
+    let chosen = match (req.mode, req.sample) {
+        (Mode::Sample, Some(n)) => sample(live, n, seed),
+        _ => live,
+    };
+    let results: Vec<Result<Checked1, PortError>> = stream::iter(chosen)
+        .map(|e| check_one(deps.backup.as_ref(), &mref.backup_bucket, e))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for r in results {
+        let c = r?;
+        out.objects += 1;
+        out.bytes += c.bytes;
+        out.metadata_only += u64::from(c.metadata_only);
+        out.findings.extend(c.problems.into_iter().map(|p| finding(&c.key, p)));
+    }
+    out.findings.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+struct Checked1 {
+    key: String,
+    bytes: u64,
+    metadata_only: bool,
+    problems: Vec<Problem>,
+}
+
+fn archived(class: &str) -> bool {
+    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+/// Checks one object: streamed and hashed, compared with the manifest and with S3's claim.
+/// Transient failures are returned (the run is retried); everything else is a finding.
+async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry) -> Result<Checked1, PortError> {
+    let mut c = Checked1 {
+        key: e.key.clone(),
+        bytes: 0,
+        metadata_only: false,
+        problems: Vec::new(),
+    };
+    let head = store.head(bucket, &e.backup_key, None).await?;
+    let Some(head) = head else {
+        c.problems.push(Problem::Missing);
+        return Ok(c);
+    };
+    if head.version_id.is_some() && e.backup_version_id.is_some() && head.version_id != e.backup_version_id {
+        c.problems.push(Problem::Replaced);
+    }
+    if archived(&head.storage_class) {
+        c.metadata_only = true;
+        if head.size < e.size {
+            c.problems.push(Problem::Truncated);
+        } else if head.size != e.size {
+            c.problems.push(Problem::Corrupted);
+        }
+        return Ok(c);
+    }
+    let body = match store.get(bucket, &e.backup_key, head.version_id.as_deref(), None).await {
+        Ok(b) => b,
+        Err(PortError::NotFound(_)) => {
+            c.problems.push(Problem::Missing);
+            return Ok(c);
+        }
+        Err(e) => return Err(e),
+    };
+    let d = digest(body).await?;
+    c.bytes = d.bytes;
+    if d.bytes < e.size {
+        c.problems.push(Problem::Truncated);
+    } else if d.bytes != e.size || d.sha256 != e.sha256 || d.crc64nvme != e.crc64nvme {
+        c.problems.push(Problem::Corrupted);
+    }
+    if head
+        .checksum_sha256
+        .as_deref()
+        .is_some_and(|claimed| !claimed.contains('-') && claimed != d.sha256_base64)
+    {
+        c.problems.push(Problem::StoreChecksum);
+    }
+    if c.problems.contains(&Problem::Corrupted) || c.problems.contains(&Problem::Truncated) {
+        c.problems.retain(|p| *p != Problem::Replaced);
+    }
+    Ok(c)
+}

@@ -1,0 +1,209 @@
+//! Behaviour of `verify-backups` against the in-memory fakes: intact runs are verified;
+//! a byte flipped behind Lifeboat's back, a truncated or a missing object is found, the
+//! recovery point marked unverified and one alert raised per run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::sync::Arc;
+
+use backup_objects::BackupRequest;
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use lifeboat::ErrorType;
+use lifeboat::domain::manifest::Manifest;
+use lifeboat::domain::{AlertKind, RecoveryPointId};
+use lifeboat::memory::{InMemoryCatalog, ManualClock, RecordingNotifier};
+use lifeboat::object_store::fake::InMemoryObjectStore;
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::ports::Catalog;
+use serde_json::Value;
+use verify_backups::{Deps, Mode, Problem, VerifyRequest, handle, run};
+
+const FULL: &str = include_str!("../../../events/verify-backups/full.json");
+const SAMPLED: &str = include_str!("../../../events/verify-backups/sampled.json");
+const MALFORMED: &str = include_str!("../../../events/verify-backups/malformed.json");
+
+struct World {
+    deps: Deps,
+    store: Arc<InMemoryObjectStore>,
+    catalog: Arc<InMemoryCatalog>,
+    notifier: Arc<RecordingNotifier>,
+    rp: RecoveryPointId,
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-11-23T18:05:00Z".parse().unwrap()
+}
+
+async fn world(objects: usize) -> World {
+    let store = Arc::new(InMemoryObjectStore::new());
+    store.create_bucket("photos", true);
+    store.create_bucket("vault", true);
+    for i in 0..objects {
+        let body: Vec<u8> = (0..(100 + i * 37)).map(|b| u8::try_from(b % 251).unwrap()).collect();
+        store.insert("photos", &format!("p/{i:03}.bin"), &body);
+    }
+    let catalog = Arc::new(InMemoryCatalog::new());
+    let clock = Arc::new(ManualClock::new(now()));
+    let settings = S3Settings::from_lookup(|k| match k {
+        "BACKUP_BUCKET_NAME" => Some("vault".into()),
+        "AWS_REGION" => Some("us-west-2".into()),
+        _ => None,
+    })
+    .unwrap();
+    let backup_deps = backup_objects::Deps {
+        catalog: catalog.clone(),
+        clock: clock.clone(),
+        source: store.clone(),
+        backup: store.clone(),
+        settings,
+    };
+    let req = BackupRequest {
+        bucket: "photos".into(),
+        prefix: "p/".into(),
+        policy: "gold".into(),
+        scheduled_time: now(),
+        max_pages: None,
+    };
+    let report = backup_objects::run(&backup_deps, &req, "backup", None).await.unwrap();
+    let notifier = Arc::new(RecordingNotifier::new());
+    World {
+        deps: Deps {
+            catalog: catalog.clone(),
+            notifier: notifier.clone(),
+            clock,
+            backup: store.clone(),
+        },
+        store,
+        catalog,
+        notifier,
+        rp: report.recovery_point,
+    }
+}
+
+async fn manifest(w: &World) -> Manifest {
+    let mref = w.catalog.get(&w.rp).await.unwrap().unwrap().manifest.unwrap();
+    lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &mref)
+        .await
+        .unwrap()
+}
+
+fn full() -> VerifyRequest {
+    VerifyRequest {
+        mode: Mode::Full,
+        sample: None,
+        seed: None,
+        recovery_point: None,
+    }
+}
+
+fn event(json: &str) -> LambdaEvent<Value> {
+    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+}
+
+#[tokio::test]
+async fn an_intact_run_is_verified() {
+    let w = world(6).await;
+    let report = handle(&w.deps, event(FULL)).await.unwrap();
+    assert_eq!(report.verified, vec![w.rp.clone()]);
+    assert_eq!(report.objects_checked, 6);
+    assert!(report.findings.is_empty());
+    let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
+    assert_eq!(rp.verified_at, Some(now()));
+    assert!(w.notifier.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn a_sample_checks_only_that_many_objects() {
+    let w = world(6).await;
+    let report = handle(&w.deps, event(SAMPLED)).await.unwrap();
+    assert_eq!(report.objects_checked, 2);
+}
+
+#[tokio::test]
+async fn a_flipped_byte_is_found_in_every_trial_and_alerted_once_per_run() {
+    let w = world(10).await;
+    let m = manifest(&w).await;
+    for trial in 0..20usize {
+        let e = &m.entries[(trial * 7) % m.entries.len()];
+        let original = w.store.bytes("vault", &e.backup_key).unwrap();
+        let mut bad = original.clone();
+        let at = (trial * 7919) % bad.len();
+        bad[at] ^= 1 << (trial % 8);
+        let bad_version = w.store.insert("vault", &e.backup_key, &bad);
+        let report = run(&w.deps, &full(), &format!("trial-{trial}")).await.unwrap();
+        assert_eq!(report.unverified, vec![w.rp.clone()], "trial {trial}");
+        assert_eq!(report.findings.len(), 1, "trial {trial}: {:?}", report.findings);
+        assert_eq!(report.findings[0].key, e.key);
+        assert_eq!(report.findings[0].problem, Problem::Corrupted);
+        assert!(report.alerted);
+        let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
+        assert!(rp.verified_at.is_none());
+        assert!(rp.verification_failed.unwrap().problems[0].contains(&e.key));
+        // Drop the bad version for the next trial: the good one is current again.
+        lifeboat::object_store::ObjectStore::delete(w.store.as_ref(), "vault", &e.backup_key, Some(&bad_version))
+            .await
+            .unwrap();
+        assert_eq!(w.store.bytes("vault", &e.backup_key).unwrap(), original);
+    }
+    let alerts = w.notifier.alerts();
+    assert_eq!(alerts.len(), 20);
+    assert!(alerts.iter().all(|a| a.kind == AlertKind::VerificationFailed));
+}
+
+#[tokio::test]
+async fn missing_and_truncated_objects_are_listed_in_one_alert() {
+    let w = world(5).await;
+    let m = manifest(&w).await;
+    w.store.remove("vault", &m.entries[1].backup_key);
+    let short = w.store.bytes("vault", &m.entries[3].backup_key).unwrap();
+    w.store
+        .insert("vault", &m.entries[3].backup_key, &short[..short.len() / 2]);
+    let report = run(&w.deps, &full(), "r1").await.unwrap();
+    let problems: Vec<_> = report.findings.iter().map(|f| (f.key.as_str(), f.problem)).collect();
+    assert_eq!(
+        problems,
+        vec![
+            (m.entries[1].key.as_str(), Problem::Missing),
+            (m.entries[3].key.as_str(), Problem::Truncated)
+        ]
+    );
+    let alerts = w.notifier.alerts();
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].details["objects"].contains(&m.entries[1].key));
+    assert!(alerts[0].details["objects"].contains(&m.entries[3].key));
+    // A replay of the same run id does not alert twice.
+    run(&w.deps, &full(), "r1").await.unwrap();
+    assert_eq!(w.notifier.alerts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_tampered_manifest_is_found() {
+    let w = world(3).await;
+    let mref = w.catalog.get(&w.rp).await.unwrap().unwrap().manifest.unwrap();
+    w.store.insert("vault", &mref.key, b"not the manifest");
+    let report = run(&w.deps, &full(), "r1").await.unwrap();
+    assert_eq!(report.findings[0].problem, Problem::Manifest);
+    assert_eq!(report.unverified, vec![w.rp.clone()]);
+}
+
+#[tokio::test]
+async fn bad_requests_are_rejected() {
+    let w = world(1).await;
+    assert_eq!(
+        handle(&w.deps, event(MALFORMED)).await.unwrap_err().kind,
+        ErrorType::Invalid
+    );
+    for bad in [r#"{"mode":"sample"}"#, r#"{"recoveryPoint":"nope"}"#, "[]"] {
+        assert_eq!(
+            handle(&w.deps, event(bad)).await.unwrap_err().kind,
+            ErrorType::Invalid,
+            "{bad}"
+        );
+    }
+    let missing = r#"{"recoveryPoint":"us-west-2/s3/lb-gold-x-00000000-20261123-1800"}"#;
+    assert_eq!(
+        handle(&w.deps, event(missing)).await.unwrap_err().kind,
+        ErrorType::NotFound
+    );
+}

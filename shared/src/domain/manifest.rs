@@ -1,0 +1,530 @@
+//! S3 backup manifests: every object of a protected bucket/prefix as of one backup run,
+//! with the checksums Lifeboat computed itself, and the diff that makes the next run
+//! incremental. Stored as zstd-compressed JSON lines (a header line, then one line per
+//! object); the manifest's own SHA-256 (of the compressed bytes) goes into the catalog.
+//!
+//! Also the checkpoint of a run in progress, and the names of runs and backup keys.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The format tag of the header line; readers refuse any other.
+pub const FORMAT: &str = "lifeboat-manifest/1";
+/// The longest S3 key.
+pub const MAX_KEY_LEN: usize = 1024;
+const ZSTD_LEVEL: i32 = 9;
+
+/// One object as of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The source key.
+    pub key: String,
+    /// The source version id (absent when the source bucket is not versioned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub size: u64,
+    /// The source ETag, quotes stripped.
+    pub etag: String,
+    /// SHA-256 of the bytes, lowercase hex, computed by Lifeboat.
+    pub sha256: String,
+    /// CRC64/NVME of the bytes, lowercase hex, computed by Lifeboat.
+    pub crc64nvme: String,
+    /// The storage class of the backup copy (`STANDARD`, `GLACIER_IR`, …).
+    pub storage_class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<DateTime<Utc>>,
+    /// Where the copy is in the backup bucket, and which version of that key.
+    pub backup_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_version_id: Option<String>,
+    /// The run that made the copy (an unchanged object keeps the copy of an earlier run).
+    pub copied_in: String,
+    /// A tombstone: the object was deleted from the source since the previous run. It is
+    /// listed once, so the deletion is visible; its copy stays restorable from older runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl ManifestEntry {
+    /// The source object is unchanged since this entry was recorded: same version (when
+    /// versioned), size and ETag. No call beyond the listing is needed to know it.
+    pub fn unchanged(&self, listed: &ListedObject) -> bool {
+        !self.deleted
+            && self.size == listed.size
+            && self.etag == listed.etag
+            && (self.version_id.is_none() || listed.version_id.is_none() || self.version_id == listed.version_id)
+    }
+}
+
+/// An object as a listing reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedObject {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub size: u64,
+    pub etag: String,
+    pub storage_class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// The header line of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestHeader {
+    pub format: String,
+    pub run: String,
+    pub source_bucket: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    /// Live objects (tombstones not counted) and their total size.
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// Every object of a bucket/prefix as of one run, sorted by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub header: ManifestHeader,
+    pub entries: Vec<ManifestEntry>,
+}
+
+/// Where a run's manifest is stored, and what it holds: recorded in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRef {
+    pub source_bucket: String,
+    pub prefix: String,
+    pub backup_bucket: String,
+    pub key: String,
+    /// SHA-256 (hex) of the stored, compressed manifest.
+    pub sha256: String,
+    pub objects: u64,
+    pub bytes: u64,
+    /// Objects copied by this run (new or changed), and tombstones written.
+    #[serde(default)]
+    pub copied: u64,
+    #[serde(default)]
+    pub deleted: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid zstd: {0}")]
+    Compression(String),
+    #[error("manifest line {line}: {reason}")]
+    Line { line: usize, reason: String },
+    #[error("manifest has no header")]
+    NoHeader,
+    #[error("unsupported manifest format {0:?}")]
+    Format(String),
+    #[error("manifest SHA-256 is {actual}, the catalog records {expected}")]
+    Checksum { expected: String, actual: String },
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// SHA-256 of bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+impl Manifest {
+    /// A manifest of `entries` (sorted here by key); header counts computed.
+    pub fn new(
+        run: &str,
+        source_bucket: &str,
+        prefix: &str,
+        created_at: DateTime<Utc>,
+        mut entries: Vec<ManifestEntry>,
+    ) -> Self {
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        let live = entries.iter().filter(|e| !e.deleted);
+        let (objects, bytes) = live.fold((0u64, 0u64), |(n, b), e| (n + 1, b.saturating_add(e.size)));
+        Self {
+            header: ManifestHeader {
+                format: FORMAT.to_owned(),
+                run: run.to_owned(),
+                source_bucket: source_bucket.to_owned(),
+                prefix: prefix.to_owned(),
+                created_at,
+                objects,
+                bytes,
+            },
+            entries,
+        }
+    }
+
+    /// Live entries (no tombstones).
+    pub fn live(&self) -> impl Iterator<Item = &ManifestEntry> {
+        self.entries.iter().filter(|e| !e.deleted)
+    }
+
+    /// Uncompressed JSON lines.
+    pub fn to_jsonl(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.entries.len() * 256);
+        // Serializing plain structs of strings and numbers cannot fail.
+        if let Ok(line) = serde_json::to_vec(&self.header) {
+            out.extend_from_slice(&line);
+            out.push(b'\n');
+        }
+        for e in &self.entries {
+            if let Ok(line) = serde_json::to_vec(e) {
+                out.extend_from_slice(&line);
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    /// The stored form: zstd-compressed JSON lines.
+    pub fn encode(&self) -> Result<Vec<u8>, ManifestError> {
+        let raw = self.to_jsonl();
+        let mut enc = zstd::Encoder::new(Vec::with_capacity(raw.len() / 4), ZSTD_LEVEL)
+            .map_err(|e| ManifestError::Compression(e.to_string()))?;
+        enc.write_all(&raw)
+            .map_err(|e| ManifestError::Compression(e.to_string()))?;
+        enc.finish().map_err(|e| ManifestError::Compression(e.to_string()))
+    }
+
+    /// Reads the stored form back, streaming (never holds the uncompressed text).
+    pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let dec = zstd::Decoder::new(bytes).map_err(|e| ManifestError::Compression(e.to_string()))?;
+        let mut header: Option<ManifestHeader> = None;
+        let mut entries = Vec::new();
+        for (i, line) in BufReader::new(dec).lines().enumerate() {
+            let line = line.map_err(|e| ManifestError::Compression(e.to_string()))?;
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |e: serde_json::Error| ManifestError::Line {
+                line: i + 1,
+                reason: e.to_string(),
+            };
+            if header.is_none() {
+                let h: ManifestHeader = serde_json::from_str(&line).map_err(bad)?;
+                if h.format != FORMAT {
+                    return Err(ManifestError::Format(h.format.chars().take(40).collect()));
+                }
+                header = Some(h);
+            } else {
+                entries.push(serde_json::from_str(&line).map_err(bad)?);
+            }
+        }
+        let header = header.ok_or(ManifestError::NoHeader)?;
+        Ok(Self { header, entries })
+    }
+
+    /// [`Manifest::decode`] after checking the stored bytes against the catalog's SHA-256.
+    pub fn decode_verified(bytes: &[u8], expected_sha256: &str) -> Result<Self, ManifestError> {
+        let actual = sha256_hex(bytes);
+        if !actual.eq_ignore_ascii_case(expected_sha256) {
+            return Err(ManifestError::Checksum {
+                expected: expected_sha256.to_owned(),
+                actual,
+            });
+        }
+        Self::decode(bytes)
+    }
+}
+
+/// What changed between two manifests, by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestDiff {
+    pub new: Vec<String>,
+    pub changed: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// Compares `current` with `previous` (tombstones count as absent).
+pub fn diff(previous: &Manifest, current: &Manifest) -> ManifestDiff {
+    let before: BTreeMap<&str, &ManifestEntry> = previous.live().map(|e| (e.key.as_str(), e)).collect();
+    let after: BTreeMap<&str, &ManifestEntry> = current.live().map(|e| (e.key.as_str(), e)).collect();
+    let mut d = ManifestDiff::default();
+    for (k, e) in &after {
+        match before.get(k) {
+            None => d.new.push((*k).to_owned()),
+            Some(p) if p.size == e.size && p.etag == e.etag && p.sha256 == e.sha256 && p.version_id == e.version_id => {
+                d.unchanged.push((*k).to_owned());
+            }
+            Some(_) => d.changed.push((*k).to_owned()),
+        }
+    }
+    d.deleted = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .map(|k| (*k).to_owned())
+        .collect();
+    d
+}
+
+/// The state of a run in progress, saved after every listing page so that an interrupted
+/// run resumes where it stopped instead of copying again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub run: String,
+    /// The listing continuation token for the next page; `None` with `listing_done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    pub listing_done: bool,
+    /// Entries recorded so far, in listing (key) order.
+    pub entries: Vec<ManifestEntry>,
+    /// How many invocations have worked on the run.
+    pub invocations: u32,
+}
+
+impl Checkpoint {
+    pub fn start(run: &str) -> Self {
+        Self {
+            run: run.to_owned(),
+            next_token: None,
+            listing_done: false,
+            entries: Vec::new(),
+            invocations: 0,
+        }
+    }
+
+    /// zstd-compressed JSON.
+    pub fn encode(&self) -> Result<Vec<u8>, ManifestError> {
+        let raw = serde_json::to_vec(self).map_err(|e| ManifestError::Line {
+            line: 0,
+            reason: e.to_string(),
+        })?;
+        zstd::encode_all(raw.as_slice(), 3).map_err(|e| ManifestError::Compression(e.to_string()))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let raw = zstd::decode_all(bytes).map_err(|e| ManifestError::Compression(e.to_string()))?;
+        serde_json::from_slice(&raw).map_err(|e| ManifestError::Line {
+            line: 0,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A short stable tag of a prefix (8 hex digits of its SHA-256), for names.
+pub fn prefix_tag(prefix: &str) -> String {
+    sha256_hex(prefix.as_bytes())[..8].to_owned()
+}
+
+/// Bucket names reduced to what recovery point names allow (letters, digits, hyphens).
+fn name_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The name of the run of `policy` over `bucket`/`prefix` in `slot` (compact form):
+/// `lb-<policy>-<bucket>-<prefix tag>-<slot>`. Deterministic, so a replayed trigger names
+/// the same run.
+pub fn run_name(policy: &str, bucket: &str, prefix: &str, slot_compact: &str) -> String {
+    format!(
+        "lb-{policy}-{}-{}-{slot_compact}",
+        name_safe(bucket),
+        prefix_tag(prefix)
+    )
+}
+
+/// Where the backup of `bucket`/`prefix` keeps its files in the backup bucket.
+pub fn area(bucket: &str, prefix: &str) -> String {
+    format!("lifeboat/{bucket}/{}", prefix_tag(prefix))
+}
+
+pub fn manifest_key(bucket: &str, prefix: &str, run: &str) -> String {
+    format!("{}/manifests/{run}.jsonl.zst", area(bucket, prefix))
+}
+
+pub fn checkpoint_key(bucket: &str, prefix: &str, run: &str) -> String {
+    format!("{}/checkpoints/{run}.json.zst", area(bucket, prefix))
+}
+
+/// The backup key of `key` copied in `run`: readable when it fits in an S3 key, else
+/// named by the SHA-256 of the source key (the manifest maps it back).
+pub fn backup_key(bucket: &str, prefix: &str, run: &str, key: &str) -> String {
+    let base = format!("{}/data/{run}/", area(bucket, prefix));
+    if base.len() + key.len() <= MAX_KEY_LEN {
+        format!("{base}{key}")
+    } else {
+        format!("{}/hashed/{run}/{}", area(bucket, prefix), sha256_hex(key.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(key: &str, size: u64, etag: &str) -> ManifestEntry {
+        ManifestEntry {
+            key: key.into(),
+            version_id: None,
+            size,
+            etag: etag.into(),
+            sha256: sha256_hex(etag.as_bytes()),
+            crc64nvme: "0".into(),
+            storage_class: "STANDARD".into(),
+            last_modified: None,
+            backup_key: format!("b/{key}"),
+            backup_version_id: Some("v1".into()),
+            copied_in: "r1".into(),
+            deleted: false,
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        "2026-11-23T18:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn round_trips_and_checks_its_own_sha256() {
+        let m = Manifest::new("r1", "src", "p/", at(), vec![entry("b", 2, "e2"), entry("a", 1, "e1")]);
+        assert_eq!(m.entries[0].key, "a");
+        assert_eq!((m.header.objects, m.header.bytes), (2, 3));
+        let bytes = m.encode().unwrap();
+        let sum = sha256_hex(&bytes);
+        assert_eq!(Manifest::decode_verified(&bytes, &sum).unwrap(), m);
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(matches!(
+            Manifest::decode_verified(&flipped, &sum),
+            Err(ManifestError::Checksum { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(Manifest::decode(b"not zstd").is_err());
+        let no_header = zstd::encode_all(&b""[..], 1).unwrap();
+        assert_eq!(Manifest::decode(&no_header), Err(ManifestError::NoHeader));
+        let other = zstd::encode_all(&br#"{"format":"x/9","run":"r","source_bucket":"b","prefix":"","created_at":"2026-11-23T18:00:00Z","objects":0,"bytes":0}"#[..], 1).unwrap();
+        assert!(matches!(Manifest::decode(&other), Err(ManifestError::Format(_))));
+        assert!(Checkpoint::decode(b"\x28\xb5\x2f\xfd garbage").is_err());
+    }
+
+    #[test]
+    fn diff_sorts_keys_into_new_changed_deleted_unchanged() {
+        let prev = Manifest::new(
+            "r1",
+            "s",
+            "",
+            at(),
+            vec![entry("a", 1, "x"), entry("b", 1, "x"), entry("c", 1, "x")],
+        );
+        let mut tomb = entry("c", 1, "x");
+        tomb.deleted = true;
+        let cur = Manifest::new(
+            "r2",
+            "s",
+            "",
+            at(),
+            vec![entry("a", 1, "x"), entry("b", 2, "y"), entry("d", 1, "x"), tomb],
+        );
+        let d = diff(&prev, &cur);
+        assert_eq!(d.new, vec!["d"]);
+        assert_eq!(d.changed, vec!["b"]);
+        assert_eq!(d.deleted, vec!["c"]);
+        assert_eq!(d.unchanged, vec!["a"]);
+        assert_eq!(cur.header.objects, 3);
+    }
+
+    #[test]
+    fn unchanged_needs_same_size_etag_and_version() {
+        let mut e = entry("a", 5, "e");
+        let listed = ListedObject {
+            key: "a".into(),
+            version_id: None,
+            size: 5,
+            etag: "e".into(),
+            storage_class: "STANDARD".into(),
+            last_modified: None,
+        };
+        assert!(e.unchanged(&listed));
+        assert!(!e.unchanged(&ListedObject {
+            size: 6,
+            ..listed.clone()
+        }));
+        assert!(!e.unchanged(&ListedObject {
+            etag: "f".into(),
+            ..listed.clone()
+        }));
+        e.version_id = Some("1".into());
+        assert!(!e.unchanged(&ListedObject {
+            version_id: Some("2".into()),
+            ..listed.clone()
+        }));
+        e.deleted = true;
+        assert!(!e.unchanged(&listed));
+    }
+
+    #[test]
+    fn names_are_deterministic_and_keys_fit() {
+        let r = run_name("gold", "My.Bucket", "photos/", "20261123-1800");
+        assert!(r.starts_with("lb-gold-my-bucket-"));
+        assert_eq!(r, run_name("gold", "My.Bucket", "photos/", "20261123-1800"));
+        assert_ne!(r, run_name("gold", "My.Bucket", "videos/", "20261123-1800"));
+        let long = "k".repeat(1024);
+        assert!(backup_key("b", "", &r, &long).len() <= MAX_KEY_LEN);
+        assert!(backup_key("b", "", &r, "x/y").ends_with("/x/y"));
+    }
+
+    #[test]
+    fn json_lines_of_typical_listings_compress_well() {
+        let entries: Vec<_> = (0..2000)
+            .map(|i| {
+                let mut e = entry(
+                    &format!("photos/2026/11/{i:06}.jpg"),
+                    100_000 + i,
+                    &format!("{:032x}", i * 7919),
+                );
+                e.backup_key = format!("lifeboat/src/abcd1234/data/r1/photos/2026/11/{i:06}.jpg");
+                e.crc64nvme = format!("{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                e
+            })
+            .collect();
+        let m = Manifest::new("r1", "src", "", at(), entries);
+        let raw = m.to_jsonl().len();
+        let packed = m.encode().unwrap().len();
+        // Hashes are incompressible; keys, classes and field names are not.
+        eprintln!("manifest of 2000 objects: {raw} bytes of JSON lines, {packed} compressed");
+        assert!(packed * 10 < raw * 6, "raw {raw} packed {packed}");
+    }
+
+    proptest! {
+        #[test]
+        fn any_manifest_round_trips(keys in proptest::collection::btree_set("[a-zA-Z0-9/._ -]{1,40}", 0..40), sizes in proptest::collection::vec(0u64..u64::MAX, 40)) {
+            let entries: Vec<_> = keys.iter().zip(sizes.iter()).map(|(k, s)| entry(k, *s, "e")).collect();
+            let m = Manifest::new("r", "b", "p", at(), entries);
+            let bytes = m.encode().unwrap();
+            prop_assert_eq!(Manifest::decode(&bytes).unwrap(), m);
+        }
+
+        #[test]
+        fn diff_partitions_every_key(a in proptest::collection::btree_map("[a-e]{1,2}", 0u64..3, 0..20), b in proptest::collection::btree_map("[a-e]{1,2}", 0u64..3, 0..20)) {
+            let m1 = Manifest::new("r1", "b", "", at(), a.iter().map(|(k, s)| entry(k, *s, "e")).collect());
+            let m2 = Manifest::new("r2", "b", "", at(), b.iter().map(|(k, s)| entry(k, *s, "e")).collect());
+            let d = diff(&m1, &m2);
+            prop_assert_eq!(d.new.len() + d.changed.len() + d.unchanged.len(), b.len());
+            prop_assert_eq!(d.deleted.len() + d.changed.len() + d.unchanged.len(), a.len());
+        }
+    }
+}

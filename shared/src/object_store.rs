@@ -1,0 +1,258 @@
+//! The object-store port: what S3 backup, verification and restore need from S3, in the
+//! domain's words. The AWS adapter is [`crate::aws::s3::S3ObjectStore`]; the in-memory
+//! fake is [`fake::InMemoryObjectStore`] (feature `test-util`).
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::manifest::ListedObject;
+use crate::ports::PortResult;
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectPage {
+    pub objects: Vec<ListedObject>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` may still delete.
+    Governance,
+    /// Nobody deletes the version before the date, not even the root user.
+    Compliance,
+}
+
+impl LockMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "GOVERNANCE" => Some(Self::Governance),
+            "COMPLIANCE" => Some(Self::Compliance),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Governance => "GOVERNANCE",
+            Self::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// Object Lock retention of one object version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    pub retain_until: DateTime<Utc>,
+}
+
+/// An object version's metadata, with S3's stored checksums (HeadObject with ChecksumMode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub size: u64,
+    pub etag: String,
+    pub storage_class: String,
+    /// S3's stored SHA-256, base64 as S3 reports it; a claim, compared but never trusted.
+    pub checksum_sha256: Option<String>,
+    pub checksum_crc64nvme: Option<String>,
+    pub lock: Option<ObjectLock>,
+    pub legal_hold: bool,
+    /// `x-amz-restore` for archived objects (e.g. `ongoing-request="true"`).
+    pub restore: Option<String>,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Object bytes as a stream of chunks: memory stays constant whatever the object size.
+pub type ByteChunks = Pin<Box<dyn Stream<Item = PortResult<Vec<u8>>> + Send>>;
+
+/// An object being read.
+pub struct ObjectBody {
+    pub version_id: Option<String>,
+    /// Content-Length announced by the store.
+    pub size: u64,
+    pub chunks: ByteChunks,
+}
+
+impl std::fmt::Debug for ObjectBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBody")
+            .field("version_id", &self.version_id)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of a write (put or copy).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `None` keeps the bucket's default (`STANDARD`).
+    pub storage_class: Option<String>,
+    pub lock: Option<ObjectLock>,
+    pub legal_hold: bool,
+    /// User metadata (`x-amz-meta-*`).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A server-side copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRequest {
+    pub source_bucket: String,
+    pub source_key: String,
+    pub source_version_id: Option<String>,
+    /// Copy only if the source still has this ETag (else `Conflict`).
+    pub if_match: Option<String>,
+    /// The source size: above the adapter's threshold the copy is multipart (UploadPartCopy).
+    pub size: u64,
+    pub bucket: String,
+    pub key: String,
+    pub options: WriteOptions,
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    /// The SHA-256 S3 says it stored (base64), when it says one.
+    pub checksum_sha256: Option<String>,
+    /// Parts used (1 for a single request).
+    pub parts: u32,
+}
+
+/// Restore speed of an archived object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestoreTier {
+    Expedited,
+    Standard,
+    Bulk,
+}
+
+/// S3 operations used by the S3 data-protection functions. Buckets are named per call;
+/// one adapter serves one region.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// One page (at most `max_keys`) of the current objects under `prefix`.
+    async fn list_page(&self, bucket: &str, prefix: &str, token: Option<&str>, max_keys: u32)
+    -> PortResult<ObjectPage>;
+    /// The object's metadata and stored checksums; `None` when missing (or a delete marker).
+    async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>>;
+    /// Streams the object's bytes. `NotFound` when missing; `Conflict` when `if_match`
+    /// no longer matches; `InvalidState` when archived and not restored.
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        if_match: Option<&str>,
+    ) -> PortResult<ObjectBody>;
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, options: &WriteOptions) -> PortResult<Written>;
+    /// Server-side copy (multipart UploadPartCopy above the adapter's threshold), asking S3
+    /// to store a SHA-256 checksum of the copy.
+    async fn copy(&self, request: &CopyRequest) -> PortResult<Written>;
+    /// Deletes one version (or, without a version id, adds a delete marker). A locked
+    /// version is refused with `InvalidState`.
+    async fn delete(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<()>;
+    async fn set_legal_hold(&self, bucket: &str, key: &str, version_id: Option<&str>, on: bool) -> PortResult<()>;
+    /// Starts (or finds under way) the restore of an archived object for `days`.
+    async fn restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        days: u32,
+        tier: RestoreTier,
+    ) -> PortResult<()>;
+}
+
+/// Reads a whole (small) object into memory: manifests and checkpoints only.
+pub async fn read_all(store: &dyn ObjectStore, bucket: &str, key: &str, limit: u64) -> PortResult<Vec<u8>> {
+    use futures::StreamExt;
+    let mut body = store.get(bucket, key, None, None).await?;
+    if body.size > limit {
+        return Err(crate::ports::PortError::Invalid(format!(
+            "{key} is {} bytes, more than the {limit} allowed",
+            body.size
+        )));
+    }
+    let mut out = Vec::with_capacity(usize::try_from(body.size).unwrap_or(0));
+    while let Some(chunk) = body.chunks.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
+
+/// Digests of a stream of bytes, computed by Lifeboat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub bytes: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+    /// Base64, as S3 spells its stored checksum.
+    pub sha256_base64: String,
+    /// CRC64/NVME, lowercase hex.
+    pub crc64nvme: String,
+}
+
+/// Streaming SHA-256 (sha2 picks SHA-NI or the ARMv8 SHA2 instructions at run time when
+/// the CPU has them) and CRC64/NVME (crc-fast, SIMD): constant memory, one pass.
+#[derive(Debug, Clone)]
+pub struct StreamHasher {
+    sha: sha2::Sha256,
+    crc: crc_fast::Digest,
+    bytes: u64,
+}
+
+impl Default for StreamHasher {
+    fn default() -> Self {
+        Self {
+            sha: <sha2::Sha256 as sha2::Digest>::new(),
+            crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
+            bytes: 0,
+        }
+    }
+}
+
+impl StreamHasher {
+    pub fn update(&mut self, chunk: &[u8]) {
+        sha2::Digest::update(&mut self.sha, chunk);
+        self.crc.update(chunk);
+        self.bytes += chunk.len() as u64;
+    }
+
+    pub fn finish(self) -> Digests {
+        use base64::Engine as _;
+        let sum = sha2::Digest::finalize(self.sha);
+        Digests {
+            bytes: self.bytes,
+            sha256: crate::domain::manifest::hex(&sum),
+            sha256_base64: base64::engine::general_purpose::STANDARD.encode(sum),
+            crc64nvme: format!("{:016x}", self.crc.finalize()),
+        }
+    }
+}
+
+/// Hashes a body to its end. A read error ends it with that error.
+pub async fn digest(body: ObjectBody) -> PortResult<Digests> {
+    use futures::StreamExt;
+    let mut chunks = body.chunks;
+    let mut h = StreamHasher::default();
+    while let Some(chunk) = chunks.next().await {
+        h.update(&chunk?);
+    }
+    Ok(h.finish())
+}
+
+pub mod runs;
+pub mod settings;

@@ -1,0 +1,91 @@
+//! What the S3 functions share about backup runs: the protected resource's identity,
+//! input checks, and reading a run's manifest back (checked against the catalog).
+
+use crate::domain::manifest::{Manifest, ManifestError, ManifestRef};
+use crate::domain::{RecoveryPoint, Region, ResourceKind, ResourceRef};
+use crate::object_store::{ObjectStore, read_all};
+use crate::ports::{Catalog, PortError, PortResult};
+
+/// The largest manifest read back (compressed).
+pub const MAX_MANIFEST_BYTES: u64 = 512 * 1024 * 1024;
+/// How many recent runs of a resource are considered.
+pub const RUN_WINDOW: usize = 500;
+
+/// `bucket/prefix` in `region`, as a protected resource.
+pub fn s3_resource(region: &Region, bucket: &str, prefix: &str) -> ResourceRef {
+    ResourceRef {
+        kind: ResourceKind::S3Prefix,
+        id: format!("{bucket}/{prefix}"),
+        arn: format!("arn:aws:s3:::{bucket}/{prefix}"),
+        region: region.clone(),
+    }
+}
+
+/// S3 bucket naming rules (3-63 lowercase letters, digits, dots, hyphens; starting and
+/// ending with a letter or digit).
+pub fn check_bucket(name: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:.70?} is not a valid S3 bucket name"))
+    }
+}
+
+/// A key prefix: at most 1024 bytes.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.len() <= 1024 {
+        Ok(())
+    } else {
+        Err(format!("prefix is {} bytes, more than 1024", prefix.len()))
+    }
+}
+
+/// Why a manifest could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestReadError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// The stored manifest is not what the catalog recorded, or not a manifest at all.
+    #[error(transparent)]
+    Bad(#[from] ManifestError),
+}
+
+/// Reads and checks the manifest a catalog record points at.
+pub async fn load_manifest(store: &dyn ObjectStore, mref: &ManifestRef) -> Result<Manifest, ManifestReadError> {
+    let bytes = read_all(store, &mref.backup_bucket, &mref.key, MAX_MANIFEST_BYTES).await?;
+    Ok(Manifest::decode_verified(&bytes, &mref.sha256)?)
+}
+
+/// The completed backup runs of a resource, newest first.
+pub async fn completed_runs(catalog: &dyn Catalog, resource_arn: &str) -> PortResult<Vec<RecoveryPoint>> {
+    let mut points: Vec<RecoveryPoint> = catalog
+        .by_resource(resource_arn, RUN_WINDOW)
+        .await?
+        .into_iter()
+        .filter(|p| p.manifest.is_some() && p.is_restorable())
+        .collect();
+    points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my.bucket-1", "0bucket"] {
+            assert!(check_bucket(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "Abc", "-abc", "abc-", "a_b", &"a".repeat(64)] {
+            assert!(check_bucket(bad).is_err(), "{bad}");
+        }
+        assert!(check_prefix(&"p".repeat(1025)).is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! S3 data protection on the local stack: buckets, adapters and function dependencies
+//! for one test's world.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, VersioningConfiguration,
+};
+use lifeboat::aws::s3::{CopyTuning, S3ObjectStore};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::ports::SystemClock;
+
+use crate::{DR, PRIMARY, Result, TestEnv};
+
+/// An S3 client (path style, as the emulator needs) in `region`.
+pub fn client(env: &TestEnv, region: &str) -> aws_sdk_s3::Client {
+    let conf = if region == DR { &env.dr } else { &env.primary };
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(conf).force_path_style(true).build())
+}
+
+/// The adapter under test, in `region`.
+pub fn store(env: &TestEnv, region: &str, tuning: CopyTuning) -> Arc<S3ObjectStore> {
+    let conf = if region == DR { &env.dr } else { &env.primary };
+    Arc::new(S3ObjectStore::from_sdk(conf, true, tuning))
+}
+
+/// A versioned source bucket in the primary region.
+pub async fn source_bucket(env: &TestEnv, name: &str) -> Result<()> {
+    let s3 = client(env, PRIMARY);
+    s3.create_bucket().bucket(name).send().await?;
+    s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The backup bucket: in the DR region, versioned, with Object Lock enabled.
+pub async fn backup_bucket(env: &TestEnv, name: &str) -> Result<()> {
+    client(env, DR)
+        .create_bucket()
+        .bucket(name)
+        .object_lock_enabled_for_bucket(true)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(DR))
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Settings of the S3 functions for this world.
+pub fn settings(backup: &str, extra: &[(&str, &str)]) -> S3Settings {
+    let mut pairs: Vec<(String, String)> = vec![
+        ("BACKUP_BUCKET_NAME".into(), backup.into()),
+        ("BACKUP_REGION".into(), DR.into()),
+        ("SOURCE_REGION".into(), PRIMARY.into()),
+        ("S3_FORCE_PATH_STYLE".into(), "true".into()),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    S3Settings::from_lookup(move |k| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone()))
+        .unwrap_or_else(|e| panic!("test settings: {e}"))
+}
+
+/// `backup-objects` wired to the emulator.
+pub fn backup_deps(env: &TestEnv, settings: S3Settings) -> backup_objects::Deps {
+    backup_objects::Deps {
+        catalog: Arc::new(env.catalog()),
+        clock: Arc::new(SystemClock),
+        source: store(env, PRIMARY, settings.tuning),
+        backup: store(env, DR, settings.tuning),
+        settings,
+    }
+}
+
+/// `verify-backups` wired to the emulator.
+pub fn verify_deps(env: &TestEnv) -> verify_backups::Deps {
+    let ports = env.ports();
+    verify_backups::Deps {
+        catalog: ports.catalog,
+        notifier: ports.notifier,
+        clock: ports.clock,
+        backup: store(env, DR, CopyTuning::default()),
+    }
+}
+
+/// `restore-objects` wired to the emulator.
+pub fn restore_deps(env: &TestEnv, settings: S3Settings) -> restore_objects::Deps {
+    restore_objects::Deps {
+        catalog: Arc::new(env.catalog()),
+        target: store(env, PRIMARY, settings.tuning),
+        backup: store(env, DR, settings.tuning),
+        settings,
+    }
+}
+
+/// Puts `body` at `key` (a user's write, or one behind Lifeboat's back); returns the version id.
+pub async fn put(env: &TestEnv, region: &str, bucket: &str, key: &str, body: &[u8]) -> Result<Option<String>> {
+    let out = client(env, region)
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.to_vec().into())
+        .send()
+        .await?;
+    Ok(out.version_id().map(str::to_owned))
+}
+
+/// The bytes of `key` (a given version, or the current one).
+pub async fn get(env: &TestEnv, region: &str, bucket: &str, key: &str, version: Option<&str>) -> Result<Vec<u8>> {
+    let out = client(env, region)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await?;
+    Ok(out.body.collect().await?.into_bytes().to_vec())
+}
