@@ -28,8 +28,12 @@ impl ApiRequest {
     /// From a lambda_http request: REST API (`requestContext.identity.userArn`) or
     /// HTTP API / function URL (`requestContext.authorizer.iam.userArn`).
     pub fn from_lambda(req: &Request) -> Self {
+        let mut stage = None;
         let (principal, request_id) = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV1(ctx)) => (ctx.identity.user_arn.clone(), ctx.request_id.clone()),
+            Some(RequestContext::ApiGatewayV1(ctx)) => {
+                stage.clone_from(&ctx.stage);
+                (ctx.identity.user_arn.clone(), ctx.request_id.clone())
+            }
             Some(RequestContext::ApiGatewayV2(ctx)) => (
                 ctx.authorizer
                     .as_ref()
@@ -50,7 +54,11 @@ impl ApiRequest {
             .unwrap_or_default();
         Self {
             method: req.method().as_str().to_owned(),
-            path: req.uri().path().to_owned(),
+            // lambda_http puts a REST API's stage in front of the path (`/prod/backups`).
+            path: stage
+                .and_then(|s| req.uri().path().strip_prefix(&format!("/{s}")).map(str::to_owned))
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or_else(|| req.uri().path().to_owned()),
             query,
             body: req.body().as_ref().to_vec(),
             principal: principal.filter(|p| !p.is_empty()),
