@@ -1,6 +1,7 @@
 //! Lifeboat's shared library: the pure domain, the ports it talks through, the AWS
 //! adapters behind them, in-memory fakes for tests, typed configuration and telemetry.
 
+pub mod admin;
 pub mod alerting;
 pub mod app;
 pub mod aws;

@@ -4,6 +4,7 @@
 //! Clients reach the emulator through `AWS_ENDPOINT_URL` (read by `aws-config`), never
 //! through a code branch.
 
+pub mod admin;
 pub mod backup;
 pub mod calls;
 pub mod dynamodb;

@@ -1,0 +1,408 @@
+//! `admin-api`: Lifeboat's admin API behind API Gateway (AWS_IAM auth), one function.
+//!
+//! Every route is one row of [`ROUTES`]: method, path pattern, the least role that may
+//! call it, and its handler. The caller's IAM principal maps to a role through
+//! `ADMIN_ROLES`; an unknown principal gets 403. Errors are `application/problem+json`;
+//! internal causes are logged with the request id, never sent. Every mutating request
+//! appends an audit record before anything is done and another before the answer leaves.
+
+pub mod aws;
+pub mod config;
+pub mod http;
+mod routes;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use lambda_http::{Body, Request, Response};
+use lifeboat::admin::{AuditLog, AuditRecord, DbRestorer, RestoreStore};
+use lifeboat::app::Ports;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use config::{AdminConfig, Role};
+pub use http::{ApiRequest, ApiResponse, Problem};
+
+use crate::aws::{Invoker, KeySource};
+
+/// Everything the handler talks to; each granted in template.yaml, no more.
+#[derive(Clone)]
+pub struct Deps {
+    pub plan: plan_backups::Deps,
+    pub admin: AdminConfig,
+    pub audit: Arc<dyn AuditLog>,
+    pub restores: Arc<dyn RestoreStore>,
+    pub rds: Arc<dyn DbRestorer>,
+    pub invoker: Arc<dyn Invoker>,
+    pub key: Arc<dyn KeySource>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deps {
+    pub fn ports(&self) -> &Ports {
+        &self.plan.ports
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.plan.ports.clock.now()
+    }
+}
+
+/// The handlers, one per route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    ListResources,
+    ListRecoveryPoints,
+    GetRecoveryPoint,
+    GetPolicy,
+    PutPolicy,
+    Plan,
+    Backup,
+    RestorePreview,
+    RestoreGet,
+    RestoreConfirm,
+    RestoreRollback,
+    Audit,
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    /// Segments; `{name}` matches one segment, a final `{name+}` the rest of the path.
+    pub pattern: &'static str,
+    /// The least role allowed. `POST /restores` and its confirm need admin when the
+    /// restore overwrites an existing instance (checked by the handler).
+    pub min_role: Role,
+    pub handler: Handler,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        pattern: "/resources",
+        min_role: Role::Viewer,
+        handler: Handler::ListResources,
+    },
+    Route {
+        method: "GET",
+        pattern: "/recovery-points",
+        min_role: Role::Viewer,
+        handler: Handler::ListRecoveryPoints,
+    },
+    Route {
+        method: "GET",
+        pattern: "/recovery-points/{id+}",
+        min_role: Role::Viewer,
+        handler: Handler::GetRecoveryPoint,
+    },
+    Route {
+        method: "GET",
+        pattern: "/policies/{name}",
+        min_role: Role::Viewer,
+        handler: Handler::GetPolicy,
+    },
+    Route {
+        method: "PUT",
+        pattern: "/policies/{name}",
+        min_role: Role::Admin,
+        handler: Handler::PutPolicy,
+    },
+    Route {
+        method: "POST",
+        pattern: "/plans",
+        min_role: Role::Viewer,
+        handler: Handler::Plan,
+    },
+    Route {
+        method: "POST",
+        pattern: "/backups",
+        min_role: Role::Operator,
+        handler: Handler::Backup,
+    },
+    Route {
+        method: "POST",
+        pattern: "/restores",
+        min_role: Role::Operator,
+        handler: Handler::RestorePreview,
+    },
+    Route {
+        method: "GET",
+        pattern: "/restores/{id}",
+        min_role: Role::Viewer,
+        handler: Handler::RestoreGet,
+    },
+    Route {
+        method: "POST",
+        pattern: "/restores/{id}/confirm",
+        min_role: Role::Operator,
+        handler: Handler::RestoreConfirm,
+    },
+    Route {
+        method: "POST",
+        pattern: "/restores/{id}/rollback",
+        min_role: Role::Admin,
+        handler: Handler::RestoreRollback,
+    },
+    Route {
+        method: "GET",
+        pattern: "/audit",
+        min_role: Role::Admin,
+        handler: Handler::Audit,
+    },
+];
+
+/// Path parameters of a matched route, percent-decoded.
+pub type Params = Vec<(&'static str, String)>;
+
+/// Matches `path` against `pattern`; `None` when it does not match.
+pub fn match_path(pattern: &'static str, path: &str) -> Option<Params> {
+    let pat: Vec<&'static str> = pattern.trim_start_matches('/').split('/').collect();
+    let segs: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
+    let mut params = Vec::new();
+    for (i, p) in pat.iter().enumerate() {
+        if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix("+}")) {
+            let rest = segs.get(i..).filter(|r| !r.is_empty())?;
+            let decoded: Option<Vec<String>> = rest.iter().map(|s| http::percent_decode(s)).collect();
+            let value = decoded?.join("/");
+            if value.is_empty() {
+                return None;
+            }
+            params.push((name, value));
+            return Some(params);
+        }
+        let seg = segs.get(i)?;
+        if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let value = http::percent_decode(seg)?;
+            if value.is_empty() {
+                return None;
+            }
+            params.push((name, value));
+        } else if p != seg {
+            return None;
+        }
+    }
+    (segs.len() == pat.len()).then_some(params)
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: String,
+    pub role: Role,
+}
+
+/// Everything a handler gets.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub req: &'a ApiRequest,
+    pub caller: &'a Caller,
+    pub params: Params,
+}
+
+impl Call<'_> {
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// The lambda_http entry point.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let api = ApiRequest::from_lambda(&req);
+    let (status, body, problem) = answer(deps, &api).await;
+    http::render(status, &body, problem.as_ref())
+}
+
+/// Routes, authorizes, audits and runs one request. Pure request handling over the ports:
+/// tests call it with crafted requests.
+pub async fn answer(deps: &Deps, req: &ApiRequest) -> (u16, Value, Option<Problem>) {
+    let outcome = dispatch(deps, req).await;
+    match outcome {
+        Ok(r) => (r.status, r.body, None),
+        Err(p) => {
+            if let Some(cause) = &p.internal {
+                tracing::error!(request_id = %req.request_id, status = p.status, cause = %cause, "request failed");
+            } else {
+                tracing::info!(request_id = %req.request_id, status = p.status, title = %p.title, "request refused");
+            }
+            (p.status, p.body(&req.request_id), Some(p))
+        }
+    }
+}
+
+fn find_route(req: &ApiRequest) -> Result<(&'static Route, Params), Problem> {
+    if req.path.len() > 2048 {
+        return Err(Problem::not_found("no such route"));
+    }
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = match_path(route.pattern, &req.path) {
+            if route.method == req.method {
+                return Ok((route, params));
+            }
+            allowed.push(route.method);
+        }
+    }
+    if allowed.is_empty() {
+        return Err(Problem::not_found(format!(
+            "no route {:.200}; see the OpenAPI document for the routes",
+            req.path
+        )));
+    }
+    let mut p = Problem::new(405, "Method not allowed").detail(format!("{:.10} is not allowed here", req.method));
+    p.allow = Some(allowed.join(", "));
+    Err(p)
+}
+
+async fn dispatch(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, Problem> {
+    let (route, params) = find_route(req)?;
+    let principal = req
+        .principal
+        .clone()
+        .ok_or_else(|| Problem::forbidden("the request carries no IAM identity (AWS_IAM authorization)"))?;
+    let role = deps.admin.roles.role_of(&principal);
+    let mutating = route.method != "GET";
+    let body_sha256 = hex(&Sha256::digest(&req.body));
+    let audit = AuditRecord {
+        request_id: req.request_id.clone(),
+        phase: "requested".to_owned(),
+        at: deps.now(),
+        principal: principal.clone(),
+        role: role.map_or("none", Role::as_str).to_owned(),
+        method: route.method.to_owned(),
+        route: route.pattern.to_owned(),
+        path: req.path.chars().take(512).collect(),
+        body_sha256,
+        status: None,
+        result: None,
+    };
+    if mutating {
+        // Nothing is done unless the request is on record first.
+        deps.audit.append(&audit).await.map_err(|e| {
+            let mut p = Problem::from_port(&e);
+            if p.status == 409 {
+                p = Problem::conflict("this request id was already handled");
+            }
+            p
+        })?;
+    }
+    let outcome = run(deps, req, route, params, &principal, role).await;
+    if mutating {
+        let (status, result) = match &outcome {
+            Ok(r) => (r.status, "ok".to_owned()),
+            Err(p) => (p.status, p.title.clone()),
+        };
+        let answered = AuditRecord {
+            phase: "answered".to_owned(),
+            at: deps.now(),
+            status: Some(status),
+            result: Some(result),
+            ..audit
+        };
+        if let Err(e) = deps.audit.append(&answered).await {
+            tracing::error!(request_id = %req.request_id, error = %e, "could not write the audit record of the answer");
+        }
+    }
+    outcome
+}
+
+async fn run(
+    deps: &Deps,
+    req: &ApiRequest,
+    route: &Route,
+    params: Params,
+    principal: &str,
+    role: Option<Role>,
+) -> Result<ApiResponse, Problem> {
+    let role = role.ok_or_else(|| Problem::forbidden("this IAM principal has no Lifeboat role"))?;
+    if role < route.min_role {
+        return Err(Problem::forbidden(format!(
+            "{} {} needs the {} role; you have {}",
+            route.method, route.pattern, route.min_role, role
+        )));
+    }
+    if req.body.len() > http::MAX_BODY_BYTES {
+        return Err(
+            Problem::new(413, "Request body too large").detail(format!("at most {} bytes", http::MAX_BODY_BYTES))
+        );
+    }
+    let caller = Caller {
+        principal: principal.to_owned(),
+        role,
+    };
+    let call = Call {
+        req,
+        caller: &caller,
+        params,
+    };
+    match route.handler {
+        Handler::ListResources => routes::catalog::list_resources(deps, &call).await,
+        Handler::ListRecoveryPoints => routes::catalog::list_recovery_points(deps, &call).await,
+        Handler::GetRecoveryPoint => routes::catalog::get_recovery_point(deps, &call).await,
+        Handler::GetPolicy => routes::policies::get(deps, &call).await,
+        Handler::PutPolicy => routes::policies::put(deps, &call).await,
+        Handler::Plan => routes::policies::plan(deps, &call).await,
+        Handler::Backup => routes::backups::create(deps, &call).await,
+        Handler::RestorePreview => routes::restores::preview(deps, &call).await,
+        Handler::RestoreGet => routes::restores::get(deps, &call).await,
+        Handler::RestoreConfirm => routes::restores::confirm(deps, &call).await,
+        Handler::RestoreRollback => routes::restores::rollback(deps, &call).await,
+        Handler::Audit => routes::audit::list(deps, &call).await,
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Query parameters checked against the allowed names; unknown or repeated ones are a 400.
+pub(crate) fn query<'a>(req: &'a ApiRequest, allowed: &[&str]) -> Result<Vec<(&'a str, &'a str)>, Problem> {
+    let mut problem = Problem::bad_request("Invalid query parameters");
+    let mut seen = Vec::new();
+    for (k, v) in &req.query {
+        if !allowed.contains(&k.as_str()) {
+            problem = problem.with_error(
+                k.chars().take(40).collect::<String>(),
+                format!("unknown parameter; allowed: {}", allowed.join(", ")),
+            );
+        } else if seen.iter().any(|(s, _)| s == k) {
+            problem = problem.with_error(k.clone(), "given more than once");
+        } else {
+            seen.push((k.as_str(), v.as_str()));
+        }
+    }
+    if problem.errors.is_empty() {
+        Ok(seen)
+    } else {
+        Err(problem)
+    }
+}
+
+/// `limit` from the query: 1 to `max`, default `default`.
+pub(crate) fn limit(q: &[(&str, &str)], default: usize, max: usize) -> Result<usize, Problem> {
+    match q.iter().find(|(k, _)| *k == "limit") {
+        None => Ok(default),
+        Some((_, v)) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                Problem::bad_request("Invalid query parameters")
+                    .with_error("limit", format!("must be a number from 1 to {max}"))
+            }),
+    }
+}

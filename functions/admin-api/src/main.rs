@@ -1,0 +1,35 @@
+use std::sync::Arc;
+
+use admin_api::aws::{LambdaInvoker, SecretsManagerKey};
+use admin_api::{AdminConfig, Deps, handle};
+use lambda_http::{Error, run, service_fn};
+use lifeboat::aws::admin::{DynamoDbAdminStore, RdsDbRestorer};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let (ports, config) = lifeboat::app::cold_start().await?;
+    let admin = AdminConfig::from_env()?;
+    let sdk = lifeboat::aws::sdk_config().await;
+    let store = Arc::new(DynamoDbAdminStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.catalog_table,
+    ));
+    let deps = Deps {
+        key: Arc::new(SecretsManagerKey::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            &admin.signing_key_secret_id,
+        )),
+        invoker: Arc::new(LambdaInvoker::new(aws_sdk_lambda::Client::new(&sdk))),
+        rds: Arc::new(RdsDbRestorer::new(sdk)),
+        audit: store.clone(),
+        restores: store,
+        plan: plan_backups::Deps { ports, config },
+        admin,
+    };
+    let deps = Arc::new(deps);
+    run(service_fn(move |req| {
+        let deps = Arc::clone(&deps);
+        async move { Ok::<_, Error>(handle(&deps, req).await) }
+    }))
+    .await
+}

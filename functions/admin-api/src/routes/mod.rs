@@ -1,0 +1,7 @@
+//! The handlers, by topic.
+
+pub mod audit;
+pub mod backups;
+pub mod catalog;
+pub mod policies;
+pub mod restores;

@@ -1,0 +1,671 @@
+//! The admin API in process: crafted API Gateway REST requests for each role, over fakes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use admin_api::aws::Invocation;
+use admin_api::{ROUTES, Role};
+use common::{ADMIN, ADMIN2, OPERATOR, STRANGER, VIEWER, World, port_err, us_east_1};
+use lifeboat::admin::RestoreState;
+use lifeboat::domain::Status;
+use lifeboat::ports::{Catalog, PortError};
+use serde_json::{Value, json};
+
+fn event_file(name: &str) -> Value {
+    let path = format!("{}/../../events/admin-api/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn sample_events_for_each_role() {
+    let w = World::new();
+    w.fakes
+        .add_db(lifeboat::domain::ResourceKind::RdsInstance, "orders", "gold");
+
+    let r = w.send(&event_file("get-resources-viewer.json")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["items"][0]["id"], "orders");
+    assert_eq!(r.body["items"][0]["policy"], "gold");
+
+    let r = w.send(&event_file("put-policy-admin.json")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["document"]["rpo"], "2h");
+
+    let r = w.send(&event_file("post-backups-operator.json")).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+
+    let r = w.send(&event_file("get-audit-unknown-principal.json")).await;
+    assert_eq!(r.status, 403);
+    assert!(r.is_problem());
+
+    // The function-URL shape `cargo lambda watch` serves (HTTP API v2, IAM authorizer).
+    w.add_point("orders", "2026-11-23T01:00:00Z", Status::Available).await;
+    let r = w.send(&event_file("function-url-get-recovery-points.json")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn roles_gate_every_route() {
+    let w = World::new();
+    for route in ROUTES {
+        let path = route
+            .pattern
+            .replace("{id+}", "us-east-1/db/lb-x")
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{name}", "gold");
+        for (who, role) in [(VIEWER, Role::Viewer), (OPERATOR, Role::Operator), (ADMIN, Role::Admin)] {
+            let r = w.call(Some(who), route.method, &path, Some("{}")).await;
+            if role < route.min_role {
+                assert_eq!(r.status, 403, "{who} {} {path}: {}", route.method, r.body);
+                assert!(r.body["detail"].as_str().unwrap().contains(route.min_role.as_str()));
+            } else {
+                assert_ne!(r.status, 403, "{who} {} {path}: {}", route.method, r.body);
+            }
+        }
+        for who in [Some(STRANGER), None] {
+            let r = w.call(who, route.method, &path, Some("{}")).await;
+            assert_eq!(r.status, 403, "{who:?} {} {path}", route.method);
+            assert!(r.is_problem());
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let w = World::new();
+    let r = w.call(Some(ADMIN), "GET", "/nope", None).await;
+    assert_eq!(r.status, 404);
+    assert!(r.is_problem());
+    let r = w.call(Some(ADMIN), "DELETE", "/policies/gold", None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, PUT"));
+    let r = w.call(Some(ADMIN), "DELETE", "/audit", None).await;
+    assert_eq!(r.status, 405, "the audit trail cannot be changed through the API");
+}
+
+#[tokio::test]
+async fn recovery_points_filter_and_page_stably() {
+    let w = World::new();
+    for h in 0..5 {
+        w.add_point("orders", &format!("2026-11-22T0{h}:00:00Z"), Status::Available)
+            .await;
+    }
+    w.add_point("billing", "2026-11-22T02:00:00Z", Status::Available).await;
+    w.add_point("billing", "2026-11-22T03:00:00Z", Status::Failed).await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = vec![("status", "available"), ("limit", "2")];
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.as_str()));
+        }
+        let r = w.call_q(Some(VIEWER), "GET", "/recovery-points", &q, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for item in r.body["items"].as_array().unwrap() {
+            seen.push((
+                item["created_at"].as_str().unwrap().to_owned(),
+                item["id"].as_str().unwrap().to_owned(),
+            ));
+            assert_eq!(item["tier"], "standard");
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 6);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    assert_eq!(seen, sorted, "newest first, ties by id, no repeats across pages");
+
+    let r = w
+        .call_q(
+            Some(VIEWER),
+            "GET",
+            "/recovery-points",
+            &[
+                ("resource", "arn:aws:rds:us-east-1:123456789012:db:billing"),
+                ("from", "2026-11-22T02:30:00Z"),
+                ("type", "rds-instance"),
+                ("region", "us-east-1"),
+                ("tier", "standard"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(r.body["items"][0]["status"], "failed");
+
+    // A tampered cursor, one from another listing, and bad filters: 400 naming each field.
+    let first = w
+        .call_q(Some(VIEWER), "GET", "/recovery-points", &[("limit", "1")], None)
+        .await;
+    let c = first.body["nextCursor"].as_str().unwrap().to_owned();
+    let mut tampered = c.clone().into_bytes();
+    tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for (q, field) in [
+        (vec![("cursor", tampered.as_str())], "cursor"),
+        (vec![("cursor", c.as_str()), ("status", "failed")], "cursor"),
+        (vec![("cursor", "garbage")], "cursor"),
+    ] {
+        let r = w.call_q(Some(VIEWER), "GET", "/recovery-points", &q, None).await;
+        assert_eq!(r.status, 400, "{q:?}");
+        assert_eq!(r.body["errors"][0]["field"], field);
+    }
+    let r = w
+        .call_q(
+            Some(VIEWER),
+            "GET",
+            "/recovery-points",
+            &[
+                ("status", "lost"),
+                ("from", "yesterday"),
+                ("limit", "0"),
+                ("colour", "red"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"colour"), "{fields:?}");
+    let r = w
+        .call_q(
+            Some(VIEWER),
+            "GET",
+            "/recovery-points",
+            &[("status", "lost"), ("from", "yesterday"), ("limit", "0")],
+            None,
+        )
+        .await;
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"status") && fields.contains(&"from"), "{fields:?}");
+}
+
+#[tokio::test]
+async fn one_recovery_point_by_id() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    let r = w
+        .call(Some(VIEWER), "GET", &format!("/recovery-points/{}", rp.id), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["id"], rp.id.as_str());
+    let encoded = rp.id.as_str().replace('/', "%2F");
+    let r = w
+        .call(Some(VIEWER), "GET", &format!("/recovery-points/{encoded}"), None)
+        .await;
+    assert_eq!(r.status, 200, "percent-encoded ids work too");
+    let r = w
+        .call(Some(VIEWER), "GET", "/recovery-points/us-east-1/db/lb-missing", None)
+        .await;
+    assert_eq!(r.status, 404);
+    let r = w.call(Some(VIEWER), "GET", "/recovery-points/mars/db/x", None).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "id");
+}
+
+#[tokio::test]
+async fn policies_are_validated_with_every_problem_listed_and_audited() {
+    let w = World::new();
+    let bad =
+        json!({"name": "gold", "every": "soon", "rpo": "never", "timezone": "Mars/Olympus", "retain": 3}).to_string();
+    let r = w.call(Some(ADMIN), "PUT", "/policies/gold", Some(&bad)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let errors = r.body["errors"].as_array().unwrap();
+    assert!(errors.len() >= 3, "every problem listed: {errors:?}");
+    assert!(w.fakes.catalog.policies().await.unwrap().is_empty(), "nothing stored");
+
+    let r = w
+        .call(
+            Some(ADMIN),
+            "PUT",
+            "/policies/gold",
+            Some(r#"{"name": "silver", "every": "1h", "rpo": "2h"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "name");
+    let r = w
+        .call(
+            Some(ADMIN),
+            "PUT",
+            "/policies/gold",
+            Some(r#"{"name": "gold", "every": "1h", "rpo": "2h", "colour": 1}"#),
+        )
+        .await;
+    assert_eq!(r.status, 400, "unknown fields refused");
+    let r = w.call(Some(ADMIN), "PUT", "/policies/gold", Some("{not json")).await;
+    assert_eq!(r.status, 400);
+
+    let good = r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 24}"#;
+    let r = w.call(Some(ADMIN), "PUT", "/policies/gold", Some(good)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = w.call(Some(VIEWER), "GET", "/policies/gold", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["valid"], true);
+    assert_eq!(w.call(Some(VIEWER), "GET", "/policies/none", None).await.status, 404);
+    assert_eq!(
+        w.call(Some(VIEWER), "GET", "/policies/Bad_Name", None).await.status,
+        400
+    );
+
+    // Every mutating request: a `requested` and an `answered` record, refusals included.
+    let records = w.audit.records();
+    let puts: Vec<_> = records.iter().filter(|r| r.method == "PUT").collect();
+    assert_eq!(puts.len(), 10, "5 PUTs × 2 phases");
+    assert!(
+        puts.iter()
+            .all(|r| r.principal == ADMIN && r.role == "admin" && r.route == "/policies/{name}")
+    );
+    assert_eq!(puts.iter().filter(|r| r.status == Some(400)).count(), 4);
+    assert_eq!(puts.iter().filter(|r| r.status == Some(200)).count(), 1);
+    assert!(records.iter().all(|r| r.method != "GET"), "reads are not audited");
+    let body_hash = records
+        .iter()
+        .find(|r| r.status == Some(200))
+        .unwrap()
+        .body_sha256
+        .clone();
+    assert_eq!(body_hash.len(), 64);
+    assert!(
+        !records.iter().any(|r| format!("{r:?}").contains("retain")),
+        "bodies are digested, never stored"
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_audited_changes_nothing() {
+    let w = World::new();
+    w.audit.fail_next(port_err());
+    let r = w
+        .call(
+            Some(ADMIN),
+            "PUT",
+            "/policies/gold",
+            Some(r#"{"name": "gold", "every": "1h", "rpo": "2h"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 503);
+    assert!(r.is_problem());
+    assert!(
+        !r.body.to_string().contains("lifeboat-catalog-secret"),
+        "internals never echoed"
+    );
+    assert!(w.fakes.catalog.policies().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn internal_errors_are_logged_not_echoed_and_throttling_is_429() {
+    let w = World::new();
+    w.fakes.catalog.fail_next(port_err());
+    let r = w.call(Some(VIEWER), "GET", "/policies/gold", None).await;
+    assert_eq!(r.status, 503);
+    assert!(!r.body.to_string().contains("lifeboat-catalog-secret"));
+    w.fakes
+        .catalog
+        .fail_next(PortError::Throttled("ProvisionedThroughputExceeded on t".into()));
+    let r = w.call(Some(VIEWER), "GET", "/policies/gold", None).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    w.fakes
+        .catalog
+        .fail_next(PortError::Invalid("bad item in table xyz".into()));
+    let r = w.call(Some(VIEWER), "GET", "/policies/gold", None).await;
+    assert_eq!(r.status, 500);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(r.body["requestId"].as_str().unwrap())
+    );
+    assert!(!r.body.to_string().contains("xyz"));
+}
+
+#[tokio::test]
+async fn plans_are_dry_runs() {
+    let w = World::new();
+    w.fakes
+        .catalog
+        .put_policy_json("gold", r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 3}"#);
+    w.fakes
+        .add_db(lifeboat::domain::ResourceKind::RdsInstance, "orders", "gold");
+    let r = w.call(Some(VIEWER), "POST", "/plans", Some("{}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["summary"].is_string());
+    assert!(w.fakes.catalog.points().is_empty(), "a dry run creates nothing");
+    let r = w
+        .call(Some(VIEWER), "POST", "/plans", Some(r#"{"policy": "nope"}"#))
+        .await;
+    assert_eq!(r.status, 404);
+    let r = w
+        .call(Some(VIEWER), "POST", "/plans", Some(r#"{"at": "tomorrow"}"#))
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn backups_invoke_create_snapshots_with_the_contract_event() {
+    let w = World::new();
+    let body = json!({"resources": ["arn:aws:rds:us-east-1:123456789012:db:orders"], "emergency": true, "reason": "migration"});
+    let r = w
+        .call(Some(OPERATOR), "POST", "/backups", Some(&body.to_string()))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let request_id = r.body["requestId"].as_str().unwrap().to_owned();
+    let calls = w.invoker.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "create-snapshots");
+    assert_eq!(
+        calls[0].1,
+        json!({"source": "lifeboat.admin", "detail-type": "Backup requested", "detail": {
+            "resources": ["arn:aws:rds:us-east-1:123456789012:db:orders"], "emergency": true,
+            "reason": "migration", "requestedBy": OPERATOR, "requestId": request_id}})
+    );
+    assert_eq!(r.body["result"], json!({"created": 1}));
+
+    // Refusals name each offending field; nothing is invoked.
+    let bad = json!({"resources": ["arn:aws:s3:::bucket", "arn:aws:rds:us-east-1:123456789012:db:a", "arn:aws:rds:us-east-1:123456789012:db:a"], "reason": " "});
+    let r = w.call(Some(OPERATOR), "POST", "/backups", Some(&bad.to_string())).await;
+    assert_eq!(r.status, 400);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["resources[0]", "resources[2]", "reason"]);
+    assert_eq!(w.invoker.calls.lock().unwrap().len(), 1);
+
+    // The function's answers map to HTTP.
+    for (error_type, status) in [
+        ("Invalid", 400),
+        ("NotFound", 404),
+        ("Conflict", 409),
+        ("Retryable", 429),
+        ("Internal", 502),
+    ] {
+        *w.invoker.reply.lock().unwrap() = Some(Ok(Invocation {
+            function_error: Some("Unhandled".into()),
+            payload: json!({"errorType": error_type, "errorMessage": "m"})
+                .to_string()
+                .into_bytes(),
+        }));
+        let r = w.call(Some(ADMIN), "POST", "/backups", Some(&body.to_string())).await;
+        assert_eq!(r.status, status, "{error_type}");
+        assert!(r.is_problem());
+    }
+    *w.invoker.reply.lock().unwrap() = Some(Err(PortError::Throttled("TooManyRequestsException".into())));
+    assert_eq!(
+        w.call(Some(ADMIN), "POST", "/backups", Some(&body.to_string()))
+            .await
+            .status,
+        429
+    );
+}
+
+async fn preview(w: &World, who: &str, body: &Value) -> common::Reply {
+    w.call(Some(who), "POST", "/restores", Some(&body.to_string())).await
+}
+
+#[tokio::test]
+async fn restore_to_a_new_instance_with_a_confirmed_token() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id, "target": "orders-copy"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["preview"]["tier"], "standard");
+    assert_eq!(r.body["preview"]["target"], "orders-copy");
+    assert!(r.body["preview"]["estimatedMinutes"].as_u64().unwrap() > 0);
+    let id = r.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = r.body["confirmationToken"].as_str().unwrap().to_owned();
+    assert!(w.rds.calls().is_empty(), "a preview changes nothing in RDS");
+
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "restoring");
+    assert_eq!(
+        w.rds.restored_from(&us_east_1(), "orders-copy").as_deref(),
+        Some(rp.snapshot_name.as_str())
+    );
+
+    let r = w.call(Some(VIEWER), "GET", &format!("/restores/{id}"), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["progress"]["instanceStatus"], "creating");
+
+    // Used once: a replay is refused and changes nothing.
+    let calls = w.rds.calls();
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(w.rds.calls(), calls);
+    let r = w
+        .call(Some(ADMIN), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
+        .await;
+    assert_eq!(r.status, 409, "nothing was overwritten");
+
+    // Defaults: a fresh identifier derived from the resource.
+    let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id})).await;
+    assert!(
+        r.body["preview"]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("orders-restore-")
+    );
+}
+
+#[tokio::test]
+async fn refused_tokens_change_nothing() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    let a = preview(&w, ADMIN, &json!({"recoveryPoint": rp.id, "target": "a1"})).await;
+    let b = preview(&w, ADMIN, &json!({"recoveryPoint": rp.id, "target": "b1"})).await;
+    let (a_id, a_token) = (
+        a.body["restore"]["id"].as_str().unwrap(),
+        a.body["confirmationToken"].as_str().unwrap(),
+    );
+    let b_id = b.body["restore"]["id"].as_str().unwrap();
+    let confirm = |id: &str, token: &str| (format!("/restores/{id}/confirm"), json!({"token": token}).to_string());
+
+    // A token for another request.
+    let (p, body) = confirm(b_id, a_token);
+    let r = w.call(Some(ADMIN), "POST", &p, Some(&body)).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body["detail"].as_str().unwrap().contains("different request"));
+    // Another caller (same role).
+    let (p, body) = confirm(a_id, a_token);
+    let r = w.call(Some(ADMIN2), "POST", &p, Some(&body)).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body["detail"].as_str().unwrap().contains("different caller"));
+    // A tampered and a malformed token.
+    let mut chars: Vec<char> = a_token.chars().collect();
+    let i = chars.len() - 3;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    let (p, body) = confirm(a_id, &tampered);
+    assert_eq!(w.call(Some(ADMIN), "POST", &p, Some(&body)).await.status, 403);
+    let (p, body) = confirm(a_id, "not-a-token");
+    let r = w.call(Some(ADMIN), "POST", &p, Some(&body)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "token");
+    // Expired.
+    w.fakes.clock.advance(chrono::Duration::minutes(11));
+    let (p, body) = confirm(a_id, a_token);
+    let r = w.call(Some(ADMIN), "POST", &p, Some(&body)).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body["detail"].as_str().unwrap().contains("expired"));
+
+    assert!(w.rds.calls().is_empty(), "no refusal touched RDS");
+    assert!(w.restores.all().iter().all(|r| r.state == RestoreState::Previewed));
+    // Confirming an unknown restore id.
+    let (p, body) = confirm("00000000-0000-4000-8000-000000000000", a_token);
+    assert_eq!(w.call(Some(ADMIN), "POST", &p, Some(&body)).await.status, 404);
+    let (p, body) = confirm("nope", a_token);
+    assert_eq!(w.call(Some(ADMIN), "POST", &p, Some(&body)).await.status, 400);
+}
+
+#[tokio::test]
+async fn overwrite_takes_a_pre_restore_snapshot_and_can_be_rolled_back() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    w.rds.add_instance(&us_east_1(), "orders");
+
+    let body = json!({"recoveryPoint": rp.id, "target": "orders", "overwrite": true});
+    assert_eq!(
+        preview(&w, OPERATOR, &body).await.status,
+        403,
+        "operators cannot overwrite"
+    );
+    assert_eq!(
+        preview(&w, ADMIN, &json!({"recoveryPoint": rp.id, "target": "orders"}))
+            .await
+            .status,
+        409,
+        "target exists"
+    );
+    assert_eq!(
+        preview(
+            &w,
+            ADMIN,
+            &json!({"recoveryPoint": rp.id, "target": "gone", "overwrite": true})
+        )
+        .await
+        .status,
+        404
+    );
+
+    let r = preview(&w, ADMIN, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = r.body["confirmationToken"].as_str().unwrap().to_owned();
+    let pre = format!("lb-pre-{id}");
+    assert_eq!(r.body["preview"]["preRestoreSnapshot"], pre.as_str());
+
+    // The pre-restore snapshot is still being created: 202, the token is kept for later.
+    w.rds.set_new_snapshot_status("creating");
+    let confirm_body = json!({"token": token}).to_string();
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&confirm_body),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "pre-restore-snapshot");
+    assert_eq!(w.rds.calls(), [format!("snapshot:orders->{pre}")]);
+
+    w.rds.set_snapshot_status(&us_east_1(), &pre, "available");
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&confirm_body),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "restoring");
+    assert_eq!(
+        w.rds.calls()[1..],
+        [
+            "delete:orders".to_owned(),
+            format!("restore:{}->orders", rp.snapshot_name)
+        ]
+    );
+
+    let r = w
+        .call(Some(OPERATOR), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
+        .await;
+    assert_eq!(r.status, 403);
+    let r = w
+        .call(Some(ADMIN), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "rolled-back");
+    assert_eq!(
+        w.rds.restored_from(&us_east_1(), "orders").as_deref(),
+        Some(pre.as_str())
+    );
+    let r = w
+        .call(Some(ADMIN), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
+        .await;
+    assert_eq!(r.status, 409, "rolled back once");
+}
+
+#[tokio::test]
+async fn unrestorable_points_are_refused() {
+    let w = World::new();
+    let pending = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Pending).await;
+    let r = preview(&w, OPERATOR, &json!({"recoveryPoint": pending.id})).await;
+    assert_eq!(r.status, 409);
+    let r = preview(&w, OPERATOR, &json!({"recoveryPoint": "us-east-1/db/lb-none"})).await;
+    assert_eq!(r.status, 404);
+    let r = preview(
+        &w,
+        OPERATOR,
+        &json!({"recoveryPoint": "x", "target": "9bad--", "overwrite": true}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // The id and the target are both named; the target is given, so overwrite is complete.
+    assert_eq!(r.body["errors"].as_array().unwrap().len(), 2, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_audit_trail_is_paged_for_admins() {
+    let w = World::new();
+    for _ in 0..3 {
+        w.call(
+            Some(ADMIN),
+            "PUT",
+            "/policies/gold",
+            Some(r#"{"name": "gold", "every": "1h", "rpo": "2h"}"#),
+        )
+        .await;
+        w.fakes.clock.advance(chrono::Duration::seconds(1));
+    }
+    let r = w.call_q(Some(ADMIN), "GET", "/audit", &[("limit", "4")], None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 4);
+    let c = r.body["nextCursor"].as_str().unwrap().to_owned();
+    let r = w
+        .call_q(Some(ADMIN), "GET", "/audit", &[("limit", "4"), ("cursor", &c)], None)
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    assert!(r.body["nextCursor"].is_null());
+    assert_eq!(
+        w.call_q(Some(ADMIN), "GET", "/audit", &[("cursor", "!!")], None)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(w.call(Some(OPERATOR), "GET", "/audit", None).await.status, 403);
+}
