@@ -12,5 +12,8 @@ pub mod events;
 pub mod memory;
 pub mod ports;
 pub mod telemetry;
+// Observability: EMF metrics, compliance and cost reports.
+pub mod metrics;
+pub mod reports;
 
 pub use error::{ErrorType, FunctionError};
