@@ -28,6 +28,8 @@ pub enum AlertKind {
     /// A recovery point chosen for expiry could not be deleted, or Lifeboat refused to
     /// delete its snapshot (e.g. not created by Lifeboat).
     ExpiryFailed,
+    /// The daily digest (one a day; informational).
+    Digest,
 }
 
 impl AlertKind {
@@ -41,6 +43,7 @@ impl AlertKind {
             Self::UnknownPolicy => "unknown-policy",
             Self::InvalidPolicy => "invalid-policy",
             Self::ExpiryFailed => "expiry-failed",
+            Self::Digest => "digest",
         }
     }
 }
