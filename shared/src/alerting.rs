@@ -3,6 +3,12 @@
 //! A marker in the catalog is claimed before publishing and confirmed after. A replay
 //! finds the confirmed marker and sends nothing; a crash between claim and publish leaves
 //! an unconfirmed claim that a later run re-claims once it is stale, so no alert is lost.
+//!
+//! Optionally ([`Alerter::with_window`]), the same kind of alert about the same resource
+//! and location is sent at most once per sliding window, whatever its dedupe key: a
+//! window marker is claimed and deliberately left unconfirmed, so it becomes claimable
+//! again exactly when it is older than the window. An alert suppressed this way is
+//! marked handled (a replay does not send it later) and counted in the logs.
 
 use std::sync::Arc;
 
@@ -19,6 +25,38 @@ pub struct Alerter {
     catalog: Arc<dyn Catalog>,
     notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
+    window: Option<Duration>,
+}
+
+/// The longest deduplication window: markers live 35 days in the catalog.
+pub const MAX_DEDUPE_WINDOW: Duration = Duration::days(30);
+
+/// Alert deduplication settings, from a lookup (the environment in production).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DedupeConfig {
+    /// `ALERT_DEDUPE_WINDOW` (e.g. `1h`, `30m`; `0` or absent: off).
+    pub window: Option<Duration>,
+}
+
+impl DedupeConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let Some(raw) = get("ALERT_DEDUPE_WINDOW").filter(|s| !s.trim().is_empty()) else {
+            return Ok(Self::default());
+        };
+        let raw = raw.trim();
+        if raw == "0" {
+            return Ok(Self::default());
+        }
+        let d = humantime::parse_duration(raw)
+            .map_err(|e| format!("ALERT_DEDUPE_WINDOW: {raw:.40?} is not a duration like 1h: {e}"))?;
+        let d = Duration::from_std(d).map_err(|_| format!("ALERT_DEDUPE_WINDOW: {raw:.40?} is too long"))?;
+        if d > MAX_DEDUPE_WINDOW {
+            return Err(format!("ALERT_DEDUPE_WINDOW: {raw:.40?} is longer than 30 days"));
+        }
+        Ok(Self {
+            window: (d > Duration::zero()).then_some(d),
+        })
+    }
 }
 
 impl std::fmt::Debug for Alerter {
@@ -33,7 +71,23 @@ impl Alerter {
             catalog,
             notifier,
             clock,
+            window: None,
         }
+    }
+
+    /// Sends the same kind of alert about the same resource and location at most once per
+    /// `window` (sliding). Alerts without a resource are not windowed. `None` or a zero
+    /// window: exact-event deduplication only (the default).
+    #[must_use]
+    pub fn with_window(mut self, window: Option<Duration>) -> Self {
+        self.window = window.filter(|w| *w > Duration::zero());
+        self
+    }
+
+    fn window_key(alert: &Alert) -> Option<String> {
+        let resource = alert.resource.as_deref()?;
+        let location = alert.location.as_ref().map_or("-", |l| l.as_str());
+        Some(format!("ALERTWIN#{}#{resource}#{location}", alert.kind))
     }
 
     /// Publishes `alert` unless an alert with the same dedupe key was already sent.
@@ -45,17 +99,39 @@ impl Alerter {
             tracing::debug!(dedupe_key = %alert.dedupe_key, "alert already sent");
             return Ok(false);
         }
+        let window_key = self.window.and(Self::window_key(&alert));
+        if let (Some(window), Some(wkey)) = (self.window, &window_key) {
+            let claimed = match self.catalog.claim_marker(wkey, now, now - window).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.release(&key).await;
+                    return Err(e);
+                }
+            };
+            if !claimed {
+                tracing::info!(dedupe_key = %alert.dedupe_key, window_key = %wkey, "alert suppressed: the same alert was sent within the window");
+                self.catalog.confirm_marker(&key).await?;
+                return Ok(false);
+            }
+        }
         alert.run_id = run_id.to_owned();
         if let Err(e) = self.notifier.publish(&alert).await {
             // Let the next run try again rather than lose the alert.
-            if let Err(release) = self.catalog.release_marker(&key).await {
-                tracing::warn!(error = %release, "could not release alert marker; it will go stale");
+            self.release(&key).await;
+            if let Some(wkey) = &window_key {
+                self.release(wkey).await;
             }
             return Err(e);
         }
         tracing::warn!(alert_type = %alert.kind, severity = alert.severity.as_str(), summary = %alert.summary, "alert raised");
         self.catalog.confirm_marker(&key).await?;
         Ok(true)
+    }
+
+    async fn release(&self, key: &str) {
+        if let Err(release) = self.catalog.release_marker(key).await {
+            tracing::warn!(error = %release, "could not release alert marker; it will go stale");
+        }
     }
 
     /// [`Alerter::raise`] for unattended runs: a failure to publish is logged, not
@@ -65,5 +141,83 @@ impl Alerter {
         if let Err(e) = self.raise(alert, run_id).await {
             tracing::error!(error = %e, "could not publish alert");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::{AlertKind, Region, Severity};
+    use crate::memory::Fakes;
+    use crate::ports::PortError;
+
+    fn alert(fakes: &Fakes, key: &str, resource: &str) -> Alert {
+        Alert::new(
+            AlertKind::RpoBreach,
+            Severity::High,
+            "RPO breach",
+            key,
+            fakes.clock.now(),
+        )
+        .resource(resource)
+        .location(&Region::parse("us-west-2").unwrap())
+    }
+
+    fn fakes() -> Fakes {
+        Fakes::new("2026-11-23T18:00:00Z".parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn without_a_window_each_distinct_event_is_sent_once() {
+        let f = fakes();
+        let a = f.ports().alerter();
+        assert!(a.raise(alert(&f, "e1", "db1"), "r").await.unwrap());
+        assert!(!a.raise(alert(&f, "e1", "db1"), "r").await.unwrap());
+        assert!(a.raise(alert(&f, "e2", "db1"), "r").await.unwrap());
+        assert_eq!(f.notifier.alerts().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn within_the_window_the_same_alert_for_the_same_resource_is_sent_once() {
+        let f = fakes();
+        let a = f.ports().alerter().with_window(Some(Duration::hours(1)));
+        assert!(a.raise(alert(&f, "e1", "db1"), "r").await.unwrap());
+        f.clock.advance(Duration::minutes(20));
+        // Another event of the same kind about the same resource: suppressed.
+        assert!(!a.raise(alert(&f, "e2", "db1"), "r").await.unwrap());
+        // Another resource is not affected.
+        assert!(a.raise(alert(&f, "e2b", "db2"), "r").await.unwrap());
+        // Once the window has passed since the last one sent, it is sent again.
+        f.clock.advance(Duration::minutes(41));
+        assert!(a.raise(alert(&f, "e3", "db1"), "r").await.unwrap());
+        // A suppressed event stays handled: replaying it later sends nothing.
+        f.clock.advance(Duration::hours(2));
+        assert!(!a.raise(alert(&f, "e2", "db1"), "r").await.unwrap());
+        let sent: Vec<_> = f.notifier.alerts().into_iter().map(|a| a.dedupe_key).collect();
+        assert_eq!(sent, ["rpo-breach#e1", "rpo-breach#e2b", "rpo-breach#e3"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_frees_the_window_so_the_alert_is_not_lost() {
+        let f = fakes();
+        let a = f.ports().alerter().with_window(Some(Duration::hours(1)));
+        f.notifier.fail_next(PortError::Unavailable("sns down".into()));
+        assert!(a.raise(alert(&f, "e1", "db1"), "r").await.is_err());
+        assert!(a.raise(alert(&f, "e1", "db1"), "r").await.unwrap());
+        assert_eq!(f.notifier.alerts().len(), 1);
+    }
+
+    #[test]
+    fn the_window_is_configured_by_duration() {
+        let get = |v: &'static str| move |k: &str| (k == "ALERT_DEDUPE_WINDOW").then(|| v.to_owned());
+        assert_eq!(DedupeConfig::from_lookup(|_| None).unwrap().window, None);
+        assert_eq!(DedupeConfig::from_lookup(get("0")).unwrap().window, None);
+        assert_eq!(
+            DedupeConfig::from_lookup(get("90m")).unwrap().window,
+            Some(Duration::minutes(90))
+        );
+        assert!(DedupeConfig::from_lookup(get("soon")).is_err());
+        assert!(DedupeConfig::from_lookup(get("40days")).is_err());
     }
 }

@@ -15,5 +15,8 @@ pub mod memory;
 pub mod object_store;
 pub mod ports;
 pub mod telemetry;
+// Observability: EMF metrics, compliance and cost reports.
+pub mod metrics;
+pub mod reports;
 
 pub use error::{ErrorType, FunctionError};

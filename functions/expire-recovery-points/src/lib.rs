@@ -25,6 +25,9 @@
 //! - **Errors.** Throttling or an unavailable service leaves the point where it is and makes
 //!   the run end `Retryable` (after doing everything else); a refusal (e.g. AWS says the
 //!   snapshot is in use) is reported and alerted once per point.
+//! - **Metrics.** Each invocation emits, once, CloudWatch EMF lines ([`lifeboat::metrics`])
+//!   with `RecoveryPointsExpired` (expired and resumed) and `ExpiryFailures` (failed and
+//!   refused), also when the run ends `Retryable`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -39,6 +42,7 @@ use lifeboat::domain::planner::PlanInput;
 use lifeboat::domain::recovery_point::Holds;
 use lifeboat::domain::{Alert, AlertKind, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status};
 use lifeboat::events::ScheduleTick;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::ports::{PortError, tag_value};
 use serde::Serialize;
 use serde_json::Value;
@@ -97,11 +101,35 @@ pub struct Report {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when the run fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<Report, FunctionError> {
     let tick = ScheduleTick::parse(&event.payload)?;
-    run(deps, &tick, &event.context.request_id).await
+    let run_id = &event.context.request_id;
+    let mut metrics = Metrics::new(FUNCTION, run_id, deps.ports.clock.now());
+    let result = run_measured(deps, &tick, run_id, &mut metrics).await;
+    metrics.flush(sink);
+    result
 }
 
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, run_id, deps.ports.clock.now());
+    run_measured(deps, tick, run_id, &mut metrics).await
+}
+
+/// [`run`], recording into `metrics`.
+pub async fn run_measured(
+    deps: &Deps,
+    tick: &ScheduleTick,
+    run_id: &str,
+    metrics: &mut Metrics,
+) -> Result<Report, FunctionError> {
     let ports = &deps.ports;
     let alerter = ports.alerter();
     let started = ports.clock.now();
@@ -186,6 +214,15 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
     }
 
     let transient = work.transient;
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    metrics.count(
+        Metric::RecoveryPointsExpired,
+        count(report.expired.len() + report.resumed.len()),
+    );
+    metrics.count(
+        Metric::ExpiryFailures,
+        count(report.failed.len() + report.refused.len()),
+    );
     log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "expiry run");
     if transient > 0 {

@@ -3,6 +3,11 @@
 //! past its deadline, adopts tagged snapshots the catalog lost (a crash between
 //! `CreateDBSnapshot` and the catalog write), and checks each resource's RPO in every
 //! location its policy names. Every problem is alerted once.
+//!
+//! Each invocation emits its metrics once, as CloudWatch EMF lines ([`lifeboat::metrics`]):
+//! `BackupsSucceeded`/`BackupsFailed`, per location `CopiesSucceeded`/`CopiesFailed` and
+//! `CopyLag` (capture to copy available), `StuckRecoveryPoints`, and per location
+//! `RpoChecks`, `RpoBreaches` and `RecoveryPointAge`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -19,6 +24,7 @@ use lifeboat::domain::{
     Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot, Status, Step,
 };
 use lifeboat::events::ScheduleTick;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::ports::{DiscoveredResource, PortError, Snapshot, SnapshotStatus, tag_value};
 use serde::Serialize;
 use serde_json::Value;
@@ -46,11 +52,50 @@ pub struct Report {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when the run fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<Report, FunctionError> {
     let tick = ScheduleTick::parse(&event.payload)?;
-    run(deps, &tick, &event.context.request_id).await
+    let run_id = &event.context.request_id;
+    let mut metrics = Metrics::new(FUNCTION, run_id, deps.ports.clock.now());
+    let result = run_measured(deps, &tick, run_id, &mut metrics).await;
+    metrics.flush(sink);
+    result
 }
 
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, run_id, deps.ports.clock.now());
+    run_measured(deps, tick, run_id, &mut metrics).await
+}
+
+/// Records what one tracked recovery point's new state means for the metrics.
+fn measure(metrics: &mut Metrics, next: &RecoveryPoint, now: DateTime<Utc>) {
+    match (next.is_copy(), next.status) {
+        (false, Status::Available) => metrics.count(Metric::BackupsSucceeded, 1),
+        (false, Status::Failed) => metrics.count(Metric::BackupsFailed, 1),
+        (true, Status::Available) => {
+            metrics.count_in(&next.location, Metric::CopiesSucceeded, 1);
+            let lag = (now - next.created_at).num_seconds().max(0);
+            metrics.sample_in(&next.location, Metric::CopyLag, u64::try_from(lag).unwrap_or(0));
+        }
+        (true, Status::Failed) => metrics.count_in(&next.location, Metric::CopiesFailed, 1),
+        _ => {}
+    }
+}
+
+/// [`run`], recording into `metrics`.
+pub async fn run_measured(
+    deps: &Deps,
+    tick: &ScheduleTick,
+    run_id: &str,
+    metrics: &mut Metrics,
+) -> Result<Report, FunctionError> {
     let ports = &deps.ports;
     let alerter = ports.alerter();
     let now = ports.clock.now();
@@ -71,13 +116,18 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    metrics.count(Metric::BackupsSucceeded, 0);
+    metrics.count(Metric::BackupsFailed, 0);
+    metrics.count(Metric::StuckRecoveryPoints, 0);
     for r in results {
         match r {
-            Tracked::Moved(id, status) => {
-                log.action("transition", id.as_str(), status.as_str());
-                report.transitions.push((id, status));
+            Tracked::Moved(next) => {
+                measure(metrics, &next, now);
+                log.action("transition", next.id.as_str(), next.status.as_str());
+                report.transitions.push((next.id, next.status));
             }
             Tracked::Stuck(id) => {
+                metrics.count(Metric::StuckRecoveryPoints, 1);
                 log.action("stuck", id.as_str(), "pending past its deadline");
                 report.stuck.push(id);
             }
@@ -141,6 +191,11 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         // A malformed window tag is ignored here (plan-backups reports it).
         let windows: Vec<_> = lifeboat::app::tag_window(&d.tags).ok().flatten().into_iter().collect();
         for status in evaluate(&d.resource, policy, &windows, &points, at) {
+            metrics.count_in(&status.location, Metric::RpoChecks, 1);
+            metrics.count_in(&status.location, Metric::RpoBreaches, u64::from(status.breached));
+            if let Some(age) = status.age_secs {
+                metrics.sample_in(&status.location, Metric::RecoveryPointAge, age);
+            }
             if status.breached {
                 rpo_alert(&alerter, d, policy, &status, run_id, now).await;
                 log.action("rpo-breach", &d.resource.arn, status.location.to_string());
@@ -164,7 +219,7 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
 }
 
 enum Tracked {
-    Moved(RecoveryPointId, Status),
+    Moved(Box<RecoveryPoint>),
     Stuck(RecoveryPointId),
     Unchanged,
     Error(ItemFailure),
@@ -263,7 +318,7 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
         .location(&rp.location);
         alerter.raise_or_log(alert, run_id).await;
     }
-    Tracked::Moved(next.id, next.status)
+    Tracked::Moved(Box::new(next))
 }
 
 /// Records Lifeboat-tagged snapshots of `d` that the catalog does not know.

@@ -31,6 +31,8 @@ pub enum AlertKind {
     /// Backup objects are missing, truncated or corrupted, or a manifest does not match
     /// its catalog record: the recovery points concerned are marked unverified.
     VerificationFailed,
+    /// The daily digest (one a day; informational).
+    Digest,
 }
 
 impl AlertKind {
@@ -45,6 +47,7 @@ impl AlertKind {
             Self::InvalidPolicy => "invalid-policy",
             Self::ExpiryFailed => "expiry-failed",
             Self::VerificationFailed => "verification-failed",
+            Self::Digest => "digest",
         }
     }
 }

@@ -2,7 +2,9 @@
 //! AWS or Lambda types: adapters translate to and from these types at the edges.
 
 pub mod alert;
+pub mod compliance;
 pub mod copy_queue;
+pub mod cost;
 pub mod ids;
 pub mod manifest;
 pub mod naming;
