@@ -28,6 +28,12 @@ pub enum AlertKind {
     /// A recovery point chosen for expiry could not be deleted, or Lifeboat refused to
     /// delete its snapshot (e.g. not created by Lifeboat).
     ExpiryFailed,
+    /// A DR execution failed; its compensations ran.
+    DrFailed,
+    /// A DR execution measured an RTO or RPO beyond the plan's target.
+    DrTargetMissed,
+    /// A failover or failback completed.
+    DrCompleted,
 }
 
 impl AlertKind {
@@ -41,6 +47,9 @@ impl AlertKind {
             Self::UnknownPolicy => "unknown-policy",
             Self::InvalidPolicy => "invalid-policy",
             Self::ExpiryFailed => "expiry-failed",
+            Self::DrFailed => "dr-failed",
+            Self::DrTargetMissed => "dr-target-missed",
+            Self::DrCompleted => "dr-completed",
         }
     }
 }
