@@ -18,6 +18,8 @@ use lifeboat::ports::{Catalog, SystemClock};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+pub mod dr;
+
 pub const PRIMARY: &str = "us-east-1";
 pub const DR: &str = "us-west-2";
 /// The local deployment's names (infra/local/functions.env), used by the real binaries.

@@ -121,13 +121,26 @@ fn gone_is_fine(r: PortResult<()>) -> PortResult<()> {
 }
 
 /// An existing target (a retry after a crash) is what the restore wanted.
-fn exists_is_fine<E>(operation: &str, r: Result<(), aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>) -> PortResult<()>
+fn exists_is_fine<E>(
+    operation: &str,
+    r: Result<
+        (),
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    >,
+) -> PortResult<()>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match r {
         Ok(()) => Ok(()),
-        Err(e) if matches!(e.code(), Some("DBInstanceAlreadyExists" | "DBInstanceAlreadyExistsFault" | "DBClusterAlreadyExistsFault")) => Ok(()),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("DBInstanceAlreadyExists" | "DBInstanceAlreadyExistsFault" | "DBClusterAlreadyExistsFault")
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(port_error(operation, e)),
     }
 }

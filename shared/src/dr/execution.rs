@@ -166,7 +166,10 @@ pub enum Source {
     /// Promote the cross-region read replica.
     PromoteReplica { replica: String, as_of: DateTime<Utc> },
     /// Fail the Aurora global database over to its DR-region cluster.
-    GlobalCluster { global_cluster: String, as_of: DateTime<Utc> },
+    GlobalCluster {
+        global_cluster: String,
+        as_of: DateTime<Utc>,
+    },
     /// Failback: a fresh snapshot of the DR-side database, copied to the source region.
     DrSide {
         resource: String,
@@ -325,11 +328,25 @@ pub struct DbRun {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Undo {
-    DeleteInstance { region: Region, id: String },
-    DeleteCluster { region: Region, id: String },
-    DeleteSnapshot { region: Region, kind: ResourceKind, name: String },
+    DeleteInstance {
+        region: Region,
+        id: String,
+    },
+    DeleteCluster {
+        region: Region,
+        id: String,
+    },
+    DeleteSnapshot {
+        region: Region,
+        kind: ResourceKind,
+        name: String,
+    },
     /// Put the parameter back as it was (`None`: it did not exist).
-    RestoreParameter { region: Region, name: String, previous: Option<String> },
+    RestoreParameter {
+        region: Region,
+        name: String,
+        previous: Option<String>,
+    },
 }
 
 impl Undo {
@@ -402,10 +419,18 @@ impl Measurement {
     pub fn breaches(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.rto_met == Some(false) {
-            out.push(format!("RTO {}s > target {}s", self.rto_secs.unwrap_or(0), self.rto_target_secs));
+            out.push(format!(
+                "RTO {}s > target {}s",
+                self.rto_secs.unwrap_or(0),
+                self.rto_target_secs
+            ));
         }
         if self.rpo_met == Some(false) {
-            out.push(format!("RPO {}s > target {}s", self.rpo_secs.unwrap_or(0), self.rpo_target_secs));
+            out.push(format!(
+                "RPO {}s > target {}s",
+                self.rpo_secs.unwrap_or(0),
+                self.rpo_target_secs
+            ));
         }
         out
     }
@@ -447,13 +472,7 @@ pub struct DrExecution {
 
 impl DrExecution {
     /// A new record: every database planned with its deterministic target name.
-    pub fn new(
-        plan: &DrPlan,
-        execution: &str,
-        mode: Mode,
-        now: DateTime<Utc>,
-        reference_time: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(plan: &DrPlan, execution: &str, mode: Mode, now: DateTime<Utc>, reference_time: DateTime<Utc>) -> Self {
         let databases = plan
             .databases
             .iter()
@@ -528,7 +547,11 @@ impl DrExecution {
     /// Registers how to undo a change about to be made, once.
     pub fn will_undo(&mut self, step: Action, undo: Undo) {
         if !self.compensations.iter().any(|c| c.undo == undo) {
-            self.compensations.push(Compensation { step, undo, done: false });
+            self.compensations.push(Compensation {
+                step,
+                undo,
+                done: false,
+            });
         }
     }
 

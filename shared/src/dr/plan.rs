@@ -294,17 +294,17 @@ impl DrPlan {
         let mut seen = std::collections::HashSet::new();
         for (i, d) in doc.databases.iter().enumerate() {
             let at = format!("databases[{i}]");
-            let (kind, id) = match parse_rds_arn(&d.arn) {
-                Some((region, kind, id)) => {
-                    if source_region.as_ref().is_some_and(|r| r.as_str() != region) {
-                        problems.push(format!("{at}.arn: {} is not in source_region", d.arn));
-                    }
-                    (Some(kind), id.to_owned())
+            let (kind, id) = if let Some((region, kind, id)) = parse_rds_arn(&d.arn) {
+                if source_region.as_ref().is_some_and(|r| r.as_str() != region) {
+                    problems.push(format!("{at}.arn: {} is not in source_region", d.arn));
                 }
-                None => {
-                    problems.push(format!("{at}.arn: {:.100?} is not an RDS DB instance or cluster ARN", d.arn));
-                    (None, String::new())
-                }
+                (Some(kind), id.to_owned())
+            } else {
+                problems.push(format!(
+                    "{at}.arn: {:.100?} is not an RDS DB instance or cluster ARN",
+                    d.arn
+                ));
+                (None, String::new())
             };
             if kind.is_some() && !seen.insert(id.clone()) {
                 problems.push(format!("{at}.arn: {id} is listed twice"));
@@ -325,7 +325,9 @@ impl DrPlan {
                     problems.push(format!("{at}.global_cluster: only for aurora-cluster"));
                 }
                 if d.read_replica.is_none() {
-                    problems.push(format!("{at}.global_cluster: name the DR-region secondary cluster in read_replica"));
+                    problems.push(format!(
+                        "{at}.global_cluster: name the DR-region secondary cluster in read_replica"
+                    ));
                 }
             }
             if d.instance_class.as_deref().is_some_and(|c| !c.starts_with("db.")) {
@@ -349,8 +351,14 @@ impl DrPlan {
         let mut steps: Vec<u32> = databases.iter().map(|d| d.step).collect();
         steps.sort_unstable();
         steps.dedup();
-        if steps.iter().enumerate().any(|(i, s)| usize::try_from(*s).ok() != Some(i + 1)) {
-            problems.push(format!("databases: steps must run 1, 2, 3… without gaps (found {steps:?})"));
+        if steps
+            .iter()
+            .enumerate()
+            .any(|(i, s)| usize::try_from(*s).ok() != Some(i + 1))
+        {
+            problems.push(format!(
+                "databases: steps must run 1, 2, 3… without gaps (found {steps:?})"
+            ));
         }
 
         let p = &doc.prechecks;
@@ -364,7 +372,9 @@ impl DrPlan {
         if let Some(arn) = &validation.lambda_arn
             && !is_lambda_arn(arn)
         {
-            problems.push(format!("validation.lambda_arn: {arn:.100?} is not a Lambda function ARN"));
+            problems.push(format!(
+                "validation.lambda_arn: {arn:.100?} is not a Lambda function ARN"
+            ));
         }
         let switch = doc.switch.as_ref().and_then(|s| {
             let r = region("switch.region", &s.region, &mut problems);
@@ -376,7 +386,9 @@ impl DrPlan {
                     problems.push(format!("switch.parameters: {name:.80?} is not a parameter path (/…)"));
                 }
                 if !seen.contains(db) {
-                    problems.push(format!("switch.parameters[{name}]: {db:.70?} is not a database of this plan"));
+                    problems.push(format!(
+                        "switch.parameters[{name}]: {db:.70?} is not a database of this plan"
+                    ));
                 }
             }
             r.map(|region| Switch {
@@ -385,15 +397,13 @@ impl DrPlan {
             })
         });
         let rehearsal_fault = doc.rehearsal_fault.as_deref().and_then(|f| {
-            Action::parse(f)
-                .filter(|a| a.can_fail_in_rehearsal())
-                .or_else(|| {
-                    problems.push(format!(
-                        "rehearsal_fault: {f:.40?} is not a step that can fail ({})",
-                        Action::REHEARSABLE.map(Action::as_str).join(", ")
-                    ));
-                    None
-                })
+            Action::parse(f).filter(|a| a.can_fail_in_rehearsal()).or_else(|| {
+                problems.push(format!(
+                    "rehearsal_fault: {f:.40?} is not a step that can fail ({})",
+                    Action::REHEARSABLE.map(Action::as_str).join(", ")
+                ));
+                None
+            })
         });
 
         match (source_region, dr_region, rto, rpo, problems.is_empty()) {

@@ -137,7 +137,11 @@ impl DrStore for DynamoDbDrStore {
         let Some(item) = self.get("DRPLAN".into(), name).await? else {
             return Ok(None);
         };
-        let raw = item.get("document").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let raw = item
+            .get("document")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
         Ok(Some(DrPlan::from_json(&raw)))
     }
 

@@ -25,6 +25,8 @@
     clippy::cast_sign_loss
 )]
 
+mod dr;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write as _};
@@ -926,6 +928,8 @@ fn parent(args: &[String]) -> Result<()> {
     let cycle = run_child(&["cycle", "--resources", &cycle_resources.to_string()])?;
     let (calls_figure, calls_detail) = cycle_figure(&cycle)?;
     figures.push(calls_figure);
+
+    figures.push(dr::drill_figure()?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();

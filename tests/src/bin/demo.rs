@@ -6,6 +6,8 @@
 //! instance under policy `bronze`, whose copies to eu-west-1 have no KMS key configured
 //! (a deliberate mistake, to show that Lifeboat alerts instead of skipping silently).
 
+mod dr;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -259,5 +261,6 @@ async fn demo() -> Result<()> {
         "\nReplaying the tick created nothing new; every alert was sent once. Wall time: {:.1} s",
         wall.elapsed().as_secs_f64()
     );
+    dr::drill().await?;
     Ok(())
 }
