@@ -131,6 +131,25 @@ impl DrEnv {
             .ok_or_else(|| err("no instance ARN"))
     }
 
+    /// An Aurora PostgreSQL cluster in the primary region (untagged: no backup policy
+    /// picks it up), returning its ARN.
+    pub async fn source_cluster(&self, id: &str) -> Result<String> {
+        let out = self
+            .env
+            .rds(PRIMARY)
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("lifeboat")
+            .master_user_password(format!("pw-{}", uuid::Uuid::new_v4().simple()))
+            .send()
+            .await?;
+        out.db_cluster()
+            .and_then(|c| c.db_cluster_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| err("no cluster ARN"))
+    }
+
     /// A snapshot of `id` (instance or cluster) copied to the DR region and recorded in
     /// the catalog as a verified recovery point taken `age` ago. Returns the copy's name.
     pub async fn verified_dr_copy(&self, kind: ResourceKind, id: &str, arn: &str, age: Duration) -> Result<String> {

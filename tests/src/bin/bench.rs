@@ -25,6 +25,7 @@
     clippy::cast_sign_loss
 )]
 
+#[path = "bench/dr.rs"]
 mod dr;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

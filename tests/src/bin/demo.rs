@@ -6,6 +6,7 @@
 //! instance under policy `bronze`, whose copies to eu-west-1 have no KMS key configured
 //! (a deliberate mistake, to show that Lifeboat alerts instead of skipping silently).
 
+#[path = "demo/dr.rs"]
 mod dr;
 
 use std::fmt::Write as _;

@@ -26,7 +26,7 @@ async fn drills() -> Result<Figure> {
     let db = dr.env.name("bench");
     let arn = dr.source_instance(&db).await?;
     let cluster = dr.env.name("bench-c");
-    let cluster_arn = dr.env.create_cluster(&cluster, "none").await?;
+    let cluster_arn = dr.source_cluster(&cluster).await?;
     dr.verified_dr_copy(ResourceKind::RdsInstance, &db, &arn, Duration::from_mins(5))
         .await?;
     dr.verified_dr_copy(

@@ -19,7 +19,7 @@ pub async fn drill() -> Result<()> {
     let db = dr.env.name("shop");
     let arn = dr.source_instance(&db).await?;
     let cluster = dr.env.name("ledger");
-    let cluster_arn = dr.env.create_cluster(&cluster, "none").await?;
+    let cluster_arn = dr.source_cluster(&cluster).await?;
     dr.verified_dr_copy(ResourceKind::RdsInstance, &db, &arn, Duration::from_mins(6))
         .await?;
     dr.verified_dr_copy(
