@@ -288,7 +288,7 @@ impl DrEnv {
     pub async fn run(&self, name: &str, input: Value) -> Result<Finished> {
         let started = Instant::now();
         let arn = self.start_execution(name, input).await?;
-        self.wait(&arn, started, Duration::from_secs(180)).await
+        self.wait(&arn, started, Duration::from_mins(3)).await
     }
 
     /// The summed time of the Wait states of an execution.

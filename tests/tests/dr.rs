@@ -155,8 +155,8 @@ async fn a_second_start_of_a_running_plan_is_refused() {
     let a = dr.start_execution(&first, drill(&plan)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b = dr.start_execution(&second, drill(&plan)).await.unwrap();
-    let a = dr.wait(&a, started, Duration::from_secs(180)).await.unwrap();
-    let b = dr.wait(&b, started, Duration::from_secs(180)).await.unwrap();
+    let a = dr.wait(&a, started, Duration::from_mins(3)).await.unwrap();
+    let b = dr.wait(&b, started, Duration::from_mins(3)).await.unwrap();
     assert_eq!(a.status, "SUCCEEDED", "{a:?}");
     assert_eq!(
         (b.status.as_str(), b.error.as_deref()),
