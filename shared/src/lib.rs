@@ -8,6 +8,7 @@ pub mod aws;
 pub mod config;
 pub mod confirm;
 pub mod domain;
+pub mod dr;
 pub mod error;
 pub mod events;
 #[cfg(any(test, feature = "test-util"))]

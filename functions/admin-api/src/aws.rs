@@ -49,7 +49,7 @@ impl Invoker for LambdaInvoker {
                 match e.code() {
                     Some("TooManyRequestsException" | "EC2ThrottledException") => PortError::Throttled(message),
                     Some("ResourceNotFoundException") => PortError::NotFound(message),
-                    Some("ResourceConflictException" | "ResourceNotReadyException") => PortError::Unavailable(message),
+                    // ResourceConflict / ResourceNotReady (an update in progress) and the rest.
                     _ => PortError::Unavailable(message),
                 }
             })?;

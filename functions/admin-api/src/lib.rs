@@ -6,6 +6,10 @@
 //! internal causes are logged with the request id, never sent. Every mutating request
 //! appends an audit record before anything is done and another before the answer leaves.
 
+// `Problem` is the problem+json body of a refused request, built at most once per
+// request: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 pub mod aws;
 pub mod config;
 pub mod http;

@@ -1,5 +1,5 @@
 //! The admin API in process: crafted API Gateway REST requests for each role, over fakes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::many_single_char_names)]
 
 mod common;
 

@@ -33,6 +33,12 @@ pub enum AlertKind {
     VerificationFailed,
     /// The daily digest (one a day; informational).
     Digest,
+    /// A DR execution failed; its compensations ran.
+    DrFailed,
+    /// A DR execution measured an RTO or RPO beyond the plan's target.
+    DrTargetMissed,
+    /// A failover or failback completed.
+    DrCompleted,
 }
 
 impl AlertKind {
@@ -48,6 +54,9 @@ impl AlertKind {
             Self::ExpiryFailed => "expiry-failed",
             Self::VerificationFailed => "verification-failed",
             Self::Digest => "digest",
+            Self::DrFailed => "dr-failed",
+            Self::DrTargetMissed => "dr-target-missed",
+            Self::DrCompleted => "dr-completed",
         }
     }
 }

@@ -92,6 +92,8 @@ impl StorageTier {
     pub fn of_kind(kind: ResourceKind) -> Self {
         match kind {
             ResourceKind::RdsInstance | ResourceKind::AuroraCluster => Self::RdsSnapshot,
+            // Object backups land in S3 Standard; tier moves change the class later.
+            ResourceKind::S3Prefix => Self::S3Standard,
         }
     }
 

@@ -25,6 +25,9 @@
     clippy::cast_sign_loss
 )]
 
+#[path = "bench/dr.rs"]
+mod dr;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write as _};
@@ -993,6 +996,7 @@ fn parent(args: &[String]) -> Result<()> {
     figures.push(calls_figure);
 
     figures.extend(s3::figures()?);
+    figures.push(dr::drill_figure()?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();

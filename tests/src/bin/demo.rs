@@ -6,6 +6,9 @@
 //! instance under policy `bronze`, whose copies to eu-west-1 have no KMS key configured
 //! (a deliberate mistake, to show that Lifeboat alerts instead of skipping silently).
 
+#[path = "demo/dr.rs"]
+mod dr;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -25,7 +28,7 @@ struct Step {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match demo().await {
+    match Box::pin(demo()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo failed: {e}");
@@ -263,5 +266,6 @@ async fn demo() -> Result<()> {
         wall.elapsed().as_secs_f64()
     );
     s3::run(&env).await?;
+    dr::drill().await?;
     Ok(())
 }

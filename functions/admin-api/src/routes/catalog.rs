@@ -95,9 +95,10 @@ const STATUSES: [Status; 7] = [
 fn parse_filters(q: &[(&str, &str)]) -> Result<Filters, Problem> {
     let mut f = Filters::default();
     let mut problem = Problem::bad_request("Invalid query parameters");
-    let time = |field: &str, v: &str, problem: &mut Problem| match DateTime::parse_from_rfc3339(v) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
-        Err(_) => {
+    let time = |field: &str, v: &str, problem: &mut Problem| {
+        if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+            Some(t.with_timezone(&Utc))
+        } else {
             *problem = problem
                 .clone()
                 .with_error(field, "must be an RFC 3339 time like 2026-11-23T00:00:00Z");

@@ -114,7 +114,7 @@ impl World {
         let rp = RecoveryPoint::new(
             &resource,
             &PolicyName::parse("gold").unwrap(),
-            Slot::containing(created, std::time::Duration::from_secs(60)),
+            Slot::containing(created, std::time::Duration::from_mins(1)),
             &us_east_1(),
             &name,
             status,

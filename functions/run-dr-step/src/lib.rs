@@ -1,0 +1,1362 @@
+//! `run-dr-step`: every step of the DR state machine (`infra/state-machines/dr.asl.json`),
+//! chosen by `action`: precheck, choose-source, restore, poll, validate, switch, teardown,
+//! finish, compensate.
+//!
+//! One function rather than one per step: the steps share one execution record (a
+//! read-modify-write with a version check) and its compensation log, and every step needs
+//! most of the same clients; one binary keeps that logic in one place and one cold start
+//! per execution. The state machine passes `{"action": …, "request": <its state>}`; every
+//! step loads the execution record, does its work idempotently (deterministic names,
+//! check before create, undo recorded *before* each change) and saves the record.
+
+pub mod aws;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use lifeboat::alerting::Alerter;
+use lifeboat::confirm::{self, SigningKey, TokenError};
+use lifeboat::domain::{Alert, AlertKind, Region, ResourceKind, ResourceRef, Severity};
+use lifeboat::dr::execution::{DbRun, SourceFacts, choose_source, resource_name};
+use lifeboat::dr::ports::{DrDatabases, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::store::{ActiveSide, SiteDb};
+use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
+use lifeboat::ports::{Catalog, Clock, Notifier, PortError, PortResult, SnapshotStatus, SnapshotStore, Tag};
+use lifeboat::{ErrorType, FunctionError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const FUNCTION: &str = "run-dr-step";
+/// Tags on everything a DR execution creates.
+pub const TAG_EXECUTION: &str = "lifeboat:dr-execution";
+pub const TAG_PLAN: &str = "lifeboat:dr-plan";
+pub const TAG_MODE: &str = "lifeboat:dr-mode";
+/// How long the plan's lease lasts at most (an execution that dies keeps it this long).
+const LEASE_HOURS: i64 = 12;
+
+/// KMS keys the restore needs.
+#[async_trait]
+pub trait KmsKeys: Send + Sync + std::fmt::Debug {
+    async fn usable(&self, region: &Region, key_id: &str) -> PortResult<bool>;
+}
+
+/// The user's validation Lambda: `Ok(Err(text))` is a function error.
+#[async_trait]
+pub trait ValidationLambda: Send + Sync + std::fmt::Debug {
+    async fn invoke(&self, function_arn: &str, payload: &Value) -> PortResult<Result<Value, String>>;
+}
+
+/// The confirmation-token signing key.
+#[async_trait]
+pub trait SigningKeys: Send + Sync + std::fmt::Debug {
+    async fn key(&self) -> PortResult<SigningKey>;
+}
+
+/// Configuration: `CATALOG_TABLE_NAME`, `ALERTS_TOPIC_ARN`, `DR_REPORTS_BUCKET`, optional
+/// `CONFIRM_KEY_SECRET_ID` (failover and failback need it) and `S3_FORCE_PATH_STYLE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrConfig {
+    pub catalog_table: String,
+    pub alerts_topic_arn: String,
+    pub reports_bucket: String,
+    pub confirm_key_secret_id: Option<String>,
+    pub s3_force_path_style: bool,
+}
+
+impl DrConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut problems = Vec::new();
+        let mut required = |k: &str| {
+            get(k).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
+                problems.push(format!("{k} is not set"));
+                String::new()
+            })
+        };
+        let catalog_table = required("CATALOG_TABLE_NAME");
+        let alerts_topic_arn = required("ALERTS_TOPIC_ARN");
+        let reports_bucket = required("DR_REPORTS_BUCKET");
+        if !problems.is_empty() {
+            return Err(format!("invalid configuration: {}", problems.join("; ")));
+        }
+        Ok(Self {
+            catalog_table,
+            alerts_topic_arn,
+            reports_bucket,
+            confirm_key_secret_id: get("CONFIRM_KEY_SECRET_ID").filter(|v| !v.trim().is_empty()),
+            s3_force_path_style: get("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Deps {
+    pub catalog: Arc<dyn Catalog>,
+    pub store: Arc<dyn DrStore>,
+    pub snapshots: Arc<dyn SnapshotStore>,
+    pub databases: Arc<dyn DrDatabases>,
+    pub parameters: Arc<dyn Parameters>,
+    pub reports: Arc<dyn Reports>,
+    pub keys: Arc<dyn KmsKeys>,
+    pub validator: Arc<dyn ValidationLambda>,
+    pub signing: Arc<dyn SigningKeys>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+impl Deps {
+    /// The production wiring, from the environment and the shared SDK configuration.
+    pub fn aws(sdk: &aws_config::SdkConfig) -> Result<Self, String> {
+        let config = DrConfig::from_lookup(|k| std::env::var(k).ok())?;
+        Ok(Self::from_config(&config, sdk))
+    }
+
+    pub fn from_config(config: &DrConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(config.s3_force_path_style)
+                .build(),
+        );
+        Self {
+            catalog: Arc::new(lifeboat::aws::DynamoDbCatalog::new(
+                dynamodb.clone(),
+                &config.catalog_table,
+            )),
+            store: Arc::new(lifeboat::dr::DynamoDbDrStore::new(dynamodb, &config.catalog_table)),
+            snapshots: Arc::new(lifeboat::aws::RdsSnapshotStore::new(sdk.clone())),
+            databases: Arc::new(lifeboat::dr::aws::RdsDrDatabases::new(sdk.clone())),
+            parameters: Arc::new(lifeboat::dr::aws::SsmParameters::new(sdk.clone())),
+            reports: Arc::new(lifeboat::dr::aws::S3Reports::new(s3, &config.reports_bucket)),
+            keys: Arc::new(aws::AwsKmsKeys::new(sdk.clone())),
+            validator: Arc::new(aws::AwsValidationLambda::new(aws_sdk_lambda::Client::new(sdk))),
+            signing: Arc::new(aws::SecretSigningKeys::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                config.confirm_key_secret_id.clone(),
+            )),
+            notifier: Arc::new(lifeboat::aws::SnsNotifier::new(
+                aws_sdk_sns::Client::new(sdk),
+                &config.alerts_topic_arn,
+            )),
+            clock: Arc::new(lifeboat::ports::SystemClock),
+        }
+    }
+
+    fn alerter(&self) -> Alerter {
+        Alerter::new(self.catalog.clone(), self.notifier.clone(), self.clock.clone())
+    }
+}
+
+/// The execution's input as the state machine carries it (plus what steps added).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExecutionInput {
+    pub plan: String,
+    pub execution: String,
+    pub mode: String,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Failover: when the failure happened (RFC 3339); the RPO is measured from it.
+    #[serde(default)]
+    pub failure_time: Option<DateTime<Utc>>,
+    /// Set by a Catch: `{"Error": …, "Cause": …}`.
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    action: String,
+    request: Value,
+}
+
+/// A parsed step request.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    pub action: Action,
+    pub input: ExecutionInput,
+    pub mode: Mode,
+}
+
+impl StepRequest {
+    pub fn parse(payload: &Value) -> Result<Self, FunctionError> {
+        let env: Envelope = serde_json::from_value(payload.clone())
+            .map_err(|e| FunctionError::invalid(format!("expected {{\"action\", \"request\"}}: {e}")))?;
+        let action = Action::parse(&env.action).ok_or_else(|| {
+            FunctionError::invalid(format!(
+                "unknown action {:.40?}; expected one of {}",
+                env.action,
+                Action::ALL.map(Action::as_str).join(", ")
+            ))
+        })?;
+        let input: ExecutionInput = serde_json::from_value(env.request)
+            .map_err(|e| FunctionError::invalid(format!("request: expected plan, execution and mode: {e}")))?;
+        let mode = Mode::parse(&input.mode).ok_or_else(|| {
+            FunctionError::invalid(format!("mode {:.20?} is not drill, failover or failback", input.mode))
+        })?;
+        if !lifeboat::dr::execution::is_execution_name(&input.execution) {
+            return Err(FunctionError::invalid(
+                "execution: 1-80 letters, digits, '-' or '_' (the Step Functions execution name)",
+            ));
+        }
+        Ok(Self { action, input, mode })
+    }
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+    let req = StepRequest::parse(&event.payload)?;
+    run(deps, &req, &event.context.request_id).await
+}
+
+/// Runs one step.
+pub async fn run(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Value, FunctionError> {
+    tracing::info!(action = req.action.as_str(), plan = %req.input.plan, execution = %req.input.execution, mode = req.mode.as_str(), "DR step");
+    match req.action {
+        Action::Precheck => precheck(deps, req).await,
+        Action::Compensate => compensate(deps, req, run_id).await,
+        action => step(deps, req, action, run_id).await,
+    }
+}
+
+fn internal(message: impl Into<String>) -> FunctionError {
+    FunctionError::new(ErrorType::Internal, message)
+}
+
+async fn load_plan(deps: &Deps, name: &str) -> Result<DrPlan, FunctionError> {
+    match deps.store.get_plan(name).await? {
+        None => Err(FunctionError::not_found(format!("no DR plan named {name:.64?}"))),
+        Some(Err(problems)) => Err(FunctionError::misconfigured(problems.to_string())),
+        Some(Ok(plan)) => Ok(plan),
+    }
+}
+
+/// Saves `exec` over `version`, bumping it.
+async fn save(deps: &Deps, exec: &mut DrExecution) -> Result<(), FunctionError> {
+    let expected = exec.version;
+    exec.version += 1;
+    if let Err(e) = deps.store.update_execution(exec, expected).await {
+        exec.version = expected;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn step_output(exec: &DrExecution, plan: &DrPlan, ready: bool, summary: impl Into<String>) -> Value {
+    json!({
+        "ready": ready,
+        "wait_seconds": plan.poll_interval.as_secs().max(1),
+        "summary": summary.into(),
+        "status": exec.status,
+    })
+}
+
+async fn release(deps: &Deps, plan: &str, execution: &str) {
+    match deps.catalog.release_lease(&lease_name(plan), execution).await {
+        Ok(()) | Err(PortError::Conflict(_) | PortError::NotFound(_)) => {}
+        Err(e) => tracing::warn!(error = %e, "could not release the DR lease; it expires by itself"),
+    }
+}
+
+/// The newest verified, restorable recovery point of `db` in `region`.
+async fn newest_verified(
+    deps: &Deps,
+    arn: &str,
+    region: &Region,
+) -> PortResult<Option<(String, String, DateTime<Utc>)>> {
+    let points = deps.catalog.by_resource(arn, 200).await?;
+    Ok(points
+        .into_iter()
+        .filter(|rp| &rp.location == region && rp.is_restorable() && rp.verified_at.is_some())
+        .max_by_key(|rp| rp.created_at)
+        .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)))
+}
+
+// ---------------------------------------------------------------------------------------
+// precheck
+// ---------------------------------------------------------------------------------------
+
+async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, FunctionError> {
+    let now = deps.clock.now();
+    let input = &req.input;
+    let plan = load_plan(deps, &input.plan).await?;
+
+    // Failover and failback change production: a valid confirmation token first, before
+    // anything else is touched.
+    let claims = if req.mode.needs_confirmation() {
+        let (Some(token), Some(principal)) = (input.token.as_deref(), input.principal.as_deref()) else {
+            return Err(FunctionError::invalid(format!(
+                "{} needs a confirmation token and the principal it was issued to; refused before any change",
+                req.mode
+            )));
+        };
+        let key = deps
+            .signing
+            .key()
+            .await
+            .map_err(|e| FunctionError::misconfigured(format!("confirmation key: {e}")))?;
+        let digest = confirm::request_digest(&json!({"plan": plan.name, "mode": req.mode.as_str()}));
+        let claims = confirm::verify(&key, token, &digest, principal, now)
+            .map_err(|e| FunctionError::invalid(format!("{}: {e}; refused before any change", req.mode)))?;
+        Some(claims)
+    } else {
+        None
+    };
+
+    let output = |exec: &DrExecution| {
+        json!({
+            "plan": exec.plan,
+            "execution": exec.execution,
+            "mode": exec.mode,
+            "step": step_output(exec, &plan, true, format!("pre-checks passed: {}", exec.checks.join("; "))),
+        })
+    };
+    // A retried pre-check finds its record.
+    if let Some(exec) = deps.store.get_execution(&plan.name, &input.execution).await? {
+        return Ok(output(&exec));
+    }
+
+    let leased = deps
+        .catalog
+        .acquire_lease(
+            &lease_name(&plan.name),
+            &input.execution,
+            now + chrono::Duration::hours(LEASE_HOURS),
+            now,
+        )
+        .await?;
+    if !leased {
+        return Err(FunctionError::new(
+            ErrorType::Conflict,
+            format!(
+                "plan {}: another DR execution is running (it holds the lease); this start is refused",
+                plan.name
+            ),
+        ));
+    }
+    match precheck_leased(deps, req, &plan, claims.as_ref(), now).await {
+        Ok(exec) => Ok(output(&exec)),
+        Err(e) => {
+            // Nothing was changed: give the plan back.
+            release(deps, &plan.name, &input.execution).await;
+            Err(e)
+        }
+    }
+}
+
+async fn precheck_leased(
+    deps: &Deps,
+    req: &StepRequest,
+    plan: &DrPlan,
+    claims: Option<&confirm::Claims>,
+    now: DateTime<Utc>,
+) -> Result<DrExecution, FunctionError> {
+    let input = &req.input;
+    let site = deps.store.site(&plan.name).await?;
+    let on_dr = site.as_ref().is_some_and(|s| s.active == ActiveSide::Dr);
+    match req.mode {
+        Mode::Failback if !on_dr => {
+            return Err(FunctionError::new(
+                ErrorType::Conflict,
+                format!(
+                    "plan {}: production is on the source side; nothing to fail back",
+                    plan.name
+                ),
+            ));
+        }
+        Mode::Failover if on_dr => {
+            return Err(FunctionError::new(
+                ErrorType::Conflict,
+                format!("plan {}: already failed over; fail back first", plan.name),
+            ));
+        }
+        _ => {}
+    }
+
+    let mut problems = Vec::new();
+    let mut checks = Vec::new();
+    for db in &plan.databases {
+        // Failback needs the source region healthy again.
+        if req.mode == Mode::Failback {
+            match deps.databases.describe(&plan.source_region, db.kind, &db.id).await {
+                Ok(_) => checks.push(format!("{}: source region {} answers", db.id, plan.source_region)),
+                Err(e) => problems.push(format!(
+                    "{}: source region {} is not healthy: {e}",
+                    db.id, plan.source_region
+                )),
+            }
+            continue;
+        }
+        let replica = req.mode == Mode::Failover && db.read_replica.is_some();
+        if plan.prechecks.recovery_point && !replica {
+            match newest_verified(deps, &db.arn, &plan.dr_region).await? {
+                Some((id, _, taken)) => {
+                    let age = (now - taken).to_std().unwrap_or_default();
+                    if age > plan.rpo {
+                        problems.push(format!(
+                            "{}: newest verified recovery point in {} ({id}) is {} old, older than the RPO {}",
+                            db.id,
+                            plan.dr_region,
+                            humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
+                            humantime::format_duration(plan.rpo)
+                        ));
+                    } else {
+                        checks.push(format!("{}: verified recovery point {id} in {}", db.id, plan.dr_region));
+                    }
+                }
+                None => problems.push(format!("{}: no verified recovery point in {}", db.id, plan.dr_region)),
+            }
+        }
+    }
+    if let Some(key) = &plan.prechecks.kms_key_id {
+        if deps.keys.usable(&plan.dr_region, key).await? {
+            checks.push(format!("KMS key usable in {}", plan.dr_region));
+        } else {
+            problems.push(format!("KMS key {key} is missing or disabled in {}", plan.dr_region));
+        }
+    }
+    if req.mode == Mode::Failback {
+        match &plan.prechecks.source_kms_key_id {
+            Some(key) if deps.keys.usable(&plan.source_region, key).await? => {
+                checks.push(format!("KMS key usable in {}", plan.source_region));
+            }
+            Some(key) => problems.push(format!(
+                "KMS key {key} is missing or disabled in {}",
+                plan.source_region
+            )),
+            None => problems.push("failback needs prechecks.source_kms_key_id (the copy to the source region)".into()),
+        }
+    }
+    if let Some(group) = &plan.prechecks.subnet_group {
+        if deps.databases.subnet_group_exists(&plan.dr_region, group).await? {
+            checks.push(format!("subnet group {group} exists"));
+        } else {
+            problems.push(format!("DB subnet group {group} does not exist in {}", plan.dr_region));
+        }
+    }
+    if plan.prechecks.quotas {
+        let quotas = deps.databases.quotas(&plan.dr_region).await?;
+        for (name, need) in [
+            (
+                "DBInstances",
+                plan.databases
+                    .iter()
+                    .filter(|d| d.kind == ResourceKind::RdsInstance)
+                    .count(),
+            ),
+            (
+                "DBClusters",
+                plan.databases
+                    .iter()
+                    .filter(|d| d.kind == ResourceKind::AuroraCluster)
+                    .count(),
+            ),
+        ] {
+            let need = i64::try_from(need).unwrap_or(i64::MAX);
+            if let Some((_, used, max)) = quotas.iter().find(|(n, _, _)| n == name) {
+                if used + need > *max {
+                    problems.push(format!("quota {name}: {used} of {max} used, {need} more needed"));
+                } else {
+                    checks.push(format!("quota {name}: {used}+{need} of {max}"));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(FunctionError::misconfigured(format!(
+            "pre-checks failed: {}",
+            problems.join("; ")
+        )));
+    }
+
+    let mut exec = DrExecution::new(plan, &input.execution, req.mode, now, input.failure_time.unwrap_or(now));
+    exec.principal.clone_from(&input.principal);
+    exec.token_nonce = claims.map(|c| c.nonce.clone());
+    exec.checks = checks;
+    exec.begin(Action::Precheck, now);
+    exec.end(Action::Precheck, now, deps.clock.now(), "passed");
+    match deps.store.insert_execution(&exec).await {
+        Ok(()) => {}
+        Err(PortError::Conflict(_)) => {
+            return deps
+                .store
+                .get_execution(&plan.name, &input.execution)
+                .await?
+                .ok_or_else(|| internal("execution record vanished"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(claims) = claims {
+        match confirm::consume(deps.catalog.as_ref(), claims, now).await {
+            Ok(()) => {}
+            Err(TokenError::Reused) => {
+                exec.status = ExecStatus::Failed;
+                exec.error = Some("the confirmation token was already used".into());
+                save(deps, &mut exec).await?;
+                return Err(FunctionError::invalid(format!(
+                    "{}: the confirmation token was already used; refused before any change",
+                    req.mode
+                )));
+            }
+            Err(e) => return Err(FunctionError::retryable(e.to_string())),
+        }
+    }
+    Ok(exec)
+}
+
+// ---------------------------------------------------------------------------------------
+// the steps after the pre-check
+// ---------------------------------------------------------------------------------------
+
+async fn step(deps: &Deps, req: &StepRequest, action: Action, run_id: &str) -> Result<Value, FunctionError> {
+    let plan = load_plan(deps, &req.input.plan).await?;
+    let mut exec = deps
+        .store
+        .get_execution(&plan.name, &req.input.execution)
+        .await?
+        .ok_or_else(|| FunctionError::not_found(format!("no DR execution {}", req.input.execution)))?;
+    if exec.status != ExecStatus::Running {
+        if action == Action::Finish && exec.status == ExecStatus::Succeeded {
+            return Ok(finish_output(&exec, &plan));
+        }
+        return Err(FunctionError::new(
+            ErrorType::Conflict,
+            format!(
+                "execution {} is {:?}; step {action} refused",
+                exec.execution, exec.status
+            ),
+        ));
+    }
+    let started = deps.clock.now();
+    exec.begin(action, started);
+    let result = match action {
+        Action::ChooseSource => choose(deps, &plan, &mut exec).await,
+        Action::Restore | Action::Poll => advance(deps, &plan, &mut exec, action).await,
+        Action::Validate => validate(deps, &plan, &mut exec).await,
+        Action::Switch => switch(deps, &plan, &mut exec).await,
+        Action::Teardown => teardown(deps, &plan, &mut exec).await,
+        Action::Finish => finish(deps, &plan, &mut exec, run_id).await,
+        Action::Precheck | Action::Compensate => Err(internal("not a plain step")),
+    };
+    let now = deps.clock.now();
+    match result {
+        Ok((ready, summary)) => {
+            exec.end(action, started, now, summary.clone());
+            save(deps, &mut exec).await?;
+            if plan.rehearsal_fault == Some(action) && (ready || action != Action::Poll) {
+                return Err(internal(format!("rehearsal fault injected at step {action}")));
+            }
+            if action == Action::Finish {
+                return Ok(finish_output(&exec, &plan));
+            }
+            Ok(step_output(&exec, &plan, ready, summary))
+        }
+        Err(e) => {
+            exec.end(action, started, now, format!("failed: {}", e.message));
+            // Keep what the step recorded (its undo entries above all).
+            if let Err(save_err) = save(deps, &mut exec).await {
+                tracing::warn!(error = %save_err, "could not record the failed step");
+            }
+            Err(e)
+        }
+    }
+}
+
+type StepResult = Result<(bool, String), FunctionError>;
+
+fn lifeboat_tags(exec: &DrExecution) -> Vec<Tag> {
+    vec![
+        Tag::new(TAG_EXECUTION, &exec.execution),
+        Tag::new(TAG_PLAN, &exec.plan),
+        Tag::new(TAG_MODE, exec.mode.as_str()),
+        Tag::new("lifeboat:created-by", "lifeboat"),
+    ]
+}
+
+async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
+    let now = deps.clock.now();
+    let site = deps.store.site(&plan.name).await?;
+    let mut chosen = Vec::new();
+    for i in 0..exec.databases.len() {
+        if exec.databases[i].phase != Phase::New {
+            continue;
+        }
+        let db = exec.databases[i].db.clone();
+        if exec.mode == Mode::Failback {
+            let on_dr = site
+                .as_ref()
+                .and_then(|s| s.databases.iter().find(|d| d.db == db.id))
+                .ok_or_else(|| FunctionError::not_found(format!("{}: no DR-side database recorded", db.id)))?;
+            let info = deps.databases.describe(&on_dr.region, db.kind, &on_dr.id).await?;
+            let d = &mut exec.databases[i];
+            d.expect_engine = info.as_ref().and_then(|i| i.engine.clone());
+            d.expect_class = db.instance_class.clone().or_else(|| info.and_then(|i| i.class));
+            d.source = Some(Source::DrSide {
+                resource: on_dr.id.clone(),
+                snapshot: resource_name("lbfbs", &exec.execution, &db.id),
+                taken_at: None,
+            });
+            d.reason = format!(
+                "failback: a fresh snapshot of the DR-side database {} copied to {}",
+                on_dr.id, plan.source_region
+            );
+            d.phase = Phase::Chosen;
+            chosen.push(format!("{}: DR-side snapshot", db.id));
+            continue;
+        }
+        let source_info = deps.databases.describe(&plan.source_region, db.kind, &db.id).await;
+        let info = source_info.as_ref().ok().and_then(Option::as_ref);
+        let healthy = info.is_some_and(lifeboat::dr::ports::DbInfo::is_available);
+        let pitr_window = info.and_then(|i| {
+            let latest = i.latest_restorable?;
+            let days = i64::from(i.backup_retention_days.filter(|d| *d > 0)?);
+            Some((latest - chrono::Duration::days(days), latest))
+        });
+        let replica_available = match &db.read_replica {
+            Some(r) => deps
+                .databases
+                .describe(&plan.dr_region, db.kind, r)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            None => false,
+        };
+        let facts = SourceFacts {
+            source_healthy: healthy,
+            pitr_window,
+            replica_available,
+            newest_dr_copy: newest_verified(deps, &db.arn, &plan.dr_region).await?,
+        };
+        let (source, reason) = choose_source(exec.mode, &db, &facts, exec.reference_time, now);
+        let Some(source) = source else {
+            return Err(FunctionError::not_found(format!("{}: {reason}", db.id)));
+        };
+        let d = &mut exec.databases[i];
+        d.expect_engine = info.and_then(|i| i.engine.clone());
+        d.expect_class = db.instance_class.clone().or_else(|| info.and_then(|i| i.class.clone()));
+        match &source {
+            Source::PointInTime { .. } => d.target_region = plan.source_region.clone(),
+            Source::PromoteReplica { replica, .. }
+            | Source::GlobalCluster {
+                global_cluster: replica,
+                ..
+            } => {
+                d.target_id = db.read_replica.clone().unwrap_or_else(|| replica.clone());
+            }
+            _ => {}
+        }
+        chosen.push(format!("{}: {reason}", db.id));
+        d.source = Some(source);
+        d.reason = reason;
+        d.phase = Phase::Chosen;
+        // A failover first keeps what the source still has: a pre-failover recovery point.
+        if exec.mode == Mode::Failover && healthy {
+            let name = resource_name("lbpre", &exec.execution, &db.id);
+            let exists = deps
+                .snapshots
+                .describe_snapshot(&plan.source_region, db.kind, &name)
+                .await?
+                .is_some();
+            if !exists {
+                let resource = ResourceRef {
+                    kind: db.kind,
+                    id: db.id.clone(),
+                    arn: db.arn.clone(),
+                    region: plan.source_region.clone(),
+                };
+                deps.snapshots
+                    .create_snapshot(&resource, &name, &lifeboat_tags(exec))
+                    .await?;
+            }
+            exec.databases[i].pre_failover_snapshot = Some(name);
+        }
+    }
+    Ok((true, chosen.join("; ")))
+}
+
+fn restore_request<'a>(d: &'a DbRun, subnet_group: Option<&'a str>, tags: &'a [Tag]) -> RestoreRequest<'a> {
+    RestoreRequest {
+        region: &d.target_region,
+        kind: d.db.kind,
+        target: &d.target_id,
+        class: if d.db.kind == ResourceKind::RdsInstance {
+            d.expect_class.as_deref()
+        } else {
+            None
+        },
+        subnet_group,
+        tags,
+    }
+}
+
+fn delete_undo(d: &DbRun) -> Undo {
+    match d.db.kind {
+        // Plans name databases only (checked when a plan is parsed); the adapter refuses
+        // anything else, so an S3 kind could never delete a database.
+        ResourceKind::RdsInstance | ResourceKind::S3Prefix => Undo::DeleteInstance {
+            region: d.target_region.clone(),
+            id: d.target_id.clone(),
+        },
+        ResourceKind::AuroraCluster => Undo::DeleteCluster {
+            region: d.target_region.clone(),
+            id: d.target_id.clone(),
+        },
+    }
+}
+
+/// Check before create: a retried step finds the database its earlier run started.
+async fn exists(deps: &Deps, d: &DbRun) -> PortResult<bool> {
+    Ok(deps
+        .databases
+        .describe(&d.target_region, d.db.kind, &d.target_id)
+        .await?
+        .is_some())
+}
+
+/// Starts what can start and moves every database of the current plan step along.
+/// Returns whether every database is ready.
+async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Action) -> StepResult {
+    let now = deps.clock.now();
+    if action == Action::Poll && (now - exec.triggered_at).to_std().unwrap_or_default() > plan.restore_deadline {
+        return Err(FunctionError::new(
+            ErrorType::Conflict,
+            format!(
+                "deadline passed: the databases were not all available within {}",
+                humantime::format_duration(plan.restore_deadline)
+            ),
+        ));
+    }
+    let tags = lifeboat_tags(exec);
+    let subnet_group = plan.prechecks.subnet_group.clone();
+    let mut notes = Vec::new();
+    // Several rounds: a database that became ready may let the next plan step start.
+    for _ in 0..4 {
+        let Some(current) = exec.current_step() else { break };
+        let mut moved = false;
+        for i in 0..exec.databases.len() {
+            if exec.databases[i].db.step != current {
+                continue;
+            }
+            let d = exec.databases[i].clone();
+            let source = d
+                .source
+                .clone()
+                .ok_or_else(|| internal(format!("{}: no source chosen", d.db.id)))?;
+            match (d.phase, &source) {
+                (Phase::Chosen, Source::PointInTime { restore_time }) => {
+                    exec.will_undo(action, delete_undo(&d));
+                    save(deps, exec).await?;
+                    if !exists(deps, &d).await? {
+                        deps.databases
+                            .restore_to_time(&restore_request(&d, None, &tags), &d.db.id, *restore_time)
+                            .await?;
+                    }
+                    exec.databases[i].phase = Phase::Recovering;
+                    notes.push(format!("{}: point-in-time restore to {} started", d.db.id, d.target_id));
+                }
+                (Phase::Chosen, Source::DrSnapshot { snapshot, .. }) => {
+                    exec.will_undo(action, delete_undo(&d));
+                    save(deps, exec).await?;
+                    if !exists(deps, &d).await? {
+                        deps.databases
+                            .restore_from_snapshot(&restore_request(&d, subnet_group.as_deref(), &tags), snapshot)
+                            .await?;
+                    }
+                    exec.databases[i].phase = Phase::Recovering;
+                    notes.push(format!(
+                        "{}: restore of {snapshot} into {} started",
+                        d.db.id, d.target_id
+                    ));
+                }
+                (Phase::Chosen, Source::PromoteReplica { replica, .. }) => {
+                    // Not undoable: a promoted replica cannot be demoted. Recorded as such.
+                    match deps.databases.promote_replica(&d.target_region, replica).await {
+                        Ok(()) | Err(PortError::InvalidState(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    exec.databases[i].phase = Phase::Recovering;
+                    notes.push(format!("{}: replica {replica} promoted (cannot be undone)", d.db.id));
+                }
+                (Phase::Chosen, Source::GlobalCluster { global_cluster, .. }) => {
+                    let target = deps
+                        .databases
+                        .describe(&d.target_region, ResourceKind::AuroraCluster, &d.target_id)
+                        .await?
+                        .and_then(|i| i.arn)
+                        .ok_or_else(|| FunctionError::not_found(format!("secondary cluster {}", d.target_id)))?;
+                    deps.databases
+                        .failover_global_cluster(&d.target_region, global_cluster, &target)
+                        .await?;
+                    exec.databases[i].phase = Phase::Recovering;
+                    notes.push(format!("{}: global database {global_cluster} failing over", d.db.id));
+                }
+                (Phase::Chosen, Source::DrSide { resource, snapshot, .. }) => {
+                    exec.will_undo(
+                        action,
+                        Undo::DeleteSnapshot {
+                            region: plan.dr_region.clone(),
+                            kind: d.db.kind,
+                            name: snapshot.clone(),
+                        },
+                    );
+                    save(deps, exec).await?;
+                    if deps
+                        .snapshots
+                        .describe_snapshot(&plan.dr_region, d.db.kind, snapshot)
+                        .await?
+                        .is_none()
+                    {
+                        let r = ResourceRef {
+                            kind: d.db.kind,
+                            id: resource.clone(),
+                            arn: String::new(),
+                            region: plan.dr_region.clone(),
+                        };
+                        deps.snapshots.create_snapshot(&r, snapshot, &tags).await?;
+                    }
+                    exec.databases[i].phase = Phase::SnapshotDrSide;
+                    notes.push(format!("{}: snapshot {snapshot} of the DR side started", d.db.id));
+                }
+                (Phase::SnapshotDrSide, Source::DrSide { resource, snapshot, .. }) => {
+                    let Some(snap) = deps
+                        .snapshots
+                        .describe_snapshot(&plan.dr_region, d.db.kind, snapshot)
+                        .await?
+                    else {
+                        return Err(FunctionError::not_found(format!("snapshot {snapshot} vanished")));
+                    };
+                    match snap.status {
+                        SnapshotStatus::Available => {}
+                        SnapshotStatus::Failed => return Err(internal(format!("snapshot {snapshot} failed"))),
+                        _ => continue,
+                    }
+                    let key = plan
+                        .prechecks
+                        .source_kms_key_id
+                        .clone()
+                        .ok_or_else(|| FunctionError::misconfigured("prechecks.source_kms_key_id"))?;
+                    exec.will_undo(
+                        action,
+                        Undo::DeleteSnapshot {
+                            region: plan.source_region.clone(),
+                            kind: d.db.kind,
+                            name: snapshot.clone(),
+                        },
+                    );
+                    save(deps, exec).await?;
+                    if deps
+                        .snapshots
+                        .describe_snapshot(&plan.source_region, d.db.kind, snapshot)
+                        .await?
+                        .is_none()
+                    {
+                        deps.snapshots
+                            .copy_snapshot(&snap, &plan.source_region, snapshot, &key, &tags)
+                            .await?;
+                    }
+                    exec.databases[i].source = Some(Source::DrSide {
+                        resource: resource.clone(),
+                        snapshot: snapshot.clone(),
+                        taken_at: snap.created_at,
+                    });
+                    exec.databases[i].phase = Phase::CopyToSource;
+                    notes.push(format!(
+                        "{}: copy of {snapshot} to {} started",
+                        d.db.id, plan.source_region
+                    ));
+                }
+                (Phase::CopyToSource, Source::DrSide { snapshot, .. }) => {
+                    match deps
+                        .snapshots
+                        .describe_snapshot(&plan.source_region, d.db.kind, snapshot)
+                        .await?
+                        .map(|s| s.status)
+                    {
+                        Some(SnapshotStatus::Available) => {}
+                        Some(SnapshotStatus::Failed) | None => {
+                            return Err(internal(format!("copy of {snapshot} to {} failed", plan.source_region)));
+                        }
+                        Some(_) => continue,
+                    }
+                    exec.will_undo(action, delete_undo(&d));
+                    save(deps, exec).await?;
+                    if !exists(deps, &d).await? {
+                        deps.databases
+                            .restore_from_snapshot(&restore_request(&d, None, &tags), snapshot)
+                            .await?;
+                    }
+                    exec.databases[i].phase = Phase::Recovering;
+                    notes.push(format!("{}: restore into {} started", d.db.id, d.target_id));
+                }
+                (Phase::Recovering, _) => {
+                    match deps
+                        .databases
+                        .describe(&d.target_region, d.db.kind, &d.target_id)
+                        .await?
+                    {
+                        Some(info) if info.is_available() => {
+                            let r = &mut exec.databases[i];
+                            r.phase = Phase::Ready;
+                            r.endpoint = info.endpoint;
+                            r.ready_at = Some(deps.clock.now());
+                            moved = true;
+                            notes.push(format!("{}: {} available", d.db.id, d.target_id));
+                        }
+                        Some(info) if info.status.contains("fail") || info.status.starts_with("incompatible") => {
+                            return Err(internal(format!("{} ended in status {}", d.target_id, info.status)));
+                        }
+                        Some(_) => {}
+                        None => return Err(FunctionError::not_found(format!("{} vanished", d.target_id))),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    let ready = exec.all_ready();
+    if notes.is_empty() {
+        notes.push("waiting".into());
+    }
+    Ok((ready, notes.join("; ")))
+}
+
+async fn validate(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
+    let mut problems = Vec::new();
+    let mut resources = Vec::new();
+    for d in &exec.databases {
+        let Some(info) = deps
+            .databases
+            .describe(&d.target_region, d.db.kind, &d.target_id)
+            .await?
+        else {
+            problems.push(format!("{}: {} does not exist", d.db.id, d.target_id));
+            continue;
+        };
+        let mut ok = vec![format!("{} available", d.target_id)];
+        if !info.is_available() {
+            problems.push(format!("{}: {} is {}", d.db.id, d.target_id, info.status));
+        }
+        if let (Some(want), Some(got)) = (&d.expect_engine, &info.engine) {
+            if want == got {
+                ok.push(format!("engine {got}"));
+            } else {
+                problems.push(format!("{}: engine {got}, expected {want}", d.db.id));
+            }
+        }
+        if d.db.kind == ResourceKind::RdsInstance
+            && let (Some(want), Some(got)) = (&d.expect_class, &info.class)
+        {
+            if want == got {
+                ok.push(format!("class {got}"));
+            } else {
+                problems.push(format!("{}: class {got}, expected {want}", d.db.id));
+            }
+        }
+        let created = !matches!(
+            d.source,
+            Some(Source::PromoteReplica { .. } | Source::GlobalCluster { .. })
+        );
+        let tag = |k: &str| info.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
+        if created {
+            if tag(TAG_EXECUTION) == Some(exec.execution.as_str()) {
+                ok.push("Lifeboat tags".into());
+            } else {
+                problems.push(format!("{}: {} lacks the execution tag", d.db.id, d.target_id));
+            }
+        }
+        for (k, v) in &plan.validation.expect_tags {
+            if tag(k) != Some(v.as_str()) {
+                problems.push(format!("{}: tag {k}={v} missing", d.db.id));
+            }
+        }
+        exec.checks.push(format!("validate {}: {}", d.db.id, ok.join(", ")));
+        resources.push(json!({
+            "database": d.db.id, "kind": d.db.kind, "region": d.target_region,
+            "id": d.target_id, "endpoint": info.endpoint,
+        }));
+    }
+    if problems.is_empty()
+        && let Some(arn) = &plan.validation.lambda_arn
+    {
+        let payload = json!({
+            "plan": exec.plan, "execution": exec.execution, "mode": exec.mode, "resources": resources,
+        });
+        match deps.validator.invoke(arn, &payload).await? {
+            Err(e) => problems.push(format!("validation Lambda {arn} failed: {e}")),
+            Ok(v) if v.get("ok") == Some(&Value::Bool(false)) => problems.push(format!(
+                "validation Lambda {arn} says not ok: {}",
+                v.get("reason").and_then(Value::as_str).unwrap_or("no reason given")
+            )),
+            Ok(_) => exec.checks.push(format!("validation Lambda {arn}: ok")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(FunctionError::new(
+            ErrorType::Conflict,
+            format!("validation failed: {}", problems.join("; ")),
+        ));
+    }
+    if exec.validated_at.is_none() {
+        exec.validated_at = Some(deps.clock.now());
+    }
+    Ok((true, format!("{} database(s) validated", exec.databases.len())))
+}
+
+async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
+    if exec.mode == Mode::Drill {
+        return Ok((true, "drill: production endpoints untouched".into()));
+    }
+    let Some(sw) = &plan.switch else {
+        return Ok((true, "no endpoint switch configured".into()));
+    };
+    let mut done = Vec::new();
+    for (name, db) in &sw.parameters {
+        let endpoint = exec
+            .databases
+            .iter()
+            .find(|d| &d.db.id == db)
+            .and_then(|d| d.endpoint.clone())
+            .ok_or_else(|| internal(format!("{db}: no endpoint to switch {name} to")))?;
+        let registered = exec
+            .compensations
+            .iter()
+            .any(|c| matches!(&c.undo, Undo::RestoreParameter { name: n, .. } if n == name));
+        if !registered {
+            let previous = deps.parameters.get(&sw.region, name).await?;
+            exec.will_undo(
+                Action::Switch,
+                Undo::RestoreParameter {
+                    region: sw.region.clone(),
+                    name: name.clone(),
+                    previous,
+                },
+            );
+            save(deps, exec).await?;
+        }
+        deps.parameters.put(&sw.region, name, &endpoint).await?;
+        done.push(format!("{name} → {endpoint}"));
+    }
+    Ok((true, format!("switched {}", done.join(", "))))
+}
+
+async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
+    match u {
+        Undo::DeleteInstance { region, id } => deps.databases.delete(region, ResourceKind::RdsInstance, id).await,
+        Undo::DeleteCluster { region, id } => deps.databases.delete(region, ResourceKind::AuroraCluster, id).await,
+        Undo::DeleteSnapshot { region, kind, name } => deps.snapshots.delete_snapshot(region, *kind, name).await,
+        Undo::RestoreParameter { region, name, previous } => match previous {
+            Some(v) => deps.parameters.put(region, name, v).await,
+            None => deps.parameters.delete(region, name).await,
+        },
+    }
+}
+
+async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
+    Ok(match u {
+        Undo::DeleteInstance { region, id } => deps
+            .databases
+            .describe(region, ResourceKind::RdsInstance, id)
+            .await?
+            .is_none(),
+        Undo::DeleteCluster { region, id } => deps
+            .databases
+            .describe(region, ResourceKind::AuroraCluster, id)
+            .await?
+            .is_none(),
+        Undo::DeleteSnapshot { region, kind, name } => {
+            deps.snapshots.describe_snapshot(region, *kind, name).await?.is_none()
+        }
+        Undo::RestoreParameter { .. } => true,
+    })
+}
+
+async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
+    let mut targets: Vec<usize> = Vec::new();
+    match exec.mode {
+        Mode::Drill => {
+            targets.extend(
+                exec.compensations
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.undo.removes_resource() && !c.done)
+                    .map(|(i, _)| i),
+            );
+        }
+        Mode::Failback => {
+            // The failover's databases on the DR side, once production is back. Promoted
+            // replicas are left (they hold the DR copy of the data) and reported.
+            let site = deps.store.site(&plan.name).await?;
+            for d in site.iter().flat_map(|s| s.databases.iter()) {
+                if !d.id.starts_with("lbfo-") {
+                    exec.checks.push(format!(
+                        "teardown: {} in {} kept (not created by Lifeboat)",
+                        d.id, d.region
+                    ));
+                    continue;
+                }
+                let u = match d.kind {
+                    // Databases only, as above.
+                    ResourceKind::RdsInstance | ResourceKind::S3Prefix => Undo::DeleteInstance {
+                        region: d.region.clone(),
+                        id: d.id.clone(),
+                    },
+                    ResourceKind::AuroraCluster => Undo::DeleteCluster {
+                        region: d.region.clone(),
+                        id: d.id.clone(),
+                    },
+                };
+                exec.will_undo(Action::Teardown, u.clone());
+                if let Some(i) = exec.compensations.iter().position(|c| c.undo == u && !c.done) {
+                    targets.push(i);
+                }
+            }
+        }
+        Mode::Failover => return Ok((true, "failover: nothing to tear down".into())),
+    }
+    let mut left = Vec::new();
+    for i in targets {
+        let u = exec.compensations[i].undo.clone();
+        undo(deps, &u).await?;
+        if gone(deps, &u).await? {
+            exec.compensations[i].done = true;
+        } else {
+            left.push(u.describe());
+        }
+    }
+    if left.is_empty() {
+        Ok((true, "torn down".into()))
+    } else {
+        Ok((false, format!("still deleting: {}", left.join("; "))))
+    }
+}
+
+fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
+    let m = exec.measurement.clone().unwrap_or_else(|| exec.measure(plan));
+    let notice = (exec.mode != Mode::Drill).then(|| {
+        let alert = Alert::new(
+            AlertKind::DrCompleted,
+            Severity::Info,
+            format!("{} of plan {} completed", exec.mode, exec.plan),
+            format!("{}#{}", exec.plan, exec.execution),
+            exec.finished_at.unwrap_or(exec.triggered_at),
+        )
+        .detail("plan", &exec.plan)
+        .detail("execution", &exec.execution)
+        .detail("report", exec.report_key.clone().unwrap_or_default());
+        serde_json::to_string(&alert).unwrap_or_default()
+    });
+    json!({
+        "ready": true,
+        "wait_seconds": 1,
+        "summary": format!(
+            "{} {}: RTO {}s (target {}s), RPO {}s (target {}s)",
+            exec.mode, exec.execution,
+            m.rto_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rto_target_secs,
+            m.rpo_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rpo_target_secs,
+        ),
+        "status": exec.status,
+        "report": exec.report_key,
+        "measurement": m,
+        "notice": notice,
+    })
+}
+
+async fn write_report(deps: &Deps, exec: &mut DrExecution) -> Result<(), FunctionError> {
+    let key = format!("dr-reports/{}/{}.json", exec.plan, exec.execution);
+    // The report names its own location.
+    exec.report_key = Some(key.clone());
+    let body = serde_json::to_vec_pretty(&exec.report()).map_err(|e| internal(e.to_string()))?;
+    let location = deps.reports.put(&key, &body).await?;
+    exec.report_key = Some(location);
+    Ok(())
+}
+
+async fn finish(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, run_id: &str) -> StepResult {
+    let now = deps.clock.now();
+    let m = exec.measure(plan);
+    exec.measurement = Some(m.clone());
+    exec.status = ExecStatus::Succeeded;
+    exec.finished_at = Some(now);
+    // The finish step's own timing is in the report too.
+    exec.end(Action::Finish, now, now, "finished");
+    write_report(deps, exec).await?;
+    match exec.mode {
+        Mode::Failover => {
+            let site = Site {
+                active: ActiveSide::Dr,
+                since: now,
+                execution: exec.execution.clone(),
+                databases: exec
+                    .databases
+                    .iter()
+                    .map(|d| SiteDb {
+                        db: d.db.id.clone(),
+                        kind: d.db.kind,
+                        region: d.target_region.clone(),
+                        id: d.target_id.clone(),
+                    })
+                    .collect(),
+            };
+            deps.store.put_site(&plan.name, &site).await?;
+        }
+        Mode::Failback => {
+            let site = Site {
+                active: ActiveSide::Source,
+                since: now,
+                execution: exec.execution.clone(),
+                databases: exec
+                    .databases
+                    .iter()
+                    .map(|d| SiteDb {
+                        db: d.db.id.clone(),
+                        kind: d.db.kind,
+                        region: d.target_region.clone(),
+                        id: d.target_id.clone(),
+                    })
+                    .collect(),
+            };
+            deps.store.put_site(&plan.name, &site).await?;
+        }
+        Mode::Drill => {}
+    }
+    let breaches = m.breaches();
+    if !breaches.is_empty() {
+        let alert = Alert::new(
+            AlertKind::DrTargetMissed,
+            Severity::High,
+            format!(
+                "{} of plan {} missed its targets: {}",
+                exec.mode,
+                plan.name,
+                breaches.join(", ")
+            ),
+            format!("{}#{}", plan.name, exec.execution),
+            now,
+        )
+        .location(&plan.dr_region)
+        .detail("plan", &plan.name)
+        .detail("execution", &exec.execution)
+        .detail("report", exec.report_key.clone().unwrap_or_default());
+        deps.alerter().raise_or_log(alert, run_id).await;
+    }
+    release(deps, &plan.name, &exec.execution).await;
+    Ok((
+        true,
+        format!("report at {}", exec.report_key.clone().unwrap_or_default()),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// compensate
+// ---------------------------------------------------------------------------------------
+
+/// What a Catch put in `$.error`: the failed step's `errorType` and message.
+fn caught(error: Option<&Value>) -> (String, String) {
+    let Some(e) = error else {
+        return ("Unknown".into(), "no error recorded".into());
+    };
+    let kind = e.get("Error").and_then(Value::as_str).unwrap_or("Unknown").to_owned();
+    let cause = e.get("Cause").and_then(Value::as_str).unwrap_or_default();
+    let message = serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| cause.chars().take(500).collect());
+    (kind, message)
+}
+
+async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Value, FunctionError> {
+    let now = deps.clock.now();
+    let (kind, message) = caught(req.input.error.as_ref());
+    let input = &req.input;
+    let exec = deps.store.get_execution(&input.plan, &input.execution).await?;
+    let severity = if req.mode == Mode::Drill {
+        Severity::High
+    } else {
+        Severity::Critical
+    };
+    let mut alert = Alert::new(
+        AlertKind::DrFailed,
+        severity,
+        format!("{} of plan {} failed: {kind}: {message}", req.mode, input.plan),
+        format!("{}#{}", input.plan, input.execution),
+        now,
+    )
+    .detail("plan", &input.plan)
+    .detail("execution", &input.execution)
+    .detail("error", &kind);
+    let Some(mut exec) = exec else {
+        // Failed before anything was changed (the pre-check): nothing to undo.
+        release(deps, &input.plan, &input.execution).await;
+        deps.alerter()
+            .raise_or_log(alert.detail("compensations", "none needed"), run_id)
+            .await;
+        return Ok(json!({"compensated": [], "left": [], "status": "failed"}));
+    };
+    let started = deps.clock.now();
+    exec.begin(Action::Compensate, started);
+    let mut undone = Vec::new();
+    let mut left = Vec::new();
+    for i in (0..exec.compensations.len()).rev() {
+        if exec.compensations[i].done {
+            continue;
+        }
+        let u = exec.compensations[i].undo.clone();
+        match undo(deps, &u).await {
+            Ok(()) => {
+                exec.compensations[i].done = true;
+                undone.push(u.describe());
+            }
+            Err(e) => left.push(format!("{}: {e}", u.describe())),
+        }
+    }
+    if !left.is_empty() {
+        exec.end(
+            Action::Compensate,
+            started,
+            deps.clock.now(),
+            format!("incomplete: {}", left.join("; ")),
+        );
+        save(deps, &mut exec).await?;
+        // Transient failures are retried by the state machine; the alert waits for the end.
+        return Err(FunctionError::retryable(format!(
+            "compensation incomplete: {}",
+            left.join("; ")
+        )));
+    }
+    exec.status = ExecStatus::Failed;
+    exec.error = Some(format!("{kind}: {message}"));
+    exec.finished_at = Some(deps.clock.now());
+    if let Ok(plan) = load_plan(deps, &exec.plan).await {
+        exec.measurement = Some(exec.measure(&plan));
+    }
+    exec.end(
+        Action::Compensate,
+        started,
+        deps.clock.now(),
+        format!("undone: {}", undone.len()),
+    );
+    write_report(deps, &mut exec).await?;
+    save(deps, &mut exec).await?;
+    release(deps, &exec.plan, &exec.execution).await;
+    alert = alert
+        .detail("compensations", undone.join("; "))
+        .detail("report", exec.report_key.clone().unwrap_or_default());
+    deps.alerter().raise_or_log(alert, run_id).await;
+    let compensated: BTreeMap<usize, String> = undone.into_iter().enumerate().collect();
+    Ok(
+        json!({"compensated": compensated.into_values().collect::<Vec<_>>(), "left": [], "status": "failed", "report": exec.report_key}),
+    )
+}

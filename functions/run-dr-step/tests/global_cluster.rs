@@ -1,0 +1,72 @@
+//! Aurora global-database failover. moto 5.2.5 answers `FailoverGlobalCluster` with
+//! 500 NotImplemented, so the adapter is tested here on a mocked RDS client
+//! (aws-smithy-mocks): the exact request is matched, no network.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::collections::HashMap;
+
+use aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use lifeboat::domain::Region;
+use lifeboat::dr::aws::RdsDrDatabases;
+use lifeboat::dr::ports::DrDatabases;
+
+#[tokio::test]
+async fn the_global_database_fails_over_to_the_named_secondary_cluster() {
+    let target = "arn:aws:rds:us-west-2:123456789012:cluster:ledger-west";
+    let failover = mock!(aws_sdk_rds::Client::failover_global_cluster)
+        .match_requests(move |r| {
+            r.global_cluster_identifier() == Some("ledger-global") && r.target_db_cluster_identifier() == Some(target)
+        })
+        .then_output(|| FailoverGlobalClusterOutput::builder().build());
+    let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&failover]);
+    let region = Region::parse("us-west-2").unwrap();
+    let dbs = RdsDrDatabases::with_clients(HashMap::from([(region.clone(), client)]));
+    dbs.failover_global_cluster(&region, "ledger-global", target)
+        .await
+        .unwrap();
+    assert_eq!(failover.num_calls(), 1);
+    // No client for another region: refused, nothing called.
+    let other = Region::parse("eu-west-1").unwrap();
+    assert!(
+        dbs.failover_global_cluster(&other, "ledger-global", target)
+            .await
+            .is_err()
+    );
+    assert_eq!(failover.num_calls(), 1);
+}
+
+/// RDS quotas for the pre-check (`DescribeAccountAttributes` is not implemented by moto
+/// 5.2.5 either).
+#[tokio::test]
+async fn quotas_are_read_for_the_precheck() {
+    use aws_sdk_rds::operation::describe_account_attributes::DescribeAccountAttributesOutput;
+    use aws_sdk_rds::types::AccountQuota;
+    let quotas = mock!(aws_sdk_rds::Client::describe_account_attributes).then_output(|| {
+        DescribeAccountAttributesOutput::builder()
+            .account_quotas(
+                AccountQuota::builder()
+                    .account_quota_name("DBInstances")
+                    .used(39)
+                    .max(40)
+                    .build(),
+            )
+            .account_quotas(
+                AccountQuota::builder()
+                    .account_quota_name("DBClusters")
+                    .used(2)
+                    .max(40)
+                    .build(),
+            )
+            .build()
+    });
+    let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&quotas]);
+    let region = Region::parse("us-west-2").unwrap();
+    let dbs = RdsDrDatabases::with_clients(HashMap::from([(region.clone(), client)]));
+    let got = dbs.quotas(&region).await.unwrap();
+    assert_eq!(
+        got,
+        vec![("DBInstances".to_owned(), 39, 40), ("DBClusters".to_owned(), 2, 40)]
+    );
+}

@@ -1,0 +1,574 @@
+//! DR plans as data: what is protected, where it fails over to, in which order, the RTO and
+//! RPO targets, the pre-checks, the validation checks and the endpoint switch. A plan is a
+//! JSON document parsed once at the boundary ([`DrPlan::from_json`]); every problem is
+//! listed at once, and past the boundary a plan is always valid.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{PolicyName, Region, ResourceKind};
+
+use super::execution::Action;
+
+/// The longest RTO or RPO target a plan may state.
+const MAX_TARGET: Duration = Duration::from_hours(72);
+const DEFAULT_POLL: Duration = Duration::from_secs(30);
+
+/// Why a plan document was refused: every problem found, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct DrPlanProblems {
+    pub plan: String,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for DrPlanProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DR plan {:?} is invalid: {}", self.plan, self.problems.join("; "))
+    }
+}
+
+/// One protected database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedDb {
+    /// `arn:<partition>:rds:<source region>:<account>:db|cluster:<id>`: what the catalog
+    /// knows the database's recovery points by.
+    pub arn: String,
+    pub kind: ResourceKind,
+    /// The DB instance or cluster identifier in the source region.
+    pub id: String,
+    /// The plan's ordered steps: databases of step N are recovered once every database of
+    /// the earlier steps is available (e.g. a primary store before the services' stores).
+    pub step: u32,
+    /// The DR-region replica: a cross-region read replica (instances), promoted on
+    /// failover, or the global database's secondary cluster (Aurora, with `global_cluster`).
+    pub read_replica: Option<String>,
+    /// The Aurora global database this cluster belongs to (failover by the global cluster,
+    /// to the `read_replica` cluster).
+    pub global_cluster: Option<String>,
+    /// The DB instance class of restored instances (default: the source's).
+    pub instance_class: Option<String>,
+}
+
+/// What the pre-check verifies before anything is changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prechecks {
+    /// A verified recovery point newer than the RPO exists in the DR region for every
+    /// database without a read replica.
+    pub recovery_point: bool,
+    /// The KMS key (in the DR region) that restored resources are encrypted with.
+    pub kms_key_id: Option<String>,
+    /// Failback: the KMS key in the source region for the copy of the DR-side snapshot.
+    pub source_kms_key_id: Option<String>,
+    /// The DB subnet group (in the DR region) restored resources are placed in.
+    pub subnet_group: Option<String>,
+    /// The account's RDS quotas leave room for the restored instances and clusters.
+    pub quotas: bool,
+}
+
+/// How restored resources are judged fit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Tags every restored resource must carry (besides Lifeboat's own).
+    pub expect_tags: BTreeMap<String, String>,
+    /// A Lambda function for application-level checks: invoked with the restored
+    /// resources; a function error or `{"ok": false}` fails the validation.
+    pub lambda_arn: Option<String>,
+}
+
+/// The endpoint switch of a failover or failback: SSM parameters set to the endpoint of a
+/// database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switch {
+    /// The region holding the parameters (usually the applications' region).
+    pub region: Region,
+    /// Parameter name → the id of the database whose endpoint it receives.
+    pub parameters: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrPlan {
+    pub name: String,
+    pub source_region: Region,
+    pub dr_region: Region,
+    pub databases: Vec<ProtectedDb>,
+    pub rto: Duration,
+    pub rpo: Duration,
+    pub prechecks: Prechecks,
+    pub validation: Validation,
+    pub switch: Option<Switch>,
+    /// Restores still not available after this fail the execution (default: the RTO).
+    pub restore_deadline: Duration,
+    /// The Wait between two polls of a long operation.
+    pub poll_interval: Duration,
+    /// Fault injection for rehearsals: the named step fails right after doing its work, so
+    /// that a team can watch compensation undo it. Never set it on a production plan.
+    pub rehearsal_fault: Option<Action>,
+}
+
+/// The plan as stored and exchanged: durations as text (`"30m"`), optional fields omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrPlanDocument {
+    pub name: String,
+    pub source_region: String,
+    pub dr_region: String,
+    pub databases: Vec<DbDocument>,
+    pub rto: String,
+    pub rpo: String,
+    #[serde(default)]
+    pub prechecks: PrechecksDocument,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationDocument>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<SwitchDocument>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_deadline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal_fault: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbDocument {
+    pub arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_replica: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrechecksDocument {
+    #[serde(default = "yes")]
+    pub recovery_point: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_group: Option<String>,
+    #[serde(default)]
+    pub quotas: bool,
+}
+
+impl Default for PrechecksDocument {
+    fn default() -> Self {
+        Self {
+            recovery_point: true,
+            kms_key_id: None,
+            source_kms_key_id: None,
+            subnet_group: None,
+            quotas: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationDocument {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expect_tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchDocument {
+    pub region: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// RDS identifier rules: 1–63 letters, digits and hyphens, starting with a letter, no
+/// trailing hyphen and no two hyphens in a row.
+pub fn is_rds_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// `arn:<partition>:rds:<region>:<account>:db|cluster:<id>` → (region, kind, id).
+pub fn parse_rds_arn(arn: &str) -> Option<(&str, ResourceKind, &str)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() != 7 || parts[0] != "arn" || parts[2] != "rds" || parts[4].len() != 12 {
+        return None;
+    }
+    let kind = match parts[5] {
+        "db" => ResourceKind::RdsInstance,
+        "cluster" => ResourceKind::AuroraCluster,
+        _ => return None,
+    };
+    (Region::parse(parts[3]).is_ok() && is_rds_identifier(parts[6])).then_some((parts[3], kind, parts[6]))
+}
+
+fn is_lambda_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() >= 7
+        && parts.len() <= 8
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && parts[5] == "function"
+        && !parts[6].is_empty()
+}
+
+fn duration(field: &str, raw: &str, problems: &mut Vec<String>) -> Option<Duration> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if d.is_zero() => {
+            problems.push(format!("{field}: must be more than zero"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            problems.push(format!("{field}: {raw:.40?} is not a duration ({e})"));
+            None
+        }
+    }
+}
+
+fn region(field: &str, raw: &str, problems: &mut Vec<String>) -> Option<Region> {
+    Region::parse(raw)
+        .map_err(|e| problems.push(format!("{field}: {e}")))
+        .ok()
+}
+
+impl DrPlan {
+    pub fn from_json(json: &str) -> Result<Self, DrPlanProblems> {
+        let doc: DrPlanDocument = serde_json::from_str(json).map_err(|e| DrPlanProblems {
+            plan: String::new(),
+            problems: vec![format!("not a DR plan document: {e}")],
+        })?;
+        Self::from_document(&doc)
+    }
+
+    /// Checks every field and reports every problem.
+    pub fn from_document(doc: &DrPlanDocument) -> Result<Self, DrPlanProblems> {
+        let mut problems = Vec::new();
+        if let Err(e) = PolicyName::parse(&doc.name) {
+            problems.push(format!("name: {e}"));
+        }
+        let source_region = region("source_region", &doc.source_region, &mut problems);
+        let dr_region = region("dr_region", &doc.dr_region, &mut problems);
+        if source_region.is_some() && source_region == dr_region {
+            problems.push("dr_region: must differ from source_region".into());
+        }
+        let rto = duration("rto", &doc.rto, &mut problems);
+        let rpo = duration("rpo", &doc.rpo, &mut problems);
+        for (field, d) in [("rto", rto), ("rpo", rpo)] {
+            if d.is_some_and(|d| d > MAX_TARGET) {
+                problems.push(format!("{field}: at most 72h"));
+            }
+        }
+        let restore_deadline = doc
+            .restore_deadline
+            .as_deref()
+            .map(|d| duration("restore_deadline", d, &mut problems));
+        let poll_interval = doc
+            .poll_interval
+            .as_deref()
+            .map(|d| duration("poll_interval", d, &mut problems));
+        if poll_interval.flatten().is_some_and(|d| d > Duration::from_hours(1)) {
+            problems.push("poll_interval: at most 1h".into());
+        }
+
+        if doc.databases.is_empty() {
+            problems.push("databases: at least one database is required".into());
+        }
+        let mut databases = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in doc.databases.iter().enumerate() {
+            let at = format!("databases[{i}]");
+            let (kind, id) = if let Some((region, kind, id)) = parse_rds_arn(&d.arn) {
+                if source_region.as_ref().is_some_and(|r| r.as_str() != region) {
+                    problems.push(format!("{at}.arn: {} is not in source_region", d.arn));
+                }
+                (Some(kind), id.to_owned())
+            } else {
+                problems.push(format!(
+                    "{at}.arn: {:.100?} is not an RDS DB instance or cluster ARN",
+                    d.arn
+                ));
+                (None, String::new())
+            };
+            if kind.is_some() && !seen.insert(id.clone()) {
+                problems.push(format!("{at}.arn: {id} is listed twice"));
+            }
+            if let Some(r) = &d.read_replica {
+                if !is_rds_identifier(r) {
+                    problems.push(format!("{at}.read_replica: {r:.70?} is not an RDS identifier"));
+                }
+                if kind == Some(ResourceKind::AuroraCluster) && d.global_cluster.is_none() {
+                    problems.push(format!("{at}.read_replica: for a cluster, only with global_cluster"));
+                }
+            }
+            if let Some(g) = &d.global_cluster {
+                if !is_rds_identifier(g) {
+                    problems.push(format!("{at}.global_cluster: {g:.70?} is not an RDS identifier"));
+                }
+                if kind == Some(ResourceKind::RdsInstance) {
+                    problems.push(format!("{at}.global_cluster: only for aurora-cluster"));
+                }
+                if d.read_replica.is_none() {
+                    problems.push(format!(
+                        "{at}.global_cluster: name the DR-region secondary cluster in read_replica"
+                    ));
+                }
+            }
+            if d.instance_class.as_deref().is_some_and(|c| !c.starts_with("db.")) {
+                problems.push(format!("{at}.instance_class: expected a class like db.r6g.large"));
+            }
+            if d.step == Some(0) {
+                problems.push(format!("{at}.step: steps count from 1"));
+            }
+            if let Some(kind) = kind {
+                databases.push(ProtectedDb {
+                    arn: d.arn.clone(),
+                    kind,
+                    id,
+                    step: d.step.unwrap_or(1),
+                    read_replica: d.read_replica.clone(),
+                    global_cluster: d.global_cluster.clone(),
+                    instance_class: d.instance_class.clone(),
+                });
+            }
+        }
+        let mut steps: Vec<u32> = databases.iter().map(|d| d.step).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        if steps
+            .iter()
+            .enumerate()
+            .any(|(i, s)| usize::try_from(*s).ok() != Some(i + 1))
+        {
+            problems.push(format!(
+                "databases: steps must run 1, 2, 3… without gaps (found {steps:?})"
+            ));
+        }
+
+        let p = &doc.prechecks;
+        if p.kms_key_id.as_deref().is_some_and(str::is_empty) {
+            problems.push("prechecks.kms_key_id: empty".into());
+        }
+        if p.subnet_group.as_deref().is_some_and(str::is_empty) {
+            problems.push("prechecks.subnet_group: empty".into());
+        }
+        let validation = doc.validation.clone().unwrap_or_default();
+        if let Some(arn) = &validation.lambda_arn
+            && !is_lambda_arn(arn)
+        {
+            problems.push(format!(
+                "validation.lambda_arn: {arn:.100?} is not a Lambda function ARN"
+            ));
+        }
+        let switch = doc.switch.as_ref().and_then(|s| {
+            let r = region("switch.region", &s.region, &mut problems);
+            if s.parameters.is_empty() {
+                problems.push("switch.parameters: name at least one parameter".into());
+            }
+            for (name, db) in &s.parameters {
+                if !name.starts_with('/') || name.len() > 1011 {
+                    problems.push(format!("switch.parameters: {name:.80?} is not a parameter path (/…)"));
+                }
+                if !seen.contains(db) {
+                    problems.push(format!(
+                        "switch.parameters[{name}]: {db:.70?} is not a database of this plan"
+                    ));
+                }
+            }
+            r.map(|region| Switch {
+                region,
+                parameters: s.parameters.clone(),
+            })
+        });
+        let rehearsal_fault = doc.rehearsal_fault.as_deref().and_then(|f| {
+            Action::parse(f).filter(|a| a.can_fail_in_rehearsal()).or_else(|| {
+                problems.push(format!(
+                    "rehearsal_fault: {f:.40?} is not a step that can fail ({})",
+                    Action::REHEARSABLE.map(Action::as_str).join(", ")
+                ));
+                None
+            })
+        });
+
+        match (source_region, dr_region, rto, rpo, problems.is_empty()) {
+            (Some(source_region), Some(dr_region), Some(rto), Some(rpo), true) => Ok(Self {
+                name: doc.name.clone(),
+                source_region,
+                dr_region,
+                databases,
+                rto,
+                rpo,
+                prechecks: Prechecks {
+                    recovery_point: p.recovery_point,
+                    kms_key_id: p.kms_key_id.clone(),
+                    source_kms_key_id: p.source_kms_key_id.clone(),
+                    subnet_group: p.subnet_group.clone(),
+                    quotas: p.quotas,
+                },
+                validation: Validation {
+                    expect_tags: validation.expect_tags,
+                    lambda_arn: validation.lambda_arn,
+                },
+                switch,
+                restore_deadline: restore_deadline.flatten().unwrap_or(rto),
+                poll_interval: poll_interval.flatten().unwrap_or(DEFAULT_POLL),
+                rehearsal_fault,
+            }),
+            _ => Err(DrPlanProblems {
+                plan: doc.name.chars().take(64).collect(),
+                problems,
+            }),
+        }
+    }
+
+    pub fn to_document(&self) -> DrPlanDocument {
+        let fmt = |d: Duration| humantime::format_duration(d).to_string();
+        DrPlanDocument {
+            name: self.name.clone(),
+            source_region: self.source_region.to_string(),
+            dr_region: self.dr_region.to_string(),
+            databases: self
+                .databases
+                .iter()
+                .map(|d| DbDocument {
+                    arn: d.arn.clone(),
+                    step: Some(d.step),
+                    read_replica: d.read_replica.clone(),
+                    global_cluster: d.global_cluster.clone(),
+                    instance_class: d.instance_class.clone(),
+                })
+                .collect(),
+            rto: fmt(self.rto),
+            rpo: fmt(self.rpo),
+            prechecks: PrechecksDocument {
+                recovery_point: self.prechecks.recovery_point,
+                kms_key_id: self.prechecks.kms_key_id.clone(),
+                source_kms_key_id: self.prechecks.source_kms_key_id.clone(),
+                subnet_group: self.prechecks.subnet_group.clone(),
+                quotas: self.prechecks.quotas,
+            },
+            validation: Some(ValidationDocument {
+                expect_tags: self.validation.expect_tags.clone(),
+                lambda_arn: self.validation.lambda_arn.clone(),
+            }),
+            switch: self.switch.as_ref().map(|s| SwitchDocument {
+                region: s.region.to_string(),
+                parameters: s.parameters.clone(),
+            }),
+            restore_deadline: Some(fmt(self.restore_deadline)),
+            poll_interval: Some(fmt(self.poll_interval)),
+            rehearsal_fault: self.rehearsal_fault.map(|a| a.as_str().to_owned()),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.to_document()).unwrap_or_default()
+    }
+
+    pub fn database(&self, id: &str) -> Option<&ProtectedDb> {
+        self.databases.iter().find(|d| d.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const GOOD: &str = r#"{
+        "name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+        "databases": [
+            {"arn": "arn:aws:rds:us-east-1:123456789012:db:orders", "read_replica": "orders-replica"},
+            {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:ledger", "step": 2,
+             "global_cluster": "ledger-global", "read_replica": "ledger-west"}
+        ],
+        "rto": "30m", "rpo": "15m",
+        "prechecks": {"kms_key_id": "arn:aws:kms:us-west-2:1:key/k", "subnet_group": "dr-private"},
+        "validation": {"expect_tags": {"app": "orders"}, "lambda_arn": "arn:aws:lambda:us-west-2:1:function:check"},
+        "switch": {"region": "us-east-1", "parameters": {"/orders/db/endpoint": "orders"}}
+    }"#;
+
+    #[test]
+    fn a_good_plan_parses_and_round_trips() {
+        let plan = DrPlan::from_json(GOOD).unwrap();
+        assert_eq!(plan.rto, Duration::from_mins(30));
+        assert_eq!(plan.restore_deadline, plan.rto, "the deadline defaults to the RTO");
+        assert_eq!(plan.databases[1].step, 2);
+        assert!(plan.prechecks.recovery_point);
+        let again = DrPlan::from_json(&plan.to_json()).unwrap();
+        assert_eq!(again, plan);
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let bad = r#"{
+            "name": "Orders DR", "source_region": "us-east-1", "dr_region": "us-east-1",
+            "databases": [
+                {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders"},
+                {"arn": "arn:aws:rds:us-east-1:123456789012:db:ok", "step": 3, "global_cluster": "g"},
+                {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:c", "read_replica": "r"},
+                {"arn": "arn:aws:rds:eu-west-1:123456789012:db:elsewhere"}
+            ],
+            "rto": "soon", "rpo": "0s",
+            "validation": {"lambda_arn": "arn:aws:s3:::bucket"},
+            "switch": {"region": "mars", "parameters": {"x": "nope"}},
+            "rehearsal_fault": "precheck"
+        }"#;
+        let err = DrPlan::from_json(bad).unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in [
+            "name:",
+            "dr_region: must differ",
+            "rto:",
+            "rpo: must be more than zero",
+            "databases[0].arn",
+            "databases[1].global_cluster: only for aurora-cluster",
+            "databases[1].global_cluster: name the DR-region secondary",
+            "databases[2].read_replica: for a cluster, only with global_cluster",
+            "databases[3].arn: arn:aws:rds:eu-west-1:123456789012:db:elsewhere is not in source_region",
+            "steps must run",
+            "validation.lambda_arn",
+            "switch.region",
+            "is not a parameter path",
+            "is not a database of this plan",
+            "rehearsal_fault",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_garbage_are_refused_without_panicking() {
+        assert!(DrPlan::from_json(r#"{"name":"a","surprise":1}"#).is_err());
+        for junk in ["", "null", "[]", "{", "\"plan\""] {
+            assert!(DrPlan::from_json(junk).is_err());
+        }
+    }
+
+    #[test]
+    fn rds_identifiers() {
+        for ok in ["a", "orders-db", "a1"] {
+            assert!(is_rds_identifier(ok), "{ok}");
+        }
+        for bad in ["", "1a", "a-", "a--b", "a_b", &"a".repeat(64)] {
+            assert!(!is_rds_identifier(bad), "{bad}");
+        }
+    }
+}
