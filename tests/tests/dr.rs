@@ -153,7 +153,16 @@ async fn a_second_start_of_a_running_plan_is_refused() {
     // the first is still restoring.
     let started = std::time::Instant::now();
     let a = dr.start_execution(&first, drill(&plan)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Start the second once the first has passed its pre-check (its record exists), so
+    // which one holds the lease never depends on how fast the machine is.
+    let deadline = std::time::Instant::now() + Duration::from_mins(2);
+    while dr.store().get_execution(&plan, &first).await.unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first execution never started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let b = dr.start_execution(&second, drill(&plan)).await.unwrap();
     let a = dr.wait(&a, started, Duration::from_mins(3)).await.unwrap();
     let b = dr.wait(&b, started, Duration::from_mins(3)).await.unwrap();

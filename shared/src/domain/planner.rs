@@ -478,7 +478,10 @@ fn expire_group(
     plan: &mut Plan,
 ) {
     let window = policy.open_window(now, windows);
-    let restorable: Vec<&RecoveryPoint> = points.iter().copied().filter(|p| p.is_restorable()).collect();
+    // In a fixed order, so that ties (equal times) are broken the same way however the
+    // points arrive.
+    let mut restorable: Vec<&RecoveryPoint> = points.iter().copied().filter(|p| p.is_restorable()).collect();
+    restorable.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let times: Vec<DateTime<Utc>> = restorable.iter().map(|p| p.created_at).collect();
     let kept = policy.retention.select(&times, policy.timezone, now);
     let newest = restorable.iter().max_by_key(|p| (p.created_at, &p.id)).map(|p| &p.id);
