@@ -296,21 +296,43 @@ pub async fn protected_resources(
     config: &Config,
     policies: &BTreeMap<PolicyName, Policy>,
 ) -> PortResult<(Vec<crate::domain::planner::ProtectedResource>, Vec<ItemFailure>)> {
+    let found = discover(ports, config, policies).await?;
+    Ok((found.protected, found.problems))
+}
+
+/// The resources carrying the policy tag, sorted by what their tag says.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Tagged with a valid policy, with the windows their tags add.
+    pub protected: Vec<crate::domain::planner::ProtectedResource>,
+    /// Malformed window tags (the window is ignored; the resource is still protected).
+    pub problems: Vec<ItemFailure>,
+    /// Tagged with a policy that does not exist or is invalid: the resource and its tag.
+    pub unknown_policy: Vec<(crate::domain::ResourceRef, String)>,
+}
+
+/// Lists the tagged resources once and sorts them into [`Discovered`].
+pub async fn discover(
+    ports: &Ports,
+    config: &Config,
+    policies: &BTreeMap<PolicyName, Policy>,
+) -> PortResult<Discovered> {
     let discovered = ports
         .snapshots
         .protected_resources(&config.primary_region, &config.policy_tag_key)
         .await?;
-    let mut resources = Vec::new();
-    let mut problems = Vec::new();
+    let mut found = Discovered::default();
     for d in discovered {
         let tag = crate::ports::tag_value(&d.tags, &config.policy_tag_key).unwrap_or_default();
         let Some(policy) = PolicyName::parse(tag).ok().filter(|p| policies.contains_key(p)) else {
+            let tag = tag.to_owned();
+            found.unknown_policy.push((d.resource, tag));
             continue;
         };
         let windows = match tag_window(&d.tags) {
             Ok(w) => w.into_iter().collect(),
             Err(e) => {
-                problems.push(ItemFailure {
+                found.problems.push(ItemFailure {
                     subject: d.resource.arn.clone(),
                     code: "bad-window-tag".into(),
                     message: e,
@@ -318,13 +340,13 @@ pub async fn protected_resources(
                 Vec::new()
             }
         };
-        resources.push(crate::domain::planner::ProtectedResource {
+        found.protected.push(crate::domain::planner::ProtectedResource {
             resource: d.resource,
             policy,
             windows,
         });
     }
-    Ok((resources, problems))
+    Ok(found)
 }
 
 /// Plans `resources` resource by resource: each one's history is read from the catalog
@@ -335,22 +357,21 @@ pub async fn plan_by_resource(
     resources: &[crate::domain::planner::ProtectedResource],
     settings: &crate::domain::planner::PlanInput<'_>,
 ) -> PortResult<crate::domain::planner::Plan> {
-    use futures::{StreamExt, stream};
-
+    // Chunks of concurrent reads joined with `try_join_all` rather than a buffered stream
+    // of async closures: the future stays `Send` for callers like the admin API's service.
+    const READS_IN_FLIGHT: usize = 8;
     let mut planner = crate::domain::planner::Planner::new(settings);
-    let mut histories = stream::iter(resources)
-        .map(|r| async move {
-            let points = ports
-                .catalog
-                .by_resource(&r.resource.arn, PLAN_POINTS_PER_RESOURCE)
-                .await;
-            (r, points)
-        })
-        .buffered(8);
-    while let Some((r, points)) = histories.next().await {
-        let points = points?;
-        let refs: Vec<&RecoveryPoint> = points.iter().collect();
-        planner.add(Some(r), &refs);
+    for chunk in resources.chunks(READS_IN_FLIGHT) {
+        let histories = futures::future::try_join_all(
+            chunk
+                .iter()
+                .map(|r| ports.catalog.by_resource(&r.resource.arn, PLAN_POINTS_PER_RESOURCE)),
+        )
+        .await?;
+        for (r, points) in chunk.iter().zip(&histories) {
+            let refs: Vec<&RecoveryPoint> = points.iter().collect();
+            planner.add(Some(r), &refs);
+        }
     }
     Ok(planner.finish())
 }

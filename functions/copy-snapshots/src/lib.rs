@@ -12,15 +12,15 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{
-    ItemFailure, PLAN_POINTS_PER_RESOURCE, Ports, RunLog, copy_ids, kms_key_for, load_policies, settle_source,
-    settle_with, tag_window,
+    ItemFailure, PLAN_POINTS_PER_RESOURCE, Ports, RunLog, copy_ids, kms_key_for, load_policies, protected_resources,
+    settle_source, settle_with,
 };
 use lifeboat::config::Config;
 use lifeboat::domain::copy_queue::{CopyCandidate, CopyClass, WaitReason, plan_copies};
 use lifeboat::domain::naming::tags;
 use lifeboat::domain::planner;
 use lifeboat::domain::{
-    Alert, AlertKind, Failure, Policy, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
+    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
 };
 use lifeboat::events::ScheduleTick;
 use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
@@ -201,7 +201,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
     .waiting
     .is_empty()
     {
-        refine_classes(deps, &mut candidates, &by_id, tick.scheduled_time, &mut log).await?;
+        refine_classes(deps, &policies, &mut candidates, &by_id, tick.scheduled_time, &mut log).await?;
     }
     let plan = plan_copies(candidates, &in_flight, &busy, deps.config.copy_budget_per_region);
     let mut full_regions: BTreeSet<Region> = BTreeSet::new();
@@ -312,6 +312,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
 /// windows in their tags.
 async fn refine_classes(
     deps: &Deps,
+    policies: &BTreeMap<PolicyName, Policy>,
     candidates: &mut [CopyCandidate],
     by_id: &HashMap<RecoveryPointId, (&RecoveryPoint, &Policy)>,
     now: DateTime<Utc>,
@@ -329,17 +330,10 @@ async fn refine_classes(
         .buffer_unordered(8)
         .try_collect()
         .await?;
-    let mut windows: HashMap<String, Vec<lifeboat::domain::window::Window>> = HashMap::new();
-    for d in ports
-        .snapshots
-        .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
-        .await?
-    {
-        // A malformed window tag is reported by create-snapshots; here it just adds nothing.
-        if let Ok(Some(w)) = tag_window(&d.tags) {
-            windows.insert(d.resource.arn, vec![w]);
-        }
-    }
+    // A malformed window tag is reported by create-snapshots; here it just adds nothing.
+    let (protected, _) = protected_resources(ports, &deps.config, policies).await?;
+    let windows: HashMap<String, Vec<lifeboat::domain::window::Window>> =
+        protected.into_iter().map(|r| (r.resource.arn, r.windows)).collect();
     for c in candidates.iter_mut() {
         let Some(&(source, policy)) = by_id.get(&c.source) else {
             continue;

@@ -18,15 +18,15 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
-use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies, tag_window};
+use lifeboat::app::{ItemFailure, Ports, RunLog, discover, load_policies};
 use lifeboat::config::Config;
 use lifeboat::domain::naming::tags;
-use lifeboat::domain::planner::{self, CreateAction, EmergencyRequest, ProtectedResource};
+use lifeboat::domain::planner::{self, CreateAction, EmergencyRequest};
 use lifeboat::domain::{
     Alert, AlertKind, Failure, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef, Severity, Slot, Status, Step,
 };
 use lifeboat::events::{BackupRequest, ScheduleTick};
-use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag, tag_value};
+use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -95,55 +95,6 @@ enum Outcome {
     Failed(ItemFailure, bool),
 }
 
-/// The protected resources (with the windows their tags add), and the resources tagged
-/// with a policy that does not exist (alerted, skipped).
-async fn protected(
-    deps: &Deps,
-    policies: &BTreeMap<PolicyName, lifeboat::domain::Policy>,
-    report: &mut Report,
-    log: &mut RunLog,
-    run_id: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<ProtectedResource>, FunctionError> {
-    let ports = &deps.ports;
-    let alerter = ports.alerter();
-    let discovered = ports
-        .snapshots
-        .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
-        .await?;
-    let mut resources = Vec::new();
-    for d in discovered {
-        let tag = tag_value(&d.tags, &deps.config.policy_tag_key)
-            .unwrap_or_default()
-            .to_owned();
-        let Some(policy) = PolicyName::parse(&tag).ok().filter(|n| policies.contains_key(n)) else {
-            report
-                .skipped
-                .push(unknown_policy(&alerter, &d.resource, &tag, run_id, now).await);
-            log.action("skipped", &d.resource.arn, "unknown policy");
-            continue;
-        };
-        let windows = match tag_window(&d.tags) {
-            Ok(w) => w.into_iter().collect(),
-            Err(e) => {
-                // A malformed window tag must not stop the backup itself.
-                report.skipped.push(ItemFailure {
-                    subject: d.resource.arn.clone(),
-                    code: "bad-window-tag".into(),
-                    message: format!("{e}; backed up under the policy's own rule"),
-                });
-                Vec::new()
-            }
-        };
-        resources.push(ProtectedResource {
-            resource: d.resource,
-            policy,
-            windows,
-        });
-    }
-    Ok(resources)
-}
-
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
     let ports = &deps.ports;
     let alerter = ports.alerter();
@@ -154,17 +105,28 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
         ..Report::default()
     };
 
-    let mut policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
-    if let Some(p) = &tick.policy {
-        if !policies.contains_key(p) {
-            return Err(FunctionError::not_found(format!(
-                "policy {p} does not exist or is invalid"
-            )));
-        }
-        policies.retain(|name, _| name == p);
+    let policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
+    if let Some(p) = &tick.policy
+        && !policies.contains_key(p)
+    {
+        return Err(FunctionError::not_found(format!(
+            "policy {p} does not exist or is invalid"
+        )));
     }
-    let mut resources = protected(deps, &policies, &mut report, &mut log, run_id, now).await?;
-    resources.retain(|r| policies.contains_key(&r.policy));
+    let found = discover(ports, &deps.config, &policies).await?;
+    for (resource, tag) in &found.unknown_policy {
+        report
+            .skipped
+            .push(unknown_policy(&alerter, resource, tag, run_id, now).await);
+        log.action("skipped", &resource.arn, "unknown policy");
+    }
+    report.skipped.extend(found.problems.into_iter().map(|p| ItemFailure {
+        message: format!("{}; backed up under the policy's own rule", p.message),
+        ..p
+    }));
+    // A tick for one policy touches only that policy's resources.
+    let mut resources = found.protected;
+    resources.retain(|r| tick.policy.as_ref().is_none_or(|p| p == &r.policy));
     // The rule in force at the scheduled time: the window rule while a window is open.
     let due = planner::scheduled_creates(&policies, &resources, tick.scheduled_time);
     let has_slot: HashSet<&str> = due.iter().map(|c| c.resource.arn.as_str()).collect();
@@ -196,8 +158,8 @@ pub async fn run_request(deps: &Deps, request: &BackupRequest, run_id: &str) -> 
         ..Report::default()
     };
     let policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
-    let mut scan = Report::default();
-    let resources = protected(deps, &policies, &mut scan, &mut log, run_id, now).await?;
+    // Unknown-policy alerts belong to the scheduled runs; a request only names its own.
+    let resources = discover(ports, &deps.config, &policies).await?.protected;
     let known: BTreeSet<&str> = resources.iter().map(|r| r.resource.arn.as_str()).collect();
     let (wanted, unprotected): (Vec<&String>, Vec<&String>) =
         request.resources.iter().partition(|arn| known.contains(arn.as_str()));

@@ -1,11 +1,9 @@
 //! The adapters only this function needs: KMS key checks, the user's validation Lambda
 //! and the confirmation-token signing key from Secrets Manager.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use lifeboat::aws::PerRegion;
 use lifeboat::confirm::SigningKey;
 use lifeboat::domain::Region;
 use lifeboat::ports::{PortError, PortResult};
@@ -19,8 +17,7 @@ fn unavailable(op: &str, e: &impl std::fmt::Display) -> PortError {
 
 /// [`KmsKeys`] over KMS `DescribeKey`, one client per region.
 pub struct AwsKmsKeys {
-    base: SdkConfig,
-    clients: Mutex<HashMap<Region, aws_sdk_kms::Client>>,
+    clients: PerRegion<aws_sdk_kms::Client>,
 }
 
 impl std::fmt::Debug for AwsKmsKeys {
@@ -32,8 +29,13 @@ impl std::fmt::Debug for AwsKmsKeys {
 impl AwsKmsKeys {
     pub fn new(base: SdkConfig) -> Self {
         Self {
-            base,
-            clients: Mutex::new(HashMap::new()),
+            clients: PerRegion::new(base, |base, region| {
+                aws_sdk_kms::Client::from_conf(
+                    aws_sdk_kms::config::Builder::from(base)
+                        .region(aws_sdk_kms::config::Region::new(region.to_string()))
+                        .build(),
+                )
+            }),
         }
     }
 }
@@ -41,19 +43,7 @@ impl AwsKmsKeys {
 #[async_trait]
 impl KmsKeys for AwsKmsKeys {
     async fn usable(&self, region: &Region, key_id: &str) -> PortResult<bool> {
-        let client = {
-            let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            clients
-                .entry(region.clone())
-                .or_insert_with(|| {
-                    aws_sdk_kms::Client::from_conf(
-                        aws_sdk_kms::config::Builder::from(&self.base)
-                            .region(aws_sdk_kms::config::Region::new(region.to_string()))
-                            .build(),
-                    )
-                })
-                .clone()
-        };
+        let client = self.clients.get(region)?;
         match client.describe_key().key_id(key_id).send().await {
             Ok(out) => Ok(out
                 .key_metadata()

@@ -10,7 +10,6 @@
 //! and no delete for them, so a record once written is never overwritten.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -166,8 +165,7 @@ impl RestoreStore for DynamoDbAdminStore {
 
 /// [`DbRestorer`] over the RDS API, one client per region built on first use.
 pub struct RdsDbRestorer {
-    base: SdkConfig,
-    clients: Mutex<HashMap<Region, aws_sdk_rds::Client>>,
+    clients: super::PerRegion<aws_sdk_rds::Client>,
 }
 
 impl std::fmt::Debug for RdsDbRestorer {
@@ -179,24 +177,12 @@ impl std::fmt::Debug for RdsDbRestorer {
 impl RdsDbRestorer {
     pub fn new(base: SdkConfig) -> Self {
         Self {
-            base,
-            clients: Mutex::new(HashMap::new()),
+            clients: super::PerRegion::new(base, super::rds_client),
         }
     }
 
-    fn client(&self, region: &Region) -> aws_sdk_rds::Client {
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        clients
-            .entry(region.clone())
-            .or_insert_with(|| {
-                aws_sdk_rds::Client::from_conf(
-                    aws_sdk_rds::config::Builder::from(&self.base)
-                        .region(aws_sdk_rds::config::Region::new(region.to_string()))
-                        .interceptor(super::calls::CountCalls)
-                        .build(),
-                )
-            })
-            .clone()
+    fn client(&self, region: &Region) -> PortResult<aws_sdk_rds::Client> {
+        self.clients.get(region)
     }
 }
 
@@ -223,7 +209,7 @@ where
 #[async_trait]
 impl DbRestorer for RdsDbRestorer {
     async fn restore_instance(&self, region: &Region, snapshot: &str, target: &str) -> PortResult<()> {
-        self.client(region)
+        self.client(region)?
             .restore_db_instance_from_db_snapshot()
             .db_snapshot_identifier(snapshot)
             .db_instance_identifier(target)
@@ -240,7 +226,7 @@ impl DbRestorer for RdsDbRestorer {
     }
 
     async fn snapshot_instance(&self, region: &Region, instance: &str, name: &str) -> PortResult<()> {
-        self.client(region)
+        self.client(region)?
             .create_db_snapshot()
             .db_instance_identifier(instance)
             .db_snapshot_identifier(name)
@@ -258,7 +244,7 @@ impl DbRestorer for RdsDbRestorer {
 
     async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>> {
         match self
-            .client(region)
+            .client(region)?
             .describe_db_snapshots()
             .db_snapshot_identifier(name)
             .send()
@@ -276,7 +262,7 @@ impl DbRestorer for RdsDbRestorer {
 
     async fn instance_status(&self, region: &Region, instance: &str) -> PortResult<Option<RdsStatus>> {
         match self
-            .client(region)
+            .client(region)?
             .describe_db_instances()
             .db_instance_identifier(instance)
             .send()
@@ -294,7 +280,7 @@ impl DbRestorer for RdsDbRestorer {
 
     async fn delete_instance(&self, region: &Region, instance: &str) -> PortResult<()> {
         match self
-            .client(region)
+            .client(region)?
             .delete_db_instance()
             .db_instance_identifier(instance)
             .skip_final_snapshot(true)

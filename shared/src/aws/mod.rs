@@ -24,13 +24,72 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::ports::PortError;
+use crate::domain::Region;
+use crate::ports::{PortError, PortResult};
 
 pub use backup::AwsBackupService;
 pub use dynamodb::DynamoDbCatalog;
 pub use dynamodb_backups::DynamoDbTableBackups;
 pub use rds::RdsSnapshotStore;
 pub use sns::SnsNotifier;
+
+/// Builds a service client for a region from the shared SDK configuration.
+pub type BuildClient<C> = fn(&SdkConfig, &Region) -> C;
+
+/// One SDK client per region, each built once from the shared configuration the first
+/// time its region is used (or prebuilt, e.g. mocked clients in tests).
+pub struct PerRegion<C> {
+    source: Option<(SdkConfig, BuildClient<C>)>,
+    clients: std::sync::Mutex<std::collections::HashMap<Region, C>>,
+}
+
+impl<C> std::fmt::Debug for PerRegion<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerRegion").finish_non_exhaustive()
+    }
+}
+
+impl<C: Clone> PerRegion<C> {
+    /// Clients built by `build` from `base`, one per region on first use.
+    pub fn new(base: SdkConfig, build: BuildClient<C>) -> Self {
+        Self {
+            source: Some((base, build)),
+            clients: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Only these clients; any other region is `Invalid`.
+    pub fn with_clients(clients: std::collections::HashMap<Region, C>) -> Self {
+        Self {
+            source: None,
+            clients: std::sync::Mutex::new(clients),
+        }
+    }
+
+    pub fn get(&self, region: &Region) -> PortResult<C> {
+        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let (base, build) = self
+            .source
+            .as_ref()
+            .ok_or_else(|| PortError::Invalid(format!("no client for region {region}")))?;
+        let c = build(base, region);
+        clients.insert(region.clone(), c.clone());
+        Ok(c)
+    }
+}
+
+/// An RDS client for `region`, counting its calls.
+pub fn rds_client(base: &SdkConfig, region: &Region) -> aws_sdk_rds::Client {
+    aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(base)
+            .region(aws_sdk_rds::config::Region::new(region.to_string()))
+            .interceptor(calls::CountCalls)
+            .build(),
+    )
+}
 
 /// Attempts per SDK call (the first try plus retries with exponential backoff and jitter
 /// on throttling, 5xx and transient network errors).

@@ -1,14 +1,13 @@
 //! RDS DB instance and Aurora DB cluster snapshots, in any region.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag as RdsTag};
 
-use super::{port_error, to_chrono};
+use super::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::naming::tags;
 use crate::domain::{Region, ResourceKind, ResourceRef};
 use crate::ports::{
@@ -18,8 +17,7 @@ use crate::ports::{
 /// [`SnapshotStore`] over the RDS API. Keeps one client per region, each built once from
 /// the shared SDK configuration the first time that region is used.
 pub struct RdsSnapshotStore {
-    base: Option<SdkConfig>,
-    clients: Mutex<HashMap<Region, Client>>,
+    clients: PerRegion<Client>,
 }
 
 impl std::fmt::Debug for RdsSnapshotStore {
@@ -31,45 +29,29 @@ impl std::fmt::Debug for RdsSnapshotStore {
 impl RdsSnapshotStore {
     pub fn new(base: SdkConfig) -> Self {
         Self {
-            base: Some(base),
-            clients: Mutex::new(HashMap::new()),
+            clients: PerRegion::new(base, rds_client),
         }
     }
 
     /// A store over prebuilt clients (tests with mocked clients); no other region works.
     pub fn with_clients(clients: HashMap<Region, Client>) -> Self {
         Self {
-            base: None,
-            clients: Mutex::new(clients),
+            clients: PerRegion::with_clients(clients),
         }
     }
 
     fn client(&self, region: &Region) -> PortResult<Client> {
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = clients.get(region) {
-            return Ok(c.clone());
-        }
-        let base = self
-            .base
-            .as_ref()
-            .ok_or_else(|| PortError::Invalid(format!("no RDS client for region {region}")))?;
-        let conf = aws_sdk_rds::config::Builder::from(base)
-            .region(aws_sdk_rds::config::Region::new(region.to_string()))
-            .interceptor(super::calls::CountCalls)
-            .build();
-        let client = Client::from_conf(conf);
-        clients.insert(region.clone(), client.clone());
-        Ok(client)
+        self.clients.get(region)
     }
 }
 
-fn rds_tags(tags: &[Tag]) -> Vec<RdsTag> {
+pub(crate) fn rds_tags(tags: &[Tag]) -> Vec<RdsTag> {
     tags.iter()
         .map(|t| RdsTag::builder().key(&t.key).value(&t.value).build())
         .collect()
 }
 
-fn our_tags(tags: &[RdsTag]) -> Vec<Tag> {
+pub(crate) fn our_tags(tags: &[RdsTag]) -> Vec<Tag> {
     tags.iter()
         .filter_map(|t| Some(Tag::new(t.key()?, t.value().unwrap_or_default())))
         .collect()

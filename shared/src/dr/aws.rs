@@ -2,54 +2,20 @@
 //! parameters (the endpoint switch) and S3 (reports). Every SDK type stays in here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_rds::types::Tag as RdsTag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
-use crate::aws::{port_error, to_chrono};
+use crate::aws::rds::{our_tags, rds_tags};
+use crate::aws::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::{Region, ResourceKind};
-use crate::ports::{PortError, PortResult, Tag};
+use crate::ports::{PortError, PortResult};
 
 use super::ports::{DbInfo, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
 
 /// One client per region, built on first use from the shared SDK configuration.
-struct PerRegion<C> {
-    base: Option<SdkConfig>,
-    clients: Mutex<HashMap<Region, C>>,
-}
-
-impl<C: Clone> PerRegion<C> {
-    fn get(&self, region: &Region, build: impl Fn(&SdkConfig, &Region) -> C) -> PortResult<C> {
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = clients.get(region) {
-            return Ok(c.clone());
-        }
-        let base = self
-            .base
-            .as_ref()
-            .ok_or_else(|| PortError::Invalid(format!("no client for region {region}")))?;
-        let c = build(base, region);
-        clients.insert(region.clone(), c.clone());
-        Ok(c)
-    }
-}
-
-fn rds_tags(tags: &[Tag]) -> Vec<RdsTag> {
-    tags.iter()
-        .map(|t| RdsTag::builder().key(&t.key).value(&t.value).build())
-        .collect()
-}
-
-fn our_tags(tags: &[RdsTag]) -> Vec<Tag> {
-    tags.iter()
-        .filter_map(|t| Some(Tag::new(t.key()?, t.value().unwrap_or_default())))
-        .collect()
-}
-
 fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
 }
@@ -68,32 +34,19 @@ impl std::fmt::Debug for RdsDrDatabases {
 impl RdsDrDatabases {
     pub fn new(base: SdkConfig) -> Self {
         Self {
-            clients: PerRegion {
-                base: Some(base),
-                clients: Mutex::new(HashMap::new()),
-            },
+            clients: PerRegion::new(base, rds_client),
         }
     }
 
     /// Over prebuilt clients (tests with mocked clients); no other region works.
     pub fn with_clients(clients: HashMap<Region, aws_sdk_rds::Client>) -> Self {
         Self {
-            clients: PerRegion {
-                base: None,
-                clients: Mutex::new(clients),
-            },
+            clients: PerRegion::with_clients(clients),
         }
     }
 
     fn client(&self, region: &Region) -> PortResult<aws_sdk_rds::Client> {
-        self.clients.get(region, |base, region| {
-            aws_sdk_rds::Client::from_conf(
-                aws_sdk_rds::config::Builder::from(base)
-                    .region(aws_sdk_rds::config::Region::new(region.to_string()))
-                    .interceptor(crate::aws::calls::CountCalls)
-                    .build(),
-            )
-        })
+        self.clients.get(region)
     }
 
     async fn cluster_snapshot_engine(&self, region: &Region, snapshot: &str) -> PortResult<String> {
@@ -335,6 +288,15 @@ impl DrDatabases for RdsDrDatabases {
     }
 }
 
+fn ssm_client(base: &SdkConfig, region: &Region) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(base)
+            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
+            .interceptor(crate::aws::calls::CountCalls)
+            .build(),
+    )
+}
+
 /// [`Parameters`] over SSM Parameter Store.
 pub struct SsmParameters {
     clients: PerRegion<aws_sdk_ssm::Client>,
@@ -349,22 +311,12 @@ impl std::fmt::Debug for SsmParameters {
 impl SsmParameters {
     pub fn new(base: SdkConfig) -> Self {
         Self {
-            clients: PerRegion {
-                base: Some(base),
-                clients: Mutex::new(HashMap::new()),
-            },
+            clients: PerRegion::new(base, ssm_client),
         }
     }
 
     fn client(&self, region: &Region) -> PortResult<aws_sdk_ssm::Client> {
-        self.clients.get(region, |base, region| {
-            aws_sdk_ssm::Client::from_conf(
-                aws_sdk_ssm::config::Builder::from(base)
-                    .region(aws_sdk_ssm::config::Region::new(region.to_string()))
-                    .interceptor(crate::aws::calls::CountCalls)
-                    .build(),
-            )
-        })
+        self.clients.get(region)
     }
 }
 

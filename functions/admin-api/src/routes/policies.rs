@@ -1,13 +1,8 @@
 //! `GET|PUT /policies/{name}` and `POST /plans` (dry run).
 
-use std::collections::BTreeMap;
-
-use lifeboat::app::{ItemFailure, PLAN_POINTS_PER_RESOURCE, tag_window};
-use lifeboat::domain::planner::{EmergencyRequest, PlanInput, ProtectedResource, plan as planner};
+use lifeboat::ErrorType;
 use lifeboat::domain::policy::PolicyDocument;
 use lifeboat::domain::{Policy, PolicyName};
-use lifeboat::ports::tag_value;
-use lifeboat::{ErrorType, FunctionError};
 use serde_json::{Value, json};
 
 use crate::{ApiResponse, Call, Deps, Problem, query};
@@ -88,120 +83,18 @@ pub async fn plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> 
         ErrorType::Invalid => Problem::bad_request("Invalid plan request").with_error("body", e.message),
         _ => Problem::internal(e.message),
     })?;
-    let report = dry_run(deps, &request).await.map_err(|e| match e.kind {
-        ErrorType::NotFound => Problem::not_found(e.message),
-        ErrorType::Retryable => {
-            let mut p = Problem::new(503, "Service unavailable").detail("an AWS service did not answer; retry later");
-            p.retry_after = Some(5);
-            p.internal = Some(e.message);
-            p
-        }
-        _ => Problem::internal(e.message),
-    })?;
+    let report = plan_backups::run(&deps.plan, &request)
+        .await
+        .map_err(|e| match e.kind {
+            ErrorType::NotFound => Problem::not_found(e.message),
+            ErrorType::Retryable => {
+                let mut p =
+                    Problem::new(503, "Service unavailable").detail("an AWS service did not answer; retry later");
+                p.retry_after = Some(5);
+                p.internal = Some(e.message);
+                p
+            }
+            _ => Problem::internal(e.message),
+        })?;
     ApiResponse::ok(report)
-}
-
-/// plan-backups' dry run, with the catalog read resource by resource.
-///
-/// `lifeboat::app::gather_plan_input` reads the resources' recovery points through a
-/// `buffer_unordered` stream whose closure borrows; its future is not `Send` for every
-/// lifetime, which lambda_http's service needs (rustc's higher-ranked lifetime limits).
-/// This reads the same input sequentially and feeds the same pure planner.
-async fn dry_run(deps: &Deps, request: &plan_backups::PlanRequest) -> Result<plan_backups::Report, FunctionError> {
-    let ports = deps.ports();
-    let config = &deps.plan.config;
-    let at = request.at.unwrap_or_else(|| ports.clock.now());
-    let mut problems = Vec::new();
-    let mut policies: BTreeMap<PolicyName, Policy> = BTreeMap::new();
-    for loaded in ports.catalog.policies().await? {
-        match loaded {
-            Ok(p) => {
-                policies.insert(p.name.clone(), p);
-            }
-            Err(e) => problems.push(ItemFailure {
-                subject: e.policy.clone(),
-                code: "invalid-policy".into(),
-                message: e.to_string(),
-            }),
-        }
-    }
-    if let Some(p) = &request.policy {
-        if !policies.contains_key(p) {
-            return Err(FunctionError::not_found(format!(
-                "policy {p} does not exist or is invalid"
-            )));
-        }
-        policies.retain(|name, _| name == p);
-    }
-    let discovered = ports
-        .snapshots
-        .protected_resources(&config.primary_region, &config.policy_tag_key)
-        .await?;
-    let mut resources = Vec::new();
-    for d in discovered {
-        let tag = tag_value(&d.tags, &config.policy_tag_key).unwrap_or_default();
-        let Some(policy) = PolicyName::parse(tag).ok().filter(|p| policies.contains_key(p)) else {
-            continue;
-        };
-        let windows = match tag_window(&d.tags) {
-            Ok(w) => w.into_iter().collect(),
-            Err(e) => {
-                problems.push(ItemFailure {
-                    subject: d.resource.arn.clone(),
-                    code: "bad-window-tag".into(),
-                    message: e,
-                });
-                Vec::new()
-            }
-        };
-        resources.push(ProtectedResource {
-            resource: d.resource,
-            policy,
-            windows,
-        });
-    }
-    let mut points = Vec::new();
-    for r in &resources {
-        points.extend(
-            ports
-                .catalog
-                .by_resource(&r.resource.arn, PLAN_POINTS_PER_RESOURCE)
-                .await?,
-        );
-    }
-    let emergencies: Vec<EmergencyRequest> = request
-        .emergencies
-        .iter()
-        .map(|(arn, reason)| EmergencyRequest {
-            resource_arn: arn.clone(),
-            requested_at: at,
-            reason: reason.clone(),
-            emergency: true,
-        })
-        .collect();
-    for e in &emergencies {
-        if !resources.iter().any(|r| r.resource.arn == e.resource_arn) {
-            problems.push(ItemFailure {
-                subject: e.resource_arn.clone(),
-                code: "not-protected".into(),
-                message: "emergency backup requested for a resource no policy protects".into(),
-            });
-        }
-    }
-    let plan = planner(&PlanInput {
-        policies: &policies,
-        resources: &resources,
-        points: &points,
-        emergencies: &emergencies,
-        copy_budget_per_region: config.copy_budget_per_region,
-        dr_kms_keys: &config.dr_kms_keys,
-        now: at,
-        force: request.force,
-    });
-    Ok(plan_backups::Report {
-        at,
-        summary: plan.summary(),
-        plan,
-        problems,
-    })
 }
