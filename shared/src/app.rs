@@ -38,7 +38,10 @@ impl Ports {
     /// The production wiring: AWS adapters from the shared SDK configuration.
     pub fn aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            snapshots: Arc::new(crate::aws::RdsSnapshotStore::new(sdk.clone())),
+            snapshots: Arc::new(crate::routing::RoutedSnapshots {
+                databases: Arc::new(crate::aws::RdsSnapshotStore::new(sdk.clone())),
+                tables: Arc::new(crate::aws::DynamoDbTableSnapshots::new(sdk.clone())),
+            }),
             catalog: Arc::new(crate::aws::DynamoDbCatalog::new(
                 aws_sdk_dynamodb::Client::from_conf(
                     aws_sdk_dynamodb::config::Builder::from(sdk)
@@ -188,7 +191,7 @@ pub fn kms_key_for<'a>(policy: &'a Policy, config: &'a Config, region: &crate::d
 /// The ids the copies of `source` have (or will have) in each destination of `policy`.
 pub fn copy_ids(source: &RecoveryPoint, policy: &Policy) -> Vec<RecoveryPointId> {
     policy
-        .copies
+        .copies_for(source.resource.kind)
         .iter()
         .map(|c| RecoveryPointId::new(&c.region, source.resource.kind, &source.snapshot_name))
         .collect()
@@ -216,7 +219,11 @@ pub async fn settle_with(
     copies: &[RecoveryPoint],
     now: DateTime<Utc>,
 ) -> PortResult<Option<Status>> {
-    let destinations: Vec<_> = policy.copies.iter().map(|c| c.region.clone()).collect();
+    let destinations: Vec<_> = policy
+        .copies_for(source.resource.kind)
+        .iter()
+        .map(|c| c.region.clone())
+        .collect();
     let next = match copy_progress(&destinations, copies) {
         CopyProgress::InFlight if source.status == Status::Available => source.transition(Status::Copying, now),
         CopyProgress::Waiting | CopyProgress::InFlight => return Ok(None),
@@ -300,34 +307,54 @@ pub async fn protected_resources(
     Ok((found.protected, found.problems))
 }
 
-/// The resources carrying the policy tag, sorted by what their tag says.
+/// The resources of the primary region, sorted by which policy protects them.
 #[derive(Debug, Default)]
 pub struct Discovered {
-    /// Tagged with a valid policy, with the windows their tags add.
+    /// Protected by a valid policy (its tag's, or the most critical one selecting it), with
+    /// the windows their tags add.
     pub protected: Vec<crate::domain::planner::ProtectedResource>,
-    /// Malformed window tags (the window is ignored; the resource is still protected).
+    /// Malformed window tags (the window is ignored; the resource is still protected), and
+    /// resources that several policies select (protected by the most critical one).
     pub problems: Vec<ItemFailure>,
     /// Tagged with a policy that does not exist or is invalid: the resource and its tag.
     pub unknown_policy: Vec<(crate::domain::ResourceRef, String)>,
 }
 
-/// Lists the tagged resources once and sorts them into [`Discovered`].
+/// Lists the primary region's resources once and sorts them into [`Discovered`]: a
+/// resource's policy tag decides; untagged resources go to the policies that select them
+/// (see [`crate::domain::selection`]).
 pub async fn discover(
     ports: &Ports,
     config: &Config,
     policies: &BTreeMap<PolicyName, Policy>,
 ) -> PortResult<Discovered> {
-    let discovered = ports
-        .snapshots
-        .protected_resources(&config.primary_region, &config.policy_tag_key)
-        .await?;
+    use crate::domain::selection::{Claim, claim};
+
+    let discovered = ports.snapshots.resources(&config.primary_region).await?;
     let mut found = Discovered::default();
     for d in discovered {
-        let tag = crate::ports::tag_value(&d.tags, &config.policy_tag_key).unwrap_or_default();
-        let Some(policy) = PolicyName::parse(tag).ok().filter(|p| policies.contains_key(p)) else {
-            let tag = tag.to_owned();
-            found.unknown_policy.push((d.resource, tag));
-            continue;
+        let lookup = |key: &str| crate::ports::tag_value(&d.tags, key);
+        let policy = match claim(policies, &d.resource, &lookup, lookup(&config.policy_tag_key)) {
+            Claim::Tagged(policy) => policy,
+            Claim::Selected { policy, also } => {
+                if !also.is_empty() {
+                    found.problems.push(ItemFailure {
+                        subject: d.resource.arn.clone(),
+                        code: "several-policies".into(),
+                        message: format!(
+                            "selected by policies {policy} and {}: protected by {policy}, the most critical; tag it with {}=<policy> to choose",
+                            also.iter().map(PolicyName::as_str).collect::<Vec<_>>().join(", "),
+                            config.policy_tag_key
+                        ),
+                    });
+                }
+                policy
+            }
+            Claim::UnknownPolicy(tag) => {
+                found.unknown_policy.push((d.resource, tag));
+                continue;
+            }
+            Claim::Unprotected => continue,
         };
         let windows = match tag_window(&d.tags) {
             Ok(w) => w.into_iter().collect(),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod memory;
 pub mod object_store;
 pub mod ports;
+pub mod routing;
 pub mod telemetry;
 // Observability: EMF metrics, compliance and cost reports.
 pub mod metrics;

@@ -108,6 +108,7 @@ impl InMemorySnapshotStore {
         let arn_kind = match kind {
             ResourceKind::RdsInstance => "snapshot",
             ResourceKind::AuroraCluster | ResourceKind::S3Prefix => "cluster-snapshot",
+            ResourceKind::DynamoDbTable => "backup",
         };
         Snapshot {
             kind,
@@ -124,11 +125,11 @@ impl InMemorySnapshotStore {
 
 #[async_trait]
 impl SnapshotStore for InMemorySnapshotStore {
-    async fn protected_resources(&self, region: &Region, tag_key: &str) -> PortResult<Vec<DiscoveredResource>> {
+    async fn resources(&self, region: &Region) -> PortResult<Vec<DiscoveredResource>> {
         self.enter(SnapshotOp::List)?;
         Ok(lock(&self.resources)
             .iter()
-            .filter(|r| &r.resource.region == region && tag_value(&r.tags, tag_key).is_some())
+            .filter(|r| &r.resource.region == region)
             .cloned()
             .collect())
     }
@@ -491,14 +492,17 @@ impl Fakes {
     /// Adds a resource in us-east-1 tagged with `policy`, returning it.
     pub fn add_db(&self, kind: ResourceKind, id: &str, policy: &str) -> ResourceRef {
         let region = Region::parse("us-east-1").unwrap_or_else(|e| panic!("{e}"));
-        let kind_part = match kind {
-            ResourceKind::RdsInstance => "db",
-            ResourceKind::AuroraCluster | ResourceKind::S3Prefix => "cluster",
+        let arn = match kind {
+            ResourceKind::RdsInstance => format!("arn:aws:rds:us-east-1:123456789012:db:{id}"),
+            ResourceKind::AuroraCluster | ResourceKind::S3Prefix => {
+                format!("arn:aws:rds:us-east-1:123456789012:cluster:{id}")
+            }
+            ResourceKind::DynamoDbTable => format!("arn:aws:dynamodb:us-east-1:123456789012:table/{id}"),
         };
         let resource = ResourceRef {
             kind,
             id: id.to_owned(),
-            arn: format!("arn:aws:rds:us-east-1:123456789012:{kind_part}:{id}"),
+            arn,
             region,
         };
         self.snapshots.add_resource(

@@ -136,11 +136,15 @@ pub struct Snapshot {
     pub tags: Vec<Tag>,
 }
 
-/// RDS DB instance and Aurora cluster snapshots, in any region.
+/// Snapshots of protected resources, in any region: RDS DB instance and Aurora cluster
+/// snapshots, DynamoDB table backups ([`crate::routing::RoutedSnapshots`] sends each kind to
+/// its adapter).
 #[async_trait]
 pub trait SnapshotStore: Send + Sync {
-    /// Every DB instance (not an Aurora member) and DB cluster in `region` carrying `tag_key`.
-    async fn protected_resources(&self, region: &Region, tag_key: &str) -> PortResult<Vec<DiscoveredResource>>;
+    /// Every resource of the kinds this store handles in `region`, with its tags (for RDS:
+    /// every DB instance that is not an Aurora member, and every DB cluster). Which of them
+    /// a policy protects is decided by [`crate::app::discover`].
+    async fn resources(&self, region: &Region) -> PortResult<Vec<DiscoveredResource>>;
     /// Starts a manual snapshot named `name`. `AlreadyExists` when that name is taken.
     async fn create_snapshot(&self, resource: &ResourceRef, name: &str, tags: &[Tag]) -> PortResult<Snapshot>;
     /// The snapshot called `name` in `region`, if any.

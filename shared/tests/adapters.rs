@@ -424,7 +424,7 @@ async fn rds_wire_error_codes_map_to_port_errors() {
         let rule = match (op, resource.kind) {
             ("copy", _) => mock!(aws_sdk_rds::Client::copy_db_snapshot).then_http_response(body),
             (_, ResourceKind::RdsInstance) => mock!(aws_sdk_rds::Client::create_db_snapshot).then_http_response(body),
-            (_, ResourceKind::AuroraCluster | ResourceKind::S3Prefix) => {
+            (_, ResourceKind::AuroraCluster | ResourceKind::S3Prefix | ResourceKind::DynamoDbTable) => {
                 mock!(aws_sdk_rds::Client::create_db_cluster_snapshot).then_http_response(body)
             }
         };
@@ -472,11 +472,11 @@ fn policy_tag(policy: &str) -> RdsTag {
 }
 
 /// Uses aws-smithy-mocks (no network), because moto pages differently from RDS and
-/// cannot be made to return a `Marker`. Only tagged standalone instances and tagged
-/// clusters are protected: untagged instances and Aurora members (protected through
-/// their cluster) are not. Both pages of `DescribeDBInstances` are read.
+/// cannot be made to return a `Marker`. Standalone instances (tagged or not) and clusters
+/// are listed with their tags; Aurora members (protected through their cluster) are not.
+/// Both pages of `DescribeDBInstances` are read.
 #[tokio::test(start_paused = true)]
-async fn rds_protected_resources_reads_every_page_and_skips_aurora_members() {
+async fn rds_resources_reads_every_page_and_skips_aurora_members() {
     let page1 = mock!(aws_sdk_rds::Client::describe_db_instances)
         .match_requests(|r| r.marker().is_none())
         .then_output(|| {
@@ -530,10 +530,7 @@ async fn rds_protected_resources_reads_every_page_and_skips_aurora_members() {
         client!(aws_sdk_rds, RuleMode::Sequential, [&page1, &page2, &clusters]),
     )]);
 
-    let found = store
-        .protected_resources(&region("us-east-1"), tags::POLICY)
-        .await
-        .unwrap();
+    let found = store.resources(&region("us-east-1")).await.unwrap();
 
     let summary: Vec<_> = found
         .iter()
@@ -543,6 +540,7 @@ async fn rds_protected_resources_reads_every_page_and_skips_aurora_members() {
         summary,
         [
             (ResourceKind::RdsInstance, "db1"),
+            (ResourceKind::RdsInstance, "scratch"),
             (ResourceKind::AuroraCluster, "aurora1"),
         ]
     );
@@ -551,8 +549,9 @@ async fn rds_protected_resources_reads_every_page_and_skips_aurora_members() {
         found[0].tags,
         [Tag::new(tags::POLICY, "gold"), Tag::new("team", "orders")]
     );
-    assert_eq!(found[1].resource, aurora1());
-    assert_eq!(found[1].tags, [Tag::new(tags::POLICY, "silver")]);
+    assert!(found[1].tags.is_empty());
+    assert_eq!(found[2].resource, aurora1());
+    assert_eq!(found[2].tags, [Tag::new(tags::POLICY, "silver")]);
     assert_eq!((page1.num_calls(), page2.num_calls(), clusters.num_calls()), (1, 1, 1));
 }
 

@@ -175,7 +175,9 @@ impl DrEnv {
                     .send()
                     .await?;
             }
-            ResourceKind::S3Prefix => return Err(err("DR copies are of databases, not S3 prefixes")),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => {
+                return Err(err("DR copies are of databases, not S3 prefixes or tables"));
+            }
             ResourceKind::AuroraCluster => {
                 let s = primary
                     .create_db_cluster_snapshot()

@@ -231,7 +231,10 @@ impl TestEnv {
     /// The real AWS adapters, against the emulator.
     pub fn ports(&self) -> Ports {
         Ports {
-            snapshots: Arc::new(RdsSnapshotStore::new(self.primary.clone())),
+            snapshots: Arc::new(lifeboat::routing::RoutedSnapshots {
+                databases: Arc::new(RdsSnapshotStore::new(self.primary.clone())),
+                tables: Arc::new(lifeboat::aws::DynamoDbTableSnapshots::new(self.primary.clone())),
+            }),
             catalog: Arc::new(self.catalog()),
             notifier: Arc::new(SnsNotifier::new(
                 aws_sdk_sns::Client::new(&self.primary),

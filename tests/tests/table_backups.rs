@@ -124,3 +124,100 @@ async fn backing_up_a_missing_table_is_not_found() {
         .unwrap_err();
     assert!(matches!(err, PortError::NotFound(_)), "{err:?}");
 }
+
+/// A policy that selects tables by type and tag (the tables carry no policy tag) backs
+/// them up on schedule with native backups, the catalog records them, a replayed tick adds
+/// nothing, and retention deletes the oldest backup in DynamoDB.
+#[tokio::test]
+async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention() {
+    use lifeboat::ports::Catalog;
+
+    let env = TestEnv::start().await.unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&env.primary);
+    let (carts, scratch) = (env.name("carts"), env.name("scratch"));
+    let carts_arn = create_table(&client, &carts).await;
+    let scratch_arn = create_table(&client, &scratch).await;
+    // A tag unique to this test, so other tests' tables are never selected.
+    let tag_key = format!("{}-env", env.name("sel"));
+    for (arn, value) in [(&carts_arn, "prod"), (&scratch_arn, "dev")] {
+        client
+            .tag_resource()
+            .resource_arn(arn)
+            .tags(
+                aws_sdk_dynamodb::types::Tag::builder()
+                    .key(&tag_key)
+                    .value(value)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let policy = env
+        .put_policy(&format!(
+            r#"{{"name":"{{prefix}}-tables","every":"1h","rpo":"2h","retain":2,
+                 "select":{{"types":["dynamodb-table"],"tags":{{"{tag_key}":"prod"}}}}}}"#
+        ))
+        .await
+        .unwrap();
+    let deps = create_snapshots::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+    };
+    for (i, at) in ["2026-11-23T18:15:00Z", "2026-11-23T19:15:00Z", "2026-11-23T20:15:00Z"]
+        .into_iter()
+        .enumerate()
+    {
+        let report = create_snapshots::run(&deps, &lifeboat_tests::tick(at), &format!("run-{i}"))
+            .await
+            .unwrap();
+        let mine: Vec<_> = report
+            .created
+            .iter()
+            .filter(|id| id.as_str().contains(&carts))
+            .collect();
+        assert_eq!(mine.len(), 1, "{report:#?}");
+        assert!(mine[0].as_str().starts_with("us-east-1/table/"));
+        assert!(!report.created.iter().any(|id| id.as_str().contains(&scratch)));
+    }
+    // A replayed tick makes no second backup.
+    create_snapshots::run(&deps, &lifeboat_tests::tick("2026-11-23T20:15:00Z"), "replay")
+        .await
+        .unwrap();
+    let lifeboat = DynamoDbTableBackups::new(client.clone());
+    let names = |list: Vec<lifeboat::ports::TableBackup>| {
+        let mut n: Vec<String> = list.into_iter().map(|b| b.name).collect();
+        n.sort();
+        n
+    };
+    let before = names(lifeboat.list_backups(&carts, "lb-").await.unwrap());
+    let expected: Vec<String> = ["1800", "1900", "2000"]
+        .iter()
+        .map(|hm| format!("lb-{}-{carts}-20261123-{hm}", policy.name))
+        .collect();
+    assert_eq!(before, expected);
+    assert!(lifeboat.list_backups(&scratch, "lb-").await.unwrap().is_empty());
+    let points = env.catalog().by_resource(&carts_arn, 10).await.unwrap();
+    assert_eq!(points.len(), 3);
+    assert!(
+        points
+            .iter()
+            .all(|p| p.snapshot_arn.as_deref().is_some_and(|a| a.contains("/backup/")))
+    );
+
+    // Retention keeps the newest two; judged after the backups were made (moto stamps
+    // them with the wall clock).
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let expire = expire_recovery_points::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+    };
+    let report = expire_recovery_points::run(&expire, &lifeboat_tests::tick(&later), "expire-1")
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty() && report.refused.is_empty(), "{report:#?}");
+    assert_eq!(report.expired.len(), 1, "{report:#?}");
+    let after = names(lifeboat.list_backups(&carts, "lb-").await.unwrap());
+    assert_eq!(after, expected[1..]);
+}

@@ -139,7 +139,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             });
             continue;
         };
-        for target in &policy.copies {
+        for target in policy.copies_for(source.resource.kind) {
             let copy_id = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
             if known.contains_key(&copy_id) {
                 continue;

@@ -1,5 +1,5 @@
-//! `create-snapshots`: on each schedule tick, one manual snapshot per protected resource
-//! per schedule slot; on an admin request, an on-demand or emergency snapshot of the named
+//! `create-snapshots`: on each schedule tick, one manual snapshot (a DynamoDB table's:
+//! a native on-demand backup) per protected resource per schedule slot; on an admin request, an on-demand or emergency snapshot of the named
 //! resources. Both are recorded in the catalog.
 //!
 //! What to create comes from the planner ([`planner::due_creates`]): the rule in force for
@@ -120,9 +120,15 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
             .push(unknown_policy(&alerter, resource, tag, run_id, now).await);
         log.action("skipped", &resource.arn, "unknown policy");
     }
-    report.skipped.extend(found.problems.into_iter().map(|p| ItemFailure {
-        message: format!("{}; backed up under the policy's own rule", p.message),
-        ..p
+    report.skipped.extend(found.problems.into_iter().map(|p| {
+        if p.code == "bad-window-tag" {
+            ItemFailure {
+                message: format!("{}; backed up under the policy's own rule", p.message),
+                ..p
+            }
+        } else {
+            p
+        }
     }));
     // A tick for one policy touches only that policy's resources.
     let mut resources = found.protected;

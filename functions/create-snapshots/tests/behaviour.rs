@@ -131,10 +131,7 @@ async fn a_crash_between_create_and_record_is_healed_by_the_next_delivery() {
     // The first delivery made the snapshot, then died before writing the catalog.
     let orders = fakes
         .snapshots
-        .protected_resources(
-            &lifeboat::domain::Region::parse("us-east-1").unwrap(),
-            "lifeboat:policy",
-        )
+        .resources(&lifeboat::domain::Region::parse("us-east-1").unwrap())
         .await
         .unwrap();
     let orders = orders.iter().find(|d| d.resource.id == "orders").unwrap();

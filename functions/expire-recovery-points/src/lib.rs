@@ -354,7 +354,7 @@ impl Work<'_> {
         let Some(policy) = self
             .policies
             .get(&rp.policy)
-            .filter(|p| !rp.is_copy() && !p.copies.is_empty())
+            .filter(|p| !rp.is_copy() && !p.copies_for(rp.resource.kind).is_empty())
         else {
             return Ok(None);
         };

@@ -703,7 +703,7 @@ fn delete_undo(d: &DbRun) -> Undo {
     match d.db.kind {
         // Plans name databases only (checked when a plan is parsed); the adapter refuses
         // anything else, so an S3 kind could never delete a database.
-        ResourceKind::RdsInstance | ResourceKind::S3Prefix => Undo::DeleteInstance {
+        ResourceKind::RdsInstance | ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Undo::DeleteInstance {
             region: d.target_region.clone(),
             id: d.target_id.clone(),
         },
@@ -1109,10 +1109,12 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
                 }
                 let u = match d.kind {
                     // Databases only, as above.
-                    ResourceKind::RdsInstance | ResourceKind::S3Prefix => Undo::DeleteInstance {
-                        region: d.region.clone(),
-                        id: d.id.clone(),
-                    },
+                    ResourceKind::RdsInstance | ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => {
+                        Undo::DeleteInstance {
+                            region: d.region.clone(),
+                            id: d.id.clone(),
+                        }
+                    }
                     ResourceKind::AuroraCluster => Undo::DeleteCluster {
                         region: d.region.clone(),
                         id: d.id.clone(),

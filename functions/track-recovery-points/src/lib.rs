@@ -19,13 +19,14 @@ use lifeboat::alerting::Alerter;
 use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies, settle_source};
 use lifeboat::config::Config;
 use lifeboat::domain::naming::tags;
+use lifeboat::domain::planner::ProtectedResource;
 use lifeboat::domain::rpo::{RpoStatus, evaluate};
 use lifeboat::domain::{
     Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot, Status, Step,
 };
 use lifeboat::events::ScheduleTick;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::ports::{DiscoveredResource, PortError, Snapshot, SnapshotStatus, tag_value};
+use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, tag_value};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -154,11 +155,8 @@ pub async fn run_measured(
     }
 
     // 3. Reconcile: tagged snapshots without a record are adopted.
-    let resources = ports
-        .snapshots
-        .protected_resources(&deps.config.primary_region, &deps.config.policy_tag_key)
-        .await?;
-    let mut found: Vec<(&DiscoveredResource, Snapshot)> = Vec::new();
+    let resources = lifeboat::app::discover(ports, &deps.config, &policies).await?.protected;
+    let mut found: Vec<(&ProtectedResource, Snapshot)> = Vec::new();
     for d in &resources {
         match ports.snapshots.lifeboat_snapshots(&d.resource).await {
             Ok(snapshots) => found.extend(snapshots.into_iter().map(|s| (d, s))),
@@ -177,8 +175,7 @@ pub async fn run_measured(
 
     // 4. RPO per resource and location.
     for d in &resources {
-        let tag = tag_value(&d.tags, &deps.config.policy_tag_key).unwrap_or_default();
-        let Some(policy) = PolicyName::parse(tag).ok().and_then(|n| policies.get(&n)) else {
+        let Some(policy) = policies.get(&d.policy) else {
             continue;
         };
         let points = match ports.catalog.by_resource(&d.resource.arn, RPO_WINDOW).await {
@@ -188,9 +185,8 @@ pub async fn run_measured(
                 continue;
             }
         };
-        // A malformed window tag is ignored here (plan-backups reports it).
-        let windows: Vec<_> = lifeboat::app::tag_window(&d.tags).ok().flatten().into_iter().collect();
-        for status in evaluate(&d.resource, policy, &windows, &points, at) {
+        // A malformed window tag is ignored (plan-backups reports it).
+        for status in evaluate(&d.resource, policy, &d.windows, &points, at) {
             metrics.count_in(&status.location, Metric::RpoChecks, 1);
             metrics.count_in(&status.location, Metric::RpoBreaches, u64::from(status.breached));
             if let Some(age) = status.age_secs {
@@ -326,7 +322,7 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
 /// not know, after one batched read of the catalog.
 async fn adopt_orphans(
     deps: &Deps,
-    found: Vec<(&DiscoveredResource, Snapshot)>,
+    found: Vec<(&ProtectedResource, Snapshot)>,
     now: DateTime<Utc>,
 ) -> Result<Vec<RecoveryPointId>, PortError> {
     let ports = &deps.ports;
@@ -384,7 +380,7 @@ async fn adopt_orphans(
 
 async fn rpo_alert(
     alerter: &Alerter,
-    d: &DiscoveredResource,
+    d: &ProtectedResource,
     policy: &Policy,
     s: &RpoStatus,
     run_id: &str,

@@ -97,7 +97,7 @@ fn from_description(d: &BackupDescription) -> Option<TableBackup> {
     Some(from_details(details, table_arn))
 }
 
-fn from_summary(s: &BackupSummary) -> Option<TableBackup> {
+pub(crate) fn from_summary(s: &BackupSummary) -> Option<TableBackup> {
     let backup_arn = s.backup_arn()?;
     Some(TableBackup {
         table_arn: s

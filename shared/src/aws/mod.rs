@@ -13,6 +13,7 @@ pub mod rds;
 pub mod s3;
 pub mod secrets;
 pub mod sns;
+pub mod table_snapshots;
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ pub use dynamodb::DynamoDbCatalog;
 pub use dynamodb_backups::DynamoDbTableBackups;
 pub use rds::RdsSnapshotStore;
 pub use sns::SnsNotifier;
+pub use table_snapshots::DynamoDbTableSnapshots;
 
 /// Builds a service client for a region from the shared SDK configuration.
 pub type BuildClient<C> = fn(&SdkConfig, &Region) -> C;

@@ -89,7 +89,7 @@ fn missing(what: &str, name: &str) -> PortError {
 
 #[async_trait]
 impl SnapshotStore for RdsSnapshotStore {
-    async fn protected_resources(&self, region: &Region, tag_key: &str) -> PortResult<Vec<DiscoveredResource>> {
+    async fn resources(&self, region: &Region) -> PortResult<Vec<DiscoveredResource>> {
         let client = self.client(region)?;
         let instances: Vec<_> = client
             .describe_db_instances()
@@ -114,11 +114,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 continue;
             }
             let tags = our_tags(i.tag_list());
-            if let (Some(id), Some(arn), Some(_)) = (
-                i.db_instance_identifier(),
-                i.db_instance_arn(),
-                tag_value(&tags, tag_key),
-            ) {
+            if let (Some(id), Some(arn)) = (i.db_instance_identifier(), i.db_instance_arn()) {
                 found.push(DiscoveredResource {
                     resource: ResourceRef {
                         kind: ResourceKind::RdsInstance,
@@ -132,9 +128,7 @@ impl SnapshotStore for RdsSnapshotStore {
         }
         for c in clusters {
             let tags = our_tags(c.tag_list());
-            if let (Some(id), Some(arn), Some(_)) =
-                (c.db_cluster_identifier(), c.db_cluster_arn(), tag_value(&tags, tag_key))
-            {
+            if let (Some(id), Some(arn)) = (c.db_cluster_identifier(), c.db_cluster_arn()) {
                 found.push(DiscoveredResource {
                     resource: ResourceRef {
                         kind: ResourceKind::AuroraCluster,
@@ -178,7 +172,7 @@ impl SnapshotStore for RdsSnapshotStore {
                     .map(|s| cluster_snapshot(&resource.region, s))
                     .ok_or_else(|| missing("CreateDBClusterSnapshot", name))
             }
-            ResourceKind::S3Prefix => Err(not_rds(resource.kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(resource.kind)),
         }
     }
 
@@ -199,7 +193,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map(|o| o.db_cluster_snapshots().first().map(|s| cluster_snapshot(region, s)))
                 .map_err(|e| port_error("DescribeDBClusterSnapshots", e)),
-            ResourceKind::S3Prefix => Err(not_rds(kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(kind)),
         };
         match result {
             Err(PortError::NotFound(_)) => Ok(None),
@@ -236,7 +230,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .iter()
                 .map(|s| cluster_snapshot(&resource.region, s))
                 .collect(),
-            ResourceKind::S3Prefix => return Err(not_rds(resource.kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => return Err(not_rds(resource.kind)),
         };
         Ok(all
             .into_iter()
@@ -286,7 +280,7 @@ impl SnapshotStore for RdsSnapshotStore {
                     .map(|s| cluster_snapshot(destination, s))
                     .ok_or_else(|| missing("CopyDBClusterSnapshot", name))
             }
-            ResourceKind::S3Prefix => Err(not_rds(source.kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(source.kind)),
         }
     }
 
@@ -307,7 +301,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map(drop)
                 .map_err(|e| port_error("DeleteDBClusterSnapshot", e)),
-            ResourceKind::S3Prefix => Err(not_rds(kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(kind)),
         };
         match result {
             // Already gone: what deleting it would have achieved.
@@ -317,7 +311,7 @@ impl SnapshotStore for RdsSnapshotStore {
     }
 }
 
-/// RDS has no snapshots of S3 prefixes: asking is a caller's mistake.
+/// RDS has no snapshots of S3 prefixes or DynamoDB tables: asking is a routing mistake.
 fn not_rds(kind: ResourceKind) -> PortError {
     PortError::Invalid(format!("{kind} resources have no RDS snapshots"))
 }

@@ -94,6 +94,7 @@ impl StorageTier {
             ResourceKind::RdsInstance | ResourceKind::AuroraCluster => Self::RdsSnapshot,
             // Object backups land in S3 Standard; tier moves change the class later.
             ResourceKind::S3Prefix => Self::S3Standard,
+            ResourceKind::DynamoDbTable => Self::DynamoDbBackup,
         }
     }
 

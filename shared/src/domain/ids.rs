@@ -128,6 +128,8 @@ pub enum ResourceKind {
     AuroraCluster,
     /// An S3 bucket, or a prefix of one (`id` is `bucket/prefix`), backed up object by object.
     S3Prefix,
+    /// A DynamoDB table, protected with native on-demand backups (`id` is the table name).
+    DynamoDbTable,
 }
 
 impl ResourceKind {
@@ -137,6 +139,7 @@ impl ResourceKind {
             Self::RdsInstance => "db",
             Self::AuroraCluster => "cluster",
             Self::S3Prefix => "s3",
+            Self::DynamoDbTable => "table",
         }
     }
 
@@ -145,8 +148,29 @@ impl ResourceKind {
             "db" => Some(Self::RdsInstance),
             "cluster" => Some(Self::AuroraCluster),
             "s3" => Some(Self::S3Prefix),
+            "table" => Some(Self::DynamoDbTable),
             _ => None,
         }
+    }
+
+    /// The name policies use in `select.types`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.to_string() == s)
+    }
+
+    pub const ALL: [Self; 4] = [
+        Self::RdsInstance,
+        Self::AuroraCluster,
+        Self::S3Prefix,
+        Self::DynamoDbTable,
+    ];
+
+    /// Whether Lifeboat copies this kind's recovery points to other regions itself. RDS
+    /// and Aurora snapshots are copied; DynamoDB native backups cannot leave their region
+    /// (cross-region copies of tables are AWS Backup's job), and S3 runs are written to the
+    /// DR region in the first place.
+    pub fn copied_by_lifeboat(self) -> bool {
+        matches!(self, Self::RdsInstance | Self::AuroraCluster)
     }
 }
 
@@ -156,6 +180,7 @@ impl fmt::Display for ResourceKind {
             Self::RdsInstance => "rds-instance",
             Self::AuroraCluster => "aurora-cluster",
             Self::S3Prefix => "s3-prefix",
+            Self::DynamoDbTable => "dynamodb-table",
         })
     }
 }

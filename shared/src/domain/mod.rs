@@ -14,6 +14,7 @@ pub mod recovery_point;
 pub mod retention;
 pub mod rpo;
 pub mod schedule;
+pub mod selection;
 pub mod window;
 
 pub use alert::{Alert, AlertKind, Severity};

@@ -20,7 +20,7 @@ pub mod tags {
 /// cluster snapshot identifier (letter first, no double hyphen, at most 255 characters),
 /// because policy names and RDS identifiers already obey those rules.
 pub fn snapshot_name(policy: &PolicyName, resource: &ResourceRef, slot: Slot) -> String {
-    let id = resource.id.to_ascii_lowercase();
+    let id = id_part(resource);
     format!("{SNAPSHOT_PREFIX}-{policy}-{id}-{}", slot.compact())
 }
 
@@ -31,7 +31,7 @@ pub fn emergency_name(
     resource: &ResourceRef,
     requested_at: chrono::DateTime<chrono::Utc>,
 ) -> String {
-    let id = resource.id.to_ascii_lowercase();
+    let id = id_part(resource);
     format!(
         "{SNAPSHOT_PREFIX}-{policy}-{id}-em-{}",
         requested_at.format("%Y%m%d-%H%M%S")
@@ -45,11 +45,43 @@ pub fn on_demand_name(
     resource: &ResourceRef,
     requested_at: chrono::DateTime<chrono::Utc>,
 ) -> String {
-    let id = resource.id.to_ascii_lowercase();
+    let id = id_part(resource);
     format!(
         "{SNAPSHOT_PREFIX}-{policy}-{id}-od-{}",
         requested_at.format("%Y%m%d-%H%M%S")
     )
+}
+
+/// The resource's part of a backup name, lowercase letters, digits and hyphens only (what
+/// recovery point ids allow). RDS identifiers are already so; a DynamoDB table name may
+/// hold `_` and `.`, which become `-`, followed by a short digest of the real name so that
+/// `a_b` and `a.b` never share names.
+pub fn id_part(resource: &ResourceRef) -> String {
+    let id = resource.id.to_ascii_lowercase();
+    if id
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return id;
+    }
+    let cleaned: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let digest = super::manifest::sha256_hex(resource.id.as_bytes());
+    format!("{cleaned}-{}", &digest[..8])
+}
+
+/// The policy and slot of a scheduled backup of `resource` from its name (for backups that
+/// cannot carry tags, such as DynamoDB's): `lb-<policy>-<id part>-<slot>`. `None` for
+/// on-demand and emergency names and for names Lifeboat did not make.
+pub fn parse_scheduled_name(name: &str, resource: &ResourceRef) -> Option<(PolicyName, Slot)> {
+    let rest = name.strip_prefix(SNAPSHOT_PREFIX)?.strip_prefix('-')?;
+    let marker = format!("-{}-", id_part(resource));
+    let at = rest.rfind(&marker)?;
+    let policy = PolicyName::parse(&rest[..at]).ok()?;
+    let slot = Slot::parse_compact(&rest[at + marker.len()..])?;
+    Some((policy, slot))
 }
 
 #[cfg(test)]
@@ -74,5 +106,37 @@ mod tests {
         assert_eq!(name, "lb-gold-orders-db-20261123-1800");
         assert_eq!(name, snapshot_name(&p, &r, slot));
         assert!(!name.contains("--") && name.len() <= 255);
+    }
+
+    #[test]
+    fn table_names_become_valid_distinct_backup_names_that_parse_back() {
+        let table = |id: &str| ResourceRef {
+            kind: ResourceKind::DynamoDbTable,
+            id: id.into(),
+            arn: format!("arn:aws:dynamodb:us-east-1:123456789012:table/{id}"),
+            region: Region::parse("us-east-1").unwrap(),
+        };
+        let slot = Slot::containing("2026-11-23T18:47:00Z".parse().unwrap(), Duration::from_hours(1));
+        let p = PolicyName::parse("tables-gold").unwrap();
+        let (a, b, c) = (table("Carts_v2"), table("carts.v2"), table("carts-v2"));
+        let names = [
+            snapshot_name(&p, &a, slot),
+            snapshot_name(&p, &b, slot),
+            snapshot_name(&p, &c, slot),
+        ];
+        assert_eq!(names[2], "lb-tables-gold-carts-v2-20261123-1800");
+        assert!(names[0].starts_with("lb-tables-gold-carts-v2-") && names[0] != names[1] && names[0] != names[2]);
+        for (name, r) in names.iter().zip([&a, &b, &c]) {
+            assert!(
+                crate::domain::RecoveryPointId::parse(&format!("us-east-1/table/{name}")).is_ok(),
+                "{name}"
+            );
+            assert_eq!(parse_scheduled_name(name, r), Some((p.clone(), slot)), "{name}");
+        }
+        // Emergency names, other resources' names and foreign names do not parse.
+        let at: DateTime<Utc> = "2026-11-23T18:47:00Z".parse().unwrap();
+        assert_eq!(parse_scheduled_name(&emergency_name(&p, &c, at), &c), None);
+        assert_eq!(parse_scheduled_name(&names[2], &table("orders")), None);
+        assert_eq!(parse_scheduled_name("nightly-carts-v2", &c), None);
     }
 }

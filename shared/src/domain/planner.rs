@@ -339,7 +339,7 @@ impl<'a> Planner<'a> {
             let Some(policy) = self.policies.get(&source.policy) else {
                 continue;
             };
-            for target in &policy.copies {
+            for target in policy.copies_for(source.resource.kind) {
                 let copy = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
                 if ids.contains(&copy) {
                     continue;

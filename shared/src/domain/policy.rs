@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::retention::Retention;
 use super::schedule::Schedule;
+use super::selection::{Selection, SelectionDocument};
 use super::window::{Window, WindowDocument, WindowRule};
 use super::{PolicyName, Region, Slot};
 
@@ -41,6 +42,9 @@ pub struct Policy {
     pub windows: Vec<Window>,
     /// The stricter rule while a window is open (absent: the base schedule and RPO).
     pub window_rule: Option<WindowRule>,
+    /// Resources this policy protects without carrying its tag (by type, ids, tags,
+    /// account); see [`super::selection`].
+    pub select: Option<Selection>,
 }
 
 /// A cross-region copy destination.
@@ -81,6 +85,10 @@ pub struct PolicyDocument {
     pub windows: Vec<WindowDocument>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_rule: Option<WindowRuleDocument>,
+    /// Resources protected without the policy tag: `{"types": ["dynamodb-table"],
+    /// "tags": {"env": "prod"}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<SelectionDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +240,10 @@ impl Policy {
             }
             Some(WindowRule { every, rpo })
         });
+        let select = doc
+            .select
+            .as_ref()
+            .and_then(|s| Selection::from_document(s, &mut problems));
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -245,6 +257,7 @@ impl Policy {
                 copies,
                 windows,
                 window_rule,
+                select,
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -281,7 +294,15 @@ impl Policy {
                 every: humantime::format_duration(r.every).to_string(),
                 rpo: humantime::format_duration(r.rpo).to_string(),
             }),
+            select: self.select.as_ref().map(Selection::to_document),
         }
+    }
+
+    /// Where recovery points of a `kind` resource are copied: the policy's copy targets
+    /// for kinds Lifeboat copies, none for the others (DynamoDB native backups cannot
+    /// leave their region; S3 runs are written to the DR region directly).
+    pub fn copies_for(&self, kind: super::ResourceKind) -> &[CopyTarget] {
+        if kind.copied_by_lifeboat() { &self.copies } else { &[] }
     }
 
     /// The name of a criticality window open at `at` (the policy's, or one of `extra`,

@@ -36,7 +36,7 @@ impl RecoveryPointId {
             Err(ParseError {
                 what: "recovery point id",
                 value: s.chars().take(80).collect(),
-                reason: "expected <region>/<db|cluster>/<snapshot name>",
+                reason: "expected <region>/<db|cluster|s3|table>/<snapshot name>",
             })
         }
     }

@@ -34,7 +34,12 @@ pub fn evaluate(
 ) -> Vec<RpoStatus> {
     let rpo = policy.effective(now, windows).rpo;
     let mut locations = vec![(resource.region.clone(), false)];
-    locations.extend(policy.copies.iter().map(|c| (c.region.clone(), true)));
+    locations.extend(
+        policy
+            .copies_for(resource.kind)
+            .iter()
+            .map(|c| (c.region.clone(), true)),
+    );
     locations
         .into_iter()
         .map(|(location, copies)| {

@@ -103,9 +103,7 @@ impl DrDatabases for RdsDrDatabases {
     async fn describe(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<Option<DbInfo>> {
         let client = self.client(region)?;
         let result = match kind {
-            ResourceKind::S3Prefix => Err(PortError::Invalid(
-                "DR steps restore databases; S3 data is restored by restore-objects".into(),
-            )),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_a_database(kind)),
             ResourceKind::RdsInstance => client
                 .describe_db_instances()
                 .db_instance_identifier(id)
@@ -158,9 +156,7 @@ impl DrDatabases for RdsDrDatabases {
     async fn restore_from_snapshot(&self, req: &RestoreRequest<'_>, snapshot: &str) -> PortResult<()> {
         let client = self.client(req.region)?;
         match req.kind {
-            ResourceKind::S3Prefix => Err(PortError::Invalid(
-                "DR steps restore databases; S3 data is restored by restore-objects".into(),
-            )),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_a_database(req.kind)),
             ResourceKind::RdsInstance => exists_is_fine(
                 "RestoreDBInstanceFromDBSnapshot",
                 client
@@ -237,9 +233,7 @@ impl DrDatabases for RdsDrDatabases {
     async fn delete(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<()> {
         let client = self.client(region)?;
         gone_is_fine(match kind {
-            ResourceKind::S3Prefix => Err(PortError::Invalid(
-                "DR steps restore databases; S3 data is restored by restore-objects".into(),
-            )),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_a_database(kind)),
             ResourceKind::RdsInstance => client
                 .delete_db_instance()
                 .db_instance_identifier(id)
@@ -382,4 +376,12 @@ impl Reports for S3Reports {
             .map_err(|e| port_error("PutObject", e))?;
         Ok(format!("s3://{}/{key}", self.bucket))
     }
+}
+
+/// DR steps restore databases; S3 data is restored by restore-objects and DynamoDB tables
+/// from their backups, outside these steps.
+fn not_a_database(kind: ResourceKind) -> PortError {
+    PortError::Invalid(format!(
+        "DR steps restore RDS and Aurora databases, not {kind} resources"
+    ))
 }

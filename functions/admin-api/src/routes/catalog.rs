@@ -4,7 +4,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use lifeboat::domain::{RecoveryPoint, RecoveryPointId, Status};
-use lifeboat::ports::tag_value;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,26 +20,48 @@ const TIERS: [&str; 2] = ["standard", "archive"];
 pub async fn list_resources(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
     let config = &deps.plan.config;
-    let mut found = deps
-        .ports()
-        .snapshots
-        .protected_resources(&config.primary_region, &config.policy_tag_key)
+    let ports = deps.ports();
+    // Invalid policies are alerted by the scheduled runs; here they protect nothing.
+    let policies = ports
+        .catalog
+        .policies()
+        .await
+        .map_err(|e| Problem::from_port(&e))?
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|p| (p.name.clone(), p))
+        .collect();
+    let found = lifeboat::app::discover(ports, config, &policies)
         .await
         .map_err(|e| Problem::from_port(&e))?;
-    found.sort_by(|a, b| a.resource.arn.cmp(&b.resource.arn));
-    let items: Vec<Value> = found
-        .iter()
-        .map(|d| {
-            json!({
-                "arn": d.resource.arn,
-                "id": d.resource.id,
-                "kind": d.resource.kind.to_string(),
-                "region": d.resource.region.as_str(),
-                "policy": tag_value(&d.tags, &config.policy_tag_key),
-            })
+    let item = |r: &lifeboat::domain::ResourceRef, policy: &str, valid: bool| {
+        json!({
+            "arn": r.arn,
+            "id": r.id,
+            "kind": r.kind.to_string(),
+            "region": r.region.as_str(),
+            "policy": policy,
+            "policyValid": valid,
         })
+    };
+    let mut items: Vec<(String, Value)> = found
+        .protected
+        .iter()
+        .map(|p| (p.resource.arn.clone(), item(&p.resource, p.policy.as_str(), true)))
+        .chain(
+            found
+                .unknown_policy
+                .iter()
+                .map(|(r, tag)| (r.arn.clone(), item(r, tag, false))),
+        )
         .collect();
-    ApiResponse::ok(json!({ "items": items }))
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let problems: Vec<Value> = found
+        .problems
+        .iter()
+        .map(|p| json!({"subject": p.subject, "code": p.code, "message": p.message}))
+        .collect();
+    ApiResponse::ok(json!({ "items": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), "problems": problems }))
 }
 
 /// The recovery point as the API shows it: the catalog record plus its tier.

@@ -1,0 +1,273 @@
+//! DynamoDB tables behind the [`SnapshotStore`] port: a table's native on-demand backup is
+//! its snapshot, so create-snapshots, track-recovery-points and expire-recovery-points
+//! protect tables exactly as they protect databases.
+//!
+//! What differs from RDS, and how it is handled here:
+//! - A backup has no tags: its `lb-` name marks it as Lifeboat's, and its policy and slot
+//!   are read back from that deterministic name
+//!   ([`crate::domain::naming::parse_scheduled_name`]) when adopting.
+//! - A backup is identified by its ARN, not its name: lookups by name list the region's
+//!   backups, and deleting by name deletes every backup of that name (the duplicates that
+//!   the create race described in [`super::dynamodb_backups`] can leave).
+//! - Native backups cannot be copied to another region: a copy is refused as invalid, and
+//!   policies never plan one (`ResourceKind::copied_by_lifeboat`).
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::BackupTypeFilter;
+
+use super::dynamodb_backups::{DynamoDbTableBackups, from_summary};
+use super::{PerRegion, port_error};
+use crate::domain::naming::{SNAPSHOT_PREFIX, parse_scheduled_name, tags};
+use crate::domain::{Region, ResourceKind, ResourceRef};
+use crate::ports::{
+    DiscoveredResource, PortError, PortResult, Snapshot, SnapshotStatus, SnapshotStore, TableBackup, TableBackups, Tag,
+};
+
+/// [`SnapshotStore`] for [`ResourceKind::DynamoDbTable`], in any region.
+#[derive(Debug)]
+pub struct DynamoDbTableSnapshots {
+    clients: PerRegion<Client>,
+}
+
+/// A DynamoDB client for `region`, counting its calls.
+pub fn dynamodb_client(base: &SdkConfig, region: &Region) -> Client {
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(base)
+            .region(aws_sdk_dynamodb::config::Region::new(region.to_string()))
+            .interceptor(super::calls::CountCalls)
+            .build(),
+    )
+}
+
+impl DynamoDbTableSnapshots {
+    pub fn new(base: SdkConfig) -> Self {
+        Self {
+            clients: PerRegion::new(base, dynamodb_client),
+        }
+    }
+
+    pub fn with_clients(clients: std::collections::HashMap<Region, Client>) -> Self {
+        Self {
+            clients: PerRegion::with_clients(clients),
+        }
+    }
+
+    fn backups(&self, region: &Region) -> PortResult<DynamoDbTableBackups> {
+        Ok(DynamoDbTableBackups::new(self.clients.get(region)?))
+    }
+
+    /// Every user backup in `region` called exactly `name`, oldest first.
+    async fn by_name(&self, region: &Region, name: &str) -> PortResult<Vec<TableBackup>> {
+        let client = self.clients.get(region)?;
+        let mut found = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let out = client
+                .list_backups()
+                .backup_type(BackupTypeFilter::User)
+                .set_exclusive_start_backup_arn(start.clone())
+                .send()
+                .await
+                .map_err(|e| port_error("ListBackups", e))?;
+            found.extend(
+                out.backup_summaries()
+                    .iter()
+                    .filter(|s| s.backup_name() == Some(name))
+                    .filter_map(from_summary)
+                    .filter(|b| !is_deleted(&b.status)),
+            );
+            match out.last_evaluated_backup_arn() {
+                Some(next) if !next.is_empty() && start.as_deref() != Some(next) => start = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        found.sort_by(|a, b| (a.created_at, &a.backup_arn).cmp(&(b.created_at, &b.backup_arn)));
+        Ok(found)
+    }
+}
+
+/// A table backup as a snapshot; `tags` are what Lifeboat knows of it (backups carry none).
+fn snapshot(region: &Region, b: TableBackup, tags: Vec<Tag>) -> Snapshot {
+    Snapshot {
+        kind: ResourceKind::DynamoDbTable,
+        region: region.clone(),
+        name: b.name,
+        arn: Some(b.backup_arn),
+        status: b.status,
+        created_at: b.created_at,
+        kms_key_id: None,
+        tags,
+    }
+}
+
+/// A backup cannot carry tags; Lifeboat's mark on it is its `lb-` name (the name the
+/// catalog recorded), which stands for the `created-by` tag an RDS snapshot carries.
+fn ownership(name: &str) -> Vec<Tag> {
+    if name.starts_with(&format!("{SNAPSHOT_PREFIX}-")) {
+        vec![Tag::new(tags::CREATED_BY, tags::CREATED_BY_VALUE)]
+    } else {
+        Vec::new()
+    }
+}
+
+fn is_deleted(s: &SnapshotStatus) -> bool {
+    matches!(s, SnapshotStatus::Other(s) if s == "deleted")
+}
+
+fn not_a_table(kind: ResourceKind) -> PortError {
+    PortError::Invalid(format!("{kind} resources have no DynamoDB backups"))
+}
+
+#[async_trait]
+impl SnapshotStore for DynamoDbTableSnapshots {
+    /// Every table of `region` with its tags: ListTables, one DescribeTable (for the
+    /// account part of the ARNs), then ListTagsOfResource per table. A table deleted while
+    /// it is being listed is left out.
+    async fn resources(&self, region: &Region) -> PortResult<Vec<DiscoveredResource>> {
+        let client = self.clients.get(region)?;
+        let names: Vec<String> = client
+            .list_tables()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| port_error("ListTables", e))?;
+        // The account part of table ARNs, from the first table that still exists.
+        let mut arn_prefix = None;
+        for name in &names {
+            match client.describe_table().table_name(name).send().await {
+                Ok(out) => {
+                    arn_prefix = out
+                        .table()
+                        .and_then(|t| t.table_arn())
+                        .and_then(|arn| arn.strip_suffix(name.as_str()))
+                        .map(str::to_owned);
+                    if arn_prefix.is_some() {
+                        break;
+                    }
+                }
+                Err(e) => match port_error("DescribeTable", e) {
+                    // Deleted since the listing: not a resource any more.
+                    PortError::NotFound(_) => {}
+                    other => return Err(other),
+                },
+            }
+        }
+        let Some(arn_prefix) = arn_prefix else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::with_capacity(names.len());
+        'tables: for name in names {
+            let arn = format!("{arn_prefix}{name}");
+            let mut tags = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let out = match client
+                    .list_tags_of_resource()
+                    .resource_arn(&arn)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(e) => match port_error("ListTagsOfResource", e) {
+                        PortError::NotFound(_) => continue 'tables,
+                        other => return Err(other),
+                    },
+                };
+                tags.extend(out.tags().iter().map(|t| Tag::new(t.key(), t.value())));
+                match out.next_token() {
+                    Some(next) if !next.is_empty() && token.as_deref() != Some(next) => token = Some(next.to_owned()),
+                    _ => break,
+                }
+            }
+            found.push(DiscoveredResource {
+                resource: ResourceRef {
+                    kind: ResourceKind::DynamoDbTable,
+                    id: name,
+                    arn,
+                    region: region.clone(),
+                },
+                tags,
+            });
+        }
+        Ok(found)
+    }
+
+    async fn create_snapshot(&self, resource: &ResourceRef, name: &str, tags: &[Tag]) -> PortResult<Snapshot> {
+        if resource.kind != ResourceKind::DynamoDbTable {
+            return Err(not_a_table(resource.kind));
+        }
+        let backup = self
+            .backups(&resource.region)?
+            .create_backup(&resource.id, name)
+            .await?;
+        Ok(snapshot(&resource.region, backup, tags.to_vec()))
+    }
+
+    async fn describe_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<Option<Snapshot>> {
+        if kind != ResourceKind::DynamoDbTable {
+            return Err(not_a_table(kind));
+        }
+        Ok(self
+            .by_name(region, name)
+            .await?
+            .into_iter()
+            .next()
+            .map(|b| snapshot(region, b, ownership(name))))
+    }
+
+    /// The table's `lb-` backups, with the tags an RDS snapshot of Lifeboat's would carry,
+    /// read back from their names.
+    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
+        if resource.kind != ResourceKind::DynamoDbTable {
+            return Err(not_a_table(resource.kind));
+        }
+        let prefix = format!("{SNAPSHOT_PREFIX}-");
+        let backups = self
+            .backups(&resource.region)?
+            .list_backups(&resource.id, &prefix)
+            .await?;
+        Ok(backups
+            .into_iter()
+            .filter(|b| !is_deleted(&b.status))
+            .map(|b| {
+                let mut t = ownership(&b.name);
+                t.push(Tag::new(tags::SOURCE, &resource.arn));
+                if let Some((policy, slot)) = parse_scheduled_name(&b.name, resource) {
+                    t.push(Tag::new(tags::POLICY, policy.as_str()));
+                    t.push(Tag::new(tags::SLOT, slot.compact()));
+                }
+                snapshot(&resource.region, b, t)
+            })
+            .collect())
+    }
+
+    async fn copy_snapshot(
+        &self,
+        source: &Snapshot,
+        destination: &Region,
+        _name: &str,
+        _kms_key_id: &str,
+        _tags: &[Tag],
+    ) -> PortResult<Snapshot> {
+        Err(PortError::Invalid(format!(
+            "DynamoDB backup {} cannot be copied to {destination}: native backups stay in their region (protect the table with AWS Backup for cross-region copies)",
+            source.name
+        )))
+    }
+
+    async fn delete_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<()> {
+        if kind != ResourceKind::DynamoDbTable {
+            return Err(not_a_table(kind));
+        }
+        let backups = self.backups(region)?;
+        for b in self.by_name(region, name).await? {
+            backups.delete_backup(&b.backup_arn).await?;
+        }
+        Ok(())
+    }
+}
