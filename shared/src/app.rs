@@ -22,6 +22,8 @@ pub struct Ports {
     pub catalog: Arc<dyn Catalog>,
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
+    /// AWS Backup in the primary region, for policies that delegate to it.
+    pub backup: Arc<dyn crate::ports::BackupService>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -59,6 +61,12 @@ impl Ports {
                 &config.alerts_topic_arn,
             )),
             clock: Arc::new(crate::ports::SystemClock),
+            backup: Arc::new(crate::aws::AwsBackupService::new(aws_sdk_backup::Client::from_conf(
+                aws_sdk_backup::config::Builder::from(sdk)
+                    .region(aws_sdk_backup::config::Region::new(config.primary_region.to_string()))
+                    .interceptor(crate::aws::calls::CountCalls)
+                    .build(),
+            ))),
         }
     }
 }

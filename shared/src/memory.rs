@@ -456,6 +456,7 @@ pub struct Fakes {
     pub catalog: std::sync::Arc<InMemoryCatalog>,
     pub notifier: std::sync::Arc<RecordingNotifier>,
     pub clock: std::sync::Arc<ManualClock>,
+    pub backup: std::sync::Arc<InMemoryBackupService>,
 }
 
 impl Fakes {
@@ -465,6 +466,7 @@ impl Fakes {
             catalog: std::sync::Arc::new(InMemoryCatalog::new()),
             notifier: std::sync::Arc::new(RecordingNotifier::new()),
             clock: std::sync::Arc::new(ManualClock::new(now)),
+            backup: std::sync::Arc::new(InMemoryBackupService::new()),
         }
     }
 
@@ -474,6 +476,7 @@ impl Fakes {
             catalog: self.catalog.clone(),
             notifier: self.notifier.clone(),
             clock: self.clock.clone(),
+            backup: self.backup.clone(),
         }
     }
 
@@ -695,6 +698,7 @@ pub enum BackupServiceOp {
     DescribeJob,
     RecoveryPoints,
     VaultLock,
+    DeleteRecoveryPoint,
 }
 
 /// One `start_backup_job` request as the fake received it.
@@ -784,6 +788,15 @@ impl InMemoryBackupService {
             }
             None => false,
         }
+    }
+
+    /// The recovery points a vault holds now.
+    pub fn recovery_points_in(&self, vault: &str) -> Vec<VaultRecoveryPoint> {
+        lock(&self.state)
+            .vaults
+            .get(vault)
+            .map(|(_, points)| points.clone())
+            .unwrap_or_default()
     }
 
     pub fn set_job_state(&self, job_id: &str, state: BackupJobState, status_message: Option<&str>) {
@@ -933,6 +946,29 @@ impl BackupService for InMemoryBackupService {
             .filter(|rp| resource_arn.is_none_or(|arn| rp.resource_arn == arn))
             .cloned()
             .collect())
+    }
+
+    async fn delete_recovery_point(&self, vault: &str, recovery_point_arn: &str) -> PortResult<()> {
+        self.enter(BackupServiceOp::DeleteRecoveryPoint)?;
+        let mut state = lock(&self.state);
+        let (lock_state, points) = state
+            .vaults
+            .get_mut(vault)
+            .ok_or_else(|| PortError::NotFound(format!("backup vault {vault}")))?;
+        let Some(i) = points.iter().position(|p| p.recovery_point_arn == recovery_point_arn) else {
+            return Ok(());
+        };
+        let min_days = lock_state.min_retention_days.unwrap_or(0);
+        let young = points[i]
+            .created_at
+            .is_some_and(|c| Utc::now() - c < chrono::Duration::days(min_days));
+        if lock_state.locked && young {
+            return Err(PortError::InvalidState(format!(
+                "vault {vault} is locked: {recovery_point_arn} is younger than its {min_days}-day minimum retention"
+            )));
+        }
+        points.remove(i);
+        Ok(())
     }
 
     async fn vault_lock(&self, vault: &str) -> PortResult<VaultLock> {

@@ -373,4 +373,7 @@ pub trait BackupService: Send + Sync {
     /// Vault lock state (DescribeBackupVault: Locked, MinRetentionDays, MaxRetentionDays, LockDate).
     /// `NotFound` when the vault does not exist.
     async fn vault_lock(&self, vault: &str) -> PortResult<VaultLock>;
+    /// Deletes a recovery point from a vault. Idempotent: one already gone is `Ok`;
+    /// `InvalidState` when Vault Lock (or a running job) forbids it.
+    async fn delete_recovery_point(&self, vault: &str, recovery_point_arn: &str) -> PortResult<()>;
 }

@@ -788,6 +788,8 @@ fn point(resource_id: &str) -> RecoveryPoint {
         location,
         snapshot_name: name,
         snapshot_arn: None,
+        backup_vault: None,
+        backup_job_id: None,
         source: None,
         kms_key_id: None,
         status: Status::Pending,

@@ -460,3 +460,41 @@ async fn vault_lock_reads_locked_and_unlocked_vaults() {
     assert!(matches!(err, PortError::NotFound(_)), "{err:?}");
     assert_eq!(missing.num_calls(), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// delete_recovery_point
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn delete_recovery_point_is_idempotent_and_a_lock_is_an_invalid_state() {
+    let deleted = mock!(aws_sdk_backup::Client::delete_recovery_point)
+        .match_requests(|r| r.backup_vault_name() == Some(VAULT) && r.recovery_point_arn() == Some(RP_ARN))
+        .then_output(|| aws_sdk_backup::operation::delete_recovery_point::DeleteRecoveryPointOutput::builder().build());
+    let gone = mock!(aws_sdk_backup::Client::delete_recovery_point)
+        .then_http_response(|| backup_wire_error(404, "ResourceNotFoundException", "no such recovery point"));
+    let locked = mock!(aws_sdk_backup::Client::delete_recovery_point).then_http_response(|| {
+        backup_wire_error(
+            400,
+            "InvalidResourceStateException",
+            "recovery point is protected by the vault lock",
+        )
+    });
+    let bad = mock!(aws_sdk_backup::Client::delete_recovery_point)
+        .then_http_response(|| backup_wire_error(400, "InvalidParameterValueException", "bad ARN"));
+    let svc = service(RuleMode::Sequential, &[&deleted, &gone, &locked, &bad]);
+    svc.delete_recovery_point(VAULT, RP_ARN).await.unwrap();
+    svc.delete_recovery_point(VAULT, RP_ARN).await.unwrap();
+    let err = svc.delete_recovery_point(VAULT, RP_ARN).await.unwrap_err();
+    assert!(matches!(err, PortError::InvalidState(_)), "{err:?}");
+    let err = svc.delete_recovery_point(VAULT, "not-an-arn").await.unwrap_err();
+    assert!(matches!(err, PortError::Invalid(_)), "{err:?}");
+    assert_eq!(
+        (
+            deleted.num_calls(),
+            gone.num_calls(),
+            locked.num_calls(),
+            bad.num_calls()
+        ),
+        (1, 1, 1, 1)
+    );
+}

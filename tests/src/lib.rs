@@ -241,6 +241,9 @@ impl TestEnv {
                 &self.topic_arn,
             )),
             clock: Arc::new(SystemClock),
+            backup: Arc::new(lifeboat::aws::AwsBackupService::new(aws_sdk_backup::Client::new(
+                &self.primary,
+            ))),
         }
     }
 

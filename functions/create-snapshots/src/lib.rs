@@ -23,7 +23,8 @@ use lifeboat::config::Config;
 use lifeboat::domain::naming::tags;
 use lifeboat::domain::planner::{self, CreateAction, EmergencyRequest};
 use lifeboat::domain::{
-    Alert, AlertKind, Failure, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef, Severity, Slot, Status, Step,
+    Alert, AlertKind, AwsBackupTarget, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef,
+    Severity, Slot, Status, Step,
 };
 use lifeboat::events::{BackupRequest, ScheduleTick};
 use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
@@ -148,7 +149,7 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
     for c in &due {
         report.slots.insert(c.policy.to_string(), c.slot.to_string());
     }
-    apply(deps, due, report, log, run_id).await
+    apply(deps, &policies, due, report, log, run_id).await
 }
 
 /// An on-demand or emergency backup of the named resources. Resources no policy protects
@@ -217,7 +218,7 @@ pub async fn run_request(deps: &Deps, request: &BackupRequest, run_id: &str) -> 
         resources = due.len(),
         "backup request"
     );
-    match apply(deps, due, report, log, run_id).await {
+    match apply(deps, &policies, due, report, log, run_id).await {
         Ok(report) => {
             ports.catalog.confirm_marker(&marker).await?;
             Ok(report)
@@ -235,6 +236,7 @@ pub async fn run_request(deps: &Deps, request: &BackupRequest, run_id: &str) -> 
 /// Carries out the creates that the catalog does not record yet.
 async fn apply(
     deps: &Deps,
+    policies: &BTreeMap<PolicyName, Policy>,
     due: Vec<CreateAction>,
     mut report: Report,
     mut log: RunLog,
@@ -254,7 +256,16 @@ async fn apply(
     let todo: Vec<_> = due.into_iter().filter(|c| !recorded.contains(&c.id)).collect();
 
     let outcomes: Vec<Outcome> = stream::iter(todo)
-        .map(|c| ensure(deps, &alerter, c, run_id))
+        .map(|c| {
+            let delegated = policies.get(&c.policy).and_then(|p| p.aws_backup.as_ref());
+            let alerter = &alerter;
+            async move {
+                match delegated {
+                    Some(target) => ensure_job(deps, alerter, c, target, run_id).await,
+                    None => ensure(deps, alerter, c, run_id).await,
+                }
+            }
+        })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -297,6 +308,64 @@ pub fn snapshot_tags(policy: &PolicyName, slot: Slot, resource: &ResourceRef) ->
         Tag::new(tags::SLOT, slot.compact()),
         Tag::new(tags::SOURCE, &resource.arn),
     ]
+}
+
+/// For a policy that delegates to AWS Backup: makes sure the slot's backup job is started
+/// (StartBackupJob's idempotency token is the slot's name, so a replay gets the same job)
+/// and recorded as pending; track-recovery-points follows the job. A vault that the
+/// policy requires to be locked but is not gets no backup, a failed record and an alert.
+async fn ensure_job(
+    deps: &Deps,
+    alerter: &lifeboat::alerting::Alerter,
+    w: CreateAction,
+    target: &AwsBackupTarget,
+    run_id: &str,
+) -> Outcome {
+    let ports = &deps.ports;
+    if target.require_lock {
+        match ports.backup.vault_lock(&target.vault).await {
+            Ok(lock) if lock.locked => {}
+            Ok(_) => {
+                let e = PortError::InvalidState(format!(
+                    "backup vault {} is not protected by Vault Lock, which policy {} requires",
+                    target.vault, w.policy
+                ));
+                return record_failure(deps, alerter, &w, &e, run_id).await;
+            }
+            Err(e) if e.is_transient() => return failed(&w, &e),
+            Err(e) => return record_failure(deps, alerter, &w, &e, run_id).await,
+        }
+    }
+    let job = match ports
+        .backup
+        .start_backup_job(&target.vault, &w.resource.arn, &target.role_arn, &w.snapshot_name, None)
+        .await
+    {
+        Ok(job) => job,
+        Err(e) if e.is_transient() => return failed(&w, &e),
+        Err(e) => return record_failure(deps, alerter, &w, &e, run_id).await,
+    };
+    let now = ports.clock.now();
+    let rp = RecoveryPoint {
+        snapshot_arn: job.recovery_point_arn,
+        backup_vault: Some(target.vault.clone()),
+        backup_job_id: Some(job.job_id),
+        emergency: w.emergency,
+        ..RecoveryPoint::new(
+            &w.resource,
+            &w.policy,
+            w.slot,
+            &w.resource.region,
+            &w.snapshot_name,
+            Status::Pending,
+            now,
+        )
+    };
+    match ports.catalog.insert(&rp).await {
+        Ok(()) => Outcome::Created(w.id),
+        Err(PortError::Conflict(_)) => Outcome::AlreadyRecorded,
+        Err(e) => failed(&w, &e),
+    }
 }
 
 /// Makes sure the slot's snapshot exists and is recorded.

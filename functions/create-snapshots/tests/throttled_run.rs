@@ -476,6 +476,7 @@ fn deps(rds: &[&Rule], ddb: &[&Rule]) -> Deps {
             catalog: Arc::new(DynamoDbCatalog::new(client!(aws_sdk_dynamodb, ddb), TABLE)),
             notifier: Arc::new(SnsNotifier::new(client!(aws_sdk_sns, nothing), TOPIC)),
             clock: Arc::new(ManualClock::new(now())),
+            backup: Arc::new(lifeboat::memory::InMemoryBackupService::new()),
         },
         config: Fakes::config(),
     }

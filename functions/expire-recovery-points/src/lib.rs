@@ -376,16 +376,28 @@ impl Work<'_> {
         if resumed && let Some(why) = hold(&rp.holds, self.hold_time) {
             return Self::skip(report, log, &rp.id, format!("{why}, placed while it was expiring"));
         }
-        let snapshot = match ports
+        let mut deleted = false;
+        if let Some(vault) = &rp.backup_vault {
+            // Delegated to AWS Backup: Lifeboat deletes only what its own jobs made.
+            if rp.backup_job_id.is_none() {
+                return self.refuse(rp, report, log).await;
+            }
+            if let Some(arn) = &rp.snapshot_arn {
+                if let Err(e) = ports.backup.delete_recovery_point(vault, arn).await {
+                    return self
+                        .fail(report, log, rp, "deleting its vault recovery point", &e)
+                        .await;
+                }
+                deleted = true;
+            }
+        } else if let Some(snapshot) = match ports
             .snapshots
             .describe_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
             .await
         {
             Ok(s) => s,
             Err(e) => return self.fail(report, log, rp, "describing its snapshot", &e).await,
-        };
-        let mut deleted = false;
-        if let Some(snapshot) = snapshot {
+        } {
             if tag_value(&snapshot.tags, tags::CREATED_BY) != Some(tags::CREATED_BY_VALUE) {
                 return self.refuse(rp, report, log).await;
             }

@@ -26,7 +26,7 @@ use lifeboat::domain::{
 };
 use lifeboat::events::ScheduleTick;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, tag_value};
+use lifeboat::ports::{BackupJobState, PortError, Snapshot, SnapshotStatus, tag_value};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -229,21 +229,22 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
     let ports = &deps.ports;
     let now = ports.clock.now();
     let step = if rp.is_copy() { Step::Copy } else { Step::Create };
-    let observed = match ports
-        .snapshots
-        .describe_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
-        .await
-    {
+    let observed = match observe(deps, &rp).await {
         Ok(o) => o,
         Err(e) => return error(&rp, &e),
     };
-    let next = match observed.map(|s| s.status) {
-        Some(SnapshotStatus::Available) => rp.transition(Status::Available, now),
-        Some(SnapshotStatus::Failed) => rp.fail(
+    let next = match observed {
+        Some(Observed::Done(arn)) => rp.transition(Status::Available, now).map(|mut next| {
+            if arn.is_some() {
+                next.snapshot_arn = arn;
+            }
+            next
+        }),
+        Some(Observed::Failed(code, message)) => rp.fail(
             Failure {
                 step,
-                code: "snapshot-failed".into(),
-                message: "AWS reports the snapshot as failed".into(),
+                code: code.into(),
+                message,
             },
             now,
         ),
@@ -255,7 +256,7 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
             },
             now,
         ),
-        Some(SnapshotStatus::Creating | SnapshotStatus::Other(_)) => {
+        Some(Observed::InProgress) => {
             let deadline = if rp.is_copy() {
                 deps.config.copy_deadline
             } else {
@@ -315,6 +316,48 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
         alerter.raise_or_log(alert, run_id).await;
     }
     Tracked::Moved(Box::new(next))
+}
+
+/// What AWS says of a pending recovery point.
+enum Observed {
+    /// Usable; for an AWS Backup job, the vault's recovery point ARN.
+    Done(Option<String>),
+    /// Failed: a code and AWS's words.
+    Failed(&'static str, String),
+    InProgress,
+}
+
+/// Asks the snapshot store, or AWS Backup for a delegated backup; `None` when AWS does not
+/// know it (any more).
+async fn observe(deps: &Deps, rp: &RecoveryPoint) -> Result<Option<Observed>, PortError> {
+    let ports = &deps.ports;
+    if let Some(job_id) = &rp.backup_job_id {
+        return Ok(ports
+            .backup
+            .describe_backup_job(job_id)
+            .await?
+            .map(|job| match job.state {
+                BackupJobState::Completed => Observed::Done(job.recovery_point_arn),
+                s if s.is_final() => Observed::Failed(
+                    "backup-job-failed",
+                    format!(
+                        "AWS Backup job {} ended {s:?}: {}",
+                        job.job_id,
+                        job.status_message.as_deref().unwrap_or("no reason given")
+                    ),
+                ),
+                _ => Observed::InProgress,
+            }));
+    }
+    Ok(ports
+        .snapshots
+        .describe_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
+        .await?
+        .map(|s| match s.status {
+            SnapshotStatus::Available => Observed::Done(None),
+            SnapshotStatus::Failed => Observed::Failed("snapshot-failed", "AWS reports the snapshot as failed".into()),
+            SnapshotStatus::Creating | SnapshotStatus::Other(_) => Observed::InProgress,
+        }))
 }
 
 /// Records Lifeboat-tagged snapshots of `d` that the catalog does not know.

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_backup::Client;
 use aws_sdk_backup::types::{Lifecycle, RecoveryPointByBackupVault};
 
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use super::{port_error, to_chrono};
 use crate::ports::{BackupJob, BackupJobState, BackupService, PortError, PortResult, VaultLock, VaultRecoveryPoint};
 
@@ -109,6 +111,32 @@ impl BackupService for AwsBackupService {
             .await
             .map_err(|e| port_error("ListRecoveryPointsByBackupVault", e))?;
         Ok(all.iter().filter_map(recovery_point).collect())
+    }
+
+    async fn delete_recovery_point(&self, vault: &str, recovery_point_arn: &str) -> PortResult<()> {
+        match self
+            .client
+            .delete_recovery_point()
+            .backup_vault_name(vault)
+            .recovery_point_arn(recovery_point_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Vault Lock's retention, or a job using the point: AWS Backup answers
+                // InvalidResourceStateException (InvalidRequestException for a lock).
+                let locked = matches!(
+                    e.code(),
+                    Some("InvalidResourceStateException" | "InvalidRequestException")
+                );
+                match port_error("DeleteRecoveryPoint", e) {
+                    PortError::NotFound(_) => Ok(()),
+                    PortError::Invalid(m) if locked => Err(PortError::InvalidState(m)),
+                    other => Err(other),
+                }
+            }
+        }
     }
 
     async fn vault_lock(&self, vault: &str) -> PortResult<VaultLock> {

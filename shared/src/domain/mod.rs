@@ -19,7 +19,7 @@ pub mod window;
 
 pub use alert::{Alert, AlertKind, Severity};
 pub use ids::{ParseError, PolicyName, Region, ResourceKind, ResourceRef};
-pub use policy::{CopyTarget, Policy, PolicyProblems};
+pub use policy::{AwsBackupTarget, CopyTarget, Policy, PolicyProblems};
 pub use recovery_point::{
     CopyProgress, Failure, RecoveryPoint, RecoveryPointId, Status, Step, TransitionError, copy_progress,
 };

@@ -45,6 +45,47 @@ pub struct Policy {
     /// Resources this policy protects without carrying its tag (by type, ids, tags,
     /// account); see [`super::selection`].
     pub select: Option<Selection>,
+    /// Back up through AWS Backup jobs into this vault instead of native snapshots.
+    pub aws_backup: Option<AwsBackupTarget>,
+}
+
+/// Where a policy that delegates to AWS Backup puts its recovery points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsBackupTarget {
+    /// The backup vault (in the resources' region).
+    pub vault: String,
+    /// The role AWS Backup assumes to take the backup.
+    pub role_arn: String,
+    /// Refuse to back up into the vault unless Vault Lock protects it.
+    #[serde(default)]
+    pub require_lock: bool,
+}
+
+impl AwsBackupTarget {
+    fn check(&self, problems: &mut Vec<String>) {
+        let v = &self.vault;
+        if !(2..=50).contains(&v.len()) || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            problems.push(format!(
+                "aws_backup.vault: {v:.60?} is not a vault name (2-50 letters, digits, - and _)"
+            ));
+        }
+        let role_ok = self.role_arn.strip_prefix("arn:").is_some_and(|rest| {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            parts.len() == 5
+                && parts[1] == "iam"
+                && parts[3].len() == 12
+                && parts[3].bytes().all(|b| b.is_ascii_digit())
+                && parts[4].starts_with("role/")
+                && parts[4].len() > "role/".len()
+        });
+        if !role_ok {
+            problems.push(format!(
+                "aws_backup.role_arn: {:.80?} is not an IAM role ARN like arn:aws:iam::123456789012:role/backup",
+                self.role_arn
+            ));
+        }
+    }
 }
 
 /// A cross-region copy destination.
@@ -89,6 +130,10 @@ pub struct PolicyDocument {
     /// "tags": {"env": "prod"}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<SelectionDocument>,
+    /// `{"vault": "...", "role_arn": "...", "require_lock": true}`: back up through AWS
+    /// Backup jobs instead of native snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_backup: Option<AwsBackupTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +289,15 @@ impl Policy {
             .select
             .as_ref()
             .and_then(|s| Selection::from_document(s, &mut problems));
+        if let Some(target) = &doc.aws_backup {
+            target.check(&mut problems);
+            if !doc.copies.is_empty() {
+                problems.push(
+                    "copies: a policy that delegates to AWS Backup copies through the vault's copy rules; leave copies empty"
+                        .into(),
+                );
+            }
+        }
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -258,6 +312,7 @@ impl Policy {
                 windows,
                 window_rule,
                 select,
+                aws_backup: doc.aws_backup.clone(),
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -295,6 +350,7 @@ impl Policy {
                 rpo: humantime::format_duration(r.rpo).to_string(),
             }),
             select: self.select.as_ref().map(Selection::to_document),
+            aws_backup: self.aws_backup.clone(),
         }
     }
 
@@ -512,6 +568,26 @@ mod tests {
         assert!(
             err.problems.join(" ").contains("not both") && err.problems.join(" ").contains("retention is required")
         );
+    }
+
+    #[test]
+    fn an_aws_backup_target_is_validated_and_round_trips() {
+        let p = Policy::from_json(
+            r#"{"name":"vaulted","every":"1day","rpo":"26h","retain":7,
+                "aws_backup":{"vault":"lifeboat-vault","role_arn":"arn:aws:iam::123456789012:role/backup","require_lock":true}}"#,
+        )
+        .unwrap();
+        assert!(p.aws_backup.as_ref().unwrap().require_lock);
+        assert_eq!(Policy::from_document(&p.to_document()).unwrap(), p);
+        let err = Policy::from_json(
+            r#"{"name":"vaulted","every":"1day","rpo":"26h","retain":7,"copies":[{"region":"us-west-2"}],
+                "aws_backup":{"vault":"no spaces","role_arn":"arn:aws:iam::123:user/x"}}"#,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in ["aws_backup.vault", "aws_backup.role_arn", "copy rules"] {
+            assert!(all.contains(needle), "missing {needle:?} in {all}");
+        }
     }
 
     #[test]

@@ -158,6 +158,12 @@ pub struct RecoveryPoint {
     pub snapshot_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_arn: Option<String>,
+    /// For a backup delegated to AWS Backup: the vault holding it and the job making it
+    /// (`snapshot_arn` is then the vault's recovery point ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_vault: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_job_id: Option<String>,
     /// For a cross-region copy: the recovery point it was copied from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<RecoveryPointId>,
@@ -254,6 +260,8 @@ impl RecoveryPoint {
             location: location.clone(),
             snapshot_name: snapshot_name.to_owned(),
             snapshot_arn: None,
+            backup_vault: None,
+            backup_job_id: None,
             source: None,
             kms_key_id: None,
             status,

@@ -207,6 +207,8 @@ fn point(
         location: location.clone(),
         snapshot_name: name.to_owned(),
         snapshot_arn: Some(format!("arn:aws:rds:{location}:123456789012:snapshot:{name}")),
+        backup_vault: None,
+        backup_job_id: None,
         kms_key_id: source.is_some().then(|| DR_KEY.to_owned()),
         source,
         status,
@@ -729,6 +731,7 @@ async fn cycle_child(n: usize) -> Result<Value> {
         catalog: catalog.clone(),
         notifier: fakes.notifier.clone(),
         clock: fakes.clock.clone(),
+        backup: fakes.backup.clone(),
     };
     // Budget enough for every copy of the cycle, so the cycle does all its work.
     let config = Config::from_lookup(|k| match k {
