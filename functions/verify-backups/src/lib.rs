@@ -17,8 +17,9 @@ use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::RunLog;
 use lifeboat::domain::manifest::{ManifestEntry, sha256_hex};
+use lifeboat::domain::policy::VerifyRule;
 use lifeboat::domain::recovery_point::VerificationFailure;
-use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
+use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
 use lifeboat::object_store::runs::{ManifestReadError, load_manifest};
 use lifeboat::object_store::{ObjectStore, digest};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
@@ -53,10 +54,16 @@ pub enum Mode {
     Full,
     /// `sample` objects per run, chosen by `seed`.
     Sample,
+    /// The runs whose policy's `verify` rule is due (never verified, or last verified
+    /// `verify.every` ago or longer), each checked as that rule says (every object, or
+    /// `verify.sample` of them). Without a rule (or a valid policy), the default applies:
+    /// 200 objects every day.
+    Due,
 }
 
 /// `{"mode": "full"}`, `{"mode": "sample", "sample": 100, "seed": "2026-11-23"}`,
-/// optionally `"recoveryPoint": "<id>"` for one run only.
+/// `{"mode": "due"}` (as each policy's `verify` rule says), optionally `"recoveryPoint":
+/// "<id>"` for one run only.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerifyRequest {
@@ -82,6 +89,11 @@ impl VerifyRequest {
         }
         if let Some(id) = &req.recovery_point {
             RecoveryPointId::parse(id).map_err(|e| FunctionError::invalid(e.to_string()))?;
+        }
+        if req.mode == Mode::Due && req.sample.is_some() {
+            return Err(FunctionError::invalid(
+                "mode due takes the sample size from each policy's verify rule: leave \"sample\" out",
+            ));
         }
         Ok(req)
     }
@@ -135,6 +147,8 @@ pub struct VerifyReport {
     pub unverified: Vec<RecoveryPointId>,
     pub findings: Vec<Finding>,
     pub alerted: bool,
+    /// In mode `due`: runs whose verification is not due yet.
+    pub not_due: usize,
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<VerifyReport, FunctionError> {
@@ -174,8 +188,43 @@ pub async fn run(deps: &Deps, req: &VerifyRequest, run_id: &str) -> Result<Verif
         run_id: run_id.to_owned(),
         ..VerifyReport::default()
     };
+    // In mode `due`, each run is checked as its policy's verify rule says.
+    let rules: std::collections::HashMap<PolicyName, VerifyRule> = if req.mode == Mode::Due {
+        deps.catalog
+            .policies()
+            .await?
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter_map(|p| p.verify.map(|v| (p.name, v)))
+            .collect()
+    } else {
+        std::collections::HashMap::new()
+    };
     for rp in points {
-        let checked = verify_point(deps, &rp, req, &seed).await?;
+        let effective;
+        let this_req = if req.mode == Mode::Due {
+            match rules.get(&rp.policy).copied().unwrap_or(VerifyRule::DEFAULT) {
+                rule if rule.due(rp.verified_at, now) => {
+                    effective = VerifyRequest {
+                        mode: if rule.sample.is_some() {
+                            Mode::Sample
+                        } else {
+                            Mode::Full
+                        },
+                        sample: rule.sample.and_then(|n| usize::try_from(n).ok()),
+                        ..req.clone()
+                    };
+                    &effective
+                }
+                _ => {
+                    report.not_due += 1;
+                    continue;
+                }
+            }
+        } else {
+            req
+        };
+        let checked = verify_point(deps, &rp, this_req, &seed).await?;
         report.objects_checked += checked.objects;
         report.bytes_read += checked.bytes;
         report.metadata_only += checked.metadata_only;

@@ -22,12 +22,14 @@ use verify_backups::{Deps, Mode, Problem, VerifyRequest, handle, run};
 const FULL: &str = include_str!("../../../events/verify-backups/full.json");
 const SAMPLED: &str = include_str!("../../../events/verify-backups/sampled.json");
 const MALFORMED: &str = include_str!("../../../events/verify-backups/malformed.json");
+const DUE: &str = include_str!("../../../events/verify-backups/due.json");
 
 struct World {
     deps: Deps,
     store: Arc<InMemoryObjectStore>,
     catalog: Arc<InMemoryCatalog>,
     notifier: Arc<RecordingNotifier>,
+    clock: Arc<ManualClock>,
     rp: RecoveryPointId,
 }
 
@@ -71,12 +73,13 @@ async fn world(objects: usize) -> World {
         deps: Deps {
             catalog: catalog.clone(),
             notifier: notifier.clone(),
-            clock,
+            clock: clock.clone(),
             backup: store.clone(),
         },
         store,
         catalog,
         notifier,
+        clock,
         rp: report.recovery_point,
     }
 }
@@ -188,13 +191,54 @@ async fn a_tampered_manifest_is_found() {
 }
 
 #[tokio::test]
+async fn mode_due_follows_each_policy_verify_rule() {
+    let w = world(6).await;
+    // Without a verify rule the default applies: 200 objects (here all 6) every day.
+    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    assert_eq!((report.not_due, report.objects_checked), (0, 6));
+    w.clock.advance(chrono::Duration::hours(1));
+    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    assert_eq!((report.not_due, report.objects_checked), (1, 0));
+    let w = world(6).await;
+    w.catalog.put_policy_json(
+        "gold",
+        r#"{"name":"gold","every":"1day","rpo":"26h","retain":7,"verify":{"every":"7days","sample":3}}"#,
+    );
+    // Never verified: due, checked with the rule's sample size.
+    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    assert_eq!((report.not_due, report.objects_checked), (0, 3));
+    assert_eq!(report.verified, vec![w.rp.clone()]);
+    // Verified just now: not due again for 7 days.
+    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    assert_eq!((report.not_due, report.objects_checked), (1, 0));
+    w.clock.advance(chrono::Duration::days(7));
+    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    assert_eq!((report.not_due, report.objects_checked), (0, 3));
+    let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
+    assert_eq!(rp.verified_at, Some(now() + chrono::Duration::days(7)));
+    // A policy without `sample` has every object checked.
+    w.catalog.put_policy_json(
+        "gold",
+        r#"{"name":"gold","every":"1day","rpo":"26h","retain":7,"verify":{"every":"1day"}}"#,
+    );
+    w.clock.advance(chrono::Duration::days(1));
+    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    assert_eq!(report.objects_checked, 6);
+}
+
+#[tokio::test]
 async fn bad_requests_are_rejected() {
     let w = world(1).await;
     assert_eq!(
         handle(&w.deps, event(MALFORMED)).await.unwrap_err().kind,
         ErrorType::Invalid
     );
-    for bad in [r#"{"mode":"sample"}"#, r#"{"recoveryPoint":"nope"}"#, "[]"] {
+    for bad in [
+        r#"{"mode":"sample"}"#,
+        r#"{"recoveryPoint":"nope"}"#,
+        r#"{"mode":"due","sample":3}"#,
+        "[]",
+    ] {
         assert_eq!(
             handle(&w.deps, event(bad)).await.unwrap_err().kind,
             ErrorType::Invalid,

@@ -47,6 +47,38 @@ pub struct Policy {
     pub select: Option<Selection>,
     /// Back up through AWS Backup jobs into this vault instead of native snapshots.
     pub aws_backup: Option<AwsBackupTarget>,
+    /// How often recovery points that can be verified (S3 runs) are re-verified.
+    pub verify: Option<VerifyRule>,
+}
+
+/// How often, and how thoroughly, a policy's recovery points are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyRule {
+    pub every: Duration,
+    /// Objects checked per recovery point; `None`: every object.
+    pub sample: Option<u32>,
+}
+
+impl VerifyRule {
+    /// The rule of a policy that names none: a sample of 200 objects every day.
+    pub const DEFAULT: Self = Self {
+        every: Duration::from_hours(24),
+        sample: Some(200),
+    };
+
+    /// Due when never verified, or last verified `every` ago or longer.
+    pub fn due(&self, verified_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        verified_at.is_none_or(|at| (now - at).to_std().is_ok_and(|age| age >= self.every))
+    }
+}
+
+/// The written form of a [`VerifyRule`]: `{"every": "7days", "sample": 100}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRuleDocument {
+    pub every: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
 }
 
 /// Where a policy that delegates to AWS Backup puts its recovery points.
@@ -134,6 +166,10 @@ pub struct PolicyDocument {
     /// Backup jobs instead of native snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_backup: Option<AwsBackupTarget>,
+    /// `{"every": "7days", "sample": 100}`: re-verify each S3 run every 7 days, 100
+    /// objects each time (omit `sample` to check every object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyRuleDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +334,24 @@ impl Policy {
                 );
             }
         }
+        let verify = doc.verify.as_ref().and_then(|v| {
+            let every = parse_duration("verify.every", &v.every, &mut problems)?;
+            if every < Duration::from_hours(1) || every > Duration::from_hours(366 * 24) {
+                problems.push(format!(
+                    "verify.every: {} is outside 1 hour to 366 days",
+                    humantime::format_duration(every)
+                ));
+                return None;
+            }
+            if v.sample == Some(0) {
+                problems.push("verify.sample: check at least 1 object, or omit it to check every object".into());
+                return None;
+            }
+            Some(VerifyRule {
+                every,
+                sample: v.sample,
+            })
+        });
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -313,6 +367,7 @@ impl Policy {
                 window_rule,
                 select,
                 aws_backup: doc.aws_backup.clone(),
+                verify,
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -351,6 +406,10 @@ impl Policy {
             }),
             select: self.select.as_ref().map(Selection::to_document),
             aws_backup: self.aws_backup.clone(),
+            verify: self.verify.map(|v| VerifyRuleDocument {
+                every: humantime::format_duration(v.every).to_string(),
+                sample: v.sample,
+            }),
         }
     }
 
@@ -588,6 +647,33 @@ mod tests {
         for needle in ["aws_backup.vault", "aws_backup.role_arn", "copy rules"] {
             assert!(all.contains(needle), "missing {needle:?} in {all}");
         }
+    }
+
+    #[test]
+    fn a_verify_rule_is_validated_round_trips_and_says_when_it_is_due() {
+        let p = Policy::from_json(
+            r#"{"name":"files","every":"1day","rpo":"26h","retain":7,"verify":{"every":"7days","sample":100}}"#,
+        )
+        .unwrap();
+        let rule = p.verify.unwrap();
+        assert_eq!((rule.every, rule.sample), (Duration::from_hours(168), Some(100)));
+        assert_eq!(Policy::from_document(&p.to_document()).unwrap(), p);
+        let now: DateTime<Utc> = "2026-11-24T00:00:00Z".parse().unwrap();
+        assert!(rule.due(None, now));
+        assert!(rule.due(Some(now - chrono::Duration::days(7)), now));
+        assert!(!rule.due(Some(now - chrono::Duration::days(6)), now));
+        // A verification stamped in the future (clock skew) is not due.
+        assert!(!rule.due(Some(now + chrono::Duration::hours(1)), now));
+        let err = Policy::from_json(
+            r#"{"name":"files","every":"1day","rpo":"26h","retain":7,"verify":{"every":"5m","sample":0}}"#,
+        )
+        .unwrap_err();
+        assert!(err.problems.join(" ").contains("verify.every"), "{err}");
+        let err = Policy::from_json(
+            r#"{"name":"files","every":"1day","rpo":"26h","retain":7,"verify":{"every":"1day","sample":0}}"#,
+        )
+        .unwrap_err();
+        assert!(err.problems.join(" ").contains("verify.sample"), "{err}");
     }
 
     #[test]
