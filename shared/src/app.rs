@@ -411,6 +411,18 @@ pub async fn plan_by_resource(
     Ok(planner.finish())
 }
 
+/// The instant an invocation should stop taking on new work: `margin` before the Lambda
+/// deadline (`Context::deadline`, milliseconds since the epoch). `None` when the deadline
+/// is unknown (0) or unrepresentable.
+pub fn stop_taking_work_at(deadline_ms: u64, margin: std::time::Duration) -> Option<DateTime<Utc>> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    deadline_ms
+        .checked_sub(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX))
+        .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(i64::try_from(ms).ok()?))
+}
+
 /// Cold-start wiring shared by every function: telemetry, then configuration from the
 /// environment (every problem listed), then the AWS adapters, built once per process.
 pub async fn cold_start() -> Result<(Ports, Config), crate::config::ConfigError> {

@@ -127,11 +127,7 @@ pub struct BackupReport {
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<BackupReport, FunctionError> {
     let req = BackupRequest::parse(&event.payload)?;
-    let deadline = event
-        .context
-        .deadline
-        .checked_sub(u64::try_from(DEADLINE_MARGIN.as_millis()).unwrap_or(0))
-        .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(i64::try_from(ms).ok()?));
+    let deadline = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
     run(deps, &req, &event.context.request_id, deadline).await
 }
 

@@ -34,6 +34,10 @@ use serde_json::Value;
 pub const FUNCTION: &str = "create-snapshots";
 /// Snapshots started concurrently within one run.
 const CONCURRENCY: usize = 8;
+/// Snapshots started between two looks at the clock.
+const CHUNK: usize = 4 * CONCURRENCY;
+/// Stop starting backups when less than this is left before the Lambda deadline.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
 /// A request whose run crashed may be taken up again after this long.
 const REQUEST_STALE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -56,6 +60,9 @@ pub struct Report {
     pub failed: Vec<ItemFailure>,
     /// Resources not backed up this time, and why.
     pub skipped: Vec<ItemFailure>,
+    /// Backups not started because the invocation's time ran short: the run ends
+    /// `Retryable` and the retry (idempotent) starts them.
+    pub remaining: usize,
     /// For a backup request: its id, and whether it had already been carried out (or is
     /// being carried out by another run), in which case nothing was done.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,9 +90,11 @@ impl Trigger {
 
 /// The Lambda entry point.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    let stop_at = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
+    let run_id = &event.context.request_id;
     match Trigger::parse(&event.payload)? {
-        Trigger::Tick(tick) => run(deps, &tick, &event.context.request_id).await,
-        Trigger::Request(request) => run_request(deps, &request, &event.context.request_id).await,
+        Trigger::Tick(tick) => run_until(deps, &tick, run_id, stop_at).await,
+        Trigger::Request(request) => run_request_until(deps, &request, run_id, stop_at).await,
     }
 }
 
@@ -97,6 +106,17 @@ enum Outcome {
 }
 
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {
+    run_until(deps, tick, run_id, None).await
+}
+
+/// [`run`], starting no backup at or after `stop_at` (what is left is reported and the
+/// run ends `Retryable`: a retry of the same tick starts only what is missing).
+pub async fn run_until(
+    deps: &Deps,
+    tick: &ScheduleTick,
+    run_id: &str,
+    stop_at: Option<DateTime<Utc>>,
+) -> Result<Report, FunctionError> {
     let ports = &deps.ports;
     let alerter = ports.alerter();
     let now = ports.clock.now();
@@ -149,12 +169,22 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
     for c in &due {
         report.slots.insert(c.policy.to_string(), c.slot.to_string());
     }
-    apply(deps, &policies, due, report, log, run_id).await
+    apply(deps, &policies, due, report, log, run_id, stop_at).await
 }
 
 /// An on-demand or emergency backup of the named resources. Resources no policy protects
 /// are refused (the request names which); a replayed request does nothing.
 pub async fn run_request(deps: &Deps, request: &BackupRequest, run_id: &str) -> Result<Report, FunctionError> {
+    run_request_until(deps, request, run_id, None).await
+}
+
+/// [`run_request`] with a time limit, as [`run_until`].
+pub async fn run_request_until(
+    deps: &Deps,
+    request: &BackupRequest,
+    run_id: &str,
+    stop_at: Option<DateTime<Utc>>,
+) -> Result<Report, FunctionError> {
     let ports = &deps.ports;
     let alerter = ports.alerter();
     let now = ports.clock.now();
@@ -218,7 +248,7 @@ pub async fn run_request(deps: &Deps, request: &BackupRequest, run_id: &str) -> 
         resources = due.len(),
         "backup request"
     );
-    match apply(deps, &policies, due, report, log, run_id).await {
+    match apply(deps, &policies, due, report, log, run_id, stop_at).await {
         Ok(report) => {
             ports.catalog.confirm_marker(&marker).await?;
             Ok(report)
@@ -241,6 +271,7 @@ async fn apply(
     mut report: Report,
     mut log: RunLog,
     run_id: &str,
+    stop_at: Option<DateTime<Utc>>,
 ) -> Result<Report, FunctionError> {
     let ports = &deps.ports;
     let alerter = ports.alerter();
@@ -253,22 +284,20 @@ async fn apply(
         .map(|rp| rp.id)
         .collect();
     report.already_recorded = due.iter().filter(|c| recorded.contains(&c.id)).count();
-    let todo: Vec<_> = due.into_iter().filter(|c| !recorded.contains(&c.id)).collect();
+    let mut todo: Vec<_> = due.into_iter().filter(|c| !recorded.contains(&c.id)).collect();
 
-    let outcomes: Vec<Outcome> = stream::iter(todo)
-        .map(|c| {
-            let delegated = policies.get(&c.policy).and_then(|p| p.aws_backup.as_ref());
-            let alerter = &alerter;
-            async move {
-                match delegated {
-                    Some(target) => ensure_job(deps, alerter, c, target, run_id).await,
-                    None => ensure(deps, alerter, c, run_id).await,
-                }
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    // Started a chunk at a time, so a run that nears the Lambda deadline stops cleanly
+    // between chunks and leaves the rest to the retry.
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(todo.len());
+    while !todo.is_empty() {
+        if stop_at.is_some_and(|t| ports.clock.now() >= t) {
+            report.remaining = todo.len();
+            break;
+        }
+        let rest = todo.split_off(todo.len().min(CHUNK));
+        let chunk = std::mem::replace(&mut todo, rest);
+        outcomes.extend(start_chunk(deps, policies, &alerter, chunk, run_id).await);
+    }
     let mut transient = 0usize;
     for outcome in outcomes {
         match outcome {
@@ -291,6 +320,18 @@ async fn apply(
     report.created.sort();
     report.adopted.sort();
     log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
+    if report.remaining > 0 {
+        tracing::warn!(
+            remaining = report.remaining,
+            created = report.created.len(),
+            "stopped before the Lambda deadline"
+        );
+        return Err(FunctionError::retryable(format!(
+            "{} backup(s) not started before the invocation's deadline ({} started); the trigger is safe to retry and starts only those",
+            report.remaining,
+            report.created.len() + report.adopted.len()
+        )));
+    }
     if transient > 0 {
         // Everything else is done; a retry of this trigger redoes only what failed.
         return Err(FunctionError::retryable(format!(
@@ -298,6 +339,29 @@ async fn apply(
         )));
     }
     Ok(report)
+}
+
+/// Starts one chunk of creates, a few at a time.
+async fn start_chunk(
+    deps: &Deps,
+    policies: &BTreeMap<PolicyName, Policy>,
+    alerter: &lifeboat::alerting::Alerter,
+    chunk: Vec<CreateAction>,
+    run_id: &str,
+) -> Vec<Outcome> {
+    stream::iter(chunk)
+        .map(|c| {
+            let delegated = policies.get(&c.policy).and_then(|p| p.aws_backup.as_ref());
+            async move {
+                match delegated {
+                    Some(target) => ensure_job(deps, alerter, c, target, run_id).await,
+                    None => ensure(deps, alerter, c, run_id).await,
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
 }
 
 /// The tags every Lifeboat snapshot carries; they let a later run adopt it.

@@ -329,3 +329,24 @@ async fn arbitrary_json_events_never_panic_and_are_rejected_as_invalid() {
     }
     assert_eq!(fakes.snapshots.total_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_run_out_of_time_starts_nothing_more_ends_retryable_and_the_retry_finishes() {
+    let (fakes, deps) = setup();
+    let tick = lifeboat::events::ScheduleTick::parse(&serde_json::from_str(TICK).unwrap()).unwrap();
+    // Less than the margin left: nothing is started, everything is reported as remaining.
+    let err = create_snapshots::run_until(&deps, &tick, "late", Some(now()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorType::Retryable);
+    assert!(err.message.contains("4 backup(s) not started"), "{}", err.message);
+    assert!(fakes.snapshots.snapshots().is_empty());
+    assert!(fakes.catalog.points().is_empty());
+    // The retry, with time to spare, starts all of them once.
+    let later = now() + chrono::Duration::minutes(10);
+    let report = create_snapshots::run_until(&deps, &tick, "retry", Some(later))
+        .await
+        .unwrap();
+    assert_eq!((report.created.len(), report.remaining), (4, 0));
+    assert_eq!(fakes.snapshots.snapshots().len(), 4);
+}
