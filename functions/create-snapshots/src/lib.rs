@@ -37,7 +37,7 @@ const CONCURRENCY: usize = 8;
 /// Snapshots started between two looks at the clock.
 const CHUNK: usize = 4 * CONCURRENCY;
 /// Stop starting backups when less than this is left before the Lambda deadline.
-const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_mins(1);
 /// A request whose run crashed may be taken up again after this long.
 const REQUEST_STALE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
