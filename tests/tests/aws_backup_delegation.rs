@@ -209,3 +209,62 @@ async fn a_policy_requiring_vault_lock_backs_up_nothing_into_an_unlocked_vault()
     assert_eq!(report.created.len(), 1, "{report:#?}");
     assert_eq!(fakes.backup.jobs().len(), 1);
 }
+
+#[tokio::test]
+async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never_expired_by_lifeboat() {
+    let (fakes, orders) = setup(false);
+    fakes.backup.add_unlocked_vault("lifeboat");
+    // Lifeboat's own backup, completed.
+    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-1")
+        .await
+        .unwrap();
+    let own = report.created[0].clone();
+    fakes.backup.complete_job(&fakes.backup.jobs()[0].job_id);
+    // One made by an AWS Backup plan the day before, and one still being written.
+    let made = |id: &str, status: &str| lifeboat::ports::VaultRecoveryPoint {
+        recovery_point_arn: format!("arn:aws:backup:us-east-1:123456789012:recovery-point:{id}"),
+        resource_arn: orders.arn.clone(),
+        resource_type: "RDS".into(),
+        status: status.into(),
+        created_at: Some("2026-11-22T03:00:00Z".parse().unwrap()),
+        completed_at: None,
+        delete_at: None,
+        encryption_key_arn: None,
+        is_encrypted: true,
+    };
+    assert!(fakes.backup.add_recovery_point("lifeboat", made("PLAN-1", "COMPLETED")));
+    assert!(fakes.backup.add_recovery_point("lifeboat", made("plan-2", "PARTIAL")));
+
+    let track = track_recovery_points::Deps {
+        ports: fakes.ports(),
+        config: Fakes::config(),
+    };
+    let first = track_recovery_points::run(&track, &tick("2026-11-23T18:25:00Z"), "track-1")
+        .await
+        .unwrap();
+    let imported: Vec<String> = first.imported.iter().map(ToString::to_string).collect();
+    assert_eq!(imported, ["us-east-1/db/vault-plan-1"], "{first:#?}");
+    let rp = fakes.catalog.get(&first.imported[0]).await.unwrap().unwrap();
+    assert!(rp.adopted && rp.backup_job_id.is_none());
+    assert_eq!(rp.backup_vault.as_deref(), Some("lifeboat"));
+    assert!(rp.is_restorable());
+    // Lifeboat's own point is known by its recovery point ARN: not imported again.
+    assert_eq!(fakes.catalog.points().len(), 2);
+    let again = track_recovery_points::run(&track, &tick("2026-11-23T18:35:00Z"), "track-2")
+        .await
+        .unwrap();
+    assert!(again.imported.is_empty());
+
+    // Retention (keep 1) would drop the older point; the vault's lifecycle owns it.
+    let expire = expire_recovery_points::Deps {
+        ports: fakes.ports(),
+        config: Fakes::config(),
+    };
+    let report = expire_recovery_points::run(&expire, &tick("2026-11-23T19:00:00Z"), "expire-1")
+        .await
+        .unwrap();
+    assert!(report.expired.is_empty() && report.refused.is_empty(), "{report:#?}");
+    assert_eq!(report.protected, 1);
+    assert_eq!(fakes.backup.calls(BackupServiceOp::DeleteRecoveryPoint), 0);
+    assert!(fakes.catalog.get(&own).await.unwrap().unwrap().is_restorable());
+}

@@ -48,6 +48,10 @@ pub struct Report {
     pub transitions: Vec<(RecoveryPointId, Status)>,
     pub stuck: Vec<RecoveryPointId>,
     pub adopted: Vec<RecoveryPointId>,
+    /// Completed recovery points found in a policy's AWS Backup vault without a record
+    /// (made by an AWS Backup plan, or by hand): recorded as adopted; the vault's own
+    /// lifecycle, not Lifeboat's retention, deletes them.
+    pub imported: Vec<RecoveryPointId>,
     pub rpo: Vec<RpoStatus>,
     pub errors: Vec<ItemFailure>,
 }
@@ -158,6 +162,19 @@ pub async fn run_measured(
     let resources = lifeboat::app::discover(ports, &deps.config, &policies).await?.protected;
     let mut found: Vec<(&ProtectedResource, Snapshot)> = Vec::new();
     for d in &resources {
+        if let Some(target) = policies.get(&d.policy).and_then(|p| p.aws_backup.as_ref()) {
+            // Delegated: the vault's recovery points are what there is to reconcile.
+            match import_vault_points(deps, d, &policies[&d.policy], target, now).await {
+                Ok(ids) => {
+                    for id in ids {
+                        log.action("imported", id.as_str(), "vault recovery point had no record");
+                        report.imported.push(id);
+                    }
+                }
+                Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
+            }
+            continue;
+        }
         match ports.snapshots.lifeboat_snapshots(&d.resource).await {
             Ok(snapshots) => found.extend(snapshots.into_iter().map(|s| (d, s))),
             Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
@@ -316,6 +333,66 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
         alerter.raise_or_log(alert, run_id).await;
     }
     Tracked::Moved(Box::new(next))
+}
+
+/// Records the completed recovery points of `d` in the policy's vault that the catalog
+/// does not know (compared by recovery point ARN).
+async fn import_vault_points(
+    deps: &Deps,
+    d: &ProtectedResource,
+    policy: &Policy,
+    target: &lifeboat::domain::AwsBackupTarget,
+    now: DateTime<Utc>,
+) -> Result<Vec<RecoveryPointId>, PortError> {
+    let ports = &deps.ports;
+    let in_vault = ports
+        .backup
+        .recovery_points(&target.vault, Some(&d.resource.arn))
+        .await?;
+    if in_vault.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known: HashSet<String> = ports
+        .catalog
+        .by_resource(&d.resource.arn, lifeboat::app::PLAN_POINTS_PER_RESOURCE)
+        .await?
+        .into_iter()
+        .filter_map(|p| p.snapshot_arn)
+        .collect();
+    let mut imported = Vec::new();
+    for vp in in_vault {
+        if vp.status != "COMPLETED" || known.contains(&vp.recovery_point_arn) {
+            continue;
+        }
+        let created = vp.created_at.unwrap_or(now);
+        let name = lifeboat::domain::naming::vault_point_name(&vp.recovery_point_arn);
+        let slot = policy
+            .schedule
+            .slot_at(created)
+            .unwrap_or_else(|| Slot::containing(created, std::time::Duration::from_hours(1)));
+        let rp = RecoveryPoint {
+            snapshot_arn: Some(vp.recovery_point_arn.clone()),
+            backup_vault: Some(target.vault.clone()),
+            kms_key_id: vp.encryption_key_arn.clone(),
+            adopted: true,
+            updated_at: now,
+            ..RecoveryPoint::new(
+                &d.resource,
+                &d.policy,
+                slot,
+                &d.resource.region,
+                &name,
+                Status::Available,
+                created,
+            )
+        };
+        match ports.catalog.insert(&rp).await {
+            Ok(()) => imported.push(rp.id),
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(imported)
 }
 
 /// What AWS says of a pending recovery point.

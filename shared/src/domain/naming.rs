@@ -72,6 +72,22 @@ pub fn id_part(resource: &ResourceRef) -> String {
     format!("{cleaned}-{}", &digest[..8])
 }
 
+/// The name a recovery point found in an AWS Backup vault is recorded under:
+/// `vault-<the ARN's last part>`, in the characters recovery point ids allow.
+pub fn vault_point_name(recovery_point_arn: &str) -> String {
+    let last = recovery_point_arn
+        .rsplit([':', '/'])
+        .find(|part| !part.is_empty())
+        .unwrap_or("unnamed");
+    let cleaned: String = last
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(200)
+        .collect();
+    format!("vault-{cleaned}")
+}
+
 /// The policy and slot of a scheduled backup of `resource` from its name (for backups that
 /// cannot carry tags, such as DynamoDB's): `lb-<policy>-<id part>-<slot>`. `None` for
 /// on-demand and emergency names and for names Lifeboat did not make.
@@ -138,5 +154,27 @@ mod tests {
         assert_eq!(parse_scheduled_name(&emergency_name(&p, &c, at), &c), None);
         assert_eq!(parse_scheduled_name(&names[2], &table("orders")), None);
         assert_eq!(parse_scheduled_name("nightly-carts-v2", &c), None);
+    }
+
+    #[test]
+    fn vault_recovery_points_get_valid_names() {
+        for (arn, name) in [
+            (
+                "arn:aws:backup:us-east-1:123456789012:recovery-point:7C1B4A9E-1d2c",
+                "vault-7c1b4a9e-1d2c",
+            ),
+            (
+                "arn:aws:rds:us-east-1:123456789012:snapshot:awsbackup:job-12ab",
+                "vault-job-12ab",
+            ),
+            (
+                "arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/0148_x",
+                "vault-0148-x",
+            ),
+            ("", "vault-unnamed"),
+        ] {
+            assert_eq!(vault_point_name(arn), name);
+            assert!(crate::domain::RecoveryPointId::parse(&format!("us-east-1/db/{name}")).is_ok());
+        }
     }
 }

@@ -503,6 +503,11 @@ fn expire_group(
         if Some(&p.id) == newest_verified {
             return Some("newest verified recovery point in its location".into());
         }
+        if let (Some(vault), None) = (&p.backup_vault, &p.backup_job_id) {
+            return Some(format!(
+                "made outside Lifeboat in AWS Backup vault {vault}: the vault's lifecycle deletes it"
+            ));
+        }
         let h = &p.holds;
         if h.legal_hold {
             return Some("legal hold".into());
