@@ -32,6 +32,7 @@ pub enum SnapshotOp {
     ListLifeboat,
     Copy,
     Delete,
+    Share,
 }
 
 type SnapshotKey = (Region, ResourceKind, String);
@@ -43,11 +44,20 @@ pub struct InMemorySnapshotStore {
     failures: Mutex<VecDeque<(SnapshotOp, PortError)>>,
     new_status: Mutex<Option<SnapshotStatus>>,
     calls: Mutex<HashMap<SnapshotOp, usize>>,
+    shares: Mutex<BTreeMap<SnapshotKey, std::collections::BTreeSet<String>>>,
 }
 
 impl InMemorySnapshotStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The accounts a snapshot is shared with.
+    pub fn shared_with(&self, region: &Region, kind: ResourceKind, name: &str) -> Vec<String> {
+        lock(&self.shares)
+            .get(&(region.clone(), kind, name.to_owned()))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn add_resource(&self, resource: ResourceRef, tags: Vec<Tag>) {
@@ -151,6 +161,22 @@ impl SnapshotStore for InMemorySnapshotStore {
         Ok(lock(&self.snapshots)
             .get(&(region.clone(), kind, name.to_owned()))
             .map(|(s, _)| s.clone()))
+    }
+
+    async fn share_snapshot(&self, region: &Region, kind: ResourceKind, name: &str, account: &str) -> PortResult<()> {
+        self.enter(SnapshotOp::Share)?;
+        let key = (region.clone(), kind, name.to_owned());
+        match lock(&self.snapshots).get(&key).map(|(s, _)| s.status.clone()) {
+            None => return Err(PortError::NotFound(format!("snapshot {name} in {region}"))),
+            Some(SnapshotStatus::Available) => {}
+            Some(other) => {
+                return Err(PortError::InvalidState(format!(
+                    "snapshot {name} is {other:?}: only an available snapshot can be shared"
+                )));
+            }
+        }
+        lock(&self.shares).entry(key).or_default().insert(account.to_owned());
+        Ok(())
     }
 
     async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {

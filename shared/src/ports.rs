@@ -149,6 +149,9 @@ pub trait SnapshotStore: Send + Sync {
     async fn create_snapshot(&self, resource: &ResourceRef, name: &str, tags: &[Tag]) -> PortResult<Snapshot>;
     /// The snapshot called `name` in `region`, if any.
     async fn describe_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<Option<Snapshot>>;
+    /// Shares a snapshot with another account (RDS: the `restore` attribute). Idempotent:
+    /// sharing again with the same account is `Ok`.
+    async fn share_snapshot(&self, region: &Region, kind: ResourceKind, name: &str, account: &str) -> PortResult<()>;
     /// Manual snapshots of `resource` (in its own region) that Lifeboat created.
     async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>>;
     /// Starts a copy of `source` into `destination`, encrypted with `kms_key_id`.

@@ -48,6 +48,10 @@ impl SnapshotStore for RoutedSnapshots {
         self.store(kind).describe_snapshot(region, kind, name).await
     }
 
+    async fn share_snapshot(&self, region: &Region, kind: ResourceKind, name: &str, account: &str) -> PortResult<()> {
+        self.store(kind).share_snapshot(region, kind, name, account).await
+    }
+
     async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
         self.store(resource.kind).lifeboat_snapshots(resource).await
     }

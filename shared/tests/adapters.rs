@@ -790,6 +790,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         snapshot_arn: None,
         backup_vault: None,
         backup_job_id: None,
+        shared_with: Vec::new(),
         source: None,
         kms_key_id: None,
         status: Status::Pending,

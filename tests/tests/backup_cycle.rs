@@ -377,3 +377,64 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
     assert_eq!(policies.len(), 1);
     assert_eq!(policies[0].as_ref().unwrap(), &policy);
 }
+
+/// A copy target naming another account: once the copy is available in the DR region,
+/// track-recovery-points shares it with that account (the snapshot's `restore`
+/// attribute), records it, and does not share it twice.
+#[tokio::test]
+async fn a_copy_for_another_account_is_shared_with_it_once_available() {
+    let env = TestEnv::start().await.unwrap();
+    let key = env.create_kms_key(DR).await.unwrap();
+    let policy = env
+        .put_policy(&format!(
+            r#"{{"name":"{{prefix}}-shared","every":"1h","rpo":"2h","retain":24,
+                 "copies":[{{"region":"{DR}","kms_key_id":"{key}","account":"444455556666"}}]}}"#
+        ))
+        .await
+        .unwrap();
+    let orders = env.name("orders");
+    env.create_instance(&orders, policy.name.as_str()).await.unwrap();
+    create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "run-1")
+        .await
+        .unwrap();
+    copy_snapshots::run(&copy_deps(&env, ""), &tick(SLOT_TIME), "run-2")
+        .await
+        .unwrap();
+    let first = track_recovery_points::run(&track_deps(&env, ""), &tick("2026-11-23T18:25:00Z"), "run-3")
+        .await
+        .unwrap();
+    assert_eq!(first.shared.len(), 1, "{first:#?}");
+    let name = format!("lb-{}-{orders}-20261123-1800", policy.name);
+    let attrs = env
+        .rds(DR)
+        .describe_db_snapshot_attributes()
+        .db_snapshot_identifier(&name)
+        .send()
+        .await
+        .unwrap();
+    let restore: Vec<String> = attrs
+        .db_snapshot_attributes_result()
+        .map(|r| r.db_snapshot_attributes())
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.attribute_name() == Some("restore"))
+        .flat_map(|a| a.attribute_values().iter().cloned())
+        .collect();
+    assert_eq!(restore, ["444455556666"]);
+    let copy = env
+        .catalog()
+        .get(&RecoveryPointId::new(
+            &Region::parse(DR).unwrap(),
+            lifeboat::domain::ResourceKind::RdsInstance,
+            &name,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(copy.shared_with, ["444455556666"]);
+    // The primary snapshot is not shared; a second run shares nothing more.
+    let again = track_recovery_points::run(&track_deps(&env, ""), &tick("2026-11-23T18:35:00Z"), "run-4")
+        .await
+        .unwrap();
+    assert!(again.shared.is_empty(), "{again:#?}");
+}

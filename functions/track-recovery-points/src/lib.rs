@@ -48,6 +48,8 @@ pub struct Report {
     pub transitions: Vec<(RecoveryPointId, Status)>,
     pub stuck: Vec<RecoveryPointId>,
     pub adopted: Vec<RecoveryPointId>,
+    /// Copies shared with the account their copy target names.
+    pub shared: Vec<RecoveryPointId>,
     /// Completed recovery points found in a policy's AWS Backup vault without a record
     /// (made by an AWS Backup plan, or by hand): recorded as adopted; the vault's own
     /// lifecycle, not Lifeboat's retention, deletes them.
@@ -155,6 +157,29 @@ pub async fn run_measured(
             }
             Ok(None) => {}
             Err(e) => report.errors.push(ItemFailure::new(source.id.as_str(), &e)),
+        }
+    }
+
+    // 2b. Copies for another account: shared with it once they are available.
+    for copy in sources.iter().filter(|c| c.is_copy() && c.status == Status::Available) {
+        let account = policies
+            .get(&copy.policy)
+            .and_then(|p| {
+                p.copies_for(copy.resource.kind)
+                    .iter()
+                    .find(|t| t.region == copy.location)
+            })
+            .and_then(|t| t.account.clone());
+        let Some(account) = account.filter(|a| !copy.shared_with.contains(a)) else {
+            continue;
+        };
+        match share(deps, &alerter, copy, &account, run_id).await {
+            Ok(true) => {
+                log.action("shared", copy.id.as_str(), format!("with account {account}"));
+                report.shared.push(copy.id.clone());
+            }
+            Ok(false) => {}
+            Err(e) => report.errors.push(ItemFailure::new(copy.id.as_str(), &e)),
         }
     }
 
@@ -333,6 +358,53 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
         alerter.raise_or_log(alert, run_id).await;
     }
     Tracked::Moved(Box::new(next))
+}
+
+/// Shares an available copy with `account` and records it (`false`: another run did).
+/// A refusal that retrying will not cure is alerted; the next run tries again.
+async fn share(
+    deps: &Deps,
+    alerter: &Alerter,
+    copy: &RecoveryPoint,
+    account: &str,
+    run_id: &str,
+) -> Result<bool, PortError> {
+    let ports = &deps.ports;
+    if let Err(e) = ports
+        .snapshots
+        .share_snapshot(&copy.location, copy.resource.kind, &copy.snapshot_name, account)
+        .await
+    {
+        if !e.is_transient() {
+            let now = ports.clock.now();
+            let alert = Alert::new(
+                AlertKind::CopyFailed,
+                Severity::High,
+                format!(
+                    "copy {} cannot be shared with account {account}: {}",
+                    copy.snapshot_name,
+                    e.code()
+                ),
+                format!("{}#share#{account}#{}", copy.id, now.format("%Y-%m-%d")),
+                now,
+            )
+            .resource(&copy.resource.arn)
+            .recovery_point(&copy.id)
+            .location(&copy.location)
+            .detail("error", e.to_string());
+            alerter.raise_or_log(alert, run_id).await;
+        }
+        return Err(e);
+    }
+    let mut next = copy.clone();
+    next.shared_with.push(account.to_owned());
+    next.version += 1;
+    next.updated_at = ports.clock.now();
+    match ports.catalog.update(&next, copy.version).await {
+        Ok(()) => Ok(true),
+        Err(PortError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Records the completed recovery points of `d` in the policy's vault that the catalog

@@ -201,6 +201,31 @@ impl SnapshotStore for RdsSnapshotStore {
         }
     }
 
+    async fn share_snapshot(&self, region: &Region, kind: ResourceKind, name: &str, account: &str) -> PortResult<()> {
+        let client = self.client(region)?;
+        match kind {
+            ResourceKind::RdsInstance => client
+                .modify_db_snapshot_attribute()
+                .db_snapshot_identifier(name)
+                .attribute_name("restore")
+                .values_to_add(account)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| port_error("ModifyDBSnapshotAttribute", e)),
+            ResourceKind::AuroraCluster => client
+                .modify_db_cluster_snapshot_attribute()
+                .db_cluster_snapshot_identifier(name)
+                .attribute_name("restore")
+                .values_to_add(account)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| port_error("ModifyDBClusterSnapshotAttribute", e)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(kind)),
+        }
+    }
+
     async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
         let client = self.client(&resource.region)?;
         let all: Vec<Snapshot> = match resource.kind {

@@ -246,6 +246,12 @@ impl SnapshotStore for DynamoDbTableSnapshots {
             .collect())
     }
 
+    async fn share_snapshot(&self, _region: &Region, _kind: ResourceKind, name: &str, account: &str) -> PortResult<()> {
+        Err(PortError::Invalid(format!(
+            "DynamoDB backup {name} cannot be shared with account {account}: native backups cannot (AWS Backup can copy to another account)"
+        )))
+    }
+
     async fn copy_snapshot(
         &self,
         source: &Snapshot,

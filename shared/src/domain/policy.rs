@@ -127,6 +127,11 @@ pub struct CopyTarget {
     /// KMS key id, ARN or alias in the destination region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
+    /// Another AWS account the copy is shared with once it is available (it can restore
+    /// or copy it into its own vaults). Needs a customer managed `kms_key_id` that the
+    /// account may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// The stored and user-written form of a policy.
@@ -178,6 +183,8 @@ pub struct CopyTargetDocument {
     pub region: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -397,6 +404,7 @@ impl Policy {
                 .map(|c| CopyTargetDocument {
                     region: c.region.to_string(),
                     kms_key_id: c.kms_key_id.clone(),
+                    account: c.account.clone(),
                 })
                 .collect(),
             windows: self.windows.iter().map(Window::to_document).collect(),
@@ -482,9 +490,23 @@ fn parse_copies(docs: &[CopyTargetDocument], problems: &mut Vec<String>) -> Vec<
                 {
                     problems.push(format!("copies[{i}].kms_key_id: {p}"));
                 }
+                if let Some(account) = &c.account {
+                    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                        problems.push(format!(
+                            "copies[{i}].account: {account:.40?} is not a 12-digit account id"
+                        ));
+                    }
+                    // Snapshots encrypted with an AWS managed key cannot be shared.
+                    if c.kms_key_id.as_deref().is_none_or(|k| k.starts_with("alias/aws/")) {
+                        problems.push(format!(
+                            "copies[{i}]: sharing with account {account:.40} needs kms_key_id, a customer managed key in {region} that the account may use (an AWS managed key cannot be shared)"
+                        ));
+                    }
+                }
                 copies.push(CopyTarget {
                     region,
                     kms_key_id: c.kms_key_id.clone(),
+                    account: c.account.clone(),
                 });
             }
             Err(e) => problems.push(format!("copies[{i}].region: {e}")),
@@ -674,6 +696,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.problems.join(" ").contains("verify.sample"), "{err}");
+    }
+
+    #[test]
+    fn a_copy_shared_with_another_account_needs_a_customer_key() {
+        let p = Policy::from_json(
+            r#"{"name":"gold","every":"1h","rpo":"2h","retain":7,
+                "copies":[{"region":"us-west-2","account":"444455556666","kms_key_id":"arn:aws:kms:us-west-2:111122223333:key/k"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.copies[0].account.as_deref(), Some("444455556666"));
+        assert_eq!(Policy::from_document(&p.to_document()).unwrap(), p);
+        let err = Policy::from_json(
+            r#"{"name":"gold","every":"1h","rpo":"2h","retain":7,
+                "copies":[{"region":"us-west-2","account":"4444"},{"region":"eu-west-1","account":"444455556666","kms_key_id":"alias/aws/rds"}]}"#,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in ["copies[0].account", "copies[0]: sharing", "copies[1]: sharing"] {
+            assert!(all.contains(needle), "missing {needle:?} in {all}");
+        }
     }
 
     #[test]

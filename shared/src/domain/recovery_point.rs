@@ -164,6 +164,9 @@ pub struct RecoveryPoint {
     pub backup_vault: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_job_id: Option<String>,
+    /// Accounts this copy is shared with (a copy target's `account`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<String>,
     /// For a cross-region copy: the recovery point it was copied from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<RecoveryPointId>,
@@ -262,6 +265,7 @@ impl RecoveryPoint {
             snapshot_arn: None,
             backup_vault: None,
             backup_job_id: None,
+            shared_with: Vec::new(),
             source: None,
             kms_key_id: None,
             status,

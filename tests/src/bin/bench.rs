@@ -209,6 +209,7 @@ fn point(
         snapshot_arn: Some(format!("arn:aws:rds:{location}:123456789012:snapshot:{name}")),
         backup_vault: None,
         backup_job_id: None,
+        shared_with: Vec::new(),
         kms_key_id: source.is_some().then(|| DR_KEY.to_owned()),
         source,
         status,
