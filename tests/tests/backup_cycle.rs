@@ -414,7 +414,7 @@ async fn a_copy_for_another_account_is_shared_with_it_once_available() {
         .unwrap();
     let restore: Vec<String> = attrs
         .db_snapshot_attributes_result()
-        .map(|r| r.db_snapshot_attributes())
+        .map(aws_sdk_rds::types::DbSnapshotAttributesResult::db_snapshot_attributes)
         .unwrap_or_default()
         .iter()
         .filter(|a| a.attribute_name() == Some("restore"))
