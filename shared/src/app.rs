@@ -196,6 +196,28 @@ pub fn kms_key_for<'a>(policy: &'a Policy, config: &'a Config, region: &crate::d
         .or_else(|| config.dr_kms_keys.get(region).map(String::as_str))
 }
 
+/// What makes a valid policy unusable in this deployment: a copy target in the primary
+/// region itself, or one with no KMS key in the policy nor in `DR_KMS_KEYS` (its copies
+/// would be blocked). Checked where policies are written; a stored policy with such a
+/// target still backs up, and its copies are blocked with an alert.
+pub fn deployment_problems(policy: &Policy, config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, c) in policy.copies.iter().enumerate() {
+        if c.region == config.primary_region {
+            problems.push(format!(
+                "copies[{i}].region: {} is the primary region; copies go to other regions",
+                c.region
+            ));
+        } else if kms_key_for(policy, config, &c.region).is_none() {
+            problems.push(format!(
+                "copies[{i}].kms_key_id: no KMS key for {} in the policy nor in the deployment's DR_KMS_KEYS; copies there would be blocked",
+                c.region
+            ));
+        }
+    }
+    problems
+}
+
 /// The ids the copies of `source` have (or will have) in each destination of `policy`.
 pub fn copy_ids(source: &RecoveryPoint, policy: &Policy) -> Vec<RecoveryPointId> {
     policy

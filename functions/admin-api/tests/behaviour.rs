@@ -251,7 +251,27 @@ async fn policies_are_validated_with_every_problem_listed_and_audited() {
     let r = w.call(Some(ADMIN), "PUT", "/policies/gold", Some("{not json")).await;
     assert_eq!(r.status, 400);
 
-    let good = r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 24}"#;
+    // Copy targets this deployment cannot serve: the primary region, a region without a key.
+    let r = w
+        .call(
+            Some(ADMIN),
+            "PUT",
+            "/policies/gold",
+            Some(r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 24, "copies": [{"region": "us-east-1"}, {"region": "eu-west-1"}]}"#),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["copies[0].region", "copies[1].kms_key_id"]);
+    assert!(w.fakes.catalog.policies().await.unwrap().is_empty(), "nothing stored");
+
+    // us-west-2 has a key in the deployment's DR_KMS_KEYS.
+    let good = r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 24, "copies": [{"region": "us-west-2"}]}"#;
     let r = w.call(Some(ADMIN), "PUT", "/policies/gold", Some(good)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = w.call(Some(VIEWER), "GET", "/policies/gold", None).await;
@@ -266,12 +286,12 @@ async fn policies_are_validated_with_every_problem_listed_and_audited() {
     // Every mutating request: a `requested` and an `answered` record, refusals included.
     let records = w.audit.records();
     let puts: Vec<_> = records.iter().filter(|r| r.method == "PUT").collect();
-    assert_eq!(puts.len(), 10, "5 PUTs × 2 phases");
+    assert_eq!(puts.len(), 12, "6 PUTs × 2 phases");
     assert!(
         puts.iter()
             .all(|r| r.principal == ADMIN && r.role == "admin" && r.route == "/policies/{name}")
     );
-    assert_eq!(puts.iter().filter(|r| r.status == Some(400)).count(), 4);
+    assert_eq!(puts.iter().filter(|r| r.status == Some(400)).count(), 5);
     assert_eq!(puts.iter().filter(|r| r.status == Some(200)).count(), 1);
     assert!(records.iter().all(|r| r.method != "GET"), "reads are not audited");
     let body_hash = records

@@ -68,6 +68,13 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
                 p.with_error(field_of(msg), msg.clone())
             })
     })?;
+    let unusable = lifeboat::app::deployment_problems(&policy, &deps.plan.config);
+    if !unusable.is_empty() {
+        return Err(unusable.iter().fold(
+            Problem::bad_request("The policy cannot work in this deployment"),
+            |p, msg| p.with_error(field_of(msg), msg.clone()),
+        ));
+    }
     deps.ports()
         .catalog
         .put_policy(&policy)
