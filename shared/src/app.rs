@@ -24,6 +24,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// AWS Backup in the primary region, for policies that delegate to it.
     pub backup: Arc<dyn crate::ports::BackupService>,
+    /// The alert deduplication window (`ALERT_DEDUPE_WINDOW`), if any.
+    pub alert_window: Option<chrono::Duration>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -34,7 +36,7 @@ impl std::fmt::Debug for Ports {
 
 impl Ports {
     pub fn alerter(&self) -> Alerter {
-        Alerter::new(self.catalog.clone(), self.notifier.clone(), self.clock.clone())
+        Alerter::new(self.catalog.clone(), self.notifier.clone(), self.clock.clone()).with_window(self.alert_window)
     }
 
     /// The production wiring: AWS adapters from the shared SDK configuration.
@@ -67,6 +69,7 @@ impl Ports {
                     .interceptor(crate::aws::calls::CountCalls)
                     .build(),
             ))),
+            alert_window: config.alert_dedupe_window,
         }
     }
 }

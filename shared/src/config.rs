@@ -30,6 +30,9 @@ pub struct Config {
     pub snapshot_deadline: Duration,
     /// `COPY_DEADLINE` (default `6h`): a copy still pending after this is stuck.
     pub copy_deadline: Duration,
+    /// `ALERT_DEDUPE_WINDOW` (e.g. `1h`; absent or `0`: off): the same kind of alert about
+    /// the same resource and location is sent at most once per window.
+    pub alert_dedupe_window: Option<chrono::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +115,10 @@ impl Config {
         };
         let snapshot_deadline = duration("SNAPSHOT_DEADLINE", Duration::from_hours(2));
         let copy_deadline = duration("COPY_DEADLINE", Duration::from_hours(6));
+        let alert_dedupe_window = crate::alerting::DedupeConfig::from_lookup(&get)
+            .map_err(|p| problems.push(p))
+            .ok()
+            .and_then(|d| d.window);
         match primary_region {
             Some(primary_region) if problems.is_empty() => Ok(Self {
                 catalog_table,
@@ -122,6 +129,7 @@ impl Config {
                 policy_tag_key,
                 snapshot_deadline,
                 copy_deadline,
+                alert_dedupe_window,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -176,5 +184,25 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{needle} missing from {all}");
         }
+    }
+
+    #[test]
+    fn the_alert_window_is_read_and_checked() {
+        let base = [
+            ("CATALOG_TABLE_NAME", "t"),
+            ("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:1:a"),
+            ("PRIMARY_REGION", "us-east-1"),
+        ];
+        assert_eq!(Config::from_lookup(lookup(&base)).unwrap().alert_dedupe_window, None);
+        let mut with = base.to_vec();
+        with.push(("ALERT_DEDUPE_WINDOW", "90m"));
+        assert_eq!(
+            Config::from_lookup(lookup(&with)).unwrap().alert_dedupe_window,
+            Some(chrono::Duration::minutes(90))
+        );
+        let mut bad = base.to_vec();
+        bad.push(("ALERT_DEDUPE_WINDOW", "soon"));
+        let err = Config::from_lookup(lookup(&bad)).unwrap_err();
+        assert!(err.0.iter().any(|p| p.contains("ALERT_DEDUPE_WINDOW")), "{err}");
     }
 }

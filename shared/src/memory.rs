@@ -503,6 +503,7 @@ impl Fakes {
             notifier: self.notifier.clone(),
             clock: self.clock.clone(),
             backup: self.backup.clone(),
+            alert_window: None,
         }
     }
 

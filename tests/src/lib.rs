@@ -244,6 +244,7 @@ impl TestEnv {
             backup: Arc::new(lifeboat::aws::AwsBackupService::new(aws_sdk_backup::Client::new(
                 &self.primary,
             ))),
+            alert_window: None,
         }
     }
 

@@ -350,3 +350,33 @@ async fn a_run_out_of_time_starts_nothing_more_ends_retryable_and_the_retry_fini
     assert_eq!((report.created.len(), report.remaining), (4, 0));
     assert_eq!(fakes.snapshots.snapshots().len(), 4);
 }
+
+/// With `ALERT_DEDUPE_WINDOW`, the same kind of alert about the same resource is sent once
+/// per window: a resource busy at two consecutive hourly slots warns once with a 2 h
+/// window, twice without one.
+#[tokio::test]
+async fn the_alert_window_sends_a_repeated_warning_for_one_resource_once() {
+    for (window, expected) in [(Some(chrono::Duration::hours(2)), 1), (None, 2)] {
+        let fakes = Fakes::new(now());
+        fakes.catalog.put_policy_json("gold", GOLD);
+        fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+        let mut ports = fakes.ports();
+        ports.alert_window = window;
+        let deps = Deps {
+            ports,
+            config: Fakes::config(),
+        };
+        for (i, at) in ["2026-11-23T18:15:00Z", "2026-11-23T19:15:00Z"].into_iter().enumerate() {
+            fakes.clock.set(at.parse().unwrap());
+            fakes.snapshots.fail_next(
+                SnapshotOp::Create,
+                PortError::InvalidState("InvalidDBInstanceState: modifying".into()),
+            );
+            let report = handle(&deps, event(&format!(r#"{{"scheduledTime":"{at}"}}"#)))
+                .await
+                .unwrap();
+            assert_eq!(report.failed.len(), 1, "slot {i}");
+        }
+        assert_eq!(fakes.notifier.alerts().len(), expected, "window {window:?}");
+    }
+}

@@ -477,6 +477,7 @@ fn deps(rds: &[&Rule], ddb: &[&Rule]) -> Deps {
             notifier: Arc::new(SnsNotifier::new(client!(aws_sdk_sns, nothing), TOPIC)),
             clock: Arc::new(ManualClock::new(now())),
             backup: Arc::new(lifeboat::memory::InMemoryBackupService::new()),
+            alert_window: None,
         },
         config: Fakes::config(),
     }

@@ -733,6 +733,7 @@ async fn cycle_child(n: usize) -> Result<Value> {
         notifier: fakes.notifier.clone(),
         clock: fakes.clock.clone(),
         backup: fakes.backup.clone(),
+        alert_window: None,
     };
     // Budget enough for every copy of the cycle, so the cycle does all its work.
     let config = Config::from_lookup(|k| match k {
