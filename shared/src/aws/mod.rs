@@ -185,7 +185,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let code = err.code().unwrap_or_default().to_owned();
-    let message = format!("{operation}: {}", DisplayErrorContext(&err));
+    let message = cap(error_message(operation, &err));
     let server_fault = match &err {
         SdkError::ServiceError(se) => se.raw().status().is_server_error(),
         _ => true,
@@ -210,6 +210,41 @@ where
     } else {
         PortError::Invalid(message)
     }
+}
+
+/// What went wrong, in AWS's words: the operation, the error code and AWS's message for a
+/// service error; the error chain for a timeout or a connection failure. Never the raw
+/// HTTP response (headers, request ids, the body), which the SDK's debug form carries.
+fn error_message<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            match (se.err().code(), se.err().message()) {
+                (Some(code), Some(message)) => format!("{operation}: {code}: {message}"),
+                (Some(code), None) => format!("{operation}: {code} (HTTP {status})"),
+                (None, Some(message)) => format!("{operation}: HTTP {status}: {message}"),
+                (None, None) => format!("{operation}: HTTP {status}"),
+            }
+        }
+        other => format!("{operation}: {}", DisplayErrorContext(other)),
+    }
+}
+
+/// Error messages end up in records, alerts and logs: at most 1,000 characters.
+fn cap(mut message: String) -> String {
+    const MAX: usize = 1000;
+    if message.len() > MAX {
+        let mut end = MAX;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
