@@ -212,8 +212,38 @@ async fn failover_then_failback() {
     let dr = DrEnv::start().await.unwrap();
     let source_key = dr.env.create_kms_key(PRIMARY).await.unwrap();
     let parameter = format!("/{}/orders/endpoint", dr.env.prefix);
+    // The DNS side of the switch: a CNAME in a Route 53 zone (moto implements Route 53).
+    let route53 = aws_sdk_route53::Client::new(&dr.env.primary);
+    let zone = route53
+        .create_hosted_zone()
+        .name(format!("{}.example.", dr.env.prefix))
+        .caller_reference(&dr.env.prefix)
+        .send()
+        .await
+        .unwrap()
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let record = format!("orders-db.{}.example.", dr.env.prefix);
+    let cname = || async {
+        lifeboat::dr::ports::DnsRecords::cname(&lifeboat::dr::aws::Route53Records::new(&dr.env.primary), &zone, &record)
+            .await
+            .unwrap()
+    };
+    lifeboat::dr::ports::DnsRecords::upsert_cname(
+        &lifeboat::dr::aws::Route53Records::new(&dr.env.primary),
+        &zone,
+        &record,
+        "orders.primary.example",
+        300,
+    )
+    .await
+    .unwrap();
     let extra = format!(
-        r#", "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{{prefix}}-orders"}}}},
+        r#", "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{{prefix}}-orders"}},
+                         "hosted_zone_id": "{zone}", "records": {{"{record}": "{{prefix}}-orders"}}}},
             "prechecks": {{"source_kms_key_id": "{source_key}"}}"#
     );
     let (plan, db, _) = estate(&dr, &extra).await;
@@ -258,6 +288,11 @@ async fn failover_then_failback() {
         value().await.contains(DR),
         "switched to the DR region: {}",
         value().await
+    );
+    let pointed = cname().await.unwrap_or_default();
+    assert!(
+        pointed.contains(DR) && pointed.contains(&restored),
+        "DNS follows: {pointed}"
     );
     // A pre-failover recovery point of the (reachable) source.
     let pre = report["databases"][0]["pre_failover_snapshot"].as_str().unwrap();
@@ -309,6 +344,11 @@ async fn failover_then_failback() {
     );
     assert_eq!(report["databases"][0]["source"]["type"], "dr-side", "{report:#}");
     assert!(value().await.contains(PRIMARY), "switched back: {}", value().await);
+    let pointed = cname().await.unwrap_or_default();
+    assert!(
+        pointed.contains(PRIMARY) && pointed.contains(back),
+        "DNS switched back: {pointed}"
+    );
     assert!(
         dr.databases_named(DR, &restored).await.unwrap().is_empty(),
         "the failover's DR-side database is cleaned up"
@@ -538,4 +578,81 @@ async fn the_sample_events_drive_the_real_binary() {
     input["plan"] = json!(plan);
     let done = dr.run(&format!("{}-scheduled", dr.env.prefix), input).await.unwrap();
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+}
+
+/// A failover that fails at its switch step (injected): the compensations put the SSM
+/// parameter and the DNS record back as they were and remove the failover's databases.
+#[tokio::test]
+async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
+    let dr = DrEnv::start().await.unwrap();
+    let source_key = dr.env.create_kms_key(PRIMARY).await.unwrap();
+    let route53 = aws_sdk_route53::Client::new(&dr.env.primary);
+    let zone = route53
+        .create_hosted_zone()
+        .name(format!("{}.example.", dr.env.prefix))
+        .caller_reference(format!("{}-switch-fault", dr.env.prefix))
+        .send()
+        .await
+        .unwrap()
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let dns = lifeboat::dr::aws::Route53Records::new(&dr.env.primary);
+    let record = format!("orders-db.{}.example.", dr.env.prefix);
+    lifeboat::dr::ports::DnsRecords::upsert_cname(&dns, &zone, &record, "orders.primary.example", 300)
+        .await
+        .unwrap();
+    // A second record that did not exist before the failover: removed again.
+    let new_record = format!("reports-db.{}.example.", dr.env.prefix);
+    let parameter = format!("/{}/orders/endpoint", dr.env.prefix);
+    dr.ssm()
+        .put_parameter()
+        .name(&parameter)
+        .value("orders.primary.example")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let extra = format!(
+        r#", "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{{prefix}}-orders"}},
+                         "hosted_zone_id": "{zone}",
+                         "records": {{"{record}": "{{prefix}}-orders", "{new_record}": "{{prefix}}-orders"}}}},
+            "prechecks": {{"source_kms_key_id": "{source_key}"}}, "rehearsal_fault": "switch""#
+    );
+    let (plan, _, _) = estate(&dr, &extra).await;
+    let who = "arn:aws:iam::123456789012:user/oncall";
+    let name = format!("{}-switch-fault", dr.env.prefix);
+    let token = dr.token(&plan, "failover", who).unwrap();
+    let done = dr
+        .run(
+            &name,
+            json!({"plan": plan, "mode": "failover", "principal": who, "token": token}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.error.as_deref()),
+        ("FAILED", Some("DrFailed")),
+        "{done:?}"
+    );
+    let cname = |r: String| {
+        let dns = &dns;
+        let zone = &zone;
+        async move { lifeboat::dr::ports::DnsRecords::cname(dns, zone, &r).await.unwrap() }
+    };
+    assert_eq!(cname(record.clone()).await.as_deref(), Some("orders.primary.example"));
+    assert_eq!(cname(new_record.clone()).await, None);
+    let value = dr
+        .ssm()
+        .get_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .unwrap()
+        .parameter()
+        .and_then(|p| p.value().map(str::to_owned));
+    assert_eq!(value.as_deref(), Some("orders.primary.example"));
+    assert!(leftovers(&dr, &name).await.is_empty());
 }

@@ -21,7 +21,7 @@ use lifeboat::alerting::Alerter;
 use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, Region, ResourceKind, ResourceRef, Severity};
 use lifeboat::dr::execution::{DbRun, SourceFacts, choose_source, resource_name};
-use lifeboat::dr::ports::{DrDatabases, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::ports::{DnsRecords, DrDatabases, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError, PortResult, SnapshotStatus, SnapshotStore, Tag};
@@ -98,6 +98,7 @@ pub struct Deps {
     pub snapshots: Arc<dyn SnapshotStore>,
     pub databases: Arc<dyn DrDatabases>,
     pub parameters: Arc<dyn Parameters>,
+    pub dns: Arc<dyn DnsRecords>,
     pub reports: Arc<dyn Reports>,
     pub keys: Arc<dyn KmsKeys>,
     pub validator: Arc<dyn ValidationLambda>,
@@ -135,6 +136,7 @@ impl Deps {
             snapshots: Arc::new(lifeboat::aws::RdsSnapshotStore::new(sdk.clone())),
             databases: Arc::new(lifeboat::dr::aws::RdsDrDatabases::new(sdk.clone())),
             parameters: Arc::new(lifeboat::dr::aws::SsmParameters::new(sdk.clone())),
+            dns: Arc::new(lifeboat::dr::aws::Route53Records::new(sdk)),
             reports: Arc::new(lifeboat::dr::aws::S3Reports::new(s3, &config.reports_bucket)),
             keys: Arc::new(aws::AwsKmsKeys::new(sdk.clone())),
             validator: Arc::new(aws::AwsValidationLambda::new(aws_sdk_lambda::Client::new(sdk))),
@@ -1049,6 +1051,42 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
         deps.parameters.put(&sw.region, name, &endpoint).await?;
         done.push(format!("{name} → {endpoint}"));
     }
+    if let Some(zone) = &sw.hosted_zone_id {
+        for (name, db) in &sw.records {
+            let endpoint = exec
+                .databases
+                .iter()
+                .find(|d| &d.db.id == db)
+                .and_then(|d| d.endpoint.clone())
+                .ok_or_else(|| internal(format!("{db}: no endpoint to point {name} at")))?;
+            let registered = exec
+                .compensations
+                .iter()
+                .any(|c| matches!(&c.undo, Undo::RestoreRecord { name: n, .. } if n == name));
+            if !registered {
+                let previous = deps.dns.cname(zone, name).await?;
+                exec.will_undo(
+                    Action::Switch,
+                    Undo::RestoreRecord {
+                        zone: zone.clone(),
+                        name: name.clone(),
+                        previous,
+                        ttl: sw.ttl,
+                    },
+                );
+                save(deps, exec).await?;
+            }
+            deps.dns.upsert_cname(zone, name, &endpoint, sw.ttl).await?;
+            // Read back: the switch counts only once DNS says so.
+            let now_points_at = deps.dns.cname(zone, name).await?;
+            if now_points_at.as_deref() != Some(endpoint.as_str()) {
+                return Err(internal(format!(
+                    "{name} reads back as {now_points_at:?} after pointing it at {endpoint}"
+                )));
+            }
+            done.push(format!("{name} → {endpoint}"));
+        }
+    }
     Ok((true, format!("switched {}", done.join(", "))))
 }
 
@@ -1060,6 +1098,18 @@ async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
         Undo::RestoreParameter { region, name, previous } => match previous {
             Some(v) => deps.parameters.put(region, name, v).await,
             None => deps.parameters.delete(region, name).await,
+        },
+        Undo::RestoreRecord {
+            zone,
+            name,
+            previous,
+            ttl,
+        } => match previous {
+            Some(v) => deps.dns.upsert_cname(zone, name, v, *ttl).await,
+            None => match deps.dns.cname(zone, name).await? {
+                Some(current) => deps.dns.delete_cname(zone, name, &current, *ttl).await,
+                None => Ok(()),
+            },
         },
     }
 }
@@ -1079,7 +1129,7 @@ async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
         Undo::DeleteSnapshot { region, kind, name } => {
             deps.snapshots.describe_snapshot(region, *kind, name).await?.is_none()
         }
-        Undo::RestoreParameter { .. } => true,
+        Undo::RestoreParameter { .. } | Undo::RestoreRecord { .. } => true,
     })
 }
 

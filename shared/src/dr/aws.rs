@@ -13,7 +13,7 @@ use crate::aws::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::{Region, ResourceKind};
 use crate::ports::{PortError, PortResult};
 
-use super::ports::{DbInfo, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
+use super::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
 
 /// One client per region, built on first use from the shared SDK configuration.
 fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
@@ -289,6 +289,105 @@ fn ssm_client(base: &SdkConfig, region: &Region) -> aws_sdk_ssm::Client {
             .interceptor(crate::aws::calls::CountCalls)
             .build(),
     )
+}
+
+/// [`DnsRecords`] over Route 53 (a global service: one client).
+pub struct Route53Records {
+    client: aws_sdk_route53::Client,
+}
+
+impl std::fmt::Debug for Route53Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route53Records").finish_non_exhaustive()
+    }
+}
+
+impl Route53Records {
+    pub fn new(base: &SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_route53::Client::from_conf(
+                aws_sdk_route53::config::Builder::from(base)
+                    .interceptor(crate::aws::calls::CountCalls)
+                    .build(),
+            ),
+        }
+    }
+
+    async fn change(
+        &self,
+        zone: &str,
+        action: aws_sdk_route53::types::ChangeAction,
+        name: &str,
+        value: &str,
+        ttl: i64,
+    ) -> PortResult<()> {
+        use aws_sdk_route53::types::{Change, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+        let invalid = |e: aws_sdk_route53::error::BuildError| PortError::Invalid(format!("DNS change for {name}: {e}"));
+        let set = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(RrType::Cname)
+            .ttl(ttl)
+            .resource_records(ResourceRecord::builder().value(value).build().map_err(invalid)?)
+            .build()
+            .map_err(invalid)?;
+        let batch = ChangeBatch::builder()
+            .comment("Lifeboat DR endpoint switch")
+            .changes(
+                Change::builder()
+                    .action(action)
+                    .resource_record_set(set)
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .build()
+            .map_err(invalid)?;
+        self.client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| port_error("ChangeResourceRecordSets", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DnsRecords for Route53Records {
+    async fn cname(&self, zone: &str, name: &str) -> PortResult<Option<String>> {
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(name)
+            .start_record_type(aws_sdk_route53::types::RrType::Cname)
+            .send()
+            .await
+            .map_err(|e| port_error("ListResourceRecordSets", e))?;
+        let want = crate::dr::plan::fqdn(name);
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .find(|r| crate::dr::plan::fqdn(r.name()) == want && r.r#type() == &aws_sdk_route53::types::RrType::Cname)
+            .and_then(|r| r.resource_records().first())
+            .map(|v| v.value().to_owned()))
+    }
+
+    async fn upsert_cname(&self, zone: &str, name: &str, value: &str, ttl: i64) -> PortResult<()> {
+        self.change(zone, aws_sdk_route53::types::ChangeAction::Upsert, name, value, ttl)
+            .await
+    }
+
+    async fn delete_cname(&self, zone: &str, name: &str, value: &str, ttl: i64) -> PortResult<()> {
+        match self
+            .change(zone, aws_sdk_route53::types::ChangeAction::Delete, name, value, ttl)
+            .await
+        {
+            // Already gone (Route 53 answers InvalidChangeBatch: not found).
+            Err(PortError::Invalid(m) | PortError::NotFound(m)) if m.contains("not found") => Ok(()),
+            other => other,
+        }
+    }
 }
 
 /// [`Parameters`] over SSM Parameter Store.

@@ -347,6 +347,14 @@ pub enum Undo {
         name: String,
         previous: Option<String>,
     },
+    /// Put the DNS record back as it was (`None`: it did not exist); `ttl` is the one the
+    /// switch set.
+    RestoreRecord {
+        zone: String,
+        name: String,
+        previous: Option<String>,
+        ttl: i64,
+    },
 }
 
 impl Undo {
@@ -359,12 +367,18 @@ impl Undo {
                 Some(_) => format!("restore parameter {name} in {region} to its previous value"),
                 None => format!("delete parameter {name} in {region}"),
             },
+            Self::RestoreRecord {
+                zone, name, previous, ..
+            } => match previous {
+                Some(v) => format!("point DNS record {name} (zone {zone}) back to {v}"),
+                None => format!("delete DNS record {name} (zone {zone})"),
+            },
         }
     }
 
     /// Removes a resource the execution created (as opposed to restoring a setting).
     pub fn removes_resource(&self) -> bool {
-        !matches!(self, Self::RestoreParameter { .. })
+        !matches!(self, Self::RestoreParameter { .. } | Self::RestoreRecord { .. })
     }
 }
 

@@ -78,15 +78,26 @@ pub struct Validation {
     pub lambda_arn: Option<String>,
 }
 
-/// The endpoint switch of a failover or failback: SSM parameters set to the endpoint of a
-/// database.
+/// The endpoint switch of a failover or failback: SSM parameters and/or DNS CNAME records
+/// set to the endpoint of a database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Switch {
     /// The region holding the parameters (usually the applications' region).
     pub region: Region,
     /// Parameter name → the id of the database whose endpoint it receives.
     pub parameters: BTreeMap<String, String>,
+    /// The Route 53 hosted zone of `records`.
+    pub hosted_zone_id: Option<String>,
+    /// CNAME record name (`orders-db.internal.example.com.`) → the id of the database
+    /// whose endpoint it receives.
+    pub records: BTreeMap<String, String>,
+    /// TTL of the switched records, seconds.
+    pub ttl: i64,
 }
+
+/// TTL of switched DNS records unless the plan says otherwise: short, so clients follow a
+/// failover within a minute.
+pub const DEFAULT_SWITCH_TTL: i64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrPlan {
@@ -190,7 +201,24 @@ pub struct ValidationDocument {
 #[serde(deny_unknown_fields)]
 pub struct SwitchDocument {
     pub region: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub records: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+}
+
+/// A DNS name with its final dot, lowercase: how Route 53 returns names.
+pub fn fqdn(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with('.') {
+        lower
+    } else {
+        format!("{lower}.")
+    }
 }
 
 /// RDS identifier rules: 1–63 letters, digits and hyphens, starting with a letter, no
@@ -378,8 +406,41 @@ impl DrPlan {
         }
         let switch = doc.switch.as_ref().and_then(|s| {
             let r = region("switch.region", &s.region, &mut problems);
-            if s.parameters.is_empty() {
-                problems.push("switch.parameters: name at least one parameter".into());
+            if s.parameters.is_empty() && s.records.is_empty() {
+                problems.push("switch: name at least one parameter or DNS record".into());
+            }
+            if !s.records.is_empty() {
+                match &s.hosted_zone_id {
+                    None => problems.push("switch.hosted_zone_id: DNS records need their hosted zone".into()),
+                    Some(z) if z.is_empty() || z.len() > 32 || !z.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                        problems.push(format!(
+                            "switch.hosted_zone_id: {z:.40?} is not a hosted zone id like Z0123456789ABC"
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (name, db) in &s.records {
+                let labels_ok = name.trim_end_matches('.').split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                });
+                if name.len() > 253 || !name.contains('.') || !labels_ok {
+                    problems.push(format!(
+                        "switch.records: {name:.80?} is not a DNS name like db.example.com."
+                    ));
+                }
+                if !seen.contains(db) {
+                    problems.push(format!(
+                        "switch.records[{name:.80}]: {db:.70?} is not a database of this plan"
+                    ));
+                }
+            }
+            if let Some(ttl) = s.ttl
+                && !(1..=86_400).contains(&ttl)
+            {
+                problems.push(format!("switch.ttl: {ttl} is outside 1 to 86400 seconds"));
             }
             for (name, db) in &s.parameters {
                 if !name.starts_with('/') || name.len() > 1011 {
@@ -394,6 +455,9 @@ impl DrPlan {
             r.map(|region| Switch {
                 region,
                 parameters: s.parameters.clone(),
+                hosted_zone_id: s.hosted_zone_id.clone(),
+                records: s.records.iter().map(|(name, db)| (fqdn(name), db.clone())).collect(),
+                ttl: s.ttl.unwrap_or(DEFAULT_SWITCH_TTL),
             })
         });
         let rehearsal_fault = doc.rehearsal_fault.as_deref().and_then(|f| {
@@ -470,6 +534,9 @@ impl DrPlan {
             switch: self.switch.as_ref().map(|s| SwitchDocument {
                 region: s.region.to_string(),
                 parameters: s.parameters.clone(),
+                hosted_zone_id: s.hosted_zone_id.clone(),
+                records: s.records.clone(),
+                ttl: Some(s.ttl),
             }),
             restore_deadline: Some(fmt(self.restore_deadline)),
             poll_interval: Some(fmt(self.poll_interval)),
@@ -569,6 +636,42 @@ mod tests {
         }
         for bad in ["", "1a", "a-", "a--b", "a_b", &"a".repeat(64)] {
             assert!(!is_rds_identifier(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dns_records_in_a_switch_are_validated_and_round_trip() {
+        let plan = DrPlan::from_json(
+            r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+                "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}],
+                "rto": "30m", "rpo": "15m",
+                "switch": {"region": "us-east-1", "hosted_zone_id": "Z0123456789ABC",
+                           "records": {"Orders-DB.internal.example.com": "orders"}}}"#,
+        )
+        .unwrap();
+        let sw = plan.switch.as_ref().unwrap();
+        assert_eq!(
+            sw.records.keys().collect::<Vec<_>>(),
+            ["orders-db.internal.example.com."]
+        );
+        assert_eq!(sw.ttl, DEFAULT_SWITCH_TTL);
+        assert_eq!(DrPlan::from_json(&plan.to_json()).unwrap(), plan);
+        let err = DrPlan::from_json(
+            r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+                "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}],
+                "rto": "30m", "rpo": "15m",
+                "switch": {"region": "us-east-1", "ttl": 0,
+                           "records": {"not a name": "orders", "ledger.example.com.": "ledger"}}}"#,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in [
+            "switch.hosted_zone_id",
+            "is not a DNS name",
+            "ledger\" is not a database",
+            "switch.ttl",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in {all}");
         }
     }
 }

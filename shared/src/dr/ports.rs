@@ -71,6 +71,17 @@ pub trait Parameters: Send + Sync + std::fmt::Debug {
     async fn delete(&self, region: &Region, name: &str) -> PortResult<()>;
 }
 
+/// The DNS side of the endpoint switch: CNAME records in a hosted zone.
+#[async_trait]
+pub trait DnsRecords: Send + Sync + std::fmt::Debug {
+    /// The value of the CNAME `name` in `zone`, if there is one.
+    async fn cname(&self, zone: &str, name: &str) -> PortResult<Option<String>>;
+    /// Creates or replaces the CNAME `name` → `value` (UPSERT).
+    async fn upsert_cname(&self, zone: &str, name: &str, value: &str, ttl: i64) -> PortResult<()>;
+    /// Deletes the CNAME `name` if it has `value`; a missing record is fine.
+    async fn delete_cname(&self, zone: &str, name: &str, value: &str, ttl: i64) -> PortResult<()>;
+}
+
 /// Where execution reports go (an S3 bucket).
 #[async_trait]
 pub trait Reports: Send + Sync + std::fmt::Debug {
