@@ -437,15 +437,22 @@ pub async fn plan_by_resource(
 }
 
 /// The instant an invocation should stop taking on new work: `margin` before the Lambda
-/// deadline (`Context::deadline`, milliseconds since the epoch). `None` when the deadline
-/// is unknown (0) or unrepresentable.
+/// deadline (`Context::deadline`, milliseconds since the epoch), or a quarter of the time
+/// left when that is less, so a short invocation still does three quarters of its work.
+/// `None` when the deadline is unknown (0) or unrepresentable.
 pub fn stop_taking_work_at(deadline_ms: u64, margin: std::time::Duration) -> Option<DateTime<Utc>> {
-    if deadline_ms == 0 {
-        return None;
-    }
-    deadline_ms
-        .checked_sub(u64::try_from(margin.as_millis()).unwrap_or(u64::MAX))
-        .and_then(|ms| DateTime::<Utc>::from_timestamp_millis(i64::try_from(ms).ok()?))
+    let deadline =
+        DateTime::<Utc>::from_timestamp_millis(i64::try_from(deadline_ms).ok()?).filter(|_| deadline_ms != 0)?;
+    Some(stop_before(deadline, Utc::now(), margin))
+}
+
+/// [`stop_taking_work_at`] for a given `now`.
+pub fn stop_before(deadline: DateTime<Utc>, now: DateTime<Utc>, margin: std::time::Duration) -> DateTime<Utc> {
+    let left = (deadline - now).max(chrono::Duration::zero());
+    let margin = chrono::Duration::from_std(margin)
+        .unwrap_or(chrono::Duration::MAX)
+        .min(left / 4);
+    deadline - margin
 }
 
 /// Cold-start wiring shared by every function: telemetry, then configuration from the
@@ -455,4 +462,24 @@ pub async fn cold_start() -> Result<(Ports, Config), crate::config::ConfigError>
     let config = Config::from_env()?;
     let sdk = crate::aws::sdk_config().await;
     Ok((Ports::aws(&config, &sdk), config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_stops_a_margin_or_a_quarter_of_the_time_left_before_the_deadline() {
+        let now: DateTime<Utc> = "2026-11-24T00:00:00Z".parse().unwrap_or_default();
+        let m = std::time::Duration::from_mins(1);
+        // 15 minutes left: a minute before.
+        let d = now + chrono::Duration::minutes(15);
+        assert_eq!(stop_before(d, now, m), d - chrono::Duration::minutes(1));
+        // 30 seconds left: 7.5 s before, not in the past.
+        let d = now + chrono::Duration::seconds(30);
+        assert_eq!(stop_before(d, now, m), d - chrono::Duration::milliseconds(7500));
+        // Already past: the deadline itself.
+        let d = now - chrono::Duration::seconds(5);
+        assert_eq!(stop_before(d, now, m), d);
+    }
 }

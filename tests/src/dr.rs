@@ -16,7 +16,8 @@ use crate::{DR, PRIMARY, Result, TestEnv};
 
 /// The local deployment's names (infra/local/functions.env).
 pub const REPORTS_BUCKET: &str = "lifeboat-dr-reports";
-pub const CONFIRM_SECRET: &str = "lifeboat-confirm-key";
+/// The signing-key secret of the local deployment, shared by run-dr-step and admin-api.
+pub const CONFIRM_SECRET: &str = "lifeboat/confirm-signing-key";
 pub const STATE_MACHINE: &str = "lifeboat-dr";
 pub const ACCOUNT: &str = "123456789012";
 

@@ -18,6 +18,7 @@ use lifeboat::ports::{Catalog, SystemClock};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+pub mod api;
 pub mod dr;
 pub mod s3;
 

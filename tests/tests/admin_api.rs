@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use base64::Engine as _;
+use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{PRIMARY, TestEnv};
 use serde_json::{Value, json};
 
@@ -24,42 +25,6 @@ async fn signing_secret(env: &TestEnv) {
         // A concurrent test may have created it first: that is fine too.
         let _ = sm.create_secret().name(SIGNING_SECRET).secret_string(key).send().await;
     }
-}
-
-/// An API Gateway REST proxy event for `method path` from `principal`.
-fn request(method: &str, path: &str, principal: &str, body: Option<&Value>, request_id: &str) -> String {
-    json!({
-        "resource": path, "path": path, "httpMethod": method,
-        "headers": {"content-type": "application/json"}, "multiValueHeaders": {},
-        "queryStringParameters": null, "multiValueQueryStringParameters": null,
-        "pathParameters": null, "stageVariables": null,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "local", "resourcePath": path, "httpMethod": method,
-            "stage": "v1", "requestId": request_id,
-            "identity": {"accountId": "123456789012", "userArn": principal, "sourceIp": "127.0.0.1"}
-        },
-        "body": body.map(Value::to_string), "isBase64Encoded": false
-    })
-    .to_string()
-}
-
-/// Invokes the admin API; returns (status, content type, JSON body).
-async fn call(env: &TestEnv, event: &str) -> (u64, String, Value) {
-    let (error, reply) = env.invoke("admin-api", event).await.unwrap();
-    assert!(error.is_none(), "admin-api failed as a function: {reply}");
-    let status = reply["statusCode"].as_u64().unwrap();
-    // lambda_http answers REST events with `multiValueHeaders`; header names in any case.
-    let content_type = ["headers", "multiValueHeaders"]
-        .iter()
-        .filter_map(|h| reply[*h].as_object())
-        .flatten()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.as_str().or_else(|| v[0].as_str()).unwrap_or_default().to_owned())
-        .unwrap_or_default();
-    let body = reply["body"]
-        .as_str()
-        .map_or(Value::Null, |b| serde_json::from_str(b).unwrap());
-    (status, content_type, body)
 }
 
 #[tokio::test]

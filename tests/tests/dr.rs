@@ -656,3 +656,68 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
     assert_eq!(value.as_deref(), Some("orders.primary.example"));
     assert!(leftovers(&dr, &name).await.is_empty());
 }
+
+/// The admin API starts a drill on the real state machine and shows its result; a
+/// failover needs an admin and a valid token, and is refused before anything starts.
+#[tokio::test]
+async fn the_admin_api_starts_a_drill_and_shows_its_measured_result() {
+    use lifeboat_tests::api::{call, request};
+    const OPERATOR: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatOperator/bob";
+    const ADMIN: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/alice";
+    const VIEWER: &str = "arn:aws:iam::123456789012:user/lifeboat-viewer";
+
+    let dr = DrEnv::start().await.unwrap();
+    let (plan, _, _) = estate(&dr, "").await;
+    let rid = |what: &str| format!("{}-{what}", dr.env.prefix);
+    let (status, _, started) = call(
+        &dr.env,
+        &request(
+            "POST",
+            "/dr/executions",
+            OPERATOR,
+            Some(&json!({"plan": plan, "mode": "drill"})),
+            &rid("drill"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let arn = started["execution_arn"].as_str().unwrap();
+    let done = dr
+        .wait(arn, std::time::Instant::now(), Duration::from_mins(3))
+        .await
+        .unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let name = started["execution"].as_str().unwrap();
+    let path = format!("/dr/executions/{plan}/{name}");
+    let (status, _, exec) = call(&dr.env, &request("GET", &path, VIEWER, None, &rid("get"))).await;
+    assert_eq!(status, 200, "{exec}");
+    assert_eq!(exec["status"], "succeeded");
+    assert!(exec["measurement"]["rto_secs"].is_number(), "{exec:#}");
+    assert_eq!(exec["measurement"]["rto_met"], true, "{exec:#}");
+    assert!(exec["steps"].as_array().unwrap().len() >= 5);
+
+    // A failover: not for an operator; an admin's bad token starts nothing.
+    let failover = json!({"plan": plan, "mode": "failover"});
+    let (status, _, _) = call(
+        &dr.env,
+        &request("POST", "/dr/executions", OPERATOR, Some(&failover), &rid("fo-op")),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, preview) = call(
+        &dr.env,
+        &request("POST", "/dr/executions", ADMIN, Some(&failover), &rid("fo-1")),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert!(preview["token"].is_string());
+    let forged = json!({"plan": plan, "mode": "failback", "token": preview["token"]});
+    let (status, _, refused) = call(
+        &dr.env,
+        &request("POST", "/dr/executions", ADMIN, Some(&forged), &rid("fo-2")),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    let executions = dr.store().executions(&plan).await.unwrap();
+    assert_eq!(executions.len(), 1, "only the drill ran");
+}

@@ -60,6 +60,54 @@ impl Invoker for LambdaInvoker {
     }
 }
 
+/// Starts executions of a state machine.
+#[async_trait]
+pub trait ExecutionStarter: Send + Sync {
+    /// Starts `name` with `input` (JSON); returns the execution ARN. `Conflict` when an
+    /// execution of that name exists with another input.
+    async fn start(&self, state_machine_arn: &str, name: &str, input: &str) -> PortResult<String>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SfnExecutions {
+    client: aws_sdk_sfn::Client,
+}
+
+impl SfnExecutions {
+    pub fn new(client: aws_sdk_sfn::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl ExecutionStarter for SfnExecutions {
+    async fn start(&self, state_machine_arn: &str, name: &str, input: &str) -> PortResult<String> {
+        let out = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await
+            .map_err(|e| {
+                let message = format!(
+                    "StartExecution {name}: {}: {}",
+                    e.code().unwrap_or("error"),
+                    e.message().unwrap_or("no message")
+                );
+                match e.code() {
+                    Some("ExecutionAlreadyExists") => PortError::Conflict(message),
+                    Some("StateMachineDoesNotExist") => PortError::NotFound(message),
+                    Some("ThrottlingException" | "ExecutionLimitExceeded") => PortError::Throttled(message),
+                    Some("InvalidName" | "InvalidExecutionInput" | "InvalidArn") => PortError::Invalid(message),
+                    _ => PortError::Unavailable(message),
+                }
+            })?;
+        Ok(out.execution_arn().to_owned())
+    }
+}
+
 /// Where the confirmation-token signing key comes from.
 #[async_trait]
 pub trait KeySource: Send + Sync {

@@ -99,6 +99,9 @@ pub struct AdminConfig {
     pub signing_key_secret_id: String,
     /// `CONFIRM_TOKEN_MINUTES` (default 10, 1 to 30): how long a confirmation token is valid.
     pub token_validity: Duration,
+    /// `DR_STATE_MACHINE_ARN`: the DR state machine `POST /dr/executions` starts (absent:
+    /// that route answers 503).
+    pub dr_state_machine_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,6 +153,7 @@ impl AdminConfig {
                 create_snapshots_function,
                 signing_key_secret_id,
                 token_validity: Duration::minutes(minutes),
+                dr_state_machine_arn: get("DR_STATE_MACHINE_ARN").filter(|v| !v.trim().is_empty()),
             })
         } else {
             Err(AdminConfigError(problems))

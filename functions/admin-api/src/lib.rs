@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 pub use config::{AdminConfig, Role};
 pub use http::{ApiRequest, ApiResponse, Problem};
 
-use crate::aws::{Invoker, KeySource};
+use crate::aws::{ExecutionStarter, Invoker, KeySource};
 
 /// Everything the handler talks to; each granted in template.yaml, no more.
 #[derive(Clone)]
@@ -39,6 +39,10 @@ pub struct Deps {
     pub rds: Arc<dyn DbRestorer>,
     pub invoker: Arc<dyn Invoker>,
     pub key: Arc<dyn KeySource>,
+    /// DR plans and executions (the catalog table).
+    pub dr: Arc<dyn lifeboat::dr::DrStore>,
+    /// Starts DR state machine executions.
+    pub executions: Arc<dyn ExecutionStarter>,
 }
 
 impl std::fmt::Debug for Deps {
@@ -74,6 +78,9 @@ pub enum Handler {
     RestoreConfirm,
     RestoreRollback,
     Audit,
+    DrStart,
+    DrList,
+    DrGet,
 }
 
 /// One row of the route table.
@@ -160,6 +167,25 @@ pub const ROUTES: &[Route] = &[
         pattern: "/audit",
         min_role: Role::Admin,
         handler: Handler::Audit,
+    },
+    // A failover or failback needs the admin role (checked by the handler).
+    Route {
+        method: "POST",
+        pattern: "/dr/executions",
+        min_role: Role::Operator,
+        handler: Handler::DrStart,
+    },
+    Route {
+        method: "GET",
+        pattern: "/dr/executions",
+        min_role: Role::Viewer,
+        handler: Handler::DrList,
+    },
+    Route {
+        method: "GET",
+        pattern: "/dr/executions/{plan}/{execution}",
+        min_role: Role::Viewer,
+        handler: Handler::DrGet,
     },
 ];
 
@@ -362,6 +388,9 @@ async fn run(
         Handler::RestoreConfirm => routes::restores::confirm(deps, &call).await,
         Handler::RestoreRollback => routes::restores::rollback(deps, &call).await,
         Handler::Audit => routes::audit::list(deps, &call).await,
+        Handler::DrStart => routes::dr::start(deps, &call).await,
+        Handler::DrList => routes::dr::list(deps, &call).await,
+        Handler::DrGet => routes::dr::get(deps, &call).await,
     }
 }
 

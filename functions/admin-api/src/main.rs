@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use admin_api::aws::{LambdaInvoker, SecretsManagerKey};
+use admin_api::aws::{LambdaInvoker, SecretsManagerKey, SfnExecutions};
 use admin_api::{AdminConfig, Deps, handle};
 use lambda_http::{Error, run, service_fn};
 use lifeboat::aws::admin::{DynamoDbAdminStore, RdsDbRestorer};
@@ -20,6 +20,11 @@ async fn main() -> Result<(), Error> {
             &admin.signing_key_secret_id,
         )),
         invoker: Arc::new(LambdaInvoker::new(aws_sdk_lambda::Client::new(&sdk))),
+        dr: Arc::new(lifeboat::dr::DynamoDbDrStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.catalog_table,
+        )),
+        executions: Arc::new(SfnExecutions::new(aws_sdk_sfn::Client::new(&sdk))),
         rds: Arc::new(RdsDbRestorer::new(sdk)),
         audit: store.clone(),
         restores: store,

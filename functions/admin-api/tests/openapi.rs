@@ -299,4 +299,69 @@ async fn answers_validate_against_the_document() {
         "GET",
         &w.call(Some(VIEWER), "GET", "/audit", None).await,
     );
+    // DR executions: a drill, a failover's preview and start, the listing and one record.
+    lifeboat::dr::DrStore::put_plan(
+        w.dr.as_ref(),
+        &lifeboat::dr::DrPlan::from_json(
+            r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+                "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m"}"#,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let drill = json!({"plan": "orders-dr", "mode": "drill"}).to_string();
+    check(
+        &doc,
+        "/dr/executions",
+        "POST",
+        &w.call(Some(OPERATOR), "POST", "/dr/executions", Some(&drill)).await,
+    );
+    check(
+        &doc,
+        "/dr/executions",
+        "POST",
+        &w.call(Some(VIEWER), "POST", "/dr/executions", Some(&drill)).await,
+    );
+    let failover = json!({"plan": "orders-dr", "mode": "failover"}).to_string();
+    let preview = w.call(Some(ADMIN), "POST", "/dr/executions", Some(&failover)).await;
+    check(&doc, "/dr/executions", "POST", &preview);
+    let token = preview.body["token"].as_str().unwrap();
+    let start = json!({"plan": "orders-dr", "mode": "failover", "token": token}).to_string();
+    check(
+        &doc,
+        "/dr/executions",
+        "POST",
+        &w.call(Some(ADMIN), "POST", "/dr/executions", Some(&start)).await,
+    );
+    let now = "2026-11-23T03:00:00Z".parse().unwrap();
+    let plan = lifeboat::dr::DrStore::get_plan(w.dr.as_ref(), "orders-dr")
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let exec = lifeboat::dr::DrExecution::new(&plan, "orders-dr-drill-1", lifeboat::dr::Mode::Drill, now, now);
+    lifeboat::dr::DrStore::insert_execution(w.dr.as_ref(), &exec)
+        .await
+        .unwrap();
+    check(
+        &doc,
+        "/dr/executions",
+        "GET",
+        &w.call_q(Some(VIEWER), "GET", "/dr/executions", &[("plan", "orders-dr")], None)
+            .await,
+    );
+    check(
+        &doc,
+        "/dr/executions/{plan}/{execution}",
+        "GET",
+        &w.call(Some(VIEWER), "GET", "/dr/executions/orders-dr/orders-dr-drill-1", None)
+            .await,
+    );
+    check(
+        &doc,
+        "/dr/executions/{plan}/{execution}",
+        "GET",
+        &w.call(Some(VIEWER), "GET", "/dr/executions/orders-dr/none", None).await,
+    );
 }

@@ -287,10 +287,11 @@ async fn apply(
     let mut todo: Vec<_> = due.into_iter().filter(|c| !recorded.contains(&c.id)).collect();
 
     // Started a chunk at a time, so a run that nears the Lambda deadline stops cleanly
-    // between chunks and leaves the rest to the retry.
+    // between chunks and leaves the rest to the retry. The first chunk always starts, so
+    // every run (and every retry) makes progress.
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(todo.len());
     while !todo.is_empty() {
-        if stop_at.is_some_and(|t| ports.clock.now() >= t) {
+        if !outcomes.is_empty() && stop_at.is_some_and(|t| ports.clock.now() >= t) {
             report.remaining = todo.len();
             break;
         }

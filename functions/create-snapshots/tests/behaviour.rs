@@ -331,24 +331,35 @@ async fn arbitrary_json_events_never_panic_and_are_rejected_as_invalid() {
 }
 
 #[tokio::test]
-async fn a_run_out_of_time_starts_nothing_more_ends_retryable_and_the_retry_finishes() {
-    let (fakes, deps) = setup();
+async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishes() {
+    let fakes = Fakes::new(now());
+    fakes.catalog.put_policy_json("gold", GOLD);
+    for i in 0..40 {
+        fakes.add_db(ResourceKind::RdsInstance, &format!("db{i:02}"), "gold");
+    }
+    let deps = Deps {
+        ports: fakes.ports(),
+        config: Fakes::config(),
+    };
     let tick = lifeboat::events::ScheduleTick::parse(&serde_json::from_str(TICK).unwrap()).unwrap();
-    // Less than the margin left: nothing is started, everything is reported as remaining.
+    // Past its stop instant: the first chunk (32) is started, the rest is left for the retry.
     let err = create_snapshots::run_until(&deps, &tick, "late", Some(now()))
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
-    assert!(err.message.contains("4 backup(s) not started"), "{}", err.message);
-    assert!(fakes.snapshots.snapshots().is_empty());
-    assert!(fakes.catalog.points().is_empty());
-    // The retry, with time to spare, starts all of them once.
+    assert!(err.message.contains("8 backup(s) not started"), "{}", err.message);
+    assert_eq!(fakes.snapshots.snapshots().len(), 32);
+    assert_eq!(fakes.catalog.points().len(), 32);
+    // The retry, with time to spare, starts the other 8, once.
     let later = now() + chrono::Duration::minutes(10);
     let report = create_snapshots::run_until(&deps, &tick, "retry", Some(later))
         .await
         .unwrap();
-    assert_eq!((report.created.len(), report.remaining), (4, 0));
-    assert_eq!(fakes.snapshots.snapshots().len(), 4);
+    assert_eq!(
+        (report.created.len(), report.already_recorded, report.remaining),
+        (8, 32, 0)
+    );
+    assert_eq!(fakes.snapshots.snapshots().len(), 40);
 }
 
 /// With `ALERT_DEDUPE_WINDOW`, the same kind of alert about the same resource is sent once

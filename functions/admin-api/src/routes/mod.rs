@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod backups;
 pub mod catalog;
+pub mod dr;
 pub mod policies;
 pub mod restores;

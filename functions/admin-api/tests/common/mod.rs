@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use admin_api::aws::{Invocation, Invoker, StaticKey};
+use admin_api::aws::{ExecutionStarter, Invocation, Invoker, StaticKey};
 use admin_api::{AdminConfig, Deps};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -52,8 +52,32 @@ impl Invoker for FakeInvoker {
     }
 }
 
+/// Records every started execution: (state machine, name, input).
+#[derive(Debug, Default)]
+pub struct FakeStarter {
+    pub started: Mutex<Vec<(String, String, Value)>>,
+}
+
+#[async_trait]
+impl ExecutionStarter for FakeStarter {
+    async fn start(&self, state_machine_arn: &str, name: &str, input: &str) -> PortResult<String> {
+        self.started.lock().unwrap().push((
+            state_machine_arn.to_owned(),
+            name.to_owned(),
+            serde_json::from_str(input).unwrap(),
+        ));
+        Ok(format!(
+            "arn:aws:states:us-east-1:123456789012:execution:lifeboat-dr:{name}"
+        ))
+    }
+}
+
+pub const DR_STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-dr";
+
 pub struct World {
     pub fakes: Fakes,
+    pub dr: Arc<lifeboat::dr::store::fake::InMemoryDrStore>,
+    pub starter: Arc<FakeStarter>,
     pub audit: Arc<InMemoryAuditLog>,
     pub restores: Arc<InMemoryRestoreStore>,
     pub rds: Arc<InMemoryDbRestorer>,
@@ -76,11 +100,14 @@ impl World {
         let restores = Arc::new(InMemoryRestoreStore::default());
         let rds = Arc::new(InMemoryDbRestorer::default());
         let invoker = Arc::new(FakeInvoker::default());
+        let dr = Arc::new(lifeboat::dr::store::fake::InMemoryDrStore::default());
+        let starter = Arc::new(FakeStarter::default());
         let roles = roles_json();
         let admin = AdminConfig::from_lookup(|k| match k {
             "ADMIN_ROLES" => Some(roles.clone()),
             "CREATE_SNAPSHOTS_FUNCTION" => Some("create-snapshots".into()),
             "SIGNING_KEY_SECRET_ID" => Some("lifeboat/confirm-key".into()),
+            "DR_STATE_MACHINE_ARN" => Some(DR_STATE_MACHINE.into()),
             _ => None,
         })
         .unwrap();
@@ -95,9 +122,13 @@ impl World {
             rds: rds.clone(),
             invoker: invoker.clone(),
             key: Arc::new(StaticKey(SigningKey::new(vec![42; 32]).unwrap())),
+            dr: dr.clone(),
+            executions: starter.clone(),
         };
         Self {
             fakes,
+            dr,
+            starter,
             audit,
             restores,
             rds,

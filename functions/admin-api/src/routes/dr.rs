@@ -1,0 +1,212 @@
+//! `POST /dr/executions`, `GET /dr/executions?plan=`, `GET /dr/executions/{plan}/{execution}`:
+//! DR drills, failovers and failbacks through the DR state machine.
+//!
+//! A drill (operator) starts at once. A failover or failback (admin) is two calls: the
+//! first answers a preview and a confirmation token bound to the plan, the mode and the
+//! caller; the second, with the token, starts the execution. The token is checked here
+//! for a quick refusal and consumed (single use) by the state machine's pre-check, which
+//! refuses the execution before any change if it is not valid.
+
+use chrono::Utc;
+use lifeboat::confirm::{self, TokenError};
+use lifeboat::dr::{DrExecution, DrPlan, ExecStatus, Mode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ApiResponse, Call, Deps, Problem, Role, limit, query};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    plan: String,
+    mode: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// The request a failover or failback token is bound to (what run-dr-step verifies).
+fn digest(plan: &str, mode: Mode) -> String {
+    confirm::request_digest(&json!({"plan": plan, "mode": mode.as_str()}))
+}
+
+fn token_problem(e: &TokenError) -> Problem {
+    match e {
+        TokenError::Malformed => Problem::bad_request("Invalid confirmation token").with_error("token", e.to_string()),
+        TokenError::BadSignature | TokenError::WrongRequest | TokenError::WrongCaller | TokenError::Expired(_) => {
+            Problem::new(403, "Confirmation token refused").detail(format!("{e}; nothing was started"))
+        }
+        TokenError::Reused => Problem::conflict(format!("{e}; nothing was started")),
+        TokenError::KeyTooShort | TokenError::ValidityTooLong | TokenError::Store(_) => {
+            Problem::internal(e.to_string())
+        }
+    }
+}
+
+async fn plan(deps: &Deps, name: &str) -> Result<DrPlan, Problem> {
+    match deps.dr.get_plan(name).await.map_err(|e| Problem::from_port(&e))? {
+        Some(Ok(plan)) => Ok(plan),
+        Some(Err(problems)) => Err(Problem::new(409, "The DR plan is invalid")
+            .detail(format!("plan {name} cannot run: {}", problems.problems.join("; ")))),
+        None => Err(Problem::not_found(format!("no DR plan {name:.80}"))),
+    }
+}
+
+/// A Step Functions execution name: `<plan>-<mode>-<UTC time>-<4 hex>` (at most 80
+/// characters of letters, digits and hyphens).
+fn execution_name(plan: &str, mode: Mode) -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let mut plan: String = plan.chars().take(40).collect();
+    plan.retain(|c| c.is_ascii_alphanumeric() || c == '-');
+    format!(
+        "{plan}-{}-{}-{}",
+        mode.as_str(),
+        Utc::now().format("%Y%m%dT%H%M%S"),
+        &suffix[..4]
+    )
+}
+
+/// The execution as the API shows it (the token's nonce left out).
+fn view(exec: &DrExecution) -> Value {
+    let mut v = serde_json::to_value(exec).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("token_nonce");
+        m.insert(
+            "links".into(),
+            json!({"self": format!("/dr/executions/{}/{}", exec.plan, exec.execution)}),
+        );
+    }
+    v
+}
+
+pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    let body: StartRequest = call.req.parse()?;
+    let mode = Mode::parse(&body.mode).ok_or_else(|| {
+        Problem::bad_request("Invalid DR request").with_error("mode", "one of drill, failover, failback")
+    })?;
+    if mode != Mode::Drill && call.caller.role < Role::Admin {
+        return Err(Problem::forbidden(format!(
+            "a {} needs the admin role; you have {}",
+            mode.as_str(),
+            call.caller.role
+        )));
+    }
+    if mode == Mode::Drill && body.token.is_some() {
+        return Err(Problem::bad_request("Invalid DR request").with_error("token", "a drill needs no token"));
+    }
+    let plan = plan(deps, &body.plan).await?;
+    let state_machine = deps.admin.dr_state_machine_arn.as_deref().ok_or_else(|| {
+        Problem::new(503, "DR is not configured")
+            .detail("this deployment has no DR state machine (DR_STATE_MACHINE_ARN)")
+    })?;
+    // One execution per plan at a time (the state machine's lease refuses a second one
+    // too; this answers before starting anything).
+    let running = deps
+        .dr
+        .executions(&plan.name)
+        .await
+        .map_err(|e| Problem::from_port(&e))?
+        .into_iter()
+        .find(|e| e.status == ExecStatus::Running);
+    if let Some(r) = running {
+        return Err(Problem::conflict(format!(
+            "execution {} of plan {} is still running",
+            r.execution, plan.name
+        )));
+    }
+    let principal = &call.caller.principal;
+    let mut input = json!({"plan": plan.name, "mode": mode.as_str()});
+    if mode != Mode::Drill {
+        let key = deps.key.key().await.map_err(|e| Problem::from_port(&e))?;
+        let now = deps.now();
+        match &body.token {
+            None => {
+                let nonce = uuid::Uuid::new_v4().to_string();
+                let (token, claims) = confirm::issue(
+                    &key,
+                    &digest(&plan.name, mode),
+                    principal,
+                    now,
+                    deps.admin.token_validity,
+                    &nonce,
+                )
+                .map_err(|e| Problem::internal(e.to_string()))?;
+                let databases: Vec<Value> = plan
+                    .databases
+                    .iter()
+                    .map(|d| json!({"id": d.id, "kind": d.kind.to_string(), "arn": d.arn}))
+                    .collect();
+                return ApiResponse::ok(json!({
+                    "preview": {
+                        "plan": plan.name,
+                        "mode": mode.as_str(),
+                        "source_region": plan.source_region.as_str(),
+                        "dr_region": plan.dr_region.as_str(),
+                        "databases": databases,
+                        "switch": plan.switch.as_ref().map(|s| json!({
+                            "parameters": s.parameters.keys().collect::<Vec<_>>(),
+                            "records": s.records.keys().collect::<Vec<_>>(),
+                        })),
+                        "rto_target_s": plan.rto.as_secs(),
+                        "rpo_target_s": plan.rpo.as_secs(),
+                    },
+                    "token": token,
+                    "expires_at": claims.expires_at,
+                    "confirm": "POST /dr/executions again with the same plan and mode and this token",
+                }));
+            }
+            Some(token) => {
+                confirm::verify(&key, token, &digest(&plan.name, mode), principal, now)
+                    .map_err(|e| token_problem(&e))?;
+                input["principal"] = json!(principal);
+                input["token"] = json!(token);
+                input["failure_time"] = json!(now.to_rfc3339());
+            }
+        }
+    }
+    let name = execution_name(&plan.name, mode);
+    input["execution"] = json!(name);
+    let arn = deps
+        .executions
+        .start(state_machine, &name, &input.to_string())
+        .await
+        .map_err(|e| Problem::from_port(&e))?;
+    ApiResponse::with_status(
+        202,
+        json!({
+            "plan": plan.name,
+            "mode": mode.as_str(),
+            "execution": name,
+            "execution_arn": arn,
+            "links": {"self": format!("/dr/executions/{}/{name}", plan.name)},
+        }),
+    )
+}
+
+pub async fn list(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    let q = query(call.req, &["plan", "limit"])?;
+    let name = q.iter().find(|(k, _)| *k == "plan").map(|(_, v)| *v).ok_or_else(|| {
+        Problem::bad_request("Invalid query parameters").with_error("plan", "required: the DR plan's name")
+    })?;
+    let limit = limit(&q, 20, 100)?;
+    let mut all = deps.dr.executions(name).await.map_err(|e| Problem::from_port(&e))?;
+    all.sort_by(|a, b| (b.triggered_at, &b.execution).cmp(&(a.triggered_at, &a.execution)));
+    let items: Vec<Value> = all.iter().take(limit).map(view).collect();
+    ApiResponse::ok(json!({"plan": name, "items": items, "total": all.len()}))
+}
+
+pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    let (plan, execution) = (call.param("plan"), call.param("execution"));
+    match deps
+        .dr
+        .get_execution(plan, execution)
+        .await
+        .map_err(|e| Problem::from_port(&e))?
+    {
+        Some(exec) => ApiResponse::ok(view(&exec)),
+        None => Err(Problem::not_found(format!(
+            "no execution {execution:.80} of DR plan {plan:.80}"
+        ))),
+    }
+}

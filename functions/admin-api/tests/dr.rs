@@ -1,0 +1,202 @@
+//! `POST /dr/executions`, `GET /dr/executions?plan=` and `GET /dr/executions/{plan}/{execution}`
+//! over in-memory fakes: roles, the confirmation token of failovers and failbacks, refusals.
+//! The state machine itself runs on the local stack in `tests/tests/admin_api.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{ADMIN, ADMIN2, DR_STATE_MACHINE, OPERATOR, VIEWER, World};
+use lifeboat::dr::{DrExecution, DrPlan, DrStore, ExecStatus, Mode};
+use serde_json::json;
+
+const PLAN: &str = r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+    "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m"}"#;
+
+async fn world() -> World {
+    let w = World::new();
+    w.dr.put_plan(&DrPlan::from_json(PLAN).unwrap()).await.unwrap();
+    w
+}
+
+fn body(plan: &str, mode: &str, token: Option<&str>) -> String {
+    match token {
+        Some(t) => json!({"plan": plan, "mode": mode, "token": t}),
+        None => json!({"plan": plan, "mode": mode}),
+    }
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_operator_starts_a_drill_and_a_viewer_cannot() {
+    let w = world().await;
+    let r = w
+        .call(
+            Some(VIEWER),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "drill", None)),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "drill", None)),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let started = w.starter.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 1);
+    let (machine, name, input) = &started[0];
+    assert_eq!(machine, DR_STATE_MACHINE);
+    assert_eq!(r.body["execution"], name.as_str());
+    assert!(name.starts_with("orders-dr-drill-") && name.len() <= 80, "{name}");
+    assert_eq!(input, &json!({"plan": "orders-dr", "mode": "drill", "execution": name}));
+    assert_eq!(r.body["links"]["self"], format!("/dr/executions/orders-dr/{name}"));
+}
+
+#[tokio::test]
+async fn a_failover_needs_an_admin_and_a_token_for_this_plan_mode_and_caller() {
+    let w = world().await;
+    let failover = body("orders-dr", "failover", None);
+    let r = w.call(Some(OPERATOR), "POST", "/dr/executions", Some(&failover)).await;
+    assert_eq!(r.status, 403, "an operator may drill, not fail over: {}", r.body);
+
+    // First call: a preview and a token, nothing started.
+    let r = w.call(Some(ADMIN), "POST", "/dr/executions", Some(&failover)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["preview"]["dr_region"], "us-west-2");
+    assert_eq!(r.body["preview"]["databases"][0]["id"], "orders");
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    assert!(w.starter.started.lock().unwrap().is_empty());
+
+    // The token for a failback, another admin's, or garbage: refused, nothing started.
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "failback", Some(&token))),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = w
+        .call(
+            Some(ADMIN2),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "failover", Some(&token))),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "failover", Some("x.y"))),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(w.starter.started.lock().unwrap().is_empty());
+
+    // With its token: started, the token passed on for the pre-check to verify and consume.
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "failover", Some(&token))),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let started = w.starter.started.lock().unwrap().clone();
+    let (_, _, input) = &started[0];
+    assert_eq!(input["mode"], "failover");
+    assert_eq!(input["principal"], ADMIN);
+    assert_eq!(input["token"], token.as_str());
+    assert!(input["failure_time"].is_string());
+}
+
+#[tokio::test]
+async fn a_running_execution_unknown_plans_and_bad_requests_are_refused() {
+    let w = world().await;
+    let plan = DrPlan::from_json(PLAN).unwrap();
+    let now = "2026-11-23T03:00:00Z".parse().unwrap();
+    let running = DrExecution::new(&plan, "orders-dr-drill-1", Mode::Drill, now, now);
+    assert_eq!(running.status, ExecStatus::Running);
+    w.dr.insert_execution(&running).await.unwrap();
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "drill", None)),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            "/dr/executions",
+            Some(&body("nope", "drill", None)),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "panic", None)),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "mode");
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "drill", Some("t"))),
+        )
+        .await;
+    assert_eq!(r.status, 400, "a drill takes no token: {}", r.body);
+    assert!(w.starter.started.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn executions_are_listed_newest_first_and_read_one_by_one() {
+    let w = world().await;
+    let plan = DrPlan::from_json(PLAN).unwrap();
+    for (i, at) in ["2026-11-20T03:00:00Z", "2026-11-22T03:00:00Z"].iter().enumerate() {
+        let t = at.parse().unwrap();
+        let mut e = DrExecution::new(&plan, &format!("orders-dr-drill-{i}"), Mode::Drill, t, t);
+        e.status = ExecStatus::Succeeded;
+        e.token_nonce = Some("secret-nonce".into());
+        w.dr.insert_execution(&e).await.unwrap();
+    }
+    let r = w
+        .call_q(Some(VIEWER), "GET", "/dr/executions", &[("plan", "orders-dr")], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], 2);
+    assert_eq!(r.body["items"][0]["execution"], "orders-dr-drill-1");
+    assert!(r.body["items"][0].get("token_nonce").is_none());
+    let r = w
+        .call(Some(VIEWER), "GET", "/dr/executions/orders-dr/orders-dr-drill-0", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded");
+    assert_eq!(
+        w.call(Some(VIEWER), "GET", "/dr/executions/orders-dr/none", None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(w.call(Some(VIEWER), "GET", "/dr/executions", None).await.status, 400);
+}
