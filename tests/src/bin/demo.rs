@@ -6,6 +6,8 @@
 //! instance under policy `bronze`, whose copies to eu-west-1 have no KMS key configured
 //! (a deliberate mistake, to show that Lifeboat alerts instead of skipping silently).
 
+#[path = "demo/admin.rs"]
+mod admin;
 #[path = "demo/dr.rs"]
 mod dr;
 
@@ -265,6 +267,7 @@ async fn demo() -> Result<()> {
         "\nReplaying the tick created nothing new; every alert was sent once. Wall time: {:.1} s",
         wall.elapsed().as_secs_f64()
     );
+    admin::run(&env, &estate[0].0, &arns[0]).await?;
     s3::run(&env).await?;
     dr::drill().await?;
     Ok(())
