@@ -119,3 +119,152 @@ async fn roles_refusals_a_backup_through_the_real_functions_and_its_audit_record
     let (status, _, _) = call(&env, &request("GET", "/audit", VIEWER, None, &id("a2"))).await;
     assert_eq!(status, 403);
 }
+
+/// The catalog, policy, plan and restore routes on the local stack: a viewer reads the
+/// recovery points and plans; an admin writes a policy (an operator may not); an
+/// operator previews a restore into a new instance and confirms it with its token, and the
+/// instance appears in RDS; a restore over the original needs an admin, takes a
+/// pre-restore snapshot, and is rolled back.
+#[tokio::test]
+async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    signing_secret(&env).await;
+    let policy = env
+        .put_policy(r#"{"name":"{prefix}-rst","every":"1day","rpo":"26h","retain":3}"#)
+        .await
+        .unwrap();
+    let db = env.name("rst");
+    let arn = env.create_instance(&db, policy.name.as_str()).await.unwrap();
+    let id = |what: &str| format!("{}-{what}", env.prefix);
+    let backup = json!({"resources": [arn], "reason": "before the restore test"});
+    let (status, _, body) = call(&env, &request("POST", "/backups", OPERATOR, Some(&backup), &id("b"))).await;
+    assert_eq!(status, 202, "{body}");
+
+    // Recovery points, by resource, then one by id.
+    let mut event: Value = serde_json::from_str(&request("GET", "/recovery-points", VIEWER, None, &id("l"))).unwrap();
+    event["queryStringParameters"] = json!({"resource": arn});
+    event["multiValueQueryStringParameters"] = json!({"resource": [arn]});
+    let (status, _, list) = call(&env, &event.to_string()).await;
+    assert_eq!(status, 200, "{list}");
+    let point = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, one) = call(
+        &env,
+        &request("GET", &format!("/recovery-points/{point}"), VIEWER, None, &id("g")),
+    )
+    .await;
+    assert_eq!((status, one["id"].as_str()), (200, Some(point.as_str())), "{one}");
+
+    // Policies: an admin writes, an operator may not, a viewer reads.
+    let path = format!("/policies/{}", policy.name);
+    let doc = json!({"name": policy.name.as_str(), "every": "1day", "rpo": "26h", "retain": 5});
+    let (status, _, _) = call(&env, &request("PUT", &path, OPERATOR, Some(&doc), &id("p1"))).await;
+    assert_eq!(status, 403);
+    let (status, _, body) = call(&env, &request("PUT", &path, ADMIN, Some(&doc), &id("p2"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(&env, &request("GET", &path, VIEWER, None, &id("p3"))).await;
+    assert_eq!(
+        (status, &body["document"]["retention"]["last"]),
+        (200, &json!(5)),
+        "{body}"
+    );
+
+    // A dry-run plan of that policy.
+    let (status, _, plan) = call(
+        &env,
+        &request(
+            "POST",
+            "/plans",
+            VIEWER,
+            Some(&json!({"policy": policy.name.as_str()})),
+            &id("pl"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{plan}");
+    assert!(plan["summary"].is_string(), "{plan}");
+
+    // A restore into a new instance: previewed, confirmed with the token, carried out.
+    let target = format!("{db}-copy");
+    let restore = json!({"recoveryPoint": point, "target": target});
+    let (status, _, preview) = call(&env, &request("POST", "/restores", OPERATOR, Some(&restore), &id("r1"))).await;
+    assert_eq!(status, 201, "{preview}");
+    let rid = preview["restore"]["id"].as_str().unwrap().to_owned();
+    let token = json!({"token": preview["confirmationToken"]});
+    let (status, _, _) = call(
+        &env,
+        &request(
+            "POST",
+            &format!("/restores/{rid}/confirm"),
+            VIEWER,
+            Some(&token),
+            &id("r2"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 403, "a viewer cannot confirm");
+    let (status, _, body) = call(
+        &env,
+        &request(
+            "POST",
+            &format!("/restores/{rid}/confirm"),
+            OPERATOR,
+            Some(&token),
+            &id("r3"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, _, body) = call(
+        &env,
+        &request("GET", &format!("/restores/{rid}"), VIEWER, None, &id("r4")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let restored = env
+        .rds(PRIMARY)
+        .describe_db_instances()
+        .db_instance_identifier(&target)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restored.db_instances().len(), 1);
+
+    // Over the original: an operator is refused; an admin's restore takes a pre-restore
+    // snapshot and can be rolled back.
+    let over = json!({"recoveryPoint": point, "target": db, "overwrite": true});
+    let (status, _, _) = call(&env, &request("POST", "/restores", OPERATOR, Some(&over), &id("o1"))).await;
+    assert_eq!(status, 403);
+    let (status, _, preview) = call(&env, &request("POST", "/restores", ADMIN, Some(&over), &id("o2"))).await;
+    assert_eq!(status, 201, "{preview}");
+    let oid = preview["restore"]["id"].as_str().unwrap().to_owned();
+    let token = json!({"token": preview["confirmationToken"]});
+    let (status, _, body) = call(
+        &env,
+        &request(
+            "POST",
+            &format!("/restores/{oid}/confirm"),
+            ADMIN,
+            Some(&token),
+            &id("o3"),
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let pre = body["restore"]["preRestoreSnapshot"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(pre.starts_with("lb-pre-"), "{body}");
+    let (status, _, body) = call(
+        &env,
+        &request(
+            "POST",
+            &format!("/restores/{oid}/rollback"),
+            ADMIN,
+            Some(&json!({})),
+            &id("o4"),
+        ),
+    )
+    .await;
+    assert!(status == 200 || status == 202, "{status}: {body}");
+}
