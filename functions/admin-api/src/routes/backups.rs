@@ -33,6 +33,21 @@ fn is_rds_arn(s: &str) -> bool {
         && parts[6].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// `arn:aws:dynamodb:<region>:<account>:table/<name>` (table names: 3-255 of `[A-Za-z0-9_.-]`).
+fn is_table_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "dynamodb"
+        && lifeboat::domain::Region::parse(parts[3]).is_ok()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].strip_prefix("table/").is_some_and(|name| {
+            (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        })
+}
+
 /// The event create-snapshots receives.
 pub fn event(resources: &[String], emergency: bool, reason: &str, principal: &str, request_id: &str) -> Value {
     json!({
@@ -56,8 +71,11 @@ pub async fn create(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem
         problem = problem.with_error("resources", format!("name 1 to {MAX_RESOURCES} resources"));
     }
     for (i, arn) in r.resources.iter().enumerate() {
-        if !is_rds_arn(arn) {
-            problem = problem.with_error(format!("resources[{i}]"), "must be an RDS DB instance or cluster ARN");
+        if !is_rds_arn(arn) && !is_table_arn(arn) {
+            problem = problem.with_error(
+                format!("resources[{i}]"),
+                "must be an RDS DB instance or cluster ARN, or a DynamoDB table ARN",
+            );
         } else if r.resources[..i].contains(arn) {
             problem = problem.with_error(format!("resources[{i}]"), "named twice");
         }
@@ -121,4 +139,26 @@ pub fn function_problem(answer: &Value) -> Problem {
     };
     p.internal = Some(format!("create-snapshots answered {kind}: {message}"));
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_and_table_arns_are_accepted_and_nothing_else() {
+        assert!(is_rds_arn("arn:aws:rds:us-east-1:123456789012:db:orders"));
+        assert!(is_table_arn(
+            "arn:aws:dynamodb:us-east-1:123456789012:table/Carts_v2.prod"
+        ));
+        for bad in [
+            "arn:aws:dynamodb:us-east-1:123456789012:table/ab",
+            "arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/x",
+            "arn:aws:dynamodb:us-east-1:1234:table/orders",
+            "arn:aws:s3:::bucket",
+            "orders",
+        ] {
+            assert!(!is_table_arn(bad) && !is_rds_arn(bad), "{bad}");
+        }
+    }
 }
