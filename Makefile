@@ -184,6 +184,7 @@ fuzz: $(CARGO_FUZZ) ## Fuzz documents, events and identifiers for FUZZ_SECONDS (
 	@mkdir -p target
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus/$$t; \
+		test $$t = events && cp events/*/*.json fuzz/corpus/events/; \
 		seeds=""; test -d fuzz/seeds/$$t && seeds="seeds/$$t"; \
 		echo "== $$t: $(FUZZ_SECONDS) s, log target/fuzz-$$t.log"; \
 		( cd fuzz && PATH="$(TOOLS)/bin:$$PATH" CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) \
