@@ -317,15 +317,21 @@ pub async fn gather_plan_input(
     Vec<RecoveryPoint>,
     Vec<ItemFailure>,
 )> {
-    use futures::{StreamExt, TryStreamExt, stream};
-
+    // Chunks of concurrent reads joined with `try_join_all` (as in `plan_by_resource`), so
+    // the future stays `Send` for callers like the admin API's service.
+    const READS_IN_FLIGHT: usize = 8;
     let (resources, problems) = protected_resources(ports, config, policies).await?;
-    let points: Vec<Vec<RecoveryPoint>> = stream::iter(resources.iter().map(|r| r.resource.arn.clone()))
-        .map(|arn| async move { ports.catalog.by_resource(&arn, PLAN_POINTS_PER_RESOURCE).await })
-        .buffer_unordered(8)
-        .try_collect()
+    let mut points = Vec::new();
+    for chunk in resources.chunks(READS_IN_FLIGHT) {
+        let histories = futures::future::try_join_all(
+            chunk
+                .iter()
+                .map(|r| ports.catalog.by_resource(&r.resource.arn, PLAN_POINTS_PER_RESOURCE)),
+        )
         .await?;
-    Ok((resources, points.into_iter().flatten().collect(), problems))
+        points.extend(histories.into_iter().flatten());
+    }
+    Ok((resources, points, problems))
 }
 
 /// The protected resources, with the windows their tags add. Resources tagged with an

@@ -102,6 +102,8 @@ pub struct AdminConfig {
     /// `DR_STATE_MACHINE_ARN`: the DR state machine `POST /dr/executions` starts (absent:
     /// that route answers 503).
     pub dr_state_machine_arn: Option<String>,
+    /// `STORAGE_PRICES` over the built-in list prices: `GET /metrics`' cost estimate.
+    pub prices: lifeboat::domain::cost::PriceBook,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +149,10 @@ impl AdminConfig {
                 }
             },
         };
+        let prices = lifeboat::domain::cost::PriceBook::from_lookup(&get).unwrap_or_else(|p| {
+            problems.extend(p);
+            lifeboat::domain::cost::PriceBook::default()
+        });
         if problems.is_empty() {
             Ok(Self {
                 roles,
@@ -154,6 +160,7 @@ impl AdminConfig {
                 signing_key_secret_id,
                 token_validity: Duration::minutes(minutes),
                 dr_state_machine_arn: get("DR_STATE_MACHINE_ARN").filter(|v| !v.trim().is_empty()),
+                prices,
             })
         } else {
             Err(AdminConfigError(problems))

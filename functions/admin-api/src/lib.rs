@@ -81,6 +81,8 @@ pub enum Handler {
     DrStart,
     DrList,
     DrGet,
+    Compliance,
+    Metrics,
 }
 
 /// One row of the route table.
@@ -167,6 +169,18 @@ pub const ROUTES: &[Route] = &[
         pattern: "/audit",
         min_role: Role::Admin,
         handler: Handler::Audit,
+    },
+    Route {
+        method: "GET",
+        pattern: "/compliance",
+        min_role: Role::Viewer,
+        handler: Handler::Compliance,
+    },
+    Route {
+        method: "GET",
+        pattern: "/metrics",
+        min_role: Role::Viewer,
+        handler: Handler::Metrics,
     },
     // A failover or failback needs the admin role (checked by the handler).
     Route {
@@ -391,6 +405,8 @@ async fn run(
         Handler::DrStart => routes::dr::start(deps, &call).await,
         Handler::DrList => routes::dr::list(deps, &call).await,
         Handler::DrGet => routes::dr::get(deps, &call).await,
+        Handler::Compliance => routes::reports::compliance(deps, &call).await,
+        Handler::Metrics => routes::reports::metrics(deps, &call).await,
     }
 }
 

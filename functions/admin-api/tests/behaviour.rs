@@ -689,3 +689,30 @@ async fn the_audit_trail_is_paged_for_admins() {
     );
     assert_eq!(w.call(Some(OPERATOR), "GET", "/audit", None).await.status, 403);
 }
+
+#[tokio::test]
+async fn compliance_and_metrics_are_read_by_viewers_from_the_catalog() {
+    let w = World::new();
+    w.fakes
+        .catalog
+        .put_policy_json("gold", r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 3}"#);
+    w.add_point("orders", "2026-11-23T02:30:00Z", Status::Available).await;
+    let r = w.call(Some(VIEWER), "GET", "/compliance", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["summary"]["resources"], 1, "{}", r.body);
+    assert_eq!(r.body["resources"][0]["resource_id"], "orders", "{}", r.body);
+    assert_eq!(r.body["resources"][0]["rpo"][0]["state"], "unverified", "{}", r.body);
+    let r = w
+        .call_q(Some(VIEWER), "GET", "/compliance", &[("period", "7days")], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = w
+        .call_q(Some(VIEWER), "GET", "/compliance", &[("period", "5s")], None)
+        .await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (400, Some("period")));
+    let r = w.call(Some(VIEWER), "GET", "/metrics", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["recovery_points"]["total"], 1, "{}", r.body);
+    assert!(r.body["storage"]["total_usd"].is_string());
+    assert_eq!(w.call(Some(STRANGER), "GET", "/metrics", None).await.status, 403);
+}

@@ -299,6 +299,25 @@ async fn answers_validate_against_the_document() {
         "GET",
         &w.call(Some(VIEWER), "GET", "/audit", None).await,
     );
+    check(
+        &doc,
+        "/compliance",
+        "GET",
+        &w.call(Some(VIEWER), "GET", "/compliance", None).await,
+    );
+    check(
+        &doc,
+        "/compliance",
+        "GET",
+        &w.call_q(Some(VIEWER), "GET", "/compliance", &[("period", "soon")], None)
+            .await,
+    );
+    check(
+        &doc,
+        "/metrics",
+        "GET",
+        &w.call(Some(VIEWER), "GET", "/metrics", None).await,
+    );
     // DR executions: a drill, a failover's preview and start, the listing and one record.
     lifeboat::dr::DrStore::put_plan(
         w.dr.as_ref(),

@@ -5,4 +5,5 @@ pub mod backups;
 pub mod catalog;
 pub mod dr;
 pub mod policies;
+pub mod reports;
 pub mod restores;
