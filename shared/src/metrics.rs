@@ -99,10 +99,34 @@ pub enum Metric {
     ExpiryFailures,
     /// Work pending past its deadline.
     StuckRecoveryPoints,
+    /// Snapshots or backups started (create-snapshots).
+    BackupsStarted,
+    /// Objects copied into the backup bucket by an incremental run (backup-objects).
+    ObjectsCopied,
+    /// Bytes copied into the backup bucket by an incremental run.
+    BytesCopied,
+    /// Objects written back by a restore (restore-objects).
+    ObjectsRestored,
+    /// Bytes written back by a restore.
+    BytesRestored,
+    /// DR steps that failed (run-dr-step; the state machine's Catch then compensates).
+    DrStepFailures,
+    /// Compensations run after a failed DR execution.
+    DrCompensations,
+    /// Drills whose measured RPO exceeded the target.
+    DrillRpoOverTarget,
+    /// Admin API requests answered.
+    ApiRequests,
+    /// Admin API requests answered 4xx (bad input, refused, not found).
+    ApiClientErrors,
+    /// Admin API requests answered 5xx.
+    ApiServerErrors,
+    /// Admin API time to answer, per request (milliseconds).
+    ApiLatency,
 }
 
 impl Metric {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 31] = [
         Self::BackupsSucceeded,
         Self::BackupsFailed,
         Self::CopiesStarted,
@@ -122,6 +146,18 @@ impl Metric {
         Self::RecoveryPointsExpired,
         Self::ExpiryFailures,
         Self::StuckRecoveryPoints,
+        Self::BackupsStarted,
+        Self::ObjectsCopied,
+        Self::BytesCopied,
+        Self::ObjectsRestored,
+        Self::BytesRestored,
+        Self::DrStepFailures,
+        Self::DrCompensations,
+        Self::DrillRpoOverTarget,
+        Self::ApiRequests,
+        Self::ApiClientErrors,
+        Self::ApiServerErrors,
+        Self::ApiLatency,
     ];
 
     /// The CloudWatch metric name (what the alarms in template.yaml reference).
@@ -146,6 +182,18 @@ impl Metric {
             Self::RecoveryPointsExpired => "RecoveryPointsExpired",
             Self::ExpiryFailures => "ExpiryFailures",
             Self::StuckRecoveryPoints => "StuckRecoveryPoints",
+            Self::BackupsStarted => "BackupsStarted",
+            Self::ObjectsCopied => "ObjectsCopied",
+            Self::BytesCopied => "BytesCopied",
+            Self::ObjectsRestored => "ObjectsRestored",
+            Self::BytesRestored => "BytesRestored",
+            Self::DrStepFailures => "DrStepFailures",
+            Self::DrCompensations => "DrCompensations",
+            Self::DrillRpoOverTarget => "DrillRpoOverTarget",
+            Self::ApiRequests => "ApiRequests",
+            Self::ApiClientErrors => "ApiClientErrors",
+            Self::ApiServerErrors => "ApiServerErrors",
+            Self::ApiLatency => "ApiLatency",
         }
     }
 
@@ -154,14 +202,21 @@ impl Metric {
             Self::CopyLag | Self::RestoreDuration | Self::RecoveryPointAge | Self::DrillRto | Self::DrillRpo => {
                 Unit::Seconds
             }
+            Self::BytesCopied | Self::BytesRestored => Unit::Bytes,
+            Self::ApiLatency => Unit::Milliseconds,
             _ => Unit::Count,
         }
     }
 
-    /// Counters are summed within an invocation (one value per line); the others keep
-    /// every sample (CloudWatch computes the statistics).
+    /// Counters (counts and byte totals) are summed within an invocation (one value per
+    /// line); the others keep every sample (CloudWatch computes the statistics).
     pub fn is_counter(self) -> bool {
-        self.unit() == Unit::Count
+        matches!(self.unit(), Unit::Count | Unit::Bytes)
+    }
+
+    /// The metric called `name`, if Lifeboat emits one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
     }
 }
 
@@ -594,6 +649,58 @@ mod tests {
             let problems = validate_emf(bad);
             assert!(problems.iter().any(|p| p.contains(why)), "{bad}: {problems:?}");
         }
+    }
+
+    /// The alarms in template.yaml watch metrics Lifeboat emits (a renamed metric would
+    /// leave an alarm that never fires), and every function has its errors and throttles
+    /// alarms.
+    #[test]
+    fn template_alarms_watch_emitted_metrics_and_every_function() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        let template = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = template.lines().collect();
+        let mut watched = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim() == "Namespace: Lifeboat" {
+                let name = lines[i + 1].trim().strip_prefix("MetricName: ").unwrap();
+                let metric = Metric::from_name(name);
+                assert!(metric.is_some(), "alarm on {name}, which Lifeboat does not emit");
+                watched.extend(metric);
+            }
+        }
+        for must in [
+            Metric::BackupsFailed,
+            Metric::CopiesFailed,
+            Metric::RpoBreaches,
+            Metric::VerificationMismatches,
+            Metric::DrillRtoOverTarget,
+            Metric::DrillRpoOverTarget,
+            Metric::DrStepFailures,
+            Metric::ApiServerErrors,
+        ] {
+            assert!(watched.contains(&must), "no alarm on {}", must.name());
+        }
+        let functions: Vec<&str> = lines
+            .windows(2)
+            .filter(|w| w[1].trim() == "Type: AWS::Serverless::Function")
+            .map(|w| w[0].trim().trim_end_matches(':'))
+            .collect();
+        assert!(functions.len() >= 11, "{functions:?}");
+        for f in functions {
+            let base = f.trim_end_matches("Function");
+            for kind in ["Errors", "Throttles"] {
+                let alarm = format!("  {base}{kind}Alarm:");
+                assert!(
+                    lines.contains(&alarm.as_str()),
+                    "{f} has no {kind} alarm ({})",
+                    alarm.trim()
+                );
+            }
+        }
+        assert!(
+            template.contains("MetricName: ExecutionsFailed"),
+            "no alarm on failed DR executions"
+        );
     }
 
     proptest! {

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response};
 use lifeboat::admin::{AuditLog, AuditRecord, DbRestorer, RestoreStore};
 use lifeboat::app::Ports;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -80,6 +81,7 @@ pub enum Handler {
     Audit,
     DrStart,
     DrList,
+    DrPlans,
     DrGet,
     Compliance,
     Metrics,
@@ -197,6 +199,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        pattern: "/dr/plans",
+        min_role: Role::Viewer,
+        handler: Handler::DrPlans,
+    },
+    Route {
+        method: "GET",
         pattern: "/dr/executions/{plan}/{execution}",
         min_role: Role::Viewer,
         handler: Handler::DrGet,
@@ -260,11 +268,31 @@ impl Call<'_> {
     }
 }
 
+pub const FUNCTION: &str = "admin-api";
+
 /// The lambda_http entry point.
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    handle_with(deps, req, &StdoutSink).await
+}
+
+/// [`handle`], writing the request's metrics to `sink`.
+pub async fn handle_with(deps: &Deps, req: Request, sink: &dyn MetricsSink) -> Response<Body> {
+    let started = std::time::Instant::now();
     let api = ApiRequest::from_lambda(&req);
     let (status, body, problem) = answer(deps, &api).await;
+    let mut metrics = Metrics::new(FUNCTION, &api.request_id, deps.now());
+    record_metrics(status, started.elapsed(), &mut metrics);
+    metrics.flush(sink);
     http::render(status, &body, problem.as_ref())
+}
+
+/// A request's metrics: `ApiRequests`, `ApiClientErrors` (4xx), `ApiServerErrors` (5xx),
+/// all also when zero so the alarm sees data, and `ApiLatency`.
+pub fn record_metrics(status: u16, took: std::time::Duration, metrics: &mut Metrics) {
+    metrics.count(Metric::ApiRequests, 1);
+    metrics.count(Metric::ApiClientErrors, u64::from((400..500).contains(&status)));
+    metrics.count(Metric::ApiServerErrors, u64::from(status >= 500));
+    metrics.sample(Metric::ApiLatency, u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
 }
 
 /// Routes, authorizes, audits and runs one request. Pure request handling over the ports:
@@ -404,6 +432,7 @@ async fn run(
         Handler::Audit => routes::audit::list(deps, &call).await,
         Handler::DrStart => routes::dr::start(deps, &call).await,
         Handler::DrList => routes::dr::list(deps, &call).await,
+        Handler::DrPlans => routes::dr::plans(deps, &call).await,
         Handler::DrGet => routes::dr::get(deps, &call).await,
         Handler::Compliance => routes::reports::compliance(deps, &call).await,
         Handler::Metrics => routes::reports::metrics(deps, &call).await,

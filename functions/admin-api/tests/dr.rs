@@ -1,4 +1,5 @@
-//! `POST /dr/executions`, `GET /dr/executions?plan=` and `GET /dr/executions/{plan}/{execution}`
+//! `POST /dr/executions`, `GET /dr/executions?plan=`, `GET /dr/executions/{plan}/{execution}`
+//! and `GET /dr/plans`
 //! over in-memory fakes: roles, the confirmation token of failovers and failbacks, refusals.
 //! The state machine itself runs on the local stack in `tests/tests/admin_api.rs`.
 
@@ -199,4 +200,47 @@ async fn executions_are_listed_newest_first_and_read_one_by_one() {
         404
     );
     assert_eq!(w.call(Some(VIEWER), "GET", "/dr/executions", None).await.status, 400);
+}
+
+#[tokio::test]
+async fn plans_are_listed_with_targets_and_their_newest_drill() {
+    let w = world().await;
+    w.dr.put_raw_plan("broken", r#"{"name": "broken", "rto": "soon"}"#);
+    let plan = DrPlan::from_json(PLAN).unwrap();
+    let runs = [
+        ("orders-dr-drill-0", Mode::Drill, "2026-11-20T03:00:00Z"),
+        ("orders-dr-failover-1", Mode::Failover, "2026-11-21T03:00:00Z"),
+        ("orders-dr-drill-2", Mode::Drill, "2026-11-19T03:00:00Z"),
+    ];
+    for (name, mode, at) in runs {
+        let t = at.parse().unwrap();
+        let mut e = DrExecution::new(&plan, name, mode, t, t);
+        e.status = ExecStatus::Succeeded;
+        e.token_nonce = Some("secret-nonce".into());
+        w.dr.insert_execution(&e).await.unwrap();
+    }
+    let r = w.call(Some(VIEWER), "GET", "/dr/plans", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], 2);
+    let broken = &r.body["items"][0];
+    assert_eq!(
+        (broken["name"].as_str(), broken["valid"].as_bool()),
+        (Some("broken"), Some(false))
+    );
+    assert!(!broken["problems"].as_array().unwrap().is_empty(), "{broken}");
+    let orders = &r.body["items"][1];
+    assert_eq!(orders["name"], "orders-dr");
+    assert_eq!(
+        (orders["rto_target_s"].as_u64(), orders["rpo_target_s"].as_u64()),
+        (Some(1800), Some(900))
+    );
+    assert_eq!(orders["executions"], 3);
+    assert_eq!(orders["last_execution"]["execution"], "orders-dr-failover-1");
+    assert_eq!(orders["last_drill"]["execution"], "orders-dr-drill-0");
+    assert!(orders["last_drill"].get("token_nonce").is_none());
+    assert_eq!(orders["active_side"], "source");
+    assert_eq!(orders["databases"], json!(["orders"]));
+    // Unknown query parameters are refused, as on every route.
+    let r = w.call_q(Some(VIEWER), "GET", "/dr/plans", &[("x", "1")], None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
 }

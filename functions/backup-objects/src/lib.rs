@@ -22,11 +22,14 @@ use futures::{StreamExt, TryStreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
+use lifeboat::domain::Region;
 use lifeboat::domain::manifest::{
     Checkpoint, ListedObject, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key, run_name,
     sha256_hex,
 };
 use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Slot, Status};
+use lifeboat::error::ErrorType;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{check_bucket, check_prefix, completed_runs, load_manifest, s3_resource};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, digest, read_all};
@@ -126,9 +129,43 @@ pub struct BackupReport {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<BackupReport, FunctionError> {
-    let req = BackupRequest::parse(&event.payload)?;
-    let deadline = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
-    run(deps, &req, &event.context.request_id, deadline).await
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when the run fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<BackupReport, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
+    let result = match BackupRequest::parse(&event.payload) {
+        Ok(req) => {
+            let deadline = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
+            run(deps, &req, &event.context.request_id, deadline).await
+        }
+        Err(e) => Err(e),
+    };
+    record_metrics(&result, &deps.settings.backup_region, &mut metrics);
+    metrics.flush(sink);
+    result
+}
+
+/// An invocation's metrics, in the backup region: `ObjectsCopied` and `BytesCopied` by
+/// this invocation; `BackupsSucceeded` when it completed the run (a replay of a complete
+/// run counts nothing); `BackupsFailed` when it failed for another reason than its input.
+pub fn record_metrics(result: &Result<BackupReport, FunctionError>, region: &Region, metrics: &mut Metrics) {
+    match result {
+        Ok(r) => {
+            metrics.count_in(region, Metric::ObjectsCopied, r.copied);
+            metrics.count_in(region, Metric::BytesCopied, r.bytes_copied);
+            let completed = r.status == RunStatus::Complete && !r.replay;
+            metrics.count_in(region, Metric::BackupsSucceeded, u64::from(completed));
+            metrics.count_in(region, Metric::BackupsFailed, 0);
+        }
+        Err(e) if e.kind == ErrorType::Invalid => {}
+        Err(_) => metrics.count_in(region, Metric::BackupsFailed, 1),
+    }
 }
 
 #[derive(Default)]

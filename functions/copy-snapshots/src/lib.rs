@@ -23,6 +23,7 @@ use lifeboat::domain::{
     Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
 };
 use lifeboat::events::ScheduleTick;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
 use serde::Serialize;
 use serde_json::Value;
@@ -63,8 +64,32 @@ pub struct Report {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
-    let tick = ScheduleTick::parse(&event.payload)?;
-    run(deps, &tick, &event.context.request_id).await
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when the run fails):
+/// `CopiesStarted`, and `CopiesFailed` for copies AWS refused to start.
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<Report, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.ports.clock.now());
+    let result = match ScheduleTick::parse(&event.payload) {
+        Ok(tick) => run(deps, &tick, &event.context.request_id).await,
+        Err(e) => Err(e),
+    };
+    if let Ok(report) = &result {
+        record_metrics(report, &mut metrics);
+    }
+    metrics.flush(sink);
+    result
+}
+
+/// A run's metrics.
+pub fn record_metrics(report: &Report, metrics: &mut Metrics) {
+    metrics.count(Metric::CopiesStarted, report.started.len() as u64);
+    metrics.count(Metric::CopiesFailed, report.failed.len() as u64);
 }
 
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {

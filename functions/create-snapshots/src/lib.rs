@@ -27,6 +27,7 @@ use lifeboat::domain::{
     Severity, Slot, Status, Step,
 };
 use lifeboat::events::{BackupRequest, ScheduleTick};
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
 use serde::Serialize;
 use serde_json::Value;
@@ -90,6 +91,32 @@ impl Trigger {
 
 /// The Lambda entry point.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when the run fails):
+/// `BackupsStarted`, and `BackupsFailed` for backups AWS refused to start.
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<Report, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.ports.clock.now());
+    let result = handle_event(deps, event).await;
+    if let Ok(report) = &result {
+        record_metrics(report, &mut metrics);
+    }
+    metrics.flush(sink);
+    result
+}
+
+/// A run's metrics.
+pub fn record_metrics(report: &Report, metrics: &mut Metrics) {
+    metrics.count(Metric::BackupsStarted, report.created.len() as u64);
+    metrics.count(Metric::BackupsFailed, report.failed.len() as u64);
+}
+
+async fn handle_event(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     let stop_at = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
     let run_id = &event.context.request_id;
     match Trigger::parse(&event.payload)? {

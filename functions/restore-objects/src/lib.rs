@@ -15,6 +15,7 @@ use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::domain::manifest::ManifestEntry;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{
     ManifestReadError, check_bucket, check_prefix, completed_runs, load_manifest, s3_resource,
 };
@@ -134,8 +135,40 @@ pub struct RestoreReport {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<RestoreReport, FunctionError> {
-    let req = RestoreRequest::parse(&event.payload)?;
-    run(deps, &req).await
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when it fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<RestoreReport, FunctionError> {
+    let started = std::time::Instant::now();
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, Utc::now());
+    let result = match RestoreRequest::parse(&event.payload) {
+        Ok(req) => run(deps, &req).await,
+        Err(e) => Err(e),
+    };
+    if let Ok(report) = &result {
+        record_metrics(report, started.elapsed(), &mut metrics);
+    }
+    metrics.flush(sink);
+    result
+}
+
+/// A restore's metrics (a dry run records none): `Restores`, its `RestoreDuration`, and
+/// the objects and bytes written back (objects whose archive restore was only started are
+/// counted when a later call copies them back).
+pub fn record_metrics(report: &RestoreReport, took: std::time::Duration, metrics: &mut Metrics) {
+    if report.dry_run {
+        return;
+    }
+    let written: Vec<&Item> = report.items.iter().filter(|i| i.outcome == "restored").collect();
+    metrics.count(Metric::Restores, 1);
+    metrics.sample(Metric::RestoreDuration, took.as_secs());
+    metrics.count(Metric::ObjectsRestored, written.len() as u64);
+    metrics.count(Metric::BytesRestored, written.iter().map(|i| i.size).sum());
 }
 
 pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, FunctionError> {

@@ -20,10 +20,11 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::alerting::Alerter;
 use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, Region, ResourceKind, ResourceRef, Severity};
-use lifeboat::dr::execution::{DbRun, SourceFacts, choose_source, resource_name};
+use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::ports::{DnsRecords, DrDatabases, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError, PortResult, SnapshotStatus, SnapshotStore, Tag};
 use lifeboat::{ErrorType, FunctionError};
 use serde::Deserialize;
@@ -216,8 +217,52 @@ impl StepRequest {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
-    let req = StepRequest::parse(&event.payload)?;
-    run(deps, &req, &event.context.request_id).await
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the step's metrics to `sink` (once, also when it fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<Value, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
+    let result = match StepRequest::parse(&event.payload) {
+        Ok(req) => {
+            let result = run(deps, &req, &event.context.request_id).await;
+            record_metrics(&req, &result, &mut metrics);
+            result
+        }
+        Err(e) => Err(e),
+    };
+    metrics.flush(sink);
+    result
+}
+
+/// A step's metrics: `DrStepFailures` for a step that failed (a refusal — bad input, a
+/// second start, a step of a finished execution — is not a failure); `DrCompensations`;
+/// and at the finish of a drill (not its replay) `DrillRto`, `DrillRpo` and whether
+/// each was over its target.
+pub fn record_metrics(req: &StepRequest, result: &Result<Value, FunctionError>, metrics: &mut Metrics) {
+    match result {
+        Err(e) if matches!(e.kind, ErrorType::Invalid | ErrorType::Conflict) => {}
+        Err(_) => metrics.count(Metric::DrStepFailures, 1),
+        Ok(_) if req.action == Action::Compensate => metrics.count(Metric::DrCompensations, 1),
+        Ok(out) if req.action == Action::Finish && req.mode == Mode::Drill && out.get("replayed").is_none() => {
+            let Ok(m) = serde_json::from_value::<Measurement>(out["measurement"].clone()) else {
+                return;
+            };
+            if let Some(rto) = m.rto_secs {
+                metrics.sample(Metric::DrillRto, rto);
+            }
+            if let Some(rpo) = m.rpo_secs {
+                metrics.sample(Metric::DrillRpo, rpo);
+            }
+            metrics.count(Metric::DrillRtoOverTarget, u64::from(m.rto_met == Some(false)));
+            metrics.count(Metric::DrillRpoOverTarget, u64::from(m.rpo_met == Some(false)));
+        }
+        Ok(_) => {}
+    }
 }
 
 /// Runs one step.
@@ -528,7 +573,9 @@ async fn step(deps: &Deps, req: &StepRequest, action: Action, run_id: &str) -> R
         .ok_or_else(|| FunctionError::not_found(format!("no DR execution {}", req.input.execution)))?;
     if exec.status != ExecStatus::Running {
         if action == Action::Finish && exec.status == ExecStatus::Succeeded {
-            return Ok(finish_output(&exec, &plan));
+            let mut out = finish_output(&exec, &plan);
+            out["replayed"] = json!(true);
+            return Ok(out);
         }
         return Err(FunctionError::new(
             ErrorType::Conflict,

@@ -20,6 +20,7 @@ use lifeboat::domain::manifest::{ManifestEntry, sha256_hex};
 use lifeboat::domain::policy::VerifyRule;
 use lifeboat::domain::recovery_point::VerificationFailure;
 use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, load_manifest};
 use lifeboat::object_store::{ObjectStore, digest};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
@@ -152,8 +153,33 @@ pub struct VerifyReport {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<VerifyReport, FunctionError> {
-    let req = VerifyRequest::parse(&event.payload)?;
-    run(deps, &req, &event.context.request_id).await
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when it fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<VerifyReport, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
+    let result = match VerifyRequest::parse(&event.payload) {
+        Ok(req) => run(deps, &req, &event.context.request_id).await,
+        Err(e) => Err(e),
+    };
+    if let Ok(report) = &result {
+        record_metrics(report, &mut metrics);
+    }
+    metrics.flush(sink);
+    result
+}
+
+/// A run's metrics: `VerificationsPassed` (recovery points found intact) and
+/// `VerificationMismatches` (objects missing, truncated or corrupted), both also when zero
+/// so the alarm sees data.
+pub fn record_metrics(report: &VerifyReport, metrics: &mut Metrics) {
+    metrics.count(Metric::VerificationsPassed, report.verified.len() as u64);
+    metrics.count(Metric::VerificationMismatches, report.findings.len() as u64);
 }
 
 pub async fn run(deps: &Deps, req: &VerifyRequest, run_id: &str) -> Result<VerifyReport, FunctionError> {

@@ -56,6 +56,8 @@ pub trait DrStore: Send + Sync + std::fmt::Debug {
     async fn put_plan(&self, plan: &DrPlan) -> PortResult<()>;
     /// The stored plan, or the problems that make it unusable.
     async fn get_plan(&self, name: &str) -> PortResult<Option<Result<DrPlan, DrPlanProblems>>>;
+    /// The names of every stored plan, sorted.
+    async fn plan_names(&self) -> PortResult<Vec<String>>;
     async fn get_execution(&self, plan: &str, execution: &str) -> PortResult<Option<DrExecution>>;
     /// Stores a new execution; `Conflict` if one with that name exists.
     async fn insert_execution(&self, exec: &DrExecution) -> PortResult<()>;
@@ -143,6 +145,28 @@ impl DrStore for DynamoDbDrStore {
             .cloned()
             .unwrap_or_default();
         Ok(Some(DrPlan::from_json(&raw)))
+    }
+
+    async fn plan_names(&self) -> PortResult<Vec<String>> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s("DRPLAN"))
+            .projection_expression("sk")
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| port_error("Query", e))?;
+        let mut names: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     async fn get_execution(&self, plan: &str, execution: &str) -> PortResult<Option<DrExecution>> {
@@ -247,6 +271,10 @@ pub mod fake {
 
         async fn get_plan(&self, name: &str) -> PortResult<Option<Result<DrPlan, DrPlanProblems>>> {
             Ok(lock(&self.plans).get(name).map(|j| DrPlan::from_json(j)))
+        }
+
+        async fn plan_names(&self) -> PortResult<Vec<String>> {
+            Ok(lock(&self.plans).keys().cloned().collect())
         }
 
         async fn get_execution(&self, plan: &str, execution: &str) -> PortResult<Option<DrExecution>> {

@@ -183,6 +183,44 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
     )
 }
 
+/// `GET /dr/plans`: every DR plan with its targets, which side is active, and its newest
+/// execution and newest drill (what the dashboard shows).
+pub async fn plans(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    let names = deps.dr.plan_names().await.map_err(|e| Problem::from_port(&e))?;
+    let mut items = Vec::with_capacity(names.len());
+    for name in &names {
+        let mut item = match deps.dr.get_plan(name).await.map_err(|e| Problem::from_port(&e))? {
+            None => continue,
+            Some(Ok(plan)) => json!({
+                "name": plan.name,
+                "valid": true,
+                "source_region": plan.source_region.as_str(),
+                "dr_region": plan.dr_region.as_str(),
+                "databases": plan.databases.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+                "rto_target_s": plan.rto.as_secs(),
+                "rpo_target_s": plan.rpo.as_secs(),
+            }),
+            Some(Err(problems)) => json!({"name": name, "valid": false, "problems": problems.problems}),
+        };
+        let mut executions = deps.dr.executions(name).await.map_err(|e| Problem::from_port(&e))?;
+        executions.sort_by(|a, b| (b.triggered_at, &b.execution).cmp(&(a.triggered_at, &a.execution)));
+        item["last_execution"] = executions.first().map_or(Value::Null, view);
+        item["last_drill"] = executions
+            .iter()
+            .find(|e| e.mode == Mode::Drill)
+            .map_or(Value::Null, view);
+        item["executions"] = json!(executions.len());
+        item["active_side"] = match deps.dr.site(name).await.map_err(|e| Problem::from_port(&e))? {
+            Some(site) => serde_json::to_value(site.active).unwrap_or(Value::Null),
+            None => json!("source"),
+        };
+        item["links"] = json!({"executions": format!("/dr/executions?plan={name}")});
+        items.push(item);
+    }
+    ApiResponse::ok(json!({"items": items, "total": items.len()}))
+}
+
 pub async fn list(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     let q = query(call.req, &["plan", "limit"])?;
     let name = q.iter().find(|(k, _)| *k == "plan").map(|(_, v)| *v).ok_or_else(|| {
