@@ -19,7 +19,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lifeboat/target
 # up the `cargo-lambda` executable there.
 WITH_VENV_PATH := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: help venv up down status
+.PHONY: help venv up down status chromium publish-dashboard
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
@@ -121,10 +121,23 @@ lint: fmt-check clippy lint-template deny checkov ## rustfmt, clippy -D warnings
 unit: ## Unit and behaviour tests (no AWS stack needed)
 	$(CARGO) nextest run --workspace --exclude lifeboat-tests
 
-integration: $(VENV)/.installed functions ## Integration tests against the local AWS stack
+# The dashboard's browser test drives Debian's Chromium (installed once, as root or via sudo).
+CHROMIUM := /usr/bin/chromium
+chromium: $(CHROMIUM) ## Install Debian's Chromium for the dashboard's browser test
+
+$(CHROMIUM):
+	@sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo apt-get install -y --no-install-recommends chromium \
+		|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; }
+
+publish-dashboard: $(VENV)/.installed ## Upload the dashboard to a deployed stack (STACK_NAME=..., AWS_REGION=...)
+	@test -n "$(STACK_NAME)" || { echo "usage: make publish-dashboard STACK_NAME=<stack> [AWS_REGION=<region>]"; exit 2; }
+	$(PYTHON) infra/dashboard/publish.py --stack-name "$(STACK_NAME)" $(if $(AWS_REGION),--region "$(AWS_REGION)")
+
+integration: $(VENV)/.installed $(CHROMIUM) functions ## Integration tests against the local AWS stack
 	$(call with_stack,$(CARGO) nextest run -p lifeboat-tests)
 
-test: $(VENV)/.installed lint functions ## Everything: lint, then all tests on the local stack
+test: $(VENV)/.installed $(CHROMIUM) lint functions ## Everything: lint, then all tests on the local stack
 	$(CARGO) build --workspace --all-targets
 	$(call with_stack,$(CARGO) nextest run --workspace --no-fail-fast)
 

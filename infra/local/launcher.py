@@ -20,6 +20,9 @@ this same port, see ``MOTO_PORT``) behave as they do on AWS:
 * ``X-Amz-Invocation-Type: DryRun`` -> 204, nothing invoked;
 * unknown function (cargo-lambda: 404) -> 404 ``ResourceNotFoundException``.
 
+``/_lifeboat/dashboard/`` serves the dashboard page and a read-only stand-in for
+API Gateway in front of the admin API (see ``dashboard.py``).
+
 Everything else goes to moto untouched. Step Functions execution is switched on
 in-process before the port accepts any request.
 
@@ -47,6 +50,8 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
+
+from dashboard import Dashboard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -135,6 +140,7 @@ class LambdaBridge:
         self._events = ThreadPoolExecutor(
             max_workers=event_workers, thread_name_prefix="lambda-event"
         )
+        self._dashboard = Dashboard(self._forward)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -144,6 +150,8 @@ class LambdaBridge:
             return response(environ, start_response)
         if method == "GET" and path == HEALTH_PATH:
             return self._health()(environ, start_response)
+        if Dashboard.handles(path):
+            return self._dashboard(Request(environ))(environ, start_response)
         return self._moto_app(environ, start_response)
 
     # -- Invoke ---------------------------------------------------------------

@@ -104,6 +104,9 @@ pub struct AdminConfig {
     pub dr_state_machine_arn: Option<String>,
     /// `STORAGE_PRICES` over the built-in list prices: `GET /metrics`' cost estimate.
     pub prices: lifeboat::domain::cost::PriceBook,
+    /// `DASHBOARD_ORIGIN`: the dashboard's origin (`https://<host>`), allowed to read the
+    /// API from the browser (CORS); absent: no cross-origin reads.
+    pub dashboard_origin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +156,14 @@ impl AdminConfig {
             problems.extend(p);
             lifeboat::domain::cost::PriceBook::default()
         });
+        let dashboard_origin = get("DASHBOARD_ORIGIN").filter(|v| !v.trim().is_empty());
+        if let Some(o) = &dashboard_origin
+            && !is_origin(o)
+        {
+            problems.push(format!(
+                "DASHBOARD_ORIGIN: {o:.80?} is not an origin (https://host[:port], nothing after it)"
+            ));
+        }
         if problems.is_empty() {
             Ok(Self {
                 roles,
@@ -161,11 +172,26 @@ impl AdminConfig {
                 token_validity: Duration::minutes(minutes),
                 dr_state_machine_arn: get("DR_STATE_MACHINE_ARN").filter(|v| !v.trim().is_empty()),
                 prices,
+                dashboard_origin,
             })
         } else {
             Err(AdminConfigError(problems))
         }
     }
+}
+
+/// `https://host[:port]` (or `http://` for a loopback host), nothing after it.
+fn is_origin(s: &str) -> bool {
+    let rest = s.strip_prefix("https://").or_else(|| {
+        s.strip_prefix("http://")
+            .filter(|r| r.starts_with("127.0.0.1") || r.starts_with("localhost"))
+    });
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && r.len() <= 253
+            && r.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+    })
 }
 
 #[cfg(test)]
@@ -185,6 +211,37 @@ mod tests {
         assert_eq!(m.role_of("arn:aws:sts::1:assumed-role/Ops/bob"), Some(Role::Operator));
         assert_eq!(m.role_of("arn:aws:sts::1:assumed-role/Dev/x"), Some(Role::Viewer));
         assert_eq!(m.role_of("arn:aws:iam::1:user/mallory"), None);
+    }
+
+    #[test]
+    fn the_dashboard_origin_is_an_origin() {
+        let with = |origin: &str| {
+            AdminConfig::from_lookup(|k| match k {
+                "ADMIN_ROLES" => Some(r#"{"arn:aws:iam::1:user/v": "viewer"}"#.into()),
+                "CREATE_SNAPSHOTS_FUNCTION" => Some("create-snapshots".into()),
+                "SIGNING_KEY_SECRET_ID" => Some("key".into()),
+                "DASHBOARD_ORIGIN" => Some(origin.into()),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            with("https://d111111abcdef8.cloudfront.net")
+                .unwrap()
+                .dashboard_origin
+                .as_deref(),
+            Some("https://d111111abcdef8.cloudfront.net")
+        );
+        assert!(with("").unwrap().dashboard_origin.is_none());
+        for bad in [
+            "*",
+            "http://example.com",
+            "https://x.net/path",
+            "https://",
+            "d1.cloudfront.net",
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(err.to_string().contains("DASHBOARD_ORIGIN"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -238,7 +238,8 @@ impl Problem {
 }
 
 /// Renders an answer as a lambda_http response.
-pub fn render(status: u16, body: &Value, problem: Option<&Problem>) -> Response<Body> {
+/// The HTTP response; `cors_origin` (the dashboard's origin) may read it from a browser.
+pub fn render(status: u16, body: &Value, problem: Option<&Problem>, cors_origin: Option<&str>) -> Response<Body> {
     let content_type = if problem.is_some() {
         "application/problem+json"
     } else {
@@ -248,6 +249,11 @@ pub fn render(status: u16, body: &Value, problem: Option<&Problem>) -> Response<
         .status(status)
         .header("content-type", content_type)
         .header("cache-control", "no-store");
+    if let Some(origin) = cors_origin {
+        builder = builder
+            .header("access-control-allow-origin", origin)
+            .header("vary", "origin");
+    }
     if let Some(p) = problem {
         if let Some(allow) = &p.allow {
             builder = builder.header("allow", allow.as_str());

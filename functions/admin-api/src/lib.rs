@@ -283,7 +283,7 @@ pub async fn handle_with(deps: &Deps, req: Request, sink: &dyn MetricsSink) -> R
     let mut metrics = Metrics::new(FUNCTION, &api.request_id, deps.now());
     record_metrics(status, started.elapsed(), &mut metrics);
     metrics.flush(sink);
-    http::render(status, &body, problem.as_ref())
+    http::render(status, &body, problem.as_ref(), deps.admin.dashboard_origin.as_deref())
 }
 
 /// A request's metrics: `ApiRequests`, `ApiClientErrors` (4xx), `ApiServerErrors` (5xx),

@@ -42,3 +42,20 @@ async fn a_failing_port_is_a_server_error() {
     assert!(status >= 500, "{status}");
     assert_eq!(sink.total(Metric::ApiServerErrors), Some(1));
 }
+
+#[tokio::test]
+async fn the_dashboard_origin_may_read_answers_and_no_other() {
+    let mut w = World::new();
+    let event = rest_event(Some(VIEWER), "GET", "/resources", &[], None);
+    let req = || lambda_http::request::from_str(&event.to_string()).unwrap();
+    let sink = MemorySink::new();
+    let plain = admin_api::handle_with(&w.deps, req(), &sink).await;
+    assert!(plain.headers().get("access-control-allow-origin").is_none());
+    w.deps.admin.dashboard_origin = Some("https://d111111abcdef8.cloudfront.net".into());
+    let cors = admin_api::handle_with(&w.deps, req(), &sink).await;
+    assert_eq!(
+        cors.headers()["access-control-allow-origin"],
+        "https://d111111abcdef8.cloudfront.net"
+    );
+    assert_eq!(cors.headers()["vary"], "origin");
+}

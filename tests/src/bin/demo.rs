@@ -270,5 +270,10 @@ async fn demo() -> Result<()> {
     admin::run(&env, &estate[0].0, &arns[0]).await?;
     s3::run(&env).await?;
     dr::drill().await?;
+    println!(
+        "\nDashboard: {}/_lifeboat/dashboard/ (the recovery-point timeline, RPO and 3-2-1, cost, \
+         drills; served while the local stack is up: `make up` keeps it running, `make down` stops it)",
+        lifeboat_tests::endpoint()
+    );
     Ok(())
 }
