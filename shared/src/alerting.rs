@@ -125,6 +125,10 @@ impl Alerter {
         }
         tracing::warn!(alert_type = %alert.kind, severity = alert.severity.as_str(), summary = %alert.summary, "alert raised");
         self.catalog.confirm_marker(&key).await?;
+        // The log feeds the dashboard and GET /alerts; the alert itself is out already.
+        if let Err(e) = self.catalog.log_alert(&alert, now).await {
+            tracing::warn!(error = %e, "could not add the alert to the alert log");
+        }
         Ok(true)
     }
 
@@ -176,6 +180,31 @@ mod tests {
         assert!(!a.raise(alert(&f, "e1", "db1"), "r").await.unwrap());
         assert!(a.raise(alert(&f, "e2", "db1"), "r").await.unwrap());
         assert_eq!(f.notifier.alerts().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn sent_alerts_are_logged_newest_first_and_suppressed_ones_are_not() {
+        let f = fakes();
+        let a = f.ports().alerter().with_window(Some(Duration::hours(1)));
+        let start = f.clock.now();
+        assert!(a.raise(alert(&f, "e1", "db1"), "r").await.unwrap());
+        f.clock.advance(Duration::minutes(5));
+        assert!(!a.raise(alert(&f, "e2", "db1"), "r").await.unwrap()); // suppressed
+        assert!(a.raise(alert(&f, "e3", "db2"), "r").await.unwrap());
+        let log = f.catalog.recent_alerts(start, f.clock.now(), 10).await.unwrap();
+        let keys: Vec<&str> = log.iter().map(|(_, a)| a.dedupe_key.as_str()).collect();
+        assert_eq!(keys, ["rpo-breach#e3", "rpo-breach#e1"]);
+        assert_eq!(log[0].0, f.clock.now());
+        assert_eq!(log[1].1.run_id, "r");
+        // A period before them, or a limit, cuts the list.
+        assert!(
+            f.catalog
+                .recent_alerts(start - Duration::hours(2), start - Duration::hours(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(f.catalog.recent_alerts(start, f.clock.now(), 1).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

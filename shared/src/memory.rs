@@ -242,6 +242,7 @@ struct CatalogState {
     leases: BTreeMap<String, (String, DateTime<Utc>)>,
     markers: BTreeMap<String, (bool, DateTime<Utc>)>,
     runs: Vec<RunRecord>,
+    alerts: Vec<(DateTime<Utc>, Alert)>,
 }
 
 #[derive(Debug, Default)]
@@ -415,6 +416,29 @@ impl Catalog for InMemoryCatalog {
     async fn record_run(&self, run: &RunRecord) -> PortResult<()> {
         self.enter()?.runs.push(run.clone());
         Ok(())
+    }
+
+    async fn log_alert(&self, alert: &Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
+        self.enter()?.alerts.push((sent_at, alert.clone()));
+        Ok(())
+    }
+
+    async fn recent_alerts(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<(DateTime<Utc>, Alert)>> {
+        let mut out: Vec<_> = self
+            .enter()?
+            .alerts
+            .iter()
+            .filter(|(at, _)| *at >= since && *at <= until)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.dedupe_key.cmp(&b.1.dedupe_key)));
+        out.truncate(limit);
+        Ok(out)
     }
 }
 

@@ -221,6 +221,17 @@ pub trait Catalog: Send + Sync {
 
     /// Appends a run record (batch write).
     async fn record_run(&self, run: &RunRecord) -> PortResult<()>;
+
+    /// Appends an alert that was sent at `sent_at` to the alert log (kept 35 days).
+    async fn log_alert(&self, alert: &Alert, sent_at: DateTime<Utc>) -> PortResult<()>;
+    /// Alerts sent from `since` to `until`, newest first, at most `limit`, with when each
+    /// was sent.
+    async fn recent_alerts(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<(DateTime<Utc>, Alert)>>;
 }
 
 /// Publishes alerts.

@@ -2,12 +2,13 @@
 //! local stack, which reads the admin API through the real `admin-api` binary, and
 //! `infra/dashboard/check.py` reports what is on screen. The page must load with no
 //! console error and no failed request, show this test's database with its recovery
-//! point on the timeline and in the compliance table, and its SigV4 signer (used on AWS)
+//! point on the timeline and in the compliance table, an alert just sent, and its SigV4 signer (used on AWS)
 //! must reproduce AWS's published example. The screenshot is left at
 //! `target/dashboard/dashboard.png`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
+use lifeboat::domain::{Alert, AlertKind, Severity};
 use lifeboat_tests::{TestEnv, endpoint, repo_root, tick};
 use serde_json::Value;
 
@@ -38,6 +39,16 @@ async fn the_dashboard_shows_the_estate_with_no_console_errors() {
         .filter(|id| id.contains(&db))
         .collect();
     assert_eq!(mine.len(), 1, "{report:?}");
+    // An alert through the production path (SNS topic and alert log).
+    let summary = format!("{db}: RPO breach seen by the dashboard test");
+    let alert = Alert::new(
+        AlertKind::RpoBreach,
+        Severity::High,
+        &summary,
+        &summary,
+        chrono::Utc::now(),
+    );
+    assert!(env.ports().alerter().raise(alert, "dashboard-alert").await.unwrap());
 
     let root = repo_root();
     let screenshot = root.join("target/dashboard/dashboard.png");
@@ -86,6 +97,16 @@ async fn the_dashboard_shows_the_estate_with_no_console_errors() {
         .unwrap_or_else(|| panic!("{db} not in the compliance table: {page:#}"));
     assert_eq!(row[1], policy.name.as_str(), "{row}");
     assert_eq!(page["cards"].as_array().unwrap().len(), 6, "{page:#}");
+    let alert_row = page["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[3] == summary.as_str())
+        .unwrap_or_else(|| panic!("the alert is not listed: {page:#}"));
+    assert_eq!(
+        (alert_row[1].as_str(), alert_row[2].as_str()),
+        (Some("high"), Some("rpo-breach"))
+    );
     // The admin API's own audit records of the dashboard's reads are not there (GETs are
     // not audited), but the table renders.
     assert!(page["audit"].is_array(), "{page:#}");

@@ -85,6 +85,7 @@ pub enum Handler {
     DrGet,
     Compliance,
     Metrics,
+    Alerts,
 }
 
 /// One row of the route table.
@@ -183,6 +184,12 @@ pub const ROUTES: &[Route] = &[
         pattern: "/metrics",
         min_role: Role::Viewer,
         handler: Handler::Metrics,
+    },
+    Route {
+        method: "GET",
+        pattern: "/alerts",
+        min_role: Role::Viewer,
+        handler: Handler::Alerts,
     },
     // A failover or failback needs the admin role (checked by the handler).
     Route {
@@ -436,6 +443,7 @@ async fn run(
         Handler::DrGet => routes::dr::get(deps, &call).await,
         Handler::Compliance => routes::reports::compliance(deps, &call).await,
         Handler::Metrics => routes::reports::metrics(deps, &call).await,
+        Handler::Alerts => routes::reports::alerts(deps, &call).await,
     }
 }
 

@@ -327,6 +327,17 @@ impl Catalog for HoldOnRead {
     async fn record_run(&self, run: &RunRecord) -> PortResult<()> {
         self.inner.record_run(run).await
     }
+    async fn log_alert(&self, alert: &lifeboat::domain::Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
+        self.inner.log_alert(alert, sent_at).await
+    }
+    async fn recent_alerts(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<(DateTime<Utc>, lifeboat::domain::Alert)>> {
+        self.inner.recent_alerts(since, until, limit).await
+    }
 }
 
 #[tokio::test]

@@ -664,6 +664,19 @@ impl Catalog for CountingCatalog {
         self.count("record_run");
         self.inner.record_run(run).await
     }
+    async fn log_alert(&self, alert: &lifeboat::domain::Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
+        self.count("log_alert");
+        self.inner.log_alert(alert, sent_at).await
+    }
+    async fn recent_alerts(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> PortResult<Vec<(DateTime<Utc>, lifeboat::domain::Alert)>> {
+        self.count("recent_alerts");
+        self.inner.recent_alerts(since, until, limit).await
+    }
 }
 
 const SNAPSHOT_OPS: [(SnapshotOp, &str); 6] = [

@@ -1,12 +1,13 @@
-//! `GET /compliance` and `GET /metrics`: RPO compliance and 3-2-1 per resource, success
-//! rate, recovery point counts, recent failures, storage and its estimated monthly cost.
+//! `GET /compliance`, `GET /metrics` and `GET /alerts`: RPO compliance and 3-2-1 per
+//! resource, success rate, recovery point counts, recent failures, storage and its
+//! estimated monthly cost, and the alerts sent.
 
 use std::collections::BTreeMap;
 
 use lifeboat::domain::{Policy, PolicyName, Status};
 use lifeboat::reports::{compliance_report, metrics_report};
 
-use crate::{ApiResponse, Call, Deps, Problem, query};
+use crate::{ApiResponse, Call, Deps, Problem, limit, query};
 
 /// The policies that load (invalid ones protect nothing and are alerted elsewhere).
 async fn policies(deps: &Deps) -> Result<BTreeMap<PolicyName, Policy>, Problem> {
@@ -45,6 +46,41 @@ pub async fn compliance(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Pro
         .await
         .map_err(|e| Problem::from_port(&e))?;
     ApiResponse::ok(compliance_report(&resources, &policies, &points, deps.now(), period))
+}
+
+/// `GET /alerts?since=24h&limit=50`: the alerts sent in the period (at most 35 days, the
+/// alert log's life), newest first, each with when it was sent.
+pub async fn alerts(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    let q = query(call.req, &["since", "limit"])?;
+    let since = match q.iter().find(|(k, _)| *k == "since") {
+        None => chrono::Duration::hours(24),
+        Some((_, raw)) => humantime::parse_duration(raw)
+            .ok()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .filter(|d| *d >= chrono::Duration::minutes(1) && *d <= chrono::Duration::days(35))
+            .ok_or_else(|| {
+                Problem::bad_request("Invalid query parameters")
+                    .with_error("since", "a duration from 1m to 35days, e.g. 24h or 7days")
+            })?,
+    };
+    let limit = limit(&q, 50, 200)?;
+    let now = deps.now();
+    let from = now - since;
+    let sent = deps
+        .ports()
+        .catalog
+        .recent_alerts(from, now, limit)
+        .await
+        .map_err(|e| Problem::from_port(&e))?;
+    let items: Vec<serde_json::Value> = sent
+        .into_iter()
+        .map(|(at, alert)| {
+            let mut v = serde_json::to_value(&alert).unwrap_or(serde_json::Value::Null);
+            v["sent_at"] = serde_json::json!(at);
+            v
+        })
+        .collect();
+    ApiResponse::ok(serde_json::json!({"since": from, "items": items}))
 }
 
 pub async fn metrics(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
