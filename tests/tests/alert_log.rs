@@ -24,7 +24,7 @@ async fn alerts_are_read_back_newest_first_across_days() {
     ];
     for (at, key) in sent {
         let alert = Alert::new(AlertKind::RpoBreach, Severity::High, format!("alert {key}"), key, t(at))
-            .resource(&format!("arn:aws:rds:us-east-1:123456789012:db:{}", env.name("orders")));
+            .resource(format!("arn:aws:rds:us-east-1:123456789012:db:{}", env.name("orders")));
         catalog.log_alert(&alert, t(at)).await.unwrap();
     }
     let until = t("2026-11-23T12:00:00Z");
