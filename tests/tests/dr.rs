@@ -721,3 +721,117 @@ async fn the_admin_api_starts_a_drill_and_shows_its_measured_result() {
     let executions = dr.store().executions(&plan).await.unwrap();
     assert_eq!(executions.len(), 1, "only the drill ran");
 }
+
+/// S3 data in a DR plan: the drill's pre-check finds the newest verified backup run, the
+/// validation reads its objects back from the backup bucket and compares each with the
+/// manifest (the run's time counts in the measured RPO); an object changed behind
+/// Lifeboat's back fails the validation, and the drill compensates and alerts.
+#[tokio::test]
+async fn a_drill_verifies_s3_data_against_its_manifest() {
+    use lifeboat_tests::s3::{backup_bucket, backup_deps, put, settings, source_bucket, verify_deps};
+
+    let dr = DrEnv::start().await.unwrap();
+    let env = &dr.env;
+    let (src, bak) = (env.name("media"), env.name("media-bak"));
+    source_bucket(env, &src).await.unwrap();
+    backup_bucket(env, &bak).await.unwrap();
+    for i in 0..12 {
+        put(
+            env,
+            PRIMARY,
+            &src,
+            &format!("photos/{i:02}.jpg"),
+            format!("photo {i}").as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let taken = chrono::Utc::now();
+    let run = backup_objects::run(
+        &backup_deps(env, settings(&bak, &[])),
+        &backup_objects::BackupRequest {
+            bucket: src.clone(),
+            prefix: "photos/".into(),
+            policy: "gold".into(),
+            scheduled_time: taken,
+            max_pages: None,
+        },
+        "dr-data-backup",
+        None,
+    )
+    .await
+    .unwrap();
+    let plan_json = format!(
+        r#"{{"name": "{{prefix}}-media", "source_region": "{PRIMARY}", "dr_region": "{DR}",
+            "data": [{{"bucket": "{src}", "prefix": "photos/", "sample": 100}}],
+            "rto": "30m", "rpo": "15m", "poll_interval": "1s"}}"#
+    );
+    let plan = dr.put_plan(&plan_json).await.unwrap().name;
+
+    // Not verified yet: the pre-check refuses before anything is done.
+    let unverified = format!("{}-unverified", env.prefix);
+    let refused = dr.run(&unverified, drill(&plan)).await.unwrap();
+    assert_eq!(refused.status, "FAILED", "{refused:?}");
+    assert!(dr.store().get_execution(&plan, &unverified).await.unwrap().is_none());
+    let alerts = env.alerts().await.unwrap();
+    let ours: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.alert.details.get("execution") == Some(&unverified))
+        .collect();
+    assert_eq!(ours.len(), 1, "{alerts:?}");
+    assert!(format!("{:?}", ours[0].alert).contains("not verified"), "{:?}", ours[0]);
+
+    let verify = verify_backups::VerifyRequest {
+        mode: verify_backups::Mode::Full,
+        sample: None,
+        seed: None,
+        recovery_point: Some(run.recovery_point.to_string()),
+    };
+    let verified = verify_backups::run(&verify_deps(env), &verify, "dr-data-verify")
+        .await
+        .unwrap();
+    assert_eq!(verified.verified, vec![run.recovery_point.clone()]);
+
+    let name = format!("{}-data-drill", env.prefix);
+    let done = dr.run(&name, drill(&plan)).await.unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let report = dr.report(&plan, &name).await.unwrap();
+    let data = &report["data"][0];
+    assert_eq!(data["recovery_point"], run.recovery_point.to_string(), "{report:#}");
+    assert_eq!(
+        (data["objects"].as_u64(), data["objects_checked"].as_u64()),
+        (Some(12), Some(12))
+    );
+    assert_eq!(data["problems"], json!([]));
+    // The RPO is the age of the backup run (finished just before the drill).
+    let rpo = report["measurement"]["rpo_secs"].as_u64().unwrap();
+    assert!(rpo <= 60, "RPO {rpo}s");
+    assert_eq!(report["measurement"]["rpo_met"], true);
+
+    // A backup object rewritten behind Lifeboat's back: the next drill's validation fails.
+    let victim = "photos/05.jpg";
+    let m = {
+        let point = env.catalog().get(&run.recovery_point).await.unwrap().unwrap();
+        let s = lifeboat_tests::s3::store(env, DR, lifeboat::aws::s3::CopyTuning::default());
+        lifeboat::object_store::runs::load_manifest(s.as_ref(), &point.manifest.unwrap())
+            .await
+            .unwrap()
+    };
+    let entry = m.entries.iter().find(|e| e.key == victim).unwrap();
+    put(env, DR, &bak, &entry.backup_key, b"tampered").await.unwrap();
+    let name = format!("{}-data-drill-2", env.prefix);
+    let failed = dr.run(&name, drill(&plan)).await.unwrap();
+    assert_eq!(failed.status, "FAILED", "{failed:?}");
+    let report = dr.report(&plan, &name).await.unwrap();
+    assert_eq!(report["status"], "failed", "{report:#}");
+    assert!(
+        report["error"].as_str().unwrap_or_default().contains("photos/05.jpg"),
+        "{report:#}"
+    );
+    let problems = report["data"][0]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{report:#}");
+    assert!(
+        problems[0].as_str().unwrap().starts_with("photos/05.jpg: "),
+        "{report:#}"
+    );
+}

@@ -25,6 +25,8 @@ use lifeboat::dr::ports::{DnsRecords, DrDatabases, Parameters, Reports, RestoreR
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::ObjectStore;
+use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_manifest, s3_resource};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError, PortResult, SnapshotStatus, SnapshotStore, Tag};
 use lifeboat::{ErrorType, FunctionError};
 use serde::Deserialize;
@@ -65,6 +67,9 @@ pub struct DrConfig {
     pub reports_bucket: String,
     pub confirm_key_secret_id: Option<String>,
     pub s3_force_path_style: bool,
+    /// `BACKUP_REGION`: where `backup-objects` keeps S3 backups (plans with `data` read
+    /// them back there); absent, such plans fail their pre-check.
+    pub backup_region: Option<Region>,
 }
 
 impl DrConfig {
@@ -79,6 +84,16 @@ impl DrConfig {
         let catalog_table = required("CATALOG_TABLE_NAME");
         let alerts_topic_arn = required("ALERTS_TOPIC_ARN");
         let reports_bucket = required("DR_REPORTS_BUCKET");
+        let backup_region = match get("BACKUP_REGION").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(r) => match Region::parse(&r) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    problems.push(format!("BACKUP_REGION: {e}"));
+                    None
+                }
+            },
+        };
         if !problems.is_empty() {
             return Err(format!("invalid configuration: {}", problems.join("; ")));
         }
@@ -88,6 +103,7 @@ impl DrConfig {
             reports_bucket,
             confirm_key_secret_id: get("CONFIRM_KEY_SECRET_ID").filter(|v| !v.trim().is_empty()),
             s3_force_path_style: get("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
+            backup_region,
         })
     }
 }
@@ -106,6 +122,8 @@ pub struct Deps {
     pub signing: Arc<dyn SigningKeys>,
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
+    /// S3 in the backup region, where plans' data sets are read back.
+    pub backup: Option<Arc<dyn ObjectStore>>,
 }
 
 impl std::fmt::Debug for Deps {
@@ -150,6 +168,17 @@ impl Deps {
                 &config.alerts_topic_arn,
             )),
             clock: Arc::new(lifeboat::ports::SystemClock),
+            backup: config.backup_region.as_ref().map(|r| {
+                let in_region = sdk
+                    .to_builder()
+                    .region(aws_config::Region::new(r.as_str().to_owned()))
+                    .build();
+                Arc::new(lifeboat::aws::s3::S3ObjectStore::from_sdk(
+                    &in_region,
+                    config.s3_force_path_style,
+                    lifeboat::aws::s3::CopyTuning::default(),
+                )) as Arc<dyn ObjectStore>
+            }),
         }
     }
 
@@ -239,13 +268,15 @@ pub async fn handle_with(
     result
 }
 
-/// A step's metrics: `DrStepFailures` for a step that failed (a refusal — bad input, a
-/// second start, a step of a finished execution — is not a failure); `DrCompensations`;
+/// A step's metrics: `DrStepFailures` for a step that failed (a refusal — bad input, or a
+/// pre-check refusing a second start or the wrong side — is not a failure; a validation
+/// that finds a problem is); `DrCompensations`;
 /// and at the finish of a drill (not its replay) `DrillRto`, `DrillRpo` and whether
 /// each was over its target.
 pub fn record_metrics(req: &StepRequest, result: &Result<Value, FunctionError>, metrics: &mut Metrics) {
     match result {
-        Err(e) if matches!(e.kind, ErrorType::Invalid | ErrorType::Conflict) => {}
+        Err(e) if e.kind == ErrorType::Invalid => {}
+        Err(e) if e.kind == ErrorType::Conflict && req.action == Action::Precheck => {}
         Err(_) => metrics.count(Metric::DrStepFailures, 1),
         Ok(_) if req.action == Action::Compensate => metrics.count(Metric::DrCompensations, 1),
         Ok(out) if req.action == Action::Finish && req.mode == Mode::Drill && out.get("replayed").is_none() => {
@@ -461,6 +492,37 @@ async fn precheck_leased(
                     }
                 }
                 None => problems.push(format!("{}: no verified recovery point in {}", db.id, plan.dr_region)),
+            }
+        }
+    }
+    // S3 data: the newest backup run must exist, be verified and be within the RPO (a
+    // failback reads the same backups: they live in the backup region).
+    if plan.prechecks.recovery_point {
+        for d in &plan.data {
+            let what = format!("s3://{}/{}", d.bucket, d.prefix);
+            if deps.backup.is_none() {
+                problems.push(format!("{what}: S3 backups are not configured for DR (BACKUP_REGION)"));
+                continue;
+            }
+            match newest_data_run(deps, plan, d, now).await? {
+                None => problems.push(format!("{what}: no completed backup run")),
+                Some(rp) if rp.verified_at.is_none() => problems.push(format!(
+                    "{what}: the newest backup run {} is not verified (run verify-backups)",
+                    rp.id
+                )),
+                Some(rp) => {
+                    let age = (now - rp.created_at).to_std().unwrap_or_default();
+                    if age > plan.rpo {
+                        problems.push(format!(
+                            "{what}: newest verified backup run {} is {} old, older than the RPO {}",
+                            rp.id,
+                            humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
+                            humantime::format_duration(plan.rpo)
+                        ));
+                    } else {
+                        checks.push(format!("{what}: verified backup run {}", rp.id));
+                    }
+                }
             }
         }
     }
@@ -982,9 +1044,94 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
     Ok((ready, notes.join("; ")))
 }
 
+/// The newest completed backup run of a data set taken at or before `at`.
+async fn newest_data_run(
+    deps: &Deps,
+    plan: &DrPlan,
+    d: &lifeboat::dr::plan::DataSet,
+    at: DateTime<Utc>,
+) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
+    let resource = s3_resource(&plan.source_region, &d.bucket, &d.prefix);
+    Ok(completed_runs(deps.catalog.as_ref(), &resource.arn)
+        .await?
+        .into_iter()
+        .filter(|rp| rp.created_at <= at)
+        .max_by_key(|rp| rp.created_at))
+}
+
+/// Reads a sample of the data set's newest backup run back and compares every object with
+/// its manifest; records the run (its time counts in the measured RPO) and what was found.
+async fn validate_data(
+    deps: &Deps,
+    plan: &DrPlan,
+    exec: &mut DrExecution,
+    i: usize,
+    problems: &mut Vec<String>,
+) -> Result<(), FunctionError> {
+    let Some(d) = plan.data.get(i) else { return Ok(()) };
+    let what = format!("s3://{}/{}", d.bucket, d.prefix);
+    let Some(store) = deps.backup.as_ref() else {
+        problems.push(format!("{what}: S3 backups are not configured for DR (BACKUP_REGION)"));
+        return Ok(());
+    };
+    let Some(rp) = newest_data_run(deps, plan, d, exec.reference_time).await? else {
+        problems.push(format!("{what}: no completed backup run"));
+        return Ok(());
+    };
+    let Some(mref) = rp.manifest.clone() else {
+        problems.push(format!("{what}: {} has no manifest", rp.id));
+        return Ok(());
+    };
+    let manifest = match load_manifest(store.as_ref(), &mref).await {
+        Ok(m) => m,
+        Err(ManifestReadError::Port(e)) => return Err(e.into()),
+        Err(ManifestReadError::Bad(e)) => {
+            problems.push(format!("{what}: the manifest of {} failed its check ({e})", rp.id));
+            return Ok(());
+        }
+    };
+    let live: Vec<_> = manifest.live().collect();
+    let objects = live.len() as u64;
+    let chosen = verify_backups::sample(live, d.sample, &exec.execution);
+    let checked = verify_backups::check_entries(store.as_ref(), &mref.backup_bucket, chosen).await?;
+    let found: Vec<String> = checked
+        .problems
+        .iter()
+        .map(|(key, p)| format!("{key}: {}", p.as_str()))
+        .collect();
+    if found.is_empty() {
+        exec.checks.push(format!(
+            "validate {what}: {} of {objects} object(s) of {} read back and matching the manifest",
+            checked.objects, rp.id
+        ));
+    } else {
+        problems.push(format!(
+            "{what}: {} object(s) of {} do not match the manifest: {}",
+            found.len(),
+            rp.id,
+            found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let now = deps.clock.now();
+    if let Some(run) = exec.data.get_mut(i) {
+        run.recovery_point = Some(rp.id.to_string());
+        run.run_at = Some(rp.created_at);
+        run.backup_bucket = Some(mref.backup_bucket.clone());
+        run.objects = objects;
+        run.objects_checked = checked.objects;
+        run.bytes_checked = checked.bytes;
+        run.problems = found;
+        run.validated_at = Some(now);
+    }
+    Ok(())
+}
+
 async fn validate(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
     let mut problems = Vec::new();
     let mut resources = Vec::new();
+    for i in 0..plan.data.len() {
+        validate_data(deps, plan, exec, i, &mut problems).await?;
+    }
     for d in &exec.databases {
         let Some(info) = deps
             .databases
@@ -1061,7 +1208,18 @@ async fn validate(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
     if exec.validated_at.is_none() {
         exec.validated_at = Some(deps.clock.now());
     }
-    Ok((true, format!("{} database(s) validated", exec.databases.len())))
+    Ok((
+        true,
+        if exec.data.is_empty() {
+            format!("{} database(s) validated", exec.databases.len())
+        } else {
+            format!(
+                "{} database(s) and {} data set(s) validated",
+                exec.databases.len(),
+                exec.data.len()
+            )
+        },
+    ))
 }
 
 async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {

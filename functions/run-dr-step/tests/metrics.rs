@@ -68,6 +68,14 @@ fn failures_count_and_refusals_do_not() {
         let refused = emitted(&request("precheck", "drill"), &Err(FunctionError::new(kind, "refused")));
         assert!(refused.lines().is_empty(), "{kind:?}");
     }
+    let invalid_restore = emitted(
+        &request("validate", "drill"),
+        &Err(FunctionError::new(
+            ErrorType::Conflict,
+            "validation failed: engine mysql",
+        )),
+    );
+    assert_eq!(invalid_restore.total(Metric::DrStepFailures), Some(1));
     let compensated = emitted(&request("compensate", "drill"), &Ok(json!({"undone": 2})));
     assert_eq!(compensated.total(Metric::DrCompensations), Some(1));
 }

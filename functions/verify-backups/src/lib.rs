@@ -100,7 +100,7 @@ impl VerifyRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Problem {
     /// The object (or its backup version) is gone.
@@ -346,8 +346,43 @@ struct Checked {
     findings: Vec<Finding>,
 }
 
+/// What reading some entries of a run back found (see [`check_entries`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryChecks {
+    pub objects: u64,
+    pub bytes: u64,
+    /// Archived objects, checked by their metadata only.
+    pub metadata_only: u64,
+    /// `(key, problem)`, sorted by key.
+    pub problems: Vec<(String, Problem)>,
+}
+
+/// Reads `entries` of a run back from `bucket` and compares each with its manifest entry
+/// (as a verification run does; used by DR validation). Transient failures are returned.
+pub async fn check_entries(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    entries: Vec<&ManifestEntry>,
+) -> Result<EntryChecks, PortError> {
+    let results: Vec<Result<Checked1, PortError>> = stream::iter(entries)
+        .map(|e| check_one(store, bucket, e))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut out = EntryChecks::default();
+    for r in results {
+        let c = r?;
+        out.objects += 1;
+        out.bytes += c.bytes;
+        out.metadata_only += u64::from(c.metadata_only);
+        out.problems.extend(c.problems.into_iter().map(|p| (c.key.clone(), p)));
+    }
+    out.problems.sort();
+    Ok(out)
+}
+
 /// Chooses `n` entries by the SHA-256 of seed+key: deterministic, spread over the keys.
-fn sample<'a>(entries: Vec<&'a ManifestEntry>, n: usize, seed: &str) -> Vec<&'a ManifestEntry> {
+pub fn sample<'a>(entries: Vec<&'a ManifestEntry>, n: usize, seed: &str) -> Vec<&'a ManifestEntry> {
     let mut ranked: Vec<(String, &ManifestEntry)> = entries
         .into_iter()
         .map(|e| (sha256_hex(format!("{seed}\n{}", e.key).as_bytes()), e))

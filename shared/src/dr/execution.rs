@@ -297,6 +297,33 @@ pub enum Phase {
     Ready,
 }
 
+/// One S3 data set of the execution: the backup run it relies on and what validation
+/// found when it read the run's objects back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRun {
+    pub bucket: String,
+    pub prefix: String,
+    /// The backup run (recovery point id) and when it was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_bucket: Option<String>,
+    /// Objects in the run, and those read back and hashed.
+    #[serde(default)]
+    pub objects: u64,
+    #[serde(default)]
+    pub objects_checked: u64,
+    #[serde(default)]
+    pub bytes_checked: u64,
+    /// `key: problem` for every object that did not match its manifest.
+    #[serde(default)]
+    pub problems: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_at: Option<DateTime<Utc>>,
+}
+
 /// One database of the execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbRun {
@@ -471,6 +498,9 @@ pub struct DrExecution {
     pub token_nonce: Option<String>,
     pub steps: Vec<StepRecord>,
     pub databases: Vec<DbRun>,
+    /// The plan's S3 data sets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataRun>,
     pub compensations: Vec<Compensation>,
     /// Pre-check and validation results, one line each.
     #[serde(default)]
@@ -524,6 +554,15 @@ impl DrExecution {
             token_nonce: None,
             steps: Vec::new(),
             databases,
+            data: plan
+                .data
+                .iter()
+                .map(|d| DataRun {
+                    bucket: d.bucket.clone(),
+                    prefix: d.prefix.clone(),
+                    ..DataRun::default()
+                })
+                .collect(),
             compensations: Vec::new(),
             checks: Vec::new(),
             measurement: None,
@@ -590,6 +629,7 @@ impl DrExecution {
             .databases
             .iter()
             .map(|d| d.source.as_ref().and_then(Source::data_as_of))
+            .chain(self.data.iter().map(|d| d.run_at))
             .collect::<Option<Vec<_>>>()
             .and_then(|v| v.into_iter().min());
         let rpo = oldest.map(|t| secs(self.reference_time - t));
@@ -656,6 +696,7 @@ impl DrExecution {
             "measurement": self.measurement,
             "steps": steps,
             "databases": databases,
+            "data": self.data,
             "checks": self.checks,
             "compensations": compensations,
             "error": self.error,

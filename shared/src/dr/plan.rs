@@ -99,12 +99,30 @@ pub struct Switch {
 /// failover within a minute.
 pub const DEFAULT_SWITCH_TTL: i64 = 60;
 
+/// S3 data the plan protects: a bucket (prefix) backed up by `backup-objects`. Its newest
+/// backup run is checked by the pre-check (exists, verified, within the RPO) and verified
+/// object by object against its manifest by the validation step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSet {
+    pub bucket: String,
+    pub prefix: String,
+    /// Objects read back and hashed at validation (a deterministic sample; all when the
+    /// run holds fewer).
+    pub sample: usize,
+}
+
+/// Objects a validation reads back per data set unless the plan says otherwise.
+pub const DEFAULT_DATA_SAMPLE: usize = 200;
+/// The most a validation reads per data set (the step must finish well inside its timeout).
+pub const MAX_DATA_SAMPLE: usize = 10_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrPlan {
     pub name: String,
     pub source_region: Region,
     pub dr_region: Region,
     pub databases: Vec<ProtectedDb>,
+    pub data: Vec<DataSet>,
     pub rto: Duration,
     pub rpo: Duration,
     pub prechecks: Prechecks,
@@ -126,7 +144,10 @@ pub struct DrPlanDocument {
     pub name: String,
     pub source_region: String,
     pub dr_region: String,
+    #[serde(default)]
     pub databases: Vec<DbDocument>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataDocument>,
     pub rto: String,
     pub rpo: String,
     #[serde(default)]
@@ -155,6 +176,16 @@ pub struct DbDocument {
     pub global_cluster: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataDocument {
+    pub bucket: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,8 +346,33 @@ impl DrPlan {
             problems.push("poll_interval: at most 1h".into());
         }
 
-        if doc.databases.is_empty() {
-            problems.push("databases: at least one database is required".into());
+        if doc.databases.is_empty() && doc.data.is_empty() {
+            problems.push("databases: at least one database (or S3 data set) is required".into());
+        }
+        let mut data = Vec::new();
+        for (i, d) in doc.data.iter().enumerate() {
+            let at = format!("data[{i}]");
+            if let Err(e) = crate::object_store::runs::check_bucket(&d.bucket) {
+                problems.push(format!("{at}.bucket: {e}"));
+            }
+            if let Err(e) = crate::object_store::runs::check_prefix(&d.prefix) {
+                problems.push(format!("{at}.prefix: {e}"));
+            }
+            let sample = d.sample.unwrap_or(DEFAULT_DATA_SAMPLE);
+            if !(1..=MAX_DATA_SAMPLE).contains(&sample) {
+                problems.push(format!("{at}.sample: {sample} is outside 1 to {MAX_DATA_SAMPLE}"));
+            }
+            if data
+                .iter()
+                .any(|x: &DataSet| x.bucket == d.bucket && x.prefix == d.prefix)
+            {
+                problems.push(format!("{at}: {}/{} is listed twice", d.bucket, d.prefix));
+            }
+            data.push(DataSet {
+                bucket: d.bucket.clone(),
+                prefix: d.prefix.clone(),
+                sample,
+            });
         }
         let mut databases = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -476,6 +532,7 @@ impl DrPlan {
                 source_region,
                 dr_region,
                 databases,
+                data,
                 rto,
                 rpo,
                 prechecks: Prechecks {
@@ -516,6 +573,15 @@ impl DrPlan {
                     read_replica: d.read_replica.clone(),
                     global_cluster: d.global_cluster.clone(),
                     instance_class: d.instance_class.clone(),
+                })
+                .collect(),
+            data: self
+                .data
+                .iter()
+                .map(|d| DataDocument {
+                    bucket: d.bucket.clone(),
+                    prefix: d.prefix.clone(),
+                    sample: Some(d.sample),
                 })
                 .collect(),
             rto: fmt(self.rto),
@@ -581,6 +647,43 @@ mod tests {
         assert!(plan.prechecks.recovery_point);
         let again = DrPlan::from_json(&plan.to_json()).unwrap();
         assert_eq!(again, plan);
+    }
+
+    #[test]
+    fn s3_data_sets_parse_with_their_sample_and_bad_ones_are_listed() {
+        let only_data = r#"{"name": "media-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+            "data": [{"bucket": "media", "prefix": "photos/"}, {"bucket": "invoices", "sample": 50}],
+            "rto": "1h", "rpo": "1h"}"#;
+        let plan = DrPlan::from_json(only_data).unwrap();
+        assert!(plan.databases.is_empty());
+        assert_eq!(plan.data[0].sample, DEFAULT_DATA_SAMPLE);
+        assert_eq!(
+            (
+                plan.data[1].bucket.as_str(),
+                plan.data[1].prefix.as_str(),
+                plan.data[1].sample
+            ),
+            ("invoices", "", 50)
+        );
+        assert_eq!(DrPlan::from_json(&plan.to_json()).unwrap(), plan);
+
+        let bad = r#"{"name": "media-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+            "data": [{"bucket": "Media_Bucket"}, {"bucket": "media", "sample": 0},
+                     {"bucket": "media", "sample": 20000}],
+            "rto": "1h", "rpo": "1h"}"#;
+        let all = DrPlan::from_json(bad).unwrap_err().problems.join("\n");
+        for needle in [
+            "data[0].bucket",
+            "data[1].sample: 0",
+            "data[2].sample: 20000",
+            "data[2]: media/ is listed twice",
+        ] {
+            assert!(all.contains(needle), "{needle} not in:\n{all}");
+        }
+        let empty =
+            r#"{"name": "x", "source_region": "us-east-1", "dr_region": "us-west-2", "rto": "1h", "rpo": "1h"}"#;
+        let all = DrPlan::from_json(empty).unwrap_err().problems.join("\n");
+        assert!(all.contains("at least one database (or S3 data set)"), "{all}");
     }
 
     #[test]
