@@ -173,9 +173,10 @@ $(BENCH_VENV)/.installed: $(BENCH_REQUIREMENTS)
 	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r $(BENCH_REQUIREMENTS)
 	@touch $@
 
+SYNC_OBJECTS ?= 10000
 bench: $(BENCH_VENV)/.installed ## Performance figures beside their peers: a table and target/bench/summary.json
 	LIFEBOAT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" \
-		$(CARGO) run --release --quiet -p lifeboat-tests --bin lifeboat-bench
+		$(CARGO) run --release --quiet -p lifeboat-tests --bin lifeboat-bench -- --sync-objects $(SYNC_OBJECTS)
 
 # ---------------------------------------------------------------------------
 # Fuzzing: cargo-fuzz (libFuzzer) on nightly, apart from `make test`

@@ -13,9 +13,14 @@
 //!    kept/expired counts are printed and compared backup by backup.
 //! 4. Catalog and snapshot calls of one scheduled cycle (create → copy → track) on the
 //!    in-memory fakes, against the minimum such a cycle needs (formula printed).
+//! 5. S3 verification hashing (SHA-256 against openssl, CRC64/NVME, constant memory).
+//! 6. Incremental S3 backup of N objects with 1% changed against `aws s3 sync` between the
+//!    same buckets on the local stack (`bench/sync.rs`).
+//! 7. A full local DR drill on the real state machine.
 //!
-//! Usage: `lifeboat-bench [--plan-points N] [--retention-resources N] [--cycle-resources N]`
-//! (defaults 1,000,000, 500 and 50). The bench venv's Python is `$LIFEBOAT_BENCH_PYTHON`,
+//! Usage: `lifeboat-bench [--plan-points N] [--retention-resources N] [--cycle-resources N]
+//! [--sync-objects N]` (defaults 1,000,000, 500, 50 and 10,000; `make bench
+//! SYNC_OBJECTS=100000` for the large run). The bench venv's Python is `$LIFEBOAT_BENCH_PYTHON`,
 //! default `.venv-bench/bin/python`.
 
 // Figures are printed numbers: the casts between counts, durations and floats are wanted.
@@ -55,6 +60,8 @@ use serde_json::{Value, json};
 
 #[path = "bench/s3.rs"]
 mod s3;
+#[path = "bench/sync.rs"]
+mod sync;
 
 const PRIMARY: &str = "us-east-1";
 const DR: &str = "us-west-2";
@@ -983,6 +990,7 @@ fn parent(args: &[String]) -> Result<()> {
     let plan_points = arg(args, "--plan-points", 1_000_000)?;
     let retention_resources = arg(args, "--retention-resources", 500)?;
     let cycle_resources = arg(args, "--cycle-resources", 50)?;
+    let sync_objects = arg(args, "--sync-objects", 10_000)?;
     let root = repo_root().canonicalize()?;
     let dir = root.join("target").join("bench");
     std::fs::create_dir_all(&dir)?;
@@ -1014,6 +1022,9 @@ fn parent(args: &[String]) -> Result<()> {
     figures.push(calls_figure);
 
     figures.extend(s3::figures()?);
+    let python =
+        std::env::var_os("LIFEBOAT_BENCH_PYTHON").map_or_else(|| root.join(".venv-bench/bin/python"), PathBuf::from);
+    figures.push(sync::sync_figure(sync_objects, &python)?);
     figures.push(dr::drill_figure()?);
 
     eprintln!("[4/4] summary");

@@ -1,0 +1,179 @@
+//! Incremental S3 backup against `aws s3 sync`: the same source bucket, the same change
+//! (1% of the objects rewritten), the same emulator, one after the other. Lifeboat is the
+//! `backup-objects` code path in process (what the Lambda runs): list the source, compare
+//! with the previous run's manifest, server-side copy what changed, write the manifest and
+//! the catalog record. The peer is `aws s3 sync s3://src s3://dst` (AWS CLI v1 from the
+//! bench venv), which lists both buckets and copies what differs. The first, full pass of
+//! each is not counted.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use lifeboat_tests::s3::{backup_bucket, backup_deps, client, settings, source_bucket};
+use lifeboat_tests::{DR, PRIMARY, TestEnv, endpoint};
+
+use super::{Figure, Result, err};
+
+const PREFIX: &str = "media/";
+const TARGET_RATIO: f64 = 3.0;
+
+pub fn sync_figure(objects: usize, python: &Path) -> Result<Figure> {
+    let aws = python.with_file_name("aws");
+    if !aws.exists() {
+        return Err(err(format!(
+            "{} is missing: run make bench (it installs awscli)",
+            aws.display()
+        )));
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(measure(objects, &aws))
+}
+
+async fn put_all(env: &TestEnv, bucket: &str, keys: &[String], version: u32) -> Result<()> {
+    let s3 = client(env, PRIMARY);
+    stream::iter(keys.iter().cloned())
+        .map(|k| {
+            let s3 = s3.clone();
+            let bucket = bucket.to_owned();
+            async move {
+                let body = format!("{k} version {version} ").repeat(40).into_bytes();
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(k)
+                    .body(body.into())
+                    .send()
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| err(format!("uploading the source objects: {e}")))?;
+    Ok(())
+}
+
+fn aws_sync(aws: &Path, src: &str, dst: &str) -> Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new(aws)
+        .args([
+            "--endpoint-url",
+            &endpoint(),
+            "--region",
+            DR,
+            "s3",
+            "sync",
+            &format!("s3://{src}/{PREFIX}"),
+            &format!("s3://{dst}/{PREFIX}"),
+            "--source-region",
+            PRIMARY,
+            "--only-show-errors",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        return Err(err(format!(
+            "aws s3 sync failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(took)
+}
+
+async fn lifeboat_run(
+    deps: &backup_objects::Deps,
+    src: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(Duration, u64)> {
+    let started = Instant::now();
+    let report = backup_objects::run(
+        deps,
+        &backup_objects::BackupRequest {
+            bucket: src.to_owned(),
+            prefix: PREFIX.to_owned(),
+            policy: "bench".to_owned(),
+            scheduled_time: at,
+            max_pages: None,
+        },
+        "bench-sync",
+        None,
+    )
+    .await?;
+    let took = started.elapsed();
+    if report.status != backup_objects::RunStatus::Complete {
+        return Err(err(format!("the backup run did not complete: {report:?}")));
+    }
+    Ok((took, report.copied))
+}
+
+async fn measure(objects: usize, aws: &Path) -> Result<Figure> {
+    let env = TestEnv::start().await?;
+    let (src, bak, dst) = (env.name("sync-src"), env.name("sync-bak"), env.name("sync-dst"));
+    source_bucket(&env, &src).await?;
+    backup_bucket(&env, &bak).await?;
+    client(&env, DR)
+        .create_bucket()
+        .bucket(&dst)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(DR))
+                .build(),
+        )
+        .send()
+        .await?;
+    let keys: Vec<String> = (0..objects)
+        .map(|i| format!("{PREFIX}{:03}/{i:07}.jpg", i % 256))
+        .collect();
+    eprintln!("[s3 sync] uploading {objects} objects…");
+    put_all(&env, &src, &keys, 1).await?;
+    let deps = backup_deps(&env, settings(&bak, &[]));
+    let first = chrono::Utc::now();
+    eprintln!("[s3 sync] first full pass of each (not counted)…");
+    let (lb_full, copied) = lifeboat_run(&deps, &src, first).await?;
+    if copied != objects as u64 {
+        return Err(err(format!("the full run copied {copied} of {objects}")));
+    }
+    let aws_full = aws_sync(aws, &src, &dst)?;
+
+    let changed: Vec<String> = keys.iter().step_by(100).cloned().collect();
+    put_all(&env, &src, &changed, 2).await?;
+    eprintln!(
+        "[s3 sync] {} objects changed; the incremental pass of each…",
+        changed.len()
+    );
+    let (lb, copied) = lifeboat_run(&deps, &src, first + chrono::Duration::minutes(5)).await?;
+    if copied != changed.len() as u64 {
+        return Err(err(format!(
+            "the incremental run copied {copied}, not {}",
+            changed.len()
+        )));
+    }
+    let peer = aws_sync(aws, &src, &dst)?;
+    let (lb_s, peer_s) = (lb.as_secs_f64(), peer.as_secs_f64());
+    Ok(Figure {
+        name: format!("S3 incremental backup: {objects} objects, 1% changed"),
+        value: Some(lb_s),
+        unit: "s",
+        peer: "aws s3 sync (AWS CLI 1.46.2), same buckets and emulator".into(),
+        peer_value: Some(peer_s),
+        target: format!(">= {TARGET_RATIO}x faster than the peer"),
+        met: Some(peer_s >= lb_s * TARGET_RATIO),
+        notes: vec![
+            format!(
+                "{:.1}x faster; Lifeboat copied {copied} objects and wrote the manifest and catalog record",
+                peer_s / lb_s
+            ),
+            format!(
+                "first full pass (not counted): Lifeboat {:.1} s, aws s3 sync {:.1} s",
+                lb_full.as_secs_f64(),
+                aws_full.as_secs_f64()
+            ),
+        ],
+    })
+}
