@@ -6,6 +6,7 @@ pub mod alerting;
 pub mod app;
 pub mod aws;
 pub mod config;
+pub mod config_backup;
 pub mod confirm;
 pub mod domain;
 pub mod dr;

@@ -117,7 +117,7 @@ impl InMemorySnapshotStore {
     ) -> Snapshot {
         let arn_kind = match kind {
             ResourceKind::RdsInstance => "snapshot",
-            ResourceKind::AuroraCluster | ResourceKind::S3Prefix => "cluster-snapshot",
+            ResourceKind::AuroraCluster | ResourceKind::S3Prefix | ResourceKind::ConfigBundle => "cluster-snapshot",
             ResourceKind::DynamoDbTable => "backup",
         };
         Snapshot {
@@ -548,7 +548,7 @@ impl Fakes {
         let region = Region::parse("us-east-1").unwrap_or_else(|e| panic!("{e}"));
         let arn = match kind {
             ResourceKind::RdsInstance => format!("arn:aws:rds:us-east-1:123456789012:db:{id}"),
-            ResourceKind::AuroraCluster | ResourceKind::S3Prefix => {
+            ResourceKind::AuroraCluster | ResourceKind::S3Prefix | ResourceKind::ConfigBundle => {
                 format!("arn:aws:rds:us-east-1:123456789012:cluster:{id}")
             }
             ResourceKind::DynamoDbTable => format!("arn:aws:dynamodb:us-east-1:123456789012:table/{id}"),

@@ -25,8 +25,11 @@ impl RoutedSnapshots {
     fn store(&self, kind: ResourceKind) -> &dyn SnapshotStore {
         match kind {
             ResourceKind::DynamoDbTable => self.tables.as_ref(),
-            // S3 prefixes have no snapshots: the RDS adapter refuses them with a clear error.
-            ResourceKind::RdsInstance | ResourceKind::AuroraCluster | ResourceKind::S3Prefix => self.databases.as_ref(),
+            // S3 prefixes and config bundles have no snapshots: the RDS adapter refuses them.
+            ResourceKind::RdsInstance
+            | ResourceKind::AuroraCluster
+            | ResourceKind::S3Prefix
+            | ResourceKind::ConfigBundle => self.databases.as_ref(),
         }
     }
 }

@@ -424,9 +424,13 @@ async fn rds_wire_error_codes_map_to_port_errors() {
         let rule = match (op, resource.kind) {
             ("copy", _) => mock!(aws_sdk_rds::Client::copy_db_snapshot).then_http_response(body),
             (_, ResourceKind::RdsInstance) => mock!(aws_sdk_rds::Client::create_db_snapshot).then_http_response(body),
-            (_, ResourceKind::AuroraCluster | ResourceKind::S3Prefix | ResourceKind::DynamoDbTable) => {
-                mock!(aws_sdk_rds::Client::create_db_cluster_snapshot).then_http_response(body)
-            }
+            (
+                _,
+                ResourceKind::AuroraCluster
+                | ResourceKind::S3Prefix
+                | ResourceKind::DynamoDbTable
+                | ResourceKind::ConfigBundle,
+            ) => mock!(aws_sdk_rds::Client::create_db_cluster_snapshot).then_http_response(body),
         };
         let store = rds_store(vec![
             ("us-east-1", client!(aws_sdk_rds, RuleMode::Sequential, [&rule])),

@@ -176,7 +176,7 @@ impl DrEnv {
                     .send()
                     .await?;
             }
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => {
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
                 return Err(err("DR copies are of databases, not S3 prefixes or tables"));
             }
             ResourceKind::AuroraCluster => {

@@ -814,7 +814,10 @@ fn delete_undo(d: &DbRun) -> Undo {
     match d.db.kind {
         // Plans name databases only (checked when a plan is parsed); the adapter refuses
         // anything else, so an S3 kind could never delete a database.
-        ResourceKind::RdsInstance | ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Undo::DeleteInstance {
+        ResourceKind::RdsInstance
+        | ResourceKind::S3Prefix
+        | ResourceKind::DynamoDbTable
+        | ResourceKind::ConfigBundle => Undo::DeleteInstance {
             region: d.target_region.clone(),
             id: d.target_id.clone(),
         },
@@ -1364,12 +1367,13 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
                 }
                 let u = match d.kind {
                     // Databases only, as above.
-                    ResourceKind::RdsInstance | ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => {
-                        Undo::DeleteInstance {
-                            region: d.region.clone(),
-                            id: d.id.clone(),
-                        }
-                    }
+                    ResourceKind::RdsInstance
+                    | ResourceKind::S3Prefix
+                    | ResourceKind::DynamoDbTable
+                    | ResourceKind::ConfigBundle => Undo::DeleteInstance {
+                        region: d.region.clone(),
+                        id: d.id.clone(),
+                    },
                     ResourceKind::AuroraCluster => Undo::DeleteCluster {
                         region: d.region.clone(),
                         id: d.id.clone(),

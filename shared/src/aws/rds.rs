@@ -172,7 +172,9 @@ impl SnapshotStore for RdsSnapshotStore {
                     .map(|s| cluster_snapshot(&resource.region, s))
                     .ok_or_else(|| missing("CreateDBClusterSnapshot", name))
             }
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(resource.kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+                Err(not_rds(resource.kind))
+            }
         }
     }
 
@@ -193,7 +195,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map(|o| o.db_cluster_snapshots().first().map(|s| cluster_snapshot(region, s)))
                 .map_err(|e| port_error("DescribeDBClusterSnapshots", e)),
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => Err(not_rds(kind)),
         };
         match result {
             Err(PortError::NotFound(_)) => Ok(None),
@@ -222,7 +224,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map(drop)
                 .map_err(|e| port_error("ModifyDBClusterSnapshotAttribute", e)),
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => Err(not_rds(kind)),
         }
     }
 
@@ -255,7 +257,9 @@ impl SnapshotStore for RdsSnapshotStore {
                 .iter()
                 .map(|s| cluster_snapshot(&resource.region, s))
                 .collect(),
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => return Err(not_rds(resource.kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+                return Err(not_rds(resource.kind));
+            }
         };
         Ok(all
             .into_iter()
@@ -305,7 +309,9 @@ impl SnapshotStore for RdsSnapshotStore {
                     .map(|s| cluster_snapshot(destination, s))
                     .ok_or_else(|| missing("CopyDBClusterSnapshot", name))
             }
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(source.kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+                Err(not_rds(source.kind))
+            }
         }
     }
 
@@ -326,7 +332,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map(drop)
                 .map_err(|e| port_error("DeleteDBClusterSnapshot", e)),
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_rds(kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => Err(not_rds(kind)),
         };
         match result {
             // Already gone: what deleting it would have achieved.

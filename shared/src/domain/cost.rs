@@ -93,7 +93,7 @@ impl StorageTier {
         match kind {
             ResourceKind::RdsInstance | ResourceKind::AuroraCluster => Self::RdsSnapshot,
             // Object backups land in S3 Standard; tier moves change the class later.
-            ResourceKind::S3Prefix => Self::S3Standard,
+            ResourceKind::S3Prefix | ResourceKind::ConfigBundle => Self::S3Standard,
             ResourceKind::DynamoDbTable => Self::DynamoDbBackup,
         }
     }

@@ -130,6 +130,9 @@ pub enum ResourceKind {
     S3Prefix,
     /// A DynamoDB table, protected with native on-demand backups (`id` is the table name).
     DynamoDbTable,
+    /// A bundle of SSM parameters and Secrets Manager secrets (`id` is the bundle's name),
+    /// sealed by `backup-config`. Not chosen by policy selection.
+    ConfigBundle,
 }
 
 impl ResourceKind {
@@ -140,6 +143,7 @@ impl ResourceKind {
             Self::AuroraCluster => "cluster",
             Self::S3Prefix => "s3",
             Self::DynamoDbTable => "table",
+            Self::ConfigBundle => "config",
         }
     }
 
@@ -149,6 +153,7 @@ impl ResourceKind {
             "cluster" => Some(Self::AuroraCluster),
             "s3" => Some(Self::S3Prefix),
             "table" => Some(Self::DynamoDbTable),
+            "config" => Some(Self::ConfigBundle),
             _ => None,
         }
     }
@@ -181,6 +186,7 @@ impl fmt::Display for ResourceKind {
             Self::AuroraCluster => "aurora-cluster",
             Self::S3Prefix => "s3-prefix",
             Self::DynamoDbTable => "dynamodb-table",
+            Self::ConfigBundle => "config-bundle",
         })
     }
 }

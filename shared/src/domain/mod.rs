@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod compliance;
+pub mod config_bundle;
 pub mod copy_queue;
 pub mod cost;
 pub mod ids;

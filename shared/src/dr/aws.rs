@@ -103,7 +103,9 @@ impl DrDatabases for RdsDrDatabases {
     async fn describe(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<Option<DbInfo>> {
         let client = self.client(region)?;
         let result = match kind {
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_a_database(kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+                Err(not_a_database(kind))
+            }
             ResourceKind::RdsInstance => client
                 .describe_db_instances()
                 .db_instance_identifier(id)
@@ -156,7 +158,9 @@ impl DrDatabases for RdsDrDatabases {
     async fn restore_from_snapshot(&self, req: &RestoreRequest<'_>, snapshot: &str) -> PortResult<()> {
         let client = self.client(req.region)?;
         match req.kind {
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_a_database(req.kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+                Err(not_a_database(req.kind))
+            }
             ResourceKind::RdsInstance => exists_is_fine(
                 "RestoreDBInstanceFromDBSnapshot",
                 client
@@ -233,7 +237,9 @@ impl DrDatabases for RdsDrDatabases {
     async fn delete(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<()> {
         let client = self.client(region)?;
         gone_is_fine(match kind {
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable => Err(not_a_database(kind)),
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+                Err(not_a_database(kind))
+            }
             ResourceKind::RdsInstance => client
                 .delete_db_instance()
                 .db_instance_identifier(id)

@@ -1,0 +1,65 @@
+//! The sample events parse, and a malformed one is refused with every problem named.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use backup_config::{Rename, Request};
+use lifeboat::ErrorType;
+use serde_json::{Value, json};
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../../events/backup-config/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn sample_events_parse() {
+    match Request::parse(&event("backup.json")).unwrap() {
+        Request::Backup {
+            bundle,
+            parameters,
+            secrets,
+            ..
+        } => assert_eq!(
+            (bundle.as_str(), parameters, secrets),
+            ("orders-config", vec!["/orders/".to_owned()], vec!["orders/".to_owned()])
+        ),
+        other => panic!("{other:?}"),
+    }
+    match Request::parse(&event("restore-dry-run.json")).unwrap() {
+        Request::Restore {
+            rename,
+            dry_run,
+            overwrite,
+            ..
+        } => {
+            assert!(dry_run && !overwrite);
+            assert_eq!(
+                rename,
+                Some(Rename {
+                    from: "/orders/".into(),
+                    to: "/orders-restored/".into()
+                })
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_events_name_every_problem() {
+    let err = Request::parse(&event("malformed.json")).unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid);
+    for needle in ["bundle:", "parameters[0]", "secrets[0]"] {
+        assert!(err.message.contains(needle), "{needle}: {}", err.message);
+    }
+    for bad in [
+        json!({"action": "delete", "bundle": "x"}),
+        json!({"action": "backup", "bundle": "x", "policy": "gold"}),
+        json!({"action": "verify", "bundle": "x", "extra": 1}),
+        json!({"action": "restore", "bundle": "x", "rename": {"from": "/a/", "to": "/a/"}}),
+        json!("backup"),
+    ] {
+        let err = Request::parse(&bad).unwrap_err();
+        assert_eq!(err.kind, ErrorType::Invalid, "{bad}");
+    }
+}
