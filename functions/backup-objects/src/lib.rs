@@ -6,10 +6,12 @@
 //! and changed objects are read once to compute their SHA-256 and CRC64/NVME, then copied
 //! server-side (conditional on the ETag that was hashed; multipart UploadPartCopy above
 //! the threshold) under the run's own key, with the retention and legal hold configured.
-//! After every page a checkpoint is saved in the backup bucket: an invocation that runs
-//! out of time (or pages) answers `in_progress` and the next one resumes; one that
-//! crashed resumes from the last page, checking the backup bucket before copying so that
-//! nothing is copied twice. The manifest is written, and the run recorded in the catalog
+//! A checkpoint is saved in the backup bucket at most every [`CHECKPOINT_EVERY`] of listing
+//! and whenever an invocation stops early: one that runs out of time (or pages) answers
+//! `in_progress` and the next one resumes there; one that crashed resumes from the last
+//! checkpoint and, for that whole invocation, checks the backup bucket before copying a
+//! changed object, so that nothing is copied twice. (A checkpoint holds every entry so
+//! far: saving it after every page would write O(pages²) bytes.) The manifest is written, and the run recorded in the catalog
 //! as a recovery point, only when the listing is complete. A Step Functions Map fans
 //! shards (prefixes) out, each looping on `in_progress`.
 
@@ -38,6 +40,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const FUNCTION: &str = "backup-objects";
+/// The longest stretch of listing an invocation does without saving its checkpoint.
+pub const CHECKPOINT_EVERY: chrono::Duration = chrono::Duration::seconds(20);
 /// Stop taking new pages when less than this is left before the Lambda deadline.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
 const MAX_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
@@ -227,9 +231,16 @@ pub async fn run(
         Err(PortError::NotFound(_)) => Checkpoint::start(&run),
         Err(e) => return Err(e.into()),
     };
-    // The first page after an interrupted invocation may be half copied.
-    let mut careful = cp.invocations > 0;
+    // After an interruption, anything listed since the last checkpoint may be copied
+    // already: this invocation checks before copying (a HEAD per changed object only).
+    let careful = cp.invocations > 0;
     cp.invocations += 1;
+    if !careful {
+        // The run's first checkpoint, before any copy: a crash before the next one still
+        // leaves the resumed invocation careful.
+        save_checkpoint(deps, &ckey, &cp).await?;
+    }
+    let mut saved_at = deps.clock.now();
     let previous = previous_manifest(deps, &resource.arn, &rp_id).await?;
     let prev: HashMap<&str, &ManifestEntry> = previous
         .as_ref()
@@ -242,6 +253,7 @@ pub async fn run(
         let out_of_time = deadline.is_some_and(|d| deps.clock.now() >= d);
         if out_of_pages || out_of_time {
             report.status = RunStatus::InProgress;
+            save_checkpoint(deps, &ckey, &cp).await?;
             break;
         }
         let page = deps
@@ -275,8 +287,11 @@ pub async fn run(
         }
         cp.listing_done = page.next_token.is_none();
         cp.next_token = page.next_token;
-        save_checkpoint(deps, &ckey, &cp).await?;
-        careful = false;
+        let now = deps.clock.now();
+        if !cp.listing_done && now - saved_at >= CHECKPOINT_EVERY {
+            save_checkpoint(deps, &ckey, &cp).await?;
+            saved_at = now;
+        }
         pages += 1;
     }
     report.listed = counts.listed;

@@ -215,6 +215,29 @@ async fn a_crash_mid_page_is_resumed_and_each_object_is_written_once() {
 }
 
 #[tokio::test]
+async fn a_crash_pages_after_the_last_checkpoint_copies_nothing_twice() {
+    // Pages of 3; the run crashes on its 8th copy (third page), with no checkpoint saved
+    // since it started (they are timed, and the clock stands still).
+    let w = world("3", u64::MAX);
+    seed(&w, 10);
+    w.backup
+        .fail_after(ObjectOp::Copy, 7, PortError::Unavailable("connection reset".into()));
+    let err = run(&w.deps, &req(18, None), "a", None).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Retryable);
+    let done = run(&w.deps, &req(18, None), "b", None).await.unwrap();
+    assert_eq!(done.status, RunStatus::Complete);
+    // Copies in flight with the failed one may have finished: 7 or 8 are found done.
+    assert_eq!(done.copied + done.recovered, 10, "{done:?}");
+    assert!(done.recovered >= 7, "{done:?}");
+    for key in w.backup.all_keys("vault", "lifeboat/photos/") {
+        if key.contains("/data/") {
+            assert_eq!(w.backup.versions("vault", &key), 1, "{key} written twice");
+        }
+    }
+    assert_eq!(manifest_of(&w, &done.recovery_point).await.header.objects, 10);
+}
+
+#[tokio::test]
 async fn a_replayed_trigger_does_nothing_twice() {
     let w = world("1000", u64::MAX);
     seed(&w, 3);

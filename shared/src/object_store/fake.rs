@@ -56,6 +56,8 @@ struct Bucket {
 pub struct InMemoryObjectStore {
     buckets: Mutex<HashMap<String, Bucket>>,
     failures: Mutex<VecDeque<(ObjectOp, PortError)>>,
+    /// `(op, calls of op still to let through, error)`.
+    later: Mutex<Vec<(ObjectOp, usize, PortError)>>,
     calls: Mutex<HashMap<ObjectOp, usize>>,
     next_version: AtomicU64,
     /// Copies above this size count as multipart (parts of this size).
@@ -68,6 +70,7 @@ impl Default for InMemoryObjectStore {
         Self {
             buckets: Mutex::default(),
             failures: Mutex::default(),
+            later: Mutex::default(),
             calls: Mutex::default(),
             next_version: AtomicU64::new(1),
             multipart_threshold: 5 * 1024 * 1024 * 1024,
@@ -160,6 +163,11 @@ impl InMemoryObjectStore {
         lock(&self.failures).push_back((op, error));
     }
 
+    /// Fails the call of `op` that comes after `skip` more successful ones.
+    pub fn fail_after(&self, op: ObjectOp, skip: usize, error: PortError) {
+        lock(&self.later).push((op, skip, error));
+    }
+
     pub fn calls(&self, op: ObjectOp) -> usize {
         lock(&self.calls).get(&op).copied().unwrap_or(0)
     }
@@ -170,6 +178,16 @@ impl InMemoryObjectStore {
 
     fn enter(&self, op: ObjectOp) -> PortResult<()> {
         *lock(&self.calls).entry(op).or_insert(0) += 1;
+        {
+            let mut later = lock(&self.later);
+            if let Some(i) = later.iter().position(|(o, _, _)| *o == op) {
+                if later[i].1 == 0 {
+                    let (_, _, e) = later.remove(i);
+                    return Err(e);
+                }
+                later[i].1 -= 1;
+            }
+        }
         let mut failures = lock(&self.failures);
         if let Some((_, e)) = failures
             .iter()
