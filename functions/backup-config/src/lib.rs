@@ -27,7 +27,7 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::config_backup::{ConfigStore, DataKeys};
 use lifeboat::domain::config_bundle::{Bundle, ConfigItem, Envelope, ItemKind, encryption_context, random_nonce};
-use lifeboat::domain::manifest::ManifestRef;
+use lifeboat::domain::manifest::{ManifestRef, sha256_hex};
 use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::object_store::{ObjectLock, ObjectStore, WriteOptions, read_all};
@@ -265,10 +265,6 @@ pub fn config_resource(region: &Region, bundle: &str) -> ResourceRef {
         arn: format!("lifeboat:config-bundle:{region}:{bundle}"),
         region: region.clone(),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    lifeboat::domain::manifest::sha256_hex(bytes)
 }
 
 fn internal(e: impl std::fmt::Display) -> FunctionError {

@@ -11,13 +11,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::manifest::sha256_hex;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The envelope's format tag.
 pub const FORMAT: &str = "lifeboat-config-bundle/1";
@@ -145,16 +145,6 @@ pub fn encryption_context(bundle: &str, run: &str) -> BTreeMap<String, String> {
         ("lifeboat:bundle".to_owned(), bundle.to_owned()),
         ("lifeboat:run".to_owned(), run.to_owned()),
     ])
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            use fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 impl Envelope {
