@@ -123,10 +123,13 @@ pub enum Metric {
     ApiServerErrors,
     /// Admin API time to answer, per request (milliseconds).
     ApiLatency,
+    /// Backup copies moved to a colder storage class, and their bytes.
+    ObjectsTiered,
+    BytesTiered,
 }
 
 impl Metric {
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 33] = [
         Self::BackupsSucceeded,
         Self::BackupsFailed,
         Self::CopiesStarted,
@@ -158,6 +161,8 @@ impl Metric {
         Self::ApiClientErrors,
         Self::ApiServerErrors,
         Self::ApiLatency,
+        Self::ObjectsTiered,
+        Self::BytesTiered,
     ];
 
     /// The CloudWatch metric name (what the alarms in template.yaml reference).
@@ -194,6 +199,8 @@ impl Metric {
             Self::ApiClientErrors => "ApiClientErrors",
             Self::ApiServerErrors => "ApiServerErrors",
             Self::ApiLatency => "ApiLatency",
+            Self::ObjectsTiered => "ObjectsTiered",
+            Self::BytesTiered => "BytesTiered",
         }
     }
 
@@ -202,7 +209,7 @@ impl Metric {
             Self::CopyLag | Self::RestoreDuration | Self::RecoveryPointAge | Self::DrillRto | Self::DrillRpo => {
                 Unit::Seconds
             }
-            Self::BytesCopied | Self::BytesRestored => Unit::Bytes,
+            Self::BytesCopied | Self::BytesRestored | Self::BytesTiered => Unit::Bytes,
             Self::ApiLatency => Unit::Milliseconds,
             _ => Unit::Count,
         }

@@ -10,6 +10,7 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::manifest::ListedObject;
+use crate::domain::tiering::LifecycleRule;
 use crate::ports::PortResult;
 
 /// One page of a listing.
@@ -171,6 +172,10 @@ pub trait ObjectStore: Send + Sync {
         days: u32,
         tier: RestoreTier,
     ) -> PortResult<()>;
+    /// Replaces the bucket's lifecycle rules whose id starts with
+    /// [`tiering::RULE_ID_PREFIX`](crate::domain::tiering::RULE_ID_PREFIX) by `rules`,
+    /// keeping every other rule; returns how many rules the bucket has afterwards.
+    async fn replace_tier_rules(&self, bucket: &str, rules: &[LifecycleRule]) -> PortResult<usize>;
 }
 
 /// Reads a whole (small) object into memory: manifests and checkpoints only.

@@ -17,10 +17,10 @@ use lifeboat::FunctionError;
 use lifeboat::domain::manifest::ManifestEntry;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{
-    ManifestReadError, check_bucket, check_prefix, completed_runs, load_manifest, s3_resource,
+    ManifestReadError, check_bucket, check_prefix, completed_runs, load_current_manifest, s3_resource,
 };
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{CopyRequest, ObjectStore, RestoreTier, WriteOptions};
+use lifeboat::object_store::{CopyRequest, ObjectHead, ObjectStore, RestoreTier, WriteOptions};
 use lifeboat::ports::{Catalog, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -115,15 +115,37 @@ pub struct Item {
     pub size: u64,
     pub storage_class: String,
     pub readiness: String,
-    /// `planned` (dry run), `restored`, `unchanged` (already there), `archive-restore-started`.
+    /// `planned` (dry run), `restored`, `unchanged` (already there), or for an archived
+    /// copy `archive-restore-started` / `archive-restore-in-progress` (call again later).
     pub outcome: String,
     /// The version that was current at the target before an overwrite (still recoverable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overwritten_version: Option<String>,
 }
 
+/// Whether every object is back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreStatus {
+    /// Every object is at the target (or this was a dry run).
+    Complete,
+    /// Archived copies are being restored by S3: call again (same request) later.
+    InProgress,
+}
+
+/// How many objects are where.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub restored: u64,
+    pub unchanged: u64,
+    pub archive_restores_started: u64,
+    pub archive_restores_in_progress: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
+    pub status: RestoreStatus,
+    pub progress: Progress,
     pub run: String,
     pub run_completed_at: DateTime<Utc>,
     pub target: Target,
@@ -181,13 +203,15 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
     let Some(mref) = rp.manifest.as_ref() else {
         return Err(FunctionError::not_found(format!("{} has no manifest", rp.id)));
     };
-    let manifest = load_manifest(deps.backup.as_ref(), mref).await.map_err(|e| match e {
-        ManifestReadError::Port(p) => FunctionError::from(p),
-        ManifestReadError::Bad(b) => FunctionError::new(
-            lifeboat::ErrorType::Conflict,
-            format!("the manifest of {} failed its check ({b}); restore refused", rp.id),
-        ),
-    })?;
+    let manifest = load_current_manifest(deps.backup.as_ref(), deps.catalog.as_ref(), &rp.location, mref)
+        .await
+        .map_err(|e| match e {
+            ManifestReadError::Port(p) => FunctionError::from(p),
+            ManifestReadError::Bad(b) => FunctionError::new(
+                lifeboat::ErrorType::Conflict,
+                format!("the manifest of {} failed its check ({b}); restore refused", rp.id),
+            ),
+        })?;
     let run = manifest.header.run.clone();
     let target = req.target.clone().unwrap_or_else(|| Target {
         bucket: req.bucket.clone(),
@@ -208,14 +232,33 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
         let have: std::collections::BTreeSet<&str> = chosen.iter().map(|e| e.key.as_str()).collect();
         not_in_backup = wanted.difference(&have).map(|k| (*k).to_owned()).collect();
     }
+    // The backup copies as S3 has them now: a lifecycle rule may have moved them in place.
+    let heads: Vec<PortResult<ObjectHead>> = stream::iter(chosen.iter())
+        .map(|e| async {
+            deps.backup
+                .head(&mref.backup_bucket, &e.backup_key, e.backup_version_id.as_deref())
+                .await?
+                .ok_or_else(|| {
+                    PortError::NotFound(format!("the backup copy of {} ({}) is missing", e.key, e.backup_key))
+                })
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let heads = heads.into_iter().collect::<PortResult<Vec<_>>>()?;
     let mut items = Vec::with_capacity(chosen.len());
-    for e in &chosen {
-        let readiness = readiness(&e.storage_class, tier).map_err(FunctionError::invalid)?;
+    for (e, h) in chosen.iter().zip(&heads) {
+        let class = if h.storage_class.is_empty() {
+            "STANDARD"
+        } else {
+            h.storage_class.as_str()
+        };
+        let readiness = readiness(class, tier).map_err(|m| FunctionError::invalid(format!("{}: {m}", e.key)))?;
         items.push(Item {
             key: e.key.clone(),
             target_key: target_key(&target, &e.key),
             size: e.size,
-            storage_class: e.storage_class.clone(),
+            storage_class: class.to_owned(),
             readiness: readiness.to_owned(),
             outcome: "planned".into(),
             overwritten_version: None,
@@ -223,14 +266,31 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
     }
     let bytes = items.iter().map(|i| i.size).sum();
     if !req.dry_run {
-        let results: Vec<PortResult<Item>> = stream::iter(chosen.into_iter().zip(items))
-            .map(|(e, item)| restore_one(deps, &mref.backup_bucket, &target, e, item, in_place, tier))
+        let results: Vec<PortResult<Item>> = stream::iter(chosen.into_iter().zip(heads).zip(items))
+            .map(|((e, h), item)| restore_one(deps, &mref.backup_bucket, &target, e, h, item, in_place, tier))
             .buffered(CONCURRENCY)
             .collect()
             .await;
         items = results.into_iter().collect::<PortResult<Vec<_>>>()?;
     }
+    let mut progress = Progress::default();
+    for i in &items {
+        match i.outcome.as_str() {
+            "restored" => progress.restored += 1,
+            "unchanged" => progress.unchanged += 1,
+            "archive-restore-started" => progress.archive_restores_started += 1,
+            "archive-restore-in-progress" => progress.archive_restores_in_progress += 1,
+            _ => {}
+        }
+    }
+    let waiting = progress.archive_restores_started + progress.archive_restores_in_progress;
     Ok(RestoreReport {
+        status: if waiting == 0 {
+            RestoreStatus::Complete
+        } else {
+            RestoreStatus::InProgress
+        },
+        progress,
         run,
         run_completed_at: rp.created_at,
         target,
@@ -241,15 +301,34 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
     })
 }
 
+enum ArchiveState {
+    NotRequested,
+    InProgress,
+    /// A temporary copy is readable (until its expiry date).
+    Readable,
+}
+
+/// Reads S3's `x-amz-restore` (`ongoing-request="true"`, or `ongoing-request="false",
+/// expiry-date="…"` once the temporary copy is readable).
+fn archive_state(restore: Option<&str>) -> ArchiveState {
+    match restore {
+        None => ArchiveState::NotRequested,
+        Some(r) if r.contains("ongoing-request=\"false\"") => ArchiveState::Readable,
+        Some(_) => ArchiveState::InProgress,
+    }
+}
+
 fn target_key(target: &Target, key: &str) -> String {
     format!("{}{key}", target.prefix)
 }
 
+#[allow(clippy::too_many_arguments)] // one object's restore: all of it is needed
 async fn restore_one(
     deps: &Deps,
     backup_bucket: &str,
     target: &Target,
     e: &ManifestEntry,
+    copy: ObjectHead,
     mut item: Item,
     in_place: bool,
     tier: RestoreTier,
@@ -273,18 +352,27 @@ async fn restore_one(
             item.overwritten_version = Some(v);
         }
     }
-    if matches!(e.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE") {
-        deps.backup
-            .restore(
-                backup_bucket,
-                &e.backup_key,
-                e.backup_version_id.as_deref(),
-                ARCHIVE_RESTORE_DAYS,
-                tier,
-            )
-            .await?;
-        item.outcome = "archive-restore-started".into();
-        return Ok(item);
+    if matches!(copy.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE") {
+        match archive_state(copy.restore.as_deref()) {
+            ArchiveState::Readable => {}
+            ArchiveState::InProgress => {
+                item.outcome = "archive-restore-in-progress".into();
+                return Ok(item);
+            }
+            ArchiveState::NotRequested => {
+                deps.backup
+                    .restore(
+                        backup_bucket,
+                        &e.backup_key,
+                        e.backup_version_id.as_deref(),
+                        ARCHIVE_RESTORE_DAYS,
+                        tier,
+                    )
+                    .await?;
+                item.outcome = "archive-restore-started".into();
+                return Ok(item);
+            }
+        }
     }
     deps.target
         .copy(&CopyRequest {

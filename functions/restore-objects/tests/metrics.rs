@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lifeboat::metrics::{MemorySink, Metric, Metrics, validate_emf};
-use restore_objects::{Item, RestoreReport, Target, record_metrics};
+use restore_objects::{Item, Progress, RestoreReport, RestoreStatus, Target, record_metrics};
 
 fn at() -> DateTime<Utc> {
     "2026-11-23T18:15:02Z".parse().unwrap()
@@ -26,6 +26,13 @@ fn item(key: &str, size: u64, outcome: &str) -> Item {
 
 fn report(dry_run: bool) -> RestoreReport {
     RestoreReport {
+        status: RestoreStatus::InProgress,
+        progress: Progress {
+            restored: 2,
+            unchanged: 1,
+            archive_restores_started: 1,
+            archive_restores_in_progress: 0,
+        },
         run: "lb-gold-media-20261123-1800".into(),
         run_completed_at: at(),
         target: Target {

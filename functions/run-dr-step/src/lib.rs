@@ -26,7 +26,7 @@ use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::ObjectStore;
-use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_manifest, s3_resource};
+use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest, s3_resource};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError, PortResult, SnapshotStatus, SnapshotStore, Tag};
 use lifeboat::{ErrorType, FunctionError};
 use serde::Deserialize;
@@ -1085,7 +1085,7 @@ async fn validate_data(
         problems.push(format!("{what}: {} has no manifest", rp.id));
         return Ok(());
     };
-    let manifest = match load_manifest(store.as_ref(), &mref).await {
+    let manifest = match load_current_manifest(store.as_ref(), deps.catalog.as_ref(), &rp.location, &mref).await {
         Ok(m) => m,
         Err(ManifestReadError::Port(e)) => return Err(e.into()),
         Err(ManifestReadError::Bad(e)) => {

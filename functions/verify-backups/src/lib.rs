@@ -21,7 +21,7 @@ use lifeboat::domain::policy::VerifyRule;
 use lifeboat::domain::recovery_point::VerificationFailure;
 use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::{ManifestReadError, load_manifest};
+use lifeboat::object_store::runs::{ManifestReadError, load_current_manifest};
 use lifeboat::object_store::{ObjectStore, digest};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
 use serde::{Deserialize, Serialize};
@@ -406,7 +406,7 @@ async fn verify_point(
         key: key.to_owned(),
         problem,
     };
-    let manifest = match load_manifest(deps.backup.as_ref(), mref).await {
+    let manifest = match load_current_manifest(deps.backup.as_ref(), deps.catalog.as_ref(), &rp.location, mref).await {
         Ok(m) => m,
         Err(ManifestReadError::Port(e)) if e.is_transient() => return Err(e.into()),
         Err(e) => {

@@ -6,8 +6,10 @@ use std::fmt::Write as _;
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, GlacierJobParameters,
-    ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, RestoreRequest, StorageClass, Tier,
+    BucketLifecycleConfiguration, ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart,
+    ExpirationStatus, GlacierJobParameters, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter,
+    ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, RestoreRequest, StorageClass, Tier, Transition,
+    TransitionDefaultMinimumObjectSize, TransitionStorageClass,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -15,6 +17,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{port_error, to_chrono};
 use crate::domain::manifest::ListedObject;
+use crate::domain::tiering::{LifecycleRule as TierRule, RULE_ID_PREFIX};
 use crate::object_store::{
     CopyRequest, LockMode, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, RestoreTier, WriteOptions,
     Written,
@@ -494,6 +497,65 @@ impl ObjectStore for S3ObjectStore {
             Err(e) if e.code() == Some("RestoreAlreadyInProgress") => Ok(()),
             Err(e) => Err(s3_error("RestoreObject", e)),
         }
+    }
+
+    async fn replace_tier_rules(&self, bucket: &str, rules: &[TierRule]) -> PortResult<usize> {
+        let mut kept: Vec<LifecycleRule> = match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out.rules.unwrap_or_default(),
+            Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Vec::new(),
+            Err(e) => return Err(s3_error("GetBucketLifecycleConfiguration", e)),
+        };
+        kept.retain(|r| !r.id().is_some_and(|id| id.starts_with(RULE_ID_PREFIX)));
+        for r in rules {
+            let transitions = r
+                .transitions
+                .iter()
+                .map(|t| {
+                    Transition::builder()
+                        .days(i32::try_from(t.after_days).unwrap_or(i32::MAX))
+                        .storage_class(TransitionStorageClass::from(t.class.as_str()))
+                        .build()
+                })
+                .collect();
+            let filter = LifecycleRuleFilter::builder()
+                .and(
+                    LifecycleRuleAndOperator::builder()
+                        .prefix(&r.prefix)
+                        .object_size_greater_than(i64::try_from(r.larger_than).unwrap_or(i64::MAX))
+                        .build(),
+                )
+                .build();
+            kept.push(
+                LifecycleRule::builder()
+                    .id(&r.id)
+                    .status(ExpirationStatus::Enabled)
+                    .filter(filter)
+                    .set_transitions(Some(transitions))
+                    .build()
+                    .map_err(|e| PortError::Invalid(format!("lifecycle rule {}: {e}", r.id)))?,
+            );
+        }
+        let count = kept.len();
+        let config = BucketLifecycleConfiguration::builder()
+            .set_rules(Some(kept))
+            .build()
+            .map_err(|e| PortError::Invalid(format!("lifecycle configuration: {e}")))?;
+        self.client
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .lifecycle_configuration(config)
+            // Objects under 128 KB stay (S3's default since 2024, stated explicitly).
+            .transition_default_minimum_object_size(TransitionDefaultMinimumObjectSize::AllStorageClasses128K)
+            .send()
+            .await
+            .map_err(|e| s3_error("PutBucketLifecycleConfiguration", e))?;
+        Ok(count)
     }
 }
 

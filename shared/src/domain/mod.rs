@@ -16,6 +16,7 @@ pub mod retention;
 pub mod rpo;
 pub mod schedule;
 pub mod selection;
+pub mod tiering;
 pub mod window;
 
 pub use alert::{Alert, AlertKind, Severity};

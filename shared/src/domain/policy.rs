@@ -49,6 +49,8 @@ pub struct Policy {
     pub aws_backup: Option<AwsBackupTarget>,
     /// How often recovery points that can be verified (S3 runs) are re-verified.
     pub verify: Option<VerifyRule>,
+    /// Storage classes an S3 run's copies move to as the run ages.
+    pub tiers: super::tiering::TierSchedule,
 }
 
 /// How often, and how thoroughly, a policy's recovery points are verified.
@@ -175,6 +177,10 @@ pub struct PolicyDocument {
     /// objects each time (omit `sample` to check every object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyRuleDocument>,
+    /// `[{"after": "30d", "class": "GLACIER_IR"}, ...]`: S3 backup copies move to colder
+    /// classes as their run ages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<super::tiering::TierStepDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,6 +365,9 @@ impl Policy {
                 sample: v.sample,
             })
         });
+        let tiers = super::tiering::TierSchedule::from_documents(&doc.tiers)
+            .map_err(|p| problems.extend(p))
+            .unwrap_or_default();
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -375,6 +384,7 @@ impl Policy {
                 select,
                 aws_backup: doc.aws_backup.clone(),
                 verify,
+                tiers,
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -418,6 +428,7 @@ impl Policy {
                 every: humantime::format_duration(v.every).to_string(),
                 sample: v.sample,
             }),
+            tiers: self.tiers.to_documents(),
         }
     }
 

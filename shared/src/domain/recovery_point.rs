@@ -195,6 +195,10 @@ pub struct RecoveryPoint {
     /// `verified_at` is cleared until a verification passes again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_failed: Option<VerificationFailure>,
+    /// Where the run's copies are after an explicit tier move (absent: still where the
+    /// run wrote them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiering: Option<super::tiering::TierRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
@@ -276,6 +280,7 @@ impl RecoveryPoint {
             holds: Holds::default(),
             manifest: None,
             verification_failed: None,
+            tiering: None,
             created_at,
             updated_at: created_at,
             version: 1,

@@ -14,6 +14,7 @@ use super::{
     CopyRequest, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, RestoreTier, WriteOptions, Written,
 };
 use crate::domain::manifest::ListedObject;
+use crate::domain::tiering::{LifecycleRule, RULE_ID_PREFIX};
 use crate::ports::{PortError, PortResult};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -44,12 +45,15 @@ struct Version {
     delete_marker: bool,
     metadata: Vec<(String, String)>,
     modified: DateTime<Utc>,
+    /// An archived version's restore: `Some(true)` under way, `Some(false)` readable.
+    restore: Option<bool>,
 }
 
 #[derive(Debug, Default)]
 struct Bucket {
     versioned: bool,
     objects: BTreeMap<String, Vec<Version>>,
+    lifecycle: Vec<LifecycleRule>,
 }
 
 #[derive(Debug)]
@@ -120,7 +124,7 @@ impl InMemoryObjectStore {
             name.to_owned(),
             Bucket {
                 versioned,
-                objects: BTreeMap::new(),
+                ..Bucket::default()
             },
         );
     }
@@ -157,6 +161,32 @@ impl InMemoryObjectStore {
                 .map(|(k, _)| k.clone())
                 .collect()
         })
+    }
+
+    /// Finishes every archive restore under way (S3 takes minutes to hours).
+    pub fn complete_restores(&self) {
+        for b in lock(&self.buckets).values_mut() {
+            for v in b.objects.values_mut().flatten() {
+                if v.restore == Some(true) {
+                    v.restore = Some(false);
+                }
+            }
+        }
+    }
+
+    /// The bucket's lifecycle rules.
+    pub fn lifecycle_rules(&self, bucket: &str) -> Vec<LifecycleRule> {
+        lock(&self.buckets)
+            .get(bucket)
+            .map(|b| b.lifecycle.clone())
+            .unwrap_or_default()
+    }
+
+    /// Adds a lifecycle rule someone else manages.
+    pub fn add_lifecycle_rule(&self, bucket: &str, rule: LifecycleRule) {
+        if let Some(b) = lock(&self.buckets).get_mut(bucket) {
+            b.lifecycle.push(rule);
+        }
     }
 
     pub fn fail_next(&self, op: ObjectOp, error: PortError) {
@@ -231,6 +261,7 @@ impl InMemoryObjectStore {
             delete_marker: false,
             metadata: options.metadata.clone(),
             modified: now,
+            restore: None,
         };
         let versions = b.objects.entry(key.to_owned()).or_default();
         if !b.versioned {
@@ -259,6 +290,11 @@ impl InMemoryObjectStore {
         };
         Ok(v.filter(|v| !v.delete_marker).cloned())
     }
+}
+
+/// Archived and not restored: S3 refuses to read or copy it.
+fn archived_unreadable(v: &Version) -> bool {
+    matches!(v.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE") && v.restore != Some(false)
 }
 
 #[async_trait]
@@ -314,7 +350,13 @@ impl ObjectStore for InMemoryObjectStore {
             checksum_crc64nvme: None,
             lock: v.lock,
             legal_hold: v.legal_hold,
-            restore: None,
+            restore: v.restore.map(|ongoing| {
+                if ongoing {
+                    "ongoing-request=\"true\"".to_owned()
+                } else {
+                    "ongoing-request=\"false\", expiry-date=\"Fri, 01 Jan 2100 00:00:00 GMT\"".to_owned()
+                }
+            }),
             metadata: v.metadata,
         }))
     }
@@ -334,7 +376,7 @@ impl ObjectStore for InMemoryObjectStore {
         if if_match.is_some_and(|e| e != v.etag) {
             return Err(PortError::Conflict(format!("{bucket}/{key} changed (ETag)")));
         }
-        if matches!(v.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE") {
+        if archived_unreadable(&v) {
             return Err(PortError::InvalidState(format!("{bucket}/{key} is archived")));
         }
         let data = v.data.clone();
@@ -362,6 +404,9 @@ impl ObjectStore for InMemoryObjectStore {
             .ok_or_else(|| PortError::NotFound(format!("{}/{}", request.source_bucket, request.source_key)))?;
         if request.if_match.as_ref().is_some_and(|e| *e != v.etag) {
             return Err(PortError::Conflict(format!("{} changed (ETag)", request.source_key)));
+        }
+        if archived_unreadable(&v) {
+            return Err(PortError::InvalidState(format!("{} is archived", request.source_key)));
         }
         let mut w = self.write(&request.bucket, &request.key, v.data, &request.options, true)?;
         if request.size > self.multipart_threshold {
@@ -404,6 +449,7 @@ impl ObjectStore for InMemoryObjectStore {
                 delete_marker: true,
                 metadata: Vec::new(),
                 modified: now,
+                restore: None,
             }),
             None => versions.clear(),
         }
@@ -434,8 +480,30 @@ impl ObjectStore for InMemoryObjectStore {
         _tier: RestoreTier,
     ) -> PortResult<()> {
         self.enter(ObjectOp::Restore)?;
-        self.find(bucket, key, version_id)?
-            .map(|_| ())
-            .ok_or_else(|| PortError::NotFound(format!("{bucket}/{key}")))
+        let mut buckets = lock(&self.buckets);
+        let v = buckets
+            .get_mut(bucket)
+            .and_then(|b| b.objects.get_mut(key))
+            .and_then(|vs| match version_id {
+                Some(id) => vs.iter_mut().find(|v| v.id == id),
+                None => vs.last_mut(),
+            })
+            .filter(|v| !v.delete_marker)
+            .ok_or_else(|| PortError::NotFound(format!("{bucket}/{key}")))?;
+        if !matches!(v.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE") {
+            return Err(PortError::InvalidState(format!("{bucket}/{key} is not archived")));
+        }
+        v.restore.get_or_insert(true);
+        Ok(())
+    }
+
+    async fn replace_tier_rules(&self, bucket: &str, rules: &[LifecycleRule]) -> PortResult<usize> {
+        let mut buckets = lock(&self.buckets);
+        let b = buckets
+            .get_mut(bucket)
+            .ok_or_else(|| PortError::NotFound(format!("bucket {bucket}")))?;
+        b.lifecycle.retain(|r| !r.id.starts_with(RULE_ID_PREFIX));
+        b.lifecycle.extend(rules.iter().cloned());
+        Ok(b.lifecycle.len())
     }
 }

@@ -1,8 +1,11 @@
 //! What the S3 functions share about backup runs: the protected resource's identity,
 //! input checks, and reading a run's manifest back (checked against the catalog).
 
-use crate::domain::manifest::{Manifest, ManifestError, ManifestRef};
-use crate::domain::{RecoveryPoint, Region, ResourceKind, ResourceRef};
+use std::collections::BTreeSet;
+
+use crate::domain::manifest::{Manifest, ManifestEntry, ManifestError, ManifestRef, sha256_hex};
+use crate::domain::tiering::Ledger;
+use crate::domain::{RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef};
 use crate::object_store::{ObjectStore, read_all};
 use crate::ports::{Catalog, PortError, PortResult};
 
@@ -60,6 +63,53 @@ pub enum ManifestReadError {
 pub async fn load_manifest(store: &dyn ObjectStore, mref: &ManifestRef) -> Result<Manifest, ManifestReadError> {
     let bytes = read_all(store, &mref.backup_bucket, &mref.key, MAX_MANIFEST_BYTES).await?;
     Ok(Manifest::decode_verified(&bytes, &mref.sha256)?)
+}
+
+/// Reads a run's manifest and points each copy that has changed storage class since at
+/// its current version and class (through the moving run's tier ledger, checked against
+/// the catalog). `location` is the backup region the runs are cataloged in.
+pub async fn load_current_manifest(
+    store: &dyn ObjectStore,
+    catalog: &dyn Catalog,
+    location: &Region,
+    mref: &ManifestRef,
+) -> Result<Manifest, ManifestReadError> {
+    let mut manifest = load_manifest(store, mref).await?;
+    resolve_tiers(store, catalog, location, &mref.backup_bucket, &mut manifest.entries).await?;
+    Ok(manifest)
+}
+
+/// Applies the tier ledgers of the runs that made `entries`' copies.
+pub async fn resolve_tiers(
+    store: &dyn ObjectStore,
+    catalog: &dyn Catalog,
+    location: &Region,
+    backup_bucket: &str,
+    entries: &mut [ManifestEntry],
+) -> Result<(), ManifestReadError> {
+    let runs: BTreeSet<&str> = entries.iter().map(|e| e.copied_in.as_str()).collect();
+    let ids: Vec<RecoveryPointId> = runs
+        .into_iter()
+        .map(|r| RecoveryPointId::new(location, ResourceKind::S3Prefix, r))
+        .collect();
+    let mut ledgers = Vec::new();
+    for rp in catalog.get_many(&ids).await? {
+        let Some(t) = rp.tiering else { continue };
+        let bytes = read_all(store, backup_bucket, &t.ledger_key, MAX_MANIFEST_BYTES).await?;
+        let actual = sha256_hex(&bytes);
+        if actual != t.ledger_sha256 {
+            return Err(ManifestError::Checksum {
+                expected: t.ledger_sha256,
+                actual,
+            }
+            .into());
+        }
+        ledgers.push(Ledger::decode(&bytes)?);
+    }
+    for l in &ledgers {
+        l.apply(entries);
+    }
+    Ok(())
 }
 
 /// The completed backup runs of a resource, newest first.

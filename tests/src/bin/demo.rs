@@ -269,6 +269,7 @@ async fn demo() -> Result<()> {
     );
     admin::run(&env, &estate[0].0, &arns[0]).await?;
     s3::run(&env).await?;
+    s3::tiers(&env).await?;
     dr::drill().await?;
     println!(
         "\nDashboard: {}/_lifeboat/dashboard/ (the recovery-point timeline, RPO and 3-2-1, cost, \

@@ -1,6 +1,8 @@
 //! The S3 part of the demo: a bucket of files backed up incrementally into the DR backup
 //! bucket (versioned, Object Lock), a verification that finds a byte flipped behind
-//! Lifeboat's back, and a point-in-time restore to a new prefix.
+//! Lifeboat's back, and a point-in-time restore to a new prefix; then media under a tiered
+//! policy moving to GLACIER_IR and GLACIER as it ages (the clock is injected), and a
+//! restore from GLACIER.
 
 use backup_objects::BackupRequest;
 use chrono::Utc;
@@ -124,6 +126,157 @@ pub async fn run(env: &TestEnv) -> Result<()> {
             now.len(),
             item.outcome
         );
+    }
+    println!();
+    Ok(())
+}
+
+/// A tiered policy over four months, with the clock injected: the plan (and its cost
+/// effect), the moves, and a restore from GLACIER.
+pub async fn tiers(env: &TestEnv) -> Result<()> {
+    use std::sync::Arc;
+
+    use chrono::Duration;
+    use lifeboat::domain::cost::{PriceBook, format_usd};
+    use lifeboat::memory::ManualClock;
+    use lifeboat::object_store::RestoreTier;
+    use tier_backups::TierRequest;
+
+    let (src, bak) = (env.name("media"), env.name("media-backups"));
+    source_bucket(env, &src).await?;
+    backup_bucket(env, &bak).await?;
+    let policy = env
+        .put_policy(
+            r#"{"name": "{prefix}-media", "every": "1d", "timezone": "UTC", "rpo": "2d", "retain": 400,
+                "tiers": [{"after": "30d", "class": "GLACIER_IR"}, {"after": "120d", "class": "GLACIER"}]}"#,
+        )
+        .await?;
+    println!(
+        "Tiering: policy {} moves S3 copies to GLACIER_IR after 30 days, GLACIER after 120 (clock injected)",
+        policy.name
+    );
+    for (name, kib) in [
+        ("clip-1.mp4", 900usize),
+        ("clip-2.mp4", 600),
+        ("poster.png", 300),
+        ("notes.txt", 2),
+    ] {
+        let body: Vec<u8> = (0..kib * 1024).map(|i| u8::try_from(i % 241).unwrap_or(0)).collect();
+        put(env, PRIMARY, &src, &format!("media/{name}"), &body).await?;
+    }
+    let start = Utc::now() - Duration::days(130);
+    let clock = Arc::new(ManualClock::new(start));
+    let s = settings(&bak, &[]);
+    let mut deps = backup_deps(env, s.clone());
+    deps.clock = clock.clone();
+    let run = backup_objects::run(
+        &deps,
+        &BackupRequest {
+            bucket: src.clone(),
+            prefix: "media/".into(),
+            policy: policy.name.to_string(),
+            scheduled_time: start,
+            max_pages: None,
+        },
+        "demo-media",
+        None,
+    )
+    .await?;
+    println!(
+        "  {}: backup run of 4 files ({} bytes copied)",
+        start.format("%Y-%m-%d"),
+        run.bytes_copied
+    );
+    let tier = tier_backups::Deps {
+        catalog: Arc::new(env.catalog()),
+        clock: clock.clone(),
+        backup: lifeboat_tests::s3::store(env, DR, s.tuning),
+        settings: s.clone(),
+        prices: PriceBook::aws_list_prices(),
+    };
+    let ours = |r: &tier_backups::TierReport| {
+        r.moves
+            .iter()
+            .filter(|m| m.recovery_point == run.recovery_point.to_string())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for (day, what) in [(31, "plan"), (31, "move"), (120, "move"), (122, "move")] {
+        clock.set(start + Duration::days(day));
+        let req = TierRequest {
+            dry_run: what == "plan",
+            max_objects: None,
+        };
+        let r = tier_backups::run(&tier, &req, &format!("{}-tier-{day}-{what}", env.prefix)).await?;
+        let moves = ours(&r);
+        if moves.is_empty() {
+            for w in r.waiting.iter().filter(|w| w.run == run.run) {
+                println!("  day {day:>3} {what}: waits for {}: {}", w.target, w.reason);
+            }
+        }
+        for m in moves {
+            println!(
+                "  day {day:>3} {what}: {} -> {}: {} copies, {} bytes ({} under 128 KB stay); {}; \
+                 monthly {} -> {} (+{} once in requests)",
+                m.from,
+                m.to,
+                m.objects,
+                m.bytes,
+                m.small_kept,
+                m.outcome,
+                format_usd(m.cost.before_micro_usd),
+                format_usd(m.cost.after_micro_usd),
+                format_usd(m.cost.requests_micro_usd)
+            );
+        }
+        if what == "plan" {
+            println!(
+                "  day {day:>3} plan: lifecycle rules for the backup bucket: {}",
+                r.lifecycle_rules
+                    .iter()
+                    .filter(|l| l.prefix.contains(&src))
+                    .map(|l| l.prefix.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let restore = restore_deps(env, s);
+    let req = restore_objects::RestoreRequest {
+        bucket: src.clone(),
+        prefix: "media/".into(),
+        as_of: Utc::now(),
+        keys: Some(vec!["media/clip-1.mp4".into(), "media/notes.txt".into()]),
+        target: None,
+        overwrite: false,
+        dry_run: false,
+        tier: Some(RestoreTier::Bulk),
+    };
+    for attempt in 1..=2 {
+        let r = restore_objects::run(&restore, &req).await?;
+        for item in &r.items {
+            println!(
+                "  restore {attempt}: {} from {} ({}): {}",
+                item.key, item.storage_class, item.readiness, item.outcome
+            );
+        }
+        if r.status == restore_objects::RestoreStatus::Complete {
+            let back = get(
+                env,
+                PRIMARY,
+                &src,
+                &format!("lifeboat-restore/{}/media/clip-1.mp4", r.run),
+                None,
+            )
+            .await?;
+            let original = get(env, PRIMARY, &src, "media/clip-1.mp4", None).await?;
+            println!(
+                "  restored media/clip-1.mp4 from GLACIER: {} bytes, identical to the original: {}",
+                back.len(),
+                back == original
+            );
+            break;
+        }
     }
     println!();
     Ok(())

@@ -1,0 +1,547 @@
+//! `tier-backups`: moves S3 backup copies to colder storage classes as their runs age,
+//! by each policy's `tiers`.
+//!
+//! Two mechanisms, one schedule:
+//!
+//! - **Lifecycle rules.** Every invocation (except a dry run) writes the backup bucket's
+//!   lifecycle rules for each protected bucket/prefix whose policy has tiers (copies only:
+//!   manifests and ledgers stay readable in STANDARD; objects under 128 KB stay). Rules
+//!   Lifeboat does not own are kept. On AWS these move copies in place, daily.
+//! - **Explicit moves** by run age, for copies the lifecycle has not moved (it never runs
+//!   on an emulator, and runs only daily on AWS): a `CopyObject` of each copy onto its own
+//!   key with the new class, the S3-reported SHA-256 of the new version compared with the
+//!   manifest's, then a ledger of every moved copy (original → current version) written
+//!   beside the manifests, recorded on the run's catalog record by a version-checked
+//!   write, and only then the superseded versions deleted. A run waits (with its reason)
+//!   while its copies are locked or held, inside their class's minimum storage duration,
+//!   or already archived.
+//!
+//! Crash-safe and idempotent: a copy already in the target class with the run's checksum
+//! (moved by a crashed invocation, or by the lifecycle rule) is recorded, not copied again;
+//! a run whose record already names the target class is done. One invocation at a time (a
+//! lease). A dry run reports the moves, what waits and why, and the monthly cost before and
+//! after, changing nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use futures::{StreamExt, stream};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::app::RunLog;
+use lifeboat::domain::cost::PriceBook;
+use lifeboat::domain::manifest::{ManifestEntry, sha256_hex};
+use lifeboat::domain::tiering::{
+    CostEffect, DueMove, Ledger, LedgerEntry, LifecycleRule, MoveSet, S3Class, TierRecord, TierSchedule, TierWait,
+    due_move, ledger_key, lifecycle_rules,
+};
+use lifeboat::domain::{PolicyName, RecoveryPoint, ResourceKind, Status};
+use lifeboat::error::ErrorType;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::runs::{ManifestReadError, load_manifest};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, read_all};
+use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FUNCTION: &str = "tier-backups";
+const LEASE: &str = "tier-backups";
+const LEASE_FOR: chrono::Duration = chrono::Duration::minutes(16);
+const CONCURRENCY: usize = 16;
+/// Copies moved per invocation by default; the rest waits for the next one.
+pub const DEFAULT_MAX_OBJECTS: u64 = 20_000;
+const MAX_LEDGER_BYTES: u64 = 512 * 1024 * 1024;
+const META_RUN: &str = "lifeboat-run";
+const META_SHA256: &str = "lifeboat-sha256";
+
+#[derive(Clone)]
+pub struct Deps {
+    pub catalog: Arc<dyn Catalog>,
+    pub clock: Arc<dyn Clock>,
+    /// S3 in the backup region.
+    pub backup: Arc<dyn ObjectStore>,
+    pub settings: S3Settings,
+    pub prices: PriceBook,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `{}` moves what is due; `{"dryRun": true}` only reports; `maxObjects` caps the copies
+/// moved by one invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TierRequest {
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub max_objects: Option<u64>,
+}
+
+impl TierRequest {
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        // EventBridge Scheduler may send an empty input.
+        if event.is_null() {
+            return Ok(Self::default());
+        }
+        if !event.is_object() {
+            return Err(FunctionError::invalid(
+                "expected a tier request object, e.g. {\"dryRun\": true}",
+            ));
+        }
+        let req: Self = serde_json::from_value(event.clone())
+            .map_err(|e| FunctionError::invalid(format!("malformed tier request: {e}")))?;
+        if req.max_objects == Some(0) {
+            return Err(FunctionError::invalid("maxObjects must be at least 1"));
+        }
+        Ok(req)
+    }
+}
+
+/// What happened to one run's copies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoveReport {
+    pub recovery_point: String,
+    pub run: String,
+    pub from: S3Class,
+    pub to: S3Class,
+    pub reason: String,
+    pub objects: u64,
+    pub bytes: u64,
+    /// Copies under 128 KB, left where they are.
+    pub small_kept: u64,
+    /// Copies found already in the target class (a crashed invocation or the lifecycle
+    /// rule moved them): recorded, not copied again.
+    pub recovered: u64,
+    /// Superseded versions that could not be deleted yet.
+    pub superseded_pending: u64,
+    pub cost: CostEffect,
+    /// `planned` (dry run), `moved`, or `deferred` (over this invocation's budget).
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TierReport {
+    pub dry_run: bool,
+    /// Lifecycle rules Lifeboat owns, written to the backup bucket (or that would be).
+    pub lifecycle_rules: Vec<LifecycleRule>,
+    pub moves: Vec<MoveReport>,
+    pub waiting: Vec<TierWait>,
+    /// Monthly storage cost of the moved (or planned) copies before and after.
+    pub monthly_before_micro_usd: u64,
+    pub monthly_after_micro_usd: u64,
+    pub objects_moved: u64,
+    pub bytes_moved: u64,
+    /// Another invocation held the lease: nothing was done.
+    pub busy: bool,
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<TierReport, FunctionError> {
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when it fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<TierReport, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
+    let result = match TierRequest::parse(&event.payload) {
+        Ok(req) => run(deps, &req, &event.context.request_id).await,
+        Err(e) => Err(e),
+    };
+    if let Ok(r) = &result {
+        metrics.count_in(&deps.settings.backup_region, Metric::ObjectsTiered, r.objects_moved);
+        metrics.count_in(&deps.settings.backup_region, Metric::BytesTiered, r.bytes_moved);
+    }
+    metrics.flush(sink);
+    result
+}
+
+pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierReport, FunctionError> {
+    let now = deps.clock.now();
+    let s = &deps.settings;
+    let base = S3Class::parse(&s.storage_class).unwrap_or(S3Class::Standard);
+    let schedules: BTreeMap<PolicyName, TierSchedule> = deps
+        .catalog
+        .policies()
+        .await?
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|p| !p.tiers.is_empty())
+        .map(|p| (p.name, p.tiers))
+        .collect();
+    let mut runs = Vec::new();
+    for status in [Status::Available, Status::Copying, Status::Copied] {
+        runs.extend(deps.catalog.by_status(status).await?.into_iter().filter(|p| {
+            p.resource.kind == ResourceKind::S3Prefix && p.manifest.is_some() && p.location == s.backup_region
+        }));
+    }
+    runs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+
+    let mut report = TierReport {
+        dry_run: req.dry_run,
+        lifecycle_rules: desired_rules(&runs, &schedules),
+        ..TierReport::default()
+    };
+    let mut due: Vec<(RecoveryPoint, DueMove)> = Vec::new();
+    for rp in runs {
+        let Some(schedule) = schedules.get(&rp.policy) else {
+            continue;
+        };
+        match due_move(&rp, schedule, base, now) {
+            Ok(Some(m)) => due.push((rp, m)),
+            Ok(None) => {}
+            Err(wait) => report.waiting.push(wait),
+        }
+    }
+    if req.dry_run {
+        for (rp, m) in due {
+            let set = move_set(deps, &rp, &m).await?;
+            report.moves.push(move_report(&rp, &m, &set, "planned"));
+        }
+    } else {
+        let holder = format!("{FUNCTION}/{run_id}");
+        if !deps.catalog.acquire_lease(LEASE, &holder, now + LEASE_FOR, now).await? {
+            report.busy = true;
+            return Ok(report);
+        }
+        let result = apply(deps, req, run_id, due, &mut report).await;
+        if let Err(e) = deps.catalog.release_lease(LEASE, &holder).await {
+            tracing::warn!(error = %e, "could not release the tier-backups lease (it expires)");
+        }
+        result?;
+    }
+    for m in &report.moves {
+        if m.outcome != "deferred" {
+            report.monthly_before_micro_usd += m.cost.before_micro_usd;
+            report.monthly_after_micro_usd += m.cost.after_micro_usd;
+        }
+    }
+    Ok(report)
+}
+
+async fn apply(
+    deps: &Deps,
+    req: &TierRequest,
+    run_id: &str,
+    due: Vec<(RecoveryPoint, DueMove)>,
+    report: &mut TierReport,
+) -> Result<(), FunctionError> {
+    let s = &deps.settings;
+    let mut log = RunLog::start(FUNCTION, run_id, deps.clock.now());
+    let count = deps
+        .backup
+        .replace_tier_rules(&s.backup_bucket, &report.lifecycle_rules)
+        .await?;
+    log.action("lifecycle", &s.backup_bucket, format!("{count} rules"));
+    let mut budget = req.max_objects.unwrap_or(DEFAULT_MAX_OBJECTS);
+    for (rp, m) in due {
+        let set = move_set(deps, &rp, &m).await?;
+        if set.objects > budget && set.objects > 0 && report.objects_moved > 0 {
+            report.moves.push(move_report(&rp, &m, &set, "deferred"));
+            continue;
+        }
+        let mut r = move_report(&rp, &m, &set, "moved");
+        move_run(deps, &rp, &m, &set, &mut r).await?;
+        budget = budget.saturating_sub(set.objects);
+        report.objects_moved += set.objects.saturating_sub(r.recovered);
+        report.bytes_moved += set.bytes;
+        log.action("moved", &m.run, format!("{} copies to {}", set.objects, m.to));
+        report.moves.push(r);
+    }
+    log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+    Ok(())
+}
+
+/// The lifecycle rules for every protected bucket/prefix whose (newest run's) policy has
+/// tiers.
+fn desired_rules(runs: &[RecoveryPoint], schedules: &BTreeMap<PolicyName, TierSchedule>) -> Vec<LifecycleRule> {
+    let mut newest: BTreeMap<(&str, &str), &RecoveryPoint> = BTreeMap::new();
+    for rp in runs {
+        if let Some(m) = &rp.manifest {
+            // `runs` is sorted oldest first: the last one wins.
+            newest.insert((m.source_bucket.as_str(), m.prefix.as_str()), rp);
+        }
+    }
+    newest
+        .into_iter()
+        .filter_map(|((bucket, prefix), rp)| schedules.get(&rp.policy).map(|s| lifecycle_rules(bucket, prefix, s)))
+        .flatten()
+        .collect()
+}
+
+fn move_report(rp: &RecoveryPoint, m: &DueMove, set: &MoveSet, outcome: &str) -> MoveReport {
+    MoveReport {
+        recovery_point: rp.id.to_string(),
+        run: m.run.clone(),
+        from: m.from,
+        to: m.to,
+        reason: m.reason.clone(),
+        objects: set.objects,
+        bytes: set.bytes,
+        small_kept: set.small_kept,
+        recovered: 0,
+        superseded_pending: 0,
+        cost: set.cost,
+        outcome: outcome.into(),
+    }
+}
+
+async fn move_set(deps: &Deps, rp: &RecoveryPoint, m: &DueMove) -> Result<MoveSet, FunctionError> {
+    let Some(mref) = &rp.manifest else {
+        return Ok(MoveSet::default());
+    };
+    let manifest = load_manifest(deps.backup.as_ref(), mref).await.map_err(|e| match e {
+        ManifestReadError::Port(p) => FunctionError::from(p),
+        ManifestReadError::Bad(b) => FunctionError::new(
+            ErrorType::Conflict,
+            format!(
+                "the manifest of {} failed its check ({b}); its copies are not moved",
+                rp.id
+            ),
+        ),
+    })?;
+    Ok(MoveSet::of(
+        &manifest,
+        m.from,
+        m.to,
+        &deps.settings.backup_region,
+        &deps.prices,
+    ))
+}
+
+/// Where each copy is before this move: its previous ledger, else the manifest's version.
+async fn current_versions(deps: &Deps, rp: &RecoveryPoint) -> Result<HashMap<String, Option<String>>, FunctionError> {
+    let Some(t) = &rp.tiering else {
+        return Ok(HashMap::new());
+    };
+    let bytes = read_all(
+        deps.backup.as_ref(),
+        &deps.settings.backup_bucket,
+        &t.ledger_key,
+        MAX_LEDGER_BYTES,
+    )
+    .await?;
+    let bad = |why: String| FunctionError::new(ErrorType::Conflict, format!("ledger of {}: {why}", rp.id));
+    if sha256_hex(&bytes) != t.ledger_sha256 {
+        return Err(bad("SHA-256 differs from the catalog's".into()));
+    }
+    let ledger = Ledger::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+    Ok(ledger
+        .entries
+        .into_iter()
+        .map(|l| (ledger_id(&l.backup_key, l.original_version.as_deref()), l.version))
+        .collect())
+}
+
+fn ledger_id(key: &str, version: Option<&str>) -> String {
+    format!("{key}\u{0}{}", version.unwrap_or(""))
+}
+
+/// A copy's ledger entry, and the version it superseded (to delete), if any.
+enum Moved {
+    Copied(LedgerEntry, Option<String>),
+    Recovered(LedgerEntry, Option<String>),
+}
+
+async fn move_run(
+    deps: &Deps,
+    rp: &RecoveryPoint,
+    m: &DueMove,
+    set: &MoveSet,
+    r: &mut MoveReport,
+) -> Result<(), FunctionError> {
+    let s = &deps.settings;
+    let previous = current_versions(deps, rp).await?;
+    let results: Vec<PortResult<Moved>> = stream::iter(set.entries.iter())
+        .map(|e| {
+            let current = previous
+                .get(&ledger_id(&e.backup_key, e.backup_version_id.as_deref()))
+                .cloned()
+                .unwrap_or_else(|| e.backup_version_id.clone());
+            move_one(deps, e, current, m.to)
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut entries = Vec::with_capacity(set.entries.len());
+    let mut superseded = Vec::new();
+    for result in results {
+        match result? {
+            Moved::Copied(l, old) => {
+                if let Some(old) = old {
+                    superseded.push((l.backup_key.clone(), old));
+                }
+                entries.push(l);
+            }
+            Moved::Recovered(l, old) => {
+                r.recovered += 1;
+                if let Some(old) = old {
+                    superseded.push((l.backup_key.clone(), old));
+                }
+                entries.push(l);
+            }
+        }
+    }
+    // The ledger first, then the catalog, and only then the superseded versions go.
+    let now = deps.clock.now();
+    let Some(mref) = &rp.manifest else { return Ok(()) };
+    let ledger = Ledger {
+        run: m.run.clone(),
+        class: m.to,
+        moved_at: now,
+        entries,
+    };
+    let bytes = ledger
+        .encode()
+        .map_err(|e| FunctionError::new(ErrorType::Internal, format!("cannot encode the ledger: {e}")))?;
+    let sha = sha256_hex(&bytes);
+    let key = ledger_key(&mref.source_bucket, &mref.prefix, &m.run, m.to);
+    let options = WriteOptions {
+        storage_class: None,
+        lock: s.lock.map(|(mode, days)| ObjectLock {
+            mode,
+            retain_until: now + chrono::Duration::days(i64::from(days)),
+        }),
+        legal_hold: s.legal_hold,
+        metadata: Vec::new(),
+    };
+    deps.backup.put(&s.backup_bucket, &key, bytes, &options).await?;
+    let mut fresh = deps.catalog.get(&rp.id).await?.ok_or_else(|| {
+        FunctionError::new(
+            ErrorType::Conflict,
+            format!("{} left the catalog during its move", rp.id),
+        )
+    })?;
+    let expected = fresh.version;
+    fresh.tiering = Some(TierRecord {
+        class: m.to,
+        moved_at: now,
+        ledger_key: key,
+        ledger_sha256: sha,
+        objects: set.objects,
+        bytes: set.bytes,
+        small_kept: set.small_kept,
+        superseded_pending: 0,
+    });
+    fresh.updated_at = now;
+    fresh.version += 1;
+    deps.catalog.update(&fresh, expected).await?;
+
+    for (key, version) in superseded {
+        if let Err(e) = delete_superseded(deps, &key, &version).await {
+            tracing::warn!(error = %e, key = %key, version = %version, "superseded version kept");
+            r.superseded_pending += 1;
+        }
+    }
+    if r.superseded_pending > 0
+        && let Some(mut again) = deps.catalog.get(&rp.id).await?
+        && let Some(t) = again.tiering.as_mut()
+    {
+        t.superseded_pending = r.superseded_pending;
+        let expected = again.version;
+        again.version += 1;
+        deps.catalog.update(&again, expected).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a version this move replaced, after re-checking that nothing forbids it.
+async fn delete_superseded(deps: &Deps, key: &str, version: &str) -> PortResult<()> {
+    let bucket = &deps.settings.backup_bucket;
+    let Some(head) = deps.backup.head(bucket, key, Some(version)).await? else {
+        return Ok(());
+    };
+    let now = deps.clock.now();
+    if head.legal_hold || head.lock.as_ref().is_some_and(|l| l.retain_until > now) {
+        return Err(PortError::InvalidState(format!(
+            "{key} version {version} is locked or held"
+        )));
+    }
+    deps.backup.delete(bucket, key, Some(version)).await
+}
+
+fn hex_to_base64(hex: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect();
+    bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+async fn move_one(deps: &Deps, e: &ManifestEntry, current: Option<String>, to: S3Class) -> PortResult<Moved> {
+    let bucket = &deps.settings.backup_bucket;
+    let entry = |version: Option<String>, class: S3Class| LedgerEntry {
+        backup_key: e.backup_key.clone(),
+        original_version: e.backup_version_id.clone(),
+        version,
+        class,
+    };
+    // Moved already (a crashed invocation, or the lifecycle rule in place)?
+    let latest = deps
+        .backup
+        .head(bucket, &e.backup_key, None)
+        .await?
+        .ok_or_else(|| PortError::NotFound(format!("the backup copy {} is missing", e.backup_key)))?;
+    let meta = |k: &str| latest.metadata.iter().find(|(mk, _)| mk == k).map(|(_, v)| v.as_str());
+    let latest_class = S3Class::parse(&latest.storage_class).unwrap_or(S3Class::Standard);
+    if latest_class >= to
+        && meta(META_RUN) == Some(e.copied_in.as_str())
+        && meta(META_SHA256) == Some(e.sha256.as_str())
+    {
+        // Moved by a copy (a new version; the old one may still be there) or in place.
+        let superseded = current.filter(|c| latest.version_id.as_deref() != Some(c.as_str()));
+        return Ok(Moved::Recovered(entry(latest.version_id, latest_class), superseded));
+    }
+    let head = if latest.version_id == current {
+        latest
+    } else {
+        deps.backup
+            .head(bucket, &e.backup_key, current.as_deref())
+            .await?
+            .ok_or_else(|| PortError::NotFound(format!("{} version {current:?} is missing", e.backup_key)))?
+    };
+    let written = deps
+        .backup
+        .copy(&CopyRequest {
+            source_bucket: bucket.clone(),
+            source_key: e.backup_key.clone(),
+            source_version_id: current.clone(),
+            if_match: Some(head.etag.clone()),
+            size: e.size,
+            bucket: bucket.clone(),
+            key: e.backup_key.clone(),
+            options: WriteOptions {
+                storage_class: Some(to.as_str().to_owned()),
+                lock: head.lock.clone(),
+                legal_hold: head.legal_hold,
+                metadata: head.metadata.clone(),
+            },
+        })
+        .await?;
+    // S3's claim about the new version must match the bytes the manifest recorded.
+    if written.parts <= 1
+        && let Some(claimed) = written.checksum_sha256.as_deref().filter(|c| !c.contains('-'))
+        && Some(claimed) != hex_to_base64(&e.sha256).as_deref()
+    {
+        return Err(PortError::Conflict(format!(
+            "{}: S3 reports SHA-256 {claimed} for the {to} copy, the manifest records {}",
+            e.backup_key, e.sha256
+        )));
+    }
+    let superseded = if written.version_id.is_some() && written.version_id != current {
+        current
+    } else {
+        None
+    };
+    Ok(Moved::Copied(entry(written.version_id, to), superseded))
+}

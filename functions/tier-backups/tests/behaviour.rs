@@ -1,0 +1,398 @@
+//! Behaviour of `tier-backups` against the in-memory fakes: lifecycle rules written
+//! beside other rules, dry runs that change nothing, moves by run age with the ledger
+//! that keeps restores and verification working, small objects left alone, waits for
+//! locks and minimum storage durations, crash recovery with nothing copied twice, and a
+//! restore from Glacier that is started, tracked and then copied back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::sync::Arc;
+
+use backup_objects::BackupRequest;
+use chrono::{DateTime, Duration, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use lifeboat::ErrorType;
+use lifeboat::domain::cost::PriceBook;
+use lifeboat::domain::tiering::{LifecycleRule, S3Class};
+use lifeboat::domain::{RecoveryPoint, Region, ResourceKind};
+use lifeboat::memory::{InMemoryCatalog, ManualClock};
+use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::object_store::{ObjectStore, RestoreTier};
+use lifeboat::ports::{Catalog, PortError};
+use restore_objects::{RestoreRequest, RestoreStatus};
+use serde_json::Value;
+use tier_backups::{Deps, TierRequest, handle, run};
+
+const DRY_RUN: &str = include_str!("../../../events/tier-backups/dry-run.json");
+const SCHEDULED: &str = include_str!("../../../events/tier-backups/scheduled.json");
+const ZERO_BUDGET: &str = include_str!("../../../events/tier-backups/zero-budget.json");
+
+const KIB: usize = 1024;
+const POLICY: &str = r#"{"name": "gold", "every": "1d", "timezone": "UTC", "rpo": "2d", "retain": 30,
+    "tiers": [{"after": "30d", "class": "GLACIER_IR"}, {"after": "120d", "class": "GLACIER"}]}"#;
+
+fn t0() -> DateTime<Utc> {
+    "2026-01-01T00:05:00Z".parse().unwrap()
+}
+
+struct World {
+    deps: Deps,
+    store: Arc<InMemoryObjectStore>,
+    catalog: Arc<InMemoryCatalog>,
+    clock: Arc<ManualClock>,
+    settings: S3Settings,
+}
+
+fn settings(extra: &[(&str, &str)]) -> S3Settings {
+    let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+    S3Settings::from_lookup(move |k| {
+        extra
+            .iter()
+            .find(|(ek, _)| ek == k)
+            .map(|(_, v)| v.clone())
+            .or(match k {
+                "BACKUP_BUCKET_NAME" => Some("vault".into()),
+                "AWS_REGION" => Some("us-east-1".into()),
+                _ => None,
+            })
+    })
+    .unwrap()
+}
+
+/// One backup run at t0 of photos/: two copies over 128 KiB and one under.
+async fn world(extra: &[(&str, &str)]) -> World {
+    let store = Arc::new(InMemoryObjectStore::new());
+    store.create_bucket("photos", true);
+    store.create_bucket("vault", true);
+    store.set_now(t0());
+    let catalog = Arc::new(InMemoryCatalog::new());
+    catalog.put_policy_json("gold", POLICY);
+    let clock = Arc::new(ManualClock::new(t0()));
+    let settings = settings(extra);
+    store.insert("photos", "big-1.jpg", &vec![1u8; 200 * KIB]);
+    store.insert("photos", "big-2.jpg", &vec![2u8; 300 * KIB]);
+    store.insert("photos", "small.txt", b"tiny");
+    let backup = backup_objects::Deps {
+        catalog: catalog.clone(),
+        clock: clock.clone(),
+        source: store.clone(),
+        backup: store.clone(),
+        settings: settings.clone(),
+    };
+    let req = BackupRequest {
+        bucket: "photos".into(),
+        prefix: String::new(),
+        policy: "gold".into(),
+        scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
+        max_pages: None,
+    };
+    backup_objects::run(&backup, &req, "r1", None).await.unwrap();
+    let deps = Deps {
+        catalog: catalog.clone(),
+        clock: clock.clone(),
+        backup: store.clone(),
+        settings: settings.clone(),
+        prices: PriceBook::aws_list_prices(),
+    };
+    World {
+        deps,
+        store,
+        catalog,
+        clock,
+        settings,
+    }
+}
+
+impl World {
+    fn at(&self, days: i64) {
+        let now = t0() + Duration::days(days);
+        self.clock.set(now);
+        self.store.set_now(now);
+    }
+
+    async fn run_point(&self) -> RecoveryPoint {
+        let region = Region::parse("us-east-1").unwrap();
+        let mut runs: Vec<RecoveryPoint> = self
+            .catalog
+            .by_resource("arn:aws:s3:::photos/", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.resource.kind == ResourceKind::S3Prefix && p.location == region)
+            .collect();
+        assert_eq!(runs.len(), 1);
+        runs.remove(0)
+    }
+
+    async fn class_of(&self, key: &str) -> String {
+        let rp = self.run_point().await;
+        let manifest = lifeboat::object_store::runs::load_current_manifest(
+            self.store.as_ref(),
+            self.catalog.as_ref(),
+            &rp.location,
+            rp.manifest.as_ref().unwrap(),
+        )
+        .await
+        .unwrap();
+        let e = manifest.live().find(|e| e.key == key).unwrap();
+        let head = self
+            .store
+            .head("vault", &e.backup_key, e.backup_version_id.as_deref())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.storage_class, e.storage_class, "{key}: ledger and S3 agree");
+        head.storage_class
+    }
+
+    fn restore_deps(&self) -> restore_objects::Deps {
+        restore_objects::Deps {
+            catalog: self.catalog.clone(),
+            target: self.store.clone(),
+            backup: self.store.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+fn event(json: &str) -> LambdaEvent<Value> {
+    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+}
+
+fn apply() -> TierRequest {
+    TierRequest::default()
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_moves_waits_and_cost_and_changes_nothing() {
+    let w = world(&[]).await;
+    w.at(31);
+    let copies_before = w.store.calls(ObjectOp::Copy);
+    let r = handle(&w.deps, event(DRY_RUN)).await.unwrap();
+    assert!(r.dry_run);
+    assert_eq!(r.lifecycle_rules.len(), 2, "data/ and hashed/ of photos/");
+    assert_eq!(r.moves.len(), 1);
+    let m = &r.moves[0];
+    assert_eq!(
+        (m.from, m.to, m.outcome.as_str()),
+        (S3Class::Standard, S3Class::GlacierIr, "planned")
+    );
+    assert_eq!((m.objects, m.bytes, m.small_kept), (2, 500 * 1024, 1));
+    assert!(m.reason.contains("31 days old"), "{}", m.reason);
+    assert!(r.monthly_after_micro_usd < r.monthly_before_micro_usd, "{r:?}");
+    assert_eq!(w.store.calls(ObjectOp::Copy), copies_before);
+    assert!(w.store.lifecycle_rules("vault").is_empty());
+    assert!(w.run_point().await.tiering.is_none());
+    // Too young: nothing to plan.
+    w.at(29);
+    let r = handle(&w.deps, event(DRY_RUN)).await.unwrap();
+    assert!(r.moves.is_empty() && r.waiting.is_empty());
+}
+
+#[tokio::test]
+async fn moves_keep_other_lifecycle_rules_restores_and_verification_working() {
+    let w = world(&[]).await;
+    w.store.add_lifecycle_rule(
+        "vault",
+        LifecycleRule {
+            id: "someone-elses-rule".into(),
+            prefix: "logs/".into(),
+            larger_than: 0,
+            transitions: vec![],
+        },
+    );
+    w.at(31);
+    let r = handle(&w.deps, event(SCHEDULED)).await.unwrap();
+    assert_eq!((r.objects_moved, r.bytes_moved), (2, 500 * 1024));
+    assert_eq!(r.moves[0].outcome, "moved");
+    assert_eq!(r.moves[0].superseded_pending, 0);
+    let rules = w.store.lifecycle_rules("vault");
+    assert_eq!(rules.len(), 3, "ours replace ours only: {rules:?}");
+    assert!(rules.iter().any(|r| r.id == "someone-elses-rule"));
+    assert_eq!(w.class_of("big-1.jpg").await, "GLACIER_IR");
+    assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
+    assert_eq!(w.class_of("small.txt").await, "STANDARD", "under 128 KiB stays");
+    let rp = w.run_point().await;
+    let t = rp.tiering.as_ref().unwrap();
+    assert_eq!((t.class, t.objects, t.small_kept), (S3Class::GlacierIr, 2, 1));
+    // The superseded STANDARD versions are gone: one version per moved copy.
+    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest.as_ref().unwrap())
+        .await
+        .unwrap();
+    for e in manifest.live() {
+        assert_eq!(w.store.versions("vault", &e.backup_key), 1, "{}", e.key);
+    }
+    // A replay (same day) moves nothing again.
+    let copies = w.store.calls(ObjectOp::Copy);
+    let again = run(&w.deps, &apply(), "replay").await.unwrap();
+    assert!(again.moves.is_empty(), "{again:?}");
+    assert_eq!(w.store.calls(ObjectOp::Copy), copies);
+    // GLACIER_IR restores immediately, with the backed-up bytes.
+    let restored = restore_objects::run(
+        &w.restore_deps(),
+        &RestoreRequest {
+            bucket: "photos".into(),
+            prefix: String::new(),
+            as_of: w.clock_now(),
+            keys: None,
+            target: None,
+            overwrite: false,
+            dry_run: false,
+            tier: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.status, RestoreStatus::Complete);
+    assert_eq!(restored.progress.restored, 3);
+    let back = w
+        .store
+        .bytes("photos", &format!("lifeboat-restore/{}/big-2.jpg", restored.run))
+        .unwrap();
+    assert_eq!(back, vec![2u8; 300 * KIB]);
+}
+
+impl World {
+    fn clock_now(&self) -> DateTime<Utc> {
+        use lifeboat::ports::Clock;
+        self.clock.now()
+    }
+}
+
+#[tokio::test]
+async fn a_glacier_restore_is_started_tracked_then_copied_back() {
+    let w = world(&[]).await;
+    w.at(31);
+    run(&w.deps, &apply(), "m1").await.unwrap();
+    // GLACIER_IR at day 31 must stay 90 days: GLACIER is due at day 120 but waits.
+    w.at(120);
+    let r = run(&w.deps, &apply(), "m2").await.unwrap();
+    assert!(r.moves.is_empty());
+    assert!(r.waiting[0].reason.contains("minimum storage duration"), "{r:?}");
+    w.at(122);
+    let r = run(&w.deps, &apply(), "m3").await.unwrap();
+    assert_eq!((r.moves[0].from, r.moves[0].to), (S3Class::GlacierIr, S3Class::Glacier));
+    assert_eq!(w.class_of("big-1.jpg").await, "GLACIER");
+    // Now in GLACIER: copies move on to DEEP_ARCHIVE only through the lifecycle rule.
+    let req = RestoreRequest {
+        bucket: "photos".into(),
+        prefix: String::new(),
+        as_of: w.clock_now(),
+        keys: Some(vec!["big-1.jpg".into(), "small.txt".into()]),
+        target: None,
+        overwrite: false,
+        dry_run: true,
+        tier: Some(RestoreTier::Expedited),
+    };
+    let plan = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    let big = plan.items.iter().find(|i| i.key == "big-1.jpg").unwrap();
+    assert_eq!(big.storage_class, "GLACIER");
+    assert!(big.readiness.contains("Expedited"), "{big:?}");
+    let req = RestoreRequest { dry_run: false, ..req };
+    let first = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    assert_eq!(first.status, RestoreStatus::InProgress);
+    assert_eq!(
+        (first.progress.archive_restores_started, first.progress.restored),
+        (1, 1)
+    );
+    let second = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    assert_eq!(second.status, RestoreStatus::InProgress);
+    assert_eq!(
+        (second.progress.archive_restores_in_progress, second.progress.unchanged),
+        (1, 1)
+    );
+    w.store.complete_restores();
+    let third = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    assert_eq!(third.status, RestoreStatus::Complete);
+    assert_eq!((third.progress.restored, third.progress.unchanged), (1, 1));
+    let back = w
+        .store
+        .bytes("photos", &format!("lifeboat-restore/{}/big-1.jpg", third.run))
+        .unwrap();
+    assert_eq!(back, vec![1u8; 200 * KIB]);
+}
+
+#[tokio::test]
+async fn a_crash_mid_move_resumes_without_copying_twice() {
+    let w = world(&[]).await;
+    w.at(31);
+    w.store
+        .fail_after(ObjectOp::Copy, 1, PortError::Unavailable("S3 went away".into()));
+    let copies = w.store.calls(ObjectOp::Copy);
+    assert!(run(&w.deps, &apply(), "crashed").await.is_err());
+    assert!(
+        w.run_point().await.tiering.is_none(),
+        "nothing recorded before all copies are made"
+    );
+    let r = run(&w.deps, &apply(), "resumed").await.unwrap();
+    assert_eq!((r.moves[0].recovered, r.objects_moved), (1, 1));
+    // Three copy calls: one made, one failed, one by the resumed run.
+    assert_eq!(w.store.calls(ObjectOp::Copy) - copies, 3);
+    assert_eq!(w.class_of("big-1.jpg").await, "GLACIER_IR");
+    assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
+    let rp = w.run_point().await;
+    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest.as_ref().unwrap())
+        .await
+        .unwrap();
+    for e in manifest.live().filter(|e| e.size > 1000) {
+        assert_eq!(w.store.versions("vault", &e.backup_key), 1, "{}", e.key);
+    }
+}
+
+#[tokio::test]
+async fn locked_copies_wait_and_the_lease_keeps_runs_apart() {
+    let w = world(&[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DAYS", "45")]).await;
+    w.at(31);
+    let r = run(&w.deps, &apply(), "locked").await.unwrap();
+    assert!(r.moves.is_empty());
+    assert!(r.waiting[0].reason.contains("locked until 2026-02-15"), "{r:?}");
+    assert_eq!(
+        r.lifecycle_rules.len(),
+        2,
+        "the lifecycle rule moves locked copies in place"
+    );
+    w.at(46);
+    let now = w.clock_now();
+    assert!(
+        w.catalog
+            .acquire_lease("tier-backups", "someone", now + Duration::minutes(5), now)
+            .await
+            .unwrap()
+    );
+    let busy = run(&w.deps, &apply(), "second").await.unwrap();
+    assert!(busy.busy && busy.moves.is_empty());
+    w.catalog.release_lease("tier-backups", "someone").await.unwrap();
+    let r = run(&w.deps, &apply(), "after-lock").await.unwrap();
+    assert_eq!(r.objects_moved, 2);
+    // The new versions keep the copies' lock.
+    let rp = w.run_point().await;
+    let manifest = lifeboat::object_store::runs::load_current_manifest(
+        w.store.as_ref(),
+        w.catalog.as_ref(),
+        &rp.location,
+        rp.manifest.as_ref().unwrap(),
+    )
+    .await
+    .unwrap();
+    let e = manifest.live().find(|e| e.key == "big-1.jpg").unwrap();
+    let head = w
+        .store
+        .head("vault", &e.backup_key, e.backup_version_id.as_deref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.lock.unwrap().retain_until, t0() + Duration::days(45));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_clear_error() {
+    let w = world(&[]).await;
+    let e = handle(&w.deps, event(ZERO_BUDGET)).await.unwrap_err();
+    assert_eq!(e.kind, ErrorType::Invalid);
+    assert!(e.message.contains("maxObjects"), "{e:?}");
+    for bad in ["[1]", r#"{"dryrun": true}"#, r#"{"maxObjects": -1}"#] {
+        let e = handle(&w.deps, event(bad)).await.unwrap_err();
+        assert_eq!(e.kind, ErrorType::Invalid, "{bad}");
+    }
+}
