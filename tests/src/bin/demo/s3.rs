@@ -137,11 +137,13 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
     use std::sync::Arc;
 
     use chrono::Duration;
-    use lifeboat::domain::cost::{PriceBook, format_usd};
+    use lifeboat::domain::cost::PriceBook;
     use lifeboat::memory::ManualClock;
     use lifeboat::object_store::RestoreTier;
     use tier_backups::TierRequest;
 
+    // Micro-dollars, to the micro-dollar: the demo's files are small.
+    let usd = |micro: u64| format!("${}.{:06}", micro / 1_000_000, micro % 1_000_000);
     let (src, bak) = (env.name("media"), env.name("media-backups"));
     source_bucket(env, &src).await?;
     backup_bucket(env, &bak).await?;
@@ -224,9 +226,9 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
                 m.bytes,
                 m.small_kept,
                 m.outcome,
-                format_usd(m.cost.before_micro_usd),
-                format_usd(m.cost.after_micro_usd),
-                format_usd(m.cost.requests_micro_usd)
+                usd(m.cost.before_micro_usd),
+                usd(m.cost.after_micro_usd),
+                usd(m.cost.requests_micro_usd)
             );
         }
         if what == "plan" {
@@ -261,7 +263,7 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
             );
         }
         if r.status == restore_objects::RestoreStatus::Complete {
-            let back = get(
+            let restored_bytes = get(
                 env,
                 PRIMARY,
                 &src,
@@ -272,8 +274,8 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
             let original = get(env, PRIMARY, &src, "media/clip-1.mp4", None).await?;
             println!(
                 "  restored media/clip-1.mp4 from GLACIER: {} bytes, identical to the original: {}",
-                back.len(),
-                back == original
+                restored_bytes.len(),
+                restored_bytes == original
             );
             break;
         }
