@@ -123,10 +123,20 @@ pub enum Metric {
     ApiServerErrors,
     /// Admin API time to answer, per request (milliseconds).
     ApiLatency,
+    /// Bundles uploaded to the Glacier vault (archive-bundles).
+    ArchivesUploaded,
+    /// Bytes uploaded to the Glacier vault.
+    BytesArchived,
+    /// Archive-retrieval jobs started.
+    RetrievalsStarted,
+    /// Bundles refused for archiving (missing, or not matching their catalog SHA-256) and
+    /// retrievals that failed; retrievals whose bytes do not match count as
+    /// `VerificationMismatches`.
+    ArchiveFailures,
 }
 
 impl Metric {
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 35] = [
         Self::BackupsSucceeded,
         Self::BackupsFailed,
         Self::CopiesStarted,
@@ -158,6 +168,10 @@ impl Metric {
         Self::ApiClientErrors,
         Self::ApiServerErrors,
         Self::ApiLatency,
+        Self::ArchivesUploaded,
+        Self::BytesArchived,
+        Self::RetrievalsStarted,
+        Self::ArchiveFailures,
     ];
 
     /// The CloudWatch metric name (what the alarms in template.yaml reference).
@@ -194,6 +208,10 @@ impl Metric {
             Self::ApiClientErrors => "ApiClientErrors",
             Self::ApiServerErrors => "ApiServerErrors",
             Self::ApiLatency => "ApiLatency",
+            Self::ArchivesUploaded => "ArchivesUploaded",
+            Self::BytesArchived => "BytesArchived",
+            Self::RetrievalsStarted => "RetrievalsStarted",
+            Self::ArchiveFailures => "ArchiveFailures",
         }
     }
 
@@ -202,7 +220,7 @@ impl Metric {
             Self::CopyLag | Self::RestoreDuration | Self::RecoveryPointAge | Self::DrillRto | Self::DrillRpo => {
                 Unit::Seconds
             }
-            Self::BytesCopied | Self::BytesRestored => Unit::Bytes,
+            Self::BytesCopied | Self::BytesRestored | Self::BytesArchived => Unit::Bytes,
             Self::ApiLatency => Unit::Milliseconds,
             _ => Unit::Count,
         }

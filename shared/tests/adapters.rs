@@ -805,6 +805,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         holds: Holds::default(),
         manifest: None,
         verification_failed: None,
+        archive: None,
         created_at: at(),
         updated_at: at(),
         version: 1,

@@ -195,6 +195,9 @@ pub struct RecoveryPoint {
     /// `verified_at` is cleared until a verification passes again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_failed: Option<VerificationFailure>,
+    /// The bundle (`manifest`) archived in a Glacier vault, and its latest retrieval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<super::archive::ArchiveRef>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
@@ -276,6 +279,7 @@ impl RecoveryPoint {
             holds: Holds::default(),
             manifest: None,
             verification_failed: None,
+            archive: None,
             created_at,
             updated_at: created_at,
             version: 1,

@@ -227,6 +227,7 @@ fn point(
         holds: Holds::default(),
         manifest: None,
         verification_failed: None,
+        archive: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,
