@@ -86,6 +86,14 @@ impl InMemoryArchiveVault {
         Self::default()
     }
 
+    /// Bodies above `threshold` count as multipart uploads in parts of `part_size`.
+    #[must_use]
+    pub fn with_multipart(mut self, threshold: u64, part_size: PartSize) -> Self {
+        self.multipart_threshold = threshold;
+        self.part_size = part_size;
+        self
+    }
+
     /// A fake with `vault` created.
     pub fn with_vault(vault: &str) -> Self {
         let v = Self::new();
@@ -325,11 +333,7 @@ mod tests {
 
     #[tokio::test]
     async fn large_bodies_go_in_parts_and_hash_the_same() {
-        let v = InMemoryArchiveVault {
-            multipart_threshold: MIB,
-            ..InMemoryArchiveVault::default()
-        };
-        v.add_vault("v");
+        let v = InMemoryArchiveVault::with_vault("v").with_multipart(MIB, PartSize::MIN);
         let body: Vec<u8> = (0..(5 * MIB / 2)).map(|i| u8::try_from(i % 256).unwrap()).collect();
         let a = v.upload("v", "big", body.clone()).await.unwrap();
         assert_eq!((a.parts, a.tree_hash), (3, tree_hash(&body)));
