@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod alerting;
 pub mod app;
+pub mod archive_vault;
 pub mod aws;
 pub mod config;
 pub mod config_backup;

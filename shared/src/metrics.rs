@@ -126,10 +126,20 @@ pub enum Metric {
     /// Backup copies moved to a colder storage class, and their bytes.
     ObjectsTiered,
     BytesTiered,
+    /// Bundles uploaded to the Glacier vault (archive-bundles).
+    ArchivesUploaded,
+    /// Bytes uploaded to the Glacier vault.
+    BytesArchived,
+    /// Archive-retrieval jobs started.
+    RetrievalsStarted,
+    /// Bundles refused for archiving (missing, or not matching their catalog SHA-256) and
+    /// retrievals that failed; retrievals whose bytes do not match count as
+    /// `VerificationMismatches`.
+    ArchiveFailures,
 }
 
 impl Metric {
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 37] = [
         Self::BackupsSucceeded,
         Self::BackupsFailed,
         Self::CopiesStarted,
@@ -163,6 +173,10 @@ impl Metric {
         Self::ApiLatency,
         Self::ObjectsTiered,
         Self::BytesTiered,
+        Self::ArchivesUploaded,
+        Self::BytesArchived,
+        Self::RetrievalsStarted,
+        Self::ArchiveFailures,
     ];
 
     /// The CloudWatch metric name (what the alarms in template.yaml reference).
@@ -201,6 +215,10 @@ impl Metric {
             Self::ApiLatency => "ApiLatency",
             Self::ObjectsTiered => "ObjectsTiered",
             Self::BytesTiered => "BytesTiered",
+            Self::ArchivesUploaded => "ArchivesUploaded",
+            Self::BytesArchived => "BytesArchived",
+            Self::RetrievalsStarted => "RetrievalsStarted",
+            Self::ArchiveFailures => "ArchiveFailures",
         }
     }
 
@@ -209,7 +227,7 @@ impl Metric {
             Self::CopyLag | Self::RestoreDuration | Self::RecoveryPointAge | Self::DrillRto | Self::DrillRpo => {
                 Unit::Seconds
             }
-            Self::BytesCopied | Self::BytesRestored | Self::BytesTiered => Unit::Bytes,
+            Self::BytesCopied | Self::BytesRestored | Self::BytesTiered | Self::BytesArchived => Unit::Bytes,
             Self::ApiLatency => Unit::Milliseconds,
             _ => Unit::Count,
         }

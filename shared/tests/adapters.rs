@@ -806,6 +806,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         manifest: None,
         verification_failed: None,
         tiering: None,
+        archive: None,
         created_at: at(),
         updated_at: at(),
         version: 1,

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod calls;
 pub mod dynamodb;
 pub mod dynamodb_backups;
+pub mod glacier;
 pub mod rds;
 pub mod s3;
 pub mod secrets;

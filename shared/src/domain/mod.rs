@@ -2,6 +2,7 @@
 //! AWS or Lambda types: adapters translate to and from these types at the edges.
 
 pub mod alert;
+pub mod archive;
 pub mod compliance;
 pub mod config_bundle;
 pub mod copy_queue;
@@ -17,6 +18,7 @@ pub mod rpo;
 pub mod schedule;
 pub mod selection;
 pub mod tiering;
+pub mod tree_hash;
 pub mod window;
 
 pub use alert::{Alert, AlertKind, Severity};

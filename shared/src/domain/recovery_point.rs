@@ -199,6 +199,9 @@ pub struct RecoveryPoint {
     /// run wrote them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tiering: Option<super::tiering::TierRecord>,
+    /// The bundle (`manifest`) archived in a Glacier vault, and its latest retrieval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<super::archive::ArchiveRef>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
@@ -281,6 +284,7 @@ impl RecoveryPoint {
             manifest: None,
             verification_failed: None,
             tiering: None,
+            archive: None,
             created_at,
             updated_at: created_at,
             version: 1,

@@ -228,6 +228,7 @@ fn point(
         manifest: None,
         verification_failed: None,
         tiering: None,
+        archive: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,

@@ -1,0 +1,898 @@
+//! `archive-bundles`: bundles (S3 run manifests, config bundles) archived in a Glacier
+//! vault, retrieved on request, and proved intact by reading the retrieval back.
+//!
+//! Three modes, one event each:
+//! - `{"mode": "archive", "recoveryPoint"?: "<id>", "limit"?: 25}`: one recovery point, or
+//!   every available one in the backup region with a bundle and no archive yet (oldest
+//!   first, at most `limit`, stopping early before the Lambda deadline). Each bundle is read
+//!   from the backup bucket and its SHA-256 checked against the catalog first: a bundle
+//!   that is missing or does not match is never archived (the point is marked unverified
+//!   and one alert raised). The upload carries the tree hash Lifeboat computed (per part
+//!   above the multipart threshold); the archive id, tree hash and size go into the
+//!   recovery point's `archive`. A lease per recovery point keeps two runs from archiving
+//!   the same bundle; an archived one is skipped.
+//! - `{"mode": "retrieve", "recoveryPoint": "<id>", "tier"?: "Expedited" | "Standard" |
+//!   "Bulk"}` (default `Standard`): starts an archive-retrieval job and records it. While a
+//!   retrieval is running, or completed less than a day ago (Glacier keeps the output 24
+//!   hours), the request is answered with that one and nothing is started.
+//! - `{"mode": "poll"}`: every running retrieval is looked up; a succeeded one's output is
+//!   streamed and hashed (tree hash and SHA-256) and compared with the archive's record and
+//!   with the tree hash Glacier claims: `verified` or `mismatch`. A failed (or forgotten)
+//!   job is `failed`. Each mismatch and failure raises one alert, before it is recorded, so
+//!   a rerun after a crash finds it again and the alert is still sent once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use lifeboat::FunctionError;
+use lifeboat::alerting::Alerter;
+use lifeboat::app::RunLog;
+use lifeboat::archive_vault::{ArchiveVault, JobStatus, read_back};
+use lifeboat::aws::glacier::ArchiveTuning;
+use lifeboat::domain::archive::{ArchiveRef, Retrieval, RetrievalStatus, RetrievalTier};
+use lifeboat::domain::manifest::sha256_hex;
+use lifeboat::domain::recovery_point::VerificationFailure;
+use lifeboat::domain::tree_hash::{MIB, PartSize};
+use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Status};
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::{ObjectStore, read_all};
+use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const FUNCTION: &str = "archive-bundles";
+/// Stop taking new bundles this long before the Lambda deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_mins(1);
+/// How long one invocation holds a bundle's archive lease (the Lambda maximum).
+const LEASE: chrono::Duration = chrono::Duration::minutes(15);
+/// Attempts at recording a change when other functions update the same recovery point.
+const WRITE_ATTEMPTS: usize = 4;
+/// Statuses whose recovery points may have an archive to look after.
+const LIVE: [Status; 4] = [Status::Available, Status::Copying, Status::Copied, Status::Expiring];
+
+/// Configuration of the function, parsed once per cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveSettings {
+    /// `ARCHIVE_VAULT_NAME`: the Glacier vault, in the backup region.
+    pub vault: String,
+    /// `BACKUP_REGION` (or `AWS_REGION`): where the backup bucket and the vault are.
+    pub region: Region,
+    /// `ARCHIVE_BATCH` (default 25, 1-500): bundles archived per invocation at most.
+    pub batch: usize,
+    /// `ARCHIVE_MAX_BYTES` (default 256 MiB): the largest bundle read and archived.
+    pub max_bytes: u64,
+    /// `ARCHIVE_MULTIPART_THRESHOLD_BYTES` (default 64 MiB) and `ARCHIVE_PART_SIZE_BYTES`
+    /// (default 16 MiB, a power-of-two number of MiB).
+    pub tuning: ArchiveTuning,
+}
+
+impl ArchiveSettings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, FunctionError> {
+        let mut problems = Vec::new();
+        let vault = get("ARCHIVE_VAULT_NAME")
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default();
+        if vault.is_empty() {
+            problems.push("ARCHIVE_VAULT_NAME is not set".to_owned());
+        } else if vault.len() > 255
+            || !vault
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            problems.push(format!(
+                "ARCHIVE_VAULT_NAME: {vault:.80?} is not a vault name (1-255 of a-z, A-Z, 0-9, _ - .)"
+            ));
+        }
+        let raw_region = get("BACKUP_REGION")
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| get("AWS_REGION"))
+            .unwrap_or_default();
+        let region = Region::parse(raw_region.trim())
+            .map_err(|e| problems.push(format!("BACKUP_REGION (or AWS_REGION): {e}")))
+            .ok();
+        let mut number = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> u64 {
+            match get(key).filter(|v| !v.trim().is_empty()) {
+                None => default,
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if range.contains(&n) => n,
+                    _ => {
+                        problems.push(format!(
+                            "{key}: {v:.20?} is not a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let batch = number("ARCHIVE_BATCH", 25, 1..=500);
+        let max_bytes = number("ARCHIVE_MAX_BYTES", 256 * MIB, 1..=4096 * MIB);
+        let threshold = number("ARCHIVE_MULTIPART_THRESHOLD_BYTES", 64 * MIB, MIB..=4096 * MIB);
+        let part = number("ARCHIVE_PART_SIZE_BYTES", 16 * MIB, MIB..=4096 * MIB);
+        let part_size = PartSize::new(part)
+            .map_err(|e| problems.push(format!("ARCHIVE_PART_SIZE_BYTES: {e}")))
+            .unwrap_or(PartSize::MIN);
+        match region {
+            Some(region) if problems.is_empty() => Ok(Self {
+                vault,
+                region,
+                batch: usize::try_from(batch).unwrap_or(25),
+                max_bytes,
+                tuning: ArchiveTuning {
+                    multipart_threshold: threshold,
+                    part_size,
+                },
+            }),
+            _ => Err(FunctionError::misconfigured(format!(
+                "invalid archive configuration: {}",
+                problems.join("; ")
+            ))),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Deps {
+    pub catalog: Arc<dyn Catalog>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+    /// S3 in the backup region (the bundles are read from the backup bucket).
+    pub backup: Arc<dyn ObjectStore>,
+    /// Glacier in the backup region.
+    pub vault: Arc<dyn ArchiveVault>,
+    pub settings: ArchiveSettings,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deps {
+    /// The production wiring from the environment.
+    pub async fn aws() -> Result<Self, FunctionError> {
+        let (ports, _config) = lifeboat::app::cold_start()
+            .await
+            .map_err(|e| FunctionError::misconfigured(e.to_string()))?;
+        let s3 = lifeboat::object_store::settings::S3Settings::from_env()
+            .map_err(|e| FunctionError::misconfigured(e.to_string()))?;
+        let settings = ArchiveSettings::from_lookup(|k| std::env::var(k).ok())?;
+        let sdk = lifeboat::aws::sdk_config().await;
+        let (_source, backup) = lifeboat::aws::s3::stores(&sdk, &s3);
+        let vault = lifeboat::aws::glacier::GlacierArchiveVault::new(
+            lifeboat::aws::glacier::client(&sdk, &settings.region),
+            settings.tuning,
+        );
+        Ok(Self {
+            catalog: ports.catalog,
+            notifier: ports.notifier,
+            clock: ports.clock,
+            backup,
+            vault: Arc::new(vault),
+            settings,
+        })
+    }
+}
+
+/// The three modes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    #[serde(rename_all = "camelCase")]
+    Archive {
+        #[serde(default)]
+        recovery_point: Option<String>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Retrieve {
+        recovery_point: String,
+        #[serde(default)]
+        tier: Option<RetrievalTier>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Poll {},
+}
+
+impl Request {
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        let req: Self = serde_json::from_value(event.clone()).map_err(|e| {
+            FunctionError::invalid(format!(
+                "expected {{\"mode\": \"archive\" | \"retrieve\" | \"poll\", …}}: {e}"
+            ))
+        })?;
+        let mut problems = Vec::new();
+        match &req {
+            Self::Archive { recovery_point, limit } => {
+                if let Some(id) = recovery_point
+                    && let Err(e) = RecoveryPointId::parse(id)
+                {
+                    problems.push(format!("recoveryPoint: {e}"));
+                }
+                if limit.is_some_and(|n| !(1..=500).contains(&n)) {
+                    problems.push("limit: a number of bundles from 1 to 500".to_owned());
+                }
+                if recovery_point.is_some() && limit.is_some() {
+                    problems.push("limit applies only without recoveryPoint".to_owned());
+                }
+            }
+            Self::Retrieve { recovery_point, .. } => {
+                if let Err(e) = RecoveryPointId::parse(recovery_point) {
+                    problems.push(format!("recoveryPoint: {e}"));
+                }
+            }
+            Self::Poll {} => {}
+        }
+        if problems.is_empty() {
+            Ok(req)
+        } else {
+            Err(FunctionError::invalid(problems.join("; ")))
+        }
+    }
+}
+
+/// A bundle archived by this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchivedView {
+    pub recovery_point: RecoveryPointId,
+    pub archive_id: String,
+    pub tree_hash: String,
+    pub size: u64,
+    pub parts: u32,
+}
+
+/// A bundle this run would not archive, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub recovery_point: RecoveryPointId,
+    pub reason: String,
+}
+
+/// A retrieval as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetrievalView {
+    pub recovery_point: RecoveryPointId,
+    pub job_id: String,
+    pub tier: RetrievalTier,
+    pub status: RetrievalStatus,
+    pub started_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl RetrievalView {
+    fn of(id: &RecoveryPointId, r: &Retrieval) -> Self {
+        Self {
+            recovery_point: id.clone(),
+            job_id: r.job_id.clone(),
+            tier: r.tier,
+            status: r.status,
+            started_at: r.started_at,
+            problems: r.problems.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub mode: &'static str,
+    pub run_id: String,
+    /// archive: bundles uploaded by this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub archived: Vec<ArchivedView>,
+    /// archive: already archived, nothing done (a replay, or an earlier run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub already_archived: Vec<RecoveryPointId>,
+    /// archive: another invocation is archiving it right now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub busy: Vec<RecoveryPointId>,
+    /// archive: bundles refused (missing, or not matching their catalog SHA-256).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
+    /// archive: bundles left for the next run (limit or deadline reached).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub remaining: usize,
+    /// retrieve: the retrieval started, or the current one when `replay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<RetrievalView>,
+    /// retrieve: a retrieval was already under way (or just done); nothing was started.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
+    /// poll: retrievals that completed in this run (verified, mismatch or failed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub completed: Vec<RetrievalView>,
+    /// poll: retrievals still running.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pending: usize,
+    /// Alerts sent by this run.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Report {
+    fn new(mode: &'static str, run_id: &str) -> Self {
+        Self {
+            mode,
+            run_id: run_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    fn count(&self, status: RetrievalStatus) -> u64 {
+        self.completed.iter().filter(|r| r.status == status).count() as u64
+    }
+}
+
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
+    handle_with(deps, event, &StdoutSink).await
+}
+
+/// [`handle`], writing the invocation's metrics to `sink` (once, also when it fails).
+pub async fn handle_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<Report, FunctionError> {
+    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
+    let result = match Request::parse(&event.payload) {
+        Ok(req) => {
+            let stop_at = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
+            run(deps, &req, &event.context.request_id, stop_at).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Ok(report) = &result {
+        record_metrics(report, &deps.settings.region, &mut metrics);
+    }
+    metrics.flush(sink);
+    result
+}
+
+/// A run's metrics, in the vault's region: `ArchivesUploaded` and `BytesArchived`
+/// (archive), `RetrievalsStarted` (retrieve), `VerificationsPassed` and
+/// `VerificationMismatches` (poll: retrievals read back), and `ArchiveFailures` (refused
+/// bundles, failed retrievals). Each mode's counters are emitted also when zero, so alarms
+/// see data.
+pub fn record_metrics(report: &Report, region: &Region, metrics: &mut Metrics) {
+    match report.mode {
+        "archive" => {
+            metrics.count_in(region, Metric::ArchivesUploaded, report.archived.len() as u64);
+            metrics.count_in(
+                region,
+                Metric::BytesArchived,
+                report.archived.iter().map(|a| a.size).sum(),
+            );
+            metrics.count_in(region, Metric::ArchiveFailures, report.refused.len() as u64);
+        }
+        "retrieve" => {
+            let started = u64::from(!report.replay && report.retrieval.is_some());
+            metrics.count_in(region, Metric::RetrievalsStarted, started);
+        }
+        _ => {
+            metrics.count_in(
+                region,
+                Metric::VerificationsPassed,
+                report.count(RetrievalStatus::Verified),
+            );
+            metrics.count_in(
+                region,
+                Metric::VerificationMismatches,
+                report.count(RetrievalStatus::Mismatch),
+            );
+            metrics.count_in(region, Metric::ArchiveFailures, report.count(RetrievalStatus::Failed));
+        }
+    }
+}
+
+pub async fn run(
+    deps: &Deps,
+    req: &Request,
+    run_id: &str,
+    stop_at: Option<DateTime<Utc>>,
+) -> Result<Report, FunctionError> {
+    let mut log = RunLog::start(FUNCTION, run_id, deps.clock.now());
+    let result = match req {
+        Request::Archive { recovery_point, limit } => {
+            archive(deps, recovery_point.as_deref(), *limit, run_id, stop_at, &mut log).await
+        }
+        Request::Retrieve { recovery_point, tier } => {
+            retrieve(
+                deps,
+                recovery_point,
+                tier.unwrap_or(RetrievalTier::Standard),
+                run_id,
+                &mut log,
+            )
+            .await
+        }
+        Request::Poll {} => poll(deps, run_id, &mut log).await,
+    };
+    log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+    result
+}
+
+fn parse_id(id: &str) -> Result<RecoveryPointId, FunctionError> {
+    RecoveryPointId::parse(id).map_err(|e| FunctionError::invalid(format!("recoveryPoint: {e}")))
+}
+
+async fn load(deps: &Deps, id: &RecoveryPointId) -> Result<RecoveryPoint, FunctionError> {
+    deps.catalog
+        .get(id)
+        .await?
+        .ok_or_else(|| FunctionError::not_found(format!("recovery point {id}")))
+}
+
+/// A recovery point whose bundle this function archives: an S3 run manifest or a config
+/// bundle, in the backup region.
+fn has_bundle(rp: &RecoveryPoint, region: &Region) -> bool {
+    matches!(rp.resource.kind, ResourceKind::S3Prefix | ResourceKind::ConfigBundle)
+        && rp.manifest.is_some()
+        && &rp.location == region
+}
+
+/// Writes `change(current)` to the catalog, re-reading the record when another function
+/// changed it meanwhile. `change` returns `None` when there is nothing (more) to do.
+async fn record(
+    deps: &Deps,
+    id: &RecoveryPointId,
+    change: impl Fn(&RecoveryPoint) -> Option<RecoveryPoint>,
+) -> Result<Option<RecoveryPoint>, FunctionError> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = load(deps, id).await?;
+        let Some(mut next) = change(&current) else {
+            return Ok(None);
+        };
+        next.version = current.version + 1;
+        next.updated_at = deps.clock.now();
+        match deps.catalog.update(&next, current.version).await {
+            Ok(()) => return Ok(Some(next)),
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(FunctionError::retryable(format!(
+        "{id}: the catalog record kept changing; try again"
+    )))
+}
+
+async fn raise(deps: &Deps, alert: Alert, run_id: &str) -> Result<bool, FunctionError> {
+    let alerter = Alerter::new(deps.catalog.clone(), deps.notifier.clone(), deps.clock.clone());
+    alerter.raise(alert, run_id).await.map_err(|e| {
+        FunctionError::retryable(format!(
+            "could not publish the alert ({e}); the run stops here so that a rerun sends it"
+        ))
+    })
+}
+
+// --- archive ---------------------------------------------------------------------------
+
+enum Outcome {
+    Archived(ArchivedView),
+    Already,
+    Busy,
+    Refused { reason: String, alerted: bool },
+}
+
+async fn archive(
+    deps: &Deps,
+    one: Option<&str>,
+    limit: Option<usize>,
+    run_id: &str,
+    stop_at: Option<DateTime<Utc>>,
+    log: &mut RunLog,
+) -> Result<Report, FunctionError> {
+    let mut report = Report::new("archive", run_id);
+    let region = &deps.settings.region;
+    let candidates = if let Some(id) = one {
+        let rp = load(deps, &parse_id(id)?).await?;
+        if !has_bundle(&rp, region) {
+            return Err(FunctionError::invalid(format!(
+                "{} has no bundle to archive here: only S3 run manifests and config bundles in {region} are archived",
+                rp.id
+            )));
+        }
+        if rp.archive.is_none() && !matches!(rp.status, Status::Available | Status::Copying | Status::Copied) {
+            return Err(FunctionError::new(
+                lifeboat::ErrorType::Conflict,
+                format!(
+                    "{} is {}; only available recovery points are archived",
+                    rp.id, rp.status
+                ),
+            ));
+        }
+        vec![rp]
+    } else {
+        let mut all = Vec::new();
+        for status in [Status::Available, Status::Copying, Status::Copied] {
+            all.extend(
+                deps.catalog
+                    .by_status(status)
+                    .await?
+                    .into_iter()
+                    .filter(|p| has_bundle(p, region) && p.archive.is_none() && p.verification_failed.is_none()),
+            );
+        }
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    };
+    let limit = limit.unwrap_or(deps.settings.batch);
+    let total = candidates.len();
+    for (i, rp) in candidates.into_iter().enumerate() {
+        if i >= limit || stop_at.is_some_and(|t| deps.clock.now() >= t) {
+            report.remaining = total - i;
+            break;
+        }
+        let id = rp.id.clone();
+        match archive_one(deps, rp, run_id).await? {
+            Outcome::Archived(view) => {
+                log.action(
+                    "archived",
+                    id.as_str(),
+                    format!("{} bytes as {}", view.size, view.archive_id),
+                );
+                report.archived.push(view);
+            }
+            Outcome::Already => {
+                log.action("already-archived", id.as_str(), "skipped");
+                report.already_archived.push(id);
+            }
+            Outcome::Busy => {
+                log.action("busy", id.as_str(), "another run holds its lease");
+                report.busy.push(id);
+            }
+            Outcome::Refused { reason, alerted } => {
+                report.alerts += usize::from(alerted);
+                if one.is_some() {
+                    return Err(FunctionError::new(lifeboat::ErrorType::Conflict, reason));
+                }
+                log.action("refused", id.as_str(), reason.clone());
+                report.refused.push(Refusal {
+                    recovery_point: id,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Archives one bundle under its lease (released at the end, whatever happened).
+async fn archive_one(deps: &Deps, rp: RecoveryPoint, run_id: &str) -> Result<Outcome, FunctionError> {
+    if rp.archive.is_some() {
+        return Ok(Outcome::Already);
+    }
+    let lease = format!("archive#{}", rp.id);
+    let now = deps.clock.now();
+    if !deps.catalog.acquire_lease(&lease, run_id, now + LEASE, now).await? {
+        return Ok(Outcome::Busy);
+    }
+    let result = archive_leased(deps, &rp.id, run_id).await;
+    if let Err(e) = deps.catalog.release_lease(&lease, run_id).await {
+        tracing::warn!(error = %e, lease, "could not release the archive lease; it expires by itself");
+    }
+    result
+}
+
+async fn archive_leased(deps: &Deps, id: &RecoveryPointId, run_id: &str) -> Result<Outcome, FunctionError> {
+    // Read again under the lease: an earlier holder may have finished meanwhile.
+    let rp = load(deps, id).await?;
+    let Some(mref) = rp.manifest.clone() else {
+        return Ok(Outcome::Refused {
+            reason: format!("{id} has no bundle"),
+            alerted: false,
+        });
+    };
+    if rp.archive.is_some() {
+        return Ok(Outcome::Already);
+    }
+    let bytes = match read_all(
+        deps.backup.as_ref(),
+        &mref.backup_bucket,
+        &mref.key,
+        deps.settings.max_bytes,
+    )
+    .await
+    {
+        Ok(b) => Some(b),
+        Err(PortError::NotFound(_)) => None,
+        Err(PortError::Invalid(m)) => {
+            // Too large for this function's memory: not archived, not corrupt.
+            return Ok(Outcome::Refused {
+                reason: format!("{id}: {m} (ARCHIVE_MAX_BYTES); not archived"),
+                alerted: false,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let problem = match &bytes {
+        None => Some(format!(
+            "the bundle {} is missing from {}",
+            mref.key, mref.backup_bucket
+        )),
+        Some(b) if !sha256_hex(b).eq_ignore_ascii_case(&mref.sha256) => {
+            Some(format!("the bundle {} does not match its recorded SHA-256", mref.key))
+        }
+        Some(_) => None,
+    };
+    let (Some(bytes), None) = (bytes, &problem) else {
+        let problem = problem.unwrap_or_default();
+        let alerted = refuse(deps, &rp, &problem, run_id).await?;
+        return Ok(Outcome::Refused {
+            reason: format!("{id}: {problem}; not archived"),
+            alerted,
+        });
+    };
+
+    let settings = &deps.settings;
+    let description = format!("lifeboat {id} sha256 {}", mref.sha256);
+    let archived = deps.vault.upload(&settings.vault, &description, bytes).await?;
+    let now = deps.clock.now();
+    let archive = ArchiveRef {
+        vault: settings.vault.clone(),
+        region: settings.region.clone(),
+        archive_id: archived.archive_id.clone(),
+        tree_hash: archived.tree_hash.to_hex(),
+        sha256: mref.sha256.to_lowercase(),
+        size: archived.size,
+        parts: archived.parts,
+        archived_at: now,
+        retrieval: None,
+    };
+    let recorded = record(deps, id, |current| {
+        current.archive.is_none().then(|| RecoveryPoint {
+            archive: Some(archive.clone()),
+            ..current.clone()
+        })
+    })
+    .await;
+    match recorded {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            tracing::warn!(recovery_point = %id, archive_id = %archived.archive_id, "recovery point archived by another run meanwhile; this archive is not recorded");
+            return Ok(Outcome::Already);
+        }
+        Err(e) => {
+            tracing::error!(recovery_point = %id, archive_id = %archived.archive_id, vault = %settings.vault, error = %e, "archive uploaded but not recorded; a rerun archives the bundle again");
+            return Err(e);
+        }
+    }
+    tracing::info!(recovery_point = %id, archive_id = %archived.archive_id, bytes = archived.size, parts = archived.parts, "bundle archived");
+    Ok(Outcome::Archived(ArchivedView {
+        recovery_point: id.clone(),
+        archive_id: archived.archive_id,
+        tree_hash: archive.tree_hash,
+        size: archived.size,
+        parts: archived.parts,
+    }))
+}
+
+/// A bundle that is missing or corrupt: one alert, then the point is marked unverified
+/// (so verification and later archive runs see it). Returns whether this call alerted.
+async fn refuse(deps: &Deps, rp: &RecoveryPoint, problem: &str, run_id: &str) -> Result<bool, FunctionError> {
+    let now = deps.clock.now();
+    let alert = Alert::new(
+        AlertKind::VerificationFailed,
+        Severity::Critical,
+        format!("{}: bundle not archived: {problem}", rp.id),
+        format!(
+            "archive-refused#{}#{}",
+            rp.id,
+            rp.manifest.as_ref().map_or("", |m| m.sha256.as_str())
+        ),
+        now,
+    )
+    .resource(&rp.resource.arn)
+    .recovery_point(&rp.id)
+    .location(&rp.location)
+    .detail("problem", problem);
+    let alerted = raise(deps, alert, run_id).await?;
+    let key = rp.manifest.as_ref().map_or_else(String::new, |m| m.key.clone());
+    record(deps, &rp.id, |current| {
+        Some(RecoveryPoint {
+            verified_at: None,
+            verification_failed: Some(VerificationFailure {
+                at: now,
+                checked: 1,
+                problems: vec![format!("manifest: {key}")],
+            }),
+            ..current.clone()
+        })
+    })
+    .await?;
+    Ok(alerted)
+}
+
+// --- retrieve --------------------------------------------------------------------------
+
+async fn retrieve(
+    deps: &Deps,
+    id: &str,
+    tier: RetrievalTier,
+    run_id: &str,
+    log: &mut RunLog,
+) -> Result<Report, FunctionError> {
+    let mut report = Report::new("retrieve", run_id);
+    let id = parse_id(id)?;
+    let rp = load(deps, &id).await?;
+    let Some(archive) = rp.archive.clone() else {
+        return Err(FunctionError::not_found(format!("{id} has no archive")));
+    };
+    check_vault(deps, &archive)?;
+    let now = deps.clock.now();
+    if let Some(current) = archive.retrieval.as_ref().filter(|r| r.is_current(now)) {
+        log.action("retrieval-current", id.as_str(), current.job_id.clone());
+        report.retrieval = Some(RetrievalView::of(&id, current));
+        report.replay = true;
+        return Ok(report);
+    }
+    let job_id = deps
+        .vault
+        .start_retrieval(
+            &archive.vault,
+            &archive.archive_id,
+            tier,
+            &format!("lifeboat {id} {run_id}"),
+        )
+        .await?;
+    let started = Retrieval::started(&job_id, tier, now);
+    let recorded = record(deps, &id, |current| {
+        let a = current.archive.as_ref()?;
+        if a.retrieval.as_ref().is_some_and(|r| r.is_current(now)) {
+            return None;
+        }
+        let mut next = current.clone();
+        next.archive = Some(ArchiveRef {
+            retrieval: Some(started.clone()),
+            ..a.clone()
+        });
+        Some(next)
+    })
+    .await?;
+    if recorded.is_none() {
+        // Another request started one meanwhile: that one is the retrieval of record.
+        let current = load(deps, &id).await?;
+        if let Some(r) = current.archive.as_ref().and_then(|a| a.retrieval.as_ref()) {
+            tracing::warn!(recovery_point = %id, job_id, recorded = %r.job_id, "a retrieval was started meanwhile; this job is not recorded");
+            report.retrieval = Some(RetrievalView::of(&id, r));
+            report.replay = true;
+            return Ok(report);
+        }
+    }
+    log.action("retrieval-started", id.as_str(), format!("{job_id} ({tier})"));
+    tracing::info!(recovery_point = %id, job_id, tier = %tier, "archive retrieval started");
+    report.retrieval = Some(RetrievalView::of(&id, &started));
+    Ok(report)
+}
+
+/// This function's Glacier client and permissions cover one vault in one region.
+fn check_vault(deps: &Deps, archive: &ArchiveRef) -> Result<(), FunctionError> {
+    let s = &deps.settings;
+    if archive.region != s.region || archive.vault != s.vault {
+        return Err(FunctionError::misconfigured(format!(
+            "the archive is in vault {} ({}); this function works on vault {} ({})",
+            archive.vault, archive.region, s.vault, s.region
+        )));
+    }
+    Ok(())
+}
+
+// --- poll ------------------------------------------------------------------------------
+
+async fn poll(deps: &Deps, run_id: &str, log: &mut RunLog) -> Result<Report, FunctionError> {
+    let mut report = Report::new("poll", run_id);
+    let mut running = Vec::new();
+    for status in LIVE {
+        running.extend(deps.catalog.by_status(status).await?.into_iter().filter(|p| {
+            p.archive
+                .as_ref()
+                .and_then(|a| a.retrieval.as_ref())
+                .is_some_and(|r| r.status == RetrievalStatus::InProgress)
+        }));
+    }
+    for rp in running {
+        let Some(archive) = rp.archive.clone() else { continue };
+        let Some(retrieval) = archive.retrieval.clone() else {
+            continue;
+        };
+        if check_vault(deps, &archive).is_err() {
+            log.action("other-vault", rp.id.as_str(), archive.vault.clone());
+            continue;
+        }
+        let now = deps.clock.now();
+        let job = deps.vault.describe_job(&archive.vault, &retrieval.job_id).await?;
+        let next = match job {
+            None => archive.with_failed_retrieval(
+                &format!("Glacier no longer knows job {} (its record expired)", retrieval.job_id),
+                now,
+            ),
+            Some(job) => match job.status {
+                JobStatus::InProgress => {
+                    report.pending += 1;
+                    continue;
+                }
+                JobStatus::Failed => archive.with_failed_retrieval(
+                    &format!(
+                        "Glacier reports job {} failed: {}",
+                        retrieval.job_id,
+                        job.status_message.as_deref().unwrap_or("no reason given")
+                    ),
+                    now,
+                ),
+                JobStatus::Succeeded => match deps.vault.job_output(&archive.vault, &retrieval.job_id).await {
+                    Ok(output) => {
+                        let read = read_back(output, job.tree_hash.as_deref()).await?;
+                        archive.with_read_back(&read, deps.clock.now())
+                    }
+                    Err(PortError::NotFound(m)) => {
+                        archive.with_failed_retrieval(&format!("the job's output is gone: {m}"), now)
+                    }
+                    Err(PortError::InvalidState(_)) => {
+                        report.pending += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+            },
+        };
+        let Some(done) = next.retrieval.clone() else { continue };
+        if done.status != RetrievalStatus::Verified && raise(deps, retrieval_alert(&rp, &done), run_id).await? {
+            report.alerts += 1;
+        }
+        let job_id = done.job_id.clone();
+        record(deps, &rp.id, |current| {
+            let a = current.archive.as_ref()?;
+            let same_job = a
+                .retrieval
+                .as_ref()
+                .is_some_and(|r| r.job_id == job_id && r.status == RetrievalStatus::InProgress);
+            same_job.then(|| RecoveryPoint {
+                archive: Some(ArchiveRef {
+                    retrieval: Some(done.clone()),
+                    ..a.clone()
+                }),
+                ..current.clone()
+            })
+        })
+        .await?;
+        log.action(
+            &format!("retrieval-{}", done.status.as_str()),
+            rp.id.as_str(),
+            done.job_id.clone(),
+        );
+        tracing::info!(recovery_point = %rp.id, job_id = %done.job_id, status = done.status.as_str(), "archive retrieval completed");
+        report.completed.push(RetrievalView::of(&rp.id, &done));
+    }
+    Ok(report)
+}
+
+fn retrieval_alert(rp: &RecoveryPoint, done: &Retrieval) -> Alert {
+    let (severity, what) = match done.status {
+        RetrievalStatus::Mismatch => (Severity::Critical, "does not match its archive record"),
+        _ => (Severity::High, "failed"),
+    };
+    Alert::new(
+        AlertKind::VerificationFailed,
+        severity,
+        format!("{}: archive retrieval {} {what}", rp.id, done.job_id),
+        format!("archive-retrieval#{}", done.job_id),
+        done.completed_at.unwrap_or(done.started_at),
+    )
+    .resource(&rp.resource.arn)
+    .recovery_point(&rp.id)
+    .location(&rp.location)
+    .detail("job_id", done.job_id.clone())
+    .detail("status", done.status.as_str())
+    .detail("problems", done.problems.join("\n"))
+}

@@ -1,0 +1,126 @@
+//! The archive-vault port: what archiving bundles in a Glacier vault needs, in the domain's
+//! words. The AWS adapter is [`crate::aws::glacier::GlacierArchiveVault`]; the in-memory
+//! fake is [`fake::InMemoryArchiveVault`] (feature `test-util`).
+//!
+//! Lifeboat computes every tree hash itself: an upload sends the tree hash of the body
+//! (and of each part), which Glacier checks the bytes against; a retrieval's output is
+//! hashed again as it streams in and compared with the record, and with what Glacier
+//! claims (see [`crate::domain::archive`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sha2::Digest as _;
+
+use crate::domain::archive::{ReadBack, RetrievalTier};
+use crate::domain::tree_hash::{TreeHash, TreeHasher};
+use crate::object_store::ByteChunks;
+use crate::ports::PortResult;
+
+/// An archive Glacier accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archived {
+    pub archive_id: String,
+    /// The tree hash Lifeboat computed and Glacier accepted.
+    pub tree_hash: TreeHash,
+    pub size: u64,
+    /// Requests the upload took: 1, or the parts of a multipart upload.
+    pub parts: u32,
+}
+
+/// A job's state, as Glacier reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+/// An archive-retrieval job, as Glacier describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveJob {
+    pub job_id: String,
+    pub status: JobStatus,
+    /// Glacier's words on the job's state (why it failed).
+    pub status_message: Option<String>,
+    pub archive_id: Option<String>,
+    /// The tree hash Glacier claims for the retrieved bytes (`SHA256TreeHash`): a claim,
+    /// compared, never trusted.
+    pub tree_hash: Option<String>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A job's output: the bytes, streamed, and the tree hash Glacier sends along with them
+/// (`x-amz-sha256-tree-hash`), if any.
+pub struct JobOutput {
+    pub claimed_tree_hash: Option<String>,
+    pub chunks: ByteChunks,
+}
+
+impl std::fmt::Debug for JobOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobOutput")
+            .field("claimed_tree_hash", &self.claimed_tree_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Glacier vault operations, in one region. Vaults are named per call.
+#[async_trait]
+pub trait ArchiveVault: Send + Sync {
+    /// Uploads `body` as one archive described by `description` (printable ASCII; other
+    /// characters are dropped): in one request up to the adapter's multipart threshold,
+    /// else in parts, each with its range and tree hash. The tree hashes are Lifeboat's;
+    /// an answer naming another tree hash is an error. `NotFound` when the vault does not
+    /// exist.
+    async fn upload(&self, vault: &str, description: &str, body: Vec<u8>) -> PortResult<Archived>;
+    /// Starts an archive-retrieval job of the whole archive; returns the job id.
+    async fn start_retrieval(
+        &self,
+        vault: &str,
+        archive_id: &str,
+        tier: RetrievalTier,
+        description: &str,
+    ) -> PortResult<String>;
+    /// The job, or `None` when Glacier no longer knows it (job records expire).
+    async fn describe_job(&self, vault: &str, job_id: &str) -> PortResult<Option<ArchiveJob>>;
+    /// Streams a succeeded job's output. `InvalidState` when it is not ready; `NotFound`
+    /// when the job (or its output) is gone.
+    async fn job_output(&self, vault: &str, job_id: &str) -> PortResult<JobOutput>;
+}
+
+/// What Glacier accepts as an archive description: printable ASCII, at most 1,024
+/// characters.
+pub fn archive_description(text: &str) -> String {
+    text.chars().filter(|c| matches!(c, ' '..='~')).take(1024).collect()
+}
+
+/// Reads a job's output to its end, hashing it as it streams (tree hash and SHA-256,
+/// constant memory), with Glacier's claims: the job's (`job_claim`) and the output's.
+/// A read error ends it with that error.
+pub async fn read_back(output: JobOutput, job_claim: Option<&str>) -> PortResult<ReadBack> {
+    use futures::StreamExt;
+    let mut chunks = output.chunks;
+    let mut tree = TreeHasher::new();
+    let mut sha = sha2::Sha256::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        tree.update(&chunk);
+        sha.update(&chunk);
+    }
+    let bytes = tree.bytes();
+    let mut claims: Vec<String> = job_claim.map(str::to_owned).into_iter().collect();
+    if let Some(header) = output.claimed_tree_hash
+        && !claims.iter().any(|c| c.eq_ignore_ascii_case(&header))
+    {
+        claims.push(header);
+    }
+    Ok(ReadBack {
+        tree_hash: tree.finish().to_hex(),
+        sha256: crate::domain::manifest::hex(&sha.finalize()),
+        bytes,
+        claims,
+    })
+}
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
