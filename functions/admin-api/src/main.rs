@@ -28,7 +28,11 @@ async fn main() -> Result<(), Error> {
         rds: Arc::new(RdsDbRestorer::new(sdk)),
         audit: store.clone(),
         restores: store,
-        plan: plan_backups::Deps { ports, config },
+        plan: plan_backups::Deps {
+            ports,
+            config,
+            tier_base: plan_backups::tier_base(|k| std::env::var(k).ok())?,
+        },
         admin,
     };
     let deps = Arc::new(deps);

@@ -37,6 +37,7 @@ use lifeboat::domain::recovery_point::VerificationFailure;
 use lifeboat::domain::tree_hash::{MIB, PartSize};
 use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Status};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::runs::{KEPT, points_in};
 use lifeboat::object_store::{ObjectStore, read_all};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
 use serde::{Deserialize, Serialize};
@@ -514,16 +515,8 @@ async fn archive(
         }
         vec![rp]
     } else {
-        let mut all = Vec::new();
-        for status in [Status::Available, Status::Copying, Status::Copied] {
-            all.extend(
-                deps.catalog
-                    .by_status(status)
-                    .await?
-                    .into_iter()
-                    .filter(|p| has_bundle(p, region) && p.archive.is_none() && p.verification_failed.is_none()),
-            );
-        }
+        let mut all = points_in(deps.catalog.as_ref(), &KEPT).await?;
+        all.retain(|p| has_bundle(p, region) && p.archive.is_none() && p.verification_failed.is_none());
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
     };
@@ -792,15 +785,13 @@ fn check_vault(deps: &Deps, archive: &ArchiveRef) -> Result<(), FunctionError> {
 
 async fn poll(deps: &Deps, run_id: &str, log: &mut RunLog) -> Result<Report, FunctionError> {
     let mut report = Report::new("poll", run_id);
-    let mut running = Vec::new();
-    for status in LIVE {
-        running.extend(deps.catalog.by_status(status).await?.into_iter().filter(|p| {
-            p.archive
-                .as_ref()
-                .and_then(|a| a.retrieval.as_ref())
-                .is_some_and(|r| r.status == RetrievalStatus::InProgress)
-        }));
-    }
+    let mut running = points_in(deps.catalog.as_ref(), &LIVE).await?;
+    running.retain(|p| {
+        p.archive
+            .as_ref()
+            .and_then(|a| a.retrieval.as_ref())
+            .is_some_and(|r| r.status == RetrievalStatus::InProgress)
+    });
     for rp in running {
         let Some(archive) = rp.archive.clone() else { continue };
         let Some(retrieval) = archive.retrieval.clone() else {

@@ -1,6 +1,8 @@
-//! `plan-backups`: a dry run of the planner. Returns what Lifeboat would create, copy and
-//! expire right now (or at a given instant), each with its reason, plus what the safety
-//! floor protects — as JSON and as a readable summary. No side effects: it only reads.
+//! `plan-backups`: a dry run of the planner. Returns what Lifeboat would create, copy,
+//! tier and expire right now (or at a given instant), each with its reason, plus what the
+//! safety floor protects — as JSON and as a readable summary. No side effects: it only
+//! reads. Tier moves are the S3 backup runs whose copies `tier-backups` would move to a
+//! colder class by their policy's `tiers` (its dry run adds counts and the cost effect).
 
 use std::collections::BTreeMap;
 
@@ -10,14 +12,26 @@ use lifeboat::FunctionError;
 use lifeboat::app::{ItemFailure, Ports, plan_by_resource, protected_resources};
 use lifeboat::config::Config;
 use lifeboat::domain::planner::{EmergencyRequest, Plan, PlanInput};
-use lifeboat::domain::{Policy, PolicyName};
+use lifeboat::domain::tiering::{DueMove, S3Class, TierSchedule, TierWait, plan_moves};
+use lifeboat::domain::{Policy, PolicyName, RecoveryPointId};
+use lifeboat::object_store::runs::kept_runs;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The class S3 backup copies are written in: `BACKUP_STORAGE_CLASS` (default STANDARD),
+/// as `backup-objects` reads it.
+pub fn tier_base(get: impl Fn(&str) -> Option<String>) -> Result<S3Class, String> {
+    let class = get("BACKUP_STORAGE_CLASS").unwrap_or_default();
+    S3Class::parse(class.trim())
+        .ok_or_else(|| format!("BACKUP_STORAGE_CLASS: {class:.20?} is not an S3 storage class Lifeboat tiers"))
+}
 
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub ports: Ports,
     pub config: Config,
+    /// The class S3 backup copies are written in (`BACKUP_STORAGE_CLASS`, default STANDARD).
+    pub tier_base: S3Class,
 }
 
 /// `{"at"?: RFC 3339, "policy"?: name, "force"?: bool, "emergencies"?: [{"resource_arn", "reason"}]}`
@@ -94,8 +108,23 @@ pub struct Report {
     pub at: DateTime<Utc>,
     pub summary: String,
     pub plan: Plan,
+    /// S3 backup runs whose copies are due a colder class, and those that wait.
+    pub tiering: Tiering,
     /// Invalid policies and malformed tags, which the plan leaves out.
     pub problems: Vec<ItemFailure>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tiering {
+    pub moves: Vec<TierMove>,
+    pub waiting: Vec<TierWait>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TierMove {
+    pub recovery_point: RecoveryPointId,
+    #[serde(flatten)]
+    pub due: DueMove,
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
@@ -162,10 +191,40 @@ pub async fn run(deps: &Deps, request: &PlanRequest) -> Result<Report, FunctionE
         force: request.force,
     };
     let plan = plan_by_resource(ports, &resources, &settings).await?;
+    let schedules: BTreeMap<PolicyName, TierSchedule> = policies
+        .iter()
+        .filter(|(_, p)| !p.tiers.is_empty())
+        .map(|(n, p)| (n.clone(), p.tiers.clone()))
+        .collect();
+    let runs = if schedules.is_empty() {
+        Vec::new()
+    } else {
+        kept_runs(ports.catalog.as_ref()).await?
+    };
+    let tiers = plan_moves(&runs, &schedules, deps.tier_base, at);
+    let summary = format!(
+        "{}{} runs' copies to move to a colder class, {} waiting\n{}",
+        plan.summary(),
+        tiers.moves.len(),
+        tiers.waiting.len(),
+        tiers.summary()
+    );
+    let tiering = Tiering {
+        moves: tiers
+            .moves
+            .into_iter()
+            .map(|(rp, due)| TierMove {
+                recovery_point: rp.id.clone(),
+                due,
+            })
+            .collect(),
+        waiting: tiers.waiting,
+    };
     Ok(Report {
         at,
-        summary: plan.summary(),
+        summary,
         plan,
+        tiering,
         problems,
     })
 }

@@ -53,6 +53,7 @@ fn setup() -> (Fakes, Deps, ResourceRef) {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        tier_base: lifeboat::domain::tiering::S3Class::Standard,
     };
     (fakes, deps, orders)
 }
@@ -155,4 +156,54 @@ async fn malformed_requests_are_invalid_and_read_nothing() {
     let (_, deps, _) = setup();
     let err = handle(&deps, event(r#"{"policy":"platinum"}"#)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::NotFound);
+}
+
+#[tokio::test]
+async fn s3_runs_due_a_colder_class_are_in_the_plan_with_their_reason() {
+    let (fakes, deps, _) = setup();
+    fakes.catalog.put_policy_json(
+        "media",
+        r#"{"name":"media","every":"1d","rpo":"2d","retain":30,
+            "tiers":[{"after":"30d","class":"GLACIER_IR"},{"after":"120d","class":"GLACIER"}]}"#,
+    );
+    let photos =
+        lifeboat::object_store::runs::s3_resource(&lifeboat::domain::Region::parse("us-east-1").unwrap(), "photos", "");
+    for (run, days) in [("lb-media-photos-all-old", 40), ("lb-media-photos-all-new", 3)] {
+        let at = now() - chrono::Duration::days(days);
+        let mut rp = RecoveryPoint::new(
+            &photos,
+            &PolicyName::parse("media").unwrap(),
+            Slot::containing(at, Duration::from_mins(1)),
+            &photos.region,
+            run,
+            Status::Available,
+            at,
+        );
+        rp.manifest = Some(lifeboat::domain::manifest::ManifestRef {
+            source_bucket: "photos".into(),
+            prefix: String::new(),
+            backup_bucket: "vault".into(),
+            key: format!("lifeboat/photos/all/manifests/{run}.jsonl.zst"),
+            sha256: "0".repeat(64),
+            objects: 1,
+            bytes: 1,
+            copied: 1,
+            deleted: 0,
+        });
+        fakes.catalog.insert(&rp).await.unwrap();
+    }
+    let report = handle(&deps, event("{}")).await.unwrap();
+    assert_eq!(report.tiering.moves.len(), 1, "{:?}", report.tiering);
+    let m = &report.tiering.moves[0];
+    assert_eq!(m.due.run, "lb-media-photos-all-old");
+    assert_eq!(m.due.to.as_str(), "GLACIER_IR");
+    assert!(m.due.reason.contains("40 days old"), "{}", m.due.reason);
+    assert!(
+        report.summary.contains("1 runs' copies to move to a colder class")
+            && report
+                .summary
+                .contains("tier   us-east-1/s3/lb-media-photos-all-old STANDARD → GLACIER_IR"),
+        "{}",
+        report.summary
+    );
 }

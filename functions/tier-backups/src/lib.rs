@@ -31,15 +31,15 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
 use lifeboat::domain::cost::PriceBook;
-use lifeboat::domain::manifest::{ManifestEntry, sha256_hex};
+use lifeboat::domain::manifest::{ManifestEntry, hex, sha256_hex};
 use lifeboat::domain::tiering::{
     CostEffect, DueMove, Ledger, LedgerEntry, LifecycleRule, MoveSet, S3Class, TierRecord, TierSchedule, TierWait,
-    due_move, ledger_key, lifecycle_rules,
+    ledger_key, lifecycle_rules, plan_moves,
 };
-use lifeboat::domain::{PolicyName, RecoveryPoint, ResourceKind, Status};
+use lifeboat::domain::{PolicyName, RecoveryPoint};
 use lifeboat::error::ErrorType;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::{ManifestReadError, load_manifest};
+use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_manifest};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, read_all};
 use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
@@ -120,6 +120,7 @@ pub struct MoveReport {
     /// Copies found already in the target class (a crashed invocation or the lifecycle
     /// rule moved them): recorded, not copied again.
     pub recovered: u64,
+    pub recovered_bytes: u64,
     /// Superseded versions that could not be deleted yet.
     pub superseded_pending: u64,
     pub cost: CostEffect,
@@ -169,7 +170,12 @@ pub async fn handle_with(
 pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierReport, FunctionError> {
     let now = deps.clock.now();
     let s = &deps.settings;
-    let base = S3Class::parse(&s.storage_class).unwrap_or(S3Class::Standard);
+    let base = S3Class::parse(&s.storage_class).ok_or_else(|| {
+        FunctionError::misconfigured(format!(
+            "BACKUP_STORAGE_CLASS: {:.20?} is not an S3 storage class Lifeboat tiers",
+            s.storage_class
+        ))
+    })?;
     let schedules: BTreeMap<PolicyName, TierSchedule> = deps
         .catalog
         .policies()
@@ -179,12 +185,8 @@ pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierRep
         .filter(|p| !p.tiers.is_empty())
         .map(|p| (p.name, p.tiers))
         .collect();
-    let mut runs = Vec::new();
-    for status in [Status::Available, Status::Copying, Status::Copied] {
-        runs.extend(deps.catalog.by_status(status).await?.into_iter().filter(|p| {
-            p.resource.kind == ResourceKind::S3Prefix && p.manifest.is_some() && p.location == s.backup_region
-        }));
-    }
+    let mut runs = kept_runs(deps.catalog.as_ref()).await?;
+    runs.retain(|p| p.location == s.backup_region);
     runs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
 
     let mut report = TierReport {
@@ -192,21 +194,13 @@ pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierRep
         lifecycle_rules: desired_rules(&runs, &schedules),
         ..TierReport::default()
     };
-    let mut due: Vec<(RecoveryPoint, DueMove)> = Vec::new();
-    for rp in runs {
-        let Some(schedule) = schedules.get(&rp.policy) else {
-            continue;
-        };
-        match due_move(&rp, schedule, base, now) {
-            Ok(Some(m)) => due.push((rp, m)),
-            Ok(None) => {}
-            Err(wait) => report.waiting.push(wait),
-        }
-    }
+    let plan = plan_moves(&runs, &schedules, base, now);
+    report.waiting = plan.waiting;
+    let due = plan.moves;
     if req.dry_run {
         for (rp, m) in due {
-            let set = move_set(deps, &rp, &m).await?;
-            report.moves.push(move_report(&rp, &m, &set, "planned"));
+            let set = move_set(deps, rp, &m).await?;
+            report.moves.push(move_report(rp, &m, &set, "planned"));
         }
     } else {
         let holder = format!("{FUNCTION}/{run_id}");
@@ -233,7 +227,7 @@ async fn apply(
     deps: &Deps,
     req: &TierRequest,
     run_id: &str,
-    due: Vec<(RecoveryPoint, DueMove)>,
+    due: Vec<(&RecoveryPoint, DueMove)>,
     report: &mut TierReport,
 ) -> Result<(), FunctionError> {
     let s = &deps.settings;
@@ -243,18 +237,20 @@ async fn apply(
         .replace_tier_rules(&s.backup_bucket, &report.lifecycle_rules)
         .await?;
     log.action("lifecycle", &s.backup_bucket, format!("{count} rules"));
-    let mut budget = req.max_objects.unwrap_or(DEFAULT_MAX_OBJECTS);
+    let max = req.max_objects.unwrap_or(DEFAULT_MAX_OBJECTS);
+    let mut budget = max;
     for (rp, m) in due {
-        let set = move_set(deps, &rp, &m).await?;
-        if set.objects > budget && set.objects > 0 && report.objects_moved > 0 {
-            report.moves.push(move_report(&rp, &m, &set, "deferred"));
+        let set = move_set(deps, rp, &m).await?;
+        // A run moves whole; one larger than the budget still moves when it comes first.
+        if set.objects > budget && budget < max {
+            report.moves.push(move_report(rp, &m, &set, "deferred"));
             continue;
         }
-        let mut r = move_report(&rp, &m, &set, "moved");
-        move_run(deps, &rp, &m, &set, &mut r).await?;
+        let mut r = move_report(rp, &m, &set, "moved");
+        move_run(deps, rp, &m, &set, &mut r).await?;
         budget = budget.saturating_sub(set.objects);
         report.objects_moved += set.objects.saturating_sub(r.recovered);
-        report.bytes_moved += set.bytes;
+        report.bytes_moved += set.bytes.saturating_sub(r.recovered_bytes);
         log.action("moved", &m.run, format!("{} copies to {}", set.objects, m.to));
         report.moves.push(r);
     }
@@ -290,6 +286,7 @@ fn move_report(rp: &RecoveryPoint, m: &DueMove, set: &MoveSet, outcome: &str) ->
         bytes: set.bytes,
         small_kept: set.small_kept,
         recovered: 0,
+        recovered_bytes: 0,
         superseded_pending: 0,
         cost: set.cost,
         outcome: outcome.into(),
@@ -375,7 +372,7 @@ async fn move_run(
         .await;
     let mut entries = Vec::with_capacity(set.entries.len());
     let mut superseded = Vec::new();
-    for result in results {
+    for (result, e) in results.into_iter().zip(&set.entries) {
         match result? {
             Moved::Copied(l, old) => {
                 if let Some(old) = old {
@@ -385,6 +382,7 @@ async fn move_run(
             }
             Moved::Recovered(l, old) => {
                 r.recovered += 1;
+                r.recovered_bytes += e.size;
                 if let Some(old) = old {
                     superseded.push((l.backup_key.clone(), old));
                 }
@@ -470,14 +468,6 @@ async fn delete_superseded(deps: &Deps, key: &str, version: &str) -> PortResult<
     deps.backup.delete(bucket, key, Some(version)).await
 }
 
-fn hex_to_base64(hex: &str) -> Option<String> {
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect();
-    bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b))
-}
-
 async fn move_one(deps: &Deps, e: &ManifestEntry, current: Option<String>, to: S3Class) -> PortResult<Moved> {
     let bucket = &deps.settings.backup_bucket;
     let entry = |version: Option<String>, class: S3Class| LedgerEntry {
@@ -531,7 +521,12 @@ async fn move_one(deps: &Deps, e: &ManifestEntry, current: Option<String>, to: S
     // S3's claim about the new version must match the bytes the manifest recorded.
     if written.parts <= 1
         && let Some(claimed) = written.checksum_sha256.as_deref().filter(|c| !c.contains('-'))
-        && Some(claimed) != hex_to_base64(&e.sha256).as_deref()
+        && base64::engine::general_purpose::STANDARD
+            .decode(claimed)
+            .map(|b| hex(&b))
+            .ok()
+            .as_deref()
+            != Some(e.sha256.as_str())
     {
         return Err(PortError::Conflict(format!(
             "{}: S3 reports SHA-256 {claimed} for the {to} copy, the manifest records {}",

@@ -327,6 +327,11 @@ async fn a_crash_mid_move_resumes_without_copying_twice() {
     );
     let r = run(&w.deps, &apply(), "resumed").await.unwrap();
     assert_eq!((r.moves[0].recovered, r.objects_moved), (1, 1));
+    assert_eq!(
+        r.bytes_moved + r.moves[0].recovered_bytes,
+        500 * 1024,
+        "each byte counted once"
+    );
     // Three copy calls: one made, one failed, one by the resumed run.
     assert_eq!(w.store.calls(ObjectOp::Copy) - copies, 3);
     assert_eq!(w.class_of("big-1.jpg").await, "GLACIER_IR");

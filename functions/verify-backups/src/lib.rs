@@ -19,9 +19,9 @@ use lifeboat::app::RunLog;
 use lifeboat::domain::manifest::{ManifestEntry, sha256_hex};
 use lifeboat::domain::policy::VerifyRule;
 use lifeboat::domain::recovery_point::VerificationFailure;
-use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
+use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Severity};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::{ManifestReadError, load_current_manifest};
+use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_current_manifest};
 use lifeboat::object_store::{ObjectStore, digest};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
 use serde::{Deserialize, Serialize};
@@ -197,17 +197,7 @@ pub async fn run(deps: &Deps, req: &VerifyRequest, run_id: &str) -> Result<Verif
         }
         vec![rp]
     } else {
-        let mut all = Vec::new();
-        for status in [Status::Available, Status::Copying, Status::Copied] {
-            all.extend(
-                deps.catalog
-                    .by_status(status)
-                    .await?
-                    .into_iter()
-                    .filter(|p| p.resource.kind == ResourceKind::S3Prefix && p.manifest.is_some()),
-            );
-        }
-        all
+        kept_runs(deps.catalog.as_ref()).await?
     };
     let seed = req.seed.clone().unwrap_or_else(|| run_id.to_owned());
     let mut report = VerifyReport {

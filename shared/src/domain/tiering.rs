@@ -18,8 +18,8 @@
 //! - [`Ledger`]: where each moved copy now is (version and class), stored beside the
 //!   manifests; manifests stay immutable and readers resolve copies through the ledger.
 
-use std::collections::HashMap;
-use std::fmt;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
 use std::io::{BufRead, BufReader, Write as _};
 
 use chrono::{DateTime, Utc};
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cost::{PriceBook, StorageTier, Stored, monthly_cost};
 use super::manifest::{Manifest, ManifestEntry, ManifestError, area};
-use super::{RecoveryPoint, Region};
+use super::{PolicyName, RecoveryPoint, Region};
 
 /// Objects smaller than this stay where they are: S3 lifecycle does not transition them by
 /// default, and the per-object minimums and overheads make moving them cost more.
@@ -387,6 +387,49 @@ pub fn due_move(
             step.after_days
         ),
     }))
+}
+
+/// The runs whose copies are due a move, and those that wait (with their reasons).
+#[derive(Debug, Clone, Default)]
+pub struct TierPlan<'a> {
+    pub moves: Vec<(&'a RecoveryPoint, DueMove)>,
+    pub waiting: Vec<TierWait>,
+}
+
+impl TierPlan<'_> {
+    /// One line per move and per wait.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for (rp, m) in &self.moves {
+            let _ = writeln!(out, "  tier   {} {} → {}: {}", rp.id, m.from, m.to, m.reason);
+        }
+        for w in &self.waiting {
+            let _ = writeln!(out, "  wait   {} → {}: {}", w.run, w.target, w.reason);
+        }
+        out
+    }
+}
+
+/// [`due_move`] for every run (S3 backup runs, oldest first) whose policy has a schedule;
+/// `base` is the class copies are written in.
+pub fn plan_moves<'a>(
+    runs: &'a [RecoveryPoint],
+    schedules: &BTreeMap<PolicyName, TierSchedule>,
+    base: S3Class,
+    now: DateTime<Utc>,
+) -> TierPlan<'a> {
+    let mut plan = TierPlan::default();
+    for rp in runs {
+        let Some(schedule) = schedules.get(&rp.policy) else {
+            continue;
+        };
+        match due_move(rp, schedule, base, now) {
+            Ok(Some(m)) => plan.moves.push((rp, m)),
+            Ok(None) => {}
+            Err(wait) => plan.waiting.push(wait),
+        }
+    }
+    plan
 }
 
 /// The monthly cost of some copies in one class.

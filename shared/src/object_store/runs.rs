@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::domain::manifest::{Manifest, ManifestEntry, ManifestError, ManifestRef, sha256_hex};
 use crate::domain::tiering::Ledger;
-use crate::domain::{RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef};
+use crate::domain::{RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Status};
 use crate::object_store::{ObjectStore, read_all};
 use crate::ports::{Catalog, PortError, PortResult};
 
@@ -110,6 +110,25 @@ pub async fn resolve_tiers(
         l.apply(entries);
     }
     Ok(())
+}
+
+/// Statuses whose recovery points still hold their data.
+pub const KEPT: [Status; 3] = [Status::Available, Status::Copying, Status::Copied];
+
+/// Every recovery point in one of `statuses`, of every resource and location.
+pub async fn points_in(catalog: &dyn Catalog, statuses: &[Status]) -> PortResult<Vec<RecoveryPoint>> {
+    let mut all = Vec::new();
+    for status in statuses {
+        all.extend(catalog.by_status(*status).await?);
+    }
+    Ok(all)
+}
+
+/// Every S3 backup run the catalog keeps, of every protected bucket/prefix and location.
+pub async fn kept_runs(catalog: &dyn Catalog) -> PortResult<Vec<RecoveryPoint>> {
+    let mut runs = points_in(catalog, &KEPT).await?;
+    runs.retain(|p| p.resource.kind == ResourceKind::S3Prefix && p.manifest.is_some());
+    Ok(runs)
 }
 
 /// The completed backup runs of a resource, newest first.

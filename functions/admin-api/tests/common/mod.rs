@@ -115,6 +115,7 @@ impl World {
             plan: plan_backups::Deps {
                 ports: fakes.ports(),
                 config: Fakes::config(),
+                tier_base: lifeboat::domain::tiering::S3Class::Standard,
             },
             admin,
             audit: audit.clone(),

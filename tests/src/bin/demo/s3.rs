@@ -203,6 +203,25 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
             .cloned()
             .collect::<Vec<_>>()
     };
+    // The planner's dry run (plan-backups) lists the run as due, with its reason.
+    let plan_deps = plan_backups::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+        tier_base: lifeboat::domain::tiering::S3Class::Standard,
+    };
+    let dry_plan = plan_backups::run(
+        &plan_deps,
+        &plan_backups::PlanRequest {
+            at: Some(start + Duration::days(31)),
+            policy: Some(policy.name.clone()),
+            force: false,
+            emergencies: Vec::new(),
+        },
+    )
+    .await?;
+    for line in dry_plan.summary.lines().filter(|l| l.contains(&run.run)) {
+        println!("  day  31 plan-backups:{line}");
+    }
     for (day, what) in [(31, "plan"), (31, "move"), (120, "move"), (122, "move")] {
         clock.set(start + Duration::days(day));
         let req = TierRequest {
