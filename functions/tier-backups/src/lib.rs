@@ -14,7 +14,10 @@
 //!   beside the manifests, recorded on the run's catalog record by a version-checked
 //!   write, and only then the superseded versions deleted. A run waits (with its reason)
 //!   while its copies are locked or held, inside their class's minimum storage duration,
-//!   or already archived.
+//!   or already archived. A copy whose move would cost more than it saves before it is
+//!   expected to go stays where it is (`uneconomic_kept`): one the newest run of its
+//!   prefix still lists lives on with its object; one since superseded is expected to go
+//!   when its run's retention ends (the policy's expected lifetime).
 //!
 //! Crash-safe and idempotent: a copy already in the target class with the run's checksum
 //! (moved by a crashed invocation, or by the lifecycle rule) is recorded, not copied again;
@@ -22,7 +25,7 @@
 //! lease). A dry run reports the moves, what waits and why, and the monthly cost before and
 //! after, changing nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -33,8 +36,8 @@ use lifeboat::app::RunLog;
 use lifeboat::domain::cost::PriceBook;
 use lifeboat::domain::manifest::{ManifestEntry, hex, sha256_hex};
 use lifeboat::domain::tiering::{
-    CostEffect, DueMove, Ledger, LedgerEntry, LifecycleRule, MoveSet, S3Class, TierRecord, TierSchedule, TierWait,
-    ledger_key, lifecycle_rules, plan_moves,
+    CostEffect, DueMove, Horizon, Ledger, LedgerEntry, LifecycleRule, MoveSet, S3Class, TierRecord, TierSchedule,
+    TierWait, ledger_key, lifecycle_rules, plan_moves,
 };
 use lifeboat::domain::{PolicyName, RecoveryPoint};
 use lifeboat::error::ErrorType;
@@ -117,6 +120,9 @@ pub struct MoveReport {
     pub bytes: u64,
     /// Copies under 128 KB, left where they are.
     pub small_kept: u64,
+    /// Copies left where they are because moving them would cost more than it saves
+    /// before they are expected to go.
+    pub uneconomic_kept: u64,
     /// Copies found already in the target class (a crashed invocation or the lifecycle
     /// rule moved them): recorded, not copied again.
     pub recovered: u64,
@@ -176,15 +182,22 @@ pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierRep
             s.storage_class
         ))
     })?;
-    let schedules: BTreeMap<PolicyName, TierSchedule> = deps
+    let policies: Vec<_> = deps
         .catalog
         .policies()
         .await?
         .into_iter()
         .filter_map(Result::ok)
         .filter(|p| !p.tiers.is_empty())
-        .map(|p| (p.name, p.tiers))
         .collect();
+    let lifetimes = policies
+        .iter()
+        .filter_map(|p| {
+            let life = p.retention.expected_lifetime(p.rpo)?;
+            Some((p.name.clone(), chrono::Duration::from_std(life).ok()?))
+        })
+        .collect();
+    let schedules: BTreeMap<PolicyName, TierSchedule> = policies.into_iter().map(|p| (p.name, p.tiers)).collect();
     let mut runs = kept_runs(deps.catalog.as_ref()).await?;
     runs.retain(|p| p.location == s.backup_region);
     runs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
@@ -197,9 +210,14 @@ pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierRep
     let plan = plan_moves(&runs, &schedules, base, now);
     report.waiting = plan.waiting;
     let due = plan.moves;
+    let mut stays = Stays {
+        runs: &runs,
+        lifetimes,
+        current: HashMap::new(),
+    };
     if req.dry_run {
         for (rp, m) in due {
-            let set = move_set(deps, rp, &m).await?;
+            let set = move_set(deps, rp, &m, &mut stays).await?;
             report.moves.push(move_report(rp, &m, &set, "planned"));
         }
     } else {
@@ -208,7 +226,7 @@ pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierRep
             report.busy = true;
             return Ok(report);
         }
-        let result = apply(deps, req, run_id, due, &mut report).await;
+        let result = apply(deps, req, run_id, due, &mut stays, &mut report).await;
         if let Err(e) = deps.catalog.release_lease(LEASE, &holder).await {
             tracing::warn!(error = %e, "could not release the tier-backups lease (it expires)");
         }
@@ -228,6 +246,7 @@ async fn apply(
     req: &TierRequest,
     run_id: &str,
     due: Vec<(&RecoveryPoint, DueMove)>,
+    stays: &mut Stays<'_>,
     report: &mut TierReport,
 ) -> Result<(), FunctionError> {
     let s = &deps.settings;
@@ -240,7 +259,7 @@ async fn apply(
     let max = req.max_objects.unwrap_or(DEFAULT_MAX_OBJECTS);
     let mut budget = max;
     for (rp, m) in due {
-        let set = move_set(deps, rp, &m).await?;
+        let set = move_set(deps, rp, &m, stays).await?;
         // A run moves whole; one larger than the budget still moves when it comes first.
         if set.objects > budget && budget < max {
             report.moves.push(move_report(rp, &m, &set, "deferred"));
@@ -285,6 +304,7 @@ fn move_report(rp: &RecoveryPoint, m: &DueMove, set: &MoveSet, outcome: &str) ->
         objects: set.objects,
         bytes: set.bytes,
         small_kept: set.small_kept,
+        uneconomic_kept: set.uneconomic_kept,
         recovered: 0,
         recovered_bytes: 0,
         superseded_pending: 0,
@@ -293,11 +313,47 @@ fn move_report(rp: &RecoveryPoint, m: &DueMove, set: &MoveSet, outcome: &str) ->
     }
 }
 
-async fn move_set(deps: &Deps, rp: &RecoveryPoint, m: &DueMove) -> Result<MoveSet, FunctionError> {
-    let Some(mref) = &rp.manifest else {
-        return Ok(MoveSet::default());
-    };
-    let manifest = load_manifest(deps.backup.as_ref(), mref).await.map_err(|e| match e {
+/// How long copies are expected to stay, for the payback of their moves.
+struct Stays<'a> {
+    /// Kept S3 runs, oldest first.
+    runs: &'a [RecoveryPoint],
+    /// Each policy's expected retention lifetime.
+    lifetimes: BTreeMap<PolicyName, chrono::Duration>,
+    /// Per source bucket and prefix: the copies (key, run that made it) the newest run lists.
+    current: HashMap<(String, String), HashSet<(String, String)>>,
+}
+
+impl Stays<'_> {
+    async fn current_copies(
+        &mut self,
+        deps: &Deps,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<&HashSet<(String, String)>, FunctionError> {
+        let k = (bucket.to_owned(), prefix.to_owned());
+        if !self.current.contains_key(&k) {
+            let newest = self
+                .runs
+                .iter()
+                .filter_map(|r| r.manifest.as_ref().map(|m| (r, m)))
+                .rfind(|(_, m)| m.source_bucket == bucket && m.prefix == prefix);
+            let mut copies = HashSet::new();
+            if let Some((r, mref)) = newest {
+                let manifest = read_manifest(deps, r, mref).await?;
+                copies.extend(manifest.live().map(|e| (e.key.clone(), e.copied_in.clone())));
+            }
+            self.current.insert(k.clone(), copies);
+        }
+        Ok(self.current.entry(k).or_default())
+    }
+}
+
+async fn read_manifest(
+    deps: &Deps,
+    rp: &RecoveryPoint,
+    mref: &lifeboat::domain::manifest::ManifestRef,
+) -> Result<lifeboat::domain::manifest::Manifest, FunctionError> {
+    load_manifest(deps.backup.as_ref(), mref).await.map_err(|e| match e {
         ManifestReadError::Port(p) => FunctionError::from(p),
         ManifestReadError::Bad(b) => FunctionError::new(
             ErrorType::Conflict,
@@ -306,20 +362,48 @@ async fn move_set(deps: &Deps, rp: &RecoveryPoint, m: &DueMove) -> Result<MoveSe
                 rp.id
             ),
         ),
-    })?;
+    })
+}
+
+async fn move_set(
+    deps: &Deps,
+    rp: &RecoveryPoint,
+    m: &DueMove,
+    stays: &mut Stays<'_>,
+) -> Result<MoveSet, FunctionError> {
+    let Some(mref) = &rp.manifest else {
+        return Ok(MoveSet::default());
+    };
+    let manifest = read_manifest(deps, rp, mref).await?;
+    // A superseded copy is expected to go when this run does; without a known lifetime
+    // nothing bounds it.
+    let left = stays.lifetimes.get(&rp.policy).map(|life| {
+        let days = (rp.created_at + *life - deps.clock.now()).num_days();
+        Horizon::Days(u32::try_from(days.max(0)).unwrap_or(u32::MAX))
+    });
+    let current = stays.current_copies(deps, &mref.source_bucket, &mref.prefix).await?;
+    let horizon = |e: &ManifestEntry| {
+        if current.contains(&(e.key.clone(), e.copied_in.clone())) {
+            Horizon::Unbounded
+        } else {
+            left.unwrap_or(Horizon::Unbounded)
+        }
+    };
     Ok(MoveSet::of(
         &manifest,
         m.from,
         m.to,
         &deps.settings.backup_region,
         &deps.prices,
+        &horizon,
     ))
 }
 
-/// Where each copy is before this move: its previous ledger, else the manifest's version.
-async fn current_versions(deps: &Deps, rp: &RecoveryPoint) -> Result<HashMap<String, Option<String>>, FunctionError> {
+/// The run's previous ledger: where each copy an earlier move moved is now (a copy it
+/// does not list is still at the manifest's version).
+async fn previous_ledger(deps: &Deps, rp: &RecoveryPoint) -> Result<Vec<LedgerEntry>, FunctionError> {
     let Some(t) = &rp.tiering else {
-        return Ok(HashMap::new());
+        return Ok(Vec::new());
     };
     let bytes = read_all(
         deps.backup.as_ref(),
@@ -333,11 +417,7 @@ async fn current_versions(deps: &Deps, rp: &RecoveryPoint) -> Result<HashMap<Str
         return Err(bad("SHA-256 differs from the catalog's".into()));
     }
     let ledger = Ledger::decode(&bytes).map_err(|e| bad(e.to_string()))?;
-    Ok(ledger
-        .entries
-        .into_iter()
-        .map(|l| (ledger_id(&l.backup_key, l.original_version.as_deref()), l.version))
-        .collect())
+    Ok(ledger.entries)
 }
 
 fn ledger_id(key: &str, version: Option<&str>) -> String {
@@ -358,7 +438,13 @@ async fn move_run(
     r: &mut MoveReport,
 ) -> Result<(), FunctionError> {
     let s = &deps.settings;
-    let previous = current_versions(deps, rp).await?;
+    let mut earlier: HashMap<String, LedgerEntry> = previous_ledger(deps, rp)
+        .await?
+        .into_iter()
+        .map(|l| (ledger_id(&l.backup_key, l.original_version.as_deref()), l))
+        .collect();
+    let previous: HashMap<String, Option<String>> =
+        earlier.iter().map(|(id, l)| (id.clone(), l.version.clone())).collect();
     let results: Vec<PortResult<Moved>> = stream::iter(set.entries.iter())
         .map(|e| {
             let current = previous
@@ -390,6 +476,14 @@ async fn move_run(
             }
         }
     }
+    // Copies an earlier move moved and this one leaves (not worth moving again) keep
+    // their earlier entries: the new ledger replaces the old one.
+    for e in &set.entries {
+        earlier.remove(&ledger_id(&e.backup_key, e.backup_version_id.as_deref()));
+    }
+    let mut kept: Vec<LedgerEntry> = earlier.into_values().collect();
+    kept.sort_by(|a, b| a.backup_key.cmp(&b.backup_key));
+    entries.extend(kept);
     // The ledger first, then the catalog, and only then the superseded versions go.
     let now = deps.clock.now();
     let Some(mref) = &rp.manifest else { return Ok(()) };

@@ -70,7 +70,7 @@ async fn world(extra: &[(&str, &str)]) -> World {
     catalog.put_policy_json("gold", POLICY);
     let clock = Arc::new(ManualClock::new(t0()));
     let settings = settings(extra);
-    store.insert("photos", "big-1.jpg", &vec![1u8; 200 * KIB]);
+    store.insert("photos", "big-1.jpg", &vec![1u8; 1024 * KIB]);
     store.insert("photos", "big-2.jpg", &vec![2u8; 300 * KIB]);
     store.insert("photos", "small.txt", b"tiny");
     let backup = backup_objects::Deps {
@@ -178,7 +178,7 @@ async fn a_dry_run_shows_moves_waits_and_cost_and_changes_nothing() {
         (m.from, m.to, m.outcome.as_str()),
         (S3Class::Standard, S3Class::GlacierIr, "planned")
     );
-    assert_eq!((m.objects, m.bytes, m.small_kept), (2, 500 * 1024, 1));
+    assert_eq!((m.objects, m.bytes, m.small_kept), (2, 1324 * 1024, 1));
     assert!(m.reason.contains("31 days old"), "{}", m.reason);
     assert!(r.monthly_after_micro_usd < r.monthly_before_micro_usd, "{r:?}");
     assert_eq!(w.store.calls(ObjectOp::Copy), copies_before);
@@ -188,6 +188,45 @@ async fn a_dry_run_shows_moves_waits_and_cost_and_changes_nothing() {
     w.at(29);
     let r = handle(&w.deps, event(DRY_RUN)).await.unwrap();
     assert!(r.moves.is_empty() && r.waiting.is_empty());
+}
+
+#[tokio::test]
+async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
+    let w = world(&[]).await;
+    // Day 1: big-2 changes; the second run copies it, and big-1's copy stays run 1's.
+    w.at(1);
+    w.store.insert("photos", "big-2.jpg", &vec![9u8; 300 * KIB]);
+    let backup = backup_objects::Deps {
+        catalog: w.catalog.clone(),
+        clock: w.clock.clone(),
+        source: w.store.clone(),
+        backup: w.store.clone(),
+        settings: w.settings.clone(),
+    };
+    let req = BackupRequest {
+        bucket: "photos".into(),
+        prefix: String::new(),
+        policy: "gold".into(),
+        scheduled_time: "2026-01-02T00:00:00Z".parse().unwrap(),
+        max_pages: None,
+    };
+    let second = backup_objects::run(&backup, &req, "r2", None).await.unwrap();
+    assert_eq!(second.copied, 1);
+    // Day 31. `retain: 30` of daily runs with a 2-day RPO: a run is expected to stay
+    // about 60 days, so run 1 has 29 days left. Its big-2 copy goes with it; moving it
+    // to GLACIER_IR would bill 90 days there plus the copy request, more than 29 days
+    // of STANDARD. Its big-1 copy is still the current backup of big-1: it moves.
+    w.at(31);
+    let r = run(&w.deps, &apply(), "m1").await.unwrap();
+    let first = r.moves.iter().find(|m| m.run != second.run).unwrap();
+    assert_eq!(
+        (first.objects, first.bytes, first.uneconomic_kept),
+        (1, 1024 * 1024, 1),
+        "{r:?}"
+    );
+    // Run 2's own big-2 copy is current: it moves too.
+    let newer = r.moves.iter().find(|m| m.run == second.run).unwrap();
+    assert_eq!((newer.objects, newer.uneconomic_kept), (1, 0), "{r:?}");
 }
 
 #[tokio::test]
@@ -204,7 +243,7 @@ async fn moves_keep_other_lifecycle_rules_restores_and_verification_working() {
     );
     w.at(31);
     let r = handle(&w.deps, event(SCHEDULED)).await.unwrap();
-    assert_eq!((r.objects_moved, r.bytes_moved), (2, 500 * 1024));
+    assert_eq!((r.objects_moved, r.bytes_moved), (2, 1324 * 1024));
     assert_eq!(r.moves[0].outcome, "moved");
     assert_eq!(r.moves[0].superseded_pending, 0);
     let rules = w.store.lifecycle_rules("vault");
@@ -273,7 +312,13 @@ async fn a_glacier_restore_is_started_tracked_then_copied_back() {
     w.at(122);
     let r = run(&w.deps, &apply(), "m3").await.unwrap();
     assert_eq!((r.moves[0].from, r.moves[0].to), (S3Class::GlacierIr, S3Class::Glacier));
+    // 1 MiB moves on. 300 KiB stays: a month in GLACIER (with its 40 KB per object, 8 KB
+    // of it billed as STANDARD) costs more than a month in GLACIER_IR below ~750 KiB.
+    assert_eq!((r.moves[0].objects, r.moves[0].uneconomic_kept), (1, 1), "{r:?}");
     assert_eq!(w.class_of("big-1.jpg").await, "GLACIER");
+    // The new ledger still points at the GLACIER_IR copy the first move made (its
+    // STANDARD original is gone).
+    assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
     // Now in GLACIER: copies move on to DEEP_ARCHIVE only through the lifecycle rule.
     let req = RestoreRequest {
         bucket: "photos".into(),
@@ -310,7 +355,7 @@ async fn a_glacier_restore_is_started_tracked_then_copied_back() {
         .store
         .bytes("photos", &format!("lifeboat-restore/{}/big-1.jpg", third.run))
         .unwrap();
-    assert_eq!(back, vec![1u8; 200 * KIB]);
+    assert_eq!(back, vec![1u8; 1024 * KIB]);
 }
 
 #[tokio::test]
@@ -329,7 +374,7 @@ async fn a_crash_mid_move_resumes_without_copying_twice() {
     assert_eq!((r.moves[0].recovered, r.objects_moved), (1, 1));
     assert_eq!(
         r.bytes_moved + r.moves[0].recovered_bytes,
-        500 * 1024,
+        1324 * 1024,
         "each byte counted once"
     );
     // Three copy calls: one made, one failed, one by the resumed run.

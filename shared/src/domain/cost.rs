@@ -308,11 +308,7 @@ fn charge(bytes: u64, micro_per_gb_month: u64, days: u32) -> u64 {
 /// tier) and `standard_price` (S3 Standard's, for the Glacier per-object overhead).
 pub fn monthly_cost(item: &Stored, price: u64, standard_price: u64) -> Cost {
     let rules = item.tier.rules();
-    let data = item
-        .bytes
-        .max(item.objects.saturating_mul(rules.min_billable_object_bytes));
-    let billable = data.saturating_add(item.objects.saturating_mul(rules.overhead_bytes_at_tier));
-    let standard_bytes = item.objects.saturating_mul(rules.overhead_bytes_at_standard);
+    let (billable, standard_bytes) = billable_bytes(item.tier, item.bytes, item.objects);
     let days = item.expires_in_days.map_or(DAYS_PER_MONTH, |e| e.min(DAYS_PER_MONTH));
     let storage = charge(billable, price, days).saturating_add(charge(standard_bytes, standard_price, days));
     let early_days = match item.expires_in_days {
@@ -328,6 +324,53 @@ pub fn monthly_cost(item: &Stored, price: u64, standard_price: u64) -> Cost {
         early_deletion_micro_usd: early,
         total_micro_usd: storage.saturating_add(early),
     }
+}
+
+/// Bytes billed at the tier's price (data raised to the minimum billable size per object,
+/// plus the per-object overhead at the tier) and bytes billed at S3 Standard's price (the
+/// per-object overhead Glacier classes keep in Standard).
+fn billable_bytes(tier: StorageTier, bytes: u64, objects: u64) -> (u64, u64) {
+    let rules = tier.rules();
+    let data = bytes.max(objects.saturating_mul(rules.min_billable_object_bytes));
+    (
+        data.saturating_add(objects.saturating_mul(rules.overhead_bytes_at_tier)),
+        objects.saturating_mul(rules.overhead_bytes_at_standard),
+    )
+}
+
+/// The exact cost of storing `objects` objects totalling `bytes` in `tier` for `days`
+/// (billed for the tier's minimum storage duration at least when `from_now_on`), in
+/// micro-dollars × [`GIB`] × [`DAYS_PER_MONTH`]: comparable across tiers without rounding,
+/// even for a single small object. `price` and `standard_price` are micro-dollars per
+/// GB-month of the tier and of S3 Standard.
+pub fn storage_units(
+    tier: StorageTier,
+    bytes: u64,
+    objects: u64,
+    days: u32,
+    from_now_on: bool,
+    price: u64,
+    standard_price: u64,
+) -> u128 {
+    let (billable, standard_bytes) = billable_bytes(tier, bytes, objects);
+    let billed_days = if from_now_on {
+        days.max(tier.rules().min_storage_days)
+    } else {
+        days
+    };
+    u128::from(billable)
+        .saturating_mul(u128::from(price))
+        .saturating_mul(u128::from(billed_days))
+        .saturating_add(
+            u128::from(standard_bytes)
+                .saturating_mul(u128::from(standard_price))
+                .saturating_mul(u128::from(days)),
+        )
+}
+
+/// Micro-dollars (rounded up) of [`storage_units`].
+pub fn units_to_micro_usd(units: u128) -> u64 {
+    sat(units.div_ceil(u128::from(GIB) * u128::from(DAYS_PER_MONTH)))
 }
 
 /// Storage and cost of one (region, tier).

@@ -91,6 +91,30 @@ impl Retention {
             || self.min_age.is_some_and(|d| !d.is_zero())
     }
 
+    /// How long a point is expected to stay when backups run on schedule, at least every
+    /// `interval`: the longest span any rule keeps (its count of periods plus the current,
+    /// partial one), or `min_age`. Gaps in the backups make a GFS rule reach further back,
+    /// so this is an expectation, not a bound. `None` when no rule keeps anything.
+    pub fn expected_lifetime(&self, interval: Duration) -> Option<Duration> {
+        const HOUR: u64 = 3_600;
+        const DAY: u64 = 24 * HOUR;
+        let span = |n: u32, period_secs: u64| {
+            (n > 0).then(|| Duration::from_secs(u64::from(n).saturating_add(1).saturating_mul(period_secs)))
+        };
+        [
+            (self.last > 0).then(|| interval.saturating_mul(self.last)),
+            span(self.hourly, HOUR),
+            span(self.daily, DAY),
+            span(self.weekly, 7 * DAY),
+            span(self.monthly, 31 * DAY),
+            span(self.yearly, 366 * DAY),
+            self.min_age.filter(|d| !d.is_zero()),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         for (n, what) in [
@@ -185,6 +209,27 @@ mod tests {
 
     fn hours_ago(now: DateTime<Utc>, h: i64) -> DateTime<Utc> {
         now - chrono::Duration::hours(h)
+    }
+
+    #[test]
+    fn the_expected_lifetime_is_the_longest_rule() {
+        let day = Duration::from_secs(86_400);
+        let hour = Duration::from_secs(3_600);
+        assert_eq!(Retention::default().expected_lifetime(hour), None);
+        assert_eq!(Retention::last(7).expected_lifetime(day), Some(day * 7));
+        let gfs = Retention {
+            daily: 35,
+            weekly: 4,
+            ..Retention::default()
+        };
+        assert_eq!(gfs.expected_lifetime(hour), Some(day * 36));
+        let yearly = Retention {
+            hourly: 24,
+            yearly: 2,
+            min_age: Some(day * 10),
+            ..Retention::default()
+        };
+        assert_eq!(yearly.expected_lifetime(hour), Some(day * 366 * 3));
     }
 
     #[test]

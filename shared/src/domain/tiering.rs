@@ -25,7 +25,7 @@ use std::io::{BufRead, BufReader, Write as _};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::cost::{PriceBook, StorageTier, Stored, monthly_cost};
+use super::cost::{DAYS_PER_MONTH, GIB, PriceBook, StorageTier, Stored, monthly_cost, storage_units};
 use super::manifest::{Manifest, ManifestEntry, ManifestError, area};
 use super::{PolicyName, RecoveryPoint, Region};
 
@@ -452,8 +452,57 @@ fn copy_request_price_per_1000(class: S3Class) -> u64 {
     }
 }
 
+/// How long a copy is expected to stay in the backup bucket from now on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Horizon {
+    /// No end in sight: the copy is still the current backup of its object.
+    Unbounded,
+    /// About this many days more.
+    Days(u32),
+}
+
+/// Whether moving one copy of `bytes` from `from` to `to` costs less than leaving it where
+/// it is, over `horizon`. The move pays its copy request and the target's storage for the
+/// horizon but at least the target's minimum storage duration; leaving it pays `from`'s
+/// storage for the horizon (its own minimum has passed: [`due_move`] waits for it). An
+/// unbounded copy moves when a month in `to` costs less than a month in `from`: the
+/// one-time request is repaid in time. Missing prices never hold a move back.
+pub fn move_pays_off(
+    bytes: u64,
+    from: S3Class,
+    to: S3Class,
+    horizon: Horizon,
+    region: &Region,
+    prices: &PriceBook,
+) -> bool {
+    let (Some(p_from), Some(p_to), Some(standard)) = (
+        prices.price(region, from.tier()),
+        prices.price(region, to.tier()),
+        prices.price(region, StorageTier::S3Standard),
+    ) else {
+        return true;
+    };
+    match horizon {
+        Horizon::Unbounded => {
+            storage_units(to.tier(), bytes, 1, DAYS_PER_MONTH, false, p_to, standard)
+                < storage_units(from.tier(), bytes, 1, DAYS_PER_MONTH, false, p_from, standard)
+        }
+        Horizon::Days(days) => {
+            // Both sides times 1,000: the request is priced per 1,000.
+            let keep = storage_units(from.tier(), bytes, 1, days, false, p_from, standard).saturating_mul(1000);
+            let request = u128::from(copy_request_price_per_1000(to))
+                .saturating_mul(u128::from(GIB) * u128::from(DAYS_PER_MONTH));
+            let moved = storage_units(to.tier(), bytes, 1, days, true, p_to, standard)
+                .saturating_mul(1000)
+                .saturating_add(request);
+            moved < keep
+        }
+    }
+}
+
 /// The copies of one run that move: those made by the run itself (an unchanged object
-/// keeps an earlier run's copy, moved with that run) of at least [`MIN_TRANSITION_BYTES`].
+/// keeps an earlier run's copy, moved with that run) of at least [`MIN_TRANSITION_BYTES`],
+/// whose move pays off within their expected stay ([`move_pays_off`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MoveSet {
     #[serde(skip)]
@@ -461,17 +510,34 @@ pub struct MoveSet {
     pub objects: u64,
     pub bytes: u64,
     pub small_kept: u64,
+    /// Copies left where they are because moving them would cost more than it saves
+    /// before they are expected to go.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub uneconomic_kept: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub uneconomic_bytes: u64,
     pub cost: CostEffect,
 }
 
 impl MoveSet {
-    /// `manifest` is the run's own manifest (its copies are all listed in it).
-    pub fn of(manifest: &Manifest, from: S3Class, to: S3Class, region: &Region, prices: &PriceBook) -> Self {
+    /// `manifest` is the run's own manifest (its copies are all listed in it); `horizon`
+    /// says how long each copy is expected to stay.
+    pub fn of(
+        manifest: &Manifest,
+        from: S3Class,
+        to: S3Class,
+        region: &Region,
+        prices: &PriceBook,
+        horizon: &dyn Fn(&ManifestEntry) -> Horizon,
+    ) -> Self {
         let run = &manifest.header.run;
         let mut set = Self::default();
         for e in manifest.live().filter(|e| &e.copied_in == run) {
             if e.size < MIN_TRANSITION_BYTES {
                 set.small_kept += 1;
+            } else if !move_pays_off(e.size, from, to, horizon(e), region, prices) {
+                set.uneconomic_kept += 1;
+                set.uneconomic_bytes += e.size;
             } else {
                 set.objects += 1;
                 set.bytes += e.size;
@@ -810,13 +876,55 @@ mod tests {
             S3Class::Glacier,
             &region,
             &PriceBook::aws_list_prices(),
+            &|_| Horizon::Unbounded,
         );
-        assert_eq!((set.objects, set.small_kept), (1, 1));
+        assert_eq!((set.objects, set.small_kept, set.uneconomic_kept), (1, 1, 0));
         assert_eq!(set.entries[0].key, "big");
         // 10 GiB at $0.023 vs $0.0036 per GB-month, plus Glacier's 40 KB per object.
         assert_eq!(set.cost.before_micro_usd, 230_000);
         assert!((36_000..36_100).contains(&set.cost.after_micro_usd), "{:?}", set.cost);
         assert_eq!(set.cost.requests_micro_usd, 30);
+    }
+
+    #[test]
+    fn a_move_that_would_cost_more_than_it_saves_is_left_out() {
+        let region = Region::parse("us-east-1").unwrap();
+        let prices = PriceBook::aws_list_prices();
+        let pays = |bytes, to, horizon| move_pays_off(bytes, S3Class::Standard, to, horizon, &region, &prices);
+        let small = 130 * 1024;
+        // $0.00003 to copy a 130 KB object into GLACIER, then at least 90 days billed
+        // there: a month of STANDARD ($0.0000029) is cheaper.
+        assert!(!pays(small, S3Class::Glacier, Horizon::Days(30)));
+        // Kept indefinitely, the monthly saving repays the request.
+        assert!(pays(small, S3Class::Glacier, Horizon::Unbounded));
+        // 1 GiB: 30 days of STANDARD ($0.023) against 90 days of GLACIER ($0.0108).
+        assert!(pays(1 << 30, S3Class::Glacier, Horizon::Days(30)));
+        // Ten days left: the 90-day minimum in GLACIER costs more than ten days in STANDARD.
+        assert!(!pays(1 << 30, S3Class::Glacier, Horizon::Days(10)));
+        assert!(pays(small, S3Class::DeepArchive, Horizon::Days(5 * 365)));
+        // Not colder for the money: STANDARD_IA at 30 days of a copy going in a week.
+        assert!(!pays(1 << 30, S3Class::StandardIa, Horizon::Days(7)));
+
+        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let m = Manifest::new(
+            "r2",
+            "photos",
+            "",
+            t0,
+            vec![
+                entry("current", small, "r2", "v1"),
+                entry("superseded", small, "r2", "v2"),
+            ],
+        );
+        let set = MoveSet::of(&m, S3Class::Standard, S3Class::Glacier, &region, &prices, &|e| {
+            if e.key == "current" {
+                Horizon::Unbounded
+            } else {
+                Horizon::Days(20)
+            }
+        });
+        assert_eq!((set.objects, set.uneconomic_kept, set.uneconomic_bytes), (1, 1, small));
+        assert_eq!(set.entries[0].key, "current");
     }
 
     #[test]
