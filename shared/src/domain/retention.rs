@@ -213,8 +213,8 @@ mod tests {
 
     #[test]
     fn the_expected_lifetime_is_the_longest_rule() {
-        let day = Duration::from_secs(86_400);
-        let hour = Duration::from_secs(3_600);
+        let day = Duration::from_hours(24);
+        let hour = Duration::from_hours(1);
         assert_eq!(Retention::default().expected_lifetime(hour), None);
         assert_eq!(Retention::last(7).expected_lifetime(day), Some(day * 7));
         let gfs = Retention {
