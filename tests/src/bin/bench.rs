@@ -160,6 +160,13 @@ fn child(args: &[String]) -> Result<()> {
             rt.block_on(cycle_child(arg(args, "--resources", 50)?))?
         }
         Some(s) if s.starts_with("s3-") => s3::child(args)?,
+        // The S3 sync figure alone (`--child sync [--sync-objects N]`), for a quick look.
+        Some("sync") => {
+            let root = repo_root().canonicalize()?;
+            let python = std::env::var_os("LIFEBOAT_BENCH_PYTHON")
+                .map_or_else(|| root.join(".venv-bench/bin/python"), PathBuf::from);
+            sync::sync_figure(arg(args, "--sync-objects", 10_000)?, &python)?.to_json()
+        }
         other => return Err(err(format!("unknown child {other:?}"))),
     };
     println!("{out}");
