@@ -146,6 +146,8 @@ pub struct TierReport {
     pub monthly_after_micro_usd: u64,
     pub objects_moved: u64,
     pub bytes_moved: u64,
+    /// Superseded versions an earlier move could not delete, deleted now.
+    pub superseded_swept: u64,
     /// Another invocation held the lease: nothing was done.
     pub busy: bool,
 }
@@ -272,6 +274,15 @@ async fn apply(
         report.bytes_moved += set.bytes.saturating_sub(r.recovered_bytes);
         log.action("moved", &m.run, format!("{} copies to {}", set.objects, m.to));
         report.moves.push(r);
+    }
+    for rp in stays
+        .runs
+        .iter()
+        .filter(|r| r.tiering.as_ref().is_some_and(|t| t.superseded_pending > 0))
+    {
+        let swept = sweep(deps, &rp.id).await?;
+        report.superseded_swept += swept;
+        log.action("swept", &rp.snapshot_name, format!("{swept} superseded versions"));
     }
     log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
     Ok(())
@@ -545,6 +556,88 @@ async fn move_run(
         deps.catalog.update(&again, expected).await?;
     }
     Ok(())
+}
+
+/// Deletes the superseded versions an earlier move of `rp` could not (its record counts
+/// them), after the same checks. The candidates are the manifest's versions and those of
+/// the run's earlier ledgers; a version the current ledger points at is never one. Records
+/// what is still pending and returns how many went.
+async fn sweep(deps: &Deps, id: &lifeboat::domain::RecoveryPointId) -> Result<u64, FunctionError> {
+    // Fresh: this invocation may have moved the run again.
+    let Some(rp) = deps.catalog.get(id).await? else {
+        return Ok(0);
+    };
+    let (Some(t), Some(mref)) = (&rp.tiering, &rp.manifest) else {
+        return Ok(0);
+    };
+    let current = previous_ledger(deps, &rp).await?;
+    let mut candidates: Vec<(String, String)> = Vec::new();
+    for l in &current {
+        if let Some(v) = &l.original_version
+            && Some(v) != l.version.as_ref()
+        {
+            candidates.push((l.backup_key.clone(), v.clone()));
+        }
+    }
+    let now_at: HashMap<&str, Option<&str>> = current
+        .iter()
+        .map(|l| (l.backup_key.as_str(), l.version.as_deref()))
+        .collect();
+    for class in S3Class::ALL.into_iter().filter(|c| *c < t.class) {
+        let key = ledger_key(&mref.source_bucket, &mref.prefix, &rp.snapshot_name, class);
+        let bytes = match read_all(
+            deps.backup.as_ref(),
+            &deps.settings.backup_bucket,
+            &key,
+            MAX_LEDGER_BYTES,
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(PortError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let Ok(earlier) = Ledger::decode(&bytes) else {
+            tracing::warn!(key = %key, "an earlier ledger is unreadable: its versions are left");
+            continue;
+        };
+        for l in earlier.entries {
+            if let (Some(v), Some(now)) = (l.version, now_at.get(l.backup_key.as_str()))
+                && Some(v.as_str()) != *now
+            {
+                candidates.push((l.backup_key, v));
+            }
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+    let (mut swept, mut pending) = (0u64, 0u64);
+    for (key, version) in &candidates {
+        match deps.backup.head(&deps.settings.backup_bucket, key, Some(version)).await {
+            Ok(None) => continue,
+            Ok(Some(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match delete_superseded(deps, key, version).await {
+            Ok(()) => swept += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, key = %key, version = %version, "superseded version kept");
+                pending += 1;
+            }
+        }
+    }
+    if let Some(mut again) = deps.catalog.get(&rp.id).await?
+        && let Some(t) = again.tiering.as_mut()
+        && t.superseded_pending != pending
+        && again.version == rp.version
+    {
+        t.superseded_pending = pending;
+        let expected = again.version;
+        again.version += 1;
+        again.updated_at = deps.clock.now();
+        deps.catalog.update(&again, expected).await?;
+    }
+    Ok(swept)
 }
 
 /// Deletes a version this move replaced, after re-checking that nothing forbids it.

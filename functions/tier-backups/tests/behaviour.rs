@@ -1,8 +1,9 @@
 //! Behaviour of `tier-backups` against the in-memory fakes: lifecycle rules written
 //! beside other rules, dry runs that change nothing, moves by run age with the ledger
 //! that keeps restores and verification working, small objects left alone, waits for
-//! locks and minimum storage durations, crash recovery with nothing copied twice, and a
-//! restore from Glacier that is started, tracked and then copied back.
+//! locks and minimum storage durations, crash recovery with nothing copied twice, moves
+//! that would cost more than they save left out, superseded versions swept by a later
+//! run, and a restore from Glacier that is started, tracked and then copied back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
@@ -227,6 +228,40 @@ async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
     // Run 2's own big-2 copy is current: it moves too.
     let newer = r.moves.iter().find(|m| m.run == second.run).unwrap();
     assert_eq!((newer.objects, newer.uneconomic_kept), (1, 0), "{r:?}");
+}
+
+#[tokio::test]
+async fn superseded_versions_a_move_could_not_delete_are_swept_by_a_later_run() {
+    let w = world(&[]).await;
+    w.at(31);
+    for _ in 0..2 {
+        w.store
+            .fail_next(ObjectOp::Delete, PortError::Unavailable("S3 went away".into()));
+    }
+    let r = run(&w.deps, &apply(), "m1").await.unwrap();
+    assert_eq!(r.moves[0].superseded_pending, 2);
+    assert_eq!(w.run_point().await.tiering.unwrap().superseded_pending, 2);
+    let rp = w.run_point().await;
+    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest.as_ref().unwrap())
+        .await
+        .unwrap();
+    let big: Vec<_> = manifest.live().filter(|e| e.size > 128 * 1024).collect();
+    for e in &big {
+        assert_eq!(w.store.versions("vault", &e.backup_key), 2, "{}", e.key);
+    }
+    w.at(32);
+    let r = run(&w.deps, &apply(), "m2").await.unwrap();
+    assert!(r.moves.is_empty(), "{r:?}");
+    assert_eq!(r.superseded_swept, 2);
+    assert_eq!(w.run_point().await.tiering.unwrap().superseded_pending, 0);
+    for e in &big {
+        assert_eq!(w.store.versions("vault", &e.backup_key), 1, "{}", e.key);
+    }
+    // The copies the ledger points at stay, and nothing is left to sweep.
+    assert_eq!(w.class_of("big-1.jpg").await, "GLACIER_IR");
+    assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
+    let r = run(&w.deps, &apply(), "m3").await.unwrap();
+    assert_eq!(r.superseded_swept, 0);
 }
 
 #[tokio::test]
