@@ -236,8 +236,13 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
             }
         }
         for m in moves {
+            let uneconomic = if m.uneconomic_kept > 0 {
+                format!(", {} stay where a move would cost more than it saves", m.uneconomic_kept)
+            } else {
+                String::new()
+            };
             println!(
-                "  day {day:>3} {what}: {} -> {}: {} copies, {} bytes ({} under 128 KB stay); {}; \
+                "  day {day:>3} {what}: {} -> {}: {} copies, {} bytes ({} under 128 KB stay{uneconomic}); {}; \
                  monthly {} -> {} (+{} once in requests)",
                 m.from,
                 m.to,
