@@ -291,7 +291,10 @@ pub async fn run(
             start(deps, &points, &rules, true, run_id, &mut report).await?;
         }
         if req.mode.polls() {
-            for rp in points.iter().filter(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight())) {
+            for rp in points
+                .iter()
+                .filter(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight()))
+            {
                 if let Some(e) = &rp.export {
                     let task = deps.exporter.describe_export(&e.task_id).await?;
                     report.running.push(Running {
@@ -422,7 +425,10 @@ async fn start(
             resource: arn.to_owned(),
             reason,
         };
-        if let Some(busy) = pts.iter().find(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight())) {
+        if let Some(busy) = pts
+            .iter()
+            .find(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight()))
+        {
             let e = busy.export.as_ref().map_or("", |e| e.task_id.as_str());
             report
                 .waiting
@@ -470,7 +476,11 @@ async fn start(
         }
         let attempt = candidate.export.as_ref().map_or(1, |e| e.attempt.saturating_add(1));
         let reason = match last {
-            None => format!("never exported; policy {} exports every {}", newest.policy, humantime::format_duration(rule.every)),
+            None => format!(
+                "never exported; policy {} exports every {}",
+                newest.policy,
+                humantime::format_duration(rule.every)
+            ),
             Some(l) => format!(
                 "last export started {}; policy {} exports every {}",
                 l.format("%Y-%m-%d"),
@@ -623,7 +633,15 @@ async fn poll_one(
         let task = deps.exporter.describe_export(&export.task_id).await?;
         match task.as_ref().map(|t| &t.state) {
             None => {
-                return fail(deps, &rp, &export, "RDS no longer knows the export task", run_id, report).await;
+                return fail(
+                    deps,
+                    &rp,
+                    &export,
+                    "RDS no longer knows the export task",
+                    run_id,
+                    report,
+                )
+                .await;
             }
             Some(ExportTaskState::Failed | ExportTaskState::Canceled) => {
                 let why = task.as_ref().map_or_else(String::new, failure_reason);
@@ -730,11 +748,20 @@ async fn move_export(
     };
     let mut entries = Vec::with_capacity(data.len());
     let mut first_error = None;
-    for chunk in data.chunks(CONCURRENCY) {
+    let mut rest = data.as_slice();
+    while !rest.is_empty() {
         if *budget == 0 || stop_at.is_some_and(|t| deps.clock.now() >= t) || first_error.is_some() {
-            progress.remaining += chunk.len() as u64;
-            continue;
+            progress.remaining += rest.len() as u64;
+            break;
         }
+        // At most the budget's worth at once (objects already moved cost nothing, so a
+        // resumed export may take a few more).
+        let take = rest
+            .len()
+            .min(CONCURRENCY)
+            .min(usize::try_from(*budget).unwrap_or(usize::MAX));
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
         let results: Vec<PortResult<Moved>> = stream::iter(chunk)
             .map(|o| move_one(deps, &export, &o.key))
             .buffered(CONCURRENCY)
@@ -960,7 +987,11 @@ async fn delete_superseded(deps: &Deps, bucket: &str, key: &str, version: &str) 
     };
     let now = deps.clock.now();
     if head.legal_hold || head.lock.as_ref().is_some_and(|l| l.retain_until > now) {
-        tracing::info!(key, version, "superseded export version kept: locked or under legal hold");
+        tracing::info!(
+            key,
+            version,
+            "superseded export version kept: locked or under legal hold"
+        );
         return Ok(false);
     }
     match deps.backup.delete(bucket, key, Some(version)).await {

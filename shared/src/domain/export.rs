@@ -197,8 +197,7 @@ fn kms_key_ok(k: &str) -> bool {
             && !parts[2].is_empty()
             && (parts[4].starts_with("key/") || parts[4].starts_with("alias/"));
     }
-    k.strip_prefix("alias/").is_some_and(|a| !a.is_empty())
-        || k.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    k.strip_prefix("alias/").is_some_and(|a| !a.is_empty()) || k.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 fn role_ok(r: &str) -> bool {
@@ -306,7 +305,11 @@ pub fn task_id(rp: &RecoveryPointId, snapshot_name: &str, attempt: u32) -> Strin
     let mut name = String::new();
     // Readable part: the snapshot name's letters, digits and single hyphens.
     for c in snapshot_name.chars() {
-        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        };
         if c == '-' && (name.is_empty() || name.ends_with('-')) {
             continue;
         }
@@ -507,7 +510,12 @@ mod tests {
         assert!(valid_task_id(&a), "{a}");
         let long = "x".repeat(200) + "--" + &"y".repeat(50);
         let rp = RecoveryPointId::parse(&format!("us-west-2/cluster/{}", "z".repeat(200))).unwrap();
-        for (name, attempt) in [(long.as_str(), 999), ("---", 1), ("1-2-3", 12), (long.as_str(), u32::MAX)] {
+        for (name, attempt) in [
+            (long.as_str(), 999),
+            ("---", 1),
+            ("1-2-3", 12),
+            (long.as_str(), u32::MAX),
+        ] {
             let t = task_id(&rp, name, attempt);
             assert!(valid_task_id(&t), "{t}");
         }

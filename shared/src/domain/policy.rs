@@ -376,10 +376,11 @@ impl Policy {
         let tiers = super::tiering::TierSchedule::from_documents(&doc.tiers)
             .map_err(|p| problems.extend(p))
             .unwrap_or_default();
-        let export = doc
-            .export
-            .as_ref()
-            .and_then(|e| super::export::ExportRule::from_document(e).map_err(|p| problems.extend(p)).ok());
+        let export = doc.export.as_ref().and_then(|e| {
+            super::export::ExportRule::from_document(e)
+                .map_err(|p| problems.extend(p))
+                .ok()
+        });
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -751,7 +752,10 @@ mod tests {
                           "role_arn":"arn:aws:iam::123456789012:role/rds-export","class":"DEEP_ARCHIVE","keep":"7y"}}"#,
         )
         .unwrap();
-        assert_eq!(p.export.as_ref().unwrap().class, super::super::tiering::S3Class::DeepArchive);
+        assert_eq!(
+            p.export.as_ref().unwrap().class,
+            super::super::tiering::S3Class::DeepArchive
+        );
         assert_eq!(Policy::from_document(&p.to_document()).unwrap(), p);
         let err = Policy::from_json(
             r#"{"name":"db","every":"1day","rpo":"26h","retain":0,
