@@ -124,8 +124,11 @@ async fn described_states_progress_failure_cause_and_unknown_tasks() {
             )
             .build()
     });
-    let canceled = mock!(aws_sdk_rds::Client::describe_export_tasks)
-        .then_output(|| DescribeExportTasksOutput::builder().export_tasks(task("CANCELED").build()).build());
+    let canceled = mock!(aws_sdk_rds::Client::describe_export_tasks).then_output(|| {
+        DescribeExportTasksOutput::builder()
+            .export_tasks(task("CANCELED").build())
+            .build()
+    });
     let complete = mock!(aws_sdk_rds::Client::describe_export_tasks).then_output(|| {
         DescribeExportTasksOutput::builder()
             .export_tasks(task("COMPLETE").percent_progress(100).build())
@@ -181,7 +184,12 @@ async fn start_errors_map_to_port_errors_and_throttling_is_retried() {
         .sequence()
         .http_response(|| rds_wire_error(400, "Throttling", "Rate exceeded"))
         .times(2)
-        .output(|| StartExportTaskOutput::builder().export_task_identifier(TASK).status("STARTING").build())
+        .output(|| {
+            StartExportTaskOutput::builder()
+                .export_task_identifier(TASK)
+                .status("STARTING")
+                .build()
+        })
         .build();
     let e = exporter!(RuleMode::Sequential, [&rule]);
     let t = e.start_export(&request()).await.unwrap();

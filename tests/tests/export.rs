@@ -98,7 +98,15 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     };
     let at: DateTime<Utc> = "2026-06-01T04:00:00Z".parse().unwrap();
     let slot = Slot::containing(at, std::time::Duration::from_hours(24));
-    let mut source = RecoveryPoint::new(&resource, &policy.name, slot, &resource.region, &snap, Status::Copied, at);
+    let mut source = RecoveryPoint::new(
+        &resource,
+        &policy.name,
+        slot,
+        &resource.region,
+        &snap,
+        Status::Copied,
+        at,
+    );
     source.snapshot_arn = Some(source_arn);
     catalog.insert(&source).await.unwrap();
     let dr = Region::parse(DR).unwrap();
@@ -147,7 +155,10 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     assert_eq!(task.status().map(str::to_ascii_uppercase).as_deref(), Some("COMPLETE"));
     let described = deps.exporter.describe_export(&task_id).await.unwrap().unwrap();
     assert_eq!(described.state, ExportTaskState::Complete);
-    assert_eq!(deps.exporter.describe_export("lbx-never-started-1").await.unwrap(), None);
+    assert_eq!(
+        deps.exporter.describe_export("lbx-never-started-1").await.unwrap(),
+        None
+    );
     let again = deps
         .exporter
         .start_export(&ExportRequest {
@@ -173,9 +184,15 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     let info_key = format!("{data}export_info_{task_id}.json");
     put(&env, DR, &bak, &big_key, &big).await.unwrap();
     put(&env, DR, &bak, &small_key, &small).await.unwrap();
-    put(&env, DR, &bak, &info_key, br#"{"exportTaskIdentifier":"x","status":"COMPLETE"}"#)
-        .await
-        .unwrap();
+    put(
+        &env,
+        DR,
+        &bak,
+        &info_key,
+        br#"{"exportTaskIdentifier":"x","status":"COMPLETE"}"#,
+    )
+    .await
+    .unwrap();
 
     let polled = export_snapshots::run(&deps, &request(Mode::Poll), "x-poll", None)
         .await
@@ -198,7 +215,10 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     let linked = catalog.get(&copy.id).await.unwrap().unwrap();
     assert_eq!(linked.snapshot_arn.as_deref(), Some(copy_arn.as_str()));
     let e = linked.export.clone().unwrap();
-    assert_eq!((e.status, e.class, e.objects), (ExportStatus::Archived, S3Class::DeepArchive, 2));
+    assert_eq!(
+        (e.status, e.class, e.objects),
+        (ExportStatus::Archived, S3Class::DeepArchive, 2)
+    );
     assert_eq!(e.task_id, task_id);
     let backup = store(&env, DR, CopyTuning::default());
     let bytes = read_all(backup.as_ref(), &bak, e.manifest_key.as_deref().unwrap(), 1 << 20)

@@ -48,10 +48,10 @@ use lifeboat::domain::export::{
     is_data_object, lifecycle_rule, manifest_key, task_id,
 };
 use lifeboat::domain::tiering::{LifecycleRule, S3Class};
-use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity};
+use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
 use lifeboat::error::ErrorType;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::{KEPT, points_in};
+use lifeboat::object_store::runs::points_in;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, digest};
 use lifeboat::ports::{
@@ -76,6 +76,16 @@ pub const DEFAULT_MAX_OBJECTS: u64 = 10_000;
 pub const META_SHA256: &str = "lifeboat-sha256";
 pub const META_TASK: &str = "lifeboat-export-task";
 pub const META_SUPERSEDED: &str = "lifeboat-superseded";
+/// Recovery points whose exports are looked after: an export outlives its snapshot (the
+/// point may be expired while its export is in flight or kept).
+const WATCHED: [Status; 5] = [
+    Status::Available,
+    Status::Copying,
+    Status::Copied,
+    Status::Expiring,
+    Status::Expired,
+];
+const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Deps {
@@ -206,6 +216,16 @@ pub struct Failed {
     pub alerted: bool,
 }
 
+/// An export whose objects were deleted after its policy's `keep`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Expired {
+    pub recovery_point: RecoveryPointId,
+    pub task_id: String,
+    pub archived_at: Option<DateTime<Utc>>,
+    /// Object versions deleted (data, RDS's JSON descriptions, superseded versions).
+    pub deleted: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub dry_run: bool,
@@ -221,6 +241,11 @@ pub struct Report {
     /// Exports whose move continues in the next invocation.
     pub moving: Vec<Archived>,
     pub failed: Vec<Failed>,
+    /// Exports kept their policy's `keep` whose objects were deleted (or, in a dry run,
+    /// would be).
+    pub expired: Vec<Expired>,
+    /// Exports past their `keep` that a hold or lock keeps, and why.
+    pub kept: Vec<Waiting>,
     pub objects_copied: u64,
     pub bytes_copied: u64,
     pub alerts: usize,
@@ -275,7 +300,7 @@ pub async fn run(
         .filter_map(Result::ok)
         .filter_map(|p| p.export.map(|e| (p.name, e)))
         .collect();
-    let mut points: Vec<RecoveryPoint> = points_in(deps.catalog.as_ref(), &KEPT)
+    let mut points: Vec<RecoveryPoint> = points_in(deps.catalog.as_ref(), &WATCHED)
         .await?
         .into_iter()
         .filter(|p| p.location == s.backup_region && exportable(p.resource.kind))
@@ -305,6 +330,7 @@ pub async fn run(
                     });
                 }
             }
+            expire(deps, &points, &rules, true, &mut report).await?;
         }
         return Ok(report);
     }
@@ -367,8 +393,22 @@ async fn apply(
                 errors.push(e);
             }
         }
+        if errors.is_empty() {
+            let watched: Vec<RecoveryPointId> = points.iter().map(|p| p.id.clone()).collect();
+            let now_points = deps.catalog.get_many(&watched).await?;
+            if let Err(e) = expire(deps, &now_points, rules, false, report).await {
+                errors.push(e);
+            }
+        }
         for a in &report.archived {
             log.action("archived", a.recovery_point.as_str(), format!("{} objects", a.objects));
+        }
+        for x in &report.expired {
+            log.action(
+                "expired",
+                x.recovery_point.as_str(),
+                format!("{} versions deleted", x.deleted),
+            );
         }
         for f in &report.failed {
             log.action("failed", f.recovery_point.as_str(), f.reason.clone());
@@ -466,7 +506,7 @@ async fn start(
         if candidate
             .export
             .as_ref()
-            .is_some_and(|e| e.status == ExportStatus::Archived)
+            .is_some_and(|e| matches!(e.status, ExportStatus::Archived | ExportStatus::Expired))
         {
             report.waiting.push(wait(format!(
                 "the newest snapshot {} is already exported; waiting for a newer one",
@@ -539,6 +579,7 @@ async fn start_one(
         manifest_sha256: None,
         superseded_pending: 0,
         failure: None,
+        expired_at: None,
     };
     let adopted = match deps.exporter.start_export(&request).await {
         Ok(_) => false,
@@ -1002,6 +1043,155 @@ async fn delete_superseded(deps: &Deps, bucket: &str, key: &str, version: &str) 
         }
         Err(e) => Err(e),
     }
+}
+
+// --- expiry --------------------------------------------------------------------------
+
+/// Deletes the objects of archived exports kept their policy's `keep` (a policy without
+/// `keep` keeps them), after re-checking the age, the recovery point's holds and every
+/// object's lock and legal hold: one object that may not go keeps the whole export.
+async fn expire(
+    deps: &Deps,
+    points: &[RecoveryPoint],
+    rules: &BTreeMap<PolicyName, ExportRule>,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), FunctionError> {
+    let now = deps.clock.now();
+    for rp in points {
+        let (Some(e), Some(keep)) = (&rp.export, rules.get(&rp.policy).and_then(|r| r.keep)) else {
+            continue;
+        };
+        let Some(due) = e.expires_at(keep).filter(|at| *at <= now) else {
+            continue;
+        };
+        let kept = |reason: String| Waiting {
+            resource: rp.resource.arn.clone(),
+            reason: format!(
+                "export {} of {} (kept until {}): {reason}",
+                e.task_id,
+                rp.id,
+                due.format("%Y-%m-%d")
+            ),
+        };
+        if rp.holds.legal_hold {
+            report.kept.push(kept("the recovery point is under legal hold".into()));
+            continue;
+        }
+        if let Some(until) = rp.holds.locked_until.filter(|u| *u > now) {
+            report.kept.push(kept(format!(
+                "the recovery point is locked until {}",
+                until.format("%Y-%m-%d")
+            )));
+            continue;
+        }
+        if let Some(by) = &rp.holds.in_use_by {
+            report.kept.push(kept(format!("the recovery point is in use by {by}")));
+            continue;
+        }
+        let versions = match deletable_versions(deps, e, now).await? {
+            Ok(v) => v,
+            Err(reason) => {
+                report.kept.push(kept(reason));
+                continue;
+            }
+        };
+        let mut expired = Expired {
+            recovery_point: rp.id.clone(),
+            task_id: e.task_id.clone(),
+            archived_at: e.archived_at,
+            deleted: versions.len() as u64,
+        };
+        if dry_run {
+            report.expired.push(expired);
+            continue;
+        }
+        let mut deleted = 0;
+        for (key, version) in &versions {
+            match deps.backup.delete(&e.bucket, key, version.as_deref()).await {
+                Ok(()) => deleted += 1,
+                // Locked since the check: the export stays archived; a later run retries.
+                Err(PortError::InvalidState(m)) => {
+                    report.kept.push(kept(format!("{key}: {m}")));
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        expired.deleted = deleted;
+        if deleted < versions.len() as u64 {
+            continue;
+        }
+        let task = e.task_id.clone();
+        save_export(deps, &rp.id, |current| {
+            let mut x = current?.clone();
+            (x.task_id == task && x.status == ExportStatus::Archived).then(|| {
+                x.status = ExportStatus::Expired;
+                x.expired_at = Some(now);
+                x
+            })
+        })
+        .await?;
+        tracing::info!(recovery_point = %rp.id, task_id = %e.task_id, deleted, "export expired");
+        report.expired.push(expired);
+    }
+    Ok(())
+}
+
+/// Every object version of an export that expiry deletes (the manifest's data versions,
+/// the versions they superseded, RDS's JSON descriptions), or why none may go now.
+async fn deletable_versions(
+    deps: &Deps,
+    e: &ExportRecord,
+    now: DateTime<Utc>,
+) -> Result<Result<Vec<(String, Option<String>)>, String>, FunctionError> {
+    let (Some(key), Some(sha)) = (&e.manifest_key, &e.manifest_sha256) else {
+        return Ok(Err("no manifest is recorded; nothing is deleted without one".into()));
+    };
+    let bytes = lifeboat::object_store::read_all(deps.backup.as_ref(), &e.bucket, key, MAX_MANIFEST_BYTES).await?;
+    let manifest = match ExportManifest::decode(&bytes, sha) {
+        Ok(m) => m,
+        Err(why) => return Ok(Err(format!("its manifest {key} failed its check ({why})"))),
+    };
+    let blocked =
+        |h: &lifeboat::object_store::ObjectHead| h.legal_hold || h.lock.as_ref().is_some_and(|l| l.retain_until > now);
+    let mut out = Vec::new();
+    for m in &manifest.entries {
+        let Some(head) = deps.backup.head(&e.bucket, &m.key, m.version_id.as_deref()).await? else {
+            continue;
+        };
+        if blocked(&head) {
+            return Ok(Err(format!("{} is locked or under legal hold", m.key)));
+        }
+        if let Some(old) = meta(&head.metadata, META_SUPERSEDED)
+            && let Some(h) = deps.backup.head(&e.bucket, &m.key, Some(old)).await?
+        {
+            if blocked(&h) {
+                return Ok(Err(format!(
+                    "{} (superseded version {old}) is locked or under legal hold",
+                    m.key
+                )));
+            }
+            out.push((m.key.clone(), Some(old.to_owned())));
+        }
+        out.push((m.key.clone(), head.version_id.or_else(|| m.version_id.clone())));
+    }
+    let listed = list_all(
+        deps.backup.as_ref(),
+        &e.bucket,
+        &e.data_prefix(),
+        deps.settings.page_size,
+    )
+    .await?;
+    for o in listed.iter().filter(|o| !is_data_object(&o.key)) {
+        let Some(head) = deps.backup.head(&e.bucket, &o.key, None).await? else {
+            continue;
+        };
+        if blocked(&head) {
+            return Ok(Err(format!("{} is locked or under legal hold", o.key)));
+        }
+        out.push((o.key.clone(), head.version_id));
+    }
+    Ok(Ok(out))
 }
 
 // --- catalog ---------------------------------------------------------------------------

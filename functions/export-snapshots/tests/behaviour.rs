@@ -514,3 +514,73 @@ async fn a_dry_run_changes_nothing() {
     assert_eq!(w.store.calls(ObjectOp::Copy), 0);
     assert_eq!(w.point(&copy).await.export.unwrap().status, ExportStatus::Started);
 }
+
+#[tokio::test]
+async fn an_export_past_its_keep_is_deleted_only_when_nothing_holds_it() {
+    let w = world();
+    let copy = w.snapshot(t0() - Duration::hours(5)).await;
+    invoke(&w, START).await;
+    let task = w.point(&copy).await.export.unwrap().task_id;
+    let data = w.write_export(&copy).await;
+    w.exporter.set_state(&task, ExportTaskState::Complete, None);
+    invoke(&w, POLL).await;
+    let archived = w.point(&copy).await.export.unwrap();
+    assert_eq!(archived.status, ExportStatus::Archived);
+    let parquet = w
+        .store
+        .keys(BUCKET)
+        .into_iter()
+        .find(|k| k.starts_with(&data) && k.ends_with(".parquet"))
+        .unwrap();
+
+    // Not yet seven years: nothing to expire.
+    w.clock.advance(Duration::days(7 * 365));
+    assert!(invoke(&w, POLL).await.expired.is_empty());
+
+    // Past it, but one object is under legal hold: the whole export stays.
+    w.clock.advance(Duration::days(3));
+    w.store.set_legal_hold(BUCKET, &parquet, None, true).await.unwrap();
+    let report = invoke(&w, POLL).await;
+    assert!(report.expired.is_empty());
+    assert!(report.kept[0].reason.contains("legal hold"), "{report:?}");
+    w.store.set_legal_hold(BUCKET, &parquet, None, false).await.unwrap();
+
+    // The recovery point's own legal hold keeps it too.
+    let mut held = w.point(&copy).await;
+    let expected = held.version;
+    held.holds.legal_hold = true;
+    held.version += 1;
+    w.catalog.update(&held, expected).await.unwrap();
+    let report = invoke(&w, POLL).await;
+    assert!(report.expired.is_empty() && report.kept[0].reason.contains("legal hold"));
+    let mut free = w.point(&copy).await;
+    let expected = free.version;
+    free.holds.legal_hold = false;
+    free.version += 1;
+    w.catalog.update(&free, expected).await.unwrap();
+
+    // A dry run plans it and deletes nothing.
+    let report = invoke(&w, DRY_RUN).await;
+    assert_eq!(report.expired.len(), 1, "{report:?}");
+    assert_eq!(report.expired[0].deleted, 3);
+    assert_eq!(w.store.all_keys(BUCKET, &data).len(), 3);
+
+    let report = invoke(&w, POLL).await;
+    assert_eq!(report.expired.len(), 1, "{report:?}");
+    assert!(
+        w.store
+            .all_keys(BUCKET, &data)
+            .iter()
+            .all(|k| w.store.versions(BUCKET, k) == 0)
+    );
+    let e = w.point(&copy).await.export.unwrap();
+    assert_eq!(e.status, ExportStatus::Expired);
+    // The manifest stays as history.
+    assert!(w.store.bytes(BUCKET, e.manifest_key.as_deref().unwrap()).is_some());
+    // A replay deletes nothing more, and the expired export's snapshot is not exported again.
+    let deletes = w.store.calls(ObjectOp::Delete);
+    let report = invoke(&w, SCHEDULED).await;
+    assert!(report.expired.is_empty() && report.started.is_empty(), "{report:?}");
+    assert!(report.waiting[0].reason.contains("already exported"), "{report:?}");
+    assert_eq!(w.store.calls(ObjectOp::Delete), deletes);
+}

@@ -224,6 +224,9 @@ pub enum ExportStatus {
     Archived,
     /// RDS reported FAILED or CANCELED (or the task vanished); a later run may start anew.
     Failed,
+    /// Kept for the rule's `keep`, then its objects were deleted (the manifest stays as
+    /// history).
+    Expired,
 }
 
 impl ExportStatus {
@@ -233,6 +236,7 @@ impl ExportStatus {
             Self::Moving => "moving",
             Self::Archived => "archived",
             Self::Failed => "failed",
+            Self::Expired => "expired",
         }
     }
 
@@ -283,6 +287,9 @@ pub struct ExportRecord {
     /// AWS's status and reason for a failed export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// When its objects were deleted after `keep`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<DateTime<Utc>>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if signature
@@ -291,6 +298,17 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl ExportRecord {
+    /// When an archived export has been kept `keep` (counted from when its objects reached
+    /// the class, so the class's minimum storage duration, which `keep` covers, is
+    /// served); `None` while it is not archived.
+    pub fn expires_at(&self, keep: Duration) -> Option<DateTime<Utc>> {
+        let keep = chrono::Duration::from_std(keep).ok()?;
+        (self.status == ExportStatus::Archived)
+            .then_some(self.archived_at)
+            .flatten()
+            .and_then(|at| at.checked_add_signed(keep))
+    }
+
     /// Where RDS writes the export's objects.
     pub fn data_prefix(&self) -> String {
         format!("{}/{}/", self.prefix.trim_end_matches('/'), self.task_id)
@@ -576,6 +594,7 @@ mod tests {
             manifest_sha256: None,
             superseded_pending: 0,
             failure: None,
+            expired_at: None,
         };
         let entry = |key: &str, size| ExportObject {
             key: key.into(),
