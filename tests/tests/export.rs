@@ -206,10 +206,17 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     let s3 = client(&env, DR);
     for k in [&big_key, &small_key] {
         let head = s3.head_object().bucket(&bak).key(k).send().await.unwrap();
-        assert_eq!(head.storage_class().map(|c| c.as_str()), Some("DEEP_ARCHIVE"), "{k}");
+        assert_eq!(
+            head.storage_class().map(aws_sdk_s3::types::StorageClass::as_str),
+            Some("DEEP_ARCHIVE"),
+            "{k}"
+        );
     }
     let info = s3.head_object().bucket(&bak).key(&info_key).send().await.unwrap();
-    assert_ne!(info.storage_class().map(|c| c.as_str()), Some("DEEP_ARCHIVE"));
+    assert_ne!(
+        info.storage_class().map(aws_sdk_s3::types::StorageClass::as_str),
+        Some("DEEP_ARCHIVE")
+    );
 
     // The catalog item links the snapshot with its export; the manifest proves the bytes.
     let linked = catalog.get(&copy.id).await.unwrap().unwrap();
@@ -247,7 +254,9 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
         .unwrap();
     assert_eq!(rule.transitions()[0].days(), Some(0));
     assert_eq!(
-        rule.transitions()[0].storage_class().map(|c| c.as_str()),
+        rule.transitions()[0]
+            .storage_class()
+            .map(aws_sdk_s3::types::TransitionStorageClass::as_str),
         Some("DEEP_ARCHIVE")
     );
 

@@ -376,6 +376,12 @@ impl Policy {
         let tiers = super::tiering::TierSchedule::from_documents(&doc.tiers)
             .map_err(|p| problems.extend(p))
             .unwrap_or_default();
+        if doc.export.is_some() && doc.aws_backup.is_some() {
+            problems.push(
+                "export: a policy that delegates to AWS Backup keeps its recovery points in the vault; exports take Lifeboat's own snapshots (drop aws_backup or export)"
+                    .into(),
+            );
+        }
         let export = doc.export.as_ref().and_then(|e| {
             super::export::ExportRule::from_document(e)
                 .map_err(|p| problems.extend(p))
@@ -769,6 +775,18 @@ mod tests {
         let err = Policy::from_json(r#"{"name":"db","every":"1day","rpo":"26h","retain":1,"export":{"evry":"30d"}}"#)
             .unwrap_err();
         assert!(err.problems[0].contains("evry"), "{err}");
+        let err = Policy::from_json(
+            r#"{"name":"db","every":"1day","rpo":"26h","retain":7,
+                "aws_backup":{"vault":"v1","role_arn":"arn:aws:iam::123456789012:role/backup"},
+                "export":{"every":"30d","kms_key_id":"alias/export","role_arn":"arn:aws:iam::123456789012:role/rds-export"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.problems
+                .join(" ")
+                .contains("export: a policy that delegates to AWS Backup"),
+            "{err}"
+        );
     }
 
     #[test]
