@@ -136,10 +136,18 @@ pub enum Metric {
     /// retrievals that failed; retrievals whose bytes do not match count as
     /// `VerificationMismatches`.
     ArchiveFailures,
+    /// Snapshot exports to S3 started (export-snapshots).
+    ExportsStarted,
+    /// Exports whose objects are all in their Glacier class, verified and listed.
+    ExportsArchived,
+    /// Bytes of the exports archived.
+    BytesExported,
+    /// Exports that RDS reported failed or canceled, or that could not be started.
+    ExportFailures,
 }
 
 impl Metric {
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 41] = [
         Self::BackupsSucceeded,
         Self::BackupsFailed,
         Self::CopiesStarted,
@@ -177,6 +185,10 @@ impl Metric {
         Self::BytesArchived,
         Self::RetrievalsStarted,
         Self::ArchiveFailures,
+        Self::ExportsStarted,
+        Self::ExportsArchived,
+        Self::BytesExported,
+        Self::ExportFailures,
     ];
 
     /// The CloudWatch metric name (what the alarms in template.yaml reference).
@@ -219,6 +231,10 @@ impl Metric {
             Self::BytesArchived => "BytesArchived",
             Self::RetrievalsStarted => "RetrievalsStarted",
             Self::ArchiveFailures => "ArchiveFailures",
+            Self::ExportsStarted => "ExportsStarted",
+            Self::ExportsArchived => "ExportsArchived",
+            Self::BytesExported => "BytesExported",
+            Self::ExportFailures => "ExportFailures",
         }
     }
 
@@ -227,7 +243,9 @@ impl Metric {
             Self::CopyLag | Self::RestoreDuration | Self::RecoveryPointAge | Self::DrillRto | Self::DrillRpo => {
                 Unit::Seconds
             }
-            Self::BytesCopied | Self::BytesRestored | Self::BytesTiered | Self::BytesArchived => Unit::Bytes,
+            Self::BytesCopied | Self::BytesRestored | Self::BytesTiered | Self::BytesArchived | Self::BytesExported => {
+                Unit::Bytes
+            }
             Self::ApiLatency => Unit::Milliseconds,
             _ => Unit::Count,
         }

@@ -172,10 +172,17 @@ pub trait ObjectStore: Send + Sync {
         days: u32,
         tier: RestoreTier,
     ) -> PortResult<()>;
-    /// Replaces the bucket's lifecycle rules whose id starts with
-    /// [`tiering::RULE_ID_PREFIX`](crate::domain::tiering::RULE_ID_PREFIX) by `rules`,
-    /// keeping every other rule; returns how many rules the bucket has afterwards.
-    async fn replace_tier_rules(&self, bucket: &str, rules: &[LifecycleRule]) -> PortResult<usize>;
+    /// Replaces the bucket's lifecycle rules whose id starts with `owner` (the rule-id
+    /// prefix of the function that owns them) by `rules`, keeping every other rule;
+    /// returns how many rules the bucket has afterwards.
+    async fn replace_owned_rules(&self, bucket: &str, owner: &str, rules: &[LifecycleRule]) -> PortResult<usize>;
+
+    /// [`ObjectStore::replace_owned_rules`] for tier-backups' rules (ids starting with
+    /// [`tiering::RULE_ID_PREFIX`](crate::domain::tiering::RULE_ID_PREFIX)).
+    async fn replace_tier_rules(&self, bucket: &str, rules: &[LifecycleRule]) -> PortResult<usize> {
+        self.replace_owned_rules(bucket, crate::domain::tiering::RULE_ID_PREFIX, rules)
+            .await
+    }
 }
 
 /// Reads a whole (small) object into memory: manifests and checkpoints only.

@@ -32,7 +32,7 @@ use crate::ports::{PortError, PortResult};
 pub use backup::AwsBackupService;
 pub use dynamodb::DynamoDbCatalog;
 pub use dynamodb_backups::DynamoDbTableBackups;
-pub use rds::RdsSnapshotStore;
+pub use rds::{RdsSnapshotExporter, RdsSnapshotStore};
 pub use sns::SnsNotifier;
 pub use table_snapshots::DynamoDbTableSnapshots;
 
@@ -133,6 +133,8 @@ const ALREADY_EXISTS: &[&str] = &[
     "DBSnapshotAlreadyExists",
     "DBClusterSnapshotAlreadyExistsFault",
     "ResourceInUseException",
+    "ExportTaskAlreadyExists",
+    "ExportTaskAlreadyExistsFault",
 ];
 const NOT_FOUND: &[&str] = &[
     "DBSnapshotNotFound",
@@ -146,6 +148,8 @@ const NOT_FOUND: &[&str] = &[
     "NotFoundException",
     "TableNotFoundException",
     "BackupNotFoundException",
+    "ExportTaskNotFound",
+    "ExportTaskNotFoundFault",
 ];
 const QUOTA: &[&str] = &[
     "SnapshotQuotaExceeded",
@@ -171,6 +175,12 @@ const INVALID_STATE: &[&str] = &[
     // not available for it (yet).
     "TableInUseException",
     "ContinuousBackupsUnavailableException",
+    // RDS exports: the snapshot is not available, or the export is in a state that
+    // forbids the request.
+    "InvalidExportSourceState",
+    "InvalidExportSourceStateFault",
+    "InvalidExportTaskStateFault",
+    "InvalidExportOnlyFault",
 ];
 const CONFLICT: &[&str] = &[
     "ConditionalCheckFailedException",

@@ -346,3 +346,103 @@ impl SnapshotStore for RdsSnapshotStore {
 fn not_rds(kind: ResourceKind) -> PortError {
     PortError::Invalid(format!("{kind} resources have no RDS snapshots"))
 }
+
+/// [`SnapshotExporter`](crate::ports::SnapshotExporter) over RDS's StartExportTask and
+/// DescribeExportTasks, in one region (the backup bucket's: RDS exports a snapshot only
+/// into a bucket of its own region).
+#[derive(Debug, Clone)]
+pub struct RdsSnapshotExporter {
+    client: Client,
+}
+
+impl RdsSnapshotExporter {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// A client for `region` from the shared SDK configuration.
+    pub fn from_sdk(base: &SdkConfig, region: &Region) -> Self {
+        Self::new(rds_client(base, region))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export_task(
+    task_id: Option<&str>,
+    source_arn: Option<&str>,
+    bucket: Option<&str>,
+    prefix: Option<&str>,
+    status: Option<&str>,
+    percent: Option<i32>,
+    failure_cause: Option<&str>,
+    warning: Option<&str>,
+) -> crate::ports::ExportTask {
+    crate::ports::ExportTask {
+        task_id: task_id.unwrap_or_default().to_owned(),
+        source_arn: source_arn.unwrap_or_default().to_owned(),
+        bucket: bucket.unwrap_or_default().to_owned(),
+        prefix: prefix.unwrap_or_default().to_owned(),
+        state: crate::ports::ExportTaskState::from_aws(status.unwrap_or("STARTING")),
+        percent_progress: percent,
+        failure_cause: failure_cause.map(str::to_owned),
+        warning: warning.map(str::to_owned),
+    }
+}
+
+#[async_trait]
+impl crate::ports::SnapshotExporter for RdsSnapshotExporter {
+    async fn start_export(&self, r: &crate::ports::ExportRequest) -> PortResult<crate::ports::ExportTask> {
+        let o = self
+            .client
+            .start_export_task()
+            .export_task_identifier(&r.task_id)
+            .source_arn(&r.source_arn)
+            .s3_bucket_name(&r.bucket)
+            .s3_prefix(&r.prefix)
+            .iam_role_arn(&r.role_arn)
+            .kms_key_id(&r.kms_key_id)
+            .send()
+            .await
+            .map_err(|e| port_error("StartExportTask", e))?;
+        Ok(export_task(
+            o.export_task_identifier().or(Some(&r.task_id)),
+            o.source_arn(),
+            o.s3_bucket(),
+            o.s3_prefix(),
+            o.status(),
+            o.percent_progress(),
+            o.failure_cause(),
+            o.warning_message(),
+        ))
+    }
+
+    async fn describe_export(&self, task_id: &str) -> PortResult<Option<crate::ports::ExportTask>> {
+        match self
+            .client
+            .describe_export_tasks()
+            .export_task_identifier(task_id)
+            .send()
+            .await
+            .map_err(|e| port_error("DescribeExportTasks", e))
+        {
+            Ok(o) => Ok(o
+                .export_tasks()
+                .iter()
+                .find(|t| t.export_task_identifier() == Some(task_id))
+                .map(|t| {
+                    export_task(
+                        t.export_task_identifier(),
+                        t.source_arn(),
+                        t.s3_bucket(),
+                        t.s3_prefix(),
+                        t.status(),
+                        t.percent_progress(),
+                        t.failure_cause(),
+                        t.warning_message(),
+                    )
+                })),
+            Err(PortError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -17,7 +17,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{port_error, to_chrono};
 use crate::domain::manifest::ListedObject;
-use crate::domain::tiering::{LifecycleRule as TierRule, RULE_ID_PREFIX};
+use crate::domain::tiering::LifecycleRule as TierRule;
 use crate::object_store::{
     CopyRequest, LockMode, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, RestoreTier, WriteOptions,
     Written,
@@ -499,7 +499,10 @@ impl ObjectStore for S3ObjectStore {
         }
     }
 
-    async fn replace_tier_rules(&self, bucket: &str, rules: &[TierRule]) -> PortResult<usize> {
+    async fn replace_owned_rules(&self, bucket: &str, owner: &str, rules: &[TierRule]) -> PortResult<usize> {
+        if owner.is_empty() {
+            return Err(PortError::Invalid("lifecycle rules need an owner prefix".into()));
+        }
         let mut kept: Vec<LifecycleRule> = match self
             .client
             .get_bucket_lifecycle_configuration()
@@ -511,7 +514,7 @@ impl ObjectStore for S3ObjectStore {
             Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Vec::new(),
             Err(e) => return Err(s3_error("GetBucketLifecycleConfiguration", e)),
         };
-        kept.retain(|r| !r.id().is_some_and(|id| id.starts_with(RULE_ID_PREFIX)));
+        kept.retain(|r| !r.id().is_some_and(|id| id.starts_with(owner)));
         for r in rules {
             let transitions = r
                 .transitions

@@ -7,6 +7,7 @@ pub mod compliance;
 pub mod config_bundle;
 pub mod copy_queue;
 pub mod cost;
+pub mod export;
 pub mod ids;
 pub mod manifest;
 pub mod naming;

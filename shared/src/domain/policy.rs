@@ -51,6 +51,9 @@ pub struct Policy {
     pub verify: Option<VerifyRule>,
     /// Storage classes an S3 run's copies move to as the run ages.
     pub tiers: super::tiering::TierSchedule,
+    /// RDS instances and Aurora clusters: a snapshot exported to S3 and moved to a
+    /// Glacier class this often (the database long-term tier).
+    pub export: Option<super::export::ExportRule>,
 }
 
 /// How often, and how thoroughly, a policy's recovery points are verified.
@@ -181,6 +184,11 @@ pub struct PolicyDocument {
     /// classes as their run ages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<super::tiering::TierStepDocument>,
+    /// `{"every": "30d", "kms_key_id": "...", "role_arn": "...", "class": "DEEP_ARCHIVE",
+    /// "keep": "7y"}`: RDS instances and Aurora clusters get a snapshot exported to S3
+    /// (StartExportTask) and moved to the class this often.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<super::export::ExportRuleDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -368,6 +376,17 @@ impl Policy {
         let tiers = super::tiering::TierSchedule::from_documents(&doc.tiers)
             .map_err(|p| problems.extend(p))
             .unwrap_or_default();
+        if doc.export.is_some() && doc.aws_backup.is_some() {
+            problems.push(
+                "export: a policy that delegates to AWS Backup keeps its recovery points in the vault; exports take Lifeboat's own snapshots (drop aws_backup or export)"
+                    .into(),
+            );
+        }
+        let export = doc.export.as_ref().and_then(|e| {
+            super::export::ExportRule::from_document(e)
+                .map_err(|p| problems.extend(p))
+                .ok()
+        });
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -385,6 +404,7 @@ impl Policy {
                 aws_backup: doc.aws_backup.clone(),
                 verify,
                 tiers,
+                export,
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -429,6 +449,7 @@ impl Policy {
                 sample: v.sample,
             }),
             tiers: self.tiers.to_documents(),
+            export: self.export.as_ref().map(super::export::ExportRule::to_document),
         }
     }
 
@@ -727,6 +748,45 @@ mod tests {
         for needle in ["copies[0].account", "copies[0]: sharing", "copies[1]: sharing"] {
             assert!(all.contains(needle), "missing {needle:?} in {all}");
         }
+    }
+
+    #[test]
+    fn an_export_rule_is_validated_with_every_problem_and_round_trips() {
+        let p = Policy::from_json(
+            r#"{"name":"db","every":"1day","rpo":"26h","retain":7,
+                "export":{"every":"30d","kms_key_id":"arn:aws:kms:us-west-2:123456789012:key/k",
+                          "role_arn":"arn:aws:iam::123456789012:role/rds-export","class":"DEEP_ARCHIVE","keep":"7y"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.export.as_ref().unwrap().class,
+            super::super::tiering::S3Class::DeepArchive
+        );
+        assert_eq!(Policy::from_document(&p.to_document()).unwrap(), p);
+        let err = Policy::from_json(
+            r#"{"name":"db","every":"1day","rpo":"26h","retain":0,
+                "export":{"every":"30d","class":"STANDARD","keep":"30d"}}"#,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in ["keeps nothing", "export.kms_key_id", "export.role_arn", "export.class"] {
+            assert!(all.contains(needle), "missing {needle:?} in {all}");
+        }
+        let err = Policy::from_json(r#"{"name":"db","every":"1day","rpo":"26h","retain":1,"export":{"evry":"30d"}}"#)
+            .unwrap_err();
+        assert!(err.problems[0].contains("evry"), "{err}");
+        let err = Policy::from_json(
+            r#"{"name":"db","every":"1day","rpo":"26h","retain":7,
+                "aws_backup":{"vault":"v1","role_arn":"arn:aws:iam::123456789012:role/backup"},
+                "export":{"every":"30d","kms_key_id":"alias/export","role_arn":"arn:aws:iam::123456789012:role/rds-export"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.problems
+                .join(" ")
+                .contains("export: a policy that delegates to AWS Backup"),
+            "{err}"
+        );
     }
 
     #[test]

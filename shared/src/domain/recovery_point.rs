@@ -202,6 +202,10 @@ pub struct RecoveryPoint {
     /// The bundle (`manifest`) archived in a Glacier vault, and its latest retrieval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<super::archive::ArchiveRef>,
+    // --- RDS / Aurora snapshots ---
+    /// The snapshot's latest export to S3 (the database long-term tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<super::export::ExportRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
@@ -285,6 +289,7 @@ impl RecoveryPoint {
             verification_failed: None,
             tiering: None,
             archive: None,
+            export: None,
             created_at,
             updated_at: created_at,
             version: 1,

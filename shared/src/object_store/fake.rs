@@ -14,7 +14,7 @@ use super::{
     CopyRequest, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, RestoreTier, WriteOptions, Written,
 };
 use crate::domain::manifest::ListedObject;
-use crate::domain::tiering::{LifecycleRule, RULE_ID_PREFIX};
+use crate::domain::tiering::LifecycleRule;
 use crate::ports::{PortError, PortResult};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -497,12 +497,15 @@ impl ObjectStore for InMemoryObjectStore {
         Ok(())
     }
 
-    async fn replace_tier_rules(&self, bucket: &str, rules: &[LifecycleRule]) -> PortResult<usize> {
+    async fn replace_owned_rules(&self, bucket: &str, owner: &str, rules: &[LifecycleRule]) -> PortResult<usize> {
+        if owner.is_empty() {
+            return Err(PortError::Invalid("lifecycle rules need an owner prefix".into()));
+        }
         let mut buckets = lock(&self.buckets);
         let b = buckets
             .get_mut(bucket)
             .ok_or_else(|| PortError::NotFound(format!("bucket {bucket}")))?;
-        b.lifecycle.retain(|r| !r.id.starts_with(RULE_ID_PREFIX));
+        b.lifecycle.retain(|r| !r.id.starts_with(owner));
         b.lifecycle.extend(rules.iter().cloned());
         Ok(b.lifecycle.len())
     }
