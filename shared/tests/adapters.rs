@@ -807,6 +807,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         verification_failed: None,
         tiering: None,
         archive: None,
+        table_checksum: None,
         created_at: at(),
         updated_at: at(),
         version: 1,

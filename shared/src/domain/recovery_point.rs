@@ -202,10 +202,26 @@ pub struct RecoveryPoint {
     /// The bundle (`manifest`) archived in a Glacier vault, and its latest retrieval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<super::archive::ArchiveRef>,
+    // --- DynamoDB backups (kind `dynamodb-table`) ---
+    /// The backup's content as its first validated restore (a DR drill) found it: every
+    /// later restore of this backup must find exactly the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_checksum: Option<TableChecksum>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: u64,
+}
+
+/// A DynamoDB backup's item count and content checksum (see `dr::table_digest`), as the
+/// first validated restore of it found them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChecksum {
+    pub items: u64,
+    pub checksum: String,
+    /// The restored table that was scanned, and when.
+    pub restored_as: String,
+    pub at: DateTime<Utc>,
 }
 
 /// What a failed verification found.
@@ -285,6 +301,7 @@ impl RecoveryPoint {
             verification_failed: None,
             tiering: None,
             archive: None,
+            table_checksum: None,
             created_at,
             updated_at: created_at,
             version: 1,

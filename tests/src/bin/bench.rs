@@ -229,6 +229,7 @@ fn point(
         verification_failed: None,
         tiering: None,
         archive: None,
+        table_checksum: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,
