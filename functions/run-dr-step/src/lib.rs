@@ -1704,16 +1704,24 @@ async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
     }
 }
 
-/// Deletes a table only if Lifeboat made it: its name has a drill or failover prefix and,
-/// re-read just before deleting, DynamoDB says it was restored from the backup the
-/// execution recorded (when one was recorded). A missing table, or one already being
-/// deleted, is what was wanted.
+/// Lifeboat made this table: its name has a drill or failover prefix and DynamoDB says it
+/// was restored from the backup the execution recorded (from a backup at all, when none
+/// was recorded: a failback tearing down a failover's table).
+fn owned_table(info: &lifeboat::dr::ports::TableInfo, backup_arn: Option<&str>) -> bool {
+    TABLE_PREFIXES.iter().any(|p| info.name.starts_with(p))
+        && match backup_arn {
+            Some(arn) => info.restored_from.as_deref() == Some(arn),
+            None => info.restored_from.is_some(),
+        }
+}
+
+/// Deletes a table only if Lifeboat made it ([`owned_table`]), re-read just before
+/// deleting. A missing table, or one already being deleted, is what was wanted; a table
+/// that is not Lifeboat's is left alone (there is nothing of this execution's to undo).
 async fn delete_owned_table(deps: &Deps, region: &Region, name: &str, backup_arn: Option<&str>) -> PortResult<()> {
     if !TABLE_PREFIXES.iter().any(|p| name.starts_with(p)) {
-        return Err(PortError::Invalid(format!(
-            "table {name} in {region} is not Lifeboat's (no {} prefix): not deleted",
-            TABLE_PREFIXES.join(" or ")
-        )));
+        tracing::warn!(table = name, %region, "not a Lifeboat table name: not deleted");
+        return Ok(());
     }
     let Some(info) = deps.tables.describe_table(region, name).await? else {
         return Ok(());
@@ -1721,11 +1729,9 @@ async fn delete_owned_table(deps: &Deps, region: &Region, name: &str, backup_arn
     if info.status == "DELETING" {
         return Ok(());
     }
-    if info.restored_from.is_none() || (backup_arn.is_some() && info.restored_from.as_deref() != backup_arn) {
-        return Err(PortError::Invalid(format!(
-            "table {name} in {region} was not restored from {}: not deleted",
-            backup_arn.unwrap_or("a backup")
-        )));
+    if !owned_table(&info, backup_arn) {
+        tracing::warn!(table = name, %region, restored_from = ?info.restored_from, "not restored by this execution: not deleted");
+        return Ok(());
     }
     deps.tables.delete_table(region, name).await
 }
@@ -1745,7 +1751,16 @@ async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
         Undo::DeleteSnapshot { region, kind, name } => {
             deps.snapshots.describe_snapshot(region, *kind, name).await?.is_none()
         }
-        Undo::DeleteTable { region, name, .. } => deps.tables.describe_table(region, name).await?.is_none(),
+        // Gone, or never Lifeboat's (left alone by `undo`).
+        Undo::DeleteTable {
+            region,
+            name,
+            backup_arn,
+        } => deps
+            .tables
+            .describe_table(region, name)
+            .await?
+            .is_none_or(|info| !owned_table(&info, backup_arn.as_deref())),
         Undo::RestoreParameter { .. } | Undo::RestoreRecord { .. } => true,
     })
 }

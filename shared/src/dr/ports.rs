@@ -184,7 +184,7 @@ pub mod fake {
     pub struct InMemoryDrTables {
         state: Mutex<State>,
         /// Restores start `CREATING` with a restore in progress, until finished.
-        pub slow_restores: bool,
+        slow_restores: bool,
     }
 
     fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
@@ -194,6 +194,14 @@ pub mod fake {
     impl InMemoryDrTables {
         pub fn new() -> Self {
             Self::default()
+        }
+
+        /// Restores stay `CREATING` until [`Self::finish_restores`], as on AWS.
+        pub fn with_slow_restores() -> Self {
+            Self {
+                slow_restores: true,
+                ..Self::default()
+            }
         }
 
         /// A source table with a hash key `pk` and the named global secondary indexes.
