@@ -401,6 +401,12 @@ impl DrPlan {
                 Some(_) if tables.iter().any(|p| p.arn == t.arn) => {
                     problems.push(format!("{at}.arn: {} is listed twice", t.arn));
                 }
+                Some((region, _)) if ![&source_region, &dr_region].contains(&&Some(region.clone())) => {
+                    problems.push(format!(
+                        "{at}.arn: {} is in {region}, neither source_region nor dr_region (its backups, and so its restore, stay in its region)",
+                        t.arn
+                    ));
+                }
                 Some((region, name)) => tables.push(ProtectedTable {
                     arn: t.arn.clone(),
                     region,
@@ -772,6 +778,7 @@ mod tests {
                        {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/no"},
                        {"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"},
                        {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/a b c"},
+                       {"arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"},
                        {"table": "orders"}],
             "rto": "1h", "rpo": "1h"}"#;
         let all = DrPlan::from_json(bad).unwrap_err().problems.join("\n");
@@ -788,6 +795,7 @@ mod tests {
             "tables[3].arn",
             "tables[4].arn",
             "tables[5].arn",
+            "tables[6].arn: arn:aws:dynamodb:eu-west-1:123456789012:table/orders is in eu-west-1, neither",
         ] {
             assert!(all.contains(needle), "{needle} not in:\n{all}");
         }
