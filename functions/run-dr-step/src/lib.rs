@@ -593,7 +593,9 @@ async fn precheck_leased(
             problems.push(format!("KMS key {key} is missing or disabled in {}", plan.dr_region));
         }
     }
-    if req.mode == Mode::Failback {
+    // The failback copies the DR-side databases' snapshots to the source region (a plan
+    // of tables and data alone copies nothing).
+    if req.mode == Mode::Failback && !plan.databases.is_empty() {
         match &plan.prechecks.source_kms_key_id {
             Some(key) if deps.keys.usable(&plan.source_region, key).await? => {
                 checks.push(format!("KMS key usable in {}", plan.source_region));
@@ -1767,6 +1769,7 @@ async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
 
 async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
     let mut targets: Vec<usize> = Vec::new();
+    let mut waiting = Vec::new();
     match exec.mode {
         Mode::Drill => {
             targets.extend(
@@ -1787,6 +1790,12 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
                         "teardown: {} in {} kept (not created by Lifeboat)",
                         d.id, d.region
                     ));
+                    continue;
+                }
+                // A failover's table took the writes made while production ran on it:
+                // it is deleted only once a final native backup of it is available.
+                if d.kind == ResourceKind::DynamoDbTable && !final_table_backup(deps, exec, d).await? {
+                    waiting.push(format!("final backup of table {} in {}", d.id, d.region));
                     continue;
                 }
                 let u = match d.kind {
@@ -1816,7 +1825,7 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
         }
         Mode::Failover => return Ok((true, "failover: nothing to tear down".into())),
     }
-    let mut left = Vec::new();
+    let mut left = waiting;
     for i in targets {
         let u = exec.compensations[i].undo.clone();
         undo(deps, &u).await?;
@@ -1831,6 +1840,31 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
     } else {
         Ok((false, format!("still deleting: {}", left.join("; "))))
     }
+}
+
+/// Failback: a final native backup (`lbfb-…`, kept) of a failover's table before it is
+/// deleted. True once the backup is available, or when there is nothing of Lifeboat's to
+/// keep (the table is gone, or is not one Lifeboat restored, which teardown leaves alone).
+async fn final_table_backup(deps: &Deps, exec: &mut DrExecution, d: &SiteDb) -> Result<bool, FunctionError> {
+    let Some(info) = deps.tables.describe_table(&d.region, &d.id).await? else {
+        return Ok(true);
+    };
+    if !owned_table(&info, None) {
+        return Ok(true);
+    }
+    let name = lifeboat::dr::execution::table_name("lbfb", &exec.execution, &d.db);
+    let backup = deps.tables.create_backup(&d.region, &d.id, &name).await?;
+    if backup.status != "AVAILABLE" {
+        return Ok(false);
+    }
+    let note = format!(
+        "teardown: final backup {name} ({}) of {} in {} kept before deleting the table",
+        backup.backup_arn, d.id, d.region
+    );
+    if !exec.checks.contains(&note) {
+        exec.checks.push(note);
+    }
+    Ok(true)
 }
 
 fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {

@@ -21,7 +21,7 @@ use lifeboat::dr::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Re
 use lifeboat::dr::store::fake::InMemoryDrStore;
 use lifeboat::dr::table_digest::{Item, Value as V};
 use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
-use lifeboat::ports::{Catalog, PortError, PortResult};
+use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
 use lifeboat::{ErrorType, FunctionError};
 use run_dr_step::{Deps, KmsKeys, SigningKeys, StepRequest, ValidationLambda};
 use serde_json::{Value, json};
@@ -238,6 +238,28 @@ impl World {
         let req = StepRequest::parse(&json!({
             "action": action,
             "request": {"plan": "orders-dr", "execution": execution, "mode": "drill"},
+        }))
+        .unwrap();
+        run_dr_step::run(&self.deps, &req, "run-1").await
+    }
+
+    /// A failover or failback step, with a confirmation token issued to the on-call.
+    async fn confirmed(&self, action: &str, execution: &str, mode: &str) -> Result<Value, FunctionError> {
+        let who = "arn:aws:iam::123456789012:user/oncall";
+        let digest = lifeboat::confirm::request_digest(&json!({"plan": "orders-dr", "mode": mode}));
+        let (token, _) = lifeboat::confirm::issue(
+            &SigningKey::new(vec![7; 32]).unwrap(),
+            &digest,
+            who,
+            self.clock.now(),
+            Duration::minutes(5),
+            &format!("nonce-{execution}"),
+        )
+        .unwrap();
+        let req = StepRequest::parse(&json!({
+            "action": action,
+            "request": {"plan": "orders-dr", "execution": execution, "mode": mode,
+                        "principal": who, "token": token},
         }))
         .unwrap();
         run_dr_step::run(&self.deps, &req, "run-1").await
@@ -464,4 +486,64 @@ async fn a_bad_plan_is_refused_with_every_problem_listed() {
         assert!(err.message.contains(needle), "{needle} not in {}", err.message);
     }
     assert!(w.store.get_execution("orders-dr", "bad").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting_it() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(8, Duration::minutes(10), "b1").await;
+    for action in [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ] {
+        w.confirmed(action, "fo", "failover").await.unwrap();
+    }
+    let exec = w.store.get_execution("orders-dr", "fo").await.unwrap().unwrap();
+    let kept = exec.tables[0].target_name.clone();
+    assert!(kept.starts_with("lbfo-"), "{kept}");
+    assert!(
+        w.tables.table_names(&east()).contains(&kept),
+        "a failover's table is kept"
+    );
+    let site = w.store.site("orders-dr").await.unwrap().unwrap();
+    assert_eq!(site.databases[0].id, kept);
+    assert_eq!(site.databases[0].kind, ResourceKind::DynamoDbTable);
+
+    let before = w.tables.backup_arns().len();
+    w.clock.advance(Duration::hours(1));
+    for action in [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "teardown",
+        "finish",
+    ] {
+        w.confirmed(action, "fb", "failback").await.unwrap();
+    }
+    assert_eq!(
+        w.tables.table_names(&east()),
+        vec!["orders".to_owned()],
+        "the failover's table is gone"
+    );
+    // One final backup of it, kept, named in the record.
+    assert_eq!(w.tables.backup_arns().len(), before + 1);
+    let exec = w.store.get_execution("orders-dr", "fb").await.unwrap().unwrap();
+    assert!(exec.tables.is_empty(), "a failback restores no table");
+    assert!(
+        exec.checks
+            .iter()
+            .any(|c| c.contains("final backup lbfb-") && c.contains(&kept)),
+        "{:?}",
+        exec.checks
+    );
 }

@@ -144,6 +144,9 @@ pub trait DrTables: Send + Sync + std::fmt::Debug {
     /// Deletes the table; a missing table is fine. A table still being created or
     /// restored cannot be deleted yet (`Throttled`: try again later).
     async fn delete_table(&self, region: &Region, name: &str) -> PortResult<()>;
+    /// A native backup of `table` named `name`: the existing one of that name, else a new
+    /// one (a retried step makes no second backup).
+    async fn create_backup(&self, region: &Region, table: &str, name: &str) -> PortResult<BackupInfo>;
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -290,6 +293,11 @@ pub mod fake {
             lock(&self.state).scans
         }
 
+        /// ARNs of every backup held (taken by the test or by Lifeboat).
+        pub fn backup_arns(&self) -> Vec<String> {
+            lock(&self.state).backups.keys().cloned().collect()
+        }
+
         /// Names of the tables deleted, in order.
         pub fn deleted(&self) -> Vec<String> {
             lock(&self.state).deletes.clone()
@@ -345,6 +353,21 @@ pub mod fake {
                 digest.add(item);
             }
             Ok(digest.content())
+        }
+
+        async fn create_backup(&self, region: &Region, table: &str, name: &str) -> PortResult<BackupInfo> {
+            let id = format!("named-{name}");
+            let arn = format!("arn:aws:dynamodb:{region}:123456789012:table/{table}/backup/{id}");
+            if let Some((_, b)) = lock(&self.state).backups.get(&arn) {
+                return Ok(b.info.clone());
+            }
+            self.backup(region, table, &id, chrono::Utc::now())
+                .ok_or_else(|| PortError::NotFound(format!("table {table} in {region}")))?;
+            lock(&self.state)
+                .backups
+                .get(&arn)
+                .map(|(_, b)| b.info.clone())
+                .ok_or_else(|| PortError::NotFound(format!("backup {name}")))
         }
 
         async fn delete_table(&self, region: &Region, name: &str) -> PortResult<()> {
