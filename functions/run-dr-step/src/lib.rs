@@ -1613,12 +1613,26 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
     };
     let mut done = Vec::new();
     for (name, db) in &sw.parameters {
+        // A database's endpoint, or a table's restored name.
         let endpoint = exec
             .databases
             .iter()
             .find(|d| &d.db.id == db)
             .and_then(|d| d.endpoint.clone())
-            .ok_or_else(|| internal(format!("{db}: no endpoint to switch {name} to")))?;
+            .or_else(|| {
+                exec.tables
+                    .iter()
+                    .find(|t| &t.table.name == db)
+                    .map(|t| t.target_name.clone())
+            })
+            // Failback: applications go back to the original table.
+            .or_else(|| {
+                plan.tables
+                    .iter()
+                    .find(|t| exec.mode == Mode::Failback && &t.name == db)
+                    .map(|t| t.name.clone())
+            })
+            .ok_or_else(|| internal(format!("{db}: no endpoint or table to switch {name} to")))?;
         let registered = exec
             .compensations
             .iter()

@@ -148,6 +148,7 @@ struct World {
     catalog: Arc<InMemoryCatalog>,
     store: Arc<InMemoryDrStore>,
     reports: Arc<MemReports>,
+    parameters: Arc<MemParameters>,
     clock: Arc<ManualClock>,
 }
 
@@ -172,6 +173,7 @@ impl World {
         let store = Arc::new(InMemoryDrStore::default());
         let reports = Arc::new(MemReports::default());
         let clock = Arc::new(ManualClock::new(t0()));
+        let parameters = Arc::new(MemParameters::default());
         store
             .put_plan(&lifeboat::dr::DrPlan::from_json(plan).unwrap())
             .await
@@ -182,7 +184,7 @@ impl World {
             snapshots: Arc::new(InMemorySnapshotStore::new()),
             databases: Arc::new(NoDatabases),
             tables: tables.clone(),
-            parameters: Arc::new(MemParameters::default()),
+            parameters: parameters.clone(),
             dns: Arc::new(MemDns::default()),
             reports: reports.clone(),
             keys: Arc::new(Keys),
@@ -198,6 +200,7 @@ impl World {
             catalog,
             store,
             reports,
+            parameters,
             clock,
         }
     }
@@ -490,7 +493,12 @@ async fn a_bad_plan_is_refused_with_every_problem_listed() {
 
 #[tokio::test]
 async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting_it() {
-    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    let plan = PLAN.replace(
+        r#""poll_interval": "1s"}"#,
+        r#""poll_interval": "1s", "switch": {"region": "us-east-1", "parameters": {"/orders/table": "orders"}}}"#,
+    );
+    let w = World::new(&plan, InMemoryDrTables::new()).await;
+    let param = || w.parameters.0.lock().unwrap().get("/orders/table").cloned();
     w.backed_up(8, Duration::minutes(10), "b1").await;
     for action in [
         "precheck",
@@ -510,6 +518,11 @@ async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting
     assert!(
         w.tables.table_names(&east()).contains(&kept),
         "a failover's table is kept"
+    );
+    assert_eq!(
+        param(),
+        Some(kept.clone()),
+        "applications are pointed at the restored table"
     );
     let site = w.store.site("orders-dr").await.unwrap().unwrap();
     assert_eq!(site.databases[0].id, kept);
@@ -535,6 +548,7 @@ async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting
         vec!["orders".to_owned()],
         "the failover's table is gone"
     );
+    assert_eq!(param().as_deref(), Some("orders"), "and back at the original table");
     // One final backup of it, kept, named in the record.
     assert_eq!(w.tables.backup_arns().len(), before + 1);
     let exec = w.store.get_execution("orders-dr", "fb").await.unwrap().unwrap();

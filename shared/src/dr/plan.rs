@@ -115,7 +115,8 @@ pub struct Validation {
 pub struct Switch {
     /// The region holding the parameters (usually the applications' region).
     pub region: Region,
-    /// Parameter name → the id of the database whose endpoint it receives.
+    /// Parameter name → the id of the database whose endpoint it receives, or the name of
+    /// a table of the plan whose restored table's name it receives.
     pub parameters: BTreeMap<String, String>,
     /// The Route 53 hosted zone of `records`.
     pub hosted_zone_id: Option<String>,
@@ -567,9 +568,9 @@ impl DrPlan {
                 if !name.starts_with('/') || name.len() > 1011 {
                     problems.push(format!("switch.parameters: {name:.80?} is not a parameter path (/…)"));
                 }
-                if !seen.contains(db) {
+                if !seen.contains(db) && !tables.iter().any(|t| &t.name == db) {
                     problems.push(format!(
-                        "switch.parameters[{name}]: {db:.70?} is not a database of this plan"
+                        "switch.parameters[{name}]: {db:.70?} is not a database or table of this plan"
                     ));
                 }
             }
@@ -762,7 +763,8 @@ mod tests {
         let plan = DrPlan::from_json(
             r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
                 "tables": [{"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders.v2_x"}],
-                "rto": "1h", "rpo": "1h"}"#,
+                "rto": "1h", "rpo": "1h",
+                "switch": {"region": "us-east-1", "parameters": {"/orders/table": "orders.v2_x"}}}"#,
         )
         .unwrap();
         assert_eq!(
@@ -780,7 +782,8 @@ mod tests {
                        {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/a b c"},
                        {"arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"},
                        {"table": "orders"}],
-            "rto": "1h", "rpo": "1h"}"#;
+            "rto": "1h", "rpo": "1h",
+            "switch": {"region": "us-east-1", "parameters": {"/orders/table": "carts"}}}"#;
         let all = DrPlan::from_json(bad).unwrap_err().problems.join("\n");
         assert!(all.contains("unknown field `table`"), "{all}");
         let bad = bad.replace(
@@ -796,6 +799,7 @@ mod tests {
             "tables[4].arn",
             "tables[5].arn",
             "tables[6].arn: arn:aws:dynamodb:eu-west-1:123456789012:table/orders is in eu-west-1, neither",
+            "switch.parameters[/orders/table]: \"carts\" is not a database or table of this plan",
         ] {
             assert!(all.contains(needle), "{needle} not in:\n{all}");
         }
@@ -833,7 +837,7 @@ mod tests {
             "validation.lambda_arn",
             "switch.region",
             "is not a parameter path",
-            "is not a database of this plan",
+            "is not a database or table of this plan",
             "rehearsal_fault",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
