@@ -80,9 +80,9 @@ async fn put_items(client: &aws_sdk_dynamodb::Client, table: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_drill_restores_a_table_backup_validates_count_and_checksum_and_tears_it_down() {
-    let dr = DrEnv::start().await.unwrap();
+/// A table with [`ITEMS`] items, its backup taken through Lifeboat and a plan naming it:
+/// (table, its ARN, the backup's recovery point, the plan).
+async fn estate(dr: &DrEnv) -> (String, String, lifeboat::domain::RecoveryPointId, String) {
     let env = &dr.env;
     let client = aws_sdk_dynamodb::Client::new(&env.primary);
     let table = env.name("orders");
@@ -150,6 +150,15 @@ async fn a_drill_restores_a_table_backup_validates_count_and_checksum_and_tears_
         .unwrap()
         .name;
 
+    (table, table_arn, rp_id, plan)
+}
+
+#[tokio::test]
+async fn a_drill_restores_a_table_backup_validates_count_and_checksum_and_tears_it_down() {
+    let dr = DrEnv::start().await.unwrap();
+    let env = &dr.env;
+    let client = aws_sdk_dynamodb::Client::new(&env.primary);
+    let (table, _, rp_id, plan) = estate(&dr).await;
     let tables = lifeboat::dr::aws::DynamoDbDrTables::new(env.primary.clone());
     let east = Region::parse(PRIMARY).unwrap();
     let mut checksums = Vec::new();
@@ -222,4 +231,73 @@ async fn a_drill_restores_a_table_backup_validates_count_and_checksum_and_tears_
     let source = tables.scan_content(&east, &table).await.unwrap();
     assert_eq!((source.items, source.checksum), (ITEMS as u64, checksums[0].clone()));
     assert!(tables.describe_table(&east, &table).await.unwrap().is_some());
+}
+
+/// The backup's first validated restore recorded other content than a drill finds now
+/// (as if the backup had changed since): the validation fails, the compensation deletes
+/// the drill's table, the failure is alerted once, and the recorded checksum stays.
+#[tokio::test]
+async fn a_checksum_that_differs_from_the_first_restore_fails_the_drill_and_leaves_nothing() {
+    let dr = DrEnv::start().await.unwrap();
+    let env = &dr.env;
+    let (_, _, rp_id, plan) = estate(&dr).await;
+    let catalog = env.catalog();
+    let mut rp = catalog.get(&rp_id).await.unwrap().unwrap();
+    let expected = rp.version;
+    let earlier = lifeboat::domain::TableChecksum {
+        items: ITEMS as u64,
+        checksum: format!("{}:{}", lifeboat::dr::table_digest::CHECKSUM_SCHEME, "ab".repeat(32)),
+        restored_as: "lbdr-00000000-earlier".into(),
+        at: chrono::Utc::now(),
+    };
+    rp.table_checksum = Some(earlier.clone());
+    rp.version += 1;
+    catalog.update(&rp, expected).await.unwrap();
+
+    let name = format!("{}-mismatch", env.prefix);
+    let done = dr.run(&name, json!({"plan": plan, "mode": "drill"})).await.unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.error.as_deref()),
+        ("FAILED", Some("DrFailed")),
+        "{done:?}"
+    );
+    let report = dr.report(&plan, &name).await.unwrap();
+    assert_eq!(report["status"], "failed", "{report:#}");
+    assert!(
+        report["error"].as_str().unwrap().contains("content differs"),
+        "{report:#}"
+    );
+    let t = &report["tables"][0];
+    assert!(t["verdict"].as_str().unwrap().starts_with("failed"), "{report:#}");
+    assert_eq!(t["content"]["items"], ITEMS, "same count, other checksum: {report:#}");
+    let restored = t["target_name"].as_str().unwrap();
+    let tables = lifeboat::dr::aws::DynamoDbDrTables::new(env.primary.clone());
+    assert!(
+        tables
+            .describe_table(&Region::parse(PRIMARY).unwrap(), restored)
+            .await
+            .unwrap()
+            .is_none(),
+        "{restored} left behind"
+    );
+    assert!(
+        report["compensations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["done"] == true)
+    );
+    let ours = env
+        .alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.alert.details.get("execution") == Some(&name))
+        .count();
+    assert_eq!(ours, 1);
+    assert_eq!(
+        catalog.get(&rp_id).await.unwrap().unwrap().table_checksum,
+        Some(earlier),
+        "a later restore never overwrites the recorded checksum"
+    );
 }
