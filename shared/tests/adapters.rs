@@ -808,6 +808,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         tiering: None,
         archive: None,
         export: None,
+        table_checksum: None,
         created_at: at(),
         updated_at: at(),
         version: 1,

@@ -21,7 +21,8 @@ use lifeboat::alerting::Alerter;
 use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, Region, ResourceKind, ResourceRef, Severity};
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
-use lifeboat::dr::ports::{DnsRecords, DrDatabases, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
+use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
@@ -114,6 +115,8 @@ pub struct Deps {
     pub store: Arc<dyn DrStore>,
     pub snapshots: Arc<dyn SnapshotStore>,
     pub databases: Arc<dyn DrDatabases>,
+    /// DynamoDB tables: restored from their native backups, scanned, deleted.
+    pub tables: Arc<dyn DrTables>,
     pub parameters: Arc<dyn Parameters>,
     pub dns: Arc<dyn DnsRecords>,
     pub reports: Arc<dyn Reports>,
@@ -154,6 +157,7 @@ impl Deps {
             store: Arc::new(lifeboat::dr::DynamoDbDrStore::new(dynamodb, &config.catalog_table)),
             snapshots: Arc::new(lifeboat::aws::RdsSnapshotStore::new(sdk.clone())),
             databases: Arc::new(lifeboat::dr::aws::RdsDrDatabases::new(sdk.clone())),
+            tables: Arc::new(lifeboat::dr::aws::DynamoDbDrTables::new(sdk.clone())),
             parameters: Arc::new(lifeboat::dr::aws::SsmParameters::new(sdk.clone())),
             dns: Arc::new(lifeboat::dr::aws::Route53Records::new(sdk)),
             reports: Arc::new(lifeboat::dr::aws::S3Reports::new(s3, &config.reports_bucket)),
@@ -359,6 +363,36 @@ async fn newest_verified(
         .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)))
 }
 
+/// The newest usable native backup of `table` taken at or before `at`: a restorable
+/// recovery point of the table, in the table's own region (native backups never leave
+/// it), made by Lifeboat's native backups (not delegated to an AWS Backup vault), with
+/// the backup's ARN recorded.
+async fn newest_table_backup(
+    deps: &Deps,
+    table: &lifeboat::dr::plan::ProtectedTable,
+    at: DateTime<Utc>,
+) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
+    let points = deps.catalog.by_resource(&table.arn, 200).await?;
+    Ok(points
+        .into_iter()
+        .filter(|rp| {
+            rp.resource.kind == ResourceKind::DynamoDbTable
+                && rp.location == table.region
+                && rp.is_restorable()
+                && rp.backup_vault.is_none()
+                && rp.snapshot_arn.is_some()
+                && rp.created_at <= at
+        })
+        .max_by_key(|rp| rp.created_at))
+}
+
+fn age_text(d: chrono::Duration) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(
+        u64::try_from(d.num_seconds()).unwrap_or(0),
+    ))
+    .to_string()
+}
+
 // ---------------------------------------------------------------------------------------
 // precheck
 // ---------------------------------------------------------------------------------------
@@ -495,6 +529,32 @@ async fn precheck_leased(
             }
         }
     }
+    // DynamoDB tables (drills and failovers restore them): the newest usable backup must
+    // exist and be within the RPO.
+    if plan.prechecks.recovery_point && req.mode != Mode::Failback {
+        for t in &plan.tables {
+            match newest_table_backup(deps, t, now).await? {
+                None => problems.push(format!(
+                    "table {}: no usable backup in {} (native backups stay in the table's region)",
+                    t.name, t.region
+                )),
+                Some(rp) => {
+                    let age = (now - rp.created_at).to_std().unwrap_or_default();
+                    if age > plan.rpo {
+                        problems.push(format!(
+                            "table {}: newest backup {} is {} old, older than the RPO {}",
+                            t.name,
+                            rp.snapshot_name,
+                            age_text(now - rp.created_at),
+                            humantime::format_duration(plan.rpo)
+                        ));
+                    } else {
+                        checks.push(format!("table {}: backup {} in {}", t.name, rp.snapshot_name, t.region));
+                    }
+                }
+            }
+        }
+    }
     // S3 data: the newest backup run must exist, be verified and be within the RPO (a
     // failback reads the same backups: they live in the backup region).
     if plan.prechecks.recovery_point {
@@ -533,7 +593,9 @@ async fn precheck_leased(
             problems.push(format!("KMS key {key} is missing or disabled in {}", plan.dr_region));
         }
     }
-    if req.mode == Mode::Failback {
+    // The failback copies the DR-side databases' snapshots to the source region (a plan
+    // of tables and data alone copies nothing).
+    if req.mode == Mode::Failback && !plan.databases.is_empty() {
         match &plan.prechecks.source_kms_key_id {
             Some(key) if deps.keys.usable(&plan.source_region, key).await? => {
                 checks.push(format!("KMS key usable in {}", plan.source_region));
@@ -693,10 +755,70 @@ fn lifeboat_tags(exec: &DrExecution) -> Vec<Tag> {
     ]
 }
 
+/// Chooses the backup each table is restored from: its newest usable native backup taken
+/// at or before the reference time (the drill or failure time), confirmed by DynamoDB.
+async fn choose_tables(deps: &Deps, exec: &mut DrExecution, chosen: &mut Vec<String>) -> Result<(), FunctionError> {
+    let reference = exec.reference_time;
+    let what = if exec.mode == Mode::Drill { "drill" } else { "failure" };
+    for i in 0..exec.tables.len() {
+        if exec.tables[i].phase != Phase::New {
+            continue;
+        }
+        let table = exec.tables[i].table.clone();
+        let rp = newest_table_backup(deps, &table, reference).await?.ok_or_else(|| {
+            FunctionError::not_found(format!(
+                "table {}: no usable backup in {} taken by {reference}",
+                table.name, table.region
+            ))
+        })?;
+        let arn = rp.snapshot_arn.clone().unwrap_or_default();
+        let backup = deps.tables.describe_backup(&table.region, &arn).await?.ok_or_else(|| {
+            FunctionError::not_found(format!(
+                "table {}: backup {} ({}) is recorded but DynamoDB no longer has it",
+                table.name, rp.snapshot_name, rp.id
+            ))
+        })?;
+        if backup.status != "AVAILABLE" {
+            return Err(FunctionError::new(
+                ErrorType::Conflict,
+                format!(
+                    "table {}: backup {} is {}, not AVAILABLE",
+                    table.name, rp.snapshot_name, backup.status
+                ),
+            ));
+        }
+        let reason = format!(
+            "newest usable native backup {} of {} in {}, taken at {}: {} before the {what} time (the table's RPO)",
+            rp.snapshot_name,
+            table.name,
+            table.region,
+            rp.created_at,
+            age_text(reference - rp.created_at)
+        );
+        chosen.push(format!("table {}: {reason}", table.name));
+        let t = &mut exec.tables[i];
+        t.recovery_point = Some(rp.id.to_string());
+        t.backup_arn = Some(arn);
+        t.backup_at = Some(rp.created_at);
+        t.backup_item_count = backup.item_count;
+        t.expected = rp
+            .table_checksum
+            .as_ref()
+            .map(|c| lifeboat::dr::table_digest::TableContent {
+                items: c.items,
+                checksum: c.checksum.clone(),
+            });
+        t.reason = reason;
+        t.phase = Phase::Chosen;
+    }
+    Ok(())
+}
+
 async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
     let now = deps.clock.now();
     let site = deps.store.site(&plan.name).await?;
     let mut chosen = Vec::new();
+    choose_tables(deps, exec, &mut chosen).await?;
     for i in 0..exec.databases.len() {
         if exec.databases[i].phase != Phase::New {
             continue;
@@ -853,6 +975,7 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
     let tags = lifeboat_tags(exec);
     let subnet_group = plan.prechecks.subnet_group.clone();
     let mut notes = Vec::new();
+    advance_tables(deps, exec, action, &mut notes).await?;
     // Several rounds: a database that became ready may let the next plan step start.
     for _ in 0..4 {
         let Some(current) = exec.current_step() else { break };
@@ -1047,6 +1170,87 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
     Ok((ready, notes.join("; ")))
 }
 
+fn table_undo(t: &TableRun) -> Undo {
+    Undo::DeleteTable {
+        region: t.target_region.clone(),
+        name: t.target_name.clone(),
+        backup_arn: t.backup_arn.clone(),
+    }
+}
+
+/// Tables restore independently of the plan's database steps: every chosen table starts
+/// at once, each restored into its deterministic name (check before create: a table there
+/// restored from the same backup is this execution's earlier start; any other table is
+/// not Lifeboat's and stops the execution).
+async fn advance_tables(
+    deps: &Deps,
+    exec: &mut DrExecution,
+    action: Action,
+    notes: &mut Vec<String>,
+) -> Result<(), FunctionError> {
+    for i in 0..exec.tables.len() {
+        let t = exec.tables[i].clone();
+        match t.phase {
+            Phase::Chosen => {
+                let backup = t
+                    .backup_arn
+                    .clone()
+                    .ok_or_else(|| internal(format!("table {}: no backup chosen", t.table.name)))?;
+                exec.will_undo(action, table_undo(&t));
+                save(deps, exec).await?;
+                let mut existing = deps.tables.describe_table(&t.target_region, &t.target_name).await?;
+                if existing.is_none() {
+                    match deps
+                        .tables
+                        .restore_from_backup(&t.target_region, &backup, &t.target_name)
+                        .await
+                    {
+                        Ok(()) => {}
+                        // Created since the look: read what is there now.
+                        Err(PortError::AlreadyExists(_)) => {
+                            existing = deps.tables.describe_table(&t.target_region, &t.target_name).await?;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if let Some(info) = existing
+                    && info.restored_from.as_deref() != Some(backup.as_str())
+                {
+                    return Err(FunctionError::new(
+                        ErrorType::Conflict,
+                        format!(
+                            "table {}: {} already exists in {} and was not restored from {backup}; it is not this execution's and is left alone",
+                            t.table.name, t.target_name, t.target_region
+                        ),
+                    ));
+                }
+                exec.tables[i].phase = Phase::Recovering;
+                notes.push(format!(
+                    "table {}: restore of its backup into {} started",
+                    t.table.name, t.target_name
+                ));
+            }
+            Phase::Recovering => match deps.tables.describe_table(&t.target_region, &t.target_name).await? {
+                Some(info) if info.is_ready() => {
+                    exec.tables[i].phase = Phase::Ready;
+                    exec.tables[i].ready_at = Some(deps.clock.now());
+                    notes.push(format!("table {}: {} active", t.table.name, t.target_name));
+                }
+                Some(info) if matches!(info.status.as_str(), "CREATING" | "UPDATING" | "ACTIVE") => {}
+                Some(info) => {
+                    return Err(internal(format!(
+                        "table {} ended in status {}",
+                        t.target_name, info.status
+                    )));
+                }
+                None => return Err(FunctionError::not_found(format!("table {} vanished", t.target_name))),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The newest completed backup run of a data set taken at or before `at`.
 async fn newest_data_run(
     deps: &Deps,
@@ -1129,11 +1333,190 @@ async fn validate_data(
     Ok(())
 }
 
+/// Records a backup's content on its recovery point, once: the first validated restore
+/// writes it (version-checked); a restore that lost the race to record compares with what
+/// the winner wrote. Returns what the recovery point holds afterwards.
+async fn record_table_checksum(
+    deps: &Deps,
+    rp_id: &str,
+    found: &lifeboat::dr::table_digest::TableContent,
+    restored_as: &str,
+) -> Result<lifeboat::domain::TableChecksum, FunctionError> {
+    let id = lifeboat::domain::RecoveryPointId::parse(rp_id).map_err(|e| internal(e.to_string()))?;
+    for _ in 0..3 {
+        let mut rp = deps
+            .catalog
+            .get(&id)
+            .await?
+            .ok_or_else(|| FunctionError::not_found(format!("recovery point {rp_id} vanished from the catalog")))?;
+        if let Some(existing) = rp.table_checksum {
+            return Ok(existing);
+        }
+        let now = deps.clock.now();
+        let record = lifeboat::domain::TableChecksum {
+            items: found.items,
+            checksum: found.checksum.clone(),
+            restored_as: restored_as.to_owned(),
+            at: now,
+        };
+        let expected = rp.version;
+        rp.table_checksum = Some(record.clone());
+        rp.verified_at = Some(now);
+        rp.updated_at = now;
+        rp.version += 1;
+        match deps.catalog.update(&rp, expected).await {
+            Ok(()) => return Ok(record),
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(FunctionError::retryable(format!(
+        "recovery point {rp_id} kept changing while its checksum was recorded"
+    )))
+}
+
+/// Validates one restored table: active, the source's key schema and index names, and
+/// the scan's item count and checksum against the backup's first validated restore (or
+/// recorded as that first one). The verdict, the count and the checksum go into the
+/// execution record.
+async fn validate_table(
+    deps: &Deps,
+    exec: &mut DrExecution,
+    i: usize,
+    problems: &mut Vec<String>,
+) -> Result<Option<Value>, FunctionError> {
+    let t = exec.tables[i].clone();
+    let name = &t.table.name;
+    let mut mine = Vec::new();
+    let mut ok = Vec::new();
+    let Some(info) = deps.tables.describe_table(&t.target_region, &t.target_name).await? else {
+        problems.push(format!("table {name}: {} does not exist", t.target_name));
+        exec.tables[i].verdict = Some(format!("failed: {} does not exist", t.target_name));
+        return Ok(None);
+    };
+    if info.is_ready() {
+        ok.push(format!("{} active", t.target_name));
+    } else {
+        mine.push(format!("{} is {}", t.target_name, info.status));
+    }
+    // The shape: the source table's description when it can be read, else the backup's
+    // (key schema only: a backup's description names no indexes).
+    match deps.tables.describe_table(&t.table.region, name).await {
+        Ok(Some(src)) => {
+            if src.key_schema == info.key_schema {
+                ok.push("key schema as the source's".into());
+            } else {
+                mine.push(format!(
+                    "key schema {:?}, the source has {:?}",
+                    info.key_schema, src.key_schema
+                ));
+            }
+            if src.indexes == info.indexes {
+                ok.push(format!("indexes {:?} as the source's", info.indexes));
+            } else {
+                mine.push(format!(
+                    "global secondary indexes {:?}, the source has {:?}",
+                    info.indexes, src.indexes
+                ));
+            }
+        }
+        source => {
+            let why = match source {
+                Err(e) => format!("source table unreadable ({e})"),
+                _ => "source table gone".to_owned(),
+            };
+            let backup = match &t.backup_arn {
+                Some(arn) => deps.tables.describe_backup(&t.table.region, arn).await?,
+                None => None,
+            };
+            match backup {
+                Some(b) if b.key_schema == info.key_schema => ok.push(format!("{why}: key schema as the backup's")),
+                Some(b) => mine.push(format!(
+                    "key schema {:?}, the backup has {:?}",
+                    info.key_schema, b.key_schema
+                )),
+                None => ok.push(format!("{why}: shape not compared")),
+            }
+        }
+    }
+    let found = deps.tables.scan_content(&t.target_region, &t.target_name).await?;
+    ok.push(format!("{} item(s) scanned, checksum {}", found.items, found.checksum));
+    // DescribeBackup's count is the source table's ItemCount, which DynamoDB refreshes
+    // about every 6 hours: a difference is reported, never failed on. The checksum is the
+    // exact check.
+    match t.backup_item_count {
+        Some(n) if n == found.items => ok.push(format!("the backup's item count {n} matches")),
+        Some(n) => ok.push(format!(
+            "note: the backup's description says {n} item(s) (DynamoDB refreshes that figure about every 6 hours, so it may be stale); the scan found {}",
+            found.items
+        )),
+        None => {}
+    }
+    let rp_id = t.recovery_point.clone().unwrap_or_default();
+    // Read fresh: another execution may have recorded the backup's content since.
+    let recorded = match lifeboat::domain::RecoveryPointId::parse(&rp_id) {
+        Ok(id) => deps.catalog.get(&id).await?.and_then(|rp| rp.table_checksum),
+        Err(_) => None,
+    };
+    let expected = match recorded {
+        Some(c) => Some(c),
+        None if mine.is_empty() => {
+            let c = record_table_checksum(deps, &rp_id, &found, &t.target_name).await?;
+            if c.restored_as == t.target_name {
+                ok.push(format!(
+                    "first validated restore of {rp_id}: count and checksum recorded"
+                ));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    if let Some(c) = &expected {
+        if c.items == found.items && c.checksum == found.checksum {
+            if c.restored_as != t.target_name {
+                ok.push(format!(
+                    "count and checksum match the backup's first restore ({})",
+                    c.restored_as
+                ));
+            }
+        } else {
+            mine.push(format!(
+                "content differs from the backup's first validated restore ({}): {} item(s) {} then, {} item(s) {} now",
+                c.restored_as, c.items, c.checksum, found.items, found.checksum
+            ));
+        }
+    }
+    let now = deps.clock.now();
+    let run = &mut exec.tables[i];
+    run.content = Some(found.clone());
+    run.expected = expected.map(|c| lifeboat::dr::table_digest::TableContent {
+        items: c.items,
+        checksum: c.checksum,
+    });
+    run.validated_at = Some(now);
+    if mine.is_empty() {
+        run.verdict = Some(format!("passed: {}", ok.join(", ")));
+        exec.checks.push(format!("validate table {name}: {}", ok.join(", ")));
+    } else {
+        run.verdict = Some(format!("failed: {}", mine.join("; ")));
+        problems.extend(mine.into_iter().map(|m| format!("table {name}: {m}")));
+    }
+    Ok(Some(json!({
+        "table": name, "region": t.target_region, "id": t.target_name,
+        "items": found.items, "checksum": found.checksum,
+    })))
+}
+
 async fn validate(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
     let mut problems = Vec::new();
     let mut resources = Vec::new();
     for i in 0..plan.data.len() {
         validate_data(deps, plan, exec, i, &mut problems).await?;
+    }
+    for i in 0..exec.tables.len() {
+        if let Some(r) = validate_table(deps, exec, i, &mut problems).await? {
+            resources.push(r);
+        }
     }
     for d in &exec.databases {
         let Some(info) = deps
@@ -1211,18 +1594,14 @@ async fn validate(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
     if exec.validated_at.is_none() {
         exec.validated_at = Some(deps.clock.now());
     }
-    Ok((
-        true,
-        if exec.data.is_empty() {
-            format!("{} database(s) validated", exec.databases.len())
-        } else {
-            format!(
-                "{} database(s) and {} data set(s) validated",
-                exec.databases.len(),
-                exec.data.len()
-            )
-        },
-    ))
+    let mut what = vec![format!("{} database(s)", exec.databases.len())];
+    if !exec.data.is_empty() {
+        what.push(format!("{} data set(s)", exec.data.len()));
+    }
+    if !exec.tables.is_empty() {
+        what.push(format!("{} table(s)", exec.tables.len()));
+    }
+    Ok((true, format!("{} validated", what.join(" and "))))
 }
 
 async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
@@ -1234,12 +1613,26 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
     };
     let mut done = Vec::new();
     for (name, db) in &sw.parameters {
+        // A database's endpoint, or a table's restored name.
         let endpoint = exec
             .databases
             .iter()
             .find(|d| &d.db.id == db)
             .and_then(|d| d.endpoint.clone())
-            .ok_or_else(|| internal(format!("{db}: no endpoint to switch {name} to")))?;
+            .or_else(|| {
+                exec.tables
+                    .iter()
+                    .find(|t| &t.table.name == db)
+                    .map(|t| t.target_name.clone())
+            })
+            // Failback: applications go back to the original table.
+            .or_else(|| {
+                plan.tables
+                    .iter()
+                    .find(|t| exec.mode == Mode::Failback && &t.name == db)
+                    .map(|t| t.name.clone())
+            })
+            .ok_or_else(|| internal(format!("{db}: no endpoint or table to switch {name} to")))?;
         let registered = exec
             .compensations
             .iter()
@@ -1303,6 +1696,11 @@ async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
         Undo::DeleteInstance { region, id } => deps.databases.delete(region, ResourceKind::RdsInstance, id).await,
         Undo::DeleteCluster { region, id } => deps.databases.delete(region, ResourceKind::AuroraCluster, id).await,
         Undo::DeleteSnapshot { region, kind, name } => deps.snapshots.delete_snapshot(region, *kind, name).await,
+        Undo::DeleteTable {
+            region,
+            name,
+            backup_arn,
+        } => delete_owned_table(deps, region, name, backup_arn.as_deref()).await,
         Undo::RestoreParameter { region, name, previous } => match previous {
             Some(v) => deps.parameters.put(region, name, v).await,
             None => deps.parameters.delete(region, name).await,
@@ -1322,6 +1720,38 @@ async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
     }
 }
 
+/// Lifeboat made this table: its name has a drill or failover prefix and DynamoDB says it
+/// was restored from the backup the execution recorded (from a backup at all, when none
+/// was recorded: a failback tearing down a failover's table).
+fn owned_table(info: &lifeboat::dr::ports::TableInfo, backup_arn: Option<&str>) -> bool {
+    TABLE_PREFIXES.iter().any(|p| info.name.starts_with(p))
+        && match backup_arn {
+            Some(arn) => info.restored_from.as_deref() == Some(arn),
+            None => info.restored_from.is_some(),
+        }
+}
+
+/// Deletes a table only if Lifeboat made it ([`owned_table`]), re-read just before
+/// deleting. A missing table, or one already being deleted, is what was wanted; a table
+/// that is not Lifeboat's is left alone (there is nothing of this execution's to undo).
+async fn delete_owned_table(deps: &Deps, region: &Region, name: &str, backup_arn: Option<&str>) -> PortResult<()> {
+    if !TABLE_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        tracing::warn!(table = name, %region, "not a Lifeboat table name: not deleted");
+        return Ok(());
+    }
+    let Some(info) = deps.tables.describe_table(region, name).await? else {
+        return Ok(());
+    };
+    if info.status == "DELETING" {
+        return Ok(());
+    }
+    if !owned_table(&info, backup_arn) {
+        tracing::warn!(table = name, %region, restored_from = ?info.restored_from, "not restored by this execution: not deleted");
+        return Ok(());
+    }
+    deps.tables.delete_table(region, name).await
+}
+
 async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
     Ok(match u {
         Undo::DeleteInstance { region, id } => deps
@@ -1337,12 +1767,23 @@ async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
         Undo::DeleteSnapshot { region, kind, name } => {
             deps.snapshots.describe_snapshot(region, *kind, name).await?.is_none()
         }
+        // Gone, or never Lifeboat's (left alone by `undo`).
+        Undo::DeleteTable {
+            region,
+            name,
+            backup_arn,
+        } => deps
+            .tables
+            .describe_table(region, name)
+            .await?
+            .is_none_or(|info| !owned_table(&info, backup_arn.as_deref())),
         Undo::RestoreParameter { .. } | Undo::RestoreRecord { .. } => true,
     })
 }
 
 async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
     let mut targets: Vec<usize> = Vec::new();
+    let mut waiting = Vec::new();
     match exec.mode {
         Mode::Drill => {
             targets.extend(
@@ -1365,15 +1806,26 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
                     ));
                     continue;
                 }
+                // A failover's table took the writes made while production ran on it:
+                // it is deleted only once a final native backup of it is available.
+                if d.kind == ResourceKind::DynamoDbTable && !final_table_backup(deps, exec, d).await? {
+                    waiting.push(format!("final backup of table {} in {}", d.id, d.region));
+                    continue;
+                }
                 let u = match d.kind {
-                    // Databases only, as above.
-                    ResourceKind::RdsInstance
-                    | ResourceKind::S3Prefix
-                    | ResourceKind::DynamoDbTable
-                    | ResourceKind::ConfigBundle => Undo::DeleteInstance {
+                    // The failover's restored tables (ownership re-checked before deleting).
+                    ResourceKind::DynamoDbTable => Undo::DeleteTable {
                         region: d.region.clone(),
-                        id: d.id.clone(),
+                        name: d.id.clone(),
+                        backup_arn: None,
                     },
+                    // Databases only, as above.
+                    ResourceKind::RdsInstance | ResourceKind::S3Prefix | ResourceKind::ConfigBundle => {
+                        Undo::DeleteInstance {
+                            region: d.region.clone(),
+                            id: d.id.clone(),
+                        }
+                    }
                     ResourceKind::AuroraCluster => Undo::DeleteCluster {
                         region: d.region.clone(),
                         id: d.id.clone(),
@@ -1387,7 +1839,7 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
         }
         Mode::Failover => return Ok((true, "failover: nothing to tear down".into())),
     }
-    let mut left = Vec::new();
+    let mut left = waiting;
     for i in targets {
         let u = exec.compensations[i].undo.clone();
         undo(deps, &u).await?;
@@ -1402,6 +1854,31 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
     } else {
         Ok((false, format!("still deleting: {}", left.join("; "))))
     }
+}
+
+/// Failback: a final native backup (`lbfb-…`, kept) of a failover's table before it is
+/// deleted. True once the backup is available, or when there is nothing of Lifeboat's to
+/// keep (the table is gone, or is not one Lifeboat restored, which teardown leaves alone).
+async fn final_table_backup(deps: &Deps, exec: &mut DrExecution, d: &SiteDb) -> Result<bool, FunctionError> {
+    let Some(info) = deps.tables.describe_table(&d.region, &d.id).await? else {
+        return Ok(true);
+    };
+    if !owned_table(&info, None) {
+        return Ok(true);
+    }
+    let name = lifeboat::dr::execution::table_name("lbfb", &exec.execution, &d.db);
+    let backup = deps.tables.create_backup(&d.region, &d.id, &name).await?;
+    if backup.status != "AVAILABLE" {
+        return Ok(false);
+    }
+    let note = format!(
+        "teardown: final backup {name} ({}) of {} in {} kept before deleting the table",
+        backup.backup_arn, d.id, d.region
+    );
+    if !exec.checks.contains(&note) {
+        exec.checks.push(note);
+    }
+    Ok(true)
 }
 
 fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
@@ -1469,6 +1946,12 @@ async fn finish(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, run_id: &str
                         region: d.target_region.clone(),
                         id: d.target_id.clone(),
                     })
+                    .chain(exec.tables.iter().map(|t| SiteDb {
+                        db: t.table.name.clone(),
+                        kind: ResourceKind::DynamoDbTable,
+                        region: t.target_region.clone(),
+                        id: t.target_name.clone(),
+                    }))
                     .collect(),
             };
             deps.store.put_site(&plan.name, &site).await?;

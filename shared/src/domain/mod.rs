@@ -26,6 +26,6 @@ pub use alert::{Alert, AlertKind, Severity};
 pub use ids::{ParseError, PolicyName, Region, ResourceKind, ResourceRef};
 pub use policy::{AwsBackupTarget, CopyTarget, Policy, PolicyProblems};
 pub use recovery_point::{
-    CopyProgress, Failure, RecoveryPoint, RecoveryPointId, Status, Step, TransitionError, copy_progress,
+    CopyProgress, Failure, RecoveryPoint, RecoveryPointId, Status, Step, TableChecksum, TransitionError, copy_progress,
 };
 pub use schedule::Slot;

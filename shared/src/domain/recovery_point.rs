@@ -206,10 +206,26 @@ pub struct RecoveryPoint {
     /// The snapshot's latest export to S3 (the database long-term tier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<super::export::ExportRecord>,
+    // --- DynamoDB backups (kind `dynamodb-table`) ---
+    /// The backup's content as its first validated restore (a DR drill) found it: every
+    /// later restore of this backup must find exactly the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_checksum: Option<TableChecksum>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: u64,
+}
+
+/// A DynamoDB backup's item count and content checksum (see `dr::table_digest`), as the
+/// first validated restore of it found them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChecksum {
+    pub items: u64,
+    pub checksum: String,
+    /// The restored table that was scanned, and when.
+    pub restored_as: String,
+    pub at: DateTime<Utc>,
 }
 
 /// What a failed verification found.
@@ -290,6 +306,7 @@ impl RecoveryPoint {
             tiering: None,
             archive: None,
             export: None,
+            table_checksum: None,
             created_at,
             updated_at: created_at,
             version: 1,

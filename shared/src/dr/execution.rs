@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Region, ResourceKind};
 
-use super::plan::{DrPlan, ProtectedDb, is_rds_identifier};
+use super::plan::{DrPlan, ProtectedDb, ProtectedTable, is_rds_identifier, is_table_name};
+use super::table_digest::TableContent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -148,6 +149,19 @@ pub fn resource_name(prefix: &str, execution: &str, db: &str) -> String {
         name.pop();
     }
     debug_assert!(is_rds_identifier(&name));
+    name
+}
+
+/// The prefixes of the tables a drill and a failover restore into: deleting a table is
+/// only ever considered for names with one of these.
+pub const TABLE_PREFIXES: [&str; 2] = ["lbdr-", "lbfo-"];
+
+/// A deterministic DynamoDB table name: `<prefix>-<8 hex of the execution>-<table>`, cut
+/// to 255 characters. A retried restore finds the table its earlier run started.
+pub fn table_name(prefix: &str, execution: &str, table: &str) -> String {
+    let mut name = format!("{prefix}-{}-{table}", short_id(execution));
+    name.truncate(255);
+    debug_assert!(is_table_name(&name));
     name
 }
 
@@ -324,6 +338,43 @@ pub struct DataRun {
     pub validated_at: Option<DateTime<Utc>>,
 }
 
+/// One DynamoDB table of the execution: the backup restored and why, the restored table,
+/// and what validation found in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRun {
+    pub table: ProtectedTable,
+    pub phase: Phase,
+    /// The catalog's recovery point, the backup's ARN and when it was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason: String,
+    /// Where the table is restored (the backup's region) and its name.
+    pub target_region: Region,
+    pub target_name: String,
+    /// The item count DynamoDB recorded for the source table in the backup's description
+    /// (approximate on AWS: DynamoDB refreshes a table's item count about every 6 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_item_count: Option<u64>,
+    /// What the scan of the restored table found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<TableContent>,
+    /// What the backup's first validated restore found, if an earlier one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<TableContent>,
+    /// `passed` or `failed: …`, with the notes of the validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_at: Option<DateTime<Utc>>,
+}
+
 /// One database of the execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbRun {
@@ -368,6 +419,14 @@ pub enum Undo {
         kind: ResourceKind,
         name: String,
     },
+    /// A table restored by the execution: deleted only if its name has a Lifeboat prefix
+    /// and (when `backup_arn` is known) DynamoDB says it was restored from that backup.
+    DeleteTable {
+        region: Region,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_arn: Option<String>,
+    },
     /// Put the parameter back as it was (`None`: it did not exist).
     RestoreParameter {
         region: Region,
@@ -390,6 +449,7 @@ impl Undo {
             Self::DeleteInstance { region, id } => format!("delete DB instance {id} in {region}"),
             Self::DeleteCluster { region, id } => format!("delete DB cluster {id} in {region}"),
             Self::DeleteSnapshot { region, name, .. } => format!("delete snapshot {name} in {region}"),
+            Self::DeleteTable { region, name, .. } => format!("delete DynamoDB table {name} in {region}"),
             Self::RestoreParameter { region, name, previous } => match previous {
                 Some(_) => format!("restore parameter {name} in {region} to its previous value"),
                 None => format!("delete parameter {name} in {region}"),
@@ -501,6 +561,9 @@ pub struct DrExecution {
     /// The plan's S3 data sets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<DataRun>,
+    /// The plan's DynamoDB tables (drills and failovers; a failback restores none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableRun>,
     pub compensations: Vec<Compensation>,
     /// Pre-check and validation results, one line each.
     #[serde(default)]
@@ -563,6 +626,33 @@ impl DrExecution {
                     ..DataRun::default()
                 })
                 .collect(),
+            tables: plan
+                .tables
+                .iter()
+                .filter_map(|t| {
+                    let prefix = match mode {
+                        Mode::Drill => "lbdr",
+                        Mode::Failover => "lbfo",
+                        Mode::Failback => return None,
+                    };
+                    Some(TableRun {
+                        table: t.clone(),
+                        phase: Phase::New,
+                        recovery_point: None,
+                        backup_arn: None,
+                        backup_at: None,
+                        reason: String::new(),
+                        target_region: t.region.clone(),
+                        target_name: table_name(prefix, execution, &t.name),
+                        backup_item_count: None,
+                        content: None,
+                        expected: None,
+                        verdict: None,
+                        ready_at: None,
+                        validated_at: None,
+                    })
+                })
+                .collect(),
             compensations: Vec::new(),
             checks: Vec::new(),
             measurement: None,
@@ -618,7 +708,7 @@ impl DrExecution {
     }
 
     pub fn all_ready(&self) -> bool {
-        self.databases.iter().all(|d| d.phase == Phase::Ready)
+        self.databases.iter().all(|d| d.phase == Phase::Ready) && self.tables.iter().all(|t| t.phase == Phase::Ready)
     }
 
     /// RTO and RPO against `plan`'s targets (unknown parts stay `None`).
@@ -630,6 +720,7 @@ impl DrExecution {
             .iter()
             .map(|d| d.source.as_ref().and_then(Source::data_as_of))
             .chain(self.data.iter().map(|d| d.run_at))
+            .chain(self.tables.iter().map(|t| t.backup_at))
             .collect::<Option<Vec<_>>>()
             .and_then(|v| v.into_iter().min());
         let rpo = oldest.map(|t| secs(self.reference_time - t));
@@ -697,6 +788,7 @@ impl DrExecution {
             "steps": steps,
             "databases": databases,
             "data": self.data,
+            "tables": self.tables,
             "checks": self.checks,
             "compensations": compensations,
             "error": self.error,

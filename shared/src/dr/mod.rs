@@ -8,6 +8,7 @@ pub mod execution;
 pub mod plan;
 pub mod ports;
 pub mod store;
+pub mod table_digest;
 
 pub use execution::{Action, DrExecution, ExecStatus, Mode, Phase, Source, Undo};
 pub use plan::{DrPlan, DrPlanProblems};

@@ -52,6 +52,37 @@ pub struct ProtectedDb {
     pub instance_class: Option<String>,
 }
 
+/// One protected DynamoDB table. Native backups stay in the table's region, so a drill or
+/// failover restores the table's newest usable backup there, into a new Lifeboat-named
+/// table, and validates it by item count and content checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedTable {
+    /// `arn:<partition>:dynamodb:<region>:<account>:table/<name>`: what the catalog knows
+    /// the table's backups by.
+    pub arn: String,
+    /// The table's region (from the ARN): where its backups are and where it is restored.
+    pub region: Region,
+    pub name: String,
+}
+
+/// DynamoDB table names: 3–255 of letters, digits, `_`, `-` and `.`.
+pub fn is_table_name(s: &str) -> bool {
+    (3..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// `arn:<partition>:dynamodb:<region>:<account>:table/<name>` → (region, name).
+pub fn parse_table_arn(arn: &str) -> Option<(Region, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "dynamodb" || parts[4].len() != 12 {
+        return None;
+    }
+    let name = parts[5].strip_prefix("table/")?;
+    let region = Region::parse(parts[3]).ok()?;
+    is_table_name(name).then_some((region, name))
+}
+
 /// What the pre-check verifies before anything is changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prechecks {
@@ -84,7 +115,8 @@ pub struct Validation {
 pub struct Switch {
     /// The region holding the parameters (usually the applications' region).
     pub region: Region,
-    /// Parameter name → the id of the database whose endpoint it receives.
+    /// Parameter name → the id of the database whose endpoint it receives, or the name of
+    /// a table of the plan whose restored table's name it receives.
     pub parameters: BTreeMap<String, String>,
     /// The Route 53 hosted zone of `records`.
     pub hosted_zone_id: Option<String>,
@@ -123,6 +155,8 @@ pub struct DrPlan {
     pub dr_region: Region,
     pub databases: Vec<ProtectedDb>,
     pub data: Vec<DataSet>,
+    /// DynamoDB tables, restored from their native backups.
+    pub tables: Vec<ProtectedTable>,
     pub rto: Duration,
     pub rpo: Duration,
     pub prechecks: Prechecks,
@@ -148,6 +182,8 @@ pub struct DrPlanDocument {
     pub databases: Vec<DbDocument>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<DataDocument>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableDocument>,
     pub rto: String,
     pub rpo: String,
     #[serde(default)]
@@ -186,6 +222,12 @@ pub struct DataDocument {
     pub prefix: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableDocument {
+    pub arn: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,8 +388,32 @@ impl DrPlan {
             problems.push("poll_interval: at most 1h".into());
         }
 
-        if doc.databases.is_empty() && doc.data.is_empty() {
-            problems.push("databases: at least one database (or S3 data set) is required".into());
+        if doc.databases.is_empty() && doc.data.is_empty() && doc.tables.is_empty() {
+            problems.push("databases: at least one database (or S3 data set, or DynamoDB table) is required".into());
+        }
+        let mut tables: Vec<ProtectedTable> = Vec::new();
+        for (i, t) in doc.tables.iter().enumerate() {
+            let at = format!("tables[{i}]");
+            match parse_table_arn(&t.arn) {
+                None => problems.push(format!(
+                    "{at}.arn: {:.100?} is not a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)",
+                    t.arn
+                )),
+                Some(_) if tables.iter().any(|p| p.arn == t.arn) => {
+                    problems.push(format!("{at}.arn: {} is listed twice", t.arn));
+                }
+                Some((region, _)) if ![&source_region, &dr_region].contains(&&Some(region.clone())) => {
+                    problems.push(format!(
+                        "{at}.arn: {} is in {region}, neither source_region nor dr_region (its backups, and so its restore, stay in its region)",
+                        t.arn
+                    ));
+                }
+                Some((region, name)) => tables.push(ProtectedTable {
+                    arn: t.arn.clone(),
+                    region,
+                    name: name.to_owned(),
+                }),
+            }
         }
         let mut data = Vec::new();
         for (i, d) in doc.data.iter().enumerate() {
@@ -502,9 +568,9 @@ impl DrPlan {
                 if !name.starts_with('/') || name.len() > 1011 {
                     problems.push(format!("switch.parameters: {name:.80?} is not a parameter path (/…)"));
                 }
-                if !seen.contains(db) {
+                if !seen.contains(db) && !tables.iter().any(|t| &t.name == db) {
                     problems.push(format!(
-                        "switch.parameters[{name}]: {db:.70?} is not a database of this plan"
+                        "switch.parameters[{name}]: {db:.70?} is not a database or table of this plan"
                     ));
                 }
             }
@@ -533,6 +599,7 @@ impl DrPlan {
                 dr_region,
                 databases,
                 data,
+                tables,
                 rto,
                 rpo,
                 prechecks: Prechecks {
@@ -583,6 +650,11 @@ impl DrPlan {
                     prefix: d.prefix.clone(),
                     sample: Some(d.sample),
                 })
+                .collect(),
+            tables: self
+                .tables
+                .iter()
+                .map(|t| TableDocument { arn: t.arn.clone() })
                 .collect(),
             rto: fmt(self.rto),
             rpo: fmt(self.rpo),
@@ -683,7 +755,55 @@ mod tests {
         let empty =
             r#"{"name": "x", "source_region": "us-east-1", "dr_region": "us-west-2", "rto": "1h", "rpo": "1h"}"#;
         let all = DrPlan::from_json(empty).unwrap_err().problems.join("\n");
-        assert!(all.contains("at least one database (or S3 data set)"), "{all}");
+        assert!(all.contains("at least one database (or S3 data set"), "{all}");
+    }
+
+    #[test]
+    fn tables_parse_round_trip_and_bad_ones_are_all_listed() {
+        let plan = DrPlan::from_json(
+            r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+                "tables": [{"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders.v2_x"}],
+                "rto": "1h", "rpo": "1h",
+                "switch": {"region": "us-east-1", "parameters": {"/orders/table": "orders.v2_x"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (plan.tables[0].name.as_str(), plan.tables[0].region.as_str()),
+            ("orders.v2_x", "us-east-1")
+        );
+        assert_eq!(DrPlan::from_json(&plan.to_json()).unwrap(), plan);
+
+        let bad = r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+            "tables": [{"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders"},
+                       {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders"},
+                       {"arn": "arn:aws:dynamodb:mars-1:123456789012:table/x1y"},
+                       {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/no"},
+                       {"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"},
+                       {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/a b c"},
+                       {"arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"},
+                       {"table": "orders"}],
+            "rto": "1h", "rpo": "1h",
+            "switch": {"region": "us-east-1", "parameters": {"/orders/table": "carts"}}}"#;
+        let all = DrPlan::from_json(bad).unwrap_err().problems.join("\n");
+        assert!(all.contains("unknown field `table`"), "{all}");
+        let bad = bad.replace(
+            r#",
+                       {"table": "orders"}"#,
+            "",
+        );
+        let all = DrPlan::from_json(&bad).unwrap_err().problems.join("\n");
+        for needle in [
+            "tables[1].arn: arn:aws:dynamodb:us-east-1:123456789012:table/orders is listed twice",
+            "tables[2].arn",
+            "tables[3].arn",
+            "tables[4].arn",
+            "tables[5].arn",
+            "tables[6].arn: arn:aws:dynamodb:eu-west-1:123456789012:table/orders is in eu-west-1, neither",
+            "switch.parameters[/orders/table]: \"carts\" is not a database or table of this plan",
+        ] {
+            assert!(all.contains(needle), "{needle} not in:\n{all}");
+        }
+        assert!(!all.contains("tables[0]"), "{all}");
     }
 
     #[test]
@@ -717,7 +837,7 @@ mod tests {
             "validation.lambda_arn",
             "switch.region",
             "is not a parameter path",
-            "is not a database of this plan",
+            "is not a database or table of this plan",
             "rehearsal_fault",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");

@@ -7,6 +7,8 @@ use serde::Serialize;
 use crate::domain::{Region, ResourceKind};
 use crate::ports::{PortResult, Tag};
 
+use super::table_digest::TableContent;
+
 /// A DB instance or cluster as RDS describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DbInfo {
@@ -87,4 +89,301 @@ pub trait DnsRecords: Send + Sync + std::fmt::Debug {
 pub trait Reports: Send + Sync + std::fmt::Debug {
     /// Writes `body` (JSON) under `key`; returns the location (`s3://bucket/key`).
     async fn put(&self, key: &str, body: &[u8]) -> PortResult<String>;
+}
+
+/// A DynamoDB table as DescribeTable reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub arn: Option<String>,
+    /// `CREATING`, `ACTIVE`, `DELETING`, …
+    pub status: String,
+    /// (attribute, `HASH` or `RANGE`), in the table's order.
+    pub key_schema: Vec<(String, String)>,
+    /// Names of the global secondary indexes, sorted.
+    pub indexes: Vec<String>,
+    /// The backup it was restored from (`RestoreSummary.SourceBackupArn`), if any.
+    pub restored_from: Option<String>,
+    pub restore_in_progress: bool,
+}
+
+impl TableInfo {
+    /// Active and no restore still filling it.
+    pub fn is_ready(&self) -> bool {
+        self.status == "ACTIVE" && !self.restore_in_progress
+    }
+}
+
+/// A native backup as DescribeBackup reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupInfo {
+    pub backup_arn: String,
+    /// `CREATING`, `AVAILABLE`, `DELETED`.
+    pub status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    /// `SourceTableDetails.ItemCount`: the source table's item count as DynamoDB last
+    /// refreshed it (about every 6 hours on AWS), so approximate.
+    pub item_count: Option<u64>,
+    pub key_schema: Vec<(String, String)>,
+}
+
+/// DynamoDB tables for DR: restore from a native backup, describe, scan to a checksum,
+/// delete.
+#[async_trait]
+pub trait DrTables: Send + Sync + std::fmt::Debug {
+    /// `None` when the table does not exist.
+    async fn describe_table(&self, region: &Region, name: &str) -> PortResult<Option<TableInfo>>;
+    /// `None` when the backup does not exist (or was deleted).
+    async fn describe_backup(&self, region: &Region, backup_arn: &str) -> PortResult<Option<BackupInfo>>;
+    /// Starts restoring `backup_arn` into the new table `target` (same region). A target
+    /// that exists already is `AlreadyExists`.
+    async fn restore_from_backup(&self, region: &Region, backup_arn: &str, target: &str) -> PortResult<()>;
+    /// Scans the whole table (strongly consistent, page by page) into its item count and
+    /// content checksum.
+    async fn scan_content(&self, region: &Region, name: &str) -> PortResult<TableContent>;
+    /// Deletes the table; a missing table is fine. A table still being created or
+    /// restored cannot be deleted yet (`Throttled`: try again later).
+    async fn delete_table(&self, region: &Region, name: &str) -> PortResult<()>;
+    /// A native backup of `table` named `name`: the existing one of that name, else a new
+    /// one (a retried step makes no second backup).
+    async fn create_backup(&self, region: &Region, table: &str, name: &str) -> PortResult<BackupInfo>;
+}
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake {
+    //! [`DrTables`] in memory: tables with items and backups that hold a copy of their
+    //! table, with DynamoDB's contracts (restore into an existing name refused, deleting a
+    //! missing table fine, a restore in progress until [`InMemoryDrTables::finish_restores`]).
+
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::{BackupInfo, DrTables, PortResult, Region, TableContent, TableInfo, async_trait};
+    use crate::dr::table_digest::{Item, TableDigest};
+    use crate::ports::PortError;
+
+    #[derive(Debug, Clone)]
+    struct FakeTable {
+        info: TableInfo,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, Clone)]
+    struct FakeBackup {
+        info: BackupInfo,
+        table: FakeTable,
+    }
+
+    #[derive(Debug, Default)]
+    struct State {
+        tables: BTreeMap<(Region, String), FakeTable>,
+        backups: BTreeMap<String, (Region, FakeBackup)>,
+        restores: usize,
+        deletes: Vec<String>,
+        scans: usize,
+    }
+
+    #[derive(Debug, Default)]
+    pub struct InMemoryDrTables {
+        state: Mutex<State>,
+        /// Restores start `CREATING` with a restore in progress, until finished.
+        slow_restores: bool,
+    }
+
+    fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    impl InMemoryDrTables {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Restores stay `CREATING` until [`Self::finish_restores`], as on AWS.
+        pub fn with_slow_restores() -> Self {
+            Self {
+                slow_restores: true,
+                ..Self::default()
+            }
+        }
+
+        /// A source table with a hash key `pk` and the named global secondary indexes.
+        pub fn put_table(&self, region: &Region, name: &str, indexes: &[&str], items: Vec<Item>) {
+            let mut indexes: Vec<String> = indexes.iter().map(|s| (*s).to_owned()).collect();
+            indexes.sort();
+            lock(&self.state).tables.insert(
+                (region.clone(), name.to_owned()),
+                FakeTable {
+                    info: TableInfo {
+                        name: name.to_owned(),
+                        arn: Some(format!("arn:aws:dynamodb:{region}:123456789012:table/{name}")),
+                        status: "ACTIVE".into(),
+                        key_schema: vec![("pk".into(), "HASH".into())],
+                        indexes,
+                        restored_from: None,
+                        restore_in_progress: false,
+                    },
+                    items,
+                },
+            );
+        }
+
+        /// Replaces a table's items (what a backup taken afterwards holds).
+        pub fn set_items(&self, region: &Region, name: &str, items: Vec<Item>) {
+            if let Some(t) = lock(&self.state).tables.get_mut(&(region.clone(), name.to_owned())) {
+                t.items = items;
+            }
+        }
+
+        /// A backup of the table as it is now; returns its ARN.
+        pub fn backup(
+            &self,
+            region: &Region,
+            table: &str,
+            id: &str,
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> Option<String> {
+            let mut s = lock(&self.state);
+            let t = s.tables.get(&(region.clone(), table.to_owned()))?.clone();
+            let arn = format!("arn:aws:dynamodb:{region}:123456789012:table/{table}/backup/{id}");
+            let info = BackupInfo {
+                backup_arn: arn.clone(),
+                status: "AVAILABLE".into(),
+                created_at: Some(at),
+                item_count: Some(t.items.len() as u64),
+                key_schema: t.info.key_schema.clone(),
+            };
+            s.backups
+                .insert(arn.clone(), (region.clone(), FakeBackup { info, table: t }));
+            Some(arn)
+        }
+
+        /// Changes what a backup holds behind Lifeboat's back (a corrupted backup).
+        pub fn tamper_backup(&self, backup_arn: &str, items: Vec<Item>) {
+            if let Some((_, b)) = lock(&self.state).backups.get_mut(backup_arn) {
+                b.table.items = items;
+            }
+        }
+
+        /// Every restore in progress completes.
+        pub fn finish_restores(&self) {
+            for t in lock(&self.state).tables.values_mut() {
+                if t.info.restore_in_progress {
+                    t.info.restore_in_progress = false;
+                    t.info.status = "ACTIVE".into();
+                }
+            }
+        }
+
+        pub fn table_names(&self, region: &Region) -> Vec<String> {
+            lock(&self.state)
+                .tables
+                .keys()
+                .filter(|(r, _)| r == region)
+                .map(|(_, n)| n.clone())
+                .collect()
+        }
+
+        /// RestoreTableFromBackup calls that created a table.
+        pub fn restores(&self) -> usize {
+            lock(&self.state).restores
+        }
+
+        pub fn scans(&self) -> usize {
+            lock(&self.state).scans
+        }
+
+        /// ARNs of every backup held (taken by the test or by Lifeboat).
+        pub fn backup_arns(&self) -> Vec<String> {
+            lock(&self.state).backups.keys().cloned().collect()
+        }
+
+        /// Names of the tables deleted, in order.
+        pub fn deleted(&self) -> Vec<String> {
+            lock(&self.state).deletes.clone()
+        }
+    }
+
+    #[async_trait]
+    impl DrTables for InMemoryDrTables {
+        async fn describe_table(&self, region: &Region, name: &str) -> PortResult<Option<TableInfo>> {
+            Ok(lock(&self.state)
+                .tables
+                .get(&(region.clone(), name.to_owned()))
+                .map(|t| t.info.clone()))
+        }
+
+        async fn describe_backup(&self, region: &Region, backup_arn: &str) -> PortResult<Option<BackupInfo>> {
+            Ok(lock(&self.state)
+                .backups
+                .get(backup_arn)
+                .filter(|(r, _)| r == region)
+                .map(|(_, b)| b.info.clone()))
+        }
+
+        async fn restore_from_backup(&self, region: &Region, backup_arn: &str, target: &str) -> PortResult<()> {
+            let mut s = lock(&self.state);
+            let Some((_, backup)) = s.backups.get(backup_arn).filter(|(r, _)| r == region).cloned() else {
+                return Err(PortError::NotFound(format!("backup {backup_arn} in {region}")));
+            };
+            let key = (region.clone(), target.to_owned());
+            if s.tables.contains_key(&key) {
+                return Err(PortError::AlreadyExists(format!("table {target} exists")));
+            }
+            let mut table = backup.table;
+            target.clone_into(&mut table.info.name);
+            table.info.arn = Some(format!("arn:aws:dynamodb:{region}:123456789012:table/{target}"));
+            table.info.restored_from = Some(backup_arn.to_owned());
+            table.info.restore_in_progress = self.slow_restores;
+            table.info.status = if self.slow_restores { "CREATING" } else { "ACTIVE" }.into();
+            s.tables.insert(key, table);
+            s.restores += 1;
+            Ok(())
+        }
+
+        async fn scan_content(&self, region: &Region, name: &str) -> PortResult<TableContent> {
+            let mut s = lock(&self.state);
+            s.scans += 1;
+            let t = s
+                .tables
+                .get(&(region.clone(), name.to_owned()))
+                .ok_or_else(|| PortError::NotFound(format!("table {name} in {region}")))?;
+            let mut digest = TableDigest::new();
+            for item in &t.items {
+                digest.add(item);
+            }
+            Ok(digest.content())
+        }
+
+        async fn create_backup(&self, region: &Region, table: &str, name: &str) -> PortResult<BackupInfo> {
+            let id = format!("named-{name}");
+            let arn = format!("arn:aws:dynamodb:{region}:123456789012:table/{table}/backup/{id}");
+            if let Some((_, b)) = lock(&self.state).backups.get(&arn) {
+                return Ok(b.info.clone());
+            }
+            self.backup(region, table, &id, chrono::Utc::now())
+                .ok_or_else(|| PortError::NotFound(format!("table {table} in {region}")))?;
+            lock(&self.state)
+                .backups
+                .get(&arn)
+                .map(|(_, b)| b.info.clone())
+                .ok_or_else(|| PortError::NotFound(format!("backup {name}")))
+        }
+
+        async fn delete_table(&self, region: &Region, name: &str) -> PortResult<()> {
+            let mut s = lock(&self.state);
+            let key = (region.clone(), name.to_owned());
+            match s.tables.get(&key) {
+                None => Ok(()),
+                Some(t) if t.info.restore_in_progress => {
+                    Err(PortError::Throttled(format!("table {name} is still being restored")))
+                }
+                Some(_) => {
+                    s.tables.remove(&key);
+                    s.deletes.push(name.to_owned());
+                    Ok(())
+                }
+            }
+        }
+    }
 }

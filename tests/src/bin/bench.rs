@@ -237,6 +237,7 @@ fn point(
         tiering: None,
         archive: None,
         export: None,
+        table_checksum: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,

@@ -1,0 +1,563 @@
+//! DynamoDB tables in DR plans, step by step over in-memory fakes: a drill restores the
+//! table's newest native backup into an `lbdr-` table, validates it by item count and
+//! content checksum (recorded on the backup's recovery point by its first validated
+//! restore; every later restore must match it), and tears it down; a mismatch fails the
+//! validation and the compensation leaves nothing behind; a retried restore does not
+//! restore twice; a stale backup fails the pre-check; a bad plan is refused with every
+//! problem listed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use lifeboat::confirm::SigningKey;
+use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat::dr::DrStore;
+use lifeboat::dr::ports::fake::InMemoryDrTables;
+use lifeboat::dr::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
+use lifeboat::dr::store::fake::InMemoryDrStore;
+use lifeboat::dr::table_digest::{Item, Value as V};
+use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
+use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
+use lifeboat::{ErrorType, FunctionError};
+use run_dr_step::{Deps, KmsKeys, SigningKeys, StepRequest, ValidationLambda};
+use serde_json::{Value, json};
+
+const TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
+
+fn east() -> Region {
+    Region::parse("us-east-1").unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-23T03:00:00Z".parse().unwrap()
+}
+
+/// The plan names no database: the database port answers that nothing exists.
+#[derive(Debug)]
+struct NoDatabases;
+
+#[async_trait]
+impl DrDatabases for NoDatabases {
+    async fn describe(&self, _: &Region, _: ResourceKind, _: &str) -> PortResult<Option<DbInfo>> {
+        Ok(None)
+    }
+    async fn restore_from_snapshot(&self, _: &RestoreRequest<'_>, _: &str) -> PortResult<()> {
+        Err(PortError::Invalid("no databases in these plans".into()))
+    }
+    async fn restore_to_time(&self, _: &RestoreRequest<'_>, _: &str, _: DateTime<Utc>) -> PortResult<()> {
+        Err(PortError::Invalid("no databases in these plans".into()))
+    }
+    async fn promote_replica(&self, _: &Region, _: &str) -> PortResult<()> {
+        Err(PortError::Invalid("no databases in these plans".into()))
+    }
+    async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+        Err(PortError::Invalid("no databases in these plans".into()))
+    }
+    async fn delete(&self, _: &Region, _: ResourceKind, _: &str) -> PortResult<()> {
+        Ok(())
+    }
+    async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
+        Ok(false)
+    }
+    async fn quotas(&self, _: &Region) -> PortResult<Vec<Quota>> {
+        Ok(Vec::new())
+    }
+}
+
+#[derive(Debug, Default)]
+struct MemParameters(Mutex<BTreeMap<String, String>>);
+
+#[async_trait]
+impl Parameters for MemParameters {
+    async fn get(&self, _: &Region, name: &str) -> PortResult<Option<String>> {
+        Ok(self.0.lock().unwrap().get(name).cloned())
+    }
+    async fn put(&self, _: &Region, name: &str, value: &str) -> PortResult<()> {
+        self.0.lock().unwrap().insert(name.into(), value.into());
+        Ok(())
+    }
+    async fn delete(&self, _: &Region, name: &str) -> PortResult<()> {
+        self.0.lock().unwrap().remove(name);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct MemDns(Mutex<BTreeMap<String, String>>);
+
+#[async_trait]
+impl DnsRecords for MemDns {
+    async fn cname(&self, _: &str, name: &str) -> PortResult<Option<String>> {
+        Ok(self.0.lock().unwrap().get(name).cloned())
+    }
+    async fn upsert_cname(&self, _: &str, name: &str, value: &str, _: i64) -> PortResult<()> {
+        self.0.lock().unwrap().insert(name.into(), value.into());
+        Ok(())
+    }
+    async fn delete_cname(&self, _: &str, name: &str, _: &str, _: i64) -> PortResult<()> {
+        self.0.lock().unwrap().remove(name);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct MemReports(Mutex<BTreeMap<String, Value>>);
+
+#[async_trait]
+impl Reports for MemReports {
+    async fn put(&self, key: &str, body: &[u8]) -> PortResult<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(key.into(), serde_json::from_slice(body).unwrap());
+        Ok(format!("s3://reports/{key}"))
+    }
+}
+
+#[derive(Debug)]
+struct Keys;
+
+#[async_trait]
+impl KmsKeys for Keys {
+    async fn usable(&self, _: &Region, _: &str) -> PortResult<bool> {
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ValidationLambda for Keys {
+    async fn invoke(&self, _: &str, _: &Value) -> PortResult<Result<Value, String>> {
+        Ok(Ok(json!({"ok": true})))
+    }
+}
+
+#[async_trait]
+impl SigningKeys for Keys {
+    async fn key(&self) -> PortResult<SigningKey> {
+        Ok(SigningKey::new(vec![7; 32]).unwrap())
+    }
+}
+
+struct World {
+    deps: Deps,
+    tables: Arc<InMemoryDrTables>,
+    catalog: Arc<InMemoryCatalog>,
+    store: Arc<InMemoryDrStore>,
+    reports: Arc<MemReports>,
+    parameters: Arc<MemParameters>,
+    clock: Arc<ManualClock>,
+}
+
+fn item(pk: &str, qty: i64) -> Item {
+    BTreeMap::from([
+        ("pk".to_owned(), V::S(pk.into())),
+        ("qty".to_owned(), V::N(qty.to_string())),
+        ("tags".to_owned(), V::Ss(vec!["a".into(), "b".into()])),
+    ])
+}
+
+fn items(n: usize) -> Vec<Item> {
+    (0..n)
+        .map(|i| item(&format!("order-{i}"), i64::try_from(i).unwrap()))
+        .collect()
+}
+
+impl World {
+    async fn new(plan: &str, tables: InMemoryDrTables) -> Self {
+        let tables = Arc::new(tables);
+        let catalog = Arc::new(InMemoryCatalog::new());
+        let store = Arc::new(InMemoryDrStore::default());
+        let reports = Arc::new(MemReports::default());
+        let clock = Arc::new(ManualClock::new(t0()));
+        let parameters = Arc::new(MemParameters::default());
+        store
+            .put_plan(&lifeboat::dr::DrPlan::from_json(plan).unwrap())
+            .await
+            .unwrap();
+        let deps = Deps {
+            catalog: catalog.clone(),
+            store: store.clone(),
+            snapshots: Arc::new(InMemorySnapshotStore::new()),
+            databases: Arc::new(NoDatabases),
+            tables: tables.clone(),
+            parameters: parameters.clone(),
+            dns: Arc::new(MemDns::default()),
+            reports: reports.clone(),
+            keys: Arc::new(Keys),
+            validator: Arc::new(Keys),
+            signing: Arc::new(Keys),
+            notifier: Arc::new(RecordingNotifier::new()),
+            clock: clock.clone(),
+            backup: None,
+        };
+        Self {
+            deps,
+            tables,
+            catalog,
+            store,
+            reports,
+            parameters,
+            clock,
+        }
+    }
+
+    /// The source table with `n` items, backed up `age` ago, the backup recorded in the
+    /// catalog as create-snapshots records it. Returns the backup's ARN.
+    async fn backed_up(&self, n: usize, age: Duration, name: &str) -> (String, RecoveryPoint) {
+        if self.tables.table_names(&east()).is_empty() {
+            self.tables.put_table(&east(), "orders", &["by-customer"], items(n));
+        } else {
+            self.tables.set_items(&east(), "orders", items(n));
+        }
+        let taken = t0() - age;
+        let arn = self.tables.backup(&east(), "orders", name, taken).unwrap();
+        let resource = ResourceRef {
+            kind: ResourceKind::DynamoDbTable,
+            id: "orders".into(),
+            arn: TABLE_ARN.into(),
+            region: east(),
+        };
+        let rp = RecoveryPoint {
+            snapshot_arn: Some(arn.clone()),
+            ..RecoveryPoint::new(
+                &resource,
+                &PolicyName::parse("gold").unwrap(),
+                Slot::parse_compact(&taken.format("%Y%m%d-%H%M").to_string()).unwrap(),
+                &east(),
+                &format!("lb-gold-orders-{name}"),
+                Status::Available,
+                taken,
+            )
+        };
+        self.catalog.insert(&rp).await.unwrap();
+        (arn, rp)
+    }
+
+    async fn step(&self, action: &str, execution: &str) -> Result<Value, FunctionError> {
+        let req = StepRequest::parse(&json!({
+            "action": action,
+            "request": {"plan": "orders-dr", "execution": execution, "mode": "drill"},
+        }))
+        .unwrap();
+        run_dr_step::run(&self.deps, &req, "run-1").await
+    }
+
+    /// A failover or failback step, with a confirmation token issued to the on-call.
+    async fn confirmed(&self, action: &str, execution: &str, mode: &str) -> Result<Value, FunctionError> {
+        let who = "arn:aws:iam::123456789012:user/oncall";
+        let digest = lifeboat::confirm::request_digest(&json!({"plan": "orders-dr", "mode": mode}));
+        let (token, _) = lifeboat::confirm::issue(
+            &SigningKey::new(vec![7; 32]).unwrap(),
+            &digest,
+            who,
+            self.clock.now(),
+            Duration::minutes(5),
+            &format!("nonce-{execution}"),
+        )
+        .unwrap();
+        let req = StepRequest::parse(&json!({
+            "action": action,
+            "request": {"plan": "orders-dr", "execution": execution, "mode": mode,
+                        "principal": who, "token": token},
+        }))
+        .unwrap();
+        run_dr_step::run(&self.deps, &req, "run-1").await
+    }
+
+    async fn compensate(&self, execution: &str, error: &FunctionError) -> Value {
+        let req = StepRequest::parse(&json!({
+            "action": "compensate",
+            "request": {"plan": "orders-dr", "execution": execution, "mode": "drill",
+                        "error": {"Error": error.kind.as_str(), "Cause": json!({"errorMessage": error.message}).to_string()}},
+        }))
+        .unwrap();
+        run_dr_step::run(&self.deps, &req, "run-1").await.unwrap()
+    }
+
+    /// Runs a drill through validation; the error of the first step that fails.
+    async fn drill_to_validation(&self, execution: &str) -> Result<(), FunctionError> {
+        for action in ["precheck", "choose-source", "restore"] {
+            self.step(action, execution).await?;
+        }
+        self.clock.advance(Duration::seconds(30));
+        self.tables.finish_restores();
+        let polled = self.step("poll", execution).await?;
+        assert_eq!(polled["ready"], true, "{polled}");
+        self.step("validate", execution).await?;
+        Ok(())
+    }
+}
+
+const PLAN: &str = r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+    "tables": [{"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders"}],
+    "rto": "30m", "rpo": "1h", "poll_interval": "1s"}"#;
+
+#[tokio::test]
+async fn a_drill_restores_the_newest_backup_validates_its_content_and_tears_it_down() {
+    let w = World::new(PLAN, InMemoryDrTables::with_slow_restores()).await;
+    // An older backup, and the newest one (10 minutes old): the newest is restored.
+    w.backed_up(3, Duration::minutes(50), "old").await;
+    let (arn, rp) = w.backed_up(25, Duration::minutes(10), "new").await;
+
+    for action in ["precheck", "choose-source", "restore"] {
+        w.step(action, "drill-1").await.unwrap();
+    }
+    let exec = w.store.get_execution("orders-dr", "drill-1").await.unwrap().unwrap();
+    let t = &exec.tables[0];
+    assert!(
+        t.target_name.starts_with("lbdr-") && t.target_name.ends_with("-orders"),
+        "{t:?}"
+    );
+    assert_eq!(t.backup_arn.as_deref(), Some(arn.as_str()));
+    assert!(
+        t.reason.contains("newest usable native backup") && t.reason.contains("10m"),
+        "{}",
+        t.reason
+    );
+    // Still restoring: the poll waits.
+    let polled = w.step("poll", "drill-1").await.unwrap();
+    assert_eq!(polled["ready"], false, "{polled}");
+    w.tables.finish_restores();
+    w.clock.advance(Duration::seconds(40));
+    assert_eq!(w.step("poll", "drill-1").await.unwrap()["ready"], true);
+    let validated = w.step("validate", "drill-1").await.unwrap();
+    assert!(
+        validated["summary"].as_str().unwrap().contains("1 table(s)"),
+        "{validated}"
+    );
+
+    // The first validated restore of the backup records its content on the recovery point.
+    let recorded = w.catalog.get(&rp.id).await.unwrap().unwrap();
+    let c = recorded.table_checksum.clone().unwrap();
+    assert_eq!(c.items, 25);
+    assert!(c.checksum.starts_with("sha256-sum256-v1:"), "{c:?}");
+    assert_eq!(c.restored_as, t.target_name);
+    assert_eq!(recorded.version, rp.version + 1);
+    assert!(recorded.verified_at.is_some());
+
+    for action in ["switch", "teardown", "finish"] {
+        w.step(action, "drill-1").await.unwrap();
+    }
+    assert_eq!(
+        w.tables.table_names(&east()),
+        vec!["orders".to_owned()],
+        "only the source is left"
+    );
+    assert_eq!(w.tables.deleted(), vec![t.target_name.clone()]);
+    let report = w.reports.0.lock().unwrap()["dr-reports/orders-dr/drill-1.json"].clone();
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    let table = &report["tables"][0];
+    assert_eq!(table["content"]["items"], 25, "{report:#}");
+    assert_eq!(table["content"]["checksum"].as_str(), Some(c.checksum.as_str()));
+    assert_eq!(table["backup_item_count"], 25);
+    assert!(table["verdict"].as_str().unwrap().starts_with("passed"), "{report:#}");
+    // RPO = drill time − backup time.
+    assert_eq!(report["measurement"]["rpo_secs"], 600, "{report:#}");
+    assert!(
+        report["compensations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["done"] == true)
+    );
+}
+
+#[tokio::test]
+async fn a_second_restore_with_other_content_fails_validation_and_leaves_nothing() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    let (arn, rp) = w.backed_up(12, Duration::minutes(10), "b1").await;
+    w.drill_to_validation("first").await.unwrap();
+    for action in ["teardown", "finish"] {
+        w.step(action, "first").await.unwrap();
+    }
+    let first = w.catalog.get(&rp.id).await.unwrap().unwrap().table_checksum.unwrap();
+
+    // The backup's content changes behind Lifeboat's back (one value altered).
+    let mut altered = items(12);
+    altered[4].insert("qty".into(), V::N("999".into()));
+    w.tables.tamper_backup(&arn, altered);
+    let err = w.drill_to_validation("second").await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Conflict, "{err:?}");
+    assert!(err.message.contains("content differs"), "{}", err.message);
+    let exec = w.store.get_execution("orders-dr", "second").await.unwrap().unwrap();
+    let t = &exec.tables[0];
+    assert_eq!(t.content.as_ref().unwrap().items, 12, "same count, other content");
+    assert_ne!(t.content.as_ref().unwrap().checksum, first.checksum);
+    assert!(t.verdict.as_deref().unwrap().starts_with("failed"), "{t:?}");
+    // The recorded checksum is never overwritten by a later restore.
+    assert_eq!(
+        w.catalog.get(&rp.id).await.unwrap().unwrap().table_checksum.unwrap(),
+        first
+    );
+
+    let out = w.compensate("second", &err).await;
+    assert_eq!(out["left"], json!([]), "{out}");
+    assert_eq!(w.tables.table_names(&east()), vec!["orders".to_owned()]);
+    let exec = w.store.get_execution("orders-dr", "second").await.unwrap().unwrap();
+    assert_eq!(exec.status, lifeboat::dr::ExecStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_retried_restore_finds_its_table_and_a_foreign_table_is_never_deleted() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(5, Duration::minutes(10), "b1").await;
+    for action in ["precheck", "choose-source", "restore"] {
+        w.step(action, "retry").await.unwrap();
+    }
+    // The crash: the record still says "chosen", DynamoDB already has the restore.
+    let mut exec = w.store.get_execution("orders-dr", "retry").await.unwrap().unwrap();
+    let expected = exec.version;
+    exec.tables[0].phase = lifeboat::dr::Phase::Chosen;
+    exec.version += 1;
+    w.store.update_execution(&exec, expected).await.unwrap();
+    w.step("restore", "retry").await.unwrap();
+    assert_eq!(w.tables.restores(), 1, "restored once");
+    let exec = w.store.get_execution("orders-dr", "retry").await.unwrap().unwrap();
+    assert_eq!(exec.compensations.len(), 1, "{:?}", exec.compensations);
+    assert_eq!(exec.tables[0].phase, lifeboat::dr::Phase::Recovering);
+    let restored = exec.tables[0].target_name.clone();
+    // A replayed compensation deletes it once and gives the plan back.
+    let crash = FunctionError::new(ErrorType::Internal, "test crash");
+    w.compensate("retry", &crash).await;
+    w.compensate("retry", &crash).await;
+    assert_eq!(w.tables.deleted(), vec![restored]);
+
+    // Another execution whose target name is already taken by a table Lifeboat did not
+    // restore from this backup: refused, and the compensation leaves that table alone.
+    let name = lifeboat::dr::execution::table_name("lbdr", "squatted", "orders");
+    w.tables.put_table(&east(), &name, &[], items(1));
+    for action in ["precheck", "choose-source"] {
+        w.step(action, "squatted").await.unwrap();
+    }
+    let err = w.step("restore", "squatted").await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Conflict, "{err:?}");
+    assert!(err.message.contains("not this execution's"), "{}", err.message);
+    let out = w.compensate("squatted", &err).await;
+    assert_eq!(out["left"], json!([]), "{out}");
+    assert!(
+        w.tables.table_names(&east()).contains(&name),
+        "a foreign table is never deleted"
+    );
+    assert!(!w.tables.deleted().contains(&name));
+    assert_eq!(w.tables.restores(), 1);
+}
+
+#[tokio::test]
+async fn a_backup_older_than_the_rpo_fails_the_precheck_before_any_change() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(5, Duration::minutes(90), "stale").await;
+    let err = w.step("precheck", "stale").await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Misconfigured, "{err:?}");
+    assert!(
+        err.message.contains("table orders: newest backup") && err.message.contains("older than the RPO 1h"),
+        "{}",
+        err.message
+    );
+    assert!(w.store.get_execution("orders-dr", "stale").await.unwrap().is_none());
+    assert_eq!(w.tables.restores(), 0);
+    // The lease was given back: another start may run.
+    assert!(
+        w.catalog
+            .acquire_lease(
+                &lifeboat::dr::lease_name("orders-dr"),
+                "probe",
+                t0() + Duration::hours(1),
+                t0()
+            )
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_bad_plan_is_refused_with_every_problem_listed() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.store.put_raw_plan(
+        "orders-dr",
+        r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+            "tables": [{"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/x"},
+                       {"arn": "arn:aws:s3:::orders"}],
+            "rto": "30m", "rpo": "forever"}"#,
+    );
+    let err = w.step("precheck", "bad").await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Misconfigured, "{err:?}");
+    for needle in ["tables[0].arn", "tables[1].arn", "rpo:"] {
+        assert!(err.message.contains(needle), "{needle} not in {}", err.message);
+    }
+    assert!(w.store.get_execution("orders-dr", "bad").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting_it() {
+    let plan = PLAN.replace(
+        r#""poll_interval": "1s"}"#,
+        r#""poll_interval": "1s", "switch": {"region": "us-east-1", "parameters": {"/orders/table": "orders"}}}"#,
+    );
+    let w = World::new(&plan, InMemoryDrTables::new()).await;
+    let param = || w.parameters.0.lock().unwrap().get("/orders/table").cloned();
+    w.backed_up(8, Duration::minutes(10), "b1").await;
+    for action in [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ] {
+        w.confirmed(action, "fo", "failover").await.unwrap();
+    }
+    let exec = w.store.get_execution("orders-dr", "fo").await.unwrap().unwrap();
+    let kept = exec.tables[0].target_name.clone();
+    assert!(kept.starts_with("lbfo-"), "{kept}");
+    assert!(
+        w.tables.table_names(&east()).contains(&kept),
+        "a failover's table is kept"
+    );
+    assert_eq!(
+        param(),
+        Some(kept.clone()),
+        "applications are pointed at the restored table"
+    );
+    let site = w.store.site("orders-dr").await.unwrap().unwrap();
+    assert_eq!(site.databases[0].id, kept);
+    assert_eq!(site.databases[0].kind, ResourceKind::DynamoDbTable);
+
+    let before = w.tables.backup_arns().len();
+    w.clock.advance(Duration::hours(1));
+    for action in [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "teardown",
+        "finish",
+    ] {
+        w.confirmed(action, "fb", "failback").await.unwrap();
+    }
+    assert_eq!(
+        w.tables.table_names(&east()),
+        vec!["orders".to_owned()],
+        "the failover's table is gone"
+    );
+    assert_eq!(param().as_deref(), Some("orders"), "and back at the original table");
+    // One final backup of it, kept, named in the record.
+    assert_eq!(w.tables.backup_arns().len(), before + 1);
+    let exec = w.store.get_execution("orders-dr", "fb").await.unwrap().unwrap();
+    assert!(exec.tables.is_empty(), "a failback restores no table");
+    assert!(
+        exec.checks
+            .iter()
+            .any(|c| c.contains("final backup lbfb-") && c.contains(&kept)),
+        "{:?}",
+        exec.checks
+    );
+}
