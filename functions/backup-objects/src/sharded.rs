@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
 use lifeboat::domain::manifest::{
-    ManifestEntry, ShardPart, sha256_hex, shard_checkpoint_key, shard_part_key, shard_parts_dir,
+    ManifestEntry, ShardPart, sha256_hex, shard_checkpoint_key, shard_part_key, shard_parts_dir, shard_plan_key,
 };
 use lifeboat::domain::shards::{self, DEFAULT_MAX_SHARDS, MAX_SHARDS, Shard};
 use lifeboat::error::ErrorType;
@@ -40,6 +40,8 @@ use lifeboat::domain::PolicyName;
 
 /// The largest shard part read back (compressed).
 const MAX_PART_BYTES: u64 = 512 * 1024 * 1024;
+/// The largest shard list read back.
+const MAX_PLAN_BYTES: u64 = 1024 * 1024;
 
 /// The step of a sharded run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -144,7 +146,8 @@ impl ShardedRequest {
     }
 }
 
-/// `shards`: the run's key ranges (none when the run is already complete).
+/// `shards`: the run's key ranges (none when the run is already complete). The split is
+/// kept with the run's checkpoints: a run started again gets the same shards.
 pub async fn plan_shards(deps: &Deps, req: &ShardedRequest) -> Result<BackupReport, FunctionError> {
     let s = &deps.settings;
     let id = run_id(s, &req.bucket, &req.prefix, &req.policy, req.scheduled_time)?;
@@ -155,6 +158,26 @@ pub async fn plan_shards(deps: &Deps, req: &ShardedRequest) -> Result<BackupRepo
         report.manifest = done.manifest;
         report.shards = Some(Vec::new());
         return Ok(report);
+    }
+    // A run split before (a restarted execution) keeps its split.
+    let plan_key = shard_plan_key(&req.bucket, &req.prefix, &id.run);
+    match read_all(deps.backup.as_ref(), &s.backup_bucket, &plan_key, MAX_PLAN_BYTES).await {
+        Ok(bytes) => {
+            let kept: Vec<Shard> = serde_json::from_slice(&bytes).map_err(|e| {
+                FunctionError::new(ErrorType::Internal, format!("shard list {plan_key} is unreadable: {e}"))
+            })?;
+            shards::check_cover(&kept).map_err(|e| {
+                FunctionError::new(
+                    ErrorType::Internal,
+                    format!("shard list {plan_key} is not a split: {e}"),
+                )
+            })?;
+            tracing::info!(run = %id.run, shards = kept.len(), "run already split: same shards");
+            report.shards = Some(kept);
+            return Ok(report);
+        }
+        Err(PortError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     let mut prefixes = Vec::new();
     let mut loose = 0u64;
@@ -182,6 +205,11 @@ pub async fn plan_shards(deps: &Deps, req: &ShardedRequest) -> Result<BackupRepo
         shards = plan.len(),
         "run split into shards"
     );
+    let bytes = serde_json::to_vec(&plan).map_err(|e| FunctionError::new(ErrorType::Internal, e.to_string()))?;
+    // Scratch state like checkpoints: no retention, no hold.
+    deps.backup
+        .put(&s.backup_bucket, &plan_key, bytes, &WriteOptions::default())
+        .await?;
     report.shards = Some(plan);
     Ok(report)
 }
@@ -336,6 +364,10 @@ pub async fn finish(deps: &Deps, req: &ShardedRequest, request_id: &str) -> Resu
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, key = %ckey, "could not look for a shard checkpoint"),
         }
+    }
+    let plan_key = shard_plan_key(&req.bucket, &req.prefix, run);
+    if let Err(e) = deps.backup.delete(&s.backup_bucket, &plan_key, None).await {
+        tracing::warn!(error = %e, key = %plan_key, "could not delete the run's shard list");
     }
     log.action(
         "manifest",

@@ -215,8 +215,14 @@ async fn the_split_covers_every_sub_prefix_in_contiguous_ranges() {
     for key in w.store.keys("photos").iter().filter(|k| k.starts_with("2026/")) {
         assert_eq!(shards.iter().filter(|s| s.contains(key)).count(), 1, "{key}");
     }
-    // Nothing is written by the split.
-    assert!(w.store.keys("vault").is_empty());
+    // The split is kept with the run's checkpoints, nothing else is written; a restarted
+    // run is split the same way even if the bucket changed since.
+    assert_eq!(w.store.keys("vault").len(), 1);
+    assert!(w.store.keys("vault")[0].contains("/checkpoints/"));
+    w.store.insert("photos", "2026/0/new.jpg", b"new sub-prefix");
+    assert_eq!(plan(&w, 18, 3).await, shards);
+    assert_eq!(plan(&w, 18, 16).await, shards);
+    assert_eq!(plan(&w, 19, 16).await.len(), 6, "another run sees the new sub-prefix");
     // A flat prefix is one shard.
     let flat = world(2);
     flat.store.insert("photos", "2026/x.jpg", b"x");
@@ -422,7 +428,19 @@ async fn a_shard_list_that_does_not_match_the_parts_is_refused() {
         run_shard(&w.deps, &shard_step(18, s, None), "a", None).await.unwrap();
     }
     // Another split of the same run: well formed, but not what the parts cover.
-    let other = plan(&w, 18, 2).await;
+    let other = vec![
+        Shard {
+            index: 0,
+            from: String::new(),
+            to: Some(shards[2].from.clone()),
+        },
+        Shard {
+            index: 1,
+            from: shards[2].from.clone(),
+            to: None,
+        },
+    ];
+    assert!(lifeboat::domain::shards::check_cover(&other).is_ok());
     let err = finish(&w.deps, &finish_step(18, &other), "f").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("does not match"), "{}", err.message);

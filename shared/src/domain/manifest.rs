@@ -464,6 +464,12 @@ pub fn shard_checkpoint_key(bucket: &str, prefix: &str, run: &str, index: u32) -
     format!("{}/checkpoints/{run}.shard-{index:05}.json.zst", area(bucket, prefix))
 }
 
+/// The shard list of a sharded run, kept until the run completes so that a restarted
+/// run is split the same way (its parts and checkpoints stay valid).
+pub fn shard_plan_key(bucket: &str, prefix: &str, run: &str) -> String {
+    format!("{}/checkpoints/{run}.shards.json", area(bucket, prefix))
+}
+
 /// Where the shard parts of a sharded run are kept until the run's manifest is written.
 pub fn shard_parts_dir(bucket: &str, prefix: &str, run: &str) -> String {
     format!("{}/parts/{run}/", area(bucket, prefix))
