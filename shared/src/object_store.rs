@@ -21,6 +21,17 @@ pub struct ObjectPage {
     pub next_token: Option<String>,
 }
 
+/// One page of a delimited listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrefixPage {
+    /// Sub-prefixes (common prefixes), in key order.
+    pub prefixes: Vec<String>,
+    /// Objects directly under the prefix on this page.
+    pub loose_objects: u64,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_token: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LockMode {
@@ -142,8 +153,34 @@ pub enum RestoreTier {
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// One page (at most `max_keys`) of the current objects under `prefix`.
-    async fn list_page(&self, bucket: &str, prefix: &str, token: Option<&str>, max_keys: u32)
-    -> PortResult<ObjectPage>;
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: u32,
+    ) -> PortResult<ObjectPage> {
+        self.list_page_after(bucket, prefix, None, token, max_keys).await
+    }
+    /// [`ObjectStore::list_page`] starting after the key `start_after` (S3's
+    /// `StartAfter`; only the first page uses it, a `token` continues the listing).
+    async fn list_page_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        token: Option<&str>,
+        max_keys: u32,
+    ) -> PortResult<ObjectPage>;
+    /// One page of a listing delimited by `/`: the first-level sub-prefixes of `prefix`
+    /// (each ending in `/`), and how many objects sit directly under `prefix`.
+    async fn list_sub_prefixes(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: u32,
+    ) -> PortResult<PrefixPage>;
     /// The object's metadata and stored checksums; `None` when missing (or a delete marker).
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>>;
     /// Streams the object's bytes. `NotFound` when missing; `Conflict` when `if_match`

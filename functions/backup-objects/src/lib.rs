@@ -29,7 +29,8 @@ use lifeboat::domain::manifest::{
     Checkpoint, ListedObject, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key, run_name,
     sha256_hex,
 };
-use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Slot, Status};
+use lifeboat::domain::shards::Shard;
+use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat::error::ErrorType;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{check_bucket, check_prefix, completed_runs, load_manifest, s3_resource};
@@ -38,6 +39,9 @@ use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions,
 use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+mod sharded;
+pub use sharded::{Mode, ShardedRequest, finish, plan_shards, run_shard, run_sharded};
 
 pub const FUNCTION: &str = "backup-objects";
 /// The longest stretch of listing an invocation does without saving its checkpoint.
@@ -101,7 +105,24 @@ impl BackupRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What an invocation is asked: a whole run (no `mode`), or one step of a sharded run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Whole(BackupRequest),
+    Sharded(ShardedRequest),
+}
+
+impl Request {
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        if event.get("mode").is_some() {
+            ShardedRequest::parse(event).map(Self::Sharded)
+        } else {
+            BackupRequest::parse(event).map(Self::Whole)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Every object is backed up; the manifest is written and the run cataloged.
@@ -130,6 +151,12 @@ pub struct BackupReport {
     pub replay: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestRef>,
+    /// `shards` mode: the key ranges the run is split into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Vec<Shard>>,
+    /// `shard` mode: the index of the shard worked on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<BackupReport, FunctionError> {
@@ -143,11 +170,15 @@ pub async fn handle_with(
     sink: &dyn MetricsSink,
 ) -> Result<BackupReport, FunctionError> {
     let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
-    let result = match BackupRequest::parse(&event.payload) {
-        Ok(req) => {
-            let deadline = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
-            run(deps, &req, &event.context.request_id, deadline).await
-        }
+    let deadline = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
+    let request_id = &event.context.request_id;
+    let result = match Request::parse(&event.payload) {
+        Ok(Request::Whole(req)) => run(deps, &req, request_id, deadline).await,
+        Ok(Request::Sharded(req)) => match req.mode {
+            Mode::Shards => plan_shards(deps, &req).await,
+            Mode::Shard => run_shard(deps, &req, request_id, deadline).await,
+            Mode::Finish => finish(deps, &req, request_id).await,
+        },
         Err(e) => Err(e),
     };
     record_metrics(&result, &deps.settings.backup_region, &mut metrics);
@@ -156,14 +187,17 @@ pub async fn handle_with(
 }
 
 /// An invocation's metrics, in the backup region: `ObjectsCopied` and `BytesCopied` by
-/// this invocation; `BackupsSucceeded` when it completed the run (a replay of a complete
-/// run counts nothing); `BackupsFailed` when it failed for another reason than its input.
+/// this invocation; `BackupsSucceeded` when it completed the run: a whole run or the
+/// finish of a sharded one (a replay, a finished shard or a split count nothing);
+/// `BackupsFailed` when
+/// it failed for another reason than its input.
 pub fn record_metrics(result: &Result<BackupReport, FunctionError>, region: &Region, metrics: &mut Metrics) {
     match result {
         Ok(r) => {
             metrics.count_in(region, Metric::ObjectsCopied, r.copied);
             metrics.count_in(region, Metric::BytesCopied, r.bytes_copied);
-            let completed = r.status == RunStatus::Complete && !r.replay;
+            let step_of_run = r.shard.is_some() || r.shards.is_some();
+            let completed = r.status == RunStatus::Complete && !r.replay && !step_of_run;
             metrics.count_in(region, Metric::BackupsSucceeded, u64::from(completed));
             metrics.count_in(region, Metric::BackupsFailed, 0);
         }
@@ -187,48 +221,84 @@ enum Outcome {
     Recovered(ManifestEntry),
 }
 
-/// Backs up one shard, for at most `deadline` (or `maxPages` pages).
-pub async fn run(
-    deps: &Deps,
-    req: &BackupRequest,
-    run_id: &str,
-    deadline: Option<DateTime<Utc>>,
-) -> Result<BackupReport, FunctionError> {
-    let s = &deps.settings;
-    let policy = PolicyName::parse(&req.policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
-    let slot = Slot::containing(req.scheduled_time, Duration::from_mins(1));
-    let run = run_name(policy.as_str(), &req.bucket, &req.prefix, &slot.compact());
+/// The run a request names: deterministic from bucket, prefix, policy and slot, so that
+/// every invocation of a run (single or sharded) agrees on it.
+struct RunId {
+    policy: PolicyName,
+    slot: Slot,
+    run: String,
+    rp_id: RecoveryPointId,
+    resource: ResourceRef,
+}
+
+fn run_id(s: &S3Settings, bucket: &str, prefix: &str, policy: &str, at: DateTime<Utc>) -> Result<RunId, FunctionError> {
+    let policy = PolicyName::parse(policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
+    let slot = Slot::containing(at, Duration::from_mins(1));
+    let run = run_name(policy.as_str(), bucket, prefix, &slot.compact());
     let rp_id = RecoveryPointId::new(&s.backup_region, ResourceKind::S3Prefix, &run);
-    let resource = s3_resource(&s.source_region, &req.bucket, &req.prefix);
-    let mut report = BackupReport {
-        status: RunStatus::Complete,
-        run: run.clone(),
-        recovery_point: rp_id.clone(),
-        listed: 0,
-        copied: 0,
-        bytes_copied: 0,
-        unchanged: 0,
-        recovered: 0,
-        deleted: 0,
-        replay: false,
-        manifest: None,
-    };
-    // A replayed trigger of a finished run does nothing.
-    if let Some(done) = deps.catalog.get(&rp_id).await? {
-        report.replay = true;
-        report.manifest = done.manifest;
-        return Ok(report);
+    let resource = s3_resource(&s.source_region, bucket, prefix);
+    Ok(RunId {
+        policy,
+        slot,
+        run,
+        rp_id,
+        resource,
+    })
+}
+
+impl BackupReport {
+    fn start(id: &RunId, status: RunStatus) -> Self {
+        Self {
+            status,
+            run: id.run.clone(),
+            recovery_point: id.rp_id.clone(),
+            listed: 0,
+            copied: 0,
+            bytes_copied: 0,
+            unchanged: 0,
+            recovered: 0,
+            deleted: 0,
+            replay: false,
+            manifest: None,
+            shards: None,
+            shard: None,
+        }
     }
-    let mut log = RunLog::start(FUNCTION, run_id, deps.clock.now());
-    let ckey = checkpoint_key(&req.bucket, &req.prefix, &run);
-    let mut cp = match read_all(deps.backup.as_ref(), &s.backup_bucket, &ckey, MAX_CHECKPOINT_BYTES).await {
+
+    fn add(&mut self, c: &Counts) {
+        self.listed += c.listed;
+        self.copied += c.copied;
+        self.bytes_copied += c.bytes;
+        self.unchanged += c.unchanged;
+        self.recovered += c.recovered;
+    }
+}
+
+/// One listing pass over a key range of a run: what every page needs.
+struct Pass<'a> {
+    deps: &'a Deps,
+    bucket: &'a str,
+    prefix: &'a str,
+    run: &'a str,
+    /// The previous run's live entries (of the range), by key.
+    prev: &'a HashMap<&'a str, &'a ManifestEntry>,
+    /// After an interruption: check the backup bucket before copying.
+    careful: bool,
+}
+
+/// Reads a run's (or shard's) checkpoint, or starts one; counts this invocation. Returns
+/// whether this invocation must be careful (an earlier one may have copied objects
+/// since the last checkpoint).
+async fn open_checkpoint(deps: &Deps, run: &str, ckey: &str) -> Result<(Checkpoint, bool), FunctionError> {
+    let s = &deps.settings;
+    let mut cp = match read_all(deps.backup.as_ref(), &s.backup_bucket, ckey, MAX_CHECKPOINT_BYTES).await {
         Ok(bytes) => Checkpoint::decode(&bytes).map_err(|e| {
             FunctionError::new(
                 lifeboat::ErrorType::Internal,
                 format!("checkpoint {ckey} is unreadable: {e}"),
             )
         })?,
-        Err(PortError::NotFound(_)) => Checkpoint::start(&run),
+        Err(PortError::NotFound(_)) => Checkpoint::start(run),
         Err(e) => return Err(e.into()),
     };
     // After an interruption, anything listed since the last checkpoint may be copied
@@ -236,34 +306,63 @@ pub async fn run(
     let careful = cp.invocations > 0;
     cp.invocations += 1;
     if !careful {
-        // The run's first checkpoint, before any copy: a crash before the next one still
+        // The first checkpoint, before any copy: a crash before the next one still
         // leaves the resumed invocation careful.
-        save_checkpoint(deps, &ckey, &cp).await?;
+        save_checkpoint(deps, ckey, &cp).await?;
     }
+    Ok((cp, careful))
+}
+
+/// Lists `shard`'s keys page by page from the checkpoint, backing each object up, until
+/// the range is done (`Complete`) or the page or time budget is spent (`InProgress`,
+/// checkpoint saved).
+async fn advance(
+    pass: &Pass<'_>,
+    ckey: &str,
+    cp: &mut Checkpoint,
+    shard: &Shard,
+    max_pages: Option<u32>,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<(Counts, RunStatus), FunctionError> {
+    let deps = pass.deps;
+    let s = &deps.settings;
     let mut saved_at = deps.clock.now();
-    let previous = previous_manifest(deps, &resource.arn, &rp_id).await?;
-    let prev: HashMap<&str, &ManifestEntry> = previous
-        .as_ref()
-        .map(|m| m.live().map(|e| (e.key.as_str(), e)).collect())
-        .unwrap_or_default();
     let mut counts = Counts::default();
     let mut pages = 0u32;
     while !cp.listing_done {
-        let out_of_pages = req.max_pages.is_some_and(|m| pages >= m);
+        let out_of_pages = max_pages.is_some_and(|m| pages >= m);
         let out_of_time = deadline.is_some_and(|d| deps.clock.now() >= d);
         if out_of_pages || out_of_time {
-            report.status = RunStatus::InProgress;
-            save_checkpoint(deps, &ckey, &cp).await?;
-            break;
+            save_checkpoint(deps, ckey, cp).await?;
+            return Ok((counts, RunStatus::InProgress));
         }
+        // Only the first page starts from the range's start; a token continues.
+        let start_after = cp.next_token.is_none().then(|| shard.start_after()).flatten();
         let page = deps
             .source
-            .list_page(&req.bucket, &req.prefix, cp.next_token.as_deref(), s.page_size)
+            .list_page_after(
+                pass.bucket,
+                pass.prefix,
+                start_after.as_deref(),
+                cp.next_token.as_deref(),
+                s.page_size,
+            )
             .await?;
-        counts.listed += page.objects.len() as u64;
+        let mut past_end = false;
+        let mut objects = Vec::with_capacity(page.objects.len());
+        for o in page.objects {
+            if shard.is_past(&o.key) {
+                past_end = true;
+                break;
+            }
+            if shard.contains(&o.key) {
+                objects.push(o);
+            }
+        }
+        counts.listed += objects.len() as u64;
         let now = deps.clock.now();
-        let outcomes: Vec<Outcome> = stream::iter(page.objects)
-            .map(|o| back_up_one(deps, req, &run, &prev, o, careful, now))
+        let outcomes: Vec<Outcome> = stream::iter(objects)
+            .map(|o| back_up_one(pass, o, now))
             .buffered(s.concurrency)
             .try_collect()
             .await?;
@@ -285,31 +384,92 @@ pub async fn run(
             };
             cp.entries.push(entry);
         }
-        cp.listing_done = page.next_token.is_none();
-        cp.next_token = page.next_token;
+        cp.listing_done = past_end || page.next_token.is_none();
+        cp.next_token = if cp.listing_done { None } else { page.next_token };
         let now = deps.clock.now();
         if !cp.listing_done && now - saved_at >= CHECKPOINT_EVERY {
-            save_checkpoint(deps, &ckey, &cp).await?;
+            save_checkpoint(deps, ckey, cp).await?;
             saved_at = now;
         }
         pages += 1;
     }
-    report.listed = counts.listed;
-    report.copied = counts.copied;
-    report.bytes_copied = counts.bytes;
-    report.unchanged = counts.unchanged;
-    report.recovered = counts.recovered;
-    log.action("listed", &run, counts.listed.to_string());
-    log.action("copied", &run, counts.copied.to_string());
+    Ok((counts, RunStatus::Complete))
+}
+
+/// The previous run's live entries by key (only those `keep` accepts).
+fn previous_entries(previous: Option<&Manifest>, keep: impl Fn(&str) -> bool) -> HashMap<&str, &ManifestEntry> {
+    previous
+        .map(|m| m.live().filter(|e| keep(&e.key)).map(|e| (e.key.as_str(), e)).collect())
+        .unwrap_or_default()
+}
+
+/// Backs up one shard, for at most `deadline` (or `maxPages` pages).
+pub async fn run(
+    deps: &Deps,
+    req: &BackupRequest,
+    run_id_: &str,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<BackupReport, FunctionError> {
+    let s = &deps.settings;
+    let id = run_id(s, &req.bucket, &req.prefix, &req.policy, req.scheduled_time)?;
+    let mut report = BackupReport::start(&id, RunStatus::Complete);
+    // A replayed trigger of a finished run does nothing.
+    if let Some(done) = deps.catalog.get(&id.rp_id).await? {
+        report.replay = true;
+        report.manifest = done.manifest;
+        return Ok(report);
+    }
+    let run = id.run.as_str();
+    let mut log = RunLog::start(FUNCTION, run_id_, deps.clock.now());
+    let ckey = checkpoint_key(&req.bucket, &req.prefix, run);
+    let (mut cp, careful) = open_checkpoint(deps, run, &ckey).await?;
+    let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
+    let prev = previous_entries(previous.as_ref(), |_| true);
+    let pass = Pass {
+        deps,
+        bucket: &req.bucket,
+        prefix: &req.prefix,
+        run,
+        prev: &prev,
+        careful,
+    };
+    let (counts, status) = advance(&pass, &ckey, &mut cp, &Shard::whole(), req.max_pages, deadline).await?;
+    report.status = status;
+    report.add(&counts);
+    log.action("listed", run, counts.listed.to_string());
+    log.action("copied", run, counts.copied.to_string());
     if report.status == RunStatus::InProgress {
         tracing::info!(run = %run, entries = cp.entries.len(), "run continues in the next invocation");
         log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
         return Ok(report);
     }
+    let entries = std::mem::take(&mut cp.entries);
+    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev).await?;
+    report.deleted = deleted;
+    if let Err(e) = deps.backup.delete(&s.backup_bucket, &ckey, None).await {
+        tracing::warn!(error = %e, key = %ckey, "could not delete the finished run's checkpoint");
+    }
+    log.action("manifest", run, format!("{} objects", mref.objects));
+    log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+    report.manifest = Some(mref);
+    Ok(report)
+}
 
-    // Complete: tombstones for deleted objects, the manifest, then the catalog record.
+/// Completes a run whose listing is done: tombstones for the previous run's objects that
+/// are gone, the manifest, then the catalog record. Returns the manifest's reference and
+/// the tombstones written.
+async fn complete(
+    deps: &Deps,
+    id: &RunId,
+    bucket: &str,
+    prefix: &str,
+    mut entries: Vec<ManifestEntry>,
+    prev: &HashMap<&str, &ManifestEntry>,
+) -> Result<(ManifestRef, u64), FunctionError> {
+    let s = &deps.settings;
+    let run = id.run.as_str();
     let now = deps.clock.now();
-    let live: std::collections::HashSet<&str> = cp.entries.iter().map(|e| e.key.as_str()).collect();
+    let live: std::collections::HashSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     let mut tombstones: Vec<ManifestEntry> = prev
         .values()
         .filter(|e| !live.contains(e.key.as_str()))
@@ -318,31 +478,38 @@ pub async fn run(
             ..(*e).clone()
         })
         .collect();
-    report.deleted = tombstones.len() as u64;
-    let mut entries = std::mem::take(&mut cp.entries);
+    let deleted = tombstones.len() as u64;
     entries.append(&mut tombstones);
-    let manifest = Manifest::new(&run, &req.bucket, &req.prefix, now, entries);
+    let manifest = Manifest::new(run, bucket, prefix, now, entries);
     let bytes = manifest
         .encode()
         .map_err(|e| FunctionError::new(lifeboat::ErrorType::Internal, e.to_string()))?;
     let sha256 = sha256_hex(&bytes);
-    let mkey = manifest_key(&req.bucket, &req.prefix, &run);
+    let mkey = manifest_key(bucket, prefix, run);
     deps.backup
         .put(&s.backup_bucket, &mkey, bytes, &write_options(s, now, Vec::new()))
         .await?;
     let copied_total = manifest.live().filter(|e| e.copied_in == run).count() as u64;
     let mref = ManifestRef {
-        source_bucket: req.bucket.clone(),
-        prefix: req.prefix.clone(),
+        source_bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
         backup_bucket: s.backup_bucket.clone(),
         key: mkey,
         sha256,
         objects: manifest.header.objects,
         bytes: manifest.header.bytes,
         copied: copied_total,
-        deleted: report.deleted,
+        deleted,
     };
-    let mut rp = RecoveryPoint::new(&resource, &policy, slot, &s.backup_region, &run, Status::Available, now);
+    let mut rp = RecoveryPoint::new(
+        &id.resource,
+        &id.policy,
+        id.slot,
+        &s.backup_region,
+        run,
+        Status::Available,
+        now,
+    );
     rp.manifest = Some(mref.clone());
     rp.holds.legal_hold = s.legal_hold;
     rp.holds.locked_until = s.lock.map(|(_, days)| now + chrono::Duration::days(i64::from(days)));
@@ -350,13 +517,7 @@ pub async fn run(
         Ok(()) | Err(PortError::Conflict(_) | PortError::AlreadyExists(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    if let Err(e) = deps.backup.delete(&s.backup_bucket, &ckey, None).await {
-        tracing::warn!(error = %e, key = %ckey, "could not delete the finished run's checkpoint");
-    }
-    log.action("manifest", &run, format!("{} objects", mref.objects));
-    log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
-    report.manifest = Some(mref);
-    Ok(report)
+    Ok((mref, deleted))
 }
 
 fn write_options(s: &S3Settings, now: DateTime<Utc>, metadata: Vec<(String, String)>) -> WriteOptions {
@@ -403,31 +564,26 @@ async fn previous_manifest(deps: &Deps, arn: &str, current: &RecoveryPointId) ->
     }
 }
 
-async fn back_up_one(
-    deps: &Deps,
-    req: &BackupRequest,
-    run: &str,
-    prev: &HashMap<&str, &ManifestEntry>,
-    o: ListedObject,
-    careful: bool,
-    now: DateTime<Utc>,
-) -> PortResult<Outcome> {
+async fn back_up_one(pass: &Pass<'_>, o: ListedObject, now: DateTime<Utc>) -> PortResult<Outcome> {
+    let (deps, run) = (pass.deps, pass.run);
     let s = &deps.settings;
-    if let Some(p) = prev.get(o.key.as_str()).filter(|p| p.unchanged(&o)) {
+    if let Some(p) = pass.prev.get(o.key.as_str()).filter(|p| p.unchanged(&o)) {
         return Ok(Outcome::Unchanged(ManifestEntry {
             last_modified: o.last_modified.or(p.last_modified),
             ..(*p).clone()
         }));
     }
-    let bkey = backup_key(&req.bucket, &req.prefix, run, &o.key);
-    if careful && let Some(entry) = already_copied(deps, run, &o, &bkey).await? {
+    let bkey = backup_key(pass.bucket, pass.prefix, run, &o.key);
+    if pass.careful
+        && let Some(entry) = already_copied(deps, run, &o, &bkey).await?
+    {
         return Ok(Outcome::Recovered(entry));
     }
     // Lifeboat computes the checksums itself, from the very version it copies (the copy
     // is conditional on the ETag that was read).
     let body = deps
         .source
-        .get(&req.bucket, &o.key, o.version_id.as_deref(), Some(&o.etag))
+        .get(pass.bucket, &o.key, o.version_id.as_deref(), Some(&o.etag))
         .await?;
     let d = digest(body).await?;
     if d.bytes != o.size {
@@ -447,7 +603,7 @@ async fn back_up_one(
     let written = deps
         .backup
         .copy(&CopyRequest {
-            source_bucket: req.bucket.clone(),
+            source_bucket: pass.bucket.to_owned(),
             source_key: o.key.clone(),
             source_version_id: o.version_id.clone(),
             if_match: Some(o.etag.clone()),

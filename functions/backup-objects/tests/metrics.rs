@@ -25,6 +25,8 @@ fn report(status: RunStatus, replay: bool) -> BackupReport {
         deleted: 0,
         replay,
         manifest: None,
+        shards: None,
+        shard: None,
     }
 }
 
@@ -53,6 +55,28 @@ fn an_unfinished_run_or_a_replay_is_not_a_backup_yet() {
         let sink = emitted(&Ok(report(status, replay)));
         assert_eq!(sink.total(Metric::BackupsSucceeded), Some(0), "{status:?} {replay}");
     }
+}
+
+#[test]
+fn a_finished_shard_counts_its_copies_but_only_the_finish_counts_the_backup() {
+    let shard = BackupReport {
+        shard: Some(2),
+        ..report(RunStatus::Complete, false)
+    };
+    let sink = emitted(&Ok(shard));
+    assert_eq!(sink.total(Metric::BackupsSucceeded), Some(0));
+    assert_eq!(sink.sum(Metric::ObjectsCopied, Some("us-west-2")), Some(3));
+    let split = BackupReport {
+        shards: Some(Vec::new()),
+        ..report(RunStatus::InProgress, false)
+    };
+    assert_eq!(emitted(&Ok(split)).total(Metric::BackupsSucceeded), Some(0));
+    let finish = BackupReport {
+        copied: 0,
+        bytes_copied: 0,
+        ..report(RunStatus::Complete, false)
+    };
+    assert_eq!(emitted(&Ok(finish)).total(Metric::BackupsSucceeded), Some(1));
 }
 
 #[test]

@@ -19,8 +19,8 @@ use super::{port_error, to_chrono};
 use crate::domain::manifest::ListedObject;
 use crate::domain::tiering::LifecycleRule as TierRule;
 use crate::object_store::{
-    CopyRequest, LockMode, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, RestoreTier, WriteOptions,
-    Written,
+    CopyRequest, LockMode, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, PrefixPage, RestoreTier,
+    WriteOptions, Written,
 };
 use crate::ports::{PortError, PortResult};
 
@@ -241,10 +241,11 @@ impl S3ObjectStore {
 
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
-    async fn list_page(
+    async fn list_page_after(
         &self,
         bucket: &str,
         prefix: &str,
+        start_after: Option<&str>,
         token: Option<&str>,
         max_keys: u32,
     ) -> PortResult<ObjectPage> {
@@ -254,6 +255,7 @@ impl ObjectStore for S3ObjectStore {
             .bucket(bucket)
             .prefix(prefix)
             .set_continuation_token(token.map(str::to_owned))
+            .set_start_after(start_after.filter(|_| token.is_none()).map(str::to_owned))
             .max_keys(i32::try_from(max_keys.clamp(1, 1000)).unwrap_or(1000))
             .send()
             .await
@@ -280,6 +282,40 @@ impl ObjectStore for S3ObjectStore {
             None
         };
         Ok(ObjectPage { objects, next_token })
+    }
+
+    async fn list_sub_prefixes(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: u32,
+    ) -> PortResult<PrefixPage> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .set_continuation_token(token.map(str::to_owned))
+            .max_keys(i32::try_from(max_keys.clamp(1, 1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| s3_error("ListObjectsV2", e))?;
+        let next_token = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(PrefixPage {
+            prefixes: out
+                .common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned))
+                .collect(),
+            loose_objects: out.contents().len() as u64,
+            next_token,
+        })
     }
 
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>> {

@@ -314,6 +314,109 @@ impl Checkpoint {
     }
 }
 
+/// The format tag of a shard part's header line.
+pub const PART_FORMAT: &str = "lifeboat-shard-part/1";
+
+/// The header line of a shard part: which run and which key range it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardPartHeader {
+    pub format: String,
+    pub run: String,
+    pub index: u32,
+    pub from: String,
+    pub to: Option<String>,
+    pub objects: u64,
+}
+
+/// One shard's share of a run's manifest: the live entries of its key range, in key
+/// order. Stored like a manifest (zstd JSON lines); its SHA-256 goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardPart {
+    pub header: ShardPartHeader,
+    pub entries: Vec<ManifestEntry>,
+}
+
+impl ShardPart {
+    pub fn new(run: &str, index: u32, from: &str, to: Option<&str>, mut entries: Vec<ManifestEntry>) -> Self {
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Self {
+            header: ShardPartHeader {
+                format: PART_FORMAT.to_owned(),
+                run: run.to_owned(),
+                index,
+                from: from.to_owned(),
+                to: to.map(str::to_owned),
+                objects: entries.len() as u64,
+            },
+            entries,
+        }
+    }
+
+    /// zstd-compressed JSON lines: the header, then one line per entry.
+    pub fn encode(&self) -> Result<Vec<u8>, ManifestError> {
+        let mut raw = Vec::with_capacity(128 + self.entries.len() * 256);
+        let line = |v: Result<Vec<u8>, serde_json::Error>| {
+            v.map_err(|e| ManifestError::Line {
+                line: 0,
+                reason: e.to_string(),
+            })
+        };
+        raw.extend_from_slice(&line(serde_json::to_vec(&self.header))?);
+        raw.push(b'\n');
+        for e in &self.entries {
+            raw.extend_from_slice(&line(serde_json::to_vec(e))?);
+            raw.push(b'\n');
+        }
+        zstd::encode_all(raw.as_slice(), 3).map_err(|e| ManifestError::Compression(e.to_string()))
+    }
+
+    /// Reads a part back after checking its bytes against `expected_sha256`; the header
+    /// count must match the entries.
+    pub fn decode_verified(bytes: &[u8], expected_sha256: &str) -> Result<Self, ManifestError> {
+        let actual = sha256_hex(bytes);
+        if !actual.eq_ignore_ascii_case(expected_sha256) {
+            return Err(ManifestError::Checksum {
+                expected: expected_sha256.to_owned(),
+                actual,
+            });
+        }
+        let dec = zstd::Decoder::new(bytes).map_err(|e| ManifestError::Compression(e.to_string()))?;
+        let mut header: Option<ShardPartHeader> = None;
+        let mut entries = Vec::new();
+        for (i, line) in BufReader::new(dec).lines().enumerate() {
+            let line = line.map_err(|e| ManifestError::Compression(e.to_string()))?;
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |e: serde_json::Error| ManifestError::Line {
+                line: i + 1,
+                reason: e.to_string(),
+            };
+            if header.is_none() {
+                let h: ShardPartHeader = serde_json::from_str(&line).map_err(bad)?;
+                if h.format != PART_FORMAT {
+                    return Err(ManifestError::Format(h.format.chars().take(40).collect()));
+                }
+                header = Some(h);
+            } else {
+                entries.push(serde_json::from_str(&line).map_err(bad)?);
+            }
+        }
+        let header = header.ok_or(ManifestError::NoHeader)?;
+        if header.objects != entries.len() as u64 {
+            return Err(ManifestError::Line {
+                line: 1,
+                reason: format!(
+                    "header counts {} entries, the part has {}",
+                    header.objects,
+                    entries.len()
+                ),
+            });
+        }
+        Ok(Self { header, entries })
+    }
+}
+
 /// A short stable tag of a prefix (8 hex digits of its SHA-256), for names.
 pub fn prefix_tag(prefix: &str) -> String {
     sha256_hex(prefix.as_bytes())[..8].to_owned()
@@ -354,6 +457,27 @@ pub fn manifest_key(bucket: &str, prefix: &str, run: &str) -> String {
 
 pub fn checkpoint_key(bucket: &str, prefix: &str, run: &str) -> String {
     format!("{}/checkpoints/{run}.json.zst", area(bucket, prefix))
+}
+
+/// The checkpoint of one shard of a sharded run.
+pub fn shard_checkpoint_key(bucket: &str, prefix: &str, run: &str, index: u32) -> String {
+    format!("{}/checkpoints/{run}.shard-{index:05}.json.zst", area(bucket, prefix))
+}
+
+/// The shard list of a sharded run, kept until the run completes so that a restarted
+/// run is split the same way (its parts and checkpoints stay valid).
+pub fn shard_plan_key(bucket: &str, prefix: &str, run: &str) -> String {
+    format!("{}/checkpoints/{run}.shards.json", area(bucket, prefix))
+}
+
+/// Where the shard parts of a sharded run are kept until the run's manifest is written.
+pub fn shard_parts_dir(bucket: &str, prefix: &str, run: &str) -> String {
+    format!("{}/parts/{run}/", area(bucket, prefix))
+}
+
+/// The partial manifest of one shard of a sharded run.
+pub fn shard_part_key(bucket: &str, prefix: &str, run: &str, index: u32) -> String {
+    format!("{}{index:05}.jsonl.zst", shard_parts_dir(bucket, prefix, run))
 }
 
 /// The backup key of `key` copied in `run`: readable when it fits in an S3 key, else
@@ -507,6 +631,35 @@ mod tests {
         // Hashes are incompressible; keys, classes and field names are not.
         eprintln!("manifest of 2000 objects: {raw} bytes of JSON lines, {packed} compressed");
         assert!(packed * 10 < raw * 6, "raw {raw} packed {packed}");
+    }
+
+    #[test]
+    fn shard_parts_round_trip_and_check_their_sha256() {
+        let p = ShardPart::new(
+            "r1",
+            2,
+            "p/b/",
+            Some("p/d/"),
+            vec![entry("p/c/1", 1, "e"), entry("p/b/1", 2, "e")],
+        );
+        assert_eq!(p.entries[0].key, "p/b/1");
+        let bytes = p.encode().unwrap();
+        let sum = sha256_hex(&bytes);
+        assert_eq!(ShardPart::decode_verified(&bytes, &sum).unwrap(), p);
+        let m = Manifest::new("r1", "b", "p/", at(), vec![]).encode().unwrap();
+        assert!(matches!(
+            ShardPart::decode_verified(&m, &sha256_hex(&m)),
+            Err(ManifestError::Format(_) | ManifestError::Line { .. })
+        ));
+        assert!(matches!(
+            ShardPart::decode_verified(&bytes, &sha256_hex(b"other")),
+            Err(ManifestError::Checksum { .. })
+        ));
+        assert!(shard_part_key("b", "p/", "r1", 2).starts_with(&shard_parts_dir("b", "p/", "r1")));
+        assert_ne!(
+            shard_checkpoint_key("b", "p/", "r1", 2),
+            checkpoint_key("b", "p/", "r1")
+        );
     }
 
     proptest! {

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod rpo;
 pub mod schedule;
 pub mod selection;
+pub mod shards;
 pub mod tiering;
 pub mod tree_hash;
 pub mod window;

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{
-    CopyRequest, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, RestoreTier, WriteOptions, Written,
+    CopyRequest, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, PrefixPage, RestoreTier, WriteOptions,
+    Written,
 };
 use crate::domain::manifest::ListedObject;
 use crate::domain::tiering::LifecycleRule;
@@ -299,10 +300,11 @@ fn archived_unreadable(v: &Version) -> bool {
 
 #[async_trait]
 impl ObjectStore for InMemoryObjectStore {
-    async fn list_page(
+    async fn list_page_after(
         &self,
         bucket: &str,
         prefix: &str,
+        start_after: Option<&str>,
         token: Option<&str>,
         max_keys: u32,
     ) -> PortResult<ObjectPage> {
@@ -311,11 +313,13 @@ impl ObjectStore for InMemoryObjectStore {
         let b = buckets
             .get(bucket)
             .ok_or_else(|| PortError::NotFound(format!("bucket {bucket}")))?;
-        let start = token.unwrap_or("");
+        // The token is the last key returned: like StartAfter, and it wins over it.
+        let after = token.or(start_after);
+        let start = after.unwrap_or("");
         let mut objects = Vec::new();
         let mut next_token = None;
         for (k, vs) in b.objects.range(start.to_owned()..) {
-            if !k.starts_with(prefix) || (token.is_some() && k.as_str() == start) {
+            if !k.starts_with(prefix) || (after.is_some() && k.as_str() == start) {
                 continue;
             }
             let Some(v) = vs.last().filter(|v| !v.delete_marker) else {
@@ -335,6 +339,55 @@ impl ObjectStore for InMemoryObjectStore {
             });
         }
         Ok(ObjectPage { objects, next_token })
+    }
+
+    async fn list_sub_prefixes(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: u32,
+    ) -> PortResult<PrefixPage> {
+        self.enter(ObjectOp::List)?;
+        let buckets = lock(&self.buckets);
+        let b = buckets
+            .get(bucket)
+            .ok_or_else(|| PortError::NotFound(format!("bucket {bucket}")))?;
+        // Every entry of the delimited listing in key order: sub-prefixes once each.
+        let mut items: Vec<(String, bool)> = Vec::new();
+        for (k, vs) in b.objects.range(prefix.to_owned()..) {
+            let Some(rest) = k.strip_prefix(prefix) else { break };
+            if vs.last().is_none_or(|v| v.delete_marker) {
+                continue;
+            }
+            match rest.find('/') {
+                Some(i) => {
+                    let sub = format!("{prefix}{}", &rest[..=i]);
+                    if items.last().is_none_or(|(last, _)| *last != sub) {
+                        items.push((sub, true));
+                    }
+                }
+                None => items.push((k.clone(), false)),
+            }
+        }
+        let page = usize::try_from(max_keys.max(1)).unwrap_or(1000);
+        let rest: Vec<(String, bool)> = items
+            .into_iter()
+            .filter(|(item, _)| token.is_none_or(|t| item.as_str() > t))
+            .collect();
+        let next_token = (rest.len() > page).then(|| rest[page - 1].0.clone());
+        let mut out = PrefixPage {
+            next_token,
+            ..PrefixPage::default()
+        };
+        for (item, is_prefix) in rest.into_iter().take(page) {
+            if is_prefix {
+                out.prefixes.push(item);
+            } else {
+                out.loose_objects += 1;
+            }
+        }
+        Ok(out)
     }
 
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>> {
