@@ -237,7 +237,10 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
         }
         for m in moves {
             let uneconomic = if m.uneconomic_kept > 0 {
-                format!(", {} stay where a move would cost more than it saves", m.uneconomic_kept)
+                format!(
+                    ", {} stay where a move would cost more than it saves",
+                    m.uneconomic_kept
+                )
             } else {
                 String::new()
             };
