@@ -715,6 +715,20 @@ async fn poll_one(
             }
         }
     }
+    // RDS writes at least its export_info JSON under the task's prefix: nothing there
+    // means the export went elsewhere or was removed, and is not recorded as archived.
+    let first = deps
+        .backup
+        .list_page(&export.bucket, &export.data_prefix(), None, 1)
+        .await?;
+    if first.objects.is_empty() {
+        let why = format!(
+            "RDS reports the export COMPLETE but nothing is under s3://{}/{}",
+            export.bucket,
+            export.data_prefix()
+        );
+        return fail(deps, &rp, &export, &why, run_id, report).await;
+    }
     move_export(deps, &rp, stop_at, budget, report).await
 }
 
