@@ -720,6 +720,7 @@ mod tests {
             Metric::DrillRpoOverTarget,
             Metric::DrStepFailures,
             Metric::ApiServerErrors,
+            Metric::ExportFailures,
         ] {
             assert!(watched.contains(&must), "no alarm on {}", must.name());
         }

@@ -26,12 +26,18 @@
 //!   once) and recorded `failed` with RDS's reason; the next start exports anew under a new
 //!   task id. An object already in the class (moved by a crashed invocation, or by the
 //!   lifecycle rule) is recorded, not copied again.
+//!   An export RDS reports COMPLETE with nothing under its prefix is failed, not archived.
+//! - **expiry** (with poll): an archived export kept its policy's `keep` (counted from
+//!   when it reached the class) has its objects deleted, after re-checking the age, the
+//!   recovery point's legal hold, lock and use, and every object version's lock and legal
+//!   hold (one that may not go keeps the whole export). The manifest stays as history and
+//!   the record becomes `expired`; that snapshot is not exported again.
 //! - Every invocation except a dry run writes the backup bucket's lifecycle rules for the
 //!   exported resources (their data moves to the class at day 0 on AWS), keeping every
 //!   rule Lifeboat's export-snapshots does not own.
 //!
-//! One invocation at a time (a catalog lease). A dry run reports the starts it would make
-//! and the state of the exports in flight, changing nothing.
+//! One invocation at a time (a catalog lease). A dry run reports the starts it would make,
+//! the state of the exports in flight and the expiries due, changing nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -714,6 +720,20 @@ async fn poll_one(
                 return Ok(());
             }
         }
+    }
+    // RDS writes at least its export_info JSON under the task's prefix: nothing there
+    // means the export went elsewhere or was removed, and is not recorded as archived.
+    let first = deps
+        .backup
+        .list_page(&export.bucket, &export.data_prefix(), None, 1)
+        .await?;
+    if first.objects.is_empty() {
+        let why = format!(
+            "RDS reports the export COMPLETE but nothing is under s3://{}/{}",
+            export.bucket,
+            export.data_prefix()
+        );
+        return fail(deps, &rp, &export, &why, run_id, report).await;
     }
     move_export(deps, &rp, stop_at, budget, report).await
 }

@@ -584,3 +584,20 @@ async fn an_export_past_its_keep_is_deleted_only_when_nothing_holds_it() {
     assert!(report.waiting[0].reason.contains("already exported"), "{report:?}");
     assert_eq!(w.store.calls(ObjectOp::Delete), deletes);
 }
+
+#[tokio::test]
+async fn a_complete_export_with_nothing_in_the_bucket_is_failed_and_alerted_not_archived() {
+    let w = world();
+    let copy = w.snapshot(t0() - Duration::hours(5)).await;
+    w.exporter.set_new_state(ExportTaskState::Complete);
+    let report = invoke(&w, SCHEDULED).await;
+    assert_eq!(report.started.len(), 1);
+    assert!(report.archived.is_empty(), "{report:?}");
+    assert!(
+        report.failed[0].reason.contains("nothing is under s3://vault/"),
+        "{report:?}"
+    );
+    let e = w.point(&copy).await.export.unwrap();
+    assert_eq!(e.status, ExportStatus::Failed);
+    assert_eq!(w.notifier.alerts().len(), 1);
+}

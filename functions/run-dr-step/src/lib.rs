@@ -529,23 +529,24 @@ async fn precheck_leased(
             }
         }
     }
-    // DynamoDB tables (drills and failovers restore them): the newest usable backup must
-    // exist and be within the RPO.
+    // DynamoDB tables (drills and failovers restore them): the newest usable backup taken
+    // by the event (the failure time, or now) must exist and be within the RPO of it.
     if plan.prechecks.recovery_point && req.mode != Mode::Failback {
+        let event = input.failure_time.unwrap_or(now);
         for t in &plan.tables {
-            match newest_table_backup(deps, t, now).await? {
+            match newest_table_backup(deps, t, event).await? {
                 None => problems.push(format!(
                     "table {}: no usable backup in {} (native backups stay in the table's region)",
                     t.name, t.region
                 )),
                 Some(rp) => {
-                    let age = (now - rp.created_at).to_std().unwrap_or_default();
+                    let age = (event - rp.created_at).to_std().unwrap_or_default();
                     if age > plan.rpo {
                         problems.push(format!(
                             "table {}: newest backup {} is {} old, older than the RPO {}",
                             t.name,
                             rp.snapshot_name,
-                            age_text(now - rp.created_at),
+                            age_text(event - rp.created_at),
                             humantime::format_duration(plan.rpo)
                         ));
                     } else {
