@@ -331,7 +331,9 @@ async fn advance(
     let mut pages = 0u32;
     while !cp.listing_done {
         let out_of_pages = max_pages.is_some_and(|m| pages >= m);
-        let out_of_time = deadline.is_some_and(|d| deps.clock.now() >= d);
+        // At least one page per invocation: one that starts late (queued past its
+        // deadline) still moves the run forward instead of answering in_progress forever.
+        let out_of_time = pages > 0 && deadline.is_some_and(|d| deps.clock.now() >= d);
         if out_of_pages || out_of_time {
             save_checkpoint(deps, ckey, cp).await?;
             return Ok((counts, RunStatus::InProgress));

@@ -535,3 +535,26 @@ async fn run_sharded_runs_the_whole_flow_concurrently_in_process() {
     let again = run_sharded(&split.deps, &req, "bench", 4).await.unwrap();
     assert!(again.replay);
 }
+
+#[tokio::test]
+async fn an_invocation_that_starts_past_its_deadline_still_moves_its_shard_forward() {
+    let w = world(2);
+    seed(&w);
+    let shards = plan(&w, 18, 1).await;
+    let late = Some(now() - chrono::Duration::minutes(1));
+    let mut invocations = 0;
+    loop {
+        let r = run_shard(&w.deps, &shard_step(18, &shards[0], None), "late", late)
+            .await
+            .unwrap();
+        invocations += 1;
+        assert_eq!(r.listed, 2, "one page each time");
+        if r.status == RunStatus::Complete {
+            break;
+        }
+        assert!(invocations < 20, "no progress");
+    }
+    assert_eq!(invocations, SEEDED.div_ceil(2));
+    let done = finish(&w.deps, &finish_step(18, &shards), "f").await.unwrap();
+    assert_eq!(done.manifest.unwrap().objects, SEEDED);
+}
