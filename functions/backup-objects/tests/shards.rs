@@ -410,6 +410,10 @@ async fn finish_waits_for_every_part_and_a_replay_does_nothing() {
     // Every step of the finished run is a replay.
     let replanned = plan_shards(&w.deps, &step(Mode::Shards, 18)).await.unwrap();
     assert!(replanned.replay && replanned.shards.unwrap().is_empty());
+    // The state machine passes that empty list on to finish, which replays the run.
+    let replayed = finish(&w.deps, &finish_step(18, &[]), "f").await.unwrap();
+    assert!(replayed.replay);
+    assert_eq!(replayed.manifest, done.manifest);
     assert!(
         run_shard(&w.deps, &shard_step(18, &shards[0], None), "x", None)
             .await
