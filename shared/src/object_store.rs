@@ -213,13 +213,58 @@ pub trait ObjectStore: Send + Sync {
     /// prefix of the function that owns them) by `rules`, keeping every other rule;
     /// returns how many rules the bucket has afterwards.
     async fn replace_owned_rules(&self, bucket: &str, owner: &str, rules: &[LifecycleRule]) -> PortResult<usize>;
+}
 
-    /// [`ObjectStore::replace_owned_rules`] for tier-backups' rules (ids starting with
-    /// [`tiering::RULE_ID_PREFIX`](crate::domain::tiering::RULE_ID_PREFIX)).
-    async fn replace_tier_rules(&self, bucket: &str, rules: &[LifecycleRule]) -> PortResult<usize> {
-        self.replace_owned_rules(bucket, crate::domain::tiering::RULE_ID_PREFIX, rules)
-            .await
+/// How long one writer may hold a bucket's lifecycle lease (a read and a write).
+const LIFECYCLE_LEASE_FOR: chrono::Duration = chrono::Duration::seconds(60);
+/// Tries at the lease before giving up as throttled: 100 ms doubling, about 3 s in all.
+const LIFECYCLE_LEASE_TRIES: u32 = 5;
+
+/// The catalog lease guarding `bucket`'s lifecycle configuration.
+pub fn lifecycle_lease(bucket: &str) -> String {
+    format!("lifecycle#{bucket}")
+}
+
+/// [`ObjectStore::replace_owned_rules`] under a per-bucket lease in the catalog. A bucket
+/// has one lifecycle document and S3 offers no conditional write on it: two owners
+/// (tier-backups and export-snapshots share the backup bucket) each keep the other's
+/// rules, but read-modify-writes that interleave would still drop one owner's change.
+/// The lease serializes them. A lease still held after a few short waits is `Throttled`
+/// (the caller's run is retried); a crashed holder's lease expires after a minute.
+pub async fn replace_owned_rules_leased(
+    store: &dyn ObjectStore,
+    catalog: &dyn crate::ports::Catalog,
+    clock: &dyn crate::ports::Clock,
+    bucket: &str,
+    owner: &str,
+    rules: &[LifecycleRule],
+    holder: &str,
+) -> PortResult<usize> {
+    let lease = lifecycle_lease(bucket);
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut tries = 0;
+    loop {
+        let now = clock.now();
+        if catalog
+            .acquire_lease(&lease, holder, now + LIFECYCLE_LEASE_FOR, now)
+            .await?
+        {
+            break;
+        }
+        tries += 1;
+        if tries >= LIFECYCLE_LEASE_TRIES {
+            return Err(crate::ports::PortError::Throttled(format!(
+                "the lifecycle configuration of {bucket} is being written by another run (lease {lease})"
+            )));
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
     }
+    let result = store.replace_owned_rules(bucket, owner, rules).await;
+    if let Err(e) = catalog.release_lease(&lease, holder).await {
+        tracing::warn!(error = %e, %lease, "could not release the lifecycle lease (it expires)");
+    }
+    result
 }
 
 /// Reads a whole (small) object into memory: manifests and checkpoints only.
@@ -305,3 +350,92 @@ pub async fn digest(body: ObjectBody) -> PortResult<Digests> {
 
 pub mod runs;
 pub mod settings;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
+    use chrono::TimeZone;
+
+    use super::fake::InMemoryObjectStore;
+    use super::*;
+    use crate::domain::tiering::{S3Class, TierStep};
+    use crate::memory::{InMemoryCatalog, ManualClock};
+    use crate::ports::{Catalog, Clock, PortError};
+
+    fn rule(id: &str) -> LifecycleRule {
+        LifecycleRule {
+            id: id.to_owned(),
+            prefix: "p/".to_owned(),
+            larger_than: 131_072,
+            transitions: vec![TierStep {
+                after_days: 30,
+                class: S3Class::GlacierIr,
+            }],
+        }
+    }
+
+    fn world() -> (InMemoryObjectStore, InMemoryCatalog, ManualClock) {
+        let store = InMemoryObjectStore::new();
+        store.create_bucket("backups", true);
+        store.add_lifecycle_rule("backups", rule("someone-else keep"));
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
+        (store, InMemoryCatalog::new(), ManualClock::new(now))
+    }
+
+    #[tokio::test]
+    async fn the_owned_rules_are_replaced_under_the_lease_and_the_lease_is_released() {
+        let (store, catalog, clock) = world();
+        let n = replace_owned_rules_leased(&store, &catalog, &clock, "backups", "mine ", &[rule("mine a")], "run-1")
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let ids: Vec<String> = store.lifecycle_rules("backups").into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["someone-else keep", "mine a"]);
+        // Released: another writer takes it at once.
+        let now = clock.now();
+        assert!(
+            catalog
+                .acquire_lease(
+                    &lifecycle_lease("backups"),
+                    "other",
+                    now + chrono::Duration::seconds(5),
+                    now
+                )
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_that_cannot_get_the_lease_changes_nothing_and_is_throttled() {
+        let (store, catalog, clock) = world();
+        let now = clock.now();
+        assert!(
+            catalog
+                .acquire_lease(
+                    &lifecycle_lease("backups"),
+                    "other",
+                    now + chrono::Duration::seconds(60),
+                    now
+                )
+                .await
+                .unwrap()
+        );
+        let err = replace_owned_rules_leased(&store, &catalog, &clock, "backups", "mine ", &[rule("mine a")], "run-1")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PortError::Throttled(ref m) if m.contains("lifecycle#backups")),
+            "{err}"
+        );
+        let ids: Vec<String> = store.lifecycle_rules("backups").into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["someone-else keep"]);
+        // Once the holder's lease has expired (it crashed), the writer gets through.
+        clock.advance(chrono::Duration::seconds(61));
+        replace_owned_rules_leased(&store, &catalog, &clock, "backups", "mine ", &[rule("mine a")], "run-1")
+            .await
+            .unwrap();
+        assert_eq!(store.lifecycle_rules("backups").len(), 2);
+    }
+}

@@ -364,10 +364,16 @@ async fn apply(
 ) -> Result<(), FunctionError> {
     let s = &deps.settings;
     let mut log = RunLog::start(FUNCTION, run_id, deps.clock.now());
-    let count = deps
-        .backup
-        .replace_owned_rules(&s.backup_bucket, RULE_ID_PREFIX, &report.lifecycle_rules)
-        .await?;
+    let count = lifeboat::object_store::replace_owned_rules_leased(
+        deps.backup.as_ref(),
+        deps.catalog.as_ref(),
+        deps.clock.as_ref(),
+        &s.backup_bucket,
+        RULE_ID_PREFIX,
+        &report.lifecycle_rules,
+        &format!("{FUNCTION}/{run_id}"),
+    )
+    .await?;
     log.action("lifecycle", &s.backup_bucket, format!("{count} rules"));
     if req.mode.starts() {
         start(deps, points, rules, false, run_id, report).await?;
