@@ -72,7 +72,9 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         .await
         .unwrap();
 
-    let big: Vec<u8> = (0..256 * KIB).map(|i| u8::try_from(i % 251).unwrap()).collect();
+    // 1 MiB: large enough that GLACIER pays off after GLACIER_IR (below about 750 KB a
+    // copy stays in GLACIER_IR, cheaper there with Glacier's per-object overheads).
+    let big: Vec<u8> = (0..1024 * KIB).map(|i| u8::try_from(i % 251).unwrap()).collect();
     put(&env, PRIMARY, &src, "media/big.bin", &big).await.unwrap();
     put(&env, PRIMARY, &src, "media/note.txt", b"small stays")
         .await
