@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -146,10 +146,15 @@ impl Retention {
     }
 
     /// For each of `times` (any order), the first rule that keeps it, or `None` when no
-    /// rule does. Linear after one sort: O(n log n).
+    /// rule does. One sort (none when the times come in order), then per rule one local
+    /// conversion per period kept and a comparison per point passed over.
     pub fn select(&self, times: &[DateTime<Utc>], tz: Tz, now: DateTime<Utc>) -> Vec<Option<Rule>> {
-        let mut order: Vec<usize> = (0..times.len()).collect();
-        order.sort_by(|&a, &b| times[b].cmp(&times[a]).then(b.cmp(&a)));
+        // Newest first, ties by index (latest first). Times usually come oldest first (a
+        // resource's history as listed): then the order is the indices reversed.
+        let mut order: Vec<usize> = (0..times.len()).rev().collect();
+        if !times.is_sorted() {
+            order.sort_by(|&a, &b| times[b].cmp(&times[a]).then(b.cmp(&a)));
+        }
         let mut kept: Vec<Option<Rule>> = vec![None; times.len()];
         for &i in order.iter().take(self.last as usize) {
             kept[i] = Some(Rule::Last);
@@ -161,22 +166,34 @@ impl Retention {
                 }
             }
         }
-        let locals: Vec<_> = times.iter().map(|t| t.with_timezone(&tz)).collect();
+        let local = |i: usize| times[i].with_timezone(&tz).naive_local();
         for (rule, n) in self.counted() {
             if n == 0 {
                 continue;
             }
-            let mut last_bucket = None;
+            // Newest first: the first point of each period is its newest; the period's
+            // other points are passed over by comparing instants with the period's start,
+            // so only one point per period is converted to local time.
+            let mut pos = 0;
             let mut count = 0u32;
-            for &i in &order {
-                let bucket = bucket(rule, &locals[i]);
-                if last_bucket != Some(bucket) {
-                    last_bucket = Some(bucket);
-                    if count == n {
-                        break;
+            while count < n
+                && let Some(&i) = order.get(pos)
+            {
+                let t = local(i);
+                kept[i].get_or_insert(rule);
+                count += 1;
+                pos += 1;
+                if let Some(start) = period_start(rule, &t, tz) {
+                    while order.get(pos).is_some_and(|&j| times[j] >= start) {
+                        pos += 1;
                     }
-                    count += 1;
-                    kept[i].get_or_insert(rule);
+                } else {
+                    // The period's first local instant falls in a DST gap: its points
+                    // are told by their local time.
+                    let b = bucket(rule, &t);
+                    while order.get(pos).is_some_and(|&j| bucket(rule, &local(j)) == b) {
+                        pos += 1;
+                    }
                 }
             }
         }
@@ -184,8 +201,26 @@ impl Retention {
     }
 }
 
+/// The first instant of `rule`'s period (hour, day, ISO week, month, year) holding the
+/// local time `t`: the earliest instant whose local time is the period's first (the first
+/// pass of a repeated hour), or `None` when that local time is skipped by a DST gap.
+fn period_start(rule: Rule, t: &NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
+    let d = t.date();
+    let first = match rule {
+        Rule::Hourly => d.and_hms_opt(t.hour(), 0, 0)?,
+        Rule::Daily => d.and_hms_opt(0, 0, 0)?,
+        Rule::Weekly => d
+            .checked_sub_days(chrono::Days::new(u64::from(d.weekday().num_days_from_monday())))?
+            .and_hms_opt(0, 0, 0)?,
+        Rule::Monthly => d.with_day(1)?.and_hms_opt(0, 0, 0)?,
+        Rule::Yearly => d.with_ordinal(1)?.and_hms_opt(0, 0, 0)?,
+        Rule::Last | Rule::MinAge => return None,
+    };
+    tz.from_local_datetime(&first).earliest().map(|x| x.with_timezone(&Utc))
+}
+
 /// The period a local instant falls in, per rule, as one comparable number.
-pub fn bucket(rule: Rule, t: &DateTime<Tz>) -> i64 {
+pub fn bucket(rule: Rule, t: &NaiveDateTime) -> i64 {
     let year = i64::from(t.year());
     match rule {
         Rule::Hourly => (year * 400 + i64::from(t.ordinal())) * 24 + i64::from(t.hour()),
@@ -304,11 +339,14 @@ mod tests {
         fn gfs_keeps_exactly_what_its_counts_say(
             offsets in proptest::collection::vec(0i64..(400 * 24 * 60), 0..120),
             last in 0u32..4, hourly in 0u32..30, daily in 0u32..10, weekly in 0u32..6, monthly in 0u32..14, yearly in 0u32..3,
+            zone in 0usize..4,
         ) {
             let now = Utc.with_ymd_and_hms(2026, 11, 23, 18, 0, 0).unwrap();
             let times: Vec<_> = offsets.iter().map(|m| now - chrono::Duration::minutes(*m)).collect();
             let r = Retention { last, hourly, daily, weekly, monthly, yearly, min_age: None };
-            let tz = chrono_tz::Europe::Berlin;
+            // DST at 02:00 (Berlin), at midnight (Santiago: days that start at 01:00),
+            // by half an hour (Lord Howe), and none (UTC).
+            let tz = [chrono_tz::Europe::Berlin, chrono_tz::America::Santiago, chrono_tz::Australia::Lord_Howe, chrono_tz::UTC][zone];
             let kept = r.select(&times, tz, now);
             let mut expected = BTreeSet::new();
             let mut by_time: Vec<usize> = (0..times.len()).collect();
@@ -317,7 +355,7 @@ mod tests {
             for (rule, n) in r.counted() {
                 let mut newest_per_bucket: BTreeMap<i64, usize> = BTreeMap::new();
                 for &i in by_time.iter().rev() {
-                    newest_per_bucket.insert(bucket(rule, &times[i].with_timezone(&tz)), i);
+                    newest_per_bucket.insert(bucket(rule, &times[i].with_timezone(&tz).naive_local()), i);
                 }
                 expected.extend(newest_per_bucket.values().rev().take(n as usize).copied());
             }
