@@ -35,7 +35,7 @@ use lifeboat::error::ErrorType;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{check_bucket, check_prefix, completed_runs, load_manifest, s3_resource};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectPage, ObjectStore, WriteOptions, digest, read_all};
+use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, digest, read_all};
 use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -329,9 +329,6 @@ async fn advance(
     let mut saved_at = deps.clock.now();
     let mut counts = Counts::default();
     let mut pages = 0u32;
-    // The next page, listed while this page's objects are copied (the listing is most of
-    // a mostly-unchanged run's time).
-    let mut prefetched: Option<PortResult<ObjectPage>> = None;
     while !cp.listing_done {
         let out_of_pages = max_pages.is_some_and(|m| pages >= m);
         // At least one page per invocation: one that starts late (queued past its
@@ -341,21 +338,18 @@ async fn advance(
             save_checkpoint(deps, ckey, cp).await?;
             return Ok((counts, RunStatus::InProgress));
         }
-        let page = if let Some(page) = prefetched.take() {
-            page?
-        } else {
-            // Only the first page starts from the range's start; a token continues.
-            let start_after = cp.next_token.is_none().then(|| shard.start_after()).flatten();
-            deps.source
-                .list_page_after(
-                    pass.bucket,
-                    pass.prefix,
-                    start_after.as_deref(),
-                    cp.next_token.as_deref(),
-                    s.page_size,
-                )
-                .await?
-        };
+        // Only the first page starts from the range's start; a token continues.
+        let start_after = cp.next_token.is_none().then(|| shard.start_after()).flatten();
+        let page = deps
+            .source
+            .list_page_after(
+                pass.bucket,
+                pass.prefix,
+                start_after.as_deref(),
+                cp.next_token.as_deref(),
+                s.page_size,
+            )
+            .await?;
         let mut past_end = false;
         let mut objects = Vec::with_capacity(page.objects.len());
         for o in page.objects {
@@ -369,29 +363,11 @@ async fn advance(
         }
         counts.listed += objects.len() as u64;
         let now = deps.clock.now();
-        // Listed ahead only when this invocation may take another page and the range
-        // goes on; a page listed ahead is used only if nothing failed meanwhile.
-        let ahead = match page.next_token.as_deref() {
-            Some(token) if !past_end && max_pages.is_none_or(|m| pages + 1 < m) => Some(token),
-            _ => None,
-        };
-        let list_ahead = async {
-            match ahead {
-                Some(token) => Some(
-                    deps.source
-                        .list_page_after(pass.bucket, pass.prefix, None, Some(token), s.page_size)
-                        .await,
-                ),
-                None => None,
-            }
-        };
-        let copies = stream::iter(objects)
+        let outcomes: Vec<Outcome> = stream::iter(objects)
             .map(|o| back_up_one(pass, o, now))
             .buffered(s.concurrency)
-            .try_collect::<Vec<Outcome>>();
-        let (outcomes, next) = futures::join!(copies, list_ahead);
-        let outcomes = outcomes?;
-        prefetched = next;
+            .try_collect()
+            .await?;
         for o in outcomes {
             let entry = match o {
                 Outcome::Unchanged(e) => {
