@@ -179,16 +179,25 @@ async fn runs_report_the_aws_calls_they_made() {
         .await
         .unwrap();
     assert_eq!(error, None);
-    let log =
-        std::fs::read_to_string(lifeboat_tests::repo_root().join(".local/stack/cargo-lambda.log")).unwrap_or_default();
-    let finished: Vec<Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["message"] == "run finished" && v["function"] == "track-recovery-points")
-        .collect();
-    let last = finished
-        .last()
-        .unwrap_or_else(|| panic!("no run finished line in the log"));
+    // The runtime's output reaches cargo-lambda's log file shortly after the invocation
+    // answers: read it until the line is there (or give up after 20 seconds).
+    let path = lifeboat_tests::repo_root().join(".local/stack/cargo-lambda.log");
+    let started = std::time::Instant::now();
+    let last = loop {
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        let finished = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .rfind(|v| v["message"] == "run finished" && v["function"] == "track-recovery-points");
+        if let Some(line) = finished {
+            break line;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no run finished line in the log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     // At least: the policy query, the two listings, and the status queries.
     assert!(last["aws_calls"].as_u64().unwrap_or(0) >= 4, "{last}");
     let calls = last["calls"].as_str().unwrap_or_default();
