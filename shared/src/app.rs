@@ -489,3 +489,46 @@ mod tests {
         assert_eq!(stop_before(d, now, m), d);
     }
 }
+
+/// Why [`update_point`] wrote nothing.
+#[derive(Debug)]
+pub enum PointUpdateError {
+    /// The recovery point is not in the catalog.
+    Missing,
+    /// Every attempt lost to another writer.
+    KeptChanging,
+    Port(PortError),
+}
+
+impl From<PortError> for PointUpdateError {
+    fn from(e: PortError) -> Self {
+        Self::Port(e)
+    }
+}
+
+/// Writes `change(current)` to the catalog by a version-checked update, reading the
+/// record again (up to `attempts` times) when another writer changed it meanwhile.
+/// `change` returns `None` when there is nothing (more) to do; version and `updated_at`
+/// are set here. Returns the point written, or `None`.
+pub async fn update_point(
+    catalog: &dyn Catalog,
+    clock: &dyn Clock,
+    id: &RecoveryPointId,
+    attempts: usize,
+    mut change: impl FnMut(&RecoveryPoint) -> Option<RecoveryPoint>,
+) -> Result<Option<RecoveryPoint>, PointUpdateError> {
+    for _ in 0..attempts {
+        let current = catalog.get(id).await?.ok_or(PointUpdateError::Missing)?;
+        let Some(mut next) = change(&current) else {
+            return Ok(None);
+        };
+        next.version = current.version + 1;
+        next.updated_at = clock.now();
+        match catalog.update(&next, current.version).await {
+            Ok(()) => return Ok(Some(next)),
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(PointUpdateError::KeptChanging)
+}

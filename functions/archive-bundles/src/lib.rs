@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
-use lifeboat::app::RunLog;
+use lifeboat::app::{PointUpdateError, RunLog};
 use lifeboat::archive_vault::{ArchiveVault, JobStatus, read_back};
 use lifeboat::aws::glacier::ArchiveTuning;
 use lifeboat::domain::archive::{ArchiveRef, Retrieval, RetrievalStatus, RetrievalTier};
@@ -450,22 +450,14 @@ async fn record(
     id: &RecoveryPointId,
     change: impl Fn(&RecoveryPoint) -> Option<RecoveryPoint>,
 ) -> Result<Option<RecoveryPoint>, FunctionError> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let current = load(deps, id).await?;
-        let Some(mut next) = change(&current) else {
-            return Ok(None);
-        };
-        next.version = current.version + 1;
-        next.updated_at = deps.clock.now();
-        match deps.catalog.update(&next, current.version).await {
-            Ok(()) => return Ok(Some(next)),
-            Err(PortError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+    match lifeboat::app::update_point(deps.catalog.as_ref(), deps.clock.as_ref(), id, WRITE_ATTEMPTS, change).await {
+        Ok(point) => Ok(point),
+        Err(PointUpdateError::Missing) => Err(FunctionError::not_found(format!("recovery point {id}"))),
+        Err(PointUpdateError::KeptChanging) => Err(FunctionError::retryable(format!(
+            "{id}: the catalog record kept changing; try again"
+        ))),
+        Err(PointUpdateError::Port(e)) => Err(e.into()),
     }
-    Err(FunctionError::retryable(format!(
-        "{id}: the catalog record kept changing; try again"
-    )))
 }
 
 async fn raise(deps: &Deps, alert: Alert, run_id: &str) -> Result<bool, FunctionError> {

@@ -48,7 +48,7 @@ use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
-use lifeboat::app::RunLog;
+use lifeboat::app::{PointUpdateError, RunLog};
 use lifeboat::domain::export::{
     ExportManifest, ExportObject, ExportRecord, ExportRule, ExportStatus, RULE_ID_PREFIX, export_prefix,
     is_data_object, lifecycle_rule, manifest_key, task_id,
@@ -1230,28 +1230,30 @@ async fn save_export(
     id: &RecoveryPointId,
     change: impl Fn(Option<&ExportRecord>) -> Option<ExportRecord>,
 ) -> Result<Option<RecoveryPoint>, FunctionError> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let current = deps
-            .catalog
-            .get(id)
-            .await?
-            .ok_or_else(|| FunctionError::new(ErrorType::Conflict, format!("{id} left the catalog")))?;
-        let Some(export) = change(current.export.as_ref()) else {
-            return Ok(None);
-        };
-        let mut next = current.clone();
-        next.export = Some(export);
-        next.version = current.version + 1;
-        next.updated_at = deps.clock.now();
-        match deps.catalog.update(&next, current.version).await {
-            Ok(()) => return Ok(Some(next)),
-            Err(PortError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+    let written = lifeboat::app::update_point(
+        deps.catalog.as_ref(),
+        deps.clock.as_ref(),
+        id,
+        WRITE_ATTEMPTS,
+        |current| {
+            change(current.export.as_ref()).map(|export| RecoveryPoint {
+                export: Some(export),
+                ..current.clone()
+            })
+        },
+    )
+    .await;
+    match written {
+        Ok(point) => Ok(point),
+        Err(PointUpdateError::Missing) => Err(FunctionError::new(
+            ErrorType::Conflict,
+            format!("{id} left the catalog"),
+        )),
+        Err(PointUpdateError::KeptChanging) => Err(FunctionError::retryable(format!(
+            "{id}: the catalog record kept changing; try again"
+        ))),
+        Err(PointUpdateError::Port(e)) => Err(e.into()),
     }
-    Err(FunctionError::retryable(format!(
-        "{id}: the catalog record kept changing; try again"
-    )))
 }
 
 async fn raise(deps: &Deps, alert: Alert, run_id: &str) -> Result<bool, FunctionError> {

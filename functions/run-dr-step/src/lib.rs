@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::alerting::Alerter;
+use lifeboat::app::PointUpdateError;
 use lifeboat::confirm::{self, SigningKey, TokenError};
-use lifeboat::domain::{Alert, AlertKind, Region, ResourceKind, ResourceRef, Severity};
+use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
 use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
@@ -1344,36 +1345,38 @@ async fn record_table_checksum(
     restored_as: &str,
 ) -> Result<lifeboat::domain::TableChecksum, FunctionError> {
     let id = lifeboat::domain::RecoveryPointId::parse(rp_id).map_err(|e| internal(e.to_string()))?;
-    for _ in 0..3 {
-        let mut rp = deps
-            .catalog
-            .get(&id)
-            .await?
-            .ok_or_else(|| FunctionError::not_found(format!("recovery point {rp_id} vanished from the catalog")))?;
-        if let Some(existing) = rp.table_checksum {
-            return Ok(existing);
+    let now = deps.clock.now();
+    let record = lifeboat::domain::TableChecksum {
+        items: found.items,
+        checksum: found.checksum.clone(),
+        restored_as: restored_as.to_owned(),
+        at: now,
+    };
+    // What the point already holds, when another restore recorded it first.
+    let mut existing = None;
+    let written = lifeboat::app::update_point(deps.catalog.as_ref(), deps.clock.as_ref(), &id, 3, |rp| {
+        if let Some(e) = &rp.table_checksum {
+            existing = Some(e.clone());
+            return None;
         }
-        let now = deps.clock.now();
-        let record = lifeboat::domain::TableChecksum {
-            items: found.items,
-            checksum: found.checksum.clone(),
-            restored_as: restored_as.to_owned(),
-            at: now,
-        };
-        let expected = rp.version;
-        rp.table_checksum = Some(record.clone());
-        rp.verified_at = Some(now);
-        rp.updated_at = now;
-        rp.version += 1;
-        match deps.catalog.update(&rp, expected).await {
-            Ok(()) => return Ok(record),
-            Err(PortError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        Some(RecoveryPoint {
+            table_checksum: Some(record.clone()),
+            verified_at: Some(now),
+            ..rp.clone()
+        })
+    })
+    .await;
+    match written {
+        Ok(Some(_)) => Ok(record),
+        Ok(None) => existing.ok_or_else(|| internal(format!("recovery point {rp_id}: nothing recorded"))),
+        Err(PointUpdateError::Missing) => Err(FunctionError::not_found(format!(
+            "recovery point {rp_id} vanished from the catalog"
+        ))),
+        Err(PointUpdateError::KeptChanging) => Err(FunctionError::retryable(format!(
+            "recovery point {rp_id} kept changing while its checksum was recorded"
+        ))),
+        Err(PointUpdateError::Port(e)) => Err(e.into()),
     }
-    Err(FunctionError::retryable(format!(
-        "recovery point {rp_id} kept changing while its checksum was recorded"
-    )))
 }
 
 /// Validates one restored table: active, the source's key schema and index names, and
