@@ -6,6 +6,7 @@ pub mod alerting;
 pub mod app;
 pub mod archive_vault;
 pub mod aws;
+pub mod changes;
 pub mod config;
 pub mod config_backup;
 pub mod confirm;

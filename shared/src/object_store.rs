@@ -73,6 +73,7 @@ pub struct ObjectHead {
     pub size: u64,
     pub etag: String,
     pub storage_class: String,
+    pub last_modified: Option<DateTime<Utc>>,
     /// S3's stored SHA-256, base64 as S3 reports it; a claim, compared but never trusted.
     pub checksum_sha256: Option<String>,
     pub checksum_crc64nvme: Option<String>,

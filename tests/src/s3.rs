@@ -76,6 +76,9 @@ pub fn backup_deps(env: &TestEnv, settings: S3Settings) -> backup_objects::Deps 
         clock: Arc::new(SystemClock),
         source: store(env, PRIMARY, settings.tuning),
         backup: store(env, DR, settings.tuning),
+        changes: Arc::new(lifeboat::aws::sqs::SqsChangeFeed::new(aws_sdk_sqs::Client::new(
+            &env.primary,
+        ))),
         settings,
     }
 }

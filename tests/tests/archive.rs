@@ -35,6 +35,8 @@ async fn backup_run(env: &TestEnv, src: &str, bak: &str, hour: u32) -> RecoveryP
         policy: "gold".to_owned(),
         scheduled_time: at(hour),
         max_pages: None,
+        change_queue: None,
+        full_listing: false,
     };
     backup_objects::run(
         &backup_deps(env, settings(bak, &[])),

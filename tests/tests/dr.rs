@@ -755,6 +755,8 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
             policy: "gold".into(),
             scheduled_time: taken,
             max_pages: None,
+            change_queue: None,
+            full_listing: false,
         },
         "dr-data-backup",
         None,

@@ -29,6 +29,8 @@ fn req(bucket: &str, hour: u32, max_pages: Option<u32>) -> BackupRequest {
         policy: "gold".to_owned(),
         scheduled_time: at(hour),
         max_pages,
+        change_queue: None,
+        full_listing: false,
     }
 }
 

@@ -87,6 +87,9 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         source: store(&env, PRIMARY, s.tuning),
         backup: store(&env, DR, s.tuning),
         settings: s.clone(),
+        changes: Arc::new(lifeboat::aws::sqs::SqsChangeFeed::new(aws_sdk_sqs::Client::new(
+            &env.primary,
+        ))),
     };
     let run = backup_objects::run(
         &backup,
@@ -96,6 +99,8 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
             policy: policy.name.to_string(),
             scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
             max_pages: None,
+            change_queue: None,
+            full_listing: false,
         },
         "tier-run",
         None,

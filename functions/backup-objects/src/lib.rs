@@ -24,10 +24,11 @@ use futures::{StreamExt, TryStreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
+use lifeboat::changes::ChangeFeed;
 use lifeboat::domain::Region;
 use lifeboat::domain::manifest::{
-    Checkpoint, ListedObject, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key, run_name,
-    sha256_hex,
+    Checkpoint, ListedObject, Listing, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key,
+    run_name, sha256_hex,
 };
 use lifeboat::domain::shards::Shard;
 use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
@@ -40,6 +41,7 @@ use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod changes;
 mod sharded;
 pub use sharded::{Mode, ShardedRequest, finish, plan_shards, run_shard, run_sharded};
 
@@ -64,6 +66,8 @@ pub struct Deps {
     /// The backup region's S3.
     pub backup: Arc<dyn ObjectStore>,
     pub settings: S3Settings,
+    /// The source region's change queues (SQS).
+    pub changes: Arc<dyn ChangeFeed>,
 }
 
 impl std::fmt::Debug for Deps {
@@ -86,6 +90,14 @@ pub struct BackupRequest {
     pub scheduled_time: DateTime<Utc>,
     #[serde(default)]
     pub max_pages: Option<u32>,
+    /// The SQS queue that receives this bucket/prefix's S3 change events: runs then read
+    /// only the keys it names and carry the rest over from the previous manifest, with
+    /// a full listing every `FULL_LISTING_EVERY_HOURS`.
+    #[serde(default)]
+    pub change_queue: Option<String>,
+    /// List the whole source this time, even with a change queue.
+    #[serde(default)]
+    pub full_listing: bool,
 }
 
 impl BackupRequest {
@@ -100,6 +112,9 @@ impl BackupRequest {
         PolicyName::parse(&req.policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
         if req.max_pages == Some(0) {
             return Err(FunctionError::invalid("maxPages must be at least 1"));
+        }
+        if let Some(q) = &req.change_queue {
+            lifeboat::changes::check_queue_url(q).map_err(FunctionError::invalid)?;
         }
         Ok(req)
     }
@@ -149,6 +164,18 @@ pub struct BackupReport {
     pub deleted: u64,
     /// The run was already complete: nothing was done.
     pub replay: bool,
+    /// How this run found what changed: `full` (listed the source) or `changes` (the
+    /// change feed's keys on top of the previous manifest).
+    pub listing: Listing,
+    /// Why a run with a change queue listed the whole source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listing_reason: Option<String>,
+    /// Change-queue messages this run took care of (deleted once the run was recorded),
+    /// and those it left for another reader (other buckets or prefixes, unreadable).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes_received: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes_left: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestRef>,
     /// `shards` mode: the key ranges the run is split into.
@@ -157,6 +184,11 @@ pub struct BackupReport {
     /// `shard` mode: the index of the shard worked on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<BackupReport, FunctionError> {
@@ -246,6 +278,18 @@ fn run_id(s: &S3Settings, bucket: &str, prefix: &str, policy: &str, at: DateTime
     })
 }
 
+/// The recovery point a request's run records (whether or not it has run).
+pub fn run_id_of(deps: &Deps, req: &BackupRequest) -> Result<RecoveryPointId, FunctionError> {
+    run_id(
+        &deps.settings,
+        &req.bucket,
+        &req.prefix,
+        &req.policy,
+        req.scheduled_time,
+    )
+    .map(|id| id.rp_id)
+}
+
 impl BackupReport {
     fn start(id: &RunId, status: RunStatus) -> Self {
         Self {
@@ -259,6 +303,10 @@ impl BackupReport {
             recovered: 0,
             deleted: 0,
             replay: false,
+            listing: Listing::Full,
+            listing_reason: None,
+            changes_received: 0,
+            changes_left: 0,
             manifest: None,
             shards: None,
             shard: None,
@@ -305,6 +353,7 @@ async fn open_checkpoint(deps: &Deps, run: &str, ckey: &str) -> Result<(Checkpoi
     // already: this invocation checks before copying (a HEAD per changed object only).
     let careful = cp.invocations > 0;
     cp.invocations += 1;
+    cp.started_at.get_or_insert_with(|| deps.clock.now());
     if !careful {
         // The first checkpoint, before any copy: a crash before the next one still
         // leaves the resumed invocation careful.
@@ -426,6 +475,21 @@ pub async fn run(
     let ckey = checkpoint_key(&req.bucket, &req.prefix, run);
     let (mut cp, careful) = open_checkpoint(deps, run, &ckey).await?;
     let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
+    let reason = match &req.change_queue {
+        Some(queue) => changes::full_listing_reason(deps, req, queue, previous.as_ref(), &cp).await?,
+        None => None,
+    };
+    if let (Some(queue), Some(previous), None) = (&req.change_queue, &previous, &reason) {
+        let feed = changes::FeedRun {
+            deps,
+            id: &id,
+            req,
+            queue,
+            ckey: &ckey,
+            careful,
+        };
+        return feed.run(previous, cp, log).await;
+    }
     let prev = previous_entries(previous.as_ref(), |_| true);
     let pass = Pass {
         deps,
@@ -446,8 +510,15 @@ pub async fn run(
         return Ok(report);
     }
     let entries = std::mem::take(&mut cp.entries);
-    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev).await?;
+    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev, None).await?;
     report.deleted = deleted;
+    report.listing_reason = reason;
+    if let Some(queue) = &req.change_queue {
+        let listed_from = cp.started_at.unwrap_or(req.scheduled_time).min(req.scheduled_time);
+        let (settled, left) = changes::settle(deps, queue, listed_from, deadline).await;
+        report.changes_received = settled;
+        report.changes_left = left;
+    }
     if let Err(e) = deps.backup.delete(&s.backup_bucket, &ckey, None).await {
         tracing::warn!(error = %e, key = %ckey, "could not delete the finished run's checkpoint");
     }
@@ -467,6 +538,7 @@ async fn complete(
     prefix: &str,
     mut entries: Vec<ManifestEntry>,
     prev: &HashMap<&str, &ManifestEntry>,
+    from_changes_since: Option<DateTime<Utc>>,
 ) -> Result<(ManifestRef, u64), FunctionError> {
     let s = &deps.settings;
     let run = id.run.as_str();
@@ -482,7 +554,10 @@ async fn complete(
         .collect();
     let deleted = tombstones.len() as u64;
     entries.append(&mut tombstones);
-    let manifest = Manifest::new(run, bucket, prefix, now, entries);
+    let mut manifest = Manifest::new(run, bucket, prefix, now, entries);
+    if let Some(full_at) = from_changes_since {
+        manifest = manifest.from_changes(full_at);
+    }
     let bytes = manifest
         .encode()
         .map_err(|e| FunctionError::new(lifeboat::ErrorType::Internal, e.to_string()))?;

@@ -351,7 +351,7 @@ pub async fn finish(deps: &Deps, req: &ShardedRequest, request_id: &str) -> Resu
     let mut log = RunLog::start(FUNCTION, request_id, deps.clock.now());
     let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
     let prev = previous_entries(previous.as_ref(), |_| true);
-    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev).await?;
+    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev, None).await?;
     report.deleted = deleted;
     // Scratch state of the shards: parts, and checkpoints a crash left behind.
     for (shard, key) in list.iter().zip(&part_keys) {

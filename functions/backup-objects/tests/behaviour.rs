@@ -56,6 +56,7 @@ fn world(page_size: &str, threshold: u64) -> World {
         source: source.clone(),
         backup: backup.clone(),
         settings,
+        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", now())),
     };
     World {
         deps,
@@ -72,6 +73,8 @@ fn req(hour: u32, max_pages: Option<u32>) -> BackupRequest {
         policy: "gold".into(),
         scheduled_time: format!("2026-11-23T{hour:02}:00:00Z").parse().unwrap(),
         max_pages,
+        change_queue: None,
+        full_listing: false,
     }
 }
 

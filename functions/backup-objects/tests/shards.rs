@@ -62,6 +62,7 @@ fn world(page_size: u32) -> World {
         source: store.clone(),
         backup: store.clone(),
         settings,
+        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", now())),
     };
     World { deps, store, catalog }
 }
@@ -99,6 +100,8 @@ fn whole(hour: u32) -> BackupRequest {
         policy: "gold".into(),
         scheduled_time: at(hour),
         max_pages: None,
+        change_queue: None,
+        full_listing: false,
     }
 }
 

@@ -44,6 +44,10 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
         source: store.clone(),
         backup: store.clone(),
         settings: settings.clone(),
+        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new(
+            "unused",
+            t("2026-11-23T18:05:00Z"),
+        )),
     };
     let req = |h: &str| BackupRequest {
         bucket: "photos".into(),
@@ -51,6 +55,8 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
         policy: "gold".into(),
         scheduled_time: t(h),
         max_pages: None,
+        change_queue: None,
+        full_listing: false,
     };
     store.insert("photos", "2026/a", b"a1");
     store.insert("photos", "2026/b", b"b1");

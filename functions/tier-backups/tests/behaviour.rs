@@ -80,6 +80,7 @@ async fn world(extra: &[(&str, &str)]) -> World {
         source: store.clone(),
         backup: store.clone(),
         settings: settings.clone(),
+        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", t0())),
     };
     let req = BackupRequest {
         bucket: "photos".into(),
@@ -87,6 +88,8 @@ async fn world(extra: &[(&str, &str)]) -> World {
         policy: "gold".into(),
         scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
         max_pages: None,
+        change_queue: None,
+        full_listing: false,
     };
     backup_objects::run(&backup, &req, "r1", None).await.unwrap();
     let deps = Deps {
@@ -203,6 +206,7 @@ async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
         source: w.store.clone(),
         backup: w.store.clone(),
         settings: w.settings.clone(),
+        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", t0())),
     };
     let req = BackupRequest {
         bucket: "photos".into(),
@@ -210,6 +214,8 @@ async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
         policy: "gold".into(),
         scheduled_time: "2026-01-02T00:00:00Z".parse().unwrap(),
         max_pages: None,
+        change_queue: None,
+        full_listing: false,
     };
     let second = backup_objects::run(&backup, &req, "r2", None).await.unwrap();
     assert_eq!(second.copied, 1);

@@ -59,6 +59,7 @@ async fn world(objects: usize) -> World {
         source: store.clone(),
         backup: store.clone(),
         settings,
+        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", now())),
     };
     let req = BackupRequest {
         bucket: "photos".into(),
@@ -66,6 +67,8 @@ async fn world(objects: usize) -> World {
         policy: "gold".into(),
         scheduled_time: now(),
         max_pages: None,
+        change_queue: None,
+        full_listing: false,
     };
     let report = backup_objects::run(&backup_deps, &req, "backup", None).await.unwrap();
     let notifier = Arc::new(RecordingNotifier::new());

@@ -14,6 +14,7 @@ pub mod rds;
 pub mod s3;
 pub mod secrets;
 pub mod sns;
+pub mod sqs;
 pub mod table_snapshots;
 
 use std::time::Duration;
@@ -150,6 +151,8 @@ const NOT_FOUND: &[&str] = &[
     "BackupNotFoundException",
     "ExportTaskNotFound",
     "ExportTaskNotFoundFault",
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
 ];
 const QUOTA: &[&str] = &[
     "SnapshotQuotaExceeded",

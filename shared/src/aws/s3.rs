@@ -357,6 +357,7 @@ impl ObjectStore for S3ObjectStore {
             storage_class: out
                 .storage_class()
                 .map_or_else(|| "STANDARD".to_owned(), |c| c.as_str().to_owned()),
+            last_modified: out.last_modified().and_then(to_chrono),
             checksum_sha256: out.checksum_sha256().map(str::to_owned),
             checksum_crc64nvme: out.checksum_crc64_nvme().map(str::to_owned),
             lock,

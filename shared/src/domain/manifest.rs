@@ -85,6 +85,38 @@ pub struct ManifestHeader {
     /// Live objects (tombstones not counted) and their total size.
     pub objects: u64,
     pub bytes: u64,
+    /// How the run found what changed: a full listing of the source (absent) or the
+    /// change feed on top of the previous manifest.
+    #[serde(default, skip_serializing_if = "Listing::is_full")]
+    pub listing: Listing,
+    /// For a run from the change feed: when the full listing it builds on was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_listing_at: Option<DateTime<Utc>>,
+}
+
+/// How a run found what changed in the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listing {
+    /// Listed every object of the source.
+    #[default]
+    Full,
+    /// Read the keys named by the change feed since the previous run, and carried every
+    /// other entry over from the previous manifest.
+    Changes,
+}
+
+impl Listing {
+    pub fn is_full(&self) -> bool {
+        *self == Self::Full
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Changes => "changes",
+        }
+    }
 }
 
 /// Every object of a bucket/prefix as of one run, sorted by key.
@@ -161,9 +193,26 @@ impl Manifest {
                 created_at,
                 objects,
                 bytes,
+                listing: Listing::Full,
+                full_listing_at: None,
             },
             entries,
         }
+    }
+
+    /// The manifest of a run from the change feed, built on the full listing of
+    /// `full_listing_at`.
+    #[must_use]
+    pub fn from_changes(mut self, full_listing_at: DateTime<Utc>) -> Self {
+        self.header.listing = Listing::Changes;
+        self.header.full_listing_at = Some(full_listing_at);
+        self
+    }
+
+    /// When the full listing this manifest rests on was made: its own run's time for a
+    /// full listing.
+    pub fn full_listing_at(&self) -> DateTime<Utc> {
+        self.header.full_listing_at.unwrap_or(self.header.created_at)
     }
 
     /// Live entries (no tombstones).
@@ -283,6 +332,13 @@ pub struct Checkpoint {
     pub entries: Vec<ManifestEntry>,
     /// How many invocations have worked on the run.
     pub invocations: u32,
+    /// A run from the change feed: the keys the feed named (received before a crash, their
+    /// messages hidden for a while, so they are kept here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<String>>,
+    /// When the run's first invocation started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl Checkpoint {
@@ -293,6 +349,8 @@ impl Checkpoint {
             listing_done: false,
             entries: Vec::new(),
             invocations: 0,
+            changes: None,
+            started_at: None,
         }
     }
 

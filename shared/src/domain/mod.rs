@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod archive;
+pub mod changes;
 pub mod compliance;
 pub mod config_bundle;
 pub mod copy_queue;

@@ -399,6 +399,7 @@ impl ObjectStore for InMemoryObjectStore {
             size: v.data.len() as u64,
             etag: v.etag,
             storage_class: v.storage_class,
+            last_modified: Some(v.modified),
             checksum_sha256: v.checksum_sha256,
             checksum_crc64nvme: None,
             lock: v.lock,

@@ -29,6 +29,15 @@ pub struct S3Settings {
     pub page_size: u32,
     /// `COPY_CONCURRENCY` (default 16).
     pub concurrency: usize,
+    /// `FULL_LISTING_EVERY_HOURS` (default 168): with a change queue, a run lists the
+    /// whole source again when its previous full listing is older than this.
+    pub full_listing_every: chrono::Duration,
+    /// `MAX_CHANGES_PER_RUN` (default 100000): with more messages than this waiting in
+    /// the change queue, a full listing is cheaper and the run makes one.
+    pub max_changes: u64,
+    /// `CHANGE_WAIT_SECONDS` (default 1, at most 20): the long poll that confirms the
+    /// change queue is drained.
+    pub change_wait: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +95,9 @@ impl S3Settings {
         let part = number("PART_SIZE_BYTES", 512 * 1024 * 1024);
         let page_size = number("LIST_PAGE_SIZE", 1000);
         let concurrency = number("COPY_CONCURRENCY", 16);
+        let full_every_hours = number("FULL_LISTING_EVERY_HOURS", 168);
+        let max_changes = number("MAX_CHANGES_PER_RUN", 100_000);
+        let change_wait = number("CHANGE_WAIT_SECONDS", 1);
         let lock = match get("OBJECT_LOCK_MODE").filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(m) => match LockMode::parse(m.trim()) {
@@ -114,6 +126,17 @@ impl S3Settings {
         if !(1..=256).contains(&concurrency) {
             problems.push(format!("COPY_CONCURRENCY: {concurrency} is not within 1-256"));
         }
+        if !(1..=24 * 366).contains(&full_every_hours) {
+            problems.push(format!(
+                "FULL_LISTING_EVERY_HOURS: {full_every_hours} is not within 1-8784"
+            ));
+        }
+        if max_changes == 0 {
+            problems.push("MAX_CHANGES_PER_RUN: must be at least 1".to_owned());
+        }
+        if change_wait > 20 {
+            problems.push(format!("CHANGE_WAIT_SECONDS: {change_wait} is more than SQS's 20"));
+        }
         let storage_class = get("BACKUP_STORAGE_CLASS")
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| "STANDARD".to_owned());
@@ -132,6 +155,9 @@ impl S3Settings {
                 },
                 page_size: u32::try_from(page_size).unwrap_or(1000),
                 concurrency: usize::try_from(concurrency).unwrap_or(16),
+                full_listing_every: chrono::Duration::hours(i64::try_from(full_every_hours).unwrap_or(168)),
+                max_changes,
+                change_wait: std::time::Duration::from_secs(change_wait),
             }),
             _ => Err(SettingsError(problems)),
         }

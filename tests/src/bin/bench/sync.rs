@@ -99,6 +99,8 @@ async fn lifeboat_run(
             policy: "bench".to_owned(),
             scheduled_time: at,
             max_pages: None,
+            change_queue: None,
+            full_listing: false,
         },
         "bench-sync",
         None,

@@ -33,6 +33,8 @@ pub async fn run(env: &TestEnv) -> Result<()> {
             .unwrap_or_default()
             .and_utc(),
         max_pages: None,
+        change_queue: None,
+        full_listing: false,
     };
     let first = backup_objects::run(&deps, &req(1), "demo-s3-1", None).await?;
     let as_of_first = Utc::now();
@@ -179,6 +181,8 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
             policy: policy.name.to_string(),
             scheduled_time: start,
             max_pages: None,
+            change_queue: None,
+            full_listing: false,
         },
         "demo-media",
         None,

@@ -1,0 +1,318 @@
+//! Runs from the change feed: instead of listing the whole source, a run reads the keys
+//! named by the bucket's change queue since the previous run (one HEAD each: the event is
+//! only a hint, the key's current state decides), backs up those that changed, and carries
+//! every other entry over from the previous manifest.
+//!
+//! Safety rests on three rules. A queue message is deleted only after the run's manifest
+//! and catalog record are written, so a crash loses no change (the message comes back
+//! after its visibility timeout, and a key already backed up is then found unchanged).
+//! The keys received are saved in the run's checkpoint before any copy, so a resumed
+//! invocation still knows them while their messages are hidden. And a full listing is
+//! made whenever the feed cannot be trusted to be complete: no previous manifest, the
+//! last full listing older than `FULL_LISTING_EVERY_HOURS` (a missed or late event is
+//! caught there), more messages waiting than `MAX_CHANGES_PER_RUN`, or a listing of this
+//! run already under way. After a full listing, the messages sent before it started are
+//! deleted (the listing saw their changes); later ones are left for the next run.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
+use lifeboat::FunctionError;
+use lifeboat::app::RunLog;
+use lifeboat::changes::{BATCH, FeedMessage};
+use lifeboat::domain::changes::parse_message;
+use lifeboat::domain::manifest::{Checkpoint, ListedObject, Listing, Manifest, ManifestEntry};
+use lifeboat::ports::PortResult;
+
+use super::{
+    BackupReport, BackupRequest, Deps, Outcome, Pass, RunId, RunStatus, back_up_one, complete, save_checkpoint,
+};
+
+/// How long received messages stay hidden: longer than an invocation can run (15 minutes),
+/// so no other invocation takes them while this one works.
+const HIDE_FOR: Duration = Duration::from_mins(16);
+/// Batch deletes and releases in flight at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Why this run (whose request names a change queue) must list the whole source, or
+/// `None` when the change feed is enough.
+pub(crate) async fn full_listing_reason(
+    deps: &Deps,
+    req: &BackupRequest,
+    queue: &str,
+    previous: Option<&Manifest>,
+    cp: &Checkpoint,
+) -> Result<Option<String>, FunctionError> {
+    let s = &deps.settings;
+    if cp.changes.is_some() {
+        return Ok(None);
+    }
+    if cp.invocations > 1 {
+        return Ok(Some("a full listing of this run is under way".into()));
+    }
+    if req.full_listing {
+        return Ok(Some("asked for by the request (fullListing)".into()));
+    }
+    let Some(previous) = previous else {
+        return Ok(Some("no previous manifest to build on".into()));
+    };
+    let age = deps.clock.now() - previous.full_listing_at();
+    if age >= s.full_listing_every {
+        return Ok(Some(format!(
+            "the last full listing is {} h old (FULL_LISTING_EVERY_HOURS {})",
+            age.num_hours(),
+            s.full_listing_every.num_hours()
+        )));
+    }
+    let waiting = deps.changes.backlog(queue).await?;
+    if waiting > s.max_changes {
+        return Ok(Some(format!(
+            "{waiting} change messages waiting (MAX_CHANGES_PER_RUN {})",
+            s.max_changes
+        )));
+    }
+    Ok(None)
+}
+
+/// What a drain of the queue found.
+#[derive(Default)]
+struct Drained {
+    /// Keys of this bucket/prefix named by the messages.
+    keys: BTreeSet<String>,
+    /// Receipts of the messages this run takes care of.
+    mine: Vec<String>,
+    /// Receipts of messages about other buckets or prefixes, or unreadable.
+    others: Vec<String>,
+}
+
+pub(crate) struct FeedRun<'a> {
+    pub deps: &'a Deps,
+    pub id: &'a RunId,
+    pub req: &'a BackupRequest,
+    pub queue: &'a str,
+    pub ckey: &'a str,
+    pub careful: bool,
+}
+
+impl FeedRun<'_> {
+    /// Receives every waiting message: short polls while batches come full, then one long
+    /// poll of `CHANGE_WAIT_SECONDS` to confirm the queue is empty. Stops at
+    /// `MAX_CHANGES_PER_RUN` messages (the rest waits for the next run).
+    async fn drain(&self) -> PortResult<Drained> {
+        let s = &self.deps.settings;
+        let mut d = Drained::default();
+        let mut wait = Duration::ZERO;
+        loop {
+            if (d.mine.len() + d.others.len()) as u64 >= s.max_changes {
+                tracing::warn!(queue = %self.queue, "change queue not drained: MAX_CHANGES_PER_RUN reached, the rest is for the next run");
+                break;
+            }
+            let batch = self.deps.changes.receive(self.queue, HIDE_FOR, wait).await?;
+            let n = batch.len();
+            for m in batch {
+                self.sort(m, &mut d);
+            }
+            if n >= BATCH {
+                wait = Duration::ZERO;
+                continue;
+            }
+            // A short batch: confirm with a long poll (a short poll on SQS samples only
+            // some of its servers), unless that one was the long poll and found nothing.
+            if (n == 0 && !wait.is_zero()) || s.change_wait.is_zero() {
+                break;
+            }
+            wait = s.change_wait;
+        }
+        Ok(d)
+    }
+
+    fn sort(&self, m: FeedMessage, d: &mut Drained) {
+        let (bucket, prefix) = (self.req.bucket.as_str(), self.req.prefix.as_str());
+        match parse_message(&m.body) {
+            Ok(changes) => {
+                let (ours, theirs): (Vec<_>, Vec<_>) = changes
+                    .into_iter()
+                    .partition(|c| c.bucket == bucket && c.key.starts_with(prefix));
+                if !theirs.is_empty() && ours.is_empty() {
+                    tracing::warn!(queue = %self.queue, bucket = %theirs[0].bucket, key = %theirs[0].key,
+                        "change event for another bucket or prefix: left in the queue");
+                    d.others.push(m.receipt);
+                    return;
+                }
+                d.keys.extend(ours.into_iter().map(|c| c.key));
+                d.mine.push(m.receipt);
+            }
+            Err(e) => {
+                tracing::warn!(queue = %self.queue, error = %e, "unreadable change message: left in the queue (its redrive policy moves it aside)");
+                d.others.push(m.receipt);
+            }
+        }
+    }
+
+    /// The run: drain, back up the named keys, write the manifest and the catalog record,
+    /// then delete the messages.
+    pub(crate) async fn run(
+        &self,
+        previous: &Manifest,
+        mut cp: Checkpoint,
+        mut log: RunLog,
+    ) -> Result<BackupReport, FunctionError> {
+        let (deps, id, req) = (self.deps, self.id, self.req);
+        let s = &deps.settings;
+        let run = id.run.as_str();
+        let drained = self.drain().await?;
+        let mut keys = drained.keys;
+        keys.extend(cp.changes.take().unwrap_or_default());
+        // Before any copy: a crash from here on resumes with these keys, although their
+        // messages stay hidden for a while.
+        cp.changes = Some(keys.iter().cloned().collect());
+        save_checkpoint(deps, self.ckey, &cp).await?;
+        release(deps, self.queue, &drained.others).await;
+
+        let prev: HashMap<&str, &ManifestEntry> = previous.live().map(|e| (e.key.as_str(), e)).collect();
+        let pass = Pass {
+            deps,
+            bucket: &req.bucket,
+            prefix: &req.prefix,
+            run,
+            prev: &prev,
+            careful: self.careful,
+        };
+        let now = deps.clock.now();
+        let outcomes: Vec<Option<Outcome>> = stream::iter(keys.iter())
+            .map(|key| async {
+                match deps.source.head(&req.bucket, key, None).await? {
+                    None => Ok(None),
+                    Some(h) => {
+                        let listed = ListedObject {
+                            key: h.key,
+                            version_id: h.version_id,
+                            size: h.size,
+                            etag: h.etag,
+                            storage_class: h.storage_class,
+                            last_modified: h.last_modified,
+                        };
+                        back_up_one(&pass, listed, now).await.map(Some)
+                    }
+                }
+            })
+            .buffered(s.concurrency)
+            .try_collect()
+            .await?;
+
+        let mut report = BackupReport::start(id, RunStatus::Complete);
+        report.listing = Listing::Changes;
+        report.listed = keys.len() as u64;
+        let mut entries: Vec<ManifestEntry> = prev
+            .iter()
+            .filter(|(k, _)| !keys.contains(**k))
+            .map(|(_, e)| (*e).clone())
+            .collect();
+        report.unchanged = entries.len() as u64;
+        for o in outcomes.into_iter().flatten() {
+            let entry = match o {
+                Outcome::Unchanged(e) => {
+                    report.unchanged += 1;
+                    e
+                }
+                Outcome::Copied(e) => {
+                    report.copied += 1;
+                    report.bytes_copied += e.size;
+                    e
+                }
+                Outcome::Recovered(e) => {
+                    report.recovered += 1;
+                    e
+                }
+            };
+            entries.push(entry);
+        }
+        let full_at = previous.full_listing_at();
+        let (mref, deleted) = complete(deps, id, &req.bucket, &req.prefix, entries, &prev, Some(full_at)).await?;
+        report.deleted = deleted;
+        report.changes_received = drained.mine.len() as u64;
+        report.changes_left = drained.others.len() as u64;
+        // The run is recorded: its messages are done with. A delete that fails only means
+        // the message comes back and its key is found unchanged.
+        delete(deps, self.queue, &drained.mine).await;
+        if let Err(e) = deps.backup.delete(&s.backup_bucket, self.ckey, None).await {
+            tracing::warn!(error = %e, key = %self.ckey, "could not delete the finished run's checkpoint");
+        }
+        log.action(
+            "changes",
+            run,
+            format!("{} keys from {} messages", keys.len(), drained.mine.len()),
+        );
+        log.action("copied", run, report.copied.to_string());
+        log.action("manifest", run, format!("{} objects", mref.objects));
+        log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+        report.manifest = Some(mref);
+        Ok(report)
+    }
+}
+
+/// After a full listing that started at `listed_from`: deletes the queue's messages sent
+/// before it (the listing saw their changes) and leaves the others. Returns (deleted,
+/// left). Best effort: a failure only leaves messages for the next run.
+pub(crate) async fn settle(
+    deps: &Deps,
+    queue: &str,
+    listed_from: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+) -> (u64, u64) {
+    let (mut done, mut left) = (Vec::new(), Vec::new());
+    loop {
+        if deadline.is_some_and(|d| deps.clock.now() >= d)
+            || (done.len() + left.len()) as u64 >= deps.settings.max_changes
+        {
+            break;
+        }
+        let batch = match deps.changes.receive(queue, HIDE_FOR, Duration::ZERO).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(queue, error = %e, "could not read the change queue after the full listing");
+                break;
+            }
+        };
+        let full = batch.len() >= BATCH;
+        for m in batch {
+            if m.sent_at.is_some_and(|t| t < listed_from) {
+                done.push(m.receipt);
+            } else {
+                left.push(m.receipt);
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    delete(deps, queue, &done).await;
+    release(deps, queue, &left).await;
+    (done.len() as u64, left.len() as u64)
+}
+
+async fn delete(deps: &Deps, queue: &str, receipts: &[String]) {
+    let failed = stream::iter(receipts.chunks(BATCH))
+        .map(|chunk| deps.changes.delete(queue, chunk))
+        .buffer_unordered(BATCHES_IN_FLIGHT)
+        .filter_map(|r| async move { r.err() })
+        .collect::<Vec<_>>()
+        .await;
+    if let Some(e) = failed.first() {
+        tracing::warn!(queue, error = %e, batches = failed.len(), "could not delete change messages: they come back and are found unchanged");
+    }
+}
+
+async fn release(deps: &Deps, queue: &str, receipts: &[String]) {
+    let failed = stream::iter(receipts.chunks(BATCH))
+        .map(|chunk| deps.changes.release(queue, chunk))
+        .buffer_unordered(BATCHES_IN_FLIGHT)
+        .filter_map(|r| async move { r.err() })
+        .collect::<Vec<_>>()
+        .await;
+    if let Some(e) = failed.first() {
+        tracing::warn!(queue, error = %e, "could not release change messages: they come back after their visibility timeout");
+    }
+}
