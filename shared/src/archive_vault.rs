@@ -64,6 +64,63 @@ impl std::fmt::Debug for JobOutput {
     }
 }
 
+/// An archive as a vault inventory lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryEntry {
+    pub archive_id: String,
+    pub description: String,
+    pub size: u64,
+    /// The tree hash Glacier holds for the archive (hex).
+    pub tree_hash: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// An inventory-retrieval job of a vault (whoever started it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryJob {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub created_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Reads a vault inventory (Glacier's JSON format: `{"ArchiveList": [{"ArchiveId",
+/// "ArchiveDescription", "CreationDate", "Size", "SHA256TreeHash"}]}`).
+pub fn parse_inventory(bytes: &[u8]) -> Result<Vec<InventoryEntry>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Inventory {
+        archive_list: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry {
+        archive_id: String,
+        #[serde(default)]
+        archive_description: Option<String>,
+        #[serde(default)]
+        creation_date: Option<String>,
+        size: u64,
+        #[serde(rename = "SHA256TreeHash")]
+        sha256_tree_hash: String,
+    }
+    let inv: Inventory = serde_json::from_slice(bytes).map_err(|e| format!("vault inventory: {e}"))?;
+    Ok(inv
+        .archive_list
+        .into_iter()
+        .map(|e| InventoryEntry {
+            archive_id: e.archive_id,
+            description: e.archive_description.unwrap_or_default(),
+            size: e.size,
+            tree_hash: e.sha256_tree_hash.to_lowercase(),
+            created_at: e
+                .creation_date
+                .and_then(|d| DateTime::parse_from_rfc3339(&d).ok())
+                .map(|d| d.with_timezone(&Utc)),
+        })
+        .collect())
+}
+
 /// Glacier vault operations, in one region. Vaults are named per call.
 #[async_trait]
 pub trait ArchiveVault: Send + Sync {
@@ -86,6 +143,15 @@ pub trait ArchiveVault: Send + Sync {
     /// Streams a succeeded job's output. `InvalidState` when it is not ready; `NotFound`
     /// when the job (or its output) is gone.
     async fn job_output(&self, vault: &str, job_id: &str) -> PortResult<JobOutput>;
+    /// Starts an inventory-retrieval job of the vault; returns the job id.
+    async fn start_inventory(&self, vault: &str) -> PortResult<String>;
+    /// The vault's inventory-retrieval jobs Glacier still knows (about a day after they
+    /// complete), whoever started them.
+    async fn inventory_jobs(&self, vault: &str) -> PortResult<Vec<InventoryJob>>;
+    /// The archives a succeeded inventory job lists.
+    async fn inventory(&self, vault: &str, job_id: &str) -> PortResult<Vec<InventoryEntry>>;
+    /// Deletes an archive; `Ok` when it is already gone.
+    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<()>;
 }
 
 /// What Glacier accepts as an archive description: printable ASCII, at most 1,024

@@ -92,6 +92,11 @@ pub struct ObjectBody {
     pub version_id: Option<String>,
     /// Content-Length announced by the store.
     pub size: u64,
+    /// The version's ETag (quotes stripped), storage class and last modification, as the
+    /// store announced them with the bytes.
+    pub etag: Option<String>,
+    pub storage_class: Option<String>,
+    pub last_modified: Option<DateTime<Utc>>,
     pub chunks: ByteChunks,
 }
 

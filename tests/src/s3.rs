@@ -127,3 +127,73 @@ pub async fn get(env: &TestEnv, region: &str, bucket: &str, key: &str, version: 
         .await?;
     Ok(out.body.collect().await?.into_bytes().to_vec())
 }
+
+/// A change queue for `bucket`'s objects under `prefix`: an SQS queue in the source region
+/// that the bucket's event notifications (created and removed objects) feed. Returns the
+/// queue URL.
+pub async fn change_queue(env: &TestEnv, bucket: &str, prefix: &str) -> Result<String> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+        QueueConfiguration, S3KeyFilter,
+    };
+    let sqs = aws_sdk_sqs::Client::new(&env.primary);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{bucket}-changes"))
+        .send()
+        .await?
+        .queue_url()
+        .ok_or_else(|| crate::err("no queue URL"))?
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .ok_or_else(|| crate::err("no queue ARN"))?
+        .clone();
+    let filter = NotificationConfigurationFilter::builder()
+        .key(
+            S3KeyFilter::builder()
+                .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value(prefix).build())
+                .build(),
+        )
+        .build();
+    let queue = QueueConfiguration::builder()
+        .queue_arn(arn)
+        .events(Event::from("s3:ObjectCreated:*"))
+        .events(Event::from("s3:ObjectRemoved:*"))
+        .filter(filter)
+        .build()
+        .map_err(|e| crate::err(e.to_string()))?;
+    client(env, PRIMARY)
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(NotificationConfiguration::builder().queue_configurations(queue).build())
+        .send()
+        .await?;
+    // S3 sends a test event when a notification is configured; Lifeboat ignores it.
+    Ok(url)
+}
+
+/// Messages waiting (visible or not) in a queue.
+pub async fn queue_depth(env: &TestEnv, url: &str) -> Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = aws_sdk_sqs::Client::new(&env.primary)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?;
+    let n = |k: &A| {
+        out.attributes()
+            .and_then(|a| a.get(k))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(n(&A::ApproximateNumberOfMessages) + n(&A::ApproximateNumberOfMessagesNotVisible))
+}

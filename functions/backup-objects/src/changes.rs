@@ -1,7 +1,8 @@
 //! Runs from the change feed: instead of listing the whole source, a run reads the keys
-//! named by the bucket's change queue since the previous run (one HEAD each: the event is
-//! only a hint, the key's current state decides), backs up those that changed, and carries
-//! every other entry over from the previous manifest.
+//! named by the bucket's change queue since the previous run (one GET each: the event is
+//! only a hint, the key's current version decides; an unchanged one is dropped unread),
+//! backs up those that changed, and carries every other entry over from the previous
+//! manifest.
 //!
 //! Safety rests on three rules. A queue message is deleted only after the run's manifest
 //! and catalog record are written, so a crash loses no change (the message comes back
@@ -24,7 +25,7 @@ use lifeboat::app::RunLog;
 use lifeboat::changes::{BATCH, FeedMessage};
 use lifeboat::domain::changes::parse_message;
 use lifeboat::domain::manifest::{Checkpoint, ListedObject, Listing, Manifest, ManifestEntry};
-use lifeboat::ports::PortResult;
+use lifeboat::ports::{PortError, PortResult};
 
 use super::{
     BackupReport, BackupRequest, Deps, Outcome, Pass, RunId, RunStatus, back_up_one, complete, save_checkpoint,
@@ -36,31 +37,40 @@ const HIDE_FOR: Duration = Duration::from_mins(16);
 /// Batch deletes and releases in flight at once.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// Why this run (whose request names a change queue) must list the whole source, or
-/// `None` when the change feed is enough.
-pub(crate) async fn full_listing_reason(
+/// How a run whose request names a change queue finds what changed.
+pub(crate) enum Choice {
+    /// From the feed; `waiting` messages were in the queue as the run began (unknown
+    /// when a resumed invocation carries on).
+    Feed { waiting: Option<u64> },
+    /// A full listing, for this reason.
+    Full(String),
+}
+
+/// Whether this run (whose request names a change queue) may work from the change feed,
+/// or must list the whole source, and why.
+pub(crate) async fn choose(
     deps: &Deps,
     req: &BackupRequest,
     queue: &str,
     previous: Option<&Manifest>,
     cp: &Checkpoint,
-) -> Result<Option<String>, FunctionError> {
+) -> Result<Choice, FunctionError> {
     let s = &deps.settings;
     if cp.changes.is_some() {
-        return Ok(None);
+        return Ok(Choice::Feed { waiting: None });
     }
     if cp.invocations > 1 {
-        return Ok(Some("a full listing of this run is under way".into()));
+        return Ok(Choice::Full("a full listing of this run is under way".into()));
     }
     if req.full_listing {
-        return Ok(Some("asked for by the request (fullListing)".into()));
+        return Ok(Choice::Full("asked for by the request (fullListing)".into()));
     }
     let Some(previous) = previous else {
-        return Ok(Some("no previous manifest to build on".into()));
+        return Ok(Choice::Full("no previous manifest to build on".into()));
     };
     let age = deps.clock.now() - previous.full_listing_at();
     if age >= s.full_listing_every {
-        return Ok(Some(format!(
+        return Ok(Choice::Full(format!(
             "the last full listing is {} h old (FULL_LISTING_EVERY_HOURS {})",
             age.num_hours(),
             s.full_listing_every.num_hours()
@@ -68,12 +78,12 @@ pub(crate) async fn full_listing_reason(
     }
     let waiting = deps.changes.backlog(queue).await?;
     if waiting > s.max_changes {
-        return Ok(Some(format!(
+        return Ok(Choice::Full(format!(
             "{waiting} change messages waiting (MAX_CHANGES_PER_RUN {})",
             s.max_changes
         )));
     }
-    Ok(None)
+    Ok(Choice::Feed { waiting: Some(waiting) })
 }
 
 /// What a drain of the queue found.
@@ -94,12 +104,17 @@ pub(crate) struct FeedRun<'a> {
     pub queue: &'a str,
     pub ckey: &'a str,
     pub careful: bool,
+    /// Messages waiting as the run began, when known.
+    pub waiting: Option<u64>,
 }
 
 impl FeedRun<'_> {
-    /// Receives every waiting message: short polls while batches come full, then one long
-    /// poll of `CHANGE_WAIT_SECONDS` to confirm the queue is empty. Stops at
-    /// `MAX_CHANGES_PER_RUN` messages (the rest waits for the next run).
+    /// Receives every waiting message: short polls while batches come full. A short batch
+    /// ends the drain once as many messages are in hand as were waiting when the run
+    /// began (later ones are the next run's); otherwise a long poll of
+    /// `CHANGE_WAIT_SECONDS` confirms the queue is empty (a short poll on SQS samples only
+    /// some of its servers). Stops at `MAX_CHANGES_PER_RUN` messages (the rest waits for
+    /// the next run).
     async fn drain(&self) -> PortResult<Drained> {
         let s = &self.deps.settings;
         let mut d = Drained::default();
@@ -118,8 +133,10 @@ impl FeedRun<'_> {
                 wait = Duration::ZERO;
                 continue;
             }
-            // A short batch: confirm with a long poll (a short poll on SQS samples only
-            // some of its servers), unless that one was the long poll and found nothing.
+            let in_hand = (d.mine.len() + d.others.len()) as u64;
+            if self.waiting.is_some_and(|w| in_hand >= w) {
+                break;
+            }
             if (n == 0 && !wait.is_zero()) || s.change_wait.is_zero() {
                 break;
             }
@@ -181,22 +198,29 @@ impl FeedRun<'_> {
             careful: self.careful,
         };
         let now = deps.clock.now();
+        let pass = &pass;
+        // One GET per key: its headers say what the current version is; an unchanged one
+        // is dropped unread, a changed one is hashed and copied from that very version.
         let outcomes: Vec<Option<Outcome>> = stream::iter(keys.iter())
-            .map(|key| async {
-                match deps.source.head(&req.bucket, key, None).await? {
-                    None => Ok(None),
-                    Some(h) => {
-                        let listed = ListedObject {
-                            key: h.key,
-                            version_id: h.version_id,
-                            size: h.size,
-                            etag: h.etag,
-                            storage_class: h.storage_class,
-                            last_modified: h.last_modified,
-                        };
-                        back_up_one(&pass, listed, now).await.map(Some)
-                    }
-                }
+            .map(|key| async move {
+                let body = match deps.source.get(&req.bucket, key, None, None).await {
+                    Ok(b) => b,
+                    Err(PortError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                let etag = body
+                    .etag
+                    .clone()
+                    .ok_or_else(|| PortError::Invalid(format!("{key}: the store announced no ETag")))?;
+                let listed = ListedObject {
+                    key: key.clone(),
+                    version_id: body.version_id.clone(),
+                    size: body.size,
+                    etag,
+                    storage_class: body.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+                    last_modified: body.last_modified,
+                };
+                back_up_one(pass, listed, Some(body), now).await.map(Some)
             })
             .buffered(s.concurrency)
             .try_collect()

@@ -413,7 +413,7 @@ async fn advance(
         counts.listed += objects.len() as u64;
         let now = deps.clock.now();
         let outcomes: Vec<Outcome> = stream::iter(objects)
-            .map(|o| back_up_one(pass, o, now))
+            .map(|o| back_up_one(pass, o, None, now))
             .buffered(s.concurrency)
             .try_collect()
             .await?;
@@ -475,20 +475,27 @@ pub async fn run(
     let ckey = checkpoint_key(&req.bucket, &req.prefix, run);
     let (mut cp, careful) = open_checkpoint(deps, run, &ckey).await?;
     let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
-    let reason = match &req.change_queue {
-        Some(queue) => changes::full_listing_reason(deps, req, queue, previous.as_ref(), &cp).await?,
-        None => None,
-    };
-    if let (Some(queue), Some(previous), None) = (&req.change_queue, &previous, &reason) {
-        let feed = changes::FeedRun {
-            deps,
-            id: &id,
-            req,
-            queue,
-            ckey: &ckey,
-            careful,
-        };
-        return feed.run(previous, cp, log).await;
+    let mut reason = None;
+    if let Some(queue) = &req.change_queue {
+        match changes::choose(deps, req, queue, previous.as_ref(), &cp).await? {
+            changes::Choice::Full(why) => reason = Some(why),
+            changes::Choice::Feed { waiting } => {
+                // `choose` asks for a full listing when there is no previous manifest.
+                if let Some(previous) = &previous {
+                    let feed = changes::FeedRun {
+                        deps,
+                        id: &id,
+                        req,
+                        queue,
+                        ckey: &ckey,
+                        careful,
+                        waiting,
+                    };
+                    return feed.run(previous, cp, log).await;
+                }
+                reason = Some("no previous manifest to build on".into());
+            }
+        }
     }
     let prev = previous_entries(previous.as_ref(), |_| true);
     let pass = Pass {
@@ -641,7 +648,15 @@ async fn previous_manifest(deps: &Deps, arn: &str, current: &RecoveryPointId) ->
     }
 }
 
-async fn back_up_one(pass: &Pass<'_>, o: ListedObject, now: DateTime<Utc>) -> PortResult<Outcome> {
+/// Backs up one listed object: unchanged since the previous run, recovered from an
+/// interrupted invocation, or read (`body`, when the caller has it open already) and
+/// copied.
+async fn back_up_one(
+    pass: &Pass<'_>,
+    o: ListedObject,
+    body: Option<lifeboat::object_store::ObjectBody>,
+    now: DateTime<Utc>,
+) -> PortResult<Outcome> {
     let (deps, run) = (pass.deps, pass.run);
     let s = &deps.settings;
     if let Some(p) = pass.prev.get(o.key.as_str()).filter(|p| p.unchanged(&o)) {
@@ -658,10 +673,14 @@ async fn back_up_one(pass: &Pass<'_>, o: ListedObject, now: DateTime<Utc>) -> Po
     }
     // Lifeboat computes the checksums itself, from the very version it copies (the copy
     // is conditional on the ETag that was read).
-    let body = deps
-        .source
-        .get(pass.bucket, &o.key, o.version_id.as_deref(), Some(&o.etag))
-        .await?;
+    let body = match body {
+        Some(b) => b,
+        None => {
+            deps.source
+                .get(pass.bucket, &o.key, o.version_id.as_deref(), Some(&o.etag))
+                .await?
+        }
+    };
     let d = digest(body).await?;
     if d.bytes != o.size {
         return Err(PortError::Conflict(format!(

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{ArchiveJob, ArchiveVault, Archived, JobOutput, JobStatus};
+use super::{ArchiveJob, ArchiveVault, Archived, InventoryEntry, InventoryJob, JobOutput, JobStatus};
 use crate::domain::archive::RetrievalTier;
 use crate::domain::tree_hash::{PartSize, parts, tree_hash};
 use crate::ports::{PortError, PortResult};
@@ -23,6 +23,10 @@ pub enum VaultOp {
     StartRetrieval,
     DescribeJob,
     JobOutput,
+    StartInventory,
+    ListJobs,
+    Inventory,
+    DeleteArchive,
 }
 
 /// An archive as the fake keeps it.
@@ -46,6 +50,8 @@ pub struct FakeJob {
     /// A claim that overrides the honest one (a lying or buggy store).
     pub claimed_tree_hash: Option<String>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// An inventory-retrieval job: the vault's archives when it started.
+    pub inventory: Option<Vec<InventoryEntry>>,
 }
 
 #[derive(Debug, Default)]
@@ -235,6 +241,7 @@ impl ArchiveVault for InMemoryArchiveVault {
                 status_message: None,
                 claimed_tree_hash: None,
                 completed_at: None,
+                inventory: None,
             },
         );
         Ok(job_id)
@@ -286,6 +293,77 @@ impl ArchiveVault for InMemoryArchiveVault {
             claimed_tree_hash: None,
             chunks: Box::pin(futures::stream::iter(chunks)),
         })
+    }
+
+    async fn start_inventory(&self, vault: &str) -> PortResult<String> {
+        let mut state = self.enter(VaultOp::StartInventory, vault)?;
+        let now = *lock(&self.now);
+        let entries: Vec<InventoryEntry> = state
+            .archives
+            .iter()
+            .filter(|(_, a)| a.vault == vault)
+            .map(|(id, a)| InventoryEntry {
+                archive_id: id.clone(),
+                description: a.description.clone(),
+                size: a.bytes.len() as u64,
+                tree_hash: tree_hash(&a.bytes).to_hex(),
+                created_at: Some(now),
+            })
+            .collect();
+        state.next += 1;
+        let job_id = format!("job-{:04}", state.next);
+        state.jobs.insert(
+            job_id.clone(),
+            FakeJob {
+                vault: vault.to_owned(),
+                archive_id: String::new(),
+                tier: RetrievalTier::Standard,
+                description: "inventory".to_owned(),
+                status: JobStatus::InProgress,
+                status_message: None,
+                claimed_tree_hash: None,
+                completed_at: None,
+                inventory: Some(entries),
+            },
+        );
+        Ok(job_id)
+    }
+
+    async fn inventory_jobs(&self, vault: &str) -> PortResult<Vec<InventoryJob>> {
+        let state = self.enter(VaultOp::ListJobs, vault)?;
+        Ok(state
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.vault == vault && j.inventory.is_some())
+            .map(|(id, j)| InventoryJob {
+                job_id: id.clone(),
+                status: j.status,
+                created_at: None,
+                completed_at: j.completed_at,
+            })
+            .collect())
+    }
+
+    async fn inventory(&self, vault: &str, job_id: &str) -> PortResult<Vec<InventoryEntry>> {
+        let state = self.enter(VaultOp::Inventory, vault)?;
+        let job = state
+            .jobs
+            .get(job_id)
+            .filter(|j| j.vault == vault)
+            .ok_or_else(|| PortError::NotFound(format!("job {job_id} in vault {vault}")))?;
+        match (&job.inventory, job.status) {
+            (Some(entries), JobStatus::Succeeded) => Ok(entries.clone()),
+            (Some(_), _) => Err(PortError::InvalidState(format!("job {job_id} has no output"))),
+            (None, _) => Err(PortError::Invalid(format!("job {job_id} is not an inventory"))),
+        }
+    }
+
+    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<()> {
+        let mut state = self.enter(VaultOp::DeleteArchive, vault)?;
+        if state.archives.get(archive_id).is_some_and(|a| a.vault == vault) {
+            state.archives.remove(archive_id);
+        }
+        Ok(())
     }
 }
 

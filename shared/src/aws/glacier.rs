@@ -11,14 +11,17 @@
 use async_trait::async_trait;
 use aws_sdk_glacier::Client;
 use aws_sdk_glacier::primitives::ByteStream;
-use aws_sdk_glacier::types::{JobParameters, StatusCode};
+use aws_sdk_glacier::types::{ActionCode, JobParameters, StatusCode};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use super::port_error;
-use crate::archive_vault::{ArchiveJob, ArchiveVault, Archived, JobOutput, JobStatus, archive_description};
+use crate::archive_vault::{
+    ArchiveJob, ArchiveVault, Archived, InventoryEntry, InventoryJob, JobOutput, JobStatus, archive_description,
+    parse_inventory,
+};
 use crate::domain::archive::RetrievalTier;
 use crate::domain::tree_hash::{MIB, PartSize, TreeHash, parts, tree_hash};
 use crate::ports::{PortError, PortResult};
@@ -331,7 +334,91 @@ impl ArchiveVault for GlacierArchiveVault {
             chunks: Box::pin(chunks),
         })
     }
+
+    async fn start_inventory(&self, vault: &str) -> PortResult<String> {
+        let out = self
+            .client
+            .initiate_job()
+            .vault_name(vault)
+            .job_parameters(
+                JobParameters::builder()
+                    .r#type("inventory-retrieval")
+                    .format("JSON")
+                    .description("lifeboat reconcile")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| glacier_error("InitiateJob", e))?;
+        required("InitiateJob", "job id", out.job_id())
+    }
+
+    async fn inventory_jobs(&self, vault: &str) -> PortResult<Vec<InventoryJob>> {
+        let mut jobs = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_jobs()
+                .vault_name(vault)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| glacier_error("ListJobs", e))?;
+            jobs.extend(
+                out.job_list()
+                    .iter()
+                    .filter(|j| j.action() == Some(&ActionCode::InventoryRetrieval))
+                    .filter_map(|j| {
+                        Some(InventoryJob {
+                            job_id: j.job_id()?.to_owned(),
+                            status: job_status(j.status_code()),
+                            created_at: parse_date(j.creation_date()),
+                            completed_at: parse_date(j.completion_date()),
+                        })
+                    }),
+            );
+            match out.marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_owned()),
+                _ => return Ok(jobs),
+            }
+        }
+    }
+
+    async fn inventory(&self, vault: &str, job_id: &str) -> PortResult<Vec<InventoryEntry>> {
+        use futures::StreamExt as _;
+        let out = self.job_output(vault, job_id).await?;
+        let mut chunks = out.chunks;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            bytes.extend_from_slice(&chunk?);
+            if bytes.len() as u64 > MAX_INVENTORY_BYTES {
+                return Err(PortError::Invalid(format!(
+                    "the inventory of vault {vault} is larger than {MAX_INVENTORY_BYTES} bytes"
+                )));
+            }
+        }
+        parse_inventory(&bytes).map_err(PortError::Invalid)
+    }
+
+    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<()> {
+        match self
+            .client
+            .delete_archive()
+            .vault_name(vault)
+            .archive_id(archive_id)
+            .send()
+            .await
+            .map_err(|e| glacier_error("DeleteArchive", e))
+        {
+            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
+
+/// The largest vault inventory read (Lifeboat's bundles are a few per run).
+const MAX_INVENTORY_BYTES: u64 = 256 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

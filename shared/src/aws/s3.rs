@@ -389,6 +389,12 @@ impl ObjectStore for S3ObjectStore {
             .map_err(|e| s3_error("GetObject", e))?;
         let version_id = out.version_id().map(str::to_owned);
         let size = size(out.content_length());
+        let etag = out.e_tag().map(strip_etag);
+        let storage_class = Some(
+            out.storage_class()
+                .map_or_else(|| "STANDARD".to_owned(), |c| c.as_str().to_owned()),
+        );
+        let last_modified = out.last_modified().and_then(to_chrono);
         let label = format!("{bucket}/{key}");
         let chunks = futures::stream::unfold((out.body, label), |(mut body, label)| async move {
             match body.next().await {
@@ -403,6 +409,9 @@ impl ObjectStore for S3ObjectStore {
         Ok(ObjectBody {
             version_id,
             size,
+            etag,
+            storage_class,
+            last_modified,
             chunks: Box::pin(chunks),
         })
     }

@@ -438,6 +438,9 @@ impl ObjectStore for InMemoryObjectStore {
         Ok(ObjectBody {
             version_id: versioned.then_some(v.id),
             size: data.len() as u64,
+            etag: Some(v.etag),
+            storage_class: Some(v.storage_class),
+            last_modified: Some(v.modified),
             chunks: Box::pin(futures::stream::iter(chunks)),
         })
     }

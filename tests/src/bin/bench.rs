@@ -165,7 +165,8 @@ fn child(args: &[String]) -> Result<()> {
             let root = repo_root().canonicalize()?;
             let python = std::env::var_os("LIFEBOAT_BENCH_PYTHON")
                 .map_or_else(|| root.join(".venv-bench/bin/python"), PathBuf::from);
-            sync::sync_figure(arg(args, "--sync-objects", 10_000)?, &python)?.to_json()
+            let figures = sync::sync_figures(arg(args, "--sync-objects", 10_000)?, &python)?;
+            Value::Array(figures.iter().map(Figure::to_json).collect())
         }
         other => return Err(err(format!("unknown child {other:?}"))),
     };
@@ -1035,7 +1036,7 @@ fn parent(args: &[String]) -> Result<()> {
     figures.extend(s3::figures()?);
     let python =
         std::env::var_os("LIFEBOAT_BENCH_PYTHON").map_or_else(|| root.join(".venv-bench/bin/python"), PathBuf::from);
-    figures.push(sync::sync_figure(sync_objects, &python)?);
+    figures.extend(sync::sync_figures(sync_objects, &python)?);
     figures.push(dr::drill_figure()?);
 
     eprintln!("[4/4] summary");

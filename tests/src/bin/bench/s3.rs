@@ -71,6 +71,9 @@ fn memory_child(bytes: u64) -> Result<Value> {
         digest(ObjectBody {
             version_id: None,
             size: bytes,
+            etag: None,
+            storage_class: None,
+            last_modified: None,
             chunks: Box::pin(chunks),
         })
         .await

@@ -8,7 +8,9 @@ use backup_objects::BackupRequest;
 use chrono::Utc;
 use lifeboat::domain::AlertKind;
 use lifeboat::ports::Catalog;
-use lifeboat_tests::s3::{backup_bucket, backup_deps, get, put, restore_deps, settings, source_bucket, verify_deps};
+use lifeboat_tests::s3::{
+    backup_bucket, backup_deps, change_queue, get, put, restore_deps, settings, source_bucket, verify_deps,
+};
 use lifeboat_tests::{DR, PRIMARY, Result, TestEnv};
 use verify_backups::{Mode, VerifyRequest};
 
@@ -21,6 +23,8 @@ pub async fn run(env: &TestEnv) -> Result<()> {
         let body = format!("invoice {i}\n").repeat(200 + i * 10);
         put(env, PRIMARY, &src, &format!("invoices/{i:02}.txt"), body.as_bytes()).await?;
     }
+    // From here on the bucket's event notifications feed a change queue.
+    let queue = change_queue(env, &src, "invoices/").await?;
     let s = settings(&bak, &[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DAYS", "7")]);
     let deps = backup_deps(env, s.clone());
     let req = |hour: u32| BackupRequest {
@@ -33,13 +37,14 @@ pub async fn run(env: &TestEnv) -> Result<()> {
             .unwrap_or_default()
             .and_utc(),
         max_pages: None,
-        change_queue: None,
+        change_queue: Some(queue.clone()),
         full_listing: false,
     };
     let first = backup_objects::run(&deps, &req(1), "demo-s3-1", None).await?;
     let as_of_first = Utc::now();
     println!(
-        "  run 1: {} listed, {} copied ({} bytes), manifest {} objects, SHA-256 {}…",
+        "  run 1 (full listing: {}): {} listed, {} copied ({} bytes), manifest {} objects, SHA-256 {}…",
+        first.listing_reason.as_deref().unwrap_or("asked"),
         first.listed,
         first.copied,
         first.bytes_copied,
@@ -50,8 +55,16 @@ pub async fn run(env: &TestEnv) -> Result<()> {
     put(env, PRIMARY, &src, "invoices/20.txt", b"invoice 20\n").await?;
     let second = backup_objects::run(&deps, &req(2), "demo-s3-2", None).await?;
     println!(
-        "  run 2 (one file changed, one added): {} copied, {} unchanged at no call beyond the listing",
-        second.copied, second.unchanged
+        "  run 2 (one file changed, one added), {}: {} keys named by {} events read, {} copied, {} carried over unchanged with no call",
+        if second.listing == lifeboat::domain::manifest::Listing::Changes {
+            "from the bucket's change queue, no listing"
+        } else {
+            "full listing"
+        },
+        second.listed,
+        second.changes_received,
+        second.copied,
+        second.unchanged
     );
 
     // A byte flipped in a backup copy, behind Lifeboat's back.
