@@ -150,8 +150,9 @@ pub trait ArchiveVault: Send + Sync {
     async fn inventory_jobs(&self, vault: &str) -> PortResult<Vec<InventoryJob>>;
     /// The archives a succeeded inventory job lists.
     async fn inventory(&self, vault: &str, job_id: &str) -> PortResult<Vec<InventoryEntry>>;
-    /// Deletes an archive; `Ok` when it is already gone.
-    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<()>;
+    /// Deletes an archive; `Ok(false)` when it was already gone (an inventory lists
+    /// archives for a while after their deletion).
+    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<bool>;
 }
 
 /// What Glacier accepts as an archive description: printable ASCII, at most 1,024

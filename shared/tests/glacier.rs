@@ -257,3 +257,70 @@ async fn jobs_are_described_and_errors_mapped() {
         "job-3"
     );
 }
+
+/// Reconciliation's calls, where moto cannot show them: ListJobs is paged (the marker is
+/// followed) and only inventory jobs are kept; DeleteArchive of an archive already gone
+/// (404) answers `false`, not an error; an inventory in Glacier's JSON is read.
+#[tokio::test(start_paused = true)]
+async fn inventory_jobs_are_paged_and_deleting_a_gone_archive_is_not_an_error() {
+    use aws_sdk_glacier::operation::delete_archive::DeleteArchiveOutput;
+    use aws_sdk_glacier::operation::list_jobs::ListJobsOutput;
+    use aws_sdk_glacier::types::{ActionCode, GlacierJobDescription};
+    let job = |id: &str, action: ActionCode, code: JobCode| {
+        GlacierJobDescription::builder()
+            .job_id(id)
+            .action(action)
+            .status_code(code)
+            .creation_date("2026-11-24T01:00:00.000Z")
+            .build()
+    };
+    let (j1, j2, j3) = (
+        job("inv-1", ActionCode::InventoryRetrieval, JobCode::Succeeded),
+        job("arc-1", ActionCode::ArchiveRetrieval, JobCode::InProgress),
+        job("inv-2", ActionCode::InventoryRetrieval, JobCode::InProgress),
+    );
+    let first = mock!(aws_sdk_glacier::Client::list_jobs)
+        .match_requests(|r| r.marker().is_none())
+        .then_output(move || {
+            ListJobsOutput::builder()
+                .job_list(j1.clone())
+                .job_list(j2.clone())
+                .marker("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_glacier::Client::list_jobs)
+        .match_requests(|r| r.marker() == Some("page-2"))
+        .then_output(move || ListJobsOutput::builder().job_list(j3.clone()).build());
+    let deleted = mock!(aws_sdk_glacier::Client::delete_archive)
+        .match_requests(|r| r.archive_id() == Some("there"))
+        .then_output(|| DeleteArchiveOutput::builder().build());
+    let gone = mock!(aws_sdk_glacier::Client::delete_archive)
+        .match_requests(|r| r.archive_id() == Some("gone"))
+        .then_http_response(|| glacier_wire_error(404, "ResourceNotFoundException", "Archive not found"));
+    let v = vault(RuleMode::MatchAny, &[&first, &second, &deleted, &gone]);
+    let jobs = v.inventory_jobs(VAULT).await.unwrap();
+    let seen: Vec<(&str, JobStatus)> = jobs.iter().map(|j| (j.job_id.as_str(), j.status)).collect();
+    assert_eq!(
+        seen,
+        [("inv-1", JobStatus::Succeeded), ("inv-2", JobStatus::InProgress)]
+    );
+    assert!(jobs[0].created_at.is_some());
+    assert!(v.delete_archive(VAULT, "there").await.unwrap());
+    assert!(!v.delete_archive(VAULT, "gone").await.unwrap());
+
+    let inventory = br#"{"VaultARN":"arn:aws:glacier:us-west-2:123456789012:vaults/v","InventoryDate":"2026-11-24T02:00:00Z",
+        "ArchiveList":[{"ArchiveId":"a1","ArchiveDescription":"lifeboat x sha256 y","CreationDate":"2026-11-23T18:00:00Z",
+        "Size":3,"SHA256TreeHash":"ABCD"}]}"#;
+    let entries = lifeboat::archive_vault::parse_inventory(inventory).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (
+            entries[0].archive_id.as_str(),
+            entries[0].description.as_str(),
+            entries[0].size,
+            entries[0].tree_hash.as_str()
+        ),
+        ("a1", "lifeboat x sha256 y", 3, "abcd")
+    );
+    assert!(lifeboat::archive_vault::parse_inventory(b"{}").is_err());
+}

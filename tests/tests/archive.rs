@@ -191,3 +191,70 @@ async fn manifests_are_archived_retrieved_and_read_back_against_their_tree_hash(
     expected.sort();
     assert_eq!(about, expected);
 }
+
+/// A run that crashed between Glacier's answer and its catalog write left an archive
+/// nobody recorded (uploaded here the way archive-bundles uploads it). Reconcile takes a
+/// vault inventory (moto completes a Standard job after about 5 s), finds the archive by
+/// its description and tree hash, and records it: the next archive run uploads nothing.
+/// (moto names an archive by the MD5 of its bytes, so a second upload of the same bundle
+/// cannot make the duplicate reconcile deletes: that case is tested on the fakes, in
+/// functions/archive-bundles/tests/reconcile.rs.)
+#[tokio::test]
+async fn an_archive_left_by_a_crashed_run_is_adopted_from_the_vault_inventory() {
+    use lifeboat::archive_vault::ArchiveVault;
+    let env = TestEnv::start().await.unwrap();
+    let (src, bak, vault) = (env.name("src"), env.name("bak"), env.name("vault"));
+    source_bucket(&env, &src).await.unwrap();
+    backup_bucket(&env, &bak).await.unwrap();
+    put(&env, PRIMARY, &src, "docs/a.txt", b"a document").await.unwrap();
+    let id = backup_run(&env, &src, &bak, 14).await;
+    let catalog = env.catalog();
+    let mref = catalog.get(&id).await.unwrap().unwrap().manifest.unwrap();
+    let bytes = get(&env, DR, &bak, &mref.key, None).await.unwrap();
+
+    let glacier = aws_sdk_glacier::Client::new(&env.dr);
+    glacier.create_vault().vault_name(&vault).send().await.unwrap();
+    let adapter = Arc::new(GlacierArchiveVault::new(glacier.clone(), ArchiveTuning::default()));
+    let orphan = adapter
+        .upload(&vault, &format!("lifeboat {id} sha256 {}", mref.sha256), bytes.clone())
+        .await
+        .unwrap()
+        .archive_id;
+    let ports = env.ports();
+    let v = vault.clone();
+    let deps = Deps {
+        catalog: ports.catalog.clone(),
+        notifier: ports.notifier.clone(),
+        clock: Arc::new(SystemClock),
+        backup: store(&env, DR, lifeboat::aws::s3::CopyTuning::default()),
+        vault: adapter,
+        settings: ArchiveSettings::from_lookup(move |k| match k {
+            "ARCHIVE_VAULT_NAME" => Some(v.clone()),
+            "BACKUP_REGION" => Some(DR.into()),
+            _ => None,
+        })
+        .unwrap(),
+    };
+    let started = send(&deps, serde_json::json!({"mode": "reconcile"})).await;
+    assert!(started.in_progress, "{started:?}");
+    let mut done = started.clone();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        done = send(&deps, serde_json::json!({"mode": "reconcile"})).await;
+        if !done.in_progress {
+            break;
+        }
+    }
+    assert_eq!(done.inventory_job, started.inventory_job, "the same inventory job");
+    assert_eq!(done.adopted.len(), 1, "{done:?}");
+    assert_eq!(done.adopted[0].archive_id, orphan);
+    let a = catalog.get(&id).await.unwrap().unwrap().archive.unwrap();
+    assert_eq!(
+        (a.archive_id.as_str(), a.tree_hash),
+        (orphan.as_str(), tree_hash(&bytes).to_hex())
+    );
+    let archive = send(&deps, serde_json::json!({"mode": "archive"})).await;
+    assert!(archive.archived.is_empty(), "{archive:?}");
+    let described = glacier.describe_vault().vault_name(&vault).send().await.unwrap();
+    assert_eq!(described.number_of_archives(), 1);
+}

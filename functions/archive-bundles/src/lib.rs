@@ -1,7 +1,7 @@
 //! `archive-bundles`: bundles (S3 run manifests, config bundles) archived in a Glacier
 //! vault, retrieved on request, and proved intact by reading the retrieval back.
 //!
-//! Three modes, one event each:
+//! Four modes, one event each:
 //! - `{"mode": "archive", "recoveryPoint"?: "<id>", "limit"?: 25}`: one recovery point, or
 //!   every available one in the backup region with a bundle and no archive yet (oldest
 //!   first, at most `limit`, stopping early before the Lambda deadline). Each bundle is read
@@ -20,6 +20,8 @@
 //!   with the tree hash Glacier claims: `verified` or `mismatch`. A failed (or forgotten)
 //!   job is `failed`. Each mismatch and failure raises one alert, before it is recorded, so
 //!   a rerun after a crash finds it again and the alert is still sent once.
+//! - `{"mode": "reconcile"}`: squares the vault with the catalog from a vault inventory
+//!   after crashes between an upload and its record (see `reconcile.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,8 @@ use lifeboat::object_store::{ObjectStore, read_all};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+mod reconcile;
 
 pub const FUNCTION: &str = "archive-bundles";
 /// Stop taking new bundles this long before the Lambda deadline.
@@ -181,7 +185,7 @@ impl Deps {
     }
 }
 
-/// The three modes.
+/// The four modes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {
@@ -200,13 +204,15 @@ pub enum Request {
     },
     #[serde(rename_all = "camelCase")]
     Poll {},
+    #[serde(rename_all = "camelCase")]
+    Reconcile {},
 }
 
 impl Request {
     pub fn parse(event: &Value) -> Result<Self, FunctionError> {
         let req: Self = serde_json::from_value(event.clone()).map_err(|e| {
             FunctionError::invalid(format!(
-                "expected {{\"mode\": \"archive\" | \"retrieve\" | \"poll\", …}}: {e}"
+                "expected {{\"mode\": \"archive\" | \"retrieve\" | \"poll\" | \"reconcile\", …}}: {e}"
             ))
         })?;
         let mut problems = Vec::new();
@@ -229,7 +235,7 @@ impl Request {
                     problems.push(format!("recoveryPoint: {e}"));
                 }
             }
-            Self::Poll {} => {}
+            Self::Poll {} | Self::Reconcile {} => {}
         }
         if problems.is_empty() {
             Ok(req)
@@ -315,6 +321,21 @@ pub struct Report {
     /// Alerts sent by this run.
     #[serde(skip_serializing_if = "is_zero")]
     pub alerts: usize,
+    /// reconcile: the inventory job used (or waited for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory_job: Option<String>,
+    /// reconcile: the inventory is not ready yet; call again later.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_progress: bool,
+    /// reconcile: duplicate archives of recorded bundles, deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates_deleted: Vec<String>,
+    /// reconcile: archives of unrecorded bundles, recorded without a new upload.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<ArchivedView>,
+    /// reconcile: archives described as a bundle but holding other bytes, left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
@@ -377,6 +398,7 @@ pub fn record_metrics(report: &Report, region: &Region, metrics: &mut Metrics) {
             );
             metrics.count_in(region, Metric::ArchiveFailures, report.refused.len() as u64);
         }
+        "reconcile" => {}
         "retrieve" => {
             let started = u64::from(!report.replay && report.retrieval.is_some());
             metrics.count_in(region, Metric::RetrievalsStarted, started);
@@ -419,6 +441,7 @@ pub async fn run(
             .await
         }
         Request::Poll {} => poll(deps, run_id, &mut log).await,
+        Request::Reconcile {} => reconcile::reconcile(deps, run_id, &mut log).await,
     };
     log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
     result
@@ -437,6 +460,12 @@ async fn load(deps: &Deps, id: &RecoveryPointId) -> Result<RecoveryPoint, Functi
 
 /// A recovery point whose bundle this function archives: an S3 run manifest or a config
 /// bundle, in the backup region.
+/// The archive description of a recovery point's bundle: how a vault inventory tells
+/// Lifeboat's archives apart (see `reconcile`).
+fn bundle_description(id: &RecoveryPointId, sha256: &str) -> String {
+    lifeboat::archive_vault::archive_description(&format!("lifeboat {id} sha256 {sha256}"))
+}
+
 fn has_bundle(rp: &RecoveryPoint, region: &Region) -> bool {
     matches!(rp.resource.kind, ResourceKind::S3Prefix | ResourceKind::ConfigBundle)
         && rp.manifest.is_some()
@@ -621,7 +650,7 @@ async fn archive_leased(deps: &Deps, id: &RecoveryPointId, run_id: &str) -> Resu
     };
 
     let settings = &deps.settings;
-    let description = format!("lifeboat {id} sha256 {}", mref.sha256);
+    let description = bundle_description(id, &mref.sha256);
     let archived = deps.vault.upload(&settings.vault, &description, bytes).await?;
     let now = deps.clock.now();
     let archive = ArchiveRef {

@@ -358,12 +358,13 @@ impl ArchiveVault for InMemoryArchiveVault {
         }
     }
 
-    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<()> {
+    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<bool> {
         let mut state = self.enter(VaultOp::DeleteArchive, vault)?;
         if state.archives.get(archive_id).is_some_and(|a| a.vault == vault) {
             state.archives.remove(archive_id);
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 }
 

@@ -401,7 +401,7 @@ impl ArchiveVault for GlacierArchiveVault {
         parse_inventory(&bytes).map_err(PortError::Invalid)
     }
 
-    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<()> {
+    async fn delete_archive(&self, vault: &str, archive_id: &str) -> PortResult<bool> {
         match self
             .client
             .delete_archive()
@@ -411,7 +411,8 @@ impl ArchiveVault for GlacierArchiveVault {
             .await
             .map_err(|e| glacier_error("DeleteArchive", e))
         {
-            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(PortError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }
