@@ -805,6 +805,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         holds: Holds::default(),
         manifest: None,
         verification_failed: None,
+        restore_checked_at: None,
         tiering: None,
         archive: None,
         export: None,

@@ -788,6 +788,9 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
         sample: None,
         seed: None,
         recovery_point: Some(run.recovery_point.to_string()),
+        restore_sample: None,
+        restore_tier: None,
+        restore_every_days: None,
     };
     let verified = verify_backups::run(&verify_deps(env), &verify, "dr-data-verify")
         .await

@@ -169,6 +169,9 @@ async fn a_flipped_byte_in_any_backup_object_is_detected_and_alerted_in_every_tr
         sample: None,
         seed: None,
         recovery_point: Some(report.recovery_point.to_string()),
+        restore_sample: None,
+        restore_tier: None,
+        restore_every_days: None,
     };
     let clean = verify_backups::run(&verify, &one(""), &format!("{}-clean", env.prefix))
         .await
@@ -328,6 +331,9 @@ async fn large_objects_are_copied_with_upload_part_copy() {
             sample: None,
             seed: None,
             recovery_point: Some(r.recovery_point.to_string()),
+            restore_sample: None,
+            restore_tier: None,
+            restore_every_days: None,
         },
         &format!("{}-v", env.prefix),
     )
@@ -375,4 +381,61 @@ async fn a_locked_backup_copy_cannot_be_deleted_before_its_retention() {
     let mref = rp.manifest.unwrap();
     let mhead = s.head(&bak, &mref.key, None).await.unwrap().unwrap();
     assert!(mhead.lock.is_some());
+}
+
+/// Copies written straight into GLACIER are checked by metadata, and one of them per run
+/// is proved by a sample restore: the first verification starts it (moto restores at
+/// once; S3 takes hours, Bulk up to 12 for GLACIER), the next reads the restored bytes
+/// back against the manifest and records `restore_checked_at`; a third in the same
+/// period starts nothing.
+#[tokio::test]
+async fn archived_copies_are_proved_by_a_sample_restore() {
+    let env = TestEnv::start().await.unwrap();
+    let (src, bak) = (env.name("src"), env.name("bak"));
+    source_bucket(&env, &src).await.unwrap();
+    backup_bucket(&env, &bak).await.unwrap();
+    for i in 0..4 {
+        put(
+            &env,
+            PRIMARY,
+            &src,
+            &format!("docs/{i}.txt"),
+            format!("archived {i}").as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let deps = backup_deps(&env, settings(&bak, &[("BACKUP_STORAGE_CLASS", "GLACIER")]));
+    let r = backup_objects::run(&deps, &req(&src, 18, None), "glacier-run", None)
+        .await
+        .unwrap();
+    let verify = verify_deps(&env);
+    let one = VerifyRequest {
+        mode: Mode::Full,
+        sample: None,
+        seed: None,
+        recovery_point: Some(r.recovery_point.to_string()),
+        restore_sample: None,
+        restore_tier: None,
+        restore_every_days: None,
+    };
+    let first = verify_backups::run(&verify, &one, &format!("{}-a1", env.prefix))
+        .await
+        .unwrap();
+    assert_eq!((first.metadata_only, first.restores_started), (4, 1), "{first:?}");
+    assert_eq!(first.verified, vec![r.recovery_point.clone()]);
+    let second = verify_backups::run(&verify, &one, &format!("{}-a2", env.prefix))
+        .await
+        .unwrap();
+    assert_eq!(second.restores_verified, 1, "{second:?}");
+    assert!(second.findings.is_empty(), "{:?}", second.findings);
+    let point = env.catalog().get(&r.recovery_point).await.unwrap().unwrap();
+    assert!(point.restore_checked_at.is_some());
+    let third = verify_backups::run(&verify, &one, &format!("{}-a3", env.prefix))
+        .await
+        .unwrap();
+    assert_eq!(
+        (third.restores_started, third.restores_pending, third.restores_verified),
+        (0, 0, 0)
+    );
 }

@@ -216,6 +216,9 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         &VerifyRequest {
             mode: Mode::Full,
             recovery_point: Some(run.recovery_point.to_string()),
+            restore_sample: None,
+            restore_tier: None,
+            restore_every_days: None,
             sample: None,
             seed: None,
         },

@@ -7,7 +7,12 @@
 //! hashes and version are compared with the manifest, and S3's stored checksum
 //! (HeadObject ChecksumMode) with what Lifeboat computed. Missing, truncated, corrupted
 //! or replaced objects mark the recovery point unverified; one alert per run lists them.
-//! Archived objects (Glacier Flexible Retrieval, Deep Archive) are checked by metadata.
+//! Archived objects (Glacier Flexible Retrieval, Deep Archive) are checked by metadata,
+//! and proved by sample restores: once per period (`restoreEveryDays`, 30 by default) a
+//! deterministic sample of each checked run's archived copies (`restoreSample`, 1 by
+//! default) is restored (`Bulk` by default) and, on a later run once S3 has restored it,
+//! read back and compared with the manifest like any other object. The sample stays the
+//! same through the period, so no state is needed beyond the run's `restore_checked_at`.
 
 use std::sync::Arc;
 
@@ -22,7 +27,7 @@ use lifeboat::domain::recovery_point::VerificationFailure;
 use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Severity};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_current_manifest};
-use lifeboat::object_store::{ObjectStore, digest};
+use lifeboat::object_store::{ObjectStore, RestoreTier, digest};
 use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,7 +81,22 @@ pub struct VerifyRequest {
     pub seed: Option<String>,
     #[serde(default)]
     pub recovery_point: Option<String>,
+    /// Archived copies of each checked run proved by a restore once per period (0: none).
+    #[serde(default)]
+    pub restore_sample: Option<usize>,
+    /// `Bulk` (default) or `Standard`.
+    #[serde(default)]
+    pub restore_tier: Option<RestoreTier>,
+    #[serde(default)]
+    pub restore_every_days: Option<u32>,
 }
+
+/// Archived copies restored per run and period, unless the request says otherwise.
+pub const RESTORE_SAMPLE: usize = 1;
+/// The period of sample restores, in days.
+pub const RESTORE_EVERY_DAYS: u32 = 30;
+/// How long a sample restore stays readable: long enough for the daily run to read it.
+const RESTORED_FOR_DAYS: u32 = 3;
 
 impl VerifyRequest {
     pub fn parse(event: &Value) -> Result<Self, FunctionError> {
@@ -90,6 +110,14 @@ impl VerifyRequest {
         }
         if let Some(id) = &req.recovery_point {
             RecoveryPointId::parse(id).map_err(|e| FunctionError::invalid(e.to_string()))?;
+        }
+        if req.restore_tier == Some(RestoreTier::Expedited) {
+            return Err(FunctionError::invalid(
+                "restoreTier: Bulk or Standard (Expedited is not offered for Deep Archive, and costly for routine checks)",
+            ));
+        }
+        if req.restore_every_days == Some(0) || req.restore_every_days.is_some_and(|d| d > 366) {
+            return Err(FunctionError::invalid("restoreEveryDays: 1 to 366"));
         }
         if req.mode == Mode::Due && req.sample.is_some() {
             return Err(FunctionError::invalid(
@@ -150,6 +178,11 @@ pub struct VerifyReport {
     pub alerted: bool,
     /// In mode `due`: runs whose verification is not due yet.
     pub not_due: usize,
+    /// Sample restores of archived copies: started by this run, still under way, and
+    /// read back intact (a bad one is a finding).
+    pub restores_started: u64,
+    pub restores_pending: u64,
+    pub restores_verified: u64,
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<VerifyReport, FunctionError> {
@@ -244,10 +277,16 @@ pub async fn run(deps: &Deps, req: &VerifyRequest, run_id: &str) -> Result<Verif
         report.objects_checked += checked.objects;
         report.bytes_read += checked.bytes;
         report.metadata_only += checked.metadata_only;
+        report.restores_started += checked.restores.started;
+        report.restores_pending += checked.restores.pending;
+        report.restores_verified += checked.restores.verified;
         let now = deps.clock.now();
         let mut next = rp.clone();
         next.version += 1;
         next.updated_at = now;
+        if checked.restores.proved {
+            next.restore_checked_at = Some(now);
+        }
         if checked.findings.is_empty() {
             next.verified_at = Some(now);
             next.verification_failed = None;
@@ -334,6 +373,17 @@ struct Checked {
     bytes: u64,
     metadata_only: u64,
     findings: Vec<Finding>,
+    restores: Restores,
+}
+
+/// Sample restores of one run's archived copies.
+#[derive(Default)]
+struct Restores {
+    started: u64,
+    pending: u64,
+    verified: u64,
+    /// Every sampled copy was read back intact in this run.
+    proved: bool,
 }
 
 /// What reading some entries of a run back found (see [`check_entries`]).
@@ -422,8 +472,87 @@ async fn verify_point(
         out.metadata_only += u64::from(c.metadata_only);
         out.findings.extend(c.problems.into_iter().map(|p| finding(&c.key, p)));
     }
-    out.findings.sort_by(|a, b| a.key.cmp(&b.key));
+    let (restores, problems) = prove_archived(deps, rp, &manifest, &mref.backup_bucket, req).await?;
+    out.restores = restores;
+    out.findings
+        .extend(problems.into_iter().map(|(key, p)| finding(&key, p)));
+    // A restored copy in the checked set is read by both passes: one finding each.
+    out.findings
+        .sort_by(|a, b| (&a.key, a.problem).cmp(&(&b.key, b.problem)));
+    out.findings.dedup_by(|a, b| a.key == b.key && a.problem == b.problem);
     Ok(out)
+}
+
+/// Proves a sample of the run's archived copies by restoring them: starts the restores
+/// the first time, waits while S3 works, then reads the restored bytes back and compares
+/// them with the manifest. Nothing to do once the period's sample was proved.
+async fn prove_archived(
+    deps: &Deps,
+    rp: &RecoveryPoint,
+    manifest: &lifeboat::domain::manifest::Manifest,
+    bucket: &str,
+    req: &VerifyRequest,
+) -> Result<(Restores, Vec<(String, Problem)>), PortError> {
+    let mut out = Restores::default();
+    let mut problems = Vec::new();
+    let n = req.restore_sample.unwrap_or(RESTORE_SAMPLE);
+    let every = i64::from(req.restore_every_days.unwrap_or(RESTORE_EVERY_DAYS)) * 86_400;
+    let archived_entries: Vec<&ManifestEntry> = manifest.live().filter(|e| archived(&e.storage_class)).collect();
+    if n == 0 || archived_entries.is_empty() {
+        return Ok((out, problems));
+    }
+    let now = deps.clock.now();
+    let period = now.timestamp().div_euclid(every);
+    if rp
+        .restore_checked_at
+        .is_some_and(|t| t.timestamp().div_euclid(every) == period)
+    {
+        return Ok((out, problems));
+    }
+    let tier = req.restore_tier.unwrap_or(RestoreTier::Bulk);
+    let mut read_back = 0usize;
+    let picks = sample(archived_entries, n, &format!("{}#{period}", rp.id));
+    let total = picks.len();
+    for e in picks {
+        let Some(head) = deps
+            .backup
+            .head(bucket, &e.backup_key, e.backup_version_id.as_deref())
+            .await?
+        else {
+            problems.push((e.key.clone(), Problem::Missing));
+            continue;
+        };
+        match head.restore.as_deref() {
+            None if archived(&head.storage_class) => {
+                deps.backup
+                    .restore(
+                        bucket,
+                        &e.backup_key,
+                        head.version_id.as_deref(),
+                        RESTORED_FOR_DAYS,
+                        tier,
+                    )
+                    .await?;
+                out.started += 1;
+            }
+            Some(r) if r.contains("ongoing-request=\"true\"") => out.pending += 1,
+            // Restored (or no longer archived): read it back like any other copy.
+            _ => {
+                let c = check_one(deps.backup.as_ref(), bucket, e).await?;
+                if c.metadata_only {
+                    out.pending += 1;
+                    continue;
+                }
+                if c.problems.is_empty() {
+                    out.verified += 1;
+                    read_back += 1;
+                }
+                problems.extend(c.problems.into_iter().map(|p| (c.key.clone(), p)));
+            }
+        }
+    }
+    out.proved = total > 0 && read_back == total;
+    Ok((out, problems))
 }
 
 struct Checked1 {
@@ -435,6 +564,11 @@ struct Checked1 {
 
 fn archived(class: &str) -> bool {
     matches!(class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+/// A restore S3 finished (`ongoing-request="false"`): the archived copy is readable.
+fn restored(restore: Option<&str>) -> bool {
+    restore.is_some_and(|r| r.contains("ongoing-request=\"false\""))
 }
 
 /// Checks one object: streamed and hashed, compared with the manifest and with S3's claim.
@@ -454,7 +588,7 @@ async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry) -> 
     if head.version_id.is_some() && e.backup_version_id.is_some() && head.version_id != e.backup_version_id {
         c.problems.push(Problem::Replaced);
     }
-    if archived(&head.storage_class) {
+    if archived(&head.storage_class) && !restored(head.restore.as_deref()) {
         c.metadata_only = true;
         if head.size < e.size {
             c.problems.push(Problem::Truncated);

@@ -100,6 +100,9 @@ fn full() -> VerifyRequest {
         sample: None,
         seed: None,
         recovery_point: None,
+        restore_sample: None,
+        restore_tier: None,
+        restore_every_days: None,
     }
 }
 

@@ -195,6 +195,10 @@ pub struct RecoveryPoint {
     /// `verified_at` is cleared until a verification passes again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_failed: Option<VerificationFailure>,
+    /// When a sample of the run's archived copies (GLACIER, DEEP_ARCHIVE) was last
+    /// restored and read back intact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_checked_at: Option<DateTime<Utc>>,
     /// Where the run's copies are after an explicit tier move (absent: still where the
     /// run wrote them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -303,6 +307,7 @@ impl RecoveryPoint {
             holds: Holds::default(),
             manifest: None,
             verification_failed: None,
+            restore_checked_at: None,
             tiering: None,
             archive: None,
             export: None,

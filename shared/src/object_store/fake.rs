@@ -164,6 +164,22 @@ impl InMemoryObjectStore {
         })
     }
 
+    /// Flips one byte of the current version's stored bytes in place: bit rot, which
+    /// keeps the version id, ETag and storage class.
+    pub fn rot(&self, bucket: &str, key: &str, at: usize) {
+        if let Some(v) = lock(&self.buckets)
+            .get_mut(bucket)
+            .and_then(|b| b.objects.get_mut(key))
+            .and_then(|vs| vs.last_mut())
+        {
+            let mut data = v.data.as_ref().clone();
+            if let Some(b) = data.get_mut(at) {
+                *b ^= 0x40;
+            }
+            v.data = Arc::new(data);
+        }
+    }
+
     /// Finishes every archive restore under way (S3 takes minutes to hours).
     pub fn complete_restores(&self) {
         for b in lock(&self.buckets).values_mut() {

@@ -235,6 +235,7 @@ fn point(
         holds: Holds::default(),
         manifest: None,
         verification_failed: None,
+        restore_checked_at: None,
         tiering: None,
         archive: None,
         export: None,

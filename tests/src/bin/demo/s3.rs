@@ -86,6 +86,9 @@ pub async fn run(env: &TestEnv) -> Result<()> {
         sample: None,
         seed: None,
         recovery_point: None,
+        restore_sample: None,
+        restore_tier: None,
+        restore_every_days: None,
     };
     let report = verify_backups::run(&verify, &all, &format!("{}-demo-verify", env.prefix)).await?;
     println!(
