@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,26 @@ SIGN_EXAMPLE = """async (x) => {
 }"""
 
 
+def launch(p: Any, attempts: int = 3) -> Any:
+    """Chromium, launched again when it dies while starting (it can crash in its zygote
+    on a loaded machine); the page itself is never retried."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+        except Error:
+            if attempt == attempts:
+                raise
+            time.sleep(attempt)
+    raise RuntimeError("unreachable")
+
+
 def check(url: str, screenshot: Path, timeout_ms: int) -> dict[str, Any]:
     console_errors: list[str] = []
     failed_requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
 
