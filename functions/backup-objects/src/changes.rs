@@ -15,7 +15,7 @@
 //! run already under way. After a full listing, the messages sent before it started are
 //! deleted (the listing saw their changes); later ones are left for the next run.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -106,6 +106,8 @@ pub(crate) struct FeedRun<'a> {
     pub careful: bool,
     /// Messages waiting as the run began, when known.
     pub waiting: Option<u64>,
+    /// Stop taking new keys after this (the Lambda deadline less a margin).
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl FeedRun<'_> {
@@ -179,11 +181,17 @@ impl FeedRun<'_> {
         let (deps, id, req) = (self.deps, self.id, self.req);
         let s = &deps.settings;
         let run = id.run.as_str();
-        let drained = self.drain().await?;
-        let mut keys = drained.keys;
-        keys.extend(cp.changes.take().unwrap_or_default());
-        // Before any copy: a crash from here on resumes with these keys, although their
-        // messages stay hidden for a while.
+        // Only the run's first invocation drains the queue: a resumed one works on the keys
+        // saved then (their messages stay hidden a while, and come back later to be found
+        // unchanged); anything newer waits for the next run, so no key already backed up
+        // by this run can have changed again unseen.
+        let (keys, drained) = if let Some(saved) = cp.changes.take() {
+            (saved.into_iter().collect::<BTreeSet<String>>(), Drained::default())
+        } else {
+            let mut d = self.drain().await?;
+            (std::mem::take(&mut d.keys), d)
+        };
+        // Before any copy: a crash from here on resumes with these keys.
         cp.changes = Some(keys.iter().cloned().collect());
         save_checkpoint(deps, self.ckey, &cp).await?;
         release(deps, self.queue, &drained.others).await;
@@ -197,62 +205,88 @@ impl FeedRun<'_> {
             prev: &prev,
             careful: self.careful,
         };
-        let now = deps.clock.now();
         let pass = &pass;
-        // One GET per key: its headers say what the current version is; an unchanged one
-        // is dropped unread, a changed one is hashed and copied from that very version.
-        let outcomes: Vec<Option<Outcome>> = stream::iter(keys.iter())
-            .map(|key| async move {
-                let body = match deps.source.get(&req.bucket, key, None, None).await {
-                    Ok(b) => b,
-                    Err(PortError::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                let etag = body
-                    .etag
-                    .clone()
-                    .ok_or_else(|| PortError::Invalid(format!("{key}: the store announced no ETag")))?;
-                let listed = ListedObject {
-                    key: key.clone(),
-                    version_id: body.version_id.clone(),
-                    size: body.size,
-                    etag,
-                    storage_class: body.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
-                    last_modified: body.last_modified,
-                };
-                back_up_one(pass, listed, Some(body), now).await.map(Some)
-            })
-            .buffered(s.concurrency)
-            .try_collect()
-            .await?;
-
         let mut report = BackupReport::start(id, RunStatus::Complete);
         report.listing = Listing::Changes;
-        report.listed = keys.len() as u64;
-        let mut entries: Vec<ManifestEntry> = prev
+        // Keys an earlier invocation of this run finished: their entries (tombstones for
+        // deleted ones) are in the checkpoint.
+        let done: HashSet<String> = cp.entries.iter().map(|e| e.key.clone()).collect();
+        let todo: Vec<&String> = keys.iter().filter(|k| !done.contains(*k)).collect();
+        let step = usize::try_from(s.page_size).unwrap_or(1000).max(1);
+        for (i, chunk) in todo.chunks(step).enumerate() {
+            // At least one step per invocation, then stop at the deadline: the next
+            // invocation resumes from the checkpoint.
+            if i > 0 && self.deadline.is_some_and(|d| deps.clock.now() >= d) {
+                save_checkpoint(deps, self.ckey, &cp).await?;
+                report.status = RunStatus::InProgress;
+                tracing::info!(run = %run, left = todo.len() - i * step, "run from the change queue continues in the next invocation");
+                log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+                return Ok(report);
+            }
+            let now = deps.clock.now();
+            // One GET per key: its headers say what the current version is; an unchanged
+            // one is dropped unread, a changed one is hashed and copied from that very
+            // version.
+            let outcomes: Vec<Option<Outcome>> = stream::iter(chunk.iter().copied())
+                .map(|key| async move {
+                    let body = match deps.source.get(&req.bucket, key, None, None).await {
+                        Ok(b) => b,
+                        Err(PortError::NotFound(_)) => return Ok(None),
+                        Err(e) => return Err(e),
+                    };
+                    let etag = body
+                        .etag
+                        .clone()
+                        .ok_or_else(|| PortError::Invalid(format!("{key}: the store announced no ETag")))?;
+                    let listed = ListedObject {
+                        key: key.clone(),
+                        version_id: body.version_id.clone(),
+                        size: body.size,
+                        etag,
+                        storage_class: body.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+                        last_modified: body.last_modified,
+                    };
+                    back_up_one(pass, listed, Some(body), now).await.map(Some)
+                })
+                .buffered(s.concurrency)
+                .try_collect()
+                .await?;
+            report.listed += chunk.len() as u64;
+            for (key, o) in chunk.iter().zip(outcomes) {
+                let entry = match o {
+                    // Gone from the source: a tombstone, if the previous run had it.
+                    None => match prev.get(key.as_str()) {
+                        Some(p) => ManifestEntry {
+                            deleted: true,
+                            ..(*p).clone()
+                        },
+                        None => continue,
+                    },
+                    Some(Outcome::Unchanged(e)) => {
+                        report.unchanged += 1;
+                        e
+                    }
+                    Some(Outcome::Copied(e)) => {
+                        report.copied += 1;
+                        report.bytes_copied += e.size;
+                        e
+                    }
+                    Some(Outcome::Recovered(e)) => {
+                        report.recovered += 1;
+                        e
+                    }
+                };
+                cp.entries.push(entry);
+            }
+        }
+        let carried: Vec<ManifestEntry> = prev
             .iter()
             .filter(|(k, _)| !keys.contains(**k))
             .map(|(_, e)| (*e).clone())
             .collect();
-        report.unchanged = entries.len() as u64;
-        for o in outcomes.into_iter().flatten() {
-            let entry = match o {
-                Outcome::Unchanged(e) => {
-                    report.unchanged += 1;
-                    e
-                }
-                Outcome::Copied(e) => {
-                    report.copied += 1;
-                    report.bytes_copied += e.size;
-                    e
-                }
-                Outcome::Recovered(e) => {
-                    report.recovered += 1;
-                    e
-                }
-            };
-            entries.push(entry);
-        }
+        report.unchanged += carried.len() as u64;
+        let mut entries = std::mem::take(&mut cp.entries);
+        entries.extend(carried);
         let full_at = previous.full_listing_at();
         let (mref, deleted) = complete(deps, id, &req.bucket, &req.prefix, entries, &prev, Some(full_at)).await?;
         report.deleted = deleted;
@@ -267,7 +301,7 @@ impl FeedRun<'_> {
         log.action(
             "changes",
             run,
-            format!("{} keys from {} messages", keys.len(), drained.mine.len()),
+            format!("{} keys from {} messages", report.listed, drained.mine.len()),
         );
         log.action("copied", run, report.copied.to_string());
         log.action("manifest", run, format!("{} objects", mref.objects));

@@ -490,6 +490,7 @@ pub async fn run(
                         ckey: &ckey,
                         careful,
                         waiting,
+                        deadline,
                     };
                     return feed.run(previous, cp, log).await;
                 }
@@ -559,8 +560,9 @@ async fn complete(
             ..(*e).clone()
         })
         .collect();
-    let deleted = tombstones.len() as u64;
     entries.append(&mut tombstones);
+    // Tombstones: those added here, and those a run from the change queue wrote itself.
+    let deleted = entries.iter().filter(|e| e.deleted).count() as u64;
     let mut manifest = Manifest::new(run, bucket, prefix, now, entries);
     if let Some(full_at) = from_changes_since {
         manifest = manifest.from_changes(full_at);

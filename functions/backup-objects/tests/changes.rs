@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use backup_objects::{BackupReport, BackupRequest, Deps, handle, run};
+use backup_objects::{BackupReport, BackupRequest, Deps, RunStatus, handle, run};
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
@@ -309,4 +309,43 @@ async fn the_sample_event_names_a_change_queue_and_bad_queues_are_refused() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("changeQueue"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_run_from_the_feed_stops_at_its_deadline_and_resumes_without_draining_again() {
+    let w = world(&[("LIST_PAGE_SIZE", "2")]);
+    w.run_at(18, req(18)).await.unwrap();
+    for i in 0..4 {
+        w.change(&format!("2026/{i:03}.jpg"), format!("v2 {i}").as_bytes());
+    }
+    w.delete("2026/009.jpg");
+    w.clock.set("2026-11-23T19:00:30Z".parse().unwrap());
+    // Past its deadline from the start: one step of two keys, then in progress.
+    let past = Some("2026-11-23T19:00:00Z".parse().unwrap());
+    let first = run(&w.deps, &req(19), "inv-a", past).await.unwrap();
+    assert_eq!(
+        (first.status, first.listed, first.copied),
+        (RunStatus::InProgress, 2, 2)
+    );
+    assert!(w.catalog.get(&first.recovery_point).await.unwrap().is_none());
+    // Meanwhile an already backed-up key changes again: that is the next run's work.
+    w.change("2026/000.jpg", b"v3 0");
+    let second = run(&w.deps, &req(19), "inv-b", None).await.unwrap();
+    assert_eq!(
+        (second.status, second.listed, second.copied, second.deleted),
+        (RunStatus::Complete, 3, 2, 1)
+    );
+    let m = w.manifest(&second).await;
+    let zero = m.entries.iter().find(|e| e.key == "2026/000.jpg").unwrap();
+    assert_eq!(w.store.bytes("vault", &zero.backup_key).unwrap(), b"v2 0");
+    assert!(m.entries.iter().any(|e| e.key == "2026/009.jpg" && e.deleted));
+    assert_eq!(m.header.objects, 19);
+    // The first invocation's messages come back later; the new one is waiting now.
+    w.feed.advance(Duration::minutes(17));
+    let next = w.run_at(20, req(20)).await.unwrap();
+    assert_eq!((next.listing, next.copied), (Listing::Changes, 1));
+    let m = w.manifest(&next).await;
+    let zero = m.entries.iter().find(|e| e.key == "2026/000.jpg").unwrap();
+    assert_eq!(w.store.bytes("vault", &zero.backup_key).unwrap(), b"v3 0");
+    assert!(w.feed.is_empty());
 }
