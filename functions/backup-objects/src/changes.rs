@@ -351,26 +351,30 @@ pub(crate) async fn settle(
     (done.len() as u64, left.len() as u64)
 }
 
+/// Deletes received messages, in batches; a failure only means they come back and their
+/// keys are found unchanged.
 async fn delete(deps: &Deps, queue: &str, receipts: &[String]) {
-    let failed = stream::iter(receipts.chunks(BATCH))
-        .map(|chunk| deps.changes.delete(queue, chunk))
-        .buffer_unordered(BATCHES_IN_FLIGHT)
-        .filter_map(|r| async move { r.err() })
-        .collect::<Vec<_>>()
-        .await;
-    if let Some(e) = failed.first() {
-        tracing::warn!(queue, error = %e, batches = failed.len(), "could not delete change messages: they come back and are found unchanged");
-    }
+    in_batches(receipts, |chunk| deps.changes.delete(queue, chunk), queue, "delete").await;
 }
 
+/// Makes received messages visible again at once; a failure only means they come back
+/// after their visibility timeout.
 async fn release(deps: &Deps, queue: &str, receipts: &[String]) {
+    in_batches(receipts, |chunk| deps.changes.release(queue, chunk), queue, "release").await;
+}
+
+async fn in_batches<'a, F, Fut>(receipts: &'a [String], call: F, queue: &str, what: &str)
+where
+    F: Fn(&'a [String]) -> Fut,
+    Fut: std::future::Future<Output = PortResult<()>>,
+{
     let failed = stream::iter(receipts.chunks(BATCH))
-        .map(|chunk| deps.changes.release(queue, chunk))
+        .map(call)
         .buffer_unordered(BATCHES_IN_FLIGHT)
         .filter_map(|r| async move { r.err() })
         .collect::<Vec<_>>()
         .await;
     if let Some(e) = failed.first() {
-        tracing::warn!(queue, error = %e, "could not release change messages: they come back after their visibility timeout");
+        tracing::warn!(queue, error = %e, batches = failed.len(), "could not {what} change messages");
     }
 }
