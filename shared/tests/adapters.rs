@@ -1260,3 +1260,128 @@ async fn admin_restorer_deletes_only_with_a_final_snapshot_and_keeps_automated_b
         .unwrap();
     assert_eq!(delete.num_calls(), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// RDS: DR restores carry their placement; Aurora restores get a writer
+// ---------------------------------------------------------------------------------------
+
+fn dr_databases(client: aws_sdk_rds::Client) -> lifeboat::dr::aws::RdsDrDatabases {
+    lifeboat::dr::aws::RdsDrDatabases::with_clients(HashMap::from([(region("us-west-2"), client)]))
+}
+
+fn placed() -> lifeboat::dr::plan::RestoreSettings {
+    lifeboat::dr::plan::RestoreSettings {
+        subnet_group: Some("dr-private".into()),
+        security_groups: vec!["sg-0123456789abcdef0".into()],
+        parameter_group: Some("orders-pg".into()),
+        cluster_parameter_group: Some("ledger-cpg".into()),
+        option_group: Some("orders-og".into()),
+    }
+}
+
+/// Uses aws-smithy-mocks to pin the exact requests (moto accepts and ignores most of these
+/// fields): an instance restore carries the subnet group, security groups, parameter and
+/// option groups and is never publicly accessible, from a snapshot and to a point in time.
+#[tokio::test(start_paused = true)]
+async fn dr_instance_restores_carry_their_placement_and_are_never_public() {
+    use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
+    use aws_sdk_rds::operation::restore_db_instance_to_point_in_time::RestoreDbInstanceToPointInTimeOutput;
+    use lifeboat::dr::ports::{DrDatabases as _, RestoreRequest};
+    let from_snapshot = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("lbdr-1234abcd-orders")
+                && r.db_subnet_group_name() == Some("dr-private")
+                && r.vpc_security_group_ids() == ["sg-0123456789abcdef0".to_owned()]
+                && r.db_parameter_group_name() == Some("orders-pg")
+                && r.option_group_name() == Some("orders-og")
+                && r.publicly_accessible() == Some(false)
+        })
+        .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
+    let to_time = mock!(aws_sdk_rds::Client::restore_db_instance_to_point_in_time)
+        .match_requests(|r| {
+            r.db_subnet_group_name() == Some("dr-private")
+                && r.vpc_security_group_ids() == ["sg-0123456789abcdef0".to_owned()]
+                && r.publicly_accessible() == Some(false)
+        })
+        .then_output(|| RestoreDbInstanceToPointInTimeOutput::builder().build());
+    let dbs = dr_databases(client!(aws_sdk_rds, RuleMode::Sequential, &[&from_snapshot, &to_time]));
+    let west = region("us-west-2");
+    let settings = placed();
+    let req = RestoreRequest {
+        region: &west,
+        kind: ResourceKind::RdsInstance,
+        target: "lbdr-1234abcd-orders",
+        class: None,
+        settings: &settings,
+        tags: &[],
+    };
+    dbs.restore_from_snapshot(&req, "lb-orders-x").await.unwrap();
+    dbs.restore_to_time(&req, "orders", Utc::now()).await.unwrap();
+    assert_eq!((from_snapshot.num_calls(), to_time.num_calls()), (1, 1));
+}
+
+/// Uses aws-smithy-mocks to pin the exact requests: a cluster restore carries its subnet
+/// group, security groups and cluster parameter group; its writer instance is created in
+/// it with the class asked for, never publicly accessible, and a writer that exists
+/// already (a retried step) is fine.
+#[tokio::test(start_paused = true)]
+async fn dr_cluster_restores_carry_their_placement_and_get_a_private_writer() {
+    use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+    use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
+    use lifeboat::dr::ports::{DrDatabases as _, RestoreRequest, WriterRequest};
+    let engine = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots).then_output(|| {
+        DescribeDbClusterSnapshotsOutput::builder()
+            .db_cluster_snapshots(DbClusterSnapshot::builder().engine("aurora-postgresql").build())
+            .build()
+    });
+    let restore = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
+        .match_requests(|r| {
+            r.db_cluster_identifier() == Some("lbdr-1234abcd-ledger")
+                && r.engine() == Some("aurora-postgresql")
+                && r.db_subnet_group_name() == Some("dr-private")
+                && r.vpc_security_group_ids() == ["sg-0123456789abcdef0".to_owned()]
+                && r.db_cluster_parameter_group_name() == Some("ledger-cpg")
+        })
+        .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+    let writer = mock!(aws_sdk_rds::Client::create_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("lbdr-1234abcd-ledger-w1")
+                && r.db_cluster_identifier() == Some("lbdr-1234abcd-ledger")
+                && r.db_instance_class() == Some("db.r6g.large")
+                && r.engine() == Some("aurora-postgresql")
+                && r.db_parameter_group_name() == Some("ledger-pg")
+                && r.publicly_accessible() == Some(false)
+        })
+        .then_output(|| CreateDbInstanceOutput::builder().build());
+    let exists = mock!(aws_sdk_rds::Client::create_db_instance)
+        .then_http_response(|| rds_wire_error(400, "DBInstanceAlreadyExists", "exists"));
+    let dbs = dr_databases(client!(
+        aws_sdk_rds,
+        RuleMode::Sequential,
+        &[&engine, &restore, &writer, &exists]
+    ));
+    let west = region("us-west-2");
+    let settings = placed();
+    let req = RestoreRequest {
+        region: &west,
+        kind: ResourceKind::AuroraCluster,
+        target: "lbdr-1234abcd-ledger",
+        class: None,
+        settings: &settings,
+        tags: &[],
+    };
+    dbs.restore_from_snapshot(&req, "lb-ledger-x").await.unwrap();
+    let w = WriterRequest {
+        region: &west,
+        cluster: "lbdr-1234abcd-ledger",
+        instance: "lbdr-1234abcd-ledger-w1",
+        class: "db.r6g.large",
+        engine: "aurora-postgresql",
+        parameter_group: Some("ledger-pg"),
+        tags: &[],
+    };
+    dbs.create_cluster_instance(&w).await.unwrap();
+    dbs.create_cluster_instance(&w).await.unwrap();
+    assert_eq!((restore.num_calls(), writer.num_calls(), exists.num_calls()), (1, 1, 1));
+}

@@ -44,6 +44,7 @@ async fn estate(dr: &DrEnv, extra: &str) -> (String, String, String) {
     let plan = format!(
         r#"{{"name": "{{prefix}}-dr{extra_name}", "source_region": "{PRIMARY}", "dr_region": "{DR}",
             "databases": [{{"arn": "{db_arn}"}}, {{"arn": "{cluster_arn}", "step": 2}}],
+            "network": {{"allow_default_network": true}},
             "rto": "30m", "rpo": "15m", "poll_interval": "1s" {extra}}}"#,
         extra_name = if extra.is_empty() { "" } else { "-x" },
     );
@@ -97,6 +98,14 @@ async fn a_drill_restores_validates_measures_and_tears_down() {
         dbs[1]["reason"].as_str().unwrap().contains("newest verified copy"),
         "{report:#}"
     );
+    // A cluster restored from a snapshot has no instance: its writer was created (named
+    // after the cluster) and waited for before the cluster counted as ready.
+    let writer = dbs[1]["writer"].as_str().unwrap_or_default();
+    assert_eq!(
+        writer,
+        format!("{}-w1", dbs[1]["recovered_as"].as_str().unwrap()),
+        "{report:#}"
+    );
     // Ordered plan steps: the cluster (step 2) was ready after the instance (step 1).
     assert!(dbs[0]["ready_at"].as_str().unwrap() <= dbs[1]["ready_at"].as_str().unwrap());
     let steps: Vec<&str> = report["steps"]
@@ -124,7 +133,11 @@ async fn a_drill_restores_validates_measures_and_tears_down() {
             .all(|s| s["elapsed_ms"].is_i64())
     );
     let compensations = report["compensations"].as_array().unwrap();
-    assert_eq!(compensations.len(), 2, "{report:#}");
+    assert_eq!(
+        compensations.len(),
+        3,
+        "the instance, the cluster and its writer: {report:#}"
+    );
     assert!(compensations.iter().all(|c| c["done"] == true), "torn down: {report:#}");
     assert!(leftovers(&dr, &name).await.is_empty(), "nothing left behind");
 
@@ -378,6 +391,7 @@ async fn an_injected_failure_at_each_step_is_compensated_and_alerted_once() {
                 .put_plan(&format!(
                     r#"{{"name": "{{prefix}}-f-{step}", "source_region": "{PRIMARY}", "dr_region": "{DR}",
                         "databases": [{{"arn": "{arn}"}}], "rto": "30m", "rpo": "15m",
+                        "network": {{"allow_default_network": true}},
                         "poll_interval": "1s", "rehearsal_fault": "{step}"}}"#
                 ))
                 .await
@@ -444,6 +458,7 @@ async fn real_failures_compensate_too() {
         .put_plan(&format!(
             r#"{{"name": "{{prefix}}-val", "source_region": "{PRIMARY}", "dr_region": "{DR}",
                 "databases": [{{"arn": "{arn}"}}], "rto": "30m", "rpo": "15m", "poll_interval": "1s",
+                "network": {{"allow_default_network": true}},
                 "validation": {{"lambda_arn": "arn:aws:lambda:{PRIMARY}:123456789012:function:lifeboat-dr-validate-missing"}}}}"#
         ))
         .await
@@ -485,7 +500,8 @@ async fn a_deleted_dr_copy_fails_the_restore_and_compensates() {
     let plan = dr
         .put_plan(&format!(
             r#"{{"name": "{{prefix}}-gone", "source_region": "{PRIMARY}", "dr_region": "{DR}",
-                "databases": [{{"arn": "{cluster_arn}"}}], "rto": "30m", "rpo": "15m", "poll_interval": "1s"}}"#
+                "databases": [{{"arn": "{cluster_arn}"}}], "rto": "30m", "rpo": "15m", "poll_interval": "1s",
+                "network": {{"allow_default_network": true}}}}"#
         ))
         .await
         .unwrap();

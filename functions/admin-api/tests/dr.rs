@@ -12,7 +12,8 @@ use lifeboat::dr::{DrExecution, DrPlan, DrStore, ExecStatus, Mode};
 use serde_json::json;
 
 const PLAN: &str = r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
-    "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m"}"#;
+    "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m",
+    "network": {"allow_default_network": true}}"#;
 
 async fn world() -> World {
     let w = World::new();

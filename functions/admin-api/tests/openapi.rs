@@ -352,7 +352,8 @@ async fn answers_validate_against_the_document() {
         w.dr.as_ref(),
         &lifeboat::dr::DrPlan::from_json(
             r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
-                "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m"}"#,
+                "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m",
+                "network": {"allow_default_network": true}}"#,
         )
         .unwrap(),
     )

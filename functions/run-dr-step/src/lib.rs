@@ -21,9 +21,10 @@ use lifeboat::alerting::Alerter;
 use lifeboat::app::PointUpdateError;
 use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
-use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
+use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name, writer_instance_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
-use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::plan::RestoreSettings;
+use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest, WriterRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
@@ -919,7 +920,7 @@ async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
     Ok((true, chosen.join("; ")))
 }
 
-fn restore_request<'a>(d: &'a DbRun, subnet_group: Option<&'a str>, tags: &'a [Tag]) -> RestoreRequest<'a> {
+fn restore_request<'a>(d: &'a DbRun, settings: &'a RestoreSettings, tags: &'a [Tag]) -> RestoreRequest<'a> {
     RestoreRequest {
         region: &d.target_region,
         kind: d.db.kind,
@@ -929,8 +930,97 @@ fn restore_request<'a>(d: &'a DbRun, subnet_group: Option<&'a str>, tags: &'a [T
         } else {
             None
         },
-        subnet_group,
+        settings,
         tags,
+    }
+}
+
+/// What the restore of `d` carries: the plan's placement and groups, or, for a restore in
+/// the source region, the source database's own as RDS describes it now. Refused (Invalid)
+/// when it would land in the default VPC or security group and the plan does not allow it.
+async fn restore_settings(deps: &Deps, plan: &DrPlan, d: &DbRun) -> Result<RestoreSettings, FunctionError> {
+    let in_dr_region = d.target_region == plan.dr_region;
+    let source = if in_dr_region {
+        None
+    } else {
+        deps.databases
+            .describe(&plan.source_region, d.db.kind, &d.db.id)
+            .await?
+            .map(|i| i.placement)
+    };
+    plan.restore_settings(&d.db, in_dr_region, source.as_ref())
+        .map_err(|e| FunctionError::new(ErrorType::Invalid, e))
+}
+
+/// An Aurora cluster restored from a snapshot has no instance: its writer is created (the
+/// class from the plan, else the source's writer's) and waited for. Answers whether the
+/// writer is available.
+async fn writer_ready(
+    deps: &Deps,
+    plan: &DrPlan,
+    exec: &mut DrExecution,
+    i: usize,
+    action: Action,
+    cluster: &lifeboat::dr::ports::DbInfo,
+    notes: &mut Vec<String>,
+) -> Result<bool, FunctionError> {
+    let d = exec.databases[i].clone();
+    let writer = writer_instance_name(&d.target_id);
+    match deps
+        .databases
+        .describe(&d.target_region, ResourceKind::RdsInstance, &writer)
+        .await?
+    {
+        Some(w) if w.is_available() => {
+            exec.databases[i].writer = Some(writer);
+            Ok(true)
+        }
+        Some(w) if w.status.contains("fail") || w.status.starts_with("incompatible") => {
+            Err(internal(format!("writer {writer} ended in status {}", w.status)))
+        }
+        Some(_) => Ok(false),
+        None => {
+            let class = d.expect_class.clone().ok_or_else(|| {
+                FunctionError::new(
+                    ErrorType::Invalid,
+                    format!(
+                        "{}: no instance class for the writer of {} (the source's writer could not be read); set instance_class in the plan",
+                        d.db.id, d.target_id
+                    ),
+                )
+            })?;
+            let engine = cluster
+                .engine
+                .clone()
+                .ok_or_else(|| internal(format!("{} reports no engine", d.target_id)))?;
+            let settings = restore_settings(deps, plan, &d).await?;
+            let tags = lifeboat_tags(exec);
+            exec.will_undo(
+                action,
+                Undo::DeleteInstance {
+                    region: d.target_region.clone(),
+                    id: writer.clone(),
+                },
+            );
+            save(deps, exec).await?;
+            deps.databases
+                .create_cluster_instance(&WriterRequest {
+                    region: &d.target_region,
+                    cluster: &d.target_id,
+                    instance: &writer,
+                    class: &class,
+                    engine: &engine,
+                    parameter_group: settings.parameter_group.as_deref(),
+                    tags: &tags,
+                })
+                .await?;
+            exec.databases[i].writer = Some(writer.clone());
+            notes.push(format!(
+                "{}: writer {writer} ({class}) of {} started",
+                d.db.id, d.target_id
+            ));
+            Ok(false)
+        }
     }
 }
 
@@ -975,7 +1065,6 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
         ));
     }
     let tags = lifeboat_tags(exec);
-    let subnet_group = plan.prechecks.subnet_group.clone();
     let mut notes = Vec::new();
     advance_tables(deps, exec, action, &mut notes).await?;
     // Several rounds: a database that became ready may let the next plan step start.
@@ -993,22 +1082,24 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                 .ok_or_else(|| internal(format!("{}: no source chosen", d.db.id)))?;
             match (d.phase, &source) {
                 (Phase::Chosen, Source::PointInTime { restore_time }) => {
+                    let settings = restore_settings(deps, plan, &d).await?;
                     exec.will_undo(action, delete_undo(&d));
                     save(deps, exec).await?;
                     if !exists(deps, &d).await? {
                         deps.databases
-                            .restore_to_time(&restore_request(&d, None, &tags), &d.db.id, *restore_time)
+                            .restore_to_time(&restore_request(&d, &settings, &tags), &d.db.id, *restore_time)
                             .await?;
                     }
                     exec.databases[i].phase = Phase::Recovering;
                     notes.push(format!("{}: point-in-time restore to {} started", d.db.id, d.target_id));
                 }
                 (Phase::Chosen, Source::DrSnapshot { snapshot, .. }) => {
+                    let settings = restore_settings(deps, plan, &d).await?;
                     exec.will_undo(action, delete_undo(&d));
                     save(deps, exec).await?;
                     if !exists(deps, &d).await? {
                         deps.databases
-                            .restore_from_snapshot(&restore_request(&d, subnet_group.as_deref(), &tags), snapshot)
+                            .restore_from_snapshot(&restore_request(&d, &settings, &tags), snapshot)
                             .await?;
                     }
                     exec.databases[i].phase = Phase::Recovering;
@@ -1127,11 +1218,12 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                         }
                         Some(_) => continue,
                     }
+                    let settings = restore_settings(deps, plan, &d).await?;
                     exec.will_undo(action, delete_undo(&d));
                     save(deps, exec).await?;
                     if !exists(deps, &d).await? {
                         deps.databases
-                            .restore_from_snapshot(&restore_request(&d, None, &tags), snapshot)
+                            .restore_from_snapshot(&restore_request(&d, &settings, &tags), snapshot)
                             .await?;
                     }
                     exec.databases[i].phase = Phase::Recovering;
@@ -1144,6 +1236,13 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                         .await?
                     {
                         Some(info) if info.is_available() => {
+                            let from_snapshot = matches!(source, Source::DrSnapshot { .. } | Source::DrSide { .. });
+                            if d.db.kind == ResourceKind::AuroraCluster
+                                && from_snapshot
+                                && !writer_ready(deps, plan, exec, i, action, &info, &mut notes).await?
+                            {
+                                continue;
+                            }
                             let r = &mut exec.databases[i];
                             r.phase = Phase::Ready;
                             r.endpoint = info.endpoint;

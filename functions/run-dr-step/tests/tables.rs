@@ -54,6 +54,9 @@ impl DrDatabases for NoDatabases {
     async fn promote_replica(&self, _: &Region, _: &str) -> PortResult<()> {
         Err(PortError::Invalid("no databases in these plans".into()))
     }
+    async fn create_cluster_instance(&self, _: &lifeboat::dr::ports::WriterRequest<'_>) -> PortResult<()> {
+        Err(PortError::Invalid("no databases in these plans".into()))
+    }
     async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
         Err(PortError::Invalid("no databases in these plans".into()))
     }

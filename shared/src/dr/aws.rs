@@ -13,7 +13,8 @@ use crate::aws::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::{Region, ResourceKind};
 use crate::ports::{PortError, PortResult};
 
-use super::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
+use super::plan::DbPlacement;
+use super::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest, WriterRequest};
 
 /// One client per region, built on first use from the shared SDK configuration.
 fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
@@ -63,6 +64,10 @@ impl RdsDrDatabases {
             .map(str::to_owned)
             .ok_or_else(|| PortError::NotFound(format!("cluster snapshot {snapshot} in {region}")))
     }
+}
+
+fn non_empty(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
 }
 
 /// A missing resource, or one already being deleted: what deleting wanted.
@@ -125,29 +130,91 @@ impl DrDatabases for RdsDrDatabases {
                         tags: our_tags(i.tag_list()),
                         latest_restorable: i.latest_restorable_time().and_then(to_chrono),
                         backup_retention_days: i.backup_retention_period(),
+                        placement: DbPlacement {
+                            subnet_group: i
+                                .db_subnet_group()
+                                .and_then(|g| g.db_subnet_group_name())
+                                .map(str::to_owned),
+                            security_groups: i
+                                .vpc_security_groups()
+                                .iter()
+                                .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                                .collect(),
+                            parameter_group: i
+                                .db_parameter_groups()
+                                .first()
+                                .and_then(|g| g.db_parameter_group_name())
+                                .map(str::to_owned),
+                            cluster_parameter_group: None,
+                            option_group: i
+                                .option_group_memberships()
+                                .first()
+                                .and_then(|g| g.option_group_name())
+                                .map(str::to_owned),
+                        },
                     })
                 }),
-            ResourceKind::AuroraCluster => client
-                .describe_db_clusters()
-                .db_cluster_identifier(id)
-                .send()
-                .await
-                .map_err(|e| port_error("DescribeDBClusters", e))
-                .map(|o| {
-                    o.db_clusters().first().map(|c| DbInfo {
-                        kind,
-                        id: id.to_owned(),
-                        arn: c.db_cluster_arn().map(str::to_owned),
-                        status: c.status().unwrap_or("unknown").to_owned(),
-                        engine: c.engine().map(str::to_owned),
-                        engine_version: c.engine_version().map(str::to_owned),
-                        class: None,
-                        endpoint: c.endpoint().map(str::to_owned),
-                        tags: our_tags(c.tag_list()),
-                        latest_restorable: c.latest_restorable_time().and_then(to_chrono),
-                        backup_retention_days: c.backup_retention_period(),
-                    })
-                }),
+            ResourceKind::AuroraCluster => {
+                match client
+                    .describe_db_clusters()
+                    .db_cluster_identifier(id)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("DescribeDBClusters", e))
+                {
+                    Ok(o) => match o.db_clusters().first() {
+                        Some(c) => {
+                            // The class of its writer: what a restored cluster's writer gets.
+                            let writer = c
+                                .db_cluster_members()
+                                .iter()
+                                .find(|m| m.is_cluster_writer() == Some(true))
+                                .and_then(|m| m.db_instance_identifier());
+                            let class = match writer {
+                                Some(w) => {
+                                    match client.describe_db_instances().db_instance_identifier(w).send().await {
+                                        Ok(o) => o
+                                            .db_instances()
+                                            .first()
+                                            .and_then(|i| i.db_instance_class().map(str::to_owned)),
+                                        Err(e) => match port_error("DescribeDBInstances", e) {
+                                            PortError::NotFound(_) => None,
+                                            other => return Err(other),
+                                        },
+                                    }
+                                }
+                                None => None,
+                            };
+                            Ok(Some(DbInfo {
+                                kind,
+                                id: id.to_owned(),
+                                arn: c.db_cluster_arn().map(str::to_owned),
+                                status: c.status().unwrap_or("unknown").to_owned(),
+                                engine: c.engine().map(str::to_owned),
+                                engine_version: c.engine_version().map(str::to_owned),
+                                class,
+                                endpoint: c.endpoint().map(str::to_owned),
+                                tags: our_tags(c.tag_list()),
+                                latest_restorable: c.latest_restorable_time().and_then(to_chrono),
+                                backup_retention_days: c.backup_retention_period(),
+                                placement: DbPlacement {
+                                    subnet_group: c.db_subnet_group().map(str::to_owned),
+                                    security_groups: c
+                                        .vpc_security_groups()
+                                        .iter()
+                                        .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                                        .collect(),
+                                    parameter_group: None,
+                                    cluster_parameter_group: c.db_cluster_parameter_group().map(str::to_owned),
+                                    option_group: None,
+                                },
+                            }))
+                        }
+                        None => Ok(None),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
         };
         match result {
             Err(PortError::NotFound(_)) => Ok(None),
@@ -168,7 +235,11 @@ impl DrDatabases for RdsDrDatabases {
                     .db_instance_identifier(req.target)
                     .db_snapshot_identifier(snapshot)
                     .set_db_instance_class(req.class.map(str::to_owned))
-                    .set_db_subnet_group_name(req.subnet_group.map(str::to_owned))
+                    .set_db_subnet_group_name(req.settings.subnet_group.clone())
+                    .set_vpc_security_group_ids(non_empty(&req.settings.security_groups))
+                    .set_db_parameter_group_name(req.settings.parameter_group.clone())
+                    .set_option_group_name(req.settings.option_group.clone())
+                    .publicly_accessible(false)
                     .set_tags(Some(rds_tags(req.tags)))
                     .send()
                     .await
@@ -183,7 +254,9 @@ impl DrDatabases for RdsDrDatabases {
                         .db_cluster_identifier(req.target)
                         .snapshot_identifier(snapshot)
                         .engine(engine)
-                        .set_db_subnet_group_name(req.subnet_group.map(str::to_owned))
+                        .set_db_subnet_group_name(req.settings.subnet_group.clone())
+                        .set_vpc_security_group_ids(non_empty(&req.settings.security_groups))
+                        .set_db_cluster_parameter_group_name(req.settings.cluster_parameter_group.clone())
                         .set_tags(Some(rds_tags(req.tags)))
                         .send()
                         .await
@@ -205,7 +278,29 @@ impl DrDatabases for RdsDrDatabases {
                 .target_db_instance_identifier(req.target)
                 .restore_time(smithy_time(time))
                 .set_db_instance_class(req.class.map(str::to_owned))
-                .set_db_subnet_group_name(req.subnet_group.map(str::to_owned))
+                .set_db_subnet_group_name(req.settings.subnet_group.clone())
+                .set_vpc_security_group_ids(non_empty(&req.settings.security_groups))
+                .set_db_parameter_group_name(req.settings.parameter_group.clone())
+                .set_option_group_name(req.settings.option_group.clone())
+                .publicly_accessible(false)
+                .set_tags(Some(rds_tags(req.tags)))
+                .send()
+                .await
+                .map(drop),
+        )
+    }
+
+    async fn create_cluster_instance(&self, req: &WriterRequest<'_>) -> PortResult<()> {
+        exists_is_fine(
+            "CreateDBInstance",
+            self.client(req.region)?
+                .create_db_instance()
+                .db_instance_identifier(req.instance)
+                .db_cluster_identifier(req.cluster)
+                .db_instance_class(req.class)
+                .engine(req.engine)
+                .set_db_parameter_group_name(req.parameter_group.map(str::to_owned))
+                .publicly_accessible(false)
                 .set_tags(Some(rds_tags(req.tags)))
                 .send()
                 .await
@@ -248,14 +343,51 @@ impl DrDatabases for RdsDrDatabases {
                 .await
                 .map(drop)
                 .map_err(|e| port_error("DeleteDBInstance", e)),
-            ResourceKind::AuroraCluster => client
-                .delete_db_cluster()
-                .db_cluster_identifier(id)
-                .skip_final_snapshot(true)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| port_error("DeleteDBCluster", e)),
+            ResourceKind::AuroraCluster => {
+                // RDS refuses to delete a cluster that still has instances (a restored
+                // cluster's writer): they are deleted first, as instances are.
+                let members: Vec<String> = match client.describe_db_clusters().db_cluster_identifier(id).send().await {
+                    Ok(o) => o
+                        .db_clusters()
+                        .iter()
+                        .flat_map(aws_sdk_rds::types::DbCluster::db_cluster_members)
+                        .filter_map(|m| m.db_instance_identifier().map(str::to_owned))
+                        .collect(),
+                    Err(e) => match port_error("DescribeDBClusters", e) {
+                        PortError::NotFound(_) => Vec::new(),
+                        other => return Err(other),
+                    },
+                };
+                for member in &members {
+                    gone_is_fine(
+                        client
+                            .delete_db_instance()
+                            .db_instance_identifier(member)
+                            .skip_final_snapshot(true)
+                            .send()
+                            .await
+                            .map(drop)
+                            .map_err(|e| port_error("DeleteDBInstance", e)),
+                    )?;
+                }
+                client
+                    .delete_db_cluster()
+                    .db_cluster_identifier(id)
+                    .skip_final_snapshot(true)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| {
+                        let code = e.code().map(str::to_owned);
+                        match (code.as_deref(), port_error("DeleteDBCluster", e)) {
+                            // Its instances are still being deleted: try again later.
+                            (Some("DBClusterToBeDeletedHasActiveMembers"), PortError::Invalid(m)) => {
+                                PortError::InvalidState(m)
+                            }
+                            (_, other) => other,
+                        }
+                    })
+            }
         })
     }
 

@@ -152,6 +152,16 @@ pub fn resource_name(prefix: &str, execution: &str, db: &str) -> String {
     name
 }
 
+/// The writer instance of a restored Aurora cluster: `<cluster>-w1`, the cluster's name
+/// cut to leave room (so it starts like the cluster's, and is found with it).
+pub fn writer_instance_name(cluster: &str) -> String {
+    let mut base: String = cluster.chars().take(60).collect();
+    while base.ends_with('-') {
+        base.pop();
+    }
+    format!("{base}-w1")
+}
+
 /// The prefixes of the tables a drill and a failover restore into: deleting a table is
 /// only ever considered for names with one of these.
 pub const TABLE_PREFIXES: [&str; 2] = ["lbdr-", "lbfo-"];
@@ -394,6 +404,9 @@ pub struct DbRun {
     pub expect_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Aurora, restored from a snapshot: the writer instance created in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
     /// Failover: the recovery point taken of the source before failing over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_failover_snapshot: Option<String>,
@@ -599,6 +612,7 @@ impl DrExecution {
                     expect_engine: None,
                     expect_class: None,
                     endpoint: None,
+                    writer: None,
                     pre_failover_snapshot: None,
                     ready_at: None,
                 }
@@ -765,6 +779,7 @@ impl DrExecution {
                     "recovered_as": d.target_id,
                     "region": d.target_region,
                     "endpoint": d.endpoint,
+                    "writer": d.writer,
                     "pre_failover_snapshot": d.pre_failover_snapshot,
                     "ready_at": d.ready_at,
                 })
@@ -810,7 +825,8 @@ mod tests {
         DrPlan::from_json(
             r#"{"name":"p","source_region":"us-east-1","dr_region":"us-west-2","rto":"30m","rpo":"15m",
                 "databases":[{"arn":"arn:aws:rds:us-east-1:123456789012:db:orders","read_replica":"orders-r"},
-                             {"arn":"arn:aws:rds:us-east-1:123456789012:cluster:ledger","step":2}]}"#,
+                             {"arn":"arn:aws:rds:us-east-1:123456789012:cluster:ledger","step":2}],
+                "network":{"allow_default_network":true}}"#,
         )
         .unwrap()
     }
@@ -822,6 +838,12 @@ mod tests {
         assert_ne!(a, resource_name("lbdr", "exec-2", "orders"));
         let long = resource_name("lbdr", "e", &"x".repeat(63));
         assert!(is_rds_identifier(&long) && long.len() == 63);
+        let writer = writer_instance_name(&long);
+        assert!(
+            is_rds_identifier(&writer) && writer.starts_with(&long[..60]),
+            "{writer}"
+        );
+        assert_eq!(writer_instance_name("lbdr-1234abcd-ledger"), "lbdr-1234abcd-ledger-w1");
     }
 
     #[test]

@@ -48,8 +48,62 @@ pub struct ProtectedDb {
     /// The Aurora global database this cluster belongs to (failover by the global cluster,
     /// to the `read_replica` cluster).
     pub global_cluster: Option<String>,
-    /// The DB instance class of restored instances (default: the source's).
+    /// The DB instance class of restored instances and of the writer instance of a
+    /// restored Aurora cluster (default: the source's).
     pub instance_class: Option<String>,
+    /// The DB parameter group of restored instances (and of an Aurora writer), in the
+    /// region restored into (default: the source's for a restore in its own region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
+    /// Aurora: the DB cluster parameter group of the restored cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_parameter_group: Option<String>,
+    /// Instances: the option group of restored instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_group: Option<String>,
+}
+
+/// Where restored databases are placed. RDS puts a restore without a DB subnet group into
+/// the default VPC and one without security groups into the VPC's default security group:
+/// a plan must name both unless it says `allow_default_network` explicitly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// VPC security groups (in the DR region) of restores there; the subnet group is
+    /// `prechecks.subnet_group`.
+    pub security_groups: Vec<String>,
+    /// Restores in the source region (point-in-time, failback): the DB subnet group and
+    /// security groups (default: the source database's, as RDS describes it).
+    pub source_subnet_group: Option<String>,
+    pub source_security_groups: Vec<String>,
+    /// Restores may go into the default VPC and security group.
+    pub allow_default_network: bool,
+}
+
+/// The settings one restore carries: placement, parameter groups, option group, and the
+/// class of an Aurora writer instance. Restores are never publicly accessible.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_parameter_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_group: Option<String>,
+}
+
+/// A database's placement and groups as RDS describes it (the source of a restore in its
+/// own region).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbPlacement {
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub parameter_group: Option<String>,
+    pub cluster_parameter_group: Option<String>,
+    pub option_group: Option<String>,
 }
 
 /// One protected DynamoDB table. Native backups stay in the table's region, so a drill or
@@ -162,6 +216,8 @@ pub struct DrPlan {
     pub prechecks: Prechecks,
     pub validation: Validation,
     pub switch: Option<Switch>,
+    /// Where restored databases are placed.
+    pub network: Network,
     /// Restores still not available after this fail the execution (default: the RTO).
     pub restore_deadline: Duration,
     /// The Wait between two polls of a long operation.
@@ -193,6 +249,8 @@ pub struct DrPlanDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch: Option<SwitchDocument>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkDocument>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_deadline: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval: Option<String>,
@@ -212,6 +270,25 @@ pub struct DbDocument {
     pub global_cluster: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_parameter_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDocument {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_subnet_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_security_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_default_network: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,6 +560,21 @@ impl DrPlan {
             if d.instance_class.as_deref().is_some_and(|c| !c.starts_with("db.")) {
                 problems.push(format!("{at}.instance_class: expected a class like db.r6g.large"));
             }
+            for (field, v) in [
+                ("parameter_group", &d.parameter_group),
+                ("cluster_parameter_group", &d.cluster_parameter_group),
+                ("option_group", &d.option_group),
+            ] {
+                if v.as_deref().is_some_and(|g| g.is_empty() || g.len() > 255) {
+                    problems.push(format!("{at}.{field}: expected a group name"));
+                }
+            }
+            if d.cluster_parameter_group.is_some() && kind == Some(ResourceKind::RdsInstance) {
+                problems.push(format!("{at}.cluster_parameter_group: only for aurora-cluster"));
+            }
+            if d.option_group.is_some() && kind == Some(ResourceKind::AuroraCluster) {
+                problems.push(format!("{at}.option_group: Aurora clusters take no option group"));
+            }
             if d.step == Some(0) {
                 problems.push(format!("{at}.step: steps count from 1"));
             }
@@ -495,6 +587,9 @@ impl DrPlan {
                     read_replica: d.read_replica.clone(),
                     global_cluster: d.global_cluster.clone(),
                     instance_class: d.instance_class.clone(),
+                    parameter_group: d.parameter_group.clone(),
+                    cluster_parameter_group: d.cluster_parameter_group.clone(),
+                    option_group: d.option_group.clone(),
                 });
             }
         }
@@ -517,6 +612,39 @@ impl DrPlan {
         }
         if p.subnet_group.as_deref().is_some_and(str::is_empty) {
             problems.push("prechecks.subnet_group: empty".into());
+        }
+        let net = doc.network.clone().unwrap_or_default();
+        for (field, groups) in [
+            ("network.security_groups", &net.security_groups),
+            ("network.source_security_groups", &net.source_security_groups),
+        ] {
+            for g in groups {
+                if !is_security_group_id(g) {
+                    problems.push(format!(
+                        "{field}: {g:.40?} is not a VPC security group id like sg-0123456789abcdef0"
+                    ));
+                }
+            }
+        }
+        if net.source_subnet_group.as_deref().is_some_and(str::is_empty) {
+            problems.push("network.source_subnet_group: empty".into());
+        }
+        // Restores in the DR region are placed by the plan alone (a VPC's groups do not
+        // cross regions); restores in the source region fall back to the source's own.
+        if !doc.databases.is_empty() && !net.allow_default_network {
+            let mut missing = Vec::new();
+            if p.subnet_group.is_none() {
+                missing.push("prechecks.subnet_group (the DR-region DB subnet group)");
+            }
+            if net.security_groups.is_empty() {
+                missing.push("network.security_groups (the DR-region VPC security groups)");
+            }
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "network: restored databases would be placed in the default VPC or security group; name {} (or set network.allow_default_network: true)",
+                    missing.join(" and ")
+                ));
+            }
         }
         let validation = doc.validation.clone().unwrap_or_default();
         if let Some(arn) = &validation.lambda_arn
@@ -614,6 +742,12 @@ impl DrPlan {
                     lambda_arn: validation.lambda_arn,
                 },
                 switch,
+                network: Network {
+                    security_groups: net.security_groups,
+                    source_subnet_group: net.source_subnet_group,
+                    source_security_groups: net.source_security_groups,
+                    allow_default_network: net.allow_default_network,
+                },
                 restore_deadline: restore_deadline.flatten().unwrap_or(rto),
                 poll_interval: poll_interval.flatten().unwrap_or(DEFAULT_POLL),
                 rehearsal_fault,
@@ -640,6 +774,9 @@ impl DrPlan {
                     read_replica: d.read_replica.clone(),
                     global_cluster: d.global_cluster.clone(),
                     instance_class: d.instance_class.clone(),
+                    parameter_group: d.parameter_group.clone(),
+                    cluster_parameter_group: d.cluster_parameter_group.clone(),
+                    option_group: d.option_group.clone(),
                 })
                 .collect(),
             data: self
@@ -676,6 +813,12 @@ impl DrPlan {
                 records: s.records.clone(),
                 ttl: Some(s.ttl),
             }),
+            network: Some(NetworkDocument {
+                security_groups: self.network.security_groups.clone(),
+                source_subnet_group: self.network.source_subnet_group.clone(),
+                source_security_groups: self.network.source_security_groups.clone(),
+                allow_default_network: self.network.allow_default_network,
+            }),
             restore_deadline: Some(fmt(self.restore_deadline)),
             poll_interval: Some(fmt(self.poll_interval)),
             rehearsal_fault: self.rehearsal_fault.map(|a| a.as_str().to_owned()),
@@ -689,6 +832,72 @@ impl DrPlan {
     pub fn database(&self, id: &str) -> Option<&ProtectedDb> {
         self.databases.iter().find(|d| d.id == id)
     }
+
+    /// What a restore of `db` carries. In the DR region: the plan's subnet group, security
+    /// groups and groups. In the source region (point-in-time, failback): the plan's
+    /// `source_*` placement, else the source database's own (`source`, as RDS describes it),
+    /// and the plan's groups, else the source's. Refused (naming what is missing) when the
+    /// restore would land in the default VPC or security group and the plan does not allow
+    /// it explicitly.
+    pub fn restore_settings(
+        &self,
+        db: &ProtectedDb,
+        in_dr_region: bool,
+        source: Option<&DbPlacement>,
+    ) -> Result<RestoreSettings, String> {
+        let own = |plan: &Option<String>, described: Option<&Option<String>>| {
+            plan.clone().or_else(|| described.cloned().flatten())
+        };
+        let settings = if in_dr_region {
+            RestoreSettings {
+                subnet_group: self.prechecks.subnet_group.clone(),
+                security_groups: self.network.security_groups.clone(),
+                parameter_group: db.parameter_group.clone(),
+                cluster_parameter_group: db.cluster_parameter_group.clone(),
+                option_group: db.option_group.clone(),
+            }
+        } else {
+            RestoreSettings {
+                subnet_group: own(&self.network.source_subnet_group, source.map(|s| &s.subnet_group)),
+                security_groups: if self.network.source_security_groups.is_empty() {
+                    source.map(|s| s.security_groups.clone()).unwrap_or_default()
+                } else {
+                    self.network.source_security_groups.clone()
+                },
+                parameter_group: own(&db.parameter_group, source.map(|s| &s.parameter_group)),
+                cluster_parameter_group: own(&db.cluster_parameter_group, source.map(|s| &s.cluster_parameter_group)),
+                option_group: own(&db.option_group, source.map(|s| &s.option_group)),
+            }
+        };
+        if !self.network.allow_default_network {
+            let (subnet, groups) = if in_dr_region {
+                ("prechecks.subnet_group", "network.security_groups")
+            } else {
+                ("network.source_subnet_group", "network.source_security_groups")
+            };
+            let mut missing = Vec::new();
+            if settings.subnet_group.is_none() {
+                missing.push(format!("a DB subnet group ({subnet}, or the source's)"));
+            }
+            if settings.security_groups.is_empty() {
+                missing.push(format!("VPC security groups ({groups}, or the source's)"));
+            }
+            if !missing.is_empty() {
+                return Err(format!(
+                    "{}: the restore would be placed in the default VPC or security group; missing {} (or set network.allow_default_network: true)",
+                    db.id,
+                    missing.join(" and ")
+                ));
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// `sg-` and 8 or 17 hex digits.
+fn is_security_group_id(s: &str) -> bool {
+    s.strip_prefix("sg-")
+        .is_some_and(|h| matches!(h.len(), 8 | 17) && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -706,6 +915,7 @@ mod tests {
         ],
         "rto": "30m", "rpo": "15m",
         "prechecks": {"kms_key_id": "arn:aws:kms:us-west-2:1:key/k", "subnet_group": "dr-private"},
+        "network": {"security_groups": ["sg-0123456789abcdef0"]},
         "validation": {"expect_tags": {"app": "orders"}, "lambda_arn": "arn:aws:lambda:us-west-2:1:function:check"},
         "switch": {"region": "us-east-1", "parameters": {"/orders/db/endpoint": "orders"}}
     }"#;
@@ -867,7 +1077,7 @@ mod tests {
         let plan = DrPlan::from_json(
             r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
                 "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}],
-                "rto": "30m", "rpo": "15m",
+                "rto": "30m", "rpo": "15m", "network": {"allow_default_network": true},
                 "switch": {"region": "us-east-1", "hosted_zone_id": "Z0123456789ABC",
                            "records": {"Orders-DB.internal.example.com": "orders"}}}"#,
         )
@@ -896,5 +1106,121 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in {all}");
         }
+    }
+
+    const PLACED: &str = r#"{
+        "name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+        "databases": [
+            {"arn": "arn:aws:rds:us-east-1:123456789012:db:orders", "parameter_group": "orders-pg16",
+             "option_group": "orders-og"},
+            {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:ledger", "instance_class": "db.r6g.large",
+             "cluster_parameter_group": "ledger-cpg", "parameter_group": "ledger-pg"}
+        ],
+        "rto": "30m", "rpo": "15m",
+        "prechecks": {"subnet_group": "dr-private"},
+        "network": {"security_groups": ["sg-0123456789abcdef0"], "source_subnet_group": "east-private",
+                    "source_security_groups": ["sg-11111111"]}
+    }"#;
+
+    #[test]
+    fn a_plan_that_would_restore_into_the_default_network_is_refused_naming_what_is_missing() {
+        let bare = r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+            "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m"}"#;
+        let all = DrPlan::from_json(bare).unwrap_err().problems.join("\n");
+        assert!(all.contains("default VPC"), "{all}");
+        assert!(
+            all.contains("prechecks.subnet_group") && all.contains("network.security_groups"),
+            "{all}"
+        );
+        let no_groups = bare.replace(
+            r#""rpo": "15m""#,
+            r#""rpo": "15m", "prechecks": {"subnet_group": "dr"}"#,
+        );
+        let all = DrPlan::from_json(&no_groups).unwrap_err().problems.join("\n");
+        assert!(
+            all.contains("network.security_groups") && !all.contains("prechecks.subnet_group ("),
+            "{all}"
+        );
+        let bad_sg = bare.replace(
+            r#""rpo": "15m""#,
+            r#""rpo": "15m", "prechecks": {"subnet_group": "dr"}, "network": {"security_groups": ["default"]}"#,
+        );
+        let all = DrPlan::from_json(&bad_sg).unwrap_err().problems.join("\n");
+        assert!(all.contains("is not a VPC security group id"), "{all}");
+        // Said explicitly, it is allowed; a plan of tables only places no database.
+        let allowed = bare.replace(
+            r#""rpo": "15m""#,
+            r#""rpo": "15m", "network": {"allow_default_network": true}"#,
+        );
+        assert!(DrPlan::from_json(&allowed).unwrap().network.allow_default_network);
+        let placed = DrPlan::from_json(PLACED).unwrap();
+        assert_eq!(DrPlan::from_json(&placed.to_json()).unwrap(), placed);
+        let misplaced = PLACED.replace(
+            r#""parameter_group": "orders-pg16""#,
+            r#""cluster_parameter_group": "x""#,
+        );
+        let all = DrPlan::from_json(&misplaced).unwrap_err().problems.join("\n");
+        assert!(
+            all.contains("databases[0].cluster_parameter_group: only for aurora-cluster"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn restores_carry_the_plans_placement_or_the_sources_own_in_its_region() {
+        let plan = DrPlan::from_json(PLACED).unwrap();
+        let (orders, ledger) = (&plan.databases[0], &plan.databases[1]);
+        let dr = plan.restore_settings(orders, true, None).unwrap();
+        assert_eq!(
+            dr,
+            RestoreSettings {
+                subnet_group: Some("dr-private".into()),
+                security_groups: vec!["sg-0123456789abcdef0".into()],
+                parameter_group: Some("orders-pg16".into()),
+                cluster_parameter_group: None,
+                option_group: Some("orders-og".into()),
+            }
+        );
+        let dr = plan.restore_settings(ledger, true, None).unwrap();
+        assert_eq!(dr.cluster_parameter_group.as_deref(), Some("ledger-cpg"));
+        // In the source region: the plan's source placement wins over the source's.
+        let source = DbPlacement {
+            subnet_group: Some("east-default-ish".into()),
+            security_groups: vec!["sg-22222222".into()],
+            parameter_group: Some("source-pg".into()),
+            cluster_parameter_group: None,
+            option_group: Some("source-og".into()),
+        };
+        let east = plan.restore_settings(orders, false, Some(&source)).unwrap();
+        assert_eq!(east.subnet_group.as_deref(), Some("east-private"));
+        assert_eq!(east.security_groups, ["sg-11111111"]);
+        assert_eq!(east.parameter_group.as_deref(), Some("orders-pg16"));
+
+        // No source placement in the plan: the source database's own.
+        let mut doc = plan.to_document();
+        doc.network = Some(NetworkDocument {
+            security_groups: vec!["sg-0123456789abcdef0".into()],
+            ..NetworkDocument::default()
+        });
+        doc.databases[0].parameter_group = None;
+        doc.databases[0].option_group = None;
+        let plan = DrPlan::from_document(&doc).unwrap();
+        let east = plan.restore_settings(&plan.databases[0], false, Some(&source)).unwrap();
+        assert_eq!(
+            east,
+            RestoreSettings {
+                subnet_group: Some("east-default-ish".into()),
+                security_groups: vec!["sg-22222222".into()],
+                parameter_group: Some("source-pg".into()),
+                cluster_parameter_group: None,
+                option_group: Some("source-og".into()),
+            }
+        );
+        // Neither the plan nor a readable source: refused, naming what is missing.
+        let err = plan.restore_settings(&plan.databases[0], false, None).unwrap_err();
+        assert!(
+            err.contains("orders") && err.contains("network.source_subnet_group") && err.contains("security groups"),
+            "{err}"
+        );
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{Region, ResourceKind};
+use crate::dr::plan::{DbPlacement, RestoreSettings};
 use crate::ports::{PortResult, Tag};
 
 use super::table_digest::TableContent;
@@ -24,6 +25,8 @@ pub struct DbInfo {
     pub tags: Vec<Tag>,
     pub latest_restorable: Option<DateTime<Utc>>,
     pub backup_retention_days: Option<i32>,
+    /// Its DB subnet group, VPC security groups, parameter groups and option group.
+    pub placement: DbPlacement,
 }
 
 impl DbInfo {
@@ -43,7 +46,23 @@ pub struct RestoreRequest<'a> {
     pub target: &'a str,
     /// Instances only (default: the snapshot's).
     pub class: Option<&'a str>,
-    pub subnet_group: Option<&'a str>,
+    /// Subnet group, security groups, parameter and option groups (never publicly
+    /// accessible: the adapter always sets `PubliclyAccessible=false`).
+    pub settings: &'a RestoreSettings,
+    pub tags: &'a [Tag],
+}
+
+/// The writer instance of a restored Aurora cluster: a cluster restored from a snapshot
+/// has no instance, and so no endpoint anyone can connect to, until one is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterRequest<'a> {
+    pub region: &'a Region,
+    pub cluster: &'a str,
+    pub instance: &'a str,
+    pub class: &'a str,
+    /// The cluster's engine (`aurora-postgresql`, `aurora-mysql`).
+    pub engine: &'a str,
+    pub parameter_group: Option<&'a str>,
     pub tags: &'a [Tag],
 }
 
@@ -55,6 +74,9 @@ pub trait DrDatabases: Send + Sync + std::fmt::Debug {
     async fn restore_from_snapshot(&self, req: &RestoreRequest<'_>, snapshot: &str) -> PortResult<()>;
     /// RDS point-in-time restore of instance `source` (same region) to `time`.
     async fn restore_to_time(&self, req: &RestoreRequest<'_>, source: &str, time: DateTime<Utc>) -> PortResult<()>;
+    /// Creates the writer instance of an Aurora cluster (never publicly accessible). An
+    /// instance of that identifier existing already is fine (a retried step).
+    async fn create_cluster_instance(&self, req: &WriterRequest<'_>) -> PortResult<()>;
     async fn promote_replica(&self, region: &Region, id: &str) -> PortResult<()>;
     /// Fails the global database over to the member cluster `target_cluster_arn`.
     async fn failover_global_cluster(&self, region: &Region, global: &str, target_cluster_arn: &str) -> PortResult<()>;

@@ -40,6 +40,7 @@ async fn drills() -> Result<Figure> {
         .put_plan(&format!(
             r#"{{"name": "{{prefix}}-bench", "source_region": "{PRIMARY}", "dr_region": "{DR}",
                 "databases": [{{"arn": "{arn}"}}, {{"arn": "{cluster_arn}", "step": 2}}],
+                "network": {{"allow_default_network": true}},
                 "rto": "30m", "rpo": "15m", "poll_interval": "1s"}}"#
         ))
         .await?;

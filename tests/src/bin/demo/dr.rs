@@ -117,6 +117,7 @@ pub async fn drill() -> Result<()> {
         .put_plan(&format!(
             r#"{{"name": "{{prefix}}-demo", "source_region": "{PRIMARY}", "dr_region": "{DR}",
                 "databases": [{{"arn": "{arn}"}}, {{"arn": "{cluster_arn}", "step": 2}}],
+                "network": {{"allow_default_network": true}},
                 "tables": [{{"arn": "{table_arn}"}}],
                 "rto": "30m", "rpo": "15m", "poll_interval": "1s"}}"#
         ))
