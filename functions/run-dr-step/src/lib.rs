@@ -23,6 +23,7 @@ use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
+use lifeboat::dr::plan::GlobalMove;
 use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
@@ -1026,18 +1027,43 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     exec.databases[i].phase = Phase::Recovering;
                     notes.push(format!("{}: replica {replica} promoted (cannot be undone)", d.db.id));
                 }
-                (Phase::Chosen, Source::GlobalCluster { global_cluster, .. }) => {
+                (
+                    Phase::Chosen,
+                    Source::GlobalCluster {
+                        global_cluster, method, ..
+                    },
+                ) => {
                     let target = deps
                         .databases
                         .describe(&d.target_region, ResourceKind::AuroraCluster, &d.target_id)
                         .await?
                         .and_then(|i| i.arn)
                         .ok_or_else(|| FunctionError::not_found(format!("secondary cluster {}", d.target_id)))?;
-                    deps.databases
-                        .failover_global_cluster(&d.target_region, global_cluster, &target)
-                        .await?;
+                    // Not undoable either: the secondary becomes the primary.
+                    // A replayed step finds the move already under way (InvalidState).
+                    let (moved, how) = match method {
+                        GlobalMove::Outage => (
+                            deps.databases
+                                .failover_global_cluster(&d.target_region, global_cluster, &target)
+                                .await,
+                            "failing over (AllowDataLoss)",
+                        ),
+                        GlobalMove::Planned => (
+                            deps.databases
+                                .switchover_global_cluster(&d.target_region, global_cluster, &target)
+                                .await,
+                            "switching over (no data loss)",
+                        ),
+                    };
+                    match moved {
+                        Ok(()) | Err(PortError::InvalidState(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                     exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!("{}: global database {global_cluster} failing over", d.db.id));
+                    notes.push(format!(
+                        "{}: global database {global_cluster} {how} to {}",
+                        d.db.id, d.target_id
+                    ));
                 }
                 (Phase::Chosen, Source::DrSide { resource, snapshot, .. }) => {
                     exec.will_undo(

@@ -57,6 +57,9 @@ impl DrDatabases for NoDatabases {
     async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
         Err(PortError::Invalid("no databases in these plans".into()))
     }
+    async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+        Err(PortError::Invalid("no databases in these plans".into()))
+    }
     async fn delete(&self, _: &Region, _: ResourceKind, _: &str) -> PortResult<()> {
         Ok(())
     }

@@ -56,8 +56,17 @@ pub trait DrDatabases: Send + Sync + std::fmt::Debug {
     /// RDS point-in-time restore of instance `source` (same region) to `time`.
     async fn restore_to_time(&self, req: &RestoreRequest<'_>, source: &str, time: DateTime<Utc>) -> PortResult<()>;
     async fn promote_replica(&self, region: &Region, id: &str) -> PortResult<()>;
-    /// Fails the global database over to the member cluster `target_cluster_arn`.
+    /// Fails the global database over to the member cluster `target_cluster_arn`, allowing
+    /// data loss: the outage path, when the primary region is impaired.
     async fn failover_global_cluster(&self, region: &Region, global: &str, target_cluster_arn: &str) -> PortResult<()>;
+    /// Switches the global database over to `target_cluster_arn` without data loss: the
+    /// planned path, which needs a healthy primary.
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        global: &str,
+        target_cluster_arn: &str,
+    ) -> PortResult<()>;
     /// Deletes without a final snapshot; a missing resource is fine.
     async fn delete(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<()>;
     async fn subnet_group_exists(&self, region: &Region, name: &str) -> PortResult<bool>;
