@@ -469,6 +469,38 @@ class Checker:
                 self.as_role("own work", w, role, "route53:ChangeResourceRecordSets", f"arn:aws:route53:::hostedzone/{z}",
                              context={"route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
                                       "route53:ChangeResourceRecordSetsActions": ["UPSERT"]})
+        if "RunDrStepFunction" in fns:
+            role, w = fns["RunDrStepFunction"], "function RunDrStepFunction"
+            # An Aurora restore's writer instance, created in the restored cluster.
+            for arn in (f"arn:aws:rds:{dr}:{ACCOUNT}:db:lbdr-1a2b3c4d-ledger-1", own_cluster("lbdr")):
+                self.as_role("own work", w, role, "rds:CreateDBInstance", arn, context=request_tags(LIFEBOAT_TAGS))
+            # Failback: the DR side's final snapshot copied back to the source region.
+            for region in (dr, REGION):
+                copy = f"arn:aws:rds:{region}:{ACCOUNT}:snapshot:lbfbs-1a2b3c4d-orders"
+                self.as_role("own work", w, role, "rds:CopyDBSnapshot", copy, context=request_tags(LIFEBOAT_TAGS))
+            cs = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster-snapshot:lbfbs-1a2b3c4d-ledger"
+            self.as_role("own work", w, role, "rds:DeleteDBClusterSnapshot", cs, context=tagged(cs, LIFEBOAT_TAGS))
+        if "CreateSnapshotsFunction" in fns:
+            role, w = fns["CreateSnapshotsFunction"], "function CreateSnapshotsFunction"
+            src = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders"
+            snap = f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"
+            for arn in (src, snap):
+                self.as_role("own work", w, role, "rds:CreateDBSnapshot", arn, context=request_tags(LIFEBOAT_TAGS))
+            self.as_role("own work", w, role, "rds:AddTagsToResource", snap, context=request_tags(LIFEBOAT_TAGS))
+        if "CopySnapshotsFunction" in fns:
+            role, w = fns["CopySnapshotsFunction"], "function CopySnapshotsFunction"
+            copy = f"arn:aws:rds:{dr}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"
+            self.as_role("own work", w, role, "rds:CopyDBSnapshot", copy, context=request_tags(LIFEBOAT_TAGS))
+            self.as_role("own work", w, role, "rds:AddTagsToResource", copy, context=request_tags(LIFEBOAT_TAGS))
+        if "TrackRecoveryPointsFunction" in fns and [a for a in params.get("SnapshotShareAccounts", []) if a]:
+            role, w = fns["TrackRecoveryPointsFunction"], "function TrackRecoveryPointsFunction"
+            copy = f"arn:aws:rds:{dr}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"
+            self.as_role("own work", w, role, "rds:ModifyDBSnapshotAttribute", copy, context=tagged(copy, LIFEBOAT_TAGS))
+        if "ExpireRecoveryPointsFunction" in fns:
+            role, w = fns["ExpireRecoveryPointsFunction"], "function ExpireRecoveryPointsFunction"
+            for rp in (f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:awsbackup:job-1a2b3c4d",
+                       f"arn:aws:backup:{REGION}:{ACCOUNT}:recovery-point:1a2b3c4d"):
+                self.as_role("own work", w, role, "backup:DeleteRecoveryPoint", rp)
         if "ExpireRecoveryPointsFunction" in fns:
             role = fns["ExpireRecoveryPointsFunction"]
             for region in (REGION, dr):
@@ -479,8 +511,25 @@ class Checker:
             role = fns["AdminApiFunction"]
             w = "function AdminApiFunction"
             target = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders-restored"
-            self.as_role("own work", w, role, "rds:RestoreDBInstanceFromDBSnapshot", target, context=request_tags({"lifeboat:restored-from": "lb-gold-orders-20261123-1800"}))
-            self.as_role("own work", w, role, "rds:AddTagsToResource", target, context=request_tags({"lifeboat:restored-from": "lb-gold-orders-20261123-1800"}))
+            restored = request_tags({"lifeboat:restored-from": "lb-gold-orders-20261123-1800"})
+            source = f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"
+            for arn in (target, source):
+                self.as_role("own work", w, role, "rds:RestoreDBInstanceFromDBSnapshot", arn, context=restored)
+            self.as_role("own work", w, role, "rds:AddTagsToResource", target, context=restored)
+            # The pre-restore snapshot of a protected database (tagged with its policy).
+            protected = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders"
+            pre = f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:lb-pre-1a2b3c4d"
+            pre_tags = request_tags({"lifeboat:pre-restore": "orders"})
+            for arn in (protected, pre):
+                self.as_role("own work", w, role, "rds:CreateDBSnapshot", arn,
+                             context={**pre_tags, **tagged(protected, {"lifeboat:policy": "gold"})} if arn == protected else pre_tags)
+            self.as_role("own work", w, role, "rds:AddTagsToResource", pre, context=pre_tags)
+            # Overwrite by rename-and-swap: the protected target renamed aside, deleted (with
+            # a final snapshot) once the operator finishes the restore.
+            self.as_role("own work", w, role, "rds:ModifyDBInstance", protected,
+                         context=tagged(protected, {"lifeboat:policy": "gold"}))
+            aside = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders-lbpre-1a2b3c4d"
+            self.as_role("own work", w, role, "rds:DeleteDBInstance", aside, context=tagged(aside, {"lifeboat:policy": "gold"}))
 
     # --- what no role may do ----------------------------------------------------------------
     def probes(self, params: dict):
@@ -489,7 +538,7 @@ class Checker:
         backup_bucket = params["S3BackupBucketName"]
         protected_bucket = params["S3ProtectedBuckets"].replace("*", "orders").replace("?", "x")
         share_accounts = [a for a in params.get("SnapshotShareAccounts", []) if a]
-        probes: list[tuple[str, str, dict, str]] = []
+        probes: list[tuple[str, str, dict, dict]] = []
         for r in regions:
             db = f"arn:aws:rds:{r}:{ACCOUNT}:db:production-orders"
             cl = f"arn:aws:rds:{r}:{ACCOUNT}:cluster:production-ledger"
@@ -498,66 +547,81 @@ class Checker:
             # A production database whose name looks like Lifeboat's: the tag decides.
             lookalike = f"arn:aws:rds:{r}:{ACCOUNT}:db:lbdr-lookalike-orders"
             for a in ("rds:DeleteDBInstance", "rds:ModifyDBInstance", "rds:RebootDBInstance", "rds:StopDBInstance"):
-                probes.append((a, db, resource_tags(db, FOREIGN_TAGS), ""))
+                probes.append((a, db, resource_tags(db, FOREIGN_TAGS), {}))
             for a in ("rds:DeleteDBInstance", "rds:ModifyDBInstance"):
-                probes.append((a, lookalike, resource_tags(lookalike, FOREIGN_TAGS), ""))
+                probes.append((a, lookalike, resource_tags(lookalike, FOREIGN_TAGS), {}))
             for a in ("rds:DeleteDBCluster", "rds:ModifyDBCluster", "rds:StopDBCluster"):
-                probes.append((a, cl, resource_tags(cl, FOREIGN_TAGS), ""))
+                probes.append((a, cl, resource_tags(cl, FOREIGN_TAGS), {}))
             for a in ("rds:DeleteDBSnapshot", "rds:ModifyDBSnapshot", "rds:ModifyDBSnapshotAttribute"):
-                probes.append((a, sn, resource_tags(sn, FOREIGN_TAGS), ""))
+                probes.append((a, sn, resource_tags(sn, FOREIGN_TAGS), {}))
             for a in ("rds:DeleteDBClusterSnapshot", "rds:ModifyDBClusterSnapshotAttribute"):
-                probes.append((a, cs, resource_tags(cs, FOREIGN_TAGS), ""))
+                probes.append((a, cs, resource_tags(cs, FOREIGN_TAGS), {}))
             # Tagging a foreign database as Lifeboat's would make it deletable.
             for target in (db, cl, sn):
-                probes.append(("rds:AddTagsToResource", target, {**resource_tags(target, FOREIGN_TAGS), **request_tags(LIFEBOAT_TAGS)}, ""))
-                probes.append(("rds:RemoveTagsFromResource", target, {**resource_tags(target, FOREIGN_TAGS), "aws:TagKeys": ["team"]}, ""))
+                probes.append(("rds:AddTagsToResource", target, {**resource_tags(target, FOREIGN_TAGS), **request_tags(LIFEBOAT_TAGS)}, {}))
+                probes.append(("rds:RemoveTagsFromResource", target, {**resource_tags(target, FOREIGN_TAGS), "aws:TagKeys": ["team"]}, {}))
             # Sharing a Lifeboat snapshot with an account no parameter names.
             for own in (f"arn:aws:rds:{r}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800",
                         f"arn:aws:rds:{r}:{ACCOUNT}:cluster-snapshot:lb-gold-ledger-20261123-1800"):
                 action = "rds:ModifyDBSnapshotAttribute" if ":snapshot:" in own else "rds:ModifyDBClusterSnapshotAttribute"
-                accepted = ""
+                accepted = {}
                 if share_accounts:
-                    accepted = (f"SnapshotShareAccounts names {','.join(share_accounts)}: RDS has no condition key for the "
-                                f"account a snapshot is shared with, so IAM cannot refuse {UNNAMED_ACCOUNT}")
+                    accepted = {"TrackRecoveryPointsFunctionRole":
+                                f"SnapshotShareAccounts names {','.join(share_accounts)}: RDS has no condition key for "
+                                f"the account a snapshot is shared with, so IAM cannot refuse {UNNAMED_ACCOUNT}"}
                 probes.append((action, own, resource_tags(own, LIFEBOAT_TAGS), accepted))
             tbl = f"arn:aws:dynamodb:{r}:{ACCOUNT}:table/production-orders"
             for a in ("dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:PutItem", "dynamodb:DeleteItem",
                       "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"):
-                probes.append((a, tbl, resource_tags(tbl, FOREIGN_TAGS), ""))
+                probes.append((a, tbl, resource_tags(tbl, FOREIGN_TAGS), {}))
             bk = f"{tbl}/backup/01700000000000-someone"
-            probes.append(("dynamodb:DeleteBackup", bk, {},
-                           "DynamoDB backups carry no tags and their ARNs no creator: the function deletes only the "
-                           "lb- backups its catalog records"))
+            probes.append(("dynamodb:DeleteBackup", bk, {}, {
+                "ExpireRecoveryPointsFunctionRole":
+                    "DynamoDB backups carry no tags and their ARNs no creator: the function deletes only "
+                    "the lb- backups its catalog records"}))
+            vault_reason = ("AWS Backup recovery points carry no creator IAM can check: the function deletes only "
+                            "points whose backup job it started (job id recorded)")
             rp = f"arn:aws:backup:{r}:{ACCOUNT}:recovery-point:someone-elses"
-            probes.append(("backup:DeleteRecoveryPoint", rp, resource_tags(rp, FOREIGN_TAGS), ""))
+            probes.append(("backup:DeleteRecoveryPoint", rp, resource_tags(rp, FOREIGN_TAGS),
+                           {"ExpireRecoveryPointsFunctionRole": vault_reason}))
             rp_rds = f"arn:aws:rds:{r}:{ACCOUNT}:snapshot:awsbackup:job-someone-elses"
-            probes.append(("backup:DeleteRecoveryPoint", rp_rds, resource_tags(rp_rds, FOREIGN_TAGS), ""))
+            probes.append(("backup:DeleteRecoveryPoint", rp_rds, resource_tags(rp_rds, FOREIGN_TAGS),
+                           {"ExpireRecoveryPointsFunctionRole": vault_reason}))
             vault = f"arn:aws:backup:{r}:{ACCOUNT}:backup-vault:production-vault"
-            probes.append(("backup:DeleteBackupVault", vault, {}, ""))
+            probes.append(("backup:DeleteBackupVault", vault, {}, {}))
             gv = f"arn:aws:glacier:{r}:{ACCOUNT}:vaults/someone-elses-vault"
-            probes.append(("glacier:DeleteArchive", gv, {}, ""))
-            probes.append(("glacier:DeleteVault", gv, {}, ""))
+            probes.append(("glacier:DeleteArchive", gv, {}, {}))
+            probes.append(("glacier:DeleteVault", gv, {}, {}))
             param = f"arn:aws:ssm:{r}:{ACCOUNT}:parameter/production/orders/db-password"
-            probes.append(("ssm:PutParameter", param, {}, ""))
-            probes.append(("ssm:DeleteParameter", param, {}, ""))
-        probes.append(("dynamodb:DeleteTable", catalog, {}, ""))
+            probes.append(("ssm:PutParameter", param, {}, {}))
+            probes.append(("ssm:DeleteParameter", param, {}, {}))
+        probes.append(("dynamodb:DeleteTable", catalog, {}, {}))
         zone = "arn:aws:route53:::hostedzone/ZFOREIGN00000000000"
         probes.append(("route53:ChangeResourceRecordSets", zone,
                        {"route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
-                        "route53:ChangeResourceRecordSetsActions": ["UPSERT"]}, ""))
+                        "route53:ChangeResourceRecordSetsActions": ["UPSERT"]}, {}))
         for obj in (f"arn:aws:s3:::{backup_bucket}/lifeboat/orders/data/x", f"arn:aws:s3:::{protected_bucket}/x",
                     "arn:aws:s3:::someone-elses-bucket/x"):
-            probes.append(("s3:BypassGovernanceRetention", obj, {}, ""))
+            probes.append(("s3:BypassGovernanceRetention", obj, {}, {}))
         for obj in (f"arn:aws:s3:::{protected_bucket}/x", "arn:aws:s3:::someone-elses-bucket/x"):
-            probes.append(("s3:DeleteObjectVersion", obj, {}, ""))
-            probes.append(("s3:DeleteObject", obj, {}, ""))
+            probes.append(("s3:DeleteObjectVersion", obj, {}, {}))
+            probes.append(("s3:DeleteObject", obj, {}, {}))
         for bucket in (f"arn:aws:s3:::{protected_bucket}", "arn:aws:s3:::someone-elses-bucket"):
-            probes.append(("s3:PutLifecycleConfiguration", bucket, {}, ""))
-            probes.append(("s3:PutBucketPolicy", bucket, {}, ""))
+            probes.append(("s3:PutLifecycleConfiguration", bucket, {}, {}))
+            probes.append(("s3:PutBucketPolicy", bucket, {}, {}))
+        # Lifeboat's backups: only expire-recovery-points deletes them (behind the floor).
+        for r in (REGION, *params["DrRegions"]):
+            for kind, action in (("snapshot", "rds:DeleteDBSnapshot"), ("cluster-snapshot", "rds:DeleteDBClusterSnapshot")):
+                arn = f"arn:aws:rds:{r}:{ACCOUNT}:{kind}:lb-gold-orders-20261123-1800"
+                probes.append((action, arn, resource_tags(arn, LIFEBOAT_TAGS), {"ExpireRecoveryPointsFunctionRole": None}))
         for role_arn, role in self.s.roles.items():
             for action, arn, ctx, accepted in probes:
+                # {role: reason}: an allow IAM cannot narrow further for that role, with
+                # the reason; {role: None}: that role's own work, not probed.
+                if role["logical"] in accepted and accepted[role["logical"]] is None:
+                    continue
                 self.as_role("must not", f"role {role['logical']}", role_arn, action, arn, allow=False,
-                             context=ctx, accepted=accepted)
+                             context=ctx, accepted=accepted.get(role["logical"], {}))
 
 
 def tasks(states: dict):
@@ -646,6 +710,11 @@ def run(template_path: Path) -> int:
         except (Unresolvable, KeyError) as e:
             print(f"[{profile}] the check cannot model the template: {e!r}", file=sys.stderr)
             return 1
+        empty = [x for x in ("schedules", "destinations", "state machines", "api", "own work", "must not")
+                 if not any(c.section == x for c in chk.cases)]
+        if empty:
+            print(f"[{profile}] the check found nothing to evaluate for: {', '.join(empty)}", file=sys.stderr)
+            return 1
         simulate(chk.cases)
         print(f"\n== parameters: {profile} {json.dumps(values) if values else ''}")
         print(f"{'section':<15} {'invoker':<58} {'action':<38} {'target':<90} {'result'}")
@@ -655,7 +724,7 @@ def run(template_path: Path) -> int:
             ok, word = verdict(c)
             total += 1
             # Passing negative probes are summarised, not listed one by one.
-            if c.section == "must not" and ok and not c.accepted:
+            if c.section == "must not" and ok and c.result != "Allowed":
                 denied_ok += 1
                 continue
             if c.section != section:
