@@ -131,6 +131,8 @@ $(IAM_CHECK)/node_modules/.installed: $(IAM_CHECK)/package-lock.json
 
 check-iam: $(VENV)/.installed $(IAM_CHECK)/node_modules/.installed ## IAM wiring and negative cases of the transformed template (offline)
 	$(PYTHON) $(IAM_CHECK)/check.py template.yaml
+	@# The check itself: defects reintroduced into a copy of the template must be reported.
+	$(PYTHON) $(IAM_CHECK)/test_check.py template.yaml
 
 lint: fmt-check clippy lint-template deny checkov check-iam ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov, IAM check
 

@@ -674,19 +674,28 @@ def verdict(c: Case) -> tuple[bool, str]:
     return not allowed, "denied" if not allowed else "ALLOWED"
 
 
-def run(template_path: Path) -> int:
+PROFILES = {"defaults": {}, "configured": CONFIGURED}
+
+
+class CheckError(Exception):
+    """The template cannot be transformed or modelled: the check proves nothing."""
+
+
+def evaluate(template_path: Path, base: Path | None = None, profiles=tuple(PROFILES)) -> tuple[list[str], int, list[str]]:
+    """(failures, requests evaluated, table lines) for `template_path`, whose relative
+    paths (state machine definitions) are resolved against `base`."""
     from cfnlint.decode import decode
     from transform import Transform  # infra/checkov/transform.py's translator
 
+    base = base or template_path.parent
     original, problems = decode(str(template_path))
     if problems or original is None:
-        for p in problems:
-            print(p, file=sys.stderr)
-        return 1
+        raise CheckError("; ".join(str(p) for p in problems) or "empty template")
     failures: list[str] = []
+    lines: list[str] = []
     total = 0
-    for profile, extra in (("defaults", {}), ("configured", CONFIGURED)):
-        values = dict(extra)
+    for profile in profiles:
+        values = dict(PROFILES[profile])
         if profile == "configured":
             declared = original.get("Parameters", {})
             values.update({k: v for k, v in OPTIONAL_CONFIGURED.items() if k in declared})
@@ -694,11 +703,9 @@ def run(template_path: Path) -> int:
         t = Transform(str(template_path), transformed, REGION)
         errors = t.transform_template()
         if errors:
-            for e in errors:
-                print(e, file=sys.stderr)
-            return 1
+            raise CheckError("; ".join(str(e) for e in errors))
         try:
-            stack = Stack(original, t.template(), values, template_path.parent)
+            stack = Stack(original, t.template(), values, base)
             chk = Checker(stack, profile)
             chk.schedules()
             chk.destinations()
@@ -708,17 +715,14 @@ def run(template_path: Path) -> int:
             chk.own_work(stack.r.params)
             chk.probes(stack.r.params)
         except (Unresolvable, KeyError) as e:
-            print(f"[{profile}] the check cannot model the template: {e!r}", file=sys.stderr)
-            return 1
+            raise CheckError(f"[{profile}] the check cannot model the template: {e!r}") from e
         empty = [x for x in ("schedules", "destinations", "state machines", "api", "own work", "must not")
                  if not any(c.section == x for c in chk.cases)]
         if empty:
-            print(f"[{profile}] the check found nothing to evaluate for: {', '.join(empty)}", file=sys.stderr)
-            return 1
+            raise CheckError(f"[{profile}] the check found nothing to evaluate for: {', '.join(empty)}")
         simulate(chk.cases)
-        print(f"\n== parameters: {profile} {json.dumps(values) if values else ''}")
-        print(f"{'section':<15} {'invoker':<58} {'action':<38} {'target':<90} {'result'}")
-        section = None
+        lines.append(f"\n== parameters: {profile} {json.dumps(values) if values else ''}")
+        lines.append(f"{'section':<15} {'invoker':<58} {'action':<38} {'target':<90} {'result'}")
         denied_ok = 0
         for c in chk.cases:
             ok, word = verdict(c)
@@ -727,8 +731,6 @@ def run(template_path: Path) -> int:
             if c.section == "must not" and ok and c.result != "Allowed":
                 denied_ok += 1
                 continue
-            if c.section != section:
-                section = c.section
             line = f"{c.section:<15} {c.invoker[:58]:<58} {c.action:<38} {c.resource[:90]:<90} {word}"
             if c.accepted and c.result == "Allowed":
                 line += f"  ({c.accepted})"
@@ -737,10 +739,19 @@ def run(template_path: Path) -> int:
                 if c.note:
                     line += f"; {c.note}"
                 failures.append(f"[{profile}] {c.invoker}: {c.action} on {c.resource} {word}")
-            print(line)
-        roles = len(stack.roles)
-        print(f"{'must not':<15} {'every role (' + str(roles) + ')':<58} {'destructive probes':<38} "
-              f"{'foreign databases, clusters, snapshots, tables, backups, archives, ...':<90} {denied_ok} denied")
+            lines.append(line)
+        lines.append(f"{'must not':<15} {'every role (' + str(len(stack.roles)) + ')':<58} {'destructive probes':<38} "
+                     f"{'foreign databases, clusters, snapshots, tables, backups, archives, ...':<90} {denied_ok} denied")
+    return failures, total, lines
+
+
+def run(template_path: Path) -> int:
+    try:
+        failures, total, lines = evaluate(template_path)
+    except CheckError as e:
+        print(f"IAM check could not run: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
     print()
     if failures:
         print(f"IAM check FAILED: {len(failures)} of {total} requests evaluated differently from what the product needs:")
