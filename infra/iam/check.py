@@ -323,6 +323,10 @@ class Checker:
             if dlq:
                 self.send_to_queue("schedules", who, role, dlq)
 
+    def execution_roles(self):
+        for arn, k in self.s.functions().items():
+            self.trust("functions", f"function {k}", "lambda.amazonaws.com", self.s.res[k]["Properties"]["Role"])
+
     def destinations(self):
         fns = self.s.functions()
         by_name = {self.s.r.ref(k): arn for arn, k in fns.items()}
@@ -478,6 +482,8 @@ class Checker:
             for region in (dr, REGION):
                 copy = f"arn:aws:rds:{region}:{ACCOUNT}:snapshot:lbfbs-1a2b3c4d-orders"
                 self.as_role("own work", w, role, "rds:CopyDBSnapshot", copy, context=request_tags(LIFEBOAT_TAGS))
+            final = f"arn:aws:rds:{dr}:{ACCOUNT}:cluster-snapshot:lbdr-1a2b3c4d-ledger-final"
+            self.as_role("own work", w, role, "rds:DeleteDBCluster", final)
             cs = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster-snapshot:lbfbs-1a2b3c4d-ledger"
             self.as_role("own work", w, role, "rds:DeleteDBClusterSnapshot", cs, context=tagged(cs, LIFEBOAT_TAGS))
         if "CreateSnapshotsFunction" in fns:
@@ -570,6 +576,16 @@ class Checker:
                                 f"SnapshotShareAccounts names {','.join(share_accounts)}: RDS has no condition key for "
                                 f"the account a snapshot is shared with, so IAM cannot refuse {UNNAMED_ACCOUNT}"}
                 probes.append((action, own, resource_tags(own, LIFEBOAT_TAGS), accepted))
+            # The PITR history of a database, and global databases.
+            ab = f"arn:aws:rds:{r}:{ACCOUNT}:auto-backup:ab-someone-elses"
+            probes.append(("rds:DeleteDBInstanceAutomatedBackup", ab, {}, {}))
+            cab = f"arn:aws:rds:{r}:{ACCOUNT}:cluster-auto-backup:cluster-ab-someone-elses"
+            probes.append(("rds:DeleteDBClusterAutomatedBackup", cab, {}, {}))
+            # Keys that encrypt backups: deleting or disabling one makes them unreadable.
+            for key in (f"arn:aws:kms:{r}:{ACCOUNT}:key/00000000-1111-2222-3333-444444444444",
+                        *[k for k in params.get("DrKmsKeyArns", []) if k and region_of(k) == r]):
+                probes.append(("kms:ScheduleKeyDeletion", key, {}, {}))
+                probes.append(("kms:DisableKey", key, {}, {}))
             tbl = f"arn:aws:dynamodb:{r}:{ACCOUNT}:table/production-orders"
             for a in ("dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:PutItem", "dynamodb:DeleteItem",
                       "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"):
@@ -596,6 +612,13 @@ class Checker:
             probes.append(("ssm:PutParameter", param, {}, {}))
             probes.append(("ssm:DeleteParameter", param, {}, {}))
         probes.append(("dynamodb:DeleteTable", catalog, {}, {}))
+        gc = f"arn:aws:rds::{ACCOUNT}:global-cluster:production-global"
+        probes.append(("rds:DeleteGlobalCluster", gc, {"aws:RequestedRegion": REGION}, {}))
+        probes.append(("rds:RemoveFromGlobalCluster", gc, {"aws:RequestedRegion": REGION}, {}))
+        for key in self.s.of_type("AWS::KMS::Key"):
+            probes.append(("kms:ScheduleKeyDeletion", self.s.r.get_att(key[0], "Arn"), {}, {}))
+        for bucket in (f"arn:aws:s3:::{protected_bucket}", f"arn:aws:s3:::{backup_bucket}"):
+            probes.append(("s3:DeleteBucket", bucket, {}, {}))
         zone = "arn:aws:route53:::hostedzone/ZFOREIGN00000000000"
         probes.append(("route53:ChangeResourceRecordSets", zone,
                        {"route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
@@ -708,6 +731,7 @@ def evaluate(template_path: Path, base: Path | None = None, profiles=tuple(PROFI
             stack = Stack(original, t.template(), values, base)
             chk = Checker(stack, profile)
             chk.schedules()
+            chk.execution_roles()
             chk.destinations()
             chk.state_machines()
             chk.api()
@@ -716,7 +740,7 @@ def evaluate(template_path: Path, base: Path | None = None, profiles=tuple(PROFI
             chk.probes(stack.r.params)
         except (Unresolvable, KeyError) as e:
             raise CheckError(f"[{profile}] the check cannot model the template: {e!r}") from e
-        empty = [x for x in ("schedules", "destinations", "state machines", "api", "own work", "must not")
+        empty = [x for x in ("schedules", "functions", "destinations", "state machines", "api", "own work", "must not")
                  if not any(c.section == x for c in chk.cases)]
         if empty:
             raise CheckError(f"[{profile}] the check found nothing to evaluate for: {', '.join(empty)}")
