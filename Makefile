@@ -63,7 +63,7 @@ define with_stack
 	fi
 endef
 
-.PHONY: build functions fmt fmt-check clippy lint-template lint unit integration test demo package deny checkov
+.PHONY: build functions fmt fmt-check clippy lint-template lint unit integration test demo package deny checkov check-iam
 
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
@@ -118,7 +118,23 @@ checkov: $(CHECKOV_VENV)/.installed $(VENV)/.installed ## checkov on the SAM-tra
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		-f target/template.transformed.json -f infra/s3-backup-bucket.yaml -f infra/s3-change-queue.yaml
 
-lint: fmt-check clippy lint-template deny checkov ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov
+# The IAM of the SAM-transformed template, evaluated offline by an IAM policy simulator
+# (@cloud-copilot/iam-simulate, pinned in infra/iam/package-lock.json, installed with
+# Debian's node/npm into infra/iam/node_modules): every schedule, state machine and API
+# route can reach its target, and no role can destroy what Lifeboat did not create.
+IAM_CHECK := infra/iam
+
+$(IAM_CHECK)/node_modules/.installed: $(IAM_CHECK)/package-lock.json
+	@command -v npm >/dev/null || { echo "check-iam needs node and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix $(IAM_CHECK) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+check-iam: $(VENV)/.installed $(IAM_CHECK)/node_modules/.installed ## IAM wiring and negative cases of the transformed template (offline)
+	$(PYTHON) $(IAM_CHECK)/check.py template.yaml
+	@# The check itself: defects reintroduced into a copy of the template must be reported.
+	$(PYTHON) $(IAM_CHECK)/test_check.py template.yaml
+
+lint: fmt-check clippy lint-template deny checkov check-iam ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov, IAM check
 
 unit: ## Unit and behaviour tests (no AWS stack needed)
 	$(CARGO) nextest run --workspace --exclude lifeboat-tests
