@@ -63,7 +63,7 @@ define with_stack
 	fi
 endef
 
-.PHONY: build functions fmt fmt-check clippy lint-template lint unit integration test demo package deny checkov check-iam
+.PHONY: build functions fmt fmt-check clippy lint-template lint unit stack-unit integration test demo package deny checkov check-iam
 
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
@@ -136,8 +136,11 @@ check-iam: $(VENV)/.installed $(IAM_CHECK)/node_modules/.installed ## IAM wiring
 
 lint: fmt-check clippy lint-template deny checkov check-iam ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov, IAM check
 
-unit: ## Unit and behaviour tests (no AWS stack needed)
+unit: stack-unit ## Unit and behaviour tests (no AWS stack needed)
 	$(CARGO) nextest run --workspace --exclude lifeboat-tests
+
+stack-unit: $(VENV)/.installed ## Unit tests of the local stack itself (strict RDS hooks, Lambda bridge)
+	$(PYTHON) -m unittest discover -s infra/local -p 'test_*.py'
 
 # The dashboard's browser test drives Debian's Chromium (installed once, as root or via sudo).
 CHROMIUM := /usr/bin/chromium
@@ -155,7 +158,7 @@ publish-dashboard: $(VENV)/.installed ## Upload the dashboard to a deployed stac
 integration: $(VENV)/.installed $(CHROMIUM) functions ## Integration tests against the local AWS stack
 	$(call with_stack,$(CARGO) nextest run -p lifeboat-tests)
 
-test: $(VENV)/.installed $(CHROMIUM) lint functions ## Everything: lint, then all tests on the local stack
+test: $(VENV)/.installed $(CHROMIUM) lint stack-unit functions ## Everything: lint, then all tests on the local stack
 	$(CARGO) build --workspace --all-targets
 	$(call with_stack,$(CARGO) nextest run --workspace --no-fail-fast)
 
