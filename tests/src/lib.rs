@@ -490,6 +490,35 @@ where
     }
 }
 
+/// Runs the tracker (`deps`, tick `at`) until every point in `ids` has `status`: snapshots
+/// and copies take time on the local stack, as on AWS, and the tracker is what records that
+/// they are done. Returns the tracker's reports.
+pub async fn track_until(
+    env: &TestEnv,
+    deps: &track_recovery_points::Deps,
+    at: &str,
+    ids: &[lifeboat::domain::RecoveryPointId],
+    status: lifeboat::domain::Status,
+) -> Result<Vec<track_recovery_points::Report>> {
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    loop {
+        let run = format!("track-until-{}", reports.len());
+        reports.push(track_recovery_points::run(deps, &tick(at), &run).await?);
+        let mut all = true;
+        for id in ids {
+            all &= env.catalog().get(id).await?.map(|p| p.status) == Some(status);
+        }
+        if all {
+            return Ok(reports);
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(err(format!("{ids:?} not all {status:?} after {WAIT_LIMIT:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// An alert as a subscriber sees it: the message plus its filterable attributes.
 #[derive(Debug, Clone)]
 pub struct ReceivedAlert {

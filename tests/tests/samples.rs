@@ -32,16 +32,19 @@ const SAMPLES: &[(&str, Outcome)] = &[
     ("admin-api/get-resources-viewer.json", Http(200)),
     ("admin-api/post-backups-operator.json", Http(202)),
     ("admin-api/put-policy-admin.json", Http(200)),
-    ("archive-bundles/archive-one.json", Succeeds),
+    // Name a recovery point of an estate the local deployment does not have (the function's
+    // behaviour tests give them one): the point is reported missing, nothing is archived.
+    ("archive-bundles/archive-one.json", Fails("NotFound")),
     ("archive-bundles/archive.json", Succeeds),
     ("archive-bundles/malformed.json", Fails("Invalid")),
     ("archive-bundles/poll.json", Succeeds),
     ("archive-bundles/reconcile.json", Succeeds),
-    ("archive-bundles/retrieve.json", Succeeds),
+    ("archive-bundles/retrieve.json", Fails("NotFound")),
     ("backup-config/backup.json", Succeeds),
     ("backup-config/malformed.json", Fails("Invalid")),
     ("backup-config/restore-dry-run.json", Succeeds),
-    ("backup-objects/finish-gap.json", Succeeds),
+    // A finish whose shard list leaves a gap is refused.
+    ("backup-objects/finish-gap.json", Fails("Invalid")),
     ("backup-objects/from-change-queue.json", Succeeds),
     ("backup-objects/malformed.json", Fails("Invalid")),
     ("backup-objects/plan-shards.json", Succeeds),
@@ -68,7 +71,9 @@ const SAMPLES: &[(&str, Outcome)] = &[
     ("restore-objects/dry-run.json", Succeeds),
     ("restore-objects/overwrite-without-flag.json", Fails("Invalid")),
     ("run-dr-step/precheck-unknown-plan.json", Fails("NotFound")),
-    ("run-dr-step/scheduled-drill.json", Succeeds),
+    // The DR state machine's input (what the weekly schedule starts it with, run by
+    // tests/tests/dr.rs), not a step event: run-dr-step refuses it.
+    ("run-dr-step/scheduled-drill.json", Fails("Invalid")),
     ("run-dr-step/unknown-action.json", Fails("Invalid")),
     ("send-digest/scheduler-tick.json", Succeeds),
     ("tier-backups/dry-run.json", Succeeds),
@@ -147,6 +152,33 @@ async fn local_deployment_resources(env: &TestEnv) {
         .vault_name("lifeboat-archive")
         .send()
         .await;
+    // What the samples back up: the "gold" policy, the "orders" database it protects, the
+    // parameters under /orders/, the "photos" bucket and its change queue.
+    env.put_policy(r#"{"name":"gold","every":"1d","rpo":"2d","retain":7}"#)
+        .await
+        .unwrap();
+    if env.create_instance("orders", "gold").await.is_err() {
+        env.wait_instance_available(PRIMARY, "orders").await.unwrap();
+    }
+    aws_sdk_ssm::Client::new(&env.primary)
+        .put_parameter()
+        .name("/orders/db-host")
+        .value("orders.local")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let _ = lifeboat_tests::s3::source_bucket(env, "photos").await;
+    lifeboat_tests::s3::put(env, PRIMARY, "photos", "2026/a/one.jpg", b"one")
+        .await
+        .unwrap();
+    aws_sdk_sqs::Client::new(&env.primary)
+        .create_queue()
+        .queue_name("lifeboat-changes-photos")
+        .send()
+        .await
+        .unwrap();
     let _ = DR;
 }
 
