@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use base64::Engine as _;
+use lifeboat::ports::Catalog as _;
 use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{PRIMARY, TestEnv};
 use serde_json::{Value, json};
@@ -153,6 +154,23 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
     )
     .await;
     assert_eq!((status, one["id"].as_str()), (200, Some(point.as_str())), "{one}");
+    // The snapshot takes time, as on AWS: the real tracker records when it is available.
+    let tracked = lifeboat::domain::RecoveryPointId::parse(&point).unwrap();
+    let tick = json!({ "scheduledTime": chrono::Utc::now().to_rfc3339() }).to_string();
+    let started = std::time::Instant::now();
+    loop {
+        let (error, out) = env.invoke("track-recovery-points", &tick).await.unwrap();
+        assert_eq!(error, None, "{out}");
+        let status = env.catalog().get(&tracked).await.unwrap().map(|p| p.status);
+        if matches!(
+            status,
+            Some(lifeboat::domain::Status::Available | lifeboat::domain::Status::Copied)
+        ) {
+            break;
+        }
+        assert!(started.elapsed() < lifeboat_tests::WAIT_LIMIT, "{point} is {status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 
     // Policies: an admin writes, an operator may not, a viewer reads.
     let path = format!("/policies/{}", policy.name);
