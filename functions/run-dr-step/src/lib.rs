@@ -26,7 +26,9 @@ use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
 use lifeboat::dr::plan::GlobalMove;
 use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
-use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
+use lifeboat::dr::{
+    Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, SwitchScope, Undo, lease_name,
+};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::ObjectStore;
 use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest, s3_resource};
@@ -73,6 +75,8 @@ pub struct DrConfig {
     /// `BACKUP_REGION`: where `backup-objects` keeps S3 backups (plans with `data` read
     /// them back there); absent, such plans fail their pre-check.
     pub backup_region: Option<Region>,
+    /// `DR_SWITCH_PARAMETER_PATH`, `DR_HOSTED_ZONE_IDS`: what a switch may write here.
+    pub switch_scope: SwitchScope,
 }
 
 impl DrConfig {
@@ -87,6 +91,14 @@ impl DrConfig {
         let catalog_table = required("CATALOG_TABLE_NAME");
         let alerts_topic_arn = required("ALERTS_TOPIC_ARN");
         let reports_bucket = required("DR_REPORTS_BUCKET");
+        let switch_scope = SwitchScope::from_env(
+            get("DR_SWITCH_PARAMETER_PATH").as_deref(),
+            get("DR_HOSTED_ZONE_IDS").as_deref(),
+        )
+        .unwrap_or_else(|e| {
+            problems.push(e);
+            SwitchScope::default()
+        });
         let backup_region = match get("BACKUP_REGION").filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(r) => match Region::parse(&r) {
@@ -107,6 +119,7 @@ impl DrConfig {
             confirm_key_secret_id: get("CONFIRM_KEY_SECRET_ID").filter(|v| !v.trim().is_empty()),
             s3_force_path_style: get("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
             backup_region,
+            switch_scope,
         })
     }
 }
@@ -129,6 +142,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// S3 in the backup region, where plans' data sets are read back.
     pub backup: Option<Arc<dyn ObjectStore>>,
+    /// The SSM parameters and hosted zones the deployment lets a switch write.
+    pub switch_scope: SwitchScope,
 }
 
 impl std::fmt::Debug for Deps {
@@ -185,6 +200,7 @@ impl Deps {
                     lifeboat::aws::s3::CopyTuning::default(),
                 )) as Arc<dyn ObjectStore>
             }),
+            switch_scope: config.switch_scope.clone(),
         }
     }
 
@@ -609,6 +625,11 @@ async fn precheck_leased(
             )),
             None => problems.push("failback needs prechecks.source_kms_key_id (the copy to the source region)".into()),
         }
+    }
+    // The switch writes only what this deployment's role may write (a drill checks it too:
+    // the drill is where a failover's problems should show).
+    if let Some(sw) = &plan.switch {
+        problems.extend(deps.switch_scope.problems(sw));
     }
     if let Some(group) = &plan.prechecks.subnet_group {
         if deps.databases.subnet_group_exists(&plan.dr_region, group).await? {
