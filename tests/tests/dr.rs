@@ -588,10 +588,13 @@ async fn the_sample_events_drive_the_real_binary() {
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
 }
 
-/// A failover that fails at its switch step (injected): the compensations put the SSM
-/// parameter and the DNS record back as they were and remove the failover's databases.
+/// A failover that fails right after its switch step (injected once the switch did its
+/// work): the failover's databases took writes from the moment the endpoints moved, so the
+/// state machine leaves them running and the endpoints as they are, records the execution
+/// as needing an operator (what was done, what remains) and raises one critical alert;
+/// it ends with its own error, `NeedsOperator`.
 #[tokio::test]
-async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
+async fn a_failover_failing_after_its_switch_leaves_the_failover_databases_running() {
     let dr = DrEnv::start().await.unwrap();
     let source_key = dr.env.create_kms_key(PRIMARY).await.unwrap();
     let route53 = aws_sdk_route53::Client::new(&dr.env.primary);
@@ -612,8 +615,6 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
     lifeboat::dr::ports::DnsRecords::upsert_cname(&dns, &zone, &record, "orders.primary.example", 300)
         .await
         .unwrap();
-    // A second record that did not exist before the failover: removed again.
-    let new_record = format!("reports-db.{}.example.", dr.env.prefix);
     let parameter = format!("/{}/orders/endpoint", dr.env.prefix);
     dr.ssm()
         .put_parameter()
@@ -625,8 +626,7 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
         .unwrap();
     let extra = format!(
         r#", "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{{prefix}}-orders"}},
-                         "hosted_zone_id": "{zone}",
-                         "records": {{"{record}": "{{prefix}}-orders", "{new_record}": "{{prefix}}-orders"}}}},
+                         "hosted_zone_id": "{zone}", "records": {{"{record}": "{{prefix}}-orders"}}}},
             "prechecks": {{"source_kms_key_id": "{source_key}"}}, "rehearsal_fault": "switch""#
     );
     let (plan, _, _) = estate(&dr, &extra).await;
@@ -642,16 +642,25 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
         .unwrap();
     assert_eq!(
         (done.status.as_str(), done.error.as_deref()),
-        ("FAILED", Some("DrFailed")),
+        ("FAILED", Some("NeedsOperator")),
         "{done:?}"
     );
-    let cname = |r: String| {
-        let dns = &dns;
-        let zone = &zone;
-        async move { lifeboat::dr::ports::DnsRecords::cname(dns, zone, &r).await.unwrap() }
-    };
-    assert_eq!(cname(record.clone()).await.as_deref(), Some("orders.primary.example"));
-    assert_eq!(cname(new_record.clone()).await, None);
+    // Both failover databases (the instance and the cluster) are still there, running.
+    let exec = dr.store().get_execution(&plan, &name).await.unwrap().unwrap();
+    assert_eq!(exec.status, ExecStatus::NeedsOperator, "{exec:?}");
+    let mut survivors = leftovers(&dr, &name).await;
+    survivors.sort();
+    let mut restored: Vec<String> = exec.databases.iter().map(|d| d.target_id.clone()).collect();
+    restored.sort();
+    assert_eq!(survivors, restored, "the failover databases are left running");
+    assert!(restored.iter().all(|r| r.starts_with("lbfo-")), "{restored:?}");
+    assert!(
+        exec.compensations.iter().all(|c| !c.done),
+        "nothing was undone: {:?}",
+        exec.compensations
+    );
+    // The endpoints still point at the failover side.
+    let endpoint = exec.databases[0].endpoint.clone().unwrap();
     let value = dr
         .ssm()
         .get_parameter()
@@ -661,8 +670,36 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
         .unwrap()
         .parameter()
         .and_then(|p| p.value().map(str::to_owned));
-    assert_eq!(value.as_deref(), Some("orders.primary.example"));
-    assert!(leftovers(&dr, &name).await.is_empty());
+    assert_eq!(value.as_deref(), Some(endpoint.as_str()));
+    assert_eq!(
+        lifeboat::dr::ports::DnsRecords::cname(&dns, &zone, &record)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(endpoint.as_str())
+    );
+    // What was done and what remains, in the record and in the report.
+    let handoff = exec.needs_operator.clone().unwrap();
+    assert!(handoff.reason.contains("injected at step switch"), "{handoff:?}");
+    assert!(handoff.done.iter().any(|d| d.contains(&restored[0])), "{handoff:?}");
+    let report = dr.report(&plan, &name).await.unwrap();
+    assert_eq!(report["status"], "needs-operator", "{report:#}");
+    assert_eq!(
+        report["needs_operator"]["remaining"],
+        json!(handoff.remaining),
+        "{report:#}"
+    );
+    // The switch completed: the site says production runs on the DR side.
+    assert_eq!(dr.store().site(&plan).await.unwrap().unwrap().active, ActiveSide::Dr);
+    // One critical alert.
+    let alerts = dr.env.alerts().await.unwrap();
+    let ours: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.alert.details.get("execution") == Some(&name))
+        .collect();
+    assert_eq!(ours.len(), 1, "{alerts:?}");
+    assert_eq!(ours[0].event_type.as_deref(), Some("dr-needs-operator"));
+    assert_eq!(ours[0].alert.severity, lifeboat::domain::Severity::Critical);
 }
 
 /// The admin API starts a drill on the real state machine and shows its result; a

@@ -323,7 +323,7 @@ pub async fn run(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Value, 
     tracing::info!(action = req.action.as_str(), plan = %req.input.plan, execution = %req.input.execution, mode = req.mode.as_str(), "DR step");
     match req.action {
         Action::Precheck => precheck(deps, req).await,
-        Action::Compensate => compensate(deps, req, run_id).await,
+        Action::Compensate | Action::NeedsOperator => compensate(deps, req, run_id).await,
         action => step(deps, req, action, run_id).await,
     }
 }
@@ -742,7 +742,7 @@ async fn step(deps: &Deps, req: &StepRequest, action: Action, run_id: &str) -> R
         Action::Switch => switch(deps, &plan, &mut exec).await,
         Action::Teardown => teardown(deps, &plan, &mut exec).await,
         Action::Finish => finish(deps, &plan, &mut exec, run_id).await,
-        Action::Precheck | Action::Compensate => Err(internal("not a plain step")),
+        Action::Precheck | Action::Compensate | Action::NeedsOperator => Err(internal("not a plain step")),
     };
     let now = deps.clock.now();
     match result {
@@ -1659,8 +1659,18 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
     if exec.mode == Mode::Drill {
         return Ok((true, "drill: production endpoints untouched".into()));
     }
+    // From here on the recovered databases are production's (pointed at by this step, or
+    // by hand when the plan switches nothing): recorded before the first change, so no
+    // later failure deletes them.
+    if exec.switched_at.is_none() {
+        exec.switched_at = Some(deps.clock.now());
+        save(deps, exec).await?;
+    }
     let Some(sw) = &plan.switch else {
-        return Ok((true, "no endpoint switch configured".into()));
+        return Ok((
+            true,
+            "no endpoint switch configured: point the applications at the recovered databases".into(),
+        ));
     };
     let mut done = Vec::new();
     for (name, db) in &sw.parameters {
@@ -1701,6 +1711,7 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
             save(deps, exec).await?;
         }
         deps.parameters.put(&sw.region, name, &endpoint).await?;
+        note_switched(exec, format!("parameter {name} → {endpoint}"));
         done.push(format!("{name} → {endpoint}"));
     }
     if let Some(zone) = &sw.hosted_zone_id {
@@ -1736,10 +1747,17 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
                     "{name} reads back as {now_points_at:?} after pointing it at {endpoint}"
                 )));
             }
+            note_switched(exec, format!("DNS record {name} → {endpoint}"));
             done.push(format!("{name} → {endpoint}"));
         }
     }
     Ok((true, format!("switched {}", done.join(", "))))
+}
+
+fn note_switched(exec: &mut DrExecution, line: String) {
+    if !exec.switched.contains(&line) {
+        exec.switched.push(line);
+    }
 }
 
 async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
@@ -1973,6 +1991,38 @@ async fn write_report(deps: &Deps, exec: &mut DrExecution) -> Result<(), Functio
     Ok(())
 }
 
+/// Where production runs once `exec`'s switch is done: the DR side after a failover (its
+/// databases and tables), the source side after a failback; `None` for a drill.
+fn site_after(exec: &DrExecution, now: DateTime<Utc>) -> Option<Site> {
+    let databases = exec.databases.iter().map(|d| SiteDb {
+        db: d.db.id.clone(),
+        kind: d.db.kind,
+        region: d.target_region.clone(),
+        id: d.target_id.clone(),
+    });
+    let (active, databases): (ActiveSide, Vec<SiteDb>) = match exec.mode {
+        Mode::Drill => return None,
+        Mode::Failover => (
+            ActiveSide::Dr,
+            databases
+                .chain(exec.tables.iter().map(|t| SiteDb {
+                    db: t.table.name.clone(),
+                    kind: ResourceKind::DynamoDbTable,
+                    region: t.target_region.clone(),
+                    id: t.target_name.clone(),
+                }))
+                .collect(),
+        ),
+        Mode::Failback => (ActiveSide::Source, databases.collect()),
+    };
+    Some(Site {
+        active,
+        since: now,
+        execution: exec.execution.clone(),
+        databases,
+    })
+}
+
 async fn finish(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, run_id: &str) -> StepResult {
     let now = deps.clock.now();
     let m = exec.measure(plan);
@@ -1981,51 +2031,19 @@ async fn finish(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, run_id: &str
     exec.finished_at = Some(now);
     // The finish step's own timing is in the report too.
     exec.end(Action::Finish, now, now, "finished");
-    write_report(deps, exec).await?;
-    match exec.mode {
-        Mode::Failover => {
-            let site = Site {
-                active: ActiveSide::Dr,
-                since: now,
-                execution: exec.execution.clone(),
-                databases: exec
-                    .databases
-                    .iter()
-                    .map(|d| SiteDb {
-                        db: d.db.id.clone(),
-                        kind: d.db.kind,
-                        region: d.target_region.clone(),
-                        id: d.target_id.clone(),
-                    })
-                    .chain(exec.tables.iter().map(|t| SiteDb {
-                        db: t.table.name.clone(),
-                        kind: ResourceKind::DynamoDbTable,
-                        region: t.target_region.clone(),
-                        id: t.target_name.clone(),
-                    }))
-                    .collect(),
-            };
+    let recorded = async {
+        write_report(deps, exec).await?;
+        if let Some(site) = site_after(exec, now) {
             deps.store.put_site(&plan.name, &site).await?;
         }
-        Mode::Failback => {
-            let site = Site {
-                active: ActiveSide::Source,
-                since: now,
-                execution: exec.execution.clone(),
-                databases: exec
-                    .databases
-                    .iter()
-                    .map(|d| SiteDb {
-                        db: d.db.id.clone(),
-                        kind: d.db.kind,
-                        region: d.target_region.clone(),
-                        id: d.target_id.clone(),
-                    })
-                    .collect(),
-            };
-            deps.store.put_site(&plan.name, &site).await?;
-        }
-        Mode::Drill => {}
+        Ok::<(), FunctionError>(())
+    }
+    .await;
+    if let Err(e) = recorded {
+        // Not finished: the failed step is recorded as such, never as a success.
+        exec.status = ExecStatus::Running;
+        exec.finished_at = None;
+        return Err(e);
     }
     let breaches = m.breaches();
     if !breaches.is_empty() {
@@ -2100,6 +2118,11 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             .await;
         return Ok(json!({"compensated": [], "left": [], "status": "failed"}));
     };
+    // Once the switch began, the recovered databases may have taken writes: nothing is
+    // deleted or pointed back; an operator takes over.
+    if exec.endpoints_switched() || exec.status == ExecStatus::NeedsOperator {
+        return hand_off(deps, exec, &kind, &message, alert, run_id).await;
+    }
     let started = deps.clock.now();
     exec.begin(Action::Compensate, started);
     let mut undone = Vec::new();
@@ -2154,4 +2177,195 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
     Ok(
         json!({"compensated": compensated.into_values().collect::<Vec<_>>(), "left": [], "status": "failed", "report": exec.report_key}),
     )
+}
+
+/// The step that failed: the last one whose outcome says so.
+fn failed_step(exec: &DrExecution) -> Option<Action> {
+    exec.steps
+        .iter()
+        .filter(|s| s.outcome.starts_with("failed"))
+        .max_by_key(|s| s.ended_at)
+        .map(|s| s.action)
+}
+
+/// The switch step ran to its end (every endpoint of the plan switched and read back).
+fn switch_completed(exec: &DrExecution) -> bool {
+    exec.steps
+        .iter()
+        .any(|s| s.action == Action::Switch && s.ended_at.is_some() && !s.outcome.starts_with("failed"))
+}
+
+/// What was done and what remains, for the operator of an execution stopped after its
+/// switch began.
+async fn handoff_lines(deps: &Deps, plan: Option<&DrPlan>, exec: &DrExecution) -> (Vec<String>, Vec<String>) {
+    let mut done: Vec<String> = exec
+        .steps
+        .iter()
+        .filter(|s| s.ended_at.is_some() && !s.outcome.starts_with("failed") && s.action != Action::NeedsOperator)
+        .map(|s| format!("{}: {}", s.action, s.outcome))
+        .collect();
+    let mut remaining = Vec::new();
+    for d in &exec.databases {
+        if d.phase == Phase::Ready {
+            done.push(format!(
+                "{}: recovered as {} in {} ({}), left running: it may have taken writes",
+                d.db.id,
+                d.target_id,
+                d.target_region,
+                d.endpoint.as_deref().unwrap_or("no endpoint")
+            ));
+        } else {
+            remaining.push(format!(
+                "{}: {} in {} is not ready ({:?}); check it before pointing anything at it",
+                d.db.id, d.target_id, d.target_region, d.phase
+            ));
+        }
+    }
+    for t in &exec.tables {
+        done.push(format!(
+            "table {}: restored as {} in {}, left in place",
+            t.table.name, t.target_name, t.target_region
+        ));
+    }
+    done.extend(exec.switched.iter().map(|line| format!("switched {line}")));
+    if let Some(sw) = plan.and_then(|p| p.switch.as_ref()) {
+        let switched = |what: &str, name: &str| {
+            exec.switched
+                .iter()
+                .any(|l| l.starts_with(&format!("{what} {name} → ")))
+        };
+        for (name, db) in &sw.parameters {
+            if !switched("parameter", name) {
+                remaining.push(format!(
+                    "parameter {name} in {} is not confirmed switched to {db}'s recovered endpoint: check it and set it by hand",
+                    sw.region
+                ));
+            }
+        }
+        for (name, db) in &sw.records {
+            if !switched("DNS record", name) {
+                remaining.push(format!(
+                    "DNS record {name} is not confirmed switched to {db}'s recovered endpoint: check it and set it by hand"
+                ));
+            }
+        }
+    }
+    if exec.mode == Mode::Failback {
+        // The failover's databases on the DR side: the teardown never deletes them now.
+        let torn_down: Vec<&Undo> = exec
+            .compensations
+            .iter()
+            .filter(|c| c.step == Action::Teardown && c.done)
+            .map(|c| &c.undo)
+            .collect();
+        match deps.store.site(&exec.plan).await {
+            Ok(Some(site)) if site.active == ActiveSide::Dr => {
+                for d in site.databases.iter().filter(|d| d.id.starts_with("lbfo-")) {
+                    if !torn_down.iter().any(|u| u.describe().contains(&d.id)) {
+                        remaining.push(format!(
+                            "the failover's {} {} in {} still runs: once production is confirmed back on the source side, keep a final snapshot and delete it",
+                            d.kind, d.id, d.region
+                        ));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => remaining.push(format!(
+                "the site record could not be read ({e}): check the failover's DR-side databases"
+            )),
+        }
+    }
+    (done, remaining)
+}
+
+/// An execution that failed after its switch began: the recovered databases stay running
+/// and the endpoints stay as they are (they may have taken writes); the record says what
+/// was done and what remains, the site is recorded when the switch completed, the report
+/// is written (best effort), the lease stays held (nothing else starts on a site waiting
+/// for its operator) and one critical alert is raised.
+async fn hand_off(
+    deps: &Deps,
+    mut exec: DrExecution,
+    kind: &str,
+    message: &str,
+    failure: Alert,
+    run_id: &str,
+) -> Result<Value, FunctionError> {
+    let now = deps.clock.now();
+    let plan = load_plan(deps, &exec.plan).await.ok();
+    if exec.status != ExecStatus::NeedsOperator {
+        let started = now;
+        let step = failed_step(&exec).map_or_else(|| "a step".to_owned(), |a| format!("step {a}"));
+        let reason = format!("{step} failed after the endpoint switch began: {kind}: {message}");
+        exec.begin(Action::NeedsOperator, started);
+        let (mut done, mut remaining) = handoff_lines(deps, plan.as_ref(), &exec).await;
+        if switch_completed(&exec)
+            && exec.status != ExecStatus::Succeeded
+            && let Some(site) = site_after(&exec, now)
+        {
+            match deps.store.put_site(&exec.plan, &site).await {
+                Ok(()) => done.push(format!(
+                    "site recorded: production runs on the {} side",
+                    if site.active == ActiveSide::Dr { "DR" } else { "source" }
+                )),
+                Err(e) => remaining.push(format!("record the site (production's side) by hand: {e}")),
+            }
+        }
+        remaining.push(format!(
+            "the plan's DR lease stays held by {} until it expires ({LEASE_HOURS} h after the start): no other DR execution of plan {} starts meanwhile",
+            exec.execution, exec.plan
+        ));
+        exec.status = ExecStatus::NeedsOperator;
+        exec.error = Some(format!("{kind}: {message}"));
+        exec.finished_at = Some(now);
+        if let Some(plan) = &plan {
+            exec.measurement = Some(exec.measure(plan));
+        }
+        exec.needs_operator = Some(lifeboat::dr::execution::OperatorHandoff {
+            reason,
+            done,
+            remaining,
+            at: now,
+        });
+        exec.end(
+            Action::NeedsOperator,
+            started,
+            deps.clock.now(),
+            "handed to an operator: nothing deleted, endpoints left as they are",
+        );
+        if let Err(e) = write_report(deps, &mut exec).await {
+            exec.report_key = None;
+            if let Some(h) = exec.needs_operator.as_mut() {
+                h.remaining.push(format!(
+                    "the execution report could not be written ({}): read this record instead",
+                    e.message
+                ));
+            }
+        }
+        save(deps, &mut exec).await?;
+    }
+    let handoff = exec.needs_operator.clone();
+    let (reason, remaining) = handoff
+        .as_ref()
+        .map(|h| (h.reason.clone(), h.remaining.join("; ")))
+        .unwrap_or_default();
+    let alert = Alert {
+        kind: AlertKind::DrNeedsOperator,
+        severity: Severity::Critical,
+        summary: format!(
+            "{} of plan {} needs an operator: {reason}. The recovered databases were left running and the endpoints as they are",
+            exec.mode, exec.plan
+        ),
+        ..failure
+    }
+    .detail("remaining", remaining)
+    .detail("report", exec.report_key.clone().unwrap_or_default());
+    deps.alerter().raise_or_log(alert, run_id).await;
+    Ok(json!({
+        "status": "needs-operator",
+        "compensated": [],
+        "done": handoff.as_ref().map(|h| h.done.clone()).unwrap_or_default(),
+        "remaining": handoff.as_ref().map(|h| h.remaining.clone()).unwrap_or_default(),
+        "report": exec.report_key,
+    }))
 }

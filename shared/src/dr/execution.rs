@@ -68,10 +68,13 @@ pub enum Action {
     Teardown,
     Finish,
     Compensate,
+    /// A failure once the endpoints were switched: nothing is deleted or switched back;
+    /// the execution is recorded as needing an operator and one critical alert is raised.
+    NeedsOperator,
 }
 
 impl Action {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Precheck,
         Self::ChooseSource,
         Self::Restore,
@@ -81,6 +84,7 @@ impl Action {
         Self::Teardown,
         Self::Finish,
         Self::Compensate,
+        Self::NeedsOperator,
     ];
     /// The steps a rehearsal may make fail (after they did their work).
     pub const REHEARSABLE: [Self; 7] = [
@@ -108,6 +112,7 @@ impl Action {
             Self::Teardown => "teardown",
             Self::Finish => "finish",
             Self::Compensate => "compensate",
+            Self::NeedsOperator => "needs-operator",
         }
     }
 
@@ -530,6 +535,24 @@ pub enum ExecStatus {
     Succeeded,
     /// Failed; the compensations ran.
     Failed,
+    /// Failed after the endpoints were switched to the recovered databases: they may have
+    /// taken writes, so nothing was deleted or switched back. An operator finishes (or
+    /// reverses) the execution by hand; [`OperatorHandoff`] says what was done and what
+    /// remains.
+    NeedsOperator,
+}
+
+/// What an operator needs when an execution stops after its endpoint switch began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorHandoff {
+    /// The step that failed and its error.
+    pub reason: String,
+    /// What the execution did, one line each (steps completed, endpoints switched,
+    /// databases left running).
+    pub done: Vec<String>,
+    /// What is left for the operator, one line each.
+    pub remaining: Vec<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// RTO and RPO as measured, against the plan's targets.
@@ -578,8 +601,19 @@ pub struct DrExecution {
     pub reference_time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validated_at: Option<DateTime<Utc>>,
+    /// When the switch step began changing endpoints (recorded before the first change).
+    /// From then on the recovered databases may take writes: no failure deletes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<DateTime<Utc>>,
+    /// The endpoints (parameter names, DNS records) the switch changed and read back,
+    /// as `name → value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switched: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Set when the execution stopped after its switch began ([`ExecStatus::NeedsOperator`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_operator: Option<OperatorHandoff>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
     /// The confirmation token's nonce (failover, failback): single use.
@@ -641,7 +675,10 @@ impl DrExecution {
             triggered_at: now,
             reference_time,
             validated_at: None,
+            switched_at: None,
+            switched: Vec::new(),
             finished_at: None,
+            needs_operator: None,
             principal: None,
             token_nonce: None,
             steps: Vec::new(),
@@ -725,6 +762,13 @@ impl DrExecution {
                 done: false,
             });
         }
+    }
+
+    /// The switch began changing endpoints: the recovered databases may have taken writes,
+    /// so a failure from here on is handed to an operator and never compensated by
+    /// deleting them or pointing the endpoints back.
+    pub fn endpoints_switched(&self) -> bool {
+        self.switched_at.is_some() || !self.switched.is_empty()
     }
 
     /// The step number whose databases may start: the lowest with a database not ready.
@@ -812,7 +856,10 @@ impl DrExecution {
             "triggered_at": self.triggered_at,
             "reference_time": self.reference_time,
             "validated_at": self.validated_at,
+            "switched_at": self.switched_at,
+            "switched": self.switched,
             "finished_at": self.finished_at,
+            "needs_operator": self.needs_operator,
             "measurement": self.measurement,
             "steps": steps,
             "databases": databases,

@@ -395,4 +395,216 @@ pub mod fake {
             }
         }
     }
+
+    /// [`super::DrDatabases`] in memory: DB instances and clusters with their tags and
+    /// status; restores create them `available` at once (or `creating` until
+    /// [`InMemoryDrDatabases::finish_restores`]); every delete is recorded.
+    #[derive(Debug, Default)]
+    pub struct InMemoryDrDatabases {
+        dbs: Mutex<BTreeMap<(Region, String), super::DbInfo>>,
+        deletes: Mutex<Vec<(Region, String)>>,
+        restores: Mutex<usize>,
+    }
+
+    fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    impl InMemoryDrDatabases {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// A database that exists (a source, a replica, or one that is not Lifeboat's).
+        pub fn put(&self, region: &Region, kind: crate::domain::ResourceKind, id: &str, tags: Vec<crate::ports::Tag>) {
+            guard(&self.dbs).insert(
+                (region.clone(), id.to_owned()),
+                super::DbInfo {
+                    kind,
+                    id: id.to_owned(),
+                    arn: Some(format!("arn:aws:rds:{region}:123456789012:db:{id}")),
+                    status: "available".into(),
+                    engine: Some("postgres".into()),
+                    engine_version: None,
+                    class: Some("db.t3.micro".into()),
+                    endpoint: Some(format!("{id}.{region}.rds.example")),
+                    tags,
+                    latest_restorable: None,
+                    backup_retention_days: None,
+                },
+            );
+        }
+
+        pub fn exists(&self, region: &Region, id: &str) -> bool {
+            guard(&self.dbs).contains_key(&(region.clone(), id.to_owned()))
+        }
+
+        pub fn ids(&self, region: &Region) -> Vec<String> {
+            guard(&self.dbs)
+                .keys()
+                .filter(|(r, _)| r == region)
+                .map(|(_, id)| id.clone())
+                .collect()
+        }
+
+        /// The databases deleted, in order.
+        pub fn deleted(&self) -> Vec<(Region, String)> {
+            guard(&self.deletes).clone()
+        }
+
+        pub fn restores(&self) -> usize {
+            *guard(&self.restores)
+        }
+
+        fn restore(&self, req: &super::RestoreRequest<'_>) {
+            *guard(&self.restores) += 1;
+            let key = (req.region.clone(), req.target.to_owned());
+            if guard(&self.dbs).contains_key(&key) {
+                return;
+            }
+            self.put(req.region, req.kind, req.target, req.tags.to_vec());
+        }
+    }
+
+    #[async_trait]
+    impl super::DrDatabases for InMemoryDrDatabases {
+        async fn describe(
+            &self,
+            region: &Region,
+            _: crate::domain::ResourceKind,
+            id: &str,
+        ) -> PortResult<Option<super::DbInfo>> {
+            Ok(guard(&self.dbs).get(&(region.clone(), id.to_owned())).cloned())
+        }
+
+        async fn restore_from_snapshot(&self, req: &super::RestoreRequest<'_>, _: &str) -> PortResult<()> {
+            self.restore(req);
+            Ok(())
+        }
+
+        async fn restore_to_time(
+            &self,
+            req: &super::RestoreRequest<'_>,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> PortResult<()> {
+            self.restore(req);
+            Ok(())
+        }
+
+        async fn promote_replica(&self, _: &Region, _: &str) -> PortResult<()> {
+            Ok(())
+        }
+
+        async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+            Ok(())
+        }
+
+        async fn delete(&self, region: &Region, _: crate::domain::ResourceKind, id: &str) -> PortResult<()> {
+            if guard(&self.dbs).remove(&(region.clone(), id.to_owned())).is_some() {
+                guard(&self.deletes).push((region.clone(), id.to_owned()));
+            }
+            Ok(())
+        }
+
+        async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
+            Ok(true)
+        }
+
+        async fn quotas(&self, _: &Region) -> PortResult<Vec<super::Quota>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// [`super::Parameters`] in memory (one namespace for every region).
+    #[derive(Debug, Default)]
+    pub struct InMemoryParameters(Mutex<BTreeMap<String, String>>);
+
+    impl InMemoryParameters {
+        pub fn value(&self, name: &str) -> Option<String> {
+            guard(&self.0).get(name).cloned()
+        }
+    }
+
+    #[async_trait]
+    impl super::Parameters for InMemoryParameters {
+        async fn get(&self, _: &Region, name: &str) -> PortResult<Option<String>> {
+            Ok(guard(&self.0).get(name).cloned())
+        }
+        async fn put(&self, _: &Region, name: &str, value: &str) -> PortResult<()> {
+            guard(&self.0).insert(name.into(), value.into());
+            Ok(())
+        }
+        async fn delete(&self, _: &Region, name: &str) -> PortResult<()> {
+            guard(&self.0).remove(name);
+            Ok(())
+        }
+    }
+
+    /// [`super::DnsRecords`] in memory (one namespace for every zone), or failing every
+    /// change (Route 53 unavailable).
+    #[derive(Debug, Default)]
+    pub struct InMemoryDns {
+        records: Mutex<BTreeMap<String, String>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl InMemoryDns {
+        pub fn value(&self, name: &str) -> Option<String> {
+            guard(&self.records).get(name).cloned()
+        }
+
+        /// Every later change fails until turned off again.
+        pub fn set_failing(&self, failing: bool) {
+            self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl super::DnsRecords for InMemoryDns {
+        async fn cname(&self, _: &str, name: &str) -> PortResult<Option<String>> {
+            Ok(guard(&self.records).get(name).cloned())
+        }
+        async fn upsert_cname(&self, _: &str, name: &str, value: &str, _: i64) -> PortResult<()> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(PortError::Throttled("Route 53: PriorRequestNotComplete".into()));
+            }
+            guard(&self.records).insert(name.into(), value.into());
+            Ok(())
+        }
+        async fn delete_cname(&self, _: &str, name: &str, _: &str, _: i64) -> PortResult<()> {
+            guard(&self.records).remove(name);
+            Ok(())
+        }
+    }
+
+    /// [`super::Reports`] in memory, or failing every write (a missing bucket).
+    #[derive(Debug, Default)]
+    pub struct InMemoryReports {
+        reports: Mutex<BTreeMap<String, serde_json::Value>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl InMemoryReports {
+        pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+            guard(&self.reports).get(key).cloned()
+        }
+
+        /// Every later write fails (the bucket is gone) until turned off again.
+        pub fn set_failing(&self, failing: bool) {
+            self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl super::Reports for InMemoryReports {
+        async fn put(&self, key: &str, body: &[u8]) -> PortResult<String> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(PortError::NotFound("bucket reports: NoSuchBucket".into()));
+            }
+            let value = serde_json::from_slice(body).map_err(|e| PortError::Invalid(e.to_string()))?;
+            guard(&self.reports).insert(key.into(), value);
+            Ok(format!("s3://reports/{key}"))
+        }
+    }
 }

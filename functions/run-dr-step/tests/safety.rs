@@ -1,0 +1,348 @@
+//! What a DR execution may never destroy, step by step over in-memory fakes: once the
+//! switch began pointing endpoints at the recovered databases, a failure (of the switch
+//! itself, of the finish, of a failback's teardown) leaves them running, raises one
+//! critical alert and records the execution as needing an operator, with what was done
+//! and what remains; before the switch a failure is compensated as always.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use lifeboat::FunctionError;
+use lifeboat::confirm::SigningKey;
+use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity, Slot, Status};
+use lifeboat::dr::ports::fake::{
+    InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports,
+};
+use lifeboat::dr::store::ActiveSide;
+use lifeboat::dr::store::fake::InMemoryDrStore;
+use lifeboat::dr::{DrExecution, DrStore, ExecStatus};
+use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
+use lifeboat::ports::{Catalog, Clock, PortResult};
+use run_dr_step::{Deps, KmsKeys, SigningKeys, StepRequest, ValidationLambda};
+use serde_json::{Value, json};
+
+const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
+const PARAM: &str = "/orders/db-endpoint";
+const RECORD: &str = "orders-db.example.com.";
+const WHO: &str = "arn:aws:iam::123456789012:user/oncall";
+
+fn east() -> Region {
+    Region::parse("us-east-1").unwrap()
+}
+
+fn west() -> Region {
+    Region::parse("us-west-2").unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-23T03:00:00Z".parse().unwrap()
+}
+
+#[derive(Debug)]
+struct Keys {
+    validation_ok: bool,
+}
+
+#[async_trait]
+impl KmsKeys for Keys {
+    async fn usable(&self, _: &Region, _: &str) -> PortResult<bool> {
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ValidationLambda for Keys {
+    async fn invoke(&self, _: &str, _: &Value) -> PortResult<Result<Value, String>> {
+        Ok(Ok(json!({"ok": self.validation_ok, "reason": "the smoke test failed"})))
+    }
+}
+
+#[async_trait]
+impl SigningKeys for Keys {
+    async fn key(&self) -> PortResult<SigningKey> {
+        Ok(SigningKey::new(vec![7; 32]).unwrap())
+    }
+}
+
+struct World {
+    deps: Deps,
+    dbs: Arc<InMemoryDrDatabases>,
+    store: Arc<InMemoryDrStore>,
+    reports: Arc<InMemoryReports>,
+    parameters: Arc<InMemoryParameters>,
+    dns: Arc<InMemoryDns>,
+    notifier: Arc<RecordingNotifier>,
+    clock: Arc<ManualClock>,
+}
+
+/// A plan of one DB instance whose endpoint is an SSM parameter and a CNAME; `extra` is
+/// spliced into the plan document.
+fn plan(extra: &str) -> String {
+    format!(
+        r#"{{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+            "databases": [{{"arn": "{DB_ARN}"}}],
+            "rto": "30m", "rpo": "1h", "poll_interval": "1s",
+            "switch": {{"region": "us-east-1", "parameters": {{"{PARAM}": "orders"}},
+                        "hosted_zone_id": "Z1", "records": {{"{RECORD}": "orders"}}}},
+            "prechecks": {{"source_kms_key_id": "alias/source"}} {extra}}}"#
+    )
+}
+
+impl World {
+    async fn new(plan: &str, validation_ok: bool) -> Self {
+        let catalog = Arc::new(InMemoryCatalog::new());
+        let store = Arc::new(InMemoryDrStore::default());
+        let reports = Arc::new(InMemoryReports::default());
+        let clock = Arc::new(ManualClock::new(t0()));
+        let parameters = Arc::new(InMemoryParameters::default());
+        let dns = Arc::new(InMemoryDns::default());
+        let dbs = Arc::new(InMemoryDrDatabases::new());
+        let notifier = Arc::new(RecordingNotifier::new());
+        store
+            .put_plan(&lifeboat::dr::DrPlan::from_json(plan).unwrap())
+            .await
+            .unwrap();
+        // The production database, its endpoint, and a verified copy in the DR region.
+        dbs.put(&east(), ResourceKind::RdsInstance, "orders", Vec::new());
+        lifeboat::dr::ports::Parameters::put(parameters.as_ref(), &east(), PARAM, "orders.primary")
+            .await
+            .unwrap();
+        lifeboat::dr::ports::DnsRecords::upsert_cname(dns.as_ref(), "Z1", RECORD, "orders.primary", 60)
+            .await
+            .unwrap();
+        let resource = ResourceRef {
+            kind: ResourceKind::RdsInstance,
+            id: "orders".into(),
+            arn: DB_ARN.into(),
+            region: east(),
+        };
+        let taken = t0() - Duration::minutes(10);
+        let rp = RecoveryPoint {
+            verified_at: Some(taken),
+            ..RecoveryPoint::new(
+                &resource,
+                &PolicyName::parse("gold").unwrap(),
+                Slot::parse_compact(&taken.format("%Y%m%d-%H%M").to_string()).unwrap(),
+                &west(),
+                "lb-gold-orders-copy",
+                Status::Available,
+                taken,
+            )
+        };
+        catalog.insert(&rp).await.unwrap();
+        let deps = Deps {
+            catalog,
+            store: store.clone(),
+            snapshots: Arc::new(InMemorySnapshotStore::new()),
+            databases: dbs.clone(),
+            tables: Arc::new(InMemoryDrTables::new()),
+            parameters: parameters.clone(),
+            dns: dns.clone(),
+            reports: reports.clone(),
+            keys: Arc::new(Keys { validation_ok }),
+            validator: Arc::new(Keys { validation_ok }),
+            signing: Arc::new(Keys { validation_ok }),
+            notifier: notifier.clone(),
+            clock: clock.clone(),
+            backup: None,
+        };
+        Self {
+            deps,
+            dbs,
+            store,
+            reports,
+            parameters,
+            dns,
+            notifier,
+            clock,
+        }
+    }
+
+    /// One step of a failover or failback, with a confirmation token issued to the
+    /// on-call; `error` is what a Catch put in `$.error`.
+    async fn step(
+        &self,
+        action: &str,
+        execution: &str,
+        mode: &str,
+        error: Option<&FunctionError>,
+    ) -> Result<Value, FunctionError> {
+        let digest = lifeboat::confirm::request_digest(&json!({"plan": "orders-dr", "mode": mode}));
+        let (token, _) = lifeboat::confirm::issue(
+            &SigningKey::new(vec![7; 32]).unwrap(),
+            &digest,
+            WHO,
+            self.clock.now(),
+            Duration::minutes(5),
+            &format!("nonce-{execution}"),
+        )
+        .unwrap();
+        let mut request = json!({"plan": "orders-dr", "execution": execution, "mode": mode,
+                                 "principal": WHO, "token": token});
+        if let Some(e) = error {
+            request["error"] =
+                json!({"Error": e.kind.as_str(), "Cause": json!({"errorMessage": e.message}).to_string()});
+        }
+        let req = StepRequest::parse(&json!({"action": action, "request": request})).unwrap();
+        run_dr_step::run(&self.deps, &req, "run-1").await
+    }
+
+    /// Runs `actions` in order; the first error, with the step that raised it.
+    async fn run(&self, execution: &str, mode: &str, actions: &[&str]) -> Result<(), (String, FunctionError)> {
+        for action in actions {
+            self.step(action, execution, mode, None)
+                .await
+                .map_err(|e| ((*action).to_owned(), e))?;
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, execution: &str) -> DrExecution {
+        self.store.get_execution("orders-dr", execution).await.unwrap().unwrap()
+    }
+
+    fn ours(&self, execution: &str) -> Vec<lifeboat::domain::Alert> {
+        self.notifier
+            .alerts()
+            .into_iter()
+            .filter(|a| a.details.get("execution").map(String::as_str) == Some(execution))
+            .collect()
+    }
+}
+
+const UP_TO_SWITCH: [&str; 6] = ["precheck", "choose-source", "restore", "poll", "validate", "switch"];
+
+#[tokio::test]
+async fn a_failure_after_the_switch_leaves_the_failover_database_running_and_asks_for_an_operator() {
+    let w = World::new(&plan(r#", "rehearsal_fault": "switch""#), true).await;
+    let (step, err) = w.run("fo", "failover", &UP_TO_SWITCH).await.unwrap_err();
+    assert_eq!(step, "switch", "{err:?}");
+    let exec = w.exec("fo").await;
+    let restored = exec.databases[0].target_id.clone();
+    let endpoint = exec.databases[0].endpoint.clone().unwrap();
+    assert!(restored.starts_with("lbfo-"), "{restored}");
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some(endpoint.as_str()));
+
+    // The state machine catches the failure into the operator hand-off.
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "needs-operator", "{out}");
+    assert!(
+        w.dbs.exists(&west(), &restored),
+        "the failover database is left running"
+    );
+    assert!(w.dbs.deleted().is_empty(), "{:?}", w.dbs.deleted());
+    assert_eq!(
+        w.parameters.value(PARAM).as_deref(),
+        Some(endpoint.as_str()),
+        "the endpoints are not pointed back at the failed side"
+    );
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(endpoint.as_str()));
+
+    let exec = w.exec("fo").await;
+    assert_eq!(exec.status, ExecStatus::NeedsOperator);
+    let handoff = exec.needs_operator.clone().unwrap();
+    assert!(
+        handoff.reason.contains("rehearsal fault injected at step switch"),
+        "{handoff:?}"
+    );
+    let done = handoff.done.join("\n");
+    assert!(
+        done.contains(&restored) && done.contains(PARAM) && done.contains(RECORD),
+        "{done}"
+    );
+    assert!(!handoff.remaining.is_empty(), "{handoff:?}");
+    // The switch completed: the site says production runs on the DR side, so a failback
+    // can bring it home once the operator is done.
+    let site = w.store.site("orders-dr").await.unwrap().unwrap();
+    assert_eq!(site.active, ActiveSide::Dr);
+    assert_eq!(site.databases[0].id, restored);
+    // The report says so too.
+    let report = w.reports.get("dr-reports/orders-dr/fo.json").unwrap();
+    assert_eq!(report["status"], "needs-operator", "{report:#}");
+    assert_eq!(report["needs_operator"]["done"], json!(handoff.done), "{report:#}");
+
+    // One critical alert; a replayed hand-off (or a compensation reached by an older
+    // definition) neither deletes anything nor alerts again.
+    w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    let again = w.step("compensate", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(again["status"], "needs-operator", "{again}");
+    assert!(w.dbs.exists(&west(), &restored));
+    let alerts = w.ours("fo");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].severity, Severity::Critical);
+    assert_eq!(alerts[0].kind.as_str(), "dr-needs-operator");
+    // Later steps are refused: the execution waits for its operator.
+    assert!(w.step("finish", "fo", "failover", None).await.is_err());
+}
+
+#[tokio::test]
+async fn a_finish_that_cannot_write_its_report_leaves_the_switched_databases_alone() {
+    let w = World::new(&plan(""), true).await;
+    w.run("fo", "failover", &UP_TO_SWITCH).await.unwrap();
+    // The reports bucket is gone: the finish fails after the switch.
+    w.reports.set_failing(true);
+    let (_, err) = w.run("fo", "failover", &["finish"]).await.unwrap_err();
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "needs-operator", "{out}");
+    let exec = w.exec("fo").await;
+    assert_eq!(exec.status, ExecStatus::NeedsOperator);
+    assert!(w.dbs.exists(&west(), &exec.databases[0].target_id));
+    assert!(w.dbs.deleted().is_empty());
+    let handoff = exec.needs_operator.unwrap();
+    assert!(
+        handoff.remaining.iter().any(|r| r.contains("report")),
+        "the report that could not be written is named: {handoff:?}"
+    );
+    assert_eq!(w.ours("fo").len(), 1);
+}
+
+#[tokio::test]
+async fn a_switch_that_fails_halfway_names_the_endpoints_left_to_switch() {
+    let w = World::new(&plan(""), true).await;
+    w.run("fo", "failover", &UP_TO_SWITCH[..5]).await.unwrap();
+    // The parameter switches, then Route 53 fails.
+    w.dns.set_failing(true);
+    let (step, err) = w.run("fo", "failover", &["switch"]).await.unwrap_err();
+    assert_eq!(step, "switch");
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "needs-operator", "{out}");
+    let exec = w.exec("fo").await;
+    assert!(w.dbs.exists(&west(), &exec.databases[0].target_id));
+    assert_eq!(
+        w.parameters.value(PARAM),
+        exec.databases[0].endpoint,
+        "left as switched"
+    );
+    let handoff = exec.needs_operator.unwrap();
+    assert!(handoff.done.iter().any(|d| d.contains(PARAM)), "{handoff:?}");
+    assert!(handoff.remaining.iter().any(|r| r.contains(RECORD)), "{handoff:?}");
+    // A partial switch is not a site on the DR side.
+    assert!(w.store.site("orders-dr").await.unwrap().is_none());
+    assert_eq!(w.ours("fo").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failure_before_the_switch_is_compensated_as_before() {
+    let w = World::new(
+        &plan(r#", "validation": {"lambda_arn": "arn:aws:lambda:us-west-2:123456789012:function:smoke"}"#),
+        false,
+    )
+    .await;
+    let (step, err) = w.run("fo", "failover", &UP_TO_SWITCH).await.unwrap_err();
+    assert_eq!(step, "validate", "{err:?}");
+    let restored = w.exec("fo").await.databases[0].target_id.clone();
+    // Even reached through the operator hand-off (a Catch after the switch state), a
+    // failure before any endpoint changed compensates.
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "failed", "{out}");
+    assert!(
+        !w.dbs.exists(&west(), &restored),
+        "a database that never served is removed"
+    );
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some("orders.primary"));
+    assert_eq!(w.exec("fo").await.status, ExecStatus::Failed);
+    assert_eq!(w.ours("fo").len(), 1);
+}
