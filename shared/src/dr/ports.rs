@@ -500,6 +500,10 @@ pub mod fake {
             Ok(())
         }
 
+        async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+            Ok(())
+        }
+
         async fn delete(&self, region: &Region, _: crate::domain::ResourceKind, id: &str) -> PortResult<()> {
             if guard(&self.dbs).remove(&(region.clone(), id.to_owned())).is_some() {
                 guard(&self.deletes).push((region.clone(), id.to_owned()));
