@@ -470,7 +470,7 @@ impl TestEnv {
 
 /// How long [`wait_for`] waits: AWS-like transitions on the strict local stack take seconds
 /// (`LIFEBOAT_STRICT_*`), a loaded machine more.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(120);
+pub const WAIT_LIMIT: Duration = Duration::from_mins(2);
 
 /// Polls `check` every 250 ms until it is true; an error after [`WAIT_LIMIT`].
 pub async fn wait_for<F, Fut>(what: &str, mut check: F) -> Result<()>
