@@ -116,7 +116,13 @@ fn sample_files() -> BTreeSet<String> {
 /// the backup and DR report buckets, the archive vault. Idempotent: several tests share them.
 async fn local_deployment_resources(env: &TestEnv) {
     let sm = aws_sdk_secretsmanager::Client::new(&env.primary);
-    if sm.describe_secret().secret_id("lifeboat/confirm-signing-key").send().await.is_err() {
+    if sm
+        .describe_secret()
+        .secret_id("lifeboat/confirm-signing-key")
+        .send()
+        .await
+        .is_err()
+    {
         let key = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
         let _ = sm
             .create_secret()
@@ -132,7 +138,12 @@ async fn local_deployment_resources(env: &TestEnv) {
         .iter()
         .any(|a| a.alias_name() == Some("alias/lifeboat-config"))
     {
-        let key = kms.create_key().description("lifeboat config bundles").send().await.unwrap();
+        let key = kms
+            .create_key()
+            .description("lifeboat config bundles")
+            .send()
+            .await
+            .unwrap();
         let key_id = key.key_metadata().unwrap().key_id().to_owned();
         let _ = kms
             .create_alias()
