@@ -507,7 +507,10 @@ pub async fn track_until(
         reports.push(track_recovery_points::run(deps, &tick(at), &run).await?);
         let mut all = true;
         for id in ids {
-            all &= env.catalog().get(id).await?.map(|p| p.status) == Some(status);
+            let now = env.catalog().get(id).await?.map(|p| p.status);
+            // A point with nothing to copy goes on from available to copied at once.
+            all &= now == Some(status)
+                || (status == lifeboat::domain::Status::Available && now == Some(lifeboat::domain::Status::Copied));
         }
         if all {
             return Ok(reports);

@@ -68,7 +68,9 @@ const SAMPLES: &[(&str, Outcome)] = &[
     ("plan-backups/dry-run.json", Succeeds),
     ("plan-backups/emergency-before-migration.json", Succeeds),
     ("plan-backups/malformed.json", Fails("Invalid")),
-    ("restore-objects/dry-run.json", Succeeds),
+    // Restores the state of 2026-11-23 18:30, before any backup the local deployment has:
+    // there is nothing to restore from.
+    ("restore-objects/dry-run.json", Fails("NotFound")),
     ("restore-objects/overwrite-without-flag.json", Fails("Invalid")),
     ("run-dr-step/precheck-unknown-plan.json", Fails("NotFound")),
     // The DR state machine's input (what the weekly schedule starts it with, run by
