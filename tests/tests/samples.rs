@@ -103,7 +103,7 @@ fn sample_files() -> BTreeSet<String> {
         }
         for file in std::fs::read_dir(function.path()).unwrap() {
             let name = file.unwrap().file_name().to_string_lossy().into_owned();
-            if name.ends_with(".json") {
+            if std::path::Path::new(&name).extension().is_some_and(|e| e == "json") {
                 found.insert(format!("{}/{name}", function.file_name().to_string_lossy()));
             }
         }
