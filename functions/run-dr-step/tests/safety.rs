@@ -148,6 +148,7 @@ impl World {
             notifier: notifier.clone(),
             clock: clock.clone(),
             backup: None,
+            switch_scope: lifeboat::dr::SwitchScope::default(),
         };
         Self {
             deps,
