@@ -21,9 +21,10 @@ use lifeboat::alerting::Alerter;
 use lifeboat::app::PointUpdateError;
 use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
+use lifeboat::dr::execution::{DB_PREFIXES, FinalSnapshot, final_snapshot_name, short_id};
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
-use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
@@ -1713,10 +1714,14 @@ fn note_switched(exec: &mut DrExecution, line: String) {
     }
 }
 
-async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
+async fn undo(deps: &Deps, exec: &mut DrExecution, u: &Undo) -> PortResult<()> {
     match u {
-        Undo::DeleteInstance { region, id } => deps.databases.delete(region, ResourceKind::RdsInstance, id).await,
-        Undo::DeleteCluster { region, id } => deps.databases.delete(region, ResourceKind::AuroraCluster, id).await,
+        Undo::DeleteInstance { region, id } => {
+            delete_owned_database(deps, exec, region, ResourceKind::RdsInstance, id).await
+        }
+        Undo::DeleteCluster { region, id } => {
+            delete_owned_database(deps, exec, region, ResourceKind::AuroraCluster, id).await
+        }
         Undo::DeleteSnapshot { region, kind, name } => deps.snapshots.delete_snapshot(region, *kind, name).await,
         Undo::DeleteTable {
             region,
@@ -1740,6 +1745,105 @@ async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
             },
         },
     }
+}
+
+/// Lifeboat made this database for `plan`: its name is a DR name (`lbdr-`, `lbfo-`,
+/// `lbfb-`, then the hash of an execution) and its tags name that very execution and the
+/// plan.
+fn owned_database(info: &DbInfo, plan: &str) -> bool {
+    let tag = |k: &str| info.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
+    let (Some(execution), Some(owner)) = (tag(TAG_EXECUTION), tag(TAG_PLAN)) else {
+        return false;
+    };
+    owner == plan
+        && DB_PREFIXES
+            .iter()
+            .any(|p| info.id.starts_with(&format!("{p}{}-", short_id(execution))))
+}
+
+/// Deletes a database only if Lifeboat made it for this plan ([`owned_database`]), read
+/// again just before deleting. A drill's own copy goes as a throwaway; anything else
+/// leaves a final snapshot (named and recorded in the execution before the delete) and
+/// keeps its automated backups. A missing database, or one already being deleted, is what
+/// was wanted; one that is not Lifeboat's is left alone and noted.
+async fn delete_owned_database(
+    deps: &Deps,
+    exec: &mut DrExecution,
+    region: &Region,
+    kind: ResourceKind,
+    id: &str,
+) -> PortResult<()> {
+    if !DB_PREFIXES.iter().any(|p| id.starts_with(p)) {
+        tracing::warn!(database = id, %region, "not a Lifeboat database name: not deleted");
+        return Ok(());
+    }
+    let Some(info) = deps.databases.describe(region, kind, id).await? else {
+        return Ok(());
+    };
+    if info.status == "deleting" {
+        return Ok(());
+    }
+    if !owned_database(&info, &exec.plan) {
+        tracing::warn!(database = id, %region, tags = ?info.tags, "not made by Lifeboat for this plan: not deleted");
+        let note = format!(
+            "{kind} {id} in {region} left alone: its tags do not say Lifeboat made it for plan {}",
+            exec.plan
+        );
+        if !exec.checks.contains(&note) {
+            exec.checks.push(note);
+        }
+        return Ok(());
+    }
+    if exec.mode == Mode::Drill && id.starts_with("lbdr-") {
+        return deps.databases.delete(region, kind, id, DeleteMode::Throwaway).await;
+    }
+    let snapshot = final_snapshot_name(id);
+    if !exec
+        .final_snapshots
+        .iter()
+        .any(|f| &f.region == region && f.snapshot == snapshot)
+    {
+        exec.final_snapshots.push(FinalSnapshot {
+            region: region.clone(),
+            kind,
+            database: id.to_owned(),
+            snapshot: snapshot.clone(),
+            confirmed: false,
+        });
+    }
+    deps.databases
+        .delete(
+            region,
+            kind,
+            id,
+            DeleteMode::KeepData {
+                final_snapshot: &snapshot,
+            },
+        )
+        .await
+}
+
+/// Looks for the final snapshots not seen yet; records those RDS now shows.
+async fn confirm_final_snapshots(deps: &Deps, exec: &mut DrExecution) -> PortResult<()> {
+    for i in 0..exec.final_snapshots.len() {
+        let f = exec.final_snapshots[i].clone();
+        if f.confirmed {
+            continue;
+        }
+        if deps
+            .snapshots
+            .describe_snapshot(&f.region, f.kind, &f.snapshot)
+            .await?
+            .is_some()
+        {
+            exec.final_snapshots[i].confirmed = true;
+            exec.checks.push(format!(
+                "final snapshot {} of {} in {} kept (the database's automated backups too)",
+                f.snapshot, f.database, f.region
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Lifeboat made this table: its name has a drill or failover prefix and DynamoDB says it
@@ -1774,18 +1878,19 @@ async fn delete_owned_table(deps: &Deps, region: &Region, name: &str, backup_arn
     deps.tables.delete_table(region, name).await
 }
 
-async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
+async fn gone(deps: &Deps, plan: &str, u: &Undo) -> PortResult<bool> {
     Ok(match u {
+        // Gone, or never Lifeboat's (left alone by `undo`).
         Undo::DeleteInstance { region, id } => deps
             .databases
             .describe(region, ResourceKind::RdsInstance, id)
             .await?
-            .is_none(),
+            .is_none_or(|info| !owned_database(&info, plan)),
         Undo::DeleteCluster { region, id } => deps
             .databases
             .describe(region, ResourceKind::AuroraCluster, id)
             .await?
-            .is_none(),
+            .is_none_or(|info| !owned_database(&info, plan)),
         Undo::DeleteSnapshot { region, kind, name } => {
             deps.snapshots.describe_snapshot(region, *kind, name).await?.is_none()
         }
@@ -1864,13 +1969,14 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
     let mut left = waiting;
     for i in targets {
         let u = exec.compensations[i].undo.clone();
-        undo(deps, &u).await?;
-        if gone(deps, &u).await? {
+        undo(deps, exec, &u).await?;
+        if gone(deps, &plan.name, &u).await? {
             exec.compensations[i].done = true;
         } else {
             left.push(u.describe());
         }
     }
+    confirm_final_snapshots(deps, exec).await?;
     if left.is_empty() {
         Ok((true, "torn down".into()))
     } else {
@@ -2085,7 +2191,7 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             continue;
         }
         let u = exec.compensations[i].undo.clone();
-        match undo(deps, &u).await {
+        match undo(deps, &mut exec, &u).await {
             Ok(()) => {
                 exec.compensations[i].done = true;
                 undone.push(u.describe());
@@ -2106,6 +2212,9 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             "compensation incomplete: {}",
             left.join("; ")
         )));
+    }
+    if let Err(e) = confirm_final_snapshots(deps, &mut exec).await {
+        tracing::warn!(error = %e, "could not look for the final snapshots");
     }
     exec.status = ExecStatus::Failed;
     exec.error = Some(format!("{kind}: {message}"));

@@ -157,6 +157,17 @@ pub fn resource_name(prefix: &str, execution: &str, db: &str) -> String {
     name
 }
 
+/// The prefixes of the databases a drill, a failover and a failback restore into:
+/// deleting a database is only ever considered for names with one of these.
+pub const DB_PREFIXES: [&str; 3] = ["lbdr-", "lbfo-", "lbfb-"];
+
+/// The final snapshot RDS takes when Lifeboat deletes the database `id`: `<id>-final`, a
+/// valid snapshot identifier for every identifier Lifeboat restores into (at most 69
+/// characters; snapshot identifiers may have 255).
+pub fn final_snapshot_name(id: &str) -> String {
+    format!("{id}-final")
+}
+
 /// The prefixes of the tables a drill and a failover restore into: deleting a table is
 /// only ever considered for names with one of these.
 pub const TABLE_PREFIXES: [&str; 2] = ["lbdr-", "lbfo-"];
@@ -474,6 +485,20 @@ impl Undo {
     }
 }
 
+/// A final snapshot a delete of a database asked RDS for (kept; not part of any
+/// retention schedule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalSnapshot {
+    pub region: Region,
+    pub kind: ResourceKind,
+    /// The database deleted.
+    pub database: String,
+    pub snapshot: String,
+    /// Seen by a describe after the database was gone.
+    #[serde(default)]
+    pub confirmed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compensation {
     /// The step that made the change.
@@ -599,6 +624,9 @@ pub struct DrExecution {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableRun>,
     pub compensations: Vec<Compensation>,
+    /// The final snapshots of the databases this execution deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_snapshots: Vec<FinalSnapshot>,
     /// Pre-check and validation results, one line each.
     #[serde(default)]
     pub checks: Vec<String>,
@@ -691,6 +719,7 @@ impl DrExecution {
                 })
                 .collect(),
             compensations: Vec::new(),
+            final_snapshots: Vec::new(),
             checks: Vec::new(),
             measurement: None,
             error: None,
@@ -838,6 +867,7 @@ impl DrExecution {
             "tables": self.tables,
             "checks": self.checks,
             "compensations": compensations,
+            "final_snapshots": self.final_snapshots,
             "error": self.error,
         })
     }
