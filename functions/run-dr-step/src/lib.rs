@@ -609,6 +609,12 @@ async fn precheck_leased(
             )),
             None => problems.push("failback needs prechecks.source_kms_key_id (the copy to the source region)".into()),
         }
+        // No write may be lost: the DR side stops taking writes before its final snapshot.
+        if plan.switch.as_ref().and_then(|s| s.quiesce.as_ref()).is_none() {
+            problems.push(
+                "failback needs switch.quiesce (how writes to the DR side stop before its final snapshot: a maintenance endpoint or a read-only parameter); without it every write made after the snapshot would be lost".into(),
+            );
+        }
     }
     if let Some(group) = &plan.prechecks.subnet_group {
         if deps.databases.subnet_group_exists(&plan.dr_region, group).await? {
@@ -979,6 +985,14 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
     let subnet_group = plan.prechecks.subnet_group.clone();
     let mut notes = Vec::new();
     advance_tables(deps, exec, action, &mut notes).await?;
+    // A failback stops the writes to the DR side before any snapshot of it is taken.
+    let snapshot_pending = exec
+        .databases
+        .iter()
+        .any(|d| d.phase == Phase::Chosen && matches!(d.source, Some(Source::DrSide { .. })));
+    if exec.mode == Mode::Failback && snapshot_pending && exec.quiesced_at.is_none() {
+        notes.push(quiesce(deps, plan, exec, action).await?);
+    }
     // Several rounds: a database that became ready may let the next plan step start.
     for _ in 0..4 {
         let Some(current) = exec.current_step() else { break };
@@ -1041,6 +1055,18 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     notes.push(format!("{}: global database {global_cluster} failing over", d.db.id));
                 }
                 (Phase::Chosen, Source::DrSide { resource, snapshot, .. }) => {
+                    // Not before the writes have stopped: the snapshot must hold the last one.
+                    match exec.writes_stopped_at {
+                        None => return Err(internal("failback: the DR side was not quiesced")),
+                        Some(stopped) if deps.clock.now() < stopped => {
+                            notes.push(format!(
+                                "{}: waiting until {stopped} for the last writes to the DR side to settle",
+                                d.db.id
+                            ));
+                            continue;
+                        }
+                        Some(_) => {}
+                    }
                     exec.will_undo(
                         action,
                         Undo::DeleteSnapshot {
@@ -1705,7 +1731,134 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
             done.push(format!("{name} → {endpoint}"));
         }
     }
+    if exec.mode == Mode::Failback {
+        done.extend(resume_writes(deps, plan, exec).await?);
+    }
     Ok((true, format!("switched {}", done.join(", "))))
+}
+
+/// Failback: points the plan's quiesce parameters and records at the values that stop
+/// writes to the DR side (each change's undo recorded first: a failure before the switch
+/// puts the DR side back in service), reads them back, and records when the writes are
+/// taken to have stopped (after the settle time).
+async fn quiesce(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Action) -> Result<String, FunctionError> {
+    let (sw, q) = plan
+        .switch
+        .as_ref()
+        .and_then(|sw| sw.quiesce.as_ref().map(|q| (sw, q)))
+        .ok_or_else(|| FunctionError::misconfigured("failback needs switch.quiesce"))?;
+    let mut done = Vec::new();
+    for (name, value) in &q.parameters {
+        let registered = exec
+            .compensations
+            .iter()
+            .any(|c| matches!(&c.undo, Undo::RestoreParameter { name: n, .. } if n == name));
+        if !registered {
+            let previous = deps.parameters.get(&sw.region, name).await?;
+            exec.will_undo(
+                action,
+                Undo::RestoreParameter {
+                    region: sw.region.clone(),
+                    name: name.clone(),
+                    previous,
+                },
+            );
+            save(deps, exec).await?;
+        }
+        deps.parameters.put(&sw.region, name, value).await?;
+        let now_is = deps.parameters.get(&sw.region, name).await?;
+        if now_is.as_deref() != Some(value.as_str()) {
+            return Err(internal(format!(
+                "{name} reads back as {now_is:?} after setting it to {value}"
+            )));
+        }
+        done.push(format!("parameter {name} → {value}"));
+    }
+    for (name, value) in &q.records {
+        let zone = sw
+            .hosted_zone_id
+            .as_deref()
+            .ok_or_else(|| FunctionError::misconfigured("switch.quiesce.records need switch.hosted_zone_id"))?;
+        let registered = exec
+            .compensations
+            .iter()
+            .any(|c| matches!(&c.undo, Undo::RestoreRecord { name: n, .. } if n == name));
+        if !registered {
+            let previous = deps.dns.cname(zone, name).await?;
+            exec.will_undo(
+                action,
+                Undo::RestoreRecord {
+                    zone: zone.to_owned(),
+                    name: name.clone(),
+                    previous,
+                    ttl: sw.ttl,
+                },
+            );
+            save(deps, exec).await?;
+        }
+        deps.dns.upsert_cname(zone, name, value, sw.ttl).await?;
+        let now_is = deps.dns.cname(zone, name).await?;
+        if now_is.as_deref() != Some(value.as_str()) {
+            return Err(internal(format!(
+                "{name} reads back as {now_is:?} after pointing it at {value}"
+            )));
+        }
+        done.push(format!("DNS record {name} → {value}"));
+    }
+    let now = deps.clock.now();
+    let settle = chrono::Duration::from_std(q.settle).unwrap_or_else(|_| chrono::Duration::zero());
+    exec.quiesced_at = Some(now);
+    exec.writes_stopped_at = Some(now + settle);
+    let note = format!(
+        "failback: writes to the DR side stopped at {now} ({}); its snapshot waits {} for them to settle",
+        done.join(", "),
+        humantime::format_duration(q.settle)
+    );
+    exec.checks.push(note.clone());
+    save(deps, exec).await?;
+    Ok(note)
+}
+
+/// Failback, after the switch: the quiesce entries the switch did not repoint (a
+/// read-only flag, a maintenance record) go back to what they were before the quiesce.
+async fn resume_writes(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> Result<Vec<String>, FunctionError> {
+    let Some((sw, q)) = plan.switch.as_ref().and_then(|sw| sw.quiesce.as_ref().map(|q| (sw, q))) else {
+        return Ok(Vec::new());
+    };
+    let mut done = Vec::new();
+    for name in q.parameters.keys().filter(|n| !sw.parameters.contains_key(*n)) {
+        let before = exec.compensations.iter().find_map(|c| match &c.undo {
+            Undo::RestoreParameter { name: n, previous, .. } if n == name => Some(previous.clone()),
+            _ => None,
+        });
+        match before {
+            Some(Some(v)) => deps.parameters.put(&sw.region, name, &v).await?,
+            Some(None) => deps.parameters.delete(&sw.region, name).await?,
+            None => continue,
+        }
+        note_switched(exec, format!("parameter {name} → as before the quiesce"));
+        done.push(format!("{name} restored"));
+    }
+    if let Some(zone) = &sw.hosted_zone_id {
+        for name in q.records.keys().filter(|n| !sw.records.contains_key(*n)) {
+            let before = exec.compensations.iter().find_map(|c| match &c.undo {
+                Undo::RestoreRecord { name: n, previous, .. } if n == name => Some(previous.clone()),
+                _ => None,
+            });
+            match before {
+                Some(Some(v)) => deps.dns.upsert_cname(zone, name, &v, sw.ttl).await?,
+                Some(None) => {
+                    if let Some(current) = deps.dns.cname(zone, name).await? {
+                        deps.dns.delete_cname(zone, name, &current, sw.ttl).await?;
+                    }
+                }
+                None => continue,
+            }
+            note_switched(exec, format!("DNS record {name} → as before the quiesce"));
+            done.push(format!("{name} restored"));
+        }
+    }
+    Ok(done)
 }
 
 fn note_switched(exec: &mut DrExecution, line: String) {
@@ -2024,11 +2177,18 @@ fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
         .detail("report", exec.report_key.clone().unwrap_or_default());
         serde_json::to_string(&alert).unwrap_or_default()
     });
+    let failback = exec.failback_window().map_or_else(String::new, |w| {
+        format!(
+            "; failback: data loss window {}s, outage {}s",
+            w.data_loss_window_secs.map_or_else(|| "?".into(), |v| v.to_string()),
+            w.outage_secs.map_or_else(|| "?".into(), |v| v.to_string()),
+        )
+    });
     json!({
         "ready": true,
         "wait_seconds": 1,
         "summary": format!(
-            "{} {}: RTO {}s (target {}s), RPO {}s (target {}s)",
+            "{} {}: RTO {}s (target {}s), RPO {}s (target {}s){failback}",
             exec.mode, exec.execution,
             m.rto_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rto_target_secs,
             m.rpo_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rpo_target_secs,
@@ -2036,6 +2196,7 @@ fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
         "status": exec.status,
         "report": exec.report_key,
         "measurement": m,
+        "failback": exec.failback_window(),
         "notice": notice,
     })
 }

@@ -32,6 +32,11 @@ const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
 const PARAM: &str = "/orders/db-endpoint";
 const RECORD: &str = "orders-db.example.com.";
 const WHO: &str = "arn:aws:iam::123456789012:user/oncall";
+/// The failback's quiesce: a read-only flag, and the CNAME pointed at a maintenance host.
+const READ_ONLY: &str = "/orders/read-only";
+const MAINTENANCE: &str = "maintenance.example.com";
+const QUIESCE: &str = r#", "quiesce": {"parameters": {"/orders/read-only": "true"},
+                         "records": {"orders-db.example.com.": "maintenance.example.com"}, "settle": "30s"}"#;
 
 fn east() -> Region {
     Region::parse("us-east-1").unwrap()
@@ -83,15 +88,20 @@ struct World {
     clock: Arc<ManualClock>,
 }
 
-/// A plan of one DB instance whose endpoint is an SSM parameter and a CNAME; `extra` is
-/// spliced into the plan document.
+/// A plan of one DB instance whose endpoint is an SSM parameter and a CNAME, quiesced
+/// for a failback by a read-only flag and a maintenance CNAME; `extra` is spliced into the
+/// plan document.
 fn plan(extra: &str) -> String {
+    plan_with(QUIESCE, extra)
+}
+
+fn plan_with(quiesce: &str, extra: &str) -> String {
     format!(
         r#"{{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
             "databases": [{{"arn": "{DB_ARN}"}}],
             "rto": "30m", "rpo": "1h", "poll_interval": "1s",
             "switch": {{"region": "us-east-1", "parameters": {{"{PARAM}": "orders"}},
-                        "hosted_zone_id": "Z1", "records": {{"{RECORD}": "orders"}}}},
+                        "hosted_zone_id": "Z1", "records": {{"{RECORD}": "orders"}} {quiesce}}},
             "prechecks": {{"source_kms_key_id": "alias/source"}} {extra}}}"#
     )
 }
@@ -469,7 +479,8 @@ async fn a_failback_tears_the_failover_databases_down_with_a_final_snapshot_each
     let failover_db = w.exec("fo").await.databases[0].target_id.clone();
     w.clock.advance(Duration::hours(2));
     w.run("fb", "failback", &all[..4]).await.unwrap();
-    // The DR-side snapshot and its copy: polled until the restore is ready.
+    // Writes settle, then the DR-side snapshot and its copy: polled until ready.
+    w.clock.advance(Duration::seconds(31));
     for _ in 0..5 {
         if w.step("poll", "fb", "failback", None).await.unwrap()["ready"] == true {
             break;
@@ -503,4 +514,138 @@ async fn a_failback_tears_the_failover_databases_down_with_a_final_snapshot_each
         failover_db.as_str(),
         "{report:#}"
     );
+}
+
+#[tokio::test]
+async fn a_failback_stops_writes_to_the_dr_side_before_its_final_snapshot() {
+    let w = World::new(&plan(""), true).await;
+    let all = [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ];
+    w.run("fo", "failover", &all).await.unwrap();
+    let dr_endpoint = w.exec("fo").await.databases[0].endpoint.clone().unwrap();
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(dr_endpoint.as_str()));
+    w.clock.advance(Duration::hours(2));
+
+    for action in ["precheck", "choose-source"] {
+        w.step(action, "fb", "failback", None).await.unwrap();
+    }
+    let snapshot = match &w.exec("fb").await.databases[0].source {
+        Some(lifeboat::dr::Source::DrSide { snapshot, .. }) => snapshot.clone(),
+        other => panic!("{other:?}"),
+    };
+    let taken = || async {
+        w.snapshots
+            .describe_snapshot(&west(), ResourceKind::RdsInstance, &snapshot)
+            .await
+            .unwrap()
+            .is_some()
+    };
+    // The restore step first stops the writes: the CNAME points at the maintenance host,
+    // the read-only flag is set; the snapshot waits for the settle time.
+    let out = w.step("restore", "fb", "failback", None).await.unwrap();
+    assert_eq!(out["ready"], false, "{out}");
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(MAINTENANCE));
+    assert_eq!(w.parameters.value(READ_ONLY).as_deref(), Some("true"));
+    assert!(!taken().await, "no snapshot before the writes settled");
+    w.clock.advance(Duration::seconds(10));
+    w.step("poll", "fb", "failback", None).await.unwrap();
+    assert!(!taken().await, "still settling");
+    w.clock.advance(Duration::seconds(21));
+    w.step("poll", "fb", "failback", None).await.unwrap();
+    assert!(taken().await, "taken once the writes stopped");
+    for _ in 0..5 {
+        if w.step("poll", "fb", "failback", None).await.unwrap()["ready"] == true {
+            break;
+        }
+    }
+    w.clock.advance(Duration::seconds(40));
+    for action in ["validate", "switch"] {
+        w.step(action, "fb", "failback", None).await.unwrap();
+    }
+    let back = w.exec("fb").await.databases[0].endpoint.clone().unwrap();
+    assert!(back.contains("us-east-1"), "{back}");
+    assert_eq!(
+        w.dns.value(RECORD).as_deref(),
+        Some(back.as_str()),
+        "switched from maintenance to the source side"
+    );
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some(back.as_str()));
+    assert_eq!(
+        w.parameters.value(READ_ONLY),
+        None,
+        "the read-only flag is gone again, as before"
+    );
+    for action in ["teardown", "finish"] {
+        w.step(action, "fb", "failback", None).await.unwrap();
+    }
+    // The report states the failback's cost: nothing lost; writes refused from the quiesce
+    // until the switch (30 s settle + 40 s of copying, restoring and validating).
+    let report = w.reports.get("dr-reports/orders-dr/fb.json").unwrap();
+    let fb = &report["failback"];
+    assert_eq!(fb["data_loss_window_secs"], 0, "{report:#}");
+    assert_eq!(fb["outage_secs"], 71, "{report:#}");
+    assert!(
+        fb["quiesced_at"].is_string() && fb["endpoints_back_at"].is_string(),
+        "{report:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_failback_that_fails_before_its_switch_puts_the_dr_side_back_in_service() {
+    let w = World::new(&plan(""), true).await;
+    let all = [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ];
+    w.run("fo", "failover", &all).await.unwrap();
+    let dr_endpoint = w.exec("fo").await.databases[0].endpoint.clone().unwrap();
+    w.run("fb", "failback", &all[..3]).await.unwrap();
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(MAINTENANCE));
+    let err = FunctionError::new(lifeboat::ErrorType::Internal, "the copy to the source region failed");
+    let out = w.step("compensate", "fb", "failback", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "failed", "{out}");
+    assert_eq!(
+        w.dns.value(RECORD).as_deref(),
+        Some(dr_endpoint.as_str()),
+        "writes resume on the DR side"
+    );
+    assert_eq!(w.parameters.value(READ_ONLY), None);
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some(dr_endpoint.as_str()));
+    assert!(w.dbs.exists(&west(), &w.exec("fo").await.databases[0].target_id));
+}
+
+#[tokio::test]
+async fn a_failback_without_a_quiesce_is_refused_before_any_change() {
+    let w = World::new(&plan_with("", ""), true).await;
+    let all = [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ];
+    w.run("fo", "failover", &all).await.unwrap();
+    let before = w.dns.value(RECORD);
+    let err = w.step("precheck", "fb", "failback", None).await.unwrap_err();
+    assert_eq!(err.kind, lifeboat::ErrorType::Misconfigured, "{err:?}");
+    assert!(err.message.contains("switch.quiesce"), "{}", err.message);
+    assert!(w.store.get_execution("orders-dr", "fb").await.unwrap().is_none());
+    assert_eq!(w.dns.value(RECORD), before);
 }
