@@ -55,15 +55,23 @@ fn drill(plan: &str) -> Value {
     json!({"plan": plan, "mode": "drill"})
 }
 
+/// The execution's databases still there once their deletes have had time to finish
+/// (an RDS delete takes a while, on the local stack as on AWS).
 async fn leftovers(dr: &DrEnv, execution: &str) -> Vec<String> {
-    let mut left = Vec::new();
-    for region in [PRIMARY, DR] {
-        for prefix in ["lbdr", "lbfo", "lbfb"] {
-            let p = format!("{prefix}-{}", lifeboat::dr::execution::short_id(execution));
-            left.extend(dr.databases_named(region, &p).await.unwrap());
+    let started = std::time::Instant::now();
+    loop {
+        let mut left = Vec::new();
+        for region in [PRIMARY, DR] {
+            for prefix in ["lbdr", "lbfo", "lbfb"] {
+                let p = format!("{prefix}-{}", lifeboat::dr::execution::short_id(execution));
+                left.extend(dr.databases_named(region, &p).await.unwrap());
+            }
         }
+        if left.is_empty() || started.elapsed() > lifeboat_tests::WAIT_LIMIT {
+            return left;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    left
 }
 
 #[tokio::test]

@@ -24,9 +24,13 @@ use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, Re
 use lifeboat::dr::execution::{DB_PREFIXES, FinalSnapshot, final_snapshot_name, short_id};
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
-use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::plan::GlobalMove;
+use lifeboat::dr::plan::GlobalMove;
+use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
-use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
+use lifeboat::dr::{
+    Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, SwitchScope, Undo, lease_name,
+};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::ObjectStore;
 use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest, s3_resource};
@@ -73,6 +77,8 @@ pub struct DrConfig {
     /// `BACKUP_REGION`: where `backup-objects` keeps S3 backups (plans with `data` read
     /// them back there); absent, such plans fail their pre-check.
     pub backup_region: Option<Region>,
+    /// `DR_SWITCH_PARAMETER_PATH`, `DR_HOSTED_ZONE_IDS`: what a switch may write here.
+    pub switch_scope: SwitchScope,
 }
 
 impl DrConfig {
@@ -87,6 +93,14 @@ impl DrConfig {
         let catalog_table = required("CATALOG_TABLE_NAME");
         let alerts_topic_arn = required("ALERTS_TOPIC_ARN");
         let reports_bucket = required("DR_REPORTS_BUCKET");
+        let switch_scope = SwitchScope::from_env(
+            get("DR_SWITCH_PARAMETER_PATH").as_deref(),
+            get("DR_HOSTED_ZONE_IDS").as_deref(),
+        )
+        .unwrap_or_else(|e| {
+            problems.push(e);
+            SwitchScope::default()
+        });
         let backup_region = match get("BACKUP_REGION").filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(r) => match Region::parse(&r) {
@@ -107,6 +121,7 @@ impl DrConfig {
             confirm_key_secret_id: get("CONFIRM_KEY_SECRET_ID").filter(|v| !v.trim().is_empty()),
             s3_force_path_style: get("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
             backup_region,
+            switch_scope,
         })
     }
 }
@@ -129,6 +144,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// S3 in the backup region, where plans' data sets are read back.
     pub backup: Option<Arc<dyn ObjectStore>>,
+    /// The SSM parameters and hosted zones the deployment lets a switch write.
+    pub switch_scope: SwitchScope,
 }
 
 impl std::fmt::Debug for Deps {
@@ -185,6 +202,7 @@ impl Deps {
                     lifeboat::aws::s3::CopyTuning::default(),
                 )) as Arc<dyn ObjectStore>
             }),
+            switch_scope: config.switch_scope.clone(),
         }
     }
 
@@ -616,6 +634,11 @@ async fn precheck_leased(
             );
         }
     }
+    // The switch writes only what this deployment's role may write (a drill checks it too:
+    // the drill is where a failover's problems should show).
+    if let Some(sw) = &plan.switch {
+        problems.extend(deps.switch_scope.problems(sw));
+    }
     if let Some(group) = &plan.prechecks.subnet_group {
         if deps.databases.subnet_group_exists(&plan.dr_region, group).await? {
             checks.push(format!("subnet group {group} exists"));
@@ -1041,18 +1064,43 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     exec.databases[i].phase = Phase::Recovering;
                     notes.push(format!("{}: replica {replica} promoted (cannot be undone)", d.db.id));
                 }
-                (Phase::Chosen, Source::GlobalCluster { global_cluster, .. }) => {
+                (
+                    Phase::Chosen,
+                    Source::GlobalCluster {
+                        global_cluster, method, ..
+                    },
+                ) => {
                     let target = deps
                         .databases
                         .describe(&d.target_region, ResourceKind::AuroraCluster, &d.target_id)
                         .await?
                         .and_then(|i| i.arn)
                         .ok_or_else(|| FunctionError::not_found(format!("secondary cluster {}", d.target_id)))?;
-                    deps.databases
-                        .failover_global_cluster(&d.target_region, global_cluster, &target)
-                        .await?;
+                    // Not undoable either: the secondary becomes the primary.
+                    // A replayed step finds the move already under way (InvalidState).
+                    let (moved, how) = match method {
+                        GlobalMove::Outage => (
+                            deps.databases
+                                .failover_global_cluster(&d.target_region, global_cluster, &target)
+                                .await,
+                            "failing over (AllowDataLoss)",
+                        ),
+                        GlobalMove::Planned => (
+                            deps.databases
+                                .switchover_global_cluster(&d.target_region, global_cluster, &target)
+                                .await,
+                            "switching over (no data loss)",
+                        ),
+                    };
+                    match moved {
+                        Ok(()) | Err(PortError::InvalidState(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                     exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!("{}: global database {global_cluster} failing over", d.db.id));
+                    notes.push(format!(
+                        "{}: global database {global_cluster} {how} to {}",
+                        d.db.id, d.target_id
+                    ));
                 }
                 (Phase::Chosen, Source::DrSide { resource, snapshot, .. }) => {
                     // Not before the writes have stopped: the snapshot must hold the last one.

@@ -228,9 +228,26 @@ impl DrDatabases for RdsDrDatabases {
             .failover_global_cluster()
             .global_cluster_identifier(global)
             .target_db_cluster_identifier(target_cluster_arn)
+            .allow_data_loss(true)
             .send()
             .await
             .map_err(|e| port_error("FailoverGlobalCluster", e))?;
+        Ok(())
+    }
+
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        global: &str,
+        target_cluster_arn: &str,
+    ) -> PortResult<()> {
+        self.client(region)?
+            .switchover_global_cluster()
+            .global_cluster_identifier(global)
+            .target_db_cluster_identifier(target_cluster_arn)
+            .send()
+            .await
+            .map_err(|e| port_error("SwitchoverGlobalCluster", e))?;
         Ok(())
     }
 

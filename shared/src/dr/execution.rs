@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Region, ResourceKind};
 
-use super::plan::{DrPlan, ProtectedDb, ProtectedTable, is_rds_identifier, is_table_name};
+use super::plan::{DrPlan, GlobalMove, ProtectedDb, ProtectedTable, is_rds_identifier, is_table_name};
 use super::table_digest::TableContent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -195,10 +195,13 @@ pub enum Source {
     },
     /// Promote the cross-region read replica.
     PromoteReplica { replica: String, as_of: DateTime<Utc> },
-    /// Fail the Aurora global database over to its DR-region cluster.
+    /// Move the Aurora global database to its DR-region cluster: an outage failover
+    /// (`AllowDataLoss`) or a planned switchover, as the plan says.
     GlobalCluster {
         global_cluster: String,
         as_of: DateTime<Utc>,
+        #[serde(default)]
+        method: GlobalMove,
     },
     /// Failback: a fresh snapshot of the DR-side database, copied to the source region.
     DrSide {
@@ -244,22 +247,48 @@ pub fn choose_source(
     now: DateTime<Utc>,
 ) -> (Option<Source>, String) {
     if mode == Mode::Failover {
-        if let (Some(replica), true) = (&db.read_replica, facts.replica_available) {
+        // A global database's secondary is its `read_replica`: it moves by the global
+        // database's own failover or switchover, never by detaching and promoting it.
+        if let (Some(global), Some(secondary), true) = (&db.global_cluster, &db.read_replica, facts.replica_available) {
+            return match db.global_move {
+                GlobalMove::Outage => (
+                    Some(Source::GlobalCluster {
+                        global_cluster: global.clone(),
+                        as_of: now,
+                        method: GlobalMove::Outage,
+                    }),
+                    format!(
+                        "member of global database {global}, plan move \"outage\": failover to {secondary} with \
+                         AllowDataLoss (writes not yet replicated to it are lost)"
+                    ),
+                ),
+                GlobalMove::Planned if facts.source_healthy => (
+                    Some(Source::GlobalCluster {
+                        global_cluster: global.clone(),
+                        as_of: now,
+                        method: GlobalMove::Planned,
+                    }),
+                    format!(
+                        "member of global database {global}, plan move \"planned\": switchover to {secondary} \
+                         (no data loss)"
+                    ),
+                ),
+                GlobalMove::Planned => (
+                    None,
+                    format!(
+                        "member of global database {global}, plan move \"planned\": a switchover needs the primary \
+                         cluster available and it is not; set global_move to \"outage\" to fail over with data loss"
+                    ),
+                ),
+            };
+        }
+        if let (Some(replica), true, None) = (&db.read_replica, facts.replica_available, &db.global_cluster) {
             return (
                 Some(Source::PromoteReplica {
                     replica: replica.clone(),
                     as_of: now,
                 }),
                 format!("cross-region read replica {replica} exists: promoting it loses the least data"),
-            );
-        }
-        if let Some(global) = &db.global_cluster {
-            return (
-                Some(Source::GlobalCluster {
-                    global_cluster: global.clone(),
-                    as_of: now,
-                }),
-                format!("member of global database {global}: failing over to the DR-region cluster"),
             );
         }
     }
@@ -1016,6 +1045,116 @@ mod tests {
         let none = SourceFacts::default();
         let (s, why) = choose_source(Mode::Failover, &p.databases[1], &none, now, now);
         assert!(s.is_none() && why.contains("no verified recovery point"), "{why}");
+    }
+
+    fn global_plan(global_move: &str) -> DrPlan {
+        DrPlan::from_json(&format!(
+            r#"{{"name":"g","source_region":"us-east-1","dr_region":"us-west-2","rto":"30m","rpo":"15m",
+                "databases":[{{"arn":"arn:aws:rds:us-east-1:123456789012:cluster:ledger",
+                               "global_cluster":"ledger-global","read_replica":"ledger-west",
+                               "global_move":"{global_move}"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_global_database_fails_over_with_data_loss_in_an_outage() {
+        let p = global_plan("outage");
+        let now = t("2026-11-23T03:00:00Z");
+        let copy = Some((
+            "us-west-2/cluster/lb-x".to_owned(),
+            "lb-x".to_owned(),
+            t("2026-11-23T02:50:00Z"),
+        ));
+        // The primary region is down; the secondary cluster answers.
+        let facts = SourceFacts {
+            source_healthy: false,
+            pitr_window: None,
+            replica_available: true,
+            newest_dr_copy: copy.clone(),
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &facts, now, now);
+        assert_eq!(
+            s,
+            Some(Source::GlobalCluster {
+                global_cluster: "ledger-global".into(),
+                as_of: now,
+                method: GlobalMove::Outage,
+            }),
+            "{why}"
+        );
+        assert!(why.contains("AllowDataLoss") && why.contains("ledger-west"), "{why}");
+        // Never by detaching and promoting the secondary, even when the primary is healthy.
+        let healthy = SourceFacts {
+            source_healthy: true,
+            ..facts.clone()
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &healthy, now, now);
+        assert!(
+            matches!(
+                s,
+                Some(Source::GlobalCluster {
+                    method: GlobalMove::Outage,
+                    ..
+                })
+            ),
+            "{why}"
+        );
+        // No secondary cluster: the verified snapshot copy in the DR region.
+        let no_secondary = SourceFacts {
+            replica_available: false,
+            ..facts.clone()
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &no_secondary, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })), "{why}");
+        // Drills never move a global database.
+        let (s, why) = choose_source(Mode::Drill, &p.databases[0], &healthy, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })), "{why}");
+    }
+
+    #[test]
+    fn a_planned_move_of_a_global_database_is_a_switchover_and_needs_the_primary() {
+        let p = global_plan("planned");
+        let now = t("2026-11-23T03:00:00Z");
+        let healthy = SourceFacts {
+            source_healthy: true,
+            pitr_window: None,
+            replica_available: true,
+            newest_dr_copy: None,
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &healthy, now, now);
+        assert!(
+            matches!(
+                s,
+                Some(Source::GlobalCluster {
+                    method: GlobalMove::Planned,
+                    ..
+                })
+            ),
+            "{why}"
+        );
+        assert!(why.contains("switchover") && why.contains("no data loss"), "{why}");
+        // Primary down: refused with the way out, never a silent data-losing failover.
+        let down = SourceFacts {
+            source_healthy: false,
+            ..healthy
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &down, now, now);
+        assert!(s.is_none(), "{why}");
+        assert!(why.contains("set global_move to \"outage\""), "{why}");
+    }
+
+    #[test]
+    fn an_execution_recorded_before_the_move_was_named_reads_as_an_outage_failover() {
+        let old = r#"{"type":"global-cluster","global_cluster":"g","as_of":"2026-11-23T03:00:00Z"}"#;
+        let s: Source = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            s,
+            Source::GlobalCluster {
+                method: GlobalMove::Outage,
+                ..
+            }
+        ));
     }
 
     #[test]

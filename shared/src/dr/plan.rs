@@ -50,6 +50,40 @@ pub struct ProtectedDb {
     pub global_cluster: Option<String>,
     /// The DB instance class of restored instances (default: the source's).
     pub instance_class: Option<String>,
+    /// How a failover moves the global database (with `global_cluster` only).
+    #[serde(default)]
+    pub global_move: GlobalMove,
+}
+
+/// How a failover moves an Aurora global database to its DR-region cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GlobalMove {
+    /// The primary region is impaired: `FailoverGlobalCluster` with `AllowDataLoss`. Writes
+    /// the secondary had not yet received (the replication lag, usually under a second) are
+    /// lost.
+    #[default]
+    Outage,
+    /// A planned move with a healthy primary: `SwitchoverGlobalCluster`, which waits for the
+    /// secondary to catch up, so nothing is lost. Refused when the primary is not available.
+    Planned,
+}
+
+impl GlobalMove {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "outage" => Some(Self::Outage),
+            "planned" => Some(Self::Planned),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outage => "outage",
+            Self::Planned => "planned",
+        }
+    }
 }
 
 /// One protected DynamoDB table. Native backups stay in the table's region, so a drill or
@@ -226,6 +260,9 @@ pub struct DbDocument {
     pub read_replica: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_cluster: Option<String>,
+    /// `outage` (default) or `planned`: see [`GlobalMove`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_move: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
 }
@@ -522,6 +559,18 @@ impl DrPlan {
                     ));
                 }
             }
+            let global_move = match d.global_move.as_deref() {
+                None => GlobalMove::default(),
+                Some(m) => {
+                    if d.global_cluster.is_none() {
+                        problems.push(format!("{at}.global_move: only with global_cluster"));
+                    }
+                    GlobalMove::parse(m).unwrap_or_else(|| {
+                        problems.push(format!("{at}.global_move: {m:.40?} is not outage or planned"));
+                        GlobalMove::default()
+                    })
+                }
+            };
             if d.instance_class.as_deref().is_some_and(|c| !c.starts_with("db.")) {
                 problems.push(format!("{at}.instance_class: expected a class like db.r6g.large"));
             }
@@ -537,6 +586,7 @@ impl DrPlan {
                     read_replica: d.read_replica.clone(),
                     global_cluster: d.global_cluster.clone(),
                     instance_class: d.instance_class.clone(),
+                    global_move,
                 });
             }
         }
@@ -730,6 +780,7 @@ impl DrPlan {
                     step: Some(d.step),
                     read_replica: d.read_replica.clone(),
                     global_cluster: d.global_cluster.clone(),
+                    global_move: d.global_cluster.as_ref().map(|_| d.global_move.as_str().to_owned()),
                     instance_class: d.instance_class.clone(),
                 })
                 .collect(),
@@ -960,8 +1011,10 @@ mod tests {
             "databases": [
                 {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders"},
                 {"arn": "arn:aws:rds:us-east-1:123456789012:db:ok", "step": 3, "global_cluster": "g"},
-                {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:c", "read_replica": "r"},
-                {"arn": "arn:aws:rds:eu-west-1:123456789012:db:elsewhere"}
+                {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:c", "read_replica": "r", "global_move": "planned"},
+                {"arn": "arn:aws:rds:eu-west-1:123456789012:db:elsewhere"},
+                {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:g", "global_cluster": "gg",
+                 "read_replica": "g-west", "global_move": "whenever"}
             ],
             "rto": "soon", "rpo": "0s",
             "validation": {"lambda_arn": "arn:aws:s3:::bucket"},
@@ -980,6 +1033,8 @@ mod tests {
             "databases[1].global_cluster: name the DR-region secondary",
             "databases[2].read_replica: for a cluster, only with global_cluster",
             "databases[3].arn: arn:aws:rds:eu-west-1:123456789012:db:elsewhere is not in source_region",
+            "databases[2].global_move: only with global_cluster",
+            "databases[4].global_move: \"whenever\" is not outage or planned",
             "steps must run",
             "validation.lambda_arn",
             "switch.region",
@@ -989,6 +1044,23 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn a_global_database_moves_by_outage_failover_unless_the_plan_says_planned() {
+        let p = DrPlan::from_json(GOOD).unwrap();
+        assert_eq!(p.databases[1].global_move, GlobalMove::Outage);
+        let planned = GOOD.replace(
+            r#""global_cluster": "ledger-global","#,
+            r#""global_cluster": "ledger-global", "global_move": "planned","#,
+        );
+        let p = DrPlan::from_json(&planned).unwrap();
+        assert_eq!(p.databases[1].global_move, GlobalMove::Planned);
+        // The document round-trips, and names the move only where there is a global cluster.
+        let doc = p.to_document();
+        assert_eq!(doc.databases[1].global_move.as_deref(), Some("planned"));
+        assert_eq!(doc.databases[0].global_move, None);
+        assert_eq!(DrPlan::from_json(&p.to_json()).unwrap(), p);
     }
 
     #[test]

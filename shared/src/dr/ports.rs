@@ -68,8 +68,17 @@ pub trait DrDatabases: Send + Sync + std::fmt::Debug {
     /// RDS point-in-time restore of instance `source` (same region) to `time`.
     async fn restore_to_time(&self, req: &RestoreRequest<'_>, source: &str, time: DateTime<Utc>) -> PortResult<()>;
     async fn promote_replica(&self, region: &Region, id: &str) -> PortResult<()>;
-    /// Fails the global database over to the member cluster `target_cluster_arn`.
+    /// Fails the global database over to the member cluster `target_cluster_arn`, allowing
+    /// data loss: the outage path, when the primary region is impaired.
     async fn failover_global_cluster(&self, region: &Region, global: &str, target_cluster_arn: &str) -> PortResult<()>;
+    /// Switches the global database over to `target_cluster_arn` without data loss: the
+    /// planned path, which needs a healthy primary.
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        global: &str,
+        target_cluster_arn: &str,
+    ) -> PortResult<()>;
     /// Deletes the instance or cluster as `mode` says (with a final snapshot and keeping
     /// its automated backups, or as a throwaway); a missing resource, or one already being
     /// deleted, is fine. Callers check ownership first (a fresh describe).
@@ -520,6 +529,10 @@ pub mod fake {
         }
 
         async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+            Ok(())
+        }
+
+        async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
             Ok(())
         }
 
