@@ -25,8 +25,7 @@ use lifeboat::dr::execution::{DB_PREFIXES, FinalSnapshot, final_snapshot_name, s
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
 use lifeboat::dr::plan::GlobalMove;
-use lifeboat::dr::plan::GlobalMove;
-use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{
     Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, SwitchScope, Undo, lease_name,
