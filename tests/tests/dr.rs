@@ -249,9 +249,12 @@ async fn failover_then_failback() {
     )
     .await
     .unwrap();
+    // The failback stops writes to the DR side first: the endpoint parameter points at a
+    // maintenance value until the switch.
     let extra = format!(
         r#", "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{{prefix}}-orders"}},
-                         "hosted_zone_id": "{zone}", "records": {{"{record}": "{{prefix}}-orders"}}}},
+                         "hosted_zone_id": "{zone}", "records": {{"{record}": "{{prefix}}-orders"}},
+                         "quiesce": {{"parameters": {{"{parameter}": "maintenance.invalid"}}, "settle": "1s"}}}},
             "prechecks": {{"source_kms_key_id": "{source_key}"}}"#
     );
     let (plan, db, _) = estate(&dr, &extra).await;
@@ -351,6 +354,26 @@ async fn failover_then_failback() {
         "{report:#}"
     );
     assert_eq!(report["databases"][0]["source"]["type"], "dr-side", "{report:#}");
+    // Writes to the DR side stopped before its snapshot: nothing lost; the outage is
+    // measured from the quiesce to the switch.
+    let fb = &report["failback"];
+    assert_eq!(fb["data_loss_window_secs"], 0, "{report:#}");
+    assert!(fb["outage_secs"].as_u64().is_some_and(|s| s >= 1), "{report:#}");
+    assert!(
+        fb["snapshot_at"].is_string() && fb["writes_stopped_at"].is_string(),
+        "{report:#}"
+    );
+    let exec = dr.store().get_execution(&plan, &failback).await.unwrap().unwrap();
+    assert!(
+        exec.checks.iter().any(|c| c.contains("writes to the DR side stopped")),
+        "{:?}",
+        exec.checks
+    );
+    // The failover's DR-side databases were deleted with a final snapshot each.
+    assert_eq!(exec.final_snapshots.len(), 2, "{:?}", exec.final_snapshots);
+    for f in &exec.final_snapshots {
+        assert!(f.confirmed, "{f:?}");
+    }
     assert!(value().await.contains(PRIMARY), "switched back: {}", value().await);
     let pointed = cname().await.unwrap_or_default();
     assert!(

@@ -21,10 +21,11 @@ use lifeboat::alerting::Alerter;
 use lifeboat::app::PointUpdateError;
 use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
+use lifeboat::dr::execution::{DB_PREFIXES, FinalSnapshot, final_snapshot_name, short_id};
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
 use lifeboat::dr::plan::GlobalMove;
-use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
 use lifeboat::dr::{
     Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, SwitchScope, Undo, lease_name,
@@ -625,6 +626,12 @@ async fn precheck_leased(
             )),
             None => problems.push("failback needs prechecks.source_kms_key_id (the copy to the source region)".into()),
         }
+        // No write may be lost: the DR side stops taking writes before its final snapshot.
+        if plan.switch.as_ref().and_then(|s| s.quiesce.as_ref()).is_none() {
+            problems.push(
+                "failback needs switch.quiesce (how writes to the DR side stop before its final snapshot: a maintenance endpoint or a read-only parameter); without it every write made after the snapshot would be lost".into(),
+            );
+        }
     }
     // The switch writes only what this deployment's role may write (a drill checks it too:
     // the drill is where a failover's problems should show).
@@ -1000,6 +1007,14 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
     let subnet_group = plan.prechecks.subnet_group.clone();
     let mut notes = Vec::new();
     advance_tables(deps, exec, action, &mut notes).await?;
+    // A failback stops the writes to the DR side before any snapshot of it is taken.
+    let snapshot_pending = exec
+        .databases
+        .iter()
+        .any(|d| d.phase == Phase::Chosen && matches!(d.source, Some(Source::DrSide { .. })));
+    if exec.mode == Mode::Failback && snapshot_pending && exec.quiesced_at.is_none() {
+        notes.push(quiesce(deps, plan, exec, action).await?);
+    }
     // Several rounds: a database that became ready may let the next plan step start.
     for _ in 0..4 {
         let Some(current) = exec.current_step() else { break };
@@ -1087,6 +1102,18 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     ));
                 }
                 (Phase::Chosen, Source::DrSide { resource, snapshot, .. }) => {
+                    // Not before the writes have stopped: the snapshot must hold the last one.
+                    match exec.writes_stopped_at {
+                        None => return Err(internal("failback: the DR side was not quiesced")),
+                        Some(stopped) if deps.clock.now() < stopped => {
+                            notes.push(format!(
+                                "{}: waiting until {stopped} for the last writes to the DR side to settle",
+                                d.db.id
+                            ));
+                            continue;
+                        }
+                        Some(_) => {}
+                    }
                     exec.will_undo(
                         action,
                         Undo::DeleteSnapshot {
@@ -1751,7 +1778,134 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
             done.push(format!("{name} → {endpoint}"));
         }
     }
+    if exec.mode == Mode::Failback {
+        done.extend(resume_writes(deps, plan, exec).await?);
+    }
     Ok((true, format!("switched {}", done.join(", "))))
+}
+
+/// Failback: points the plan's quiesce parameters and records at the values that stop
+/// writes to the DR side (each change's undo recorded first: a failure before the switch
+/// puts the DR side back in service), reads them back, and records when the writes are
+/// taken to have stopped (after the settle time).
+async fn quiesce(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Action) -> Result<String, FunctionError> {
+    let (sw, q) = plan
+        .switch
+        .as_ref()
+        .and_then(|sw| sw.quiesce.as_ref().map(|q| (sw, q)))
+        .ok_or_else(|| FunctionError::misconfigured("failback needs switch.quiesce"))?;
+    let mut done = Vec::new();
+    for (name, value) in &q.parameters {
+        let registered = exec
+            .compensations
+            .iter()
+            .any(|c| matches!(&c.undo, Undo::RestoreParameter { name: n, .. } if n == name));
+        if !registered {
+            let previous = deps.parameters.get(&sw.region, name).await?;
+            exec.will_undo(
+                action,
+                Undo::RestoreParameter {
+                    region: sw.region.clone(),
+                    name: name.clone(),
+                    previous,
+                },
+            );
+            save(deps, exec).await?;
+        }
+        deps.parameters.put(&sw.region, name, value).await?;
+        let now_is = deps.parameters.get(&sw.region, name).await?;
+        if now_is.as_deref() != Some(value.as_str()) {
+            return Err(internal(format!(
+                "{name} reads back as {now_is:?} after setting it to {value}"
+            )));
+        }
+        done.push(format!("parameter {name} → {value}"));
+    }
+    for (name, value) in &q.records {
+        let zone = sw
+            .hosted_zone_id
+            .as_deref()
+            .ok_or_else(|| FunctionError::misconfigured("switch.quiesce.records need switch.hosted_zone_id"))?;
+        let registered = exec
+            .compensations
+            .iter()
+            .any(|c| matches!(&c.undo, Undo::RestoreRecord { name: n, .. } if n == name));
+        if !registered {
+            let previous = deps.dns.cname(zone, name).await?;
+            exec.will_undo(
+                action,
+                Undo::RestoreRecord {
+                    zone: zone.to_owned(),
+                    name: name.clone(),
+                    previous,
+                    ttl: sw.ttl,
+                },
+            );
+            save(deps, exec).await?;
+        }
+        deps.dns.upsert_cname(zone, name, value, sw.ttl).await?;
+        let now_is = deps.dns.cname(zone, name).await?;
+        if now_is.as_deref() != Some(value.as_str()) {
+            return Err(internal(format!(
+                "{name} reads back as {now_is:?} after pointing it at {value}"
+            )));
+        }
+        done.push(format!("DNS record {name} → {value}"));
+    }
+    let now = deps.clock.now();
+    let settle = chrono::Duration::from_std(q.settle).unwrap_or_else(|_| chrono::Duration::zero());
+    exec.quiesced_at = Some(now);
+    exec.writes_stopped_at = Some(now + settle);
+    let note = format!(
+        "failback: writes to the DR side stopped at {now} ({}); its snapshot waits {} for them to settle",
+        done.join(", "),
+        humantime::format_duration(q.settle)
+    );
+    exec.checks.push(note.clone());
+    save(deps, exec).await?;
+    Ok(note)
+}
+
+/// Failback, after the switch: the quiesce entries the switch did not repoint (a
+/// read-only flag, a maintenance record) go back to what they were before the quiesce.
+async fn resume_writes(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> Result<Vec<String>, FunctionError> {
+    let Some((sw, q)) = plan.switch.as_ref().and_then(|sw| sw.quiesce.as_ref().map(|q| (sw, q))) else {
+        return Ok(Vec::new());
+    };
+    let mut done = Vec::new();
+    for name in q.parameters.keys().filter(|n| !sw.parameters.contains_key(*n)) {
+        let before = exec.compensations.iter().find_map(|c| match &c.undo {
+            Undo::RestoreParameter { name: n, previous, .. } if n == name => Some(previous.clone()),
+            _ => None,
+        });
+        match before {
+            Some(Some(v)) => deps.parameters.put(&sw.region, name, &v).await?,
+            Some(None) => deps.parameters.delete(&sw.region, name).await?,
+            None => continue,
+        }
+        note_switched(exec, format!("parameter {name} → as before the quiesce"));
+        done.push(format!("{name} restored"));
+    }
+    if let Some(zone) = &sw.hosted_zone_id {
+        for name in q.records.keys().filter(|n| !sw.records.contains_key(*n)) {
+            let before = exec.compensations.iter().find_map(|c| match &c.undo {
+                Undo::RestoreRecord { name: n, previous, .. } if n == name => Some(previous.clone()),
+                _ => None,
+            });
+            match before {
+                Some(Some(v)) => deps.dns.upsert_cname(zone, name, &v, sw.ttl).await?,
+                Some(None) => {
+                    if let Some(current) = deps.dns.cname(zone, name).await? {
+                        deps.dns.delete_cname(zone, name, &current, sw.ttl).await?;
+                    }
+                }
+                None => continue,
+            }
+            note_switched(exec, format!("DNS record {name} → as before the quiesce"));
+            done.push(format!("{name} restored"));
+        }
+    }
+    Ok(done)
 }
 
 fn note_switched(exec: &mut DrExecution, line: String) {
@@ -1760,10 +1914,14 @@ fn note_switched(exec: &mut DrExecution, line: String) {
     }
 }
 
-async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
+async fn undo(deps: &Deps, exec: &mut DrExecution, u: &Undo) -> PortResult<()> {
     match u {
-        Undo::DeleteInstance { region, id } => deps.databases.delete(region, ResourceKind::RdsInstance, id).await,
-        Undo::DeleteCluster { region, id } => deps.databases.delete(region, ResourceKind::AuroraCluster, id).await,
+        Undo::DeleteInstance { region, id } => {
+            delete_owned_database(deps, exec, region, ResourceKind::RdsInstance, id).await
+        }
+        Undo::DeleteCluster { region, id } => {
+            delete_owned_database(deps, exec, region, ResourceKind::AuroraCluster, id).await
+        }
         Undo::DeleteSnapshot { region, kind, name } => deps.snapshots.delete_snapshot(region, *kind, name).await,
         Undo::DeleteTable {
             region,
@@ -1787,6 +1945,105 @@ async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
             },
         },
     }
+}
+
+/// Lifeboat made this database for `plan`: its name is a DR name (`lbdr-`, `lbfo-`,
+/// `lbfb-`, then the hash of an execution) and its tags name that very execution and the
+/// plan.
+fn owned_database(info: &DbInfo, plan: &str) -> bool {
+    let tag = |k: &str| info.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
+    let (Some(execution), Some(owner)) = (tag(TAG_EXECUTION), tag(TAG_PLAN)) else {
+        return false;
+    };
+    owner == plan
+        && DB_PREFIXES
+            .iter()
+            .any(|p| info.id.starts_with(&format!("{p}{}-", short_id(execution))))
+}
+
+/// Deletes a database only if Lifeboat made it for this plan ([`owned_database`]), read
+/// again just before deleting. A drill's own copy goes as a throwaway; anything else
+/// leaves a final snapshot (named and recorded in the execution before the delete) and
+/// keeps its automated backups. A missing database, or one already being deleted, is what
+/// was wanted; one that is not Lifeboat's is left alone and noted.
+async fn delete_owned_database(
+    deps: &Deps,
+    exec: &mut DrExecution,
+    region: &Region,
+    kind: ResourceKind,
+    id: &str,
+) -> PortResult<()> {
+    if !DB_PREFIXES.iter().any(|p| id.starts_with(p)) {
+        tracing::warn!(database = id, %region, "not a Lifeboat database name: not deleted");
+        return Ok(());
+    }
+    let Some(info) = deps.databases.describe(region, kind, id).await? else {
+        return Ok(());
+    };
+    if info.status == "deleting" {
+        return Ok(());
+    }
+    if !owned_database(&info, &exec.plan) {
+        tracing::warn!(database = id, %region, tags = ?info.tags, "not made by Lifeboat for this plan: not deleted");
+        let note = format!(
+            "{kind} {id} in {region} left alone: its tags do not say Lifeboat made it for plan {}",
+            exec.plan
+        );
+        if !exec.checks.contains(&note) {
+            exec.checks.push(note);
+        }
+        return Ok(());
+    }
+    if exec.mode == Mode::Drill && id.starts_with("lbdr-") {
+        return deps.databases.delete(region, kind, id, DeleteMode::Throwaway).await;
+    }
+    let snapshot = final_snapshot_name(id);
+    if !exec
+        .final_snapshots
+        .iter()
+        .any(|f| &f.region == region && f.snapshot == snapshot)
+    {
+        exec.final_snapshots.push(FinalSnapshot {
+            region: region.clone(),
+            kind,
+            database: id.to_owned(),
+            snapshot: snapshot.clone(),
+            confirmed: false,
+        });
+    }
+    deps.databases
+        .delete(
+            region,
+            kind,
+            id,
+            DeleteMode::KeepData {
+                final_snapshot: &snapshot,
+            },
+        )
+        .await
+}
+
+/// Looks for the final snapshots not seen yet; records those RDS now shows.
+async fn confirm_final_snapshots(deps: &Deps, exec: &mut DrExecution) -> PortResult<()> {
+    for i in 0..exec.final_snapshots.len() {
+        let f = exec.final_snapshots[i].clone();
+        if f.confirmed {
+            continue;
+        }
+        if deps
+            .snapshots
+            .describe_snapshot(&f.region, f.kind, &f.snapshot)
+            .await?
+            .is_some()
+        {
+            exec.final_snapshots[i].confirmed = true;
+            exec.checks.push(format!(
+                "final snapshot {} of {} in {} kept (the database's automated backups too)",
+                f.snapshot, f.database, f.region
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Lifeboat made this table: its name has a drill or failover prefix and DynamoDB says it
@@ -1821,18 +2078,19 @@ async fn delete_owned_table(deps: &Deps, region: &Region, name: &str, backup_arn
     deps.tables.delete_table(region, name).await
 }
 
-async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
+async fn gone(deps: &Deps, plan: &str, u: &Undo) -> PortResult<bool> {
     Ok(match u {
+        // Gone, or never Lifeboat's (left alone by `undo`).
         Undo::DeleteInstance { region, id } => deps
             .databases
             .describe(region, ResourceKind::RdsInstance, id)
             .await?
-            .is_none(),
+            .is_none_or(|info| !owned_database(&info, plan)),
         Undo::DeleteCluster { region, id } => deps
             .databases
             .describe(region, ResourceKind::AuroraCluster, id)
             .await?
-            .is_none(),
+            .is_none_or(|info| !owned_database(&info, plan)),
         Undo::DeleteSnapshot { region, kind, name } => {
             deps.snapshots.describe_snapshot(region, *kind, name).await?.is_none()
         }
@@ -1911,13 +2169,14 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
     let mut left = waiting;
     for i in targets {
         let u = exec.compensations[i].undo.clone();
-        undo(deps, &u).await?;
-        if gone(deps, &u).await? {
+        undo(deps, exec, &u).await?;
+        if gone(deps, &plan.name, &u).await? {
             exec.compensations[i].done = true;
         } else {
             left.push(u.describe());
         }
     }
+    confirm_final_snapshots(deps, exec).await?;
     if left.is_empty() {
         Ok((true, "torn down".into()))
     } else {
@@ -1965,11 +2224,18 @@ fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
         .detail("report", exec.report_key.clone().unwrap_or_default());
         serde_json::to_string(&alert).unwrap_or_default()
     });
+    let failback = exec.failback_window().map_or_else(String::new, |w| {
+        format!(
+            "; failback: data loss window {}s, outage {}s",
+            w.data_loss_window_secs.map_or_else(|| "?".into(), |v| v.to_string()),
+            w.outage_secs.map_or_else(|| "?".into(), |v| v.to_string()),
+        )
+    });
     json!({
         "ready": true,
         "wait_seconds": 1,
         "summary": format!(
-            "{} {}: RTO {}s (target {}s), RPO {}s (target {}s)",
+            "{} {}: RTO {}s (target {}s), RPO {}s (target {}s){failback}",
             exec.mode, exec.execution,
             m.rto_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rto_target_secs,
             m.rpo_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rpo_target_secs,
@@ -1977,6 +2243,7 @@ fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
         "status": exec.status,
         "report": exec.report_key,
         "measurement": m,
+        "failback": exec.failback_window(),
         "notice": notice,
     })
 }
@@ -2132,7 +2399,7 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             continue;
         }
         let u = exec.compensations[i].undo.clone();
-        match undo(deps, &u).await {
+        match undo(deps, &mut exec, &u).await {
             Ok(()) => {
                 exec.compensations[i].done = true;
                 undone.push(u.describe());
@@ -2153,6 +2420,9 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             "compensation incomplete: {}",
             left.join("; ")
         )));
+    }
+    if let Err(e) = confirm_final_snapshots(deps, &mut exec).await {
+        tracing::warn!(error = %e, "could not look for the final snapshots");
     }
     exec.status = ExecStatus::Failed;
     exec.error = Some(format!("{kind}: {message}"));

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use lifeboat::confirm::SigningKey;
 use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat::dr::ports::fake::InMemoryDrTables;
-use lifeboat::dr::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
+use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
 use lifeboat::dr::store::fake::InMemoryDrStore;
 use lifeboat::dr::table_digest::{Item, Value as V};
 use lifeboat::dr::{DrStore, SwitchScope};
@@ -60,7 +60,7 @@ impl DrDatabases for NoDatabases {
     async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
         Err(PortError::Invalid("no databases in these plans".into()))
     }
-    async fn delete(&self, _: &Region, _: ResourceKind, _: &str) -> PortResult<()> {
+    async fn delete(&self, _: &Region, _: ResourceKind, _: &str, _: DeleteMode<'_>) -> PortResult<()> {
         Ok(())
     }
     async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {

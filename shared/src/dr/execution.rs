@@ -157,6 +157,17 @@ pub fn resource_name(prefix: &str, execution: &str, db: &str) -> String {
     name
 }
 
+/// The prefixes of the databases a drill, a failover and a failback restore into:
+/// deleting a database is only ever considered for names with one of these.
+pub const DB_PREFIXES: [&str; 3] = ["lbdr-", "lbfo-", "lbfb-"];
+
+/// The final snapshot RDS takes when Lifeboat deletes the database `id`: `<id>-final`, a
+/// valid snapshot identifier for every identifier Lifeboat restores into (at most 69
+/// characters; snapshot identifiers may have 255).
+pub fn final_snapshot_name(id: &str) -> String {
+    format!("{id}-final")
+}
+
 /// The prefixes of the tables a drill and a failover restore into: deleting a table is
 /// only ever considered for names with one of these.
 pub const TABLE_PREFIXES: [&str; 2] = ["lbdr-", "lbfo-"];
@@ -503,6 +514,20 @@ impl Undo {
     }
 }
 
+/// A final snapshot a delete of a database asked RDS for (kept; not part of any
+/// retention schedule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalSnapshot {
+    pub region: Region,
+    pub kind: ResourceKind,
+    /// The database deleted.
+    pub database: String,
+    pub snapshot: String,
+    /// Seen by a describe after the database was gone.
+    #[serde(default)]
+    pub confirmed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compensation {
     /// The step that made the change.
@@ -555,6 +580,25 @@ pub struct OperatorHandoff {
     pub at: DateTime<Utc>,
 }
 
+/// A failback's cost: the writes it lost and the time production could not write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailbackWindow {
+    /// Writes to the DR side stopped (the quiesce), and when they are taken to have
+    /// stopped (after the settle time); `None`: not quiesced.
+    pub quiesced_at: Option<DateTime<Utc>>,
+    pub writes_stopped_at: Option<DateTime<Utc>>,
+    /// The earliest start of the DR-side snapshots copied back.
+    pub snapshot_at: Option<DateTime<Utc>>,
+    /// The endpoints pointed at the source side again (the switch step's end).
+    pub endpoints_back_at: Option<DateTime<Utc>>,
+    /// Writes the DR side took after its snapshot began and before writes stopped (or,
+    /// without a quiesce, before the switch): lost by the failback. Zero when quiesced.
+    pub data_loss_window_secs: Option<u64>,
+    /// From the quiesce until the endpoints pointed at the source side: production could
+    /// not write. Zero without a quiesce (writes went on, and were lost instead).
+    pub outage_secs: Option<u64>,
+}
+
 /// RTO and RPO as measured, against the plan's targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measurement {
@@ -605,6 +649,13 @@ pub struct DrExecution {
     /// From then on the recovered databases may take writes: no failure deletes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switched_at: Option<DateTime<Utc>>,
+    /// Failback: when the quiesce stopped the writes to the DR side, and when they are
+    /// taken to have stopped (after the plan's settle time): the DR-side snapshot starts
+    /// no earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesced_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_stopped_at: Option<DateTime<Utc>>,
     /// The endpoints (parameter names, DNS records) the switch changed and read back,
     /// as `name → value`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -628,6 +679,9 @@ pub struct DrExecution {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableRun>,
     pub compensations: Vec<Compensation>,
+    /// The final snapshots of the databases this execution deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_snapshots: Vec<FinalSnapshot>,
     /// Pre-check and validation results, one line each.
     #[serde(default)]
     pub checks: Vec<String>,
@@ -675,6 +729,8 @@ impl DrExecution {
             triggered_at: now,
             reference_time,
             validated_at: None,
+            quiesced_at: None,
+            writes_stopped_at: None,
             switched_at: None,
             switched: Vec::new(),
             finished_at: None,
@@ -720,6 +776,7 @@ impl DrExecution {
                 })
                 .collect(),
             compensations: Vec::new(),
+            final_snapshots: Vec::new(),
             checks: Vec::new(),
             measurement: None,
             error: None,
@@ -808,6 +865,47 @@ impl DrExecution {
         }
     }
 
+    /// A failback's data loss window and outage, as far as known (`None` for other modes).
+    pub fn failback_window(&self) -> Option<FailbackWindow> {
+        if self.mode != Mode::Failback {
+            return None;
+        }
+        let secs = |d: chrono::Duration| u64::try_from(d.num_seconds()).unwrap_or(0);
+        let snapshot_at = self
+            .databases
+            .iter()
+            .map(|d| match &d.source {
+                Some(Source::DrSide { taken_at, .. }) => *taken_at,
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.into_iter().min());
+        let endpoints_back_at = self
+            .steps
+            .iter()
+            .find(|s| s.action == Action::Switch && !s.outcome.starts_with("failed"))
+            .and_then(|s| s.ended_at);
+        // Without a quiesce, the DR side took writes until the endpoints moved.
+        let stopped = self.writes_stopped_at.or(endpoints_back_at);
+        let data_loss_window_secs = match (stopped, snapshot_at) {
+            (Some(stopped), Some(snapshot)) => Some(secs(stopped - snapshot)),
+            _ => None,
+        };
+        let outage_secs = match (self.quiesced_at, endpoints_back_at) {
+            (Some(q), Some(back)) => Some(secs(back - q)),
+            (None, Some(_)) => Some(0),
+            (_, None) => None,
+        };
+        Some(FailbackWindow {
+            quiesced_at: self.quiesced_at,
+            writes_stopped_at: self.writes_stopped_at,
+            snapshot_at,
+            endpoints_back_at,
+            data_loss_window_secs,
+            outage_secs,
+        })
+    }
+
     /// The JSON report written to S3 at the end of every execution.
     pub fn report(&self) -> serde_json::Value {
         let steps: Vec<_> = self
@@ -861,12 +959,14 @@ impl DrExecution {
             "finished_at": self.finished_at,
             "needs_operator": self.needs_operator,
             "measurement": self.measurement,
+            "failback": self.failback_window(),
             "steps": steps,
             "databases": databases,
             "data": self.data,
             "tables": self.tables,
             "checks": self.checks,
             "compensations": compensations,
+            "final_snapshots": self.final_snapshots,
             "error": self.error,
         })
     }
@@ -1076,6 +1176,42 @@ mod tests {
         assert_eq!((m.rto_secs, m.rto_met), (Some(720), Some(true)));
         assert_eq!((m.rpo_secs, m.rpo_met), (Some(1200), Some(false)));
         assert_eq!(m.breaches(), vec!["RPO 1200s > target 900s".to_owned()]);
+    }
+
+    #[test]
+    fn a_quiesced_failback_loses_nothing_and_an_unquiesced_one_says_what_it_lost() {
+        let p = plan();
+        let t0 = t("2026-11-23T03:00:00Z");
+        let mut e = DrExecution::new(&p, "fb", Mode::Failback, t0, t0);
+        for d in &mut e.databases {
+            d.source = Some(Source::DrSide {
+                resource: "lbfo-x".into(),
+                snapshot: "lbfbs-x".into(),
+                taken_at: Some(t("2026-11-23T03:02:00Z")),
+            });
+        }
+        e.begin(Action::Switch, t("2026-11-23T03:20:00Z"));
+        e.end(
+            Action::Switch,
+            t("2026-11-23T03:20:00Z"),
+            t("2026-11-23T03:20:05Z"),
+            "switched",
+        );
+        // Not quiesced: the writes of 03:02 .. 03:20:05 stayed on the DR side.
+        let w = e.failback_window().unwrap();
+        assert_eq!((w.data_loss_window_secs, w.outage_secs), (Some(1085), Some(0)));
+        // Quiesced at 03:01, settled by 03:01:30, snapshot at 03:02: nothing lost, and
+        // writes were refused from 03:01 until the switch.
+        e.quiesced_at = Some(t("2026-11-23T03:01:00Z"));
+        e.writes_stopped_at = Some(t("2026-11-23T03:01:30Z"));
+        let w = e.failback_window().unwrap();
+        assert_eq!((w.data_loss_window_secs, w.outage_secs), (Some(0), Some(1145)));
+        assert_eq!(e.report()["failback"]["data_loss_window_secs"], 0);
+        assert!(
+            DrExecution::new(&p, "d", Mode::Drill, t0, t0)
+                .failback_window()
+                .is_none()
+        );
     }
 
     #[test]

@@ -35,6 +35,18 @@ impl DbInfo {
 /// One RDS quota: (name, used, max).
 pub type Quota = (String, i64, i64);
 
+/// How a database is deleted, so that no caller can forget what must survive it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode<'a> {
+    /// A drill's throwaway copy that never served traffic: no final snapshot, and its
+    /// automated backups go with it.
+    Throwaway,
+    /// Anything that may hold data of its own: RDS takes the final snapshot
+    /// `final_snapshot` as part of the delete, and the automated backups are kept
+    /// (`DeleteAutomatedBackups=false`).
+    KeepData { final_snapshot: &'a str },
+}
+
 /// A restore request: everything RDS needs, in the domain's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreRequest<'a> {
@@ -67,8 +79,10 @@ pub trait DrDatabases: Send + Sync + std::fmt::Debug {
         global: &str,
         target_cluster_arn: &str,
     ) -> PortResult<()>;
-    /// Deletes without a final snapshot; a missing resource is fine.
-    async fn delete(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<()>;
+    /// Deletes the instance or cluster as `mode` says (with a final snapshot and keeping
+    /// its automated backups, or as a throwaway); a missing resource, or one already being
+    /// deleted, is fine. Callers check ownership first (a fresh describe).
+    async fn delete(&self, region: &Region, kind: ResourceKind, id: &str, mode: DeleteMode<'_>) -> PortResult<()>;
     async fn subnet_group_exists(&self, region: &Region, name: &str) -> PortResult<bool>;
     async fn quotas(&self, region: &Region) -> PortResult<Vec<Quota>>;
 }
@@ -402,8 +416,18 @@ pub mod fake {
     #[derive(Debug, Default)]
     pub struct InMemoryDrDatabases {
         dbs: Mutex<BTreeMap<(Region, String), super::DbInfo>>,
-        deletes: Mutex<Vec<(Region, String)>>,
+        deletes: Mutex<Vec<Deleted>>,
         restores: Mutex<usize>,
+        /// Where final snapshots are taken (as RDS does when it deletes with one).
+        snapshots: Option<std::sync::Arc<crate::memory::InMemorySnapshotStore>>,
+    }
+
+    /// One delete: what and with which final snapshot (`None`: a throwaway).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Deleted {
+        pub region: Region,
+        pub id: String,
+        pub final_snapshot: Option<String>,
     }
 
     fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -413,6 +437,14 @@ pub mod fake {
     impl InMemoryDrDatabases {
         pub fn new() -> Self {
             Self::default()
+        }
+
+        /// Final snapshots of deleted databases land in `snapshots`.
+        pub fn with_snapshots(snapshots: std::sync::Arc<crate::memory::InMemorySnapshotStore>) -> Self {
+            Self {
+                snapshots: Some(snapshots),
+                ..Self::default()
+            }
         }
 
         /// A database that exists (a source, a replica, or one that is not Lifeboat's).
@@ -448,7 +480,7 @@ pub mod fake {
         }
 
         /// The databases deleted, in order.
-        pub fn deleted(&self) -> Vec<(Region, String)> {
+        pub fn deleted(&self) -> Vec<Deleted> {
             guard(&self.deletes).clone()
         }
 
@@ -504,10 +536,35 @@ pub mod fake {
             Ok(())
         }
 
-        async fn delete(&self, region: &Region, _: crate::domain::ResourceKind, id: &str) -> PortResult<()> {
-            if guard(&self.dbs).remove(&(region.clone(), id.to_owned())).is_some() {
-                guard(&self.deletes).push((region.clone(), id.to_owned()));
+        async fn delete(
+            &self,
+            region: &Region,
+            kind: crate::domain::ResourceKind,
+            id: &str,
+            mode: super::DeleteMode<'_>,
+        ) -> PortResult<()> {
+            let Some(info) = guard(&self.dbs).remove(&(region.clone(), id.to_owned())) else {
+                return Ok(());
+            };
+            let final_snapshot = match mode {
+                super::DeleteMode::Throwaway => None,
+                super::DeleteMode::KeepData { final_snapshot } => Some(final_snapshot.to_owned()),
+            };
+            if let (Some(store), Some(name)) = (&self.snapshots, &final_snapshot) {
+                use crate::ports::SnapshotStore as _;
+                let resource = crate::domain::ResourceRef {
+                    kind,
+                    id: id.to_owned(),
+                    arn: info.arn.clone().unwrap_or_default(),
+                    region: region.clone(),
+                };
+                store.create_snapshot(&resource, name, &info.tags).await?;
             }
+            guard(&self.deletes).push(Deleted {
+                region: region.clone(),
+                id: id.to_owned(),
+                final_snapshot,
+            });
             Ok(())
         }
 

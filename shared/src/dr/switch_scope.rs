@@ -90,6 +90,7 @@ mod tests {
                 .map(|r| ((*r).to_owned(), "orders".to_owned()))
                 .collect::<BTreeMap<_, _>>(),
             ttl: 60,
+            quiesce: None,
         }
     }
 
