@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use base64::Engine as _;
+use lifeboat::ports::Catalog as _;
 use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{PRIMARY, TestEnv};
 use serde_json::{Value, json};
@@ -153,6 +154,7 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
     )
     .await;
     assert_eq!((status, one["id"].as_str()), (200, Some(point.as_str())), "{one}");
+    wait_until_tracked(&env, &point).await;
 
     // Policies: an admin writes, an operator may not, a viewer reads.
     let path = format!("/policies/{}", policy.name);
@@ -235,7 +237,29 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
     assert_eq!(status, 403);
 }
 
-/// A database with one recovery point taken through the API; answers (instance, point).
+/// The snapshot takes time, as on AWS: the real tracker (invoked through the local Lambda
+/// API) records when the point is available.
+async fn wait_until_tracked(env: &TestEnv, point: &str) {
+    let tracked = lifeboat::domain::RecoveryPointId::parse(point).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let tick = json!({ "scheduledTime": chrono::Utc::now().to_rfc3339() }).to_string();
+        let (error, out) = env.invoke("track-recovery-points", &tick).await.unwrap();
+        assert_eq!(error, None, "{out}");
+        let status = env.catalog().get(&tracked).await.unwrap().map(|p| p.status);
+        if matches!(
+            status,
+            Some(lifeboat::domain::Status::Available | lifeboat::domain::Status::Copied)
+        ) {
+            return;
+        }
+        assert!(started.elapsed() < lifeboat_tests::WAIT_LIMIT, "{point} is {status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// A database with one recovery point taken through the API, recorded available by the
+/// tracker; answers (instance, point).
 async fn database_with_a_point(env: &TestEnv, what: &str) -> (String, String) {
     let policy = env
         .put_policy(&format!(
@@ -255,7 +279,9 @@ async fn database_with_a_point(env: &TestEnv, what: &str) -> (String, String) {
     event["multiValueQueryStringParameters"] = json!({"resource": [arn]});
     let (status, _, list) = call(env, &event.to_string()).await;
     assert_eq!(status, 200, "{list}");
-    (db, list["items"][0]["id"].as_str().unwrap().to_owned())
+    let point = list["items"][0]["id"].as_str().unwrap().to_owned();
+    wait_until_tracked(env, &point).await;
+    (db, point)
 }
 
 /// Previews and confirms an overwrite of `db` as an admin; answers the restore id.
