@@ -159,10 +159,30 @@ async fn deletes_keep_a_final_snapshot_and_the_automated_backups_unless_throwawa
                 && r.delete_automated_backups() == Some(true)
         })
         .then_output(|| DeleteDbInstanceOutput::builder().build());
+    // A restored cluster's writer goes first (RDS refuses to delete a cluster with
+    // members); the cluster's final snapshot keeps the data.
+    let members = mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| {
+        aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput::builder()
+            .db_clusters(
+                aws_sdk_rds::types::DbCluster::builder()
+                    .db_cluster_identifier("lbfo-0a1b2c3d-ledger")
+                    .db_cluster_members(
+                        aws_sdk_rds::types::DbClusterMember::builder()
+                            .db_instance_identifier("lbfo-0a1b2c3d-ledger-w1")
+                            .is_cluster_writer(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let writer = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .match_requests(|r| r.db_instance_identifier() == Some("lbfo-0a1b2c3d-ledger-w1"))
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
     let client = mock_client!(
         aws_sdk_rds,
         RuleMode::MatchAny,
-        [&keep_instance, &keep_cluster, &throwaway]
+        [&keep_instance, &members, &writer, &keep_cluster, &throwaway]
     );
     let region = Region::parse("us-west-2").unwrap();
     let dbs = RdsDrDatabases::with_clients(HashMap::from([(region.clone(), client)]));
@@ -197,9 +217,10 @@ async fn deletes_keep_a_final_snapshot_and_the_automated_backups_unless_throwawa
     assert_eq!(
         (
             keep_instance.num_calls(),
+            writer.num_calls(),
             keep_cluster.num_calls(),
             throwaway.num_calls()
         ),
-        (1, 1, 1)
+        (1, 1, 1, 1)
     );
 }

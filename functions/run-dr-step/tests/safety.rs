@@ -102,7 +102,8 @@ fn plan_with(quiesce: &str, extra: &str) -> String {
             "rto": "30m", "rpo": "1h", "poll_interval": "1s",
             "switch": {{"region": "us-east-1", "parameters": {{"{PARAM}": "orders"}},
                         "hosted_zone_id": "Z1", "records": {{"{RECORD}": "orders"}} {quiesce}}},
-            "prechecks": {{"source_kms_key_id": "alias/source"}} {extra}}}"#
+            "prechecks": {{"source_kms_key_id": "alias/source"}},
+            "network": {{"allow_default_network": true}} {extra}}}"#
     )
 }
 

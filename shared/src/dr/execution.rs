@@ -1072,6 +1072,7 @@ mod tests {
     fn global_plan(global_move: &str) -> DrPlan {
         DrPlan::from_json(&format!(
             r#"{{"name":"g","source_region":"us-east-1","dr_region":"us-west-2","rto":"30m","rpo":"15m",
+                "network":{{"allow_default_network":true}},
                 "databases":[{{"arn":"arn:aws:rds:us-east-1:123456789012:cluster:ledger",
                                "global_cluster":"ledger-global","read_replica":"ledger-west",
                                "global_move":"{global_move}"}}]}}"#

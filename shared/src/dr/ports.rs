@@ -485,6 +485,7 @@ pub mod fake {
                     tags,
                     latest_restorable: None,
                     backup_retention_days: None,
+                    placement: crate::dr::plan::DbPlacement::default(),
                 },
             );
         }
@@ -543,6 +544,19 @@ pub mod fake {
             _: chrono::DateTime<chrono::Utc>,
         ) -> PortResult<()> {
             self.restore(req);
+            Ok(())
+        }
+
+        async fn create_cluster_instance(&self, req: &super::WriterRequest<'_>) -> PortResult<()> {
+            let key = (req.region.clone(), req.instance.to_owned());
+            if !guard(&self.dbs).contains_key(&key) {
+                self.put(
+                    req.region,
+                    crate::domain::ResourceKind::RdsInstance,
+                    req.instance,
+                    req.tags.to_vec(),
+                );
+            }
             Ok(())
         }
 
