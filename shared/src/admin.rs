@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{RecoveryPointId, Region};
 use crate::ports::PortResult;
+pub use crate::dr::plan::RestoreSettings;
 
 /// One line of the audit trail. Written with a conditional put and never changed.
 ///
@@ -140,6 +141,10 @@ pub struct RestoreRecord {
     pub final_snapshot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Where the restored instance goes and with which groups: the subnet group, VPC
+    /// security groups, parameter and option groups (never publicly accessible).
+    #[serde(default)]
+    pub settings: RestoreSettings,
     pub estimated_minutes: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -290,9 +295,20 @@ pub type RdsStatus = String;
 /// The RDS calls a restore makes. There is no delete without a final snapshot.
 #[async_trait]
 pub trait DbRestorer: Send + Sync {
-    /// Starts RestoreDBInstanceFromDBSnapshot of `snapshot` into a new instance `target`.
-    /// `AlreadyExists` when an instance with that identifier exists.
-    async fn restore_instance(&self, region: &Region, snapshot: &str, target: &str) -> PortResult<()>;
+    /// Starts RestoreDBInstanceFromDBSnapshot of `snapshot` into a new instance `target`,
+    /// placed and configured by `settings`, never publicly accessible. `AlreadyExists`
+    /// when an instance with that identifier exists.
+    async fn restore_instance(
+        &self,
+        region: &Region,
+        snapshot: &str,
+        target: &str,
+        settings: &RestoreSettings,
+    ) -> PortResult<()>;
+    /// The instance's placement and groups as RDS describes it (its DB subnet group, VPC
+    /// security groups, first parameter group and option group); `None` when it does not
+    /// exist.
+    async fn placement(&self, region: &Region, instance: &str) -> PortResult<Option<RestoreSettings>>;
     /// The snapshot's status, `None` when it does not exist.
     async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>>;
     /// The instance's status, `None` when it does not exist.
@@ -320,7 +336,7 @@ pub mod fake {
 
     use async_trait::async_trait;
 
-    use super::{AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreStore};
+    use super::{AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreSettings, RestoreStore};
     use crate::domain::Region;
     use crate::ports::{PortError, PortResult};
 
@@ -440,6 +456,19 @@ pub mod fake {
         /// What the instance's data came from: `original` or the snapshot it was restored from.
         data: String,
         renaming_to: Option<String>,
+        settings: RestoreSettings,
+    }
+
+    /// Where [`InMemoryDbRestorer::add_instance`] places an instance: a private subnet
+    /// group and one security group, as a production database is.
+    pub fn test_placement() -> RestoreSettings {
+        RestoreSettings {
+            subnet_group: Some("private-db".into()),
+            security_groups: vec!["sg-0123456789abcdef0".into()],
+            parameter_group: Some("orders-pg16".into()),
+            cluster_parameter_group: None,
+            option_group: None,
+        }
     }
 
     #[derive(Debug, Default)]
@@ -463,14 +492,29 @@ pub mod fake {
     impl InMemoryDbRestorer {
         /// An available instance holding its `original` data, with automated backups.
         pub fn add_instance(&self, region: &Region, id: &str) {
+            self.add_instance_with(region, id, test_placement());
+        }
+
+        /// An available instance placed and configured by `settings`.
+        pub fn add_instance_with(&self, region: &Region, id: &str, settings: RestoreSettings) {
             lock(&self.state).instances.insert(
                 (region.clone(), id.to_owned()),
                 FakeInstance {
                     status: "available".into(),
                     data: format!("original:{id}"),
                     renaming_to: None,
+                    settings,
                 },
             );
+        }
+
+        /// The placement and groups the instance has (a restored one: those it was
+        /// restored with).
+        pub fn settings_of(&self, region: &Region, instance: &str) -> Option<RestoreSettings> {
+            lock(&self.state)
+                .instances
+                .get(&(region.clone(), instance.to_owned()))
+                .map(|i| i.settings.clone())
         }
 
         pub fn add_snapshot(&self, region: &Region, name: &str) {
@@ -547,7 +591,13 @@ pub mod fake {
 
     #[async_trait]
     impl DbRestorer for InMemoryDbRestorer {
-        async fn restore_instance(&self, region: &Region, snapshot: &str, target: &str) -> PortResult<()> {
+        async fn restore_instance(
+            &self,
+            region: &Region,
+            snapshot: &str,
+            target: &str,
+            settings: &RestoreSettings,
+        ) -> PortResult<()> {
             let mut s = lock(&self.state);
             s.calls.push(format!("restore:{snapshot}->{target}"));
             s.fail("restore")?;
@@ -564,9 +614,14 @@ pub mod fake {
                     status: "creating".into(),
                     data: snapshot.to_owned(),
                     renaming_to: None,
+                    settings: settings.clone(),
                 },
             );
             Ok(())
+        }
+
+        async fn placement(&self, region: &Region, instance: &str) -> PortResult<Option<RestoreSettings>> {
+            Ok(self.settings_of(region, instance))
         }
 
         async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>> {

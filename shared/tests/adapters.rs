@@ -1240,6 +1240,81 @@ async fn admin_restorer_renames_with_modify_db_instance_applied_immediately() {
     assert_eq!(rename.num_calls(), 1);
 }
 
+/// Uses aws-smithy-mocks to pin the exact request: a restore carries its placement and
+/// groups and is never publicly accessible; the placement is read back from
+/// DescribeDBInstances (moto runs no VPC for these tests, so the request is pinned here).
+#[tokio::test(start_paused = true)]
+async fn admin_restorer_restores_into_the_placement_it_is_given_never_public() {
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::restore_db_instance_from_db_snapshot::RestoreDbInstanceFromDbSnapshotOutput;
+    use aws_sdk_rds::types::{
+        DbInstance, DbParameterGroupStatus, DbSubnetGroup, OptionGroupMembership, VpcSecurityGroupMembership,
+    };
+    use lifeboat::admin::{DbRestorer as _, RestoreSettings};
+    let settings = RestoreSettings {
+        subnet_group: Some("private-db".into()),
+        security_groups: vec!["sg-0123456789abcdef0".into(), "sg-0fedcba9876543210".into()],
+        parameter_group: Some("orders-pg16".into()),
+        cluster_parameter_group: None,
+        option_group: Some("orders-options".into()),
+    };
+    let restore = mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("orders-copy")
+                && r.db_snapshot_identifier() == Some("lb-orders-202611220100")
+                && r.db_subnet_group_name() == Some("private-db")
+                && r.vpc_security_group_ids() == ["sg-0123456789abcdef0", "sg-0fedcba9876543210"]
+                && r.db_parameter_group_name() == Some("orders-pg16")
+                && r.option_group_name() == Some("orders-options")
+                && r.publicly_accessible() == Some(false)
+        })
+        .then_output(|| RestoreDbInstanceFromDbSnapshotOutput::builder().build());
+    let describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(
+                DbInstance::builder()
+                    .db_instance_identifier("orders")
+                    .db_subnet_group(DbSubnetGroup::builder().db_subnet_group_name("private-db").build())
+                    .vpc_security_groups(
+                        VpcSecurityGroupMembership::builder()
+                            .vpc_security_group_id("sg-0123456789abcdef0")
+                            .build(),
+                    )
+                    .vpc_security_groups(
+                        VpcSecurityGroupMembership::builder()
+                            .vpc_security_group_id("sg-0fedcba9876543210")
+                            .build(),
+                    )
+                    .db_parameter_groups(
+                        DbParameterGroupStatus::builder()
+                            .db_parameter_group_name("orders-pg16")
+                            .build(),
+                    )
+                    .option_group_memberships(
+                        OptionGroupMembership::builder()
+                            .option_group_name("orders-options")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let gone = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .then_http_response(|| rds_wire_error(404, "DBInstanceNotFound", "gone"));
+    let r = restorer(client!(
+        aws_sdk_rds,
+        RuleMode::Sequential,
+        &[&restore, &describe, &gone]
+    ));
+    let east = region("us-east-1");
+    r.restore_instance(&east, "lb-orders-202611220100", "orders-copy", &settings)
+        .await
+        .unwrap();
+    assert_eq!(r.placement(&east, "orders").await.unwrap(), Some(settings));
+    assert_eq!(r.placement(&east, "gone").await.unwrap(), None);
+    assert_eq!(restore.num_calls(), 1);
+}
+
 /// Uses aws-smithy-mocks to pin the exact request: finishing an overwrite deletes the kept
 /// original with a final snapshot and DeleteAutomatedBackups=false, never SkipFinalSnapshot.
 #[tokio::test(start_paused = true)]

@@ -187,7 +187,13 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
 
     // A restore into a new instance: previewed, confirmed with the token, carried out.
     let target = format!("{db}-copy");
+    // The local estate runs no VPC: the source has no DB subnet group and no security
+    // group, so a restore would land in the default VPC and is refused unless asked for.
     let restore = json!({"recoveryPoint": point, "target": target});
+    let (status, _, refused) = call(&env, &request("POST", "/restores", OPERATOR, Some(&restore), &id("r0"))).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("placement.subnetGroup"), "{refused}");
+    let restore = json!({"recoveryPoint": point, "target": target, "placement": {"allowDefaultNetwork": true}});
     let (status, _, preview) = call(&env, &request("POST", "/restores", OPERATOR, Some(&restore), &id("r1"))).await;
     assert_eq!(status, 201, "{preview}");
     let rid = preview["restore"]["id"].as_str().unwrap().to_owned();
@@ -230,6 +236,7 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
         .await
         .unwrap();
     assert_eq!(restored.db_instances().len(), 1);
+    assert_eq!(restored.db_instances()[0].publicly_accessible(), Some(false));
 
     // Over the original: an operator is refused (the admin path is its own test below).
     let over = json!({"recoveryPoint": point, "target": db, "overwrite": true});
@@ -287,7 +294,8 @@ async fn database_with_a_point(env: &TestEnv, what: &str) -> (String, String) {
 /// Previews and confirms an overwrite of `db` as an admin; answers the restore id.
 async fn confirm_overwrite(env: &TestEnv, db: &str, point: &str) -> String {
     let rid = |what: &str| format!("{}-{db}-{what}", env.prefix);
-    let over = json!({"recoveryPoint": point, "target": db, "overwrite": true});
+    let over = json!({"recoveryPoint": point, "target": db, "overwrite": true,
+                      "placement": {"allowDefaultNetwork": true}});
     let (status, _, preview) = call(env, &request("POST", "/restores", ADMIN, Some(&over), &rid("p"))).await;
     assert_eq!(status, 201, "{preview}");
     let oid = preview["restore"]["id"].as_str().unwrap().to_owned();

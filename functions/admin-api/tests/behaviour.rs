@@ -511,6 +511,132 @@ async fn restore_to_a_new_instance_with_a_confirmed_token() {
     );
 }
 
+/// Confirms a previewed restore as `who`, then lets RDS finish it.
+async fn confirm_restore(w: &World, who: &str, previewed: &common::Reply) -> String {
+    let id = previewed.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = previewed.body["confirmationToken"].as_str().unwrap();
+    let r = w
+        .call(
+            Some(who),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    id
+}
+
+#[tokio::test]
+async fn a_restore_goes_where_its_source_is_with_its_groups_and_never_public() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id, "target": "orders-copy"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let placement = &r.body["restore"]["placement"];
+    assert_eq!(placement["subnetGroup"], "private-db", "{}", r.body);
+    assert_eq!(placement["securityGroups"], json!(["sg-0123456789abcdef0"]));
+    assert_eq!(placement["parameterGroup"], "orders-pg16");
+    assert_eq!(placement["publiclyAccessible"], false);
+    confirm_restore(&w, OPERATOR, &r).await;
+    assert_eq!(
+        w.rds.settings_of(&us_east_1(), "orders-copy"),
+        Some(lifeboat::admin::fake::test_placement()),
+        "the restore carries the source's subnet group, security groups and parameter group"
+    );
+
+    // What the request names wins over what the source has.
+    let r = preview(
+        &w,
+        OPERATOR,
+        &json!({"recoveryPoint": rp.id, "target": "orders-audit",
+                "placement": {"subnetGroup": "audit-db", "securityGroups": ["sg-0fedcba9876543210"]}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    confirm_restore(&w, OPERATOR, &r).await;
+    let s = w.rds.settings_of(&us_east_1(), "orders-audit").unwrap();
+    assert_eq!(s.subnet_group.as_deref(), Some("audit-db"));
+    assert_eq!(s.security_groups, vec!["sg-0fedcba9876543210".to_owned()]);
+    assert_eq!(s.parameter_group.as_deref(), Some("orders-pg16"));
+}
+
+#[tokio::test]
+async fn a_restore_that_would_land_in_the_default_network_is_refused_unless_asked() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    // The source is in the default VPC with its default security group (no subnet group
+    // and no security group RDS reports).
+    w.rds
+        .add_instance_with(&us_east_1(), "orders", lifeboat::admin::RestoreSettings::default());
+    let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id, "target": "orders-copy"})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let text = r.body.to_string();
+    assert!(text.contains("placement.subnetGroup"), "{text}");
+    assert!(text.contains("placement.securityGroups"), "{text}");
+    assert!(w.rds.calls().is_empty());
+
+    // Named explicitly, or allowed explicitly.
+    let r = preview(
+        &w,
+        OPERATOR,
+        &json!({"recoveryPoint": rp.id, "target": "orders-copy",
+                "placement": {"subnetGroup": "private-db", "securityGroups": ["sg-0123456789abcdef0"]}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = preview(
+        &w,
+        OPERATOR,
+        &json!({"recoveryPoint": rp.id, "target": "orders-scratch", "placement": {"allowDefaultNetwork": true}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // An unknown placement field is named, not ignored.
+    let r = preview(
+        &w,
+        OPERATOR,
+        &json!({"recoveryPoint": rp.id, "placement": {"subnet": "x"}}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_overwrite_puts_the_restore_where_the_replaced_instance_was() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    let placed = lifeboat::admin::RestoreSettings {
+        subnet_group: Some("legacy-db".into()),
+        security_groups: vec!["sg-0aaaaaaaaaaaaaaaa".into(), "sg-0bbbbbbbbbbbbbbbb".into()],
+        parameter_group: Some("legacy-pg".into()),
+        cluster_parameter_group: None,
+        option_group: Some("legacy-options".into()),
+    };
+    w.rds.add_instance_with(&us_east_1(), "reporting", placed.clone());
+    let r = preview(
+        &w,
+        ADMIN,
+        &json!({"recoveryPoint": rp.id, "target": "reporting", "overwrite": true}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = confirm_restore(&w, ADMIN, &r).await;
+    w.rds.settle();
+    assert_eq!(
+        post(&w, ADMIN, &id, "advance").await.body["restore"]["state"],
+        "restoring"
+    );
+    w.rds.settle();
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "restored", "{}", r.body);
+    assert_eq!(
+        w.rds.restored_from(&us_east_1(), "reporting").as_deref(),
+        Some(rp.snapshot_name.as_str())
+    );
+    assert_eq!(w.rds.settings_of(&us_east_1(), "reporting"), Some(placed));
+}
+
 #[tokio::test]
 async fn refused_tokens_change_nothing() {
     let w = World::new();

@@ -17,7 +17,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::port_error;
-use crate::admin::{AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreStore};
+use crate::admin::{
+    AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreSettings, RestoreStore,
+};
 use crate::domain::Region;
 use crate::ports::{PortError, PortResult};
 
@@ -215,11 +217,24 @@ where
 
 #[async_trait]
 impl DbRestorer for RdsDbRestorer {
-    async fn restore_instance(&self, region: &Region, snapshot: &str, target: &str) -> PortResult<()> {
+    async fn restore_instance(
+        &self,
+        region: &Region,
+        snapshot: &str,
+        target: &str,
+        settings: &RestoreSettings,
+    ) -> PortResult<()> {
         self.client(region)?
             .restore_db_instance_from_db_snapshot()
             .db_snapshot_identifier(snapshot)
             .db_instance_identifier(target)
+            .set_db_subnet_group_name(settings.subnet_group.clone())
+            .set_vpc_security_group_ids(
+                (!settings.security_groups.is_empty()).then(|| settings.security_groups.clone()),
+            )
+            .set_db_parameter_group_name(settings.parameter_group.clone())
+            .set_option_group_name(settings.option_group.clone())
+            .publicly_accessible(false)
             .tags(
                 aws_sdk_rds::types::Tag::builder()
                     .key("lifeboat:restored-from")
@@ -230,6 +245,43 @@ impl DbRestorer for RdsDbRestorer {
             .await
             .map_err(|e| rds_error("RestoreDBInstanceFromDBSnapshot", e))?;
         Ok(())
+    }
+
+    async fn placement(&self, region: &Region, instance: &str) -> PortResult<Option<RestoreSettings>> {
+        let out = match self
+            .client(region)?
+            .describe_db_instances()
+            .db_instance_identifier(instance)
+            .send()
+            .await
+            .map_err(|e| rds_error("DescribeDBInstances", e))
+        {
+            Ok(out) => out,
+            Err(PortError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(out.db_instances().first().map(|db| RestoreSettings {
+            subnet_group: db
+                .db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .map(str::to_owned),
+            security_groups: db
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                .collect(),
+            parameter_group: db
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name())
+                .map(str::to_owned),
+            cluster_parameter_group: None,
+            option_group: db
+                .option_group_memberships()
+                .first()
+                .and_then(|g| g.option_group_name())
+                .map(str::to_owned),
+        }))
     }
 
     async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>> {

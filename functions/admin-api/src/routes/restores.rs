@@ -21,7 +21,8 @@
 
 use chrono::Utc;
 use lifeboat::admin::{
-    RestoreRecord, RestoreState, RestoreStep, SwapObserved, next_restore_step, preserved_name, set_aside_name,
+    RestoreRecord, RestoreSettings, RestoreState, RestoreStep, SwapObserved, next_restore_step, preserved_name,
+    set_aside_name,
 };
 use lifeboat::confirm::{self, TokenError};
 use lifeboat::domain::{RecoveryPointId, ResourceKind};
@@ -45,6 +46,60 @@ struct PreviewRequest {
     target: Option<String>,
     #[serde(default)]
     overwrite: bool,
+    #[serde(default)]
+    placement: PlacementRequest,
+}
+
+/// Where the restored instance goes. Each field left out is taken from the instance the
+/// restore replaces (an overwrite) or from the source database (a restore in its own
+/// region), as RDS describes it at preview time.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PlacementRequest {
+    #[serde(default)]
+    subnet_group: Option<String>,
+    #[serde(default)]
+    security_groups: Option<Vec<String>>,
+    #[serde(default)]
+    parameter_group: Option<String>,
+    #[serde(default)]
+    option_group: Option<String>,
+    /// RDS puts a restore without a DB subnet group into the default VPC, and one without
+    /// security groups into the VPC's default security group: allowed only when asked.
+    #[serde(default)]
+    allow_default_network: bool,
+}
+
+impl PlacementRequest {
+    /// The request's fields over `base` (what RDS describes).
+    fn over(&self, base: Option<RestoreSettings>) -> RestoreSettings {
+        let base = base.unwrap_or_default();
+        RestoreSettings {
+            subnet_group: self.subnet_group.clone().or(base.subnet_group),
+            security_groups: self.security_groups.clone().unwrap_or(base.security_groups),
+            parameter_group: self.parameter_group.clone().or(base.parameter_group),
+            cluster_parameter_group: None,
+            option_group: self.option_group.clone().or(base.option_group),
+        }
+    }
+}
+
+/// What a restore with `settings` would leave to RDS's defaults, as (field, reason).
+fn default_network(settings: &RestoreSettings) -> Vec<(&'static str, &'static str)> {
+    let mut missing = Vec::new();
+    if settings.subnet_group.is_none() {
+        missing.push((
+            "placement.subnetGroup",
+            "no DB subnet group is named or known from the source: RDS would restore into the default VPC; name one, or set allowDefaultNetwork",
+        ));
+    }
+    if settings.security_groups.is_empty() {
+        missing.push((
+            "placement.securityGroups",
+            "no VPC security group is named or known from the source: RDS would use the VPC's default security group; name them, or set allowDefaultNetwork",
+        ));
+    }
+    missing
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +133,7 @@ fn digest(r: &RestoreRecord) -> String {
         "target": r.target,
         "overwrite": r.overwrite,
         "requestedBy": r.requested_by,
+        "settings": r.settings,
     }))
 }
 
@@ -89,6 +145,7 @@ fn view(r: &RestoreRecord) -> Value {
         "snapshot": r.snapshot_name,
         "target": r.target,
         "overwrite": r.overwrite,
+        "placement": placement_view(&r.settings),
         "state": r.state,
         "requestedBy": r.requested_by,
         "preservedAs": r.preserved_as,
@@ -98,6 +155,16 @@ fn view(r: &RestoreRecord) -> Value {
         "estimatedMinutes": r.estimated_minutes,
         "createdAt": r.created_at,
         "updatedAt": r.updated_at,
+    })
+}
+
+fn placement_view(s: &RestoreSettings) -> Value {
+    json!({
+        "subnetGroup": s.subnet_group,
+        "securityGroups": s.security_groups,
+        "parameterGroup": s.parameter_group,
+        "optionGroup": s.option_group,
+        "publiclyAccessible": false,
     })
 }
 
@@ -179,6 +246,34 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         }
         _ => {}
     }
+    // The restore goes where the instance it replaces is, or where its source is (in the
+    // source's own region); what the request names wins.
+    let described = if r.overwrite {
+        Some(target.as_str())
+    } else if rp.location == rp.resource.region {
+        Some(rp.resource.id.as_str())
+    } else {
+        None
+    };
+    let base = match described {
+        Some(instance) => deps
+            .rds
+            .placement(&rp.location, instance)
+            .await
+            .map_err(|e| port(&e))?,
+        None => None,
+    };
+    let settings = r.placement.over(base);
+    if !r.placement.allow_default_network {
+        let missing = default_network(&settings);
+        if !missing.is_empty() {
+            let mut problem = Problem::bad_request("Invalid restore request");
+            for (field, why) in missing {
+                problem = problem.with_error(field, why);
+            }
+            return Err(problem);
+        }
+    }
     let now = deps.now();
     let mut record = RestoreRecord {
         id: restore_id,
@@ -194,6 +289,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         set_aside_as: None,
         final_snapshot: None,
         failure: None,
+        settings,
         estimated_minutes: ESTIMATED_RESTORE_MINUTES + if r.overwrite { ESTIMATED_RENAME_MINUTES } else { 0 },
         created_at: now,
         updated_at: now,
@@ -416,7 +512,12 @@ async fn step(deps: &Deps, mut record: RestoreRecord) -> Result<(RestoreRecord, 
                 let claimed = save(deps, next, version).await?;
                 let result = deps
                     .rds
-                    .restore_instance(&claimed.region, &claimed.snapshot_name, &claimed.target)
+                    .restore_instance(
+                        &claimed.region,
+                        &claimed.snapshot_name,
+                        &claimed.target,
+                        &claimed.settings,
+                    )
                     .await;
                 return match result {
                     Ok(()) | Err(PortError::AlreadyExists(_)) => Ok((

@@ -156,6 +156,10 @@ impl World {
             .await
             .unwrap();
         self.rds.add_snapshot(&us_east_1(), &name);
+        // The source database, as RDS has it (placed in a private subnet group).
+        if self.rds.settings_of(&us_east_1(), db).is_none() {
+            self.rds.add_instance(&us_east_1(), db);
+        }
         rp
     }
 

@@ -53,7 +53,10 @@ pub async fn run(env: &TestEnv, db: &str, arn: &str) -> Result<()> {
         .max_by_key(|p| p.created_at)
         .ok_or_else(|| err(format!("no restorable recovery point of {db}")))?;
     let target = format!("{db}-restored");
-    let body = json!({"recoveryPoint": point.id.as_str(), "target": target});
+    // The local estate runs no VPC, so the restore is allowed into the default network
+    // explicitly (without it, the preview is refused naming the missing subnet group).
+    let body = json!({"recoveryPoint": point.id.as_str(), "target": target,
+                      "placement": {"allowDefaultNetwork": true}});
     let (status, _, refused) = call(env, &request("POST", "/restores", VIEWER, Some(&body), &id("r-viewer"))).await;
     line(
         "POST",
