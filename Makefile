@@ -63,7 +63,7 @@ define with_stack
 	fi
 endef
 
-.PHONY: build functions fmt fmt-check clippy lint-template lint unit integration test demo package deny checkov
+.PHONY: build functions fmt fmt-check clippy lint-template lint unit stack-unit integration test demo package deny checkov check-iam
 
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
@@ -118,10 +118,29 @@ checkov: $(CHECKOV_VENV)/.installed $(VENV)/.installed ## checkov on the SAM-tra
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		-f target/template.transformed.json -f infra/s3-backup-bucket.yaml -f infra/s3-change-queue.yaml
 
-lint: fmt-check clippy lint-template deny checkov ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov
+# The IAM of the SAM-transformed template, evaluated offline by an IAM policy simulator
+# (@cloud-copilot/iam-simulate, pinned in infra/iam/package-lock.json, installed with
+# Debian's node/npm into infra/iam/node_modules): every schedule, state machine and API
+# route can reach its target, and no role can destroy what Lifeboat did not create.
+IAM_CHECK := infra/iam
 
-unit: ## Unit and behaviour tests (no AWS stack needed)
+$(IAM_CHECK)/node_modules/.installed: $(IAM_CHECK)/package-lock.json
+	@command -v npm >/dev/null || { echo "check-iam needs node and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix $(IAM_CHECK) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+check-iam: $(VENV)/.installed $(IAM_CHECK)/node_modules/.installed ## IAM wiring and negative cases of the transformed template (offline)
+	$(PYTHON) $(IAM_CHECK)/check.py template.yaml
+	@# The check itself: defects reintroduced into a copy of the template must be reported.
+	$(PYTHON) $(IAM_CHECK)/test_check.py template.yaml
+
+lint: fmt-check clippy lint-template deny checkov check-iam ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov, IAM check
+
+unit: stack-unit ## Unit and behaviour tests (no AWS stack needed)
 	$(CARGO) nextest run --workspace --exclude lifeboat-tests
+
+stack-unit: $(VENV)/.installed ## Unit tests of the local stack itself (strict RDS hooks, Lambda bridge)
+	$(PYTHON) -m unittest discover -s infra/local -p 'test_*.py'
 
 # The dashboard's browser test drives Debian's Chromium (installed once, as root or via sudo).
 CHROMIUM := /usr/bin/chromium
@@ -139,7 +158,7 @@ publish-dashboard: $(VENV)/.installed ## Upload the dashboard to a deployed stac
 integration: $(VENV)/.installed $(CHROMIUM) functions ## Integration tests against the local AWS stack
 	$(call with_stack,$(CARGO) nextest run -p lifeboat-tests)
 
-test: $(VENV)/.installed $(CHROMIUM) lint functions ## Everything: lint, then all tests on the local stack
+test: $(VENV)/.installed $(CHROMIUM) lint stack-unit functions ## Everything: lint, then all tests on the local stack
 	$(CARGO) build --workspace --all-targets
 	$(call with_stack,$(CARGO) nextest run --workspace --no-fail-fast)
 

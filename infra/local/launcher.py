@@ -18,13 +18,20 @@ this same port, see ``MOTO_PORT``) behave as they do on AWS:
   retry it and Step Functions ``Retry``/``Catch`` match on ``errorType``;
 * ``X-Amz-Invocation-Type: Event`` -> 202 at once, the call runs in the background;
 * ``X-Amz-Invocation-Type: DryRun`` -> 204, nothing invoked;
-* unknown function (cargo-lambda: 404) -> 404 ``ResourceNotFoundException``.
+* unknown function (cargo-lambda: 404) -> 404 ``ResourceNotFoundException``;
+* the function's process exits before answering (a function that fails while
+  starting: cargo-lambda 1.9.2 then keeps the invocation queued for ever) -> HTTP 200 +
+  ``X-Amz-Function-Error: Unhandled`` + ``{"errorType": "Runtime.ExitError"}``, as
+  Lambda answers when a runtime exits. The bridge notices it by looking for the
+  function's processes (those cargo-lambda started with ``AWS_LAMBDA_FUNCTION_NAME``)
+  while it waits; none for ``EXIT_GRACE_S`` means the runtime is gone.
 
 ``/_lifeboat/dashboard/`` serves the dashboard page and a read-only stand-in for
 API Gateway in front of the admin API (see ``dashboard.py``).
 
-Everything else goes to moto untouched. Step Functions execution is switched on
-in-process before the port accepts any request.
+Everything else goes to moto, with the strict RDS hooks of ``strict_rds.py``
+installed (deletes, snapshots, restores and renames take time as on AWS). Step
+Functions execution is switched on in-process before the port accepts any request.
 
 Usually started by ``stack.py up``; run it alone with::
 
@@ -39,14 +46,17 @@ import json
 import logging
 import os
 import re
+import select
 import signal
 import sys
 import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
@@ -67,6 +77,10 @@ DEFAULT_INVOKE_TIMEOUT_S = 900.0
 # Launcher-specific probe used by stack.py: proves that *this* launcher (not some
 # other server) owns the port and that Step Functions execution is on.
 HEALTH_PATH = "/_lifeboat/health"
+# While an invocation is pending, how often the bridge looks for the function's processes,
+# and how long it must find none before it answers that the runtime exited.
+LIVENESS_POLL_S = 1.0
+EXIT_GRACE_S = 5.0
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 # What AWS accepts as FunctionName: name, name:qualifier, account:function:name[:qualifier],
@@ -109,6 +123,31 @@ def bare_function_name(identifier: str) -> str:
     return name
 
 
+class RuntimeExited(OSError):
+    """No process of the function is left while its invocation waits for an answer."""
+
+
+def function_processes(name: str, lambda_port: int) -> list[int]:
+    """pids of the processes cargo-lambda (on `lambda_port`) started for function `name`:
+    its `cargo run` while the function builds, then the function binary itself."""
+    wanted_name = f"AWS_LAMBDA_FUNCTION_NAME={name}".encode()
+    runtime_api = f"AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:{lambda_port}/".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state in ("Z", "X"):
+            continue
+        if wanted_name in environ and any(v.startswith(runtime_api) for v in environ):
+            found.append(int(entry.name))
+    return found
+
+
 @dataclass(frozen=True)
 class Upstream:
     """A reply from cargo-lambda's invoke endpoint."""
@@ -130,12 +169,18 @@ class LambdaBridge:
         region: str = "us-east-1",
         invoke_timeout_s: float = DEFAULT_INVOKE_TIMEOUT_S,
         event_workers: int = 16,
+        alive: Callable[[str], bool] | None = None,
+        exit_grace_s: float = EXIT_GRACE_S,
+        liveness_poll_s: float = LIVENESS_POLL_S,
     ) -> None:
         self._moto_app = moto_app
         self._lambda_host = lambda_host
         self._lambda_port = lambda_port
         self._region = region
         self._invoke_timeout_s = invoke_timeout_s
+        self._alive = alive or (lambda name: bool(function_processes(name, lambda_port)))
+        self._exit_grace_s = exit_grace_s
+        self._liveness_poll_s = liveness_poll_s
         # `Event` invocations run here after the client has had its 202.
         self._events = ThreadPoolExecutor(
             max_workers=event_workers, thread_name_prefix="lambda-event"
@@ -186,6 +231,26 @@ class LambdaBridge:
 
         try:
             upstream = self._forward(name, payload, content_type)
+        except RuntimeExited:
+            request_id = new_request_id()
+            log.error("lambda %s: the function's process exited before answering", name)
+            return Response(
+                json.dumps(
+                    {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"RequestId: {request_id} Error: Runtime exited "
+                        "before answering the invocation (the function failed while "
+                        "starting: see .local/stack/cargo-lambda.log)",
+                    }
+                ),
+                status=200,
+                headers={
+                    "Content-Type": "application/json",
+                    "x-amzn-RequestId": request_id,
+                    "X-Amz-Executed-Version": "$LATEST",
+                    "X-Amz-Function-Error": "Unhandled",
+                },
+            )
         except OSError as err:
             log.error("lambda %s: cargo-lambda unreachable: %s", name, err)
             return aws_error(
@@ -243,6 +308,7 @@ class LambdaBridge:
                 body=payload,
                 headers={"Content-Type": content_type},
             )
+            self._wait_for_reply(name, conn)
             reply = conn.getresponse()
             body = reply.read()
             return Upstream(
@@ -253,11 +319,33 @@ class LambdaBridge:
         finally:
             conn.close()
 
+    def _wait_for_reply(self, name: str, conn: http.client.HTTPConnection) -> None:
+        """Block until cargo-lambda starts answering; raise `RuntimeExited` if the function
+        has had no process for `exit_grace_s` meanwhile (it would never answer)."""
+        deadline = time.monotonic() + self._invoke_timeout_s
+        gone_since: float | None = None
+        while conn.sock is not None:
+            readable, _, _ = select.select([conn.sock], [], [], self._liveness_poll_s)
+            if readable:
+                return
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(f"no answer from {name} in {self._invoke_timeout_s:.0f}s")
+            if self._alive(name):
+                gone_since = None
+            elif gone_since is None:
+                gone_since = now
+            elif now - gone_since >= self._exit_grace_s:
+                raise RuntimeExited(name)
+
     def _invoke_in_background(self, name: str, payload: bytes, content_type: str) -> None:
         """Run an `Event` invocation; nobody waits for it, so log the outcome."""
         started = time.monotonic()
         try:
             upstream = self._forward(name, payload, content_type)
+        except RuntimeExited:
+            log.error("lambda %s (Event): the function's process exited before answering", name)
+            return
         except OSError as err:
             log.error("lambda %s (Event): cargo-lambda unreachable: %s", name, err)
             return
@@ -383,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     from werkzeug.serving import make_server
 
+    import strict_rds
+
+    timings = strict_rds.Timings.from_env()
+    strict_rds.install(timings)
     enable_step_functions_execution()
     moto_app = DomainDispatcherApplication(create_backend_app)
     app = LambdaBridge(
@@ -405,6 +497,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
+    log.info(
+        "strict RDS: deletes take %ss, snapshots/copies/restores %ss, renames %ss",
+        timings.delete_s,
+        timings.available_s,
+        timings.rename_s,
+    )
     log.info(
         "moto %s on http://%s:%s, Lambda Invoke -> http://%s:%s, Step Functions execution on",
         version("moto"),

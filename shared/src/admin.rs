@@ -68,19 +68,47 @@ pub trait AuditLog: Send + Sync {
     async fn page(&self, limit: usize, after: Option<&str>) -> PortResult<AuditPage>;
 }
 
-/// Where a restore stands.
+/// Where a restore stands. A restore over an existing instance never deletes it: the
+/// original is renamed aside (`preserved_as`), the recovery point restored under the
+/// original identifier, and the original kept until the operator finishes the restore
+/// (then deleted with a final snapshot, its automated backups kept) or rolls it back (the
+/// restored instance renamed aside, the original renamed back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestoreState {
     /// Previewed, a token issued; nothing done yet.
     Previewed,
-    /// Overwrite: the pre-restore snapshot of the target is being taken.
-    PreRestoreSnapshot,
+    /// Overwrite: the target is being renamed to `preserved_as`; the restore starts once
+    /// its identifier is free.
+    PreservingOriginal,
     /// RDS is restoring the recovery point.
     Restoring,
-    /// Rolled back to the pre-restore snapshot.
+    /// The restored instance is available. Overwrite: the original is still kept under
+    /// `preserved_as` until the restore is finished or rolled back.
+    Restored,
+    /// Overwrite, finishing: the kept original is being deleted with a final snapshot.
+    Finishing,
+    /// Done; for an overwrite, the original's final snapshot is `final_snapshot`.
+    Finished,
+    /// Rolling back: the restored instance is renamed to `set_aside_as`, then the original
+    /// back to its identifier.
+    RollingBack,
+    /// The original is back under its identifier; the restored instance (if any) is kept
+    /// under `set_aside_as`.
     RolledBack,
+    /// A rollback step failed (`failure` says which); nothing was deleted and the rollback
+    /// can be asked for again.
+    RollbackFailed,
+    /// The restore could not go on (`failure` says why); nothing was deleted. An overwrite
+    /// can be rolled back from here.
     Failed,
+}
+
+impl RestoreState {
+    /// Nothing more happens to the restore.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Finished | Self::RolledBack)
+    }
 }
 
 /// One restore request, from preview to completion.
@@ -100,9 +128,16 @@ pub struct RestoreRecord {
     /// The digest the confirmation token is bound to.
     pub request_digest: String,
     pub state: RestoreState,
-    /// Overwrite only: the snapshot of the target taken before it is replaced.
+    /// Overwrite only: the identifier the original instance is kept under
+    /// (`<target>-lbpre-<short restore id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_restore_snapshot: Option<String>,
+    pub preserved_as: Option<String>,
+    /// Rollback only: the identifier the restored instance is kept under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_aside_as: Option<String>,
+    /// Finish only: the final snapshot of the original, taken as it is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_snapshot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     pub estimated_minutes: u32,
@@ -110,6 +145,133 @@ pub struct RestoreRecord {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: u64,
+}
+
+/// The short form of a restore id used in identifiers: its first 8 characters.
+pub fn short_id(restore_id: &str) -> &str {
+    restore_id.get(..8).unwrap_or(restore_id)
+}
+
+/// `<target>-lbpre-<short id>`: where an overwrite keeps the original. RDS identifiers
+/// are at most 63 characters: a long target is cut (and a trailing hyphen dropped) to fit.
+pub fn preserved_name(target: &str, restore_id: &str) -> String {
+    suffixed(target, "lbpre", restore_id)
+}
+
+/// `<target>-lbrb-<short id>`: where a rollback keeps the restored instance.
+pub fn set_aside_name(target: &str, restore_id: &str) -> String {
+    suffixed(target, "lbrb", restore_id)
+}
+
+fn suffixed(target: &str, tag: &str, restore_id: &str) -> String {
+    let suffix = format!("-{tag}-{}", short_id(restore_id));
+    let room = 63usize.saturating_sub(suffix.len());
+    let base: String = target.chars().take(room).collect();
+    format!("{}{suffix}", base.trim_end_matches('-'))
+}
+
+/// What RDS shows under the three identifiers an overwrite touches (`None`: absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwapObserved {
+    pub target: Option<RdsStatus>,
+    pub preserved: Option<RdsStatus>,
+    pub set_aside: Option<RdsStatus>,
+}
+
+/// The one next step of a restore, decided from its state and what RDS shows. Every step
+/// re-checks its preconditions here, so a replayed request does nothing twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreStep {
+    /// Nothing to do now; why (and what is awaited).
+    Wait(String),
+    /// ModifyDBInstance `from` → `to` (ApplyImmediately).
+    Rename { from: String, to: String },
+    /// Restore the recovery point under the target identifier.
+    Restore,
+    /// Delete the kept original with a final snapshot, keeping its automated backups.
+    DeletePreserved,
+    /// Record the new state; nothing to call.
+    Become(RestoreState),
+}
+
+fn show(status: Option<&RdsStatus>) -> &str {
+    status.map_or("absent", String::as_str)
+}
+
+/// Decides the next step of `r` given what RDS shows. Pure: no I/O.
+pub fn next_restore_step(r: &RestoreRecord, seen: &SwapObserved) -> RestoreStep {
+    let target = &r.target;
+    let preserved = r.preserved_as.clone().unwrap_or_default();
+    let (t, p) = (seen.target.as_ref(), seen.preserved.as_ref());
+    match r.state {
+        RestoreState::Previewed => RestoreStep::Wait("not confirmed yet".into()),
+        RestoreState::PreservingOriginal => match (t, p) {
+            (None, Some(_)) => RestoreStep::Restore,
+            (Some(s), None) if s == "available" => RestoreStep::Rename {
+                from: target.clone(),
+                to: preserved,
+            },
+            _ => RestoreStep::Wait(format!(
+                "renaming {target} ({}) to {preserved} ({}); the restore starts once {target} is free",
+                show(t),
+                show(p)
+            )),
+        },
+        RestoreState::Restoring => match t {
+            None => RestoreStep::Restore,
+            Some(s) if s == "available" => RestoreStep::Become(RestoreState::Restored),
+            Some(s) => RestoreStep::Wait(format!("{target} is {s}")),
+        },
+        RestoreState::Restored => RestoreStep::Wait(if r.overwrite {
+            format!("restored; the original is kept as {preserved}: finish or roll back")
+        } else {
+            "restored".into()
+        }),
+        RestoreState::Finishing => match p {
+            None => RestoreStep::Become(RestoreState::Finished),
+            Some(s) if s == "deleting" => RestoreStep::Become(RestoreState::Finished),
+            Some(s) if s == "available" => RestoreStep::DeletePreserved,
+            Some(s) => RestoreStep::Wait(format!("{preserved} is {s}; it is deleted once available")),
+        },
+        RestoreState::RollingBack => {
+            let aside = r.set_aside_as.clone().unwrap_or_else(|| set_aside_name(target, &r.id));
+            match (t, p) {
+                // The restored instance still holds the name: move it aside first.
+                (Some(s), Some(_)) if s == "available" => RestoreStep::Rename {
+                    from: target.clone(),
+                    to: aside,
+                },
+                (Some(s), Some(_)) => {
+                    RestoreStep::Wait(format!("{target} is {s}; it is renamed to {aside} once available"))
+                }
+                (None, Some(s)) if s == "available" => RestoreStep::Rename {
+                    from: preserved,
+                    to: target.clone(),
+                },
+                (Some(s), None) if s == "available" => RestoreStep::Become(RestoreState::RolledBack),
+                _ => RestoreStep::Wait(format!(
+                    "renaming: {target} is {}, {preserved} is {}, {aside} is {}",
+                    show(t),
+                    show(p),
+                    show(seen.set_aside.as_ref())
+                )),
+            }
+        }
+        RestoreState::RollbackFailed => RestoreStep::Wait(format!(
+            "the rollback failed ({}); ask for the rollback again, or act on {target} and {preserved} by hand",
+            r.failure.as_deref().unwrap_or("no detail")
+        )),
+        RestoreState::Failed => RestoreStep::Wait(format!(
+            "failed ({}); nothing was deleted{}",
+            r.failure.as_deref().unwrap_or("no detail"),
+            if r.overwrite {
+                "; roll back to put the original back"
+            } else {
+                ""
+            }
+        )),
+        RestoreState::Finished | RestoreState::RolledBack => RestoreStep::Wait("done".into()),
+    }
 }
 
 /// Restore requests, each changed only by a conditional write on its version.
@@ -125,20 +287,29 @@ pub trait RestoreStore: Send + Sync {
 /// The state of a DB instance or snapshot as RDS reports it (`available`, `creating`, ...).
 pub type RdsStatus = String;
 
-/// The RDS calls a restore makes.
+/// The RDS calls a restore makes. There is no delete without a final snapshot.
 #[async_trait]
 pub trait DbRestorer: Send + Sync {
     /// Starts RestoreDBInstanceFromDBSnapshot of `snapshot` into a new instance `target`.
     /// `AlreadyExists` when an instance with that identifier exists.
     async fn restore_instance(&self, region: &Region, snapshot: &str, target: &str) -> PortResult<()>;
-    /// Starts a manual snapshot `name` of instance `instance`; `AlreadyExists` if taken.
-    async fn snapshot_instance(&self, region: &Region, instance: &str, name: &str) -> PortResult<()>;
     /// The snapshot's status, `None` when it does not exist.
     async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>>;
     /// The instance's status, `None` when it does not exist.
     async fn instance_status(&self, region: &Region, instance: &str) -> PortResult<Option<RdsStatus>>;
-    /// Deletes the instance without a final snapshot (the caller took one). Idempotent.
-    async fn delete_instance(&self, region: &Region, instance: &str) -> PortResult<()>;
+    /// Renames `from` to `to` (ModifyDBInstance NewDBInstanceIdentifier, ApplyImmediately).
+    /// The instance keeps its data and automated backups; the old identifier is free only
+    /// once the rename is applied. `AlreadyExists` when `to` is taken, `NotFound` when
+    /// `from` is gone, `InvalidState` when the instance cannot be modified now.
+    async fn rename_instance(&self, region: &Region, from: &str, to: &str) -> PortResult<()>;
+    /// Deletes the instance with the final snapshot `final_snapshot` and
+    /// DeleteAutomatedBackups=false: its data and its point-in-time history remain.
+    async fn delete_instance_keeping_data(
+        &self,
+        region: &Region,
+        instance: &str,
+        final_snapshot: &str,
+    ) -> PortResult<()>;
 }
 
 /// In-memory fakes of the admin ports, with the adapters' contracts.
@@ -255,58 +426,120 @@ pub mod fake {
         }
     }
 
-    /// RDS instances and snapshots by (region, identifier). New snapshots get
-    /// `new_snapshot_status` (default `available`), like moto.
+    /// RDS instances and snapshots by (region, identifier), with AWS's timing: a restore
+    /// stays `creating`, a rename keeps the old identifier (`renaming`) and a delete keeps
+    /// it (`deleting`) until [`InMemoryDbRestorer::settle`].
     #[derive(Debug, Default)]
     pub struct InMemoryDbRestorer {
         state: Mutex<RestorerState>,
     }
 
+    #[derive(Debug, Clone)]
+    struct FakeInstance {
+        status: RdsStatus,
+        /// What the instance's data came from: `original` or the snapshot it was restored from.
+        data: String,
+        renaming_to: Option<String>,
+    }
+
     #[derive(Debug, Default)]
     struct RestorerState {
-        instances: BTreeMap<(Region, String), RdsStatus>,
-        snapshots: BTreeMap<(Region, String), RdsStatus>,
-        new_snapshot_status: Option<RdsStatus>,
-        /// Which snapshot each instance was restored from.
-        restored_from: BTreeMap<(Region, String), String>,
+        instances: BTreeMap<(Region, String), FakeInstance>,
+        snapshots: BTreeMap<(Region, String), (RdsStatus, String)>,
+        /// The next calls of each operation fail with these errors.
+        failures: HashMap<&'static str, VecDeque<PortError>>,
         calls: Vec<String>,
     }
 
+    impl RestorerState {
+        fn fail(&mut self, op: &'static str) -> PortResult<()> {
+            self.failures
+                .get_mut(op)
+                .and_then(VecDeque::pop_front)
+                .map_or(Ok(()), Err)
+        }
+    }
+
     impl InMemoryDbRestorer {
+        /// An available instance holding its `original` data, with automated backups.
         pub fn add_instance(&self, region: &Region, id: &str) {
-            lock(&self.state)
-                .instances
-                .insert((region.clone(), id.to_owned()), "available".into());
+            lock(&self.state).instances.insert(
+                (region.clone(), id.to_owned()),
+                FakeInstance {
+                    status: "available".into(),
+                    data: format!("original:{id}"),
+                    renaming_to: None,
+                },
+            );
         }
 
         pub fn add_snapshot(&self, region: &Region, name: &str) {
             lock(&self.state)
                 .snapshots
-                .insert((region.clone(), name.to_owned()), "available".into());
+                .insert((region.clone(), name.to_owned()), ("available".into(), String::new()));
         }
 
-        pub fn set_new_snapshot_status(&self, status: &str) {
-            lock(&self.state).new_snapshot_status = Some(status.to_owned());
-        }
-
-        pub fn set_snapshot_status(&self, region: &Region, name: &str, status: &str) {
+        /// The next call of `operation` (`rename`, `restore`, `delete`) fails with `error`.
+        pub fn fail_next(&self, operation: &'static str, error: PortError) {
             lock(&self.state)
-                .snapshots
-                .insert((region.clone(), name.to_owned()), status.to_owned());
+                .failures
+                .entry(operation)
+                .or_default()
+                .push_back(error);
+        }
+
+        /// Everything in progress completes: restores become available, renames and
+        /// deletes are applied (the old identifier is free).
+        pub fn settle(&self) {
+            let mut s = lock(&self.state);
+            let keys: Vec<_> = s.instances.keys().cloned().collect();
+            for key in keys {
+                let Some(mut i) = s.instances.remove(&key) else {
+                    continue;
+                };
+                if i.status == "deleting" {
+                    continue;
+                }
+                if let Some(to) = i.renaming_to.take() {
+                    i.status = "available".into();
+                    s.instances.insert((key.0.clone(), to), i);
+                    continue;
+                }
+                if i.status == "creating" {
+                    i.status = "available".into();
+                }
+                s.instances.insert(key, i);
+            }
         }
 
         pub fn instances(&self) -> Vec<String> {
             lock(&self.state).instances.keys().map(|(_, id)| id.clone()).collect()
         }
 
-        pub fn restored_from(&self, region: &Region, instance: &str) -> Option<String> {
+        /// What the instance's data is: `original:<id>` for an instance added by the test,
+        /// else the snapshot it was restored from.
+        pub fn data_of(&self, region: &Region, instance: &str) -> Option<String> {
             lock(&self.state)
-                .restored_from
+                .instances
                 .get(&(region.clone(), instance.to_owned()))
-                .cloned()
+                .map(|i| i.data.clone())
         }
 
-        /// Every mutating call, in order: `restore:<snap>-><target>`, `snapshot:...`, `delete:...`.
+        /// Which snapshot each instance was restored from.
+        pub fn restored_from(&self, region: &Region, instance: &str) -> Option<String> {
+            self.data_of(region, instance).filter(|d| !d.starts_with("original:"))
+        }
+
+        /// The data each snapshot holds.
+        pub fn snapshot_data(&self, region: &Region, name: &str) -> Option<String> {
+            lock(&self.state)
+                .snapshots
+                .get(&(region.clone(), name.to_owned()))
+                .map(|(_, d)| d.clone())
+        }
+
+        /// Every mutating call, in order: `restore:<snap>-><target>`,
+        /// `rename:<from>-><to>`, `delete:<id> final=<snapshot>`.
         pub fn calls(&self) -> Vec<String> {
             lock(&self.state).calls.clone()
         }
@@ -317,6 +550,7 @@ pub mod fake {
         async fn restore_instance(&self, region: &Region, snapshot: &str, target: &str) -> PortResult<()> {
             let mut s = lock(&self.state);
             s.calls.push(format!("restore:{snapshot}->{target}"));
+            s.fail("restore")?;
             if !s.snapshots.contains_key(&(region.clone(), snapshot.to_owned())) {
                 return Err(PortError::NotFound(format!("snapshot {snapshot}")));
             }
@@ -324,23 +558,14 @@ pub mod fake {
             if s.instances.contains_key(&key) {
                 return Err(PortError::AlreadyExists(format!("instance {target}")));
             }
-            s.instances.insert(key.clone(), "creating".into());
-            s.restored_from.insert(key, snapshot.to_owned());
-            Ok(())
-        }
-
-        async fn snapshot_instance(&self, region: &Region, instance: &str, name: &str) -> PortResult<()> {
-            let mut s = lock(&self.state);
-            s.calls.push(format!("snapshot:{instance}->{name}"));
-            if !s.instances.contains_key(&(region.clone(), instance.to_owned())) {
-                return Err(PortError::NotFound(format!("instance {instance}")));
-            }
-            let key = (region.clone(), name.to_owned());
-            if s.snapshots.contains_key(&key) {
-                return Err(PortError::AlreadyExists(format!("snapshot {name}")));
-            }
-            let status = s.new_snapshot_status.clone().unwrap_or_else(|| "available".into());
-            s.snapshots.insert(key, status);
+            s.instances.insert(
+                key,
+                FakeInstance {
+                    status: "creating".into(),
+                    data: snapshot.to_owned(),
+                    renaming_to: None,
+                },
+            );
             Ok(())
         }
 
@@ -348,22 +573,58 @@ pub mod fake {
             Ok(lock(&self.state)
                 .snapshots
                 .get(&(region.clone(), name.to_owned()))
-                .cloned())
+                .map(|(st, _)| st.clone()))
         }
 
         async fn instance_status(&self, region: &Region, instance: &str) -> PortResult<Option<RdsStatus>> {
             Ok(lock(&self.state)
                 .instances
                 .get(&(region.clone(), instance.to_owned()))
-                .cloned())
+                .map(|i| i.status.clone()))
         }
 
-        async fn delete_instance(&self, region: &Region, instance: &str) -> PortResult<()> {
+        async fn rename_instance(&self, region: &Region, from: &str, to: &str) -> PortResult<()> {
             let mut s = lock(&self.state);
-            s.calls.push(format!("delete:{instance}"));
+            s.calls.push(format!("rename:{from}->{to}"));
+            s.fail("rename")?;
+            if s.instances.contains_key(&(region.clone(), to.to_owned()))
+                || s.instances.values().any(|i| i.renaming_to.as_deref() == Some(to))
+            {
+                return Err(PortError::AlreadyExists(format!("instance {to}")));
+            }
+            let i = s
+                .instances
+                .get_mut(&(region.clone(), from.to_owned()))
+                .ok_or_else(|| PortError::NotFound(format!("instance {from}")))?;
+            if i.status != "available" {
+                return Err(PortError::InvalidState(format!("instance {from} is {}", i.status)));
+            }
+            i.status = "renaming".into();
+            i.renaming_to = Some(to.to_owned());
+            Ok(())
+        }
+
+        async fn delete_instance_keeping_data(
+            &self,
+            region: &Region,
+            instance: &str,
+            final_snapshot: &str,
+        ) -> PortResult<()> {
+            let mut s = lock(&self.state);
+            s.calls.push(format!("delete:{instance} final={final_snapshot}"));
+            s.fail("delete")?;
             let key = (region.clone(), instance.to_owned());
-            s.instances.remove(&key);
-            s.restored_from.remove(&key);
+            let i = s
+                .instances
+                .get_mut(&key)
+                .ok_or_else(|| PortError::NotFound(format!("instance {instance}")))?;
+            if i.status != "available" {
+                return Err(PortError::InvalidState(format!("instance {instance} is {}", i.status)));
+            }
+            i.status = "deleting".into();
+            let data = i.data.clone();
+            s.snapshots
+                .insert((region.clone(), final_snapshot.to_owned()), ("available".into(), data));
             Ok(())
         }
     }

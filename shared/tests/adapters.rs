@@ -1184,3 +1184,79 @@ async fn sns_publish_sends_filterable_attributes_ascii_subject_and_json_alert() 
         ])
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// RDS: the admin API's restorer (overwrite by rename-and-swap)
+// ---------------------------------------------------------------------------------------
+
+fn restorer(client: aws_sdk_rds::Client) -> lifeboat::aws::admin::RdsDbRestorer {
+    lifeboat::aws::admin::RdsDbRestorer::with_clients(HashMap::from([(region("us-east-1"), client)]))
+}
+
+/// Uses aws-smithy-mocks to pin the exact request: an overwrite moves the original aside
+/// with ModifyDBInstance NewDBInstanceIdentifier and ApplyImmediately (a rename keeps the
+/// instance, its data and its automated backups). A name that is taken, a missing
+/// instance and an instance that cannot be modified now are told apart.
+#[tokio::test(start_paused = true)]
+async fn admin_restorer_renames_with_modify_db_instance_applied_immediately() {
+    use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
+    use lifeboat::admin::DbRestorer as _;
+    let rename = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("orders")
+                && r.new_db_instance_identifier() == Some("orders-lbpre-1234abcd")
+                && r.apply_immediately() == Some(true)
+                && r.db_instance_class().is_none()
+                && r.allocated_storage().is_none()
+        })
+        .then_output(|| ModifyDbInstanceOutput::builder().build());
+    let taken = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .then_http_response(|| rds_wire_error(400, "DBInstanceAlreadyExists", "taken"));
+    let busy = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .then_http_response(|| rds_wire_error(400, "InvalidDBInstanceState", "renaming"));
+    let gone = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .then_http_response(|| rds_wire_error(404, "DBInstanceNotFound", "gone"));
+    let r = restorer(client!(
+        aws_sdk_rds,
+        RuleMode::Sequential,
+        &[&rename, &taken, &busy, &gone]
+    ));
+    let east = region("us-east-1");
+    r.rename_instance(&east, "orders", "orders-lbpre-1234abcd")
+        .await
+        .unwrap();
+    assert!(matches!(
+        r.rename_instance(&east, "orders", "orders-lbpre-1234abcd").await,
+        Err(PortError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        r.rename_instance(&east, "orders", "x").await,
+        Err(PortError::InvalidState(_))
+    ));
+    assert!(matches!(
+        r.rename_instance(&east, "orders", "x").await,
+        Err(PortError::NotFound(_))
+    ));
+    assert_eq!(rename.num_calls(), 1);
+}
+
+/// Uses aws-smithy-mocks to pin the exact request: finishing an overwrite deletes the kept
+/// original with a final snapshot and DeleteAutomatedBackups=false, never SkipFinalSnapshot.
+#[tokio::test(start_paused = true)]
+async fn admin_restorer_deletes_only_with_a_final_snapshot_and_keeps_automated_backups() {
+    use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
+    use lifeboat::admin::DbRestorer as _;
+    let delete = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("orders-lbpre-1234abcd")
+                && r.skip_final_snapshot() == Some(false)
+                && r.final_db_snapshot_identifier() == Some("lb-pre-1234abcd-0000")
+                && r.delete_automated_backups() == Some(false)
+        })
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
+    let r = restorer(client!(aws_sdk_rds, RuleMode::Sequential, &[&delete]));
+    r.delete_instance_keeping_data(&region("us-east-1"), "orders-lbpre-1234abcd", "lb-pre-1234abcd-0000")
+        .await
+        .unwrap();
+    assert_eq!(delete.num_calls(), 1);
+}

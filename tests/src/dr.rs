@@ -126,6 +126,7 @@ impl DrEnv {
             .master_user_password(format!("pw-{}", uuid::Uuid::new_v4().simple()))
             .send()
             .await?;
+        self.env.wait_instance_available(PRIMARY, id).await?;
         out.db_instance()
             .and_then(|i| i.db_instance_arn())
             .map(str::to_owned)
@@ -145,6 +146,7 @@ impl DrEnv {
             .master_user_password(format!("pw-{}", uuid::Uuid::new_v4().simple()))
             .send()
             .await?;
+        self.env.wait_cluster_available(PRIMARY, id).await?;
         out.db_cluster()
             .and_then(|c| c.db_cluster_arn())
             .map(str::to_owned)
@@ -170,11 +172,13 @@ impl DrEnv {
                     .and_then(|s| s.db_snapshot_arn())
                     .unwrap_or_default()
                     .to_owned();
+                self.env.wait_snapshot_available(PRIMARY, &name).await?;
                 dr.copy_db_snapshot()
                     .source_db_snapshot_identifier(src)
                     .target_db_snapshot_identifier(&name)
                     .send()
                     .await?;
+                self.env.wait_snapshot_available(DR, &name).await?;
             }
             ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
                 return Err(err("DR copies are of databases, not S3 prefixes or tables"));
@@ -191,11 +195,13 @@ impl DrEnv {
                     .and_then(|s| s.db_cluster_snapshot_arn())
                     .unwrap_or_default()
                     .to_owned();
+                self.env.wait_cluster_snapshot_available(PRIMARY, &name).await?;
                 dr.copy_db_cluster_snapshot()
                     .source_db_cluster_snapshot_identifier(src)
                     .target_db_cluster_snapshot_identifier(&name)
                     .send()
                     .await?;
+                self.env.wait_cluster_snapshot_available(DR, &name).await?;
             }
         }
         let taken = Utc::now() - chrono::Duration::from_std(age)?;

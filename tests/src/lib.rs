@@ -296,11 +296,59 @@ impl TestEnv {
             .set_tags(Some(self.tags(policy)))
             .send()
             .await?;
-        Ok(out
+        let arn = out
             .db_instance()
             .and_then(|i| i.db_instance_arn())
             .ok_or_else(|| err("no instance ARN"))?
-            .to_owned())
+            .to_owned();
+        self.wait_instance_available(PRIMARY, id).await?;
+        Ok(arn)
+    }
+
+    /// Waits until the DB instance `id` in `region` is `available` (the local stack, like
+    /// AWS, creates and restores instances over time).
+    pub async fn wait_instance_available(&self, region: &str, id: &str) -> Result<()> {
+        let rds = &self.rds(region);
+        wait_for(&format!("DB instance {id} available"), move || async move {
+            let out = rds.describe_db_instances().db_instance_identifier(id).send().await?;
+            Ok(out.db_instances().first().and_then(|i| i.db_instance_status()) == Some("available"))
+        })
+        .await
+    }
+
+    /// Waits until the DB snapshot `name` in `region` is `available` (snapshots and copies
+    /// take time on the local stack, as on AWS).
+    pub async fn wait_snapshot_available(&self, region: &str, name: &str) -> Result<()> {
+        let rds = &self.rds(region);
+        wait_for(&format!("DB snapshot {name} available"), move || async move {
+            let out = rds.describe_db_snapshots().db_snapshot_identifier(name).send().await?;
+            Ok(out.db_snapshots().first().and_then(|s| s.status()) == Some("available"))
+        })
+        .await
+    }
+
+    /// Waits until the DB cluster snapshot `name` in `region` is `available`.
+    pub async fn wait_cluster_snapshot_available(&self, region: &str, name: &str) -> Result<()> {
+        let rds = &self.rds(region);
+        wait_for(&format!("DB cluster snapshot {name} available"), move || async move {
+            let out = rds
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(name)
+                .send()
+                .await?;
+            Ok(out.db_cluster_snapshots().first().and_then(|s| s.status()) == Some("available"))
+        })
+        .await
+    }
+
+    /// Waits until the DB cluster `id` in `region` is `available`.
+    pub async fn wait_cluster_available(&self, region: &str, id: &str) -> Result<()> {
+        let rds = &self.rds(region);
+        wait_for(&format!("DB cluster {id} available"), move || async move {
+            let out = rds.describe_db_clusters().db_cluster_identifier(id).send().await?;
+            Ok(out.db_clusters().first().and_then(|c| c.status()) == Some("available"))
+        })
+        .await
     }
 
     /// An Aurora PostgreSQL cluster (with one member instance) tagged with `policy`.
@@ -325,6 +373,8 @@ impl TestEnv {
             .set_tags(Some(self.tags(policy)))
             .send()
             .await?;
+        self.wait_cluster_available(PRIMARY, id).await?;
+        self.wait_instance_available(PRIMARY, &format!("{id}-1")).await?;
         Ok(out
             .db_cluster()
             .and_then(|c| c.db_cluster_arn())
@@ -415,6 +465,60 @@ impl TestEnv {
             serde_json::from_slice(&body)?
         };
         Ok((out.function_error().map(str::to_owned), value))
+    }
+}
+
+/// How long [`wait_for`] waits: AWS-like transitions on the strict local stack take seconds
+/// (`LIFEBOAT_STRICT_*`), a loaded machine more.
+pub const WAIT_LIMIT: Duration = Duration::from_mins(2);
+
+/// Polls `check` every 250 ms until it is true; an error after [`WAIT_LIMIT`].
+pub async fn wait_for<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(err(format!("gave up waiting for {what} after {WAIT_LIMIT:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs the tracker (`deps`, tick `at`) until every point in `ids` has `status`: snapshots
+/// and copies take time on the local stack, as on AWS, and the tracker is what records that
+/// they are done. Returns the tracker's reports.
+pub async fn track_until(
+    env: &TestEnv,
+    deps: &track_recovery_points::Deps,
+    at: &str,
+    ids: &[lifeboat::domain::RecoveryPointId],
+    status: lifeboat::domain::Status,
+) -> Result<Vec<track_recovery_points::Report>> {
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    loop {
+        let run = format!("track-until-{}", reports.len());
+        reports.push(track_recovery_points::run(deps, &tick(at), &run).await?);
+        let mut all = true;
+        for id in ids {
+            let now = env.catalog().get(id).await?.map(|p| p.status);
+            // A point with nothing to copy goes on from available to copied at once.
+            all &= now == Some(status)
+                || (status == lifeboat::domain::Status::Available && now == Some(lifeboat::domain::Status::Copied));
+        }
+        if all {
+            return Ok(reports);
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(err(format!("{ids:?} not all {status:?} after {WAIT_LIMIT:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

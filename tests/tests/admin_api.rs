@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use base64::Engine as _;
+use lifeboat::ports::Catalog as _;
 use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{PRIMARY, TestEnv};
 use serde_json::{Value, json};
@@ -153,6 +154,7 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
     )
     .await;
     assert_eq!((status, one["id"].as_str()), (200, Some(point.as_str())), "{one}");
+    wait_until_tracked(&env, &point).await;
 
     // Policies: an admin writes, an operator may not, a viewer reads.
     let path = format!("/policies/{}", policy.name);
@@ -229,32 +231,175 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
         .unwrap();
     assert_eq!(restored.db_instances().len(), 1);
 
-    // Over the original: an operator is refused; an admin's restore takes a pre-restore
-    // snapshot and can be rolled back.
+    // Over the original: an operator is refused (the admin path is its own test below).
     let over = json!({"recoveryPoint": point, "target": db, "overwrite": true});
     let (status, _, _) = call(&env, &request("POST", "/restores", OPERATOR, Some(&over), &id("o1"))).await;
     assert_eq!(status, 403);
-    let (status, _, preview) = call(&env, &request("POST", "/restores", ADMIN, Some(&over), &id("o2"))).await;
+}
+
+/// The snapshot takes time, as on AWS: the real tracker (invoked through the local Lambda
+/// API) records when the point is available.
+async fn wait_until_tracked(env: &TestEnv, point: &str) {
+    let tracked = lifeboat::domain::RecoveryPointId::parse(point).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let tick = json!({ "scheduledTime": chrono::Utc::now().to_rfc3339() }).to_string();
+        let (error, out) = env.invoke("track-recovery-points", &tick).await.unwrap();
+        assert_eq!(error, None, "{out}");
+        let status = env.catalog().get(&tracked).await.unwrap().map(|p| p.status);
+        if matches!(
+            status,
+            Some(lifeboat::domain::Status::Available | lifeboat::domain::Status::Copied)
+        ) {
+            return;
+        }
+        assert!(started.elapsed() < lifeboat_tests::WAIT_LIMIT, "{point} is {status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// A database with one recovery point taken through the API, recorded available by the
+/// tracker; answers (instance, point).
+async fn database_with_a_point(env: &TestEnv, what: &str) -> (String, String) {
+    let policy = env
+        .put_policy(&format!(
+            r#"{{"name":"{{prefix}}-{what}","every":"1day","rpo":"26h","retain":3}}"#
+        ))
+        .await
+        .unwrap();
+    let db = env.name(what);
+    let arn = env.create_instance(&db, policy.name.as_str()).await.unwrap();
+    let backup = json!({"resources": [arn], "reason": "before the overwrite test"});
+    let rid = format!("{}-{what}-b", env.prefix);
+    let (status, _, body) = call(env, &request("POST", "/backups", OPERATOR, Some(&backup), &rid)).await;
+    assert_eq!(status, 202, "{body}");
+    let mut event: Value =
+        serde_json::from_str(&request("GET", "/recovery-points", VIEWER, None, &format!("{rid}-l"))).unwrap();
+    event["queryStringParameters"] = json!({"resource": arn});
+    event["multiValueQueryStringParameters"] = json!({"resource": [arn]});
+    let (status, _, list) = call(env, &event.to_string()).await;
+    assert_eq!(status, 200, "{list}");
+    let point = list["items"][0]["id"].as_str().unwrap().to_owned();
+    wait_until_tracked(env, &point).await;
+    (db, point)
+}
+
+/// Previews and confirms an overwrite of `db` as an admin; answers the restore id.
+async fn confirm_overwrite(env: &TestEnv, db: &str, point: &str) -> String {
+    let rid = |what: &str| format!("{}-{db}-{what}", env.prefix);
+    let over = json!({"recoveryPoint": point, "target": db, "overwrite": true});
+    let (status, _, preview) = call(env, &request("POST", "/restores", ADMIN, Some(&over), &rid("p"))).await;
     assert_eq!(status, 201, "{preview}");
     let oid = preview["restore"]["id"].as_str().unwrap().to_owned();
     let token = json!({"token": preview["confirmationToken"]});
-    let (status, _, body) = call(
-        &env,
-        &request(
-            "POST",
-            &format!("/restores/{oid}/confirm"),
-            ADMIN,
-            Some(&token),
-            &id("o3"),
-        ),
-    )
-    .await;
+    let path = format!("/restores/{oid}/confirm");
+    let (status, _, body) = call(env, &request("POST", &path, ADMIN, Some(&token), &rid("c"))).await;
     assert_eq!(status, 202, "{body}");
-    let pre = body["restore"]["preRestoreSnapshot"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(pre.starts_with("lb-pre-"), "{body}");
+    assert_eq!(body["restore"]["state"], "preserving-original", "{body}");
+    // A replayed confirm changes nothing.
+    let (status, _, body) = call(env, &request("POST", &path, ADMIN, Some(&token), &rid("c2"))).await;
+    assert_eq!(status, 409, "{body}");
+    oid
+}
+
+/// `POST /restores/{id}/advance` until the restore is in `state` (RDS renames and restores
+/// take their time on a strict stack); answers the last restore view.
+async fn advance_until(env: &TestEnv, oid: &str, state: &str) -> Value {
+    let mut last = Value::Null;
+    for n in 0..120 {
+        let (status, _, body) = call(
+            env,
+            &request(
+                "POST",
+                &format!("/restores/{oid}/advance"),
+                ADMIN,
+                Some(&json!({})),
+                &format!("{}-{oid}-adv-{state}-{n}", env.prefix),
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        if body["restore"]["state"] == json!(state) {
+            return body["restore"].clone();
+        }
+        last = body;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("restore {oid} never became {state}: {last}");
+}
+
+async fn instance(env: &TestEnv, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
+    env.rds(PRIMARY)
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.db_instances().first().cloned())
+}
+
+/// An overwrite on the local stack renames the original aside (ModifyDBInstance), restores
+/// under its identifier, and keeps the original until it is finished: then it is deleted
+/// with a final snapshot that holds its data.
+#[tokio::test]
+async fn an_overwrite_keeps_the_original_until_finished_then_deletes_it_with_a_final_snapshot() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    signing_secret(&env).await;
+    let (db, point) = database_with_a_point(&env, "ovf").await;
+    let oid = confirm_overwrite(&env, &db, &point).await;
+    let restored = advance_until(&env, &oid, "restored").await;
+    let kept = restored["preservedAs"].as_str().unwrap().to_owned();
+    assert_eq!(kept, format!("{db}-lbpre-{}", &oid[..8]));
+    // The original, renamed: not the restored one.
+    let original = instance(&env, &kept).await.expect("the original is kept");
+    assert!(
+        !original
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some("lifeboat:restored-from")),
+        "{original:?}"
+    );
+    let now = instance(&env, &db).await.expect("the restored instance");
+    assert!(
+        now.tag_list().iter().any(|t| t.key() == Some("lifeboat:restored-from")),
+        "{now:?}"
+    );
+
+    let rid = |what: &str| format!("{}-{oid}-{what}", env.prefix);
+    let finish = format!("/restores/{oid}/finish");
+    let (status, _, body) = call(&env, &request("POST", &finish, OPERATOR, Some(&json!({})), &rid("f0"))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = call(&env, &request("POST", &finish, ADMIN, Some(&json!({})), &rid("f1"))).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["restore"]["state"], "finished", "{body}");
+    let final_snapshot = body["restore"]["finalSnapshot"].as_str().unwrap().to_owned();
+    let snaps = env
+        .rds(PRIMARY)
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&final_snapshot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        snaps.db_snapshots()[0].db_instance_identifier(),
+        Some(kept.as_str()),
+        "the final snapshot is the original's"
+    );
+    // A replayed finish does nothing; the restored instance is still there.
+    let (status, _, body) = call(&env, &request("POST", &finish, ADMIN, Some(&json!({})), &rid("f2"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(instance(&env, &db).await.is_some());
+}
+
+/// An overwrite rolled back on the local stack: the restored instance is renamed aside and
+/// the original renamed back; nothing is deleted.
+#[tokio::test]
+async fn an_overwrite_rolled_back_renames_the_original_back_and_deletes_nothing() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    signing_secret(&env).await;
+    let (db, point) = database_with_a_point(&env, "ovr").await;
+    let oid = confirm_overwrite(&env, &db, &point).await;
+    advance_until(&env, &oid, "restored").await;
     let (status, _, body) = call(
         &env,
         &request(
@@ -262,9 +407,30 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
             &format!("/restores/{oid}/rollback"),
             ADMIN,
             Some(&json!({})),
-            &id("o4"),
+            &format!("{}-{oid}-rb", env.prefix),
         ),
     )
     .await;
-    assert!(status == 200 || status == 202, "{status}: {body}");
+    assert_eq!(status, 202, "{body}");
+    let done = advance_until(&env, &oid, "rolled-back").await;
+    let aside = done["setAsideAs"].as_str().unwrap().to_owned();
+    let back = instance(&env, &db).await.expect("the original is back");
+    assert!(
+        !back
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some("lifeboat:restored-from")),
+        "{back:?}"
+    );
+    let set_aside = instance(&env, &aside)
+        .await
+        .expect("the restored instance is kept aside");
+    assert!(
+        set_aside
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some("lifeboat:restored-from")),
+        "{set_aside:?}"
+    );
+    assert!(instance(&env, &format!("{db}-lbpre-{}", &oid[..8])).await.is_none());
 }

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use lifeboat::domain::AlertKind;
+use lifeboat::domain::{AlertKind, Status};
 use lifeboat_tests::{DR, TestEnv, tick};
 
 #[tokio::test]
@@ -31,7 +31,7 @@ async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections()
     let at = now.to_rfc3339();
     let ports = env.ports();
     let config = env.config("");
-    create_snapshots::run(
+    let created = create_snapshots::run(
         &create_snapshots::Deps {
             ports: ports.clone(),
             config: config.clone(),
@@ -41,6 +41,14 @@ async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections()
     )
     .await
     .unwrap();
+    // Snapshots and copies take time (as on AWS); the tracker records when they are done.
+    let track = track_recovery_points::Deps {
+        ports: ports.clone(),
+        config: config.clone(),
+    };
+    lifeboat_tests::track_until(&env, &track, &at, &created.created, Status::Available)
+        .await
+        .unwrap();
     copy_snapshots::run(
         &copy_snapshots::Deps {
             ports: ports.clone(),
@@ -51,16 +59,15 @@ async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections()
     )
     .await
     .unwrap();
-    track_recovery_points::run(
-        &track_recovery_points::Deps {
-            ports: ports.clone(),
-            config: config.clone(),
-        },
-        &tick(&at),
-        "track",
-    )
-    .await
-    .unwrap();
+    let copied: Vec<_> = created
+        .created
+        .iter()
+        .filter(|id| id.as_str().contains(&orders))
+        .cloned()
+        .collect();
+    lifeboat_tests::track_until(&env, &track, &at, &copied, Status::Copied)
+        .await
+        .unwrap();
 
     let deps = send_digest::Deps {
         ports,

@@ -55,15 +55,23 @@ fn drill(plan: &str) -> Value {
     json!({"plan": plan, "mode": "drill"})
 }
 
+/// The execution's databases still there once their deletes have had time to finish
+/// (an RDS delete takes a while, on the local stack as on AWS).
 async fn leftovers(dr: &DrEnv, execution: &str) -> Vec<String> {
-    let mut left = Vec::new();
-    for region in [PRIMARY, DR] {
-        for prefix in ["lbdr", "lbfo", "lbfb"] {
-            let p = format!("{prefix}-{}", lifeboat::dr::execution::short_id(execution));
-            left.extend(dr.databases_named(region, &p).await.unwrap());
+    let started = std::time::Instant::now();
+    loop {
+        let mut left = Vec::new();
+        for region in [PRIMARY, DR] {
+            for prefix in ["lbdr", "lbfo", "lbfb"] {
+                let p = format!("{prefix}-{}", lifeboat::dr::execution::short_id(execution));
+                left.extend(dr.databases_named(region, &p).await.unwrap());
+            }
         }
+        if left.is_empty() || started.elapsed() > lifeboat_tests::WAIT_LIMIT {
+            return left;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    left
 }
 
 #[tokio::test]
@@ -237,9 +245,12 @@ async fn failover_then_failback() {
     )
     .await
     .unwrap();
+    // The failback stops writes to the DR side first: the endpoint parameter points at a
+    // maintenance value until the switch.
     let extra = format!(
         r#", "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{{prefix}}-orders"}},
-                         "hosted_zone_id": "{zone}", "records": {{"{record}": "{{prefix}}-orders"}}}},
+                         "hosted_zone_id": "{zone}", "records": {{"{record}": "{{prefix}}-orders"}},
+                         "quiesce": {{"parameters": {{"{parameter}": "maintenance.invalid"}}, "settle": "1s"}}}},
             "prechecks": {{"source_kms_key_id": "{source_key}"}}"#
     );
     let (plan, db, _) = estate(&dr, &extra).await;
@@ -336,6 +347,26 @@ async fn failover_then_failback() {
         "{report:#}"
     );
     assert_eq!(report["databases"][0]["source"]["type"], "dr-side", "{report:#}");
+    // Writes to the DR side stopped before its snapshot: nothing lost; the outage is
+    // measured from the quiesce to the switch.
+    let fb = &report["failback"];
+    assert_eq!(fb["data_loss_window_secs"], 0, "{report:#}");
+    assert!(fb["outage_secs"].as_u64().is_some_and(|s| s >= 1), "{report:#}");
+    assert!(
+        fb["snapshot_at"].is_string() && fb["writes_stopped_at"].is_string(),
+        "{report:#}"
+    );
+    let exec = dr.store().get_execution(&plan, &failback).await.unwrap().unwrap();
+    assert!(
+        exec.checks.iter().any(|c| c.contains("writes to the DR side stopped")),
+        "{:?}",
+        exec.checks
+    );
+    // The failover's DR-side databases were deleted with a final snapshot each.
+    assert_eq!(exec.final_snapshots.len(), 2, "{:?}", exec.final_snapshots);
+    for f in &exec.final_snapshots {
+        assert!(f.confirmed, "{f:?}");
+    }
     assert!(value().await.contains(PRIMARY), "switched back: {}", value().await);
     let pointed = cname().await.unwrap_or_default();
     assert!(
@@ -573,10 +604,13 @@ async fn the_sample_events_drive_the_real_binary() {
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
 }
 
-/// A failover that fails at its switch step (injected): the compensations put the SSM
-/// parameter and the DNS record back as they were and remove the failover's databases.
+/// A failover that fails right after its switch step (injected once the switch did its
+/// work): the failover's databases took writes from the moment the endpoints moved, so the
+/// state machine leaves them running and the endpoints as they are, records the execution
+/// as needing an operator (what was done, what remains) and raises one critical alert;
+/// it ends with its own error, `NeedsOperator`.
 #[tokio::test]
-async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
+async fn a_failover_failing_after_its_switch_leaves_the_failover_databases_running() {
     let dr = DrEnv::start().await.unwrap();
     let source_key = dr.env.create_kms_key(PRIMARY).await.unwrap();
     let route53 = aws_sdk_route53::Client::new(&dr.env.primary);
@@ -597,8 +631,6 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
     lifeboat::dr::ports::DnsRecords::upsert_cname(&dns, &zone, &record, "orders.primary.example", 300)
         .await
         .unwrap();
-    // A second record that did not exist before the failover: removed again.
-    let new_record = format!("reports-db.{}.example.", dr.env.prefix);
     let parameter = format!("/{}/orders/endpoint", dr.env.prefix);
     dr.ssm()
         .put_parameter()
@@ -610,8 +642,7 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
         .unwrap();
     let extra = format!(
         r#", "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{{prefix}}-orders"}},
-                         "hosted_zone_id": "{zone}",
-                         "records": {{"{record}": "{{prefix}}-orders", "{new_record}": "{{prefix}}-orders"}}}},
+                         "hosted_zone_id": "{zone}", "records": {{"{record}": "{{prefix}}-orders"}}}},
             "prechecks": {{"source_kms_key_id": "{source_key}"}}, "rehearsal_fault": "switch""#
     );
     let (plan, _, _) = estate(&dr, &extra).await;
@@ -624,16 +655,25 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
         .unwrap();
     assert_eq!(
         (done.status.as_str(), done.error.as_deref()),
-        ("FAILED", Some("DrFailed")),
+        ("FAILED", Some("NeedsOperator")),
         "{done:?}"
     );
-    let cname = |r: String| {
-        let dns = &dns;
-        let zone = &zone;
-        async move { lifeboat::dr::ports::DnsRecords::cname(dns, zone, &r).await.unwrap() }
-    };
-    assert_eq!(cname(record.clone()).await.as_deref(), Some("orders.primary.example"));
-    assert_eq!(cname(new_record.clone()).await, None);
+    // Both failover databases (the instance and the cluster) are still there, running.
+    let exec = dr.store().get_execution(&plan, &name).await.unwrap().unwrap();
+    assert_eq!(exec.status, ExecStatus::NeedsOperator, "{exec:?}");
+    let mut survivors = leftovers(&dr, &name).await;
+    survivors.sort();
+    let mut restored: Vec<String> = exec.databases.iter().map(|d| d.target_id.clone()).collect();
+    restored.sort();
+    assert_eq!(survivors, restored, "the failover databases are left running");
+    assert!(restored.iter().all(|r| r.starts_with("lbfo-")), "{restored:?}");
+    assert!(
+        exec.compensations.iter().all(|c| !c.done),
+        "nothing was undone: {:?}",
+        exec.compensations
+    );
+    // The endpoints still point at the failover side.
+    let endpoint = exec.databases[0].endpoint.clone().unwrap();
     let value = dr
         .ssm()
         .get_parameter()
@@ -643,8 +683,36 @@ async fn a_failover_failing_at_the_switch_puts_the_endpoints_back() {
         .unwrap()
         .parameter()
         .and_then(|p| p.value().map(str::to_owned));
-    assert_eq!(value.as_deref(), Some("orders.primary.example"));
-    assert!(leftovers(&dr, &name).await.is_empty());
+    assert_eq!(value.as_deref(), Some(endpoint.as_str()));
+    assert_eq!(
+        lifeboat::dr::ports::DnsRecords::cname(&dns, &zone, &record)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(endpoint.as_str())
+    );
+    // What was done and what remains, in the record and in the report.
+    let handoff = exec.needs_operator.clone().unwrap();
+    assert!(handoff.reason.contains("injected at step switch"), "{handoff:?}");
+    assert!(handoff.done.iter().any(|d| d.contains(&restored[0])), "{handoff:?}");
+    let report = dr.report(&plan, &name).await.unwrap();
+    assert_eq!(report["status"], "needs-operator", "{report:#}");
+    assert_eq!(
+        report["needs_operator"]["remaining"],
+        json!(handoff.remaining),
+        "{report:#}"
+    );
+    // The switch completed: the site says production runs on the DR side.
+    assert_eq!(dr.store().site(&plan).await.unwrap().unwrap().active, ActiveSide::Dr);
+    // One critical alert.
+    let alerts = dr.env.alerts().await.unwrap();
+    let ours: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.alert.details.get("execution") == Some(&name))
+        .collect();
+    assert_eq!(ours.len(), 1, "{alerts:?}");
+    assert_eq!(ours[0].event_type.as_deref(), Some("dr-needs-operator"));
+    assert_eq!(ours[0].alert.severity, lifeboat::domain::Severity::Critical);
 }
 
 /// The admin API starts a drill on the real state machine and shows its result; a

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use lifeboat::domain::{RecoveryPointId, Region, ResourceKind};
+use lifeboat::domain::{RecoveryPointId, Region, ResourceKind, Status};
 use lifeboat::events::BackupRequest;
 use lifeboat::ports::Catalog;
 use lifeboat_tests::{DR, PRIMARY, TestEnv, tick};
@@ -66,6 +66,16 @@ async fn an_emergency_backup_is_made_at_once_and_its_copy_jumps_the_queue() {
     // A replay of the same request (API retry) changes nothing.
     let replay = create_snapshots::run_request(&create, &request, "c3").await.unwrap();
     assert!(replay.replayed && replay.created.is_empty());
+
+    // The snapshots take time, as on AWS: the tracker records when they are available.
+    let track = track_recovery_points::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+    };
+    let all: Vec<_> = scheduled.created.iter().chain(&made.created).cloned().collect();
+    lifeboat_tests::track_until(&env, &track, "2026-11-23T18:20:00Z", &all, Status::Available)
+        .await
+        .unwrap();
 
     // One copy fits this run: the emergency one, although the routine ones are older.
     let first = copy_snapshots::run(&copy, &tick("2026-11-23T18:20:00Z"), "k1")

@@ -76,6 +76,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
         .and_then(|s| s.db_snapshot_arn())
         .unwrap()
         .to_owned();
+    env.wait_snapshot_available(PRIMARY, &snap).await.unwrap();
     let copy_arn = env
         .rds(DR)
         .copy_db_snapshot()
@@ -89,6 +90,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
         .and_then(|s| s.db_snapshot_arn())
         .unwrap()
         .to_owned();
+    env.wait_snapshot_available(DR, &snap).await.unwrap();
     let catalog = env.catalog();
     let resource = ResourceRef {
         kind: ResourceKind::RdsInstance,

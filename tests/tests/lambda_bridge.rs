@@ -82,6 +82,10 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
         "{created}"
     );
 
+    // Snapshots take time, as on AWS: the tracker marks the point available once RDS says
+    // so, and only available points are copied.
+    let catalog = env.catalog();
+    track_until(&env, &id, Status::Available).await;
     let (error, copied) = env
         .invoke(
             "copy-snapshots",
@@ -100,16 +104,9 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
         .collect();
     assert!(started.contains(&Value::String(copy_id.clone())), "{copied}");
 
-    let (error, tracked) = env
-        .invoke(
-            "track-recovery-points",
-            &tick_sample("track-recovery-points/scheduler-tick.json", &at),
-        )
-        .await
-        .unwrap();
-    assert_eq!(error, None, "{tracked}");
+    // The copy takes time too: the tracker sees it through.
+    track_until(&env, &id, Status::Copied).await;
 
-    let catalog = env.catalog();
     let source = catalog
         .get(&RecoveryPointId::parse(&id).unwrap())
         .await
@@ -142,6 +139,35 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
         ours.iter().any(|v| v["message"] == "run finished"),
         "the run summary is logged"
     );
+}
+
+/// Invokes the real track-recovery-points on its sample tick until the recovery point `id`
+/// has `status` (the local stack, like AWS, takes a few seconds per snapshot or copy).
+async fn track_until(env: &TestEnv, id: &str, status: Status) {
+    let point = RecoveryPointId::parse(id).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (error, tracked) = env
+            .invoke(
+                "track-recovery-points",
+                &tick_sample(
+                    "track-recovery-points/scheduler-tick.json",
+                    &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(error, None, "{tracked}");
+        let now = env.catalog().get(&point).await.unwrap().map(|p| p.status);
+        if now == Some(status) {
+            return;
+        }
+        assert!(
+            started.elapsed() < lifeboat_tests::WAIT_LIMIT,
+            "{id} is {now:?}, not {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// The real binary answers with the plan for one policy. (That a dry run changes nothing is

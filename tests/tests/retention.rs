@@ -69,6 +69,7 @@ async fn seed(
         .send()
         .await
         .unwrap();
+    env.wait_snapshot_available(PRIMARY, &name).await.unwrap();
     let rp = RecoveryPoint {
         snapshot_arn: out.db_snapshot().and_then(|s| s.db_snapshot_arn()).map(str::to_owned),
         ..RecoveryPoint::new(resource, policy, slot, &resource.region, &name, Status::Available, at)

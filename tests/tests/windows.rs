@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use lifeboat::domain::Status;
 use lifeboat_tests::{PRIMARY, TestEnv, tick};
 
 async fn snapshot_names(env: &TestEnv, instance: &str) -> Vec<String> {
@@ -55,12 +56,22 @@ async fn an_open_window_raises_frequency_and_blocks_expiry_until_it_closes() {
 
     // Two ticks 15 minutes apart inside the window: two snapshots (daily outside it).
     let first = slot - Duration::minutes(15);
+    let mut created = Vec::new();
     for (i, at) in [first, slot].iter().enumerate() {
         let report = create_snapshots::run(&create, &tick(&at.to_rfc3339()), &format!("c{i}"))
             .await
             .unwrap();
         assert_eq!(report.created.len(), 1, "{report:#?}");
+        created.extend(report.created);
     }
+    // The snapshots take time, as on AWS: the tracker records when they are available.
+    let track = track_recovery_points::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+    };
+    lifeboat_tests::track_until(&env, &track, &slot.to_rfc3339(), &created, Status::Available)
+        .await
+        .unwrap();
     let names = snapshot_names(&env, &db).await;
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains(&format!("lb-{}-{db}-{}", policy.name, slot.format("%Y%m%d-%H%M"))));

@@ -78,6 +78,8 @@ pub enum Handler {
     RestorePreview,
     RestoreGet,
     RestoreConfirm,
+    RestoreAdvance,
+    RestoreFinish,
     RestoreRollback,
     Audit,
     DrStart,
@@ -161,6 +163,19 @@ pub const ROUTES: &[Route] = &[
         pattern: "/restores/{id}/confirm",
         min_role: Role::Operator,
         handler: Handler::RestoreConfirm,
+    },
+    // An overwrite needs the admin role (checked by the handler).
+    Route {
+        method: "POST",
+        pattern: "/restores/{id}/advance",
+        min_role: Role::Operator,
+        handler: Handler::RestoreAdvance,
+    },
+    Route {
+        method: "POST",
+        pattern: "/restores/{id}/finish",
+        min_role: Role::Admin,
+        handler: Handler::RestoreFinish,
     },
     Route {
         method: "POST",
@@ -489,6 +504,8 @@ async fn run(
         Handler::RestorePreview => routes::restores::preview(deps, &call).await,
         Handler::RestoreGet => routes::restores::get(deps, &call).await,
         Handler::RestoreConfirm => routes::restores::confirm(deps, &call).await,
+        Handler::RestoreAdvance => routes::restores::advance(deps, &call).await,
+        Handler::RestoreFinish => routes::restores::finish(deps, &call).await,
         Handler::RestoreRollback => routes::restores::rollback(deps, &call).await,
         Handler::Audit => routes::audit::list(deps, &call).await,
         Handler::DrStart => routes::dr::start(deps, &call).await,

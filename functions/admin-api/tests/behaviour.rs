@@ -472,6 +472,13 @@ async fn restore_to_a_new_instance_with_a_confirmed_token() {
     let r = w.call(Some(VIEWER), "GET", &format!("/restores/{id}"), None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["progress"]["instanceStatus"], "creating");
+    assert_eq!(r.body["progress"]["done"], false);
+    w.rds.settle();
+    let r = w
+        .call(Some(OPERATOR), "POST", &format!("/restores/{id}/advance"), Some("{}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "restored");
 
     // Used once: a replay is refused and changes nothing.
     let calls = w.rds.calls();
@@ -489,6 +496,10 @@ async fn restore_to_a_new_instance_with_a_confirmed_token() {
         .call(Some(ADMIN), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
         .await;
     assert_eq!(r.status, 409, "nothing was overwritten");
+    let r = w
+        .call(Some(ADMIN), "POST", &format!("/restores/{id}/finish"), Some("{}"))
+        .await;
+    assert_eq!(r.status, 409, "nothing to finish");
 
     // Defaults: a fresh identifier derived from the resource.
     let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id})).await;
@@ -551,7 +562,287 @@ async fn refused_tokens_change_nothing() {
 }
 
 #[tokio::test]
-async fn overwrite_takes_a_pre_restore_snapshot_and_can_be_rolled_back() {
+async fn an_overwrite_never_deletes_the_target() {
+    let w = World::new();
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    w.rds.add_instance(&us_east_1(), "orders");
+    let r = preview(
+        &w,
+        ADMIN,
+        &json!({"recoveryPoint": rp.id, "target": "orders", "overwrite": true}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = r.body["confirmationToken"].as_str().unwrap().to_owned();
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let calls = w.rds.calls();
+    assert!(calls.iter().all(|c| !c.starts_with("delete:")), "{calls:?}");
+    assert_eq!(calls, [format!("rename:orders->orders-lbpre-{}", &id[..8])]);
+}
+
+/// Confirms an overwrite of `orders` and answers the restore id.
+async fn confirmed_overwrite(w: &World) -> (String, String) {
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    w.rds.add_instance(&us_east_1(), "orders");
+    let r = preview(
+        w,
+        ADMIN,
+        &json!({"recoveryPoint": rp.id, "target": "orders", "overwrite": true}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = r.body["confirmationToken"].as_str().unwrap();
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    (id, rp.snapshot_name)
+}
+
+async fn post(w: &World, who: &str, id: &str, what: &str) -> common::Reply {
+    w.call(Some(who), "POST", &format!("/restores/{id}/{what}"), Some("{}"))
+        .await
+}
+
+/// Takes a confirmed overwrite to `restored`, letting RDS finish each step.
+async fn restored_overwrite(w: &World) -> (String, String) {
+    let (id, snapshot) = confirmed_overwrite(w).await;
+    w.rds.settle();
+    assert_eq!(
+        post(w, ADMIN, &id, "advance").await.body["restore"]["state"],
+        "restoring"
+    );
+    w.rds.settle();
+    let r = post(w, ADMIN, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "restored", "{}", r.body);
+    (id, snapshot)
+}
+
+#[tokio::test]
+async fn an_overwrite_renames_the_original_aside_and_finishing_deletes_it_with_a_final_snapshot() {
+    let w = World::new();
+    let (id, snapshot) = confirmed_overwrite(&w).await;
+    let short = &id[..8];
+    let kept = format!("orders-lbpre-{short}");
+    let r = w.call(Some(VIEWER), "GET", &format!("/restores/{id}"), None).await;
+    assert_eq!(r.body["restore"]["state"], "preserving-original", "{}", r.body);
+    assert_eq!(r.body["restore"]["preservedAs"], kept.as_str());
+    assert_eq!(r.body["progress"]["instanceStatus"], "renaming");
+
+    // RDS has not applied the rename yet: the name is not free, nothing more happens,
+    // however often the restore is advanced or the confirm replayed.
+    for _ in 0..2 {
+        let r = post(&w, ADMIN, &id, "advance").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["restore"]["state"], "preserving-original");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("once orders is free"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(w.rds.calls().len(), 1);
+    assert_eq!(
+        post(&w, OPERATOR, &id, "advance").await.status,
+        403,
+        "an overwrite is an admin's"
+    );
+    assert_eq!(post(&w, ADMIN, &id, "finish").await.status, 409, "nothing restored yet");
+
+    // The name is free: the recovery point is restored under it.
+    w.rds.settle();
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "restoring", "{}", r.body);
+    assert_eq!(w.rds.calls()[1..], [format!("restore:{snapshot}->orders")]);
+    assert_eq!(
+        post(&w, ADMIN, &id, "advance").await.body["restore"]["state"],
+        "restoring"
+    );
+    assert_eq!(w.rds.calls().len(), 2, "a replayed advance does nothing twice");
+    w.rds.settle();
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "restored", "{}", r.body);
+    assert_eq!(
+        w.rds.data_of(&us_east_1(), "orders").as_deref(),
+        Some(snapshot.as_str())
+    );
+    assert_eq!(
+        w.rds.data_of(&us_east_1(), &kept).as_deref(),
+        Some("original:orders"),
+        "the original is kept, untouched"
+    );
+    let r = w.call(Some(VIEWER), "GET", &format!("/restores/{id}"), None).await;
+    assert_eq!(r.body["progress"]["done"], true);
+    assert!(
+        r.body["progress"]["next"]
+            .as_str()
+            .unwrap()
+            .contains("finish or roll back")
+    );
+
+    // Finishing deletes the original with a final snapshot; only an admin may.
+    assert_eq!(post(&w, OPERATOR, &id, "finish").await.status, 403);
+    let r = post(&w, ADMIN, &id, "finish").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "finished");
+    let final_snapshot = format!("lb-pre-{id}");
+    assert_eq!(r.body["restore"]["finalSnapshot"], final_snapshot.as_str());
+    assert_eq!(w.rds.calls()[2..], [format!("delete:{kept} final={final_snapshot}")]);
+    assert_eq!(
+        w.rds.snapshot_data(&us_east_1(), &final_snapshot).as_deref(),
+        Some("original:orders")
+    );
+    // Replays change nothing; a finished restore cannot be rolled back.
+    let r = post(&w, ADMIN, &id, "finish").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(post(&w, ADMIN, &id, "advance").await.status, 200);
+    assert_eq!(post(&w, ADMIN, &id, "rollback").await.status, 409);
+    assert_eq!(w.rds.calls().len(), 3);
+    assert_eq!(w.restores.all()[0].state, RestoreState::Finished);
+}
+
+#[tokio::test]
+async fn an_overwrite_rolls_back_by_renames_and_deletes_nothing() {
+    let w = World::new();
+    let (id, snapshot) = restored_overwrite(&w).await;
+    let short = &id[..8];
+    let (kept, aside) = (format!("orders-lbpre-{short}"), format!("orders-lbrb-{short}"));
+
+    assert_eq!(post(&w, OPERATOR, &id, "rollback").await.status, 403);
+    let r = post(&w, ADMIN, &id, "rollback").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "rolling-back");
+    assert_eq!(r.body["restore"]["setAsideAs"], aside.as_str());
+    assert_eq!(w.rds.calls().last().unwrap(), &format!("rename:orders->{aside}"));
+    // Asked again before RDS applied the rename: nothing twice.
+    let n = w.rds.calls().len();
+    assert_eq!(post(&w, ADMIN, &id, "rollback").await.status, 202);
+    assert_eq!(post(&w, ADMIN, &id, "advance").await.status, 200);
+    assert_eq!(w.rds.calls().len(), n);
+
+    w.rds.settle();
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "rolling-back", "{}", r.body);
+    assert_eq!(w.rds.calls().last().unwrap(), &format!("rename:{kept}->orders"));
+    w.rds.settle();
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "rolled-back", "{}", r.body);
+    assert_eq!(
+        w.rds.data_of(&us_east_1(), "orders").as_deref(),
+        Some("original:orders")
+    );
+    assert_eq!(w.rds.data_of(&us_east_1(), &aside).as_deref(), Some(snapshot.as_str()));
+    assert!(
+        w.rds.calls().iter().all(|c| !c.starts_with("delete:")),
+        "{:?}",
+        w.rds.calls()
+    );
+    assert_eq!(post(&w, ADMIN, &id, "rollback").await.status, 409, "rolled back once");
+    assert_eq!(post(&w, ADMIN, &id, "finish").await.status, 409);
+}
+
+#[tokio::test]
+async fn a_failed_rollback_leaves_a_record_the_rollback_can_be_retried_from() {
+    let w = World::new();
+    let (id, _) = restored_overwrite(&w).await;
+
+    // A throttled rename: the rollback stays in progress and goes on when advanced.
+    w.rds.fail_next("rename", PortError::Throttled("Throttling".into()));
+    let r = post(&w, ADMIN, &id, "rollback").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(w.restores.all()[0].state, RestoreState::RollingBack);
+
+    // A refused rename: the record says so and the rollback can be asked for again.
+    w.rds
+        .fail_next("rename", PortError::InvalidState("InvalidDBInstanceState".into()));
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = w.call(Some(VIEWER), "GET", &format!("/restores/{id}"), None).await;
+    assert_eq!(r.body["restore"]["state"], "rollback-failed", "{}", r.body);
+    assert!(
+        r.body["restore"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was deleted")
+    );
+    assert!(
+        r.body["progress"]["next"]
+            .as_str()
+            .unwrap()
+            .contains("ask for the rollback again")
+    );
+    assert_eq!(
+        post(&w, ADMIN, &id, "advance").await.status,
+        200,
+        "waits for the operator"
+    );
+    assert_eq!(post(&w, ADMIN, &id, "finish").await.status, 409);
+
+    let r = post(&w, ADMIN, &id, "rollback").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["restore"]["state"], "rolling-back");
+    for _ in 0..2 {
+        w.rds.settle();
+        post(&w, ADMIN, &id, "advance").await;
+    }
+    assert_eq!(w.restores.all()[0].state, RestoreState::RolledBack);
+    assert_eq!(
+        w.rds.data_of(&us_east_1(), "orders").as_deref(),
+        Some("original:orders")
+    );
+    assert!(w.rds.calls().iter().all(|c| !c.starts_with("delete:")));
+}
+
+#[tokio::test]
+async fn a_restore_refused_after_the_rename_is_failed_and_rolled_back_by_renaming_the_original_back() {
+    let w = World::new();
+    let (id, _) = confirmed_overwrite(&w).await;
+    w.rds.settle();
+    w.rds
+        .fail_next("restore", PortError::Unavailable("InternalFailure".into()));
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(w.restores.all()[0].state, RestoreState::Restoring, "worth another try");
+    w.rds
+        .fail_next("restore", PortError::Invalid("InvalidParameterCombination".into()));
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    let record = w.restores.all()[0].clone();
+    assert_eq!(record.state, RestoreState::Failed);
+    assert!(record.failure.unwrap().contains("the restore was refused"));
+
+    let r = post(&w, ADMIN, &id, "rollback").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(
+        w.rds.calls().last().unwrap(),
+        &format!("rename:orders-lbpre-{}->orders", &id[..8])
+    );
+    w.rds.settle();
+    let r = post(&w, ADMIN, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "rolled-back", "{}", r.body);
+    assert_eq!(
+        w.rds.data_of(&us_east_1(), "orders").as_deref(),
+        Some("original:orders")
+    );
+}
+
+#[tokio::test]
+async fn an_overwrite_is_confirmed_only_while_the_target_can_be_renamed() {
     let w = World::new();
     let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
     w.rds.add_instance(&us_east_1(), "orders");
@@ -579,65 +870,22 @@ async fn overwrite_takes_a_pre_restore_snapshot_and_can_be_rolled_back() {
         .status,
         404
     );
-
     let r = preview(&w, ADMIN, &body).await;
-    assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["restore"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.body["preview"]["preservedAs"],
+        format!("orders-lbpre-{}", &id[..8]).as_str()
+    );
     let token = r.body["confirmationToken"].as_str().unwrap().to_owned();
-    let pre = format!("lb-pre-{id}");
-    assert_eq!(r.body["preview"]["preRestoreSnapshot"], pre.as_str());
-
-    // The pre-restore snapshot is still being created: 202, the token is kept for later.
-    w.rds.set_new_snapshot_status("creating");
-    let confirm_body = json!({"token": token}).to_string();
+    // The name the original would be kept under is taken: refused, token kept.
+    w.rds.add_instance(&us_east_1(), &format!("orders-lbpre-{}", &id[..8]));
+    let confirm = json!({"token": token}).to_string();
     let r = w
-        .call(
-            Some(ADMIN),
-            "POST",
-            &format!("/restores/{id}/confirm"),
-            Some(&confirm_body),
-        )
+        .call(Some(ADMIN), "POST", &format!("/restores/{id}/confirm"), Some(&confirm))
         .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    assert_eq!(r.body["restore"]["state"], "pre-restore-snapshot");
-    assert_eq!(w.rds.calls(), [format!("snapshot:orders->{pre}")]);
-
-    w.rds.set_snapshot_status(&us_east_1(), &pre, "available");
-    let r = w
-        .call(
-            Some(ADMIN),
-            "POST",
-            &format!("/restores/{id}/confirm"),
-            Some(&confirm_body),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    assert_eq!(r.body["restore"]["state"], "restoring");
-    assert_eq!(
-        w.rds.calls()[1..],
-        [
-            "delete:orders".to_owned(),
-            format!("restore:{}->orders", rp.snapshot_name)
-        ]
-    );
-
-    let r = w
-        .call(Some(OPERATOR), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
-        .await;
-    assert_eq!(r.status, 403);
-    let r = w
-        .call(Some(ADMIN), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
-        .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    assert_eq!(r.body["restore"]["state"], "rolled-back");
-    assert_eq!(
-        w.rds.restored_from(&us_east_1(), "orders").as_deref(),
-        Some(pre.as_str())
-    );
-    let r = w
-        .call(Some(ADMIN), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
-        .await;
-    assert_eq!(r.status, 409, "rolled back once");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(w.rds.calls().is_empty());
+    assert_eq!(w.restores.all()[0].state, RestoreState::Previewed);
 }
 
 #[tokio::test]

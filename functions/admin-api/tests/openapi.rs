@@ -280,11 +280,40 @@ async fn answers_validate_against_the_document() {
         )
         .await,
     );
+    w.rds.settle();
+    check(
+        &doc,
+        "/restores/{id}/advance",
+        "POST",
+        &w.call(Some(ADMIN), "POST", &format!("/restores/{id}/advance"), Some("{}"))
+            .await,
+    );
+    w.rds.settle();
+    check(
+        &doc,
+        "/restores/{id}/advance",
+        "POST",
+        &w.call(Some(ADMIN), "POST", &format!("/restores/{id}/advance"), Some("{}"))
+            .await,
+    );
+    check(
+        &doc,
+        "/restores/{id}",
+        "GET",
+        &w.call(Some(VIEWER), "GET", &format!("/restores/{id}"), None).await,
+    );
     check(
         &doc,
         "/restores/{id}/rollback",
         "POST",
         &w.call(Some(ADMIN), "POST", &format!("/restores/{id}/rollback"), Some("{}"))
+            .await,
+    );
+    check(
+        &doc,
+        "/restores/{id}/finish",
+        "POST",
+        &w.call(Some(ADMIN), "POST", &format!("/restores/{id}/finish"), Some("{}"))
             .await,
     );
     check(

@@ -193,7 +193,22 @@ pub fn record_metrics(report: &RestoreReport, took: std::time::Duration, metrics
     metrics.count(Metric::BytesRestored, written.iter().map(|i| i.size).sum());
 }
 
+fn refuse_unflagged_overwrite(req: &RestoreRequest, target: &Target) -> Result<(), FunctionError> {
+    let in_place = target.bucket == req.bucket && target.prefix.is_empty();
+    if in_place && !req.overwrite {
+        return Err(FunctionError::invalid(
+            "the target is the original bucket and keys: set \"overwrite\": true to write over them",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, FunctionError> {
+    // A request to write over the original keys without saying so is refused before anything
+    // is read, whatever backups exist.
+    if let Some(target) = &req.target {
+        refuse_unflagged_overwrite(req, target)?;
+    }
     let resource = s3_resource(&deps.settings.source_region, &req.bucket, &req.prefix);
     let runs = completed_runs(deps.catalog.as_ref(), &resource.arn).await?;
     let rp = runs
@@ -217,12 +232,8 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
         bucket: req.bucket.clone(),
         prefix: format!("lifeboat-restore/{run}/"),
     });
+    refuse_unflagged_overwrite(req, &target)?;
     let in_place = target.bucket == req.bucket && target.prefix.is_empty();
-    if in_place && !req.overwrite {
-        return Err(FunctionError::invalid(
-            "the target is the original bucket and keys: set \"overwrite\": true to write over them",
-        ));
-    }
     let tier = req.tier.unwrap_or(RestoreTier::Standard);
     let mut chosen: Vec<&ManifestEntry> = manifest.live().collect();
     let mut not_in_backup = Vec::new();

@@ -21,11 +21,15 @@ use lifeboat::alerting::Alerter;
 use lifeboat::app::PointUpdateError;
 use lifeboat::confirm::{self, SigningKey, TokenError};
 use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
+use lifeboat::dr::execution::{DB_PREFIXES, FinalSnapshot, final_snapshot_name, short_id};
 use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name};
 use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
-use lifeboat::dr::ports::{DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
+use lifeboat::dr::plan::GlobalMove;
+use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest};
 use lifeboat::dr::store::{ActiveSide, SiteDb};
-use lifeboat::dr::{Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, Undo, lease_name};
+use lifeboat::dr::{
+    Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, SwitchScope, Undo, lease_name,
+};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::ObjectStore;
 use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest, s3_resource};
@@ -72,6 +76,8 @@ pub struct DrConfig {
     /// `BACKUP_REGION`: where `backup-objects` keeps S3 backups (plans with `data` read
     /// them back there); absent, such plans fail their pre-check.
     pub backup_region: Option<Region>,
+    /// `DR_SWITCH_PARAMETER_PATH`, `DR_HOSTED_ZONE_IDS`: what a switch may write here.
+    pub switch_scope: SwitchScope,
 }
 
 impl DrConfig {
@@ -86,6 +92,14 @@ impl DrConfig {
         let catalog_table = required("CATALOG_TABLE_NAME");
         let alerts_topic_arn = required("ALERTS_TOPIC_ARN");
         let reports_bucket = required("DR_REPORTS_BUCKET");
+        let switch_scope = SwitchScope::from_env(
+            get("DR_SWITCH_PARAMETER_PATH").as_deref(),
+            get("DR_HOSTED_ZONE_IDS").as_deref(),
+        )
+        .unwrap_or_else(|e| {
+            problems.push(e);
+            SwitchScope::default()
+        });
         let backup_region = match get("BACKUP_REGION").filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(r) => match Region::parse(&r) {
@@ -106,6 +120,7 @@ impl DrConfig {
             confirm_key_secret_id: get("CONFIRM_KEY_SECRET_ID").filter(|v| !v.trim().is_empty()),
             s3_force_path_style: get("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
             backup_region,
+            switch_scope,
         })
     }
 }
@@ -128,6 +143,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// S3 in the backup region, where plans' data sets are read back.
     pub backup: Option<Arc<dyn ObjectStore>>,
+    /// The SSM parameters and hosted zones the deployment lets a switch write.
+    pub switch_scope: SwitchScope,
 }
 
 impl std::fmt::Debug for Deps {
@@ -184,6 +201,7 @@ impl Deps {
                     lifeboat::aws::s3::CopyTuning::default(),
                 )) as Arc<dyn ObjectStore>
             }),
+            switch_scope: config.switch_scope.clone(),
         }
     }
 
@@ -306,7 +324,7 @@ pub async fn run(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Value, 
     tracing::info!(action = req.action.as_str(), plan = %req.input.plan, execution = %req.input.execution, mode = req.mode.as_str(), "DR step");
     match req.action {
         Action::Precheck => precheck(deps, req).await,
-        Action::Compensate => compensate(deps, req, run_id).await,
+        Action::Compensate | Action::NeedsOperator => compensate(deps, req, run_id).await,
         action => step(deps, req, action, run_id).await,
     }
 }
@@ -627,6 +645,17 @@ async fn precheck_leased(
             )),
             None => problems.push("failback needs prechecks.source_kms_key_id (the copy to the source region)".into()),
         }
+        // No write may be lost: the DR side stops taking writes before its final snapshot.
+        if plan.switch.as_ref().and_then(|s| s.quiesce.as_ref()).is_none() {
+            problems.push(
+                "failback needs switch.quiesce (how writes to the DR side stop before its final snapshot: a maintenance endpoint or a read-only parameter); without it every write made after the snapshot would be lost".into(),
+            );
+        }
+    }
+    // The switch writes only what this deployment's role may write (a drill checks it too:
+    // the drill is where a failover's problems should show).
+    if let Some(sw) = &plan.switch {
+        problems.extend(deps.switch_scope.problems(sw));
     }
     if let Some(group) = &plan.prechecks.subnet_group {
         if deps.databases.subnet_group_exists(&plan.dr_region, group).await? {
@@ -740,7 +769,7 @@ async fn step(deps: &Deps, req: &StepRequest, action: Action, run_id: &str) -> R
         Action::Switch => switch(deps, &plan, &mut exec).await,
         Action::Teardown => teardown(deps, &plan, &mut exec).await,
         Action::Finish => finish(deps, &plan, &mut exec, run_id).await,
-        Action::Precheck | Action::Compensate => Err(internal("not a plain step")),
+        Action::Precheck | Action::Compensate | Action::NeedsOperator => Err(internal("not a plain step")),
     };
     let now = deps.clock.now();
     match result {
@@ -998,6 +1027,14 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
     let subnet_group = plan.prechecks.subnet_group.clone();
     let mut notes = Vec::new();
     advance_tables(deps, exec, action, &mut notes).await?;
+    // A failback stops the writes to the DR side before any snapshot of it is taken.
+    let snapshot_pending = exec
+        .databases
+        .iter()
+        .any(|d| d.phase == Phase::Chosen && matches!(d.source, Some(Source::DrSide { .. })));
+    if exec.mode == Mode::Failback && snapshot_pending && exec.quiesced_at.is_none() {
+        notes.push(quiesce(deps, plan, exec, action).await?);
+    }
     // Several rounds: a database that became ready may let the next plan step start.
     for _ in 0..4 {
         let Some(current) = exec.current_step() else { break };
@@ -1046,20 +1083,57 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     exec.databases[i].phase = Phase::Recovering;
                     notes.push(format!("{}: replica {replica} promoted (cannot be undone)", d.db.id));
                 }
-                (Phase::Chosen, Source::GlobalCluster { global_cluster, .. }) => {
+                (
+                    Phase::Chosen,
+                    Source::GlobalCluster {
+                        global_cluster, method, ..
+                    },
+                ) => {
                     let target = deps
                         .databases
                         .describe(&d.target_region, ResourceKind::AuroraCluster, &d.target_id)
                         .await?
                         .and_then(|i| i.arn)
                         .ok_or_else(|| FunctionError::not_found(format!("secondary cluster {}", d.target_id)))?;
-                    deps.databases
-                        .failover_global_cluster(&d.target_region, global_cluster, &target)
-                        .await?;
+                    // Not undoable either: the secondary becomes the primary.
+                    // A replayed step finds the move already under way (InvalidState).
+                    let (moved, how) = match method {
+                        GlobalMove::Outage => (
+                            deps.databases
+                                .failover_global_cluster(&d.target_region, global_cluster, &target)
+                                .await,
+                            "failing over (AllowDataLoss)",
+                        ),
+                        GlobalMove::Planned => (
+                            deps.databases
+                                .switchover_global_cluster(&d.target_region, global_cluster, &target)
+                                .await,
+                            "switching over (no data loss)",
+                        ),
+                    };
+                    match moved {
+                        Ok(()) | Err(PortError::InvalidState(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                     exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!("{}: global database {global_cluster} failing over", d.db.id));
+                    notes.push(format!(
+                        "{}: global database {global_cluster} {how} to {}",
+                        d.db.id, d.target_id
+                    ));
                 }
                 (Phase::Chosen, Source::DrSide { resource, snapshot, .. }) => {
+                    // Not before the writes have stopped: the snapshot must hold the last one.
+                    match exec.writes_stopped_at {
+                        None => return Err(internal("failback: the DR side was not quiesced")),
+                        Some(stopped) if deps.clock.now() < stopped => {
+                            notes.push(format!(
+                                "{}: waiting until {stopped} for the last writes to the DR side to settle",
+                                d.db.id
+                            ));
+                            continue;
+                        }
+                        Some(_) => {}
+                    }
                     exec.will_undo(
                         action,
                         Undo::DeleteSnapshot {
@@ -1632,8 +1706,18 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
     if exec.mode == Mode::Drill {
         return Ok((true, "drill: production endpoints untouched".into()));
     }
+    // From here on the recovered databases are production's (pointed at by this step, or
+    // by hand when the plan switches nothing): recorded before the first change, so no
+    // later failure deletes them.
+    if exec.switched_at.is_none() {
+        exec.switched_at = Some(deps.clock.now());
+        save(deps, exec).await?;
+    }
     let Some(sw) = &plan.switch else {
-        return Ok((true, "no endpoint switch configured".into()));
+        return Ok((
+            true,
+            "no endpoint switch configured: point the applications at the recovered databases".into(),
+        ));
     };
     let mut done = Vec::new();
     for (name, db) in &sw.parameters {
@@ -1674,6 +1758,7 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
             save(deps, exec).await?;
         }
         deps.parameters.put(&sw.region, name, &endpoint).await?;
+        note_switched(exec, format!("parameter {name} → {endpoint}"));
         done.push(format!("{name} → {endpoint}"));
     }
     if let Some(zone) = &sw.hosted_zone_id {
@@ -1709,16 +1794,154 @@ async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
                     "{name} reads back as {now_points_at:?} after pointing it at {endpoint}"
                 )));
             }
+            note_switched(exec, format!("DNS record {name} → {endpoint}"));
             done.push(format!("{name} → {endpoint}"));
         }
+    }
+    if exec.mode == Mode::Failback {
+        done.extend(resume_writes(deps, plan, exec).await?);
     }
     Ok((true, format!("switched {}", done.join(", "))))
 }
 
-async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
+/// Failback: points the plan's quiesce parameters and records at the values that stop
+/// writes to the DR side (each change's undo recorded first: a failure before the switch
+/// puts the DR side back in service), reads them back, and records when the writes are
+/// taken to have stopped (after the settle time).
+async fn quiesce(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Action) -> Result<String, FunctionError> {
+    let (sw, q) = plan
+        .switch
+        .as_ref()
+        .and_then(|sw| sw.quiesce.as_ref().map(|q| (sw, q)))
+        .ok_or_else(|| FunctionError::misconfigured("failback needs switch.quiesce"))?;
+    let mut done = Vec::new();
+    for (name, value) in &q.parameters {
+        let registered = exec
+            .compensations
+            .iter()
+            .any(|c| matches!(&c.undo, Undo::RestoreParameter { name: n, .. } if n == name));
+        if !registered {
+            let previous = deps.parameters.get(&sw.region, name).await?;
+            exec.will_undo(
+                action,
+                Undo::RestoreParameter {
+                    region: sw.region.clone(),
+                    name: name.clone(),
+                    previous,
+                },
+            );
+            save(deps, exec).await?;
+        }
+        deps.parameters.put(&sw.region, name, value).await?;
+        let now_is = deps.parameters.get(&sw.region, name).await?;
+        if now_is.as_deref() != Some(value.as_str()) {
+            return Err(internal(format!(
+                "{name} reads back as {now_is:?} after setting it to {value}"
+            )));
+        }
+        done.push(format!("parameter {name} → {value}"));
+    }
+    for (name, value) in &q.records {
+        let zone = sw
+            .hosted_zone_id
+            .as_deref()
+            .ok_or_else(|| FunctionError::misconfigured("switch.quiesce.records need switch.hosted_zone_id"))?;
+        let registered = exec
+            .compensations
+            .iter()
+            .any(|c| matches!(&c.undo, Undo::RestoreRecord { name: n, .. } if n == name));
+        if !registered {
+            let previous = deps.dns.cname(zone, name).await?;
+            exec.will_undo(
+                action,
+                Undo::RestoreRecord {
+                    zone: zone.to_owned(),
+                    name: name.clone(),
+                    previous,
+                    ttl: sw.ttl,
+                },
+            );
+            save(deps, exec).await?;
+        }
+        deps.dns.upsert_cname(zone, name, value, sw.ttl).await?;
+        let now_is = deps.dns.cname(zone, name).await?;
+        if now_is.as_deref() != Some(value.as_str()) {
+            return Err(internal(format!(
+                "{name} reads back as {now_is:?} after pointing it at {value}"
+            )));
+        }
+        done.push(format!("DNS record {name} → {value}"));
+    }
+    let now = deps.clock.now();
+    let settle = chrono::Duration::from_std(q.settle).unwrap_or_else(|_| chrono::Duration::zero());
+    exec.quiesced_at = Some(now);
+    exec.writes_stopped_at = Some(now + settle);
+    let note = format!(
+        "failback: writes to the DR side stopped at {now} ({}); its snapshot waits {} for them to settle",
+        done.join(", "),
+        humantime::format_duration(q.settle)
+    );
+    exec.checks.push(note.clone());
+    save(deps, exec).await?;
+    Ok(note)
+}
+
+/// Failback, after the switch: the quiesce entries the switch did not repoint (a
+/// read-only flag, a maintenance record) go back to what they were before the quiesce.
+async fn resume_writes(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> Result<Vec<String>, FunctionError> {
+    let Some((sw, q)) = plan.switch.as_ref().and_then(|sw| sw.quiesce.as_ref().map(|q| (sw, q))) else {
+        return Ok(Vec::new());
+    };
+    let mut done = Vec::new();
+    for name in q.parameters.keys().filter(|n| !sw.parameters.contains_key(*n)) {
+        let before = exec.compensations.iter().find_map(|c| match &c.undo {
+            Undo::RestoreParameter { name: n, previous, .. } if n == name => Some(previous.clone()),
+            _ => None,
+        });
+        match before {
+            Some(Some(v)) => deps.parameters.put(&sw.region, name, &v).await?,
+            Some(None) => deps.parameters.delete(&sw.region, name).await?,
+            None => continue,
+        }
+        note_switched(exec, format!("parameter {name} → as before the quiesce"));
+        done.push(format!("{name} restored"));
+    }
+    if let Some(zone) = &sw.hosted_zone_id {
+        for name in q.records.keys().filter(|n| !sw.records.contains_key(*n)) {
+            let before = exec.compensations.iter().find_map(|c| match &c.undo {
+                Undo::RestoreRecord { name: n, previous, .. } if n == name => Some(previous.clone()),
+                _ => None,
+            });
+            match before {
+                Some(Some(v)) => deps.dns.upsert_cname(zone, name, &v, sw.ttl).await?,
+                Some(None) => {
+                    if let Some(current) = deps.dns.cname(zone, name).await? {
+                        deps.dns.delete_cname(zone, name, &current, sw.ttl).await?;
+                    }
+                }
+                None => continue,
+            }
+            note_switched(exec, format!("DNS record {name} → as before the quiesce"));
+            done.push(format!("{name} restored"));
+        }
+    }
+    Ok(done)
+}
+
+fn note_switched(exec: &mut DrExecution, line: String) {
+    if !exec.switched.contains(&line) {
+        exec.switched.push(line);
+    }
+}
+
+async fn undo(deps: &Deps, exec: &mut DrExecution, u: &Undo) -> PortResult<()> {
     match u {
-        Undo::DeleteInstance { region, id } => deps.databases.delete(region, ResourceKind::RdsInstance, id).await,
-        Undo::DeleteCluster { region, id } => deps.databases.delete(region, ResourceKind::AuroraCluster, id).await,
+        Undo::DeleteInstance { region, id } => {
+            delete_owned_database(deps, exec, region, ResourceKind::RdsInstance, id).await
+        }
+        Undo::DeleteCluster { region, id } => {
+            delete_owned_database(deps, exec, region, ResourceKind::AuroraCluster, id).await
+        }
         Undo::DeleteSnapshot { region, kind, name } => deps.snapshots.delete_snapshot(region, *kind, name).await,
         Undo::DeleteTable {
             region,
@@ -1742,6 +1965,105 @@ async fn undo(deps: &Deps, u: &Undo) -> PortResult<()> {
             },
         },
     }
+}
+
+/// Lifeboat made this database for `plan`: its name is a DR name (`lbdr-`, `lbfo-`,
+/// `lbfb-`, then the hash of an execution) and its tags name that very execution and the
+/// plan.
+fn owned_database(info: &DbInfo, plan: &str) -> bool {
+    let tag = |k: &str| info.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
+    let (Some(execution), Some(owner)) = (tag(TAG_EXECUTION), tag(TAG_PLAN)) else {
+        return false;
+    };
+    owner == plan
+        && DB_PREFIXES
+            .iter()
+            .any(|p| info.id.starts_with(&format!("{p}{}-", short_id(execution))))
+}
+
+/// Deletes a database only if Lifeboat made it for this plan ([`owned_database`]), read
+/// again just before deleting. A drill's own copy goes as a throwaway; anything else
+/// leaves a final snapshot (named and recorded in the execution before the delete) and
+/// keeps its automated backups. A missing database, or one already being deleted, is what
+/// was wanted; one that is not Lifeboat's is left alone and noted.
+async fn delete_owned_database(
+    deps: &Deps,
+    exec: &mut DrExecution,
+    region: &Region,
+    kind: ResourceKind,
+    id: &str,
+) -> PortResult<()> {
+    if !DB_PREFIXES.iter().any(|p| id.starts_with(p)) {
+        tracing::warn!(database = id, %region, "not a Lifeboat database name: not deleted");
+        return Ok(());
+    }
+    let Some(info) = deps.databases.describe(region, kind, id).await? else {
+        return Ok(());
+    };
+    if info.status == "deleting" {
+        return Ok(());
+    }
+    if !owned_database(&info, &exec.plan) {
+        tracing::warn!(database = id, %region, tags = ?info.tags, "not made by Lifeboat for this plan: not deleted");
+        let note = format!(
+            "{kind} {id} in {region} left alone: its tags do not say Lifeboat made it for plan {}",
+            exec.plan
+        );
+        if !exec.checks.contains(&note) {
+            exec.checks.push(note);
+        }
+        return Ok(());
+    }
+    if exec.mode == Mode::Drill && id.starts_with("lbdr-") {
+        return deps.databases.delete(region, kind, id, DeleteMode::Throwaway).await;
+    }
+    let snapshot = final_snapshot_name(id);
+    if !exec
+        .final_snapshots
+        .iter()
+        .any(|f| &f.region == region && f.snapshot == snapshot)
+    {
+        exec.final_snapshots.push(FinalSnapshot {
+            region: region.clone(),
+            kind,
+            database: id.to_owned(),
+            snapshot: snapshot.clone(),
+            confirmed: false,
+        });
+    }
+    deps.databases
+        .delete(
+            region,
+            kind,
+            id,
+            DeleteMode::KeepData {
+                final_snapshot: &snapshot,
+            },
+        )
+        .await
+}
+
+/// Looks for the final snapshots not seen yet; records those RDS now shows.
+async fn confirm_final_snapshots(deps: &Deps, exec: &mut DrExecution) -> PortResult<()> {
+    for i in 0..exec.final_snapshots.len() {
+        let f = exec.final_snapshots[i].clone();
+        if f.confirmed {
+            continue;
+        }
+        if deps
+            .snapshots
+            .describe_snapshot(&f.region, f.kind, &f.snapshot)
+            .await?
+            .is_some()
+        {
+            exec.final_snapshots[i].confirmed = true;
+            exec.checks.push(format!(
+                "final snapshot {} of {} in {} kept (the database's automated backups too)",
+                f.snapshot, f.database, f.region
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Lifeboat made this table: its name has a drill or failover prefix and DynamoDB says it
@@ -1776,18 +2098,19 @@ async fn delete_owned_table(deps: &Deps, region: &Region, name: &str, backup_arn
     deps.tables.delete_table(region, name).await
 }
 
-async fn gone(deps: &Deps, u: &Undo) -> PortResult<bool> {
+async fn gone(deps: &Deps, plan: &str, u: &Undo) -> PortResult<bool> {
     Ok(match u {
+        // Gone, or never Lifeboat's (left alone by `undo`).
         Undo::DeleteInstance { region, id } => deps
             .databases
             .describe(region, ResourceKind::RdsInstance, id)
             .await?
-            .is_none(),
+            .is_none_or(|info| !owned_database(&info, plan)),
         Undo::DeleteCluster { region, id } => deps
             .databases
             .describe(region, ResourceKind::AuroraCluster, id)
             .await?
-            .is_none(),
+            .is_none_or(|info| !owned_database(&info, plan)),
         Undo::DeleteSnapshot { region, kind, name } => {
             deps.snapshots.describe_snapshot(region, *kind, name).await?.is_none()
         }
@@ -1866,13 +2189,14 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
     let mut left = waiting;
     for i in targets {
         let u = exec.compensations[i].undo.clone();
-        undo(deps, &u).await?;
-        if gone(deps, &u).await? {
+        undo(deps, exec, &u).await?;
+        if gone(deps, &plan.name, &u).await? {
             exec.compensations[i].done = true;
         } else {
             left.push(u.describe());
         }
     }
+    confirm_final_snapshots(deps, exec).await?;
     if left.is_empty() {
         Ok((true, "torn down".into()))
     } else {
@@ -1920,11 +2244,18 @@ fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
         .detail("report", exec.report_key.clone().unwrap_or_default());
         serde_json::to_string(&alert).unwrap_or_default()
     });
+    let failback = exec.failback_window().map_or_else(String::new, |w| {
+        format!(
+            "; failback: data loss window {}s, outage {}s",
+            w.data_loss_window_secs.map_or_else(|| "?".into(), |v| v.to_string()),
+            w.outage_secs.map_or_else(|| "?".into(), |v| v.to_string()),
+        )
+    });
     json!({
         "ready": true,
         "wait_seconds": 1,
         "summary": format!(
-            "{} {}: RTO {}s (target {}s), RPO {}s (target {}s)",
+            "{} {}: RTO {}s (target {}s), RPO {}s (target {}s){failback}",
             exec.mode, exec.execution,
             m.rto_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rto_target_secs,
             m.rpo_secs.map_or_else(|| "?".into(), |v| v.to_string()), m.rpo_target_secs,
@@ -1932,6 +2263,7 @@ fn finish_output(exec: &DrExecution, plan: &DrPlan) -> Value {
         "status": exec.status,
         "report": exec.report_key,
         "measurement": m,
+        "failback": exec.failback_window(),
         "notice": notice,
     })
 }
@@ -1946,6 +2278,38 @@ async fn write_report(deps: &Deps, exec: &mut DrExecution) -> Result<(), Functio
     Ok(())
 }
 
+/// Where production runs once `exec`'s switch is done: the DR side after a failover (its
+/// databases and tables), the source side after a failback; `None` for a drill.
+fn site_after(exec: &DrExecution, now: DateTime<Utc>) -> Option<Site> {
+    let databases = exec.databases.iter().map(|d| SiteDb {
+        db: d.db.id.clone(),
+        kind: d.db.kind,
+        region: d.target_region.clone(),
+        id: d.target_id.clone(),
+    });
+    let (active, databases): (ActiveSide, Vec<SiteDb>) = match exec.mode {
+        Mode::Drill => return None,
+        Mode::Failover => (
+            ActiveSide::Dr,
+            databases
+                .chain(exec.tables.iter().map(|t| SiteDb {
+                    db: t.table.name.clone(),
+                    kind: ResourceKind::DynamoDbTable,
+                    region: t.target_region.clone(),
+                    id: t.target_name.clone(),
+                }))
+                .collect(),
+        ),
+        Mode::Failback => (ActiveSide::Source, databases.collect()),
+    };
+    Some(Site {
+        active,
+        since: now,
+        execution: exec.execution.clone(),
+        databases,
+    })
+}
+
 async fn finish(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, run_id: &str) -> StepResult {
     let now = deps.clock.now();
     let m = exec.measure(plan);
@@ -1954,51 +2318,19 @@ async fn finish(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, run_id: &str
     exec.finished_at = Some(now);
     // The finish step's own timing is in the report too.
     exec.end(Action::Finish, now, now, "finished");
-    write_report(deps, exec).await?;
-    match exec.mode {
-        Mode::Failover => {
-            let site = Site {
-                active: ActiveSide::Dr,
-                since: now,
-                execution: exec.execution.clone(),
-                databases: exec
-                    .databases
-                    .iter()
-                    .map(|d| SiteDb {
-                        db: d.db.id.clone(),
-                        kind: d.db.kind,
-                        region: d.target_region.clone(),
-                        id: d.target_id.clone(),
-                    })
-                    .chain(exec.tables.iter().map(|t| SiteDb {
-                        db: t.table.name.clone(),
-                        kind: ResourceKind::DynamoDbTable,
-                        region: t.target_region.clone(),
-                        id: t.target_name.clone(),
-                    }))
-                    .collect(),
-            };
+    let recorded = async {
+        write_report(deps, exec).await?;
+        if let Some(site) = site_after(exec, now) {
             deps.store.put_site(&plan.name, &site).await?;
         }
-        Mode::Failback => {
-            let site = Site {
-                active: ActiveSide::Source,
-                since: now,
-                execution: exec.execution.clone(),
-                databases: exec
-                    .databases
-                    .iter()
-                    .map(|d| SiteDb {
-                        db: d.db.id.clone(),
-                        kind: d.db.kind,
-                        region: d.target_region.clone(),
-                        id: d.target_id.clone(),
-                    })
-                    .collect(),
-            };
-            deps.store.put_site(&plan.name, &site).await?;
-        }
-        Mode::Drill => {}
+        Ok::<(), FunctionError>(())
+    }
+    .await;
+    if let Err(e) = recorded {
+        // Not finished: the failed step is recorded as such, never as a success.
+        exec.status = ExecStatus::Running;
+        exec.finished_at = None;
+        return Err(e);
     }
     let breaches = m.breaches();
     if !breaches.is_empty() {
@@ -2073,6 +2405,11 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             .await;
         return Ok(json!({"compensated": [], "left": [], "status": "failed"}));
     };
+    // Once the switch began, the recovered databases may have taken writes: nothing is
+    // deleted or pointed back; an operator takes over.
+    if exec.endpoints_switched() || exec.status == ExecStatus::NeedsOperator {
+        return hand_off(deps, exec, &kind, &message, alert, run_id).await;
+    }
     let started = deps.clock.now();
     exec.begin(Action::Compensate, started);
     let mut undone = Vec::new();
@@ -2082,7 +2419,7 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             continue;
         }
         let u = exec.compensations[i].undo.clone();
-        match undo(deps, &u).await {
+        match undo(deps, &mut exec, &u).await {
             Ok(()) => {
                 exec.compensations[i].done = true;
                 undone.push(u.describe());
@@ -2103,6 +2440,9 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
             "compensation incomplete: {}",
             left.join("; ")
         )));
+    }
+    if let Err(e) = confirm_final_snapshots(deps, &mut exec).await {
+        tracing::warn!(error = %e, "could not look for the final snapshots");
     }
     exec.status = ExecStatus::Failed;
     exec.error = Some(format!("{kind}: {message}"));
@@ -2127,4 +2467,195 @@ async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> Result<Valu
     Ok(
         json!({"compensated": compensated.into_values().collect::<Vec<_>>(), "left": [], "status": "failed", "report": exec.report_key}),
     )
+}
+
+/// The step that failed: the last one whose outcome says so.
+fn failed_step(exec: &DrExecution) -> Option<Action> {
+    exec.steps
+        .iter()
+        .filter(|s| s.outcome.starts_with("failed"))
+        .max_by_key(|s| s.ended_at)
+        .map(|s| s.action)
+}
+
+/// The switch step ran to its end (every endpoint of the plan switched and read back).
+fn switch_completed(exec: &DrExecution) -> bool {
+    exec.steps
+        .iter()
+        .any(|s| s.action == Action::Switch && s.ended_at.is_some() && !s.outcome.starts_with("failed"))
+}
+
+/// What was done and what remains, for the operator of an execution stopped after its
+/// switch began.
+async fn handoff_lines(deps: &Deps, plan: Option<&DrPlan>, exec: &DrExecution) -> (Vec<String>, Vec<String>) {
+    let mut done: Vec<String> = exec
+        .steps
+        .iter()
+        .filter(|s| s.ended_at.is_some() && !s.outcome.starts_with("failed") && s.action != Action::NeedsOperator)
+        .map(|s| format!("{}: {}", s.action, s.outcome))
+        .collect();
+    let mut remaining = Vec::new();
+    for d in &exec.databases {
+        if d.phase == Phase::Ready {
+            done.push(format!(
+                "{}: recovered as {} in {} ({}), left running: it may have taken writes",
+                d.db.id,
+                d.target_id,
+                d.target_region,
+                d.endpoint.as_deref().unwrap_or("no endpoint")
+            ));
+        } else {
+            remaining.push(format!(
+                "{}: {} in {} is not ready ({:?}); check it before pointing anything at it",
+                d.db.id, d.target_id, d.target_region, d.phase
+            ));
+        }
+    }
+    for t in &exec.tables {
+        done.push(format!(
+            "table {}: restored as {} in {}, left in place",
+            t.table.name, t.target_name, t.target_region
+        ));
+    }
+    done.extend(exec.switched.iter().map(|line| format!("switched {line}")));
+    if let Some(sw) = plan.and_then(|p| p.switch.as_ref()) {
+        let switched = |what: &str, name: &str| {
+            exec.switched
+                .iter()
+                .any(|l| l.starts_with(&format!("{what} {name} → ")))
+        };
+        for (name, db) in &sw.parameters {
+            if !switched("parameter", name) {
+                remaining.push(format!(
+                    "parameter {name} in {} is not confirmed switched to {db}'s recovered endpoint: check it and set it by hand",
+                    sw.region
+                ));
+            }
+        }
+        for (name, db) in &sw.records {
+            if !switched("DNS record", name) {
+                remaining.push(format!(
+                    "DNS record {name} is not confirmed switched to {db}'s recovered endpoint: check it and set it by hand"
+                ));
+            }
+        }
+    }
+    if exec.mode == Mode::Failback {
+        // The failover's databases on the DR side: the teardown never deletes them now.
+        let torn_down: Vec<&Undo> = exec
+            .compensations
+            .iter()
+            .filter(|c| c.step == Action::Teardown && c.done)
+            .map(|c| &c.undo)
+            .collect();
+        match deps.store.site(&exec.plan).await {
+            Ok(Some(site)) if site.active == ActiveSide::Dr => {
+                for d in site.databases.iter().filter(|d| d.id.starts_with("lbfo-")) {
+                    if !torn_down.iter().any(|u| u.describe().contains(&d.id)) {
+                        remaining.push(format!(
+                            "the failover's {} {} in {} still runs: once production is confirmed back on the source side, keep a final snapshot and delete it",
+                            d.kind, d.id, d.region
+                        ));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => remaining.push(format!(
+                "the site record could not be read ({e}): check the failover's DR-side databases"
+            )),
+        }
+    }
+    (done, remaining)
+}
+
+/// An execution that failed after its switch began: the recovered databases stay running
+/// and the endpoints stay as they are (they may have taken writes); the record says what
+/// was done and what remains, the site is recorded when the switch completed, the report
+/// is written (best effort), the lease stays held (nothing else starts on a site waiting
+/// for its operator) and one critical alert is raised.
+async fn hand_off(
+    deps: &Deps,
+    mut exec: DrExecution,
+    kind: &str,
+    message: &str,
+    failure: Alert,
+    run_id: &str,
+) -> Result<Value, FunctionError> {
+    let now = deps.clock.now();
+    let plan = load_plan(deps, &exec.plan).await.ok();
+    if exec.status != ExecStatus::NeedsOperator {
+        let started = now;
+        let step = failed_step(&exec).map_or_else(|| "a step".to_owned(), |a| format!("step {a}"));
+        let reason = format!("{step} failed after the endpoint switch began: {kind}: {message}");
+        exec.begin(Action::NeedsOperator, started);
+        let (mut done, mut remaining) = handoff_lines(deps, plan.as_ref(), &exec).await;
+        if switch_completed(&exec)
+            && exec.status != ExecStatus::Succeeded
+            && let Some(site) = site_after(&exec, now)
+        {
+            match deps.store.put_site(&exec.plan, &site).await {
+                Ok(()) => done.push(format!(
+                    "site recorded: production runs on the {} side",
+                    if site.active == ActiveSide::Dr { "DR" } else { "source" }
+                )),
+                Err(e) => remaining.push(format!("record the site (production's side) by hand: {e}")),
+            }
+        }
+        remaining.push(format!(
+            "the plan's DR lease stays held by {} until it expires ({LEASE_HOURS} h after the start): no other DR execution of plan {} starts meanwhile",
+            exec.execution, exec.plan
+        ));
+        exec.status = ExecStatus::NeedsOperator;
+        exec.error = Some(format!("{kind}: {message}"));
+        exec.finished_at = Some(now);
+        if let Some(plan) = &plan {
+            exec.measurement = Some(exec.measure(plan));
+        }
+        exec.needs_operator = Some(lifeboat::dr::execution::OperatorHandoff {
+            reason,
+            done,
+            remaining,
+            at: now,
+        });
+        exec.end(
+            Action::NeedsOperator,
+            started,
+            deps.clock.now(),
+            "handed to an operator: nothing deleted, endpoints left as they are",
+        );
+        if let Err(e) = write_report(deps, &mut exec).await {
+            exec.report_key = None;
+            if let Some(h) = exec.needs_operator.as_mut() {
+                h.remaining.push(format!(
+                    "the execution report could not be written ({}): read this record instead",
+                    e.message
+                ));
+            }
+        }
+        save(deps, &mut exec).await?;
+    }
+    let handoff = exec.needs_operator.clone();
+    let (reason, remaining) = handoff
+        .as_ref()
+        .map(|h| (h.reason.clone(), h.remaining.join("; ")))
+        .unwrap_or_default();
+    let alert = Alert {
+        kind: AlertKind::DrNeedsOperator,
+        severity: Severity::Critical,
+        summary: format!(
+            "{} of plan {} needs an operator: {reason}. The recovered databases were left running and the endpoints as they are",
+            exec.mode, exec.plan
+        ),
+        ..failure
+    }
+    .detail("remaining", remaining)
+    .detail("report", exec.report_key.clone().unwrap_or_default());
+    deps.alerter().raise_or_log(alert, run_id).await;
+    Ok(json!({
+        "status": "needs-operator",
+        "compensated": [],
+        "done": handoff.as_ref().map(|h| h.done.clone()).unwrap_or_default(),
+        "remaining": handoff.as_ref().map(|h| h.remaining.clone()).unwrap_or_default(),
+        "report": exec.report_key,
+    }))
 }

@@ -23,6 +23,15 @@ const ERRORS: [&str; 7] = [
     "Internal",
     "States.ALL",
 ];
+/// Failures of the Lambda service or of the task itself, not of the step: retried with
+/// backoff, never compensated at once.
+const TRANSIENT: [&str; 5] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.Timeout",
+];
 
 fn definition() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/state-machines/dr.asl.json");
@@ -66,7 +75,7 @@ fn the_dr_state_machine_is_well_formed() {
         {
             for e in rule["ErrorEquals"].as_array().unwrap() {
                 assert!(
-                    ERRORS.contains(&e.as_str().unwrap()),
+                    ERRORS.contains(&e.as_str().unwrap()) || TRANSIENT.contains(&e.as_str().unwrap()),
                     "{name}: matches {e}, not a Lifeboat errorType"
                 );
             }
@@ -80,8 +89,20 @@ fn the_dr_state_machine_is_well_formed() {
                 assert_eq!(state["Parameters"]["FunctionName"], "${RunDrStepFunctionArn}");
                 let catches = state["Catch"].as_array().map_or(0, Vec::len);
                 assert!(
-                    catches > 0 || action == "compensate",
+                    catches > 0 || action == "compensate" || action == "needs-operator",
                     "{name}: a failure must lead to compensation"
+                );
+                for e in TRANSIENT {
+                    let retried = state["Retry"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|r| r["ErrorEquals"].as_array().unwrap().iter().any(|x| x == e));
+                    assert!(retried, "{name}: {e} is retried, not compensated");
+                }
+                assert!(
+                    state["TimeoutSeconds"].as_u64().is_some_and(|t| t > 120),
+                    "{name}: a task timeout (longer than the function's) turns a hung invocation into States.Timeout"
                 );
                 let retries_retryable = state["Retry"]
                     .as_array()
@@ -116,6 +137,50 @@ fn the_dr_state_machine_is_well_formed() {
         .collect();
     for a in Action::ALL {
         assert!(used.contains(a.as_str()), "action {a} is never run");
+    }
+}
+
+/// Once the endpoints may have been switched (the switch step, the failback's teardown
+/// and the finish), a failure goes to the needs-operator step, never straight to
+/// compensation; both end in a distinct failure for an execution left to an operator.
+#[test]
+fn failures_after_the_switch_go_to_an_operator_not_to_compensation() {
+    let asl = definition();
+    let states = &asl["States"];
+    for name in ["Switch", "Teardown", "Finish"] {
+        let state = &states[name];
+        let catches = state["Catch"].as_array().unwrap();
+        assert!(!catches.is_empty(), "{name}");
+        for c in catches {
+            let next = &states[c["Next"].as_str().unwrap()];
+            assert_eq!(
+                next["Parameters"]["Payload"]["action"], "needs-operator",
+                "{name}: a failure after the switch began must not compensate by deleting"
+            );
+        }
+    }
+    // Both the compensation and the operator hand-off end in a choice between the two
+    // failures, on the status the step reports.
+    for from in ["Compensate", "NeedsOperator"] {
+        let next = states[from]["Next"].as_str().unwrap();
+        let choice = &states[next];
+        assert_eq!(choice["Type"], "Choice", "{from} → {next}");
+        let to_operator = choice["Choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["StringEquals"] == "needs-operator")
+            .unwrap();
+        let fail = &states[to_operator["Next"].as_str().unwrap()];
+        assert_eq!(
+            (fail["Type"].as_str(), fail["Error"].as_str()),
+            (Some("Fail"), Some("NeedsOperator"))
+        );
+        let default = &states[choice["Default"].as_str().unwrap()];
+        assert_eq!(
+            (default["Type"].as_str(), default["Error"].as_str()),
+            (Some("Fail"), Some("DrFailed"))
+        );
     }
 }
 

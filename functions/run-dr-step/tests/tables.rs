@@ -15,11 +15,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::confirm::SigningKey;
 use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::dr::DrStore;
 use lifeboat::dr::ports::fake::InMemoryDrTables;
-use lifeboat::dr::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
+use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
 use lifeboat::dr::store::fake::InMemoryDrStore;
 use lifeboat::dr::table_digest::{Item, Value as V};
+use lifeboat::dr::{DrStore, SwitchScope};
 use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
 use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
 use lifeboat::{ErrorType, FunctionError};
@@ -57,7 +57,10 @@ impl DrDatabases for NoDatabases {
     async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
         Err(PortError::Invalid("no databases in these plans".into()))
     }
-    async fn delete(&self, _: &Region, _: ResourceKind, _: &str) -> PortResult<()> {
+    async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+        Err(PortError::Invalid("no databases in these plans".into()))
+    }
+    async fn delete(&self, _: &Region, _: ResourceKind, _: &str, _: DeleteMode<'_>) -> PortResult<()> {
         Ok(())
     }
     async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
@@ -193,6 +196,7 @@ impl World {
             notifier: Arc::new(RecordingNotifier::new()),
             clock: clock.clone(),
             backup: None,
+            switch_scope: SwitchScope::default(),
         };
         Self {
             deps,
@@ -472,6 +476,37 @@ async fn a_backup_older_than_the_rpo_fails_the_precheck_before_any_change() {
             .await
             .unwrap()
     );
+}
+
+/// The deployment lets the switch write parameters under `/dr/` only (its role can write
+/// nothing else): a plan switching `/orders/table` is refused by the pre-check, in a drill
+/// too (the drill is where a failover's problems should show), before any change.
+#[tokio::test]
+async fn a_switch_outside_the_deployments_scope_is_refused_at_the_precheck() {
+    let plan = PLAN.replace(
+        r#""poll_interval": "1s"}"#,
+        r#""poll_interval": "1s", "switch": {"region": "us-east-1", "parameters": {"/orders/table": "orders"}}}"#,
+    );
+    let mut w = World::new(&plan, InMemoryDrTables::new()).await;
+    w.deps.switch_scope = SwitchScope::from_env(Some("/dr/"), Some("")).unwrap();
+    w.backed_up(5, Duration::minutes(10), "fresh").await;
+    let err = w.step("precheck", "scoped").await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Misconfigured, "{err:?}");
+    assert!(
+        err.message
+            .contains("/orders/table is outside /dr/ (DrSwitchParameterPath)"),
+        "{}",
+        err.message
+    );
+    assert!(w.store.get_execution("orders-dr", "scoped").await.unwrap().is_none());
+    assert_eq!(w.tables.restores(), 0);
+
+    // Under the path, the same plan passes.
+    w.store
+        .put_plan(&lifeboat::dr::DrPlan::from_json(&plan.replace("/orders/table", "/dr/orders/table")).unwrap())
+        .await
+        .unwrap();
+    w.step("precheck", "scoped-2").await.unwrap();
 }
 
 #[tokio::test]

@@ -181,6 +181,13 @@ impl RdsDbRestorer {
         }
     }
 
+    /// A restorer over prebuilt clients (tests with mocked clients); no other region works.
+    pub fn with_clients(clients: HashMap<Region, aws_sdk_rds::Client>) -> Self {
+        Self {
+            clients: super::PerRegion::with_clients(clients),
+        }
+    }
+
     fn client(&self, region: &Region) -> PortResult<aws_sdk_rds::Client> {
         self.clients.get(region)
     }
@@ -225,23 +232,6 @@ impl DbRestorer for RdsDbRestorer {
         Ok(())
     }
 
-    async fn snapshot_instance(&self, region: &Region, instance: &str, name: &str) -> PortResult<()> {
-        self.client(region)?
-            .create_db_snapshot()
-            .db_instance_identifier(instance)
-            .db_snapshot_identifier(name)
-            .tags(
-                aws_sdk_rds::types::Tag::builder()
-                    .key("lifeboat:pre-restore")
-                    .value(instance)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| rds_error("CreateDBSnapshot", e))?;
-        Ok(())
-    }
-
     async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>> {
         match self
             .client(region)?
@@ -278,18 +268,33 @@ impl DbRestorer for RdsDbRestorer {
         }
     }
 
-    async fn delete_instance(&self, region: &Region, instance: &str) -> PortResult<()> {
-        match self
-            .client(region)?
-            .delete_db_instance()
-            .db_instance_identifier(instance)
-            .skip_final_snapshot(true)
+    async fn rename_instance(&self, region: &Region, from: &str, to: &str) -> PortResult<()> {
+        self.client(region)?
+            .modify_db_instance()
+            .db_instance_identifier(from)
+            .new_db_instance_identifier(to)
+            .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| rds_error("DeleteDBInstance", e))
-        {
-            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+            .map_err(|e| rds_error("ModifyDBInstance", e))?;
+        Ok(())
+    }
+
+    async fn delete_instance_keeping_data(
+        &self,
+        region: &Region,
+        instance: &str,
+        final_snapshot: &str,
+    ) -> PortResult<()> {
+        self.client(region)?
+            .delete_db_instance()
+            .db_instance_identifier(instance)
+            .skip_final_snapshot(false)
+            .final_db_snapshot_identifier(final_snapshot)
+            .delete_automated_backups(false)
+            .send()
+            .await
+            .map_err(|e| rds_error("DeleteDBInstance", e))?;
+        Ok(())
     }
 }

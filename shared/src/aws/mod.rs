@@ -174,6 +174,8 @@ const INVALID_STATE: &[&str] = &[
     "InvalidDBSnapshotState",
     "InvalidDBSnapshotStateFault",
     "InvalidDBClusterSnapshotStateFault",
+    // A global database already failing or switching over.
+    "InvalidGlobalClusterStateFault",
     // DynamoDB backups: the table is being created, updated or deleted; or backups are
     // not available for it (yet).
     "TableInUseException",

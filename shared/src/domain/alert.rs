@@ -39,6 +39,9 @@ pub enum AlertKind {
     DrTargetMissed,
     /// A failover or failback completed.
     DrCompleted,
+    /// A failover or failback failed after its endpoint switch began: the recovered
+    /// databases were left running and an operator must finish or reverse it.
+    DrNeedsOperator,
 }
 
 impl AlertKind {
@@ -57,6 +60,7 @@ impl AlertKind {
             Self::DrFailed => "dr-failed",
             Self::DrTargetMissed => "dr-target-missed",
             Self::DrCompleted => "dr-completed",
+            Self::DrNeedsOperator => "dr-needs-operator",
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::aws::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::{Region, ResourceKind};
 use crate::ports::{PortError, PortResult};
 
-use super::ports::{DbInfo, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
+use super::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
 
 /// One client per region, built on first use from the shared SDK configuration.
 fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
@@ -228,14 +228,37 @@ impl DrDatabases for RdsDrDatabases {
             .failover_global_cluster()
             .global_cluster_identifier(global)
             .target_db_cluster_identifier(target_cluster_arn)
+            .allow_data_loss(true)
             .send()
             .await
             .map_err(|e| port_error("FailoverGlobalCluster", e))?;
         Ok(())
     }
 
-    async fn delete(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<()> {
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        global: &str,
+        target_cluster_arn: &str,
+    ) -> PortResult<()> {
+        self.client(region)?
+            .switchover_global_cluster()
+            .global_cluster_identifier(global)
+            .target_db_cluster_identifier(target_cluster_arn)
+            .send()
+            .await
+            .map_err(|e| port_error("SwitchoverGlobalCluster", e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, region: &Region, kind: ResourceKind, id: &str, mode: DeleteMode<'_>) -> PortResult<()> {
         let client = self.client(region)?;
+        // A throwaway goes whole; anything else leaves its final snapshot and keeps its
+        // automated backups (the point-in-time history).
+        let (skip, final_snapshot, drop_backups) = match mode {
+            DeleteMode::Throwaway => (true, None, true),
+            DeleteMode::KeepData { final_snapshot } => (false, Some(final_snapshot.to_owned()), false),
+        };
         gone_is_fine(match kind {
             ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
                 Err(not_a_database(kind))
@@ -243,7 +266,9 @@ impl DrDatabases for RdsDrDatabases {
             ResourceKind::RdsInstance => client
                 .delete_db_instance()
                 .db_instance_identifier(id)
-                .skip_final_snapshot(true)
+                .skip_final_snapshot(skip)
+                .set_final_db_snapshot_identifier(final_snapshot)
+                .delete_automated_backups(drop_backups)
                 .send()
                 .await
                 .map(drop)
@@ -251,7 +276,9 @@ impl DrDatabases for RdsDrDatabases {
             ResourceKind::AuroraCluster => client
                 .delete_db_cluster()
                 .db_cluster_identifier(id)
-                .skip_final_snapshot(true)
+                .skip_final_snapshot(skip)
+                .set_final_db_snapshot_identifier(final_snapshot)
+                .delete_automated_backups(drop_backups)
                 .send()
                 .await
                 .map(drop)

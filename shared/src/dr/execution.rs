@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Region, ResourceKind};
 
-use super::plan::{DrPlan, ProtectedDb, ProtectedTable, is_rds_identifier, is_table_name};
+use super::plan::{DrPlan, GlobalMove, ProtectedDb, ProtectedTable, is_rds_identifier, is_table_name};
 use super::table_digest::TableContent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,10 +68,13 @@ pub enum Action {
     Teardown,
     Finish,
     Compensate,
+    /// A failure once the endpoints were switched: nothing is deleted or switched back;
+    /// the execution is recorded as needing an operator and one critical alert is raised.
+    NeedsOperator,
 }
 
 impl Action {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Precheck,
         Self::ChooseSource,
         Self::Restore,
@@ -81,6 +84,7 @@ impl Action {
         Self::Teardown,
         Self::Finish,
         Self::Compensate,
+        Self::NeedsOperator,
     ];
     /// The steps a rehearsal may make fail (after they did their work).
     pub const REHEARSABLE: [Self; 7] = [
@@ -108,6 +112,7 @@ impl Action {
             Self::Teardown => "teardown",
             Self::Finish => "finish",
             Self::Compensate => "compensate",
+            Self::NeedsOperator => "needs-operator",
         }
     }
 
@@ -152,6 +157,17 @@ pub fn resource_name(prefix: &str, execution: &str, db: &str) -> String {
     name
 }
 
+/// The prefixes of the databases a drill, a failover and a failback restore into:
+/// deleting a database is only ever considered for names with one of these.
+pub const DB_PREFIXES: [&str; 3] = ["lbdr-", "lbfo-", "lbfb-"];
+
+/// The final snapshot RDS takes when Lifeboat deletes the database `id`: `<id>-final`, a
+/// valid snapshot identifier for every identifier Lifeboat restores into (at most 69
+/// characters; snapshot identifiers may have 255).
+pub fn final_snapshot_name(id: &str) -> String {
+    format!("{id}-final")
+}
+
 /// The prefixes of the tables a drill and a failover restore into: deleting a table is
 /// only ever considered for names with one of these.
 pub const TABLE_PREFIXES: [&str; 2] = ["lbdr-", "lbfo-"];
@@ -179,10 +195,13 @@ pub enum Source {
     },
     /// Promote the cross-region read replica.
     PromoteReplica { replica: String, as_of: DateTime<Utc> },
-    /// Fail the Aurora global database over to its DR-region cluster.
+    /// Move the Aurora global database to its DR-region cluster: an outage failover
+    /// (`AllowDataLoss`) or a planned switchover, as the plan says.
     GlobalCluster {
         global_cluster: String,
         as_of: DateTime<Utc>,
+        #[serde(default)]
+        method: GlobalMove,
     },
     /// Failback: a fresh snapshot of the DR-side database, copied to the source region.
     DrSide {
@@ -228,22 +247,48 @@ pub fn choose_source(
     now: DateTime<Utc>,
 ) -> (Option<Source>, String) {
     if mode == Mode::Failover {
-        if let (Some(replica), true) = (&db.read_replica, facts.replica_available) {
+        // A global database's secondary is its `read_replica`: it moves by the global
+        // database's own failover or switchover, never by detaching and promoting it.
+        if let (Some(global), Some(secondary), true) = (&db.global_cluster, &db.read_replica, facts.replica_available) {
+            return match db.global_move {
+                GlobalMove::Outage => (
+                    Some(Source::GlobalCluster {
+                        global_cluster: global.clone(),
+                        as_of: now,
+                        method: GlobalMove::Outage,
+                    }),
+                    format!(
+                        "member of global database {global}, plan move \"outage\": failover to {secondary} with \
+                         AllowDataLoss (writes not yet replicated to it are lost)"
+                    ),
+                ),
+                GlobalMove::Planned if facts.source_healthy => (
+                    Some(Source::GlobalCluster {
+                        global_cluster: global.clone(),
+                        as_of: now,
+                        method: GlobalMove::Planned,
+                    }),
+                    format!(
+                        "member of global database {global}, plan move \"planned\": switchover to {secondary} \
+                         (no data loss)"
+                    ),
+                ),
+                GlobalMove::Planned => (
+                    None,
+                    format!(
+                        "member of global database {global}, plan move \"planned\": a switchover needs the primary \
+                         cluster available and it is not; set global_move to \"outage\" to fail over with data loss"
+                    ),
+                ),
+            };
+        }
+        if let (Some(replica), true, None) = (&db.read_replica, facts.replica_available, &db.global_cluster) {
             return (
                 Some(Source::PromoteReplica {
                     replica: replica.clone(),
                     as_of: now,
                 }),
                 format!("cross-region read replica {replica} exists: promoting it loses the least data"),
-            );
-        }
-        if let Some(global) = &db.global_cluster {
-            return (
-                Some(Source::GlobalCluster {
-                    global_cluster: global.clone(),
-                    as_of: now,
-                }),
-                format!("member of global database {global}: failing over to the DR-region cluster"),
             );
         }
     }
@@ -469,6 +514,20 @@ impl Undo {
     }
 }
 
+/// A final snapshot a delete of a database asked RDS for (kept; not part of any
+/// retention schedule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalSnapshot {
+    pub region: Region,
+    pub kind: ResourceKind,
+    /// The database deleted.
+    pub database: String,
+    pub snapshot: String,
+    /// Seen by a describe after the database was gone.
+    #[serde(default)]
+    pub confirmed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compensation {
     /// The step that made the change.
@@ -501,6 +560,43 @@ pub enum ExecStatus {
     Succeeded,
     /// Failed; the compensations ran.
     Failed,
+    /// Failed after the endpoints were switched to the recovered databases: they may have
+    /// taken writes, so nothing was deleted or switched back. An operator finishes (or
+    /// reverses) the execution by hand; [`OperatorHandoff`] says what was done and what
+    /// remains.
+    NeedsOperator,
+}
+
+/// What an operator needs when an execution stops after its endpoint switch began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorHandoff {
+    /// The step that failed and its error.
+    pub reason: String,
+    /// What the execution did, one line each (steps completed, endpoints switched,
+    /// databases left running).
+    pub done: Vec<String>,
+    /// What is left for the operator, one line each.
+    pub remaining: Vec<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A failback's cost: the writes it lost and the time production could not write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailbackWindow {
+    /// Writes to the DR side stopped (the quiesce), and when they are taken to have
+    /// stopped (after the settle time); `None`: not quiesced.
+    pub quiesced_at: Option<DateTime<Utc>>,
+    pub writes_stopped_at: Option<DateTime<Utc>>,
+    /// The earliest start of the DR-side snapshots copied back.
+    pub snapshot_at: Option<DateTime<Utc>>,
+    /// The endpoints pointed at the source side again (the switch step's end).
+    pub endpoints_back_at: Option<DateTime<Utc>>,
+    /// Writes the DR side took after its snapshot began and before writes stopped (or,
+    /// without a quiesce, before the switch): lost by the failback. Zero when quiesced.
+    pub data_loss_window_secs: Option<u64>,
+    /// From the quiesce until the endpoints pointed at the source side: production could
+    /// not write. Zero without a quiesce (writes went on, and were lost instead).
+    pub outage_secs: Option<u64>,
 }
 
 /// RTO and RPO as measured, against the plan's targets.
@@ -549,8 +645,26 @@ pub struct DrExecution {
     pub reference_time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validated_at: Option<DateTime<Utc>>,
+    /// When the switch step began changing endpoints (recorded before the first change).
+    /// From then on the recovered databases may take writes: no failure deletes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<DateTime<Utc>>,
+    /// Failback: when the quiesce stopped the writes to the DR side, and when they are
+    /// taken to have stopped (after the plan's settle time): the DR-side snapshot starts
+    /// no earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesced_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_stopped_at: Option<DateTime<Utc>>,
+    /// The endpoints (parameter names, DNS records) the switch changed and read back,
+    /// as `name → value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switched: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Set when the execution stopped after its switch began ([`ExecStatus::NeedsOperator`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_operator: Option<OperatorHandoff>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
     /// The confirmation token's nonce (failover, failback): single use.
@@ -565,6 +679,9 @@ pub struct DrExecution {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableRun>,
     pub compensations: Vec<Compensation>,
+    /// The final snapshots of the databases this execution deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_snapshots: Vec<FinalSnapshot>,
     /// Pre-check and validation results, one line each.
     #[serde(default)]
     pub checks: Vec<String>,
@@ -612,7 +729,12 @@ impl DrExecution {
             triggered_at: now,
             reference_time,
             validated_at: None,
+            quiesced_at: None,
+            writes_stopped_at: None,
+            switched_at: None,
+            switched: Vec::new(),
             finished_at: None,
+            needs_operator: None,
             principal: None,
             token_nonce: None,
             steps: Vec::new(),
@@ -654,6 +776,7 @@ impl DrExecution {
                 })
                 .collect(),
             compensations: Vec::new(),
+            final_snapshots: Vec::new(),
             checks: Vec::new(),
             measurement: None,
             error: None,
@@ -698,6 +821,13 @@ impl DrExecution {
         }
     }
 
+    /// The switch began changing endpoints: the recovered databases may have taken writes,
+    /// so a failure from here on is handed to an operator and never compensated by
+    /// deleting them or pointing the endpoints back.
+    pub fn endpoints_switched(&self) -> bool {
+        self.switched_at.is_some() || !self.switched.is_empty()
+    }
+
     /// The step number whose databases may start: the lowest with a database not ready.
     pub fn current_step(&self) -> Option<u32> {
         self.databases
@@ -733,6 +863,47 @@ impl DrExecution {
             rpo_target_secs: target(plan.rpo),
             rpo_met: rpo.map(|r| r <= target(plan.rpo)),
         }
+    }
+
+    /// A failback's data loss window and outage, as far as known (`None` for other modes).
+    pub fn failback_window(&self) -> Option<FailbackWindow> {
+        if self.mode != Mode::Failback {
+            return None;
+        }
+        let secs = |d: chrono::Duration| u64::try_from(d.num_seconds()).unwrap_or(0);
+        let snapshot_at = self
+            .databases
+            .iter()
+            .map(|d| match &d.source {
+                Some(Source::DrSide { taken_at, .. }) => *taken_at,
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.into_iter().min());
+        let endpoints_back_at = self
+            .steps
+            .iter()
+            .find(|s| s.action == Action::Switch && !s.outcome.starts_with("failed"))
+            .and_then(|s| s.ended_at);
+        // Without a quiesce, the DR side took writes until the endpoints moved.
+        let stopped = self.writes_stopped_at.or(endpoints_back_at);
+        let data_loss_window_secs = match (stopped, snapshot_at) {
+            (Some(stopped), Some(snapshot)) => Some(secs(stopped - snapshot)),
+            _ => None,
+        };
+        let outage_secs = match (self.quiesced_at, endpoints_back_at) {
+            (Some(q), Some(back)) => Some(secs(back - q)),
+            (None, Some(_)) => Some(0),
+            (_, None) => None,
+        };
+        Some(FailbackWindow {
+            quiesced_at: self.quiesced_at,
+            writes_stopped_at: self.writes_stopped_at,
+            snapshot_at,
+            endpoints_back_at,
+            data_loss_window_secs,
+            outage_secs,
+        })
     }
 
     /// The JSON report written to S3 at the end of every execution.
@@ -783,14 +954,19 @@ impl DrExecution {
             "triggered_at": self.triggered_at,
             "reference_time": self.reference_time,
             "validated_at": self.validated_at,
+            "switched_at": self.switched_at,
+            "switched": self.switched,
             "finished_at": self.finished_at,
+            "needs_operator": self.needs_operator,
             "measurement": self.measurement,
+            "failback": self.failback_window(),
             "steps": steps,
             "databases": databases,
             "data": self.data,
             "tables": self.tables,
             "checks": self.checks,
             "compensations": compensations,
+            "final_snapshots": self.final_snapshots,
             "error": self.error,
         })
     }
@@ -871,6 +1047,116 @@ mod tests {
         assert!(s.is_none() && why.contains("no verified recovery point"), "{why}");
     }
 
+    fn global_plan(global_move: &str) -> DrPlan {
+        DrPlan::from_json(&format!(
+            r#"{{"name":"g","source_region":"us-east-1","dr_region":"us-west-2","rto":"30m","rpo":"15m",
+                "databases":[{{"arn":"arn:aws:rds:us-east-1:123456789012:cluster:ledger",
+                               "global_cluster":"ledger-global","read_replica":"ledger-west",
+                               "global_move":"{global_move}"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_global_database_fails_over_with_data_loss_in_an_outage() {
+        let p = global_plan("outage");
+        let now = t("2026-11-23T03:00:00Z");
+        let copy = Some((
+            "us-west-2/cluster/lb-x".to_owned(),
+            "lb-x".to_owned(),
+            t("2026-11-23T02:50:00Z"),
+        ));
+        // The primary region is down; the secondary cluster answers.
+        let facts = SourceFacts {
+            source_healthy: false,
+            pitr_window: None,
+            replica_available: true,
+            newest_dr_copy: copy.clone(),
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &facts, now, now);
+        assert_eq!(
+            s,
+            Some(Source::GlobalCluster {
+                global_cluster: "ledger-global".into(),
+                as_of: now,
+                method: GlobalMove::Outage,
+            }),
+            "{why}"
+        );
+        assert!(why.contains("AllowDataLoss") && why.contains("ledger-west"), "{why}");
+        // Never by detaching and promoting the secondary, even when the primary is healthy.
+        let healthy = SourceFacts {
+            source_healthy: true,
+            ..facts.clone()
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &healthy, now, now);
+        assert!(
+            matches!(
+                s,
+                Some(Source::GlobalCluster {
+                    method: GlobalMove::Outage,
+                    ..
+                })
+            ),
+            "{why}"
+        );
+        // No secondary cluster: the verified snapshot copy in the DR region.
+        let no_secondary = SourceFacts {
+            replica_available: false,
+            ..facts.clone()
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &no_secondary, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })), "{why}");
+        // Drills never move a global database.
+        let (s, why) = choose_source(Mode::Drill, &p.databases[0], &healthy, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })), "{why}");
+    }
+
+    #[test]
+    fn a_planned_move_of_a_global_database_is_a_switchover_and_needs_the_primary() {
+        let p = global_plan("planned");
+        let now = t("2026-11-23T03:00:00Z");
+        let healthy = SourceFacts {
+            source_healthy: true,
+            pitr_window: None,
+            replica_available: true,
+            newest_dr_copy: None,
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &healthy, now, now);
+        assert!(
+            matches!(
+                s,
+                Some(Source::GlobalCluster {
+                    method: GlobalMove::Planned,
+                    ..
+                })
+            ),
+            "{why}"
+        );
+        assert!(why.contains("switchover") && why.contains("no data loss"), "{why}");
+        // Primary down: refused with the way out, never a silent data-losing failover.
+        let down = SourceFacts {
+            source_healthy: false,
+            ..healthy
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &down, now, now);
+        assert!(s.is_none(), "{why}");
+        assert!(why.contains("set global_move to \"outage\""), "{why}");
+    }
+
+    #[test]
+    fn an_execution_recorded_before_the_move_was_named_reads_as_an_outage_failover() {
+        let old = r#"{"type":"global-cluster","global_cluster":"g","as_of":"2026-11-23T03:00:00Z"}"#;
+        let s: Source = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            s,
+            Source::GlobalCluster {
+                method: GlobalMove::Outage,
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn rto_and_rpo_are_measured_against_the_targets() {
         let p = plan();
@@ -890,6 +1176,42 @@ mod tests {
         assert_eq!((m.rto_secs, m.rto_met), (Some(720), Some(true)));
         assert_eq!((m.rpo_secs, m.rpo_met), (Some(1200), Some(false)));
         assert_eq!(m.breaches(), vec!["RPO 1200s > target 900s".to_owned()]);
+    }
+
+    #[test]
+    fn a_quiesced_failback_loses_nothing_and_an_unquiesced_one_says_what_it_lost() {
+        let p = plan();
+        let t0 = t("2026-11-23T03:00:00Z");
+        let mut e = DrExecution::new(&p, "fb", Mode::Failback, t0, t0);
+        for d in &mut e.databases {
+            d.source = Some(Source::DrSide {
+                resource: "lbfo-x".into(),
+                snapshot: "lbfbs-x".into(),
+                taken_at: Some(t("2026-11-23T03:02:00Z")),
+            });
+        }
+        e.begin(Action::Switch, t("2026-11-23T03:20:00Z"));
+        e.end(
+            Action::Switch,
+            t("2026-11-23T03:20:00Z"),
+            t("2026-11-23T03:20:05Z"),
+            "switched",
+        );
+        // Not quiesced: the writes of 03:02 .. 03:20:05 stayed on the DR side.
+        let w = e.failback_window().unwrap();
+        assert_eq!((w.data_loss_window_secs, w.outage_secs), (Some(1085), Some(0)));
+        // Quiesced at 03:01, settled by 03:01:30, snapshot at 03:02: nothing lost, and
+        // writes were refused from 03:01 until the switch.
+        e.quiesced_at = Some(t("2026-11-23T03:01:00Z"));
+        e.writes_stopped_at = Some(t("2026-11-23T03:01:30Z"));
+        let w = e.failback_window().unwrap();
+        assert_eq!((w.data_loss_window_secs, w.outage_secs), (Some(0), Some(1145)));
+        assert_eq!(e.report()["failback"]["data_loss_window_secs"], 0);
+        assert!(
+            DrExecution::new(&p, "d", Mode::Drill, t0, t0)
+                .failback_window()
+                .is_none()
+        );
     }
 
     #[test]

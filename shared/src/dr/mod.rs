@@ -8,11 +8,13 @@ pub mod execution;
 pub mod plan;
 pub mod ports;
 pub mod store;
+pub mod switch_scope;
 pub mod table_digest;
 
 pub use execution::{Action, DrExecution, ExecStatus, Mode, Phase, Source, Undo};
 pub use plan::{DrPlan, DrPlanProblems};
 pub use store::{DrStore, DynamoDbDrStore, Site};
+pub use switch_scope::SwitchScope;
 
 /// The catalog lease that lets one execution of `plan` run at a time.
 pub fn lease_name(plan: &str) -> String {

@@ -50,6 +50,40 @@ pub struct ProtectedDb {
     pub global_cluster: Option<String>,
     /// The DB instance class of restored instances (default: the source's).
     pub instance_class: Option<String>,
+    /// How a failover moves the global database (with `global_cluster` only).
+    #[serde(default)]
+    pub global_move: GlobalMove,
+}
+
+/// How a failover moves an Aurora global database to its DR-region cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GlobalMove {
+    /// The primary region is impaired: `FailoverGlobalCluster` with `AllowDataLoss`. Writes
+    /// the secondary had not yet received (the replication lag, usually under a second) are
+    /// lost.
+    #[default]
+    Outage,
+    /// A planned move with a healthy primary: `SwitchoverGlobalCluster`, which waits for the
+    /// secondary to catch up, so nothing is lost. Refused when the primary is not available.
+    Planned,
+}
+
+impl GlobalMove {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "outage" => Some(Self::Outage),
+            "planned" => Some(Self::Planned),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outage => "outage",
+            Self::Planned => "planned",
+        }
+    }
 }
 
 /// One protected DynamoDB table. Native backups stay in the table's region, so a drill or
@@ -125,6 +159,22 @@ pub struct Switch {
     pub records: BTreeMap<String, String>,
     /// TTL of the switched records, seconds.
     pub ttl: i64,
+    /// How a failback stops the writes to the DR side before its final snapshot.
+    pub quiesce: Option<Quiesce>,
+}
+
+/// How writes to the DR side stop before a failback's final DR-side snapshot: parameters
+/// and CNAME records set to literal values (a maintenance endpoint, a read-only flag),
+/// then a wait for clients to notice. Compensation before the switch puts them back;
+/// after the switch, entries the switch does not repoint are put back as they were.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quiesce {
+    /// Parameter name (in the switch's region) → the value that stops writes.
+    pub parameters: BTreeMap<String, String>,
+    /// CNAME record name (in the switch's hosted zone) → the maintenance host it points at.
+    pub records: BTreeMap<String, String>,
+    /// How long after the change the snapshot waits (clients' caches, the records' TTL).
+    pub settle: Duration,
 }
 
 /// TTL of switched DNS records unless the plan says otherwise: short, so clients follow a
@@ -210,6 +260,9 @@ pub struct DbDocument {
     pub read_replica: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_cluster: Option<String>,
+    /// `outage` (default) or `planned`: see [`GlobalMove`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_move: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
 }
@@ -282,7 +335,33 @@ pub struct SwitchDocument {
     pub records: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesce: Option<QuiesceDocument>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuiesceDocument {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub records: BTreeMap<String, String>,
+    /// A duration (`30s`, `2m`); default: the switch's TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<String>,
+}
+
+/// A DNS name: dot-separated labels of 1–63 letters, digits, `-` or `_`, 253 at most.
+fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.contains('.')
+        && name.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The longest a failback waits for writes to settle.
+const MAX_SETTLE: Duration = Duration::from_hours(1);
 
 /// A DNS name with its final dot, lowercase: how Route 53 returns names.
 pub fn fqdn(name: &str) -> String {
@@ -480,6 +559,18 @@ impl DrPlan {
                     ));
                 }
             }
+            let global_move = match d.global_move.as_deref() {
+                None => GlobalMove::default(),
+                Some(m) => {
+                    if d.global_cluster.is_none() {
+                        problems.push(format!("{at}.global_move: only with global_cluster"));
+                    }
+                    GlobalMove::parse(m).unwrap_or_else(|| {
+                        problems.push(format!("{at}.global_move: {m:.40?} is not outage or planned"));
+                        GlobalMove::default()
+                    })
+                }
+            };
             if d.instance_class.as_deref().is_some_and(|c| !c.starts_with("db.")) {
                 problems.push(format!("{at}.instance_class: expected a class like db.r6g.large"));
             }
@@ -495,6 +586,7 @@ impl DrPlan {
                     read_replica: d.read_replica.clone(),
                     global_cluster: d.global_cluster.clone(),
                     instance_class: d.instance_class.clone(),
+                    global_move,
                 });
             }
         }
@@ -543,12 +635,7 @@ impl DrPlan {
                 }
             }
             for (name, db) in &s.records {
-                let labels_ok = name.trim_end_matches('.').split('.').all(|l| {
-                    !l.is_empty()
-                        && l.len() <= 63
-                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                });
-                if name.len() > 253 || !name.contains('.') || !labels_ok {
+                if !is_dns_name(name) {
                     problems.push(format!(
                         "switch.records: {name:.80?} is not a DNS name like db.example.com."
                     ));
@@ -574,12 +661,66 @@ impl DrPlan {
                     ));
                 }
             }
+            let ttl = s.ttl.unwrap_or(DEFAULT_SWITCH_TTL);
+            let quiesce = s.quiesce.as_ref().and_then(|q| {
+                let before = problems.len();
+                if q.parameters.is_empty() && q.records.is_empty() {
+                    problems.push("switch.quiesce: name at least one parameter or DNS record that stops writes".into());
+                }
+                for (name, value) in &q.parameters {
+                    if !name.starts_with('/') || name.len() > 1011 {
+                        problems.push(format!(
+                            "switch.quiesce.parameters: {name:.80?} is not a parameter path (/…)"
+                        ));
+                    }
+                    if value.trim().is_empty() || value.len() > 4096 {
+                        problems.push(format!(
+                            "switch.quiesce.parameters[{name:.80}]: the value must be 1 to 4096 characters"
+                        ));
+                    }
+                }
+                if !q.records.is_empty() && s.hosted_zone_id.is_none() {
+                    problems.push("switch.quiesce.records: DNS records need the switch's hosted_zone_id".into());
+                }
+                for (name, value) in &q.records {
+                    if !is_dns_name(name) {
+                        problems.push(format!(
+                            "switch.quiesce.records: {name:.80?} is not a DNS name like db.example.com."
+                        ));
+                    }
+                    if !is_dns_name(value) {
+                        problems.push(format!(
+                            "switch.quiesce.records[{name:.80}]: {value:.80?} is not a host name to point at"
+                        ));
+                    }
+                }
+                let settle = match q.settle.as_deref() {
+                    None => Duration::from_secs(u64::try_from(ttl).unwrap_or(0)),
+                    Some(raw) => match humantime::parse_duration(raw) {
+                        Ok(d) if d <= MAX_SETTLE => d,
+                        Ok(_) => {
+                            problems.push("switch.quiesce.settle: at most 1h".into());
+                            Duration::ZERO
+                        }
+                        Err(e) => {
+                            problems.push(format!("switch.quiesce.settle: {raw:.40?} is not a duration ({e})"));
+                            Duration::ZERO
+                        }
+                    },
+                };
+                (problems.len() == before).then(|| Quiesce {
+                    parameters: q.parameters.clone(),
+                    records: q.records.iter().map(|(name, v)| (fqdn(name), v.clone())).collect(),
+                    settle,
+                })
+            });
             r.map(|region| Switch {
                 region,
                 parameters: s.parameters.clone(),
                 hosted_zone_id: s.hosted_zone_id.clone(),
                 records: s.records.iter().map(|(name, db)| (fqdn(name), db.clone())).collect(),
-                ttl: s.ttl.unwrap_or(DEFAULT_SWITCH_TTL),
+                ttl,
+                quiesce,
             })
         });
         let rehearsal_fault = doc.rehearsal_fault.as_deref().and_then(|f| {
@@ -639,6 +780,7 @@ impl DrPlan {
                     step: Some(d.step),
                     read_replica: d.read_replica.clone(),
                     global_cluster: d.global_cluster.clone(),
+                    global_move: d.global_cluster.as_ref().map(|_| d.global_move.as_str().to_owned()),
                     instance_class: d.instance_class.clone(),
                 })
                 .collect(),
@@ -675,6 +817,11 @@ impl DrPlan {
                 hosted_zone_id: s.hosted_zone_id.clone(),
                 records: s.records.clone(),
                 ttl: Some(s.ttl),
+                quiesce: s.quiesce.as_ref().map(|q| QuiesceDocument {
+                    parameters: q.parameters.clone(),
+                    records: q.records.clone(),
+                    settle: Some(fmt(q.settle)),
+                }),
             }),
             restore_deadline: Some(fmt(self.restore_deadline)),
             poll_interval: Some(fmt(self.poll_interval)),
@@ -709,6 +856,57 @@ mod tests {
         "validation": {"expect_tags": {"app": "orders"}, "lambda_arn": "arn:aws:lambda:us-west-2:1:function:check"},
         "switch": {"region": "us-east-1", "parameters": {"/orders/db/endpoint": "orders"}}
     }"#;
+
+    #[test]
+    fn a_failback_quiesce_parses_round_trips_and_bad_ones_are_listed() {
+        let with = |quiesce: &str| {
+            GOOD.replace(
+                r#""switch": {"region": "us-east-1", "parameters": {"/orders/db/endpoint": "orders"}}"#,
+                &format!(
+                    r#""switch": {{"region": "us-east-1", "parameters": {{"/orders/db/endpoint": "orders"}},
+                                  "hosted_zone_id": "Z1", "quiesce": {quiesce}}}"#
+                ),
+            )
+        };
+        let plan = DrPlan::from_json(&with(
+            r#"{"parameters": {"/orders/db/endpoint": "maintenance.invalid", "/orders/read-only": "true"},
+                "records": {"orders-db.example.com": "maintenance.example.com"}, "settle": "90s"}"#,
+        ))
+        .unwrap();
+        let q = plan.switch.as_ref().unwrap().quiesce.clone().unwrap();
+        assert_eq!(q.settle, Duration::from_secs(90));
+        assert_eq!(q.parameters["/orders/read-only"], "true");
+        assert_eq!(q.records["orders-db.example.com."], "maintenance.example.com");
+        assert_eq!(DrPlan::from_json(&plan.to_json()).unwrap(), plan);
+        // The settle time defaults to the switch's TTL.
+        let plan = DrPlan::from_json(&with(r#"{"parameters": {"/orders/read-only": "true"}}"#)).unwrap();
+        assert_eq!(
+            plan.switch.unwrap().quiesce.unwrap().settle,
+            Duration::from_secs(DEFAULT_SWITCH_TTL.unsigned_abs())
+        );
+        let all = DrPlan::from_json(&with(
+            r#"{"parameters": {"orders/x": "", "/ok": "v"}, "records": {"not a name": "also not"}, "settle": "3h"}"#,
+        ))
+        .unwrap_err()
+        .problems
+        .join("\n");
+        for needle in [
+            "switch.quiesce.parameters: \"orders/x\" is not a parameter path",
+            "switch.quiesce.parameters[orders/x]: the value must be",
+            "switch.quiesce.records: \"not a name\" is not a DNS name",
+            "is not a host name to point at",
+            "switch.quiesce.settle: at most 1h",
+        ] {
+            assert!(all.contains(needle), "{needle} not in:\n{all}");
+        }
+        let all = DrPlan::from_json(&with("{}")).unwrap_err().problems.join("\n");
+        assert!(all.contains("switch.quiesce: name at least one"), "{all}");
+        let all = DrPlan::from_json(&with(r#"{"parameter": {}}"#))
+            .unwrap_err()
+            .problems
+            .join("\n");
+        assert!(all.contains("parameter"), "unknown fields are refused: {all}");
+    }
 
     #[test]
     fn a_good_plan_parses_and_round_trips() {
@@ -813,8 +1011,10 @@ mod tests {
             "databases": [
                 {"arn": "arn:aws:dynamodb:us-east-1:123456789012:table/orders"},
                 {"arn": "arn:aws:rds:us-east-1:123456789012:db:ok", "step": 3, "global_cluster": "g"},
-                {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:c", "read_replica": "r"},
-                {"arn": "arn:aws:rds:eu-west-1:123456789012:db:elsewhere"}
+                {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:c", "read_replica": "r", "global_move": "planned"},
+                {"arn": "arn:aws:rds:eu-west-1:123456789012:db:elsewhere"},
+                {"arn": "arn:aws:rds:us-east-1:123456789012:cluster:g", "global_cluster": "gg",
+                 "read_replica": "g-west", "global_move": "whenever"}
             ],
             "rto": "soon", "rpo": "0s",
             "validation": {"lambda_arn": "arn:aws:s3:::bucket"},
@@ -833,6 +1033,8 @@ mod tests {
             "databases[1].global_cluster: name the DR-region secondary",
             "databases[2].read_replica: for a cluster, only with global_cluster",
             "databases[3].arn: arn:aws:rds:eu-west-1:123456789012:db:elsewhere is not in source_region",
+            "databases[2].global_move: only with global_cluster",
+            "databases[4].global_move: \"whenever\" is not outage or planned",
             "steps must run",
             "validation.lambda_arn",
             "switch.region",
@@ -842,6 +1044,23 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn a_global_database_moves_by_outage_failover_unless_the_plan_says_planned() {
+        let p = DrPlan::from_json(GOOD).unwrap();
+        assert_eq!(p.databases[1].global_move, GlobalMove::Outage);
+        let planned = GOOD.replace(
+            r#""global_cluster": "ledger-global","#,
+            r#""global_cluster": "ledger-global", "global_move": "planned","#,
+        );
+        let p = DrPlan::from_json(&planned).unwrap();
+        assert_eq!(p.databases[1].global_move, GlobalMove::Planned);
+        // The document round-trips, and names the move only where there is a global cluster.
+        let doc = p.to_document();
+        assert_eq!(doc.databases[1].global_move.as_deref(), Some("planned"));
+        assert_eq!(doc.databases[0].global_move, None);
+        assert_eq!(DrPlan::from_json(&p.to_json()).unwrap(), p);
     }
 
     #[test]

@@ -35,6 +35,18 @@ impl DbInfo {
 /// One RDS quota: (name, used, max).
 pub type Quota = (String, i64, i64);
 
+/// How a database is deleted, so that no caller can forget what must survive it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode<'a> {
+    /// A drill's throwaway copy that never served traffic: no final snapshot, and its
+    /// automated backups go with it.
+    Throwaway,
+    /// Anything that may hold data of its own: RDS takes the final snapshot
+    /// `final_snapshot` as part of the delete, and the automated backups are kept
+    /// (`DeleteAutomatedBackups=false`).
+    KeepData { final_snapshot: &'a str },
+}
+
 /// A restore request: everything RDS needs, in the domain's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreRequest<'a> {
@@ -56,10 +68,21 @@ pub trait DrDatabases: Send + Sync + std::fmt::Debug {
     /// RDS point-in-time restore of instance `source` (same region) to `time`.
     async fn restore_to_time(&self, req: &RestoreRequest<'_>, source: &str, time: DateTime<Utc>) -> PortResult<()>;
     async fn promote_replica(&self, region: &Region, id: &str) -> PortResult<()>;
-    /// Fails the global database over to the member cluster `target_cluster_arn`.
+    /// Fails the global database over to the member cluster `target_cluster_arn`, allowing
+    /// data loss: the outage path, when the primary region is impaired.
     async fn failover_global_cluster(&self, region: &Region, global: &str, target_cluster_arn: &str) -> PortResult<()>;
-    /// Deletes without a final snapshot; a missing resource is fine.
-    async fn delete(&self, region: &Region, kind: ResourceKind, id: &str) -> PortResult<()>;
+    /// Switches the global database over to `target_cluster_arn` without data loss: the
+    /// planned path, which needs a healthy primary.
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        global: &str,
+        target_cluster_arn: &str,
+    ) -> PortResult<()>;
+    /// Deletes the instance or cluster as `mode` says (with a final snapshot and keeping
+    /// its automated backups, or as a throwaway); a missing resource, or one already being
+    /// deleted, is fine. Callers check ownership first (a fresh describe).
+    async fn delete(&self, region: &Region, kind: ResourceKind, id: &str, mode: DeleteMode<'_>) -> PortResult<()>;
     async fn subnet_group_exists(&self, region: &Region, name: &str) -> PortResult<bool>;
     async fn quotas(&self, region: &Region) -> PortResult<Vec<Quota>>;
 }
@@ -384,6 +407,265 @@ pub mod fake {
                     Ok(())
                 }
             }
+        }
+    }
+
+    /// [`super::DrDatabases`] in memory: DB instances and clusters with their tags and
+    /// status; restores create them `available` at once (or `creating` until
+    /// [`InMemoryDrDatabases::finish_restores`]); every delete is recorded.
+    #[derive(Debug, Default)]
+    pub struct InMemoryDrDatabases {
+        dbs: Mutex<BTreeMap<(Region, String), super::DbInfo>>,
+        deletes: Mutex<Vec<Deleted>>,
+        restores: Mutex<usize>,
+        /// Where final snapshots are taken (as RDS does when it deletes with one).
+        snapshots: Option<std::sync::Arc<crate::memory::InMemorySnapshotStore>>,
+    }
+
+    /// One delete: what and with which final snapshot (`None`: a throwaway).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Deleted {
+        pub region: Region,
+        pub id: String,
+        pub final_snapshot: Option<String>,
+    }
+
+    fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    impl InMemoryDrDatabases {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Final snapshots of deleted databases land in `snapshots`.
+        pub fn with_snapshots(snapshots: std::sync::Arc<crate::memory::InMemorySnapshotStore>) -> Self {
+            Self {
+                snapshots: Some(snapshots),
+                ..Self::default()
+            }
+        }
+
+        /// A database that exists (a source, a replica, or one that is not Lifeboat's).
+        pub fn put(&self, region: &Region, kind: crate::domain::ResourceKind, id: &str, tags: Vec<crate::ports::Tag>) {
+            guard(&self.dbs).insert(
+                (region.clone(), id.to_owned()),
+                super::DbInfo {
+                    kind,
+                    id: id.to_owned(),
+                    arn: Some(format!("arn:aws:rds:{region}:123456789012:db:{id}")),
+                    status: "available".into(),
+                    engine: Some("postgres".into()),
+                    engine_version: None,
+                    class: Some("db.t3.micro".into()),
+                    endpoint: Some(format!("{id}.{region}.rds.example")),
+                    tags,
+                    latest_restorable: None,
+                    backup_retention_days: None,
+                },
+            );
+        }
+
+        pub fn exists(&self, region: &Region, id: &str) -> bool {
+            guard(&self.dbs).contains_key(&(region.clone(), id.to_owned()))
+        }
+
+        pub fn ids(&self, region: &Region) -> Vec<String> {
+            guard(&self.dbs)
+                .keys()
+                .filter(|(r, _)| r == region)
+                .map(|(_, id)| id.clone())
+                .collect()
+        }
+
+        /// The databases deleted, in order.
+        pub fn deleted(&self) -> Vec<Deleted> {
+            guard(&self.deletes).clone()
+        }
+
+        pub fn restores(&self) -> usize {
+            *guard(&self.restores)
+        }
+
+        fn restore(&self, req: &super::RestoreRequest<'_>) {
+            *guard(&self.restores) += 1;
+            let key = (req.region.clone(), req.target.to_owned());
+            if guard(&self.dbs).contains_key(&key) {
+                return;
+            }
+            self.put(req.region, req.kind, req.target, req.tags.to_vec());
+        }
+    }
+
+    #[async_trait]
+    impl super::DrDatabases for InMemoryDrDatabases {
+        async fn describe(
+            &self,
+            region: &Region,
+            _: crate::domain::ResourceKind,
+            id: &str,
+        ) -> PortResult<Option<super::DbInfo>> {
+            Ok(guard(&self.dbs).get(&(region.clone(), id.to_owned())).cloned())
+        }
+
+        async fn restore_from_snapshot(&self, req: &super::RestoreRequest<'_>, _: &str) -> PortResult<()> {
+            self.restore(req);
+            Ok(())
+        }
+
+        async fn restore_to_time(
+            &self,
+            req: &super::RestoreRequest<'_>,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> PortResult<()> {
+            self.restore(req);
+            Ok(())
+        }
+
+        async fn promote_replica(&self, _: &Region, _: &str) -> PortResult<()> {
+            Ok(())
+        }
+
+        async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+            Ok(())
+        }
+
+        async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
+            Ok(())
+        }
+
+        async fn delete(
+            &self,
+            region: &Region,
+            kind: crate::domain::ResourceKind,
+            id: &str,
+            mode: super::DeleteMode<'_>,
+        ) -> PortResult<()> {
+            let Some(info) = guard(&self.dbs).remove(&(region.clone(), id.to_owned())) else {
+                return Ok(());
+            };
+            let final_snapshot = match mode {
+                super::DeleteMode::Throwaway => None,
+                super::DeleteMode::KeepData { final_snapshot } => Some(final_snapshot.to_owned()),
+            };
+            if let (Some(store), Some(name)) = (&self.snapshots, &final_snapshot) {
+                use crate::ports::SnapshotStore as _;
+                let resource = crate::domain::ResourceRef {
+                    kind,
+                    id: id.to_owned(),
+                    arn: info.arn.clone().unwrap_or_default(),
+                    region: region.clone(),
+                };
+                store.create_snapshot(&resource, name, &info.tags).await?;
+            }
+            guard(&self.deletes).push(Deleted {
+                region: region.clone(),
+                id: id.to_owned(),
+                final_snapshot,
+            });
+            Ok(())
+        }
+
+        async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
+            Ok(true)
+        }
+
+        async fn quotas(&self, _: &Region) -> PortResult<Vec<super::Quota>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// [`super::Parameters`] in memory (one namespace for every region).
+    #[derive(Debug, Default)]
+    pub struct InMemoryParameters(Mutex<BTreeMap<String, String>>);
+
+    impl InMemoryParameters {
+        pub fn value(&self, name: &str) -> Option<String> {
+            guard(&self.0).get(name).cloned()
+        }
+    }
+
+    #[async_trait]
+    impl super::Parameters for InMemoryParameters {
+        async fn get(&self, _: &Region, name: &str) -> PortResult<Option<String>> {
+            Ok(guard(&self.0).get(name).cloned())
+        }
+        async fn put(&self, _: &Region, name: &str, value: &str) -> PortResult<()> {
+            guard(&self.0).insert(name.into(), value.into());
+            Ok(())
+        }
+        async fn delete(&self, _: &Region, name: &str) -> PortResult<()> {
+            guard(&self.0).remove(name);
+            Ok(())
+        }
+    }
+
+    /// [`super::DnsRecords`] in memory (one namespace for every zone), or failing every
+    /// change (Route 53 unavailable).
+    #[derive(Debug, Default)]
+    pub struct InMemoryDns {
+        records: Mutex<BTreeMap<String, String>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl InMemoryDns {
+        pub fn value(&self, name: &str) -> Option<String> {
+            guard(&self.records).get(name).cloned()
+        }
+
+        /// Every later change fails until turned off again.
+        pub fn set_failing(&self, failing: bool) {
+            self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl super::DnsRecords for InMemoryDns {
+        async fn cname(&self, _: &str, name: &str) -> PortResult<Option<String>> {
+            Ok(guard(&self.records).get(name).cloned())
+        }
+        async fn upsert_cname(&self, _: &str, name: &str, value: &str, _: i64) -> PortResult<()> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(PortError::Throttled("Route 53: PriorRequestNotComplete".into()));
+            }
+            guard(&self.records).insert(name.into(), value.into());
+            Ok(())
+        }
+        async fn delete_cname(&self, _: &str, name: &str, _: &str, _: i64) -> PortResult<()> {
+            guard(&self.records).remove(name);
+            Ok(())
+        }
+    }
+
+    /// [`super::Reports`] in memory, or failing every write (a missing bucket).
+    #[derive(Debug, Default)]
+    pub struct InMemoryReports {
+        reports: Mutex<BTreeMap<String, serde_json::Value>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl InMemoryReports {
+        pub fn get(&self, key: &str) -> Option<serde_json::Value> {
+            guard(&self.reports).get(key).cloned()
+        }
+
+        /// Every later write fails (the bucket is gone) until turned off again.
+        pub fn set_failing(&self, failing: bool) {
+            self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl super::Reports for InMemoryReports {
+        async fn put(&self, key: &str, body: &[u8]) -> PortResult<String> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(PortError::NotFound("bucket reports: NoSuchBucket".into()));
+            }
+            let value = serde_json::from_slice(body).map_err(|e| PortError::Invalid(e.to_string()))?;
+            guard(&self.reports).insert(key.into(), value);
+            Ok(format!("s3://reports/{key}"))
         }
     }
 }

@@ -1,20 +1,28 @@
-//! Restores: preview + confirmation token, confirm, progress, rollback.
+//! Restores: preview + confirmation token, confirm, progress, finish, rollback.
 //!
 //! `POST /restores` checks everything and answers with a preview and a token bound to
 //! the restore (its digest), the caller and an expiry. Nothing touches RDS until
 //! `POST /restores/{id}/confirm` brings the token back: it is verified, then consumed
-//! (single use, conditional write) right before the first destructive step.
+//! (single use, conditional write) right before the first change.
 //!
 //! A restore to a new instance (operator) runs RestoreDBInstanceFromDBSnapshot under a
-//! new identifier. A restore over an existing instance (admin) first takes a pre-restore
-//! snapshot of it; while that snapshot is not yet available, confirm answers 202 without
-//! consuming the token (confirm again later). Once it is available the token is consumed,
-//! the instance is deleted (its data is in the pre-restore snapshot) and the recovery point
-//! restored under its identifier. `POST /restores/{id}/rollback` restores the pre-restore
-//! snapshot in its place.
+//! new identifier. A restore over an existing instance (admin) never deletes it: the
+//! target is renamed to `<target>-lbpre-<short id>` (its data and automated backups go
+//! with it), and once its identifier is free the recovery point is restored under it.
+//! The original is kept until the restore is finished (`POST /restores/{id}/finish`: it is
+//! deleted with a final snapshot, its automated backups kept) or rolled back
+//! (`POST /restores/{id}/rollback`: the restored instance is renamed aside and the
+//! original renamed back). RDS takes minutes for each rename and restore:
+//! `POST /restores/{id}/advance` takes the next step once RDS is ready for it.
+//!
+//! The lifecycle is a state machine in the restore record ([`RestoreState`]); each step is
+//! decided by [`next_restore_step`] from the record and what RDS shows, and claimed by a
+//! conditional write before it is carried out, so a replayed request does nothing twice.
 
 use chrono::Utc;
-use lifeboat::admin::{RestoreRecord, RestoreState};
+use lifeboat::admin::{
+    RestoreRecord, RestoreState, RestoreStep, SwapObserved, next_restore_step, preserved_name, set_aside_name,
+};
 use lifeboat::confirm::{self, TokenError};
 use lifeboat::domain::{RecoveryPointId, ResourceKind};
 use lifeboat::ports::PortError;
@@ -26,8 +34,8 @@ use crate::{ApiResponse, Call, Deps, Problem, Role, query};
 /// Typical minutes for RDS to restore an instance from a snapshot (RDS publishes no
 /// estimate; it grows with the allocated storage).
 pub const ESTIMATED_RESTORE_MINUTES: u32 = 20;
-/// Extra minutes an overwrite needs for the pre-restore snapshot.
-pub const ESTIMATED_PRE_SNAPSHOT_MINUTES: u32 = 10;
+/// Extra minutes an overwrite needs to rename the original out of the way.
+pub const ESTIMATED_RENAME_MINUTES: u32 = 5;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -55,7 +63,8 @@ fn valid_instance_id(s: &str) -> bool {
         && !s.contains("--")
 }
 
-fn pre_restore_name(restore_id: &str) -> String {
+/// The final snapshot of an overwritten original, taken when the restore is finished.
+fn final_snapshot_name(restore_id: &str) -> String {
     format!("lb-pre-{restore_id}")
 }
 
@@ -82,7 +91,9 @@ fn view(r: &RestoreRecord) -> Value {
         "overwrite": r.overwrite,
         "state": r.state,
         "requestedBy": r.requested_by,
-        "preRestoreSnapshot": r.pre_restore_snapshot,
+        "preservedAs": r.preserved_as,
+        "setAsideAs": r.set_aside_as,
+        "finalSnapshot": r.final_snapshot,
         "failure": r.failure,
         "estimatedMinutes": r.estimated_minutes,
         "createdAt": r.created_at,
@@ -179,9 +190,11 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         requested_by: call.caller.principal.clone(),
         request_digest: String::new(),
         state: RestoreState::Previewed,
-        pre_restore_snapshot: None,
+        preserved_as: None,
+        set_aside_as: None,
+        final_snapshot: None,
         failure: None,
-        estimated_minutes: ESTIMATED_RESTORE_MINUTES + if r.overwrite { ESTIMATED_PRE_SNAPSHOT_MINUTES } else { 0 },
+        estimated_minutes: ESTIMATED_RESTORE_MINUTES + if r.overwrite { ESTIMATED_RENAME_MINUTES } else { 0 },
         created_at: now,
         updated_at: now,
         version: 1,
@@ -212,7 +225,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
                 "recoveryPointCreatedAt": rp.created_at,
                 "target": record.target,
                 "overwrite": record.overwrite,
-                "preRestoreSnapshot": record.overwrite.then(|| pre_restore_name(&record.id)),
+                "preservedAs": record.overwrite.then(|| preserved_name(&record.target, &record.id)),
                 "estimatedMinutes": record.estimated_minutes,
             },
             "confirmationToken": token,
@@ -259,16 +272,25 @@ async fn save(deps: &Deps, mut next: RestoreRecord, previous_version: u64) -> Re
     Ok(next)
 }
 
+fn empty_body(call: &Call<'_>, what: &str) -> Result<(), Problem> {
+    let body = call.req.json()?;
+    if body.as_object().is_none_or(|m| !m.is_empty()) {
+        return Err(Problem::bad_request(format!("Invalid {what} request"))
+            .with_error("body", format!("a {what} takes no fields")));
+    }
+    Ok(())
+}
+
 pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
     let body: ConfirmRequest = call.req.parse()?;
     let record = load(deps, call).await?;
     needs_admin(record.overwrite, call.caller.role)?;
-    let resumable = record.overwrite && record.state == RestoreState::PreRestoreSnapshot;
-    if record.state != RestoreState::Previewed && !resumable {
+    if record.state != RestoreState::Previewed {
         return Err(Problem::conflict(format!(
-            "restore {} is already {:?}; nothing was changed",
-            record.id, record.state
+            "restore {} is already confirmed ({}); nothing was changed",
+            record.id,
+            state_name(record.state)
         )));
     }
     let key = deps.key.key().await.map_err(|e| port(&e))?;
@@ -288,107 +310,244 @@ pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
             record.recovery_point
         )));
     }
-    let region = record.region.clone();
+    let region = &record.region;
+    let target_status = deps
+        .rds
+        .instance_status(region, &record.target)
+        .await
+        .map_err(|e| port(&e))?;
+    let mut next = record.clone();
     if record.overwrite {
-        let pre = pre_restore_name(&record.id);
-        let target_status = deps
+        match target_status.as_deref() {
+            None => {
+                return Err(Problem::conflict(format!(
+                    "instance {} no longer exists; nothing was changed",
+                    record.target
+                )));
+            }
+            Some("available") => {}
+            Some(other) => {
+                return Err(Problem::conflict(format!(
+                    "instance {} is {other}; it can be renamed aside only when available. Nothing was changed",
+                    record.target
+                )));
+            }
+        }
+        let preserved = preserved_name(&record.target, &record.id);
+        if deps
             .rds
-            .instance_status(&region, &record.target)
+            .instance_status(region, &preserved)
             .await
-            .map_err(|e| port(&e))?;
-        if target_status.is_none() {
+            .map_err(|e| port(&e))?
+            .is_some()
+        {
             return Err(Problem::conflict(format!(
-                "instance {} no longer exists; nothing was changed",
+                "an instance {preserved} exists already; nothing was changed"
+            )));
+        }
+        next.preserved_as = Some(preserved);
+        next.state = RestoreState::PreservingOriginal;
+    } else {
+        if target_status.is_some() {
+            return Err(Problem::conflict(format!(
+                "instance {} exists now; nothing was changed",
                 record.target
             )));
         }
-        let mut status = deps.rds.snapshot_status(&region, &pre).await.map_err(|e| port(&e))?;
-        if status.is_none() {
-            match deps.rds.snapshot_instance(&region, &record.target, &pre).await {
-                Ok(()) | Err(PortError::AlreadyExists(_)) => {}
-                Err(e) => return Err(port(&e)),
-            }
-            status = deps.rds.snapshot_status(&region, &pre).await.map_err(|e| port(&e))?;
-        }
-        let mut next = record.clone();
-        next.pre_restore_snapshot = Some(pre.clone());
-        if status.as_deref() != Some("available") {
-            next.state = RestoreState::PreRestoreSnapshot;
-            let version = record.version;
-            let saved = if record.state == next.state && record.pre_restore_snapshot == next.pre_restore_snapshot {
-                record
-            } else {
-                save(deps, next, version).await?
-            };
-            return ApiResponse::with_status(
-                202,
-                json!({
-                    "restore": view(&saved),
-                    "detail": format!("the pre-restore snapshot {pre} is {}; confirm again with the same token once it is available", status.unwrap_or_else(|| "not visible yet".into())),
-                }),
-            );
-        }
-        confirm::consume(deps.ports().catalog.as_ref(), &claims, now)
-            .await
-            .map_err(|e| token_problem(&e))?;
-        // Claim the restore before the destructive step: a concurrent confirm loses here.
         next.state = RestoreState::Restoring;
-        let claimed = save(deps, next, record.version).await?;
-        deps.rds
-            .delete_instance(&region, &claimed.target)
-            .await
-            .map_err(|e| port(&e))?;
-        let result = deps
-            .rds
-            .restore_instance(&region, &claimed.snapshot_name, &claimed.target)
-            .await;
-        return finish_start(deps, claimed, result).await;
     }
     confirm::consume(deps.ports().catalog.as_ref(), &claims, now)
         .await
         .map_err(|e| token_problem(&e))?;
-    let mut next = record.clone();
-    next.state = RestoreState::Restoring;
+    // Claim the restore before the first change: a concurrent confirm loses here.
     let claimed = save(deps, next, record.version).await?;
-    let result = deps
-        .rds
-        .restore_instance(&region, &claimed.snapshot_name, &claimed.target)
-        .await;
-    finish_start(deps, claimed, result).await
+    let (record, detail) = step(deps, claimed).await?;
+    ApiResponse::with_status(202, json!({"restore": view(&record), "detail": detail}))
 }
 
-async fn finish_start(
-    deps: &Deps,
-    claimed: RestoreRecord,
-    result: Result<(), PortError>,
-) -> Result<ApiResponse, Problem> {
-    match result {
-        Ok(()) => ApiResponse::with_status(202, json!({"restore": view(&claimed)})),
-        Err(e) => {
-            let mut failed = claimed.clone();
-            failed.state = RestoreState::Failed;
-            failed.failure = Some(format!("the restore could not start ({})", e.code()));
-            let version = claimed.version;
-            if let Err(p) = save(deps, failed, version).await {
-                tracing::error!(restore = %claimed.id, status = p.status, "could not record the failed restore");
+fn state_name(s: RestoreState) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// What RDS shows under the identifiers the restore touches.
+async fn observe(deps: &Deps, r: &RestoreRecord) -> Result<SwapObserved, Problem> {
+    let status = |id: Option<String>| async move {
+        match id {
+            Some(id) => deps.rds.instance_status(&r.region, &id).await.map_err(|e| port(&e)),
+            None => Ok(None),
+        }
+    };
+    Ok(SwapObserved {
+        target: status(Some(r.target.clone())).await?,
+        preserved: status(r.preserved_as.clone()).await?,
+        set_aside: status(r.set_aside_as.clone()).await?,
+    })
+}
+
+/// Takes the restore's next steps: records state changes until a step needs RDS to work
+/// (a rename, a restore, a delete: claimed by a conditional write, then started) or
+/// there is nothing to do yet. Returns the record and what it waits for.
+async fn step(deps: &Deps, mut record: RestoreRecord) -> Result<(RestoreRecord, String), Problem> {
+    // A state change is at most a few steps away; the bound only guards against a loop.
+    for _ in 0..4 {
+        let seen = observe(deps, &record).await?;
+        let version = record.version;
+        match next_restore_step(&record, &seen) {
+            RestoreStep::Wait(why) => return Ok((record, why)),
+            RestoreStep::Become(state) => {
+                let mut next = record.clone();
+                next.state = state;
+                record = save(deps, next, version).await?;
             }
-            Err(port(&e))
+            RestoreStep::Rename { from, to } => {
+                let claimed = save(deps, record.clone(), version).await?;
+                let result = deps.rds.rename_instance(&claimed.region, &from, &to).await;
+                return match result {
+                    Ok(()) => Ok((claimed, format!("renaming {from} to {to}"))),
+                    Err(e) => failed(deps, claimed, &format!("the rename of {from} to {to}"), e).await,
+                };
+            }
+            RestoreStep::Restore => {
+                let mut next = record.clone();
+                next.state = RestoreState::Restoring;
+                let claimed = save(deps, next, version).await?;
+                let result = deps
+                    .rds
+                    .restore_instance(&claimed.region, &claimed.snapshot_name, &claimed.target)
+                    .await;
+                return match result {
+                    Ok(()) | Err(PortError::AlreadyExists(_)) => Ok((
+                        claimed.clone(),
+                        format!("restoring {} into {}", claimed.snapshot_name, claimed.target),
+                    )),
+                    Err(e) => failed(deps, claimed, "the restore", e).await,
+                };
+            }
+            RestoreStep::DeletePreserved => {
+                let (Some(preserved), Some(snapshot)) = (record.preserved_as.clone(), record.final_snapshot.clone())
+                else {
+                    return Err(Problem::internal(
+                        "a finishing restore names no kept original or final snapshot",
+                    ));
+                };
+                let claimed = save(deps, record.clone(), version).await?;
+                let result = deps
+                    .rds
+                    .delete_instance_keeping_data(&claimed.region, &preserved, &snapshot)
+                    .await;
+                return match result {
+                    Ok(()) => {
+                        let mut done = claimed.clone();
+                        done.state = RestoreState::Finished;
+                        done.failure = None;
+                        let v = claimed.version;
+                        let done = save(deps, done, v).await?;
+                        Ok((done, format!("deleting {preserved} with the final snapshot {snapshot}")))
+                    }
+                    Err(e) => failed(deps, claimed, &format!("the deletion of {preserved}"), e).await,
+                };
+            }
         }
     }
+    Ok((record, "in progress".into()))
+}
+
+/// A step RDS refused. A transient error leaves the state as it is (ask again later);
+/// any other moves the restore to a state an operator can act from: a forward step to
+/// `failed` (rollback possible), a rollback step to `rollback-failed` (rollback can be
+/// asked for again), a finish stays `finishing` (finish can be asked for again).
+async fn failed(
+    deps: &Deps,
+    claimed: RestoreRecord,
+    what: &str,
+    e: PortError,
+) -> Result<(RestoreRecord, String), Problem> {
+    if e.is_transient() {
+        return Err(port(&e));
+    }
+    let mut next = claimed.clone();
+    next.state = match claimed.state {
+        RestoreState::RollingBack => RestoreState::RollbackFailed,
+        RestoreState::Finishing => RestoreState::Finishing,
+        _ => RestoreState::Failed,
+    };
+    next.failure = Some(format!("{what} was refused ({}); nothing was deleted", e.code()));
+    let version = claimed.version;
+    if let Err(p) = save(deps, next, version).await {
+        tracing::error!(restore = %claimed.id, status = p.status, "could not record the failed step");
+    }
+    Err(port(&e))
+}
+
+/// `POST /restores/{id}/advance`: takes the next step once RDS is ready for it (the
+/// original's identifier is free, the restore is available, a rename is applied).
+pub async fn advance(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    empty_body(call, "advance")?;
+    let record = load(deps, call).await?;
+    needs_admin(record.overwrite, call.caller.role)?;
+    let (record, detail) = step(deps, record).await?;
+    ApiResponse::ok(json!({"restore": view(&record), "detail": detail}))
+}
+
+/// `POST /restores/{id}/finish`: the restored instance is kept; the original, kept aside
+/// since the restore, is deleted with a final snapshot and its automated backups kept.
+pub async fn finish(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    empty_body(call, "finish")?;
+    let record = load(deps, call).await?;
+    if !record.overwrite {
+        return Err(Problem::conflict(
+            "this restore overwrote nothing; there is nothing to finish",
+        ));
+    }
+    match record.state {
+        RestoreState::Finished => {
+            return ApiResponse::ok(
+                json!({"restore": view(&record), "detail": "finished already; nothing was changed"}),
+            );
+        }
+        RestoreState::Restored | RestoreState::Finishing => {}
+        other => {
+            return Err(Problem::conflict(format!(
+                "restore {} is {}; only a restored instance can be finished. Nothing was changed",
+                record.id,
+                state_name(other)
+            )));
+        }
+    }
+    let target = deps
+        .rds
+        .instance_status(&record.region, &record.target)
+        .await
+        .map_err(|e| port(&e))?;
+    if target.as_deref() != Some("available") {
+        return Err(Problem::conflict(format!(
+            "the restored instance {} is {}; nothing was changed",
+            record.target,
+            target.as_deref().unwrap_or("absent")
+        )));
+    }
+    let mut next = record.clone();
+    next.state = RestoreState::Finishing;
+    next.final_snapshot = Some(final_snapshot_name(&record.id));
+    let claimed = save(deps, next, record.version).await?;
+    let (record, detail) = step(deps, claimed).await?;
+    ApiResponse::with_status(202, json!({"restore": view(&record), "detail": detail}))
 }
 
 pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
     let record = load(deps, call).await?;
-    let instance = match record.state {
-        RestoreState::Previewed => None,
-        _ => deps
-            .rds
-            .instance_status(&record.region, &record.target)
-            .await
-            .map_err(|e| port(&e))?,
+    let seen = if record.state == RestoreState::Previewed {
+        SwapObserved::default()
+    } else {
+        observe(deps, &record).await?
     };
-    let pre = match &record.pre_restore_snapshot {
+    let final_snapshot = match &record.final_snapshot {
         Some(name) => deps
             .rds
             .snapshot_status(&record.region, name)
@@ -396,58 +555,62 @@ pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
             .map_err(|e| port(&e))?,
         None => None,
     };
-    let done = matches!(record.state, RestoreState::Restoring | RestoreState::RolledBack)
-        && instance.as_deref() == Some("available");
+    let next = match next_restore_step(&record, &seen) {
+        RestoreStep::Wait(why) => why,
+        _ => "ready for the next step: POST /restores/{id}/advance".replace("{id}", &record.id),
+    };
+    let done = matches!(
+        record.state,
+        RestoreState::Restored | RestoreState::Finished | RestoreState::RolledBack
+    );
     ApiResponse::ok(json!({
         "restore": view(&record),
         "progress": {
-            "instanceStatus": instance,
-            "preRestoreSnapshotStatus": pre,
+            "instanceStatus": seen.target,
+            "preservedStatus": seen.preserved,
+            "setAsideStatus": seen.set_aside,
+            "finalSnapshotStatus": final_snapshot,
+            "next": next,
             "done": done,
             "checkedAt": Utc::now(),
         }
     }))
 }
 
+/// `POST /restores/{id}/rollback`: the restored instance (if any) is renamed aside and the
+/// original renamed back to its identifier; nothing is deleted. Asked again, it goes on
+/// from where it is (also after a failed step).
 pub async fn rollback(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
-    let body = call.req.json()?;
-    if body.as_object().is_none_or(|m| !m.is_empty()) {
-        return Err(Problem::bad_request("Invalid rollback request").with_error("body", "a rollback takes no fields"));
-    }
+    empty_body(call, "rollback")?;
     let record = load(deps, call).await?;
-    let Some(pre) = record.pre_restore_snapshot.clone().filter(|_| record.overwrite) else {
+    if !record.overwrite {
         return Err(Problem::conflict(
             "this restore overwrote nothing; there is nothing to roll back",
         ));
+    }
+    let next = match record.state {
+        RestoreState::PreservingOriginal
+        | RestoreState::Restoring
+        | RestoreState::Restored
+        | RestoreState::Failed
+        | RestoreState::RollbackFailed => {
+            let mut next = record.clone();
+            next.state = RestoreState::RollingBack;
+            next.failure = None;
+            // Named once and kept: every later step renames to the same identifier.
+            next.set_aside_as = Some(set_aside_name(&record.target, &record.id));
+            save(deps, next, record.version).await?
+        }
+        RestoreState::RollingBack => record,
+        other => {
+            return Err(Problem::conflict(format!(
+                "restore {} is {}; it cannot be rolled back",
+                record.id,
+                state_name(other)
+            )));
+        }
     };
-    if !matches!(record.state, RestoreState::Restoring | RestoreState::Failed) {
-        return Err(Problem::conflict(format!(
-            "restore {} is {:?}; it cannot be rolled back",
-            record.id, record.state
-        )));
-    }
-    let status = deps
-        .rds
-        .snapshot_status(&record.region, &pre)
-        .await
-        .map_err(|e| port(&e))?;
-    if status.as_deref() != Some("available") {
-        return Err(Problem::conflict(format!(
-            "the pre-restore snapshot {pre} is not available; nothing was changed"
-        )));
-    }
-    let mut next = record.clone();
-    next.state = RestoreState::RolledBack;
-    next.failure = None;
-    let claimed = save(deps, next, record.version).await?;
-    deps.rds
-        .delete_instance(&claimed.region, &claimed.target)
-        .await
-        .map_err(|e| port(&e))?;
-    deps.rds
-        .restore_instance(&claimed.region, &pre, &claimed.target)
-        .await
-        .map_err(|e| port(&e))?;
-    ApiResponse::with_status(202, json!({"restore": view(&claimed)}))
+    let (record, detail) = step(deps, next).await?;
+    ApiResponse::with_status(202, json!({"restore": view(&record), "detail": detail}))
 }

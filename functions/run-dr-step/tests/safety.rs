@@ -1,0 +1,652 @@
+//! What a DR execution may never destroy, step by step over in-memory fakes: once the
+//! switch began pointing endpoints at the recovered databases, a failure (of the switch
+//! itself, of the finish, of a failback's teardown) leaves them running, raises one
+//! critical alert and records the execution as needing an operator, with what was done
+//! and what remains; before the switch a failure is compensated as always. Every database
+//! Lifeboat deletes is one it made for the plan (re-read and checked just before), and
+//! everything but a drill's throwaway copy leaves a final snapshot, recorded in the
+//! execution and its report.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use lifeboat::FunctionError;
+use lifeboat::confirm::SigningKey;
+use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity, Slot, Status};
+use lifeboat::dr::ports::fake::Deleted;
+use lifeboat::dr::ports::fake::{
+    InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports,
+};
+use lifeboat::dr::store::ActiveSide;
+use lifeboat::dr::store::fake::InMemoryDrStore;
+use lifeboat::dr::{DrExecution, DrStore, ExecStatus};
+use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
+use lifeboat::ports::{Catalog, Clock, PortResult, SnapshotStore, Tag};
+use run_dr_step::{Deps, KmsKeys, SigningKeys, StepRequest, ValidationLambda};
+use serde_json::{Value, json};
+
+const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
+const PARAM: &str = "/orders/db-endpoint";
+const RECORD: &str = "orders-db.example.com.";
+const WHO: &str = "arn:aws:iam::123456789012:user/oncall";
+/// The failback's quiesce: a read-only flag, and the CNAME pointed at a maintenance host.
+const READ_ONLY: &str = "/orders/read-only";
+const MAINTENANCE: &str = "maintenance.example.com";
+const QUIESCE: &str = r#", "quiesce": {"parameters": {"/orders/read-only": "true"},
+                         "records": {"orders-db.example.com.": "maintenance.example.com"}, "settle": "30s"}"#;
+
+fn east() -> Region {
+    Region::parse("us-east-1").unwrap()
+}
+
+fn west() -> Region {
+    Region::parse("us-west-2").unwrap()
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-23T03:00:00Z".parse().unwrap()
+}
+
+#[derive(Debug)]
+struct Keys {
+    validation_ok: bool,
+}
+
+#[async_trait]
+impl KmsKeys for Keys {
+    async fn usable(&self, _: &Region, _: &str) -> PortResult<bool> {
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ValidationLambda for Keys {
+    async fn invoke(&self, _: &str, _: &Value) -> PortResult<Result<Value, String>> {
+        Ok(Ok(json!({"ok": self.validation_ok, "reason": "the smoke test failed"})))
+    }
+}
+
+#[async_trait]
+impl SigningKeys for Keys {
+    async fn key(&self) -> PortResult<SigningKey> {
+        Ok(SigningKey::new(vec![7; 32]).unwrap())
+    }
+}
+
+struct World {
+    deps: Deps,
+    snapshots: Arc<InMemorySnapshotStore>,
+    dbs: Arc<InMemoryDrDatabases>,
+    store: Arc<InMemoryDrStore>,
+    reports: Arc<InMemoryReports>,
+    parameters: Arc<InMemoryParameters>,
+    dns: Arc<InMemoryDns>,
+    notifier: Arc<RecordingNotifier>,
+    clock: Arc<ManualClock>,
+}
+
+/// A plan of one DB instance whose endpoint is an SSM parameter and a CNAME, quiesced
+/// for a failback by a read-only flag and a maintenance CNAME; `extra` is spliced into the
+/// plan document.
+fn plan(extra: &str) -> String {
+    plan_with(QUIESCE, extra)
+}
+
+fn plan_with(quiesce: &str, extra: &str) -> String {
+    format!(
+        r#"{{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
+            "databases": [{{"arn": "{DB_ARN}"}}],
+            "rto": "30m", "rpo": "1h", "poll_interval": "1s",
+            "switch": {{"region": "us-east-1", "parameters": {{"{PARAM}": "orders"}},
+                        "hosted_zone_id": "Z1", "records": {{"{RECORD}": "orders"}} {quiesce}}},
+            "prechecks": {{"source_kms_key_id": "alias/source"}} {extra}}}"#
+    )
+}
+
+impl World {
+    async fn new(plan: &str, validation_ok: bool) -> Self {
+        let catalog = Arc::new(InMemoryCatalog::new());
+        let store = Arc::new(InMemoryDrStore::default());
+        let reports = Arc::new(InMemoryReports::default());
+        let clock = Arc::new(ManualClock::new(t0()));
+        let parameters = Arc::new(InMemoryParameters::default());
+        let dns = Arc::new(InMemoryDns::default());
+        let snapshots = Arc::new(InMemorySnapshotStore::new());
+        let dbs = Arc::new(InMemoryDrDatabases::with_snapshots(snapshots.clone()));
+        let notifier = Arc::new(RecordingNotifier::new());
+        store
+            .put_plan(&lifeboat::dr::DrPlan::from_json(plan).unwrap())
+            .await
+            .unwrap();
+        // The production database, its endpoint, and a verified copy in the DR region.
+        dbs.put(&east(), ResourceKind::RdsInstance, "orders", Vec::new());
+        lifeboat::dr::ports::Parameters::put(parameters.as_ref(), &east(), PARAM, "orders.primary")
+            .await
+            .unwrap();
+        lifeboat::dr::ports::DnsRecords::upsert_cname(dns.as_ref(), "Z1", RECORD, "orders.primary", 60)
+            .await
+            .unwrap();
+        let resource = ResourceRef {
+            kind: ResourceKind::RdsInstance,
+            id: "orders".into(),
+            arn: DB_ARN.into(),
+            region: east(),
+        };
+        let taken = t0() - Duration::minutes(10);
+        let rp = RecoveryPoint {
+            verified_at: Some(taken),
+            ..RecoveryPoint::new(
+                &resource,
+                &PolicyName::parse("gold").unwrap(),
+                Slot::parse_compact(&taken.format("%Y%m%d-%H%M").to_string()).unwrap(),
+                &west(),
+                "lb-gold-orders-copy",
+                Status::Available,
+                taken,
+            )
+        };
+        catalog.insert(&rp).await.unwrap();
+        let deps = Deps {
+            catalog,
+            store: store.clone(),
+            snapshots: snapshots.clone(),
+            databases: dbs.clone(),
+            tables: Arc::new(InMemoryDrTables::new()),
+            parameters: parameters.clone(),
+            dns: dns.clone(),
+            reports: reports.clone(),
+            keys: Arc::new(Keys { validation_ok }),
+            validator: Arc::new(Keys { validation_ok }),
+            signing: Arc::new(Keys { validation_ok }),
+            notifier: notifier.clone(),
+            clock: clock.clone(),
+            backup: None,
+            switch_scope: lifeboat::dr::SwitchScope::default(),
+        };
+        Self {
+            deps,
+            snapshots,
+            dbs,
+            store,
+            reports,
+            parameters,
+            dns,
+            notifier,
+            clock,
+        }
+    }
+
+    /// One step of a failover or failback, with a confirmation token issued to the
+    /// on-call; `error` is what a Catch put in `$.error`.
+    async fn step(
+        &self,
+        action: &str,
+        execution: &str,
+        mode: &str,
+        error: Option<&FunctionError>,
+    ) -> Result<Value, FunctionError> {
+        let digest = lifeboat::confirm::request_digest(&json!({"plan": "orders-dr", "mode": mode}));
+        let (token, _) = lifeboat::confirm::issue(
+            &SigningKey::new(vec![7; 32]).unwrap(),
+            &digest,
+            WHO,
+            self.clock.now(),
+            Duration::minutes(5),
+            &format!("nonce-{execution}"),
+        )
+        .unwrap();
+        let mut request = json!({"plan": "orders-dr", "execution": execution, "mode": mode,
+                                 "principal": WHO, "token": token});
+        if let Some(e) = error {
+            request["error"] =
+                json!({"Error": e.kind.as_str(), "Cause": json!({"errorMessage": e.message}).to_string()});
+        }
+        let req = StepRequest::parse(&json!({"action": action, "request": request})).unwrap();
+        run_dr_step::run(&self.deps, &req, "run-1").await
+    }
+
+    /// Runs `actions` in order; the first error, with the step that raised it.
+    async fn run(&self, execution: &str, mode: &str, actions: &[&str]) -> Result<(), (String, FunctionError)> {
+        for action in actions {
+            self.step(action, execution, mode, None)
+                .await
+                .map_err(|e| ((*action).to_owned(), e))?;
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, execution: &str) -> DrExecution {
+        self.store.get_execution("orders-dr", execution).await.unwrap().unwrap()
+    }
+
+    fn ours(&self, execution: &str) -> Vec<lifeboat::domain::Alert> {
+        self.notifier
+            .alerts()
+            .into_iter()
+            .filter(|a| a.details.get("execution").map(String::as_str) == Some(execution))
+            .collect()
+    }
+}
+
+const UP_TO_SWITCH: [&str; 6] = ["precheck", "choose-source", "restore", "poll", "validate", "switch"];
+
+#[tokio::test]
+async fn a_failure_after_the_switch_leaves_the_failover_database_running_and_asks_for_an_operator() {
+    let w = World::new(&plan(r#", "rehearsal_fault": "switch""#), true).await;
+    let (step, err) = w.run("fo", "failover", &UP_TO_SWITCH).await.unwrap_err();
+    assert_eq!(step, "switch", "{err:?}");
+    let exec = w.exec("fo").await;
+    let restored = exec.databases[0].target_id.clone();
+    let endpoint = exec.databases[0].endpoint.clone().unwrap();
+    assert!(restored.starts_with("lbfo-"), "{restored}");
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some(endpoint.as_str()));
+
+    // The state machine catches the failure into the operator hand-off.
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "needs-operator", "{out}");
+    assert!(
+        w.dbs.exists(&west(), &restored),
+        "the failover database is left running"
+    );
+    assert!(w.dbs.deleted().is_empty(), "{:?}", w.dbs.deleted());
+    assert_eq!(
+        w.parameters.value(PARAM).as_deref(),
+        Some(endpoint.as_str()),
+        "the endpoints are not pointed back at the failed side"
+    );
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(endpoint.as_str()));
+
+    let exec = w.exec("fo").await;
+    assert_eq!(exec.status, ExecStatus::NeedsOperator);
+    let handoff = exec.needs_operator.clone().unwrap();
+    assert!(
+        handoff.reason.contains("rehearsal fault injected at step switch"),
+        "{handoff:?}"
+    );
+    let done = handoff.done.join("\n");
+    assert!(
+        done.contains(&restored) && done.contains(PARAM) && done.contains(RECORD),
+        "{done}"
+    );
+    assert!(!handoff.remaining.is_empty(), "{handoff:?}");
+    // The switch completed: the site says production runs on the DR side, so a failback
+    // can bring it home once the operator is done.
+    let site = w.store.site("orders-dr").await.unwrap().unwrap();
+    assert_eq!(site.active, ActiveSide::Dr);
+    assert_eq!(site.databases[0].id, restored);
+    // The report says so too.
+    let report = w.reports.get("dr-reports/orders-dr/fo.json").unwrap();
+    assert_eq!(report["status"], "needs-operator", "{report:#}");
+    assert_eq!(report["needs_operator"]["done"], json!(handoff.done), "{report:#}");
+
+    // One critical alert; a replayed hand-off (or a compensation reached by an older
+    // definition) neither deletes anything nor alerts again.
+    w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    let again = w.step("compensate", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(again["status"], "needs-operator", "{again}");
+    assert!(w.dbs.exists(&west(), &restored));
+    let alerts = w.ours("fo");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].severity, Severity::Critical);
+    assert_eq!(alerts[0].kind.as_str(), "dr-needs-operator");
+    // Later steps are refused: the execution waits for its operator.
+    assert!(w.step("finish", "fo", "failover", None).await.is_err());
+}
+
+#[tokio::test]
+async fn a_finish_that_cannot_write_its_report_leaves_the_switched_databases_alone() {
+    let w = World::new(&plan(""), true).await;
+    w.run("fo", "failover", &UP_TO_SWITCH).await.unwrap();
+    // The reports bucket is gone: the finish fails after the switch.
+    w.reports.set_failing(true);
+    let (_, err) = w.run("fo", "failover", &["finish"]).await.unwrap_err();
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "needs-operator", "{out}");
+    let exec = w.exec("fo").await;
+    assert_eq!(exec.status, ExecStatus::NeedsOperator);
+    assert!(w.dbs.exists(&west(), &exec.databases[0].target_id));
+    assert!(w.dbs.deleted().is_empty());
+    let handoff = exec.needs_operator.unwrap();
+    assert!(
+        handoff.remaining.iter().any(|r| r.contains("report")),
+        "the report that could not be written is named: {handoff:?}"
+    );
+    assert_eq!(w.ours("fo").len(), 1);
+}
+
+#[tokio::test]
+async fn a_switch_that_fails_halfway_names_the_endpoints_left_to_switch() {
+    let w = World::new(&plan(""), true).await;
+    w.run("fo", "failover", &UP_TO_SWITCH[..5]).await.unwrap();
+    // The parameter switches, then Route 53 fails.
+    w.dns.set_failing(true);
+    let (step, err) = w.run("fo", "failover", &["switch"]).await.unwrap_err();
+    assert_eq!(step, "switch");
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "needs-operator", "{out}");
+    let exec = w.exec("fo").await;
+    assert!(w.dbs.exists(&west(), &exec.databases[0].target_id));
+    assert_eq!(
+        w.parameters.value(PARAM),
+        exec.databases[0].endpoint,
+        "left as switched"
+    );
+    let handoff = exec.needs_operator.unwrap();
+    assert!(handoff.done.iter().any(|d| d.contains(PARAM)), "{handoff:?}");
+    assert!(handoff.remaining.iter().any(|r| r.contains(RECORD)), "{handoff:?}");
+    // A partial switch is not a site on the DR side.
+    assert!(w.store.site("orders-dr").await.unwrap().is_none());
+    assert_eq!(w.ours("fo").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failure_before_the_switch_is_compensated_as_before() {
+    let w = World::new(
+        &plan(r#", "validation": {"lambda_arn": "arn:aws:lambda:us-west-2:123456789012:function:smoke"}"#),
+        false,
+    )
+    .await;
+    let (step, err) = w.run("fo", "failover", &UP_TO_SWITCH).await.unwrap_err();
+    assert_eq!(step, "validate", "{err:?}");
+    let restored = w.exec("fo").await.databases[0].target_id.clone();
+    // Even reached through the operator hand-off (a Catch after the switch state), a
+    // failure before any endpoint changed compensates.
+    let out = w.step("needs-operator", "fo", "failover", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "failed", "{out}");
+    assert!(
+        !w.dbs.exists(&west(), &restored),
+        "a database that never served is removed"
+    );
+    // ... with a final snapshot all the same (only a drill's copy is a throwaway), named in
+    // the record and in the report.
+    let final_name = format!("{restored}-final");
+    assert_eq!(
+        w.dbs.deleted(),
+        vec![Deleted {
+            region: west(),
+            id: restored.clone(),
+            final_snapshot: Some(final_name.clone())
+        }]
+    );
+    assert!(
+        w.snapshots
+            .describe_snapshot(&west(), ResourceKind::RdsInstance, &final_name)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let exec = w.exec("fo").await;
+    assert_eq!(exec.final_snapshots.len(), 1, "{exec:?}");
+    assert_eq!(exec.final_snapshots[0].snapshot, final_name);
+    assert!(exec.final_snapshots[0].confirmed);
+    let report = w.reports.get("dr-reports/orders-dr/fo.json").unwrap();
+    assert_eq!(
+        report["final_snapshots"][0]["snapshot"],
+        final_name.as_str(),
+        "{report:#}"
+    );
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some("orders.primary"));
+    assert_eq!(w.exec("fo").await.status, ExecStatus::Failed);
+    assert_eq!(w.ours("fo").len(), 1);
+}
+
+#[tokio::test]
+async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() {
+    let w = World::new(&plan(""), true).await;
+    let drill = |action: &'static str, execution: &'static str| {
+        let w = &w;
+        async move {
+            let req = StepRequest::parse(&json!({"action": action,
+                "request": {"plan": "orders-dr", "execution": execution, "mode": "drill"}}))
+            .unwrap();
+            run_dr_step::run(&w.deps, &req, "run-1").await
+        }
+    };
+    for action in [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "teardown",
+        "finish",
+    ] {
+        drill(action, "d1").await.unwrap();
+    }
+    let copy = w.exec("d1").await.databases[0].target_id.clone();
+    assert!(copy.starts_with("lbdr-"), "{copy}");
+    assert_eq!(
+        w.dbs.deleted(),
+        vec![Deleted {
+            region: west(),
+            id: copy,
+            final_snapshot: None
+        }],
+        "a drill's copy never served: no final snapshot"
+    );
+
+    // A database already at the name the next drill restores into, not made by Lifeboat
+    // for this plan (another execution's and plan's tags): the restore finds it, the validation refuses
+    // it, and the compensation leaves it alone.
+    let squatter = lifeboat::dr::execution::resource_name("lbdr", "d2", "orders");
+    w.dbs.put(
+        &west(),
+        ResourceKind::RdsInstance,
+        &squatter,
+        vec![
+            Tag::new(run_dr_step::TAG_EXECUTION, "someone-elses-run"),
+            Tag::new(run_dr_step::TAG_PLAN, "someone-elses-plan"),
+        ],
+    );
+    for action in ["precheck", "choose-source", "restore", "poll"] {
+        drill(action, "d2").await.unwrap();
+    }
+    let err = drill("validate", "d2").await.unwrap_err();
+    let req = StepRequest::parse(&json!({"action": "compensate",
+        "request": {"plan": "orders-dr", "execution": "d2", "mode": "drill",
+                    "error": {"Error": err.kind.as_str(), "Cause": "{}"}}}))
+    .unwrap();
+    let out = run_dr_step::run(&w.deps, &req, "run-1").await.unwrap();
+    assert_eq!(out["status"], "failed", "{out}");
+    assert!(w.dbs.exists(&west(), &squatter), "a foreign database is never deleted");
+    assert_eq!(w.dbs.deleted().len(), 1, "{:?}", w.dbs.deleted());
+    let exec = w.exec("d2").await;
+    assert!(
+        exec.checks
+            .iter()
+            .any(|c| c.contains(&squatter) && c.contains("left alone")),
+        "{:?}",
+        exec.checks
+    );
+}
+
+#[tokio::test]
+async fn a_failback_tears_the_failover_databases_down_with_a_final_snapshot_each() {
+    let w = World::new(&plan(""), true).await;
+    let all = [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ];
+    w.run("fo", "failover", &all).await.unwrap();
+    let failover_db = w.exec("fo").await.databases[0].target_id.clone();
+    w.clock.advance(Duration::hours(2));
+    w.run("fb", "failback", &all[..4]).await.unwrap();
+    // Writes settle, then the DR-side snapshot and its copy: polled until ready.
+    w.clock.advance(Duration::seconds(31));
+    for _ in 0..5 {
+        if w.step("poll", "fb", "failback", None).await.unwrap()["ready"] == true {
+            break;
+        }
+    }
+    w.run("fb", "failback", &all[4..]).await.unwrap();
+    let exec = w.exec("fb").await;
+    assert_eq!(exec.status, ExecStatus::Succeeded, "{exec:?}");
+    let final_name = format!("{failover_db}-final");
+    assert_eq!(
+        w.dbs.deleted(),
+        vec![Deleted {
+            region: west(),
+            id: failover_db.clone(),
+            final_snapshot: Some(final_name.clone())
+        }]
+    );
+    assert!(
+        w.snapshots
+            .describe_snapshot(&west(), ResourceKind::RdsInstance, &final_name)
+            .await
+            .unwrap()
+            .is_some(),
+        "the failover database's data survives its deletion"
+    );
+    assert_eq!(exec.final_snapshots.len(), 1);
+    assert!(exec.final_snapshots[0].confirmed);
+    let report = w.reports.get("dr-reports/orders-dr/fb.json").unwrap();
+    assert_eq!(
+        report["final_snapshots"][0]["database"],
+        failover_db.as_str(),
+        "{report:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_failback_stops_writes_to_the_dr_side_before_its_final_snapshot() {
+    let w = World::new(&plan(""), true).await;
+    let all = [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ];
+    w.run("fo", "failover", &all).await.unwrap();
+    let dr_endpoint = w.exec("fo").await.databases[0].endpoint.clone().unwrap();
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(dr_endpoint.as_str()));
+    w.clock.advance(Duration::hours(2));
+
+    for action in ["precheck", "choose-source"] {
+        w.step(action, "fb", "failback", None).await.unwrap();
+    }
+    let snapshot = match &w.exec("fb").await.databases[0].source {
+        Some(lifeboat::dr::Source::DrSide { snapshot, .. }) => snapshot.clone(),
+        other => panic!("{other:?}"),
+    };
+    let taken = || async {
+        w.snapshots
+            .describe_snapshot(&west(), ResourceKind::RdsInstance, &snapshot)
+            .await
+            .unwrap()
+            .is_some()
+    };
+    // The restore step first stops the writes: the CNAME points at the maintenance host,
+    // the read-only flag is set; the snapshot waits for the settle time.
+    let out = w.step("restore", "fb", "failback", None).await.unwrap();
+    assert_eq!(out["ready"], false, "{out}");
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(MAINTENANCE));
+    assert_eq!(w.parameters.value(READ_ONLY).as_deref(), Some("true"));
+    assert!(!taken().await, "no snapshot before the writes settled");
+    w.clock.advance(Duration::seconds(10));
+    w.step("poll", "fb", "failback", None).await.unwrap();
+    assert!(!taken().await, "still settling");
+    w.clock.advance(Duration::seconds(21));
+    w.step("poll", "fb", "failback", None).await.unwrap();
+    assert!(taken().await, "taken once the writes stopped");
+    for _ in 0..5 {
+        if w.step("poll", "fb", "failback", None).await.unwrap()["ready"] == true {
+            break;
+        }
+    }
+    w.clock.advance(Duration::seconds(40));
+    for action in ["validate", "switch"] {
+        w.step(action, "fb", "failback", None).await.unwrap();
+    }
+    let back = w.exec("fb").await.databases[0].endpoint.clone().unwrap();
+    assert!(back.contains("us-east-1"), "{back}");
+    assert_eq!(
+        w.dns.value(RECORD).as_deref(),
+        Some(back.as_str()),
+        "switched from maintenance to the source side"
+    );
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some(back.as_str()));
+    assert_eq!(
+        w.parameters.value(READ_ONLY),
+        None,
+        "the read-only flag is gone again, as before"
+    );
+    for action in ["teardown", "finish"] {
+        w.step(action, "fb", "failback", None).await.unwrap();
+    }
+    // The report states the failback's cost: nothing lost; writes refused from the quiesce
+    // until the switch (30 s settle + 40 s of copying, restoring and validating).
+    let report = w.reports.get("dr-reports/orders-dr/fb.json").unwrap();
+    let fb = &report["failback"];
+    assert_eq!(fb["data_loss_window_secs"], 0, "{report:#}");
+    assert_eq!(fb["outage_secs"], 71, "{report:#}");
+    assert!(
+        fb["quiesced_at"].is_string() && fb["endpoints_back_at"].is_string(),
+        "{report:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_failback_that_fails_before_its_switch_puts_the_dr_side_back_in_service() {
+    let w = World::new(&plan(""), true).await;
+    let all = [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ];
+    w.run("fo", "failover", &all).await.unwrap();
+    let dr_endpoint = w.exec("fo").await.databases[0].endpoint.clone().unwrap();
+    w.run("fb", "failback", &all[..3]).await.unwrap();
+    assert_eq!(w.dns.value(RECORD).as_deref(), Some(MAINTENANCE));
+    let err = FunctionError::new(lifeboat::ErrorType::Internal, "the copy to the source region failed");
+    let out = w.step("compensate", "fb", "failback", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "failed", "{out}");
+    assert_eq!(
+        w.dns.value(RECORD).as_deref(),
+        Some(dr_endpoint.as_str()),
+        "writes resume on the DR side"
+    );
+    assert_eq!(w.parameters.value(READ_ONLY), None);
+    assert_eq!(w.parameters.value(PARAM).as_deref(), Some(dr_endpoint.as_str()));
+    assert!(w.dbs.exists(&west(), &w.exec("fo").await.databases[0].target_id));
+}
+
+#[tokio::test]
+async fn a_failback_without_a_quiesce_is_refused_before_any_change() {
+    let w = World::new(&plan_with("", ""), true).await;
+    let all = [
+        "precheck",
+        "choose-source",
+        "restore",
+        "poll",
+        "validate",
+        "switch",
+        "teardown",
+        "finish",
+    ];
+    w.run("fo", "failover", &all).await.unwrap();
+    let before = w.dns.value(RECORD);
+    let err = w.step("precheck", "fb", "failback", None).await.unwrap_err();
+    assert_eq!(err.kind, lifeboat::ErrorType::Misconfigured, "{err:?}");
+    assert!(err.message.contains("switch.quiesce"), "{}", err.message);
+    assert!(w.store.get_execution("orders-dr", "fb").await.unwrap().is_none());
+    assert_eq!(w.dns.value(RECORD), before);
+}
