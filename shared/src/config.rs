@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::domain::Region;
+use crate::domain::event_time::EventTimeBounds;
 use crate::domain::policy::check_kms_key;
 
 pub const DEFAULT_COPY_BUDGET: usize = 5;
@@ -33,6 +34,9 @@ pub struct Config {
     /// `ALERT_DEDUPE_WINDOW` (e.g. `1h`; absent or `0`: off): the same kind of alert about
     /// the same resource and location is sent at most once per window.
     pub alert_dedupe_window: Option<chrono::Duration>,
+    /// `MAX_EVENT_SKEW` (default `5m`) and `MAX_EVENT_AGE` (default `24h`): how far ahead
+    /// of the clock, and how old, a schedule event's time may be.
+    pub event_time: EventTimeBounds,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +123,9 @@ impl Config {
             .map_err(|p| problems.push(p))
             .ok()
             .and_then(|d| d.window);
+        let event_time = EventTimeBounds::from_lookup(&get)
+            .map_err(|p| problems.extend(p))
+            .unwrap_or_default();
         match primary_region {
             Some(primary_region) if problems.is_empty() => Ok(Self {
                 catalog_table,
@@ -130,6 +137,7 @@ impl Config {
                 snapshot_deadline,
                 copy_deadline,
                 alert_dedupe_window,
+                event_time,
             }),
             _ => Err(ConfigError(problems)),
         }

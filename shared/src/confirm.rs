@@ -175,6 +175,40 @@ pub fn verify(
     principal: &str,
     now: DateTime<Utc>,
 ) -> Result<Claims, TokenError> {
+    check(key, token, expected_digest, Some(principal), now)
+}
+
+/// Checks a token's signature, request and expiry, and answers who it was issued to
+/// ([`Claims::principal`]): for a step that acts on a confirmed request and must not take
+/// the caller's identity from its own input.
+pub fn verify_issued(
+    key: &SigningKey,
+    token: &str,
+    expected_digest: &str,
+    now: DateTime<Utc>,
+) -> Result<Claims, TokenError> {
+    check(key, token, expected_digest, None, now)
+}
+
+/// The digest a DR failover or failback token is bound to: the plan's name, the mode, and
+/// a SHA-256 of the plan's whole content, so a token issued before the plan changed is
+/// refused.
+pub fn dr_request_digest(plan: &crate::dr::DrPlan, mode: &str) -> Result<String, serde_json::Error> {
+    let content = serde_json::to_value(plan)?;
+    Ok(request_digest(&serde_json::json!({
+        "plan": plan.name,
+        "mode": mode,
+        "planSha256": request_digest(&content),
+    })))
+}
+
+fn check(
+    key: &SigningKey,
+    token: &str,
+    expected_digest: &str,
+    principal: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Claims, TokenError> {
     let (signed, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
     let (version, body) = signed.split_once('.').ok_or(TokenError::Malformed)?;
     if version != VERSION {
@@ -189,7 +223,7 @@ pub fn verify(
     if claims.request_digest != expected_digest {
         return Err(TokenError::WrongRequest);
     }
-    if claims.principal != principal {
+    if principal.is_some_and(|p| claims.principal != p) {
         return Err(TokenError::WrongCaller);
     }
     if now >= claims.expires_at {

@@ -6,7 +6,22 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::PolicyName;
+use crate::domain::event_time::{EventTimeBounds, check_event_time};
 use crate::error::FunctionError;
+
+/// Refuses an event whose `field` claims a time outside `bounds` around `now` (see
+/// [`crate::domain::event_time`]): `Invalid`, naming the time and the bound. Every
+/// schedule-driven function checks its event's time through this, before it reads or
+/// writes anything.
+pub fn check_time(
+    field: &str,
+    time: DateTime<Utc>,
+    now: DateTime<Utc>,
+    bounds: EventTimeBounds,
+) -> Result<(), FunctionError> {
+    check_event_time(time, now, bounds)
+        .map_err(|problem| FunctionError::invalid(format!("refused: the event's {field} {problem}")))
+}
 
 /// One tick of a schedule: the instant it was *scheduled* for, and optionally the one
 /// policy it concerns (all policies otherwise).
@@ -40,8 +55,16 @@ struct RuleEvent {
 }
 
 impl ScheduleTick {
-    /// Accepts an EventBridge Scheduler input or a classic scheduled rule event.
-    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+    /// Accepts an EventBridge Scheduler input or a classic scheduled rule event whose time
+    /// lies within `bounds` of `now` (the clock's reading, never the event's).
+    pub fn parse(event: &Value, now: DateTime<Utc>, bounds: EventTimeBounds) -> Result<Self, FunctionError> {
+        let tick = Self::parse_shape(event)?;
+        check_time("scheduled time", tick.scheduled_time, now, bounds)?;
+        Ok(tick)
+    }
+
+    /// The shape alone, the time not judged.
+    fn parse_shape(event: &Value) -> Result<Self, FunctionError> {
         let Some(obj) = event.as_object() else {
             return Err(FunctionError::invalid(format!(
                 "expected a schedule event object, got {}",
@@ -235,13 +258,51 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    const B: EventTimeBounds = EventTimeBounds {
+        max_skew: crate::domain::event_time::DEFAULT_MAX_SKEW,
+        max_age: crate::domain::event_time::DEFAULT_MAX_AGE,
+    };
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T18:15:03Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_tick_outside_the_bounds_is_refused_naming_its_time() {
+        for (time, needle) in [
+            ("1996-11-23T18:15:00Z", "MAX_EVENT_AGE"),
+            ("2026-11-22T18:00:00Z", "MAX_EVENT_AGE"),
+            ("2026-11-23T18:30:00Z", "MAX_EVENT_SKEW"),
+        ] {
+            for event in [
+                json!({"scheduledTime": time}),
+                json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": time}),
+            ] {
+                let err = ScheduleTick::parse(&event, now(), B).unwrap_err();
+                assert_eq!(err.kind, ErrorType::Invalid);
+                assert!(
+                    err.message.contains(time) && err.message.contains(needle),
+                    "{}",
+                    err.message
+                );
+            }
+        }
+        // A retry delivered hours late is still within the day.
+        assert!(ScheduleTick::parse(&json!({"scheduledTime": "2026-11-23T02:00:00Z"}), now(), B).is_ok());
+    }
+
     #[test]
     fn scheduler_input_and_rule_event_parse() {
-        let t = ScheduleTick::parse(&json!({"scheduledTime": "2026-11-23T18:15:00Z", "scheduleArn": "arn:x"})).unwrap();
+        let t = ScheduleTick::parse(
+            &json!({"scheduledTime": "2026-11-23T18:15:00Z", "scheduleArn": "arn:x"}),
+            now(),
+            B,
+        )
+        .unwrap();
         assert_eq!(t.scheduled_time.to_rfc3339(), "2026-11-23T18:15:00+00:00");
         assert_eq!(t.policy, None);
         let t = ScheduleTick::parse(&json!({"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events",
-            "account":"1","time":"2026-11-23T18:15:00Z","region":"us-east-1","resources":[],"detail":{"policy":"gold"}})).unwrap();
+            "account":"1","time":"2026-11-23T18:15:00Z","region":"us-east-1","resources":[],"detail":{"policy":"gold"}}), now(), B).unwrap();
         assert_eq!(t.policy.unwrap().as_str(), "gold");
     }
 
@@ -305,7 +366,7 @@ mod tests {
             ),
         ];
         for (event, needle) in cases {
-            let err = ScheduleTick::parse(&event).unwrap_err();
+            let err = ScheduleTick::parse(&event, now(), B).unwrap_err();
             assert_eq!(err.kind, ErrorType::Invalid);
             assert!(err.message.contains(needle), "{} lacks {needle}", err.message);
         }
@@ -340,7 +401,7 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_json_never_panics_and_rejections_are_invalid(v in arb_json()) {
-            if let Err(e) = ScheduleTick::parse(&v) {
+            if let Err(e) = ScheduleTick::parse(&v, now(), B) {
                 prop_assert_eq!(e.kind, ErrorType::Invalid);
                 prop_assert!(!e.message.is_empty());
             }

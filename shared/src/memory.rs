@@ -250,6 +250,7 @@ pub struct InMemoryCatalog {
     state: Mutex<CatalogState>,
     calls: AtomicUsize,
     failures: Mutex<VecDeque<PortError>>,
+    marker_failures: Mutex<VecDeque<PortError>>,
 }
 
 impl InMemoryCatalog {
@@ -277,6 +278,11 @@ impl InMemoryCatalog {
     /// The next catalog call fails with `error`.
     pub fn fail_next(&self, error: PortError) {
         lock(&self.failures).push_back(error);
+    }
+
+    /// The next [`Catalog::claim_marker`] call fails with `error` (other calls go through).
+    pub fn fail_next_marker_claim(&self, error: PortError) {
+        lock(&self.marker_failures).push_back(error);
     }
 
     fn enter(&self) -> PortResult<MutexGuard<'_, CatalogState>> {
@@ -388,6 +394,9 @@ impl Catalog for InMemoryCatalog {
 
     async fn claim_marker(&self, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> PortResult<bool> {
         let mut state = self.enter()?;
+        if let Some(e) = lock(&self.marker_failures).pop_front() {
+            return Err(e);
+        }
         match state.markers.get(key) {
             Some((true, _)) => Ok(false),
             Some((false, claimed)) if *claimed >= stale_before => Ok(false),

@@ -236,10 +236,17 @@ impl DrEnv {
         Ok(plan)
     }
 
-    /// A confirmation token for `{"plan", "mode"}`, issued to `principal`.
-    pub fn token(&self, plan: &str, mode: &str, principal: &str) -> Result<String> {
+    /// A confirmation token for the stored plan `plan` (its content as stored now) and
+    /// `mode`, issued to `principal`.
+    pub async fn token(&self, plan: &str, mode: &str, principal: &str) -> Result<String> {
         let key = SigningKey::new(self.key.clone()).map_err(|e| err(e.to_string()))?;
-        let digest = confirm::request_digest(&json!({"plan": plan, "mode": mode}));
+        let stored = self
+            .store()
+            .get_plan(plan)
+            .await?
+            .ok_or_else(|| err(format!("no plan {plan}")))?
+            .map_err(|e| err(e.to_string()))?;
+        let digest = confirm::dr_request_digest(&stored, mode).map_err(|e| err(e.to_string()))?;
         let nonce = uuid::Uuid::new_v4().to_string();
         let (token, _) = confirm::issue(
             &key,

@@ -533,5 +533,15 @@ pub struct ReceivedAlert {
 
 /// A schedule tick event for `at` (RFC 3339).
 pub fn tick(at: &str) -> lifeboat::events::ScheduleTick {
-    lifeboat::events::ScheduleTick::parse(&serde_json::json!({ "scheduledTime": at })).unwrap_or_else(|e| panic!("{e}"))
+    // The tick as a schedule delivers it at its own time (tests run a day in the past or
+    // future on purpose; the handler's clock check is covered by the functions' tests).
+    let scheduled_time = chrono::DateTime::parse_from_rfc3339(at)
+        .unwrap_or_else(|e| panic!("{at}: {e}"))
+        .with_timezone(&chrono::Utc);
+    lifeboat::events::ScheduleTick::parse(
+        &serde_json::json!({ "scheduledTime": at }),
+        scheduled_time,
+        lifeboat::domain::event_time::EventTimeBounds::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -194,7 +194,11 @@ async fn a_hundred_sequential_and_ten_concurrent_deliveries_make_one_snapshot_an
     let (a, b) = (env.name("a"), env.name("b"));
     env.create_instance(&a, policy.name.as_str()).await.unwrap();
     env.create_instance(&b, policy.name.as_str()).await.unwrap();
-    let deps = create_deps(&env, "");
+    let mut deps = create_deps(&env, "");
+    // The schedule delivers the tick seconds after its time.
+    deps.ports.clock = std::sync::Arc::new(lifeboat::memory::ManualClock::new(
+        SLOT_TIME.parse::<chrono::DateTime<chrono::Utc>>().unwrap() + chrono::Duration::seconds(3),
+    ));
     let event = || {
         let mut ctx = Context::default();
         ctx.request_id = uuid::Uuid::new_v4().to_string();

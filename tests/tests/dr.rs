@@ -202,15 +202,11 @@ async fn failover_without_a_valid_token_is_refused_before_any_change() {
     let dr = DrEnv::start().await.unwrap();
     let (plan, _, _) = estate(&dr, "").await;
     let who = "arn:aws:iam::123456789012:user/oncall";
-    let wrong_mode = dr.token(&plan, "failback", who).unwrap();
-    let other_caller = dr
-        .token(&plan, "failover", "arn:aws:iam::123456789012:user/mallory")
-        .unwrap();
+    let wrong_mode = dr.token(&plan, "failback", who).await.unwrap();
     for (i, input) in [
         json!({"plan": plan, "mode": "failover"}),
-        json!({"plan": plan, "mode": "failover", "principal": who, "token": "v1.forged.token"}),
-        json!({"plan": plan, "mode": "failover", "principal": who, "token": wrong_mode}),
-        json!({"plan": plan, "mode": "failover", "principal": who, "token": other_caller}),
+        json!({"plan": plan, "mode": "failover", "token": "v1.forged.token"}),
+        json!({"plan": plan, "mode": "failover", "token": wrong_mode}),
     ]
     .into_iter()
     .enumerate()
@@ -294,11 +290,11 @@ async fn failover_then_failback() {
     let who = "arn:aws:iam::123456789012:user/oncall";
 
     let failover = format!("{}-failover", dr.env.prefix);
-    let token = dr.token(&plan, "failover", who).unwrap();
+    let token = dr.token(&plan, "failover", who).await.unwrap();
     let done = dr
         .run(
             &failover,
-            json!({"plan": plan, "mode": "failover", "principal": who, "token": token,
+            json!({"plan": plan, "mode": "failover", "token": token,
                    "failure_time": chrono::Utc::now().to_rfc3339()}),
         )
         .await
@@ -344,19 +340,16 @@ async fn failover_then_failback() {
     let replay = dr
         .run(
             &format!("{}-replay", dr.env.prefix),
-            json!({"plan": plan, "mode": "failover", "principal": who, "token": token}),
+            json!({"plan": plan, "mode": "failover", "token": token}),
         )
         .await
         .unwrap();
     assert_eq!(replay.status, "FAILED", "{replay:?}");
 
     let failback = format!("{}-failback", dr.env.prefix);
-    let token = dr.token(&plan, "failback", who).unwrap();
+    let token = dr.token(&plan, "failback", who).await.unwrap();
     let done = dr
-        .run(
-            &failback,
-            json!({"plan": plan, "mode": "failback", "principal": who, "token": token}),
-        )
+        .run(&failback, json!({"plan": plan, "mode": "failback", "token": token}))
         .await
         .unwrap();
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
@@ -671,12 +664,9 @@ async fn a_failover_failing_after_its_switch_leaves_the_failover_databases_runni
     let (plan, _, _) = estate(&dr, &extra).await;
     let who = "arn:aws:iam::123456789012:user/oncall";
     let name = format!("{}-switch-fault", dr.env.prefix);
-    let token = dr.token(&plan, "failover", who).unwrap();
+    let token = dr.token(&plan, "failover", who).await.unwrap();
     let done = dr
-        .run(
-            &name,
-            json!({"plan": plan, "mode": "failover", "principal": who, "token": token}),
-        )
+        .run(&name, json!({"plan": plan, "mode": "failover", "token": token}))
         .await
         .unwrap();
     assert_eq!(

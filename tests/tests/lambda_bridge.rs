@@ -15,6 +15,14 @@ fn sample(path: &str) -> String {
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// A sample schedule tick as the schedule would deliver it now: its `scheduledTime` set to
+/// `at` (the functions refuse ticks dated outside MAX_EVENT_SKEW / MAX_EVENT_AGE).
+fn tick_sample(path: &str, at: &str) -> String {
+    let mut event: Value = serde_json::from_str(&sample(path)).unwrap();
+    event["scheduledTime"] = Value::String(at.to_owned());
+    event.to_string()
+}
+
 #[tokio::test]
 async fn bad_events_come_back_as_invalid_function_errors_that_step_functions_can_catch() {
     let env = TestEnv::local_deployment().await.unwrap();
@@ -53,12 +61,18 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
     let db = env.name("orders");
     env.create_instance(&db, policy.name.as_str()).await.unwrap();
 
+    let now = chrono::Utc::now();
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let slot = now.format("%Y%m%d-%H00");
     let (error, created) = env
-        .invoke("create-snapshots", &sample("create-snapshots/scheduler-tick.json"))
+        .invoke(
+            "create-snapshots",
+            &tick_sample("create-snapshots/scheduler-tick.json", &at),
+        )
         .await
         .unwrap();
     assert_eq!(error, None, "{created}");
-    let id = format!("us-east-1/db/lb-{}-{db}-20261123-1800", policy.name);
+    let id = format!("us-east-1/db/lb-{}-{db}-{slot}", policy.name);
     assert!(
         created["created"]
             .as_array()
@@ -73,11 +87,14 @@ async fn the_real_binaries_run_the_schedule_path_on_the_sample_events() {
     let catalog = env.catalog();
     track_until(&env, &id, Status::Available).await;
     let (error, copied) = env
-        .invoke("copy-snapshots", &sample("copy-snapshots/scheduler-tick.json"))
+        .invoke(
+            "copy-snapshots",
+            &tick_sample("copy-snapshots/scheduler-tick.json", &at),
+        )
         .await
         .unwrap();
     assert_eq!(error, None, "{copied}");
-    let copy_id = format!("{DR}/db/lb-{}-{db}-20261123-1800", policy.name);
+    let copy_id = format!("{DR}/db/lb-{}-{db}-{slot}", policy.name);
     let started: Vec<_> = copied["started"]
         .as_array()
         .unwrap()
@@ -133,7 +150,10 @@ async fn track_until(env: &TestEnv, id: &str, status: Status) {
         let (error, tracked) = env
             .invoke(
                 "track-recovery-points",
-                &sample("track-recovery-points/scheduler-tick.json"),
+                &tick_sample(
+                    "track-recovery-points/scheduler-tick.json",
+                    &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
             )
             .await
             .unwrap();
@@ -197,7 +217,7 @@ async fn runs_report_the_aws_calls_they_made() {
     let (error, _) = env
         .invoke(
             "track-recovery-points",
-            &sample("track-recovery-points/scheduler-tick.json"),
+            &tick_sample("track-recovery-points/scheduler-tick.json", &at),
         )
         .await
         .unwrap();

@@ -34,13 +34,71 @@ impl fmt::Display for Role {
     }
 }
 
-/// IAM principals → roles. A key ending in `*` matches every ARN starting with the rest
-/// (e.g. `arn:aws:sts::123456789012:assumed-role/Ops/*`); the longest matching key wins,
-/// an exact key beats any prefix.
+/// IAM principals → roles.
+///
+/// - A key without `*` matches exactly that principal ARN.
+/// - A key ending in `*` matches on ARN path boundaries only: `…/Ops/*` matches every ARN
+///   starting with `…/Ops/`; `…/user/admin*` matches `…/user/admin` itself and ARNs under
+///   the path `…/user/admin/`, never `…/user/administrator-x`. A `*` anywhere else is
+///   refused.
+/// - Assumed roles are mapped by role, never by session: the session name is chosen by
+///   whoever assumes the role, so `arn:aws:sts::<account>:assumed-role/<Role>/*` maps the
+///   role and a key naming a session (`…/assumed-role/<Role>/<session>`, exact or as a
+///   prefix) is refused when the configuration is read.
+///
+/// The longest matching key wins; an exact key beats any prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoleMap {
     exact: BTreeMap<String, Role>,
     prefixes: Vec<(String, Role)>,
+}
+
+/// Why a key of `ADMIN_ROLES` cannot be used, if it cannot.
+fn key_problem(key: &str) -> Option<String> {
+    if !key.starts_with("arn:aws") {
+        return Some(format!(
+            "ADMIN_ROLES: {key:.80?} is not an IAM ARN (or ARN prefix ending in *)"
+        ));
+    }
+    let (body, wildcard) = key.strip_suffix('*').map_or((key, false), |b| (b, true));
+    if body.contains('*') {
+        return Some(format!(
+            "ADMIN_ROLES: {key:.80?} has a * before its end; only a trailing * is allowed"
+        ));
+    }
+    // arn:partition:service:region:account:resource
+    let mut fields = body.splitn(6, ':');
+    let service = fields.nth(2).unwrap_or_default();
+    let resource = fields.nth(2).unwrap_or_default();
+    if service != "sts" {
+        return None;
+    }
+    let rest = resource.strip_prefix("assumed-role/")?;
+    let (role, session) = rest.split_once('/').unwrap_or((rest, ""));
+    let role_key = format!(
+        "{}assumed-role/{}/*",
+        body.strip_suffix(resource).unwrap_or(body),
+        if role.is_empty() { "<Role>" } else { role }
+    );
+    if !session.is_empty() {
+        return Some(format!(
+            "ADMIN_ROLES: {key:.120?} names an assumed-role session; session names are chosen by              whoever assumes the role and grant nothing: map the role with {role_key:.120?}"
+        ));
+    }
+    if !wildcard && !role.is_empty() {
+        return Some(format!(
+            "ADMIN_ROLES: {key:.120?} matches no caller (callers are sessions of the role): map the role with {role_key:.120?}"
+        ));
+    }
+    None
+}
+
+/// Does the prefix key `prefix*` match `principal`? Only on a path boundary: the prefix
+/// ends with `/`, or the principal is the prefix itself or continues it with `/`.
+fn prefix_matches(prefix: &str, principal: &str) -> bool {
+    principal
+        .strip_prefix(prefix)
+        .is_some_and(|rest| prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
 }
 
 impl RoleMap {
@@ -62,10 +120,8 @@ impl RoleMap {
                     continue;
                 }
             };
-            if !key.starts_with("arn:aws") {
-                problems.push(format!(
-                    "ADMIN_ROLES: {key:.80?} is not an IAM ARN (or ARN prefix ending in *)"
-                ));
+            if let Some(problem) = key_problem(&key) {
+                problems.push(problem);
                 continue;
             }
             match key.strip_suffix('*') {
@@ -83,7 +139,7 @@ impl RoleMap {
         self.exact.get(principal).copied().or_else(|| {
             self.prefixes
                 .iter()
-                .find(|(p, _)| principal.starts_with(p.as_str()))
+                .find(|(p, _)| prefix_matches(p, principal))
                 .map(|(_, r)| *r)
         })
     }
@@ -204,13 +260,103 @@ mod tests {
         let m = RoleMap::parse(
             r#"{"arn:aws:sts::1:assumed-role/*": "viewer",
                 "arn:aws:sts::1:assumed-role/Ops/*": "operator",
-                "arn:aws:sts::1:assumed-role/Ops/alice": "admin"}"#,
+                "arn:aws:iam::1:user/ops/*": "operator",
+                "arn:aws:iam::1:user/ops/alice": "admin"}"#,
         )
         .unwrap();
-        assert_eq!(m.role_of("arn:aws:sts::1:assumed-role/Ops/alice"), Some(Role::Admin));
+        assert_eq!(m.role_of("arn:aws:iam::1:user/ops/alice"), Some(Role::Admin));
+        assert_eq!(m.role_of("arn:aws:iam::1:user/ops/bob"), Some(Role::Operator));
         assert_eq!(m.role_of("arn:aws:sts::1:assumed-role/Ops/bob"), Some(Role::Operator));
         assert_eq!(m.role_of("arn:aws:sts::1:assumed-role/Dev/x"), Some(Role::Viewer));
         assert_eq!(m.role_of("arn:aws:iam::1:user/mallory"), None);
+    }
+
+    #[test]
+    fn prefixes_match_only_on_arn_path_boundaries() {
+        let m = RoleMap::parse(
+            r#"{"arn:aws:iam::1:user/admin*": "admin",
+                "arn:aws:iam::1:user/ops/*": "operator",
+                "arn:aws:sts::1:assumed-role/Ops*": "viewer"}"#,
+        )
+        .unwrap();
+        // (principal, role) — the table of the rule.
+        let table = [
+            ("arn:aws:iam::1:user/admin", Some(Role::Admin)),
+            ("arn:aws:iam::1:user/admin/alice", Some(Role::Admin)),
+            ("arn:aws:iam::1:user/administrator-x", None),
+            ("arn:aws:iam::1:user/admin-x", None),
+            ("arn:aws:iam::1:user/adminalice", None),
+            ("arn:aws:iam::1:user/ops/bob", Some(Role::Operator)),
+            ("arn:aws:iam::1:user/ops", None),
+            ("arn:aws:iam::1:user/ops-bob", None),
+            ("arn:aws:sts::1:assumed-role/Ops/alice", Some(Role::Viewer)),
+            ("arn:aws:sts::1:assumed-role/OpsAdmin/alice", None),
+            ("arn:aws:sts::1:assumed-role/Ops-x/alice", None),
+        ];
+        for (principal, want) in table {
+            assert_eq!(m.role_of(principal), want, "{principal}");
+        }
+    }
+
+    #[test]
+    fn a_mapping_that_names_an_assumed_role_session_is_refused_with_the_role_mapping_to_use() {
+        for key in [
+            "arn:aws:sts::1:assumed-role/Ops/alice",
+            "arn:aws:sts::1:assumed-role/Ops/alice*",
+            "arn:aws:sts::1:assumed-role/Ops/alice/*",
+        ] {
+            let err = RoleMap::parse(&format!(r#"{{"{key}": "admin"}}"#))
+                .unwrap_err()
+                .join("; ");
+            assert!(
+                err.contains("session") && err.contains("arn:aws:sts::1:assumed-role/Ops/*"),
+                "{key}: {err}"
+            );
+        }
+        let err = RoleMap::parse(r#"{"arn:aws:sts::1:assumed-role/Ops": "admin"}"#)
+            .unwrap_err()
+            .join("; ");
+        assert!(
+            err.contains("matches no caller") && err.contains("assumed-role/Ops/*"),
+            "{err}"
+        );
+        let err = RoleMap::parse(r#"{"arn:aws:iam::1:user/*/x": "admin"}"#)
+            .unwrap_err()
+            .join("; ");
+        assert!(err.contains("only a trailing *"), "{err}");
+        // Roles are mapped, whoever names the session.
+        let m = RoleMap::parse(r#"{"arn:aws:sts::1:assumed-role/Ops/*": "admin"}"#).unwrap();
+        assert_eq!(m.role_of("arn:aws:sts::1:assumed-role/Ops/anything"), Some(Role::Admin));
+    }
+
+    #[test]
+    fn the_deployed_and_local_role_maps_parse() {
+        let local = include_str!("../../../infra/local/functions.env")
+            .lines()
+            .find_map(|l| l.strip_prefix("ADMIN_ROLES="))
+            .unwrap()
+            .trim_matches('\'');
+        RoleMap::parse(local).unwrap();
+        // The template's default and the example in its description.
+        RoleMap::parse("{}").unwrap();
+        RoleMap::parse(r#"{"arn:aws:sts::111122223333:assumed-role/Ops/*": "operator"}"#).unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_prefix_never_matches_across_a_path_segment(
+            path in "[a-z]{1,8}(/[a-z]{1,8}){0,2}",
+            tail in "[a-zA-Z0-9_+=,.@-]{1,12}(/[a-z]{1,8})?",
+        ) {
+            let m = RoleMap::parse(&format!(r#"{{"arn:aws:iam::1:user/{path}*": "admin"}}"#)).unwrap();
+            // The same segment continued is another principal.
+            let other = format!("arn:aws:iam::1:user/{path}{tail}");
+            proptest::prop_assert_eq!(m.role_of(&other), None, "{}", other);
+            // The path itself and what lies under it are matched.
+            proptest::prop_assert_eq!(m.role_of(&format!("arn:aws:iam::1:user/{path}")), Some(Role::Admin));
+            let under = format!("arn:aws:iam::1:user/{path}/{tail}");
+            proptest::prop_assert_eq!(m.role_of(&under), Some(Role::Admin));
+        }
     }
 
     #[test]

@@ -267,6 +267,32 @@ pub fn render(status: u16, body: &Value, problem: Option<&Problem>, cors_origin:
         .unwrap_or_else(|_| Response::new(Body::Text(String::from("{}"))))
 }
 
+/// The proxy response API Gateway (REST and HTTP API) and function URLs accept:
+/// `statusCode`, single-valued `headers`, the body as text (base64 when binary).
+pub fn to_proxy_response(resp: Response<Body>) -> Value {
+    let (parts, body) = resp.into_parts();
+    let headers: serde_json::Map<String, Value> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned()))))
+        .collect();
+    let (body, encoded) = match body {
+        Body::Text(t) => (t, false),
+        Body::Binary(b) => {
+            use base64::Engine as _;
+            (base64::engine::general_purpose::STANDARD.encode(b), true)
+        }
+        // Empty, and whatever a later version adds.
+        _ => (String::new(), false),
+    };
+    serde_json::json!({
+        "statusCode": parts.status.as_u16(),
+        "headers": headers,
+        "body": body,
+        "isBase64Encoded": encoded,
+    })
+}
+
 /// Percent-decodes one path segment; `None` when it is not valid UTF-8 or a `%` escape
 /// is broken.
 pub fn percent_decode(segment: &str) -> Option<String> {

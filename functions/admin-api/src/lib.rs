@@ -18,7 +18,8 @@ mod routes;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, LambdaEvent, Request, RequestExt, Response};
 use lifeboat::admin::{AuditLog, AuditRecord, DbRestorer, RestoreStore};
 use lifeboat::app::Ports;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
@@ -292,6 +293,21 @@ impl Call<'_> {
 
 pub const FUNCTION: &str = "admin-api";
 
+/// The Lambda entry point: any JSON event. An API Gateway (REST or HTTP API) or function
+/// URL request is answered in the shape its origin expects; anything else is refused with
+/// errorType `Invalid` (never the runtime's own deserializer error).
+pub async fn handle_event(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, lifeboat::FunctionError> {
+    let (payload, context) = event.into_parts();
+    let lambda_req: LambdaRequest = serde_json::from_value(payload).map_err(|_| {
+        lifeboat::FunctionError::invalid(
+            "not an HTTP request: admin-api answers API Gateway (REST or HTTP API) and function URL events only",
+        )
+    })?;
+    let req = Request::from(lambda_req).with_lambda_context(context);
+    let resp = handle(deps, req).await;
+    Ok(http::to_proxy_response(resp))
+}
+
 /// The lambda_http entry point.
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     handle_with(deps, req, &StdoutSink).await
@@ -359,12 +375,20 @@ fn find_route(req: &ApiRequest) -> Result<(&'static Route, Params), Problem> {
 }
 
 async fn dispatch(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, Problem> {
-    let (route, params) = find_route(req)?;
+    // Strangers learn nothing, not even which routes exist: identity and role are checked
+    // before any route is matched.
     let principal = req
         .principal
         .clone()
         .ok_or_else(|| Problem::forbidden("the request carries no IAM identity (AWS_IAM authorization)"))?;
     let role = deps.admin.roles.role_of(&principal);
+    if role.is_none() {
+        if req.method != "GET" {
+            audit_stranger(deps, req, &principal).await;
+        }
+        return Err(Problem::forbidden("this IAM principal has no Lifeboat role"));
+    }
+    let (route, params) = find_route(req)?;
     let mutating = route.method != "GET";
     let body_sha256 = hex(&Sha256::digest(&req.body));
     let audit = AuditRecord {
@@ -408,6 +432,36 @@ async fn dispatch(deps: &Deps, req: &ApiRequest) -> Result<ApiResponse, Problem>
         }
     }
     outcome
+}
+
+/// Puts a refused mutating request of a principal without a role on record (best effort:
+/// the answer is 403 either way).
+async fn audit_stranger(deps: &Deps, req: &ApiRequest, principal: &str) {
+    let now = deps.now();
+    let base = AuditRecord {
+        request_id: req.request_id.clone(),
+        phase: "requested".to_owned(),
+        at: now,
+        principal: principal.chars().take(512).collect(),
+        role: "none".to_owned(),
+        method: req.method.chars().take(10).collect(),
+        route: "(not matched: no role)".to_owned(),
+        path: req.path.chars().take(512).collect(),
+        body_sha256: hex(&Sha256::digest(&req.body)),
+        status: None,
+        result: None,
+    };
+    let answered = AuditRecord {
+        phase: "answered".to_owned(),
+        status: Some(403),
+        result: Some("Forbidden".to_owned()),
+        ..base.clone()
+    };
+    for record in [base, answered] {
+        if let Err(e) = deps.audit.append(&record).await {
+            tracing::warn!(request_id = %req.request_id, error = %e, "could not audit a refused request");
+        }
+    }
 }
 
 async fn run(

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use admin_api::aws::{LambdaInvoker, SecretsManagerKey, SfnExecutions};
-use admin_api::{AdminConfig, Deps, handle};
-use lambda_http::{Error, run, service_fn};
+use admin_api::{AdminConfig, Deps, handle_event};
+use lambda_runtime::{Error, run, service_fn};
 use lifeboat::aws::admin::{DynamoDbAdminStore, RdsDbRestorer};
 
 #[tokio::main]
@@ -36,9 +36,11 @@ async fn main() -> Result<(), Error> {
         admin,
     };
     let deps = Arc::new(deps);
-    run(service_fn(move |req| {
+    // Any JSON event is taken and parsed by the handler, so a foreign event is answered
+    // with errorType Invalid rather than the runtime's deserializer error.
+    run(service_fn(move |event| {
         let deps = Arc::clone(&deps);
-        async move { Ok::<_, Error>(handle(&deps, req).await) }
+        async move { handle_event(&deps, event).await }
     }))
     .await
 }

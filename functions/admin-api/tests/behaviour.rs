@@ -1090,3 +1090,60 @@ async fn compliance_and_metrics_are_read_by_viewers_from_the_catalog() {
     assert!(r.body["storage"]["total_usd"].is_string());
     assert_eq!(w.call(Some(STRANGER), "GET", "/metrics", None).await.status, 403);
 }
+
+#[tokio::test]
+async fn strangers_get_403_before_any_route_is_matched() {
+    let w = World::new();
+    for who in [None, Some(STRANGER)] {
+        for (method, path) in [
+            ("GET", "/nope"),
+            ("DELETE", "/policies/gold"),
+            ("DELETE", "/audit"),
+            ("GET", "/resources"),
+            ("POST", "/restores"),
+        ] {
+            let r = w.call(who, method, path, None).await;
+            assert_eq!(r.status, 403, "{who:?} {method} {path}: {}", r.body);
+            assert!(r.is_problem());
+            assert_eq!(r.header("allow"), None, "no route map for strangers");
+            assert!(!r.body.to_string().contains("route"), "{}", r.body);
+        }
+    }
+    // A stranger's attempt to change something is on record, as refused.
+    let refused: Vec<_> = w.audit.records().into_iter().filter(|r| r.role == "none").collect();
+    assert!(
+        refused.iter().any(|r| r.method == "POST" && r.status == Some(403)),
+        "{refused:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
+    use lambda_http::{Context, LambdaEvent};
+    let w = World::new();
+    for payload in [
+        json!({"scheduledTime": "2026-11-23T18:15:00Z", "scheduleArn": "arn:aws:scheduler:us-east-1:1:schedule/default/x"}),
+        json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-23T18:15:00Z"}),
+        json!([1, 2]),
+        json!("GET /resources"),
+        json!(null),
+    ] {
+        let err = admin_api::handle_event(&w.deps, LambdaEvent::new(payload.clone(), Context::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, lifeboat::ErrorType::Invalid, "{payload}: {err}");
+    }
+    assert!(w.audit.records().is_empty());
+    // The same entry point answers real requests in the proxy response shape.
+    w.fakes
+        .add_db(lifeboat::domain::ResourceKind::RdsInstance, "orders", "gold");
+    for sample in ["get-resources-viewer.json", "function-url-get-recovery-points.json"] {
+        let answer = admin_api::handle_event(&w.deps, LambdaEvent::new(event_file(sample), Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(answer["statusCode"], 200, "{sample}: {answer}");
+        assert_eq!(answer["headers"]["content-type"], "application/json");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert!(body["items"].is_array(), "{body}");
+    }
+}

@@ -132,6 +132,22 @@ pub enum Request {
 }
 
 impl Request {
+    /// A scheduled backup's `scheduledTime` names its slot: believed only within `bounds`
+    /// of `now` (the clock), else refused before anything is read or written.
+    pub fn check_time(
+        &self,
+        now: DateTime<Utc>,
+        bounds: lifeboat::domain::event_time::EventTimeBounds,
+    ) -> Result<(), FunctionError> {
+        match self {
+            Self::Backup {
+                scheduled_time: Some(at),
+                ..
+            } => lifeboat::events::check_time("scheduledTime", *at, now, bounds),
+            _ => Ok(()),
+        }
+    }
+
     pub fn parse(event: &Value) -> Result<Self, FunctionError> {
         let req: Self = serde_json::from_value(event.clone()).map_err(|e| {
             FunctionError::invalid(format!(
@@ -222,6 +238,7 @@ pub struct Report {
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     let req = Request::parse(&event.payload)?;
+    req.check_time(deps.clock.now(), deps.settings.event_time)?;
     run(deps, &req).await
 }
 

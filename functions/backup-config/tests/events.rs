@@ -63,3 +63,33 @@ fn bad_events_name_every_problem() {
         assert_eq!(err.kind, ErrorType::Invalid, "{bad}");
     }
 }
+
+#[test]
+fn a_scheduled_backup_dated_outside_the_bounds_is_refused_naming_its_time() {
+    let bounds = lifeboat::domain::event_time::EventTimeBounds::default();
+    let now = "2026-11-23T02:45:04Z".parse().unwrap();
+    let with = |at: &str| {
+        let mut e = event("backup.json");
+        e["scheduledTime"] = json!(at);
+        Request::parse(&e).unwrap()
+    };
+    assert!(with("2026-11-23T02:45:00Z").check_time(now, bounds).is_ok());
+    assert!(
+        Request::parse(&event("backup.json"))
+            .unwrap()
+            .check_time(now, bounds)
+            .is_ok()
+    );
+    for (at, bound) in [
+        ("1996-11-23T02:45:00Z", "MAX_EVENT_AGE"),
+        ("2027-11-23T02:45:00Z", "MAX_EVENT_SKEW"),
+    ] {
+        let err = with(at).check_time(now, bounds).unwrap_err();
+        assert_eq!(err.kind, ErrorType::Invalid);
+        assert!(
+            err.message.contains(at) && err.message.contains(bound),
+            "{}",
+            err.message
+        );
+    }
+}

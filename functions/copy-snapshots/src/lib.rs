@@ -75,7 +75,7 @@ pub async fn handle_with(
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
     let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.ports.clock.now());
-    let result = match ScheduleTick::parse(&event.payload) {
+    let result = match ScheduleTick::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time) {
         Ok(tick) => run(deps, &tick, &event.context.request_id).await,
         Err(e) => Err(e),
     };

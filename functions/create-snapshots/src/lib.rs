@@ -80,11 +80,21 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+    /// Parses the event and checks its time against `now` (the clock): a tick or a request
+    /// dated outside `bounds` is refused before anything is read or written.
+    pub fn parse(
+        event: &Value,
+        now: chrono::DateTime<chrono::Utc>,
+        bounds: lifeboat::domain::event_time::EventTimeBounds,
+    ) -> Result<Self, FunctionError> {
         if BackupRequest::is_one(event) {
-            BackupRequest::parse(event).map(Self::Request)
+            let request = BackupRequest::parse(event)?;
+            if let Some(at) = request.requested_at {
+                lifeboat::events::check_time("request time", at, now, bounds)?;
+            }
+            Ok(Self::Request(request))
         } else {
-            ScheduleTick::parse(event).map(Self::Tick)
+            ScheduleTick::parse(event, now, bounds).map(Self::Tick)
         }
     }
 }
@@ -119,7 +129,7 @@ pub fn record_metrics(report: &Report, metrics: &mut Metrics) {
 async fn handle_event(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     let stop_at = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
     let run_id = &event.context.request_id;
-    match Trigger::parse(&event.payload)? {
+    match Trigger::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time)? {
         Trigger::Tick(tick) => run_until(deps, &tick, run_id, stop_at).await,
         Trigger::Request(request) => run_request_until(deps, &request, run_id, stop_at).await,
     }

@@ -341,7 +341,12 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
         ports: fakes.ports(),
         config: Fakes::config(),
     };
-    let tick = lifeboat::events::ScheduleTick::parse(&serde_json::from_str(TICK).unwrap()).unwrap();
+    let tick = lifeboat::events::ScheduleTick::parse(
+        &serde_json::from_str(TICK).unwrap(),
+        now(),
+        lifeboat::domain::event_time::EventTimeBounds::default(),
+    )
+    .unwrap();
     // Past its stop instant: the first chunk (32) is started, the rest is left for the retry.
     let err = create_snapshots::run_until(&deps, &tick, "late", Some(now()))
         .await
@@ -390,4 +395,28 @@ async fn the_alert_window_sends_a_repeated_warning_for_one_resource_once() {
         }
         assert_eq!(fakes.notifier.alerts().len(), expected, "window {window:?}");
     }
+}
+
+#[tokio::test]
+async fn a_tick_dated_decades_ago_or_in_the_future_is_refused_and_changes_nothing() {
+    let (fakes, deps) = setup();
+    let stale = include_str!("../../../events/create-snapshots/stale-tick.json");
+    let future = r#"{"scheduledTime":"2026-11-23T19:15:00Z"}"#;
+    for (payload, time, bound) in [
+        (stale, "1996-11-23T18:15:00Z", "MAX_EVENT_AGE"),
+        (future, "2026-11-23T19:15:00Z", "MAX_EVENT_SKEW"),
+    ] {
+        let err = handle(&deps, event(payload)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorType::Invalid, "{err}");
+        assert!(
+            err.message.contains(time) && err.message.contains(bound),
+            "{}",
+            err.message
+        );
+    }
+    assert!(fakes.snapshots.snapshots().is_empty());
+    assert_eq!(fakes.snapshots.total_calls(), 0);
+    assert!(fakes.catalog.points().is_empty());
+    assert!(fakes.catalog.runs().is_empty());
+    assert!(fakes.notifier.alerts().is_empty());
 }

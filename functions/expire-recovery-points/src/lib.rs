@@ -2,6 +2,9 @@
 //!
 //! What to expire comes from the planner ([`planner::plan`], judged at the tick's
 //! *scheduled* time, so a replayed tick judges the same instant), behind its safety floor.
+//! The tick's time is believed only within `MAX_EVENT_SKEW` ahead of the clock and
+//! `MAX_EVENT_AGE` behind it ([`lifeboat::domain::event_time`]): a tick dated in the future
+//! would expire everything but the floor, so it is refused before anything is read.
 //! Each expiry is then carried out in two conditional writes around the delete:
 //!
 //! ```text
@@ -12,6 +15,10 @@
 //!   or another run can move the point: the record is read again and must still be in a
 //!   deletable state with no hold; the move to `expiring` is a version-checked write, so a
 //!   lost race skips the point.
+//! - **Floor judged again.** Right before a point is marked `expiring`, and before a point
+//!   an earlier run left `expiring` is deleted, its resource's history is read again and
+//!   the point is kept if it is now the newest restorable or newest verified one in its
+//!   location ([`floor_at_apply`]).
 //! - **Only Lifeboat's snapshots.** A snapshot not tagged `lifeboat:created-by=lifeboat` is
 //!   never deleted. The lifecycle has no way back from `expiring`, so such a point stays
 //!   `expiring`, is reported as refused on every run and alerted once
@@ -35,10 +42,13 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
-use lifeboat::app::{ItemFailure, Ports, RunLog, copy_ids, load_policies, plan_by_resource, protected_resources};
+use lifeboat::app::{
+    ItemFailure, PLAN_POINTS_PER_RESOURCE, Ports, RunLog, copy_ids, load_policies, plan_by_resource,
+    protected_resources,
+};
 use lifeboat::config::Config;
 use lifeboat::domain::naming::tags;
-use lifeboat::domain::planner::PlanInput;
+use lifeboat::domain::planner::{PlanInput, floor_at_apply};
 use lifeboat::domain::recovery_point::Holds;
 use lifeboat::domain::{Alert, AlertKind, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status};
 use lifeboat::events::ScheduleTick;
@@ -110,7 +120,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
-    let tick = ScheduleTick::parse(&event.payload)?;
+    let tick = ScheduleTick::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time)?;
     let run_id = &event.context.request_id;
     let mut metrics = Metrics::new(FUNCTION, run_id, deps.ports.clock.now());
     let result = run_measured(deps, &tick, run_id, &mut metrics).await;
@@ -336,6 +346,11 @@ impl Work<'_> {
             Ok(None) => {}
             Err(e) => return self.fail(report, log, &rp, "reading its copies", &e).await,
         }
+        match self.floor(&rp).await {
+            Ok(Some(why)) => return Self::skip(report, log, id, why),
+            Ok(None) => {}
+            Err(e) => return self.fail(report, log, &rp, "reading its resource's history", &e).await,
+        }
         let Ok(next) = rp.transition(Status::Expiring, ports.clock.now()) else {
             return Self::skip(report, log, id, format!("cannot expire from {}", rp.status));
         };
@@ -347,6 +362,18 @@ impl Work<'_> {
             Err(e) => return self.fail(report, log, &rp, "marking it expiring", &e).await,
         }
         self.finish(&next, reason.to_owned(), report, log, false).await;
+    }
+
+    /// The safety floor judged again from a fresh read of the resource's history: why
+    /// `rp` must not be deleted now, if it must not.
+    async fn floor(&self, rp: &RecoveryPoint) -> Result<Option<String>, PortError> {
+        let history = self
+            .deps
+            .ports
+            .catalog
+            .by_resource(&rp.resource.arn, PLAN_POINTS_PER_RESOURCE)
+            .await?;
+        Ok(floor_at_apply(rp, &history))
     }
 
     /// The `copies` of a source still being made (deleting the source would break them).
@@ -375,6 +402,15 @@ impl Work<'_> {
         let ports = &self.deps.ports;
         if resumed && let Some(why) = hold(&rp.holds, self.hold_time) {
             return Self::skip(report, log, &rp.id, format!("{why}, placed while it was expiring"));
+        }
+        // A point left `expiring` by an earlier run may have become the floor since (newer
+        // points expired or failed): kept, and left `expiring` until it no longer is.
+        if resumed {
+            match self.floor(rp).await {
+                Ok(Some(why)) => return Self::skip(report, log, &rp.id, format!("{why}; left expiring")),
+                Ok(None) => {}
+                Err(e) => return self.fail(report, log, rp, "reading its resource's history", &e).await,
+            }
         }
         let mut deleted = false;
         if let Some(vault) = &rp.backup_vault {

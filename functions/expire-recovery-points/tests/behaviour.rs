@@ -587,3 +587,59 @@ async fn a_tick_for_one_policy_expires_only_that_policy() {
     .unwrap_err();
     assert_eq!(unknown.kind, ErrorType::NotFound);
 }
+
+#[tokio::test]
+async fn a_tick_dated_decades_ago_or_in_the_future_is_refused_and_expires_nothing() {
+    let (fakes, deps) = setup(&[("gold", GOLD)]);
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    daily(&fakes, &orders, 10).await;
+    let before = (snapshot_names(&fakes), fakes.catalog.points());
+    let calls = fakes.catalog.calls();
+    for (payload, time, bound) in [
+        (
+            include_str!("../../../events/expire-recovery-points/future-tick.json"),
+            "2036-11-23T03:00:00Z",
+            "MAX_EVENT_SKEW",
+        ),
+        (
+            include_str!("../../../events/expire-recovery-points/stale-tick.json"),
+            "1996-11-23T03:00:00Z",
+            "MAX_EVENT_AGE",
+        ),
+    ] {
+        let err = handle(&deps, event(payload)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorType::Invalid, "{err}");
+        assert!(
+            err.message.contains(time) && err.message.contains(bound),
+            "{}",
+            err.message
+        );
+    }
+    assert_eq!(fakes.snapshots.calls(SnapshotOp::Delete), 0);
+    assert_eq!((snapshot_names(&fakes), fakes.catalog.points()), before);
+    assert_eq!(fakes.catalog.calls(), calls, "nothing read or written");
+    assert!(fakes.catalog.runs().is_empty());
+}
+
+#[tokio::test]
+async fn a_point_left_expiring_is_not_deleted_once_it_has_become_the_newest_restorable() {
+    let (fakes, deps) = setup(&[("gold", GOLD)]);
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    let points = daily(&fakes, &orders, 3).await;
+    // A crash left the oldest point `expiring`; since then the two newer ones have gone
+    // (expired by hand, their snapshots deleted): the crashed one is all that is left.
+    let crashed = set(&fakes, &points[2], |p| p.status = Status::Expiring).await;
+    for p in &points[..2] {
+        set(&fakes, p, |p| p.status = Status::Expired).await;
+        fakes.snapshots.remove(&orders.region, orders.kind, &p.snapshot_name);
+    }
+
+    let report = ok(&deps).await;
+
+    assert!(report.resumed.is_empty(), "{report:#?}");
+    let skipped = report.skipped.iter().find(|s| s.id == crashed.id.to_string()).unwrap();
+    assert!(skipped.reason.contains("newest restorable"), "{}", skipped.reason);
+    assert_eq!(fakes.snapshots.calls(SnapshotOp::Delete), 0);
+    assert_eq!(snapshot_names(&fakes), BTreeSet::from([crashed.snapshot_name.clone()]));
+    assert_eq!(stored(&fakes, &crashed.id).status, Status::Expiring);
+}

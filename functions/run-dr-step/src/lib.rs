@@ -218,10 +218,10 @@ pub struct ExecutionInput {
     pub plan: String,
     pub execution: String,
     pub mode: String,
+    /// Failover and failback: the confirmation token. Who confirmed is read from the
+    /// verified token, never from this input.
     #[serde(default)]
     pub token: Option<String>,
-    #[serde(default)]
-    pub principal: Option<String>,
     /// Failover: when the failure happened (RFC 3339); the RPO is measured from it.
     #[serde(default)]
     pub failure_time: Option<DateTime<Utc>>,
@@ -425,10 +425,13 @@ async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, FunctionError
 
     // Failover and failback change production: a valid confirmation token first, before
     // anything else is touched.
+    // Failover and failback change production: a valid confirmation token first, before
+    // anything else is touched. It is bound to the plan's content (a plan changed since the
+    // token was issued is refused) and names who confirmed.
     let claims = if req.mode.needs_confirmation() {
-        let (Some(token), Some(principal)) = (input.token.as_deref(), input.principal.as_deref()) else {
+        let Some(token) = input.token.as_deref() else {
             return Err(FunctionError::invalid(format!(
-                "{} needs a confirmation token and the principal it was issued to; refused before any change",
+                "{} needs a confirmation token; refused before any change",
                 req.mode
             )));
         };
@@ -437,9 +440,16 @@ async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, FunctionError
             .key()
             .await
             .map_err(|e| FunctionError::misconfigured(format!("confirmation key: {e}")))?;
-        let digest = confirm::request_digest(&json!({"plan": plan.name, "mode": req.mode.as_str()}));
-        let claims = confirm::verify(&key, token, &digest, principal, now)
-            .map_err(|e| FunctionError::invalid(format!("{}: {e}; refused before any change", req.mode)))?;
+        let digest = confirm::dr_request_digest(&plan, req.mode.as_str())
+            .map_err(|e| internal(format!("digest of plan {}: {e}", plan.name)))?;
+        let claims = confirm::verify_issued(&key, token, &digest, now).map_err(|e| {
+            let why = if e == TokenError::WrongRequest {
+                format!("{e} (or the plan changed since it was issued)")
+            } else {
+                e.to_string()
+            };
+            FunctionError::invalid(format!("{}: {why}; refused before any change", req.mode))
+        })?;
         Some(claims)
     } else {
         None
@@ -453,8 +463,17 @@ async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, FunctionError
             "step": step_output(exec, &plan, true, format!("pre-checks passed: {}", exec.checks.join("; "))),
         })
     };
-    // A retried pre-check finds its record.
+    // A retried pre-check finds its record. A record is only ever written after its token
+    // was consumed, so finding it means the token is spent; it must be this token.
     if let Some(exec) = deps.store.get_execution(&plan.name, &input.execution).await? {
+        if let Some(claims) = &claims
+            && exec.token_nonce.as_deref() != Some(claims.nonce.as_str())
+        {
+            return Err(FunctionError::invalid(format!(
+                "{}: execution {} was started with another confirmation token; refused",
+                req.mode, input.execution
+            )));
+        }
         return Ok(output(&exec));
     }
 
@@ -682,8 +701,24 @@ async fn precheck_leased(
         )));
     }
 
+    // The token is spent before the execution exists: every later step (all of which read
+    // this record) runs on a consumed token. A crash between the two leaves the token spent
+    // and no execution: the retry is refused and nothing was changed (ask for a new token).
+    if let Some(claims) = claims {
+        match confirm::consume(deps.catalog.as_ref(), claims, now).await {
+            Ok(()) => {}
+            Err(TokenError::Reused) => {
+                return Err(FunctionError::invalid(format!(
+                    "{}: the confirmation token was already used; refused before any change",
+                    req.mode
+                )));
+            }
+            Err(e) => return Err(FunctionError::retryable(e.to_string())),
+        }
+    }
     let mut exec = DrExecution::new(plan, &input.execution, req.mode, now, input.failure_time.unwrap_or(now));
-    exec.principal.clone_from(&input.principal);
+    // Who confirmed, from the verified token (never from the step's input).
+    exec.principal = claims.map(|c| c.principal.clone());
     exec.token_nonce = claims.map(|c| c.nonce.clone());
     exec.checks = checks;
     exec.begin(Action::Precheck, now);
@@ -698,21 +733,6 @@ async fn precheck_leased(
                 .ok_or_else(|| internal("execution record vanished"));
         }
         Err(e) => return Err(e.into()),
-    }
-    if let Some(claims) = claims {
-        match confirm::consume(deps.catalog.as_ref(), claims, now).await {
-            Ok(()) => {}
-            Err(TokenError::Reused) => {
-                exec.status = ExecStatus::Failed;
-                exec.error = Some("the confirmation token was already used".into());
-                save(deps, &mut exec).await?;
-                return Err(FunctionError::invalid(format!(
-                    "{}: the confirmation token was already used; refused before any change",
-                    req.mode
-                )));
-            }
-            Err(e) => return Err(FunctionError::retryable(e.to_string())),
-        }
     }
     Ok(exec)
 }

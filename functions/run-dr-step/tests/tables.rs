@@ -256,7 +256,8 @@ impl World {
     /// A failover or failback step, with a confirmation token issued to the on-call.
     async fn confirmed(&self, action: &str, execution: &str, mode: &str) -> Result<Value, FunctionError> {
         let who = "arn:aws:iam::123456789012:user/oncall";
-        let digest = lifeboat::confirm::request_digest(&json!({"plan": "orders-dr", "mode": mode}));
+        let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
+        let digest = lifeboat::confirm::dr_request_digest(&plan, mode).unwrap();
         let (token, _) = lifeboat::confirm::issue(
             &SigningKey::new(vec![7; 32]).unwrap(),
             &digest,
@@ -598,4 +599,111 @@ async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting
         "{:?}",
         exec.checks
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Confirmation tokens
+// ---------------------------------------------------------------------------------------
+
+const ONCALL: &str = "arn:aws:iam::123456789012:user/oncall";
+
+impl World {
+    /// A failover token for the plan as stored now, issued to the on-call.
+    async fn failover_token(&self, nonce: &str) -> (String, lifeboat::confirm::Claims) {
+        let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
+        lifeboat::confirm::issue(
+            &SigningKey::new(vec![7; 32]).unwrap(),
+            &lifeboat::confirm::dr_request_digest(&plan, "failover").unwrap(),
+            ONCALL,
+            self.clock.now(),
+            Duration::minutes(5),
+            nonce,
+        )
+        .unwrap()
+    }
+
+    async fn failover_precheck(&self, execution: &str, input: Value) -> Result<Value, FunctionError> {
+        let mut request = json!({"plan": "orders-dr", "execution": execution, "mode": "failover"});
+        for (k, v) in input.as_object().unwrap() {
+            request[k] = v.clone();
+        }
+        let req = StepRequest::parse(&json!({"action": "precheck", "request": request})).unwrap();
+        run_dr_step::run(&self.deps, &req, "run-1").await
+    }
+}
+
+#[tokio::test]
+async fn a_retried_failover_precheck_spends_its_token_before_the_execution_exists() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(8, Duration::minutes(10), "b1").await;
+    let (token, claims) = w.failover_token("n-retry").await;
+
+    // The first attempt cannot record the token's use (a transient store error)…
+    w.catalog
+        .fail_next_marker_claim(PortError::Unavailable("throttled".into()));
+    let err = w.failover_precheck("fo-1", json!({"token": token})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Retryable, "{err:?}");
+    // …so no execution exists that later steps could act on with an unspent token.
+    assert!(w.store.get_execution("orders-dr", "fo-1").await.unwrap().is_none());
+
+    // The retry spends it, then records the execution.
+    w.failover_precheck("fo-1", json!({"token": token})).await.unwrap();
+    assert!(w.store.get_execution("orders-dr", "fo-1").await.unwrap().is_some());
+    assert_eq!(
+        lifeboat::confirm::consume(w.catalog.as_ref(), &claims, w.clock.now()).await,
+        Err(lifeboat::confirm::TokenError::Reused),
+        "the token is spent"
+    );
+    // A retried pre-check of the same execution finds it; another token is refused there.
+    w.failover_precheck("fo-1", json!({"token": token})).await.unwrap();
+    let (other, _) = w.failover_token("n-other").await;
+    let err = w.failover_precheck("fo-1", json!({"token": other})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid, "{err:?}");
+}
+
+#[tokio::test]
+async fn a_replayed_failover_token_is_refused_and_records_nothing() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(8, Duration::minutes(10), "b1").await;
+    let (token, claims) = w.failover_token("n-replayed").await;
+    // Spent already (by an earlier execution).
+    lifeboat::confirm::consume(w.catalog.as_ref(), &claims, w.clock.now())
+        .await
+        .unwrap();
+    let err = w.failover_precheck("fo-2", json!({"token": token})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid, "{err:?}");
+    assert!(err.message.contains("already used"), "{}", err.message);
+    assert!(w.store.get_execution("orders-dr", "fo-2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_token_issued_before_the_plan_changed_is_refused() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(8, Duration::minutes(10), "b1").await;
+    let (token, _) = w.failover_token("n-plan").await;
+    // Someone edits the plan after the token was issued (its RPO, here).
+    w.store
+        .put_plan(&lifeboat::dr::DrPlan::from_json(&PLAN.replace(r#""rpo": "1h""#, r#""rpo": "12h""#)).unwrap())
+        .await
+        .unwrap();
+    let err = w.failover_precheck("fo-3", json!({"token": token})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid, "{err:?}");
+    assert!(err.message.contains("plan changed"), "{}", err.message);
+    assert!(w.store.get_execution("orders-dr", "fo-3").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn who_confirmed_comes_from_the_token_never_from_the_step_input() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(8, Duration::minutes(10), "b1").await;
+    let (token, _) = w.failover_token("n-who").await;
+    // The input claims someone else: it is not believed.
+    w.failover_precheck(
+        "fo-4",
+        json!({"token": token, "principal": "arn:aws:iam::123456789012:user/mallory"}),
+    )
+    .await
+    .unwrap();
+    let exec = w.store.get_execution("orders-dr", "fo-4").await.unwrap().unwrap();
+    assert_eq!(exec.principal.as_deref(), Some(ONCALL));
 }

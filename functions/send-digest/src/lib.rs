@@ -82,7 +82,7 @@ pub struct Report {
 }
 
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
-    let tick = ScheduleTick::parse(&event.payload)?;
+    let tick = ScheduleTick::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time)?;
     run(deps, &tick, &event.context.request_id).await
 }
 

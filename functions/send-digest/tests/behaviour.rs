@@ -137,6 +137,7 @@ async fn the_daily_digest_summarises_the_estate_and_is_sent_once_per_day() {
     assert!(!again.sent);
     assert_eq!(fakes.notifier.alerts().len(), 1);
     // The next day is a new digest.
+    fakes.clock.advance(chrono::Duration::days(1));
     handle(&deps, event(r#"{"scheduledTime":"2026-11-25T07:00:00Z"}"#))
         .await
         .unwrap();

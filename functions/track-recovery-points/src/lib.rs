@@ -68,7 +68,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
-    let tick = ScheduleTick::parse(&event.payload)?;
+    let tick = ScheduleTick::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time)?;
     let run_id = &event.context.request_id;
     let mut metrics = Metrics::new(FUNCTION, run_id, deps.ports.clock.now());
     let result = run_measured(deps, &tick, run_id, &mut metrics).await;

@@ -33,6 +33,11 @@ fn event(json: &str) -> LambdaEvent<Value> {
     LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
 }
 
+/// The clock a few seconds after `t`, as when a schedule delivers its tick.
+fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
+    t.parse::<chrono::DateTime<chrono::Utc>>().unwrap() + chrono::Duration::seconds(4)
+}
+
 fn tick_at(t: &str) -> LambdaEvent<Value> {
     event(&format!(r#"{{"scheduledTime":"{t}"}}"#))
 }
@@ -151,8 +156,10 @@ async fn work_pending_past_its_deadline_is_alerted_once_as_stuck() {
     let rp = snapshot(&fakes, &orders, 30, Status::Pending, true).await;
     let report = handle(&deps, event(TICK)).await.unwrap();
     assert!(report.stuck.is_empty(), "30 minutes is within the 2 h deadline");
+    fakes.clock.set(at("2026-11-23T21:00:00Z"));
     let report = handle(&deps, tick_at("2026-11-23T21:00:00Z")).await.unwrap();
     assert_eq!(report.stuck, vec![rp.id.clone()]);
+    fakes.clock.set(at("2026-11-23T21:05:00Z"));
     handle(&deps, tick_at("2026-11-23T21:05:00Z")).await.unwrap();
     let stuck: Vec<_> = fakes
         .notifier
@@ -238,7 +245,9 @@ async fn rpo_breaches_alert_once_per_episode_in_each_location() {
         .collect();
     assert_eq!(breached, ["us-west-2"]);
     // Three hours later the primary is breached too.
+    fakes.clock.set(at("2026-11-23T21:30:00Z"));
     handle(&deps, tick_at("2026-11-23T21:30:00Z")).await.unwrap();
+    fakes.clock.set(at("2026-11-23T21:35:00Z"));
     handle(&deps, tick_at("2026-11-23T21:35:00Z")).await.unwrap();
     let rpo: Vec<_> = fakes
         .notifier
@@ -265,6 +274,7 @@ async fn rpo_breaches_alert_once_per_episode_in_each_location() {
             .unwrap()
             .breached
     );
+    fakes.clock.set(at("2026-11-24T00:00:00Z"));
     handle(&deps, tick_at("2026-11-24T00:00:00Z")).await.unwrap();
     let primary_alerts: Vec<_> = fakes
         .notifier

@@ -8,6 +8,7 @@ pub mod compliance;
 pub mod config_bundle;
 pub mod copy_queue;
 pub mod cost;
+pub mod event_time;
 pub mod export;
 pub mod ids;
 pub mod manifest;

@@ -469,6 +469,35 @@ fn rpo_at_risk(policy: &Policy, points: &[&RecoveryPoint], dest: &Region, now: D
     (next - newest).to_std().unwrap_or_default() > policy.rpo
 }
 
+/// The safety floor judged again right before a point's snapshot is deleted, from a fresh
+/// read of its resource's history (`history`: any order, any location, the point itself
+/// included or not): `Some(why)` when deleting `point` would take the newest restorable or
+/// the newest verified recovery point of its resource in its location. A point already
+/// `expiring` counts as what it was before (restorable unless its backup never became
+/// usable), so a point a crashed run left `expiring` is kept when it has become the floor
+/// meanwhile.
+pub fn floor_at_apply(point: &RecoveryPoint, history: &[RecoveryPoint]) -> Option<String> {
+    let usable = |p: &RecoveryPoint| {
+        p.is_restorable()
+            || (p.status == Status::Expiring && p.failure.as_ref().is_none_or(|f| f.step == Step::Copy && !p.is_copy()))
+    };
+    if !usable(point) {
+        return None;
+    }
+    let key = |p: &RecoveryPoint| (p.created_at, p.id.clone());
+    let others: Vec<&RecoveryPoint> = history
+        .iter()
+        .filter(|p| p.id != point.id && p.location == point.location && p.is_restorable())
+        .collect();
+    if !others.iter().any(|p| key(p) > key(point)) {
+        return Some("newest restorable recovery point in its location (judged again before deleting)".into());
+    }
+    if point.verified_at.is_some() && !others.iter().any(|p| p.verified_at.is_some() && key(p) > key(point)) {
+        return Some("newest verified recovery point in its location (judged again before deleting)".into());
+    }
+    None
+}
+
 fn expire_group(
     now: DateTime<Utc>,
     force: bool,

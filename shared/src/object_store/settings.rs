@@ -38,6 +38,9 @@ pub struct S3Settings {
     /// `CHANGE_WAIT_SECONDS` (default 1, at most 20): the long poll that confirms the
     /// change queue is drained.
     pub change_wait: std::time::Duration,
+    /// `MAX_EVENT_SKEW` / `MAX_EVENT_AGE`: how far from the clock a schedule event's time
+    /// may be ([`crate::domain::event_time`]).
+    pub event_time: crate::domain::event_time::EventTimeBounds,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,6 +143,9 @@ impl S3Settings {
         let storage_class = get("BACKUP_STORAGE_CLASS")
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| "STANDARD".to_owned());
+        let event_time = crate::domain::event_time::EventTimeBounds::from_lookup(&get)
+            .map_err(|p| problems.extend(p))
+            .unwrap_or_default();
         match (backup_region, source_region) {
             (Some(backup_region), Some(source_region)) if problems.is_empty() => Ok(Self {
                 backup_bucket,
@@ -158,6 +164,7 @@ impl S3Settings {
                 full_listing_every: chrono::Duration::hours(i64::try_from(full_every_hours).unwrap_or(168)),
                 max_changes,
                 change_wait: std::time::Duration::from_secs(change_wait),
+                event_time,
             }),
             _ => Err(SettingsError(problems)),
         }

@@ -24,9 +24,10 @@ struct StartRequest {
     token: Option<String>,
 }
 
-/// The request a failover or failback token is bound to (what run-dr-step verifies).
-fn digest(plan: &str, mode: Mode) -> String {
-    confirm::request_digest(&json!({"plan": plan, "mode": mode.as_str()}))
+/// The request a failover or failback token is bound to (what run-dr-step verifies): the
+/// plan's name and content, and the mode.
+fn digest(plan: &DrPlan, mode: Mode) -> Result<String, Problem> {
+    confirm::dr_request_digest(plan, mode.as_str()).map_err(|e| Problem::internal(e.to_string()))
 }
 
 fn token_problem(e: &TokenError) -> Problem {
@@ -124,7 +125,7 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
                 let nonce = uuid::Uuid::new_v4().to_string();
                 let (token, claims) = confirm::issue(
                     &key,
-                    &digest(&plan.name, mode),
+                    &digest(&plan, mode)?,
                     principal,
                     now,
                     deps.admin.token_validity,
@@ -156,9 +157,8 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
                 }));
             }
             Some(token) => {
-                confirm::verify(&key, token, &digest(&plan.name, mode), principal, now)
-                    .map_err(|e| token_problem(&e))?;
-                input["principal"] = json!(principal);
+                confirm::verify(&key, token, &digest(&plan, mode)?, principal, now).map_err(|e| token_problem(&e))?;
+                // The state machine reads who confirmed from the token itself.
                 input["token"] = json!(token);
                 input["failure_time"] = json!(now.to_rfc3339());
             }
