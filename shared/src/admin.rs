@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{RecoveryPointId, Region};
-use crate::ports::PortResult;
 pub use crate::dr::plan::RestoreSettings;
+use crate::ports::PortResult;
 
 /// One line of the audit trail. Written with a conditional put and never changed.
 ///
@@ -336,7 +336,9 @@ pub mod fake {
 
     use async_trait::async_trait;
 
-    use super::{AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreSettings, RestoreStore};
+    use super::{
+        AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreSettings, RestoreStore,
+    };
     use crate::domain::Region;
     use crate::ports::{PortError, PortResult};
 

@@ -212,7 +212,11 @@ async fn every_sample_event_has_the_outcome_its_name_promises() {
     for (path, expected) in SAMPLES {
         let function = path.split('/').next().unwrap();
         let payload = std::fs::read_to_string(events_dir().join(path)).unwrap();
-        let payload = if *expected == Succeeds { delivered_now(&payload) } else { payload };
+        let payload = if *expected == Succeeds {
+            delivered_now(&payload)
+        } else {
+            payload
+        };
         let (error, reply) = env.invoke(function, &payload).await.unwrap();
         let got = match (&error, &reply) {
             (Some(_), r) => Fails(leak(r["errorType"].as_str().unwrap_or("?"))),

@@ -256,11 +256,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         None
     };
     let base = match described {
-        Some(instance) => deps
-            .rds
-            .placement(&rp.location, instance)
-            .await
-            .map_err(|e| port(&e))?,
+        Some(instance) => deps.rds.placement(&rp.location, instance).await.map_err(|e| port(&e))?,
         None => None,
     };
     let settings = r.placement.over(base);
