@@ -1,7 +1,8 @@
 //! The demo's last part: a DR drill of a small plan on the real state machine, and its
 //! report: each step with its timing, the source chosen for each database and why, the
 //! DynamoDB table restored from its native backup with its item count and checksum, and
-//! the measured RTO and RPO against the plan's targets.
+//! the measured RTO and RPO against the plan's targets. Then a failover and a failback
+//! through the admin API, with the failback's data loss window and outage.
 
 use std::time::Duration;
 
@@ -184,5 +185,131 @@ pub async fn drill() -> Result<()> {
         .as_array()
         .map_or(0, |c| c.iter().filter(|c| c["done"] == true).count());
     println!("  torn down: {undone} drill resource(s) deleted (databases and table), production untouched");
+    failover_and_failback(&dr, &db, &arn).await
+}
+
+/// Starts a failover or failback through the admin API as an admin: a preview answers a
+/// confirmation token bound to the plan, the mode and the caller; the token starts the
+/// execution. Waits for it and answers its name and status.
+async fn through_the_api(dr: &DrEnv, plan: &str, mode: &str) -> Result<(String, String)> {
+    use lifeboat_tests::api::{call, request};
+    const ADMIN: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/alice";
+    let rid = |what: &str| format!("{}-demo-{mode}-{what}", dr.env.prefix);
+    let ask = json!({"plan": plan, "mode": mode});
+    let (status, _, preview) = call(&dr.env, &request("POST", "/dr/executions", ADMIN, Some(&ask), &rid("preview"))).await;
+    let token = preview["token"]
+        .as_str()
+        .ok_or_else(|| format!("{mode} preview answered {status}: {preview}"))?;
+    let go = json!({"plan": plan, "mode": mode, "token": token});
+    let (status, _, started) = call(&dr.env, &request("POST", "/dr/executions", ADMIN, Some(&go), &rid("start"))).await;
+    let arn = started["execution_arn"]
+        .as_str()
+        .ok_or_else(|| format!("{mode} start answered {status}: {started}"))?;
+    let done = dr
+        .wait(arn, std::time::Instant::now(), Duration::from_mins(3))
+        .await?;
+    let name = started["execution"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "  {mode} {name}: {} in {:.1} s (confirmed by {ADMIN})",
+        done.status,
+        done.wall.as_secs_f64()
+    );
+    if done.status != "SUCCEEDED" {
+        return Err(format!("{mode} {name} ended {}: {:?} {:?}", done.status, done.error, done.cause).into());
+    }
+    Ok((name, done.status))
+}
+
+/// A failover of the shop database to the DR region and a failback, each through the
+/// admin API with a confirmation token, switching an SSM endpoint parameter. The failback
+/// first stops writes to the DR side (the parameter points at a maintenance value), then
+/// snapshots it: the report states its data loss window and its outage.
+async fn failover_and_failback(dr: &DrEnv, db: &str, arn: &str) -> Result<()> {
+    let parameter = format!("/{}/shop/endpoint", dr.env.prefix);
+    println!(
+        "\nDR failover and failback of {db} through the admin API; the switch repoints the SSM parameter {parameter}"
+    );
+    let ssm = dr.ssm();
+    ssm.put_parameter()
+        .name(&parameter)
+        .value("shop.primary.example")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await?;
+    let endpoint = || async {
+        ssm.get_parameter()
+            .name(&parameter)
+            .send()
+            .await
+            .ok()
+            .and_then(|p| p.parameter().and_then(|p| p.value()).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let source_key = dr.env.create_kms_key(PRIMARY).await?;
+    let plan = dr
+        .put_plan(&format!(
+            r#"{{"name": "{{prefix}}-demo-site", "source_region": "{PRIMARY}", "dr_region": "{DR}",
+                "databases": [{{"arn": "{arn}"}}],
+                "network": {{"allow_default_network": true}},
+                "switch": {{"region": "{PRIMARY}", "parameters": {{"{parameter}": "{db}"}},
+                            "quiesce": {{"parameters": {{"{parameter}": "maintenance.invalid"}}, "settle": "1s"}}}},
+                "prechecks": {{"source_kms_key_id": "{source_key}"}},
+                "rto": "30m", "rpo": "15m", "poll_interval": "1s"}}"#
+        ))
+        .await?;
+    println!("  endpoint before: {}", endpoint().await);
+
+    let (failover, _) = through_the_api(dr, &plan.name, "failover").await?;
+    let report = dr.report(&plan.name, &failover).await?;
+    for d in report["databases"].as_array().into_iter().flatten() {
+        println!(
+            "    {} → {} in {} ({}): {}",
+            d["database"].as_str().unwrap_or("?"),
+            d["recovered_as"].as_str().unwrap_or("?"),
+            d["region"].as_str().unwrap_or("?"),
+            d["source"]["type"].as_str().unwrap_or("?"),
+            d["reason"].as_str().unwrap_or("").chars().take(90).collect::<String>()
+        );
+    }
+    let m = &report["measurement"];
+    println!(
+        "    endpoint now {}; measured RTO {}, RPO {}",
+        endpoint().await,
+        secs(&m["rto_secs"]),
+        secs(&m["rpo_secs"])
+    );
+
+    let (failback, _) = through_the_api(dr, &plan.name, "failback").await?;
+    let report = dr.report(&plan.name, &failback).await?;
+    let fb = &report["failback"];
+    println!(
+        "    writes to the DR side stopped at {} (endpoint set to maintenance.invalid), DR-side snapshot at {}",
+        fb["writes_stopped_at"].as_str().unwrap_or("?"),
+        fb["snapshot_at"].as_str().unwrap_or("?")
+    );
+    for d in report["databases"].as_array().into_iter().flatten() {
+        println!(
+            "    {} → {} in {} ({})",
+            d["database"].as_str().unwrap_or("?"),
+            d["recovered_as"].as_str().unwrap_or("?"),
+            d["region"].as_str().unwrap_or("?"),
+            d["source"]["type"].as_str().unwrap_or("?"),
+        );
+    }
+    println!(
+        "    failback data loss window {}, outage {}; endpoint back to {}",
+        secs(&fb["data_loss_window_secs"]),
+        secs(&fb["outage_secs"]),
+        endpoint().await
+    );
+    for f in report["final_snapshots"].as_array().into_iter().flatten() {
+        println!(
+            "    the failover's {} deleted with its final snapshot {} kept ({})",
+            f["database"].as_str().unwrap_or("?"),
+            f["snapshot"].as_str().unwrap_or("?"),
+            f["region"].as_str().unwrap_or("?")
+        );
+    }
     Ok(())
 }
