@@ -1460,3 +1460,60 @@ async fn dr_cluster_restores_carry_their_placement_and_get_a_private_writer() {
     dbs.create_cluster_instance(&w).await.unwrap();
     assert_eq!((restore.num_calls(), writer.num_calls(), exists.num_calls()), (1, 1, 1));
 }
+
+// ---------------------------------------------------------------------------------------
+// RDS: DR restores whose target exists already
+// ---------------------------------------------------------------------------------------
+
+/// Uses aws-smithy-mocks to pin the answers: a DR restore whose target identifier is taken
+/// adopts it only when it carries the restore's Lifeboat tags (a retried step finds the
+/// database its earlier run started); a database of that name that is not this restore's
+/// is a conflict and left alone; one still being deleted (its name kept for minutes, as
+/// on AWS) makes the restore wait.
+#[tokio::test(start_paused = true)]
+async fn a_dr_restore_adopts_an_existing_target_only_when_it_carries_its_tags() {
+    use lifeboat::dr::aws::RdsDrDatabases;
+    use lifeboat::dr::plan::RestoreSettings;
+    use lifeboat::dr::ports::{DrDatabases as _, RestoreRequest};
+    let exists = || {
+        mock!(aws_sdk_rds::Client::restore_db_instance_from_db_snapshot)
+            .then_http_response(|| rds_wire_error(400, "DBInstanceAlreadyExists", "exists"))
+    };
+    let described = |status: &'static str, tagged: bool| {
+        mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+            let mut db = DbInstance::builder()
+                .db_instance_identifier("lbfo-0a1b2c3d-orders")
+                .db_instance_status(status);
+            if tagged {
+                db = db
+                    .tag_list(RdsTag::builder().key("lifeboat:dr-execution").value("exec-1").build())
+                    .tag_list(RdsTag::builder().key("lifeboat:dr-plan").value("orders-dr").build());
+            }
+            DescribeDbInstancesOutput::builder().db_instances(db.build()).build()
+        })
+    };
+    let (e1, d1) = (exists(), described("available", true));
+    let (e2, d2) = (exists(), described("available", false));
+    let (e3, d3) = (exists(), described("deleting", true));
+    let client = mock_client!(aws_sdk_rds, RuleMode::Sequential, [&e1, &d1, &e2, &d2, &e3, &d3]);
+    let west = region("us-west-2");
+    let dbs = RdsDrDatabases::with_clients(HashMap::from([(west.clone(), client)]));
+    let tags = vec![
+        Tag::new("lifeboat:dr-execution", "exec-1"),
+        Tag::new("lifeboat:dr-plan", "orders-dr"),
+    ];
+    let settings = RestoreSettings::default();
+    let req = RestoreRequest {
+        region: &west,
+        kind: ResourceKind::RdsInstance,
+        target: "lbfo-0a1b2c3d-orders",
+        class: None,
+        settings: &settings,
+        tags: &tags,
+    };
+    dbs.restore_from_snapshot(&req, "lb-orders-202611220100").await.unwrap();
+    let foreign = dbs.restore_from_snapshot(&req, "lb-orders-202611220100").await;
+    assert!(matches!(&foreign, Err(PortError::Conflict(m)) if m.contains("left alone")), "{foreign:?}");
+    let deleting = dbs.restore_from_snapshot(&req, "lb-orders-202611220100").await;
+    assert!(matches!(deleting, Err(PortError::InvalidState(_))), "{deleting:?}");
+}

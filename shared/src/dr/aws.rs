@@ -35,6 +35,38 @@ impl std::fmt::Debug for RdsDrDatabases {
 }
 
 impl RdsDrDatabases {
+    /// A restore found its target existing. A retried step (after a crash or a timeout)
+    /// finds the database its earlier run started: it carries this restore's Lifeboat tags
+    /// (the execution and the plan), and is used. Anything else of that name is not this
+    /// restore's to use: `Conflict`, and it is left alone. One still being deleted keeps
+    /// its name for minutes: the restore waits (`InvalidState`).
+    async fn adopt_existing(&self, req: &RestoreRequest<'_>) -> PortResult<()> {
+        let Some(db) = self.describe(req.region, req.kind, req.target).await? else {
+            return Err(PortError::Throttled(format!(
+                "{} exists but cannot be described yet; try again",
+                req.target
+            )));
+        };
+        let ours = req
+            .tags
+            .iter()
+            .filter(|t| t.key.starts_with("lifeboat:"))
+            .all(|t| db.tags.contains(t));
+        if !ours {
+            return Err(PortError::Conflict(format!(
+                "a database named {} exists in {} and was not made by this restore (its lifeboat tags differ); it is left alone",
+                req.target, req.region
+            )));
+        }
+        if db.status == "deleting" {
+            return Err(PortError::InvalidState(format!(
+                "{} is being deleted; the restore waits until its name is free",
+                req.target
+            )));
+        }
+        Ok(())
+    }
+
     pub fn new(base: SdkConfig) -> Self {
         Self {
             clients: PerRegion::new(base, rds_client),
@@ -80,26 +112,27 @@ fn gone_is_fine(r: PortResult<()>) -> PortResult<()> {
     }
 }
 
-/// An existing target (a retry after a crash) is what the restore wanted.
-fn exists_is_fine<E>(
+/// Whether the target existed already (`true`: a retry after a crash, or a name taken by
+/// something else; the caller tells them apart).
+fn already_exists<E>(
     operation: &str,
     r: Result<
         (),
         aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
     >,
-) -> PortResult<()>
+) -> PortResult<bool>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match r {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(false),
         Err(e)
             if matches!(
                 e.code(),
                 Some("DBInstanceAlreadyExists" | "DBInstanceAlreadyExistsFault" | "DBClusterAlreadyExistsFault")
             ) =>
         {
-            Ok(())
+            Ok(true)
         }
         Err(e) => Err(port_error(operation, e)),
     }
@@ -226,11 +259,11 @@ impl DrDatabases for RdsDrDatabases {
 
     async fn restore_from_snapshot(&self, req: &RestoreRequest<'_>, snapshot: &str) -> PortResult<()> {
         let client = self.client(req.region)?;
-        match req.kind {
+        let existed = match req.kind {
             ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
                 Err(not_a_database(req.kind))
             }
-            ResourceKind::RdsInstance => exists_is_fine(
+            ResourceKind::RdsInstance => already_exists(
                 "RestoreDBInstanceFromDBSnapshot",
                 client
                     .restore_db_instance_from_db_snapshot()
@@ -249,7 +282,7 @@ impl DrDatabases for RdsDrDatabases {
             ),
             ResourceKind::AuroraCluster => {
                 let engine = self.cluster_snapshot_engine(req.region, snapshot).await?;
-                exists_is_fine(
+                already_exists(
                     "RestoreDBClusterFromSnapshot",
                     client
                         .restore_db_cluster_from_snapshot()
@@ -265,14 +298,18 @@ impl DrDatabases for RdsDrDatabases {
                         .map(drop),
                 )
             }
+        }?;
+        if existed {
+            self.adopt_existing(req).await?;
         }
+        Ok(())
     }
 
     async fn restore_to_time(&self, req: &RestoreRequest<'_>, source: &str, time: DateTime<Utc>) -> PortResult<()> {
         if req.kind != ResourceKind::RdsInstance {
             return Err(PortError::Invalid("point-in-time restore is for DB instances".into()));
         }
-        exists_is_fine(
+        let existed = already_exists(
             "RestoreDBInstanceToPointInTime",
             self.client(req.region)?
                 .restore_db_instance_to_point_in_time()
@@ -289,11 +326,17 @@ impl DrDatabases for RdsDrDatabases {
                 .send()
                 .await
                 .map(drop),
-        )
+        )?;
+        if existed {
+            self.adopt_existing(req).await?;
+        }
+        Ok(())
     }
 
     async fn create_cluster_instance(&self, req: &WriterRequest<'_>) -> PortResult<()> {
-        exists_is_fine(
+        // The writer's name is derived from the cluster's, itself adopted only when it
+        // carries this restore's tags: an existing writer is the earlier run's.
+        already_exists(
             "CreateDBInstance",
             self.client(req.region)?
                 .create_db_instance()
@@ -308,6 +351,7 @@ impl DrDatabases for RdsDrDatabases {
                 .await
                 .map(drop),
         )
+        .map(drop)
     }
 
     async fn promote_replica(&self, region: &Region, id: &str) -> PortResult<()> {
