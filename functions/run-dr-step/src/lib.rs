@@ -1093,12 +1093,36 @@ fn delete_undo(d: &DbRun) -> Undo {
 }
 
 /// Check before create: a retried step finds the database its earlier run started.
-async fn exists(deps: &Deps, d: &DbRun) -> PortResult<bool> {
-    Ok(deps
+/// Whether the restore's target exists already as this execution's: a retried step finds
+/// the database its earlier run started (it carries the execution's Lifeboat tags). A
+/// database of that name that is not this execution's is never used, nor later deleted:
+/// `Conflict`, left alone. One still being deleted keeps its name for minutes, as on AWS:
+/// the step waits (`InvalidState`).
+async fn exists(deps: &Deps, d: &DbRun, tags: &[Tag]) -> PortResult<bool> {
+    let Some(db) = deps
         .databases
         .describe(&d.target_region, d.db.kind, &d.target_id)
         .await?
-        .is_some())
+    else {
+        return Ok(false);
+    };
+    let ours = tags
+        .iter()
+        .filter(|t| t.key.starts_with("lifeboat:"))
+        .all(|t| db.tags.contains(t));
+    if !ours {
+        return Err(PortError::Conflict(format!(
+            "a database named {} exists in {} and is not this execution's (its lifeboat tags differ); it is left alone",
+            d.target_id, d.target_region
+        )));
+    }
+    if db.status == "deleting" {
+        return Err(PortError::InvalidState(format!(
+            "{} is being deleted; the restore waits until its name is free",
+            d.target_id
+        )));
+    }
+    Ok(true)
 }
 
 /// Starts what can start and moves every database of the current plan step along.
@@ -1143,7 +1167,7 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     let settings = restore_settings(deps, plan, &d).await?;
                     exec.will_undo(action, delete_undo(&d));
                     save(deps, exec).await?;
-                    if !exists(deps, &d).await? {
+                    if !exists(deps, &d, &tags).await? {
                         deps.databases
                             .restore_to_time(&restore_request(&d, &settings, &tags), &d.db.id, *restore_time)
                             .await?;
@@ -1155,7 +1179,7 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     let settings = restore_settings(deps, plan, &d).await?;
                     exec.will_undo(action, delete_undo(&d));
                     save(deps, exec).await?;
-                    if !exists(deps, &d).await? {
+                    if !exists(deps, &d, &tags).await? {
                         deps.databases
                             .restore_from_snapshot(&restore_request(&d, &settings, &tags), snapshot)
                             .await?;
@@ -1316,7 +1340,7 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
                     let settings = restore_settings(deps, plan, &d).await?;
                     exec.will_undo(action, delete_undo(&d));
                     save(deps, exec).await?;
-                    if !exists(deps, &d).await? {
+                    if !exists(deps, &d, &tags).await? {
                         deps.databases
                             .restore_from_snapshot(&restore_request(&d, &settings, &tags), snapshot)
                             .await?;

@@ -430,8 +430,8 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
     );
 
     // A database already at the name the next drill restores into, not made by Lifeboat
-    // for this plan (another execution's and plan's tags): the restore finds it, the validation refuses
-    // it, and the compensation leaves it alone.
+    // for this plan (another execution's and plan's tags): the restore refuses to use it,
+    // and the compensation leaves it alone.
     let squatter = lifeboat::dr::execution::resource_name("lbdr", "d2", "orders");
     w.dbs.put(
         &west(),
@@ -442,10 +442,15 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
             Tag::new(run_dr_step::TAG_PLAN, "someone-elses-plan"),
         ],
     );
-    for action in ["precheck", "choose-source", "restore", "poll"] {
+    for action in ["precheck", "choose-source"] {
         drill(action, "d2").await.unwrap();
     }
-    let err = drill("validate", "d2").await.unwrap_err();
+    let err = drill("restore", "d2").await.unwrap_err();
+    assert!(
+        err.message.contains(&squatter) && err.message.contains("is not this execution's"),
+        "{err}"
+    );
+    assert_eq!(w.dbs.restores(), 1, "nothing restored over or beside it");
     let req = StepRequest::parse(&json!({"action": "compensate",
         "request": {"plan": "orders-dr", "execution": "d2", "mode": "drill",
                     "error": {"Error": err.kind.as_str(), "Cause": "{}"}}}))
