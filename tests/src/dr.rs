@@ -10,7 +10,7 @@ use lifeboat::confirm::{self, SigningKey};
 use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat::dr::{DrPlan, DrStore, DynamoDbDrStore};
 use lifeboat::ports::Catalog;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{DR, PRIMARY, Result, TestEnv};
 

@@ -214,6 +214,7 @@ async fn the_dry_run_plan_comes_from_the_real_binary() {
 #[tokio::test]
 async fn runs_report_the_aws_calls_they_made() {
     let env = TestEnv::local_deployment().await.unwrap();
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let (error, _) = env
         .invoke(
             "track-recovery-points",
