@@ -144,7 +144,9 @@ async fn the_state_machine_backs_up_every_shard_of_a_prefix_with_the_real_functi
         .unwrap();
 
     let (sfn, machine) = state_machine(&env).await;
-    let input = json!({"bucket": src, "prefix": "media/", "policy": "gold", "scheduledTime": "2026-11-23T18:00:00Z"});
+    // The schedule's tick, as it arrives: backup-objects refuses times far from its clock.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let input = json!({"bucket": src, "prefix": "media/", "policy": "gold", "scheduledTime": now});
     let done = execute(&sfn, &machine, &env.name("run-1"), &input).await;
     assert_eq!(done.status, "SUCCEEDED", "{:?} {:?}", done.error, done.cause);
     eprintln!(
@@ -206,7 +208,8 @@ async fn a_run_that_fails_is_alerted_through_sns() {
     let env = TestEnv::local_deployment().await.unwrap();
     let (sfn, machine) = state_machine(&env).await;
     let missing = env.name("no-such-bucket");
-    let input = json!({"bucket": missing, "prefix": "", "policy": "gold", "scheduledTime": "2026-11-23T18:00:00Z"});
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let input = json!({"bucket": missing, "prefix": "", "policy": "gold", "scheduledTime": now});
     let done = execute(&sfn, &machine, &env.name("run-missing"), &input).await;
     assert_eq!(done.status, "FAILED");
     assert_eq!(done.error.as_deref(), Some("BackupFailed"));

@@ -204,7 +204,7 @@ pub async fn handle_with(
     let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
     let deadline = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
     let request_id = &event.context.request_id;
-    let result = match Request::parse(&event.payload) {
+    let result = match Request::parse(&event.payload).and_then(|r| trusted_time(deps, r)) {
         Ok(Request::Whole(req)) => run(deps, &req, request_id, deadline).await,
         Ok(Request::Sharded(req)) => match req.mode {
             Mode::Shards => plan_shards(deps, &req).await,
@@ -216,6 +216,19 @@ pub async fn handle_with(
     record_metrics(&result, &deps.settings.backup_region, &mut metrics);
     metrics.flush(sink);
     result
+}
+
+/// Refuses a request whose `scheduledTime` lies outside `MAX_EVENT_SKEW` / `MAX_EVENT_AGE`
+/// of the clock: the run's slot, its name and its recovery point are the event's time,
+/// so a replayed or forged tick would back up for the wrong slot. Nothing is read or
+/// written before this check.
+fn trusted_time(deps: &Deps, request: Request) -> Result<Request, FunctionError> {
+    let at = match &request {
+        Request::Whole(r) => r.scheduled_time,
+        Request::Sharded(r) => r.scheduled_time,
+    };
+    lifeboat::events::check_time("scheduledTime", at, deps.clock.now(), deps.settings.event_time)?;
+    Ok(request)
 }
 
 /// An invocation's metrics, in the backup region: `ObjectsCopied` and `BytesCopied` by

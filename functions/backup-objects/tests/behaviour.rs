@@ -261,6 +261,27 @@ async fn large_objects_are_copied_in_parts() {
     assert_eq!(w.backup.bytes("vault", &m.entries[0].backup_key).unwrap().len(), 5000);
 }
 
+/// A tick dated outside MAX_EVENT_SKEW / MAX_EVENT_AGE of the clock is refused before
+/// anything is read or written: the run's slot, name and recovery point come from it.
+#[tokio::test]
+async fn a_request_dated_outside_the_event_time_bounds_changes_nothing() {
+    let w = world("1000", u64::MAX);
+    w.source.insert("photos", "2026/a.jpg", b"a");
+    for at in ["1996-11-23T18:00:00Z", "2036-11-23T18:00:00Z"] {
+        let whole = format!(r#"{{"bucket":"photos","prefix":"2026/","policy":"gold","scheduledTime":"{at}"}}"#);
+        let sharded = format!(
+            r#"{{"mode":"shards","bucket":"photos","prefix":"2026/","policy":"gold","scheduledTime":"{at}","maxShards":2}}"#
+        );
+        for body in [whole, sharded] {
+            let err = handle(&w.deps, event(&body)).await.unwrap_err();
+            assert_eq!(err.kind, ErrorType::Invalid, "{body}");
+            assert!(err.message.contains("scheduledTime") && err.message.contains(&at[..4]), "{}", err.message);
+        }
+    }
+    assert_eq!(w.source.total_calls(), 0);
+    assert!(w.catalog.points().is_empty(), "nothing cataloged");
+}
+
 #[tokio::test]
 async fn bad_input_is_rejected_before_any_call() {
     let w = world("1000", u64::MAX);
