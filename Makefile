@@ -133,6 +133,7 @@ check-iam: $(VENV)/.installed $(IAM_CHECK)/node_modules/.installed ## IAM wiring
 	$(PYTHON) $(IAM_CHECK)/check.py template.yaml
 	@# The check itself: defects reintroduced into a copy of the template must be reported.
 	$(PYTHON) $(IAM_CHECK)/test_check.py template.yaml
+	$(PYTHON) $(IAM_CHECK)/test_calls.py template.yaml
 
 lint: fmt-check clippy lint-template deny checkov check-iam ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov, IAM check
 
@@ -160,7 +161,7 @@ integration: $(VENV)/.installed $(CHROMIUM) functions ## Integration tests again
 
 test: $(VENV)/.installed $(CHROMIUM) lint stack-unit functions ## Everything: lint, then all tests on the local stack
 	$(CARGO) build --workspace --all-targets
-	$(call with_stack,$(CARGO) nextest run --workspace --no-fail-fast)
+	$(call with_stack,infra/local/run-tests.sh)
 
 demo: $(VENV)/.installed functions ## Sample estate in two regions, backed up by Lifeboat, with a report
 	$(CARGO) build -p lifeboat-tests --bin lifeboat-demo

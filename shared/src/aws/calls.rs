@@ -22,6 +22,13 @@ fn calls() -> std::sync::MutexGuard<'static, BTreeMap<String, u64>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The Lambda function this process serves (`AWS_LAMBDA_FUNCTION_NAME`), if any.
+fn function_name() -> Option<&'static str> {
+    static NAME: OnceLock<Option<String>> = OnceLock::new();
+    NAME.get_or_init(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok())
+        .as_deref()
+}
+
 /// The interceptor; add it to a client's config with `.interceptor(CountCalls)`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CountCalls;
@@ -40,7 +47,17 @@ impl Intercept for CountCalls {
         let op = cfg
             .load::<Metadata>()
             .map_or_else(|| "unknown".to_owned(), |m| format!("{}:{}", m.service(), m.name()));
-        *calls().entry(op).or_insert(0) += 1;
+        let first_use = {
+            let mut calls = calls();
+            let n = calls.entry(op.clone()).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        // Once per operation and process: which operations a function uses, checked
+        // against its role after the stack tests (infra/iam/calls.py).
+        if first_use && let Some(function) = function_name() {
+            tracing::info!(function, operation = %op, "aws operation");
+        }
         Ok(())
     }
 }
