@@ -146,6 +146,17 @@ impl DrEnv {
             .master_user_password(format!("pw-{}", uuid::Uuid::new_v4().simple()))
             .send()
             .await?;
+        // An Aurora cluster serves through its instances: its writer, as in production.
+        self.env
+            .rds(PRIMARY)
+            .create_db_instance()
+            .db_instance_identifier(format!("{id}-writer"))
+            .db_cluster_identifier(id)
+            .db_instance_class("db.r6g.large")
+            .engine("aurora-postgresql")
+            .send()
+            .await?;
+        self.env.wait_instance_available(PRIMARY, &format!("{id}-writer")).await?;
         self.env.wait_cluster_available(PRIMARY, id).await?;
         out.db_cluster()
             .and_then(|c| c.db_cluster_arn())

@@ -415,6 +415,7 @@ impl CopyJob<'_> {
         RecoveryPoint {
             source: Some(s.id.clone()),
             kms_key_id: Some(self.kms.to_owned()),
+            writer_class: s.writer_class.clone(),
             updated_at: now,
             // A copy holds the data of its source's instant: that is what RPO measures.
             ..RecoveryPoint::new(

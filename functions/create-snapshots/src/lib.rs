@@ -558,6 +558,8 @@ fn record(
         adopted,
         emergency: w.emergency,
         updated_at: now,
+        writer_class: lifeboat::ports::tag_value(&snapshot.tags, lifeboat::domain::naming::tags::WRITER_CLASS)
+            .map(str::to_owned),
         ..RecoveryPoint::new(
             &w.resource,
             &w.policy,

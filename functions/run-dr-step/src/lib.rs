@@ -376,12 +376,21 @@ async fn newest_verified(
     arn: &str,
     region: &Region,
 ) -> PortResult<Option<(String, String, DateTime<Utc>)>> {
+    Ok(newest_verified_point(deps, arn, region)
+        .await?
+        .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)))
+}
+
+async fn newest_verified_point(
+    deps: &Deps,
+    arn: &str,
+    region: &Region,
+) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
     let points = deps.catalog.by_resource(arn, 200).await?;
     Ok(points
         .into_iter()
         .filter(|rp| &rp.location == region && rp.is_restorable() && rp.verified_at.is_some())
-        .max_by_key(|rp| rp.created_at)
-        .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)))
+        .max_by_key(|rp| rp.created_at))
 }
 
 /// The newest usable native backup of `table` taken at or before `at`: a restorable
@@ -566,6 +575,34 @@ async fn precheck_leased(
                     }
                 }
                 None => problems.push(format!("{}: no verified recovery point in {}", db.id, plan.dr_region)),
+            }
+        }
+        // A restored Aurora cluster needs a writer, and its class: the plan's, the
+        // source writer's (read now), or the one recorded with the snapshot. A failover
+        // whose source cannot be read and whose copy records none is refused now rather
+        // than halfway.
+        if db.kind == ResourceKind::AuroraCluster && db.instance_class.is_none() && !replica {
+            let now_readable = deps
+                .databases
+                .describe(&plan.source_region, db.kind, &db.id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|i| i.class)
+                .is_some();
+            let recorded = newest_verified_point(deps, &db.arn, &plan.dr_region)
+                .await?
+                .and_then(|rp| rp.writer_class);
+            match (now_readable, recorded) {
+                (true, _) => {}
+                (false, Some(class)) => checks.push(format!(
+                    "{}: writer class {class}, as recorded with the recovery point (the source cannot be read)",
+                    db.id
+                )),
+                (false, None) => problems.push(format!(
+                    "{}: no instance class for the restored cluster's writer: the source's writer cannot be read and the recovery point records none; set instance_class in the plan",
+                    db.id
+                )),
             }
         }
     }
@@ -917,11 +954,14 @@ async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
                 .is_some(),
             None => false,
         };
+        let dr_copy = newest_verified_point(deps, &db.arn, &plan.dr_region).await?;
         let facts = SourceFacts {
             source_healthy: healthy,
             pitr_window,
             replica_available,
-            newest_dr_copy: newest_verified(deps, &db.arn, &plan.dr_region).await?,
+            newest_dr_copy: dr_copy
+                .as_ref()
+                .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)),
         };
         let (source, reason) = choose_source(exec.mode, &db, &facts, exec.reference_time, now);
         let Some(source) = source else {
@@ -929,7 +969,17 @@ async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
         };
         let d = &mut exec.databases[i];
         d.expect_engine = info.and_then(|i| i.engine.clone());
-        d.expect_class = db.instance_class.clone().or_else(|| info.and_then(|i| i.class.clone()));
+        // The writer class of a restored Aurora cluster: the plan's, else the source
+        // writer's as read now, else as recorded with the snapshot when it was taken (the
+        // source's region may be down).
+        d.expect_class = db
+            .instance_class
+            .clone()
+            .or_else(|| info.and_then(|i| i.class.clone()))
+            .or_else(|| match &source {
+                Source::DrSnapshot { .. } => dr_copy.as_ref().and_then(|rp| rp.writer_class.clone()),
+                _ => None,
+            });
         match &source {
             Source::PointInTime { .. } => d.target_region = plan.source_region.clone(),
             Source::PromoteReplica { replica, .. }

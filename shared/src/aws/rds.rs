@@ -83,6 +83,37 @@ fn cluster_snapshot(region: &Region, s: &DbClusterSnapshot) -> Snapshot {
     }
 }
 
+/// The DB instance class of the cluster's writer, as RDS describes it now; `None` when it
+/// cannot be read (the snapshot is taken anyway, without it).
+async fn writer_class(client: &Client, cluster: &str) -> Option<String> {
+    let described = client.describe_db_clusters().db_cluster_identifier(cluster).send().await;
+    let writer = match described {
+        Ok(out) => out
+            .db_clusters()
+            .first()?
+            .db_cluster_members()
+            .iter()
+            .find(|m| m.is_cluster_writer() == Some(true))?
+            .db_instance_identifier()?
+            .to_owned(),
+        Err(e) => {
+            tracing::warn!(cluster, error = %port_error("DescribeDBClusters", e), "writer class not recorded");
+            return None;
+        }
+    };
+    match client.describe_db_instances().db_instance_identifier(&writer).send().await {
+        Ok(out) => out
+            .db_instances()
+            .first()
+            .and_then(|i| i.db_instance_class())
+            .map(str::to_owned),
+        Err(e) => {
+            tracing::warn!(cluster, writer, error = %port_error("DescribeDBInstances", e), "writer class not recorded");
+            None
+        }
+    }
+}
+
 fn missing(what: &str, name: &str) -> PortError {
     PortError::Unavailable(format!("{what} {name}: response carried no snapshot"))
 }
@@ -160,17 +191,31 @@ impl SnapshotStore for RdsSnapshotStore {
                     .ok_or_else(|| missing("CreateDBSnapshot", name))
             }
             ResourceKind::AuroraCluster => {
+                // The writer's class goes with the snapshot (and its copies): a restore in
+                // a region whose source is down creates its writer with it.
+                let mut tags = tags.to_vec();
+                let class = writer_class(&client, &resource.id).await;
+                if let Some(class) = &class {
+                    tags.push(Tag::new(tags::WRITER_CLASS, class));
+                }
                 let out = client
                     .create_db_cluster_snapshot()
                     .db_cluster_snapshot_identifier(name)
                     .db_cluster_identifier(&resource.id)
-                    .set_tags(Some(rds_tags(tags)))
+                    .set_tags(Some(rds_tags(&tags)))
                     .send()
                     .await
                     .map_err(|e| port_error("CreateDBClusterSnapshot", e))?;
-                out.db_cluster_snapshot()
+                let mut snapshot = out
+                    .db_cluster_snapshot()
                     .map(|s| cluster_snapshot(&resource.region, s))
-                    .ok_or_else(|| missing("CreateDBClusterSnapshot", name))
+                    .ok_or_else(|| missing("CreateDBClusterSnapshot", name))?;
+                if let Some(class) = class
+                    && tag_value(&snapshot.tags, tags::WRITER_CLASS).is_none()
+                {
+                    snapshot.tags.push(Tag::new(tags::WRITER_CLASS, &class));
+                }
+                Ok(snapshot)
             }
             ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
                 Err(not_rds(resource.kind))

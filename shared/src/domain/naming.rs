@@ -14,6 +14,9 @@ pub mod tags {
     pub const SLOT: &str = "lifeboat:slot";
     pub const SOURCE: &str = "lifeboat:source";
     pub const COPY_OF: &str = "lifeboat:copy-of";
+    /// On an Aurora cluster snapshot: the DB instance class of the cluster's writer when
+    /// it was taken (a restore creates its writer with it).
+    pub const WRITER_CLASS: &str = "lifeboat:writer-class";
 }
 
 /// `lb-<policy>-<resource id>-<yyyymmdd>-<hhmm>`: valid as an RDS DB snapshot and DB

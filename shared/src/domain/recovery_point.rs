@@ -215,6 +215,12 @@ pub struct RecoveryPoint {
     /// later restore of this backup must find exactly the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_checksum: Option<TableChecksum>,
+    // --- Aurora clusters ---
+    /// The DB instance class of the cluster's writer when the snapshot was taken: the
+    /// class of the writer a restore creates when the plan names none and the source
+    /// cannot be read (its region is down). Copies carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_class: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
@@ -312,6 +318,7 @@ impl RecoveryPoint {
             archive: None,
             export: None,
             table_checksum: None,
+            writer_class: None,
             created_at,
             updated_at: created_at,
             version: 1,

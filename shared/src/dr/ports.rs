@@ -440,6 +440,8 @@ pub mod fake {
         dbs: Mutex<BTreeMap<(Region, String), super::DbInfo>>,
         deletes: Mutex<Vec<Deleted>>,
         restores: Mutex<usize>,
+        /// Writer instances created: (instance, class).
+        writers: Mutex<Vec<(String, String)>>,
         /// Where final snapshots are taken (as RDS does when it deletes with one).
         snapshots: Option<std::sync::Arc<crate::memory::InMemorySnapshotStore>>,
     }
@@ -511,6 +513,11 @@ pub mod fake {
             *guard(&self.restores)
         }
 
+        /// The writer instances created in restored clusters: (instance, class).
+        pub fn writers(&self) -> Vec<(String, String)> {
+            guard(&self.writers).clone()
+        }
+
         fn restore(&self, req: &super::RestoreRequest<'_>) {
             *guard(&self.restores) += 1;
             let key = (req.region.clone(), req.target.to_owned());
@@ -550,6 +557,7 @@ pub mod fake {
         async fn create_cluster_instance(&self, req: &super::WriterRequest<'_>) -> PortResult<()> {
             let key = (req.region.clone(), req.instance.to_owned());
             if !guard(&self.dbs).contains_key(&key) {
+                guard(&self.writers).push((req.instance.to_owned(), req.class.to_owned()));
                 self.put(
                     req.region,
                     crate::domain::ResourceKind::RdsInstance,
