@@ -189,7 +189,8 @@ impl World {
         mode: &str,
         error: Option<&FunctionError>,
     ) -> Result<Value, FunctionError> {
-        let digest = lifeboat::confirm::request_digest(&json!({"plan": "orders-dr", "mode": mode}));
+        let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
+        let digest = lifeboat::confirm::dr_request_digest(&plan, mode).unwrap();
         let (token, _) = lifeboat::confirm::issue(
             &SigningKey::new(vec![7; 32]).unwrap(),
             &digest,
