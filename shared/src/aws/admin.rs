@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::port_error;
+use crate::dr::plan::named_group;
 use crate::admin::{
     AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreSettings, RestoreStore,
 };
@@ -274,13 +275,13 @@ impl DbRestorer for RdsDbRestorer {
                 .db_parameter_groups()
                 .first()
                 .and_then(|g| g.db_parameter_group_name())
-                .map(str::to_owned),
+                .and_then(named_group),
             cluster_parameter_group: None,
             option_group: db
                 .option_group_memberships()
                 .first()
                 .and_then(|g| g.option_group_name())
-                .map(str::to_owned),
+                .and_then(named_group),
         }))
     }
 

@@ -13,7 +13,7 @@ use crate::aws::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::{Region, ResourceKind};
 use crate::ports::{PortError, PortResult};
 
-use super::plan::DbPlacement;
+use super::plan::{DbPlacement, named_group};
 use super::ports::{
     DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest, WriterRequest,
 };
@@ -179,13 +179,13 @@ impl DrDatabases for RdsDrDatabases {
                                 .db_parameter_groups()
                                 .first()
                                 .and_then(|g| g.db_parameter_group_name())
-                                .map(str::to_owned),
+                                .and_then(named_group),
                             cluster_parameter_group: None,
                             option_group: i
                                 .option_group_memberships()
                                 .first()
                                 .and_then(|g| g.option_group_name())
-                                .map(str::to_owned),
+                                .and_then(named_group),
                         },
                     })
                 }),
@@ -240,7 +240,7 @@ impl DrDatabases for RdsDrDatabases {
                                         .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
                                         .collect(),
                                     parameter_group: None,
-                                    cluster_parameter_group: c.db_cluster_parameter_group().map(str::to_owned),
+                                    cluster_parameter_group: c.db_cluster_parameter_group().and_then(named_group),
                                     option_group: None,
                                 },
                             }))

@@ -98,6 +98,13 @@ pub struct RestoreSettings {
     pub option_group: Option<String>,
 }
 
+/// A parameter, cluster parameter or option group a restore should carry: `None` for
+/// RDS's own defaults (`default.<family>`, `default:<engine>-<version>`), which a restore
+/// without one gets anyway, and which an emulator need not model.
+pub fn named_group(name: &str) -> Option<String> {
+    (!name.is_empty() && !name.starts_with("default.") && !name.starts_with("default:")).then(|| name.to_owned())
+}
+
 /// A database's placement and groups as RDS describes it (the source of a restore in its
 /// own region).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1052,6 +1059,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn rds_default_groups_are_left_to_rds() {
+        assert_eq!(named_group("default.postgres16"), None);
+        assert_eq!(named_group("default:postgres-16"), None);
+        assert_eq!(named_group(""), None);
+        assert_eq!(named_group("orders-pg16").as_deref(), Some("orders-pg16"));
+    }
 
     const GOOD: &str = r#"{
         "name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
