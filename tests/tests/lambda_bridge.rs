@@ -182,21 +182,25 @@ async fn the_dry_run_plan_comes_from_the_real_binary() {
         .await
         .unwrap();
     let db = env.name("plan");
-    env.create_instance(&db, policy.name.as_str()).await.unwrap();
+    let arn = env.create_instance(&db, policy.name.as_str()).await.unwrap();
     let request = serde_json::json!({ "policy": policy.name.as_str() }).to_string();
     let (error, report) = env.invoke("plan-backups", &request).await.unwrap();
     assert_eq!(error, None, "{report}");
     let creates = report["plan"]["creates"].as_array().unwrap();
-    assert!(!creates.is_empty(), "{report}");
     assert!(
         creates.iter().all(|c| c["policy"] == policy.name.as_str()),
         "only the requested policy: {report}"
     );
-    let ours = creates
-        .iter()
-        .find(|c| c["resource"]["id"] == db.as_str())
-        .unwrap_or_else(|| panic!("{report}"));
-    assert!(ours["reason"].as_str().unwrap().starts_with("due: slot"), "{ours}");
+    match creates.iter().find(|c| c["resource"]["id"] == db.as_str()) {
+        Some(ours) => assert!(ours["reason"].as_str().unwrap().starts_with("due: slot"), "{ours}"),
+        None => {
+            // Another test's scheduled create-snapshots run (every policy, now) took this
+            // slot's snapshot first: the plan keeps it, and the catalog has it.
+            assert!(report["plan"]["kept"].as_u64().unwrap_or(0) >= 1, "{report}");
+            let points = env.catalog().by_resource(&arn, 10).await.unwrap();
+            assert!(!points.is_empty(), "{report}");
+        }
+    }
     assert!(report["summary"].as_str().unwrap().contains("to create"));
     let (error, payload) = env
         .invoke("plan-backups", &sample("plan-backups/malformed.json"))
