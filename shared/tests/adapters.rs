@@ -1513,7 +1513,10 @@ async fn a_dr_restore_adopts_an_existing_target_only_when_it_carries_its_tags() 
     };
     dbs.restore_from_snapshot(&req, "lb-orders-202611220100").await.unwrap();
     let foreign = dbs.restore_from_snapshot(&req, "lb-orders-202611220100").await;
-    assert!(matches!(&foreign, Err(PortError::Conflict(m)) if m.contains("left alone")), "{foreign:?}");
+    assert!(
+        matches!(&foreign, Err(PortError::Conflict(m)) if m.contains("left alone")),
+        "{foreign:?}"
+    );
     let deleting = dbs.restore_from_snapshot(&req, "lb-orders-202611220100").await;
     assert!(matches!(deleting, Err(PortError::InvalidState(_))), "{deleting:?}");
 }

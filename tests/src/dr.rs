@@ -156,7 +156,9 @@ impl DrEnv {
             .engine("aurora-postgresql")
             .send()
             .await?;
-        self.env.wait_instance_available(PRIMARY, &format!("{id}-writer")).await?;
+        self.env
+            .wait_instance_available(PRIMARY, &format!("{id}-writer"))
+            .await?;
         self.env.wait_cluster_available(PRIMARY, id).await?;
         out.db_cluster()
             .and_then(|c| c.db_cluster_arn())

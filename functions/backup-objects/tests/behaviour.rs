@@ -275,7 +275,11 @@ async fn a_request_dated_outside_the_event_time_bounds_changes_nothing() {
         for body in [whole, sharded] {
             let err = handle(&w.deps, event(&body)).await.unwrap_err();
             assert_eq!(err.kind, ErrorType::Invalid, "{body}");
-            assert!(err.message.contains("scheduledTime") && err.message.contains(&at[..4]), "{}", err.message);
+            assert!(
+                err.message.contains("scheduledTime") && err.message.contains(&at[..4]),
+                "{}",
+                err.message
+            );
         }
     }
     assert_eq!(w.source.total_calls(), 0);

@@ -134,7 +134,10 @@ async fn a_restored_cluster_gets_its_writer_with_the_class_recorded_with_the_sna
     }
     let writers = dbs.writers();
     assert_eq!(writers.len(), 1, "{writers:?}");
-    assert!(writers[0].0.starts_with("lbdr-") && writers[0].0.ends_with("-w1"), "{writers:?}");
+    assert!(
+        writers[0].0.starts_with("lbdr-") && writers[0].0.ends_with("-w1"),
+        "{writers:?}"
+    );
     assert_eq!(writers[0].1, "db.r6g.xlarge");
     assert!(!dbs.exists(&east(), "ledger"), "the source was never there to read");
 }

@@ -17,11 +17,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::port_error;
-use crate::dr::plan::named_group;
 use crate::admin::{
     AuditLog, AuditPage, AuditRecord, DbRestorer, RdsStatus, RestoreRecord, RestoreSettings, RestoreStore,
 };
 use crate::domain::Region;
+use crate::dr::plan::named_group;
 use crate::ports::{PortError, PortResult};
 
 const AUDIT_PK: &str = "AUDIT";

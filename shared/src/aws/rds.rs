@@ -86,7 +86,11 @@ fn cluster_snapshot(region: &Region, s: &DbClusterSnapshot) -> Snapshot {
 /// The DB instance class of the cluster's writer, as RDS describes it now; `None` when it
 /// cannot be read (the snapshot is taken anyway, without it).
 async fn writer_class(client: &Client, cluster: &str) -> Option<String> {
-    let described = client.describe_db_clusters().db_cluster_identifier(cluster).send().await;
+    let described = client
+        .describe_db_clusters()
+        .db_cluster_identifier(cluster)
+        .send()
+        .await;
     let writer = match described {
         Ok(out) => out
             .db_clusters()
@@ -101,7 +105,12 @@ async fn writer_class(client: &Client, cluster: &str) -> Option<String> {
             return None;
         }
     };
-    match client.describe_db_instances().db_instance_identifier(&writer).send().await {
+    match client
+        .describe_db_instances()
+        .db_instance_identifier(&writer)
+        .send()
+        .await
+    {
         Ok(out) => out
             .db_instances()
             .first()

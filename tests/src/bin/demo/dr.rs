@@ -196,18 +196,24 @@ async fn through_the_api(dr: &DrEnv, plan: &str, mode: &str) -> Result<(String, 
     const ADMIN: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/alice";
     let rid = |what: &str| format!("{}-demo-{mode}-{what}", dr.env.prefix);
     let ask = json!({"plan": plan, "mode": mode});
-    let (status, _, preview) = call(&dr.env, &request("POST", "/dr/executions", ADMIN, Some(&ask), &rid("preview"))).await;
+    let (status, _, preview) = call(
+        &dr.env,
+        &request("POST", "/dr/executions", ADMIN, Some(&ask), &rid("preview")),
+    )
+    .await;
     let token = preview["token"]
         .as_str()
         .ok_or_else(|| format!("{mode} preview answered {status}: {preview}"))?;
     let go = json!({"plan": plan, "mode": mode, "token": token});
-    let (status, _, started) = call(&dr.env, &request("POST", "/dr/executions", ADMIN, Some(&go), &rid("start"))).await;
+    let (status, _, started) = call(
+        &dr.env,
+        &request("POST", "/dr/executions", ADMIN, Some(&go), &rid("start")),
+    )
+    .await;
     let arn = started["execution_arn"]
         .as_str()
         .ok_or_else(|| format!("{mode} start answered {status}: {started}"))?;
-    let done = dr
-        .wait(arn, std::time::Instant::now(), Duration::from_mins(3))
-        .await?;
+    let done = dr.wait(arn, std::time::Instant::now(), Duration::from_mins(3)).await?;
     let name = started["execution"].as_str().unwrap_or_default().to_owned();
     println!(
         "  {mode} {name}: {} in {:.1} s (confirmed by {ADMIN})",
