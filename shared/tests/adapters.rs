@@ -810,6 +810,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         archive: None,
         export: None,
         table_checksum: None,
+        writer_class: None,
         created_at: at(),
         updated_at: at(),
         version: 1,

@@ -191,15 +191,14 @@ async fn the_dry_run_plan_comes_from_the_real_binary() {
         creates.iter().all(|c| c["policy"] == policy.name.as_str()),
         "only the requested policy: {report}"
     );
-    match creates.iter().find(|c| c["resource"]["id"] == db.as_str()) {
-        Some(ours) => assert!(ours["reason"].as_str().unwrap().starts_with("due: slot"), "{ours}"),
-        None => {
-            // Another test's scheduled create-snapshots run (every policy, now) took this
-            // slot's snapshot first: the plan keeps it, and the catalog has it.
-            assert!(report["plan"]["kept"].as_u64().unwrap_or(0) >= 1, "{report}");
-            let points = env.catalog().by_resource(&arn, 10).await.unwrap();
-            assert!(!points.is_empty(), "{report}");
-        }
+    if let Some(ours) = creates.iter().find(|c| c["resource"]["id"] == db.as_str()) {
+        assert!(ours["reason"].as_str().unwrap().starts_with("due: slot"), "{ours}");
+    } else {
+        // Another test's scheduled create-snapshots run (every policy, now) took this
+        // slot's snapshot first: the plan keeps it, and the catalog has it.
+        assert!(report["plan"]["kept"].as_u64().unwrap_or(0) >= 1, "{report}");
+        let points = env.catalog().by_resource(&arn, 10).await.unwrap();
+        assert!(!points.is_empty(), "{report}");
     }
     assert!(report["summary"].as_str().unwrap().contains("to create"));
     let (error, payload) = env

@@ -448,7 +448,6 @@ async fn import_vault_points(
             kms_key_id: vp.encryption_key_arn.clone(),
             adopted: true,
             updated_at: now,
-            writer_class: tag_value(&s.tags, tags::WRITER_CLASS).map(str::to_owned),
             ..RecoveryPoint::new(
                 &d.resource,
                 &d.policy,
@@ -552,6 +551,7 @@ async fn adopt_orphans(
             }),
             adopted: true,
             updated_at: now,
+            writer_class: tag_value(&s.tags, tags::WRITER_CLASS).map(str::to_owned),
             ..RecoveryPoint::new(
                 &d.resource,
                 &policy,

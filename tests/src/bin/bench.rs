@@ -240,6 +240,7 @@ fn point(
         archive: None,
         export: None,
         table_checksum: None,
+        writer_class: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,
