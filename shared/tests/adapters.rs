@@ -432,9 +432,19 @@ async fn rds_wire_error_codes_map_to_port_errors() {
                 | ResourceKind::ConfigBundle,
             ) => mock!(aws_sdk_rds::Client::create_db_cluster_snapshot).then_http_response(body),
         };
+        // A cluster snapshot first reads the writer's class (to record it): no cluster
+        // is described here, so none is recorded and the snapshot is still asked for.
+        let describe = mock!(aws_sdk_rds::Client::describe_db_clusters)
+            .then_output(|| DescribeDbClustersOutput::builder().build());
         let store = rds_store(vec![
-            ("us-east-1", client!(aws_sdk_rds, RuleMode::Sequential, [&rule])),
-            ("eu-west-1", client!(aws_sdk_rds, RuleMode::Sequential, [&rule])),
+            (
+                "us-east-1",
+                client!(aws_sdk_rds, RuleMode::MatchAny, [&rule, &describe]),
+            ),
+            (
+                "eu-west-1",
+                client!(aws_sdk_rds, RuleMode::MatchAny, [&rule, &describe]),
+            ),
         ]);
         let result = if op == "copy" {
             store
@@ -1520,4 +1530,73 @@ async fn a_dr_restore_adopts_an_existing_target_only_when_it_carries_its_tags() 
     );
     let deleting = dbs.restore_from_snapshot(&req, "lb-orders-202611220100").await;
     assert!(matches!(deleting, Err(PortError::InvalidState(_))), "{deleting:?}");
+}
+
+/// Uses aws-smithy-mocks to pin the requests: an Aurora cluster snapshot records the
+/// class of the cluster's writer as RDS describes it (the tag `lifeboat:writer-class`),
+/// so a restore in a region whose source is down can create its writer; the returned
+/// snapshot carries it.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_snapshot_records_the_class_of_the_writer() {
+    use aws_sdk_rds::operation::create_db_cluster_snapshot::CreateDbClusterSnapshotOutput;
+    use aws_sdk_rds::types::DbClusterMember;
+    let cluster = mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| {
+        DescribeDbClustersOutput::builder()
+            .db_clusters(
+                DbCluster::builder()
+                    .db_cluster_identifier("aurora1")
+                    .db_cluster_members(
+                        DbClusterMember::builder()
+                            .db_instance_identifier("aurora1-reader")
+                            .is_cluster_writer(false)
+                            .build(),
+                    )
+                    .db_cluster_members(
+                        DbClusterMember::builder()
+                            .db_instance_identifier("aurora1-writer")
+                            .is_cluster_writer(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let writer = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(|r| r.db_instance_identifier() == Some("aurora1-writer"))
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("aurora1-writer")
+                        .db_instance_class("db.r6g.2xlarge")
+                        .build(),
+                )
+                .build()
+        });
+    let create = mock!(aws_sdk_rds::Client::create_db_cluster_snapshot)
+        .match_requests(|r| {
+            r.tags()
+                .iter()
+                .any(|t| t.key() == Some("lifeboat:writer-class") && t.value() == Some("db.r6g.2xlarge"))
+        })
+        .then_output(|| {
+            CreateDbClusterSnapshotOutput::builder()
+                .db_cluster_snapshot(
+                    DbClusterSnapshot::builder()
+                        .db_cluster_snapshot_identifier(SNAPSHOT)
+                        .status("creating")
+                        .build(),
+                )
+                .build()
+        });
+    let store = rds_store(vec![(
+        "us-east-1",
+        client!(aws_sdk_rds, RuleMode::Sequential, [&cluster, &writer, &create]),
+    )]);
+    let snapshot = store.create_snapshot(&aurora1(), SNAPSHOT, &our_tags()).await.unwrap();
+    assert_eq!(
+        lifeboat::ports::tag_value(&snapshot.tags, "lifeboat:writer-class"),
+        Some("db.r6g.2xlarge")
+    );
+    assert_eq!(create.num_calls(), 1);
 }
