@@ -33,6 +33,12 @@ pub struct Config {
     /// `ALERT_DEDUPE_WINDOW` (e.g. `1h`; absent or `0`: off): the same kind of alert about
     /// the same resource and location is sent at most once per window.
     pub alert_dedupe_window: Option<chrono::Duration>,
+    /// `TABLE_EXPORT_BUCKET` (optional): the bucket in each region that holds DynamoDB
+    /// tables' copies (exports), `{region}` standing for the region. Without it, tables
+    /// are not copied to other regions.
+    pub table_export_bucket: Option<crate::aws::table_exports::ExportBuckets>,
+    /// `S3_FORCE_PATH_STYLE` (`true` for the emulator): path-style S3 addressing.
+    pub s3_path_style: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +125,13 @@ impl Config {
             .map_err(|p| problems.push(p))
             .ok()
             .and_then(|d| d.window);
+        let table_export_bucket = match get("TABLE_EXPORT_BUCKET").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(v) => crate::aws::table_exports::ExportBuckets::parse(&v)
+                .map_err(|p| problems.push(format!("TABLE_EXPORT_BUCKET: {p}")))
+                .ok(),
+        };
+        let s3_path_style = get("S3_FORCE_PATH_STYLE").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
         match primary_region {
             Some(primary_region) if problems.is_empty() => Ok(Self {
                 catalog_table,
@@ -130,6 +143,8 @@ impl Config {
                 snapshot_deadline,
                 copy_deadline,
                 alert_dedupe_window,
+                table_export_bucket,
+                s3_path_style,
             }),
             _ => Err(ConfigError(problems)),
         }
