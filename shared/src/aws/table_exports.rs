@@ -14,7 +14,7 @@
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ExportFormat, GlobalSecondaryIndex, InputCompressionType, InputFormat,
-    KeySchemaElement, KeyType, Projection, ProjectionType, S3BucketSource, ScalarAttributeType,
+    KeySchemaElement, KeyType, Projection, ProjectionType, S3BucketSource, S3SseAlgorithm, ScalarAttributeType,
     TableCreationParameters,
 };
 use aws_sdk_s3::primitives::ByteStream;
@@ -340,9 +340,10 @@ impl TableExports {
     }
 
     /// Exports `table` (in `source`) as it was at `at` into `destination`'s bucket as the
-    /// copy `name`, and records the export next to it. A copy of that name already
-    /// recorded is `AlreadyExists`; a retried start makes no second export (the client
-    /// token names the copy).
+    /// copy `name`, encrypted with `kms_key_id` (a key of `destination`; `None`: the
+    /// bucket's default encryption), and records the export next to it. A copy of that
+    /// name already recorded is `AlreadyExists`; a retried start makes no second export
+    /// (the client token names the copy).
     pub async fn start(
         &self,
         source: &Region,
@@ -350,6 +351,7 @@ impl TableExports {
         at: DateTime<Utc>,
         destination: &Region,
         name: &str,
+        kms_key_id: Option<&str>,
     ) -> PortResult<ExportMarker> {
         let base = prefix(name)?;
         if self.marker(destination, name).await?.is_some() {
@@ -366,6 +368,8 @@ impl TableExports {
             .s3_bucket(&bucket)
             .s3_prefix(&base)
             .export_format(ExportFormat::DynamodbJson)
+            .set_s3_sse_algorithm(kms_key_id.map(|_| S3SseAlgorithm::Kms))
+            .set_s3_sse_kms_key_id(kms_key_id.map(str::to_owned))
             .client_token(client_token(&["export", &table_arn, name]))
             .send()
             .await

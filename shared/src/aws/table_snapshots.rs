@@ -284,15 +284,14 @@ impl SnapshotStore for DynamoDbTableSnapshots {
     }
 
     /// Exports the table as it was when the backup `source` was taken (point-in-time
-    /// recovery must be on) into `destination`'s export bucket as the copy `name`. The
-    /// export is encrypted as the bucket is (its default encryption), not with
-    /// `kms_key_id`.
+    /// recovery must be on) into `destination`'s export bucket as the copy `name`,
+    /// encrypted with `kms_key_id` (SSE-KMS; empty: the bucket's default encryption).
     async fn copy_snapshot(
         &self,
         source: &Snapshot,
         destination: &Region,
         name: &str,
-        _kms_key_id: &str,
+        kms_key_id: &str,
         tags: &[Tag],
     ) -> PortResult<Snapshot> {
         if source.kind != ResourceKind::DynamoDbTable {
@@ -312,7 +311,8 @@ impl SnapshotStore for DynamoDbTableSnapshots {
         let at = source
             .created_at
             .ok_or_else(|| PortError::Invalid(format!("backup {}: no creation time", source.name)))?;
-        let marker = exports.start(&source.region, table, at, destination, name).await?;
+        let key = (!kms_key_id.is_empty()).then_some(kms_key_id);
+        let marker = exports.start(&source.region, table, at, destination, name, key).await?;
         Ok(Snapshot {
             kind: ResourceKind::DynamoDbTable,
             region: destination.clone(),
@@ -320,7 +320,7 @@ impl SnapshotStore for DynamoDbTableSnapshots {
             arn: Some(marker.export_arn),
             status: SnapshotStatus::Creating,
             created_at: Some(at),
-            kms_key_id: None,
+            kms_key_id: key.map(str::to_owned),
             tags: tags.to_vec(),
         })
     }
