@@ -1401,9 +1401,8 @@ async fn advance_tables(
             Phase::Chosen if t.copy.is_some() => {
                 let copy = t.copy.clone().unwrap_or_default();
                 if t.import_arn.is_none() {
-                    exec.will_undo(action, table_undo(&t));
-                    save(deps, exec).await?;
-                    // The same start again (a retried step) is the same import.
+                    // The same start again (a retried step) is the same import, whose ARN
+                    // the undo then records: only that import's table is ever deleted.
                     let arn = match deps.tables.import_copy(&t.target_region, &copy, &t.target_name).await {
                         Ok(arn) => arn,
                         Err(PortError::AlreadyExists(_)) => {
