@@ -607,7 +607,10 @@ async fn a_drill_imports_the_tables_copy_made_by_copy_snapshots_in_the_dr_region
     let report = dr.report(&plan, &name).await.unwrap();
     let t = &report["tables"][0];
     assert_eq!(t["target_region"], lifeboat_tests::DR, "{report:#}");
-    assert!(t["reason"].as_str().unwrap().contains("newest usable copy"), "{report:#}");
+    assert!(
+        t["reason"].as_str().unwrap().contains("newest usable copy"),
+        "{report:#}"
+    );
     assert_eq!(t["content"]["items"], ITEMS, "{report:#}");
     assert!(t["verdict"].as_str().unwrap().starts_with("passed"), "{report:#}");
     let imported = t["target_name"].as_str().unwrap();
