@@ -56,6 +56,7 @@ CONFIGURED = {
     "DrKmsKeyArns": DR_KEY,
     "DrDrillPlan": "orders",
     "AlertEmail": "ops@example.com",
+    "TableExportBucket": "lifeboat-exports-123456789012-{region}",
 }
 OPTIONAL_CONFIGURED = {
     "DrHostedZoneIds": "Z0123456789ABC",
@@ -513,6 +514,34 @@ class Checker:
                 snap = f"arn:aws:rds:{region}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"
                 self.as_role("own work", "function ExpireRecoveryPointsFunction", role, "rds:DeleteDBSnapshot", snap,
                              context=tagged(snap, LIFEBOAT_TAGS))
+        # Tables' copies: exports into each DR region's export bucket, imported there.
+        exports = params.get("TableExportBucket")
+        if isinstance(exports, str) and exports:
+            bucket = exports.replace("{region}", dr)
+            copy_objects = f"arn:aws:s3:::{bucket}/lifeboat-table-exports/lb-gold-orders-20261123-1800/AWSDynamoDB/x/data/a.json.gz"
+            table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders"
+            if "CopySnapshotsFunction" in fns:
+                role, w = fns["CopySnapshotsFunction"], "function CopySnapshotsFunction"
+                self.as_role("own work", w, role, "dynamodb:ExportTableToPointInTime", table)
+                self.as_role("own work", w, role, "s3:PutObject", copy_objects)
+            if "TrackRecoveryPointsFunction" in fns:
+                role, w = fns["TrackRecoveryPointsFunction"], "function TrackRecoveryPointsFunction"
+                self.as_role("own work", w, role, "dynamodb:DescribeExport", f"{table}/export/01700000000000-abc")
+            if "ExpireRecoveryPointsFunction" in fns:
+                role, w = fns["ExpireRecoveryPointsFunction"], "function ExpireRecoveryPointsFunction"
+                self.as_role("own work", w, role, "s3:DeleteObject", copy_objects)
+                # Nothing outside Lifeboat's prefix of the bucket.
+                self.as_role("own work", w, role, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/someone-elses/x", allow=False)
+            if "RunDrStepFunction" in fns:
+                role, w = fns["RunDrStepFunction"], "function RunDrStepFunction"
+                for prefix in ("lbdr", "lbfo"):
+                    target = f"arn:aws:dynamodb:{dr}:{ACCOUNT}:table/{prefix}-1a2b3c4d-orders"
+                    self.as_role("own work", w, role, "dynamodb:ImportTable", target)
+                    self.as_role("own work", w, role, "dynamodb:DescribeImport", f"{target}/import/01700000000000-abc")
+                self.as_role("own work", w, role, "s3:GetObject", copy_objects)
+                # Never an import over a table Lifeboat does not name.
+                self.as_role("own work", w, role, "dynamodb:ImportTable",
+                             f"arn:aws:dynamodb:{dr}:{ACCOUNT}:table/production-orders", allow=False)
         if "AdminApiFunction" in fns:
             role = fns["AdminApiFunction"]
             w = "function AdminApiFunction"

@@ -44,7 +44,16 @@ impl Ports {
         Self {
             snapshots: Arc::new(crate::routing::RoutedSnapshots {
                 databases: Arc::new(crate::aws::RdsSnapshotStore::new(sdk.clone())),
-                tables: Arc::new(crate::aws::DynamoDbTableSnapshots::new(sdk.clone())),
+                tables: Arc::new(match &config.table_export_bucket {
+                    Some(buckets) => crate::aws::DynamoDbTableSnapshots::new(sdk.clone()).with_exports(
+                        crate::aws::table_exports::TableExports::new(
+                            sdk.clone(),
+                            buckets.clone(),
+                            config.s3_path_style,
+                        ),
+                    ),
+                    None => crate::aws::DynamoDbTableSnapshots::new(sdk.clone()),
+                }),
             }),
             catalog: Arc::new(crate::aws::DynamoDbCatalog::new(
                 aws_sdk_dynamodb::Client::from_conf(

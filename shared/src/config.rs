@@ -37,6 +37,12 @@ pub struct Config {
     /// `MAX_EVENT_SKEW` (default `5m`) and `MAX_EVENT_AGE` (default `24h`): how far ahead
     /// of the clock, and how old, a schedule event's time may be.
     pub event_time: EventTimeBounds,
+    /// `TABLE_EXPORT_BUCKET` (optional): the bucket in each region that holds DynamoDB
+    /// tables' copies (exports), `{region}` standing for the region. Without it, tables
+    /// are not copied to other regions.
+    pub table_export_bucket: Option<crate::aws::table_exports::ExportBuckets>,
+    /// `S3_FORCE_PATH_STYLE` (`true` for the emulator): path-style S3 addressing.
+    pub s3_path_style: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +132,13 @@ impl Config {
         let event_time = EventTimeBounds::from_lookup(&get)
             .map_err(|p| problems.extend(p))
             .unwrap_or_default();
+        let table_export_bucket = match get("TABLE_EXPORT_BUCKET").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(v) => crate::aws::table_exports::ExportBuckets::parse(&v)
+                .map_err(|p| problems.push(format!("TABLE_EXPORT_BUCKET: {p}")))
+                .ok(),
+        };
+        let s3_path_style = get("S3_FORCE_PATH_STYLE").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
         match primary_region {
             Some(primary_region) if problems.is_empty() => Ok(Self {
                 catalog_table,
@@ -138,6 +151,8 @@ impl Config {
                 copy_deadline,
                 alert_dedupe_window,
                 event_time,
+                table_export_bucket,
+                s3_path_style,
             }),
             _ => Err(ConfigError(problems)),
         }

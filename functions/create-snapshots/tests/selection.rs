@@ -41,7 +41,7 @@ fn add(fakes: &Fakes, kind: ResourceKind, id: &str, account: &str, tags: &[(&str
 }
 
 #[tokio::test]
-async fn selected_tables_and_databases_are_backed_up_and_tables_are_never_copied() {
+async fn selected_tables_and_databases_are_backed_up_and_both_are_copied() {
     let fakes = Fakes::new(now());
     // Every prod table of one account, hourly, with a copy target (for its databases).
     fakes.catalog.put_policy_json(
@@ -117,12 +117,12 @@ async fn selected_tables_and_databases_are_backed_up_and_tables_are_never_copied
     assert_eq!(table_point.status, Status::Available);
     assert_eq!(table_point.policy.as_str(), "tables");
     assert!(fakes.catalog.points().iter().any(|p| p.resource == orders));
-    // The table's policy has a copy target; table backups are never copied (databases are).
+    // The table's policy has a copy target: tables are copied (as exports) as databases are.
     let tables = lifeboat::domain::Policy::from_json(
         r#"{"name":"tables","every":"1h","rpo":"2h","retain":24,"copies":[{"region":"us-west-2"}]}"#,
     )
     .unwrap();
-    assert!(tables.copies_for(ResourceKind::DynamoDbTable).is_empty());
+    assert_eq!(tables.copies_for(ResourceKind::DynamoDbTable).len(), 1);
     assert_eq!(tables.copies_for(ResourceKind::RdsInstance).len(), 1);
 
     // A replay of the tick creates nothing more.

@@ -80,6 +80,9 @@ pub struct DrConfig {
     pub backup_region: Option<Region>,
     /// `DR_SWITCH_PARAMETER_PATH`, `DR_HOSTED_ZONE_IDS`: what a switch may write here.
     pub switch_scope: SwitchScope,
+    /// `TABLE_EXPORT_BUCKET`: the buckets holding tables' copies (exports), `{region}`
+    /// standing for the region; absent, tables have no copies to import.
+    pub table_export_bucket: Option<lifeboat::aws::table_exports::ExportBuckets>,
 }
 
 impl DrConfig {
@@ -112,10 +115,21 @@ impl DrConfig {
                 }
             },
         };
+        let table_export_bucket = match get("TABLE_EXPORT_BUCKET").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(v) => match lifeboat::aws::table_exports::ExportBuckets::parse(&v) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    problems.push(format!("TABLE_EXPORT_BUCKET: {e}"));
+                    None
+                }
+            },
+        };
         if !problems.is_empty() {
             return Err(format!("invalid configuration: {}", problems.join("; ")));
         }
         Ok(Self {
+            table_export_bucket,
             catalog_table,
             alerts_topic_arn,
             reports_bucket,
@@ -133,7 +147,8 @@ pub struct Deps {
     pub store: Arc<dyn DrStore>,
     pub snapshots: Arc<dyn SnapshotStore>,
     pub databases: Arc<dyn DrDatabases>,
-    /// DynamoDB tables: restored from their native backups, scanned, deleted.
+    /// DynamoDB tables: imported from their copies or restored from their native backups,
+    /// scanned, deleted.
     pub tables: Arc<dyn DrTables>,
     pub parameters: Arc<dyn Parameters>,
     pub dns: Arc<dyn DnsRecords>,
@@ -177,7 +192,16 @@ impl Deps {
             store: Arc::new(lifeboat::dr::DynamoDbDrStore::new(dynamodb, &config.catalog_table)),
             snapshots: Arc::new(lifeboat::aws::RdsSnapshotStore::new(sdk.clone())),
             databases: Arc::new(lifeboat::dr::aws::RdsDrDatabases::new(sdk.clone())),
-            tables: Arc::new(lifeboat::dr::aws::DynamoDbDrTables::new(sdk.clone())),
+            tables: Arc::new(match &config.table_export_bucket {
+                Some(buckets) => lifeboat::dr::aws::DynamoDbDrTables::new(sdk.clone()).with_exports(
+                    lifeboat::aws::table_exports::TableExports::new(
+                        sdk.clone(),
+                        buckets.clone(),
+                        config.s3_force_path_style,
+                    ),
+                ),
+                None => lifeboat::dr::aws::DynamoDbDrTables::new(sdk.clone()),
+            }),
             parameters: Arc::new(lifeboat::dr::aws::SsmParameters::new(sdk.clone())),
             dns: Arc::new(lifeboat::dr::aws::Route53Records::new(sdk)),
             reports: Arc::new(lifeboat::dr::aws::S3Reports::new(s3, &config.reports_bucket)),
@@ -416,6 +440,31 @@ async fn newest_table_backup(
         .max_by_key(|rp| rp.created_at))
 }
 
+/// The newest usable copy of `table` in `region` (the DR region) taken at or before `at`:
+/// an export of the table at its backup's time, held in the region's export bucket, which
+/// the region can import with nothing of the table's own region.
+async fn newest_table_copy(
+    deps: &Deps,
+    table: &lifeboat::dr::plan::ProtectedTable,
+    region: &Region,
+    at: DateTime<Utc>,
+) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
+    if region == &table.region {
+        return Ok(None);
+    }
+    let points = deps.catalog.by_resource(&table.arn, 200).await?;
+    Ok(points
+        .into_iter()
+        .filter(|rp| {
+            rp.resource.kind == ResourceKind::DynamoDbTable
+                && &rp.location == region
+                && rp.is_restorable()
+                && rp.backup_vault.is_none()
+                && rp.created_at <= at
+        })
+        .max_by_key(|rp| rp.created_at))
+}
+
 fn age_text(d: chrono::Duration) -> String {
     humantime::format_duration(std::time::Duration::from_secs(
         u64::try_from(d.num_seconds()).unwrap_or(0),
@@ -611,7 +660,26 @@ async fn precheck_leased(
     if plan.prechecks.recovery_point && req.mode != Mode::Failback {
         let event = input.failure_time.unwrap_or(now);
         for t in &plan.tables {
-            match newest_table_backup(deps, t, event).await? {
+            let copy = newest_table_copy(deps, t, &plan.dr_region, event).await?;
+            let point = match copy {
+                Some(rp) => Some(rp),
+                // A failover comes back in the DR region: only a copy there will do.
+                None if req.mode == Mode::Failover => {
+                    problems.push(format!(
+                        "table {}: no usable copy in {} (a table's copy is an export of it: give its policy a copy to {} and configure TABLE_EXPORT_BUCKET)",
+                        t.name, plan.dr_region, plan.dr_region
+                    ));
+                    continue;
+                }
+                None => {
+                    checks.push(format!(
+                        "table {}: no copy in {}: the drill restores its native backup in {} and does not prove a failover",
+                        t.name, plan.dr_region, t.region
+                    ));
+                    newest_table_backup(deps, t, event).await?
+                }
+            };
+            match point {
                 None => problems.push(format!(
                     "table {}: no usable backup in {} (native backups stay in the table's region)",
                     t.name, t.region
@@ -627,7 +695,10 @@ async fn precheck_leased(
                             humantime::format_duration(plan.rpo)
                         ));
                     } else {
-                        checks.push(format!("table {}: backup {} in {}", t.name, rp.snapshot_name, t.region));
+                        checks.push(format!(
+                            "table {}: backup {} in {}",
+                            t.name, rp.snapshot_name, rp.location
+                        ));
                     }
                 }
             }
@@ -845,9 +916,16 @@ fn lifeboat_tags(exec: &DrExecution) -> Vec<Tag> {
     ]
 }
 
-/// Chooses the backup each table is restored from: its newest usable native backup taken
-/// at or before the reference time (the drill or failure time), confirmed by DynamoDB.
-async fn choose_tables(deps: &Deps, exec: &mut DrExecution, chosen: &mut Vec<String>) -> Result<(), FunctionError> {
+/// Chooses where each table comes back from: its newest usable copy in the DR region
+/// taken at or before the reference time (the drill or failure time), imported there; a
+/// drill of a table without a copy restores its newest usable native backup, confirmed
+/// by DynamoDB, in the table's own region instead.
+async fn choose_tables(
+    deps: &Deps,
+    plan: &DrPlan,
+    exec: &mut DrExecution,
+    chosen: &mut Vec<String>,
+) -> Result<(), FunctionError> {
     let reference = exec.reference_time;
     let what = if exec.mode == Mode::Drill { "drill" } else { "failure" };
     for i in 0..exec.tables.len() {
@@ -855,6 +933,39 @@ async fn choose_tables(deps: &Deps, exec: &mut DrExecution, chosen: &mut Vec<Str
             continue;
         }
         let table = exec.tables[i].table.clone();
+        if let Some(rp) = newest_table_copy(deps, &table, &plan.dr_region, reference).await? {
+            let reason = format!(
+                "newest usable copy {} of {} in {} (an export of the table at {}): {} before the {what} time (the table's RPO); imported in {}",
+                rp.snapshot_name,
+                table.name,
+                plan.dr_region,
+                rp.created_at,
+                age_text(reference - rp.created_at),
+                plan.dr_region
+            );
+            chosen.push(format!("table {}: {reason}", table.name));
+            let t = &mut exec.tables[i];
+            t.recovery_point = Some(rp.id.to_string());
+            t.copy = Some(rp.snapshot_name.clone());
+            t.backup_at = Some(rp.created_at);
+            t.target_region = plan.dr_region.clone();
+            t.expected = rp
+                .table_checksum
+                .as_ref()
+                .map(|c| lifeboat::dr::table_digest::TableContent {
+                    items: c.items,
+                    checksum: c.checksum.clone(),
+                });
+            t.reason = reason;
+            t.phase = Phase::Chosen;
+            continue;
+        }
+        if exec.mode == Mode::Failover {
+            return Err(FunctionError::not_found(format!(
+                "table {}: no usable copy in {} taken by {reference}: a failover brings tables back in the DR region, from their copies (exports)",
+                table.name, plan.dr_region
+            )));
+        }
         let rp = newest_table_backup(deps, &table, reference).await?.ok_or_else(|| {
             FunctionError::not_found(format!(
                 "table {}: no usable backup in {} taken by {reference}",
@@ -908,7 +1019,7 @@ async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
     let now = deps.clock.now();
     let site = deps.store.site(&plan.name).await?;
     let mut chosen = Vec::new();
-    choose_tables(deps, exec, &mut chosen).await?;
+    choose_tables(deps, plan, exec, &mut chosen).await?;
     for i in 0..exec.databases.len() {
         if exec.databases[i].phase != Phase::New {
             continue;
@@ -1440,6 +1551,26 @@ async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Act
     Ok((ready, notes.join("; ")))
 }
 
+/// Whether the table's import has completed; a failed or cancelled import fails the step.
+async fn import_done(deps: &Deps, t: &TableRun) -> Result<bool, FunctionError> {
+    let arn = t.import_arn.as_deref().unwrap_or_default();
+    match deps.tables.describe_import(&t.target_region, arn).await? {
+        Some(i) if i.status == "COMPLETED" => Ok(true),
+        Some(i) if i.status == "IN_PROGRESS" => Ok(false),
+        Some(i) => Err(internal(format!(
+            "table {}: import {arn} into {} ended {}{}",
+            t.table.name,
+            t.target_name,
+            i.status,
+            i.failure.map(|f| format!(": {f}")).unwrap_or_default()
+        ))),
+        None => Err(FunctionError::not_found(format!(
+            "table {}: import {arn} into {} vanished",
+            t.table.name, t.target_name
+        ))),
+    }
+}
+
 fn table_undo(t: &TableRun) -> Undo {
     Undo::DeleteTable {
         region: t.target_region.clone(),
@@ -1461,6 +1592,37 @@ async fn advance_tables(
     for i in 0..exec.tables.len() {
         let t = exec.tables[i].clone();
         match t.phase {
+            Phase::Chosen if t.copy.is_some() => {
+                let copy = t.copy.clone().unwrap_or_default();
+                if t.import_arn.is_none() {
+                    // The same start again (a retried step) is the same import, whose ARN
+                    // the undo then records: only that import's table is ever deleted.
+                    let arn = match deps.tables.import_copy(&t.target_region, &copy, &t.target_name).await {
+                        Ok(arn) => arn,
+                        Err(PortError::AlreadyExists(_)) => {
+                            return Err(FunctionError::new(
+                                ErrorType::Conflict,
+                                format!(
+                                    "table {}: {} already exists in {} and is not this execution's import of {copy}; it is left alone",
+                                    t.table.name, t.target_name, t.target_region
+                                ),
+                            ));
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    exec.tables[i].import_arn = Some(arn.clone());
+                    let mut undo = table_undo(&t);
+                    if let Undo::DeleteTable { backup_arn, .. } = &mut undo {
+                        *backup_arn = Some(arn);
+                    }
+                    exec.will_undo(action, undo);
+                }
+                exec.tables[i].phase = Phase::Recovering;
+                notes.push(format!(
+                    "table {}: import of its copy {copy} into {} in {} started",
+                    t.table.name, t.target_name, t.target_region
+                ));
+            }
             Phase::Chosen => {
                 let backup = t
                     .backup_arn
@@ -1500,6 +1662,7 @@ async fn advance_tables(
                     t.table.name, t.target_name
                 ));
             }
+            Phase::Recovering if t.import_arn.is_some() && !import_done(deps, &t).await? => {}
             Phase::Recovering => match deps.tables.describe_table(&t.target_region, &t.target_name).await? {
                 Some(info) if info.is_ready() => {
                     exec.tables[i].phase = Phase::Ready;
@@ -2241,14 +2404,27 @@ async fn confirm_final_snapshots(deps: &Deps, exec: &mut DrExecution) -> PortRes
 }
 
 /// Lifeboat made this table: its name has a drill or failover prefix and DynamoDB says it
-/// was restored from the backup the execution recorded (from a backup at all, when none
-/// was recorded: a failback tearing down a failover's table).
-fn owned_table(info: &lifeboat::dr::ports::TableInfo, backup_arn: Option<&str>) -> bool {
-    TABLE_PREFIXES.iter().any(|p| info.name.starts_with(p))
-        && match backup_arn {
-            Some(arn) => info.restored_from.as_deref() == Some(arn),
-            None => info.restored_from.is_some(),
-        }
+/// was restored from the backup the execution recorded, or made by the import it recorded
+/// (from a backup at all, when nothing was recorded).
+async fn owned_table(
+    deps: &Deps,
+    region: &Region,
+    info: &lifeboat::dr::ports::TableInfo,
+    made_from: Option<&str>,
+) -> PortResult<bool> {
+    if !TABLE_PREFIXES.iter().any(|p| info.name.starts_with(p)) {
+        return Ok(false);
+    }
+    Ok(match made_from {
+        Some(arn) if info.restored_from.as_deref() == Some(arn) => true,
+        Some(arn) if arn.contains("/import/") => deps
+            .tables
+            .describe_import(region, arn)
+            .await?
+            .is_some_and(|i| i.table_name.as_deref() == Some(info.name.as_str())),
+        Some(_) => false,
+        None => info.restored_from.is_some(),
+    })
 }
 
 /// Deletes a table only if Lifeboat made it ([`owned_table`]), re-read just before
@@ -2265,7 +2441,7 @@ async fn delete_owned_table(deps: &Deps, region: &Region, name: &str, backup_arn
     if info.status == "DELETING" {
         return Ok(());
     }
-    if !owned_table(&info, backup_arn) {
+    if !owned_table(deps, region, &info, backup_arn).await? {
         tracing::warn!(table = name, %region, restored_from = ?info.restored_from, "not restored by this execution: not deleted");
         return Ok(());
     }
@@ -2293,11 +2469,10 @@ async fn gone(deps: &Deps, plan: &str, u: &Undo) -> PortResult<bool> {
             region,
             name,
             backup_arn,
-        } => deps
-            .tables
-            .describe_table(region, name)
-            .await?
-            .is_none_or(|info| !owned_table(&info, backup_arn.as_deref())),
+        } => match deps.tables.describe_table(region, name).await? {
+            None => true,
+            Some(info) => !owned_table(deps, region, &info, backup_arn.as_deref()).await?,
+        },
         Undo::RestoreParameter { .. } | Undo::RestoreRecord { .. } => true,
     })
 }
@@ -2338,7 +2513,7 @@ async fn teardown(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepRes
                     ResourceKind::DynamoDbTable => Undo::DeleteTable {
                         region: d.region.clone(),
                         name: d.id.clone(),
-                        backup_arn: None,
+                        backup_arn: d.made_from.clone(),
                     },
                     // Databases only, as above.
                     ResourceKind::RdsInstance | ResourceKind::S3Prefix | ResourceKind::ConfigBundle => {
@@ -2385,7 +2560,7 @@ async fn final_table_backup(deps: &Deps, exec: &mut DrExecution, d: &SiteDb) -> 
     let Some(info) = deps.tables.describe_table(&d.region, &d.id).await? else {
         return Ok(true);
     };
-    if !owned_table(&info, None) {
+    if !owned_table(deps, &d.region, &info, d.made_from.as_deref()).await? {
         return Ok(true);
     }
     let name = lifeboat::dr::execution::table_name("lbfb", &exec.execution, &d.db);
@@ -2460,6 +2635,7 @@ fn site_after(exec: &DrExecution, now: DateTime<Utc>) -> Option<Site> {
         kind: d.db.kind,
         region: d.target_region.clone(),
         id: d.target_id.clone(),
+        made_from: None,
     });
     let (active, databases): (ActiveSide, Vec<SiteDb>) = match exec.mode {
         Mode::Drill => return None,
@@ -2471,6 +2647,7 @@ fn site_after(exec: &DrExecution, now: DateTime<Utc>) -> Option<Site> {
                     kind: ResourceKind::DynamoDbTable,
                     region: t.target_region.clone(),
                     id: t.target_name.clone(),
+                    made_from: t.import_arn.clone().or_else(|| t.backup_arn.clone()),
                 }))
                 .collect(),
         ),

@@ -1,5 +1,7 @@
-//! DynamoDB tables in DR plans, step by step over in-memory fakes: a drill restores the
-//! table's newest native backup into an `lbdr-` table, validates it by item count and
+//! DynamoDB tables in DR plans, step by step over in-memory fakes: a failover (and a
+//! drill, when the table has one) imports the table's newest copy in the DR region, with
+//! the source region down; a drill of a table without a copy restores the table's newest
+//! native backup into an `lbdr-` table, validates it by item count and
 //! content checksum (recorded on the backup's recovery point by its first validated
 //! restore; every later restore must match it), and tears it down; a mismatch fails the
 //! validation and the compensation leaves nothing behind; a retried restore does not
@@ -30,6 +32,10 @@ const TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
 
 fn east() -> Region {
     Region::parse("us-east-1").unwrap()
+}
+
+fn west() -> Region {
+    Region::parse("us-west-2").unwrap()
 }
 
 fn t0() -> DateTime<Utc> {
@@ -242,6 +248,23 @@ impl World {
         };
         self.catalog.insert(&rp).await.unwrap();
         (arn, rp)
+    }
+
+    /// The backup's copy in us-west-2: an export of the table at the backup's time (the
+    /// table is unchanged since), recorded as copy-snapshots records a completed copy.
+    async fn copied(&self, rp: &RecoveryPoint) -> RecoveryPoint {
+        assert!(self.tables.export(&east(), "orders", &west(), &rp.snapshot_name));
+        let copy = RecoveryPoint::new(
+            &rp.resource,
+            &rp.policy,
+            rp.slot,
+            &west(),
+            &rp.snapshot_name,
+            Status::Available,
+            rp.created_at,
+        );
+        self.catalog.insert(&copy).await.unwrap();
+        copy
     }
 
     async fn step(&self, action: &str, execution: &str) -> Result<Value, FunctionError> {
@@ -530,6 +553,108 @@ async fn a_bad_plan_is_refused_with_every_problem_listed() {
     assert!(w.store.get_execution("orders-dr", "bad").await.unwrap().is_none());
 }
 
+/// The outage a failover is for: DynamoDB in the table's region cannot be reached. The
+/// table comes back in the DR region, imported from its copy there, and is validated by
+/// item count and checksum; nothing is asked of the failed region.
+#[tokio::test]
+async fn a_failover_with_the_source_region_down_imports_the_table_in_the_dr_region() {
+    let w = World::new(PLAN, InMemoryDrTables::with_slow_restores()).await;
+    let (_, rp) = w.backed_up(8, Duration::minutes(10), "b1").await;
+    let copy = w.copied(&rp).await;
+    w.tables.outage(&east());
+    for action in ["precheck", "choose-source", "restore"] {
+        w.confirmed(action, "fo", "failover").await.unwrap();
+    }
+    let polled = w.confirmed("poll", "fo", "failover").await.unwrap();
+    assert_eq!(polled["ready"], false, "the import is still running: {polled}");
+    w.tables.finish_restores();
+    w.clock.advance(Duration::seconds(30));
+    assert_eq!(w.confirmed("poll", "fo", "failover").await.unwrap()["ready"], true);
+    for action in ["validate", "switch", "teardown", "finish"] {
+        w.confirmed(action, "fo", "failover").await.unwrap();
+    }
+    let exec = w.store.get_execution("orders-dr", "fo").await.unwrap().unwrap();
+    let t = &exec.tables[0];
+    assert_eq!(t.target_region, west(), "{t:?}");
+    assert!(t.target_name.starts_with("lbfo-"), "{t:?}");
+    assert_eq!(t.copy.as_deref(), Some(copy.snapshot_name.as_str()));
+    assert!(t.reason.contains("newest usable copy"), "{}", t.reason);
+    assert!(w.tables.table_names(&west()).contains(&t.target_name));
+    assert_eq!((w.tables.imports(), w.tables.restores()), (1, 0));
+    assert_eq!(t.content.as_ref().unwrap().items, 8);
+    assert!(t.verdict.as_deref().unwrap().starts_with("passed"), "{t:?}");
+    // The copy's first validated restore recorded its content.
+    let recorded = w.catalog.get(&copy.id).await.unwrap().unwrap();
+    assert_eq!(recorded.table_checksum.unwrap().items, 8);
+    assert_eq!(exec.status, lifeboat::dr::ExecStatus::Succeeded);
+}
+
+/// Without a copy in the DR region a failover cannot bring the table back: the pre-check
+/// says so before any change (it never falls back to the failed region's backups).
+#[tokio::test]
+async fn a_failover_without_a_copy_in_the_dr_region_fails_the_precheck() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    w.backed_up(8, Duration::minutes(10), "b1").await;
+    let err = w.confirmed("precheck", "fo", "failover").await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Misconfigured, "{err:?}");
+    assert!(
+        err.message.contains("table orders: no usable copy in us-west-2"),
+        "{}",
+        err.message
+    );
+    assert_eq!((w.tables.imports(), w.tables.restores()), (0, 0));
+}
+
+/// A drill takes the failover's path when the table has a copy: it imports the copy in
+/// the DR region, validates it, and tears down only what it imported. A retried import
+/// step is the same import; a table already at the target name is not this execution's
+/// and is never deleted.
+#[tokio::test]
+async fn a_drill_imports_the_copy_in_the_dr_region_retries_it_once_and_tears_it_down() {
+    let w = World::new(PLAN, InMemoryDrTables::new()).await;
+    let (_, rp) = w.backed_up(6, Duration::minutes(10), "b1").await;
+    w.copied(&rp).await;
+    for action in ["precheck", "choose-source", "restore"] {
+        w.step(action, "drill-c").await.unwrap();
+    }
+    // The crash: the record still says "chosen", without the import DynamoDB started.
+    let mut exec = w.store.get_execution("orders-dr", "drill-c").await.unwrap().unwrap();
+    let expected = exec.version;
+    exec.tables[0].phase = lifeboat::dr::Phase::Chosen;
+    exec.tables[0].import_arn = None;
+    exec.version += 1;
+    w.store.update_execution(&exec, expected).await.unwrap();
+    w.step("restore", "drill-c").await.unwrap();
+    assert_eq!(w.tables.imports(), 1, "imported once");
+    w.clock.advance(Duration::seconds(30));
+    for action in ["poll", "validate", "switch", "teardown", "finish"] {
+        w.step(action, "drill-c").await.unwrap();
+    }
+    let exec = w.store.get_execution("orders-dr", "drill-c").await.unwrap().unwrap();
+    let t = &exec.tables[0];
+    assert_eq!(t.target_region, west());
+    assert!(t.verdict.as_deref().unwrap().starts_with("passed"), "{t:?}");
+    assert!(w.tables.table_names(&west()).is_empty(), "torn down");
+    assert_eq!(w.tables.deleted(), vec![t.target_name.clone()]);
+
+    // A table squatting the next drill's name: refused, and left alone.
+    let name = lifeboat::dr::execution::table_name("lbdr", "squatted", "orders");
+    w.tables.put_table(&west(), &name, &[], items(1));
+    for action in ["precheck", "choose-source"] {
+        w.step(action, "squatted").await.unwrap();
+    }
+    let err = w.step("restore", "squatted").await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Conflict, "{err:?}");
+    assert!(err.message.contains("not this execution's import"), "{}", err.message);
+    let out = w.compensate("squatted", &err).await;
+    assert_eq!(out["left"], json!([]), "{out}");
+    assert!(
+        w.tables.table_names(&west()).contains(&name),
+        "a foreign table is never deleted"
+    );
+    assert!(!w.tables.deleted().contains(&name));
+}
+
 #[tokio::test]
 async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting_it() {
     let plan = PLAN.replace(
@@ -538,7 +663,8 @@ async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting
     );
     let w = World::new(&plan, InMemoryDrTables::new()).await;
     let param = || w.parameters.0.lock().unwrap().get("/orders/table").cloned();
-    w.backed_up(8, Duration::minutes(10), "b1").await;
+    let (_, rp) = w.backed_up(8, Duration::minutes(10), "b1").await;
+    w.copied(&rp).await;
     for action in [
         "precheck",
         "choose-source",
@@ -555,8 +681,8 @@ async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting
     let kept = exec.tables[0].target_name.clone();
     assert!(kept.starts_with("lbfo-"), "{kept}");
     assert!(
-        w.tables.table_names(&east()).contains(&kept),
-        "a failover's table is kept"
+        w.tables.table_names(&west()).contains(&kept),
+        "a failover's table is kept, in the DR region"
     );
     assert_eq!(
         param(),
@@ -585,8 +711,9 @@ async fn a_failover_keeps_its_table_and_the_failback_backs_it_up_before_deleting
     assert_eq!(
         w.tables.table_names(&east()),
         vec!["orders".to_owned()],
-        "the failover's table is gone"
+        "the source is left"
     );
+    assert!(w.tables.table_names(&west()).is_empty(), "the failover's table is gone");
     assert_eq!(param().as_deref(), Some("orders"), "and back at the original table");
     // One final backup of it, kept, named in the record.
     assert_eq!(w.tables.backup_arns().len(), before + 1);

@@ -15,6 +15,7 @@ pub mod s3;
 pub mod secrets;
 pub mod sns;
 pub mod sqs;
+pub mod table_exports;
 pub mod table_snapshots;
 
 use std::time::Duration;

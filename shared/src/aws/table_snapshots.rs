@@ -9,8 +9,11 @@
 //! - A backup is identified by its ARN, not its name: lookups by name list the region's
 //!   backups, and deleting by name deletes every backup of that name (the duplicates that
 //!   the create race described in [`super::dynamodb_backups`] can leave).
-//! - Native backups cannot be copied to another region: a copy is refused as invalid, and
-//!   policies never plan one (`ResourceKind::copied_by_lifeboat`).
+//! - Native backups cannot be copied to another region. A table's copy in another region
+//!   is an export of the table at the backup's time into that region's export bucket
+//!   ([`super::table_exports`]), under the backup's name: it is described and deleted by
+//!   that name in the destination region like an RDS copy. Without an export bucket
+//!   (`TABLE_EXPORT_BUCKET`) a copy is refused as invalid.
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -29,6 +32,7 @@ use crate::ports::{
 #[derive(Debug)]
 pub struct DynamoDbTableSnapshots {
     clients: PerRegion<Client>,
+    exports: Option<super::table_exports::TableExports>,
 }
 
 /// A DynamoDB client for `region`, counting its calls.
@@ -45,12 +49,21 @@ impl DynamoDbTableSnapshots {
     pub fn new(base: SdkConfig) -> Self {
         Self {
             clients: PerRegion::new(base, dynamodb_client),
+            exports: None,
         }
+    }
+
+    /// Copies to other regions are exports into their export buckets.
+    #[must_use]
+    pub fn with_exports(mut self, exports: super::table_exports::TableExports) -> Self {
+        self.exports = Some(exports);
+        self
     }
 
     pub fn with_clients(clients: std::collections::HashMap<Region, Client>) -> Self {
         Self {
             clients: PerRegion::with_clients(clients),
+            exports: None,
         }
     }
 
@@ -110,6 +123,13 @@ fn ownership(name: &str) -> Vec<Tag> {
     } else {
         Vec::new()
     }
+}
+
+/// `arn:…:table/<name>/backup/<id>` → `<name>`.
+fn table_of_backup_arn(arn: &str) -> Option<&str> {
+    let rest = arn.split_once(":table/")?.1;
+    let (name, _) = rest.split_once("/backup/")?;
+    crate::dr::plan::is_table_name(name).then_some(name)
 }
 
 fn is_deleted(s: &SnapshotStatus) -> bool {
@@ -212,12 +232,23 @@ impl SnapshotStore for DynamoDbTableSnapshots {
         if kind != ResourceKind::DynamoDbTable {
             return Err(not_a_table(kind));
         }
-        Ok(self
-            .by_name(region, name)
-            .await?
-            .into_iter()
-            .next()
-            .map(|b| snapshot(region, b, ownership(name))))
+        if let Some(b) = self.by_name(region, name).await?.into_iter().next() {
+            return Ok(Some(snapshot(region, b, ownership(name))));
+        }
+        // A copy in another region: an export of that name in the region's bucket.
+        let Some(exports) = &self.exports else {
+            return Ok(None);
+        };
+        Ok(exports.describe(region, name).await?.map(|e| Snapshot {
+            kind: ResourceKind::DynamoDbTable,
+            region: region.clone(),
+            name: name.to_owned(),
+            arn: Some(e.marker.export_arn),
+            status: e.status,
+            created_at: Some(e.marker.export_time),
+            kms_key_id: None,
+            tags: ownership(name),
+        }))
     }
 
     /// The table's `lb-` backups, with the tags an RDS snapshot of Lifeboat's would carry,
@@ -252,18 +283,46 @@ impl SnapshotStore for DynamoDbTableSnapshots {
         )))
     }
 
+    /// Exports the table as it was when the backup `source` was taken (point-in-time
+    /// recovery must be on) into `destination`'s export bucket as the copy `name`,
+    /// encrypted with `kms_key_id` (SSE-KMS; empty: the bucket's default encryption).
     async fn copy_snapshot(
         &self,
         source: &Snapshot,
         destination: &Region,
-        _name: &str,
-        _kms_key_id: &str,
-        _tags: &[Tag],
+        name: &str,
+        kms_key_id: &str,
+        tags: &[Tag],
     ) -> PortResult<Snapshot> {
-        Err(PortError::Invalid(format!(
-            "DynamoDB backup {} cannot be copied to {destination}: native backups stay in their region (protect the table with AWS Backup for cross-region copies)",
-            source.name
-        )))
+        if source.kind != ResourceKind::DynamoDbTable {
+            return Err(not_a_table(source.kind));
+        }
+        let Some(exports) = &self.exports else {
+            return Err(PortError::Invalid(format!(
+                "DynamoDB backup {} cannot be copied to {destination}: native backups stay in their region, and no export bucket is configured (TABLE_EXPORT_BUCKET)",
+                source.name
+            )));
+        };
+        let table = source
+            .arn
+            .as_deref()
+            .and_then(table_of_backup_arn)
+            .ok_or_else(|| PortError::Invalid(format!("backup {}: no table ARN in its ARN", source.name)))?;
+        let at = source
+            .created_at
+            .ok_or_else(|| PortError::Invalid(format!("backup {}: no creation time", source.name)))?;
+        let key = (!kms_key_id.is_empty()).then_some(kms_key_id);
+        let marker = exports.start(&source.region, table, at, destination, name, key).await?;
+        Ok(Snapshot {
+            kind: ResourceKind::DynamoDbTable,
+            region: destination.clone(),
+            name: name.to_owned(),
+            arn: Some(marker.export_arn),
+            status: SnapshotStatus::Creating,
+            created_at: Some(at),
+            kms_key_id: key.map(str::to_owned),
+            tags: tags.to_vec(),
+        })
     }
 
     async fn delete_snapshot(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<()> {
@@ -273,6 +332,9 @@ impl SnapshotStore for DynamoDbTableSnapshots {
         let backups = self.backups(region)?;
         for b in self.by_name(region, name).await? {
             backups.delete_backup(&b.backup_arn).await?;
+        }
+        if let Some(exports) = &self.exports {
+            exports.delete(region, name).await?;
         }
         Ok(())
     }

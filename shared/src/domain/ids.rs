@@ -171,11 +171,11 @@ impl ResourceKind {
     ];
 
     /// Whether Lifeboat copies this kind's recovery points to other regions itself. RDS
-    /// and Aurora snapshots are copied; DynamoDB native backups cannot leave their region
-    /// (cross-region copies of tables are AWS Backup's job), and S3 runs are written to the
-    /// DR region in the first place.
+    /// and Aurora snapshots are copied; a DynamoDB table's copy is an export of the table
+    /// at its backup's time into the other region (native backups cannot leave their
+    /// region); S3 runs are written to the DR region in the first place.
     pub fn copied_by_lifeboat(self) -> bool {
-        matches!(self, Self::RdsInstance | Self::AuroraCluster)
+        matches!(self, Self::RdsInstance | Self::AuroraCluster | Self::DynamoDbTable)
     }
 }
 

@@ -454,8 +454,8 @@ impl Policy {
     }
 
     /// Where recovery points of a `kind` resource are copied: the policy's copy targets
-    /// for kinds Lifeboat copies, none for the others (DynamoDB native backups cannot
-    /// leave their region; S3 runs are written to the DR region directly).
+    /// for kinds Lifeboat copies (databases, and tables as exports), none for the others
+    /// (S3 runs are written to the DR region directly).
     pub fn copies_for(&self, kind: super::ResourceKind) -> &[CopyTarget] {
         if kind.copied_by_lifeboat() { &self.copies } else { &[] }
     }

@@ -705,6 +705,7 @@ fn not_a_database(kind: ResourceKind) -> PortError {
 /// [`DrTables`] over the DynamoDB API, one client per region.
 pub struct DynamoDbDrTables {
     clients: PerRegion<aws_sdk_dynamodb::Client>,
+    exports: Option<crate::aws::table_exports::TableExports>,
 }
 
 impl std::fmt::Debug for DynamoDbDrTables {
@@ -717,13 +718,28 @@ impl DynamoDbDrTables {
     pub fn new(base: SdkConfig) -> Self {
         Self {
             clients: PerRegion::new(base, crate::aws::table_snapshots::dynamodb_client),
+            exports: None,
         }
+    }
+
+    /// Table copies are read from the regions' export buckets.
+    #[must_use]
+    pub fn with_exports(mut self, exports: crate::aws::table_exports::TableExports) -> Self {
+        self.exports = Some(exports);
+        self
+    }
+
+    fn exports(&self) -> PortResult<&crate::aws::table_exports::TableExports> {
+        self.exports.as_ref().ok_or_else(|| {
+            PortError::Invalid("no export bucket is configured (TABLE_EXPORT_BUCKET): tables have no copies".into())
+        })
     }
 
     /// Over prebuilt clients (tests with mocked clients); no other region works.
     pub fn with_clients(clients: HashMap<Region, aws_sdk_dynamodb::Client>) -> Self {
         Self {
             clients: PerRegion::with_clients(clients),
+            exports: None,
         }
     }
 }
@@ -791,6 +807,29 @@ fn value(v: &aws_sdk_dynamodb::types::AttributeValue) -> PortResult<super::table
 
 #[async_trait]
 impl super::ports::DrTables for DynamoDbDrTables {
+    async fn import_copy(&self, region: &Region, copy: &str, target: &str) -> PortResult<String> {
+        let token = crate::aws::table_exports::client_token(&["import", region.as_str(), copy, target]);
+        self.exports()?.import(region, copy, target, &token).await
+    }
+
+    async fn describe_import(&self, region: &Region, import_arn: &str) -> PortResult<Option<super::ports::ImportInfo>> {
+        Ok(self
+            .exports()?
+            .describe_import(region, import_arn)
+            .await?
+            .map(|i| super::ports::ImportInfo {
+                table_name: i
+                    .table_arn
+                    .as_deref()
+                    .and_then(|a| a.rsplit_once(":table/"))
+                    .map(|(_, n)| n.split('/').next().unwrap_or(n).to_owned()),
+                import_arn: i.import_arn,
+                status: i.status,
+                imported_items: i.imported_items,
+                failure: i.failure,
+            }))
+    }
+
     async fn describe_table(&self, region: &Region, name: &str) -> PortResult<Option<super::ports::TableInfo>> {
         let out = match self.clients.get(region)?.describe_table().table_name(name).send().await {
             Ok(out) => out,

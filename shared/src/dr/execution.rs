@@ -408,7 +408,14 @@ pub struct TableRun {
     pub backup_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub reason: String,
-    /// Where the table is restored (the backup's region) and its name.
+    /// The table's copy in the DR region (an export) it is imported from, and the import:
+    /// how a failover brings a table back without its own region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_arn: Option<String>,
+    /// Where the table comes back (the DR region from a copy, else the backup's region)
+    /// and its name.
     pub target_region: Region,
     pub target_name: String,
     /// The item count DynamoDB recorded for the source table in the backup's description
@@ -477,8 +484,9 @@ pub enum Undo {
         kind: ResourceKind,
         name: String,
     },
-    /// A table restored by the execution: deleted only if its name has a Lifeboat prefix
-    /// and (when `backup_arn` is known) DynamoDB says it was restored from that backup.
+    /// A table restored or imported by the execution: deleted only if its name has a
+    /// Lifeboat prefix and (when `backup_arn` is known) DynamoDB says it was restored from
+    /// that backup, or made by that import (an import ARN).
     DeleteTable {
         region: Region,
         name: String,
@@ -777,6 +785,8 @@ impl DrExecution {
                         recovery_point: None,
                         backup_arn: None,
                         backup_at: None,
+                        copy: None,
+                        import_arn: None,
                         reason: String::new(),
                         target_region: t.region.clone(),
                         target_name: table_name(prefix, execution, &t.name),

@@ -147,15 +147,16 @@ impl GlobalMove {
     }
 }
 
-/// One protected DynamoDB table. Native backups stay in the table's region, so a drill or
-/// failover restores the table's newest usable backup there, into a new Lifeboat-named
-/// table, and validates it by item count and content checksum.
+/// One protected DynamoDB table. A drill or failover imports the table's newest usable
+/// copy in the DR region (an export of it) into a new Lifeboat-named table there, and
+/// validates it by item count and content checksum; a drill of a table without a copy
+/// restores its newest native backup in the table's own region instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProtectedTable {
     /// `arn:<partition>:dynamodb:<region>:<account>:table/<name>`: what the catalog knows
     /// the table's backups by.
     pub arn: String,
-    /// The table's region (from the ARN): where its backups are and where it is restored.
+    /// The table's region (from the ARN): where its native backups are.
     pub region: Region,
     pub name: String,
 }

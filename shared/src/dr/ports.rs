@@ -172,8 +172,20 @@ pub struct BackupInfo {
     pub key_schema: Vec<(String, String)>,
 }
 
-/// DynamoDB tables for DR: restore from a native backup, describe, scan to a checksum,
-/// delete.
+/// An `ImportTable` as DescribeImport reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportInfo {
+    pub import_arn: String,
+    /// `IN_PROGRESS`, `COMPLETED`, `FAILED`, `CANCELLING`, `CANCELLED`.
+    pub status: String,
+    /// The table the import creates.
+    pub table_name: Option<String>,
+    pub imported_items: Option<u64>,
+    pub failure: Option<String>,
+}
+
+/// DynamoDB tables for DR: restore from a native backup or import a table's copy (an
+/// export in the region's export bucket), describe, scan to a checksum, delete.
 #[async_trait]
 pub trait DrTables: Send + Sync + std::fmt::Debug {
     /// `None` when the table does not exist.
@@ -192,6 +204,14 @@ pub trait DrTables: Send + Sync + std::fmt::Debug {
     /// A native backup of `table` named `name`: the existing one of that name, else a new
     /// one (a retried step makes no second backup).
     async fn create_backup(&self, region: &Region, table: &str, name: &str) -> PortResult<BackupInfo>;
+    /// Starts importing the table copy `copy` (held in `region`'s export bucket) into the
+    /// new table `target` of `region`, with the source table's recorded key schema and
+    /// indexes: nothing of the source region is needed. The same start made again is the
+    /// same import; a `target` that exists already (not from that import) is
+    /// `AlreadyExists`. Returns the import's ARN.
+    async fn import_copy(&self, region: &Region, copy: &str, target: &str) -> PortResult<String>;
+    /// `None` when there is no such import.
+    async fn describe_import(&self, region: &Region, import_arn: &str) -> PortResult<Option<ImportInfo>>;
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -203,7 +223,7 @@ pub mod fake {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
-    use super::{BackupInfo, DrTables, PortResult, Region, TableContent, TableInfo, async_trait};
+    use super::{BackupInfo, DrTables, ImportInfo, PortResult, Region, TableContent, TableInfo, async_trait};
     use crate::dr::table_digest::{Item, TableDigest};
     use crate::ports::PortError;
 
@@ -223,6 +243,12 @@ pub mod fake {
     struct State {
         tables: BTreeMap<(Region, String), FakeTable>,
         backups: BTreeMap<String, (Region, FakeBackup)>,
+        /// Table copies (exports) by (region of the export bucket, copy name).
+        copies: BTreeMap<(Region, String), FakeTable>,
+        /// Imports by ARN: (region, description, the copy and target it was started with).
+        imports: BTreeMap<String, (Region, ImportInfo, String)>,
+        /// Regions whose DynamoDB cannot be reached (an outage).
+        down: std::collections::BTreeSet<Region>,
         restores: usize,
         deletes: Vec<String>,
         scans: usize,
@@ -310,14 +336,45 @@ pub mod fake {
             }
         }
 
-        /// Every restore in progress completes.
+        /// Every restore and import in progress completes.
         pub fn finish_restores(&self) {
-            for t in lock(&self.state).tables.values_mut() {
-                if t.info.restore_in_progress {
+            let mut s = lock(&self.state);
+            for t in s.tables.values_mut() {
+                if t.info.restore_in_progress || t.info.status == "CREATING" {
                     t.info.restore_in_progress = false;
                     t.info.status = "ACTIVE".into();
                 }
             }
+            for (_, info, _) in s.imports.values_mut() {
+                if info.status == "IN_PROGRESS" {
+                    "COMPLETED".clone_into(&mut info.status);
+                }
+            }
+        }
+
+        /// The table's copy in `destination` as the table is now (what an export at the
+        /// backup's time holds when nothing was written since); `false` without the table.
+        pub fn export(&self, region: &Region, table: &str, destination: &Region, copy: &str) -> bool {
+            let mut s = lock(&self.state);
+            let Some(t) = s.tables.get(&(region.clone(), table.to_owned())).cloned() else {
+                return false;
+            };
+            s.copies.insert((destination.clone(), copy.to_owned()), t);
+            true
+        }
+
+        /// DynamoDB in `region` cannot be reached (`Unavailable`) until [`Self::recover`].
+        pub fn outage(&self, region: &Region) {
+            lock(&self.state).down.insert(region.clone());
+        }
+
+        pub fn recover(&self, region: &Region) {
+            lock(&self.state).down.remove(region);
+        }
+
+        /// ImportTable calls that started an import.
+        pub fn imports(&self) -> usize {
+            lock(&self.state).imports.len()
         }
 
         pub fn table_names(&self, region: &Region) -> Vec<String> {
@@ -349,9 +406,20 @@ pub mod fake {
         }
     }
 
+    fn reachable(s: &State, region: &Region) -> PortResult<()> {
+        if s.down.contains(region) {
+            Err(PortError::Unavailable(format!(
+                "DynamoDB in {region}: could not connect (outage)"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
     #[async_trait]
     impl DrTables for InMemoryDrTables {
         async fn describe_table(&self, region: &Region, name: &str) -> PortResult<Option<TableInfo>> {
+            reachable(&lock(&self.state), region)?;
             Ok(lock(&self.state)
                 .tables
                 .get(&(region.clone(), name.to_owned()))
@@ -359,6 +427,7 @@ pub mod fake {
         }
 
         async fn describe_backup(&self, region: &Region, backup_arn: &str) -> PortResult<Option<BackupInfo>> {
+            reachable(&lock(&self.state), region)?;
             Ok(lock(&self.state)
                 .backups
                 .get(backup_arn)
@@ -368,6 +437,7 @@ pub mod fake {
 
         async fn restore_from_backup(&self, region: &Region, backup_arn: &str, target: &str) -> PortResult<()> {
             let mut s = lock(&self.state);
+            reachable(&s, region)?;
             let Some((_, backup)) = s.backups.get(backup_arn).filter(|(r, _)| r == region).cloned() else {
                 return Err(PortError::NotFound(format!("backup {backup_arn} in {region}")));
             };
@@ -388,6 +458,7 @@ pub mod fake {
 
         async fn scan_content(&self, region: &Region, name: &str) -> PortResult<TableContent> {
             let mut s = lock(&self.state);
+            reachable(&s, region)?;
             s.scans += 1;
             let t = s
                 .tables
@@ -401,6 +472,7 @@ pub mod fake {
         }
 
         async fn create_backup(&self, region: &Region, table: &str, name: &str) -> PortResult<BackupInfo> {
+            reachable(&lock(&self.state), region)?;
             let id = format!("named-{name}");
             let arn = format!("arn:aws:dynamodb:{region}:123456789012:table/{table}/backup/{id}");
             if let Some((_, b)) = lock(&self.state).backups.get(&arn) {
@@ -415,12 +487,58 @@ pub mod fake {
                 .ok_or_else(|| PortError::NotFound(format!("backup {name}")))
         }
 
+        async fn import_copy(&self, region: &Region, copy: &str, target: &str) -> PortResult<String> {
+            let mut s = lock(&self.state);
+            reachable(&s, region)?;
+            // The same start again is the same import (ImportTable's client token).
+            let request = format!("{copy}>{target}");
+            if let Some((arn, _)) = s.imports.iter().find(|(_, (r, _, req))| r == region && *req == request) {
+                return Ok(arn.clone());
+            }
+            let key = (region.clone(), target.to_owned());
+            if s.tables.contains_key(&key) {
+                return Err(PortError::AlreadyExists(format!("table {target} exists")));
+            }
+            let Some(mut table) = s.copies.get(&(region.clone(), copy.to_owned())).cloned() else {
+                return Err(PortError::NotFound(format!("table copy {copy} in {region}")));
+            };
+            let arn = format!(
+                "arn:aws:dynamodb:{region}:123456789012:table/{target}/import/{}",
+                s.imports.len() + 1
+            );
+            target.clone_into(&mut table.info.name);
+            table.info.arn = Some(format!("arn:aws:dynamodb:{region}:123456789012:table/{target}"));
+            table.info.restored_from = None;
+            table.info.restore_in_progress = false;
+            table.info.status = if self.slow_restores { "CREATING" } else { "ACTIVE" }.into();
+            let info = ImportInfo {
+                import_arn: arn.clone(),
+                status: if self.slow_restores { "IN_PROGRESS" } else { "COMPLETED" }.into(),
+                table_name: Some(target.to_owned()),
+                imported_items: Some(table.items.len() as u64),
+                failure: None,
+            };
+            s.tables.insert(key, table);
+            s.imports.insert(arn.clone(), (region.clone(), info, request));
+            Ok(arn)
+        }
+
+        async fn describe_import(&self, region: &Region, import_arn: &str) -> PortResult<Option<ImportInfo>> {
+            let s = lock(&self.state);
+            reachable(&s, region)?;
+            Ok(s.imports
+                .get(import_arn)
+                .filter(|(r, _, _)| r == region)
+                .map(|(_, info, _)| info.clone()))
+        }
+
         async fn delete_table(&self, region: &Region, name: &str) -> PortResult<()> {
             let mut s = lock(&self.state);
+            reachable(&s, region)?;
             let key = (region.clone(), name.to_owned());
             match s.tables.get(&key) {
                 None => Ok(()),
-                Some(t) if t.info.restore_in_progress => {
+                Some(t) if t.info.restore_in_progress || t.info.status == "CREATING" => {
                     Err(PortError::Throttled(format!("table {name} is still being restored")))
                 }
                 Some(_) => {

@@ -49,6 +49,10 @@ pub struct SiteDb {
     pub kind: ResourceKind,
     pub region: Region,
     pub id: String,
+    /// A table's: the backup it was restored from or the import that made it (ARN), what
+    /// proves it Lifeboat's when a failback tears it down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_from: Option<String>,
 }
 
 #[async_trait]
