@@ -762,7 +762,9 @@ impl World {
 #[tokio::test]
 async fn a_retried_failover_precheck_spends_its_token_before_the_execution_exists() {
     let w = World::new(PLAN, InMemoryDrTables::new()).await;
-    w.backed_up(8, Duration::minutes(10), "b1").await;
+    // A failover restores the table from its copy in the DR region.
+    let (_, rp) = w.backed_up(8, Duration::minutes(10), "b1").await;
+    w.copied(&rp).await;
     let (token, claims) = w.failover_token("n-retry").await;
 
     // The first attempt cannot record the token's use (a transient store error)…
@@ -791,7 +793,9 @@ async fn a_retried_failover_precheck_spends_its_token_before_the_execution_exist
 #[tokio::test]
 async fn a_replayed_failover_token_is_refused_and_records_nothing() {
     let w = World::new(PLAN, InMemoryDrTables::new()).await;
-    w.backed_up(8, Duration::minutes(10), "b1").await;
+    // A failover restores the table from its copy in the DR region.
+    let (_, rp) = w.backed_up(8, Duration::minutes(10), "b1").await;
+    w.copied(&rp).await;
     let (token, claims) = w.failover_token("n-replayed").await;
     // Spent already (by an earlier execution).
     lifeboat::confirm::consume(w.catalog.as_ref(), &claims, w.clock.now())
@@ -806,7 +810,9 @@ async fn a_replayed_failover_token_is_refused_and_records_nothing() {
 #[tokio::test]
 async fn a_token_issued_before_the_plan_changed_is_refused() {
     let w = World::new(PLAN, InMemoryDrTables::new()).await;
-    w.backed_up(8, Duration::minutes(10), "b1").await;
+    // A failover restores the table from its copy in the DR region.
+    let (_, rp) = w.backed_up(8, Duration::minutes(10), "b1").await;
+    w.copied(&rp).await;
     let (token, _) = w.failover_token("n-plan").await;
     // Someone edits the plan after the token was issued (its RPO, here).
     w.store
@@ -822,7 +828,9 @@ async fn a_token_issued_before_the_plan_changed_is_refused() {
 #[tokio::test]
 async fn who_confirmed_comes_from_the_token_never_from_the_step_input() {
     let w = World::new(PLAN, InMemoryDrTables::new()).await;
-    w.backed_up(8, Duration::minutes(10), "b1").await;
+    // A failover restores the table from its copy in the DR region.
+    let (_, rp) = w.backed_up(8, Duration::minutes(10), "b1").await;
+    w.copied(&rp).await;
     let (token, _) = w.failover_token("n-who").await;
     // The input claims someone else: it is not believed.
     w.failover_precheck(
