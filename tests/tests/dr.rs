@@ -674,12 +674,17 @@ async fn a_failover_failing_after_its_switch_leaves_the_failover_databases_runni
         ("FAILED", Some("NeedsOperator")),
         "{done:?}"
     );
-    // Both failover databases (the instance and the cluster) are still there, running.
+    // Both failover databases (the instance, and the cluster with its writer) are still
+    // there, running.
     let exec = dr.store().get_execution(&plan, &name).await.unwrap().unwrap();
     assert_eq!(exec.status, ExecStatus::NeedsOperator, "{exec:?}");
     let mut survivors = leftovers(&dr, &name).await;
     survivors.sort();
-    let mut restored: Vec<String> = exec.databases.iter().map(|d| d.target_id.clone()).collect();
+    let mut restored: Vec<String> = exec
+        .databases
+        .iter()
+        .flat_map(|d| std::iter::once(d.target_id.clone()).chain(d.writer.clone()))
+        .collect();
     restored.sort();
     assert_eq!(survivors, restored, "the failover databases are left running");
     assert!(restored.iter().all(|r| r.starts_with("lbfo-")), "{restored:?}");

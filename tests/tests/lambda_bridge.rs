@@ -195,8 +195,7 @@ async fn the_dry_run_plan_comes_from_the_real_binary() {
         assert!(ours["reason"].as_str().unwrap().starts_with("due: slot"), "{ours}");
     } else {
         // Another test's scheduled create-snapshots run (every policy, now) took this
-        // slot's snapshot first: the plan keeps it, and the catalog has it.
-        assert!(report["plan"]["kept"].as_u64().unwrap_or(0) >= 1, "{report}");
+        // slot's snapshot first (pending or done): the catalog has it, so nothing is due.
         let points = env.catalog().by_resource(&arn, 10).await.unwrap();
         assert!(!points.is_empty(), "{report}");
     }
