@@ -145,11 +145,32 @@ pub struct RestoreRecord {
     /// security groups, parameter and option groups (never publicly accessible).
     #[serde(default)]
     pub settings: RestoreSettings,
+    /// An Aurora cluster restore (into a new cluster): the writer instance the restored
+    /// cluster gets, which it needs to serve. `None` for a DB instance restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<WriterSpec>,
     pub estimated_minutes: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: u64,
+}
+
+/// The writer instance of an Aurora cluster restored through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterSpec {
+    /// `<cluster>-w1`.
+    pub instance: String,
+    /// The DB instance class: the request's, else as recorded with the snapshot, else
+    /// the source writer's.
+    pub class: String,
+}
+
+impl RestoreRecord {
+    /// The restore makes an Aurora cluster (and its writer), not a DB instance.
+    pub fn is_cluster(&self) -> bool {
+        self.writer.is_some()
+    }
 }
 
 /// The short form of a restore id used in identifiers: its first 8 characters.
@@ -181,6 +202,8 @@ pub struct SwapObserved {
     pub target: Option<RdsStatus>,
     pub preserved: Option<RdsStatus>,
     pub set_aside: Option<RdsStatus>,
+    /// An Aurora cluster restore: its writer instance.
+    pub writer: Option<RdsStatus>,
 }
 
 /// The one next step of a restore, decided from its state and what RDS shows. Every step
@@ -193,6 +216,8 @@ pub enum RestoreStep {
     Rename { from: String, to: String },
     /// Restore the recovery point under the target identifier.
     Restore,
+    /// An Aurora cluster restore: create the restored cluster's writer instance.
+    CreateWriter,
     /// Delete the kept original with a final snapshot, keeping its automated backups.
     DeletePreserved,
     /// Record the new state; nothing to call.
@@ -222,10 +247,16 @@ pub fn next_restore_step(r: &RestoreRecord, seen: &SwapObserved) -> RestoreStep 
                 show(p)
             )),
         },
-        RestoreState::Restoring => match t {
-            None => RestoreStep::Restore,
-            Some(s) if s == "available" => RestoreStep::Become(RestoreState::Restored),
-            Some(s) => RestoreStep::Wait(format!("{target} is {s}")),
+        RestoreState::Restoring => match (t, &r.writer) {
+            (None, _) => RestoreStep::Restore,
+            (Some(s), None) if s == "available" => RestoreStep::Become(RestoreState::Restored),
+            // A restored Aurora cluster serves only through an instance: its writer.
+            (Some(s), Some(w)) if s == "available" => match seen.writer.as_ref() {
+                None => RestoreStep::CreateWriter,
+                Some(ws) if ws == "available" => RestoreStep::Become(RestoreState::Restored),
+                Some(ws) => RestoreStep::Wait(format!("{target} is available; its writer {} is {ws}", w.instance)),
+            },
+            (Some(s), _) => RestoreStep::Wait(format!("{target} is {s}")),
         },
         RestoreState::Restored => RestoreStep::Wait(if r.overwrite {
             format!("restored; the original is kept as {preserved}: finish or roll back")
@@ -309,6 +340,29 @@ pub trait DbRestorer: Send + Sync {
     /// security groups, first parameter group and option group); `None` when it does not
     /// exist.
     async fn placement(&self, region: &Region, instance: &str) -> PortResult<Option<RestoreSettings>>;
+    /// Starts RestoreDBClusterFromSnapshot of the cluster snapshot `snapshot` into a new
+    /// cluster `target` (its engine read from the snapshot), placed by `settings`.
+    /// `AlreadyExists` when a cluster with that identifier exists.
+    async fn restore_cluster(
+        &self,
+        region: &Region,
+        snapshot: &str,
+        target: &str,
+        settings: &RestoreSettings,
+    ) -> PortResult<()>;
+    /// Creates the writer instance `instance` of class `class` in the restored cluster
+    /// `cluster` (never publicly accessible). An existing instance of that name is fine.
+    async fn create_writer(&self, region: &Region, cluster: &str, instance: &str, class: &str) -> PortResult<()>;
+    /// The cluster's status, `None` when it does not exist.
+    async fn cluster_status(&self, region: &Region, cluster: &str) -> PortResult<Option<RdsStatus>>;
+    /// The cluster's placement as RDS describes it (DB subnet group, VPC security groups,
+    /// cluster parameter group) and the class of its writer, if it has one; `None` when
+    /// the cluster does not exist.
+    async fn cluster_placement(
+        &self,
+        region: &Region,
+        cluster: &str,
+    ) -> PortResult<Option<(RestoreSettings, Option<String>)>>;
     /// The snapshot's status, `None` when it does not exist.
     async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>>;
     /// The instance's status, `None` when it does not exist.
@@ -473,9 +527,20 @@ pub mod fake {
         }
     }
 
+    #[derive(Debug, Clone)]
+    struct FakeCluster {
+        status: RdsStatus,
+        data: String,
+        settings: RestoreSettings,
+        writer_class: Option<String>,
+    }
+
     #[derive(Debug, Default)]
     struct RestorerState {
         instances: BTreeMap<(Region, String), FakeInstance>,
+        clusters: BTreeMap<(Region, String), FakeCluster>,
+        /// Writer instances created: (cluster, instance, class).
+        writers: Vec<(String, String, String)>,
         snapshots: BTreeMap<(Region, String), (RdsStatus, String)>,
         /// The next calls of each operation fail with these errors.
         failures: HashMap<&'static str, VecDeque<PortError>>,
@@ -510,6 +575,32 @@ pub mod fake {
             );
         }
 
+        /// An available Aurora cluster placed by `settings`, whose writer has `writer_class`.
+        pub fn add_cluster(&self, region: &Region, id: &str, settings: RestoreSettings, writer_class: Option<&str>) {
+            lock(&self.state).clusters.insert(
+                (region.clone(), id.to_owned()),
+                FakeCluster {
+                    status: "available".into(),
+                    data: format!("original:{id}"),
+                    settings,
+                    writer_class: writer_class.map(str::to_owned),
+                },
+            );
+        }
+
+        /// The cluster a restore made: the snapshot it holds and its placement.
+        pub fn cluster(&self, region: &Region, id: &str) -> Option<(String, RestoreSettings)> {
+            lock(&self.state)
+                .clusters
+                .get(&(region.clone(), id.to_owned()))
+                .map(|c| (c.data.clone(), c.settings.clone()))
+        }
+
+        /// The writer instances created: (cluster, instance, class).
+        pub fn writers(&self) -> Vec<(String, String, String)> {
+            lock(&self.state).writers.clone()
+        }
+
         /// The placement and groups the instance has (a restored one: those it was
         /// restored with).
         pub fn settings_of(&self, region: &Region, instance: &str) -> Option<RestoreSettings> {
@@ -538,6 +629,11 @@ pub mod fake {
         /// deletes are applied (the old identifier is free).
         pub fn settle(&self) {
             let mut s = lock(&self.state);
+            for c in s.clusters.values_mut() {
+                if c.status == "creating" {
+                    c.status = "available".into();
+                }
+            }
             let keys: Vec<_> = s.instances.keys().cloned().collect();
             for key in keys {
                 let Some(mut i) = s.instances.remove(&key) else {
@@ -624,6 +720,78 @@ pub mod fake {
 
         async fn placement(&self, region: &Region, instance: &str) -> PortResult<Option<RestoreSettings>> {
             Ok(self.settings_of(region, instance))
+        }
+
+        async fn restore_cluster(
+            &self,
+            region: &Region,
+            snapshot: &str,
+            target: &str,
+            settings: &RestoreSettings,
+        ) -> PortResult<()> {
+            let mut s = lock(&self.state);
+            s.calls.push(format!("restore-cluster:{snapshot}->{target}"));
+            s.fail("restore")?;
+            if !s.snapshots.contains_key(&(region.clone(), snapshot.to_owned())) {
+                return Err(PortError::NotFound(format!("cluster snapshot {snapshot}")));
+            }
+            let key = (region.clone(), target.to_owned());
+            if s.clusters.contains_key(&key) {
+                return Err(PortError::AlreadyExists(format!("cluster {target}")));
+            }
+            s.clusters.insert(
+                key,
+                FakeCluster {
+                    status: "creating".into(),
+                    data: snapshot.to_owned(),
+                    settings: settings.clone(),
+                    writer_class: None,
+                },
+            );
+            Ok(())
+        }
+
+        async fn create_writer(&self, region: &Region, cluster: &str, instance: &str, class: &str) -> PortResult<()> {
+            let mut s = lock(&self.state);
+            s.calls.push(format!("create-writer:{instance} in {cluster}"));
+            let key = (region.clone(), instance.to_owned());
+            if s.instances.contains_key(&key) {
+                return Ok(());
+            }
+            let c = s
+                .clusters
+                .get_mut(&(region.clone(), cluster.to_owned()))
+                .ok_or_else(|| PortError::NotFound(format!("cluster {cluster}")))?;
+            c.writer_class = Some(class.to_owned());
+            s.instances.insert(
+                key,
+                FakeInstance {
+                    status: "creating".into(),
+                    data: format!("writer:{cluster}"),
+                    renaming_to: None,
+                    settings: RestoreSettings::default(),
+                },
+            );
+            s.writers.push((cluster.to_owned(), instance.to_owned(), class.to_owned()));
+            Ok(())
+        }
+
+        async fn cluster_status(&self, region: &Region, cluster: &str) -> PortResult<Option<RdsStatus>> {
+            Ok(lock(&self.state)
+                .clusters
+                .get(&(region.clone(), cluster.to_owned()))
+                .map(|c| c.status.clone()))
+        }
+
+        async fn cluster_placement(
+            &self,
+            region: &Region,
+            cluster: &str,
+        ) -> PortResult<Option<(RestoreSettings, Option<String>)>> {
+            Ok(lock(&self.state)
+                .clusters
+                .get(&(region.clone(), cluster.to_owned()))
+                .map(|c| (c.settings.clone(), c.writer_class.clone())))
         }
 
         async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>> {

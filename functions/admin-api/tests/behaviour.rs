@@ -637,6 +637,75 @@ async fn an_overwrite_puts_the_restore_where_the_replaced_instance_was() {
     assert_eq!(w.rds.settings_of(&us_east_1(), "reporting"), Some(placed));
 }
 
+/// An Aurora cluster is restored into a new cluster placed where its source is, and gets
+/// its writer (the class recorded with the snapshot): it counts as restored only once the
+/// writer is available. An overwrite of a cluster is refused.
+#[tokio::test]
+async fn an_aurora_restore_makes_a_new_cluster_with_its_writer() {
+    let w = World::new();
+    let rp = w
+        .add_cluster_point("ledger", "2026-11-22T01:00:00Z", Some("db.r6g.large"))
+        .await;
+    w.rds.add_cluster(
+        &us_east_1(),
+        "ledger",
+        lifeboat::admin::fake::test_placement(),
+        Some("db.r6g.xlarge"),
+    );
+    let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id, "target": "ledger-copy"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["restore"]["writer"]["instance"], "ledger-copy-w1");
+    assert_eq!(r.body["restore"]["writer"]["class"], "db.r6g.large", "as recorded with the snapshot");
+    let id = confirm_restore(&w, OPERATOR, &r).await;
+    let (data, placed) = w.rds.cluster(&us_east_1(), "ledger-copy").unwrap();
+    assert_eq!(data, rp.snapshot_name);
+    assert_eq!(placed.subnet_group.as_deref(), Some("private-db"));
+    assert_eq!(placed.security_groups, vec!["sg-0123456789abcdef0".to_owned()]);
+
+    // The cluster becomes available: its writer is created, and only once that is
+    // available is the restore done.
+    w.rds.settle();
+    let r = post(&w, OPERATOR, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "restoring", "{}", r.body);
+    assert_eq!(
+        w.rds.writers(),
+        vec![("ledger-copy".to_owned(), "ledger-copy-w1".to_owned(), "db.r6g.large".to_owned())]
+    );
+    let r = post(&w, OPERATOR, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "restoring", "the writer is still being created: {}", r.body);
+    w.rds.settle();
+    let r = post(&w, OPERATOR, &id, "advance").await;
+    assert_eq!(r.body["restore"]["state"], "restored", "{}", r.body);
+    assert_eq!(w.rds.writers().len(), 1, "one writer");
+
+    // Never over an existing cluster.
+    let r = preview(
+        &w,
+        ADMIN,
+        &json!({"recoveryPoint": rp.id, "target": "ledger", "overwrite": true}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// Without a writer class from the request, the snapshot or the source, a cluster restore
+/// is refused before anything is done, naming the field.
+#[tokio::test]
+async fn an_aurora_restore_without_a_known_writer_class_is_refused() {
+    let w = World::new();
+    let rp = w.add_cluster_point("ledger", "2026-11-22T01:00:00Z", None).await;
+    let body = json!({"recoveryPoint": rp.id, "target": "ledger-copy",
+                      "placement": {"allowDefaultNetwork": true}});
+    let r = preview(&w, OPERATOR, &body).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.to_string().contains("placement.writerClass"), "{}", r.body);
+    let body = json!({"recoveryPoint": rp.id, "target": "ledger-copy",
+                      "placement": {"allowDefaultNetwork": true, "writerClass": "db.r6g.large"}});
+    let r = preview(&w, OPERATOR, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(w.rds.calls().is_empty());
+}
+
 #[tokio::test]
 async fn refused_tokens_change_nothing() {
     let w = World::new();

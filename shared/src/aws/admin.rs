@@ -285,6 +285,150 @@ impl DbRestorer for RdsDbRestorer {
         }))
     }
 
+    async fn restore_cluster(
+        &self,
+        region: &Region,
+        snapshot: &str,
+        target: &str,
+        settings: &RestoreSettings,
+    ) -> PortResult<()> {
+        let client = self.client(region)?;
+        let engine = client
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(snapshot)
+            .send()
+            .await
+            .map_err(|e| rds_error("DescribeDBClusterSnapshots", e))?
+            .db_cluster_snapshots()
+            .first()
+            .and_then(|s| s.engine())
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::NotFound(format!("cluster snapshot {snapshot}")))?;
+        client
+            .restore_db_cluster_from_snapshot()
+            .snapshot_identifier(snapshot)
+            .db_cluster_identifier(target)
+            .engine(engine)
+            .set_db_subnet_group_name(settings.subnet_group.clone())
+            .set_vpc_security_group_ids(
+                (!settings.security_groups.is_empty()).then(|| settings.security_groups.clone()),
+            )
+            .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key("lifeboat:restored-from")
+                    .value(snapshot)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                Some("DBClusterAlreadyExistsFault") => {
+                    PortError::AlreadyExists("RestoreDBClusterFromSnapshot: DB cluster already exists".into())
+                }
+                _ => rds_error("RestoreDBClusterFromSnapshot", e),
+            })?;
+        Ok(())
+    }
+
+    async fn create_writer(&self, region: &Region, cluster: &str, instance: &str, class: &str) -> PortResult<()> {
+        let client = self.client(region)?;
+        let engine = client
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+            .map_err(|e| rds_error("DescribeDBClusters", e))?
+            .db_clusters()
+            .first()
+            .and_then(|c| c.engine())
+            .map(str::to_owned)
+            .ok_or_else(|| PortError::NotFound(format!("cluster {cluster}")))?;
+        match client
+            .create_db_instance()
+            .db_instance_identifier(instance)
+            .db_cluster_identifier(cluster)
+            .db_instance_class(class)
+            .engine(engine)
+            .publicly_accessible(false)
+            .send()
+            .await
+            .map_err(|e| rds_error("CreateDBInstance", e))
+        {
+            Ok(_) | Err(PortError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn cluster_status(&self, region: &Region, cluster: &str) -> PortResult<Option<RdsStatus>> {
+        match self
+            .client(region)?
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+            .map_err(|e| rds_error("DescribeDBClusters", e))
+        {
+            Ok(out) => Ok(out
+                .db_clusters()
+                .first()
+                .map(|c| c.status().unwrap_or("unknown").to_owned())),
+            Err(PortError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn cluster_placement(
+        &self,
+        region: &Region,
+        cluster: &str,
+    ) -> PortResult<Option<(RestoreSettings, Option<String>)>> {
+        let client = self.client(region)?;
+        let out = match client
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+            .map_err(|e| rds_error("DescribeDBClusters", e))
+        {
+            Ok(out) => out,
+            Err(PortError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(c) = out.db_clusters().first() else {
+            return Ok(None);
+        };
+        let settings = RestoreSettings {
+            subnet_group: c.db_subnet_group().map(str::to_owned),
+            security_groups: c
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+                .collect(),
+            parameter_group: None,
+            cluster_parameter_group: c.db_cluster_parameter_group().and_then(named_group),
+            option_group: None,
+        };
+        let writer = c
+            .db_cluster_members()
+            .iter()
+            .find(|m| m.is_cluster_writer() == Some(true))
+            .and_then(|m| m.db_instance_identifier())
+            .map(str::to_owned);
+        let class = match writer {
+            Some(w) => match client.describe_db_instances().db_instance_identifier(&w).send().await {
+                Ok(o) => o
+                    .db_instances()
+                    .first()
+                    .and_then(|i| i.db_instance_class())
+                    .map(str::to_owned),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        Ok(Some((settings, class)))
+    }
+
     async fn snapshot_status(&self, region: &Region, name: &str) -> PortResult<Option<RdsStatus>> {
         match self
             .client(region)?

@@ -64,6 +64,13 @@ struct PlacementRequest {
     parameter_group: Option<String>,
     #[serde(default)]
     option_group: Option<String>,
+    /// Aurora: the restored cluster's DB cluster parameter group.
+    #[serde(default)]
+    cluster_parameter_group: Option<String>,
+    /// Aurora: the class of the restored cluster's writer instance (default: as recorded
+    /// with the snapshot, else the source writer's).
+    #[serde(default)]
+    writer_class: Option<String>,
     /// RDS puts a restore without a DB subnet group into the default VPC, and one without
     /// security groups into the VPC's default security group: allowed only when asked.
     #[serde(default)]
@@ -78,7 +85,7 @@ impl PlacementRequest {
             subnet_group: self.subnet_group.clone().or(base.subnet_group),
             security_groups: self.security_groups.clone().unwrap_or(base.security_groups),
             parameter_group: self.parameter_group.clone().or(base.parameter_group),
-            cluster_parameter_group: None,
+            cluster_parameter_group: self.cluster_parameter_group.clone().or(base.cluster_parameter_group),
             option_group: self.option_group.clone().or(base.option_group),
         }
     }
@@ -134,6 +141,7 @@ fn digest(r: &RestoreRecord) -> String {
         "overwrite": r.overwrite,
         "requestedBy": r.requested_by,
         "settings": r.settings,
+        "writer": r.writer,
     }))
 }
 
@@ -146,6 +154,7 @@ fn view(r: &RestoreRecord) -> Value {
         "target": r.target,
         "overwrite": r.overwrite,
         "placement": placement_view(&r.settings),
+        "writer": r.writer.as_ref().map(|w| json!({"instance": w.instance, "class": w.class})),
         "state": r.state,
         "requestedBy": r.requested_by,
         "preservedAs": r.preserved_as,
@@ -193,7 +202,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
     {
         problem = problem.with_error(
             "target",
-            "must be an RDS DB instance identifier (1-63 letters, digits, single hyphens, starting with a letter)",
+            "must be an RDS DB instance or cluster identifier (1-63 letters, digits, single hyphens, starting with a letter)",
         );
     }
     if r.overwrite && r.target.is_none() {
@@ -210,12 +219,22 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         .await
         .map_err(|e| port(&e))?
         .ok_or_else(|| Problem::not_found(format!("no recovery point {id}")))?;
-    if rp.resource.kind != ResourceKind::RdsInstance {
-        return Err(Problem::bad_request("Invalid restore request").with_error(
-            "recoveryPoint",
-            "only RDS DB instance snapshots can be restored through this API",
-        ));
-    }
+    let cluster = match rp.resource.kind {
+        ResourceKind::RdsInstance => false,
+        ResourceKind::AuroraCluster if !r.overwrite => true,
+        ResourceKind::AuroraCluster => {
+            return Err(Problem::bad_request("Invalid restore request").with_error(
+                "overwrite",
+                "an Aurora cluster is restored into a new cluster; an overwrite replaces an RDS DB instance",
+            ));
+        }
+        ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+            return Err(Problem::bad_request("Invalid restore request").with_error(
+                "recoveryPoint",
+                "only RDS DB instance and Aurora cluster snapshots are restored through this API",
+            ));
+        }
+    };
     if !rp.is_restorable() {
         return Err(Problem::conflict(format!(
             "recovery point {id} is {} and cannot be restored",
@@ -227,12 +246,13 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         let base: String = rp.resource.id.chars().take(45).collect();
         format!("{}-restore-{}", base.trim_end_matches('-'), &restore_id[..8])
     });
-    let exists = deps
-        .rds
-        .instance_status(&rp.location, &target)
-        .await
-        .map_err(|e| port(&e))?
-        .is_some();
+    let exists = if cluster {
+        deps.rds.cluster_status(&rp.location, &target).await
+    } else {
+        deps.rds.instance_status(&rp.location, &target).await
+    }
+    .map_err(|e| port(&e))?
+    .is_some();
     match (r.overwrite, exists) {
         (true, false) => {
             return Err(Problem::not_found(format!(
@@ -255,11 +275,44 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
     } else {
         None
     };
-    let base = match described {
-        Some(instance) => deps.rds.placement(&rp.location, instance).await.map_err(|e| port(&e))?,
-        None => None,
+    let (base, source_writer_class) = match (described, cluster) {
+        (Some(id), true) => match deps
+            .rds
+            .cluster_placement(&rp.location, id)
+            .await
+            .map_err(|e| port(&e))?
+        {
+            Some((settings, class)) => (Some(settings), class),
+            None => (None, None),
+        },
+        (Some(instance), false) => (
+            deps.rds.placement(&rp.location, instance).await.map_err(|e| port(&e))?,
+            None,
+        ),
+        (None, _) => (None, None),
     };
     let settings = r.placement.over(base);
+    // A restored Aurora cluster serves only through an instance: it gets its writer.
+    let writer = if cluster {
+        let Some(class) = r
+            .placement
+            .writer_class
+            .clone()
+            .or_else(|| rp.writer_class.clone())
+            .or(source_writer_class)
+        else {
+            return Err(Problem::bad_request("Invalid restore request").with_error(
+                "placement.writerClass",
+                "the class of the restored cluster's writer is not recorded with the snapshot and the source's writer cannot be read; name it",
+            ));
+        };
+        Some(lifeboat::admin::WriterSpec {
+            instance: lifeboat::dr::execution::writer_instance_name(&target),
+            class,
+        })
+    } else {
+        None
+    };
     if !r.placement.allow_default_network {
         let missing = default_network(&settings);
         if !missing.is_empty() {
@@ -286,6 +339,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         final_snapshot: None,
         failure: None,
         settings,
+        writer,
         estimated_minutes: ESTIMATED_RESTORE_MINUTES + if r.overwrite { ESTIMATED_RENAME_MINUTES } else { 0 },
         created_at: now,
         updated_at: now,
@@ -472,10 +526,22 @@ async fn observe(deps: &Deps, r: &RestoreRecord) -> Result<SwapObserved, Problem
             None => Ok(None),
         }
     };
+    if let Some(writer) = &r.writer {
+        return Ok(SwapObserved {
+            target: deps
+                .rds
+                .cluster_status(&r.region, &r.target)
+                .await
+                .map_err(|e| port(&e))?,
+            writer: status(Some(writer.instance.clone())).await?,
+            ..SwapObserved::default()
+        });
+    }
     Ok(SwapObserved {
         target: status(Some(r.target.clone())).await?,
         preserved: status(r.preserved_as.clone()).await?,
         set_aside: status(r.set_aside_as.clone()).await?,
+        writer: None,
     })
 }
 
@@ -506,21 +572,51 @@ async fn step(deps: &Deps, mut record: RestoreRecord) -> Result<(RestoreRecord, 
                 let mut next = record.clone();
                 next.state = RestoreState::Restoring;
                 let claimed = save(deps, next, version).await?;
-                let result = deps
-                    .rds
-                    .restore_instance(
-                        &claimed.region,
-                        &claimed.snapshot_name,
-                        &claimed.target,
-                        &claimed.settings,
-                    )
-                    .await;
+                let result = if claimed.is_cluster() {
+                    deps.rds
+                        .restore_cluster(
+                            &claimed.region,
+                            &claimed.snapshot_name,
+                            &claimed.target,
+                            &claimed.settings,
+                        )
+                        .await
+                } else {
+                    deps.rds
+                        .restore_instance(
+                            &claimed.region,
+                            &claimed.snapshot_name,
+                            &claimed.target,
+                            &claimed.settings,
+                        )
+                        .await
+                };
                 return match result {
                     Ok(()) | Err(PortError::AlreadyExists(_)) => Ok((
                         claimed.clone(),
                         format!("restoring {} into {}", claimed.snapshot_name, claimed.target),
                     )),
                     Err(e) => failed(deps, claimed, "the restore", e).await,
+                };
+            }
+            RestoreStep::CreateWriter => {
+                let Some(writer) = record.writer.clone() else {
+                    return Err(Problem::internal("a cluster restore names no writer"));
+                };
+                let claimed = save(deps, record.clone(), version).await?;
+                let result = deps
+                    .rds
+                    .create_writer(&claimed.region, &claimed.target, &writer.instance, &writer.class)
+                    .await;
+                return match result {
+                    Ok(()) => Ok((
+                        claimed.clone(),
+                        format!(
+                            "{} is available; creating its writer {} ({})",
+                            claimed.target, writer.instance, writer.class
+                        ),
+                    )),
+                    Err(e) => failed(deps, claimed, "the writer's creation", e).await,
                 };
             }
             RestoreStep::DeletePreserved => {

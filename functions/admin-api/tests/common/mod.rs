@@ -163,6 +163,31 @@ impl World {
         rp
     }
 
+    /// An available Aurora cluster snapshot of `cluster` recorded as taken at `at`, whose
+    /// writer class was `writer_class` then; the cluster itself stays as the test sets it.
+    pub async fn add_cluster_point(&self, cluster: &str, at: &str, writer_class: Option<&str>) -> RecoveryPoint {
+        let resource = self.fakes.add_db(ResourceKind::AuroraCluster, cluster, "gold");
+        let created = t(at);
+        let name = format!("lb-{cluster}-{}", created.format("%Y%m%d%H%M"));
+        let rp = RecoveryPoint {
+            writer_class: writer_class.map(str::to_owned),
+            ..RecoveryPoint::new(
+                &resource,
+                &PolicyName::parse("gold").unwrap(),
+                Slot::containing(created, std::time::Duration::from_mins(1)),
+                &us_east_1(),
+                &name,
+                Status::Available,
+                created,
+            )
+        };
+        lifeboat::ports::Catalog::insert(self.fakes.catalog.as_ref(), &rp)
+            .await
+            .unwrap();
+        self.rds.add_snapshot(&us_east_1(), &name);
+        rp
+    }
+
     pub async fn call(&self, who: Option<&str>, method: &str, path: &str, body: Option<&str>) -> Reply {
         self.call_q(who, method, path, &[], body).await
     }
