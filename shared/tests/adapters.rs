@@ -1600,3 +1600,73 @@ async fn a_cluster_snapshot_records_the_class_of_the_writer() {
     );
     assert_eq!(create.num_calls(), 1);
 }
+
+/// Uses aws-smithy-mocks to pin the requests (moto runs no VPC for these tests): an
+/// Aurora restore through the admin API restores the cluster with the snapshot's engine and
+/// its placement, then creates its writer in it, never publicly accessible.
+#[tokio::test(start_paused = true)]
+async fn admin_restorer_restores_a_cluster_then_creates_its_private_writer() {
+    use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
+    use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+    use aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput;
+    use lifeboat::admin::{DbRestorer as _, RestoreSettings};
+    let snapshot = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots).then_output(|| {
+        DescribeDbClusterSnapshotsOutput::builder()
+            .db_cluster_snapshots(
+                DbClusterSnapshot::builder()
+                    .db_cluster_snapshot_identifier("lb-gold-ledger-202611220100")
+                    .engine("aurora-postgresql")
+                    .build(),
+            )
+            .build()
+    });
+    let restore = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
+        .match_requests(|r| {
+            r.db_cluster_identifier() == Some("ledger-copy")
+                && r.snapshot_identifier() == Some("lb-gold-ledger-202611220100")
+                && r.engine() == Some("aurora-postgresql")
+                && r.db_subnet_group_name() == Some("private-db")
+                && r.vpc_security_group_ids() == ["sg-0123456789abcdef0"]
+                && r.db_cluster_parameter_group_name() == Some("ledger-cluster-pg")
+        })
+        .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
+    let cluster = mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(|| {
+        DescribeDbClustersOutput::builder()
+            .db_clusters(
+                DbCluster::builder()
+                    .db_cluster_identifier("ledger-copy")
+                    .engine("aurora-postgresql")
+                    .build(),
+            )
+            .build()
+    });
+    let writer = mock!(aws_sdk_rds::Client::create_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("ledger-copy-w1")
+                && r.db_cluster_identifier() == Some("ledger-copy")
+                && r.db_instance_class() == Some("db.r6g.large")
+                && r.engine() == Some("aurora-postgresql")
+                && r.publicly_accessible() == Some(false)
+        })
+        .then_output(|| CreateDbInstanceOutput::builder().build());
+    let r = restorer(client!(
+        aws_sdk_rds,
+        RuleMode::Sequential,
+        &[&snapshot, &restore, &cluster, &writer]
+    ));
+    let east = region("us-east-1");
+    let settings = RestoreSettings {
+        subnet_group: Some("private-db".into()),
+        security_groups: vec!["sg-0123456789abcdef0".into()],
+        parameter_group: None,
+        cluster_parameter_group: Some("ledger-cluster-pg".into()),
+        option_group: None,
+    };
+    r.restore_cluster(&east, "lb-gold-ledger-202611220100", "ledger-copy", &settings)
+        .await
+        .unwrap();
+    r.create_writer(&east, "ledger-copy", "ledger-copy-w1", "db.r6g.large")
+        .await
+        .unwrap();
+    assert_eq!((restore.num_calls(), writer.num_calls()), (1, 1));
+}
