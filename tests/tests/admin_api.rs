@@ -7,6 +7,7 @@
 
 use base64::Engine as _;
 use lifeboat::ports::Catalog as _;
+use lifeboat::domain::RecoveryPointId;
 use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{PRIMARY, TestEnv};
 use serde_json::{Value, json};
@@ -443,4 +444,56 @@ async fn an_overwrite_rolled_back_renames_the_original_back_and_deletes_nothing(
         "{set_aside:?}"
     );
     assert!(instance(&env, &format!("{db}-lbpre-{}", &oid[..8])).await.is_none());
+}
+
+/// An Aurora recovery point, taken through the API and tracked by the real tracker, is
+/// restored into a new cluster: the cluster first, then (once it is available) its writer
+/// with the class recorded with the snapshot, and the restore is `restored` only once the
+/// writer is available. moto runs no VPC, so the default network is allowed explicitly.
+#[tokio::test]
+async fn an_aurora_point_is_restored_into_a_new_cluster_with_its_writer() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    signing_secret(&env).await;
+    let policy = env
+        .put_policy(r#"{"name":"{prefix}-aur","every":"1day","rpo":"26h","retain":3}"#)
+        .await
+        .unwrap();
+    let cluster = env.name("aur");
+    let arn = env.create_cluster(&cluster, policy.name.as_str()).await.unwrap();
+    let rid = |what: &str| format!("{}-aur-{what}", env.prefix);
+    let backup = json!({"resources": [arn], "reason": "before the cluster restore test"});
+    let (status, _, body) = call(&env, &request("POST", "/backups", OPERATOR, Some(&backup), &rid("b"))).await;
+    assert_eq!(status, 202, "{body}");
+    let mut event: Value =
+        serde_json::from_str(&request("GET", "/recovery-points", VIEWER, None, &rid("l"))).unwrap();
+    event["queryStringParameters"] = json!({"resource": arn});
+    event["multiValueQueryStringParameters"] = json!({"resource": [arn]});
+    let (status, _, list) = call(&env, &event.to_string()).await;
+    assert_eq!(status, 200, "{list}");
+    let point = list["items"][0]["id"].as_str().unwrap().to_owned();
+    wait_until_tracked(&env, &point).await;
+    let recorded = env
+        .catalog()
+        .get(&RecoveryPointId::parse(&point).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.writer_class.as_deref(), Some("db.r6g.large"), "{recorded:?}");
+
+    let target = format!("{cluster}-copy");
+    let ask = json!({"recoveryPoint": point, "target": target, "placement": {"allowDefaultNetwork": true}});
+    let (status, _, preview) = call(&env, &request("POST", "/restores", OPERATOR, Some(&ask), &rid("p"))).await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["restore"]["writer"]["class"], "db.r6g.large", "{preview}");
+    let oid = preview["restore"]["id"].as_str().unwrap().to_owned();
+    let token = json!({"token": preview["confirmationToken"]});
+    let path = format!("/restores/{oid}/confirm");
+    let (status, _, body) = call(&env, &request("POST", &path, OPERATOR, Some(&token), &rid("c"))).await;
+    assert_eq!(status, 202, "{body}");
+    let done = advance_until(&env, &oid, "restored").await;
+    let writer = done["writer"]["instance"].as_str().unwrap();
+    let w = instance(&env, writer).await.expect("the writer exists");
+    assert_eq!(w.db_cluster_identifier(), Some(target.as_str()));
+    assert_eq!(w.db_instance_status(), Some("available"));
+    assert_eq!(w.db_instance_class(), Some("db.r6g.large"));
 }
