@@ -251,10 +251,10 @@ pub fn next_restore_step(r: &RestoreRecord, seen: &SwapObserved) -> RestoreStep 
             (None, _) => RestoreStep::Restore,
             (Some(s), None) if s == "available" => RestoreStep::Become(RestoreState::Restored),
             // A restored Aurora cluster serves only through an instance: its writer.
-            (Some(s), Some(w)) if s == "available" => match seen.writer.as_ref() {
+            (Some(s), Some(writer)) if s == "available" => match seen.writer.as_ref() {
                 None => RestoreStep::CreateWriter,
                 Some(ws) if ws == "available" => RestoreStep::Become(RestoreState::Restored),
-                Some(ws) => RestoreStep::Wait(format!("{target} is available; its writer {} is {ws}", w.instance)),
+                Some(ws) => RestoreStep::Wait(format!("{target} is available; its writer {} is {ws}", writer.instance)),
             },
             (Some(s), _) => RestoreStep::Wait(format!("{target} is {s}")),
         },
@@ -772,7 +772,8 @@ pub mod fake {
                     settings: RestoreSettings::default(),
                 },
             );
-            s.writers.push((cluster.to_owned(), instance.to_owned(), class.to_owned()));
+            s.writers
+                .push((cluster.to_owned(), instance.to_owned(), class.to_owned()));
             Ok(())
         }
 

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use base64::Engine as _;
-use lifeboat::ports::Catalog as _;
 use lifeboat::domain::RecoveryPointId;
+use lifeboat::ports::Catalog as _;
 use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{PRIMARY, TestEnv};
 use serde_json::{Value, json};
@@ -464,8 +464,7 @@ async fn an_aurora_point_is_restored_into_a_new_cluster_with_its_writer() {
     let backup = json!({"resources": [arn], "reason": "before the cluster restore test"});
     let (status, _, body) = call(&env, &request("POST", "/backups", OPERATOR, Some(&backup), &rid("b"))).await;
     assert_eq!(status, 202, "{body}");
-    let mut event: Value =
-        serde_json::from_str(&request("GET", "/recovery-points", VIEWER, None, &rid("l"))).unwrap();
+    let mut event: Value = serde_json::from_str(&request("GET", "/recovery-points", VIEWER, None, &rid("l"))).unwrap();
     event["queryStringParameters"] = json!({"resource": arn});
     event["multiValueQueryStringParameters"] = json!({"resource": [arn]});
     let (status, _, list) = call(&env, &event.to_string()).await;

@@ -655,7 +655,10 @@ async fn an_aurora_restore_makes_a_new_cluster_with_its_writer() {
     let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id, "target": "ledger-copy"})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["restore"]["writer"]["instance"], "ledger-copy-w1");
-    assert_eq!(r.body["restore"]["writer"]["class"], "db.r6g.large", "as recorded with the snapshot");
+    assert_eq!(
+        r.body["restore"]["writer"]["class"], "db.r6g.large",
+        "as recorded with the snapshot"
+    );
     let id = confirm_restore(&w, OPERATOR, &r).await;
     let (data, placed) = w.rds.cluster(&us_east_1(), "ledger-copy").unwrap();
     assert_eq!(data, rp.snapshot_name);
@@ -669,10 +672,18 @@ async fn an_aurora_restore_makes_a_new_cluster_with_its_writer() {
     assert_eq!(r.body["restore"]["state"], "restoring", "{}", r.body);
     assert_eq!(
         w.rds.writers(),
-        vec![("ledger-copy".to_owned(), "ledger-copy-w1".to_owned(), "db.r6g.large".to_owned())]
+        vec![(
+            "ledger-copy".to_owned(),
+            "ledger-copy-w1".to_owned(),
+            "db.r6g.large".to_owned()
+        )]
     );
     let r = post(&w, OPERATOR, &id, "advance").await;
-    assert_eq!(r.body["restore"]["state"], "restoring", "the writer is still being created: {}", r.body);
+    assert_eq!(
+        r.body["restore"]["state"], "restoring",
+        "the writer is still being created: {}",
+        r.body
+    );
     w.rds.settle();
     let r = post(&w, OPERATOR, &id, "advance").await;
     assert_eq!(r.body["restore"]["state"], "restored", "{}", r.body);
