@@ -300,8 +300,13 @@ impl Catalog for InMemoryCatalog {
         Ok(self
             .enter()?
             .policies
-            .values()
-            .map(|json| Policy::from_json(json))
+            .iter()
+            .map(|(key, json)| {
+                Policy::from_json(json).map_err(|p| PolicyProblems {
+                    policy: key.clone(),
+                    ..p
+                })
+            })
             .collect())
     }
 

@@ -310,6 +310,34 @@ async fn resources_tagged_with_an_unknown_or_invalid_policy_are_alerted_and_the_
     );
 }
 
+/// Stored policies that do not parse are each alerted under the key they are stored
+/// under, with the parse error, once per policy per day: one broken policy never hides
+/// another.
+#[tokio::test]
+async fn every_unparsable_policy_is_alerted_under_its_own_key_once_a_day() {
+    let (fakes, deps) = setup();
+    fakes
+        .catalog
+        .put_policy_json("orders-gold", r#"{"name": "orders-gold", "every": 3}"#);
+    fakes.catalog.put_policy_json("ledger", "not json at all");
+    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event(TICK)).await.unwrap();
+    let invalid: Vec<_> = fakes
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::InvalidPolicy)
+        .collect();
+    assert_eq!(invalid.len(), 2, "{invalid:?}");
+    for key in ["orders-gold", "ledger"] {
+        let a = invalid
+            .iter()
+            .find(|a| a.summary.contains(&format!("{key:?}")))
+            .unwrap_or_else(|| panic!("no alert names {key}: {invalid:?}"));
+        assert!(a.details["problems"].contains("not a valid policy document"), "{a:?}");
+    }
+}
+
 #[tokio::test]
 async fn arbitrary_json_events_never_panic_and_are_rejected_as_invalid() {
     let (fakes, deps) = setup();

@@ -257,7 +257,12 @@ impl Catalog for DynamoDbCatalog {
             for item in page.items() {
                 let name = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 out.push(match item.get("document").and_then(|v| v.as_s().ok()) {
-                    Some(doc) => Policy::from_json(doc),
+                    // A broken policy is named by the key it is stored under, whatever its
+                    // document says (a document that does not parse names nothing).
+                    Some(doc) => Policy::from_json(doc).map_err(|p| PolicyProblems {
+                        policy: name.clone(),
+                        ..p
+                    }),
                     None => Err(PolicyProblems {
                         policy: name,
                         problems: vec!["stored policy has no document".into()],
