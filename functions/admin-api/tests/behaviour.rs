@@ -699,6 +699,39 @@ async fn an_aurora_restore_makes_a_new_cluster_with_its_writer() {
     assert_eq!(r.status, 400, "{}", r.body);
 }
 
+/// A cluster that took the target's name between preview and confirmation is never used:
+/// the confirmation is refused and nothing is restored (nor a writer put into it).
+#[tokio::test]
+async fn an_aurora_restore_whose_target_cluster_appeared_meanwhile_is_refused() {
+    let w = World::new();
+    let rp = w
+        .add_cluster_point("ledger", "2026-11-22T01:00:00Z", Some("db.r6g.large"))
+        .await;
+    let body = json!({"recoveryPoint": rp.id, "target": "ledger-copy",
+                      "placement": {"allowDefaultNetwork": true}});
+    let r = preview(&w, OPERATOR, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    w.rds.add_cluster(
+        &us_east_1(),
+        "ledger-copy",
+        lifeboat::admin::RestoreSettings::default(),
+        None,
+    );
+    let id = r.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = r.body["confirmationToken"].as_str().unwrap();
+    let c = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            &format!("/restores/{id}/confirm"),
+            Some(&json!({"token": token}).to_string()),
+        )
+        .await;
+    assert_eq!(c.status, 409, "{}", c.body);
+    assert!(w.rds.calls().is_empty(), "{:?}", w.rds.calls());
+    assert!(w.rds.writers().is_empty());
+}
+
 /// Without a writer class from the request, the snapshot or the source, a cluster restore
 /// is refused before anything is done, naming the field.
 #[tokio::test]

@@ -395,16 +395,6 @@ async fn release(deps: &Deps, plan: &str, execution: &str) {
 }
 
 /// The newest verified, restorable recovery point of `db` in `region`.
-async fn newest_verified(
-    deps: &Deps,
-    arn: &str,
-    region: &Region,
-) -> PortResult<Option<(String, String, DateTime<Utc>)>> {
-    Ok(newest_verified_point(deps, arn, region)
-        .await?
-        .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)))
-}
-
 async fn newest_verified_point(
     deps: &Deps,
     arn: &str,
@@ -607,9 +597,17 @@ async fn precheck_leased(
             continue;
         }
         let replica = req.mode == Mode::Failover && db.read_replica.is_some();
+        // The newest verified copy in the DR region, read once: the RPO check and the
+        // writer class of a restored Aurora cluster both use it.
+        let aurora_restore = db.kind == ResourceKind::AuroraCluster && db.instance_class.is_none() && !replica;
+        let newest = if (plan.prechecks.recovery_point || aurora_restore) && !replica {
+            newest_verified_point(deps, &db.arn, &plan.dr_region).await?
+        } else {
+            None
+        };
         if plan.prechecks.recovery_point && !replica {
-            match newest_verified(deps, &db.arn, &plan.dr_region).await? {
-                Some((id, _, taken)) => {
+            match newest.as_ref().map(|rp| (rp.id.to_string(), rp.created_at)) {
+                Some((id, taken)) => {
                     let age = (now - taken).to_std().unwrap_or_default();
                     if age > plan.rpo {
                         problems.push(format!(
@@ -630,7 +628,7 @@ async fn precheck_leased(
         // source writer's (read now), or the one recorded with the snapshot. A failover
         // whose source cannot be read and whose copy records none is refused now rather
         // than halfway.
-        if db.kind == ResourceKind::AuroraCluster && db.instance_class.is_none() && !replica {
+        if aurora_restore {
             let now_readable = deps
                 .databases
                 .describe(&plan.source_region, db.kind, &db.id)
@@ -639,9 +637,7 @@ async fn precheck_leased(
                 .flatten()
                 .and_then(|i| i.class)
                 .is_some();
-            let recorded = newest_verified_point(deps, &db.arn, &plan.dr_region)
-                .await?
-                .and_then(|rp| rp.writer_class);
+            let recorded = newest.and_then(|rp| rp.writer_class);
             match (now_readable, recorded) {
                 (true, _) => {}
                 (false, Some(class)) => checks.push(format!(

@@ -409,23 +409,7 @@ impl DbRestorer for RdsDbRestorer {
             cluster_parameter_group: c.db_cluster_parameter_group().and_then(named_group),
             option_group: None,
         };
-        let writer = c
-            .db_cluster_members()
-            .iter()
-            .find(|m| m.is_cluster_writer() == Some(true))
-            .and_then(|m| m.db_instance_identifier())
-            .map(str::to_owned);
-        let class = match writer {
-            Some(w) => match client.describe_db_instances().db_instance_identifier(&w).send().await {
-                Ok(o) => o
-                    .db_instances()
-                    .first()
-                    .and_then(|i| i.db_instance_class())
-                    .map(str::to_owned),
-                Err(_) => None,
-            },
-            None => None,
-        };
+        let class = super::rds::class_of_writer(&client, c).await?;
         Ok(Some((settings, class)))
     }
 

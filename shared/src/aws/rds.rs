@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag as RdsTag};
+use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, DbSnapshot, Tag as RdsTag};
 
 use super::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::naming::tags;
@@ -83,44 +83,57 @@ fn cluster_snapshot(region: &Region, s: &DbClusterSnapshot) -> Snapshot {
     }
 }
 
-/// The DB instance class of the cluster's writer, as RDS describes it now; `None` when it
-/// cannot be read (the snapshot is taken anyway, without it).
+/// The DB instance class of `cluster`'s writer instance as RDS describes it; `None` when
+/// the cluster has no writer (a restored cluster before its writer exists) or the writer
+/// is gone. The one place that reads a writer's class: snapshots record it, DR and admin
+/// restores give a restored cluster's writer the same.
+pub(crate) async fn class_of_writer(client: &Client, cluster: &DbCluster) -> PortResult<Option<String>> {
+    let Some(writer) = cluster
+        .db_cluster_members()
+        .iter()
+        .find(|m| m.is_cluster_writer() == Some(true))
+        .and_then(|m| m.db_instance_identifier())
+    else {
+        return Ok(None);
+    };
+    match client
+        .describe_db_instances()
+        .db_instance_identifier(writer)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .db_instances()
+            .first()
+            .and_then(|i| i.db_instance_class())
+            .map(str::to_owned)),
+        Err(e) => match port_error("DescribeDBInstances", e) {
+            PortError::NotFound(_) => Ok(None),
+            other => Err(other),
+        },
+    }
+}
+
+/// The class of the cluster's writer when a snapshot of it is taken; `None` when it cannot
+/// be read (the snapshot is taken anyway, without it).
 async fn writer_class(client: &Client, cluster: &str) -> Option<String> {
     let described = client
         .describe_db_clusters()
         .db_cluster_identifier(cluster)
         .send()
-        .await;
-    let writer = match described {
-        Ok(out) => out
-            .db_clusters()
-            .first()?
-            .db_cluster_members()
-            .iter()
-            .find(|m| m.is_cluster_writer() == Some(true))?
-            .db_instance_identifier()?
-            .to_owned(),
-        Err(e) => {
-            tracing::warn!(cluster, error = %port_error("DescribeDBClusters", e), "writer class not recorded");
-            return None;
-        }
-    };
-    match client
-        .describe_db_instances()
-        .db_instance_identifier(&writer)
-        .send()
         .await
-    {
-        Ok(out) => out
-            .db_instances()
-            .first()
-            .and_then(|i| i.db_instance_class())
-            .map(str::to_owned),
-        Err(e) => {
-            tracing::warn!(cluster, writer, error = %port_error("DescribeDBInstances", e), "writer class not recorded");
-            None
-        }
-    }
+        .map_err(|e| port_error("DescribeDBClusters", e));
+    let found = match described {
+        Ok(out) => match out.db_clusters().first() {
+            Some(c) => class_of_writer(client, c).await,
+            None => Ok(None),
+        },
+        Err(e) => Err(e),
+    };
+    found.unwrap_or_else(|e| {
+        tracing::warn!(cluster, error = %e, "writer class not recorded");
+        None
+    })
 }
 
 fn missing(what: &str, name: &str) -> PortError {

@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
-use crate::aws::rds::{our_tags, rds_tags};
+use crate::aws::rds::{class_of_writer, our_tags, rds_tags};
 use crate::aws::{PerRegion, port_error, rds_client, to_chrono};
 use crate::domain::{Region, ResourceKind};
 use crate::ports::{PortError, PortResult};
@@ -200,26 +200,7 @@ impl DrDatabases for RdsDrDatabases {
                     Ok(o) => match o.db_clusters().first() {
                         Some(c) => {
                             // The class of its writer: what a restored cluster's writer gets.
-                            let writer = c
-                                .db_cluster_members()
-                                .iter()
-                                .find(|m| m.is_cluster_writer() == Some(true))
-                                .and_then(|m| m.db_instance_identifier());
-                            let class = match writer {
-                                Some(w) => {
-                                    match client.describe_db_instances().db_instance_identifier(w).send().await {
-                                        Ok(o) => o
-                                            .db_instances()
-                                            .first()
-                                            .and_then(|i| i.db_instance_class().map(str::to_owned)),
-                                        Err(e) => match port_error("DescribeDBInstances", e) {
-                                            PortError::NotFound(_) => None,
-                                            other => return Err(other),
-                                        },
-                                    }
-                                }
-                                None => None,
-                            };
+                            let class = class_of_writer(&client, c).await?;
                             Ok(Some(DbInfo {
                                 kind,
                                 id: id.to_owned(),

@@ -457,11 +457,14 @@ pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         )));
     }
     let region = &record.region;
-    let target_status = deps
-        .rds
-        .instance_status(region, &record.target)
-        .await
-        .map_err(|e| port(&e))?;
+    // What holds the target's name now: a cluster restore needs the cluster name free, an
+    // instance restore the instance name (an overwrite, the instance to set aside).
+    let target_status = if record.is_cluster() {
+        deps.rds.cluster_status(region, &record.target).await
+    } else {
+        deps.rds.instance_status(region, &record.target).await
+    }
+    .map_err(|e| port(&e))?;
     let mut next = record.clone();
     if record.overwrite {
         match target_status.as_deref() {
@@ -496,7 +499,8 @@ pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
     } else {
         if target_status.is_some() {
             return Err(Problem::conflict(format!(
-                "instance {} exists now; nothing was changed",
+                "{} {} exists now; nothing was changed",
+                if record.is_cluster() { "cluster" } else { "instance" },
                 record.target
             )));
         }
