@@ -49,7 +49,7 @@ status: $(VENV)/.installed ## Show the local AWS stack's processes and health
 
 CARGO        := cargo
 FUNCTIONS    := create-snapshots copy-snapshots track-recovery-points plan-backups expire-recovery-points backup-objects verify-backups restore-objects tier-backups export-snapshots admin-api send-digest run-dr-step backup-config archive-bundles
-FN_PACKAGES  := $(foreach f,$(FUNCTIONS),-p $(f))
+FN_PACKAGES  := $(foreach f,$(FUNCTIONS),-p $(f)-lambda)
 CFN_LINT     := $(VENV)/bin/cfn-lint
 
 # Runs a command with the local stack up: reuses a running stack and leaves it running;

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // Judged against a fixed clock, so dated samples of the corpus are accepted too.
     let now = chrono::DateTime::<chrono::Utc>::from_timestamp(1_795_456_500, 0).unwrap_or_default();
-    let bounds = lifeboat::domain::event_time::EventTimeBounds::default();
+    let bounds = lifeboat_domain::event_time::EventTimeBounds::default();
     if let Err(e) = ScheduleTick::parse(&event, now, bounds) {
         assert_eq!(e.kind, ErrorType::Invalid);
         assert!(!e.message.is_empty());

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lifeboat::domain::{PolicyName, RecoveryPointId, Region, ResourceKind};
+use lifeboat_domain::{PolicyName, RecoveryPointId, Region, ResourceKind};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
@@ -22,9 +22,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(kind) = ResourceKind::parse(s) {
         assert_eq!(kind.to_string(), s);
     }
-    let _ = lifeboat::dr::plan::parse_rds_arn(s);
-    let _ = lifeboat::domain::selection::arn_account(s);
-    let name = lifeboat::domain::naming::vault_point_name(s);
+    let _ = lifeboat_domain::dr::plan::parse_rds_arn(s);
+    let _ = lifeboat_domain::selection::arn_account(s);
+    let name = lifeboat_domain::naming::vault_point_name(s);
     assert!(
         RecoveryPointId::parse(&format!("us-east-1/db/{name}")).is_ok(),
         "{name}"

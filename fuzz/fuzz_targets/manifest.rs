@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lifeboat::domain::manifest::{Checkpoint, Manifest, sha256_hex};
+use lifeboat_domain::manifest::{Checkpoint, Manifest, sha256_hex};
 
 fuzz_target!(|data: &[u8]| {
     if Manifest::decode(data).is_ok() {

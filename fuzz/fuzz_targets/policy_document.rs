@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lifeboat::domain::Policy;
-use lifeboat::dr::plan::DrPlan;
+use lifeboat_domain::Policy;
+use lifeboat_domain::dr::plan::DrPlan;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

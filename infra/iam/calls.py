@@ -3,7 +3,7 @@ function's role in the SAM-transformed template.yaml.
 
 Usage: calls.py LOG [LOG ...] [--template template.yaml]
 
-The functions' SDK clients count their calls (shared/src/aws/calls.rs): the first time a
+The functions' SDK clients count their calls (shared/aws/src/calls.rs): the first time a
 process makes an operation it logs `aws operation` with the function
 (`AWS_LAMBDA_FUNCTION_NAME`) and the operation (`Service:Operation`), and every run logs its
 calls in `run finished`. This reads those lines from the local stack's log

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, Utc};
-use lifeboat::confirm::{self, SigningKey};
-use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::dr::{DrPlan, DrStore, DynamoDbDrStore};
-use lifeboat::ports::Catalog;
+use lifeboat_aws::dr_store::DynamoDbDrStore;
+use lifeboat_domain::confirm::{self, SigningKey};
+use lifeboat_domain::dr::DrPlan;
+use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::Catalog;
+use lifeboat_ports::dr::DrStore;
 use serde_json::Value;
 
 use crate::{DR, PRIMARY, Result, TestEnv};
@@ -74,7 +76,7 @@ impl DrEnv {
                 .send()
                 .await;
         }
-        let key = lifeboat::aws::secrets::signing_key(&secrets, CONFIRM_SECRET).await?;
+        let key = lifeboat_aws::secrets::signing_key(&secrets, CONFIRM_SECRET).await?;
         let _ = key; // proves the secret is readable the way the function reads it
         let raw = secrets
             .get_secret_value()

@@ -11,10 +11,10 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region as SdkRegion, SdkConfig};
 use aws_sdk_rds::types::Tag as RdsTag;
 use lifeboat::app::Ports;
-use lifeboat::aws::{DynamoDbCatalog, RdsSnapshotStore, SnsNotifier};
 use lifeboat::config::Config;
-use lifeboat::domain::{Alert, Policy};
-use lifeboat::ports::{Catalog, SystemClock};
+use lifeboat_aws::{DynamoDbCatalog, RdsSnapshotStore, SnsNotifier};
+use lifeboat_domain::{Alert, Policy};
+use lifeboat_ports::{Catalog, SystemClock};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -112,7 +112,7 @@ pub async fn sdk(region: &str) -> SdkConfig {
             None,
             "lifeboat-tests",
         ))
-        .retry_config(lifeboat::aws::retry_config())
+        .retry_config(lifeboat_aws::retry_config())
         .load()
         .await
 }
@@ -234,7 +234,7 @@ impl TestEnv {
         Ports {
             snapshots: Arc::new(lifeboat::routing::RoutedSnapshots {
                 databases: Arc::new(RdsSnapshotStore::new(self.primary.clone())),
-                tables: Arc::new(lifeboat::aws::DynamoDbTableSnapshots::new(self.primary.clone())),
+                tables: Arc::new(lifeboat_aws::DynamoDbTableSnapshots::new(self.primary.clone())),
             }),
             catalog: Arc::new(self.catalog()),
             notifier: Arc::new(SnsNotifier::new(
@@ -242,7 +242,7 @@ impl TestEnv {
                 &self.topic_arn,
             )),
             clock: Arc::new(SystemClock),
-            backup: Arc::new(lifeboat::aws::AwsBackupService::new(aws_sdk_backup::Client::new(
+            backup: Arc::new(lifeboat_aws::AwsBackupService::new(aws_sdk_backup::Client::new(
                 &self.primary,
             ))),
             alert_window: None,
@@ -497,8 +497,8 @@ pub async fn track_until(
     env: &TestEnv,
     deps: &track_recovery_points::Deps,
     at: &str,
-    ids: &[lifeboat::domain::RecoveryPointId],
-    status: lifeboat::domain::Status,
+    ids: &[lifeboat_domain::RecoveryPointId],
+    status: lifeboat_domain::Status,
 ) -> Result<Vec<track_recovery_points::Report>> {
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
@@ -510,7 +510,7 @@ pub async fn track_until(
             let now = env.catalog().get(id).await?.map(|p| p.status);
             // A point with nothing to copy goes on from available to copied at once.
             all &= now == Some(status)
-                || (status == lifeboat::domain::Status::Available && now == Some(lifeboat::domain::Status::Copied));
+                || (status == lifeboat_domain::Status::Available && now == Some(lifeboat_domain::Status::Copied));
         }
         if all {
             return Ok(reports);
@@ -541,7 +541,7 @@ pub fn tick(at: &str) -> lifeboat::events::ScheduleTick {
     lifeboat::events::ScheduleTick::parse(
         &serde_json::json!({ "scheduledTime": at }),
         scheduled_time,
-        lifeboat::domain::event_time::EventTimeBounds::default(),
+        lifeboat_domain::event_time::EventTimeBounds::default(),
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, VersioningConfiguration,
 };
-use lifeboat::aws::s3::{CopyTuning, S3ObjectStore};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::ports::SystemClock;
+use lifeboat_aws::s3::S3ObjectStore;
+use lifeboat_ports::SystemClock;
+use lifeboat_ports::objects::CopyTuning;
 
 use crate::{DR, PRIMARY, Result, TestEnv};
 
@@ -76,7 +77,7 @@ pub fn backup_deps(env: &TestEnv, settings: S3Settings) -> backup_objects::Deps 
         clock: Arc::new(SystemClock),
         source: store(env, PRIMARY, settings.tuning),
         backup: store(env, DR, settings.tuning),
-        changes: Arc::new(lifeboat::aws::sqs::SqsChangeFeed::new(aws_sdk_sqs::Client::new(
+        changes: Arc::new(lifeboat_aws::sqs::SqsChangeFeed::new(aws_sdk_sqs::Client::new(
             &env.primary,
         ))),
         settings,

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use base64::Engine as _;
-use lifeboat::domain::RecoveryPointId;
-use lifeboat::ports::Catalog as _;
+use lifeboat_domain::RecoveryPointId;
+use lifeboat_ports::Catalog as _;
 use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{PRIMARY, TestEnv};
 use serde_json::{Value, json};
@@ -250,7 +250,7 @@ async fn catalog_policies_plans_and_a_confirmed_restore_through_the_real_binary(
 /// The snapshot takes time, as on AWS: the real tracker (invoked through the local Lambda
 /// API) records when the point is available.
 async fn wait_until_tracked(env: &TestEnv, point: &str) {
-    let tracked = lifeboat::domain::RecoveryPointId::parse(point).unwrap();
+    let tracked = lifeboat_domain::RecoveryPointId::parse(point).unwrap();
     let started = std::time::Instant::now();
     loop {
         let tick = json!({ "scheduledTime": chrono::Utc::now().to_rfc3339() }).to_string();
@@ -259,7 +259,7 @@ async fn wait_until_tracked(env: &TestEnv, point: &str) {
         let status = env.catalog().get(&tracked).await.unwrap().map(|p| p.status);
         if matches!(
             status,
-            Some(lifeboat::domain::Status::Available | lifeboat::domain::Status::Copied)
+            Some(lifeboat_domain::Status::Available | lifeboat_domain::Status::Copied)
         ) {
             return;
         }

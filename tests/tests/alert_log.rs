@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use chrono::{DateTime, Duration, Utc};
-use lifeboat::domain::{Alert, AlertKind, Severity};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::{Alert, AlertKind, Severity};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::TestEnv;
 
 fn t(s: &str) -> DateTime<Utc> {

@@ -5,7 +5,7 @@
 //! What moto cannot show is tested elsewhere: it never checks a tree hash on upload (it
 //! answers with the plain SHA-256, equal to the tree hash only up to 1 MiB, which is why
 //! the bundles here are small), has no multipart upload (404), and claims no tree hash
-//! for a job (`SHA256TreeHash` is null); see shared/tests/glacier.rs (aws-smithy-mocks)
+//! for a job (`SHA256TreeHash` is null); see shared/aws/tests/glacier.rs (aws-smithy-mocks)
 //! and functions/archive-bundles/tests/behaviour.rs (fakes: rot, lying claims, failed jobs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
@@ -16,11 +16,12 @@ use std::time::Duration;
 use archive_bundles::{ArchiveSettings, Deps, Report, Request};
 use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
-use lifeboat::aws::glacier::{ArchiveTuning, GlacierArchiveVault};
-use lifeboat::domain::RecoveryPointId;
-use lifeboat::domain::archive::RetrievalStatus;
-use lifeboat::domain::tree_hash::tree_hash;
-use lifeboat::ports::{Catalog, SystemClock};
+use lifeboat_aws::glacier::GlacierArchiveVault;
+use lifeboat_domain::RecoveryPointId;
+use lifeboat_domain::archive::RetrievalStatus;
+use lifeboat_domain::tree_hash::tree_hash;
+use lifeboat_ports::vault::ArchiveTuning;
+use lifeboat_ports::{Catalog, SystemClock};
 use lifeboat_tests::s3::{backup_bucket, backup_deps, get, put, settings, source_bucket, store};
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
 
@@ -101,7 +102,7 @@ async fn manifests_are_archived_retrieved_and_read_back_against_their_tree_hash(
         catalog: ports.catalog.clone(),
         notifier: ports.notifier.clone(),
         clock: Arc::new(SystemClock),
-        backup: store(&env, DR, lifeboat::aws::s3::CopyTuning::default()),
+        backup: store(&env, DR, lifeboat_ports::objects::CopyTuning::default()),
         vault: Arc::new(GlacierArchiveVault::new(glacier.clone(), ArchiveTuning::default())),
         settings: ArchiveSettings::from_lookup(move |k| match k {
             "ARCHIVE_VAULT_NAME" => Some(v.clone()),
@@ -201,7 +202,7 @@ async fn manifests_are_archived_retrieved_and_read_back_against_their_tree_hash(
 /// functions/archive-bundles/tests/reconcile.rs.)
 #[tokio::test]
 async fn an_archive_left_by_a_crashed_run_is_adopted_from_the_vault_inventory() {
-    use lifeboat::archive_vault::ArchiveVault;
+    use lifeboat_ports::vault::ArchiveVault;
     let env = TestEnv::start().await.unwrap();
     let (src, bak, vault) = (env.name("src"), env.name("bak"), env.name("vault"));
     source_bucket(&env, &src).await.unwrap();
@@ -226,7 +227,7 @@ async fn an_archive_left_by_a_crashed_run_is_adopted_from_the_vault_inventory() 
         catalog: ports.catalog.clone(),
         notifier: ports.notifier.clone(),
         clock: Arc::new(SystemClock),
-        backup: store(&env, DR, lifeboat::aws::s3::CopyTuning::default()),
+        backup: store(&env, DR, lifeboat_ports::objects::CopyTuning::default()),
         vault: adapter,
         settings: ArchiveSettings::from_lookup(move |k| match k {
             "ARCHIVE_VAULT_NAME" => Some(v.clone()),

@@ -2,14 +2,14 @@
 //! and expire-recovery-points. moto 5.2.5 has no AWS Backup jobs (StartBackupJob and
 //! DescribeBackupJob are not implemented), so the functions run over the in-memory
 //! `BackupService` fake here; the real adapter's requests and error mapping are tested
-//! with aws-smithy-mocks in `shared/tests/aws_backup.rs`.
+//! with aws-smithy-mocks in `shared/aws/tests/aws_backup.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use chrono::{DateTime, Utc};
-use lifeboat::domain::{AlertKind, Region, ResourceKind, ResourceRef, Status};
-use lifeboat::memory::{BackupServiceOp, Fakes};
-use lifeboat::ports::{Catalog, Tag, VaultLock};
+use lifeboat_domain::{AlertKind, Region, ResourceKind, ResourceRef, Status};
+use lifeboat_ports::{Catalog, Tag, VaultLock};
+use lifeboat_testkit::{BackupServiceOp, Fakes};
 use lifeboat_tests::tick;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/backup";
@@ -221,7 +221,7 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
     let own = report.created[0].clone();
     fakes.backup.complete_job(&fakes.backup.jobs()[0].job_id);
     // One made by an AWS Backup plan the day before, and one still being written.
-    let made = |id: &str, status: &str| lifeboat::ports::VaultRecoveryPoint {
+    let made = |id: &str, status: &str| lifeboat_ports::VaultRecoveryPoint {
         recovery_point_arn: format!("arn:aws:backup:us-east-1:123456789012:recovery-point:{id}"),
         resource_arn: orders.arn.clone(),
         resource_type: "RDS".into(),

@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::{RecoveryPointId, Region, Status};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::{RecoveryPointId, Region, Status};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::{DR, PRIMARY, TestEnv, tick};
 
 const SLOT_TIME: &str = "2026-11-23T18:15:00Z";
@@ -196,7 +196,7 @@ async fn a_hundred_sequential_and_ten_concurrent_deliveries_make_one_snapshot_an
     env.create_instance(&b, policy.name.as_str()).await.unwrap();
     let mut deps = create_deps(&env, "");
     // The schedule delivers the tick seconds after its time.
-    deps.ports.clock = std::sync::Arc::new(lifeboat::memory::ManualClock::new(
+    deps.ports.clock = std::sync::Arc::new(lifeboat_testkit::ManualClock::new(
         SLOT_TIME.parse::<chrono::DateTime<chrono::Utc>>().unwrap() + chrono::Duration::seconds(3),
     ));
     let event = || {
@@ -386,7 +386,7 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
     let rp = catalog.get(&report.created[0]).await.unwrap().unwrap();
     assert!(matches!(
         catalog.insert(&rp).await,
-        Err(lifeboat::ports::PortError::Conflict(_))
+        Err(lifeboat_ports::PortError::Conflict(_))
     ));
     // The tracker may already have settled a point with nothing to copy as copied:
     // expiring is a next state from either.
@@ -396,7 +396,7 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
     assert!(
         matches!(
             catalog.update(&stale, rp.version).await,
-            Err(lifeboat::ports::PortError::Conflict(_))
+            Err(lifeboat_ports::PortError::Conflict(_))
         ),
         "a stale writer loses"
     );
@@ -477,7 +477,7 @@ async fn a_copy_for_another_account_is_shared_with_it_once_available() {
         .catalog()
         .get(&RecoveryPointId::new(
             &Region::parse(DR).unwrap(),
-            lifeboat::domain::ResourceKind::RdsInstance,
+            lifeboat_domain::ResourceKind::RdsInstance,
             &name,
         ))
         .await

@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use aws_sdk_ssm::types::ParameterType;
-use lifeboat::config_backup::{AwsConfigStore, ConfigStore, DataKeys, KmsDataKeys};
-use lifeboat::domain::config_bundle::{Bundle, Envelope, ItemKind, encryption_context};
+use lifeboat_aws::config_store::{AwsConfigStore, KmsDataKeys};
+use lifeboat_domain::config_bundle::{Bundle, Envelope, ItemKind, encryption_context};
+use lifeboat_ports::config::{ConfigStore, DataKeys};
 use lifeboat_tests::{PRIMARY, TestEnv};
 
 #[tokio::test]
@@ -151,8 +152,8 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
 
     use backup_config::{Deps, Rename, Request};
     use lifeboat::ErrorType;
-    use lifeboat::domain::ResourceKind;
-    use lifeboat::ports::{Catalog, SystemClock};
+    use lifeboat_domain::ResourceKind;
+    use lifeboat_ports::{Catalog, SystemClock};
     use lifeboat_tests::DR;
     use lifeboat_tests::s3::{backup_bucket, get, put, settings, store};
 
@@ -188,7 +189,7 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
         clock: Arc::new(SystemClock),
         config: Arc::new(AwsConfigStore::new(&env.primary)),
         keys: Arc::new(KmsDataKeys::new(&env.primary)),
-        backup: store(&env, DR, lifeboat::aws::s3::CopyTuning::default()),
+        backup: store(&env, DR, lifeboat_ports::objects::CopyTuning::default()),
         settings: settings(&bak, &[]),
         kms_key_id: env.create_kms_key(PRIMARY).await.unwrap(),
     };

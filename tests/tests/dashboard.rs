@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use lifeboat::domain::{Alert, AlertKind, Severity};
+use lifeboat_domain::{Alert, AlertKind, Severity};
 use lifeboat_tests::{TestEnv, endpoint, repo_root, tick};
 use serde_json::Value;
 

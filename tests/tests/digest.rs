@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use lifeboat::domain::{AlertKind, Status};
+use lifeboat_domain::{AlertKind, Status};
 use lifeboat_tests::{DR, TestEnv, tick};
 
 #[tokio::test]

@@ -11,10 +11,11 @@
 
 use std::time::Duration;
 
-use lifeboat::domain::ResourceKind;
-use lifeboat::dr::store::ActiveSide;
-use lifeboat::dr::{DrStore, ExecStatus, Phase, lease_name};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::ResourceKind;
+use lifeboat_domain::dr::{ExecStatus, Phase, lease_name};
+use lifeboat_ports::Catalog;
+use lifeboat_ports::dr::ActiveSide;
+use lifeboat_ports::dr::DrStore;
 use lifeboat_tests::dr::DrEnv;
 use lifeboat_tests::{DR, PRIMARY};
 use serde_json::{Value, json};
@@ -64,7 +65,7 @@ async fn leftovers(dr: &DrEnv, execution: &str) -> Vec<String> {
         let mut left = Vec::new();
         for region in [PRIMARY, DR] {
             for prefix in ["lbdr", "lbfo", "lbfb"] {
-                let p = format!("{prefix}-{}", lifeboat::dr::execution::short_id(execution));
+                let p = format!("{prefix}-{}", lifeboat_domain::dr::execution::short_id(execution));
                 left.extend(dr.databases_named(region, &p).await.unwrap());
             }
         }
@@ -245,12 +246,12 @@ async fn failover_then_failback() {
         .to_owned();
     let record = format!("orders-db.{}.example.", dr.env.prefix);
     let cname = || async {
-        lifeboat::dr::ports::DnsRecords::cname(&lifeboat::dr::aws::Route53Records::new(&dr.env.primary), &zone, &record)
+        lifeboat_ports::dr::DnsRecords::cname(&lifeboat_aws::dr::Route53Records::new(&dr.env.primary), &zone, &record)
             .await
             .unwrap()
     };
-    lifeboat::dr::ports::DnsRecords::upsert_cname(
-        &lifeboat::dr::aws::Route53Records::new(&dr.env.primary),
+    lifeboat_ports::dr::DnsRecords::upsert_cname(
+        &lifeboat_aws::dr::Route53Records::new(&dr.env.primary),
         &zone,
         &record,
         "orders.primary.example",
@@ -642,9 +643,9 @@ async fn a_failover_failing_after_its_switch_leaves_the_failover_databases_runni
         .id()
         .trim_start_matches("/hostedzone/")
         .to_owned();
-    let dns = lifeboat::dr::aws::Route53Records::new(&dr.env.primary);
+    let dns = lifeboat_aws::dr::Route53Records::new(&dr.env.primary);
     let record = format!("orders-db.{}.example.", dr.env.prefix);
-    lifeboat::dr::ports::DnsRecords::upsert_cname(&dns, &zone, &record, "orders.primary.example", 300)
+    lifeboat_ports::dr::DnsRecords::upsert_cname(&dns, &zone, &record, "orders.primary.example", 300)
         .await
         .unwrap();
     let parameter = format!("/{}/orders/endpoint", dr.env.prefix);
@@ -706,7 +707,7 @@ async fn a_failover_failing_after_its_switch_leaves_the_failover_databases_runni
         .and_then(|p| p.value().map(str::to_owned));
     assert_eq!(value.as_deref(), Some(endpoint.as_str()));
     assert_eq!(
-        lifeboat::dr::ports::DnsRecords::cname(&dns, &zone, &record)
+        lifeboat_ports::dr::DnsRecords::cname(&dns, &zone, &record)
             .await
             .unwrap()
             .as_deref(),
@@ -733,7 +734,7 @@ async fn a_failover_failing_after_its_switch_leaves_the_failover_databases_runni
         .collect();
     assert_eq!(ours.len(), 1, "{alerts:?}");
     assert_eq!(ours[0].event_type.as_deref(), Some("dr-needs-operator"));
-    assert_eq!(ours[0].alert.severity, lifeboat::domain::Severity::Critical);
+    assert_eq!(ours[0].alert.severity, lifeboat_domain::Severity::Critical);
 }
 
 /// The admin API starts a drill on the real state machine and shows its result; a
@@ -896,7 +897,7 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
     let victim = "photos/05.jpg";
     let m = {
         let point = env.catalog().get(&run.recovery_point).await.unwrap().unwrap();
-        let s = lifeboat_tests::s3::store(env, DR, lifeboat::aws::s3::CopyTuning::default());
+        let s = lifeboat_tests::s3::store(env, DR, lifeboat_ports::objects::CopyTuning::default());
         lifeboat::object_store::runs::load_manifest(s.as_ref(), &point.manifest.unwrap())
             .await
             .unwrap()

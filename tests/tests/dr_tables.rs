@@ -15,10 +15,11 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
-use lifeboat::domain::Region;
-use lifeboat::dr::ports::DrTables;
-use lifeboat::dr::{DrStore, ExecStatus};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::Region;
+use lifeboat_domain::dr::ExecStatus;
+use lifeboat_ports::Catalog;
+use lifeboat_ports::dr::DrStore;
+use lifeboat_ports::dr::DrTables;
 use lifeboat_tests::PRIMARY;
 use lifeboat_tests::dr::DrEnv;
 use serde_json::json;
@@ -82,7 +83,7 @@ async fn put_items(client: &aws_sdk_dynamodb::Client, table: &str) {
 
 /// A table with [`ITEMS`] items, its backup taken through Lifeboat and a plan naming it:
 /// (table, its ARN, the backup's recovery point, the plan).
-async fn estate(dr: &DrEnv) -> (String, String, lifeboat::domain::RecoveryPointId, String) {
+async fn estate(dr: &DrEnv) -> (String, String, lifeboat_domain::RecoveryPointId, String) {
     let env = &dr.env;
     let client = aws_sdk_dynamodb::Client::new(&env.primary);
     let table = env.name("orders");
@@ -159,7 +160,7 @@ async fn a_drill_restores_a_table_backup_validates_count_and_checksum_and_tears_
     let env = &dr.env;
     let client = aws_sdk_dynamodb::Client::new(&env.primary);
     let (table, _, rp_id, plan) = estate(&dr).await;
-    let tables = lifeboat::dr::aws::DynamoDbDrTables::new(env.primary.clone());
+    let tables = lifeboat_aws::dr::DynamoDbDrTables::new(env.primary.clone());
     let east = Region::parse(PRIMARY).unwrap();
     let mut checksums = Vec::new();
     for round in ["first", "second"] {
@@ -244,9 +245,13 @@ async fn a_checksum_that_differs_from_the_first_restore_fails_the_drill_and_leav
     let catalog = env.catalog();
     let mut rp = catalog.get(&rp_id).await.unwrap().unwrap();
     let expected = rp.version;
-    let earlier = lifeboat::domain::TableChecksum {
+    let earlier = lifeboat_domain::TableChecksum {
         items: ITEMS as u64,
-        checksum: format!("{}:{}", lifeboat::dr::table_digest::CHECKSUM_SCHEME, "ab".repeat(32)),
+        checksum: format!(
+            "{}:{}",
+            lifeboat_domain::dr::table_digest::CHECKSUM_SCHEME,
+            "ab".repeat(32)
+        ),
         restored_as: "lbdr-00000000-earlier".into(),
         at: chrono::Utc::now(),
     };
@@ -271,7 +276,7 @@ async fn a_checksum_that_differs_from_the_first_restore_fails_the_drill_and_leav
     assert!(t["verdict"].as_str().unwrap().starts_with("failed"), "{report:#}");
     assert_eq!(t["content"]["items"], ITEMS, "same count, other checksum: {report:#}");
     let restored = t["target_name"].as_str().unwrap();
-    let tables = lifeboat::dr::aws::DynamoDbDrTables::new(env.primary.clone());
+    let tables = lifeboat_aws::dr::DynamoDbDrTables::new(env.primary.clone());
     assert!(
         tables
             .describe_table(&Region::parse(PRIMARY).unwrap(), restored)
@@ -315,9 +320,10 @@ async fn a_checksum_that_differs_from_the_first_restore_fails_the_drill_and_leav
 #[tokio::test]
 async fn a_table_copy_is_an_export_to_the_dr_region_that_imports_there_with_the_same_content() {
     use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-    use lifeboat::aws::table_exports::{ExportBuckets, TableExports};
-    use lifeboat::domain::{ResourceKind, ResourceRef};
-    use lifeboat::ports::{PortError, SnapshotStatus, SnapshotStore};
+    use lifeboat_aws::table_exports::TableExports;
+    use lifeboat_domain::s3::ExportBuckets;
+    use lifeboat_domain::{ResourceKind, ResourceRef};
+    use lifeboat_ports::{PortError, SnapshotStatus, SnapshotStore};
 
     let env = lifeboat_tests::TestEnv::start().await.unwrap();
     let east = Region::parse(PRIMARY).unwrap();
@@ -364,7 +370,7 @@ async fn a_table_copy_is_an_export_to_the_dr_region_that_imports_there_with_the_
         .await
         .unwrap();
     let exports = || TableExports::new(env.primary.clone(), buckets.clone(), true);
-    let store = lifeboat::aws::DynamoDbTableSnapshots::new(env.primary.clone()).with_exports(exports());
+    let store = lifeboat_aws::DynamoDbTableSnapshots::new(env.primary.clone()).with_exports(exports());
     let resource = ResourceRef {
         kind: ResourceKind::DynamoDbTable,
         id: table.clone(),
@@ -411,7 +417,7 @@ async fn a_table_copy_is_an_export_to_the_dr_region_that_imports_there_with_the_
     .unwrap();
 
     // The DR region imports it (the source region is not asked for anything).
-    let tables = lifeboat::dr::aws::DynamoDbDrTables::new(env.primary.clone()).with_exports(exports());
+    let tables = lifeboat_aws::dr::DynamoDbDrTables::new(env.primary.clone()).with_exports(exports());
     let target = format!("lbdr-{table}");
     let import = tables.import_copy(&west, &name, &target).await.unwrap();
     lifeboat_tests::wait_for("the import", || async {
@@ -474,8 +480,9 @@ async fn a_drill_imports_the_tables_copy_made_by_copy_snapshots_in_the_dr_region
     use std::sync::Arc;
 
     use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-    use lifeboat::aws::table_exports::{ExportBuckets, TableExports};
-    use lifeboat::domain::Status;
+    use lifeboat_aws::table_exports::TableExports;
+    use lifeboat_domain::Status;
+    use lifeboat_domain::s3::ExportBuckets;
 
     // As infra/local/functions.env names it for the functions.
     const LOCAL_EXPORTS: &str = "lifeboat-table-exports-{region}";
@@ -542,9 +549,9 @@ async fn a_drill_imports_the_tables_copy_made_by_copy_snapshots_in_the_dr_region
     config.s3_path_style = true;
     let mut ports = env.ports();
     ports.snapshots = Arc::new(lifeboat::routing::RoutedSnapshots {
-        databases: Arc::new(lifeboat::aws::RdsSnapshotStore::new(env.primary.clone())),
+        databases: Arc::new(lifeboat_aws::RdsSnapshotStore::new(env.primary.clone())),
         tables: Arc::new(
-            lifeboat::aws::DynamoDbTableSnapshots::new(env.primary.clone()).with_exports(TableExports::new(
+            lifeboat_aws::DynamoDbTableSnapshots::new(env.primary.clone()).with_exports(TableExports::new(
                 env.primary.clone(),
                 buckets,
                 true,
@@ -614,7 +621,7 @@ async fn a_drill_imports_the_tables_copy_made_by_copy_snapshots_in_the_dr_region
     assert_eq!(t["content"]["items"], ITEMS, "{report:#}");
     assert!(t["verdict"].as_str().unwrap().starts_with("passed"), "{report:#}");
     let imported = t["target_name"].as_str().unwrap();
-    let tables = lifeboat::dr::aws::DynamoDbDrTables::new(env.primary.clone());
+    let tables = lifeboat_aws::dr::DynamoDbDrTables::new(env.primary.clone());
     assert!(
         tables.describe_table(&west, imported).await.unwrap().is_none(),
         "{imported} left behind"

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use lifeboat::domain::{RecoveryPointId, Region, ResourceKind, Status};
 use lifeboat::events::BackupRequest;
-use lifeboat::ports::Catalog;
+use lifeboat_domain::{RecoveryPointId, Region, ResourceKind, Status};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::{DR, PRIMARY, TestEnv, tick};
 use serde_json::json;
 

@@ -11,7 +11,7 @@
 //! `ExportTaskNotFound`. moto writes no files into the bucket: this test writes
 //! Parquet-like files under the export's prefix itself, where RDS would, before the poll.
 //! A FAILED status with its FailureCause cannot be produced on moto; that path is tested
-//! in `shared/tests/rds_export.rs` (aws-smithy-mocks) and over the fakes.
+//! in `shared/aws/tests/rds_export.rs` (aws-smithy-mocks) and over the fakes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use export_snapshots::{Mode, Request};
-use lifeboat::aws::RdsSnapshotExporter;
-use lifeboat::aws::s3::CopyTuning;
-use lifeboat::domain::export::{ExportManifest, ExportStatus, RULE_ID_PREFIX};
-use lifeboat::domain::tiering::S3Class;
-use lifeboat::domain::{RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::memory::ManualClock;
 use lifeboat::object_store::read_all;
-use lifeboat::ports::{Catalog, ExportRequest, ExportTaskState, PortError};
+use lifeboat_aws::RdsSnapshotExporter;
+use lifeboat_domain::export::{ExportManifest, ExportStatus, RULE_ID_PREFIX};
+use lifeboat_domain::tiering::S3Class;
+use lifeboat_domain::{RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::objects::CopyTuning;
+use lifeboat_ports::{Catalog, ExportRequest, ExportTaskState, PortError};
+use lifeboat_testkit::ManualClock;
 use lifeboat_tests::s3::{backup_bucket, client, put, settings, store};
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
 
@@ -239,7 +239,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     let big_entry = manifest.entries.iter().find(|m| m.key == big_key).unwrap();
     assert_eq!(
         big_entry.sha256.as_deref(),
-        Some(lifeboat::domain::manifest::sha256_hex(&big).as_str())
+        Some(lifeboat_domain::manifest::sha256_hex(&big).as_str())
     );
 
     // The lifecycle rule for the exports, in moto's stored configuration.

@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use lifeboat::domain::{RecoveryPointId, Region, Status};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::{RecoveryPointId, Region, Status};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::{DR, TestEnv};
 use serde_json::Value;
 

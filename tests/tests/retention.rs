@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveTime, Utc};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::{PRIMARY, TestEnv, tick};
 
 /// The simulated "now": the tick's scheduled time, a Tuesday.

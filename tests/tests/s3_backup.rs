@@ -9,14 +9,15 @@ use std::collections::BTreeMap;
 
 use backup_objects::{BackupRequest, RunStatus};
 use chrono::{DateTime, Utc};
-use lifeboat::domain::manifest::Manifest;
-use lifeboat::domain::{AlertKind, RecoveryPointId};
-use lifeboat::object_store::ObjectStore;
 use lifeboat::object_store::runs::load_manifest;
-use lifeboat::ports::{Catalog, PortError};
+use lifeboat::verify::Problem;
+use lifeboat_domain::manifest::Manifest;
+use lifeboat_domain::{AlertKind, RecoveryPointId};
+use lifeboat_ports::objects::ObjectStore;
+use lifeboat_ports::{Catalog, PortError};
 use lifeboat_tests::s3::{backup_bucket, backup_deps, get, put, settings, source_bucket, store, verify_deps};
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
-use verify_backups::{Mode, Problem, VerifyRequest};
+use verify_backups::{Mode, VerifyRequest};
 
 fn at(hour: u32) -> DateTime<Utc> {
     format!("2026-11-23T{hour:02}:00:00Z").parse().unwrap()
@@ -36,7 +37,7 @@ fn req(bucket: &str, hour: u32, max_pages: Option<u32>) -> BackupRequest {
 
 async fn manifest(env: &TestEnv, rp: &RecoveryPointId) -> Manifest {
     let point = env.catalog().get(rp).await.unwrap().unwrap();
-    let s = store(env, DR, lifeboat::aws::s3::CopyTuning::default());
+    let s = store(env, DR, lifeboat_ports::objects::CopyTuning::default());
     load_manifest(s.as_ref(), &point.manifest.unwrap()).await.unwrap()
 }
 
@@ -358,14 +359,14 @@ async fn a_locked_backup_copy_cannot_be_deleted_before_its_retention() {
         .unwrap();
     let m = manifest(&env, &r.recovery_point).await;
     let e = &m.entries[0];
-    let s = store(&env, DR, lifeboat::aws::s3::CopyTuning::default());
+    let s = store(&env, DR, lifeboat_ports::objects::CopyTuning::default());
     let head = s
         .head(&bak, &e.backup_key, e.backup_version_id.as_deref())
         .await
         .unwrap()
         .unwrap();
     let lock = head.lock.expect("the copy is locked");
-    assert_eq!(lock.mode, lifeboat::object_store::LockMode::Compliance);
+    assert_eq!(lock.mode, lifeboat_ports::objects::LockMode::Compliance);
     assert!(lock.retain_until > Utc::now() + chrono::Duration::days(29));
     let refused = s.delete(&bak, &e.backup_key, e.backup_version_id.as_deref()).await;
     assert!(matches!(refused, Err(PortError::InvalidState(_))), "{refused:?}");

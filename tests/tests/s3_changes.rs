@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use backup_objects::{BackupRequest, RunStatus};
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use lifeboat::domain::RecoveryPointId;
-use lifeboat::domain::manifest::{Listing, Manifest};
 use lifeboat::object_store::runs::load_manifest;
-use lifeboat::ports::Catalog;
+use lifeboat_domain::RecoveryPointId;
+use lifeboat_domain::manifest::{Listing, Manifest};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::s3::{
     backup_bucket, backup_deps, change_queue, get, put, queue_depth, settings, source_bucket, store,
 };
@@ -34,7 +34,7 @@ fn req(bucket: &str, queue: &str, at: DateTime<Utc>) -> BackupRequest {
 
 async fn manifest(env: &TestEnv, rp: &RecoveryPointId) -> Manifest {
     let point = env.catalog().get(rp).await.unwrap().unwrap();
-    let s = store(env, DR, lifeboat::aws::s3::CopyTuning::default());
+    let s = store(env, DR, lifeboat_ports::objects::CopyTuning::default());
     load_manifest(s.as_ref(), &point.manifest.unwrap()).await.unwrap()
 }
 

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use lifeboat::domain::manifest::sha256_hex;
-use lifeboat::domain::{AlertKind, RecoveryPointId, Status};
 use lifeboat::object_store::runs::load_manifest;
-use lifeboat::ports::Catalog;
+use lifeboat_domain::manifest::sha256_hex;
+use lifeboat_domain::{AlertKind, RecoveryPointId, Status};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::s3::{client, get, put, source_bucket, store};
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
 use serde_json::{Value, json};
@@ -167,7 +167,7 @@ async fn the_state_machine_backs_up_every_shard_of_a_prefix_with_the_real_functi
         (mref.objects, mref.copied, mref.deleted),
         (objects.len() as u64, objects.len() as u64, 0)
     );
-    let backup = store(&env, DR, lifeboat::aws::s3::CopyTuning::default());
+    let backup = store(&env, DR, lifeboat_ports::objects::CopyTuning::default());
     let manifest = load_manifest(backup.as_ref(), &mref).await.unwrap();
     let keys: Vec<&str> = manifest.entries.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, objects.keys().map(String::as_str).collect::<Vec<_>>());

@@ -1,13 +1,13 @@
 //! DynamoDB on-demand backups through `DynamoDbTableBackups`, on the local AWS stack
 //! (moto 5.2.5 implements CreateBackup, DescribeBackup, ListBackups and DeleteBackup).
 //! Throttling, paging and faults are covered without network in
-//! `shared/tests/table_backups.rs`.
+//! `shared/aws/tests/table_backups.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-use lifeboat::aws::DynamoDbTableBackups;
-use lifeboat::ports::{PortError, SnapshotStatus, TableBackups};
+use lifeboat_aws::DynamoDbTableBackups;
+use lifeboat_ports::{PortError, SnapshotStatus, TableBackups};
 use lifeboat_tests::TestEnv;
 
 /// A one-key on-demand table; returns its ARN.
@@ -130,7 +130,7 @@ async fn backing_up_a_missing_table_is_not_found() {
 /// nothing, and retention deletes the oldest backup in DynamoDB.
 #[tokio::test]
 async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention() {
-    use lifeboat::ports::Catalog;
+    use lifeboat_ports::Catalog;
 
     let env = TestEnv::start().await.unwrap();
     let client = aws_sdk_dynamodb::Client::new(&env.primary);
@@ -186,7 +186,7 @@ async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention
         .await
         .unwrap();
     let lifeboat = DynamoDbTableBackups::new(client.clone());
-    let names = |list: Vec<lifeboat::ports::TableBackup>| {
+    let names = |list: Vec<lifeboat_ports::TableBackup>| {
         let mut n: Vec<String> = list.into_iter().map(|b| b.name).collect();
         n.sort();
         n

@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use backup_objects::BackupRequest;
 use chrono::{DateTime, Duration, Utc};
-use lifeboat::aws::s3::CopyTuning;
-use lifeboat::domain::cost::PriceBook;
-use lifeboat::domain::tiering::S3Class;
-use lifeboat::memory::ManualClock;
 use lifeboat::object_store::runs::load_current_manifest;
-use lifeboat::object_store::{ObjectStore, RestoreTier};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::cost::PriceBook;
+use lifeboat_domain::tiering::S3Class;
+use lifeboat_ports::Catalog;
+use lifeboat_ports::objects::CopyTuning;
+use lifeboat_ports::objects::{ObjectStore, RestoreTier};
+use lifeboat_testkit::ManualClock;
 use lifeboat_tests::s3::{backup_bucket, client, get, put, restore_deps, settings, source_bucket, store};
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
 use restore_objects::{RestoreRequest, RestoreStatus};
@@ -87,7 +87,7 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         source: store(&env, PRIMARY, s.tuning),
         backup: store(&env, DR, s.tuning),
         settings: s.clone(),
-        changes: Arc::new(lifeboat::aws::sqs::SqsChangeFeed::new(aws_sdk_sqs::Client::new(
+        changes: Arc::new(lifeboat_aws::sqs::SqsChangeFeed::new(aws_sdk_sqs::Client::new(
             &env.primary,
         ))),
     };

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use lifeboat::domain::Status;
+use lifeboat_domain::Status;
 use lifeboat_tests::{PRIMARY, TestEnv, tick};
 
 async fn snapshot_names(env: &TestEnv, instance: &str) -> Vec<String> {

@@ -159,7 +159,7 @@ pub struct AdminConfig {
     /// that route answers 503).
     pub dr_state_machine_arn: Option<String>,
     /// `STORAGE_PRICES` over the built-in list prices: `GET /metrics`' cost estimate.
-    pub prices: lifeboat::domain::cost::PriceBook,
+    pub prices: lifeboat_domain::cost::PriceBook,
     /// `DASHBOARD_ORIGIN`: the dashboard's origin (`https://<host>`), allowed to read the
     /// API from the browser (CORS); absent: no cross-origin reads.
     pub dashboard_origin: Option<String>,
@@ -208,9 +208,9 @@ impl AdminConfig {
                 }
             },
         };
-        let prices = lifeboat::domain::cost::PriceBook::from_lookup(&get).unwrap_or_else(|p| {
+        let prices = lifeboat_domain::cost::PriceBook::from_lookup(&get).unwrap_or_else(|p| {
             problems.extend(p);
-            lifeboat::domain::cost::PriceBook::default()
+            lifeboat_domain::cost::PriceBook::default()
         });
         let dashboard_origin = get("DASHBOARD_ORIGIN").filter(|v| !v.trim().is_empty());
         if let Some(o) = &dashboard_origin

@@ -10,7 +10,6 @@
 // request: boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
-pub mod aws;
 pub mod config;
 pub mod http;
 mod routes;
@@ -20,29 +19,30 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Request, RequestExt, Response};
-use lifeboat::admin::{AuditLog, AuditRecord, DbRestorer, RestoreStore};
 use lifeboat::app::Ports;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat_ports::admin::{AuditLog, AuditRecord, DbRestorer, RestoreStore};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use config::{AdminConfig, Role};
 pub use http::{ApiRequest, ApiResponse, Problem};
 
-use crate::aws::{ExecutionStarter, Invoker, KeySource};
+use lifeboat_ports::keys::SigningKeys;
+use lifeboat_ports::lambda::{ExecutionStarter, Invoker};
 
 /// Everything the handler talks to; each granted in template.yaml, no more.
 #[derive(Clone)]
 pub struct Deps {
-    pub plan: plan_backups::Deps,
+    pub plan: lifeboat::planning::Planner,
     pub admin: AdminConfig,
     pub audit: Arc<dyn AuditLog>,
     pub restores: Arc<dyn RestoreStore>,
     pub rds: Arc<dyn DbRestorer>,
     pub invoker: Arc<dyn Invoker>,
-    pub key: Arc<dyn KeySource>,
+    pub key: Arc<dyn SigningKeys>,
     /// DR plans and executions (the catalog table).
-    pub dr: Arc<dyn lifeboat::dr::DrStore>,
+    pub dr: Arc<dyn lifeboat_ports::dr::DrStore>,
     /// Starts DR state machine executions.
     pub executions: Arc<dyn ExecutionStarter>,
 }

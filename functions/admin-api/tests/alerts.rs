@@ -4,8 +4,8 @@
 mod common;
 
 use common::{STRANGER, VIEWER, World, t};
-use lifeboat::domain::{Alert, AlertKind, Severity};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::{Alert, AlertKind, Severity};
+use lifeboat_ports::Catalog;
 
 #[tokio::test]
 async fn alerts_of_the_period_newest_first_with_when_they_were_sent() {

@@ -3,12 +3,12 @@
 
 mod common;
 
-use admin_api::aws::Invocation;
 use admin_api::{ROUTES, Role};
 use common::{ADMIN, ADMIN2, OPERATOR, STRANGER, VIEWER, World, port_err, us_east_1};
-use lifeboat::admin::RestoreState;
-use lifeboat::domain::Status;
-use lifeboat::ports::{Catalog, PortError};
+use lifeboat_domain::Status;
+use lifeboat_domain::restore::RestoreState;
+use lifeboat_ports::lambda::Invocation;
+use lifeboat_ports::{Catalog, PortError};
 use serde_json::{Value, json};
 
 fn event_file(name: &str) -> Value {
@@ -20,7 +20,7 @@ fn event_file(name: &str) -> Value {
 async fn sample_events_for_each_role() {
     let w = World::new();
     w.fakes
-        .add_db(lifeboat::domain::ResourceKind::RdsInstance, "orders", "gold");
+        .add_db(lifeboat_domain::ResourceKind::RdsInstance, "orders", "gold");
 
     let r = w.send(&event_file("get-resources-viewer.json")).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -362,7 +362,7 @@ async fn plans_are_dry_runs() {
         .catalog
         .put_policy_json("gold", r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 3}"#);
     w.fakes
-        .add_db(lifeboat::domain::ResourceKind::RdsInstance, "orders", "gold");
+        .add_db(lifeboat_domain::ResourceKind::RdsInstance, "orders", "gold");
     let r = w.call(Some(VIEWER), "POST", "/plans", Some("{}")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body["summary"].is_string());
@@ -541,7 +541,7 @@ async fn a_restore_goes_where_its_source_is_with_its_groups_and_never_public() {
     confirm_restore(&w, OPERATOR, &r).await;
     assert_eq!(
         w.rds.settings_of(&us_east_1(), "orders-copy"),
-        Some(lifeboat::admin::fake::test_placement()),
+        Some(lifeboat_testkit::admin::test_placement()),
         "the restore carries the source's subnet group, security groups and parameter group"
     );
 
@@ -567,8 +567,11 @@ async fn a_restore_that_would_land_in_the_default_network_is_refused_unless_aske
     let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
     // The source is in the default VPC with its default security group (no subnet group
     // and no security group RDS reports).
-    w.rds
-        .add_instance_with(&us_east_1(), "orders", lifeboat::admin::RestoreSettings::default());
+    w.rds.add_instance_with(
+        &us_east_1(),
+        "orders",
+        lifeboat_domain::dr::plan::RestoreSettings::default(),
+    );
     let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id, "target": "orders-copy"})).await;
     assert_eq!(r.status, 400, "{}", r.body);
     let text = r.body.to_string();
@@ -606,7 +609,7 @@ async fn a_restore_that_would_land_in_the_default_network_is_refused_unless_aske
 async fn an_overwrite_puts_the_restore_where_the_replaced_instance_was() {
     let w = World::new();
     let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
-    let placed = lifeboat::admin::RestoreSettings {
+    let placed = lifeboat_domain::dr::plan::RestoreSettings {
         subnet_group: Some("legacy-db".into()),
         security_groups: vec!["sg-0aaaaaaaaaaaaaaaa".into(), "sg-0bbbbbbbbbbbbbbbb".into()],
         parameter_group: Some("legacy-pg".into()),
@@ -649,7 +652,7 @@ async fn an_aurora_restore_makes_a_new_cluster_with_its_writer() {
     w.rds.add_cluster(
         &us_east_1(),
         "ledger",
-        lifeboat::admin::fake::test_placement(),
+        lifeboat_testkit::admin::test_placement(),
         Some("db.r6g.xlarge"),
     );
     let r = preview(&w, OPERATOR, &json!({"recoveryPoint": rp.id, "target": "ledger-copy"})).await;
@@ -714,7 +717,7 @@ async fn an_aurora_restore_whose_target_cluster_appeared_meanwhile_is_refused() 
     w.rds.add_cluster(
         &us_east_1(),
         "ledger-copy",
-        lifeboat::admin::RestoreSettings::default(),
+        lifeboat_domain::dr::plan::RestoreSettings::default(),
         None,
     );
     let id = r.body["restore"]["id"].as_str().unwrap().to_owned();
@@ -1249,7 +1252,7 @@ async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
     assert!(w.audit.records().is_empty());
     // The same entry point answers real requests in the proxy response shape.
     w.fakes
-        .add_db(lifeboat::domain::ResourceKind::RdsInstance, "orders", "gold");
+        .add_db(lifeboat_domain::ResourceKind::RdsInstance, "orders", "gold");
     for sample in ["get-resources-viewer.json", "function-url-get-recovery-points.json"] {
         let answer = admin_api::handle_event(&w.deps, LambdaEvent::new(event_file(sample), Context::default()))
             .await

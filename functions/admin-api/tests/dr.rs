@@ -8,7 +8,8 @@
 mod common;
 
 use common::{ADMIN, ADMIN2, DR_STATE_MACHINE, OPERATOR, VIEWER, World};
-use lifeboat::dr::{DrExecution, DrPlan, DrStore, ExecStatus, Mode};
+use lifeboat_domain::dr::{DrExecution, DrPlan, ExecStatus, Mode};
+use lifeboat_ports::dr::DrStore;
 use serde_json::json;
 
 const PLAN: &str = r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",

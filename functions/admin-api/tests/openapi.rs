@@ -11,7 +11,7 @@ mod common;
 
 use admin_api::ROUTES;
 use common::{ADMIN, OPERATOR, Reply, VIEWER, World, us_east_1};
-use lifeboat::domain::Status;
+use lifeboat_domain::Status;
 use serde_json::{Value, json};
 
 fn document() -> Value {
@@ -348,9 +348,9 @@ async fn answers_validate_against_the_document() {
         &w.call(Some(VIEWER), "GET", "/metrics", None).await,
     );
     // DR executions: a drill, a failover's preview and start, the listing and one record.
-    lifeboat::dr::DrStore::put_plan(
+    lifeboat_ports::dr::DrStore::put_plan(
         w.dr.as_ref(),
-        &lifeboat::dr::DrPlan::from_json(
+        &lifeboat_domain::dr::DrPlan::from_json(
             r#"{"name": "orders-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
                 "databases": [{"arn": "arn:aws:rds:us-east-1:123456789012:db:orders"}], "rto": "30m", "rpo": "15m",
                 "network": {"allow_default_network": true}}"#,
@@ -384,13 +384,14 @@ async fn answers_validate_against_the_document() {
         &w.call(Some(ADMIN), "POST", "/dr/executions", Some(&start)).await,
     );
     let now = "2026-11-23T03:00:00Z".parse().unwrap();
-    let plan = lifeboat::dr::DrStore::get_plan(w.dr.as_ref(), "orders-dr")
+    let plan = lifeboat_ports::dr::DrStore::get_plan(w.dr.as_ref(), "orders-dr")
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    let exec = lifeboat::dr::DrExecution::new(&plan, "orders-dr-drill-1", lifeboat::dr::Mode::Drill, now, now);
-    lifeboat::dr::DrStore::insert_execution(w.dr.as_ref(), &exec)
+    let exec =
+        lifeboat_domain::dr::DrExecution::new(&plan, "orders-dr-drill-1", lifeboat_domain::dr::Mode::Drill, now, now);
+    lifeboat_ports::dr::DrStore::insert_execution(w.dr.as_ref(), &exec)
         .await
         .unwrap();
     check(

@@ -31,17 +31,18 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{PointUpdateError, RunLog};
-use lifeboat::archive_vault::{ArchiveVault, JobStatus, read_back};
-use lifeboat::aws::glacier::ArchiveTuning;
-use lifeboat::domain::archive::{ArchiveRef, Retrieval, RetrievalStatus, RetrievalTier};
-use lifeboat::domain::manifest::sha256_hex;
-use lifeboat::domain::recovery_point::VerificationFailure;
-use lifeboat::domain::tree_hash::{MIB, PartSize};
-use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Status};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::read_all;
 use lifeboat::object_store::runs::{KEPT, points_in};
-use lifeboat::object_store::{ObjectStore, read_all};
-use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
+use lifeboat_domain::archive::{ArchiveRef, Retrieval, RetrievalStatus, RetrievalTier};
+use lifeboat_domain::manifest::sha256_hex;
+use lifeboat_domain::recovery_point::VerificationFailure;
+use lifeboat_domain::tree_hash::{MIB, PartSize};
+use lifeboat_domain::{Alert, AlertKind, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Status};
+use lifeboat_ports::objects::ObjectStore;
+use lifeboat_ports::vault::ArchiveTuning;
+use lifeboat_ports::vault::{ArchiveVault, JobStatus, read_back};
+use lifeboat_ports::{Catalog, Clock, Notifier, PortError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -156,32 +157,6 @@ impl std::fmt::Debug for Deps {
         f.debug_struct("Deps")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
-    }
-}
-
-impl Deps {
-    /// The production wiring from the environment.
-    pub async fn aws() -> Result<Self, FunctionError> {
-        let (ports, _config) = lifeboat::app::cold_start()
-            .await
-            .map_err(|e| FunctionError::misconfigured(e.to_string()))?;
-        let s3 = lifeboat::object_store::settings::S3Settings::from_env()
-            .map_err(|e| FunctionError::misconfigured(e.to_string()))?;
-        let settings = ArchiveSettings::from_lookup(|k| std::env::var(k).ok())?;
-        let sdk = lifeboat::aws::sdk_config().await;
-        let (_source, backup) = lifeboat::aws::s3::stores(&sdk, &s3);
-        let vault = lifeboat::aws::glacier::GlacierArchiveVault::new(
-            lifeboat::aws::glacier::client(&sdk, &settings.region),
-            settings.tuning,
-        );
-        Ok(Self {
-            catalog: ports.catalog,
-            notifier: ports.notifier,
-            clock: ports.clock,
-            backup,
-            vault: Arc::new(vault),
-            settings,
-        })
     }
 }
 
@@ -463,7 +438,7 @@ async fn load(deps: &Deps, id: &RecoveryPointId) -> Result<RecoveryPoint, Functi
 /// The archive description of a recovery point's bundle: how a vault inventory tells
 /// Lifeboat's archives apart (see `reconcile`).
 fn bundle_description(id: &RecoveryPointId, sha256: &str) -> String {
-    lifeboat::archive_vault::archive_description(&format!("lifeboat {id} sha256 {sha256}"))
+    lifeboat_ports::vault::archive_description(&format!("lifeboat {id} sha256 {sha256}"))
 }
 
 fn has_bundle(rp: &RecoveryPoint, region: &Region) -> bool {

@@ -22,14 +22,14 @@ use std::collections::HashMap;
 
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
-use lifeboat::archive_vault::{InventoryEntry, InventoryJob, JobStatus};
-use lifeboat::domain::archive::ArchiveRef;
-use lifeboat::domain::manifest::sha256_hex;
-use lifeboat::domain::tree_hash::tree_hash;
-use lifeboat::domain::{RecoveryPoint, RecoveryPointId};
 use lifeboat::object_store::read_all;
 use lifeboat::object_store::runs::{KEPT, points_in};
-use lifeboat::ports::PortError;
+use lifeboat_domain::archive::ArchiveRef;
+use lifeboat_domain::manifest::sha256_hex;
+use lifeboat_domain::tree_hash::tree_hash;
+use lifeboat_domain::{RecoveryPoint, RecoveryPointId};
+use lifeboat_ports::PortError;
+use lifeboat_ports::vault::{InventoryEntry, InventoryJob, JobStatus};
 
 use super::{ArchivedView, Deps, LEASE, Report, bundle_description, has_bundle, load, record};
 

@@ -12,17 +12,17 @@ use archive_bundles::{ArchiveSettings, Deps, Report, Request, handle, handle_wit
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::archive_vault::fake::{InMemoryArchiveVault, VaultOp};
-use lifeboat::domain::archive::{RetrievalStatus, RetrievalTier};
-use lifeboat::domain::manifest::{ManifestRef, sha256_hex};
-use lifeboat::domain::tree_hash::{MIB, PartSize, tree_hash};
-use lifeboat::domain::{
+use lifeboat::metrics::{MemorySink, Metric, validate_emf};
+use lifeboat_domain::archive::{RetrievalStatus, RetrievalTier};
+use lifeboat_domain::manifest::{ManifestRef, sha256_hex};
+use lifeboat_domain::tree_hash::{MIB, PartSize, tree_hash};
+use lifeboat_domain::{
     AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot, Status,
 };
-use lifeboat::memory::{InMemoryCatalog, ManualClock, RecordingNotifier};
-use lifeboat::metrics::{MemorySink, Metric, validate_emf};
-use lifeboat::object_store::fake::InMemoryObjectStore;
-use lifeboat::ports::{Catalog, Clock, PortError};
+use lifeboat_ports::{Catalog, Clock, PortError};
+use lifeboat_testkit::objects::InMemoryObjectStore;
+use lifeboat_testkit::vault::{InMemoryArchiveVault, VaultOp};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier};
 use serde_json::Value;
 
 const ARCHIVE: &str = include_str!("../../../events/archive-bundles/archive.json");

@@ -5,8 +5,8 @@
 
 use archive_bundles::{ArchiveSettings, Request};
 use lifeboat::ErrorType;
-use lifeboat::domain::archive::RetrievalTier;
-use lifeboat::domain::tree_hash::MIB;
+use lifeboat_domain::archive::RetrievalTier;
+use lifeboat_domain::tree_hash::MIB;
 use serde_json::{Value, json};
 
 fn event(name: &str) -> Value {

@@ -1,5 +1,5 @@
 //! `backup-config`: SSM parameters and Secrets Manager secrets backed up as one sealed
-//! bundle (AES-256-GCM under a KMS data key, see [`lifeboat::domain::config_bundle`]) in
+//! bundle (AES-256-GCM under a KMS data key, see [`lifeboat_domain::config_bundle`]) in
 //! the backup bucket, cataloged, verified and restorable.
 //!
 //! Three actions, one event each:
@@ -25,13 +25,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
-use lifeboat::config_backup::{ConfigStore, DataKeys};
-use lifeboat::domain::config_bundle::{Bundle, ConfigItem, Envelope, ItemKind, encryption_context, random_nonce};
-use lifeboat::domain::manifest::{ManifestRef, sha256_hex};
-use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat::object_store::read_all;
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{ObjectLock, ObjectStore, WriteOptions, read_all};
-use lifeboat::ports::{Catalog, Clock, PortError};
+use lifeboat_domain::config_bundle::{Bundle, ConfigItem, Envelope, ItemKind, encryption_context, random_nonce};
+use lifeboat_domain::manifest::{ManifestRef, sha256_hex};
+use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::config::{ConfigStore, DataKeys};
+use lifeboat_ports::objects::{ObjectLock, ObjectStore, WriteOptions};
+use lifeboat_ports::{Catalog, Clock, PortError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -59,31 +60,6 @@ impl std::fmt::Debug for Deps {
         f.debug_struct("Deps")
             .field("kms_key_id", &self.kms_key_id)
             .finish_non_exhaustive()
-    }
-}
-
-impl Deps {
-    /// The production wiring from the environment.
-    pub async fn aws() -> Result<Self, FunctionError> {
-        let (ports, _config) = lifeboat::app::cold_start()
-            .await
-            .map_err(|e| FunctionError::misconfigured(e.to_string()))?;
-        let settings = S3Settings::from_env().map_err(|e| FunctionError::misconfigured(e.to_string()))?;
-        let kms_key_id = std::env::var("CONFIG_KMS_KEY_ID")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| FunctionError::misconfigured("CONFIG_KMS_KEY_ID is not set"))?;
-        let sdk = lifeboat::aws::sdk_config().await;
-        let (_source, backup) = lifeboat::aws::s3::stores(&sdk, &settings);
-        Ok(Self {
-            catalog: ports.catalog,
-            clock: ports.clock,
-            config: Arc::new(lifeboat::config_backup::AwsConfigStore::new(&sdk)),
-            keys: Arc::new(lifeboat::config_backup::KmsDataKeys::new(&sdk)),
-            backup,
-            settings,
-            kms_key_id,
-        })
     }
 }
 
@@ -137,7 +113,7 @@ impl Request {
     pub fn check_time(
         &self,
         now: DateTime<Utc>,
-        bounds: lifeboat::domain::event_time::EventTimeBounds,
+        bounds: lifeboat_domain::event_time::EventTimeBounds,
     ) -> Result<(), FunctionError> {
         match self {
             Self::Backup {

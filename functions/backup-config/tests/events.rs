@@ -66,7 +66,7 @@ fn bad_events_name_every_problem() {
 
 #[test]
 fn a_scheduled_backup_dated_outside_the_bounds_is_refused_naming_its_time() {
-    let bounds = lifeboat::domain::event_time::EventTimeBounds::default();
+    let bounds = lifeboat_domain::event_time::EventTimeBounds::default();
     let now = "2026-11-23T02:45:04Z".parse().unwrap();
     let with = |at: &str| {
         let mut e = event("backup.json");

@@ -22,10 +22,10 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
-use lifeboat::changes::{BATCH, FeedMessage};
-use lifeboat::domain::changes::parse_message;
-use lifeboat::domain::manifest::{Checkpoint, ListedObject, Listing, Manifest, ManifestEntry};
-use lifeboat::ports::{PortError, PortResult};
+use lifeboat_domain::changes::parse_message;
+use lifeboat_domain::manifest::{Checkpoint, ListedObject, Listing, Manifest, ManifestEntry};
+use lifeboat_ports::changes::{BATCH, FeedMessage};
+use lifeboat_ports::{PortError, PortResult};
 
 use super::{
     BackupReport, BackupRequest, Deps, Outcome, Pass, RunId, RunStatus, back_up_one, complete, save_checkpoint,

@@ -24,20 +24,22 @@ use futures::{StreamExt, TryStreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
-use lifeboat::changes::ChangeFeed;
-use lifeboat::domain::Region;
-use lifeboat::domain::manifest::{
+use lifeboat::error::ErrorType;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::runs::{completed_runs, load_manifest};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat::object_store::{digest, read_all};
+use lifeboat_domain::Region;
+use lifeboat_domain::manifest::{
     Checkpoint, ListedObject, Listing, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key,
     run_name, sha256_hex,
 };
-use lifeboat::domain::shards::Shard;
-use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::error::ErrorType;
-use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::{check_bucket, check_prefix, completed_runs, load_manifest, s3_resource};
-use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, digest, read_all};
-use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
+use lifeboat_domain::s3::{check_bucket, check_prefix, s3_resource};
+use lifeboat_domain::shards::Shard;
+use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::changes::ChangeFeed;
+use lifeboat_ports::objects::{CopyRequest, ObjectLock, ObjectStore, WriteOptions};
+use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -114,7 +116,7 @@ impl BackupRequest {
             return Err(FunctionError::invalid("maxPages must be at least 1"));
         }
         if let Some(q) = &req.change_queue {
-            lifeboat::changes::check_queue_url(q).map_err(FunctionError::invalid)?;
+            lifeboat_ports::changes::check_queue_url(q).map_err(FunctionError::invalid)?;
         }
         Ok(req)
     }
@@ -669,7 +671,7 @@ async fn previous_manifest(deps: &Deps, arn: &str, current: &RecoveryPointId) ->
 async fn back_up_one(
     pass: &Pass<'_>,
     o: ListedObject,
-    body: Option<lifeboat::object_store::ObjectBody>,
+    body: Option<lifeboat_ports::objects::ObjectBody>,
     now: DateTime<Utc>,
 ) -> PortResult<Outcome> {
     let (deps, run) = (pass.deps, pass.run);

@@ -2,7 +2,7 @@
 //!
 //! - `shards`: lists the prefix delimited by `/` to find its first-level sub-prefixes and
 //!   groups them into at most `maxShards` contiguous key ranges (see
-//!   [`lifeboat::domain::shards`]), which together hold every key exactly once.
+//!   [`lifeboat_domain::shards`]), which together hold every key exactly once.
 //! - `shard`: backs up the keys of one range exactly like a whole run (same per-object
 //!   code, own checkpoint, `in_progress` when its time or page budget is spent), then
 //!   writes the range's live entries as a shard part (zstd JSON lines, its SHA-256 in the
@@ -21,14 +21,15 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
-use lifeboat::domain::manifest::{
+use lifeboat::error::ErrorType;
+use lifeboat::object_store::read_all;
+use lifeboat_domain::manifest::{
     ManifestEntry, ShardPart, sha256_hex, shard_checkpoint_key, shard_part_key, shard_parts_dir, shard_plan_key,
 };
-use lifeboat::domain::shards::{self, DEFAULT_MAX_SHARDS, MAX_SHARDS, Shard};
-use lifeboat::error::ErrorType;
-use lifeboat::object_store::runs::{check_bucket, check_prefix};
-use lifeboat::object_store::{WriteOptions, read_all};
-use lifeboat::ports::PortError;
+use lifeboat_domain::s3::{check_bucket, check_prefix};
+use lifeboat_domain::shards::{self, DEFAULT_MAX_SHARDS, MAX_SHARDS, Shard};
+use lifeboat_ports::PortError;
+use lifeboat_ports::objects::WriteOptions;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -36,7 +37,7 @@ use super::{
     BackupReport, Counts, Deps, FUNCTION, META_SHA256, Pass, RunStatus, advance, complete, open_checkpoint,
     previous_entries, previous_manifest, run_id,
 };
-use lifeboat::domain::PolicyName;
+use lifeboat_domain::PolicyName;
 
 /// The largest shard part read back (compressed).
 const MAX_PART_BYTES: u64 = 512 * 1024 * 1024;

@@ -10,12 +10,12 @@ use backup_objects::{BackupRequest, Deps, RunStatus, handle, run};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::manifest::Manifest;
-use lifeboat::domain::{ResourceKind, Status};
-use lifeboat::memory::{InMemoryCatalog, ManualClock};
-use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::ports::{Catalog, PortError};
+use lifeboat_domain::manifest::Manifest;
+use lifeboat_domain::{ResourceKind, Status};
+use lifeboat_ports::{Catalog, PortError};
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock};
 use serde_json::Value;
 
 const SHARD: &str = include_str!("../../../events/backup-objects/scheduled-shard.json");
@@ -56,7 +56,7 @@ fn world(page_size: &str, threshold: u64) -> World {
         source: source.clone(),
         backup: backup.clone(),
         settings,
-        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", now())),
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
     World {
         deps,
@@ -82,7 +82,7 @@ fn event(json: &str) -> LambdaEvent<Value> {
     LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
 }
 
-async fn manifest_of(w: &World, rp: &lifeboat::domain::RecoveryPointId) -> Manifest {
+async fn manifest_of(w: &World, rp: &lifeboat_domain::RecoveryPointId) -> Manifest {
     let point = w.catalog.get(rp).await.unwrap().unwrap();
     let mref = point.manifest.unwrap();
     lifeboat::object_store::runs::load_manifest(w.backup.as_ref(), &mref)
@@ -113,13 +113,13 @@ async fn the_sample_event_backs_up_the_shard_and_records_a_recovery_point() {
     let m = manifest_of(&w, &report.recovery_point).await;
     assert_eq!(m.header.objects, 5);
     let e = &m.entries[0];
-    assert_eq!(e.sha256, lifeboat::domain::manifest::sha256_hex(b"photo 0"));
+    assert_eq!(e.sha256, lifeboat_domain::manifest::sha256_hex(b"photo 0"));
     assert_eq!(w.backup.bytes("vault", &e.backup_key).unwrap(), b"photo 0");
-    let head = lifeboat::object_store::ObjectStore::head(w.backup.as_ref(), "vault", &e.backup_key, None)
+    let head = lifeboat_ports::objects::ObjectStore::head(w.backup.as_ref(), "vault", &e.backup_key, None)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(head.lock.unwrap().mode, lifeboat::object_store::LockMode::Compliance);
+    assert_eq!(head.lock.unwrap().mode, lifeboat_ports::objects::LockMode::Compliance);
     // No checkpoint is left behind.
     assert!(w.backup.keys("vault").iter().all(|k| !k.contains("/checkpoints/")));
 }
@@ -155,7 +155,7 @@ async fn changes_additions_and_deletions_between_runs_are_tracked() {
     assert_eq!((second.copied, second.unchanged, second.deleted), (2, 2, 1));
     let m1 = manifest_of(&w, &first.recovery_point).await;
     let m2 = manifest_of(&w, &second.recovery_point).await;
-    let d = lifeboat::domain::manifest::diff(&m1, &m2);
+    let d = lifeboat_domain::manifest::diff(&m1, &m2);
     assert_eq!(d.new, vec!["2026/new.jpg"]);
     assert_eq!(d.changed, vec!["2026/001.jpg"]);
     assert_eq!(d.deleted, vec!["2026/002.jpg"]);

@@ -12,12 +12,12 @@ use backup_objects::{BackupReport, BackupRequest, Deps, RunStatus, handle, run};
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::changes::fake::InMemoryChangeFeed;
-use lifeboat::domain::manifest::{Listing, Manifest};
-use lifeboat::memory::{InMemoryCatalog, ManualClock};
-use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::ports::{Catalog, PortError};
+use lifeboat_domain::manifest::{Listing, Manifest};
+use lifeboat_ports::{Catalog, PortError};
+use lifeboat_testkit::changes::InMemoryChangeFeed;
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock};
 
 const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/lifeboat-changes-photos";
 const CHANGES: &str = include_str!("../../../events/backup-objects/from-change-queue.json");

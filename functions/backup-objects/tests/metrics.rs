@@ -4,9 +4,9 @@
 
 use backup_objects::{BackupReport, RunStatus, record_metrics};
 use chrono::{DateTime, Utc};
-use lifeboat::domain::{RecoveryPointId, Region};
 use lifeboat::metrics::{MemorySink, Metric, Metrics, validate_emf};
 use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::{RecoveryPointId, Region};
 
 fn at() -> DateTime<Utc> {
     "2026-11-23T18:15:02Z".parse().unwrap()
@@ -24,7 +24,7 @@ fn report(status: RunStatus, replay: bool) -> BackupReport {
         recovered: 0,
         deleted: 0,
         replay,
-        listing: lifeboat::domain::manifest::Listing::Full,
+        listing: lifeboat_domain::manifest::Listing::Full,
         listing_reason: None,
         changes_received: 0,
         changes_left: 0,

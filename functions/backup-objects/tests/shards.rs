@@ -15,13 +15,13 @@ use backup_objects::{
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::manifest::{Manifest, ManifestEntry};
-use lifeboat::domain::shards::Shard;
-use lifeboat::domain::{RecoveryPoint, RecoveryPointId};
-use lifeboat::memory::{InMemoryCatalog, ManualClock};
-use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::ports::{Catalog, PortError};
+use lifeboat_domain::manifest::{Manifest, ManifestEntry};
+use lifeboat_domain::shards::Shard;
+use lifeboat_domain::{RecoveryPoint, RecoveryPointId};
+use lifeboat_ports::{Catalog, PortError};
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock};
 use serde_json::Value;
 
 const PLAN: &str = include_str!("../../../events/backup-objects/plan-shards.json");
@@ -62,7 +62,7 @@ fn world(page_size: u32) -> World {
         source: store.clone(),
         backup: store.clone(),
         settings,
-        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", now())),
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
     World { deps, store, catalog }
 }
@@ -211,7 +211,7 @@ async fn the_split_covers_every_sub_prefix_in_contiguous_ranges() {
     assert_eq!(report.status, RunStatus::InProgress);
     let shards = report.shards.unwrap();
     assert_eq!(shards.len(), 3);
-    assert!(lifeboat::domain::shards::check_cover(&shards).is_ok());
+    assert!(lifeboat_domain::shards::check_cover(&shards).is_ok());
     assert_eq!(shards[0].from, "");
     assert!(shards[1..].iter().all(|s| s.from.ends_with('/')), "{shards:?}");
     // Every object of the prefix is in exactly one shard.
@@ -302,7 +302,7 @@ async fn a_sharded_run_writes_the_manifest_a_whole_run_writes_incrementally_with
         .map(|e| e.key.as_str())
         .collect();
     assert_eq!(tombs, vec!["2026/d/2.jpg", "2026/zz.txt"]);
-    let d = lifeboat::domain::manifest::diff(&mb, &mb2);
+    let d = lifeboat_domain::manifest::diff(&mb, &mb2);
     assert_eq!(
         (d.new, d.changed),
         (vec!["2026/f/new.jpg".to_owned()], vec!["2026/b/1.jpg".to_owned()])
@@ -329,7 +329,7 @@ async fn an_interrupted_shard_resumes_from_its_own_checkpoint_without_copying_tw
         .unwrap();
     assert_eq!(first.status, RunStatus::InProgress);
     assert!(first.copied >= 1);
-    let part = lifeboat::domain::manifest::shard_part_key("photos", "2026/", &first.run, s.index);
+    let part = lifeboat_domain::manifest::shard_part_key("photos", "2026/", &first.run, s.index);
     assert!(
         w.store.bytes("vault", &part).is_none(),
         "no part before the range is done"
@@ -447,7 +447,7 @@ async fn a_shard_list_that_does_not_match_the_parts_is_refused() {
             to: None,
         },
     ];
-    assert!(lifeboat::domain::shards::check_cover(&other).is_ok());
+    assert!(lifeboat_domain::shards::check_cover(&other).is_ok());
     let err = finish(&w.deps, &finish_step(18, &other), "f").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("does not match"), "{}", err.message);

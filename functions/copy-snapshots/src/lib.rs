@@ -16,15 +16,15 @@ use lifeboat::app::{
     settle_source, settle_with,
 };
 use lifeboat::config::Config;
-use lifeboat::domain::copy_queue::{CopyCandidate, CopyClass, WaitReason, plan_copies};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::planner;
-use lifeboat::domain::{
-    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
-};
 use lifeboat::events::ScheduleTick;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
+use lifeboat_domain::copy_queue::{CopyCandidate, CopyClass, WaitReason, plan_copies};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::planner;
+use lifeboat_domain::{
+    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, Severity, Status, Step,
+};
+use lifeboat_ports::{PortError, Snapshot, SnapshotStatus, Tag};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -357,7 +357,7 @@ async fn refine_classes(
         .await?;
     // A malformed window tag is reported by create-snapshots; here it just adds nothing.
     let (protected, _) = protected_resources(ports, &deps.config, policies).await?;
-    let windows: HashMap<String, Vec<lifeboat::domain::window::Window>> =
+    let windows: HashMap<String, Vec<lifeboat_domain::window::Window>> =
         protected.into_iter().map(|r| (r.resource.arn, r.windows)).collect();
     for c in candidates.iter_mut() {
         let Some(&(source, policy)) = by_id.get(&c.source) else {

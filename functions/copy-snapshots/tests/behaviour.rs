@@ -9,11 +9,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use copy_snapshots::{Deps, LEASE, handle};
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{AlertKind, PolicyName, RecoveryPoint, Region, ResourceKind, Severity, Slot, Status, Step};
-use lifeboat::memory::{Fakes, SnapshotOp};
-use lifeboat::ports::{Catalog, PortError, SnapshotStatus, SnapshotStore, Tag, tag_value};
 use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{AlertKind, PolicyName, RecoveryPoint, Region, ResourceKind, Severity, Slot, Status, Step};
+use lifeboat_ports::{Catalog, PortError, SnapshotStatus, SnapshotStore, Tag, tag_value};
+use lifeboat_testkit::{Fakes, SnapshotOp};
 use serde_json::Value;
 
 const GOLD: &str =
@@ -373,7 +373,7 @@ async fn under_contention_a_copy_without_which_the_rpo_is_missed_beats_priority(
     // has none, so its RPO there is missed unless it goes now.
     let steady = source(&fakes, "steady", "gold", 1).await;
     let fresh = RecoveryPoint {
-        source: Some(lifeboat::domain::RecoveryPointId::new(
+        source: Some(lifeboat_domain::RecoveryPointId::new(
             &region("us-east-1"),
             ResourceKind::RdsInstance,
             "lb-gold-steady-20261123-1600",

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use copy_snapshots::{Report, record_metrics};
 use lifeboat::app::ItemFailure;
-use lifeboat::domain::RecoveryPointId;
 use lifeboat::metrics::{MemorySink, Metric, Metrics, validate_emf};
-use lifeboat::ports::PortError;
+use lifeboat_domain::RecoveryPointId;
+use lifeboat_ports::PortError;
 
 fn at() -> DateTime<Utc> {
     "2026-11-23T18:15:02Z".parse().unwrap()

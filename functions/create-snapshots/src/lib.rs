@@ -2,9 +2,10 @@
 //! a native on-demand backup) per protected resource per schedule slot; on an admin request, an on-demand or emergency snapshot of the named
 //! resources. Both are recorded in the catalog.
 //!
-//! What to create comes from the planner ([`planner::due_creates`]): the rule in force for
-//! each resource (a criticality window's stricter rule while one is open, from the policy
-//! or the resource's tag), requests first. This function applies that list.
+//! What to create comes from the planner (`planner::requested_creates` and
+//! `planner::scheduled_creates`): the rule in force for each resource (a criticality
+//! window's stricter rule while one is open, from the policy or the resource's tag),
+//! requests first. This function applies that list.
 //!
 //! Idempotent by construction: the snapshot name is derived from resource + policy + slot
 //! (or the request's time), so a replayed trigger finds the snapshot (or the record) it
@@ -20,15 +21,15 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::{ItemFailure, Ports, RunLog, discover, load_policies};
 use lifeboat::config::Config;
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::planner::{self, CreateAction, EmergencyRequest};
-use lifeboat::domain::{
+use lifeboat::events::{BackupRequest, ScheduleTick};
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::planner::{self, CreateAction, EmergencyRequest};
+use lifeboat_domain::{
     Alert, AlertKind, AwsBackupTarget, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, ResourceRef,
     Severity, Slot, Status, Step,
 };
-use lifeboat::events::{BackupRequest, ScheduleTick};
-use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::ports::{PortError, Snapshot, SnapshotStatus, Tag};
+use lifeboat_ports::{PortError, Snapshot, SnapshotStatus, Tag};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -85,7 +86,7 @@ impl Trigger {
     pub fn parse(
         event: &Value,
         now: chrono::DateTime<chrono::Utc>,
-        bounds: lifeboat::domain::event_time::EventTimeBounds,
+        bounds: lifeboat_domain::event_time::EventTimeBounds,
     ) -> Result<Self, FunctionError> {
         if BackupRequest::is_one(event) {
             let request = BackupRequest::parse(event)?;
@@ -558,7 +559,7 @@ fn record(
         adopted,
         emergency: w.emergency,
         updated_at: now,
-        writer_class: lifeboat::ports::tag_value(&snapshot.tags, lifeboat::domain::naming::tags::WRITER_CLASS)
+        writer_class: lifeboat_ports::tag_value(&snapshot.tags, lifeboat_domain::naming::tags::WRITER_CLASS)
             .map(str::to_owned),
         ..RecoveryPoint::new(
             &w.resource,

@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{AlertKind, ResourceKind, Severity, Status};
-use lifeboat::memory::{Fakes, SnapshotOp};
-use lifeboat::ports::{PortError, SnapshotStatus, SnapshotStore, tag_value};
 use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{AlertKind, ResourceKind, Severity, Status};
+use lifeboat_ports::{PortError, SnapshotStatus, SnapshotStore, tag_value};
+use lifeboat_testkit::{Fakes, SnapshotOp};
 use serde_json::{Value, json};
 
 const GOLD: &str =
@@ -131,11 +131,11 @@ async fn a_crash_between_create_and_record_is_healed_by_the_next_delivery() {
     // The first delivery made the snapshot, then died before writing the catalog.
     let orders = fakes
         .snapshots
-        .resources(&lifeboat::domain::Region::parse("us-east-1").unwrap())
+        .resources(&lifeboat_domain::Region::parse("us-east-1").unwrap())
         .await
         .unwrap();
     let orders = orders.iter().find(|d| d.resource.id == "orders").unwrap();
-    let slot = lifeboat::domain::Slot::containing(now(), std::time::Duration::from_hours(1));
+    let slot = lifeboat_domain::Slot::containing(now(), std::time::Duration::from_hours(1));
     let name = "lb-gold-orders-20261123-1800";
     let tags = create_snapshots::snapshot_tags(&"gold".to_owned().try_into().unwrap(), slot, &orders.resource);
     fakes
@@ -372,7 +372,7 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
     let tick = lifeboat::events::ScheduleTick::parse(
         &serde_json::from_str(TICK).unwrap(),
         now(),
-        lifeboat::domain::event_time::EventTimeBounds::default(),
+        lifeboat_domain::event_time::EventTimeBounds::default(),
     )
     .unwrap();
     // Past its stop instant: the first chunk (32) is started, the rest is left for the retry.

@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle_with};
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::ResourceKind;
-use lifeboat::memory::{Fakes, SnapshotOp};
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
-use lifeboat::ports::PortError;
+use lifeboat_domain::ResourceKind;
+use lifeboat_ports::PortError;
+use lifeboat_testkit::{Fakes, SnapshotOp};
 use serde_json::Value;
 
 const GOLD: &str = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24}"#;

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::app::CRITICAL_WINDOW_TAG;
-use lifeboat::domain::{Region, ResourceKind, ResourceRef};
-use lifeboat::memory::{Fakes, SnapshotOp};
-use lifeboat::ports::Tag;
 use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::{Region, ResourceKind, ResourceRef};
+use lifeboat_ports::Tag;
+use lifeboat_testkit::{Fakes, SnapshotOp};
 use serde_json::{Value, json};
 
 const GOLD: &str =
@@ -114,7 +114,7 @@ async fn a_failed_request_can_be_retried_and_then_completes_once() {
     let (fakes, deps) = setup();
     fakes.snapshots.fail_next(
         SnapshotOp::Create,
-        lifeboat::ports::PortError::Throttled("Throttling".into()),
+        lifeboat_ports::PortError::Throttled("Throttling".into()),
     );
     let err = handle(&deps, event(request(), "inv-1")).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);

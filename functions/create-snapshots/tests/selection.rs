@@ -6,9 +6,9 @@
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle};
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::{Region, ResourceKind, ResourceRef, Status};
-use lifeboat::memory::Fakes;
-use lifeboat::ports::Tag;
+use lifeboat_domain::{Region, ResourceKind, ResourceRef, Status};
+use lifeboat_ports::Tag;
+use lifeboat_testkit::Fakes;
 use serde_json::Value;
 
 const TICK: &str = include_str!("../../../events/create-snapshots/scheduler-tick.json");
@@ -118,7 +118,7 @@ async fn selected_tables_and_databases_are_backed_up_and_both_are_copied() {
     assert_eq!(table_point.policy.as_str(), "tables");
     assert!(fakes.catalog.points().iter().any(|p| p.resource == orders));
     // The table's policy has a copy target: tables are copied (as exports) as databases are.
-    let tables = lifeboat::domain::Policy::from_json(
+    let tables = lifeboat_domain::Policy::from_json(
         r#"{"name":"tables","every":"1h","rpo":"2h","retain":24,"copies":[{"region":"us-west-2"}]}"#,
     )
     .unwrap();

@@ -10,7 +10,7 @@
 //! write whose key exists (`ConditionalCheckFailedException`, as DynamoDB does), and
 //! answers `Query` and `BatchGetItem` from what it holds.
 //!
-//! Clients use Lifeboat's retry policy (`lifeboat::aws::retry_config()`) and each has a
+//! Clients use Lifeboat's retry policy (`lifeboat_aws::retry_config()`) and each has a
 //! retry partition of its own. Tests run with tokio's clock paused, so backoffs take no
 //! wall-clock time. A request no rule matches panics (the mocks' default), so an
 //! unexpected call (a describe, an alert) fails the test.
@@ -38,13 +38,13 @@ use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, FUNCTION, Report, run};
 use lifeboat::app::Ports;
-use lifeboat::aws::{DynamoDbCatalog, MAX_ATTEMPTS, RdsSnapshotStore, SnsNotifier, retry_config};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{RecoveryPointId, Region, ResourceKind, Status};
 use lifeboat::events::ScheduleTick;
-use lifeboat::memory::{Fakes, ManualClock};
-use lifeboat::ports::Catalog;
 use lifeboat::{ErrorType, FunctionError};
+use lifeboat_aws::{DynamoDbCatalog, MAX_ATTEMPTS, RdsSnapshotStore, SnsNotifier, retry_config};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{RecoveryPointId, Region, ResourceKind, Status};
+use lifeboat_ports::Catalog;
+use lifeboat_testkit::{Fakes, ManualClock};
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
@@ -476,7 +476,7 @@ fn deps(rds: &[&Rule], ddb: &[&Rule]) -> Deps {
             catalog: Arc::new(DynamoDbCatalog::new(client!(aws_sdk_dynamodb, ddb), TABLE)),
             notifier: Arc::new(SnsNotifier::new(client!(aws_sdk_sns, nothing), TOPIC)),
             clock: Arc::new(ManualClock::new(now())),
-            backup: Arc::new(lifeboat::memory::InMemoryBackupService::new()),
+            backup: Arc::new(lifeboat_testkit::InMemoryBackupService::new()),
             alert_window: None,
         },
         config: Fakes::config(),

@@ -3,7 +3,7 @@
 //! What to expire comes from the planner ([`planner::plan`], judged at the tick's
 //! *scheduled* time, so a replayed tick judges the same instant), behind its safety floor.
 //! The tick's time is believed only within `MAX_EVENT_SKEW` ahead of the clock and
-//! `MAX_EVENT_AGE` behind it ([`lifeboat::domain::event_time`]): a tick dated in the future
+//! `MAX_EVENT_AGE` behind it ([`lifeboat_domain::event_time`]): a tick dated in the future
 //! would expire everything but the floor, so it is refused before anything is read.
 //! Each expiry is then carried out in two conditional writes around the delete:
 //!
@@ -47,13 +47,13 @@ use lifeboat::app::{
     protected_resources,
 };
 use lifeboat::config::Config;
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::planner::{PlanInput, floor_at_apply};
-use lifeboat::domain::recovery_point::Holds;
-use lifeboat::domain::{Alert, AlertKind, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status};
 use lifeboat::events::ScheduleTick;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::ports::{PortError, tag_value};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::planner::{PlanInput, floor_at_apply};
+use lifeboat_domain::recovery_point::Holds;
+use lifeboat_domain::{Alert, AlertKind, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status};
+use lifeboat_ports::{PortError, tag_value};
 use serde::Serialize;
 use serde_json::Value;
 

@@ -13,14 +13,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use expire_recovery_points::{Deps, MAX_EXPIRIES_PER_RUN, Report, handle};
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{
+use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{
     AlertKind, Failure, Policy, PolicyName, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind,
     ResourceRef, Slot, Status, Step,
 };
-use lifeboat::memory::{Fakes, InMemoryCatalog, SnapshotOp};
-use lifeboat::ports::{Catalog, PortError, PortResult, RunRecord, SnapshotStatus, SnapshotStore, Tag};
-use lifeboat::{ErrorType, FunctionError};
+use lifeboat_ports::{Catalog, PortError, PortResult, RunRecord, SnapshotStatus, SnapshotStore, Tag};
+use lifeboat_testkit::{Fakes, InMemoryCatalog, SnapshotOp};
 use serde_json::Value;
 
 const TICK: &str = include_str!("../../../events/expire-recovery-points/scheduler-tick.json");
@@ -327,7 +327,7 @@ impl Catalog for HoldOnRead {
     async fn record_run(&self, run: &RunRecord) -> PortResult<()> {
         self.inner.record_run(run).await
     }
-    async fn log_alert(&self, alert: &lifeboat::domain::Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
+    async fn log_alert(&self, alert: &lifeboat_domain::Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
         self.inner.log_alert(alert, sent_at).await
     }
     async fn recent_alerts(
@@ -335,7 +335,7 @@ impl Catalog for HoldOnRead {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: usize,
-    ) -> PortResult<Vec<(DateTime<Utc>, lifeboat::domain::Alert)>> {
+    ) -> PortResult<Vec<(DateTime<Utc>, lifeboat_domain::Alert)>> {
         self.inner.recent_alerts(since, until, limit).await
     }
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use expire_recovery_points::{Deps, handle_with};
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{PolicyName, RecoveryPoint, ResourceKind, Slot, Status};
-use lifeboat::memory::Fakes;
 use lifeboat::metrics::{MemorySink, validate_emf};
-use lifeboat::ports::{Catalog, SnapshotStore, Tag};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{PolicyName, RecoveryPoint, ResourceKind, Slot, Status};
+use lifeboat_ports::{Catalog, SnapshotStore, Tag};
+use lifeboat_testkit::Fakes;
 use serde_json::Value;
 
 const TICK: &str = include_str!("../../../events/expire-recovery-points/scheduler-tick.json");

@@ -49,18 +49,19 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{PointUpdateError, RunLog};
-use lifeboat::domain::export::{
+use lifeboat::error::ErrorType;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::digest;
+use lifeboat::object_store::runs::points_in;
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat_domain::export::{
     ExportManifest, ExportObject, ExportRecord, ExportRule, ExportStatus, RULE_ID_PREFIX, export_prefix,
     is_data_object, lifecycle_rule, manifest_key, task_id,
 };
-use lifeboat::domain::tiering::{LifecycleRule, S3Class};
-use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
-use lifeboat::error::ErrorType;
-use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::points_in;
-use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, digest};
-use lifeboat::ports::{
+use lifeboat_domain::tiering::{LifecycleRule, S3Class};
+use lifeboat_domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
+use lifeboat_ports::objects::{CopyRequest, ObjectLock, ObjectStore, WriteOptions};
+use lifeboat_ports::{
     Catalog, Clock, ExportRequest, ExportTask, ExportTaskState, Notifier, PortError, PortResult, SnapshotExporter,
 };
 use serde::{Deserialize, Serialize};
@@ -906,7 +907,7 @@ async fn list_all(
     bucket: &str,
     prefix: &str,
     page_size: u32,
-) -> PortResult<Vec<lifeboat::domain::manifest::ListedObject>> {
+) -> PortResult<Vec<lifeboat_domain::manifest::ListedObject>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -1179,7 +1180,7 @@ async fn deletable_versions(
         Err(why) => return Ok(Err(format!("its manifest {key} failed its check ({why})"))),
     };
     let blocked =
-        |h: &lifeboat::object_store::ObjectHead| h.legal_hold || h.lock.as_ref().is_some_and(|l| l.retain_until > now);
+        |h: &lifeboat_ports::objects::ObjectHead| h.legal_hold || h.lock.as_ref().is_some_and(|l| l.retain_until > now);
     let mut out = Vec::new();
     for m in &manifest.entries {
         let Some(head) = deps.backup.head(&e.bucket, &m.key, m.version_id.as_deref()).await? else {

@@ -17,15 +17,16 @@ use chrono::{DateTime, Duration, Utc};
 use export_snapshots::{Deps, META_SHA256, Request, handle, handle_with};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::export::{ExportManifest, ExportStatus, RULE_ID_PREFIX};
-use lifeboat::domain::tiering::{LifecycleRule, S3Class, TierStep};
-use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::memory::{ExportOp, InMemoryCatalog, InMemorySnapshotExporter, ManualClock, RecordingNotifier};
 use lifeboat::metrics::{MemorySink, Metric};
-use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
+use lifeboat::object_store::read_all;
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{ObjectStore, read_all};
-use lifeboat::ports::{Catalog, ExportRequest, ExportTaskState, PortError, SnapshotExporter};
+use lifeboat_domain::export::{ExportManifest, ExportStatus, RULE_ID_PREFIX};
+use lifeboat_domain::tiering::{LifecycleRule, S3Class, TierStep};
+use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::objects::ObjectStore;
+use lifeboat_ports::{Catalog, ExportRequest, ExportTaskState, PortError, SnapshotExporter};
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+use lifeboat_testkit::{ExportOp, InMemoryCatalog, InMemorySnapshotExporter, ManualClock, RecordingNotifier};
 use serde_json::Value;
 
 const SCHEDULED: &str = include_str!("../../../events/export-snapshots/scheduled.json");
@@ -269,7 +270,7 @@ async fn an_export_is_started_followed_archived_in_deep_archive_and_linked_in_th
     assert!(customers.key.ends_with("part-00000-a.gz.parquet"));
     assert_eq!(
         customers.sha256.as_deref(),
-        Some(lifeboat::domain::manifest::sha256_hex(&vec![7u8; 200 * KIB]).as_str())
+        Some(lifeboat_domain::manifest::sha256_hex(&vec![7u8; 200 * KIB]).as_str())
     );
     assert!(manifest.entries.iter().all(|m| m.class == S3Class::DeepArchive));
     assert_eq!(
@@ -457,7 +458,7 @@ async fn bad_input_and_bad_policies_are_refused_with_clear_messages() {
         assert!(err.message.contains(needle), "{json}: {}", err.message);
         assert!(Request::parse(&serde_json::from_str(json).unwrap()).is_err());
     }
-    let err = lifeboat::domain::Policy::from_json(
+    let err = lifeboat_domain::Policy::from_json(
         r#"{"name": "db", "every": "1d", "rpo": "2d", "retain": 30,
             "export": {"every": "30d", "class": "GLACIER_IR", "keep": "30d"}}"#,
     )

@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::{PolicyName, RecoveryPoint, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::memory::Fakes;
-use lifeboat::ports::{Catalog, SnapshotStore, Tag};
+use lifeboat_domain::{PolicyName, RecoveryPoint, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::{Catalog, SnapshotStore, Tag};
+use lifeboat_testkit::Fakes;
 use plan_backups::{Deps, handle};
 use serde_json::Value;
 
@@ -53,7 +53,7 @@ fn setup() -> (Fakes, Deps, ResourceRef) {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
-        tier_base: lifeboat::domain::tiering::S3Class::Standard,
+        tier_base: lifeboat_domain::tiering::S3Class::Standard,
     };
     (fakes, deps, orders)
 }
@@ -166,8 +166,7 @@ async fn s3_runs_due_a_colder_class_are_in_the_plan_with_their_reason() {
         r#"{"name":"media","every":"1d","rpo":"2d","retain":30,
             "tiers":[{"after":"30d","class":"GLACIER_IR"},{"after":"120d","class":"GLACIER"}]}"#,
     );
-    let photos =
-        lifeboat::object_store::runs::s3_resource(&lifeboat::domain::Region::parse("us-east-1").unwrap(), "photos", "");
+    let photos = lifeboat_domain::s3::s3_resource(&lifeboat_domain::Region::parse("us-east-1").unwrap(), "photos", "");
     for (run, days) in [("lb-media-photos-all-old", 40), ("lb-media-photos-all-new", 3)] {
         let at = now() - chrono::Duration::days(days);
         let mut rp = RecoveryPoint::new(
@@ -179,7 +178,7 @@ async fn s3_runs_due_a_colder_class_are_in_the_plan_with_their_reason() {
             Status::Available,
             at,
         );
-        rp.manifest = Some(lifeboat::domain::manifest::ManifestRef {
+        rp.manifest = Some(lifeboat_domain::manifest::ManifestRef {
             source_bucket: "photos".into(),
             prefix: String::new(),
             backup_bucket: "vault".into(),

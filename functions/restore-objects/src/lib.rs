@@ -14,14 +14,13 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
-use lifeboat::domain::manifest::ManifestEntry;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::{
-    ManifestReadError, check_bucket, check_prefix, completed_runs, load_current_manifest, s3_resource,
-};
+use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{CopyRequest, ObjectHead, ObjectStore, RestoreTier, WriteOptions};
-use lifeboat::ports::{Catalog, PortError, PortResult};
+use lifeboat_domain::manifest::ManifestEntry;
+use lifeboat_domain::s3::{check_bucket, check_prefix, s3_resource};
+use lifeboat_ports::objects::{CopyRequest, ObjectHead, ObjectStore, RestoreTier, WriteOptions};
+use lifeboat_ports::{Catalog, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -10,10 +10,10 @@ use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::memory::{InMemoryCatalog, ManualClock};
-use lifeboat::object_store::RestoreTier;
-use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
 use lifeboat::object_store::settings::S3Settings;
+use lifeboat_ports::objects::RestoreTier;
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock};
 use restore_objects::{Deps, RestoreRequest, Target, handle, readiness, run};
 use serde_json::Value;
 
@@ -44,7 +44,7 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
         source: store.clone(),
         backup: store.clone(),
         settings: settings.clone(),
-        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new(
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new(
             "unused",
             t("2026-11-23T18:05:00Z"),
         )),
@@ -154,11 +154,11 @@ async fn overwriting_needs_the_flag_and_keeps_the_overwritten_version() {
         .await
         .unwrap();
     assert_eq!(old, b"a1");
-    let body = lifeboat::object_store::ObjectStore::get(store.as_ref(), "photos", "2026/a", Some(&previous), None)
+    let body = lifeboat_ports::objects::ObjectStore::get(store.as_ref(), "photos", "2026/a", Some(&previous), None)
         .await
         .unwrap();
     let overwritten = lifeboat::object_store::digest(body).await.unwrap();
-    assert_eq!(overwritten.sha256, lifeboat::domain::manifest::sha256_hex(b"a2"));
+    assert_eq!(overwritten.sha256, lifeboat_domain::manifest::sha256_hex(b"a2"));
     // A replay writes nothing again.
     let copies = store.calls(ObjectOp::Copy);
     let again = run(&deps, &req).await.unwrap();

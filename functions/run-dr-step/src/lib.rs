@@ -9,34 +9,37 @@
 //! step loads the execution record, does its work idempotently (deterministic names,
 //! check before create, undo recorded *before* each change) and saves the record.
 
-pub mod aws;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::PointUpdateError;
-use lifeboat::confirm::{self, SigningKey, TokenError};
-use lifeboat::domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
-use lifeboat::dr::execution::{DB_PREFIXES, FinalSnapshot, final_snapshot_name, short_id};
-use lifeboat::dr::execution::{DbRun, Measurement, SourceFacts, choose_source, resource_name, writer_instance_name};
-use lifeboat::dr::execution::{TABLE_PREFIXES, TableRun};
-use lifeboat::dr::plan::{GlobalMove, RestoreSettings};
-use lifeboat::dr::ports::{
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest};
+use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::confirm::{self, TokenError};
+use lifeboat_domain::dr::execution::{DB_PREFIXES, FinalSnapshot, final_snapshot_name, short_id};
+use lifeboat_domain::dr::execution::{
+    DbRun, Measurement, SourceFacts, choose_source, resource_name, writer_instance_name,
+};
+use lifeboat_domain::dr::execution::{TABLE_PREFIXES, TableRun};
+use lifeboat_domain::dr::plan::{GlobalMove, RestoreSettings};
+use lifeboat_domain::dr::{
+    Action, DrExecution, DrPlan, ExecStatus, Mode, Phase, Source, SwitchScope, Undo, lease_name,
+};
+use lifeboat_domain::s3::s3_resource;
+use lifeboat_domain::{Alert, AlertKind, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity};
+use lifeboat_ports::dr::{ActiveSide, SiteDb};
+use lifeboat_ports::dr::{
     DbInfo, DeleteMode, DnsRecords, DrDatabases, DrTables, Parameters, Reports, RestoreRequest, WriterRequest,
 };
-use lifeboat::dr::store::{ActiveSide, SiteDb};
-use lifeboat::dr::{
-    Action, DrExecution, DrPlan, DrStore, ExecStatus, Mode, Phase, Site, Source, SwitchScope, Undo, lease_name,
-};
-use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::ObjectStore;
-use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest, s3_resource};
-use lifeboat::ports::{Catalog, Clock, Notifier, PortError, PortResult, SnapshotStatus, SnapshotStore, Tag};
-use lifeboat::{ErrorType, FunctionError};
+use lifeboat_ports::dr::{DrStore, Site};
+use lifeboat_ports::keys::{KmsKeys, SigningKeys};
+use lifeboat_ports::lambda::ValidationLambda;
+use lifeboat_ports::objects::ObjectStore;
+use lifeboat_ports::{Catalog, Clock, Notifier, PortError, PortResult, SnapshotStatus, SnapshotStore, Tag};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -47,24 +50,6 @@ pub const TAG_PLAN: &str = "lifeboat:dr-plan";
 pub const TAG_MODE: &str = "lifeboat:dr-mode";
 /// How long the plan's lease lasts at most (an execution that dies keeps it this long).
 const LEASE_HOURS: i64 = 12;
-
-/// KMS keys the restore needs.
-#[async_trait]
-pub trait KmsKeys: Send + Sync + std::fmt::Debug {
-    async fn usable(&self, region: &Region, key_id: &str) -> PortResult<bool>;
-}
-
-/// The user's validation Lambda: `Ok(Err(text))` is a function error.
-#[async_trait]
-pub trait ValidationLambda: Send + Sync + std::fmt::Debug {
-    async fn invoke(&self, function_arn: &str, payload: &Value) -> PortResult<Result<Value, String>>;
-}
-
-/// The confirmation-token signing key.
-#[async_trait]
-pub trait SigningKeys: Send + Sync + std::fmt::Debug {
-    async fn key(&self) -> PortResult<SigningKey>;
-}
 
 /// Configuration: `CATALOG_TABLE_NAME`, `ALERTS_TOPIC_ARN`, `DR_REPORTS_BUCKET`, optional
 /// `CONFIRM_KEY_SECRET_ID` (failover and failback need it) and `S3_FORCE_PATH_STYLE`.
@@ -82,7 +67,7 @@ pub struct DrConfig {
     pub switch_scope: SwitchScope,
     /// `TABLE_EXPORT_BUCKET`: the buckets holding tables' copies (exports), `{region}`
     /// standing for the region; absent, tables have no copies to import.
-    pub table_export_bucket: Option<lifeboat::aws::table_exports::ExportBuckets>,
+    pub table_export_bucket: Option<lifeboat_domain::s3::ExportBuckets>,
 }
 
 impl DrConfig {
@@ -117,7 +102,7 @@ impl DrConfig {
         };
         let table_export_bucket = match get("TABLE_EXPORT_BUCKET").filter(|v| !v.trim().is_empty()) {
             None => None,
-            Some(v) => match lifeboat::aws::table_exports::ExportBuckets::parse(&v) {
+            Some(v) => match lifeboat_domain::s3::ExportBuckets::parse(&v) {
                 Ok(b) => Some(b),
                 Err(e) => {
                     problems.push(format!("TABLE_EXPORT_BUCKET: {e}"));
@@ -171,66 +156,6 @@ impl std::fmt::Debug for Deps {
 }
 
 impl Deps {
-    /// The production wiring, from the environment and the shared SDK configuration.
-    pub fn aws(sdk: &aws_config::SdkConfig) -> Result<Self, String> {
-        let config = DrConfig::from_lookup(|k| std::env::var(k).ok())?;
-        Ok(Self::from_config(&config, sdk))
-    }
-
-    pub fn from_config(config: &DrConfig, sdk: &aws_config::SdkConfig) -> Self {
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(sdk)
-                .force_path_style(config.s3_force_path_style)
-                .build(),
-        );
-        Self {
-            catalog: Arc::new(lifeboat::aws::DynamoDbCatalog::new(
-                dynamodb.clone(),
-                &config.catalog_table,
-            )),
-            store: Arc::new(lifeboat::dr::DynamoDbDrStore::new(dynamodb, &config.catalog_table)),
-            snapshots: Arc::new(lifeboat::aws::RdsSnapshotStore::new(sdk.clone())),
-            databases: Arc::new(lifeboat::dr::aws::RdsDrDatabases::new(sdk.clone())),
-            tables: Arc::new(match &config.table_export_bucket {
-                Some(buckets) => lifeboat::dr::aws::DynamoDbDrTables::new(sdk.clone()).with_exports(
-                    lifeboat::aws::table_exports::TableExports::new(
-                        sdk.clone(),
-                        buckets.clone(),
-                        config.s3_force_path_style,
-                    ),
-                ),
-                None => lifeboat::dr::aws::DynamoDbDrTables::new(sdk.clone()),
-            }),
-            parameters: Arc::new(lifeboat::dr::aws::SsmParameters::new(sdk.clone())),
-            dns: Arc::new(lifeboat::dr::aws::Route53Records::new(sdk)),
-            reports: Arc::new(lifeboat::dr::aws::S3Reports::new(s3, &config.reports_bucket)),
-            keys: Arc::new(aws::AwsKmsKeys::new(sdk.clone())),
-            validator: Arc::new(aws::AwsValidationLambda::new(aws_sdk_lambda::Client::new(sdk))),
-            signing: Arc::new(aws::SecretSigningKeys::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                config.confirm_key_secret_id.clone(),
-            )),
-            notifier: Arc::new(lifeboat::aws::SnsNotifier::new(
-                aws_sdk_sns::Client::new(sdk),
-                &config.alerts_topic_arn,
-            )),
-            clock: Arc::new(lifeboat::ports::SystemClock),
-            backup: config.backup_region.as_ref().map(|r| {
-                let in_region = sdk
-                    .to_builder()
-                    .region(aws_config::Region::new(r.as_str().to_owned()))
-                    .build();
-                Arc::new(lifeboat::aws::s3::S3ObjectStore::from_sdk(
-                    &in_region,
-                    config.s3_force_path_style,
-                    lifeboat::aws::s3::CopyTuning::default(),
-                )) as Arc<dyn ObjectStore>
-            }),
-            switch_scope: config.switch_scope.clone(),
-        }
-    }
-
     fn alerter(&self) -> Alerter {
         Alerter::new(self.catalog.clone(), self.notifier.clone(), self.clock.clone())
     }
@@ -285,7 +210,7 @@ impl StepRequest {
         let mode = Mode::parse(&input.mode).ok_or_else(|| {
             FunctionError::invalid(format!("mode {:.20?} is not drill, failover or failback", input.mode))
         })?;
-        if !lifeboat::dr::execution::is_execution_name(&input.execution) {
+        if !lifeboat_domain::dr::execution::is_execution_name(&input.execution) {
             return Err(FunctionError::invalid(
                 "execution: 1-80 letters, digits, '-' or '_' (the Step Functions execution name)",
             ));
@@ -399,7 +324,7 @@ async fn newest_verified_point(
     deps: &Deps,
     arn: &str,
     region: &Region,
-) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
+) -> PortResult<Option<lifeboat_domain::RecoveryPoint>> {
     let points = deps.catalog.by_resource(arn, 200).await?;
     Ok(points
         .into_iter()
@@ -413,9 +338,9 @@ async fn newest_verified_point(
 /// the backup's ARN recorded.
 async fn newest_table_backup(
     deps: &Deps,
-    table: &lifeboat::dr::plan::ProtectedTable,
+    table: &lifeboat_domain::dr::plan::ProtectedTable,
     at: DateTime<Utc>,
-) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
+) -> PortResult<Option<lifeboat_domain::RecoveryPoint>> {
     let points = deps.catalog.by_resource(&table.arn, 200).await?;
     Ok(points
         .into_iter()
@@ -435,10 +360,10 @@ async fn newest_table_backup(
 /// the region can import with nothing of the table's own region.
 async fn newest_table_copy(
     deps: &Deps,
-    table: &lifeboat::dr::plan::ProtectedTable,
+    table: &lifeboat_domain::dr::plan::ProtectedTable,
     region: &Region,
     at: DateTime<Utc>,
-) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
+) -> PortResult<Option<lifeboat_domain::RecoveryPoint>> {
     if region == &table.region {
         return Ok(None);
     }
@@ -809,7 +734,7 @@ async fn precheck_leased(
     // this record) runs on a consumed token. A crash between the two leaves the token spent
     // and no execution: the retry is refused and nothing was changed (ask for a new token).
     if let Some(claims) = claims {
-        match confirm::consume(deps.catalog.as_ref(), claims, now).await {
+        match lifeboat::confirm::consume(deps.catalog.as_ref(), claims, now).await {
             Ok(()) => {}
             Err(TokenError::Reused) => {
                 return Err(FunctionError::invalid(format!(
@@ -948,7 +873,7 @@ async fn choose_tables(
             t.expected = rp
                 .table_checksum
                 .as_ref()
-                .map(|c| lifeboat::dr::table_digest::TableContent {
+                .map(|c| lifeboat_domain::dr::table_digest::TableContent {
                     items: c.items,
                     checksum: c.checksum.clone(),
                 });
@@ -1001,7 +926,7 @@ async fn choose_tables(
         t.expected = rp
             .table_checksum
             .as_ref()
-            .map(|c| lifeboat::dr::table_digest::TableContent {
+            .map(|c| lifeboat_domain::dr::table_digest::TableContent {
                 items: c.items,
                 checksum: c.checksum.clone(),
             });
@@ -1045,7 +970,7 @@ async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResul
         }
         let source_info = deps.databases.describe(&plan.source_region, db.kind, &db.id).await;
         let info = source_info.as_ref().ok().and_then(Option::as_ref);
-        let healthy = info.is_some_and(lifeboat::dr::ports::DbInfo::is_available);
+        let healthy = info.is_some_and(lifeboat_ports::dr::DbInfo::is_available);
         let pitr_window = info.and_then(|i| {
             let latest = i.latest_restorable?;
             let days = i64::from(i.backup_retention_days.filter(|d| *d > 0)?);
@@ -1168,7 +1093,7 @@ async fn writer_ready(
     exec: &mut DrExecution,
     i: usize,
     action: Action,
-    cluster: &lifeboat::dr::ports::DbInfo,
+    cluster: &lifeboat_ports::dr::DbInfo,
     notes: &mut Vec<String>,
 ) -> Result<bool, FunctionError> {
     let d = exec.databases[i].clone();
@@ -1684,9 +1609,9 @@ async fn advance_tables(
 async fn newest_data_run(
     deps: &Deps,
     plan: &DrPlan,
-    d: &lifeboat::dr::plan::DataSet,
+    d: &lifeboat_domain::dr::plan::DataSet,
     at: DateTime<Utc>,
-) -> PortResult<Option<lifeboat::domain::RecoveryPoint>> {
+) -> PortResult<Option<lifeboat_domain::RecoveryPoint>> {
     let resource = s3_resource(&plan.source_region, &d.bucket, &d.prefix);
     Ok(completed_runs(deps.catalog.as_ref(), &resource.arn)
         .await?
@@ -1728,8 +1653,8 @@ async fn validate_data(
     };
     let live: Vec<_> = manifest.live().collect();
     let objects = live.len() as u64;
-    let chosen = verify_backups::sample(live, d.sample, &exec.execution);
-    let checked = verify_backups::check_entries(store.as_ref(), &mref.backup_bucket, chosen).await?;
+    let chosen = lifeboat::verify::sample(live, d.sample, &exec.execution);
+    let checked = lifeboat::verify::check_entries(store.as_ref(), &mref.backup_bucket, chosen).await?;
     let found: Vec<String> = checked
         .problems
         .iter()
@@ -1768,12 +1693,12 @@ async fn validate_data(
 async fn record_table_checksum(
     deps: &Deps,
     rp_id: &str,
-    found: &lifeboat::dr::table_digest::TableContent,
+    found: &lifeboat_domain::dr::table_digest::TableContent,
     restored_as: &str,
-) -> Result<lifeboat::domain::TableChecksum, FunctionError> {
-    let id = lifeboat::domain::RecoveryPointId::parse(rp_id).map_err(|e| internal(e.to_string()))?;
+) -> Result<lifeboat_domain::TableChecksum, FunctionError> {
+    let id = lifeboat_domain::RecoveryPointId::parse(rp_id).map_err(|e| internal(e.to_string()))?;
     let now = deps.clock.now();
-    let record = lifeboat::domain::TableChecksum {
+    let record = lifeboat_domain::TableChecksum {
         items: found.items,
         checksum: found.checksum.clone(),
         restored_as: restored_as.to_owned(),
@@ -1885,7 +1810,7 @@ async fn validate_table(
     }
     let rp_id = t.recovery_point.clone().unwrap_or_default();
     // Read fresh: another execution may have recorded the backup's content since.
-    let recorded = match lifeboat::domain::RecoveryPointId::parse(&rp_id) {
+    let recorded = match lifeboat_domain::RecoveryPointId::parse(&rp_id) {
         Ok(id) => deps.catalog.get(&id).await?.and_then(|rp| rp.table_checksum),
         Err(_) => None,
     };
@@ -1920,7 +1845,7 @@ async fn validate_table(
     let now = deps.clock.now();
     let run = &mut exec.tables[i];
     run.content = Some(found.clone());
-    run.expected = expected.map(|c| lifeboat::dr::table_digest::TableContent {
+    run.expected = expected.map(|c| lifeboat_domain::dr::table_digest::TableContent {
         items: c.items,
         checksum: c.checksum,
     });
@@ -2405,7 +2330,7 @@ async fn confirm_final_snapshots(deps: &Deps, exec: &mut DrExecution) -> PortRes
 async fn owned_table(
     deps: &Deps,
     region: &Region,
-    info: &lifeboat::dr::ports::TableInfo,
+    info: &lifeboat_ports::dr::TableInfo,
     made_from: Option<&str>,
 ) -> PortResult<bool> {
     if !TABLE_PREFIXES.iter().any(|p| info.name.starts_with(p)) {
@@ -2559,7 +2484,7 @@ async fn final_table_backup(deps: &Deps, exec: &mut DrExecution, d: &SiteDb) -> 
     if !owned_table(deps, &d.region, &info, d.made_from.as_deref()).await? {
         return Ok(true);
     }
-    let name = lifeboat::dr::execution::table_name("lbfb", &exec.execution, &d.db);
+    let name = lifeboat_domain::dr::execution::table_name("lbfb", &exec.execution, &d.db);
     let backup = deps.tables.create_backup(&d.region, &d.id, &name).await?;
     if backup.status != "AVAILABLE" {
         return Ok(false);
@@ -2958,7 +2883,7 @@ async fn hand_off(
         if let Some(plan) = &plan {
             exec.measurement = Some(exec.measure(plan));
         }
-        exec.needs_operator = Some(lifeboat::dr::execution::OperatorHandoff {
+        exec.needs_operator = Some(lifeboat_domain::dr::execution::OperatorHandoff {
             reason,
             done,
             remaining,

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use lifeboat::dr::Action;
+use lifeboat_domain::dr::Action;
 use serde_json::Value;
 
 const STATE_TYPES: [&str; 6] = ["Task", "Choice", "Wait", "Succeed", "Fail", "Map"];
@@ -206,5 +206,5 @@ fn the_sample_step_events_parse_as_documented() {
     // The schedule's execution input is what every step receives as `request`.
     let input = read("scheduled-drill.json");
     let step = StepRequest::parse(&serde_json::json!({"action": "poll", "request": input})).unwrap();
-    assert_eq!(step.mode, lifeboat::dr::Mode::Drill);
+    assert_eq!(step.mode, lifeboat_domain::dr::Mode::Drill);
 }

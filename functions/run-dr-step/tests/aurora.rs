@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use lifeboat::confirm::SigningKey;
-use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::dr::DrStore;
-use lifeboat::dr::ports::fake::{
-    InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports,
-};
-use lifeboat::dr::store::fake::InMemoryDrStore;
-use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
-use lifeboat::ports::{Catalog, PortResult};
-use run_dr_step::{Deps, KmsKeys, SigningKeys, StepRequest, ValidationLambda};
+use lifeboat_domain::confirm::SigningKey;
+use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::dr::DrStore;
+use lifeboat_ports::keys::{KmsKeys, SigningKeys};
+use lifeboat_ports::lambda::ValidationLambda;
+use lifeboat_ports::{Catalog, PortResult};
+use lifeboat_testkit::dr::{InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports};
+use lifeboat_testkit::dr_store::InMemoryDrStore;
+use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
+use run_dr_step::{Deps, StepRequest};
 use serde_json::{Value, json};
 
 const CLUSTER_ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster:ledger";
@@ -69,7 +69,7 @@ async fn world(writer_class: Option<&str>) -> (Deps, Arc<InMemoryDrDatabases>) {
     let dbs = Arc::new(InMemoryDrDatabases::with_snapshots(snapshots.clone()));
     store
         .put_plan(
-            &lifeboat::dr::DrPlan::from_json(&format!(
+            &lifeboat_domain::dr::DrPlan::from_json(&format!(
                 r#"{{"name": "ledger-dr", "source_region": "us-east-1", "dr_region": "us-west-2",
                     "databases": [{{"arn": "{CLUSTER_ARN}"}}], "network": {{"allow_default_network": true}},
                     "rto": "30m", "rpo": "1h", "poll_interval": "1s"}}"#
@@ -114,7 +114,7 @@ async fn world(writer_class: Option<&str>) -> (Deps, Arc<InMemoryDrDatabases>) {
         notifier: Arc::new(RecordingNotifier::new()),
         clock: Arc::new(ManualClock::new(t0())),
         backup: None,
-        switch_scope: lifeboat::dr::SwitchScope::default(),
+        switch_scope: lifeboat_domain::dr::SwitchScope::default(),
     };
     (deps, dbs)
 }

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput;
 use aws_sdk_rds::operation::switchover_global_cluster::SwitchoverGlobalClusterOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use lifeboat::domain::Region;
-use lifeboat::dr::aws::RdsDrDatabases;
-use lifeboat::dr::ports::DrDatabases;
+use lifeboat_aws::dr::RdsDrDatabases;
+use lifeboat_domain::Region;
+use lifeboat_ports::dr::DrDatabases;
 
 #[tokio::test]
 async fn the_global_database_fails_over_to_the_named_secondary_cluster_allowing_data_loss() {
@@ -68,7 +68,7 @@ async fn a_planned_move_switches_the_global_database_over() {
 async fn a_move_already_under_way_is_an_invalid_state_not_a_failure() {
     use aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterError;
     use aws_sdk_rds::types::error::InvalidGlobalClusterStateFault;
-    use lifeboat::ports::PortError;
+    use lifeboat_ports::PortError;
     let busy = mock!(aws_sdk_rds::Client::failover_global_cluster).then_error(|| {
         FailoverGlobalClusterError::InvalidGlobalClusterStateFault(
             InvalidGlobalClusterStateFault::builder()
@@ -132,8 +132,8 @@ async fn quotas_are_read_for_the_precheck() {
 async fn deletes_keep_a_final_snapshot_and_the_automated_backups_unless_throwaway() {
     use aws_sdk_rds::operation::delete_db_cluster::DeleteDbClusterOutput;
     use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
-    use lifeboat::domain::ResourceKind;
-    use lifeboat::dr::ports::DeleteMode;
+    use lifeboat_domain::ResourceKind;
+    use lifeboat_ports::dr::DeleteMode;
 
     let keep_instance = mock!(aws_sdk_rds::Client::delete_db_instance)
         .match_requests(|r| {

@@ -14,18 +14,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::FunctionError;
-use lifeboat::confirm::SigningKey;
-use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity, Slot, Status};
-use lifeboat::dr::ports::fake::Deleted;
-use lifeboat::dr::ports::fake::{
-    InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports,
-};
-use lifeboat::dr::store::ActiveSide;
-use lifeboat::dr::store::fake::InMemoryDrStore;
-use lifeboat::dr::{DrExecution, DrStore, ExecStatus};
-use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
-use lifeboat::ports::{Catalog, Clock, PortResult, SnapshotStore, Tag};
-use run_dr_step::{Deps, KmsKeys, SigningKeys, StepRequest, ValidationLambda};
+use lifeboat_domain::confirm::SigningKey;
+use lifeboat_domain::dr::{DrExecution, ExecStatus};
+use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity, Slot, Status};
+use lifeboat_ports::dr::ActiveSide;
+use lifeboat_ports::dr::DrStore;
+use lifeboat_ports::keys::{KmsKeys, SigningKeys};
+use lifeboat_ports::lambda::ValidationLambda;
+use lifeboat_ports::{Catalog, Clock, PortResult, SnapshotStore, Tag};
+use lifeboat_testkit::dr::Deleted;
+use lifeboat_testkit::dr::{InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports};
+use lifeboat_testkit::dr_store::InMemoryDrStore;
+use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
+use run_dr_step::{Deps, StepRequest};
 use serde_json::{Value, json};
 
 const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
@@ -119,15 +120,15 @@ impl World {
         let dbs = Arc::new(InMemoryDrDatabases::with_snapshots(snapshots.clone()));
         let notifier = Arc::new(RecordingNotifier::new());
         store
-            .put_plan(&lifeboat::dr::DrPlan::from_json(plan).unwrap())
+            .put_plan(&lifeboat_domain::dr::DrPlan::from_json(plan).unwrap())
             .await
             .unwrap();
         // The production database, its endpoint, and a verified copy in the DR region.
         dbs.put(&east(), ResourceKind::RdsInstance, "orders", Vec::new());
-        lifeboat::dr::ports::Parameters::put(parameters.as_ref(), &east(), PARAM, "orders.primary")
+        lifeboat_ports::dr::Parameters::put(parameters.as_ref(), &east(), PARAM, "orders.primary")
             .await
             .unwrap();
-        lifeboat::dr::ports::DnsRecords::upsert_cname(dns.as_ref(), "Z1", RECORD, "orders.primary", 60)
+        lifeboat_ports::dr::DnsRecords::upsert_cname(dns.as_ref(), "Z1", RECORD, "orders.primary", 60)
             .await
             .unwrap();
         let resource = ResourceRef {
@@ -165,7 +166,7 @@ impl World {
             notifier: notifier.clone(),
             clock: clock.clone(),
             backup: None,
-            switch_scope: lifeboat::dr::SwitchScope::default(),
+            switch_scope: lifeboat_domain::dr::SwitchScope::default(),
         };
         Self {
             deps,
@@ -190,8 +191,8 @@ impl World {
         error: Option<&FunctionError>,
     ) -> Result<Value, FunctionError> {
         let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
-        let digest = lifeboat::confirm::dr_request_digest(&plan, mode).unwrap();
-        let (token, _) = lifeboat::confirm::issue(
+        let digest = lifeboat_domain::confirm::dr_request_digest(&plan, mode).unwrap();
+        let (token, _) = lifeboat_domain::confirm::issue(
             &SigningKey::new(vec![7; 32]).unwrap(),
             &digest,
             WHO,
@@ -224,7 +225,7 @@ impl World {
         self.store.get_execution("orders-dr", execution).await.unwrap().unwrap()
     }
 
-    fn ours(&self, execution: &str) -> Vec<lifeboat::domain::Alert> {
+    fn ours(&self, execution: &str) -> Vec<lifeboat_domain::Alert> {
         self.notifier
             .alerts()
             .into_iter()
@@ -433,7 +434,7 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
     // A database already at the name the next drill restores into, not made by Lifeboat
     // for this plan (another execution's and plan's tags): the restore refuses to use it,
     // and the compensation leaves it alone.
-    let squatter = lifeboat::dr::execution::resource_name("lbdr", "d2", "orders");
+    let squatter = lifeboat_domain::dr::execution::resource_name("lbdr", "d2", "orders");
     w.dbs.put(
         &west(),
         ResourceKind::RdsInstance,
@@ -546,7 +547,7 @@ async fn a_failback_stops_writes_to_the_dr_side_before_its_final_snapshot() {
         w.step(action, "fb", "failback", None).await.unwrap();
     }
     let snapshot = match &w.exec("fb").await.databases[0].source {
-        Some(lifeboat::dr::Source::DrSide { snapshot, .. }) => snapshot.clone(),
+        Some(lifeboat_domain::dr::Source::DrSide { snapshot, .. }) => snapshot.clone(),
         other => panic!("{other:?}"),
     };
     let taken = || async {

@@ -15,17 +15,20 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use lifeboat::confirm::SigningKey;
-use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::dr::ports::fake::InMemoryDrTables;
-use lifeboat::dr::ports::{DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
-use lifeboat::dr::store::fake::InMemoryDrStore;
-use lifeboat::dr::table_digest::{Item, Value as V};
-use lifeboat::dr::{DrStore, SwitchScope};
-use lifeboat::memory::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
-use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
 use lifeboat::{ErrorType, FunctionError};
-use run_dr_step::{Deps, KmsKeys, SigningKeys, StepRequest, ValidationLambda};
+use lifeboat_domain::confirm::SigningKey;
+use lifeboat_domain::dr::SwitchScope;
+use lifeboat_domain::dr::table_digest::{Item, Value as V};
+use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::dr::DrStore;
+use lifeboat_ports::dr::{DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
+use lifeboat_ports::keys::{KmsKeys, SigningKeys};
+use lifeboat_ports::lambda::ValidationLambda;
+use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
+use lifeboat_testkit::dr::InMemoryDrTables;
+use lifeboat_testkit::dr_store::InMemoryDrStore;
+use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
+use run_dr_step::{Deps, StepRequest};
 use serde_json::{Value, json};
 
 const TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
@@ -60,7 +63,7 @@ impl DrDatabases for NoDatabases {
     async fn promote_replica(&self, _: &Region, _: &str) -> PortResult<()> {
         Err(PortError::Invalid("no databases in these plans".into()))
     }
-    async fn create_cluster_instance(&self, _: &lifeboat::dr::ports::WriterRequest<'_>) -> PortResult<()> {
+    async fn create_cluster_instance(&self, _: &lifeboat_ports::dr::WriterRequest<'_>) -> PortResult<()> {
         Err(PortError::Invalid("no databases in these plans".into()))
     }
     async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
@@ -187,7 +190,7 @@ impl World {
         let clock = Arc::new(ManualClock::new(t0()));
         let parameters = Arc::new(MemParameters::default());
         store
-            .put_plan(&lifeboat::dr::DrPlan::from_json(plan).unwrap())
+            .put_plan(&lifeboat_domain::dr::DrPlan::from_json(plan).unwrap())
             .await
             .unwrap();
         let deps = Deps {
@@ -280,8 +283,8 @@ impl World {
     async fn confirmed(&self, action: &str, execution: &str, mode: &str) -> Result<Value, FunctionError> {
         let who = "arn:aws:iam::123456789012:user/oncall";
         let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
-        let digest = lifeboat::confirm::dr_request_digest(&plan, mode).unwrap();
-        let (token, _) = lifeboat::confirm::issue(
+        let digest = lifeboat_domain::confirm::dr_request_digest(&plan, mode).unwrap();
+        let (token, _) = lifeboat_domain::confirm::issue(
             &SigningKey::new(vec![7; 32]).unwrap(),
             &digest,
             who,
@@ -429,7 +432,7 @@ async fn a_second_restore_with_other_content_fails_validation_and_leaves_nothing
     assert_eq!(out["left"], json!([]), "{out}");
     assert_eq!(w.tables.table_names(&east()), vec!["orders".to_owned()]);
     let exec = w.store.get_execution("orders-dr", "second").await.unwrap().unwrap();
-    assert_eq!(exec.status, lifeboat::dr::ExecStatus::Failed);
+    assert_eq!(exec.status, lifeboat_domain::dr::ExecStatus::Failed);
 }
 
 #[tokio::test]
@@ -442,14 +445,14 @@ async fn a_retried_restore_finds_its_table_and_a_foreign_table_is_never_deleted(
     // The crash: the record still says "chosen", DynamoDB already has the restore.
     let mut exec = w.store.get_execution("orders-dr", "retry").await.unwrap().unwrap();
     let expected = exec.version;
-    exec.tables[0].phase = lifeboat::dr::Phase::Chosen;
+    exec.tables[0].phase = lifeboat_domain::dr::Phase::Chosen;
     exec.version += 1;
     w.store.update_execution(&exec, expected).await.unwrap();
     w.step("restore", "retry").await.unwrap();
     assert_eq!(w.tables.restores(), 1, "restored once");
     let exec = w.store.get_execution("orders-dr", "retry").await.unwrap().unwrap();
     assert_eq!(exec.compensations.len(), 1, "{:?}", exec.compensations);
-    assert_eq!(exec.tables[0].phase, lifeboat::dr::Phase::Recovering);
+    assert_eq!(exec.tables[0].phase, lifeboat_domain::dr::Phase::Recovering);
     let restored = exec.tables[0].target_name.clone();
     // A replayed compensation deletes it once and gives the plan back.
     let crash = FunctionError::new(ErrorType::Internal, "test crash");
@@ -459,7 +462,7 @@ async fn a_retried_restore_finds_its_table_and_a_foreign_table_is_never_deleted(
 
     // Another execution whose target name is already taken by a table Lifeboat did not
     // restore from this backup: refused, and the compensation leaves that table alone.
-    let name = lifeboat::dr::execution::table_name("lbdr", "squatted", "orders");
+    let name = lifeboat_domain::dr::execution::table_name("lbdr", "squatted", "orders");
     w.tables.put_table(&east(), &name, &[], items(1));
     for action in ["precheck", "choose-source"] {
         w.step(action, "squatted").await.unwrap();
@@ -494,7 +497,7 @@ async fn a_backup_older_than_the_rpo_fails_the_precheck_before_any_change() {
     assert!(
         w.catalog
             .acquire_lease(
-                &lifeboat::dr::lease_name("orders-dr"),
+                &lifeboat_domain::dr::lease_name("orders-dr"),
                 "probe",
                 t0() + Duration::hours(1),
                 t0()
@@ -529,7 +532,7 @@ async fn a_switch_outside_the_deployments_scope_is_refused_at_the_precheck() {
 
     // Under the path, the same plan passes.
     w.store
-        .put_plan(&lifeboat::dr::DrPlan::from_json(&plan.replace("/orders/table", "/dr/orders/table")).unwrap())
+        .put_plan(&lifeboat_domain::dr::DrPlan::from_json(&plan.replace("/orders/table", "/dr/orders/table")).unwrap())
         .await
         .unwrap();
     w.step("precheck", "scoped-2").await.unwrap();
@@ -586,7 +589,7 @@ async fn a_failover_with_the_source_region_down_imports_the_table_in_the_dr_regi
     // The copy's first validated restore recorded its content.
     let recorded = w.catalog.get(&copy.id).await.unwrap().unwrap();
     assert_eq!(recorded.table_checksum.unwrap().items, 8);
-    assert_eq!(exec.status, lifeboat::dr::ExecStatus::Succeeded);
+    assert_eq!(exec.status, lifeboat_domain::dr::ExecStatus::Succeeded);
 }
 
 /// Without a copy in the DR region a failover cannot bring the table back: the pre-check
@@ -620,7 +623,7 @@ async fn a_drill_imports_the_copy_in_the_dr_region_retries_it_once_and_tears_it_
     // The crash: the record still says "chosen", without the import DynamoDB started.
     let mut exec = w.store.get_execution("orders-dr", "drill-c").await.unwrap().unwrap();
     let expected = exec.version;
-    exec.tables[0].phase = lifeboat::dr::Phase::Chosen;
+    exec.tables[0].phase = lifeboat_domain::dr::Phase::Chosen;
     exec.tables[0].import_arn = None;
     exec.version += 1;
     w.store.update_execution(&exec, expected).await.unwrap();
@@ -638,7 +641,7 @@ async fn a_drill_imports_the_copy_in_the_dr_region_retries_it_once_and_tears_it_
     assert_eq!(w.tables.deleted(), vec![t.target_name.clone()]);
 
     // A table squatting the next drill's name: refused, and left alone.
-    let name = lifeboat::dr::execution::table_name("lbdr", "squatted", "orders");
+    let name = lifeboat_domain::dr::execution::table_name("lbdr", "squatted", "orders");
     w.tables.put_table(&west(), &name, &[], items(1));
     for action in ["precheck", "choose-source"] {
         w.step(action, "squatted").await.unwrap();
@@ -736,11 +739,11 @@ const ONCALL: &str = "arn:aws:iam::123456789012:user/oncall";
 
 impl World {
     /// A failover token for the plan as stored now, issued to the on-call.
-    async fn failover_token(&self, nonce: &str) -> (String, lifeboat::confirm::Claims) {
+    async fn failover_token(&self, nonce: &str) -> (String, lifeboat_domain::confirm::Claims) {
         let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
-        lifeboat::confirm::issue(
+        lifeboat_domain::confirm::issue(
             &SigningKey::new(vec![7; 32]).unwrap(),
-            &lifeboat::confirm::dr_request_digest(&plan, "failover").unwrap(),
+            &lifeboat_domain::confirm::dr_request_digest(&plan, "failover").unwrap(),
             ONCALL,
             self.clock.now(),
             Duration::minutes(5),
@@ -780,7 +783,7 @@ async fn a_retried_failover_precheck_spends_its_token_before_the_execution_exist
     assert!(w.store.get_execution("orders-dr", "fo-1").await.unwrap().is_some());
     assert_eq!(
         lifeboat::confirm::consume(w.catalog.as_ref(), &claims, w.clock.now()).await,
-        Err(lifeboat::confirm::TokenError::Reused),
+        Err(lifeboat_domain::confirm::TokenError::Reused),
         "the token is spent"
     );
     // A retried pre-check of the same execution finds it; another token is refused there.
@@ -816,7 +819,7 @@ async fn a_token_issued_before_the_plan_changed_is_refused() {
     let (token, _) = w.failover_token("n-plan").await;
     // Someone edits the plan after the token was issued (its RPO, here).
     w.store
-        .put_plan(&lifeboat::dr::DrPlan::from_json(&PLAN.replace(r#""rpo": "1h""#, r#""rpo": "12h""#)).unwrap())
+        .put_plan(&lifeboat_domain::dr::DrPlan::from_json(&PLAN.replace(r#""rpo": "1h""#, r#""rpo": "12h""#)).unwrap())
         .await
         .unwrap();
     let err = w.failover_precheck("fo-3", json!({"token": token})).await.unwrap_err();

@@ -15,13 +15,13 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::{Ports, RunLog, gather_plan_input, load_policies};
 use lifeboat::config::Config;
-use lifeboat::domain::compliance::RpoState;
-use lifeboat::domain::cost::{CostEstimate, GIB, PriceBook, StorageTier, estimate, format_usd};
-use lifeboat::domain::{Alert, AlertKind, Severity, Status};
 use lifeboat::events::ScheduleTick;
 use lifeboat::reports::{
     ComplianceReport, ComplianceSummary, FailureItem, compliance_report, failures_since, storage_items,
 };
+use lifeboat_domain::compliance::RpoState;
+use lifeboat_domain::cost::{CostEstimate, GIB, PriceBook, StorageTier, estimate, format_usd};
+use lifeboat_domain::{Alert, AlertKind, Severity, Status};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -238,7 +238,7 @@ fn failures_section(failures: &[FailureItem]) -> String {
 }
 
 /// Restorable recovery points per (location, tier).
-fn stored_by_tier(points: &[lifeboat::domain::RecoveryPoint]) -> BTreeMap<(String, StorageTier), usize> {
+fn stored_by_tier(points: &[lifeboat_domain::RecoveryPoint]) -> BTreeMap<(String, StorageTier), usize> {
     let mut out = BTreeMap::new();
     for p in points.iter().filter(|p| p.is_restorable()) {
         *out.entry((p.location.to_string(), StorageTier::of_kind(p.resource.kind)))

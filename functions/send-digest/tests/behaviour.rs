@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::{
+use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::{
     AlertKind, Failure, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Slot, Status, Step,
 };
-use lifeboat::memory::Fakes;
-use lifeboat::ports::{Catalog, PortError};
-use lifeboat::{ErrorType, FunctionError};
+use lifeboat_ports::{Catalog, PortError};
+use lifeboat_testkit::Fakes;
 use send_digest::{Deps, DigestConfig, handle};
 use serde_json::Value;
 
@@ -41,7 +41,7 @@ fn setup() -> (Fakes, Deps) {
 
 async fn point(
     fakes: &Fakes,
-    r: &lifeboat::domain::ResourceRef,
+    r: &lifeboat_domain::ResourceRef,
     location: &str,
     minutes_ago: i64,
     status: Status,

@@ -33,19 +33,20 @@ use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
-use lifeboat::domain::cost::PriceBook;
-use lifeboat::domain::manifest::{ManifestEntry, hex, sha256_hex};
-use lifeboat::domain::tiering::{
+use lifeboat::error::ErrorType;
+use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
+use lifeboat::object_store::read_all;
+use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_manifest};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat_domain::cost::PriceBook;
+use lifeboat_domain::manifest::{ManifestEntry, hex, sha256_hex};
+use lifeboat_domain::tiering::{
     CostEffect, DueMove, Horizon, Ledger, LedgerEntry, LifecycleRule, MoveSet, S3Class, TierRecord, TierSchedule,
     TierWait, ledger_key, lifecycle_rules, plan_moves,
 };
-use lifeboat::domain::{PolicyName, RecoveryPoint};
-use lifeboat::error::ErrorType;
-use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_manifest};
-use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{CopyRequest, ObjectLock, ObjectStore, WriteOptions, read_all};
-use lifeboat::ports::{Catalog, Clock, PortError, PortResult};
+use lifeboat_domain::{PolicyName, RecoveryPoint};
+use lifeboat_ports::objects::{CopyRequest, ObjectLock, ObjectStore, WriteOptions};
+use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -258,7 +259,7 @@ async fn apply(
         deps.catalog.as_ref(),
         deps.clock.as_ref(),
         &s.backup_bucket,
-        lifeboat::domain::tiering::RULE_ID_PREFIX,
+        lifeboat_domain::tiering::RULE_ID_PREFIX,
         &report.lifecycle_rules,
         &format!("{FUNCTION}/{run_id}"),
     )
@@ -368,8 +369,8 @@ impl Stays<'_> {
 async fn read_manifest(
     deps: &Deps,
     rp: &RecoveryPoint,
-    mref: &lifeboat::domain::manifest::ManifestRef,
-) -> Result<lifeboat::domain::manifest::Manifest, FunctionError> {
+    mref: &lifeboat_domain::manifest::ManifestRef,
+) -> Result<lifeboat_domain::manifest::Manifest, FunctionError> {
     load_manifest(deps.backup.as_ref(), mref).await.map_err(|e| match e {
         ManifestReadError::Port(p) => FunctionError::from(p),
         ManifestReadError::Bad(b) => FunctionError::new(
@@ -568,7 +569,7 @@ async fn move_run(
 /// them), after the same checks. The candidates are the manifest's versions and those of
 /// the run's earlier ledgers; a version the current ledger points at is never one. Records
 /// what is still pending and returns how many went.
-async fn sweep(deps: &Deps, id: &lifeboat::domain::RecoveryPointId) -> Result<u64, FunctionError> {
+async fn sweep(deps: &Deps, id: &lifeboat_domain::RecoveryPointId) -> Result<u64, FunctionError> {
     // Fresh: this invocation may have moved the run again.
     let Some(rp) = deps.catalog.get(id).await? else {
         return Ok(0);

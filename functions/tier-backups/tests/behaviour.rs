@@ -13,14 +13,14 @@ use backup_objects::BackupRequest;
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::cost::PriceBook;
-use lifeboat::domain::tiering::{LifecycleRule, S3Class};
-use lifeboat::domain::{RecoveryPoint, Region, ResourceKind};
-use lifeboat::memory::{InMemoryCatalog, ManualClock};
-use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::object_store::{ObjectStore, RestoreTier};
-use lifeboat::ports::{Catalog, PortError};
+use lifeboat_domain::cost::PriceBook;
+use lifeboat_domain::tiering::{LifecycleRule, S3Class};
+use lifeboat_domain::{RecoveryPoint, Region, ResourceKind};
+use lifeboat_ports::objects::{ObjectStore, RestoreTier};
+use lifeboat_ports::{Catalog, PortError};
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock};
 use restore_objects::{RestoreRequest, RestoreStatus};
 use serde_json::Value;
 use tier_backups::{Deps, TierRequest, handle, run};
@@ -80,7 +80,7 @@ async fn world(extra: &[(&str, &str)]) -> World {
         source: store.clone(),
         backup: store.clone(),
         settings: settings.clone(),
-        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", t0())),
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", t0())),
     };
     let req = BackupRequest {
         bucket: "photos".into(),
@@ -206,7 +206,7 @@ async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
         source: w.store.clone(),
         backup: w.store.clone(),
         settings: w.settings.clone(),
-        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", t0())),
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", t0())),
     };
     let req = BackupRequest {
         bucket: "photos".into(),
@@ -335,7 +335,7 @@ async fn moves_keep_other_lifecycle_rules_restores_and_verification_working() {
 
 impl World {
     fn clock_now(&self) -> DateTime<Utc> {
-        use lifeboat::ports::Clock;
+        use lifeboat_ports::Clock;
         self.clock.now()
     }
 }

@@ -18,15 +18,15 @@ use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies, settle_source};
 use lifeboat::config::Config;
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::planner::ProtectedResource;
-use lifeboat::domain::rpo::{RpoStatus, evaluate};
-use lifeboat::domain::{
-    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot, Status, Step,
-};
 use lifeboat::events::ScheduleTick;
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat::ports::{BackupJobState, PortError, Snapshot, SnapshotStatus, tag_value};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::planner::ProtectedResource;
+use lifeboat_domain::rpo::{RpoStatus, evaluate};
+use lifeboat_domain::{
+    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot, Status, Step,
+};
+use lifeboat_ports::{BackupJobState, PortError, Snapshot, SnapshotStatus, tag_value};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -413,7 +413,7 @@ async fn import_vault_points(
     deps: &Deps,
     d: &ProtectedResource,
     policy: &Policy,
-    target: &lifeboat::domain::AwsBackupTarget,
+    target: &lifeboat_domain::AwsBackupTarget,
     now: DateTime<Utc>,
 ) -> Result<Vec<RecoveryPointId>, PortError> {
     let ports = &deps.ports;
@@ -437,7 +437,7 @@ async fn import_vault_points(
             continue;
         }
         let created = vp.created_at.unwrap_or(now);
-        let name = lifeboat::domain::naming::vault_point_name(&vp.recovery_point_arn);
+        let name = lifeboat_domain::naming::vault_point_name(&vp.recovery_point_arn);
         let slot = policy
             .schedule
             .slot_at(created)
@@ -615,13 +615,4 @@ async fn rpo_alert(
         None => alert,
     };
     alerter.raise_or_log(alert, run_id).await;
-}
-
-/// Per-resource RPO summary, keyed by resource ARN then location (for reports).
-pub fn rpo_by_resource(report: &Report) -> BTreeMap<String, Vec<&RpoStatus>> {
-    let mut out: BTreeMap<String, Vec<&RpoStatus>> = BTreeMap::new();
-    for s in &report.rpo {
-        out.entry(s.resource_arn.clone()).or_default().push(s);
-    }
-    out
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{
     AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot, Status,
 };
-use lifeboat::memory::Fakes;
-use lifeboat::ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
+use lifeboat_ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
+use lifeboat_testkit::Fakes;
 use serde_json::Value;
 use track_recovery_points::{Deps, handle};
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::domain::naming::tags;
-use lifeboat::domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat::memory::Fakes;
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
-use lifeboat::ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
+use lifeboat_domain::naming::tags;
+use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
+use lifeboat_testkit::Fakes;
 use serde_json::Value;
 use track_recovery_points::{Deps, handle_with};
 

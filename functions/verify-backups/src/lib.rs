@@ -22,19 +22,19 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::RunLog;
-use lifeboat::domain::manifest::{ManifestEntry, sha256_hex};
-use lifeboat::domain::policy::VerifyRule;
-use lifeboat::domain::recovery_point::VerificationFailure;
-use lifeboat::domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Severity};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_current_manifest};
-use lifeboat::object_store::{ObjectStore, RestoreTier, digest};
-use lifeboat::ports::{Catalog, Clock, Notifier, PortError};
+use lifeboat::verify::{CONCURRENCY, EntryCheck, Problem, archived, check_one, sample};
+use lifeboat_domain::manifest::ManifestEntry;
+use lifeboat_domain::policy::VerifyRule;
+use lifeboat_domain::recovery_point::VerificationFailure;
+use lifeboat_domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Severity};
+use lifeboat_ports::objects::{ObjectStore, RestoreTier};
+use lifeboat_ports::{Catalog, Clock, Notifier, PortError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const FUNCTION: &str = "verify-backups";
-const CONCURRENCY: usize = 8;
 /// Problems kept per recovery point (the count is always exact).
 const MAX_LISTED: usize = 100;
 
@@ -126,36 +126,6 @@ impl VerifyRequest {
             ));
         }
         Ok(req)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Problem {
-    /// The object (or its backup version) is gone.
-    Missing,
-    /// Fewer bytes than the manifest records.
-    Truncated,
-    /// Other bytes than the manifest records (hash or size).
-    Corrupted,
-    /// Same bytes, but not the version Lifeboat wrote (written over behind its back).
-    Replaced,
-    /// S3's stored checksum disagrees with the bytes Lifeboat read.
-    StoreChecksum,
-    /// The manifest is missing, unreadable or not the one the catalog records.
-    Manifest,
-}
-
-impl Problem {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Truncated => "truncated",
-            Self::Corrupted => "corrupted",
-            Self::Replaced => "replaced",
-            Self::StoreChecksum => "store-checksum",
-            Self::Manifest => "manifest",
-        }
     }
 }
 
@@ -387,51 +357,6 @@ struct Restores {
     proved: bool,
 }
 
-/// What reading some entries of a run back found (see [`check_entries`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EntryChecks {
-    pub objects: u64,
-    pub bytes: u64,
-    /// Archived objects, checked by their metadata only.
-    pub metadata_only: u64,
-    /// `(key, problem)`, sorted by key.
-    pub problems: Vec<(String, Problem)>,
-}
-
-/// Reads `entries` of a run back from `bucket` and compares each with its manifest entry
-/// (as a verification run does; used by DR validation). Transient failures are returned.
-pub async fn check_entries(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    entries: Vec<&ManifestEntry>,
-) -> Result<EntryChecks, PortError> {
-    let results: Vec<Result<Checked1, PortError>> = stream::iter(entries)
-        .map(|e| check_one(store, bucket, e))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut out = EntryChecks::default();
-    for r in results {
-        let c = r?;
-        out.objects += 1;
-        out.bytes += c.bytes;
-        out.metadata_only += u64::from(c.metadata_only);
-        out.problems.extend(c.problems.into_iter().map(|p| (c.key.clone(), p)));
-    }
-    out.problems.sort();
-    Ok(out)
-}
-
-/// Chooses `n` entries by the SHA-256 of seed+key: deterministic, spread over the keys.
-pub fn sample<'a>(entries: Vec<&'a ManifestEntry>, n: usize, seed: &str) -> Vec<&'a ManifestEntry> {
-    let mut ranked: Vec<(String, &ManifestEntry)> = entries
-        .into_iter()
-        .map(|e| (sha256_hex(format!("{seed}\n{}", e.key).as_bytes()), e))
-        .collect();
-    ranked.sort_by(|a, b| a.0.cmp(&b.0));
-    ranked.into_iter().take(n).map(|(_, e)| e).collect()
-}
-
 async fn verify_point(
     deps: &Deps,
     rp: &RecoveryPoint,
@@ -461,7 +386,7 @@ async fn verify_point(
         (Mode::Sample, Some(n)) => sample(live, n, seed),
         _ => live,
     };
-    let results: Vec<Result<Checked1, PortError>> = stream::iter(chosen)
+    let results: Vec<Result<EntryCheck, PortError>> = stream::iter(chosen)
         .map(|e| check_one(deps.backup.as_ref(), &mref.backup_bucket, e))
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -493,7 +418,7 @@ async fn verify_point(
 async fn prove_archived(
     deps: &Deps,
     rp: &RecoveryPoint,
-    manifest: &lifeboat::domain::manifest::Manifest,
+    manifest: &lifeboat_domain::manifest::Manifest,
     bucket: &str,
     req: &VerifyRequest,
     read: &HashMap<String, bool>,
@@ -565,74 +490,4 @@ async fn prove_archived(
     }
     out.proved = total > 0 && read_back == total;
     Ok((out, problems))
-}
-
-struct Checked1 {
-    key: String,
-    bytes: u64,
-    metadata_only: bool,
-    problems: Vec<Problem>,
-}
-
-fn archived(class: &str) -> bool {
-    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
-}
-
-/// A restore S3 finished (`ongoing-request="false"`): the archived copy is readable.
-fn restored(restore: Option<&str>) -> bool {
-    restore.is_some_and(|r| r.contains("ongoing-request=\"false\""))
-}
-
-/// Checks one object: streamed and hashed, compared with the manifest and with S3's claim.
-/// Transient failures are returned (the run is retried); everything else is a finding.
-async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry) -> Result<Checked1, PortError> {
-    let mut c = Checked1 {
-        key: e.key.clone(),
-        bytes: 0,
-        metadata_only: false,
-        problems: Vec::new(),
-    };
-    let head = store.head(bucket, &e.backup_key, None).await?;
-    let Some(head) = head else {
-        c.problems.push(Problem::Missing);
-        return Ok(c);
-    };
-    if head.version_id.is_some() && e.backup_version_id.is_some() && head.version_id != e.backup_version_id {
-        c.problems.push(Problem::Replaced);
-    }
-    if archived(&head.storage_class) && !restored(head.restore.as_deref()) {
-        c.metadata_only = true;
-        if head.size < e.size {
-            c.problems.push(Problem::Truncated);
-        } else if head.size != e.size {
-            c.problems.push(Problem::Corrupted);
-        }
-        return Ok(c);
-    }
-    let body = match store.get(bucket, &e.backup_key, head.version_id.as_deref(), None).await {
-        Ok(b) => b,
-        Err(PortError::NotFound(_)) => {
-            c.problems.push(Problem::Missing);
-            return Ok(c);
-        }
-        Err(e) => return Err(e),
-    };
-    let d = digest(body).await?;
-    c.bytes = d.bytes;
-    if d.bytes < e.size {
-        c.problems.push(Problem::Truncated);
-    } else if d.bytes != e.size || d.sha256 != e.sha256 || d.crc64nvme != e.crc64nvme {
-        c.problems.push(Problem::Corrupted);
-    }
-    if head
-        .checksum_sha256
-        .as_deref()
-        .is_some_and(|claimed| !claimed.contains('-') && claimed != d.sha256_base64)
-    {
-        c.problems.push(Problem::StoreChecksum);
-    }
-    if c.problems.contains(&Problem::Corrupted) || c.problems.contains(&Problem::Truncated) {
-        c.problems.retain(|p| *p != Problem::Replaced);
-    }
-    Ok(c)
 }

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use backup_objects::BackupRequest;
 use chrono::{DateTime, Duration, Utc};
-use lifeboat::domain::{AlertKind, RecoveryPointId};
-use lifeboat::memory::{InMemoryCatalog, ManualClock, RecordingNotifier};
-use lifeboat::object_store::fake::{InMemoryObjectStore, ObjectOp};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::ports::Catalog;
-use verify_backups::{Deps, Mode, Problem, VerifyReport, VerifyRequest, run};
+use lifeboat::verify::Problem;
+use lifeboat_domain::{AlertKind, RecoveryPointId};
+use lifeboat_ports::Catalog;
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier};
+use verify_backups::{Deps, Mode, VerifyReport, VerifyRequest, run};
 
 struct World {
     deps: Deps,
@@ -53,7 +54,7 @@ async fn world() -> World {
         source: store.clone(),
         backup: store.clone(),
         settings,
-        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", now())),
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
     let req = BackupRequest {
         bucket: "photos".into(),
@@ -142,7 +143,7 @@ async fn bit_rot_in_an_archived_copy_is_found_by_the_restore() {
         .unwrap();
     let mut chosen = Vec::new();
     for e in m.live() {
-        let head = lifeboat::object_store::ObjectStore::head(w.store.as_ref(), "vault", &e.backup_key, None)
+        let head = lifeboat_ports::objects::ObjectStore::head(w.store.as_ref(), "vault", &e.backup_key, None)
             .await
             .unwrap()
             .unwrap();
@@ -188,6 +189,6 @@ async fn expedited_restores_and_odd_periods_are_refused() {
 
 impl World {
     fn clock_now(&self) -> DateTime<Utc> {
-        lifeboat::ports::Clock::now(self.clock.as_ref())
+        lifeboat_ports::Clock::now(self.clock.as_ref())
     }
 }

@@ -10,14 +10,15 @@ use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
-use lifeboat::domain::manifest::Manifest;
-use lifeboat::domain::{AlertKind, RecoveryPointId};
-use lifeboat::memory::{InMemoryCatalog, ManualClock, RecordingNotifier};
-use lifeboat::object_store::fake::InMemoryObjectStore;
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat::ports::Catalog;
+use lifeboat::verify::Problem;
+use lifeboat_domain::manifest::Manifest;
+use lifeboat_domain::{AlertKind, RecoveryPointId};
+use lifeboat_ports::Catalog;
+use lifeboat_testkit::objects::InMemoryObjectStore;
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier};
 use serde_json::Value;
-use verify_backups::{Deps, Mode, Problem, VerifyRequest, handle, run};
+use verify_backups::{Deps, Mode, VerifyRequest, handle, run};
 
 const FULL: &str = include_str!("../../../events/verify-backups/full.json");
 const SAMPLED: &str = include_str!("../../../events/verify-backups/sampled.json");
@@ -59,7 +60,7 @@ async fn world(objects: usize) -> World {
         source: store.clone(),
         backup: store.clone(),
         settings,
-        changes: Arc::new(lifeboat::changes::fake::InMemoryChangeFeed::new("unused", now())),
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
     let req = BackupRequest {
         bucket: "photos".into(),
@@ -150,7 +151,7 @@ async fn a_flipped_byte_is_found_in_every_trial_and_alerted_once_per_run() {
         assert!(rp.verified_at.is_none());
         assert!(rp.verification_failed.unwrap().problems[0].contains(&e.key));
         // Drop the bad version for the next trial: the good one is current again.
-        lifeboat::object_store::ObjectStore::delete(w.store.as_ref(), "vault", &e.backup_key, Some(&bad_version))
+        lifeboat_ports::objects::ObjectStore::delete(w.store.as_ref(), "vault", &e.backup_key, Some(&bad_version))
             .await
             .unwrap();
         assert_eq!(w.store.bytes("vault", &e.backup_key).unwrap(), original);

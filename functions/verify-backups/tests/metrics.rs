@@ -3,9 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use chrono::{DateTime, Utc};
-use lifeboat::domain::RecoveryPointId;
 use lifeboat::metrics::{MemorySink, Metric, Metrics, validate_emf};
-use verify_backups::{Finding, Problem, VerifyReport, record_metrics};
+use lifeboat::verify::Problem;
+use lifeboat_domain::RecoveryPointId;
+use verify_backups::{Finding, VerifyReport, record_metrics};
 
 fn at() -> DateTime<Utc> {
     "2026-11-23T18:15:02Z".parse().unwrap()

@@ -45,16 +45,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Utc};
 use lifeboat::app::Ports;
 use lifeboat::config::Config;
-use lifeboat::domain::naming::snapshot_name;
-use lifeboat::domain::planner::{PlanInput, Planner, ProtectedResource, plan};
-use lifeboat::domain::recovery_point::Holds;
-use lifeboat::domain::{
+use lifeboat::events::ScheduleTick;
+use lifeboat_domain::naming::snapshot_name;
+use lifeboat_domain::planner::{PlanInput, Planner, ProtectedResource, plan};
+use lifeboat_domain::recovery_point::Holds;
+use lifeboat_domain::{
     Failure, Policy, PolicyName, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef,
     Slot, Status, Step,
 };
-use lifeboat::events::ScheduleTick;
-use lifeboat::memory::{Fakes, InMemoryCatalog, SnapshotOp};
-use lifeboat::ports::{Catalog, PortResult, RunRecord};
+use lifeboat_ports::{Catalog, PortResult, RunRecord};
+use lifeboat_testkit::{Fakes, InMemoryCatalog, SnapshotOp};
 use lifeboat_tests::{BoxError, Result, repo_root};
 use serde_json::{Value, json};
 
@@ -685,7 +685,7 @@ impl Catalog for CountingCatalog {
         self.count("record_run");
         self.inner.record_run(run).await
     }
-    async fn log_alert(&self, alert: &lifeboat::domain::Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
+    async fn log_alert(&self, alert: &lifeboat_domain::Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
         self.count("log_alert");
         self.inner.log_alert(alert, sent_at).await
     }
@@ -694,7 +694,7 @@ impl Catalog for CountingCatalog {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: usize,
-    ) -> PortResult<Vec<(DateTime<Utc>, lifeboat::domain::Alert)>> {
+    ) -> PortResult<Vec<(DateTime<Utc>, lifeboat_domain::Alert)>> {
         self.count("recent_alerts");
         self.inner.recent_alerts(since, until, limit).await
     }

@@ -14,8 +14,8 @@ mod dr;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use lifeboat::domain::{RecoveryPoint, Status};
-use lifeboat::ports::Catalog;
+use lifeboat_domain::{RecoveryPoint, Status};
+use lifeboat_ports::Catalog;
 use lifeboat_tests::{DR, PRIMARY, ReceivedAlert, Result, TestEnv};
 use serde_json::Value;
 

@@ -24,7 +24,7 @@ fn is_rds_arn(s: &str) -> bool {
         && parts[0] == "arn"
         && parts[1].starts_with("aws")
         && parts[2] == "rds"
-        && lifeboat::domain::Region::parse(parts[3]).is_ok()
+        && lifeboat_domain::Region::parse(parts[3]).is_ok()
         && parts[4].len() == 12
         && parts[4].bytes().all(|b| b.is_ascii_digit())
         && ["db", "cluster"].contains(&parts[5])
@@ -40,7 +40,7 @@ fn is_table_arn(s: &str) -> bool {
         && parts[0] == "arn"
         && parts[1].starts_with("aws")
         && parts[2] == "dynamodb"
-        && lifeboat::domain::Region::parse(parts[3]).is_ok()
+        && lifeboat_domain::Region::parse(parts[3]).is_ok()
         && parts[4].len() == 12
         && parts[4].bytes().all(|b| b.is_ascii_digit())
         && parts[5].strip_prefix("table/").is_some_and(|name| {

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use lifeboat::domain::{RecoveryPoint, RecoveryPointId, Status};
+use lifeboat_domain::{RecoveryPoint, RecoveryPointId, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -34,7 +34,7 @@ pub async fn list_resources(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse,
     let found = lifeboat::app::discover(ports, config, &policies)
         .await
         .map_err(|e| Problem::from_port(&e))?;
-    let item = |r: &lifeboat::domain::ResourceRef, policy: &str, valid: bool| {
+    let item = |r: &lifeboat_domain::ResourceRef, policy: &str, valid: bool| {
         json!({
             "arn": r.arn,
             "id": r.id,
@@ -142,7 +142,7 @@ fn parse_filters(q: &[(&str, &str)]) -> Result<Filters, Problem> {
                     problem = problem.with_error("type", "must be rds-instance or aurora-cluster");
                 }
             }
-            "region" => match lifeboat::domain::Region::parse(v) {
+            "region" => match lifeboat_domain::Region::parse(v) {
                 Ok(r) => f.region = Some(r.to_string()),
                 Err(e) => problem = problem.with_error("region", e.to_string()),
             },
@@ -231,7 +231,7 @@ pub async fn list_recovery_points(deps: &Deps, call: &Call<'_>) -> Result<ApiRes
         .map(|(_, v)| decode_cursor(v, &digest))
         .transpose()?;
     let catalog = &deps.ports().catalog;
-    let port = |e: lifeboat::ports::PortError| Problem::from_port(&e);
+    let port = |e: lifeboat_ports::PortError| Problem::from_port(&e);
     let mut points = if let Some(r) = &filters.resource {
         catalog.by_resource(r, MAX_PER_RESOURCE).await.map_err(port)?
     } else if let Some(s) = filters.status {

@@ -8,8 +8,8 @@
 //! refuses the execution before any change if it is not valid.
 
 use chrono::Utc;
-use lifeboat::confirm::{self, TokenError};
-use lifeboat::dr::{DrExecution, DrPlan, ExecStatus, Mode};
+use lifeboat_domain::confirm::{self, TokenError};
+use lifeboat_domain::dr::{DrExecution, DrPlan, ExecStatus, Mode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,8 +1,8 @@
 //! `GET|PUT /policies/{name}` and `POST /plans` (dry run).
 
 use lifeboat::ErrorType;
-use lifeboat::domain::policy::PolicyDocument;
-use lifeboat::domain::{Policy, PolicyName};
+use lifeboat_domain::policy::PolicyDocument;
+use lifeboat_domain::{Policy, PolicyName};
 use serde_json::{Value, json};
 
 use crate::{ApiResponse, Call, Deps, Problem, query};
@@ -86,11 +86,11 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
 pub async fn plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
     let body = call.req.json()?;
-    let request = plan_backups::PlanRequest::parse(&body).map_err(|e| match e.kind {
+    let request = lifeboat::planning::PlanRequest::parse(&body).map_err(|e| match e.kind {
         ErrorType::Invalid => Problem::bad_request("Invalid plan request").with_error("body", e.message),
         _ => Problem::internal(e.message),
     })?;
-    let report = plan_backups::run(&deps.plan, &request)
+    let report = lifeboat::planning::run(&deps.plan, &request)
         .await
         .map_err(|e| match e.kind {
             ErrorType::NotFound => Problem::not_found(e.message),

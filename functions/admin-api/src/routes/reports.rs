@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use lifeboat::domain::{Policy, PolicyName, Status};
 use lifeboat::reports::{compliance_report, metrics_report};
+use lifeboat_domain::{Policy, PolicyName, Status};
 
 use crate::{ApiResponse, Call, Deps, Problem, limit, query};
 

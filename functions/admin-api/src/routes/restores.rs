@@ -20,13 +20,13 @@
 //! conditional write before it is carried out, so a replayed request does nothing twice.
 
 use chrono::Utc;
-use lifeboat::admin::{
-    RestoreRecord, RestoreSettings, RestoreState, RestoreStep, SwapObserved, next_restore_step, preserved_name,
-    set_aside_name,
+use lifeboat_domain::confirm::{self, TokenError};
+use lifeboat_domain::dr::plan::RestoreSettings;
+use lifeboat_domain::restore::{
+    RestoreRecord, RestoreState, RestoreStep, SwapObserved, next_restore_step, preserved_name, set_aside_name,
 };
-use lifeboat::confirm::{self, TokenError};
-use lifeboat::domain::{RecoveryPointId, ResourceKind};
-use lifeboat::ports::PortError;
+use lifeboat_domain::{RecoveryPointId, ResourceKind};
+use lifeboat_ports::PortError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -306,8 +306,8 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
                 "the class of the restored cluster's writer is not recorded with the snapshot and the source's writer cannot be read; name it",
             ));
         };
-        Some(lifeboat::admin::WriterSpec {
-            instance: lifeboat::dr::execution::writer_instance_name(&target),
+        Some(lifeboat_domain::restore::WriterSpec {
+            instance: lifeboat_domain::dr::execution::writer_instance_name(&target),
             class,
         })
     } else {
@@ -450,7 +450,7 @@ pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         .get(&record.recovery_point)
         .await
         .map_err(|e| port(&e))?;
-    if !rp.as_ref().is_some_and(lifeboat::domain::RecoveryPoint::is_restorable) {
+    if !rp.as_ref().is_some_and(lifeboat_domain::RecoveryPoint::is_restorable) {
         return Err(Problem::conflict(format!(
             "recovery point {} is no longer restorable; nothing was changed",
             record.recovery_point
@@ -506,7 +506,7 @@ pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         }
         next.state = RestoreState::Restoring;
     }
-    confirm::consume(deps.ports().catalog.as_ref(), &claims, now)
+    lifeboat::confirm::consume(deps.ports().catalog.as_ref(), &claims, now)
         .await
         .map_err(|e| token_problem(&e))?;
     // Claim the restore before the first change: a concurrent confirm loses here.

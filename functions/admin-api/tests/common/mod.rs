@@ -3,15 +3,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use admin_api::aws::{ExecutionStarter, Invocation, Invoker, StaticKey};
 use admin_api::{AdminConfig, Deps};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use lifeboat::admin::fake::{InMemoryAuditLog, InMemoryDbRestorer, InMemoryRestoreStore};
-use lifeboat::confirm::SigningKey;
-use lifeboat::domain::{PolicyName, RecoveryPoint, Region, ResourceKind, Slot, Status};
-use lifeboat::memory::Fakes;
-use lifeboat::ports::{PortError, PortResult};
+use lifeboat_domain::confirm::SigningKey;
+use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, Slot, Status};
+use lifeboat_ports::lambda::{ExecutionStarter, Invocation, Invoker};
+use lifeboat_ports::{PortError, PortResult};
+use lifeboat_testkit::Fakes;
+use lifeboat_testkit::admin::{InMemoryAuditLog, InMemoryDbRestorer, InMemoryRestoreStore};
+use lifeboat_testkit::keys::StaticKey;
 use serde_json::{Value, json};
 
 pub const VIEWER: &str = "arn:aws:iam::123456789012:user/lifeboat-viewer";
@@ -76,7 +77,7 @@ pub const DR_STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateM
 
 pub struct World {
     pub fakes: Fakes,
-    pub dr: Arc<lifeboat::dr::store::fake::InMemoryDrStore>,
+    pub dr: Arc<lifeboat_testkit::dr_store::InMemoryDrStore>,
     pub starter: Arc<FakeStarter>,
     pub audit: Arc<InMemoryAuditLog>,
     pub restores: Arc<InMemoryRestoreStore>,
@@ -100,7 +101,7 @@ impl World {
         let restores = Arc::new(InMemoryRestoreStore::default());
         let rds = Arc::new(InMemoryDbRestorer::default());
         let invoker = Arc::new(FakeInvoker::default());
-        let dr = Arc::new(lifeboat::dr::store::fake::InMemoryDrStore::default());
+        let dr = Arc::new(lifeboat_testkit::dr_store::InMemoryDrStore::default());
         let starter = Arc::new(FakeStarter::default());
         let roles = roles_json();
         let admin = AdminConfig::from_lookup(|k| match k {
@@ -112,10 +113,10 @@ impl World {
         })
         .unwrap();
         let deps = Deps {
-            plan: plan_backups::Deps {
+            plan: lifeboat::planning::Planner {
                 ports: fakes.ports(),
                 config: Fakes::config(),
-                tier_base: lifeboat::domain::tiering::S3Class::Standard,
+                tier_base: lifeboat_domain::tiering::S3Class::Standard,
             },
             admin,
             audit: audit.clone(),
@@ -152,7 +153,7 @@ impl World {
             status,
             created,
         );
-        lifeboat::ports::Catalog::insert(self.fakes.catalog.as_ref(), &rp)
+        lifeboat_ports::Catalog::insert(self.fakes.catalog.as_ref(), &rp)
             .await
             .unwrap();
         self.rds.add_snapshot(&us_east_1(), &name);
@@ -181,7 +182,7 @@ impl World {
                 created,
             )
         };
-        lifeboat::ports::Catalog::insert(self.fakes.catalog.as_ref(), &rp)
+        lifeboat_ports::Catalog::insert(self.fakes.catalog.as_ref(), &rp)
             .await
             .unwrap();
         self.rds.add_snapshot(&us_east_1(), &name);

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use lifeboat::domain::ResourceKind;
+use lifeboat_domain::ResourceKind;
 use lifeboat_tests::dr::DrEnv;
 use lifeboat_tests::{DR, PRIMARY};
 use serde_json::{Value, json};

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use futures::StreamExt;
-use lifeboat::object_store::{ObjectBody, StreamHasher, digest};
+use lifeboat::object_store::{StreamHasher, digest};
+use lifeboat_ports::objects::ObjectBody;
 use serde_json::{Value, json};
 
 use super::{Figure, Result, err, memory_kb, num, run_child};

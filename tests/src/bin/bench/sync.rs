@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt, stream};
-use lifeboat::domain::manifest::Listing;
+use lifeboat_domain::manifest::Listing;
 use lifeboat_tests::s3::{backup_bucket, backup_deps, change_queue, client, settings, source_bucket};
 use lifeboat_tests::{DR, PRIMARY, TestEnv, endpoint};
 

@@ -3,7 +3,7 @@
 //! refusal, and a restore previewed, confirmed with its token and followed to the end.
 
 use base64::Engine as _;
-use lifeboat::ports::Catalog;
+use lifeboat_ports::Catalog;
 use lifeboat_tests::api::{call, request};
 use lifeboat_tests::{BoxError, Result, TestEnv};
 use serde_json::{Value, json};

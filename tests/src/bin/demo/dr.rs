@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag,
 };
-use lifeboat::domain::ResourceKind;
+use lifeboat_domain::ResourceKind;
 use lifeboat_tests::dr::DrEnv;
 use lifeboat_tests::{DR, PRIMARY, Result};
 use serde_json::{Value, json};

@@ -6,8 +6,8 @@
 
 use backup_objects::BackupRequest;
 use chrono::Utc;
-use lifeboat::domain::AlertKind;
-use lifeboat::ports::Catalog;
+use lifeboat_domain::AlertKind;
+use lifeboat_ports::Catalog;
 use lifeboat_tests::s3::{
     backup_bucket, backup_deps, change_queue, get, put, restore_deps, settings, source_bucket, verify_deps,
 };
@@ -56,7 +56,7 @@ pub async fn run(env: &TestEnv) -> Result<()> {
     let second = backup_objects::run(&deps, &req(2), "demo-s3-2", None).await?;
     println!(
         "  run 2 (one file changed, one added), {}: {} keys named by {} events read, {} copied, {} carried over unchanged with no call",
-        if second.listing == lifeboat::domain::manifest::Listing::Changes {
+        if second.listing == lifeboat_domain::manifest::Listing::Changes {
             "from the bucket's change queue, no listing"
         } else {
             "full listing"
@@ -155,9 +155,9 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
     use std::sync::Arc;
 
     use chrono::Duration;
-    use lifeboat::domain::cost::PriceBook;
-    use lifeboat::memory::ManualClock;
-    use lifeboat::object_store::RestoreTier;
+    use lifeboat_domain::cost::PriceBook;
+    use lifeboat_ports::objects::RestoreTier;
+    use lifeboat_testkit::ManualClock;
     use tier_backups::TierRequest;
 
     // Micro-dollars, to the micro-dollar: the demo's files are small.
@@ -224,14 +224,14 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
             .collect::<Vec<_>>()
     };
     // The planner's dry run (plan-backups) lists the run as due, with its reason.
-    let plan_deps = plan_backups::Deps {
+    let plan_deps = lifeboat::planning::Planner {
         ports: env.ports(),
         config: env.config(""),
-        tier_base: lifeboat::domain::tiering::S3Class::Standard,
+        tier_base: lifeboat_domain::tiering::S3Class::Standard,
     };
-    let dry_plan = plan_backups::run(
+    let dry_plan = lifeboat::planning::run(
         &plan_deps,
-        &plan_backups::PlanRequest {
+        &lifeboat::planning::PlanRequest {
             at: Some(start + Duration::days(31)),
             policy: Some(policy.name.clone()),
             force: false,

@@ -1,9 +1,0 @@
-use expire_recovery_points::{Deps, handle};
-use lambda_runtime::{Error, run, service_fn};
-
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let (ports, config) = lifeboat::app::cold_start().await?;
-    let deps = Deps { ports, config };
-    run(service_fn(|event| handle(&deps, event))).await
-}

@@ -1,0 +1,23 @@
+use std::sync::Arc;
+
+use export_snapshots::{Deps, handle};
+use lambda_runtime::{Error, run, service_fn};
+use lifeboat::object_store::settings::S3Settings;
+use lifeboat_aws::RdsSnapshotExporter;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let (ports, _config, sdk) = lifeboat_aws::wiring::cold_start().await?;
+    let settings = S3Settings::from_env()?;
+    let (_source, backup) = lifeboat_aws::s3::stores(&sdk, &settings);
+    let exporter = RdsSnapshotExporter::from_sdk(&sdk, &settings.backup_region);
+    let deps = Deps {
+        catalog: ports.catalog,
+        notifier: ports.notifier,
+        clock: ports.clock,
+        backup,
+        exporter: Arc::new(exporter),
+        settings,
+    };
+    run(service_fn(|event| handle(&deps, event))).await
+}

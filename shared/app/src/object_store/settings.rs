@@ -1,0 +1,208 @@
+//! Configuration of the S3 data-protection functions, parsed once per cold start from a
+//! lookup function (the environment in Lambda, a map in tests).
+
+use std::fmt;
+
+use lifeboat_domain::Region;
+use lifeboat_ports::objects::CopyTuning;
+use lifeboat_ports::objects::LockMode;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// `BACKUP_BUCKET_NAME`: versioned, Object-Lock-enabled, in the DR region.
+    pub backup_bucket: String,
+    /// `BACKUP_REGION` (default `AWS_REGION`).
+    pub backup_region: Region,
+    /// `SOURCE_REGION` (default `AWS_REGION`): where protected buckets live.
+    pub source_region: Region,
+    /// `S3_FORCE_PATH_STYLE` (default false): path-style addressing (emulators).
+    pub path_style: bool,
+    /// `OBJECT_LOCK_MODE` (`GOVERNANCE`, `COMPLIANCE` or empty) and `OBJECT_LOCK_DAYS`.
+    pub lock: Option<(LockMode, u32)>,
+    /// `LEGAL_HOLD` (default false): backup copies get a legal hold.
+    pub legal_hold: bool,
+    /// `BACKUP_STORAGE_CLASS` (default `STANDARD`).
+    pub storage_class: String,
+    /// `MULTIPART_THRESHOLD_BYTES` / `PART_SIZE_BYTES`.
+    pub tuning: CopyTuning,
+    /// `LIST_PAGE_SIZE` (default 1000): objects per listing page, and per checkpoint.
+    pub page_size: u32,
+    /// `COPY_CONCURRENCY` (default 16).
+    pub concurrency: usize,
+    /// `FULL_LISTING_EVERY_HOURS` (default 168): with a change queue, a run lists the
+    /// whole source again when its previous full listing is older than this.
+    pub full_listing_every: chrono::Duration,
+    /// `MAX_CHANGES_PER_RUN` (default 100000): with more messages than this waiting in
+    /// the change queue, a full listing is cheaper and the run makes one.
+    pub max_changes: u64,
+    /// `CHANGE_WAIT_SECONDS` (default 1, at most 20): the long poll that confirms the
+    /// change queue is drained.
+    pub change_wait: std::time::Duration,
+    /// `MAX_EVENT_SKEW` / `MAX_EVENT_AGE`: how far from the clock a schedule event's time
+    /// may be ([`lifeboat_domain::event_time`]).
+    pub event_time: lifeboat_domain::event_time::EventTimeBounds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SettingsError(pub Vec<String>);
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid S3 configuration: {}", self.0.join("; "))
+    }
+}
+
+fn flag(v: Option<&str>) -> Result<bool, String> {
+    match v.map(str::trim) {
+        None | Some("" | "false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(format!("{other:.20?} is not true or false")),
+    }
+}
+
+impl S3Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut problems = Vec::new();
+        let backup_bucket = get("BACKUP_BUCKET_NAME")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| {
+                problems.push("BACKUP_BUCKET_NAME is not set".to_owned());
+                String::new()
+            });
+        let mut region = |key: &str| {
+            let raw = get(key)
+                .filter(|v| !v.is_empty())
+                .or_else(|| get("AWS_REGION"))
+                .unwrap_or_default();
+            Region::parse(&raw)
+                .map_err(|e| problems.push(format!("{key} (or AWS_REGION): {e}")))
+                .ok()
+        };
+        let backup_region = region("BACKUP_REGION");
+        let source_region = region("SOURCE_REGION");
+        let mut number = |key: &str, default: u64| -> u64 {
+            match get(key).filter(|v| !v.trim().is_empty()) {
+                None => default,
+                Some(v) => v.trim().parse().unwrap_or_else(|_| {
+                    problems.push(format!("{key}: {v:.20?} is not a whole number"));
+                    default
+                }),
+            }
+        };
+        let lock_days = number("OBJECT_LOCK_DAYS", 0);
+        let threshold = number("MULTIPART_THRESHOLD_BYTES", lifeboat_ports::objects::MAX_SINGLE_COPY);
+        let part = number("PART_SIZE_BYTES", 512 * 1024 * 1024);
+        let page_size = number("LIST_PAGE_SIZE", 1000);
+        let concurrency = number("COPY_CONCURRENCY", 16);
+        let full_every_hours = number("FULL_LISTING_EVERY_HOURS", 168);
+        let max_changes = number("MAX_CHANGES_PER_RUN", 100_000);
+        let change_wait = number("CHANGE_WAIT_SECONDS", 1);
+        let lock = match get("OBJECT_LOCK_MODE").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(m) => match LockMode::parse(m.trim()) {
+                Some(mode) if lock_days > 0 => Some((mode, u32::try_from(lock_days).unwrap_or(u32::MAX))),
+                Some(_) => {
+                    problems.push("OBJECT_LOCK_MODE is set but OBJECT_LOCK_DAYS is not a positive number".into());
+                    None
+                }
+                None => {
+                    problems.push(format!("OBJECT_LOCK_MODE: {m:.20?} is not GOVERNANCE or COMPLIANCE"));
+                    None
+                }
+            },
+        };
+        let path_style = flag(get("S3_FORCE_PATH_STYLE").as_deref()).unwrap_or_else(|e| {
+            problems.push(format!("S3_FORCE_PATH_STYLE: {e}"));
+            false
+        });
+        let legal_hold = flag(get("LEGAL_HOLD").as_deref()).unwrap_or_else(|e| {
+            problems.push(format!("LEGAL_HOLD: {e}"));
+            false
+        });
+        if !(1..=1000).contains(&page_size) {
+            problems.push(format!("LIST_PAGE_SIZE: {page_size} is not within 1-1000"));
+        }
+        if !(1..=256).contains(&concurrency) {
+            problems.push(format!("COPY_CONCURRENCY: {concurrency} is not within 1-256"));
+        }
+        if !(1..=24 * 366).contains(&full_every_hours) {
+            problems.push(format!(
+                "FULL_LISTING_EVERY_HOURS: {full_every_hours} is not within 1-8784"
+            ));
+        }
+        if max_changes == 0 {
+            problems.push("MAX_CHANGES_PER_RUN: must be at least 1".to_owned());
+        }
+        if change_wait > 20 {
+            problems.push(format!("CHANGE_WAIT_SECONDS: {change_wait} is more than SQS's 20"));
+        }
+        let storage_class = get("BACKUP_STORAGE_CLASS")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "STANDARD".to_owned());
+        let event_time = lifeboat_domain::event_time::EventTimeBounds::from_lookup(&get)
+            .map_err(|p| problems.extend(p))
+            .unwrap_or_default();
+        match (backup_region, source_region) {
+            (Some(backup_region), Some(source_region)) if problems.is_empty() => Ok(Self {
+                backup_bucket,
+                backup_region,
+                source_region,
+                path_style,
+                lock,
+                legal_hold,
+                storage_class,
+                tuning: CopyTuning {
+                    multipart_threshold: threshold,
+                    part_size: part,
+                },
+                page_size: u32::try_from(page_size).unwrap_or(1000),
+                concurrency: usize::try_from(concurrency).unwrap_or(16),
+                full_listing_every: chrono::Duration::hours(i64::try_from(full_every_hours).unwrap_or(168)),
+                max_changes,
+                change_wait: std::time::Duration::from_secs(change_wait),
+                event_time,
+            }),
+            _ => Err(SettingsError(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<S3Settings, SettingsError> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        S3Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_every_problem_at_once() {
+        let s = parse(&[("BACKUP_BUCKET_NAME", "b"), ("AWS_REGION", "us-west-2")]).unwrap();
+        assert_eq!(s.backup_region.as_str(), "us-west-2");
+        assert_eq!((s.page_size, s.lock, s.path_style), (1000, None, false));
+        let e = parse(&[
+            ("OBJECT_LOCK_MODE", "forever"),
+            ("S3_FORCE_PATH_STYLE", "maybe"),
+            ("LIST_PAGE_SIZE", "x"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.0.len(), 6, "{e}");
+        let s = parse(&[
+            ("BACKUP_BUCKET_NAME", "b"),
+            ("AWS_REGION", "us-west-2"),
+            ("OBJECT_LOCK_MODE", "compliance"),
+            ("OBJECT_LOCK_DAYS", "30"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.lock, Some((LockMode::Compliance, 30)));
+        assert!(s.path_style);
+    }
+}

@@ -1,0 +1,140 @@
+//! Lambda `Invoke` (a function of Lifeboat, or the user's validation Lambda) and Step
+//! Functions `StartExecution`.
+
+use async_trait::async_trait;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use lifeboat_ports::lambda::{ExecutionStarter, Invocation, Invoker, ValidationLambda};
+use lifeboat_ports::{PortError, PortResult};
+
+use crate::keys::unavailable;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct LambdaInvoker {
+    client: aws_sdk_lambda::Client,
+}
+
+impl LambdaInvoker {
+    pub fn new(client: aws_sdk_lambda::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl Invoker for LambdaInvoker {
+    async fn invoke(&self, function: &str, payload: &[u8]) -> PortResult<Invocation> {
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| {
+                let message = format!("Invoke {function}: {}", aws_sdk_lambda::error::DisplayErrorContext(&e));
+                match e.code() {
+                    Some("TooManyRequestsException" | "EC2ThrottledException") => PortError::Throttled(message),
+                    Some("ResourceNotFoundException") => PortError::NotFound(message),
+                    // ResourceConflict / ResourceNotReady (an update in progress) and the rest.
+                    _ => PortError::Unavailable(message),
+                }
+            })?;
+        Ok(Invocation {
+            function_error: out.function_error().map(str::to_owned),
+            payload: out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SfnExecutions {
+    client: aws_sdk_sfn::Client,
+}
+
+impl SfnExecutions {
+    pub fn new(client: aws_sdk_sfn::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl ExecutionStarter for SfnExecutions {
+    async fn start(&self, state_machine_arn: &str, name: &str, input: &str) -> PortResult<String> {
+        let out = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await
+            .map_err(|e| {
+                let message = format!(
+                    "StartExecution {name}: {}: {}",
+                    e.code().unwrap_or("error"),
+                    e.message().unwrap_or("no message")
+                );
+                match e.code() {
+                    Some("ExecutionAlreadyExists") => PortError::Conflict(message),
+                    Some("StateMachineDoesNotExist") => PortError::NotFound(message),
+                    Some("ThrottlingException" | "ExecutionLimitExceeded") => PortError::Throttled(message),
+                    Some("InvalidName" | "InvalidExecutionInput" | "InvalidArn") => PortError::Invalid(message),
+                    _ => PortError::Unavailable(message),
+                }
+            })?;
+        Ok(out.execution_arn().to_owned())
+    }
+}
+
+/// [`ValidationLambda`] over Lambda `Invoke` (request/response).
+#[derive(Debug, Clone)]
+pub struct AwsValidationLambda {
+    client: aws_sdk_lambda::Client,
+}
+
+impl AwsValidationLambda {
+    pub fn new(client: aws_sdk_lambda::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl ValidationLambda for AwsValidationLambda {
+    async fn invoke(&self, function_arn: &str, payload: &Value) -> PortResult<Result<Value, String>> {
+        let body = serde_json::to_vec(payload).map_err(|e| PortError::Invalid(e.to_string()))?;
+        let out = self
+            .client
+            .invoke()
+            .function_name(function_arn)
+            .payload(aws_sdk_lambda::primitives::Blob::new(body))
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                use aws_sdk_lambda::error::ProvideErrorMetadata as _;
+                let code = e.code().unwrap_or_default().to_owned();
+                // A missing or refused function is a failed validation, not an outage.
+                return if code == "ResourceNotFoundException" || code == "AccessDeniedException" {
+                    Ok(Err(format!("cannot invoke {function_arn}: {code}")))
+                } else {
+                    Err(unavailable(
+                        "Invoke",
+                        &aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+                    ))
+                };
+            }
+        };
+        let text = out
+            .payload()
+            .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+            .unwrap_or_default();
+        if out.function_error().is_some() {
+            return Ok(Err(text.chars().take(500).collect()));
+        }
+        Ok(Ok(serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+}

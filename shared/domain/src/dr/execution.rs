@@ -1,0 +1,1274 @@
+//! One DR execution (drill, failover or failback): its steps with timings, the source
+//! chosen for each database and why, what each step changed and how to undo it, and the
+//! measured RTO and RPO against the plan's targets. Pure: no I/O.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Region, ResourceKind};
+
+use super::plan::{DrPlan, GlobalMove, ProtectedDb, ProtectedTable, is_rds_identifier, is_table_name};
+use super::table_digest::TableContent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Restore into isolated drill-named resources, validate, measure, tear down.
+    Drill,
+    /// Recover in the DR region and switch the endpoints there (needs a confirmation token).
+    Failover,
+    /// The reverse of a failover, once the source region is healthy again (token too).
+    Failback,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "drill" => Some(Self::Drill),
+            "failover" => Some(Self::Failover),
+            "failback" => Some(Self::Failback),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Drill => "drill",
+            Self::Failover => "failover",
+            Self::Failback => "failback",
+        }
+    }
+
+    /// Changes production, so it needs a confirmation token.
+    pub fn needs_confirmation(self) -> bool {
+        !matches!(self, Self::Drill)
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The steps of the state machine, one `action` of `run-dr-step` each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Precheck,
+    ChooseSource,
+    Restore,
+    Poll,
+    Validate,
+    Switch,
+    Teardown,
+    Finish,
+    Compensate,
+    /// A failure once the endpoints were switched: nothing is deleted or switched back;
+    /// the execution is recorded as needing an operator and one critical alert is raised.
+    NeedsOperator,
+}
+
+impl Action {
+    pub const ALL: [Self; 10] = [
+        Self::Precheck,
+        Self::ChooseSource,
+        Self::Restore,
+        Self::Poll,
+        Self::Validate,
+        Self::Switch,
+        Self::Teardown,
+        Self::Finish,
+        Self::Compensate,
+        Self::NeedsOperator,
+    ];
+    /// The steps a rehearsal may make fail (after they did their work).
+    pub const REHEARSABLE: [Self; 7] = [
+        Self::ChooseSource,
+        Self::Restore,
+        Self::Poll,
+        Self::Validate,
+        Self::Switch,
+        Self::Teardown,
+        Self::Finish,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Precheck => "precheck",
+            Self::ChooseSource => "choose-source",
+            Self::Restore => "restore",
+            Self::Poll => "poll",
+            Self::Validate => "validate",
+            Self::Switch => "switch",
+            Self::Teardown => "teardown",
+            Self::Finish => "finish",
+            Self::Compensate => "compensate",
+            Self::NeedsOperator => "needs-operator",
+        }
+    }
+
+    pub fn can_fail_in_rehearsal(self) -> bool {
+        Self::REHEARSABLE.contains(&self)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Step Functions execution names: 1–80 of letters, digits, `-` and `_`.
+pub fn is_execution_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 80 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A short stable digest of the execution name, used in resource names.
+pub fn short_id(execution: &str) -> String {
+    Sha256::digest(execution.as_bytes())
+        .iter()
+        .take(4)
+        .fold(String::new(), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A deterministic RDS identifier: `<prefix>-<8 hex of the execution>-<db>`, cut to 63
+/// characters. The same execution and database always get the same name, which is what
+/// makes a retried restore find its earlier work instead of creating a second resource.
+pub fn resource_name(prefix: &str, execution: &str, db: &str) -> String {
+    let mut name = format!("{prefix}-{}-{db}", short_id(execution));
+    name.truncate(63);
+    while name.ends_with('-') {
+        name.pop();
+    }
+    debug_assert!(is_rds_identifier(&name));
+    name
+}
+
+/// The writer instance of a restored Aurora cluster: `<cluster>-w1`, the cluster's name
+/// cut to leave room (so it starts like the cluster's, and is found with it).
+pub fn writer_instance_name(cluster: &str) -> String {
+    let mut base: String = cluster.chars().take(60).collect();
+    while base.ends_with('-') {
+        base.pop();
+    }
+    format!("{base}-w1")
+}
+
+/// The prefixes of the databases a drill, a failover and a failback restore into:
+/// deleting a database is only ever considered for names with one of these.
+pub const DB_PREFIXES: [&str; 3] = ["lbdr-", "lbfo-", "lbfb-"];
+
+/// The final snapshot RDS takes when Lifeboat deletes the database `id`: `<id>-final`, a
+/// valid snapshot identifier for every identifier Lifeboat restores into (at most 69
+/// characters; snapshot identifiers may have 255).
+pub fn final_snapshot_name(id: &str) -> String {
+    format!("{id}-final")
+}
+
+/// The prefixes of the tables a drill and a failover restore into: deleting a table is
+/// only ever considered for names with one of these.
+pub const TABLE_PREFIXES: [&str; 2] = ["lbdr-", "lbfo-"];
+
+/// A deterministic DynamoDB table name: `<prefix>-<8 hex of the execution>-<table>`, cut
+/// to 255 characters. A retried restore finds the table its earlier run started.
+pub fn table_name(prefix: &str, execution: &str, table: &str) -> String {
+    let mut name = format!("{prefix}-{}-{table}", short_id(execution));
+    name.truncate(255);
+    debug_assert!(is_table_name(&name));
+    name
+}
+
+/// Where a database is recovered from, and the facts behind the choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Source {
+    /// RDS point-in-time restore of the source instance (in the source region).
+    PointInTime { restore_time: DateTime<Utc> },
+    /// A verified snapshot copy held in the DR region.
+    DrSnapshot {
+        recovery_point: String,
+        snapshot: String,
+        taken_at: DateTime<Utc>,
+    },
+    /// Promote the cross-region read replica.
+    PromoteReplica { replica: String, as_of: DateTime<Utc> },
+    /// Move the Aurora global database to its DR-region cluster: an outage failover
+    /// (`AllowDataLoss`) or a planned switchover, as the plan says.
+    GlobalCluster {
+        global_cluster: String,
+        as_of: DateTime<Utc>,
+        #[serde(default)]
+        method: GlobalMove,
+    },
+    /// Failback: a fresh snapshot of the DR-side database, copied to the source region.
+    DrSide {
+        resource: String,
+        snapshot: String,
+        taken_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl Source {
+    /// The instant whose data the recovered database holds (for the RPO).
+    pub fn data_as_of(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::PointInTime { restore_time } => Some(*restore_time),
+            Self::DrSnapshot { taken_at, .. } => Some(*taken_at),
+            Self::PromoteReplica { as_of, .. } | Self::GlobalCluster { as_of, .. } => Some(*as_of),
+            Self::DrSide { taken_at, .. } => *taken_at,
+        }
+    }
+}
+
+/// What is known about a database when its source is chosen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFacts {
+    /// The source database answered and is available.
+    pub source_healthy: bool,
+    /// The PITR window of the source: (earliest, latest restorable time).
+    pub pitr_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The read replica named by the plan exists in the DR region.
+    pub replica_available: bool,
+    /// The newest verified restorable recovery point in the DR region: (id, snapshot, taken at).
+    pub newest_dr_copy: Option<(String, String, DateTime<Utc>)>,
+}
+
+/// Chooses where to recover `db` from, with the reason. `None` when nothing usable exists
+/// (the reason says what is missing). Drills never promote replicas or fail a global
+/// database over: both would change production.
+pub fn choose_source(
+    mode: Mode,
+    db: &ProtectedDb,
+    facts: &SourceFacts,
+    target_time: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Option<Source>, String) {
+    if mode == Mode::Failover {
+        // A global database's secondary is its `read_replica`: it moves by the global
+        // database's own failover or switchover, never by detaching and promoting it.
+        if let (Some(global), Some(secondary), true) = (&db.global_cluster, &db.read_replica, facts.replica_available) {
+            return match db.global_move {
+                GlobalMove::Outage => (
+                    Some(Source::GlobalCluster {
+                        global_cluster: global.clone(),
+                        as_of: now,
+                        method: GlobalMove::Outage,
+                    }),
+                    format!(
+                        "member of global database {global}, plan move \"outage\": failover to {secondary} with \
+                         AllowDataLoss (writes not yet replicated to it are lost)"
+                    ),
+                ),
+                GlobalMove::Planned if facts.source_healthy => (
+                    Some(Source::GlobalCluster {
+                        global_cluster: global.clone(),
+                        as_of: now,
+                        method: GlobalMove::Planned,
+                    }),
+                    format!(
+                        "member of global database {global}, plan move \"planned\": switchover to {secondary} \
+                         (no data loss)"
+                    ),
+                ),
+                GlobalMove::Planned => (
+                    None,
+                    format!(
+                        "member of global database {global}, plan move \"planned\": a switchover needs the primary \
+                         cluster available and it is not; set global_move to \"outage\" to fail over with data loss"
+                    ),
+                ),
+            };
+        }
+        if let (Some(replica), true, None) = (&db.read_replica, facts.replica_available, &db.global_cluster) {
+            return (
+                Some(Source::PromoteReplica {
+                    replica: replica.clone(),
+                    as_of: now,
+                }),
+                format!("cross-region read replica {replica} exists: promoting it loses the least data"),
+            );
+        }
+    }
+    if mode == Mode::Drill
+        && db.kind == ResourceKind::RdsInstance
+        && facts.source_healthy
+        && let Some((earliest, latest)) = facts.pitr_window
+        && earliest <= latest
+    {
+        if (earliest..=latest).contains(&target_time) {
+            return (
+                Some(Source::PointInTime {
+                    restore_time: target_time,
+                }),
+                format!("source region healthy and {target_time} is inside the PITR window ({earliest} .. {latest})"),
+            );
+        }
+        if target_time > latest && latest >= target_time - chrono::Duration::minutes(5) {
+            return (
+                Some(Source::PointInTime { restore_time: latest }),
+                format!("source region healthy; latest restorable time {latest} is within 5 minutes of {target_time}"),
+            );
+        }
+    }
+    let why_not_pitr = if mode != Mode::Drill {
+        "not a drill, so the source region is not relied on"
+    } else if db.kind == ResourceKind::AuroraCluster {
+        "Aurora clusters are restored from snapshots"
+    } else if !facts.source_healthy {
+        "source region unhealthy"
+    } else {
+        "target time outside the PITR window"
+    };
+    match &facts.newest_dr_copy {
+        Some((id, snapshot, taken_at)) => (
+            Some(Source::DrSnapshot {
+                recovery_point: id.clone(),
+                snapshot: snapshot.clone(),
+                taken_at: *taken_at,
+            }),
+            format!("{why_not_pitr}: newest verified copy in the DR region, {id} taken at {taken_at}"),
+        ),
+        None => (
+            None,
+            format!("{why_not_pitr}, and no verified recovery point exists in the DR region"),
+        ),
+    }
+}
+
+/// How far along a database's recovery is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Source not chosen yet.
+    New,
+    /// Source chosen, nothing started (waits for the earlier steps of the plan).
+    Chosen,
+    /// Failback: the DR-side snapshot is being taken.
+    SnapshotDrSide,
+    /// Failback: the DR-side snapshot is being copied to the source region.
+    CopyToSource,
+    /// The restore, promotion or global failover is under way.
+    Recovering,
+    /// The recovered database is available.
+    Ready,
+}
+
+/// One S3 data set of the execution: the backup run it relies on and what validation
+/// found when it read the run's objects back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRun {
+    pub bucket: String,
+    pub prefix: String,
+    /// The backup run (recovery point id) and when it was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_bucket: Option<String>,
+    /// Objects in the run, and those read back and hashed.
+    #[serde(default)]
+    pub objects: u64,
+    #[serde(default)]
+    pub objects_checked: u64,
+    #[serde(default)]
+    pub bytes_checked: u64,
+    /// `key: problem` for every object that did not match its manifest.
+    #[serde(default)]
+    pub problems: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_at: Option<DateTime<Utc>>,
+}
+
+/// One DynamoDB table of the execution: the backup restored and why, the restored table,
+/// and what validation found in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRun {
+    pub table: ProtectedTable,
+    pub phase: Phase,
+    /// The catalog's recovery point, the backup's ARN and when it was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason: String,
+    /// The table's copy in the DR region (an export) it is imported from, and the import:
+    /// how a failover brings a table back without its own region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_arn: Option<String>,
+    /// Where the table comes back (the DR region from a copy, else the backup's region)
+    /// and its name.
+    pub target_region: Region,
+    pub target_name: String,
+    /// The item count DynamoDB recorded for the source table in the backup's description
+    /// (approximate on AWS: DynamoDB refreshes a table's item count about every 6 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_item_count: Option<u64>,
+    /// What the scan of the restored table found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<TableContent>,
+    /// What the backup's first validated restore found, if an earlier one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<TableContent>,
+    /// `passed` or `failed: …`, with the notes of the validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_at: Option<DateTime<Utc>>,
+}
+
+/// One database of the execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbRun {
+    pub db: ProtectedDb,
+    pub phase: Phase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    #[serde(default)]
+    pub reason: String,
+    /// Where the recovered database lives and its identifier.
+    pub target_region: Region,
+    pub target_id: String,
+    /// Engine and class of the source, what validation expects of the recovered database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Aurora, restored from a snapshot: the writer instance created in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    /// Failover: the recovery point taken of the source before failing over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_failover_snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
+}
+
+/// How to undo one change. Recorded *before* the change is made, so a crash right after it
+/// still leaves the way to undo it; undoing something that does not exist is a no-op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Undo {
+    DeleteInstance {
+        region: Region,
+        id: String,
+    },
+    DeleteCluster {
+        region: Region,
+        id: String,
+    },
+    DeleteSnapshot {
+        region: Region,
+        kind: ResourceKind,
+        name: String,
+    },
+    /// A table restored or imported by the execution: deleted only if its name has a
+    /// Lifeboat prefix and (when `backup_arn` is known) DynamoDB says it was restored from
+    /// that backup, or made by that import (an import ARN).
+    DeleteTable {
+        region: Region,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_arn: Option<String>,
+    },
+    /// Put the parameter back as it was (`None`: it did not exist).
+    RestoreParameter {
+        region: Region,
+        name: String,
+        previous: Option<String>,
+    },
+    /// Put the DNS record back as it was (`None`: it did not exist); `ttl` is the one the
+    /// switch set.
+    RestoreRecord {
+        zone: String,
+        name: String,
+        previous: Option<String>,
+        ttl: i64,
+    },
+}
+
+impl Undo {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::DeleteInstance { region, id } => format!("delete DB instance {id} in {region}"),
+            Self::DeleteCluster { region, id } => format!("delete DB cluster {id} in {region}"),
+            Self::DeleteSnapshot { region, name, .. } => format!("delete snapshot {name} in {region}"),
+            Self::DeleteTable { region, name, .. } => format!("delete DynamoDB table {name} in {region}"),
+            Self::RestoreParameter { region, name, previous } => match previous {
+                Some(_) => format!("restore parameter {name} in {region} to its previous value"),
+                None => format!("delete parameter {name} in {region}"),
+            },
+            Self::RestoreRecord {
+                zone, name, previous, ..
+            } => match previous {
+                Some(v) => format!("point DNS record {name} (zone {zone}) back to {v}"),
+                None => format!("delete DNS record {name} (zone {zone})"),
+            },
+        }
+    }
+
+    /// Removes a resource the execution created (as opposed to restoring a setting).
+    pub fn removes_resource(&self) -> bool {
+        !matches!(self, Self::RestoreParameter { .. } | Self::RestoreRecord { .. })
+    }
+}
+
+/// A final snapshot a delete of a database asked RDS for (kept; not part of any
+/// retention schedule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalSnapshot {
+    pub region: Region,
+    pub kind: ResourceKind,
+    /// The database deleted.
+    pub database: String,
+    pub snapshot: String,
+    /// Seen by a describe after the database was gone.
+    #[serde(default)]
+    pub confirmed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compensation {
+    /// The step that made the change.
+    pub step: Action,
+    pub undo: Undo,
+    /// Undone already (by teardown or compensation).
+    #[serde(default)]
+    pub done: bool,
+}
+
+/// One step's timing. A step run several times (poll, retries) keeps its first start, its
+/// last end and the count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub action: Action,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    pub runs: u32,
+    /// Time spent inside the function, summed over the runs (milliseconds).
+    pub busy_ms: u64,
+    #[serde(default)]
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecStatus {
+    Running,
+    Succeeded,
+    /// Failed; the compensations ran.
+    Failed,
+    /// Failed after the endpoints were switched to the recovered databases: they may have
+    /// taken writes, so nothing was deleted or switched back. An operator finishes (or
+    /// reverses) the execution by hand; [`OperatorHandoff`] says what was done and what
+    /// remains.
+    NeedsOperator,
+}
+
+/// What an operator needs when an execution stops after its endpoint switch began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorHandoff {
+    /// The step that failed and its error.
+    pub reason: String,
+    /// What the execution did, one line each (steps completed, endpoints switched,
+    /// databases left running).
+    pub done: Vec<String>,
+    /// What is left for the operator, one line each.
+    pub remaining: Vec<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A failback's cost: the writes it lost and the time production could not write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailbackWindow {
+    /// Writes to the DR side stopped (the quiesce), and when they are taken to have
+    /// stopped (after the settle time); `None`: not quiesced.
+    pub quiesced_at: Option<DateTime<Utc>>,
+    pub writes_stopped_at: Option<DateTime<Utc>>,
+    /// The earliest start of the DR-side snapshots copied back.
+    pub snapshot_at: Option<DateTime<Utc>>,
+    /// The endpoints pointed at the source side again (the switch step's end).
+    pub endpoints_back_at: Option<DateTime<Utc>>,
+    /// Writes the DR side took after its snapshot began and before writes stopped (or,
+    /// without a quiesce, before the switch): lost by the failback. Zero when quiesced.
+    pub data_loss_window_secs: Option<u64>,
+    /// From the quiesce until the endpoints pointed at the source side: production could
+    /// not write. Zero without a quiesce (writes went on, and were lost instead).
+    pub outage_secs: Option<u64>,
+}
+
+/// RTO and RPO as measured, against the plan's targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Trigger → validated.
+    pub rto_secs: Option<u64>,
+    pub rto_target_secs: u64,
+    pub rto_met: Option<bool>,
+    /// Failure (or drill) time − the oldest data instant among the recovered databases.
+    pub rpo_secs: Option<u64>,
+    pub rpo_target_secs: u64,
+    pub rpo_met: Option<bool>,
+}
+
+impl Measurement {
+    pub fn breaches(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rto_met == Some(false) {
+            out.push(format!(
+                "RTO {}s > target {}s",
+                self.rto_secs.unwrap_or(0),
+                self.rto_target_secs
+            ));
+        }
+        if self.rpo_met == Some(false) {
+            out.push(format!(
+                "RPO {}s > target {}s",
+                self.rpo_secs.unwrap_or(0),
+                self.rpo_target_secs
+            ));
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrExecution {
+    pub plan: String,
+    pub execution: String,
+    pub mode: Mode,
+    pub status: ExecStatus,
+    /// When the execution was triggered (its pre-check ran).
+    pub triggered_at: DateTime<Utc>,
+    /// The failure time (failover) or the drill time: what the RPO is measured from.
+    pub reference_time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_at: Option<DateTime<Utc>>,
+    /// When the switch step began changing endpoints (recorded before the first change).
+    /// From then on the recovered databases may take writes: no failure deletes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<DateTime<Utc>>,
+    /// Failback: when the quiesce stopped the writes to the DR side, and when they are
+    /// taken to have stopped (after the plan's settle time): the DR-side snapshot starts
+    /// no earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesced_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_stopped_at: Option<DateTime<Utc>>,
+    /// The endpoints (parameter names, DNS records) the switch changed and read back,
+    /// as `name → value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switched: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Set when the execution stopped after its switch began ([`ExecStatus::NeedsOperator`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_operator: Option<OperatorHandoff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The confirmation token's nonce (failover, failback): single use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_nonce: Option<String>,
+    pub steps: Vec<StepRecord>,
+    pub databases: Vec<DbRun>,
+    /// The plan's S3 data sets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataRun>,
+    /// The plan's DynamoDB tables (drills and failovers; a failback restores none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableRun>,
+    pub compensations: Vec<Compensation>,
+    /// The final snapshots of the databases this execution deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_snapshots: Vec<FinalSnapshot>,
+    /// Pre-check and validation results, one line each.
+    #[serde(default)]
+    pub checks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurement: Option<Measurement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_key: Option<String>,
+    pub version: u64,
+}
+
+impl DrExecution {
+    /// A new record: every database planned with its deterministic target name.
+    pub fn new(plan: &DrPlan, execution: &str, mode: Mode, now: DateTime<Utc>, reference_time: DateTime<Utc>) -> Self {
+        let databases = plan
+            .databases
+            .iter()
+            .map(|db| {
+                let (region, id) = match mode {
+                    Mode::Drill => (plan.dr_region.clone(), resource_name("lbdr", execution, &db.id)),
+                    Mode::Failover => (plan.dr_region.clone(), resource_name("lbfo", execution, &db.id)),
+                    Mode::Failback => (plan.source_region.clone(), resource_name("lbfb", execution, &db.id)),
+                };
+                DbRun {
+                    db: db.clone(),
+                    phase: Phase::New,
+                    source: None,
+                    reason: String::new(),
+                    target_region: region,
+                    target_id: id,
+                    expect_engine: None,
+                    expect_class: None,
+                    endpoint: None,
+                    writer: None,
+                    pre_failover_snapshot: None,
+                    ready_at: None,
+                }
+            })
+            .collect();
+        Self {
+            plan: plan.name.clone(),
+            execution: execution.to_owned(),
+            mode,
+            status: ExecStatus::Running,
+            triggered_at: now,
+            reference_time,
+            validated_at: None,
+            quiesced_at: None,
+            writes_stopped_at: None,
+            switched_at: None,
+            switched: Vec::new(),
+            finished_at: None,
+            needs_operator: None,
+            principal: None,
+            token_nonce: None,
+            steps: Vec::new(),
+            databases,
+            data: plan
+                .data
+                .iter()
+                .map(|d| DataRun {
+                    bucket: d.bucket.clone(),
+                    prefix: d.prefix.clone(),
+                    ..DataRun::default()
+                })
+                .collect(),
+            tables: plan
+                .tables
+                .iter()
+                .filter_map(|t| {
+                    let prefix = match mode {
+                        Mode::Drill => "lbdr",
+                        Mode::Failover => "lbfo",
+                        Mode::Failback => return None,
+                    };
+                    Some(TableRun {
+                        table: t.clone(),
+                        phase: Phase::New,
+                        recovery_point: None,
+                        backup_arn: None,
+                        backup_at: None,
+                        copy: None,
+                        import_arn: None,
+                        reason: String::new(),
+                        target_region: t.region.clone(),
+                        target_name: table_name(prefix, execution, &t.name),
+                        backup_item_count: None,
+                        content: None,
+                        expected: None,
+                        verdict: None,
+                        ready_at: None,
+                        validated_at: None,
+                    })
+                })
+                .collect(),
+            compensations: Vec::new(),
+            final_snapshots: Vec::new(),
+            checks: Vec::new(),
+            measurement: None,
+            error: None,
+            report_key: None,
+            version: 1,
+        }
+    }
+
+    /// Records the start of a run of `action`.
+    pub fn begin(&mut self, action: Action, now: DateTime<Utc>) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.action == action) {
+            s.runs += 1;
+        } else {
+            self.steps.push(StepRecord {
+                action,
+                started_at: now,
+                ended_at: None,
+                runs: 1,
+                busy_ms: 0,
+                outcome: String::new(),
+            });
+        }
+    }
+
+    /// Records the end of the current run of `action`.
+    pub fn end(&mut self, action: Action, started: DateTime<Utc>, now: DateTime<Utc>, outcome: impl Into<String>) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.action == action) {
+            s.ended_at = Some(now);
+            s.busy_ms += u64::try_from((now - started).num_milliseconds()).unwrap_or(0);
+            s.outcome = outcome.into();
+        }
+    }
+
+    /// Registers how to undo a change about to be made, once.
+    pub fn will_undo(&mut self, step: Action, undo: Undo) {
+        if !self.compensations.iter().any(|c| c.undo == undo) {
+            self.compensations.push(Compensation {
+                step,
+                undo,
+                done: false,
+            });
+        }
+    }
+
+    /// The switch began changing endpoints: the recovered databases may have taken writes,
+    /// so a failure from here on is handed to an operator and never compensated by
+    /// deleting them or pointing the endpoints back.
+    pub fn endpoints_switched(&self) -> bool {
+        self.switched_at.is_some() || !self.switched.is_empty()
+    }
+
+    /// The step number whose databases may start: the lowest with a database not ready.
+    pub fn current_step(&self) -> Option<u32> {
+        self.databases
+            .iter()
+            .filter(|d| d.phase != Phase::Ready)
+            .map(|d| d.db.step)
+            .min()
+    }
+
+    pub fn all_ready(&self) -> bool {
+        self.databases.iter().all(|d| d.phase == Phase::Ready) && self.tables.iter().all(|t| t.phase == Phase::Ready)
+    }
+
+    /// RTO and RPO against `plan`'s targets (unknown parts stay `None`).
+    pub fn measure(&self, plan: &DrPlan) -> Measurement {
+        let secs = |d: chrono::Duration| u64::try_from(d.num_seconds()).unwrap_or(0);
+        let rto = self.validated_at.map(|v| secs(v - self.triggered_at));
+        let oldest = self
+            .databases
+            .iter()
+            .map(|d| d.source.as_ref().and_then(Source::data_as_of))
+            .chain(self.data.iter().map(|d| d.run_at))
+            .chain(self.tables.iter().map(|t| t.backup_at))
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.into_iter().min());
+        let rpo = oldest.map(|t| secs(self.reference_time - t));
+        let target = |d: Duration| d.as_secs();
+        Measurement {
+            rto_secs: rto,
+            rto_target_secs: target(plan.rto),
+            rto_met: rto.map(|r| r <= target(plan.rto)),
+            rpo_secs: rpo,
+            rpo_target_secs: target(plan.rpo),
+            rpo_met: rpo.map(|r| r <= target(plan.rpo)),
+        }
+    }
+
+    /// A failback's data loss window and outage, as far as known (`None` for other modes).
+    pub fn failback_window(&self) -> Option<FailbackWindow> {
+        if self.mode != Mode::Failback {
+            return None;
+        }
+        let secs = |d: chrono::Duration| u64::try_from(d.num_seconds()).unwrap_or(0);
+        let snapshot_at = self
+            .databases
+            .iter()
+            .map(|d| match &d.source {
+                Some(Source::DrSide { taken_at, .. }) => *taken_at,
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.into_iter().min());
+        let endpoints_back_at = self
+            .steps
+            .iter()
+            .find(|s| s.action == Action::Switch && !s.outcome.starts_with("failed"))
+            .and_then(|s| s.ended_at);
+        // Without a quiesce, the DR side took writes until the endpoints moved.
+        let stopped = self.writes_stopped_at.or(endpoints_back_at);
+        let data_loss_window_secs = match (stopped, snapshot_at) {
+            (Some(stopped), Some(snapshot)) => Some(secs(stopped - snapshot)),
+            _ => None,
+        };
+        let outage_secs = match (self.quiesced_at, endpoints_back_at) {
+            (Some(q), Some(back)) => Some(secs(back - q)),
+            (None, Some(_)) => Some(0),
+            (_, None) => None,
+        };
+        Some(FailbackWindow {
+            quiesced_at: self.quiesced_at,
+            writes_stopped_at: self.writes_stopped_at,
+            snapshot_at,
+            endpoints_back_at,
+            data_loss_window_secs,
+            outage_secs,
+        })
+    }
+
+    /// The JSON report written to S3 at the end of every execution.
+    pub fn report(&self) -> serde_json::Value {
+        let steps: Vec<_> = self
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "step": s.action,
+                    "started_at": s.started_at,
+                    "ended_at": s.ended_at,
+                    "elapsed_ms": s.ended_at.map(|e| (e - s.started_at).num_milliseconds()),
+                    "busy_ms": s.busy_ms,
+                    "runs": s.runs,
+                    "outcome": s.outcome,
+                })
+            })
+            .collect();
+        let databases: Vec<_> = self
+            .databases
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "database": d.db.id,
+                    "kind": d.db.kind,
+                    "step": d.db.step,
+                    "source": d.source,
+                    "reason": d.reason,
+                    "recovered_as": d.target_id,
+                    "region": d.target_region,
+                    "endpoint": d.endpoint,
+                    "writer": d.writer,
+                    "pre_failover_snapshot": d.pre_failover_snapshot,
+                    "ready_at": d.ready_at,
+                })
+            })
+            .collect();
+        let compensations: Vec<_> = self
+            .compensations
+            .iter()
+            .map(|c| serde_json::json!({"step": c.step, "undo": c.undo.describe(), "done": c.done}))
+            .collect();
+        serde_json::json!({
+            "plan": self.plan,
+            "execution": self.execution,
+            "mode": self.mode,
+            "status": self.status,
+            "triggered_at": self.triggered_at,
+            "reference_time": self.reference_time,
+            "validated_at": self.validated_at,
+            "switched_at": self.switched_at,
+            "switched": self.switched,
+            "finished_at": self.finished_at,
+            "needs_operator": self.needs_operator,
+            "measurement": self.measurement,
+            "failback": self.failback_window(),
+            "steps": steps,
+            "databases": databases,
+            "data": self.data,
+            "tables": self.tables,
+            "checks": self.checks,
+            "compensations": compensations,
+            "final_snapshots": self.final_snapshots,
+            "error": self.error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn plan() -> DrPlan {
+        DrPlan::from_json(
+            r#"{"name":"p","source_region":"us-east-1","dr_region":"us-west-2","rto":"30m","rpo":"15m",
+                "databases":[{"arn":"arn:aws:rds:us-east-1:123456789012:db:orders","read_replica":"orders-r"},
+                             {"arn":"arn:aws:rds:us-east-1:123456789012:cluster:ledger","step":2}],
+                "network":{"allow_default_network":true}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn names_are_deterministic_valid_rds_identifiers() {
+        let a = resource_name("lbdr", "exec-1", "orders");
+        assert_eq!(a, resource_name("lbdr", "exec-1", "orders"));
+        assert_ne!(a, resource_name("lbdr", "exec-2", "orders"));
+        let long = resource_name("lbdr", "e", &"x".repeat(63));
+        assert!(is_rds_identifier(&long) && long.len() == 63);
+        let writer = writer_instance_name(&long);
+        assert!(
+            is_rds_identifier(&writer) && writer.starts_with(&long[..60]),
+            "{writer}"
+        );
+        assert_eq!(writer_instance_name("lbdr-1234abcd-ledger"), "lbdr-1234abcd-ledger-w1");
+    }
+
+    #[test]
+    fn source_choice_follows_the_rules_and_says_why() {
+        let p = plan();
+        let now = t("2026-11-23T03:00:00Z");
+        let copy = Some((
+            "us-west-2/db/lb-x".to_owned(),
+            "lb-x".to_owned(),
+            t("2026-11-23T02:50:00Z"),
+        ));
+        let healthy = SourceFacts {
+            source_healthy: true,
+            pitr_window: Some((t("2026-11-16T03:00:00Z"), t("2026-11-23T02:59:00Z"))),
+            replica_available: true,
+            newest_dr_copy: copy.clone(),
+        };
+        // Drill, healthy, 1 minute past the latest restorable time: PITR at that time.
+        let (s, why) = choose_source(Mode::Drill, &p.databases[0], &healthy, now, now);
+        assert_eq!(
+            s,
+            Some(Source::PointInTime {
+                restore_time: t("2026-11-23T02:59:00Z")
+            }),
+            "{why}"
+        );
+        // Drill, a target inside the window.
+        let (s, _) = choose_source(Mode::Drill, &p.databases[0], &healthy, t("2026-11-20T00:00:00Z"), now);
+        assert!(matches!(s, Some(Source::PointInTime { .. })));
+        // Drill, source down: the DR copy; drills never promote.
+        let down = SourceFacts {
+            source_healthy: false,
+            ..healthy.clone()
+        };
+        let (s, why) = choose_source(Mode::Drill, &p.databases[0], &down, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })), "{why}");
+        assert!(why.contains("source region unhealthy"), "{why}");
+        // Failover with a replica: promote it.
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &healthy, now, now);
+        assert!(matches!(s, Some(Source::PromoteReplica { .. })), "{why}");
+        // Aurora without a global cluster: the snapshot copy.
+        let (s, _) = choose_source(Mode::Failover, &p.databases[1], &healthy, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })));
+        // Nothing usable.
+        let none = SourceFacts::default();
+        let (s, why) = choose_source(Mode::Failover, &p.databases[1], &none, now, now);
+        assert!(s.is_none() && why.contains("no verified recovery point"), "{why}");
+    }
+
+    fn global_plan(global_move: &str) -> DrPlan {
+        DrPlan::from_json(&format!(
+            r#"{{"name":"g","source_region":"us-east-1","dr_region":"us-west-2","rto":"30m","rpo":"15m",
+                "network":{{"allow_default_network":true}},
+                "databases":[{{"arn":"arn:aws:rds:us-east-1:123456789012:cluster:ledger",
+                               "global_cluster":"ledger-global","read_replica":"ledger-west",
+                               "global_move":"{global_move}"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_global_database_fails_over_with_data_loss_in_an_outage() {
+        let p = global_plan("outage");
+        let now = t("2026-11-23T03:00:00Z");
+        let copy = Some((
+            "us-west-2/cluster/lb-x".to_owned(),
+            "lb-x".to_owned(),
+            t("2026-11-23T02:50:00Z"),
+        ));
+        // The primary region is down; the secondary cluster answers.
+        let facts = SourceFacts {
+            source_healthy: false,
+            pitr_window: None,
+            replica_available: true,
+            newest_dr_copy: copy.clone(),
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &facts, now, now);
+        assert_eq!(
+            s,
+            Some(Source::GlobalCluster {
+                global_cluster: "ledger-global".into(),
+                as_of: now,
+                method: GlobalMove::Outage,
+            }),
+            "{why}"
+        );
+        assert!(why.contains("AllowDataLoss") && why.contains("ledger-west"), "{why}");
+        // Never by detaching and promoting the secondary, even when the primary is healthy.
+        let healthy = SourceFacts {
+            source_healthy: true,
+            ..facts.clone()
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &healthy, now, now);
+        assert!(
+            matches!(
+                s,
+                Some(Source::GlobalCluster {
+                    method: GlobalMove::Outage,
+                    ..
+                })
+            ),
+            "{why}"
+        );
+        // No secondary cluster: the verified snapshot copy in the DR region.
+        let no_secondary = SourceFacts {
+            replica_available: false,
+            ..facts.clone()
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &no_secondary, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })), "{why}");
+        // Drills never move a global database.
+        let (s, why) = choose_source(Mode::Drill, &p.databases[0], &healthy, now, now);
+        assert!(matches!(s, Some(Source::DrSnapshot { .. })), "{why}");
+    }
+
+    #[test]
+    fn a_planned_move_of_a_global_database_is_a_switchover_and_needs_the_primary() {
+        let p = global_plan("planned");
+        let now = t("2026-11-23T03:00:00Z");
+        let healthy = SourceFacts {
+            source_healthy: true,
+            pitr_window: None,
+            replica_available: true,
+            newest_dr_copy: None,
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &healthy, now, now);
+        assert!(
+            matches!(
+                s,
+                Some(Source::GlobalCluster {
+                    method: GlobalMove::Planned,
+                    ..
+                })
+            ),
+            "{why}"
+        );
+        assert!(why.contains("switchover") && why.contains("no data loss"), "{why}");
+        // Primary down: refused with the way out, never a silent data-losing failover.
+        let down = SourceFacts {
+            source_healthy: false,
+            ..healthy
+        };
+        let (s, why) = choose_source(Mode::Failover, &p.databases[0], &down, now, now);
+        assert!(s.is_none(), "{why}");
+        assert!(why.contains("set global_move to \"outage\""), "{why}");
+    }
+
+    #[test]
+    fn an_execution_recorded_before_the_move_was_named_reads_as_an_outage_failover() {
+        let old = r#"{"type":"global-cluster","global_cluster":"g","as_of":"2026-11-23T03:00:00Z"}"#;
+        let s: Source = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            s,
+            Source::GlobalCluster {
+                method: GlobalMove::Outage,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rto_and_rpo_are_measured_against_the_targets() {
+        let p = plan();
+        let t0 = t("2026-11-23T03:00:00Z");
+        let mut e = DrExecution::new(&p, "x", Mode::Drill, t0, t0);
+        assert_eq!(e.current_step(), Some(1));
+        e.databases[0].source = Some(Source::PointInTime {
+            restore_time: t("2026-11-23T02:59:00Z"),
+        });
+        e.databases[1].source = Some(Source::DrSnapshot {
+            recovery_point: "r".into(),
+            snapshot: "s".into(),
+            taken_at: t("2026-11-23T02:40:00Z"),
+        });
+        e.validated_at = Some(t("2026-11-23T03:12:00Z"));
+        let m = e.measure(&p);
+        assert_eq!((m.rto_secs, m.rto_met), (Some(720), Some(true)));
+        assert_eq!((m.rpo_secs, m.rpo_met), (Some(1200), Some(false)));
+        assert_eq!(m.breaches(), vec!["RPO 1200s > target 900s".to_owned()]);
+    }
+
+    #[test]
+    fn a_quiesced_failback_loses_nothing_and_an_unquiesced_one_says_what_it_lost() {
+        let p = plan();
+        let t0 = t("2026-11-23T03:00:00Z");
+        let mut e = DrExecution::new(&p, "fb", Mode::Failback, t0, t0);
+        for d in &mut e.databases {
+            d.source = Some(Source::DrSide {
+                resource: "lbfo-x".into(),
+                snapshot: "lbfbs-x".into(),
+                taken_at: Some(t("2026-11-23T03:02:00Z")),
+            });
+        }
+        e.begin(Action::Switch, t("2026-11-23T03:20:00Z"));
+        e.end(
+            Action::Switch,
+            t("2026-11-23T03:20:00Z"),
+            t("2026-11-23T03:20:05Z"),
+            "switched",
+        );
+        // Not quiesced: the writes of 03:02 .. 03:20:05 stayed on the DR side.
+        let w = e.failback_window().unwrap();
+        assert_eq!((w.data_loss_window_secs, w.outage_secs), (Some(1085), Some(0)));
+        // Quiesced at 03:01, settled by 03:01:30, snapshot at 03:02: nothing lost, and
+        // writes were refused from 03:01 until the switch.
+        e.quiesced_at = Some(t("2026-11-23T03:01:00Z"));
+        e.writes_stopped_at = Some(t("2026-11-23T03:01:30Z"));
+        let w = e.failback_window().unwrap();
+        assert_eq!((w.data_loss_window_secs, w.outage_secs), (Some(0), Some(1145)));
+        assert_eq!(e.report()["failback"]["data_loss_window_secs"], 0);
+        assert!(
+            DrExecution::new(&p, "d", Mode::Drill, t0, t0)
+                .failback_window()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn undo_is_registered_once_and_steps_accumulate() {
+        let p = plan();
+        let t0 = t("2026-11-23T03:00:00Z");
+        let mut e = DrExecution::new(&p, "x", Mode::Drill, t0, t0);
+        let u = Undo::DeleteInstance {
+            region: p.dr_region.clone(),
+            id: "a".into(),
+        };
+        e.will_undo(Action::Restore, u.clone());
+        e.will_undo(Action::Restore, u);
+        assert_eq!(e.compensations.len(), 1);
+        e.begin(Action::Poll, t0);
+        e.end(Action::Poll, t0, t0 + chrono::Duration::milliseconds(20), "waiting");
+        e.begin(Action::Poll, t0 + chrono::Duration::seconds(1));
+        e.end(
+            Action::Poll,
+            t0 + chrono::Duration::seconds(1),
+            t0 + chrono::Duration::milliseconds(1030),
+            "ready",
+        );
+        assert_eq!((e.steps[0].runs, e.steps[0].busy_ms), (2, 50));
+        assert_eq!(e.report()["steps"][0]["elapsed_ms"], 1030);
+    }
+}
