@@ -49,7 +49,7 @@ status: $(VENV)/.installed ## Show the local AWS stack's processes and health
 
 CARGO        := cargo
 FUNCTIONS    := create-snapshots copy-snapshots track-recovery-points plan-backups expire-recovery-points backup-objects verify-backups restore-objects tier-backups export-snapshots admin-api send-digest run-dr-step backup-config archive-bundles
-FN_PACKAGES  := $(foreach f,$(FUNCTIONS),-p $(f)-lambda)
+FN_BINS      := $(foreach f,$(FUNCTIONS),--bin $(f))
 CFN_LINT     := $(VENV)/bin/cfn-lint
 
 # Runs a command with the local stack up: reuses a running stack and leaves it running;
@@ -68,10 +68,11 @@ endef
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
 
-# The function binaries as `cargo lambda watch` builds them (same features), so the
-# first invocation on the local stack does not compile.
+# The function binaries as `cargo lambda watch` builds them (`cargo run --bin <function>`
+# from the workspace root: features resolved over the whole workspace), so the first
+# invocation on the local stack does not compile.
 functions:
-	$(CARGO) build $(FN_PACKAGES) --bins
+	$(CARGO) build $(FN_BINS)
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
