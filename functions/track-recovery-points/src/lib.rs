@@ -9,7 +9,7 @@
 //! `CopyLag` (capture to copy available), `StuckRecoveryPoints`, and per location
 //! `RpoChecks`, `RpoBreaches` and `RecoveryPointAge`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
