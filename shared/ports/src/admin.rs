@@ -1,6 +1,6 @@
 //! What the admin API keeps besides the catalog's own records: the append-only audit trail,
 //! restore requests, and the RDS operations a restore needs. Ports here, DynamoDB and RDS
-//! adapters in [`lifeboat_aws::admin`], in-memory fakes in [`fake`].
+//! adapters in `lifeboat_aws::admin`, in-memory fakes in `lifeboat_testkit::admin`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

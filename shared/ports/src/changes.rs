@@ -1,7 +1,7 @@
 //! The change-feed port: a queue of S3 change events for one protected bucket/prefix
 //! (an SQS queue fed by S3 event notifications or by EventBridge). The AWS adapter is
-//! [`lifeboat_aws::sqs::SqsChangeFeed`]; the in-memory fake is [`fake::InMemoryChangeFeed`]
-//! (feature `test-util`).
+//! `lifeboat_aws::sqs::SqsChangeFeed`; the in-memory fake is
+//! `lifeboat_testkit::changes::InMemoryChangeFeed`.
 
 use std::time::Duration;
 

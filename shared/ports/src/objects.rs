@@ -1,6 +1,6 @@
 //! The object-store port: what S3 backup, verification and restore need from S3, in the
-//! domain's words. The AWS adapter is [`lifeboat_aws::s3::S3ObjectStore`]; the in-memory
-//! fake is [`fake::InMemoryObjectStore`] (feature `test-util`).
+//! domain's words. The AWS adapter is `lifeboat_aws::s3::S3ObjectStore`; the in-memory
+//! fake is `lifeboat_testkit::objects::InMemoryObjectStore`.
 
 use std::pin::Pin;
 

@@ -1,6 +1,6 @@
 //! The archive-vault port: what archiving bundles in a Glacier vault needs, in the domain's
-//! words. The AWS adapter is [`lifeboat_aws::glacier::GlacierArchiveVault`]; the in-memory
-//! fake is [`fake::InMemoryArchiveVault`] (feature `test-util`).
+//! words. The AWS adapter is `lifeboat_aws::glacier::GlacierArchiveVault`; the in-memory
+//! fake is `lifeboat_testkit::vault::InMemoryArchiveVault`.
 //!
 //! Lifeboat computes every tree hash itself: an upload sends the tree hash of the body
 //! (and of each part), which Glacier checks the bytes against; a retrieval's output is
