@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod object_store;
 pub mod planning;
 pub mod reports;
+pub mod restores;
 pub mod routing;
 pub mod telemetry;
 pub mod verify;

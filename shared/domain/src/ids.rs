@@ -201,6 +201,17 @@ pub struct ResourceRef {
     pub region: Region,
 }
 
+/// RDS identifier rules: 1–63 letters, digits and hyphens, starting with a letter, no
+/// trailing hyphen and no two hyphens in a row.
+pub fn is_rds_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

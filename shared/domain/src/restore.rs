@@ -250,3 +250,26 @@ pub fn next_restore_step(r: &RestoreRecord, seen: &SwapObserved) -> RestoreStep 
         RestoreState::Finished | RestoreState::RolledBack => RestoreStep::Wait("done".into()),
     }
 }
+
+/// The final snapshot of an overwritten original, taken when the restore is finished.
+pub fn final_snapshot_name(restore_id: &str) -> String {
+    format!("lb-pre-{restore_id}")
+}
+
+impl RestoreRecord {
+    /// The record after RDS refused a step (`what`, with RDS's error `code`): a forward
+    /// step becomes `failed` (rollback possible), a rollback step `rollback-failed`
+    /// (rollback can be asked for again), a finish stays `finishing` (finish can be asked
+    /// for again). Nothing was deleted.
+    #[must_use]
+    pub fn refused(&self, what: &str, code: &str) -> Self {
+        let mut next = self.clone();
+        next.state = match self.state {
+            RestoreState::RollingBack => RestoreState::RollbackFailed,
+            RestoreState::Finishing => RestoreState::Finishing,
+            _ => RestoreState::Failed,
+        };
+        next.failure = Some(format!("{what} was refused ({code}); nothing was deleted"));
+        next
+    }
+}

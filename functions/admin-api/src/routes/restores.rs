@@ -20,10 +20,13 @@
 //! conditional write before it is carried out, so a replayed request does nothing twice.
 
 use chrono::Utc;
+use lifeboat::restores::{RestoreError, Restores};
 use lifeboat_domain::confirm::{self, TokenError};
 use lifeboat_domain::dr::plan::RestoreSettings;
+use lifeboat_domain::ids::is_rds_identifier;
 use lifeboat_domain::restore::{
-    RestoreRecord, RestoreState, RestoreStep, SwapObserved, next_restore_step, preserved_name, set_aside_name,
+    RestoreRecord, RestoreState, RestoreStep, SwapObserved, final_snapshot_name, next_restore_step, preserved_name,
+    set_aside_name,
 };
 use lifeboat_domain::{RecoveryPointId, ResourceKind};
 use lifeboat_ports::PortError;
@@ -115,21 +118,6 @@ struct ConfirmRequest {
     token: String,
 }
 
-/// RDS DB instance identifier rules: 1-63 letters, digits, hyphens; starts with a letter;
-/// no trailing or double hyphen.
-fn valid_instance_id(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !s.ends_with('-')
-        && !s.contains("--")
-}
-
-/// The final snapshot of an overwritten original, taken when the restore is finished.
-fn final_snapshot_name(restore_id: &str) -> String {
-    format!("lb-pre-{restore_id}")
-}
-
 /// What the token is bound to: every fact the confirm step acts on.
 fn digest(r: &RestoreRecord) -> String {
     confirm::request_digest(&json!({
@@ -177,6 +165,23 @@ fn placement_view(s: &RestoreSettings) -> Value {
     })
 }
 
+/// The restore lifecycle over this deployment's restore records and RDS.
+fn restores(deps: &Deps) -> Restores<'_> {
+    Restores {
+        store: deps.restores.as_ref(),
+        rds: deps.rds.as_ref(),
+        clock: deps.ports().clock.as_ref(),
+    }
+}
+
+fn problem(e: RestoreError) -> Problem {
+    match e {
+        RestoreError::Changed => Problem::conflict("the restore changed meanwhile; read it again"),
+        RestoreError::Port(e) => port(&e),
+        RestoreError::Internal(cause) => Problem::internal(cause),
+    }
+}
+
 fn port(e: &PortError) -> Problem {
     Problem::from_port(e)
 }
@@ -198,7 +203,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         .map_err(|e| problem = problem.clone().with_error("recoveryPoint", e.to_string()))
         .ok();
     if let Some(t) = &r.target
-        && !valid_instance_id(t)
+        && !is_rds_identifier(t)
     {
         problem = problem.with_error(
             "target",
@@ -405,19 +410,6 @@ async fn load(deps: &Deps, call: &Call<'_>) -> Result<RestoreRecord, Problem> {
         .ok_or_else(|| Problem::not_found(format!("no restore {id}")))
 }
 
-async fn save(deps: &Deps, mut next: RestoreRecord, previous_version: u64) -> Result<RestoreRecord, Problem> {
-    next.version = previous_version + 1;
-    next.updated_at = deps.now();
-    deps.restores
-        .update(&next, previous_version)
-        .await
-        .map_err(|e| match e {
-            PortError::Conflict(_) => Problem::conflict("the restore changed meanwhile; read it again"),
-            other => port(&other),
-        })?;
-    Ok(next)
-}
-
 fn empty_body(call: &Call<'_>, what: &str) -> Result<(), Problem> {
     let body = call.req.json()?;
     if body.as_object().is_none_or(|m| !m.is_empty()) {
@@ -510,8 +502,8 @@ pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         .await
         .map_err(|e| token_problem(&e))?;
     // Claim the restore before the first change: a concurrent confirm loses here.
-    let claimed = save(deps, next, record.version).await?;
-    let (record, detail) = step(deps, claimed).await?;
+    let claimed = restores(deps).save(next, record.version).await.map_err(problem)?;
+    let (record, detail) = restores(deps).step(claimed).await.map_err(problem)?;
     ApiResponse::with_status(202, json!({"restore": view(&record), "detail": detail}))
 }
 
@@ -522,163 +514,6 @@ fn state_name(s: RestoreState) -> String {
         .unwrap_or_default()
 }
 
-/// What RDS shows under the identifiers the restore touches.
-async fn observe(deps: &Deps, r: &RestoreRecord) -> Result<SwapObserved, Problem> {
-    let status = |id: Option<String>| async move {
-        match id {
-            Some(id) => deps.rds.instance_status(&r.region, &id).await.map_err(|e| port(&e)),
-            None => Ok(None),
-        }
-    };
-    if let Some(writer) = &r.writer {
-        return Ok(SwapObserved {
-            target: deps
-                .rds
-                .cluster_status(&r.region, &r.target)
-                .await
-                .map_err(|e| port(&e))?,
-            writer: status(Some(writer.instance.clone())).await?,
-            ..SwapObserved::default()
-        });
-    }
-    Ok(SwapObserved {
-        target: status(Some(r.target.clone())).await?,
-        preserved: status(r.preserved_as.clone()).await?,
-        set_aside: status(r.set_aside_as.clone()).await?,
-        writer: None,
-    })
-}
-
-/// Takes the restore's next steps: records state changes until a step needs RDS to work
-/// (a rename, a restore, a delete: claimed by a conditional write, then started) or
-/// there is nothing to do yet. Returns the record and what it waits for.
-async fn step(deps: &Deps, mut record: RestoreRecord) -> Result<(RestoreRecord, String), Problem> {
-    // A state change is at most a few steps away; the bound only guards against a loop.
-    for _ in 0..4 {
-        let seen = observe(deps, &record).await?;
-        let version = record.version;
-        match next_restore_step(&record, &seen) {
-            RestoreStep::Wait(why) => return Ok((record, why)),
-            RestoreStep::Become(state) => {
-                let mut next = record.clone();
-                next.state = state;
-                record = save(deps, next, version).await?;
-            }
-            RestoreStep::Rename { from, to } => {
-                let claimed = save(deps, record.clone(), version).await?;
-                let result = deps.rds.rename_instance(&claimed.region, &from, &to).await;
-                return match result {
-                    Ok(()) => Ok((claimed, format!("renaming {from} to {to}"))),
-                    Err(e) => failed(deps, claimed, &format!("the rename of {from} to {to}"), e).await,
-                };
-            }
-            RestoreStep::Restore => {
-                let mut next = record.clone();
-                next.state = RestoreState::Restoring;
-                let claimed = save(deps, next, version).await?;
-                let result = if claimed.is_cluster() {
-                    deps.rds
-                        .restore_cluster(
-                            &claimed.region,
-                            &claimed.snapshot_name,
-                            &claimed.target,
-                            &claimed.settings,
-                        )
-                        .await
-                } else {
-                    deps.rds
-                        .restore_instance(
-                            &claimed.region,
-                            &claimed.snapshot_name,
-                            &claimed.target,
-                            &claimed.settings,
-                        )
-                        .await
-                };
-                return match result {
-                    Ok(()) | Err(PortError::AlreadyExists(_)) => Ok((
-                        claimed.clone(),
-                        format!("restoring {} into {}", claimed.snapshot_name, claimed.target),
-                    )),
-                    Err(e) => failed(deps, claimed, "the restore", e).await,
-                };
-            }
-            RestoreStep::CreateWriter => {
-                let Some(writer) = record.writer.clone() else {
-                    return Err(Problem::internal("a cluster restore names no writer"));
-                };
-                let claimed = save(deps, record.clone(), version).await?;
-                let result = deps
-                    .rds
-                    .create_writer(&claimed.region, &claimed.target, &writer.instance, &writer.class)
-                    .await;
-                return match result {
-                    Ok(()) => Ok((
-                        claimed.clone(),
-                        format!(
-                            "{} is available; creating its writer {} ({})",
-                            claimed.target, writer.instance, writer.class
-                        ),
-                    )),
-                    Err(e) => failed(deps, claimed, "the writer's creation", e).await,
-                };
-            }
-            RestoreStep::DeletePreserved => {
-                let (Some(preserved), Some(snapshot)) = (record.preserved_as.clone(), record.final_snapshot.clone())
-                else {
-                    return Err(Problem::internal(
-                        "a finishing restore names no kept original or final snapshot",
-                    ));
-                };
-                let claimed = save(deps, record.clone(), version).await?;
-                let result = deps
-                    .rds
-                    .delete_instance_keeping_data(&claimed.region, &preserved, &snapshot)
-                    .await;
-                return match result {
-                    Ok(()) => {
-                        let mut done = claimed.clone();
-                        done.state = RestoreState::Finished;
-                        done.failure = None;
-                        let v = claimed.version;
-                        let done = save(deps, done, v).await?;
-                        Ok((done, format!("deleting {preserved} with the final snapshot {snapshot}")))
-                    }
-                    Err(e) => failed(deps, claimed, &format!("the deletion of {preserved}"), e).await,
-                };
-            }
-        }
-    }
-    Ok((record, "in progress".into()))
-}
-
-/// A step RDS refused. A transient error leaves the state as it is (ask again later);
-/// any other moves the restore to a state an operator can act from: a forward step to
-/// `failed` (rollback possible), a rollback step to `rollback-failed` (rollback can be
-/// asked for again), a finish stays `finishing` (finish can be asked for again).
-async fn failed(
-    deps: &Deps,
-    claimed: RestoreRecord,
-    what: &str,
-    e: PortError,
-) -> Result<(RestoreRecord, String), Problem> {
-    if e.is_transient() {
-        return Err(port(&e));
-    }
-    let mut next = claimed.clone();
-    next.state = match claimed.state {
-        RestoreState::RollingBack => RestoreState::RollbackFailed,
-        RestoreState::Finishing => RestoreState::Finishing,
-        _ => RestoreState::Failed,
-    };
-    next.failure = Some(format!("{what} was refused ({}); nothing was deleted", e.code()));
-    let version = claimed.version;
-    if let Err(p) = save(deps, next, version).await {
-        tracing::error!(restore = %claimed.id, status = p.status, "could not record the failed step");
-    }
-    Err(port(&e))
-}
-
 /// `POST /restores/{id}/advance`: takes the next step once RDS is ready for it (the
 /// original's identifier is free, the restore is available, a rename is applied).
 pub async fn advance(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
@@ -686,7 +521,7 @@ pub async fn advance(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
     empty_body(call, "advance")?;
     let record = load(deps, call).await?;
     needs_admin(record.overwrite, call.caller.role)?;
-    let (record, detail) = step(deps, record).await?;
+    let (record, detail) = restores(deps).step(record).await.map_err(problem)?;
     ApiResponse::ok(json!({"restore": view(&record), "detail": detail}))
 }
 
@@ -731,8 +566,8 @@ pub async fn finish(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem
     let mut next = record.clone();
     next.state = RestoreState::Finishing;
     next.final_snapshot = Some(final_snapshot_name(&record.id));
-    let claimed = save(deps, next, record.version).await?;
-    let (record, detail) = step(deps, claimed).await?;
+    let claimed = restores(deps).save(next, record.version).await.map_err(problem)?;
+    let (record, detail) = restores(deps).step(claimed).await.map_err(problem)?;
     ApiResponse::with_status(202, json!({"restore": view(&record), "detail": detail}))
 }
 
@@ -742,7 +577,7 @@ pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     let seen = if record.state == RestoreState::Previewed {
         SwapObserved::default()
     } else {
-        observe(deps, &record).await?
+        restores(deps).observe(&record).await.map_err(problem)?
     };
     let final_snapshot = match &record.final_snapshot {
         Some(name) => deps
@@ -797,7 +632,7 @@ pub async fn rollback(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Probl
             next.failure = None;
             // Named once and kept: every later step renames to the same identifier.
             next.set_aside_as = Some(set_aside_name(&record.target, &record.id));
-            save(deps, next, record.version).await?
+            restores(deps).save(next, record.version).await.map_err(problem)?
         }
         RestoreState::RollingBack => record,
         other => {
@@ -808,6 +643,6 @@ pub async fn rollback(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Probl
             )));
         }
     };
-    let (record, detail) = step(deps, next).await?;
+    let (record, detail) = restores(deps).step(next).await.map_err(problem)?;
     ApiResponse::with_status(202, json!({"restore": view(&record), "detail": detail}))
 }

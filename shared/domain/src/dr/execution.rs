@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{Region, ResourceKind};
 
-use super::plan::{DrPlan, GlobalMove, ProtectedDb, ProtectedTable, is_rds_identifier, is_table_name};
+use super::plan::{DrPlan, GlobalMove, ProtectedDb, ProtectedTable, is_table_name};
 use super::table_digest::TableContent;
+use crate::ids::is_rds_identifier;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

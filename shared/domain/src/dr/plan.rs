@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::is_rds_identifier;
 use crate::{PolicyName, Region, ResourceKind};
 
 use super::execution::Action;
@@ -456,17 +457,6 @@ pub fn fqdn(name: &str) -> String {
     } else {
         format!("{lower}.")
     }
-}
-
-/// RDS identifier rules: 1–63 letters, digits and hyphens, starting with a letter, no
-/// trailing hyphen and no two hyphens in a row.
-pub fn is_rds_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !s.ends_with('-')
-        && !s.contains("--")
 }
 
 /// `arn:<partition>:rds:<region>:<account>:db|cluster:<id>` → (region, kind, id).
