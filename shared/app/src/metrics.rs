@@ -490,6 +490,37 @@ impl Metrics {
     }
 }
 
+/// The units CloudWatch accepts in an EMF metric definition.
+const UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
 /// Checks one line against the EMF specification (the rules Lifeboat relies on): the root
 /// is an object with `_aws.Timestamp` (epoch ms) and a non-empty `CloudWatchMetrics` array;
 /// each directive has a namespace of 1-255 characters, dimension sets of at most 30 keys
@@ -498,35 +529,6 @@ impl Metrics {
 /// line is at most 256 KB (CloudWatch Logs' event size when EMF was specified). Returns
 /// every problem found.
 pub fn validate_emf(line: &str) -> Vec<String> {
-    const UNITS: [&str; 27] = [
-        "Seconds",
-        "Microseconds",
-        "Milliseconds",
-        "Bytes",
-        "Kilobytes",
-        "Megabytes",
-        "Gigabytes",
-        "Terabytes",
-        "Bits",
-        "Kilobits",
-        "Megabits",
-        "Gigabits",
-        "Terabits",
-        "Percent",
-        "Count",
-        "Bytes/Second",
-        "Kilobytes/Second",
-        "Megabytes/Second",
-        "Gigabytes/Second",
-        "Terabytes/Second",
-        "Bits/Second",
-        "Kilobits/Second",
-        "Megabits/Second",
-        "Gigabits/Second",
-        "Terabits/Second",
-        "Count/Second",
-        "None",
-    ];
     let mut problems = Vec::new();
     if line.len() > 256 * 1024 {
         problems.push(format!("line is {} bytes, over 256 KB", line.len()));
@@ -557,54 +559,65 @@ pub fn validate_emf(line: &str) -> Vec<String> {
         if ns.is_empty() || ns.len() > 255 {
             problems.push(format!("namespace {ns:?} is not 1-255 characters"));
         }
-        match d.get("Dimensions").and_then(Value::as_array) {
-            None => problems.push("Dimensions is not an array".into()),
-            Some(sets) => {
-                for set in sets {
-                    let Some(keys) = set.as_array() else {
-                        problems.push("a dimension set is not an array".into());
-                        continue;
-                    };
-                    if keys.len() > 30 {
-                        problems.push("a dimension set has more than 30 keys".into());
-                    }
-                    for k in keys {
-                        let k = k.as_str().unwrap_or_default();
-                        if !root.get(k).is_some_and(Value::is_string) {
-                            problems.push(format!("dimension {k:?} is not a string member of the root"));
-                        }
-                    }
-                }
-            }
-        }
-        let Some(metrics) = d.get("Metrics").and_then(Value::as_array) else {
-            problems.push("Metrics is not an array".into());
+        check_dimensions(&root, d, &mut problems);
+        check_metrics(&root, d, &mut problems);
+    }
+    problems
+}
+
+/// A directive's dimension sets: arrays of at most 30 keys naming string members of the
+/// root.
+fn check_dimensions(root: &serde_json::Map<String, Value>, directive: &Value, problems: &mut Vec<String>) {
+    let Some(sets) = directive.get("Dimensions").and_then(Value::as_array) else {
+        problems.push("Dimensions is not an array".into());
+        return;
+    };
+    for set in sets {
+        let Some(keys) = set.as_array() else {
+            problems.push("a dimension set is not an array".into());
             continue;
         };
-        if metrics.len() > MAX_METRICS_PER_LINE {
-            problems.push(format!("{} metric definitions, over 100", metrics.len()));
+        if keys.len() > 30 {
+            problems.push("a dimension set has more than 30 keys".into());
         }
-        for m in metrics {
-            let name = m.get("Name").and_then(Value::as_str).unwrap_or_default();
-            if name.is_empty() || name.len() > 255 {
-                problems.push(format!("metric name {name:?} is not 1-255 characters"));
-            }
-            if let Some(unit) = m.get("Unit")
-                && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
-            {
-                problems.push(format!("metric {name}: unit {unit} is not a CloudWatch unit"));
-            }
-            match root.get(name) {
-                Some(Value::Number(_)) => {}
-                Some(Value::Array(xs)) if xs.len() <= MAX_VALUES_PER_METRIC && xs.iter().all(Value::is_number) => {}
-                Some(Value::Array(xs)) => {
-                    problems.push(format!("metric {name}: {} values or not all numbers", xs.len()));
-                }
-                _ => problems.push(format!("metric {name} has no numeric member in the root")),
+        for k in keys {
+            let k = k.as_str().unwrap_or_default();
+            if !root.get(k).is_some_and(Value::is_string) {
+                problems.push(format!("dimension {k:?} is not a string member of the root"));
             }
         }
     }
-    problems
+}
+
+/// A directive's metric definitions: at most 100, each with a 1-255 character name, a
+/// CloudWatch unit if any, and a numeric member of the root (or at most 100 numbers).
+fn check_metrics(root: &serde_json::Map<String, Value>, directive: &Value, problems: &mut Vec<String>) {
+    let Some(metrics) = directive.get("Metrics").and_then(Value::as_array) else {
+        problems.push("Metrics is not an array".into());
+        return;
+    };
+    if metrics.len() > MAX_METRICS_PER_LINE {
+        problems.push(format!("{} metric definitions, over 100", metrics.len()));
+    }
+    for m in metrics {
+        let name = m.get("Name").and_then(Value::as_str).unwrap_or_default();
+        if name.is_empty() || name.len() > 255 {
+            problems.push(format!("metric name {name:?} is not 1-255 characters"));
+        }
+        if let Some(unit) = m.get("Unit")
+            && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
+        {
+            problems.push(format!("metric {name}: unit {unit} is not a CloudWatch unit"));
+        }
+        match root.get(name) {
+            Some(Value::Number(_)) => {}
+            Some(Value::Array(xs)) if xs.len() <= MAX_VALUES_PER_METRIC && xs.iter().all(Value::is_number) => {}
+            Some(Value::Array(xs)) => {
+                problems.push(format!("metric {name}: {} values or not all numbers", xs.len()));
+            }
+            _ => problems.push(format!("metric {name} has no numeric member in the root")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -269,50 +269,12 @@ impl Policy {
                 ));
             })
             .ok();
-        let schedule = match (&doc.every, &doc.cron) {
-            (Some(every), None) => parse_duration("every", every, &mut problems).and_then(|every| {
-                let before = problems.len();
-                check_every("every", every, &mut problems);
-                (problems.len() == before).then_some(Schedule::Every(every))
-            }),
-            (None, Some(cron)) => timezone.and_then(|tz| {
-                Schedule::cron(cron, tz)
-                    .map_err(|e| problems.push(format!("cron: {e}")))
-                    .ok()
-            }),
-            (Some(_), Some(_)) => {
-                problems.push("give either every or cron, not both".into());
-                None
-            }
-            (None, None) => {
-                problems.push("a schedule is required: every (e.g. 1h) or cron (e.g. \"0 * * * *\")".into());
-                None
-            }
-        };
+        let schedule = parse_schedule(doc, timezone, &mut problems);
         let rpo = parse_duration("rpo", &doc.rpo, &mut problems);
         if let (Some(schedule), Some(rpo)) = (&schedule, rpo) {
-            match schedule.longest_gap(reference_instant()) {
-                Some(gap) if rpo < gap => problems.push(format!(
-                    "rpo: {} is shorter than the schedule's longest gap ({}), so it can never be met",
-                    humantime::format_duration(rpo),
-                    humantime::format_duration(gap)
-                )),
-                None => problems.push("cron: the schedule never fires".into()),
-                Some(_) => {}
-            }
+            check_rpo(schedule, rpo, &mut problems);
         }
-        let retention = match (doc.retain, doc.retention) {
-            (Some(n), None) => Some(Retention::last(n)),
-            (None, Some(r)) => Some(r),
-            (Some(_), Some(_)) => {
-                problems.push("give either retain or retention, not both".into());
-                None
-            }
-            (None, None) => {
-                problems.push("retention is required: retain: n, or retention: {daily: 7, ...}".into());
-                None
-            }
-        };
+        let retention = parse_retention(doc, &mut problems);
         if retention.is_some_and(|r| !r.keeps_something()) {
             problems.push("retention keeps nothing; keep at least 1".into());
         }
@@ -320,19 +282,7 @@ impl Policy {
             problems.push(format!("priority: {} is outside 1 (most critical) to 9", doc.priority));
         }
         let copies = parse_copies(&doc.copies, &mut problems);
-        let mut windows = Vec::new();
-        let mut names = BTreeSet::new();
-        for w in &doc.windows {
-            match Window::from_document(w) {
-                Ok(w) => {
-                    if !names.insert(w.name.clone()) {
-                        problems.push(format!("windows: {:?} is listed twice", w.name));
-                    }
-                    windows.push(w);
-                }
-                Err(e) => problems.push(format!("windows: {e}")),
-            }
-        }
+        let windows = parse_windows(doc, &mut problems);
         let window_rule = doc.window_rule.as_ref().and_then(|r| {
             let every = parse_duration("window_rule.every", &r.every, &mut problems)?;
             let rpo = parse_duration("window_rule.rpo", &r.rpo, &mut problems)?;
@@ -355,24 +305,7 @@ impl Policy {
                 );
             }
         }
-        let verify = doc.verify.as_ref().and_then(|v| {
-            let every = parse_duration("verify.every", &v.every, &mut problems)?;
-            if every < Duration::from_hours(1) || every > Duration::from_hours(366 * 24) {
-                problems.push(format!(
-                    "verify.every: {} is outside 1 hour to 366 days",
-                    humantime::format_duration(every)
-                ));
-                return None;
-            }
-            if v.sample == Some(0) {
-                problems.push("verify.sample: check at least 1 object, or omit it to check every object".into());
-                return None;
-            }
-            Some(VerifyRule {
-                every,
-                sample: v.sample,
-            })
-        });
+        let verify = doc.verify.as_ref().and_then(|v| parse_verify(v, &mut problems));
         let tiers = super::tiering::TierSchedule::from_documents(&doc.tiers)
             .map_err(|p| problems.extend(p))
             .unwrap_or_default();
@@ -506,6 +439,96 @@ fn check_every(field: &str, every: Duration, problems: &mut Vec<String>) {
     } else if !every.as_secs().is_multiple_of(60) {
         problems.push(format!("{field}: must be a whole number of minutes"));
     }
+}
+/// The policy's schedule: `every` or `cron` (in `timezone`), exactly one of them.
+fn parse_schedule(doc: &PolicyDocument, timezone: Option<Tz>, problems: &mut Vec<String>) -> Option<Schedule> {
+    match (&doc.every, &doc.cron) {
+        (Some(every), None) => parse_duration("every", every, problems).and_then(|every| {
+            let before = problems.len();
+            check_every("every", every, problems);
+            (problems.len() == before).then_some(Schedule::Every(every))
+        }),
+        (None, Some(cron)) => timezone.and_then(|tz| {
+            Schedule::cron(cron, tz)
+                .map_err(|e| problems.push(format!("cron: {e}")))
+                .ok()
+        }),
+        (Some(_), Some(_)) => {
+            problems.push("give either every or cron, not both".into());
+            None
+        }
+        (None, None) => {
+            problems.push("a schedule is required: every (e.g. 1h) or cron (e.g. \"0 * * * *\")".into());
+            None
+        }
+    }
+}
+
+/// An RPO the schedule can meet: not shorter than its longest gap.
+fn check_rpo(schedule: &Schedule, rpo: Duration, problems: &mut Vec<String>) {
+    match schedule.longest_gap(reference_instant()) {
+        Some(gap) if rpo < gap => problems.push(format!(
+            "rpo: {} is shorter than the schedule's longest gap ({}), so it can never be met",
+            humantime::format_duration(rpo),
+            humantime::format_duration(gap)
+        )),
+        None => problems.push("cron: the schedule never fires".into()),
+        Some(_) => {}
+    }
+}
+
+/// `retain: n` or `retention: {...}`, exactly one of them.
+fn parse_retention(doc: &PolicyDocument, problems: &mut Vec<String>) -> Option<Retention> {
+    match (doc.retain, doc.retention) {
+        (Some(n), None) => Some(Retention::last(n)),
+        (None, Some(r)) => Some(r),
+        (Some(_), Some(_)) => {
+            problems.push("give either retain or retention, not both".into());
+            None
+        }
+        (None, None) => {
+            problems.push("retention is required: retain: n, or retention: {daily: 7, ...}".into());
+            None
+        }
+    }
+}
+
+/// The policy's criticality windows, each name once.
+fn parse_windows(doc: &PolicyDocument, problems: &mut Vec<String>) -> Vec<Window> {
+    let mut windows = Vec::new();
+    let mut names = BTreeSet::new();
+    for w in &doc.windows {
+        match Window::from_document(w) {
+            Ok(w) => {
+                if !names.insert(w.name.clone()) {
+                    problems.push(format!("windows: {:?} is listed twice", w.name));
+                }
+                windows.push(w);
+            }
+            Err(e) => problems.push(format!("windows: {e}")),
+        }
+    }
+    windows
+}
+
+/// The verification rule: every 1 hour to 366 days, a sample of at least one object.
+fn parse_verify(v: &VerifyRuleDocument, problems: &mut Vec<String>) -> Option<VerifyRule> {
+    let every = parse_duration("verify.every", &v.every, problems)?;
+    if every < Duration::from_hours(1) || every > Duration::from_hours(366 * 24) {
+        problems.push(format!(
+            "verify.every: {} is outside 1 hour to 366 days",
+            humantime::format_duration(every)
+        ));
+        return None;
+    }
+    if v.sample == Some(0) {
+        problems.push("verify.sample: check at least 1 object, or omit it to check every object".into());
+        return None;
+    }
+    Some(VerifyRule {
+        every,
+        sample: v.sample,
+    })
 }
 
 fn parse_copies(docs: &[CopyTargetDocument], problems: &mut Vec<String>) -> Vec<CopyTarget> {

@@ -195,86 +195,19 @@ fn needs_admin(r_overwrite: bool, role: Role) -> Result<(), Problem> {
     Ok(())
 }
 
-pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
-    query(call.req, &[])?;
-    let r: PreviewRequest = call.req.parse()?;
-    let mut problem = Problem::bad_request("Invalid restore request");
-    let id = RecoveryPointId::parse(&r.recovery_point)
-        .map_err(|e| problem = problem.clone().with_error("recoveryPoint", e.to_string()))
-        .ok();
-    if let Some(t) = &r.target
-        && !is_rds_identifier(t)
-    {
-        problem = problem.with_error(
-            "target",
-            "must be an RDS DB instance or cluster identifier (1-63 letters, digits, single hyphens, starting with a letter)",
-        );
-    }
-    if r.overwrite && r.target.is_none() {
-        problem = problem.with_error("target", "an overwrite names the instance it replaces");
-    }
-    let Some(id) = id.filter(|_| problem.errors.is_empty()) else {
-        return Err(problem);
-    };
-    needs_admin(r.overwrite, call.caller.role)?;
-    let rp = deps
-        .ports()
-        .catalog
-        .get(&id)
-        .await
-        .map_err(|e| port(&e))?
-        .ok_or_else(|| Problem::not_found(format!("no recovery point {id}")))?;
-    let cluster = match rp.resource.kind {
-        ResourceKind::RdsInstance => false,
-        ResourceKind::AuroraCluster if !r.overwrite => true,
-        ResourceKind::AuroraCluster => {
-            return Err(Problem::bad_request("Invalid restore request").with_error(
-                "overwrite",
-                "an Aurora cluster is restored into a new cluster; an overwrite replaces an RDS DB instance",
-            ));
-        }
-        ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
-            return Err(Problem::bad_request("Invalid restore request").with_error(
-                "recoveryPoint",
-                "only RDS DB instance and Aurora cluster snapshots are restored through this API",
-            ));
-        }
-    };
-    if !rp.is_restorable() {
-        return Err(Problem::conflict(format!(
-            "recovery point {id} is {} and cannot be restored",
-            rp.status
-        )));
-    }
-    let restore_id = uuid::Uuid::new_v4().to_string();
-    let target = r.target.clone().unwrap_or_else(|| {
-        let base: String = rp.resource.id.chars().take(45).collect();
-        format!("{}-restore-{}", base.trim_end_matches('-'), &restore_id[..8])
-    });
-    let exists = if cluster {
-        deps.rds.cluster_status(&rp.location, &target).await
-    } else {
-        deps.rds.instance_status(&rp.location, &target).await
-    }
-    .map_err(|e| port(&e))?
-    .is_some();
-    match (r.overwrite, exists) {
-        (true, false) => {
-            return Err(Problem::not_found(format!(
-                "instance {target} does not exist; restore without overwrite to create it"
-            )));
-        }
-        (false, true) => {
-            return Err(Problem::conflict(format!(
-                "instance {target} exists; choose another target, or overwrite (admin)"
-            )));
-        }
-        _ => {}
-    }
-    // The restore goes where the instance it replaces is, or where its source is (in the
-    // source's own region); what the request names wins.
+/// Where the restore goes and how it is configured: where the instance it replaces is, or
+/// where its source is (in the source's own region), what the request names winning; a
+/// restored Aurora cluster gets its writer. No default VPC or security group unless the
+/// request allows it.
+async fn placement(
+    deps: &Deps,
+    r: &PreviewRequest,
+    rp: &lifeboat_domain::RecoveryPoint,
+    target: &str,
+    cluster: bool,
+) -> Result<(RestoreSettings, Option<lifeboat_domain::restore::WriterSpec>), Problem> {
     let described = if r.overwrite {
-        Some(target.as_str())
+        Some(target)
     } else if rp.location == rp.resource.region {
         Some(rp.resource.id.as_str())
     } else {
@@ -312,7 +245,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
             ));
         };
         Some(lifeboat_domain::restore::WriterSpec {
-            instance: lifeboat_domain::dr::execution::writer_instance_name(&target),
+            instance: lifeboat_domain::dr::execution::writer_instance_name(target),
             class,
         })
     } else {
@@ -328,6 +261,102 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
             return Err(problem);
         }
     }
+    Ok((settings, writer))
+}
+
+/// The target must exist for an overwrite, and must not for a restore into a new one.
+async fn check_target(
+    deps: &Deps,
+    region: &lifeboat_domain::Region,
+    target: &str,
+    cluster: bool,
+    overwrite: bool,
+) -> Result<(), Problem> {
+    let exists = if cluster {
+        deps.rds.cluster_status(region, target).await
+    } else {
+        deps.rds.instance_status(region, target).await
+    }
+    .map_err(|e| port(&e))?
+    .is_some();
+    match (overwrite, exists) {
+        (true, false) => Err(Problem::not_found(format!(
+            "instance {target} does not exist; restore without overwrite to create it"
+        ))),
+        (false, true) => Err(Problem::conflict(format!(
+            "instance {target} exists; choose another target, or overwrite (admin)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a point of `kind` restores into a cluster; only RDS instances and Aurora
+/// clusters restore here, and only an instance can be overwritten.
+fn restores_into_cluster(kind: ResourceKind, overwrite: bool) -> Result<bool, Problem> {
+    match kind {
+        ResourceKind::RdsInstance => Ok(false),
+        ResourceKind::AuroraCluster if !overwrite => Ok(true),
+        ResourceKind::AuroraCluster => Err(Problem::bad_request("Invalid restore request").with_error(
+            "overwrite",
+            "an Aurora cluster is restored into a new cluster; an overwrite replaces an RDS DB instance",
+        )),
+        ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+            Err(Problem::bad_request("Invalid restore request").with_error(
+                "recoveryPoint",
+                "only RDS DB instance and Aurora cluster snapshots are restored through this API",
+            ))
+        }
+    }
+}
+
+impl PreviewRequest {
+    /// The recovery point asked for, or every problem of the request.
+    fn check(&self) -> Result<RecoveryPointId, Problem> {
+        let mut problem = Problem::bad_request("Invalid restore request");
+        let id = RecoveryPointId::parse(&self.recovery_point)
+            .map_err(|e| problem = problem.clone().with_error("recoveryPoint", e.to_string()))
+            .ok();
+        if let Some(t) = &self.target
+            && !is_rds_identifier(t)
+        {
+            problem = problem.with_error(
+                "target",
+                "must be an RDS DB instance or cluster identifier (1-63 letters, digits, single hyphens, starting with a letter)",
+            );
+        }
+        if self.overwrite && self.target.is_none() {
+            problem = problem.with_error("target", "an overwrite names the instance it replaces");
+        }
+        id.filter(|_| problem.errors.is_empty()).ok_or(problem)
+    }
+}
+
+pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    let r: PreviewRequest = call.req.parse()?;
+    let id = r.check()?;
+    needs_admin(r.overwrite, call.caller.role)?;
+    let rp = deps
+        .ports()
+        .catalog
+        .get(&id)
+        .await
+        .map_err(|e| port(&e))?
+        .ok_or_else(|| Problem::not_found(format!("no recovery point {id}")))?;
+    let cluster = restores_into_cluster(rp.resource.kind, r.overwrite)?;
+    if !rp.is_restorable() {
+        return Err(Problem::conflict(format!(
+            "recovery point {id} is {} and cannot be restored",
+            rp.status
+        )));
+    }
+    let restore_id = uuid::Uuid::new_v4().to_string();
+    let target = r.target.clone().unwrap_or_else(|| {
+        let base: String = rp.resource.id.chars().take(45).collect();
+        format!("{}-restore-{}", base.trim_end_matches('-'), &restore_id[..8])
+    });
+    check_target(deps, &rp.location, &target, cluster, r.overwrite).await?;
+    let (settings, writer) = placement(deps, &r, &rp, &target, cluster).await?;
     let now = deps.now();
     let mut record = RestoreRecord {
         id: restore_id,

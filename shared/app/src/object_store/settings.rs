@@ -60,6 +60,31 @@ fn flag(v: Option<&str>) -> Result<bool, String> {
     }
 }
 
+/// `OBJECT_LOCK_MODE` with `OBJECT_LOCK_DAYS`: a mode needs a positive number of days.
+fn object_lock(mode: Option<String>, days: u64, problems: &mut Vec<String>) -> Option<(LockMode, u32)> {
+    let m = mode.filter(|v| !v.trim().is_empty())?;
+    match LockMode::parse(m.trim()) {
+        Some(mode) if days > 0 => Some((mode, u32::try_from(days).unwrap_or(u32::MAX))),
+        Some(_) => {
+            problems.push("OBJECT_LOCK_MODE is set but OBJECT_LOCK_DAYS is not a positive number".into());
+            None
+        }
+        None => {
+            problems.push(format!("OBJECT_LOCK_MODE: {m:.20?} is not GOVERNANCE or COMPLIANCE"));
+            None
+        }
+    }
+}
+
+/// The problem with a number outside its range, as the settings report it.
+fn out_of_range(key: &str, value: u64, range: &std::ops::RangeInclusive<u64>) -> String {
+    match key {
+        "MAX_CHANGES_PER_RUN" => "MAX_CHANGES_PER_RUN: must be at least 1".to_owned(),
+        "CHANGE_WAIT_SECONDS" => format!("CHANGE_WAIT_SECONDS: {value} is more than SQS's 20"),
+        _ => format!("{key}: {value} is not within {}-{}", range.start(), range.end()),
+    }
+}
+
 impl S3Settings {
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -101,20 +126,7 @@ impl S3Settings {
         let full_every_hours = number("FULL_LISTING_EVERY_HOURS", 168);
         let max_changes = number("MAX_CHANGES_PER_RUN", 100_000);
         let change_wait = number("CHANGE_WAIT_SECONDS", 1);
-        let lock = match get("OBJECT_LOCK_MODE").filter(|v| !v.trim().is_empty()) {
-            None => None,
-            Some(m) => match LockMode::parse(m.trim()) {
-                Some(mode) if lock_days > 0 => Some((mode, u32::try_from(lock_days).unwrap_or(u32::MAX))),
-                Some(_) => {
-                    problems.push("OBJECT_LOCK_MODE is set but OBJECT_LOCK_DAYS is not a positive number".into());
-                    None
-                }
-                None => {
-                    problems.push(format!("OBJECT_LOCK_MODE: {m:.20?} is not GOVERNANCE or COMPLIANCE"));
-                    None
-                }
-            },
-        };
+        let lock = object_lock(get("OBJECT_LOCK_MODE"), lock_days, &mut problems);
         let path_style = flag(get("S3_FORCE_PATH_STYLE").as_deref()).unwrap_or_else(|e| {
             problems.push(format!("S3_FORCE_PATH_STYLE: {e}"));
             false
@@ -123,22 +135,16 @@ impl S3Settings {
             problems.push(format!("LEGAL_HOLD: {e}"));
             false
         });
-        if !(1..=1000).contains(&page_size) {
-            problems.push(format!("LIST_PAGE_SIZE: {page_size} is not within 1-1000"));
-        }
-        if !(1..=256).contains(&concurrency) {
-            problems.push(format!("COPY_CONCURRENCY: {concurrency} is not within 1-256"));
-        }
-        if !(1..=24 * 366).contains(&full_every_hours) {
-            problems.push(format!(
-                "FULL_LISTING_EVERY_HOURS: {full_every_hours} is not within 1-8784"
-            ));
-        }
-        if max_changes == 0 {
-            problems.push("MAX_CHANGES_PER_RUN: must be at least 1".to_owned());
-        }
-        if change_wait > 20 {
-            problems.push(format!("CHANGE_WAIT_SECONDS: {change_wait} is more than SQS's 20"));
+        for (key, value, range) in [
+            ("LIST_PAGE_SIZE", page_size, 1..=1000),
+            ("COPY_CONCURRENCY", concurrency, 1..=256),
+            ("FULL_LISTING_EVERY_HOURS", full_every_hours, 1..=24 * 366),
+            ("MAX_CHANGES_PER_RUN", max_changes, 1..=u64::MAX),
+            ("CHANGE_WAIT_SECONDS", change_wait, 0..=20),
+        ] {
+            if !range.contains(&value) {
+                problems.push(out_of_range(key, value, &range));
+            }
         }
         let storage_class = get("BACKUP_STORAGE_CLASS")
             .filter(|v| !v.trim().is_empty())
