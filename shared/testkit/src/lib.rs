@@ -6,9 +6,12 @@ pub mod admin;
 pub mod changes;
 pub mod dr;
 pub mod dr_store;
+pub mod invocation;
 pub mod keys;
 pub mod objects;
 pub mod vault;
+
+pub use invocation::{event, event_json, event_with, sample, sample_event};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};

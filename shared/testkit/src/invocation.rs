@@ -1,0 +1,60 @@
+//! Lambda events for tests that go through a function's `handle`: the payload a trigger
+//! sends (a sample from `events/<function>/` or a JSON value shaped like one) with the
+//! context Lambda gives (a request id, which is the run id, and a deadline).
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+
+/// The request id [`event`] gives (the run id of the invocation).
+pub const REQUEST_ID: &str = "test-request";
+
+/// How long an invocation built by [`event`] has before its deadline: a Lambda's longest
+/// timeout, so no test runs short of time unless it says so.
+pub const TIME_LEFT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// `payload` as Lambda delivers it: request id [`REQUEST_ID`], deadline [`TIME_LEFT`]
+/// from the wall clock.
+pub fn event(payload: Value) -> LambdaEvent<Value> {
+    event_with(payload, REQUEST_ID, Some(Utc::now() + TIME_LEFT))
+}
+
+/// `payload` with request id `request_id` and `deadline` (`None`: the context carries none).
+pub fn event_with(payload: Value, request_id: &str, deadline: Option<DateTime<Utc>>) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    request_id.clone_into(&mut context.request_id);
+    context.deadline = deadline.map_or(0, |d| u64::try_from(d.timestamp_millis()).unwrap_or(0));
+    LambdaEvent::new(payload, context)
+}
+
+/// `json` (an event's text) as Lambda delivers it, like [`event`].
+///
+/// # Panics
+/// When `json` is not JSON: a test's own input is wrong.
+pub fn event_json(json: &str) -> LambdaEvent<Value> {
+    event(parse(json))
+}
+
+/// The sample event `events/<function>/<name>` of the repository.
+///
+/// # Panics
+/// When the sample is missing or not JSON: a test's own input is wrong.
+pub fn sample(function: &str, name: &str) -> Value {
+    let path = format!("{}/../../events/{function}/{name}", env!("CARGO_MANIFEST_DIR"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text),
+        Err(e) => panic!("cannot read the sample event {path}: {e}"),
+    }
+}
+
+/// The sample event `events/<function>/<name>` as Lambda delivers it, like [`event`].
+pub fn sample_event(function: &str, name: &str) -> LambdaEvent<Value> {
+    event(sample(function, name))
+}
+
+fn parse(json: &str) -> Value {
+    match serde_json::from_str(json) {
+        Ok(v) => v,
+        Err(e) => panic!("not a JSON event ({e}): {json}"),
+    }
+}
