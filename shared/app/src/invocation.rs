@@ -47,12 +47,13 @@ pub trait Function {
     /// Parses and checks the event's payload. Nothing is read or written before it passes.
     fn parse(deps: &Self::Deps, payload: &Value) -> Result<Self::Request, FunctionError>;
 
-    /// Does the work.
+    /// Does the work. (No `Send` bound here: a caller that names the function, like its
+    /// Lambda `main`, sees whether the future is `Send`.)
     fn run(
         deps: &Self::Deps,
         request: Self::Request,
         invocation: &mut Invocation,
-    ) -> impl Future<Output = Result<Self::Output, FunctionError>> + Send;
+    ) -> impl Future<Output = Result<Self::Output, FunctionError>>;
 
     /// Records what the result means for the metrics (after [`Function::run`], also when
     /// it failed; `took` is the time since the invocation began). Records nothing unless
