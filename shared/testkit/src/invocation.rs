@@ -16,7 +16,13 @@ pub const TIME_LEFT: chrono::Duration = chrono::Duration::minutes(15);
 /// `payload` as Lambda delivers it: request id [`REQUEST_ID`], deadline [`TIME_LEFT`]
 /// from the wall clock.
 pub fn event(payload: Value) -> LambdaEvent<Value> {
-    event_with(payload, REQUEST_ID, Some(Utc::now() + TIME_LEFT))
+    event_for(payload, REQUEST_ID)
+}
+
+/// `payload` as Lambda delivers it to invocation `request_id` (the run id), deadline
+/// [`TIME_LEFT`] from the wall clock.
+pub fn event_for(payload: Value, request_id: &str) -> LambdaEvent<Value> {
+    event_with(payload, request_id, Some(Utc::now() + TIME_LEFT))
 }
 
 /// `payload` with request id `request_id` and `deadline` (`None`: the context carries none).
