@@ -1,10 +1,8 @@
 //! The admin API in process: crafted API Gateway REST requests for each role, over fakes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::many_single_char_names)]
 
-mod common;
-
+use crate::common::{ADMIN, ADMIN2, OPERATOR, STRANGER, VIEWER, World, port_err, us_east_1};
 use admin_api::{ROUTES, Role};
-use common::{ADMIN, ADMIN2, OPERATOR, STRANGER, VIEWER, World, port_err, us_east_1};
 use lifeboat_domain::Status;
 use lifeboat_domain::restore::RestoreState;
 use lifeboat_ports::lambda::Invocation;
@@ -437,7 +435,7 @@ async fn backups_invoke_create_snapshots_with_the_contract_event() {
     );
 }
 
-async fn preview(w: &World, who: &str, body: &Value) -> common::Reply {
+async fn preview(w: &World, who: &str, body: &Value) -> crate::common::Reply {
     w.call(Some(who), "POST", "/restores", Some(&body.to_string())).await
 }
 
@@ -512,7 +510,7 @@ async fn restore_to_a_new_instance_with_a_confirmed_token() {
 }
 
 /// Confirms a previewed restore as `who`, then lets RDS finish it.
-async fn confirm_restore(w: &World, who: &str, previewed: &common::Reply) -> String {
+async fn confirm_restore(w: &World, who: &str, previewed: &crate::common::Reply) -> String {
     let id = previewed.body["restore"]["id"].as_str().unwrap().to_owned();
     let token = previewed.body["confirmationToken"].as_str().unwrap();
     let r = w
@@ -856,7 +854,7 @@ async fn confirmed_overwrite(w: &World) -> (String, String) {
     (id, rp.snapshot_name)
 }
 
-async fn post(w: &World, who: &str, id: &str, what: &str) -> common::Reply {
+async fn post(w: &World, who: &str, id: &str, what: &str) -> crate::common::Reply {
     w.call(Some(who), "POST", &format!("/restores/{id}/{what}"), Some("{}"))
         .await
 }
