@@ -376,6 +376,8 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
     )
     .unwrap();
     // Past its stop instant: the first chunk (32) is started, the rest is left for the retry.
+    // Called through `run_until`: the stop instant is judged by the function's clock, and
+    // an event's deadline is wall-clock time, which the test's fake clock does not follow.
     let err = create_snapshots::run_until(&deps, &tick, "late", Some(now()))
         .await
         .unwrap_err();
