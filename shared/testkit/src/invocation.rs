@@ -2,21 +2,26 @@
 //! sends (a sample from `events/<function>/` or a JSON value shaped like one) with the
 //! context Lambda gives (a request id, which is the run id, and a deadline).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
-/// The request id [`event`] gives (the run id of the invocation).
-pub const REQUEST_ID: &str = "test-request";
+/// A request id of its own, as Lambda gives each invocation: `req-1`, `req-2`, ...
+pub fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("req-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
 
 /// How long an invocation built by [`event`] has before its deadline: a Lambda's longest
 /// timeout, so no test runs short of time unless it says so.
 pub const TIME_LEFT: chrono::Duration = chrono::Duration::minutes(15);
 
-/// `payload` as Lambda delivers it: request id [`REQUEST_ID`], deadline [`TIME_LEFT`]
-/// from the wall clock.
+/// `payload` as Lambda delivers it: a request id of its own ([`request_id`]), deadline
+/// [`TIME_LEFT`] from the wall clock.
 pub fn event(payload: Value) -> LambdaEvent<Value> {
-    event_for(payload, REQUEST_ID)
+    event_for(payload, &request_id())
 }
 
 /// `payload` as Lambda delivers it to invocation `request_id` (the run id), deadline
@@ -39,6 +44,15 @@ pub fn event_with(payload: Value, request_id: &str, deadline: Option<DateTime<Ut
 /// When `json` is not JSON: a test's own input is wrong.
 pub fn event_json(json: &str) -> LambdaEvent<Value> {
     event(parse(json))
+}
+
+/// `json` (an event's text) as Lambda delivers it to invocation `request_id`, like
+/// [`event_for`].
+///
+/// # Panics
+/// When `json` is not JSON: a test's own input is wrong.
+pub fn event_json_for(json: &str, request_id: &str) -> LambdaEvent<Value> {
+    event_for(parse(json), request_id)
 }
 
 /// The sample event `events/<function>/<name>` of the repository.

@@ -11,7 +11,7 @@ pub mod keys;
 pub mod objects;
 pub mod vault;
 
-pub use invocation::{event, event_for, event_json, event_with, sample, sample_event};
+pub use invocation::{event, event_for, event_json, event_json_for, event_with, sample, sample_event};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
