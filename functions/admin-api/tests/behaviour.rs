@@ -10,8 +10,7 @@ use lifeboat_ports::{Catalog, PortError};
 use serde_json::{Value, json};
 
 fn event_file(name: &str) -> Value {
-    let path = format!("{}/../../events/admin-api/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    lifeboat_testkit::sample("admin-api", name)
 }
 
 #[tokio::test]
@@ -1233,7 +1232,6 @@ async fn strangers_get_403_before_any_route_is_matched() {
 
 #[tokio::test]
 async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
-    use lambda_http::{Context, LambdaEvent};
     let w = World::new();
     for payload in [
         json!({"scheduledTime": "2026-11-23T18:15:00Z", "scheduleArn": "arn:aws:scheduler:us-east-1:1:schedule/default/x"}),
@@ -1242,7 +1240,7 @@ async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
         json!("GET /resources"),
         json!(null),
     ] {
-        let err = admin_api::handle_event(&w.deps, LambdaEvent::new(payload.clone(), Context::default()))
+        let err = admin_api::handle_event(&w.deps, lifeboat_testkit::event(payload.clone()))
             .await
             .unwrap_err();
         assert_eq!(err.kind, lifeboat::ErrorType::Invalid, "{payload}: {err}");
@@ -1252,7 +1250,7 @@ async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
     w.fakes
         .add_db(lifeboat_domain::ResourceKind::RdsInstance, "orders", "gold");
     for sample in ["get-resources-viewer.json", "function-url-get-recovery-points.json"] {
-        let answer = admin_api::handle_event(&w.deps, LambdaEvent::new(event_file(sample), Context::default()))
+        let answer = admin_api::handle_event(&w.deps, lifeboat_testkit::event(event_file(sample)))
             .await
             .unwrap();
         assert_eq!(answer["statusCode"], 200, "{sample}: {answer}");
