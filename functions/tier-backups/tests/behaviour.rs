@@ -19,8 +19,9 @@ use lifeboat_domain::{RecoveryPoint, Region, ResourceKind};
 use lifeboat_ports::objects::{ObjectStore, RestoreTier};
 use lifeboat_ports::{Catalog, PortError};
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, event_for, event_json, sample};
-use restore_objects::{RestoreRequest, RestoreStatus};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_for, event_json, sample};
+use restore_objects::{RestoreReport, RestoreStatus};
+use serde_json::{Value, json};
 use tier_backups::{Deps, TierReport, handle};
 
 const DRY_RUN: &str = include_str!("../../../events/tier-backups/dry-run.json");
@@ -156,6 +157,14 @@ impl World {
             settings: self.settings.clone(),
         }
     }
+}
+
+/// A restore-objects invocation with `req` (shaped like `events/restore-objects/`) over
+/// the same stores.
+async fn restore(w: &World, req: &Value) -> RestoreReport {
+    restore_objects::handle(&w.restore_deps(), event(req.clone()))
+        .await
+        .unwrap()
 }
 
 /// The scheduled invocation (`events/tier-backups/scheduled.json`: move what is due),
@@ -305,21 +314,7 @@ async fn moves_keep_other_lifecycle_rules_restores_and_verification_working() {
     assert!(again.moves.is_empty(), "{again:?}");
     assert_eq!(w.store.calls(ObjectOp::Copy), copies);
     // GLACIER_IR restores immediately, with the backed-up bytes.
-    let restored = restore_objects::run(
-        &w.restore_deps(),
-        &RestoreRequest {
-            bucket: "photos".into(),
-            prefix: String::new(),
-            as_of: w.clock_now(),
-            keys: None,
-            target: None,
-            overwrite: false,
-            dry_run: false,
-            tier: None,
-        },
-    )
-    .await
-    .unwrap();
+    let restored = restore(&w, &json!({"bucket": "photos", "prefix": "", "asOf": w.clock_now()})).await;
     assert_eq!(restored.status, RestoreStatus::Complete);
     assert_eq!(restored.progress.restored, 3);
     let back = w
@@ -357,35 +352,33 @@ async fn a_glacier_restore_is_started_tracked_then_copied_back() {
     // STANDARD original is gone).
     assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
     // Now in GLACIER: copies move on to DEEP_ARCHIVE only through the lifecycle rule.
-    let req = RestoreRequest {
-        bucket: "photos".into(),
-        prefix: String::new(),
-        as_of: w.clock_now(),
-        keys: Some(vec!["big-1.jpg".into(), "small.txt".into()]),
-        target: None,
-        overwrite: false,
-        dry_run: true,
-        tier: Some(RestoreTier::Expedited),
-    };
-    let plan = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    let mut req = json!({
+        "bucket": "photos",
+        "prefix": "",
+        "asOf": w.clock_now(),
+        "keys": ["big-1.jpg", "small.txt"],
+        "dryRun": true,
+        "tier": RestoreTier::Expedited,
+    });
+    let plan = restore(&w, &req).await;
     let big = plan.items.iter().find(|i| i.key == "big-1.jpg").unwrap();
     assert_eq!(big.storage_class, "GLACIER");
     assert!(big.readiness.contains("Expedited"), "{big:?}");
-    let req = RestoreRequest { dry_run: false, ..req };
-    let first = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    req["dryRun"] = json!(false);
+    let first = restore(&w, &req).await;
     assert_eq!(first.status, RestoreStatus::InProgress);
     assert_eq!(
         (first.progress.archive_restores_started, first.progress.restored),
         (1, 1)
     );
-    let second = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    let second = restore(&w, &req).await;
     assert_eq!(second.status, RestoreStatus::InProgress);
     assert_eq!(
         (second.progress.archive_restores_in_progress, second.progress.unchanged),
         (1, 1)
     );
     w.store.complete_restores();
-    let third = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    let third = restore(&w, &req).await;
     assert_eq!(third.status, RestoreStatus::Complete);
     assert_eq!((third.progress.restored, third.progress.unchanged), (1, 1));
     let back = w
