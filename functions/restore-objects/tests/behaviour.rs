@@ -6,13 +6,12 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
 use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat_ports::objects::RestoreTier;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_json, sample};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_for, event_json, sample};
 use restore_objects::{Deps, handle, readiness};
 use serde_json::{Value, json};
 
@@ -48,25 +47,18 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
             t("2026-11-23T18:05:00Z"),
         )),
     };
-    let req = |h: &str| BackupRequest {
-        bucket: "photos".into(),
-        prefix: "2026/".into(),
-        policy: "gold".into(),
-        scheduled_time: t(h),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
+    // Backups through backup-objects' handler.
+    let req = |h: &str| json!({"bucket": "photos", "prefix": "2026/", "policy": "gold", "scheduledTime": h});
     store.insert("photos", "2026/a", b"a1");
     store.insert("photos", "2026/b", b"b1");
-    backup_objects::run(&backup, &req("2026-11-23T18:00:00Z"), "r1", None)
+    backup_objects::handle(&backup, event_for(req("2026-11-23T18:00:00Z"), "r1"))
         .await
         .unwrap();
     clock.set(t("2026-11-23T19:05:00Z"));
     store.insert("photos", "2026/a", b"a2");
     store.insert("photos", "2026/c", b"c1");
     store.remove("photos", "2026/b");
-    backup_objects::run(&backup, &req("2026-11-23T19:00:00Z"), "r2", None)
+    backup_objects::handle(&backup, event_for(req("2026-11-23T19:00:00Z"), "r2"))
         .await
         .unwrap();
     let deps = Deps {

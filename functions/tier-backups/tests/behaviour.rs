@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::{ErrorType, FunctionError};
@@ -81,16 +80,8 @@ async fn world(extra: &[(&str, &str)]) -> World {
         settings: settings.clone(),
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", t0())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: String::new(),
-        policy: "gold".into(),
-        scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    backup_objects::run(&backup, &req, "r1", None).await.unwrap();
+    let req = json!({"bucket": "photos", "prefix": "", "policy": "gold", "scheduledTime": "2026-01-01T00:00:00Z"});
+    backup_objects::handle(&backup, event_for(req, "r1")).await.unwrap();
     let deps = Deps {
         catalog: catalog.clone(),
         clock: clock.clone(),
@@ -213,16 +204,8 @@ async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
         settings: w.settings.clone(),
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", t0())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: String::new(),
-        policy: "gold".into(),
-        scheduled_time: "2026-01-02T00:00:00Z".parse().unwrap(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    let second = backup_objects::run(&backup, &req, "r2", None).await.unwrap();
+    let req = json!({"bucket": "photos", "prefix": "", "policy": "gold", "scheduledTime": "2026-01-02T00:00:00Z"});
+    let second = backup_objects::handle(&backup, event_for(req, "r2")).await.unwrap();
     assert_eq!(second.copied, 1);
     // Day 31. `retain: 30` of daily runs with a 2-day RPO: a run is expected to stay
     // about 60 days, so run 1 has 29 days left. Its big-2 copy goes with it; moving it

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::FunctionError;
 use lifeboat::object_store::settings::S3Settings;
@@ -17,6 +16,7 @@ use lifeboat_domain::{AlertKind, RecoveryPointId};
 use lifeboat_ports::Catalog;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
 use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, sample};
+use serde_json::json;
 use verify_backups::{Deps, VerifyReport, VerifyRequest, handle};
 
 struct World {
@@ -57,16 +57,11 @@ async fn world() -> World {
         settings,
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: "p/".into(),
-        policy: "gold".into(),
-        scheduled_time: now(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    let report = backup_objects::run(&backup_deps, &req, "backup", None).await.unwrap();
+    // The backup run to verify, through backup-objects' handler.
+    let req = json!({"bucket": "photos", "prefix": "p/", "policy": "gold", "scheduledTime": now()});
+    let report = backup_objects::handle(&backup_deps, event_for(req, "backup"))
+        .await
+        .unwrap();
     let notifier = Arc::new(RecordingNotifier::new());
     World {
         deps: Deps {

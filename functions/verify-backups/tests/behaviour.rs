@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::verify::Problem;
@@ -16,6 +15,7 @@ use lifeboat_domain::{AlertKind, RecoveryPointId};
 use lifeboat_ports::Catalog;
 use lifeboat_testkit::objects::InMemoryObjectStore;
 use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, event_json, sample};
+use serde_json::json;
 use verify_backups::{Deps, VerifyReport, handle};
 
 const FULL: &str = include_str!("../../../events/verify-backups/full.json");
@@ -60,16 +60,11 @@ async fn world(objects: usize) -> World {
         settings,
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: "p/".into(),
-        policy: "gold".into(),
-        scheduled_time: now(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    let report = backup_objects::run(&backup_deps, &req, "backup", None).await.unwrap();
+    // The backup run to verify, through backup-objects' handler.
+    let req = json!({"bucket": "photos", "prefix": "p/", "policy": "gold", "scheduledTime": now()});
+    let report = backup_objects::handle(&backup_deps, event_for(req, "backup"))
+        .await
+        .unwrap();
     let notifier = Arc::new(RecordingNotifier::new());
     World {
         deps: Deps {
