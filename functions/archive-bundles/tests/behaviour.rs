@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use archive_bundles::{ArchiveSettings, Deps, Report, Request, handle, handle_with, run};
+use archive_bundles::{ArchiveSettings, Deps, Report, handle, handle_with};
 use chrono::{DateTime, Utc};
 use lifeboat::ErrorType;
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
@@ -21,7 +21,7 @@ use lifeboat_domain::{
 use lifeboat_ports::{Catalog, Clock, PortError};
 use lifeboat_testkit::objects::InMemoryObjectStore;
 use lifeboat_testkit::vault::{InMemoryArchiveVault, VaultOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, event_json};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, event_json, event_with};
 
 const ARCHIVE: &str = include_str!("../../../events/archive-bundles/archive.json");
 const ARCHIVE_ONE: &str = include_str!("../../../events/archive-bundles/archive-one.json");
@@ -311,11 +311,10 @@ async fn a_run_takes_at_most_its_limit_and_skips_bundles_another_run_is_archivin
     assert_eq!(report.archived.len(), 1);
     assert_eq!(report.archived[0].recovery_point, ids[1]);
     assert_eq!(report.remaining, 2);
-    // A run past its deadline takes nothing new. Called through `run`: the deadline is
-    // judged by the function's clock, and an event's deadline is wall-clock time, which
-    // the test's fake clock does not follow.
-    let req = Request::parse(&payload).unwrap();
-    let late = run(&w.deps, &req, "r2", Some(w.clock.now())).await.unwrap();
+    // A run past its deadline takes nothing new.
+    let late = handle(&w.deps, event_with(payload, "r2", Some(w.clock.now())))
+        .await
+        .unwrap();
     assert!(late.archived.is_empty());
     assert_eq!(late.remaining, 3);
 }

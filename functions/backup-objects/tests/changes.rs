@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use backup_objects::{BackupReport, BackupRequest, Deps, RunStatus, handle, run};
+use backup_objects::{BackupReport, BackupRequest, Deps, RunStatus, handle};
 use chrono::{DateTime, Duration, Utc};
 use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
@@ -16,7 +16,7 @@ use lifeboat_domain::manifest::{Listing, Manifest};
 use lifeboat_ports::{Catalog, PortError};
 use lifeboat_testkit::changes::InMemoryChangeFeed;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_for, event_json};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_for, event_json, event_with};
 use serde_json::{Value, json};
 
 const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/lifeboat-changes-photos";
@@ -315,11 +315,7 @@ async fn a_run_from_the_feed_stops_at_its_deadline_and_resumes_without_draining_
     w.clock.set("2026-11-23T19:00:30Z".parse().unwrap());
     // Past its deadline from the start: one step of two keys, then in progress.
     let past = Some("2026-11-23T19:00:00Z".parse().unwrap());
-    // Called through `run`: the deadline is judged by the function's clock, and an event's
-    // deadline is wall-clock time, which the test's fake clock does not follow.
-    let first = run(&w.deps, &BackupRequest::parse(&req(19)).unwrap(), "inv-a", past)
-        .await
-        .unwrap();
+    let first = handle(&w.deps, event_with(req(19), "inv-a", past)).await.unwrap();
     assert_eq!(
         (first.status, first.listed, first.copied),
         (RunStatus::InProgress, 2, 2)

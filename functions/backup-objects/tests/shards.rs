@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use backup_objects::{BackupReport, Deps, Mode, RunStatus, ShardedRequest, handle, run_shard, run_sharded};
+use backup_objects::{BackupReport, Deps, Mode, RunStatus, ShardedRequest, handle, run_sharded};
 use chrono::{DateTime, Utc};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::{ErrorType, FunctionError};
@@ -16,8 +16,9 @@ use lifeboat_domain::manifest::{Manifest, ManifestEntry};
 use lifeboat_domain::shards::Shard;
 use lifeboat_domain::{RecoveryPoint, RecoveryPointId};
 use lifeboat_ports::{Catalog, PortError};
+use lifeboat_testkit::invocation::TIME_LEFT;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, event_for, event_json};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event_json, event_with};
 use serde_json::{Value, json};
 
 const PLAN: &str = include_str!("../../../events/backup-objects/plan-shards.json");
@@ -110,28 +111,31 @@ fn step(mode: Mode, hour: u32) -> ShardedRequest {
     }
 }
 
-fn shard_step(hour: u32, shard: &Shard, max_pages: Option<u32>) -> ShardedRequest {
-    ShardedRequest {
-        shard: Some(shard.clone()),
-        max_pages,
-        ..step(Mode::Shard, hour)
-    }
-}
-
 /// One invocation of the backup of photos/2026/ scheduled at `hour`, with `fields` added
 /// (a `mode` and its fields, shaped like the `events/backup-objects/` samples), as
 /// `run_id`, with the clock five minutes past that hour.
 async fn invoke(w: &World, hour: u32, fields: Value, run_id: &str) -> Result<BackupReport, FunctionError> {
+    invoke_until(w, hour, fields, run_id, Some(Utc::now() + TIME_LEFT)).await
+}
+
+/// [`invoke`] with the invocation's `deadline`.
+async fn invoke_until(
+    w: &World,
+    hour: u32,
+    fields: Value,
+    run_id: &str,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<BackupReport, FunctionError> {
     w.clock.set(at(hour) + chrono::Duration::minutes(5));
     let mut req = json!({"bucket": "photos", "prefix": "2026/", "policy": "gold", "scheduledTime": at(hour)});
     if let (Some(req), Some(fields)) = (req.as_object_mut(), fields.as_object()) {
         req.extend(fields.clone());
     }
-    handle(&w.deps, event_for(req, run_id)).await
+    handle(&w.deps, event_with(req, run_id, deadline)).await
 }
 
 /// The fields of a `shard` step (`events/backup-objects/shard.json`).
-fn shard(shard: &Shard, max_pages: Option<u32>) -> Value {
+fn shard_fields(shard: &Shard, max_pages: Option<u32>) -> Value {
     let mut fields = json!({"mode": "shard", "shard": shard});
     if let Some(pages) = max_pages {
         fields["maxPages"] = json!(pages);
@@ -140,7 +144,7 @@ fn shard(shard: &Shard, max_pages: Option<u32>) -> Value {
 }
 
 /// The fields of a `finish` step (`events/backup-objects/finish-gap.json`).
-fn finish(shards: &[Shard]) -> Value {
+fn finish_fields(shards: &[Shard]) -> Value {
     json!({"mode": "finish", "shards": shards})
 }
 
@@ -157,7 +161,7 @@ async fn sharded(w: &World, hour: u32, max_shards: u32, max_pages: Option<u32>) 
     let mut copied = 0;
     for s in &shards {
         loop {
-            let r = invoke(w, hour, shard(s, max_pages), "req").await.unwrap();
+            let r = invoke(w, hour, shard_fields(s, max_pages), "req").await.unwrap();
             assert_eq!(r.shard, Some(s.index));
             copied += r.copied;
             if r.status == RunStatus::Complete {
@@ -165,7 +169,7 @@ async fn sharded(w: &World, hour: u32, max_shards: u32, max_pages: Option<u32>) 
             }
         }
     }
-    let mut report = invoke(w, hour, finish(&shards), "req").await.unwrap();
+    let mut report = invoke(w, hour, finish_fields(&shards), "req").await.unwrap();
     report.copied += copied;
     report
 }
@@ -322,7 +326,7 @@ async fn an_interrupted_shard_resumes_from_its_own_checkpoint_without_copying_tw
         .filter(|k| s.contains(k) && k.starts_with("2026/"))
         .count() as u64;
     assert!(in_range > 4, "the shard spans several pages: {in_range}");
-    let first = invoke(&w, 18, shard(s, Some(1)), "a").await.unwrap();
+    let first = invoke(&w, 18, shard_fields(s, Some(1)), "a").await.unwrap();
     assert_eq!(first.status, RunStatus::InProgress);
     assert!(first.copied >= 1);
     let part = lifeboat_domain::manifest::shard_part_key("photos", "2026/", &first.run, s.index);
@@ -333,7 +337,7 @@ async fn an_interrupted_shard_resumes_from_its_own_checkpoint_without_copying_tw
     let mut copied = first.copied;
     let mut invocations = 1;
     loop {
-        let r = invoke(&w, 18, shard(s, Some(1)), "b").await.unwrap();
+        let r = invoke(&w, 18, shard_fields(s, Some(1)), "b").await.unwrap();
         copied += r.copied;
         invocations += 1;
         if r.status == RunStatus::Complete {
@@ -346,7 +350,7 @@ async fn an_interrupted_shard_resumes_from_its_own_checkpoint_without_copying_tw
     assert!(w.store.bytes("vault", &part).is_some());
     // A replay of the finished shard does nothing.
     let calls = w.store.calls(ObjectOp::Copy);
-    let again = invoke(&w, 18, shard(s, None), "c").await.unwrap();
+    let again = invoke(&w, 18, shard_fields(s, None), "c").await.unwrap();
     assert!(again.replay);
     assert_eq!(w.store.calls(ObjectOp::Copy), calls);
 }
@@ -358,7 +362,7 @@ async fn a_shard_that_crashed_mid_page_copies_nothing_twice() {
     let shards = plan(&w, 18, 2).await;
     w.store
         .fail_after(ObjectOp::Copy, 4, PortError::Unavailable("connection reset".into()));
-    let err = invoke(&w, 18, shard(&shards[0], None), "a").await.unwrap_err();
+    let err = invoke(&w, 18, shard_fields(&shards[0], None), "a").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
     let done = sharded(&w, 18, 2, None).await;
     assert_eq!(done.status, RunStatus::Complete);
@@ -376,9 +380,9 @@ async fn finish_waits_for_every_part_and_a_replay_does_nothing() {
     seed(&w);
     let shards = plan(&w, 18, 3).await;
     for s in &shards[..2] {
-        invoke(&w, 18, shard(s, None), "a").await.unwrap();
+        invoke(&w, 18, shard_fields(s, None), "a").await.unwrap();
     }
-    let err = invoke(&w, 18, finish(&shards), "f").await.unwrap_err();
+    let err = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
     assert!(err.message.contains("shard 2"), "{}", err.message);
     assert!(
@@ -391,12 +395,12 @@ async fn finish_waits_for_every_part_and_a_replay_does_nothing() {
         .recovery_point;
     assert!(w.catalog.get(&id).await.unwrap().is_none(), "no recovery point");
 
-    invoke(&w, 18, shard(&shards[2], None), "a").await.unwrap();
-    let done = invoke(&w, 18, finish(&shards), "f").await.unwrap();
+    invoke(&w, 18, shard_fields(&shards[2], None), "a").await.unwrap();
+    let done = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert!(!done.replay);
     assert_eq!(done.manifest.as_ref().unwrap().objects, SEEDED);
     let calls = w.store.total_calls();
-    let again = invoke(&w, 18, finish(&shards), "f").await.unwrap();
+    let again = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert!(again.replay);
     assert_eq!(again.manifest, done.manifest);
     assert_eq!(w.store.total_calls(), calls, "a replayed finish makes no S3 call");
@@ -404,10 +408,15 @@ async fn finish_waits_for_every_part_and_a_replay_does_nothing() {
     let replanned = invoke(&w, 18, json!({"mode": "shards"}), "plan").await.unwrap();
     assert!(replanned.replay && replanned.shards.unwrap().is_empty());
     // The state machine passes that empty list on to finish, which replays the run.
-    let replayed = invoke(&w, 18, finish(&[]), "f").await.unwrap();
+    let replayed = invoke(&w, 18, finish_fields(&[]), "f").await.unwrap();
     assert!(replayed.replay);
     assert_eq!(replayed.manifest, done.manifest);
-    assert!(invoke(&w, 18, shard(&shards[0], None), "x").await.unwrap().replay);
+    assert!(
+        invoke(&w, 18, shard_fields(&shards[0], None), "x")
+            .await
+            .unwrap()
+            .replay
+    );
     assert_eq!(w.store.total_calls(), calls);
 }
 
@@ -417,7 +426,7 @@ async fn a_shard_list_that_does_not_match_the_parts_is_refused() {
     seed(&w);
     let shards = plan(&w, 18, 3).await;
     for s in &shards {
-        invoke(&w, 18, shard(s, None), "a").await.unwrap();
+        invoke(&w, 18, shard_fields(s, None), "a").await.unwrap();
     }
     // Another split of the same run: well formed, but not what the parts cover.
     let other = vec![
@@ -433,11 +442,11 @@ async fn a_shard_list_that_does_not_match_the_parts_is_refused() {
         },
     ];
     assert!(lifeboat_domain::shards::check_cover(&other).is_ok());
-    let err = invoke(&w, 18, finish(&other), "f").await.unwrap_err();
+    let err = invoke(&w, 18, finish_fields(&other), "f").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("does not match"), "{}", err.message);
     // The right list still finishes.
-    let done = invoke(&w, 18, finish(&shards), "f").await.unwrap();
+    let done = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert_eq!(done.manifest.unwrap().objects, SEEDED);
 }
 
@@ -533,12 +542,10 @@ async fn an_invocation_that_starts_past_its_deadline_still_moves_its_shard_forwa
     let w = world(2);
     seed(&w);
     let shards = plan(&w, 18, 1).await;
-    // Called through `run_shard`: the deadline is judged by the function's clock, and an
-    // event's deadline is wall-clock time, which the test's fake clock does not follow.
     let late = Some(now() - chrono::Duration::minutes(1));
     let mut invocations = 0;
     loop {
-        let r = run_shard(&w.deps, &shard_step(18, &shards[0], None), "late", late)
+        let r = invoke_until(&w, 18, shard_fields(&shards[0], None), "late", late)
             .await
             .unwrap();
         invocations += 1;
@@ -549,6 +556,6 @@ async fn an_invocation_that_starts_past_its_deadline_still_moves_its_shard_forwa
         assert!(invocations < 20, "no progress");
     }
     assert_eq!(invocations, SEEDED.div_ceil(2));
-    let done = invoke(&w, 18, finish(&shards), "f").await.unwrap();
+    let done = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert_eq!(done.manifest.unwrap().objects, SEEDED);
 }

@@ -12,8 +12,8 @@ use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{AlertKind, ResourceKind, Severity, Status};
 use lifeboat_ports::{PortError, SnapshotStatus, SnapshotStore, tag_value};
-use lifeboat_testkit::{Fakes, SnapshotOp, event, event_json};
-use serde_json::json;
+use lifeboat_testkit::{Fakes, SnapshotOp, event, event_json, event_with};
+use serde_json::{Value, json};
 
 const GOLD: &str =
     r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
@@ -355,16 +355,9 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
         ports: fakes.ports(),
         config: Fakes::config(),
     };
-    let tick = lifeboat::events::ScheduleTick::parse(
-        &serde_json::from_str(TICK).unwrap(),
-        now(),
-        lifeboat_domain::event_time::EventTimeBounds::default(),
-    )
-    .unwrap();
+    let tick: Value = serde_json::from_str(TICK).unwrap();
     // Past its stop instant: the first chunk (32) is started, the rest is left for the retry.
-    // Called through `run_until`: the stop instant is judged by the function's clock, and
-    // an event's deadline is wall-clock time, which the test's fake clock does not follow.
-    let err = create_snapshots::run_until(&deps, &tick, "late", Some(now()))
+    let err = handle(&deps, event_with(tick.clone(), "late", Some(now())))
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
@@ -373,9 +366,7 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
     assert_eq!(fakes.catalog.points().len(), 32);
     // The retry, with time to spare, starts the other 8, once.
     let later = now() + chrono::Duration::minutes(10);
-    let report = create_snapshots::run_until(&deps, &tick, "retry", Some(later))
-        .await
-        .unwrap();
+    let report = handle(&deps, event_with(tick, "retry", Some(later))).await.unwrap();
     assert_eq!(
         (report.created.len(), report.already_recorded, report.remaining),
         (8, 32, 0)

@@ -31,6 +31,11 @@ pub fn event_for(payload: Value, request_id: &str) -> LambdaEvent<Value> {
 }
 
 /// `payload` with request id `request_id` and `deadline` (`None`: the context carries none).
+///
+/// A deadline already past on the wall clock is where the function stops taking work, with
+/// no margin ([`lifeboat::app::stop_before`]): a test whose fake clock runs in the past
+/// dates the deadline on that clock's time line (e.g. "now" on the fake clock: past its
+/// deadline from the start).
 pub fn event_with(payload: Value, request_id: &str, deadline: Option<DateTime<Utc>>) -> LambdaEvent<Value> {
     let mut context = Context::default();
     request_id.clone_into(&mut context.request_id);
