@@ -1,9 +1,7 @@
 //! `GET /alerts` over the in-memory alert log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{STRANGER, VIEWER, World, t};
+use crate::common::{STRANGER, VIEWER, World, t};
 use lifeboat_domain::{Alert, AlertKind, Severity};
 use lifeboat_ports::Catalog;
 

@@ -1,10 +1,8 @@
 //! The admin API in process: crafted API Gateway REST requests for each role, over fakes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::many_single_char_names)]
 
-mod common;
-
+use crate::common::{ADMIN, ADMIN2, OPERATOR, STRANGER, VIEWER, World, port_err, us_east_1};
 use admin_api::{ROUTES, Role};
-use common::{ADMIN, ADMIN2, OPERATOR, STRANGER, VIEWER, World, port_err, us_east_1};
 use lifeboat_domain::Status;
 use lifeboat_domain::restore::RestoreState;
 use lifeboat_ports::lambda::Invocation;
@@ -12,8 +10,7 @@ use lifeboat_ports::{Catalog, PortError};
 use serde_json::{Value, json};
 
 fn event_file(name: &str) -> Value {
-    let path = format!("{}/../../events/admin-api/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    lifeboat_testkit::sample("admin-api", name)
 }
 
 #[tokio::test]
@@ -437,7 +434,7 @@ async fn backups_invoke_create_snapshots_with_the_contract_event() {
     );
 }
 
-async fn preview(w: &World, who: &str, body: &Value) -> common::Reply {
+async fn preview(w: &World, who: &str, body: &Value) -> crate::common::Reply {
     w.call(Some(who), "POST", "/restores", Some(&body.to_string())).await
 }
 
@@ -512,7 +509,7 @@ async fn restore_to_a_new_instance_with_a_confirmed_token() {
 }
 
 /// Confirms a previewed restore as `who`, then lets RDS finish it.
-async fn confirm_restore(w: &World, who: &str, previewed: &common::Reply) -> String {
+async fn confirm_restore(w: &World, who: &str, previewed: &crate::common::Reply) -> String {
     let id = previewed.body["restore"]["id"].as_str().unwrap().to_owned();
     let token = previewed.body["confirmationToken"].as_str().unwrap();
     let r = w
@@ -856,7 +853,7 @@ async fn confirmed_overwrite(w: &World) -> (String, String) {
     (id, rp.snapshot_name)
 }
 
-async fn post(w: &World, who: &str, id: &str, what: &str) -> common::Reply {
+async fn post(w: &World, who: &str, id: &str, what: &str) -> crate::common::Reply {
     w.call(Some(who), "POST", &format!("/restores/{id}/{what}"), Some("{}"))
         .await
 }
@@ -1235,7 +1232,6 @@ async fn strangers_get_403_before_any_route_is_matched() {
 
 #[tokio::test]
 async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
-    use lambda_http::{Context, LambdaEvent};
     let w = World::new();
     for payload in [
         json!({"scheduledTime": "2026-11-23T18:15:00Z", "scheduleArn": "arn:aws:scheduler:us-east-1:1:schedule/default/x"}),
@@ -1244,7 +1240,7 @@ async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
         json!("GET /resources"),
         json!(null),
     ] {
-        let err = admin_api::handle_event(&w.deps, LambdaEvent::new(payload.clone(), Context::default()))
+        let err = admin_api::handle_event(&w.deps, lifeboat_testkit::event(payload.clone()))
             .await
             .unwrap_err();
         assert_eq!(err.kind, lifeboat::ErrorType::Invalid, "{payload}: {err}");
@@ -1254,7 +1250,7 @@ async fn a_foreign_event_is_answered_invalid_never_with_a_runtime_error() {
     w.fakes
         .add_db(lifeboat_domain::ResourceKind::RdsInstance, "orders", "gold");
     for sample in ["get-resources-viewer.json", "function-url-get-recovery-points.json"] {
-        let answer = admin_api::handle_event(&w.deps, LambdaEvent::new(event_file(sample), Context::default()))
+        let answer = admin_api::handle_event(&w.deps, lifeboat_testkit::event(event_file(sample)))
             .await
             .unwrap();
         assert_eq!(answer["statusCode"], 200, "{sample}: {answer}");

@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{ADMIN, ADMIN2, DR_STATE_MACHINE, OPERATOR, VIEWER, World};
+use crate::common::{ADMIN, ADMIN2, DR_STATE_MACHINE, OPERATOR, VIEWER, World};
 use lifeboat_domain::dr::{DrExecution, DrPlan, ExecStatus, Mode};
 use lifeboat_ports::dr::DrStore;
 use serde_json::json;

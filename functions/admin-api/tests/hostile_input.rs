@@ -2,9 +2,7 @@
 //! handler never panics, never answers 5xx, and every refusal is a problem with a title.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{ADMIN, OPERATOR, STRANGER, VIEWER, World, rest_event};
+use crate::common::{ADMIN, OPERATOR, STRANGER, VIEWER, World, rest_event};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -85,7 +83,7 @@ proptest! {
             let event = rest_event(who, method, &path, &q, body.as_deref());
             // Paths that are not valid URIs are refused by lambda_http's parser itself.
             let Ok(req) = lambda_http::request::from_str(&event.to_string()) else { return None };
-            Some(common::Reply::from(admin_api::handle(&w.deps, req).await))
+            Some(crate::common::Reply::from(admin_api::handle(&w.deps, req).await))
         });
         if let Some(r) = reply {
             prop_assert!(r.status < 500, "{method} {path} {body:?} → {} {}", r.status, r.body);

@@ -1,9 +1,7 @@
 //! The EMF line each admin API request emits: requests, 4xx, 5xx and latency.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{STRANGER, VIEWER, World, rest_event};
+use crate::common::{STRANGER, VIEWER, World, rest_event};
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
 
 async fn call(w: &World, who: &str, path: &str, sink: &MemorySink) -> u16 {
@@ -36,7 +34,7 @@ async fn every_request_is_counted_with_its_class_and_latency() {
 #[tokio::test]
 async fn a_failing_port_is_a_server_error() {
     let w = World::new();
-    w.fakes.catalog.fail_next(common::port_err());
+    w.fakes.catalog.fail_next(crate::common::port_err());
     let sink = MemorySink::new();
     let status = call(&w, VIEWER, "/recovery-points", &sink).await;
     assert!(status >= 500, "{status}");

@@ -7,10 +7,8 @@
 //! cannot silently use more than is checked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{ADMIN, OPERATOR, Reply, VIEWER, World, us_east_1};
 use admin_api::ROUTES;
-use common::{ADMIN, OPERATOR, Reply, VIEWER, World, us_east_1};
 use lifeboat_domain::Status;
 use serde_json::{Value, json};
 

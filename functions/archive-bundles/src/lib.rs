@@ -31,6 +31,7 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{PointUpdateError, RunLog};
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::read_all;
 use lifeboat::object_store::runs::{KEPT, points_in};
@@ -332,6 +333,37 @@ impl Report {
     }
 }
 
+/// archive-bundles as one invocation: an archive, retrieve, poll or reconcile request in,
+/// a report out.
+#[derive(Debug)]
+pub struct ArchiveBundles;
+
+impl Function for ArchiveBundles {
+    const NAME: &'static str = FUNCTION;
+    const DEADLINE_MARGIN: Duration = DEADLINE_MARGIN;
+    type Deps = Deps;
+    type Request = Request;
+    type Output = Report;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.clock.now()
+    }
+
+    fn parse(_: &Deps, payload: &Value) -> Result<Request, FunctionError> {
+        Request::parse(payload)
+    }
+
+    async fn run(deps: &Deps, req: Request, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+        run(deps, &req, invocation.run_id(), invocation.stop_at()).await
+    }
+
+    fn record_metrics(deps: &Deps, result: &Result<Report, FunctionError>, _: Duration, metrics: &mut Metrics) {
+        if let Ok(report) = result {
+            record_metrics(report, &deps.settings.region, metrics);
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -342,19 +374,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
-    let result = match Request::parse(&event.payload) {
-        Ok(req) => {
-            let stop_at = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
-            run(deps, &req, &event.context.request_id, stop_at).await
-        }
-        Err(e) => Err(e),
-    };
-    if let Ok(report) = &result {
-        record_metrics(report, &deps.settings.region, &mut metrics);
-    }
-    metrics.flush(sink);
-    result
+    invoke::<ArchiveBundles>(deps, event, sink).await
 }
 
 /// A run's metrics, in the vault's region: `ArchivesUploaded` and `BytesArchived`

@@ -8,9 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use archive_bundles::{ArchiveSettings, Deps, Report, Request, handle, handle_with, run};
+use archive_bundles::{ArchiveSettings, Deps, Report, handle, handle_with};
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
 use lifeboat_domain::archive::{RetrievalStatus, RetrievalTier};
@@ -22,8 +21,7 @@ use lifeboat_domain::{
 use lifeboat_ports::{Catalog, Clock, PortError};
 use lifeboat_testkit::objects::InMemoryObjectStore;
 use lifeboat_testkit::vault::{InMemoryArchiveVault, VaultOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier};
-use serde_json::Value;
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, event_json, event_with};
 
 const ARCHIVE: &str = include_str!("../../../events/archive-bundles/archive.json");
 const ARCHIVE_ONE: &str = include_str!("../../../events/archive-bundles/archive-one.json");
@@ -165,7 +163,7 @@ impl World {
     }
 
     async fn send(&self, json: &str) -> Result<Report, lifeboat::FunctionError> {
-        handle(&self.deps, event(json)).await
+        handle(&self.deps, event_json(json)).await
     }
 
     /// The vault's clock follows the test's.
@@ -173,10 +171,6 @@ impl World {
         *self.vault.now.lock().unwrap() = self.clock.now();
         self.vault.complete_jobs();
     }
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
 }
 
 fn only_job(w: &World) -> String {
@@ -311,14 +305,16 @@ async fn a_run_takes_at_most_its_limit_and_skips_bundles_another_run_is_archivin
             .await
             .unwrap()
     );
-    let req = Request::parse(&serde_json::json!({"mode": "archive", "limit": 2})).unwrap();
-    let report = run(&w.deps, &req, "r1", None).await.unwrap();
+    let payload = serde_json::json!({"mode": "archive", "limit": 2});
+    let report = handle(&w.deps, event_for(payload.clone(), "r1")).await.unwrap();
     assert_eq!(report.busy, vec![ids[0].clone()]);
     assert_eq!(report.archived.len(), 1);
     assert_eq!(report.archived[0].recovery_point, ids[1]);
     assert_eq!(report.remaining, 2);
     // A run past its deadline takes nothing new.
-    let late = run(&w.deps, &req, "r2", Some(w.clock.now())).await.unwrap();
+    let late = handle(&w.deps, event_with(payload, "r2", Some(w.clock.now())))
+        .await
+        .unwrap();
     assert!(late.archived.is_empty());
     assert_eq!(late.remaining, 3);
 }
@@ -399,8 +395,8 @@ async fn rotten_archives_and_lying_claims_are_mismatches_alerted_once() {
     let (media, orders) = w.samples().await;
     w.send(ARCHIVE).await.unwrap();
     for id in [&media, &orders] {
-        let req = Request::parse(&serde_json::json!({"mode": "retrieve", "recoveryPoint": id.as_str()})).unwrap();
-        run(&w.deps, &req, "retrieve", None).await.unwrap();
+        let req = serde_json::json!({"mode": "retrieve", "recoveryPoint": id.as_str()});
+        handle(&w.deps, event_for(req, "retrieve")).await.unwrap();
     }
     // The media archive rots in the vault; the orders job claims a hash its bytes lack.
     let media_archive = w.point(&media).await.archive.unwrap();
@@ -446,10 +442,8 @@ async fn failed_and_forgotten_jobs_are_recorded_as_failed() {
     let (media, orders) = w.samples().await;
     w.send(ARCHIVE).await.unwrap();
     for id in [&media, &orders] {
-        let req =
-            Request::parse(&serde_json::json!({"mode": "retrieve", "recoveryPoint": id.as_str(), "tier": "Bulk"}))
-                .unwrap();
-        run(&w.deps, &req, "retrieve", None).await.unwrap();
+        let req = serde_json::json!({"mode": "retrieve", "recoveryPoint": id.as_str(), "tier": "Bulk"});
+        handle(&w.deps, event_for(req, "retrieve")).await.unwrap();
     }
     let job_of = |rp: RecoveryPoint| rp.archive.unwrap().retrieval.unwrap().job_id;
     w.vault.fail_job(&job_of(w.point(&media).await), "internal error");
@@ -532,8 +526,8 @@ async fn requests_about_the_wrong_things_are_refused_clearly() {
     moved.archive.as_mut().unwrap().vault = "elsewhere".into();
     moved.version += 1;
     w.catalog.update(&moved, expected).await.unwrap();
-    let req = Request::parse(&serde_json::json!({"mode": "retrieve", "recoveryPoint": MEDIA})).unwrap();
-    let err = run(&w.deps, &req, "r", None).await.unwrap_err();
+    let req = serde_json::json!({"mode": "retrieve", "recoveryPoint": MEDIA});
+    let err = handle(&w.deps, event_for(req, "r")).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Misconfigured, "{err}");
 }
 
@@ -542,10 +536,10 @@ async fn each_mode_emits_its_metrics() {
     let w = world();
     w.samples().await;
     let sink = MemorySink::new();
-    handle_with(&w.deps, event(ARCHIVE), &sink).await.unwrap();
-    handle_with(&w.deps, event(RETRIEVE), &sink).await.unwrap();
+    handle_with(&w.deps, event_json(ARCHIVE), &sink).await.unwrap();
+    handle_with(&w.deps, event_json(RETRIEVE), &sink).await.unwrap();
     w.complete_jobs();
-    handle_with(&w.deps, event(POLL), &sink).await.unwrap();
+    handle_with(&w.deps, event_json(POLL), &sink).await.unwrap();
     assert!(
         sink.lines().iter().all(|l| validate_emf(l).is_empty()),
         "{:?}",
@@ -559,7 +553,7 @@ async fn each_mode_emits_its_metrics() {
     assert_eq!(sink.total(Metric::ArchiveFailures), Some(0));
     // A malformed event emits nothing and is refused.
     let quiet = MemorySink::new();
-    let err = handle_with(&w.deps, event(r#"{"mode": "poll", "x": 1}"#), &quiet)
+    let err = handle_with(&w.deps, event_json(r#"{"mode": "poll", "x": 1}"#), &quiet)
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);

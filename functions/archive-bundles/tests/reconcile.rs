@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use archive_bundles::{ArchiveSettings, Deps, Report, handle};
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat_domain::manifest::{ManifestRef, sha256_hex};
 use lifeboat_domain::tree_hash::tree_hash;
 use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
@@ -18,7 +17,7 @@ use lifeboat_ports::vault::ArchiveVault;
 use lifeboat_ports::{Catalog, Clock, PortError};
 use lifeboat_testkit::objects::InMemoryObjectStore;
 use lifeboat_testkit::vault::{InMemoryArchiveVault, VaultOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_json};
 
 const RECONCILE: &str = include_str!("../../../events/archive-bundles/reconcile.json");
 const ARCHIVE: &str = include_str!("../../../events/archive-bundles/archive.json");
@@ -104,12 +103,7 @@ impl World {
     }
 
     async fn send(&self, json: &str) -> Report {
-        handle(
-            &self.deps,
-            LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default()),
-        )
-        .await
-        .unwrap()
+        handle(&self.deps, event_json(json)).await.unwrap()
     }
 
     /// What an archive run uploads for `id`, uploaded behind the catalog's back (the run
@@ -212,11 +206,6 @@ async fn a_stale_inventory_is_not_used_and_a_vault_error_is_reported() {
     assert_ne!(later.inventory_job, first.inventory_job);
     w.vault
         .fail_next(VaultOp::ListJobs, PortError::Unavailable("glacier down".into()));
-    let err = handle(
-        &w.deps,
-        LambdaEvent::new(serde_json::from_str(RECONCILE).unwrap(), Context::default()),
-    )
-    .await
-    .unwrap_err();
+    let err = handle(&w.deps, event_json(RECONCILE)).await.unwrap_err();
     assert_eq!(err.kind, lifeboat::ErrorType::Retryable);
 }

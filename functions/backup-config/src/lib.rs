@@ -25,6 +25,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
+use lifeboat::invocation::{Function, Invocation, invoke};
+use lifeboat::metrics::StdoutSink;
 use lifeboat::object_store::read_all;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat_domain::config_bundle::{Bundle, ConfigItem, Envelope, ItemKind, encryption_context, random_nonce};
@@ -212,10 +214,34 @@ pub struct Report {
     pub dry_run: bool,
 }
 
+/// backup-config as one invocation: a backup, verify or restore request in, a report out.
+/// It records no metrics.
+#[derive(Debug)]
+pub struct BackupConfig;
+
+impl Function for BackupConfig {
+    const NAME: &'static str = FUNCTION;
+    type Deps = Deps;
+    type Request = Request;
+    type Output = Report;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.clock.now()
+    }
+
+    fn parse(deps: &Deps, payload: &Value) -> Result<Request, FunctionError> {
+        let req = Request::parse(payload)?;
+        req.check_time(deps.clock.now(), deps.settings.event_time)?;
+        Ok(req)
+    }
+
+    async fn run(deps: &Deps, req: Request, _: &mut Invocation) -> Result<Report, FunctionError> {
+        run(deps, &req).await
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
-    let req = Request::parse(&event.payload)?;
-    req.check_time(deps.clock.now(), deps.settings.event_time)?;
-    run(deps, &req).await
+    invoke::<BackupConfig>(deps, event, &StdoutSink).await
 }
 
 pub async fn run(deps: &Deps, req: &Request) -> Result<Report, FunctionError> {

@@ -25,6 +25,7 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
 use lifeboat::error::ErrorType;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{completed_runs, load_manifest};
 use lifeboat::object_store::settings::S3Settings;
@@ -193,6 +194,42 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// backup-objects as one invocation: a whole or sharded backup request in, a report out.
+#[derive(Debug)]
+pub struct BackupObjects;
+
+impl Function for BackupObjects {
+    const NAME: &'static str = FUNCTION;
+    const DEADLINE_MARGIN: Duration = DEADLINE_MARGIN;
+    type Deps = Deps;
+    type Request = Request;
+    type Output = BackupReport;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.clock.now()
+    }
+
+    fn parse(deps: &Deps, payload: &Value) -> Result<Request, FunctionError> {
+        Request::parse(payload).and_then(|r| trusted_time(deps, r))
+    }
+
+    async fn run(deps: &Deps, req: Request, invocation: &mut Invocation) -> Result<BackupReport, FunctionError> {
+        let (request_id, deadline) = (invocation.run_id(), invocation.stop_at());
+        match req {
+            Request::Whole(req) => run(deps, &req, request_id, deadline).await,
+            Request::Sharded(req) => match req.mode {
+                Mode::Shards => plan_shards(deps, &req).await,
+                Mode::Shard => run_shard(deps, &req, request_id, deadline).await,
+                Mode::Finish => finish(deps, &req, request_id).await,
+            },
+        }
+    }
+
+    fn record_metrics(deps: &Deps, result: &Result<BackupReport, FunctionError>, _: Duration, metrics: &mut Metrics) {
+        record_metrics(result, &deps.settings.backup_region, metrics);
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<BackupReport, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -203,21 +240,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<BackupReport, FunctionError> {
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
-    let deadline = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
-    let request_id = &event.context.request_id;
-    let result = match Request::parse(&event.payload).and_then(|r| trusted_time(deps, r)) {
-        Ok(Request::Whole(req)) => run(deps, &req, request_id, deadline).await,
-        Ok(Request::Sharded(req)) => match req.mode {
-            Mode::Shards => plan_shards(deps, &req).await,
-            Mode::Shard => run_shard(deps, &req, request_id, deadline).await,
-            Mode::Finish => finish(deps, &req, request_id).await,
-        },
-        Err(e) => Err(e),
-    };
-    record_metrics(&result, &deps.settings.backup_region, &mut metrics);
-    metrics.flush(sink);
-    result
+    invoke::<BackupObjects>(deps, event, sink).await
 }
 
 /// Refuses a request whose `scheduledTime` lies outside `MAX_EVENT_SKEW` / `MAX_EVENT_AGE`

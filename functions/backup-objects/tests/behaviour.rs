@@ -6,17 +6,16 @@
 
 use std::sync::Arc;
 
-use backup_objects::{BackupRequest, Deps, RunStatus, handle, run};
+use backup_objects::{BackupReport, Deps, RunStatus, handle};
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
+use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::manifest::Manifest;
 use lifeboat_domain::{ResourceKind, Status};
 use lifeboat_ports::{Catalog, PortError};
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock};
-use serde_json::Value;
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event_for, event_json};
+use serde_json::json;
 
 const SHARD: &str = include_str!("../../../events/backup-objects/scheduled-shard.json");
 const MALFORMED: &str = include_str!("../../../events/backup-objects/malformed.json");
@@ -26,6 +25,7 @@ struct World {
     source: Arc<InMemoryObjectStore>,
     backup: Arc<InMemoryObjectStore>,
     catalog: Arc<InMemoryCatalog>,
+    clock: Arc<ManualClock>,
 }
 
 fn now() -> DateTime<Utc> {
@@ -50,9 +50,10 @@ fn world(page_size: &str, threshold: u64) -> World {
         _ => None,
     })
     .unwrap();
+    let clock = Arc::new(ManualClock::new(now()));
     let deps = Deps {
         catalog: catalog.clone(),
-        clock: Arc::new(ManualClock::new(now())),
+        clock: clock.clone(),
         source: source.clone(),
         backup: backup.clone(),
         settings,
@@ -63,23 +64,26 @@ fn world(page_size: &str, threshold: u64) -> World {
         source,
         backup,
         catalog,
+        clock,
     }
 }
 
-fn req(hour: u32, max_pages: Option<u32>) -> BackupRequest {
-    BackupRequest {
-        bucket: "photos".into(),
-        prefix: "2026/".into(),
-        policy: "gold".into(),
-        scheduled_time: format!("2026-11-23T{hour:02}:00:00Z").parse().unwrap(),
-        max_pages,
-        change_queue: None,
-        full_listing: false,
+/// The scheduled backup of photos/2026/ at `hour` (shaped like
+/// `events/backup-objects/scheduled-shard.json`), invoked as `run_id` with the clock five
+/// minutes past that hour.
+async fn backup(w: &World, hour: u32, max_pages: Option<u32>, run_id: &str) -> Result<BackupReport, FunctionError> {
+    let at: DateTime<Utc> = format!("2026-11-23T{hour:02}:05:00Z").parse().unwrap();
+    w.clock.set(at);
+    let mut req = json!({
+        "bucket": "photos",
+        "prefix": "2026/",
+        "policy": "gold",
+        "scheduledTime": format!("2026-11-23T{hour:02}:00:00Z"),
+    });
+    if let Some(pages) = max_pages {
+        req["maxPages"] = json!(pages);
     }
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+    handle(&w.deps, event_for(req, run_id)).await
 }
 
 async fn manifest_of(w: &World, rp: &lifeboat_domain::RecoveryPointId) -> Manifest {
@@ -102,7 +106,7 @@ fn seed(w: &World, n: usize) {
 async fn the_sample_event_backs_up_the_shard_and_records_a_recovery_point() {
     let w = world("1000", u64::MAX);
     seed(&w, 5);
-    let report = handle(&w.deps, event(SHARD)).await.unwrap();
+    let report = handle(&w.deps, event_json(SHARD)).await.unwrap();
     assert_eq!(report.status, RunStatus::Complete);
     assert_eq!((report.listed, report.copied, report.unchanged), (5, 5, 0));
     let rp = w.catalog.get(&report.recovery_point).await.unwrap().unwrap();
@@ -128,13 +132,13 @@ async fn the_sample_event_backs_up_the_shard_and_records_a_recovery_point() {
 async fn unchanged_objects_cost_no_call_beyond_the_listing() {
     let w = world("1000", u64::MAX);
     seed(&w, 50);
-    run(&w.deps, &req(18, None), "r1", None).await.unwrap();
+    backup(&w, 18, None, "r1").await.unwrap();
     let (gets, copies, lists) = (
         w.source.calls(ObjectOp::Get),
         w.backup.calls(ObjectOp::Copy),
         w.source.calls(ObjectOp::List),
     );
-    let second = run(&w.deps, &req(19, None), "r2", None).await.unwrap();
+    let second = backup(&w, 19, None, "r2").await.unwrap();
     assert_eq!((second.copied, second.unchanged, second.deleted), (0, 50, 0));
     // Reads: the checkpoint lookup and the previous manifest, no object.
     assert_eq!(w.source.calls(ObjectOp::Get), gets + 2);
@@ -147,11 +151,11 @@ async fn unchanged_objects_cost_no_call_beyond_the_listing() {
 async fn changes_additions_and_deletions_between_runs_are_tracked() {
     let w = world("1000", u64::MAX);
     seed(&w, 4);
-    let first = run(&w.deps, &req(18, None), "r1", None).await.unwrap();
+    let first = backup(&w, 18, None, "r1").await.unwrap();
     w.source.insert("photos", "2026/001.jpg", b"edited");
     w.source.insert("photos", "2026/new.jpg", b"fresh");
     w.source.remove("photos", "2026/002.jpg");
-    let second = run(&w.deps, &req(19, None), "r2", None).await.unwrap();
+    let second = backup(&w, 19, None, "r2").await.unwrap();
     assert_eq!((second.copied, second.unchanged, second.deleted), (2, 2, 1));
     let m1 = manifest_of(&w, &first.recovery_point).await;
     let m2 = manifest_of(&w, &second.recovery_point).await;
@@ -174,8 +178,7 @@ async fn changes_additions_and_deletions_between_runs_are_tracked() {
 async fn an_interrupted_run_resumes_from_its_checkpoint_without_copying_twice() {
     let w = world("3", u64::MAX);
     seed(&w, 10);
-    let r = req(18, Some(2));
-    let first = run(&w.deps, &r, "a", None).await.unwrap();
+    let first = backup(&w, 18, Some(2), "a").await.unwrap();
     assert_eq!(first.status, RunStatus::InProgress);
     assert_eq!(first.copied, 6);
     assert!(
@@ -186,7 +189,7 @@ async fn an_interrupted_run_resumes_from_its_checkpoint_without_copying_twice() 
         w.backup.keys("vault").iter().all(|k| !k.contains("/manifests/")),
         "no manifest before the end"
     );
-    let second = run(&w.deps, &r, "b", None).await.unwrap();
+    let second = backup(&w, 18, Some(2), "b").await.unwrap();
     assert_eq!((second.status, second.copied), (RunStatus::Complete, 4));
     assert_eq!(w.backup.calls(ObjectOp::Copy), 10);
     let m = manifest_of(&w, &second.recovery_point).await;
@@ -204,9 +207,9 @@ async fn a_crash_mid_page_is_resumed_and_each_object_is_written_once() {
     seed(&w, 8);
     w.backup
         .fail_next(ObjectOp::Copy, PortError::Unavailable("connection reset".into()));
-    let err = run(&w.deps, &req(18, None), "a", None).await.unwrap_err();
+    let err = backup(&w, 18, None, "a").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
-    let done = run(&w.deps, &req(18, None), "b", None).await.unwrap();
+    let done = backup(&w, 18, None, "b").await.unwrap();
     assert_eq!(done.status, RunStatus::Complete);
     assert_eq!(done.copied + done.recovered, 8);
     for key in w.backup.all_keys("vault", "lifeboat/photos/") {
@@ -225,9 +228,9 @@ async fn a_crash_pages_after_the_last_checkpoint_copies_nothing_twice() {
     seed(&w, 10);
     w.backup
         .fail_after(ObjectOp::Copy, 7, PortError::Unavailable("connection reset".into()));
-    let err = run(&w.deps, &req(18, None), "a", None).await.unwrap_err();
+    let err = backup(&w, 18, None, "a").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
-    let done = run(&w.deps, &req(18, None), "b", None).await.unwrap();
+    let done = backup(&w, 18, None, "b").await.unwrap();
     assert_eq!(done.status, RunStatus::Complete);
     // Copies in flight with the failed one may have finished: 7 or 8 are found done.
     assert_eq!(done.copied + done.recovered, 10, "{done:?}");
@@ -244,9 +247,9 @@ async fn a_crash_pages_after_the_last_checkpoint_copies_nothing_twice() {
 async fn a_replayed_trigger_does_nothing_twice() {
     let w = world("1000", u64::MAX);
     seed(&w, 3);
-    run(&w.deps, &req(18, None), "a", None).await.unwrap();
+    backup(&w, 18, None, "a").await.unwrap();
     let calls = w.source.total_calls();
-    let again = run(&w.deps, &req(18, None), "b", None).await.unwrap();
+    let again = backup(&w, 18, None, "b").await.unwrap();
     assert!(again.replay);
     assert_eq!(w.source.total_calls(), calls);
 }
@@ -255,7 +258,7 @@ async fn a_replayed_trigger_does_nothing_twice() {
 async fn large_objects_are_copied_in_parts() {
     let w = world("1000", 1024);
     w.source.insert("photos", "2026/big.bin", &vec![7u8; 5000]);
-    let r = run(&w.deps, &req(18, None), "a", None).await.unwrap();
+    let r = backup(&w, 18, None, "a").await.unwrap();
     assert_eq!(r.copied, 1);
     let m = manifest_of(&w, &r.recovery_point).await;
     assert_eq!(w.backup.bytes("vault", &m.entries[0].backup_key).unwrap().len(), 5000);
@@ -273,7 +276,7 @@ async fn a_request_dated_outside_the_event_time_bounds_changes_nothing() {
             r#"{{"mode":"shards","bucket":"photos","prefix":"2026/","policy":"gold","scheduledTime":"{at}","maxShards":2}}"#
         );
         for body in [whole, sharded] {
-            let err = handle(&w.deps, event(&body)).await.unwrap_err();
+            let err = handle(&w.deps, event_json(&body)).await.unwrap_err();
             assert_eq!(err.kind, ErrorType::Invalid, "{body}");
             assert!(
                 err.message.contains("scheduledTime") && err.message.contains(&at[..4]),
@@ -289,7 +292,7 @@ async fn a_request_dated_outside_the_event_time_bounds_changes_nothing() {
 #[tokio::test]
 async fn bad_input_is_rejected_before_any_call() {
     let w = world("1000", u64::MAX);
-    let err = handle(&w.deps, event(MALFORMED)).await.unwrap_err();
+    let err = handle(&w.deps, event_json(MALFORMED)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("bucket name"), "{}", err.message);
     for bad in [
@@ -298,7 +301,7 @@ async fn bad_input_is_rejected_before_any_call() {
         r#"{"bucket":"photos","policy":"Gold!","scheduledTime":"2026-11-23T18:00:00Z"}"#,
     ] {
         assert_eq!(
-            handle(&w.deps, event(bad)).await.unwrap_err().kind,
+            handle(&w.deps, event_json(bad)).await.unwrap_err().kind,
             ErrorType::Invalid,
             "{bad}"
         );

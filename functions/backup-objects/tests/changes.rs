@@ -8,16 +8,16 @@
 
 use std::sync::Arc;
 
-use backup_objects::{BackupReport, BackupRequest, Deps, RunStatus, handle, run};
+use backup_objects::{BackupReport, BackupRequest, Deps, RunStatus, handle};
 use chrono::{DateTime, Duration, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat_domain::manifest::{Listing, Manifest};
 use lifeboat_ports::{Catalog, PortError};
 use lifeboat_testkit::changes::InMemoryChangeFeed;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_for, event_json, event_with};
+use serde_json::{Value, json};
 
 const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/lifeboat-changes-photos";
 const CHANGES: &str = include_str!("../../../events/backup-objects/from-change-queue.json");
@@ -71,24 +71,24 @@ fn world(extra: &[(&str, &str)]) -> World {
     }
 }
 
-fn req(hour: u32) -> BackupRequest {
-    BackupRequest {
-        bucket: "photos".into(),
-        prefix: "2026/".into(),
-        policy: "gold".into(),
-        scheduled_time: format!("2026-11-23T{hour:02}:00:00Z").parse().unwrap(),
-        max_pages: None,
-        change_queue: Some(QUEUE.into()),
-        full_listing: false,
-    }
+/// The backup of photos/2026/ scheduled at `hour`, from the change queue (shaped like
+/// `events/backup-objects/from-change-queue.json`).
+fn req(hour: u32) -> Value {
+    json!({
+        "bucket": "photos",
+        "prefix": "2026/",
+        "policy": "gold",
+        "scheduledTime": format!("2026-11-23T{hour:02}:00:00Z"),
+        "changeQueue": QUEUE,
+    })
 }
 
 impl World {
     /// Runs the backup of `hour`, with the clocks at that hour (plus 30 s).
-    async fn run_at(&self, hour: u32, r: BackupRequest) -> Result<BackupReport, lifeboat::FunctionError> {
+    async fn run_at(&self, hour: u32, r: Value) -> Result<BackupReport, lifeboat::FunctionError> {
         let at: DateTime<Utc> = format!("2026-11-23T{hour:02}:00:30Z").parse().unwrap();
         self.clock.set(at);
-        run(&self.deps, &r, &format!("inv-{hour}"), None).await
+        handle(&self.deps, event_for(r, &format!("inv-{hour}"))).await
     }
 
     async fn manifest(&self, report: &BackupReport) -> Manifest {
@@ -170,7 +170,7 @@ async fn a_run_from_the_feed_reads_only_the_named_keys_and_matches_a_full_listin
     assert!(from_feed.entries.iter().any(|e| e.key == "2026/007.jpg" && e.deleted));
     // A full listing of the same source finds exactly the same objects.
     let mut full = req(20);
-    full.full_listing = true;
+    full["fullListing"] = json!(true);
     let third = w.run_at(20, full).await.unwrap();
     assert_eq!(third.listing, Listing::Full);
     assert_eq!((third.copied, third.deleted), (0, 0));
@@ -191,7 +191,7 @@ async fn a_crash_loses_no_change_and_copies_nothing_twice() {
     assert_eq!(err.kind, ErrorType::Retryable);
     assert!(
         w.catalog
-            .get(&backup_objects::run_id_of(&w.deps, &req(19)).unwrap())
+            .get(&backup_objects::run_id_of(&w.deps, &BackupRequest::parse(&req(19)).unwrap()).unwrap())
             .await
             .unwrap()
             .is_none()
@@ -226,8 +226,8 @@ async fn a_missed_event_is_caught_by_the_periodic_full_listing() {
     // A day after the last full listing, the run lists everything again.
     w.clock.set("2026-11-24T08:00:30Z".parse().unwrap());
     let mut next_day = req(8);
-    next_day.scheduled_time = "2026-11-24T08:00:00Z".parse().unwrap();
-    let full = run(&w.deps, &next_day, "inv-next-day", None).await.unwrap();
+    next_day["scheduledTime"] = json!("2026-11-24T08:00:00Z");
+    let full = handle(&w.deps, event_for(next_day, "inv-next-day")).await.unwrap();
     assert_eq!(full.listing, Listing::Full);
     assert!(full.listing_reason.as_deref().unwrap().contains("24 h old"));
     assert_eq!(full.copied, 1);
@@ -295,18 +295,11 @@ async fn events_for_other_data_sets_and_unreadable_messages_are_left_alone() {
 #[tokio::test]
 async fn the_sample_event_names_a_change_queue_and_bad_queues_are_refused() {
     let w = world(&[]);
-    let first = handle(
-        &w.deps,
-        LambdaEvent::new(serde_json::from_str(CHANGES).unwrap(), Context::default()),
-    )
-    .await
-    .unwrap();
+    let first = handle(&w.deps, event_json(CHANGES)).await.unwrap();
     assert_eq!(first.listing, Listing::Full);
     let mut bad: serde_json::Value = serde_json::from_str(CHANGES).unwrap();
     bad["changeQueue"] = "arn:aws:sqs:us-east-1:123456789012:q".into();
-    let err = handle(&w.deps, LambdaEvent::new(bad, Context::default()))
-        .await
-        .unwrap_err();
+    let err = handle(&w.deps, event(bad)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("changeQueue"), "{}", err.message);
 }
@@ -322,7 +315,7 @@ async fn a_run_from_the_feed_stops_at_its_deadline_and_resumes_without_draining_
     w.clock.set("2026-11-23T19:00:30Z".parse().unwrap());
     // Past its deadline from the start: one step of two keys, then in progress.
     let past = Some("2026-11-23T19:00:00Z".parse().unwrap());
-    let first = run(&w.deps, &req(19), "inv-a", past).await.unwrap();
+    let first = handle(&w.deps, event_with(req(19), "inv-a", past)).await.unwrap();
     assert_eq!(
         (first.status, first.listed, first.copied),
         (RunStatus::InProgress, 2, 2)
@@ -330,7 +323,7 @@ async fn a_run_from_the_feed_stops_at_its_deadline_and_resumes_without_draining_
     assert!(w.catalog.get(&first.recovery_point).await.unwrap().is_none());
     // Meanwhile an already backed-up key changes again: that is the next run's work.
     w.change("2026/000.jpg", b"v3 0");
-    let second = run(&w.deps, &req(19), "inv-b", None).await.unwrap();
+    let second = handle(&w.deps, event_for(req(19), "inv-b")).await.unwrap();
     assert_eq!(
         (second.status, second.listed, second.copied, second.deleted),
         (RunStatus::Complete, 3, 2, 1)

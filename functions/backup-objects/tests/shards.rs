@@ -8,21 +8,18 @@
 
 use std::sync::Arc;
 
-use backup_objects::{
-    BackupReport, BackupRequest, Deps, Mode, RunStatus, ShardedRequest, finish, handle, plan_shards, run, run_shard,
-    run_sharded,
-};
+use backup_objects::{BackupReport, Deps, Mode, RunStatus, ShardedRequest, handle, run_sharded};
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
+use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::manifest::{Manifest, ManifestEntry};
 use lifeboat_domain::shards::Shard;
 use lifeboat_domain::{RecoveryPoint, RecoveryPointId};
 use lifeboat_ports::{Catalog, PortError};
+use lifeboat_testkit::invocation::TIME_LEFT;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock};
-use serde_json::Value;
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event_json, event_with};
+use serde_json::{Value, json};
 
 const PLAN: &str = include_str!("../../../events/backup-objects/plan-shards.json");
 const SHARD: &str = include_str!("../../../events/backup-objects/shard.json");
@@ -32,6 +29,7 @@ struct World {
     deps: Deps,
     store: Arc<InMemoryObjectStore>,
     catalog: Arc<InMemoryCatalog>,
+    clock: Arc<ManualClock>,
 }
 
 fn now() -> DateTime<Utc> {
@@ -56,15 +54,21 @@ fn world(page_size: u32) -> World {
         _ => None,
     })
     .unwrap();
+    let clock = Arc::new(ManualClock::new(now()));
     let deps = Deps {
         catalog: catalog.clone(),
-        clock: Arc::new(ManualClock::new(now())),
+        clock: clock.clone(),
         source: store.clone(),
         backup: store.clone(),
         settings,
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
-    World { deps, store, catalog }
+    World {
+        deps,
+        store,
+        catalog,
+        clock,
+    }
 }
 
 /// Objects in five sub-prefixes (a nested one too), loose objects between and around
@@ -93,18 +97,6 @@ fn at(hour: u32) -> DateTime<Utc> {
     format!("2026-11-23T{hour:02}:00:00Z").parse().unwrap()
 }
 
-fn whole(hour: u32) -> BackupRequest {
-    BackupRequest {
-        bucket: "photos".into(),
-        prefix: "2026/".into(),
-        policy: "gold".into(),
-        scheduled_time: at(hour),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    }
-}
-
 fn step(mode: Mode, hour: u32) -> ShardedRequest {
     ShardedRequest {
         mode,
@@ -119,31 +111,47 @@ fn step(mode: Mode, hour: u32) -> ShardedRequest {
     }
 }
 
-fn shard_step(hour: u32, shard: &Shard, max_pages: Option<u32>) -> ShardedRequest {
-    ShardedRequest {
-        shard: Some(shard.clone()),
-        max_pages,
-        ..step(Mode::Shard, hour)
-    }
+/// One invocation of the backup of photos/2026/ scheduled at `hour`, with `fields` added
+/// (a `mode` and its fields, shaped like the `events/backup-objects/` samples), as
+/// `run_id`, with the clock five minutes past that hour.
+async fn invoke(w: &World, hour: u32, fields: Value, run_id: &str) -> Result<BackupReport, FunctionError> {
+    invoke_until(w, hour, fields, run_id, Some(Utc::now() + TIME_LEFT)).await
 }
 
-fn finish_step(hour: u32, shards: &[Shard]) -> ShardedRequest {
-    ShardedRequest {
-        shards: Some(shards.to_vec()),
-        ..step(Mode::Finish, hour)
+/// [`invoke`] with the invocation's `deadline`.
+async fn invoke_until(
+    w: &World,
+    hour: u32,
+    fields: Value,
+    run_id: &str,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<BackupReport, FunctionError> {
+    w.clock.set(at(hour) + chrono::Duration::minutes(5));
+    let mut req = json!({"bucket": "photos", "prefix": "2026/", "policy": "gold", "scheduledTime": at(hour)});
+    if let (Some(req), Some(fields)) = (req.as_object_mut(), fields.as_object()) {
+        req.extend(fields.clone());
     }
+    handle(&w.deps, event_with(req, run_id, deadline)).await
+}
+
+/// The fields of a `shard` step (`events/backup-objects/shard.json`).
+fn shard_fields(shard: &Shard, max_pages: Option<u32>) -> Value {
+    let mut fields = json!({"mode": "shard", "shard": shard});
+    if let Some(pages) = max_pages {
+        fields["maxPages"] = json!(pages);
+    }
+    fields
+}
+
+/// The fields of a `finish` step (`events/backup-objects/finish-gap.json`).
+fn finish_fields(shards: &[Shard]) -> Value {
+    json!({"mode": "finish", "shards": shards})
 }
 
 async fn plan(w: &World, hour: u32, max_shards: u32) -> Vec<Shard> {
-    let r = plan_shards(
-        &w.deps,
-        &ShardedRequest {
-            max_shards: Some(max_shards),
-            ..step(Mode::Shards, hour)
-        },
-    )
-    .await
-    .unwrap();
+    let r = invoke(w, hour, json!({"mode": "shards", "maxShards": max_shards}), "plan")
+        .await
+        .unwrap();
     r.shards.unwrap()
 }
 
@@ -153,9 +161,7 @@ async fn sharded(w: &World, hour: u32, max_shards: u32, max_pages: Option<u32>) 
     let mut copied = 0;
     for s in &shards {
         loop {
-            let r = run_shard(&w.deps, &shard_step(hour, s, max_pages), "req", None)
-                .await
-                .unwrap();
+            let r = invoke(w, hour, shard_fields(s, max_pages), "req").await.unwrap();
             assert_eq!(r.shard, Some(s.index));
             copied += r.copied;
             if r.status == RunStatus::Complete {
@@ -163,7 +169,7 @@ async fn sharded(w: &World, hour: u32, max_shards: u32, max_pages: Option<u32>) 
             }
         }
     }
-    let mut report = finish(&w.deps, &finish_step(hour, &shards), "req").await.unwrap();
+    let mut report = invoke(w, hour, finish_fields(&shards), "req").await.unwrap();
     report.copied += copied;
     report
 }
@@ -191,10 +197,6 @@ fn comparable(m: &Manifest) -> Vec<ManifestEntry> {
         .collect()
 }
 
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
-}
-
 fn scratch_left(w: &World) -> Vec<String> {
     w.store
         .keys("vault")
@@ -207,7 +209,7 @@ fn scratch_left(w: &World) -> Vec<String> {
 async fn the_split_covers_every_sub_prefix_in_contiguous_ranges() {
     let w = world(2);
     seed(&w);
-    let report = handle(&w.deps, event(PLAN)).await.unwrap();
+    let report = handle(&w.deps, event_json(PLAN)).await.unwrap();
     assert_eq!(report.status, RunStatus::InProgress);
     let shards = report.shards.unwrap();
     assert_eq!(shards.len(), 3);
@@ -237,7 +239,7 @@ async fn a_sharded_run_writes_the_manifest_a_whole_run_writes_incrementally_with
     let (single, split) = (world(2), world(2));
     seed(&single);
     seed(&split);
-    let a = run(&single.deps, &whole(18), "r", None).await.unwrap();
+    let a = invoke(&single, 18, json!({}), "r").await.unwrap();
     let b = sharded(&split, 18, 3, None).await;
     assert_eq!(a.run, b.run);
     assert_eq!((b.status, b.copied, b.deleted), (RunStatus::Complete, SEEDED, 0));
@@ -281,7 +283,7 @@ async fn a_sharded_run_writes_the_manifest_a_whole_run_writes_incrementally_with
         w.store.remove("photos", "2026/zz.txt");
     }
     let copies = split.store.calls(ObjectOp::Copy);
-    let a2 = run(&single.deps, &whole(19), "r", None).await.unwrap();
+    let a2 = invoke(&single, 19, json!({}), "r").await.unwrap();
     let b2 = sharded(&split, 19, 4, None).await;
     assert_eq!((a2.copied, a2.deleted), (2, 2));
     assert_eq!((b2.copied, b2.deleted), (2, 2));
@@ -324,9 +326,7 @@ async fn an_interrupted_shard_resumes_from_its_own_checkpoint_without_copying_tw
         .filter(|k| s.contains(k) && k.starts_with("2026/"))
         .count() as u64;
     assert!(in_range > 4, "the shard spans several pages: {in_range}");
-    let first = run_shard(&w.deps, &shard_step(18, s, Some(1)), "a", None)
-        .await
-        .unwrap();
+    let first = invoke(&w, 18, shard_fields(s, Some(1)), "a").await.unwrap();
     assert_eq!(first.status, RunStatus::InProgress);
     assert!(first.copied >= 1);
     let part = lifeboat_domain::manifest::shard_part_key("photos", "2026/", &first.run, s.index);
@@ -337,9 +337,7 @@ async fn an_interrupted_shard_resumes_from_its_own_checkpoint_without_copying_tw
     let mut copied = first.copied;
     let mut invocations = 1;
     loop {
-        let r = run_shard(&w.deps, &shard_step(18, s, Some(1)), "b", None)
-            .await
-            .unwrap();
+        let r = invoke(&w, 18, shard_fields(s, Some(1)), "b").await.unwrap();
         copied += r.copied;
         invocations += 1;
         if r.status == RunStatus::Complete {
@@ -352,7 +350,7 @@ async fn an_interrupted_shard_resumes_from_its_own_checkpoint_without_copying_tw
     assert!(w.store.bytes("vault", &part).is_some());
     // A replay of the finished shard does nothing.
     let calls = w.store.calls(ObjectOp::Copy);
-    let again = run_shard(&w.deps, &shard_step(18, s, None), "c", None).await.unwrap();
+    let again = invoke(&w, 18, shard_fields(s, None), "c").await.unwrap();
     assert!(again.replay);
     assert_eq!(w.store.calls(ObjectOp::Copy), calls);
 }
@@ -364,9 +362,7 @@ async fn a_shard_that_crashed_mid_page_copies_nothing_twice() {
     let shards = plan(&w, 18, 2).await;
     w.store
         .fail_after(ObjectOp::Copy, 4, PortError::Unavailable("connection reset".into()));
-    let err = run_shard(&w.deps, &shard_step(18, &shards[0], None), "a", None)
-        .await
-        .unwrap_err();
+    let err = invoke(&w, 18, shard_fields(&shards[0], None), "a").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
     let done = sharded(&w, 18, 2, None).await;
     assert_eq!(done.status, RunStatus::Complete);
@@ -384,41 +380,39 @@ async fn finish_waits_for_every_part_and_a_replay_does_nothing() {
     seed(&w);
     let shards = plan(&w, 18, 3).await;
     for s in &shards[..2] {
-        run_shard(&w.deps, &shard_step(18, s, None), "a", None).await.unwrap();
+        invoke(&w, 18, shard_fields(s, None), "a").await.unwrap();
     }
-    let err = finish(&w.deps, &finish_step(18, &shards), "f").await.unwrap_err();
+    let err = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
     assert!(err.message.contains("shard 2"), "{}", err.message);
     assert!(
         w.store.keys("vault").iter().all(|k| !k.contains("/manifests/")),
         "no manifest"
     );
-    let id = plan_shards(&w.deps, &step(Mode::Shards, 18))
+    let id = invoke(&w, 18, json!({"mode": "shards"}), "plan")
         .await
         .unwrap()
         .recovery_point;
     assert!(w.catalog.get(&id).await.unwrap().is_none(), "no recovery point");
 
-    run_shard(&w.deps, &shard_step(18, &shards[2], None), "a", None)
-        .await
-        .unwrap();
-    let done = finish(&w.deps, &finish_step(18, &shards), "f").await.unwrap();
+    invoke(&w, 18, shard_fields(&shards[2], None), "a").await.unwrap();
+    let done = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert!(!done.replay);
     assert_eq!(done.manifest.as_ref().unwrap().objects, SEEDED);
     let calls = w.store.total_calls();
-    let again = finish(&w.deps, &finish_step(18, &shards), "f").await.unwrap();
+    let again = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert!(again.replay);
     assert_eq!(again.manifest, done.manifest);
     assert_eq!(w.store.total_calls(), calls, "a replayed finish makes no S3 call");
     // Every step of the finished run is a replay.
-    let replanned = plan_shards(&w.deps, &step(Mode::Shards, 18)).await.unwrap();
+    let replanned = invoke(&w, 18, json!({"mode": "shards"}), "plan").await.unwrap();
     assert!(replanned.replay && replanned.shards.unwrap().is_empty());
     // The state machine passes that empty list on to finish, which replays the run.
-    let replayed = finish(&w.deps, &finish_step(18, &[]), "f").await.unwrap();
+    let replayed = invoke(&w, 18, finish_fields(&[]), "f").await.unwrap();
     assert!(replayed.replay);
     assert_eq!(replayed.manifest, done.manifest);
     assert!(
-        run_shard(&w.deps, &shard_step(18, &shards[0], None), "x", None)
+        invoke(&w, 18, shard_fields(&shards[0], None), "x")
             .await
             .unwrap()
             .replay
@@ -432,7 +426,7 @@ async fn a_shard_list_that_does_not_match_the_parts_is_refused() {
     seed(&w);
     let shards = plan(&w, 18, 3).await;
     for s in &shards {
-        run_shard(&w.deps, &shard_step(18, s, None), "a", None).await.unwrap();
+        invoke(&w, 18, shard_fields(s, None), "a").await.unwrap();
     }
     // Another split of the same run: well formed, but not what the parts cover.
     let other = vec![
@@ -448,18 +442,18 @@ async fn a_shard_list_that_does_not_match_the_parts_is_refused() {
         },
     ];
     assert!(lifeboat_domain::shards::check_cover(&other).is_ok());
-    let err = finish(&w.deps, &finish_step(18, &other), "f").await.unwrap_err();
+    let err = invoke(&w, 18, finish_fields(&other), "f").await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("does not match"), "{}", err.message);
     // The right list still finishes.
-    let done = finish(&w.deps, &finish_step(18, &shards), "f").await.unwrap();
+    let done = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert_eq!(done.manifest.unwrap().objects, SEEDED);
 }
 
 #[tokio::test]
 async fn bad_shard_input_is_refused_before_any_call() {
     let w = world(2);
-    let err = handle(&w.deps, event(FINISH_GAP)).await.unwrap_err();
+    let err = handle(&w.deps, event_json(FINISH_GAP)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("bad shard list"), "{}", err.message);
     let base = r#""bucket":"photos","prefix":"2026/","policy":"gold","scheduledTime":"2026-11-23T18:00:00Z""#;
@@ -492,7 +486,7 @@ async fn bad_shard_input_is_refused_before_any_call() {
             "bucket name",
         ),
     ] {
-        let err = handle(&w.deps, event(&bad)).await.unwrap_err();
+        let err = handle(&w.deps, event_json(&bad)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid, "{bad}");
         assert!(err.message.contains(needle), "{bad}: {}", err.message);
     }
@@ -503,7 +497,7 @@ async fn bad_shard_input_is_refused_before_any_call() {
 async fn the_sample_shard_event_backs_up_only_its_range() {
     let w = world(2);
     seed(&w);
-    let r = handle(&w.deps, event(SHARD)).await.unwrap();
+    let r = handle(&w.deps, event_json(SHARD)).await.unwrap();
     assert_eq!((r.status, r.shard), (RunStatus::Complete, Some(1)));
     // [2026/c/, 2026/e/): c's 4 objects and d's 3; 2026/c-loose.txt sorts before 2026/c/
     // ('-' < '/') and belongs to the shard before.
@@ -525,7 +519,7 @@ async fn run_sharded_runs_the_whole_flow_concurrently_in_process() {
     let (single, split) = (world(2), world(2));
     seed(&single);
     seed(&split);
-    let a = run(&single.deps, &whole(18), "r", None).await.unwrap();
+    let a = invoke(&single, 18, json!({}), "r").await.unwrap();
     let req = ShardedRequest {
         max_shards: Some(4),
         max_pages: Some(1),
@@ -551,7 +545,7 @@ async fn an_invocation_that_starts_past_its_deadline_still_moves_its_shard_forwa
     let late = Some(now() - chrono::Duration::minutes(1));
     let mut invocations = 0;
     loop {
-        let r = run_shard(&w.deps, &shard_step(18, &shards[0], None), "late", late)
+        let r = invoke_until(&w, 18, shard_fields(&shards[0], None), "late", late)
             .await
             .unwrap();
         invocations += 1;
@@ -562,6 +556,6 @@ async fn an_invocation_that_starts_past_its_deadline_still_moves_its_shard_forwa
         assert!(invocations < 20, "no progress");
     }
     assert_eq!(invocations, SEEDED.div_ceil(2));
-    let done = finish(&w.deps, &finish_step(18, &shards), "f").await.unwrap();
+    let done = invoke(&w, 18, finish_fields(&shards), "f").await.unwrap();
     assert_eq!(done.manifest.unwrap().objects, SEEDED);
 }

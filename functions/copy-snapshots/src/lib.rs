@@ -6,6 +6,7 @@
 //! are deterministic, so a replayed run adopts copies instead of making them twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
@@ -17,6 +18,7 @@ use lifeboat::app::{
 };
 use lifeboat::config::Config;
 use lifeboat::events::ScheduleTick;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat_domain::copy_queue::{CopyCandidate, CopyClass, WaitReason, plan_copies};
 use lifeboat_domain::naming::tags;
@@ -63,6 +65,35 @@ pub struct Report {
     pub budget_per_region: usize,
 }
 
+/// copy-snapshots as one invocation: a schedule tick in, a report out.
+#[derive(Debug)]
+pub struct CopySnapshots;
+
+impl Function for CopySnapshots {
+    const NAME: &'static str = FUNCTION;
+    type Deps = Deps;
+    type Request = ScheduleTick;
+    type Output = Report;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.ports.clock.now()
+    }
+
+    fn parse(deps: &Deps, payload: &Value) -> Result<ScheduleTick, FunctionError> {
+        ScheduleTick::parse(payload, deps.ports.clock.now(), deps.config.event_time)
+    }
+
+    async fn run(deps: &Deps, tick: ScheduleTick, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+        run(deps, &tick, invocation.run_id()).await
+    }
+
+    fn record_metrics(_: &Deps, result: &Result<Report, FunctionError>, _: Duration, metrics: &mut Metrics) {
+        if let Ok(report) = result {
+            record_metrics(report, metrics);
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -74,16 +105,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.ports.clock.now());
-    let result = match ScheduleTick::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time) {
-        Ok(tick) => run(deps, &tick, &event.context.request_id).await,
-        Err(e) => Err(e),
-    };
-    if let Ok(report) = &result {
-        record_metrics(report, &mut metrics);
-    }
-    metrics.flush(sink);
-    result
+    invoke::<CopySnapshots>(deps, event, sink).await
 }
 
 /// A run's metrics.

@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use copy_snapshots::{Deps, LEASE, handle};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{AlertKind, PolicyName, RecoveryPoint, Region, ResourceKind, Severity, Slot, Status, Step};
 use lifeboat_ports::{Catalog, PortError, SnapshotStatus, SnapshotStore, Tag, tag_value};
-use lifeboat_testkit::{Fakes, SnapshotOp};
-use serde_json::Value;
+use lifeboat_testkit::{Fakes, SnapshotOp, event_json};
 
 const GOLD: &str =
     r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"priority":1,"copies":[{"region":"us-west-2"}]}"#;
@@ -28,14 +26,6 @@ fn now() -> DateTime<Utc> {
 
 fn region(r: &str) -> Region {
     Region::parse(r).unwrap()
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    let mut ctx = Context::default();
-    ctx.request_id = format!("req-{}", N.fetch_add(1, Ordering::SeqCst));
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
 }
 
 fn setup(policies: &[(&str, &str)]) -> (Fakes, Deps) {
@@ -100,7 +90,7 @@ fn point(fakes: &Fakes, id: &str) -> RecoveryPoint {
 async fn copies_go_to_the_policy_region_with_that_region_key_and_tags() {
     let (fakes, deps) = setup(&[("gold", GOLD)]);
     let src = source(&fakes, "orders", "gold", 1).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.started.len(), 1);
     let copy = point(&fakes, &format!("us-west-2/db/{}", src.snapshot_name));
     assert_eq!(copy.source.as_ref(), Some(&src.id));
@@ -120,7 +110,7 @@ async fn copies_go_to_the_policy_region_with_that_region_key_and_tags() {
     // The copy was available at once, so the source is settled as copied.
     assert_eq!(point(&fakes, src.id.as_str()).status, Status::Copied);
     // A replay finds nothing left to do.
-    let again = handle(&deps, event(TICK)).await.unwrap();
+    let again = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(again.started.is_empty() && again.waiting.is_empty());
     assert_eq!(fakes.snapshots.calls(SnapshotOp::Copy), 1);
 }
@@ -132,7 +122,7 @@ async fn never_more_copies_in_flight_per_region_than_the_budget() {
     for i in 0..8 {
         source(&fakes, &format!("db{i}"), "gold", 1).await;
     }
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.started.len(), 5);
     assert_eq!(report.waiting.len(), 3);
     assert!(
@@ -149,7 +139,7 @@ async fn never_more_copies_in_flight_per_region_than_the_budget() {
         .count();
     assert_eq!(sources_copying, 5);
 
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(report.started.is_empty(), "the budget is still full");
     assert_eq!(fakes.snapshots.calls(SnapshotOp::Copy), 5);
 
@@ -164,7 +154,7 @@ async fn never_more_copies_in_flight_per_region_than_the_budget() {
         let next = p.transition(Status::Available, now()).unwrap();
         fakes.catalog.update(&next, p.version).await.unwrap();
     }
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.started.len(), 2);
     assert_eq!(report.in_flight[&region("us-west-2")], 5);
 }
@@ -177,7 +167,7 @@ async fn the_most_critical_then_the_oldest_go_first() {
     source(&fakes, "old-bronze", "bronze", 5).await;
     source(&fakes, "new-gold", "gold", 1).await;
     source(&fakes, "old-gold", "gold", 3).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     let started: Vec<_> = report.started.iter().map(ToString::to_string).collect();
     assert_eq!(started, ["us-west-2/db/lb-gold-old-gold-20261123-1500"]);
     assert_eq!(report.waiting.len(), 2);
@@ -189,7 +179,7 @@ async fn one_copy_at_a_time_per_source_resource() {
     fakes.snapshots.set_new_status(SnapshotStatus::Creating);
     source(&fakes, "orders", "gold", 2).await;
     source(&fakes, "orders", "gold", 1).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.started.len(), 1);
     assert_eq!(report.waiting.len(), 1);
     assert!(
@@ -204,7 +194,7 @@ async fn a_missing_kms_key_blocks_the_copy_with_one_alert_never_a_silent_skip() 
     let policy = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24,"copies":[{"region":"eu-west-1"}]}"#;
     let (fakes, deps) = setup(&[("gold", policy)]);
     let src = source(&fakes, "orders", "gold", 1).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(report.started.is_empty());
     assert_eq!(report.blocked.len(), 1);
     assert!(
@@ -214,7 +204,7 @@ async fn a_missing_kms_key_blocks_the_copy_with_one_alert_never_a_silent_skip() 
         "{}",
         report.blocked[0].message
     );
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     let alerts = fakes.notifier.alerts();
     assert_eq!(alerts.len(), 1);
     assert_eq!(
@@ -237,10 +227,10 @@ async fn a_kms_rejection_is_recorded_and_alerted_once_and_the_source_stays_resto
         SnapshotOp::Copy,
         PortError::KmsKey("KMSKeyNotAccessibleFault: key disabled".into()),
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].code, "kms-key");
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     let copy = point(&fakes, &format!("us-west-2/db/{}", src.snapshot_name));
     assert_eq!(copy.status, Status::Failed);
     assert_eq!(copy.failure.as_ref().unwrap().step, Step::Copy);
@@ -270,7 +260,7 @@ async fn a_quota_refusal_waits_with_one_alert_and_the_next_run_copies() {
         SnapshotOp::Copy,
         PortError::QuotaExceeded("SnapshotQuotaExceeded".into()),
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(
         report.started.is_empty(),
         "after a region refuses, no more copies go there this run"
@@ -280,7 +270,7 @@ async fn a_quota_refusal_waits_with_one_alert_and_the_next_run_copies() {
         fakes.catalog.points().iter().all(|p| !p.is_copy()),
         "nothing recorded for a refused copy"
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.started.len(), 2);
     let alerts = fakes.notifier.alerts();
     assert_eq!(alerts.len(), 1);
@@ -305,7 +295,7 @@ async fn a_copy_made_by_a_crashed_run_is_adopted_not_repeated() {
         .copy_snapshot(&origin, &region("us-west-2"), &src.snapshot_name, "alias/dr", &[])
         .await
         .unwrap();
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.adopted.len(), 1);
     assert!(report.started.is_empty());
     assert_eq!(fakes.snapshots.snapshots().len(), 2);
@@ -323,12 +313,12 @@ async fn a_run_that_finds_the_lease_held_does_nothing() {
             .await
             .unwrap()
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(report.skipped.is_some());
     assert_eq!(fakes.snapshots.calls(SnapshotOp::Copy), 0);
     // Once the holder's lease expires, the next run proceeds.
     fakes.clock.advance(chrono::Duration::minutes(6));
-    assert_eq!(handle(&deps, event(TICK)).await.unwrap().started.len(), 1);
+    assert_eq!(handle(&deps, event_json(TICK)).await.unwrap().started.len(), 1);
 }
 
 #[tokio::test]
@@ -336,7 +326,7 @@ async fn a_non_object_event_is_invalid_and_touches_nothing() {
     let (fakes, deps) = setup(&[("gold", GOLD)]);
     let err: FunctionError = handle(
         &deps,
-        event(include_str!("../../../events/copy-snapshots/wrong-type.json")),
+        event_json(include_str!("../../../events/copy-snapshots/wrong-type.json")),
     )
     .await
     .unwrap_err();
@@ -355,7 +345,7 @@ async fn copies_of_a_policy_inside_its_criticality_window_go_first() {
     fakes.snapshots.set_new_status(SnapshotStatus::Creating);
     source(&fakes, "ledger", "gold", 5).await;
     source(&fakes, "cart", "shop", 1).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     let started: Vec<_> = report.started.iter().map(ToString::to_string).collect();
     assert_eq!(
         started,
@@ -391,7 +381,7 @@ async fn under_contention_a_copy_without_which_the_rpo_is_missed_beats_priority(
     assert!(fresh.is_copy());
     fakes.catalog.insert(&fresh).await.unwrap();
     source(&fakes, "lagging", "bronze", 1).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     let started: Vec<_> = report.started.iter().map(ToString::to_string).collect();
     assert_eq!(started, ["us-west-2/db/lb-bronze-lagging-20261123-1700"]);
     assert_eq!(report.waiting.len(), 1);
@@ -415,7 +405,7 @@ async fn under_contention_a_window_in_a_resource_tag_goes_first() {
             ),
         ],
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     let started: Vec<_> = report.started.iter().map(ToString::to_string).collect();
     assert_eq!(started, ["us-west-2/db/lb-bronze-cart-20261123-1700"]);
 }

@@ -22,6 +22,7 @@ use lifeboat::FunctionError;
 use lifeboat::app::{ItemFailure, Ports, RunLog, discover, load_policies};
 use lifeboat::config::Config;
 use lifeboat::events::{BackupRequest, ScheduleTick};
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::planner::{self, CreateAction, EmergencyRequest};
@@ -100,6 +101,40 @@ impl Trigger {
     }
 }
 
+/// create-snapshots as one invocation: a schedule tick or a backup request in, a report out.
+#[derive(Debug)]
+pub struct CreateSnapshots;
+
+impl Function for CreateSnapshots {
+    const NAME: &'static str = FUNCTION;
+    const DEADLINE_MARGIN: std::time::Duration = DEADLINE_MARGIN;
+    type Deps = Deps;
+    type Request = Trigger;
+    type Output = Report;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.ports.clock.now()
+    }
+
+    fn parse(deps: &Deps, payload: &Value) -> Result<Trigger, FunctionError> {
+        Trigger::parse(payload, deps.ports.clock.now(), deps.config.event_time)
+    }
+
+    async fn run(deps: &Deps, trigger: Trigger, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+        let (run_id, stop_at) = (invocation.run_id(), invocation.stop_at());
+        match trigger {
+            Trigger::Tick(tick) => run_until(deps, &tick, run_id, stop_at).await,
+            Trigger::Request(request) => run_request_until(deps, &request, run_id, stop_at).await,
+        }
+    }
+
+    fn record_metrics(_: &Deps, result: &Result<Report, FunctionError>, _: std::time::Duration, metrics: &mut Metrics) {
+        if let Ok(report) = result {
+            record_metrics(report, metrics);
+        }
+    }
+}
+
 /// The Lambda entry point.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
@@ -112,28 +147,13 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.ports.clock.now());
-    let result = handle_event(deps, event).await;
-    if let Ok(report) = &result {
-        record_metrics(report, &mut metrics);
-    }
-    metrics.flush(sink);
-    result
+    invoke::<CreateSnapshots>(deps, event, sink).await
 }
 
 /// A run's metrics.
 pub fn record_metrics(report: &Report, metrics: &mut Metrics) {
     metrics.count(Metric::BackupsStarted, report.created.len() as u64);
     metrics.count(Metric::BackupsFailed, report.failed.len() as u64);
-}
-
-async fn handle_event(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
-    let stop_at = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
-    let run_id = &event.context.request_id;
-    match Trigger::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time)? {
-        Trigger::Tick(tick) => run_until(deps, &tick, run_id, stop_at).await,
-        Trigger::Request(request) => run_request_until(deps, &request, run_id, stop_at).await,
-    }
 }
 
 enum Outcome {

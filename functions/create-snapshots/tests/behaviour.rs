@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle};
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::Diagnostic;
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{AlertKind, ResourceKind, Severity, Status};
 use lifeboat_ports::{PortError, SnapshotStatus, SnapshotStore, tag_value};
-use lifeboat_testkit::{Fakes, SnapshotOp};
+use lifeboat_testkit::{Fakes, SnapshotOp, event, event_json, event_with};
 use serde_json::{Value, json};
 
 const GOLD: &str =
@@ -39,22 +39,10 @@ fn setup() -> (Fakes, Deps) {
     (fakes, deps)
 }
 
-fn event(json: &str) -> LambdaEvent<Value> {
-    let mut ctx = Context::default();
-    ctx.request_id = format!("req-{}", uuid_like());
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
-}
-
-fn uuid_like() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    N.fetch_add(1, Ordering::SeqCst)
-}
-
 #[tokio::test]
 async fn a_tick_snapshots_every_protected_resource_once_and_records_it() {
     let (fakes, deps) = setup();
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     let created: Vec<_> = report.created.iter().map(ToString::to_string).collect();
     assert_eq!(
         created,
@@ -91,7 +79,7 @@ async fn an_eventbridge_rule_event_for_one_policy_touches_only_that_policy() {
     let (fakes, deps) = setup();
     let report = handle(
         &deps,
-        event(include_str!(
+        event_json(include_str!(
             "../../../events/create-snapshots/eventbridge-scheduled-event.json"
         )),
     )
@@ -105,9 +93,9 @@ async fn an_eventbridge_rule_event_for_one_policy_touches_only_that_policy() {
 async fn a_hundred_sequential_and_ten_concurrent_deliveries_make_one_snapshot_per_resource() {
     let (fakes, deps) = setup();
     for _ in 0..100 {
-        handle(&deps, event(TICK)).await.unwrap();
+        handle(&deps, event_json(TICK)).await.unwrap();
     }
-    let concurrent = futures::future::join_all((0..10).map(|_| handle(&deps, event(TICK)))).await;
+    let concurrent = futures::future::join_all((0..10).map(|_| handle(&deps, event_json(TICK)))).await;
     assert!(concurrent.iter().all(Result::is_ok));
     assert_eq!(fakes.snapshots.snapshots().len(), 4);
     assert_eq!(fakes.catalog.points().len(), 4);
@@ -119,7 +107,7 @@ async fn a_hundred_sequential_and_ten_concurrent_deliveries_make_one_snapshot_pe
 #[tokio::test]
 async fn ten_concurrent_first_deliveries_race_to_one_snapshot_and_one_record() {
     let (fakes, deps) = setup();
-    let results = futures::future::join_all((0..10).map(|_| handle(&deps, event(TICK)))).await;
+    let results = futures::future::join_all((0..10).map(|_| handle(&deps, event_json(TICK)))).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(fakes.snapshots.snapshots().len(), 4);
     assert_eq!(fakes.catalog.points().len(), 4);
@@ -144,7 +132,7 @@ async fn a_crash_between_create_and_record_is_healed_by_the_next_delivery() {
         .await
         .unwrap();
 
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     let adopted: Vec<_> = report.adopted.iter().map(ToString::to_string).collect();
     assert_eq!(adopted, ["us-east-1/db/lb-gold-orders-20261123-1800"]);
     assert_eq!(report.created.len(), 3);
@@ -171,7 +159,7 @@ async fn malformed_and_unknown_events_are_rejected_before_any_aws_call() {
         ),
     ] {
         let (fakes, deps) = setup();
-        let err = handle(&deps, event(file)).await.unwrap_err();
+        let err = handle(&deps, event_json(file)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid);
         assert!(err.message.contains(needle), "{}", err.message);
         let diagnostic = Diagnostic::from(err);
@@ -187,7 +175,7 @@ async fn an_unknown_policy_in_the_event_is_not_found() {
     let (fakes, deps) = setup();
     let err = handle(
         &deps,
-        event(r#"{"scheduledTime":"2026-11-23T18:15:00Z","policy":"platinum"}"#),
+        event_json(r#"{"scheduledTime":"2026-11-23T18:15:00Z","policy":"platinum"}"#),
     )
     .await
     .unwrap_err();
@@ -200,8 +188,8 @@ async fn an_unknown_policy_in_the_event_is_not_found() {
 async fn a_snapshot_aws_reports_failed_is_recorded_and_alerted_once() {
     let (fakes, deps) = setup();
     fakes.snapshots.set_new_status(SnapshotStatus::Failed);
-    handle(&deps, event(TICK)).await.unwrap();
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     let points = fakes.catalog.points();
     assert!(
         points
@@ -224,10 +212,10 @@ async fn a_quota_refusal_is_recorded_as_failed_and_alerted_once() {
         SnapshotOp::Create,
         PortError::QuotaExceeded("SnapshotQuotaExceeded: 100 manual snapshots".into()),
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].code, "quota");
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     let failed: Vec<_> = fakes
         .catalog
         .points()
@@ -248,10 +236,10 @@ async fn throttling_after_retries_is_retryable_and_the_retry_completes_without_d
     fakes
         .snapshots
         .fail_next(SnapshotOp::Create, PortError::Throttled("Rate exceeded".into()));
-    let err: FunctionError = handle(&deps, event(TICK)).await.unwrap_err();
+    let err: FunctionError = handle(&deps, event_json(TICK)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
     assert_eq!(fakes.catalog.points().len(), 3, "the others were done and recorded");
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.created.len(), 1);
     assert_eq!(report.already_recorded, 3);
     assert_eq!(fakes.snapshots.snapshots().len(), 4);
@@ -269,10 +257,10 @@ async fn a_busy_resource_is_retried_by_later_ticks_of_the_same_slot() {
         SnapshotOp::Create,
         PortError::InvalidState("InvalidDBInstanceState: modifying".into()),
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.failed[0].code, "invalid-state");
     assert_eq!(fakes.catalog.points().len(), 3);
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.created.len(), 1);
     assert_eq!(fakes.notifier.alerts().len(), 1, "one warning for the busy resource");
 }
@@ -285,7 +273,7 @@ async fn resources_tagged_with_an_unknown_or_invalid_policy_are_alerted_and_the_
         .put_policy_json("broken", r#"{"name":"broken","every":"1h","rpo":"5m","retain":0}"#);
     fakes.add_db(ResourceKind::RdsInstance, "legacy", "platinum");
     fakes.add_db(ResourceKind::RdsInstance, "scratch", "broken");
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.created.len(), 4);
     let skipped: BTreeSet<_> = report
         .skipped
@@ -293,7 +281,7 @@ async fn resources_tagged_with_an_unknown_or_invalid_policy_are_alerted_and_the_
         .map(|s| s.subject.rsplit(':').next().unwrap().to_owned())
         .collect();
     assert_eq!(skipped, BTreeSet::from(["legacy".to_owned(), "scratch".to_owned()]));
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     let kinds: Vec<_> = fakes.notifier.alerts().iter().map(|a| a.kind).collect();
     assert_eq!(kinds.iter().filter(|k| **k == AlertKind::UnknownPolicy).count(), 2);
     assert_eq!(kinds.iter().filter(|k| **k == AlertKind::InvalidPolicy).count(), 1);
@@ -320,8 +308,8 @@ async fn every_unparsable_policy_is_alerted_under_its_own_key_once_a_day() {
         .catalog
         .put_policy_json("orders-gold", r#"{"name": "orders-gold", "every": 3}"#);
     fakes.catalog.put_policy_json("ledger", "not json at all");
-    handle(&deps, event(TICK)).await.unwrap();
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     let invalid: Vec<_> = fakes
         .notifier
         .alerts()
@@ -350,9 +338,7 @@ async fn arbitrary_json_events_never_panic_and_are_rejected_as_invalid() {
         json!({"scheduledTime": 5}),
         json!({"detail-type": 1}),
     ] {
-        let err = handle(&deps, LambdaEvent::new(raw, Context::default()))
-            .await
-            .unwrap_err();
+        let err = handle(&deps, event(raw)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid);
     }
     assert_eq!(fakes.snapshots.total_calls(), 0);
@@ -369,14 +355,9 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
         ports: fakes.ports(),
         config: Fakes::config(),
     };
-    let tick = lifeboat::events::ScheduleTick::parse(
-        &serde_json::from_str(TICK).unwrap(),
-        now(),
-        lifeboat_domain::event_time::EventTimeBounds::default(),
-    )
-    .unwrap();
+    let tick: Value = serde_json::from_str(TICK).unwrap();
     // Past its stop instant: the first chunk (32) is started, the rest is left for the retry.
-    let err = create_snapshots::run_until(&deps, &tick, "late", Some(now()))
+    let err = handle(&deps, event_with(tick.clone(), "late", Some(now())))
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
@@ -385,9 +366,7 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
     assert_eq!(fakes.catalog.points().len(), 32);
     // The retry, with time to spare, starts the other 8, once.
     let later = now() + chrono::Duration::minutes(10);
-    let report = create_snapshots::run_until(&deps, &tick, "retry", Some(later))
-        .await
-        .unwrap();
+    let report = handle(&deps, event_with(tick, "retry", Some(later))).await.unwrap();
     assert_eq!(
         (report.created.len(), report.already_recorded, report.remaining),
         (8, 32, 0)
@@ -416,7 +395,7 @@ async fn the_alert_window_sends_a_repeated_warning_for_one_resource_once() {
                 SnapshotOp::Create,
                 PortError::InvalidState("InvalidDBInstanceState: modifying".into()),
             );
-            let report = handle(&deps, event(&format!(r#"{{"scheduledTime":"{at}"}}"#)))
+            let report = handle(&deps, event_json(&format!(r#"{{"scheduledTime":"{at}"}}"#)))
                 .await
                 .unwrap();
             assert_eq!(report.failed.len(), 1, "slot {i}");
@@ -434,7 +413,7 @@ async fn a_tick_dated_decades_ago_or_in_the_future_is_refused_and_changes_nothin
         (stale, "1996-11-23T18:15:00Z", "MAX_EVENT_AGE"),
         (future, "2026-11-23T19:15:00Z", "MAX_EVENT_SKEW"),
     ] {
-        let err = handle(&deps, event(payload)).await.unwrap_err();
+        let err = handle(&deps, event_json(payload)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid, "{err}");
         assert!(
             err.message.contains(time) && err.message.contains(bound),

@@ -4,11 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle_with};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
 use lifeboat_domain::ResourceKind;
 use lifeboat_ports::PortError;
-use lifeboat_testkit::{Fakes, SnapshotOp};
+use lifeboat_testkit::{Fakes, SnapshotOp, event_json_for};
 use serde_json::Value;
 
 const GOLD: &str = r#"{"name":"gold","every":"1h","rpo":"2h","retain":24}"#;
@@ -17,12 +16,6 @@ const MALFORMED: &str = include_str!("../../../events/create-snapshots/malformed
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T18:15:02Z".parse().unwrap()
-}
-
-fn event(json: &str, id: &str) -> LambdaEvent<Value> {
-    let mut ctx = Context::default();
-    ctx.request_id = id.into();
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
 }
 
 #[tokio::test]
@@ -41,7 +34,9 @@ async fn a_tick_emits_backups_started_and_refused_once() {
         config: Fakes::config(),
     };
     let sink = MemorySink::new();
-    let report = handle_with(&deps, event(TICK, "req-metrics"), &sink).await.unwrap();
+    let report = handle_with(&deps, event_json_for(TICK, "req-metrics"), &sink)
+        .await
+        .unwrap();
     assert_eq!((report.created.len(), report.failed.len()), (2, 1), "{report:?}");
     let lines = sink.lines();
     assert_eq!(lines.len(), 1, "one line per invocation: {lines:?}");
@@ -62,6 +57,10 @@ async fn a_refused_event_emits_nothing() {
         config: Fakes::config(),
     };
     let sink = MemorySink::new();
-    assert!(handle_with(&deps, event(MALFORMED, "req-bad"), &sink).await.is_err());
+    assert!(
+        handle_with(&deps, event_json_for(MALFORMED, "req-bad"), &sink)
+            .await
+            .is_err()
+    );
     assert!(sink.lines().is_empty());
 }

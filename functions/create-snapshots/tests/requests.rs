@@ -5,12 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::app::CRITICAL_WINDOW_TAG;
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::{Region, ResourceKind, ResourceRef};
 use lifeboat_ports::Tag;
-use lifeboat_testkit::{Fakes, SnapshotOp};
+use lifeboat_testkit::{Fakes, SnapshotOp, event_for};
 use serde_json::{Value, json};
 
 const GOLD: &str =
@@ -34,12 +33,6 @@ fn setup() -> (Fakes, Deps) {
     (fakes, deps)
 }
 
-fn event(v: Value, request_id: &str) -> LambdaEvent<Value> {
-    let mut ctx = Context::default();
-    request_id.clone_into(&mut ctx.request_id);
-    LambdaEvent::new(v, ctx)
-}
-
 fn request() -> Value {
     serde_json::from_str(REQUEST).unwrap()
 }
@@ -47,7 +40,7 @@ fn request() -> Value {
 #[tokio::test]
 async fn an_emergency_request_snapshots_the_named_protected_resources_and_names_the_rest() {
     let (fakes, deps) = setup();
-    let report = handle(&deps, event(request(), "inv-1")).await.unwrap();
+    let report = handle(&deps, event_for(request(), "inv-1")).await.unwrap();
     let created: Vec<_> = report.created.iter().map(ToString::to_string).collect();
     assert_eq!(created, ["us-east-1/db/lb-gold-orders-em-20261123-181500"]);
     assert_eq!(report.skipped.len(), 1);
@@ -67,11 +60,11 @@ async fn a_replayed_request_does_nothing_twice_even_without_a_request_time() {
     let (fakes, deps) = setup();
     let mut req = request();
     req.as_object_mut().unwrap().remove("time");
-    let first = handle(&deps, event(req.clone(), "inv-1")).await.unwrap();
+    let first = handle(&deps, event_for(req.clone(), "inv-1")).await.unwrap();
     assert_eq!(first.created.len(), 1);
     // A minute later (another name would be derived from the clock): still nothing new.
     fakes.clock.advance(chrono::Duration::minutes(1));
-    let again = handle(&deps, event(req, "inv-2")).await.unwrap();
+    let again = handle(&deps, event_for(req, "inv-2")).await.unwrap();
     assert!(again.replayed && again.created.is_empty());
     assert_eq!(fakes.snapshots.calls(SnapshotOp::Create), 1);
     assert_eq!(fakes.catalog.points().len(), 1);
@@ -83,7 +76,7 @@ async fn an_on_demand_request_is_not_an_emergency() {
     let mut req = request();
     req["detail"]["emergency"] = json!(false);
     req["detail"]["requestId"] = json!("on-demand-1");
-    let report = handle(&deps, event(req, "inv-1")).await.unwrap();
+    let report = handle(&deps, event_for(req, "inv-1")).await.unwrap();
     assert_eq!(
         report.created[0].to_string(),
         "us-east-1/db/lb-gold-orders-od-20261123-181500"
@@ -96,14 +89,14 @@ async fn a_request_for_only_unprotected_resources_is_not_found_and_a_bad_one_is_
     let (fakes, deps) = setup();
     let mut req = request();
     req["detail"]["resources"] = json!(["arn:aws:rds:us-east-1:123456789012:db:nope"]);
-    let err: FunctionError = handle(&deps, event(req, "inv-1")).await.unwrap_err();
+    let err: FunctionError = handle(&deps, event_for(req, "inv-1")).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::NotFound);
     assert!(err.message.contains("db:nope"));
 
     let mut bad = request();
     bad["detail"]["resources"] = json!([]);
     bad["detail"]["reason"] = json!("");
-    let err = handle(&deps, event(bad, "inv-2")).await.unwrap_err();
+    let err = handle(&deps, event_for(bad, "inv-2")).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);
     assert!(err.message.contains("at least one") && err.message.contains("detail.reason"));
     assert_eq!(fakes.snapshots.calls(SnapshotOp::Create), 0);
@@ -116,12 +109,12 @@ async fn a_failed_request_can_be_retried_and_then_completes_once() {
         SnapshotOp::Create,
         lifeboat_ports::PortError::Throttled("Throttling".into()),
     );
-    let err = handle(&deps, event(request(), "inv-1")).await.unwrap_err();
+    let err = handle(&deps, event_for(request(), "inv-1")).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
-    let retry = handle(&deps, event(request(), "inv-2")).await.unwrap();
+    let retry = handle(&deps, event_for(request(), "inv-2")).await.unwrap();
     assert_eq!(retry.created.len(), 1);
     assert!(!retry.replayed);
-    let third = handle(&deps, event(request(), "inv-3")).await.unwrap();
+    let third = handle(&deps, event_for(request(), "inv-3")).await.unwrap();
     assert!(third.replayed);
     assert_eq!(fakes.catalog.points().len(), 1);
 }
@@ -154,7 +147,7 @@ async fn a_critical_window_tag_raises_the_schedule_of_that_resource_only() {
         ports: fakes.ports(),
         config: Fakes::config(),
     };
-    let report = handle(&deps, event(serde_json::from_str(TICK).unwrap(), "inv-1"))
+    let report = handle(&deps, event_for(serde_json::from_str(TICK).unwrap(), "inv-1"))
         .await
         .unwrap();
     let created: Vec<_> = report.created.iter().map(ToString::to_string).collect();

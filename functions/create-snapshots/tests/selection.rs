@@ -5,22 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use create_snapshots::{Deps, handle};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat_domain::{Region, ResourceKind, ResourceRef, Status};
 use lifeboat_ports::Tag;
-use lifeboat_testkit::Fakes;
-use serde_json::Value;
+use lifeboat_testkit::{Fakes, event_json_for};
 
 const TICK: &str = include_str!("../../../events/create-snapshots/scheduler-tick.json");
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T18:15:02Z".parse().unwrap()
-}
-
-fn event(json: &str, id: &str) -> LambdaEvent<Value> {
-    let mut ctx = Context::default();
-    ctx.request_id = id.into();
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
 }
 
 fn add(fakes: &Fakes, kind: ResourceKind, id: &str, account: &str, tags: &[(&str, &str)]) -> ResourceRef {
@@ -90,7 +82,7 @@ async fn selected_tables_and_databases_are_backed_up_and_both_are_copied() {
         config: Fakes::config(),
     };
 
-    let report = handle(&deps, event(TICK, "tick-1")).await.unwrap();
+    let report = handle(&deps, event_json_for(TICK, "tick-1")).await.unwrap();
     let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();
     assert_eq!(
         created,
@@ -126,7 +118,7 @@ async fn selected_tables_and_databases_are_backed_up_and_both_are_copied() {
     assert_eq!(tables.copies_for(ResourceKind::RdsInstance).len(), 1);
 
     // A replay of the tick creates nothing more.
-    let again = handle(&deps, event(TICK, "tick-2")).await.unwrap();
+    let again = handle(&deps, event_json_for(TICK, "tick-2")).await.unwrap();
     assert!(again.created.is_empty());
     assert_eq!(again.already_recorded, 2);
 }
@@ -154,7 +146,7 @@ async fn a_resource_two_policies_select_goes_to_the_most_critical_and_the_overla
         ports: fakes.ports(),
         config: Fakes::config(),
     };
-    let report = handle(&deps, event(TICK, "tick-3")).await.unwrap();
+    let report = handle(&deps, event_json_for(TICK, "tick-3")).await.unwrap();
     let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();
     assert_eq!(
         created,

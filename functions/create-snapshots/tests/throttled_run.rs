@@ -36,15 +36,14 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use chrono::{DateTime, Utc};
-use create_snapshots::{Deps, FUNCTION, Report, run};
+use create_snapshots::{Deps, FUNCTION, Report, handle};
 use lifeboat::app::Ports;
-use lifeboat::events::ScheduleTick;
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_aws::{DynamoDbCatalog, MAX_ATTEMPTS, RdsSnapshotStore, SnsNotifier, retry_config};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{RecoveryPointId, Region, ResourceKind, Status};
 use lifeboat_ports::Catalog;
-use lifeboat_testkit::{Fakes, ManualClock};
+use lifeboat_testkit::{Fakes, ManualClock, event_for, sample};
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
@@ -63,13 +62,6 @@ const CLUSTER: &str = "ledger";
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T18:15:02Z".parse().unwrap()
-}
-
-fn tick() -> ScheduleTick {
-    ScheduleTick {
-        scheduled_time: "2026-11-23T18:15:00Z".parse().unwrap(),
-        policy: None,
-    }
 }
 
 /// The snapshot each resource gets in the tick's slot.
@@ -626,7 +618,12 @@ async fn a_run_completes_through_throttling_and_5xx_with_one_record_per_resource
         ],
     );
 
-    let report = run(&deps, &tick(), "run-1").await.unwrap();
+    let report = handle(
+        &deps,
+        event_for(sample("create-snapshots", "scheduler-tick.json"), "run-1"),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(created(&report), sorted_ids(&all_resources()));
     assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -693,7 +690,12 @@ async fn a_rerun_after_persistent_throttling_records_what_is_missing_and_nothing
         &[&query, &get, &insert, &write],
     );
 
-    let err: FunctionError = run(&first, &tick(), "run-1").await.unwrap_err();
+    let err: FunctionError = handle(
+        &first,
+        event_for(sample("create-snapshots", "scheduler-tick.json"), "run-1"),
+    )
+    .await
+    .unwrap_err();
 
     assert_eq!(err.kind, ErrorType::Retryable, "{err}");
     assert_eq!(throttled_billing.num_calls(), MAX_ATTEMPTS as usize);
@@ -720,7 +722,12 @@ async fn a_rerun_after_persistent_throttling_records_what_is_missing_and_nothing
         &[&query, &get, &insert, &write],
     );
 
-    let report = run(&second, &tick(), "run-2").await.unwrap();
+    let report = handle(
+        &second,
+        event_for(sample("create-snapshots", "scheduler-tick.json"), "run-2"),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(created(&report), sorted_ids(&["billing"]));
     assert_eq!(report.already_recorded, 2);

@@ -48,6 +48,7 @@ use lifeboat::app::{
 };
 use lifeboat::config::Config;
 use lifeboat::events::ScheduleTick;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::planner::{PlanInput, floor_at_apply};
@@ -110,6 +111,31 @@ pub struct Report {
     pub kept: usize,
 }
 
+/// expire-recovery-points as one invocation: a schedule tick in, a report out; the run records its
+/// metrics as it goes.
+#[derive(Debug)]
+pub struct ExpireRecoveryPoints;
+
+impl Function for ExpireRecoveryPoints {
+    const NAME: &'static str = FUNCTION;
+    type Deps = Deps;
+    type Request = ScheduleTick;
+    type Output = Report;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.ports.clock.now()
+    }
+
+    fn parse(deps: &Deps, payload: &Value) -> Result<ScheduleTick, FunctionError> {
+        ScheduleTick::parse(payload, deps.ports.clock.now(), deps.config.event_time)
+    }
+
+    async fn run(deps: &Deps, tick: ScheduleTick, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+        let run_id = invocation.run_id().to_owned();
+        run_measured(deps, &tick, &run_id, &mut invocation.metrics).await
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -120,12 +146,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
-    let tick = ScheduleTick::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time)?;
-    let run_id = &event.context.request_id;
-    let mut metrics = Metrics::new(FUNCTION, run_id, deps.ports.clock.now());
-    let result = run_measured(deps, &tick, run_id, &mut metrics).await;
-    metrics.flush(sink);
-    result
+    invoke::<ExpireRecoveryPoints>(deps, event, sink).await
 }
 
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {

@@ -12,7 +12,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use expire_recovery_points::{Deps, MAX_EXPIRIES_PER_RUN, Report, handle};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{
@@ -20,8 +19,7 @@ use lifeboat_domain::{
     ResourceRef, Slot, Status, Step,
 };
 use lifeboat_ports::{Catalog, PortError, PortResult, RunRecord, SnapshotStatus, SnapshotStore, Tag};
-use lifeboat_testkit::{Fakes, InMemoryCatalog, SnapshotOp};
-use serde_json::Value;
+use lifeboat_testkit::{Fakes, InMemoryCatalog, SnapshotOp, event_json};
 
 const TICK: &str = include_str!("../../../events/expire-recovery-points/scheduler-tick.json");
 const MALFORMED: &str = include_str!("../../../events/expire-recovery-points/malformed.json");
@@ -30,14 +28,6 @@ const GOLD: &str = r#"{"name":"gold","every":"1day","rpo":"2days","retention":{"
 /// The tick's scheduled time (see the sample event).
 fn scheduled() -> DateTime<Utc> {
     "2026-11-23T03:00:00Z".parse().unwrap()
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    use std::sync::atomic::AtomicU64;
-    static N: AtomicU64 = AtomicU64::new(1);
-    let mut ctx = Context::default();
-    ctx.request_id = format!("req-{}", N.fetch_add(1, Ordering::SeqCst));
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
 }
 
 fn setup(policies: &[(&str, &str)]) -> (Fakes, Deps) {
@@ -136,7 +126,7 @@ fn ids(expired: &[expire_recovery_points::Expired]) -> BTreeSet<RecoveryPointId>
 }
 
 async fn ok(deps: &Deps) -> Report {
-    handle(deps, event(TICK)).await.unwrap()
+    handle(deps, event_json(TICK)).await.unwrap()
 }
 
 #[tokio::test]
@@ -232,7 +222,7 @@ async fn a_transient_error_leaves_the_point_expiring_ends_retryable_and_the_retr
         .snapshots
         .fail_next(SnapshotOp::Delete, PortError::Throttled("Rate exceeded".into()));
 
-    let err = handle(&deps, event(TICK)).await.unwrap_err();
+    let err = handle(&deps, event_json(TICK)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable, "{err}");
     assert!(
         err.message.contains("1 expiries hit transient errors"),
@@ -450,11 +440,11 @@ async fn a_delete_aws_refuses_is_reported_and_alerted_once_then_retried_by_later
 async fn a_malformed_event_is_invalid_and_touches_nothing() {
     let (fakes, deps) = setup(&[("gold", GOLD)]);
     for payload in [MALFORMED, r#"{"scheduledTime":"tomorrow"}"#, "[]"] {
-        let err: FunctionError = handle(&deps, event(payload)).await.unwrap_err();
+        let err: FunctionError = handle(&deps, event_json(payload)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid, "{payload}: {err}");
     }
     assert!(
-        handle(&deps, event(MALFORMED))
+        handle(&deps, event_json(MALFORMED))
             .await
             .unwrap_err()
             .message
@@ -573,7 +563,7 @@ async fn a_tick_for_one_policy_expires_only_that_policy() {
     }
     let tick = r#"{"scheduledTime":"2026-11-23T03:00:00Z","policy":"silver"}"#;
 
-    let report = handle(&deps, event(tick)).await.unwrap();
+    let report = handle(&deps, event_json(tick)).await.unwrap();
 
     assert_eq!(report.expired.len(), 2);
     assert!(report.expired.iter().all(|e| e.id.as_str().contains("-billing-")));
@@ -581,7 +571,7 @@ async fn a_tick_for_one_policy_expires_only_that_policy() {
 
     let unknown = handle(
         &deps,
-        event(r#"{"scheduledTime":"2026-11-23T03:00:00Z","policy":"bronze"}"#),
+        event_json(r#"{"scheduledTime":"2026-11-23T03:00:00Z","policy":"bronze"}"#),
     )
     .await
     .unwrap_err();
@@ -607,7 +597,7 @@ async fn a_tick_dated_decades_ago_or_in_the_future_is_refused_and_expires_nothin
             "MAX_EVENT_AGE",
         ),
     ] {
-        let err = handle(&deps, event(payload)).await.unwrap_err();
+        let err = handle(&deps, event_json(payload)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid, "{err}");
         assert!(
             err.message.contains(time) && err.message.contains(bound),

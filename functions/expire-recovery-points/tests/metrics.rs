@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use expire_recovery_points::{Deps, handle_with};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::metrics::{MemorySink, validate_emf};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{PolicyName, RecoveryPoint, ResourceKind, Slot, Status};
 use lifeboat_ports::{Catalog, SnapshotStore, Tag};
-use lifeboat_testkit::Fakes;
+use lifeboat_testkit::{Fakes, event_json_for};
 use serde_json::Value;
 
 const TICK: &str = include_str!("../../../events/expire-recovery-points/scheduler-tick.json");
@@ -54,10 +53,8 @@ async fn one_invocation_emits_expiries_and_failures_once() {
         );
         fakes.catalog.insert(&rp).await.unwrap();
     }
-    let mut ctx = Context::default();
-    ctx.request_id = "req-expire".into();
     let sink = MemorySink::new();
-    let report = handle_with(&deps, LambdaEvent::new(serde_json::from_str(TICK).unwrap(), ctx), &sink)
+    let report = handle_with(&deps, event_json_for(TICK, "req-expire"), &sink)
         .await
         .unwrap();
     assert_eq!(report.expired.len(), 2);

@@ -50,6 +50,7 @@ use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{PointUpdateError, RunLog};
 use lifeboat::error::ErrorType;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::digest;
 use lifeboat::object_store::runs::points_in;
@@ -59,7 +60,9 @@ use lifeboat_domain::export::{
     is_data_object, lifecycle_rule, manifest_key, task_id,
 };
 use lifeboat_domain::tiering::{LifecycleRule, S3Class};
-use lifeboat_domain::{Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Severity, Status};
+use lifeboat_domain::{
+    Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Status,
+};
 use lifeboat_ports::objects::{CopyRequest, ObjectLock, ObjectStore, WriteOptions};
 use lifeboat_ports::{
     Catalog, Clock, ExportRequest, ExportTask, ExportTaskState, Notifier, PortError, PortResult, SnapshotExporter,
@@ -258,6 +261,36 @@ pub struct Report {
     pub alerts: usize,
 }
 
+/// export-snapshots as one invocation: a start, poll or dry-run request in, a report out.
+#[derive(Debug)]
+pub struct ExportSnapshots;
+
+impl Function for ExportSnapshots {
+    const NAME: &'static str = FUNCTION;
+    const DEADLINE_MARGIN: Duration = DEADLINE_MARGIN;
+    type Deps = Deps;
+    type Request = Request;
+    type Output = Report;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.clock.now()
+    }
+
+    fn parse(_: &Deps, payload: &Value) -> Result<Request, FunctionError> {
+        Request::parse(payload)
+    }
+
+    async fn run(deps: &Deps, req: Request, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+        run(deps, &req, invocation.run_id(), invocation.stop_at()).await
+    }
+
+    fn record_metrics(deps: &Deps, result: &Result<Report, FunctionError>, _: Duration, metrics: &mut Metrics) {
+        if let Ok(r) = result {
+            record_metrics(r, &deps.settings.backup_region, metrics);
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -268,24 +301,20 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Report, FunctionError> {
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
-    let stop_at = lifeboat::app::stop_taking_work_at(event.context.deadline, DEADLINE_MARGIN);
-    let result = match Request::parse(&event.payload) {
-        Ok(req) => run(deps, &req, &event.context.request_id, stop_at).await,
-        Err(e) => Err(e),
-    };
-    if let Ok(r) = &result
-        && !r.dry_run
-    {
-        let region = &deps.settings.backup_region;
-        let new = r.started.iter().filter(|s| !s.adopted).count() as u64;
-        metrics.count_in(region, Metric::ExportsStarted, new);
-        metrics.count_in(region, Metric::ExportsArchived, r.archived.len() as u64);
-        metrics.count_in(region, Metric::BytesExported, r.archived.iter().map(|a| a.bytes).sum());
-        metrics.count_in(region, Metric::ExportFailures, r.failed.len() as u64);
+    invoke::<ExportSnapshots>(deps, event, sink).await
+}
+
+/// A run's metrics, in the backup region (a dry run records none): `ExportsStarted` (new
+/// exports, not adopted ones), `ExportsArchived`, `BytesExported` and `ExportFailures`.
+pub fn record_metrics(r: &Report, region: &Region, metrics: &mut Metrics) {
+    if r.dry_run {
+        return;
     }
-    metrics.flush(sink);
-    result
+    let new = r.started.iter().filter(|s| !s.adopted).count() as u64;
+    metrics.count_in(region, Metric::ExportsStarted, new);
+    metrics.count_in(region, Metric::ExportsArchived, r.archived.len() as u64);
+    metrics.count_in(region, Metric::BytesExported, r.archived.iter().map(|a| a.bytes).sum());
+    metrics.count_in(region, Metric::ExportFailures, r.failed.len() as u64);
 }
 
 fn exportable(kind: ResourceKind) -> bool {

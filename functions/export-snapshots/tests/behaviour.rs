@@ -15,7 +15,6 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use export_snapshots::{Deps, META_SHA256, Request, handle, handle_with};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
 use lifeboat::metrics::{MemorySink, Metric};
 use lifeboat::object_store::read_all;
@@ -26,8 +25,9 @@ use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceR
 use lifeboat_ports::objects::ObjectStore;
 use lifeboat_ports::{Catalog, ExportRequest, ExportTaskState, PortError, SnapshotExporter};
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{ExportOp, InMemoryCatalog, InMemorySnapshotExporter, ManualClock, RecordingNotifier};
-use serde_json::Value;
+use lifeboat_testkit::{
+    ExportOp, InMemoryCatalog, InMemorySnapshotExporter, ManualClock, RecordingNotifier, event_json,
+};
 
 const SCHEDULED: &str = include_str!("../../../events/export-snapshots/scheduled.json");
 const START: &str = include_str!("../../../events/export-snapshots/start.json");
@@ -158,12 +158,8 @@ impl World {
     }
 }
 
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
-}
-
 async fn invoke(w: &World, json: &str) -> export_snapshots::Report {
-    handle(&w.deps, event(json)).await.unwrap()
+    handle(&w.deps, event_json(json)).await.unwrap()
 }
 
 #[tokio::test]
@@ -234,7 +230,7 @@ async fn an_export_is_started_followed_archived_in_deep_archive_and_linked_in_th
     w.exporter.set_state(&e.task_id, ExportTaskState::Complete, None);
     w.clock.advance(Duration::hours(3));
     let sink = MemorySink::new();
-    let report = handle_with(&w.deps, event(POLL), &sink).await.unwrap();
+    let report = handle_with(&w.deps, event_json(POLL), &sink).await.unwrap();
     assert_eq!(report.archived.len(), 1, "{report:?}");
     let a = &report.archived[0];
     assert_eq!((a.objects, a.bytes, a.copied, a.recovered), (2, 500 * KIB as u64, 2, 0));
@@ -328,7 +324,7 @@ async fn an_export_started_before_a_crash_is_adopted_not_started_twice() {
     assert_eq!(w.point(&copy).await.export.unwrap().task_id, planned.task_id);
     // Adopted starts are not counted as new exports.
     let sink = MemorySink::new();
-    handle_with(&w.deps, event(START), &sink).await.unwrap();
+    handle_with(&w.deps, event_json(START), &sink).await.unwrap();
     assert_eq!(sink.total(Metric::ExportsStarted), Some(0));
 }
 
@@ -343,7 +339,7 @@ async fn a_crash_mid_move_resumes_without_copying_an_object_again() {
     // The second copy fails (the invocation dies there).
     w.store
         .fail_after(ObjectOp::Copy, 1, PortError::Unavailable("connection reset".into()));
-    let err = handle(&w.deps, event(POLL)).await.unwrap_err();
+    let err = handle(&w.deps, event_json(POLL)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable, "{err}");
     assert_eq!(w.store.calls(ObjectOp::Copy), 2);
     assert_eq!(w.point(&copy).await.export.unwrap().status, ExportStatus::Moving);
@@ -393,7 +389,7 @@ async fn a_failed_export_is_alerted_once_recorded_and_started_anew_next_run() {
     w.exporter
         .set_state(&first.task_id, ExportTaskState::Failed, Some(cause));
     let sink = MemorySink::new();
-    let report = handle_with(&w.deps, event(POLL), &sink).await.unwrap();
+    let report = handle_with(&w.deps, event_json(POLL), &sink).await.unwrap();
     assert_eq!(report.failed.len(), 1);
     assert!(report.failed[0].alerted);
     assert_eq!(sink.total(Metric::ExportFailures), Some(1));
@@ -427,7 +423,7 @@ async fn a_refused_start_is_alerted_once_and_a_transient_one_is_retried() {
         ExportOp::Start,
         PortError::Throttled("StartExportTask: Throttling".into()),
     );
-    let err = handle(&w.deps, event(START)).await.unwrap_err();
+    let err = handle(&w.deps, event_json(START)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
     assert!(w.point(&copy).await.export.is_none());
     assert!(w.notifier.alerts().is_empty());
@@ -453,7 +449,7 @@ async fn bad_input_and_bad_policies_are_refused_with_clear_messages() {
         (r#"{"mode": "poll", "force": true}"#, "force"),
         ("{}", "mode"),
     ] {
-        let err = handle(&w.deps, event(json)).await.unwrap_err();
+        let err = handle(&w.deps, event_json(json)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid, "{json}");
         assert!(err.message.contains(needle), "{json}: {}", err.message);
         assert!(Request::parse(&serde_json::from_str(json).unwrap()).is_err());
@@ -502,7 +498,7 @@ async fn a_dry_run_changes_nothing() {
     assert_eq!(w.store.total_calls(), 0);
     assert!(w.catalog.runs().is_empty());
     let sink = MemorySink::new();
-    handle_with(&w.deps, event(DRY_RUN), &sink).await.unwrap();
+    handle_with(&w.deps, event_json(DRY_RUN), &sink).await.unwrap();
     assert_eq!(sink.total(Metric::ExportsStarted), None);
 
     // With an export in flight, a dry run reports its state and moves nothing.

@@ -6,23 +6,17 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
 use lifeboat_domain::{PolicyName, RecoveryPoint, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat_ports::{Catalog, SnapshotStore, Tag};
-use lifeboat_testkit::Fakes;
+use lifeboat_testkit::{Fakes, event_json};
 use plan_backups::{Deps, handle};
-use serde_json::Value;
 
 const GOLD: &str =
     r#"{"name":"gold","every":"1h","rpo":"2h","retention":{"last":2},"priority":1,"copies":[{"region":"us-west-2"}]}"#;
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T18:05:00Z".parse().unwrap()
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
 }
 
 async fn seed(fakes: &Fakes, r: &ResourceRef, hours_ago: i64) {
@@ -66,9 +60,12 @@ async fn the_dry_run_explains_creates_copies_and_expiries_and_changes_nothing() 
     }
     let before = fakes.catalog.points();
     let snapshots_before = fakes.snapshots.snapshots().len();
-    let report = handle(&deps, event(include_str!("../../../events/plan-backups/dry-run.json")))
-        .await
-        .unwrap();
+    let report = handle(
+        &deps,
+        event_json(include_str!("../../../events/plan-backups/dry-run.json")),
+    )
+    .await
+    .unwrap();
     let plan = &report.plan;
     assert_eq!(plan.creates.len(), 1);
     assert_eq!(plan.creates[0].snapshot_name, "lb-gold-orders-20261123-1800");
@@ -98,7 +95,7 @@ async fn an_emergency_request_is_planned_first_and_unprotected_resources_are_rep
     let (_fakes, deps, _) = setup();
     let report = handle(
         &deps,
-        event(include_str!(
+        event_json(include_str!(
             "../../../events/plan-backups/emergency-before-migration.json"
         )),
     )
@@ -110,7 +107,7 @@ async fn an_emergency_request_is_planned_first_and_unprotected_resources_are_rep
         "lb-gold-orders-em-20261123-180500"
     );
     let json = r#"{"emergencies":[{"resource_arn":"arn:aws:rds:us-east-1:123456789012:db:ghost","reason":"x"}]}"#;
-    let report = handle(&deps, event(json)).await.unwrap();
+    let report = handle(&deps, event_json(json)).await.unwrap();
     assert_eq!(report.problems[0].code, "not-protected");
 }
 
@@ -121,7 +118,7 @@ async fn invalid_policies_are_reported_without_alerts() {
         "broken",
         r#"{"name":"broken","cron":"61 * * * *","rpo":"1h","retain":1}"#,
     );
-    let report = handle(&deps, event("{}")).await.unwrap();
+    let report = handle(&deps, event_json("{}")).await.unwrap();
     assert_eq!(report.problems.len(), 1);
     assert!(
         report.problems[0].message.contains("cron"),
@@ -147,14 +144,14 @@ async fn malformed_requests_are_invalid_and_read_nothing() {
         ("[1,2]", "plan request object"),
     ] {
         let (fakes, deps, _) = setup();
-        let err = handle(&deps, event(json)).await.unwrap_err();
+        let err = handle(&deps, event_json(json)).await.unwrap_err();
         assert_eq!(err.kind, ErrorType::Invalid, "{json}");
         assert!(err.message.contains(needle), "{json}: {}", err.message);
         assert_eq!(fakes.catalog.calls(), 0);
         assert_eq!(fakes.snapshots.total_calls(), 0);
     }
     let (_, deps, _) = setup();
-    let err = handle(&deps, event(r#"{"policy":"platinum"}"#)).await.unwrap_err();
+    let err = handle(&deps, event_json(r#"{"policy":"platinum"}"#)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::NotFound);
 }
 
@@ -191,7 +188,7 @@ async fn s3_runs_due_a_colder_class_are_in_the_plan_with_their_reason() {
         });
         fakes.catalog.insert(&rp).await.unwrap();
     }
-    let report = handle(&deps, event("{}")).await.unwrap();
+    let report = handle(&deps, event_json("{}")).await.unwrap();
     assert_eq!(report.tiering.moves.len(), 1, "{:?}", report.tiering);
     let m = &report.tiering.moves[0];
     assert_eq!(m.due.run, "lb-media-photos-all-old");

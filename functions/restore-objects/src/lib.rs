@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest};
 use lifeboat::object_store::settings::S3Settings;
@@ -155,6 +156,41 @@ pub struct RestoreReport {
     pub not_in_backup: Vec<String>,
 }
 
+/// restore-objects as one invocation: a restore request in, a report out.
+#[derive(Debug)]
+pub struct RestoreObjects;
+
+impl Function for RestoreObjects {
+    const NAME: &'static str = FUNCTION;
+    type Deps = Deps;
+    type Request = RestoreRequest;
+    type Output = RestoreReport;
+
+    /// The wall clock: restore-objects has no clock port.
+    fn now(_: &Deps) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn parse(_: &Deps, payload: &Value) -> Result<RestoreRequest, FunctionError> {
+        RestoreRequest::parse(payload)
+    }
+
+    async fn run(deps: &Deps, req: RestoreRequest, _: &mut Invocation) -> Result<RestoreReport, FunctionError> {
+        run(deps, &req).await
+    }
+
+    fn record_metrics(
+        _: &Deps,
+        result: &Result<RestoreReport, FunctionError>,
+        took: std::time::Duration,
+        metrics: &mut Metrics,
+    ) {
+        if let Ok(report) = result {
+            record_metrics(report, took, metrics);
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<RestoreReport, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -165,17 +201,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<RestoreReport, FunctionError> {
-    let started = std::time::Instant::now();
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, Utc::now());
-    let result = match RestoreRequest::parse(&event.payload) {
-        Ok(req) => run(deps, &req).await,
-        Err(e) => Err(e),
-    };
-    if let Ok(report) = &result {
-        record_metrics(report, started.elapsed(), &mut metrics);
-    }
-    metrics.flush(sink);
-    result
+    invoke::<RestoreObjects>(deps, event, sink).await
 }
 
 /// A restore's metrics (a dry run records none): `Restores`, its `RestoreDuration`, and

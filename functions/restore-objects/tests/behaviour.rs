@@ -6,16 +6,14 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat_ports::objects::RestoreTier;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock};
-use restore_objects::{Deps, RestoreRequest, Target, handle, readiness, run};
-use serde_json::Value;
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_for, event_json, sample};
+use restore_objects::{Deps, handle, readiness};
+use serde_json::{Value, json};
 
 const DRY_RUN: &str = include_str!("../../../events/restore-objects/dry-run.json");
 const OVERWRITE_WITHOUT_FLAG: &str = include_str!("../../../events/restore-objects/overwrite-without-flag.json");
@@ -49,25 +47,18 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
             t("2026-11-23T18:05:00Z"),
         )),
     };
-    let req = |h: &str| BackupRequest {
-        bucket: "photos".into(),
-        prefix: "2026/".into(),
-        policy: "gold".into(),
-        scheduled_time: t(h),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
+    // Backups through backup-objects' handler.
+    let req = |h: &str| json!({"bucket": "photos", "prefix": "2026/", "policy": "gold", "scheduledTime": h});
     store.insert("photos", "2026/a", b"a1");
     store.insert("photos", "2026/b", b"b1");
-    backup_objects::run(&backup, &req("2026-11-23T18:00:00Z"), "r1", None)
+    backup_objects::handle(&backup, event_for(req("2026-11-23T18:00:00Z"), "r1"))
         .await
         .unwrap();
     clock.set(t("2026-11-23T19:05:00Z"));
     store.insert("photos", "2026/a", b"a2");
     store.insert("photos", "2026/c", b"c1");
     store.remove("photos", "2026/b");
-    backup_objects::run(&backup, &req("2026-11-23T19:00:00Z"), "r2", None)
+    backup_objects::handle(&backup, event_for(req("2026-11-23T19:00:00Z"), "r2"))
         .await
         .unwrap();
     let deps = Deps {
@@ -79,33 +70,21 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
     (deps, store)
 }
 
-fn request(as_of: &str) -> RestoreRequest {
-    RestoreRequest {
-        bucket: "photos".into(),
-        prefix: "2026/".into(),
-        as_of: t(as_of),
-        keys: None,
-        target: None,
-        overwrite: false,
-        dry_run: false,
-        tier: None,
-    }
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+/// A restore of photos/2026/ as of `as_of`, shaped like `events/restore-objects/`.
+fn request(as_of: &str) -> Value {
+    json!({"bucket": "photos", "prefix": "2026/", "asOf": as_of})
 }
 
 #[tokio::test]
 async fn restores_each_instant_to_a_new_prefix() {
     let (deps, store) = world().await;
-    let first = run(&deps, &request("2026-11-23T18:30:00Z")).await.unwrap();
+    let first = handle(&deps, event(request("2026-11-23T18:30:00Z"))).await.unwrap();
     let p = first.target.prefix.clone();
     assert!(p.starts_with("lifeboat-restore/"));
     assert_eq!(store.bytes("photos", &format!("{p}2026/a")).unwrap(), b"a1");
     assert_eq!(store.bytes("photos", &format!("{p}2026/b")).unwrap(), b"b1");
     assert!(store.bytes("photos", &format!("{p}2026/c")).is_none());
-    let second = run(&deps, &request("2026-11-23T20:00:00Z")).await.unwrap();
+    let second = handle(&deps, event(request("2026-11-23T20:00:00Z"))).await.unwrap();
     let p = second.target.prefix.clone();
     assert_eq!(store.bytes("photos", &format!("{p}2026/a")).unwrap(), b"a2");
     assert_eq!(store.bytes("photos", &format!("{p}2026/c")).unwrap(), b"c1");
@@ -113,7 +92,7 @@ async fn restores_each_instant_to_a_new_prefix() {
     // The originals are untouched.
     assert_eq!(store.bytes("photos", "2026/a").unwrap(), b"a2");
     // Nothing before the first run.
-    let none = run(&deps, &request("2026-11-23T17:00:00Z")).await.unwrap_err();
+    let none = handle(&deps, event(request("2026-11-23T17:00:00Z"))).await.unwrap_err();
     assert_eq!(none.kind, ErrorType::NotFound);
 }
 
@@ -121,7 +100,7 @@ async fn restores_each_instant_to_a_new_prefix() {
 async fn a_dry_run_lists_what_where_and_how_long_and_writes_nothing() {
     let (deps, store) = world().await;
     let copies = store.calls(ObjectOp::Copy);
-    let report = handle(&deps, event(DRY_RUN)).await.unwrap();
+    let report = handle(&deps, event_json(DRY_RUN)).await.unwrap();
     assert!(report.dry_run);
     let keys: Vec<_> = report
         .items
@@ -136,17 +115,13 @@ async fn a_dry_run_lists_what_where_and_how_long_and_writes_nothing() {
 #[tokio::test]
 async fn overwriting_needs_the_flag_and_keeps_the_overwritten_version() {
     let (deps, store) = world().await;
-    let refused = handle(&deps, event(OVERWRITE_WITHOUT_FLAG)).await.unwrap_err();
+    let refused = handle(&deps, event_json(OVERWRITE_WITHOUT_FLAG)).await.unwrap_err();
     assert_eq!(refused.kind, ErrorType::Invalid);
     assert!(refused.message.contains("overwrite"));
-    let mut req = request("2026-11-23T18:30:00Z");
-    req.target = Some(Target {
-        bucket: "photos".into(),
-        prefix: String::new(),
-    });
-    req.overwrite = true;
-    req.keys = Some(vec!["2026/a".into(), "2026/zzz".into()]);
-    let report = run(&deps, &req).await.unwrap();
+    let mut req = sample("restore-objects", "overwrite-without-flag.json");
+    req["overwrite"] = json!(true);
+    req["keys"] = json!(["2026/a", "2026/zzz"]);
+    let report = handle(&deps, event(req.clone())).await.unwrap();
     assert_eq!(report.not_in_backup, vec!["2026/zzz"]);
     assert_eq!(store.bytes("photos", "2026/a").unwrap(), b"a1");
     let previous = report.items[0].overwritten_version.clone().unwrap();
@@ -161,7 +136,7 @@ async fn overwriting_needs_the_flag_and_keeps_the_overwritten_version() {
     assert_eq!(overwritten.sha256, lifeboat_domain::manifest::sha256_hex(b"a2"));
     // A replay writes nothing again.
     let copies = store.calls(ObjectOp::Copy);
-    let again = run(&deps, &req).await.unwrap();
+    let again = handle(&deps, event(req)).await.unwrap();
     assert_eq!(again.items[0].outcome, "unchanged");
     assert_eq!(store.calls(ObjectOp::Copy), copies);
 }

@@ -16,6 +16,8 @@ use lifeboat::FunctionError;
 use lifeboat::app::{Ports, RunLog, gather_plan_input, load_policies};
 use lifeboat::config::Config;
 use lifeboat::events::ScheduleTick;
+use lifeboat::invocation::{Function, Invocation, invoke};
+use lifeboat::metrics::StdoutSink;
 use lifeboat::reports::{
     ComplianceReport, ComplianceSummary, FailureItem, compliance_report, failures_since, storage_items,
 };
@@ -81,9 +83,31 @@ pub struct Report {
     pub unsized_points: usize,
 }
 
+/// send-digest as one invocation: a schedule tick in, a report out. It records no metrics.
+#[derive(Debug)]
+pub struct SendDigest;
+
+impl Function for SendDigest {
+    const NAME: &'static str = FUNCTION;
+    type Deps = Deps;
+    type Request = ScheduleTick;
+    type Output = Report;
+
+    fn now(deps: &Deps) -> chrono::DateTime<chrono::Utc> {
+        deps.ports.clock.now()
+    }
+
+    fn parse(deps: &Deps, payload: &Value) -> Result<ScheduleTick, FunctionError> {
+        ScheduleTick::parse(payload, deps.ports.clock.now(), deps.config.event_time)
+    }
+
+    async fn run(deps: &Deps, tick: ScheduleTick, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+        run(deps, &tick, invocation.run_id()).await
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, FunctionError> {
-    let tick = ScheduleTick::parse(&event.payload, deps.ports.clock.now(), deps.config.event_time)?;
-    run(deps, &tick, &event.context.request_id).await
+    invoke::<SendDigest>(deps, event, &StdoutSink).await
 }
 
 pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, FunctionError> {

@@ -6,15 +6,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::{
     AlertKind, Failure, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, Severity, Slot, Status, Step,
 };
 use lifeboat_ports::{Catalog, PortError};
-use lifeboat_testkit::Fakes;
+use lifeboat_testkit::{Fakes, event_json};
 use send_digest::{Deps, DigestConfig, handle};
-use serde_json::Value;
 
 const TICK: &str = include_str!("../../../events/send-digest/scheduler-tick.json");
 const GOLD: &str =
@@ -22,10 +20,6 @@ const GOLD: &str =
 
 fn at() -> DateTime<Utc> {
     "2026-11-24T07:00:00Z".parse().unwrap()
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
 }
 
 fn setup() -> (Fakes, Deps) {
@@ -86,7 +80,7 @@ async fn the_daily_digest_summarises_the_estate_and_is_sent_once_per_day() {
         .unwrap();
     fakes.catalog.update(&failed, pending.version).await.unwrap();
 
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(report.sent);
     // 07:00 UTC is 08:00 in Berlin: the same day.
     assert_eq!(report.day.to_string(), "2026-11-24");
@@ -133,12 +127,12 @@ async fn the_daily_digest_summarises_the_estate_and_is_sent_once_per_day() {
     assert!(digest.details["storage"].contains("us-west-2 rds-snapshot: 1 recovery point(s), size not recorded"));
 
     // The same day again (a replay, a retry): nothing more is sent.
-    let again = handle(&deps, event(TICK)).await.unwrap();
+    let again = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(!again.sent);
     assert_eq!(fakes.notifier.alerts().len(), 1);
     // The next day is a new digest.
     fakes.clock.advance(chrono::Duration::days(1));
-    handle(&deps, event(r#"{"scheduledTime":"2026-11-25T07:00:00Z"}"#))
+    handle(&deps, event_json(r#"{"scheduledTime":"2026-11-25T07:00:00Z"}"#))
         .await
         .unwrap();
     assert_eq!(fakes.notifier.alerts().len(), 2);
@@ -148,9 +142,9 @@ async fn the_daily_digest_summarises_the_estate_and_is_sent_once_per_day() {
 async fn a_failed_publish_is_retryable_and_the_retry_sends_the_day() {
     let (fakes, deps) = setup();
     fakes.notifier.fail_next(PortError::Unavailable("sns down".into()));
-    let err: FunctionError = handle(&deps, event(TICK)).await.unwrap_err();
+    let err: FunctionError = handle(&deps, event_json(TICK)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
-    assert!(handle(&deps, event(TICK)).await.unwrap().sent);
+    assert!(handle(&deps, event_json(TICK)).await.unwrap().sent);
     assert_eq!(fakes.notifier.alerts().len(), 1);
 }
 
@@ -164,7 +158,7 @@ async fn bad_configuration_and_events_are_refused_with_what_is_wrong() {
     .unwrap_err();
     assert_eq!(problems.len(), 2, "{problems:?}");
     let (fakes, deps) = setup();
-    let err = handle(&deps, event(r#"{"scheduledTime":"tomorrow"}"#))
+    let err = handle(&deps, event_json(r#"{"scheduledTime":"tomorrow"}"#))
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid);

@@ -34,6 +34,7 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::app::RunLog;
 use lifeboat::error::ErrorType;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::read_all;
 use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_manifest};
@@ -153,6 +154,41 @@ pub struct TierReport {
     pub busy: bool,
 }
 
+/// tier-backups as one invocation: a tier request in, a report out.
+#[derive(Debug)]
+pub struct TierBackups;
+
+impl Function for TierBackups {
+    const NAME: &'static str = FUNCTION;
+    type Deps = Deps;
+    type Request = TierRequest;
+    type Output = TierReport;
+
+    fn now(deps: &Deps) -> chrono::DateTime<chrono::Utc> {
+        deps.clock.now()
+    }
+
+    fn parse(_: &Deps, payload: &Value) -> Result<TierRequest, FunctionError> {
+        TierRequest::parse(payload)
+    }
+
+    async fn run(deps: &Deps, req: TierRequest, invocation: &mut Invocation) -> Result<TierReport, FunctionError> {
+        run(deps, &req, invocation.run_id()).await
+    }
+
+    fn record_metrics(
+        deps: &Deps,
+        result: &Result<TierReport, FunctionError>,
+        _: std::time::Duration,
+        metrics: &mut Metrics,
+    ) {
+        if let Ok(r) = result {
+            metrics.count_in(&deps.settings.backup_region, Metric::ObjectsTiered, r.objects_moved);
+            metrics.count_in(&deps.settings.backup_region, Metric::BytesTiered, r.bytes_moved);
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<TierReport, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -163,17 +199,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<TierReport, FunctionError> {
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
-    let result = match TierRequest::parse(&event.payload) {
-        Ok(req) => run(deps, &req, &event.context.request_id).await,
-        Err(e) => Err(e),
-    };
-    if let Ok(r) = &result {
-        metrics.count_in(&deps.settings.backup_region, Metric::ObjectsTiered, r.objects_moved);
-        metrics.count_in(&deps.settings.backup_region, Metric::BytesTiered, r.bytes_moved);
-    }
-    metrics.flush(sink);
-    result
+    invoke::<TierBackups>(deps, event, sink).await
 }
 
 pub async fn run(deps: &Deps, req: &TierRequest, run_id: &str) -> Result<TierReport, FunctionError> {

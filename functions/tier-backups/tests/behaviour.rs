@@ -9,21 +9,19 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Duration, Utc};
-use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
+use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::cost::PriceBook;
 use lifeboat_domain::tiering::{LifecycleRule, S3Class};
 use lifeboat_domain::{RecoveryPoint, Region, ResourceKind};
 use lifeboat_ports::objects::{ObjectStore, RestoreTier};
 use lifeboat_ports::{Catalog, PortError};
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock};
-use restore_objects::{RestoreRequest, RestoreStatus};
-use serde_json::Value;
-use tier_backups::{Deps, TierRequest, handle, run};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, event, event_for, event_json, sample};
+use restore_objects::{RestoreReport, RestoreStatus};
+use serde_json::{Value, json};
+use tier_backups::{Deps, TierReport, handle};
 
 const DRY_RUN: &str = include_str!("../../../events/tier-backups/dry-run.json");
 const SCHEDULED: &str = include_str!("../../../events/tier-backups/scheduled.json");
@@ -82,16 +80,8 @@ async fn world(extra: &[(&str, &str)]) -> World {
         settings: settings.clone(),
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", t0())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: String::new(),
-        policy: "gold".into(),
-        scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    backup_objects::run(&backup, &req, "r1", None).await.unwrap();
+    let req = json!({"bucket": "photos", "prefix": "", "policy": "gold", "scheduledTime": "2026-01-01T00:00:00Z"});
+    backup_objects::handle(&backup, event_for(req, "r1")).await.unwrap();
     let deps = Deps {
         catalog: catalog.clone(),
         clock: clock.clone(),
@@ -160,12 +150,18 @@ impl World {
     }
 }
 
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+/// A restore-objects invocation with `req` (shaped like `events/restore-objects/`) over
+/// the same stores.
+async fn restore(w: &World, req: &Value) -> RestoreReport {
+    restore_objects::handle(&w.restore_deps(), event(req.clone()))
+        .await
+        .unwrap()
 }
 
-fn apply() -> TierRequest {
-    TierRequest::default()
+/// The scheduled invocation (`events/tier-backups/scheduled.json`: move what is due),
+/// with run id `run_id`.
+async fn scheduled(deps: &Deps, run_id: &str) -> Result<TierReport, FunctionError> {
+    handle(deps, event_for(sample("tier-backups", "scheduled.json"), run_id)).await
 }
 
 #[tokio::test]
@@ -173,7 +169,7 @@ async fn a_dry_run_shows_moves_waits_and_cost_and_changes_nothing() {
     let w = world(&[]).await;
     w.at(31);
     let copies_before = w.store.calls(ObjectOp::Copy);
-    let r = handle(&w.deps, event(DRY_RUN)).await.unwrap();
+    let r = handle(&w.deps, event_json(DRY_RUN)).await.unwrap();
     assert!(r.dry_run);
     assert_eq!(r.lifecycle_rules.len(), 2, "data/ and hashed/ of photos/");
     assert_eq!(r.moves.len(), 1);
@@ -190,7 +186,7 @@ async fn a_dry_run_shows_moves_waits_and_cost_and_changes_nothing() {
     assert!(w.run_point().await.tiering.is_none());
     // Too young: nothing to plan.
     w.at(29);
-    let r = handle(&w.deps, event(DRY_RUN)).await.unwrap();
+    let r = handle(&w.deps, event_json(DRY_RUN)).await.unwrap();
     assert!(r.moves.is_empty() && r.waiting.is_empty());
 }
 
@@ -208,23 +204,15 @@ async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
         settings: w.settings.clone(),
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", t0())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: String::new(),
-        policy: "gold".into(),
-        scheduled_time: "2026-01-02T00:00:00Z".parse().unwrap(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    let second = backup_objects::run(&backup, &req, "r2", None).await.unwrap();
+    let req = json!({"bucket": "photos", "prefix": "", "policy": "gold", "scheduledTime": "2026-01-02T00:00:00Z"});
+    let second = backup_objects::handle(&backup, event_for(req, "r2")).await.unwrap();
     assert_eq!(second.copied, 1);
     // Day 31. `retain: 30` of daily runs with a 2-day RPO: a run is expected to stay
     // about 60 days, so run 1 has 29 days left. Its big-2 copy goes with it; moving it
     // to GLACIER_IR would bill 90 days there plus the copy request, more than 29 days
     // of STANDARD. Its big-1 copy is still the current backup of big-1: it moves.
     w.at(31);
-    let r = run(&w.deps, &apply(), "m1").await.unwrap();
+    let r = scheduled(&w.deps, "m1").await.unwrap();
     let first = r.moves.iter().find(|m| m.run != second.run).unwrap();
     assert_eq!(
         (first.objects, first.bytes, first.uneconomic_kept),
@@ -244,7 +232,7 @@ async fn superseded_versions_a_move_could_not_delete_are_swept_by_a_later_run() 
         w.store
             .fail_next(ObjectOp::Delete, PortError::Unavailable("S3 went away".into()));
     }
-    let r = run(&w.deps, &apply(), "m1").await.unwrap();
+    let r = scheduled(&w.deps, "m1").await.unwrap();
     assert_eq!(r.moves[0].superseded_pending, 2);
     assert_eq!(w.run_point().await.tiering.unwrap().superseded_pending, 2);
     let rp = w.run_point().await;
@@ -256,7 +244,7 @@ async fn superseded_versions_a_move_could_not_delete_are_swept_by_a_later_run() 
         assert_eq!(w.store.versions("vault", &e.backup_key), 2, "{}", e.key);
     }
     w.at(32);
-    let r = run(&w.deps, &apply(), "m2").await.unwrap();
+    let r = scheduled(&w.deps, "m2").await.unwrap();
     assert!(r.moves.is_empty(), "{r:?}");
     assert_eq!(r.superseded_swept, 2);
     assert_eq!(w.run_point().await.tiering.unwrap().superseded_pending, 0);
@@ -266,7 +254,7 @@ async fn superseded_versions_a_move_could_not_delete_are_swept_by_a_later_run() 
     // The copies the ledger points at stay, and nothing is left to sweep.
     assert_eq!(w.class_of("big-1.jpg").await, "GLACIER_IR");
     assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
-    let r = run(&w.deps, &apply(), "m3").await.unwrap();
+    let r = scheduled(&w.deps, "m3").await.unwrap();
     assert_eq!(r.superseded_swept, 0);
 }
 
@@ -283,7 +271,7 @@ async fn moves_keep_other_lifecycle_rules_restores_and_verification_working() {
         },
     );
     w.at(31);
-    let r = handle(&w.deps, event(SCHEDULED)).await.unwrap();
+    let r = handle(&w.deps, event_json(SCHEDULED)).await.unwrap();
     assert_eq!((r.objects_moved, r.bytes_moved), (2, 1324 * 1024));
     assert_eq!(r.moves[0].outcome, "moved");
     assert_eq!(r.moves[0].superseded_pending, 0);
@@ -305,25 +293,11 @@ async fn moves_keep_other_lifecycle_rules_restores_and_verification_working() {
     }
     // A replay (same day) moves nothing again.
     let copies = w.store.calls(ObjectOp::Copy);
-    let again = run(&w.deps, &apply(), "replay").await.unwrap();
+    let again = scheduled(&w.deps, "replay").await.unwrap();
     assert!(again.moves.is_empty(), "{again:?}");
     assert_eq!(w.store.calls(ObjectOp::Copy), copies);
     // GLACIER_IR restores immediately, with the backed-up bytes.
-    let restored = restore_objects::run(
-        &w.restore_deps(),
-        &RestoreRequest {
-            bucket: "photos".into(),
-            prefix: String::new(),
-            as_of: w.clock_now(),
-            keys: None,
-            target: None,
-            overwrite: false,
-            dry_run: false,
-            tier: None,
-        },
-    )
-    .await
-    .unwrap();
+    let restored = restore(&w, &json!({"bucket": "photos", "prefix": "", "asOf": w.clock_now()})).await;
     assert_eq!(restored.status, RestoreStatus::Complete);
     assert_eq!(restored.progress.restored, 3);
     let back = w
@@ -344,14 +318,14 @@ impl World {
 async fn a_glacier_restore_is_started_tracked_then_copied_back() {
     let w = world(&[]).await;
     w.at(31);
-    run(&w.deps, &apply(), "m1").await.unwrap();
+    scheduled(&w.deps, "m1").await.unwrap();
     // GLACIER_IR at day 31 must stay 90 days: GLACIER is due at day 120 but waits.
     w.at(120);
-    let r = run(&w.deps, &apply(), "m2").await.unwrap();
+    let r = scheduled(&w.deps, "m2").await.unwrap();
     assert!(r.moves.is_empty());
     assert!(r.waiting[0].reason.contains("minimum storage duration"), "{r:?}");
     w.at(122);
-    let r = run(&w.deps, &apply(), "m3").await.unwrap();
+    let r = scheduled(&w.deps, "m3").await.unwrap();
     assert_eq!((r.moves[0].from, r.moves[0].to), (S3Class::GlacierIr, S3Class::Glacier));
     // 1 MiB moves on. 300 KiB stays: a month in GLACIER (with its 40 KB per object, 8 KB
     // of it billed as STANDARD) costs more than a month in GLACIER_IR below ~750 KiB.
@@ -361,35 +335,33 @@ async fn a_glacier_restore_is_started_tracked_then_copied_back() {
     // STANDARD original is gone).
     assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
     // Now in GLACIER: copies move on to DEEP_ARCHIVE only through the lifecycle rule.
-    let req = RestoreRequest {
-        bucket: "photos".into(),
-        prefix: String::new(),
-        as_of: w.clock_now(),
-        keys: Some(vec!["big-1.jpg".into(), "small.txt".into()]),
-        target: None,
-        overwrite: false,
-        dry_run: true,
-        tier: Some(RestoreTier::Expedited),
-    };
-    let plan = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    let mut req = json!({
+        "bucket": "photos",
+        "prefix": "",
+        "asOf": w.clock_now(),
+        "keys": ["big-1.jpg", "small.txt"],
+        "dryRun": true,
+        "tier": RestoreTier::Expedited,
+    });
+    let plan = restore(&w, &req).await;
     let big = plan.items.iter().find(|i| i.key == "big-1.jpg").unwrap();
     assert_eq!(big.storage_class, "GLACIER");
     assert!(big.readiness.contains("Expedited"), "{big:?}");
-    let req = RestoreRequest { dry_run: false, ..req };
-    let first = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    req["dryRun"] = json!(false);
+    let first = restore(&w, &req).await;
     assert_eq!(first.status, RestoreStatus::InProgress);
     assert_eq!(
         (first.progress.archive_restores_started, first.progress.restored),
         (1, 1)
     );
-    let second = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    let second = restore(&w, &req).await;
     assert_eq!(second.status, RestoreStatus::InProgress);
     assert_eq!(
         (second.progress.archive_restores_in_progress, second.progress.unchanged),
         (1, 1)
     );
     w.store.complete_restores();
-    let third = restore_objects::run(&w.restore_deps(), &req).await.unwrap();
+    let third = restore(&w, &req).await;
     assert_eq!(third.status, RestoreStatus::Complete);
     assert_eq!((third.progress.restored, third.progress.unchanged), (1, 1));
     let back = w
@@ -406,12 +378,12 @@ async fn a_crash_mid_move_resumes_without_copying_twice() {
     w.store
         .fail_after(ObjectOp::Copy, 1, PortError::Unavailable("S3 went away".into()));
     let copies = w.store.calls(ObjectOp::Copy);
-    assert!(run(&w.deps, &apply(), "crashed").await.is_err());
+    assert!(scheduled(&w.deps, "crashed").await.is_err());
     assert!(
         w.run_point().await.tiering.is_none(),
         "nothing recorded before all copies are made"
     );
-    let r = run(&w.deps, &apply(), "resumed").await.unwrap();
+    let r = scheduled(&w.deps, "resumed").await.unwrap();
     assert_eq!((r.moves[0].recovered, r.objects_moved), (1, 1));
     assert_eq!(
         r.bytes_moved + r.moves[0].recovered_bytes,
@@ -435,7 +407,7 @@ async fn a_crash_mid_move_resumes_without_copying_twice() {
 async fn locked_copies_wait_and_the_lease_keeps_runs_apart() {
     let w = world(&[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DAYS", "45")]).await;
     w.at(31);
-    let r = run(&w.deps, &apply(), "locked").await.unwrap();
+    let r = scheduled(&w.deps, "locked").await.unwrap();
     assert!(r.moves.is_empty());
     assert!(r.waiting[0].reason.contains("locked until 2026-02-15"), "{r:?}");
     assert_eq!(
@@ -451,10 +423,10 @@ async fn locked_copies_wait_and_the_lease_keeps_runs_apart() {
             .await
             .unwrap()
     );
-    let busy = run(&w.deps, &apply(), "second").await.unwrap();
+    let busy = scheduled(&w.deps, "second").await.unwrap();
     assert!(busy.busy && busy.moves.is_empty());
     w.catalog.release_lease("tier-backups", "someone").await.unwrap();
-    let r = run(&w.deps, &apply(), "after-lock").await.unwrap();
+    let r = scheduled(&w.deps, "after-lock").await.unwrap();
     assert_eq!(r.objects_moved, 2);
     // The new versions keep the copies' lock.
     let rp = w.run_point().await;
@@ -479,11 +451,11 @@ async fn locked_copies_wait_and_the_lease_keeps_runs_apart() {
 #[tokio::test]
 async fn bad_input_is_refused_with_a_clear_error() {
     let w = world(&[]).await;
-    let e = handle(&w.deps, event(ZERO_BUDGET)).await.unwrap_err();
+    let e = handle(&w.deps, event_json(ZERO_BUDGET)).await.unwrap_err();
     assert_eq!(e.kind, ErrorType::Invalid);
     assert!(e.message.contains("maxObjects"), "{e:?}");
     for bad in ["[1]", r#"{"dryrun": true}"#, r#"{"maxObjects": -1}"#] {
-        let e = handle(&w.deps, event(bad)).await.unwrap_err();
+        let e = handle(&w.deps, event_json(bad)).await.unwrap_err();
         assert_eq!(e.kind, ErrorType::Invalid, "{bad}");
     }
 }

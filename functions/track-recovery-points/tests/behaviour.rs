@@ -6,14 +6,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use lifeboat::ErrorType;
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{
     AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot, Status,
 };
 use lifeboat_ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
-use lifeboat_testkit::Fakes;
+use lifeboat_testkit::{Fakes, event_json};
 use serde_json::Value;
 use track_recovery_points::{Deps, handle};
 
@@ -25,21 +25,13 @@ fn tick_time() -> DateTime<Utc> {
     "2026-11-23T18:25:00Z".parse().unwrap()
 }
 
-fn event(json: &str) -> LambdaEvent<Value> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    let mut ctx = Context::default();
-    ctx.request_id = format!("req-{}", N.fetch_add(1, Ordering::SeqCst));
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), ctx)
-}
-
 /// The clock a few seconds after `t`, as when a schedule delivers its tick.
 fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
     t.parse::<chrono::DateTime<chrono::Utc>>().unwrap() + chrono::Duration::seconds(4)
 }
 
 fn tick_at(t: &str) -> LambdaEvent<Value> {
-    event(&format!(r#"{{"scheduledTime":"{t}"}}"#))
+    event_json(&format!(r#"{{"scheduledTime":"{t}"}}"#))
 }
 
 fn setup() -> (Fakes, Deps) {
@@ -118,10 +110,10 @@ async fn pending_snapshots_advance_to_available_and_failed_ones_alert_once() {
         &bad.snapshot_name,
         SnapshotStatus::Failed,
     );
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(report.transitions.contains(&(ok.id.clone(), Status::Available)));
     assert!(report.transitions.contains(&(bad.id.clone(), Status::Failed)));
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(status_of(&fakes, &ok.id), Status::Available);
     let failed: Vec<_> = fakes
         .notifier
@@ -142,7 +134,7 @@ async fn a_snapshot_that_vanished_is_marked_failed_not_dropped() {
     fakes
         .snapshots
         .remove(&rp.location, rp.resource.kind, &rp.snapshot_name);
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     let stored = fakes.catalog.points().into_iter().find(|p| p.id == rp.id).unwrap();
     assert_eq!(stored.status, Status::Failed);
     assert_eq!(stored.failure.unwrap().code, "vanished");
@@ -154,7 +146,7 @@ async fn work_pending_past_its_deadline_is_alerted_once_as_stuck() {
     let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
     fakes.snapshots.set_new_status(SnapshotStatus::Creating);
     let rp = snapshot(&fakes, &orders, 30, Status::Pending, true).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(report.stuck.is_empty(), "30 minutes is within the 2 h deadline");
     fakes.clock.set(at("2026-11-23T21:00:00Z"));
     let report = handle(&deps, tick_at("2026-11-23T21:00:00Z")).await.unwrap();
@@ -200,12 +192,12 @@ async fn a_finished_copy_settles_its_source_as_copied() {
     copy.status = Status::Pending;
     fakes.catalog.insert(&copy).await.unwrap();
 
-    handle(&deps, event(TICK)).await.unwrap();
+    handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(status_of(&fakes, &src.id), Status::Copying, "copy still in flight");
     fakes
         .snapshots
         .set_status(&west, src.resource.kind, &src.snapshot_name, SnapshotStatus::Available);
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert!(report.transitions.contains(&(copy.id.clone(), Status::Available)));
     assert!(report.transitions.contains(&(src.id.clone(), Status::Copied)));
     let rpo: Vec<_> = report
@@ -222,12 +214,12 @@ async fn a_tagged_snapshot_the_catalog_lost_is_adopted() {
     let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
     // A crash in an earlier slot left this snapshot without a record.
     let orphan = snapshot(&fakes, &orders, 90, Status::Available, false).await;
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(report.adopted, vec![orphan.id.clone()]);
     let stored = fakes.catalog.points().into_iter().find(|p| p.id == orphan.id).unwrap();
     assert!(stored.adopted);
     assert_eq!(stored.slot, orphan.slot);
-    assert!(handle(&deps, event(TICK)).await.unwrap().adopted.is_empty());
+    assert!(handle(&deps, event_json(TICK)).await.unwrap().adopted.is_empty());
 }
 
 #[tokio::test]
@@ -236,7 +228,7 @@ async fn rpo_breaches_alert_once_per_episode_in_each_location() {
     let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
     snapshot(&fakes, &orders, 60, Status::Available, true).await;
     // Fresh in the primary; never copied to us-west-2.
-    let report = handle(&deps, event(TICK)).await.unwrap();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
     let breached: Vec<_> = report
         .rpo
         .iter()
@@ -291,7 +283,7 @@ async fn an_invalid_policy_name_in_the_event_is_rejected_before_any_call() {
     let (fakes, deps) = setup();
     let err = handle(
         &deps,
-        event(include_str!(
+        event_json(include_str!(
             "../../../events/track-recovery-points/unknown-policy.json"
         )),
     )

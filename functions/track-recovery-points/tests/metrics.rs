@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat_ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
-use lifeboat_testkit::Fakes;
+use lifeboat_testkit::{Fakes, event_json_for};
 use serde_json::Value;
 use track_recovery_points::{Deps, handle_with};
 
@@ -24,9 +24,7 @@ fn tick_time() -> DateTime<Utc> {
 }
 
 fn event() -> LambdaEvent<Value> {
-    let mut ctx = Context::default();
-    ctx.request_id = "req-metrics".into();
-    LambdaEvent::new(serde_json::from_str(TICK).unwrap(), ctx)
+    event_json_for(TICK, "req-metrics")
 }
 
 async fn pending_snapshot(fakes: &Fakes, resource: &ResourceRef, minutes_ago: i64) -> RecoveryPoint {
@@ -138,7 +136,7 @@ async fn a_malformed_event_emits_nothing() {
         config: Fakes::config(),
     };
     let sink = MemorySink::new();
-    let bad = LambdaEvent::new(serde_json::json!({"scheduledTime": "yesterday"}), Context::default());
+    let bad = lifeboat_testkit::event(serde_json::json!({"scheduledTime": "yesterday"}));
     assert!(handle_with(&deps, bad, &sink).await.is_err());
     assert!(sink.lines().is_empty());
 }

@@ -22,6 +22,7 @@ use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::RunLog;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_current_manifest};
 use lifeboat::verify::{CONCURRENCY, EntryCheck, Problem, archived, check_one, sample};
@@ -156,6 +157,40 @@ pub struct VerifyReport {
     pub restores_verified: u64,
 }
 
+/// verify-backups as one invocation: a verification request in, a report out.
+#[derive(Debug)]
+pub struct VerifyBackups;
+
+impl Function for VerifyBackups {
+    const NAME: &'static str = FUNCTION;
+    type Deps = Deps;
+    type Request = VerifyRequest;
+    type Output = VerifyReport;
+
+    fn now(deps: &Deps) -> chrono::DateTime<chrono::Utc> {
+        deps.clock.now()
+    }
+
+    fn parse(_: &Deps, payload: &Value) -> Result<VerifyRequest, FunctionError> {
+        VerifyRequest::parse(payload)
+    }
+
+    async fn run(deps: &Deps, req: VerifyRequest, invocation: &mut Invocation) -> Result<VerifyReport, FunctionError> {
+        run(deps, &req, invocation.run_id()).await
+    }
+
+    fn record_metrics(
+        _: &Deps,
+        result: &Result<VerifyReport, FunctionError>,
+        _: std::time::Duration,
+        metrics: &mut Metrics,
+    ) {
+        if let Ok(report) = result {
+            record_metrics(report, metrics);
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<VerifyReport, FunctionError> {
     handle_with(deps, event, &StdoutSink).await
 }
@@ -166,16 +201,7 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<VerifyReport, FunctionError> {
-    let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
-    let result = match VerifyRequest::parse(&event.payload) {
-        Ok(req) => run(deps, &req, &event.context.request_id).await,
-        Err(e) => Err(e),
-    };
-    if let Ok(report) = &result {
-        record_metrics(report, &mut metrics);
-    }
-    metrics.flush(sink);
-    result
+    invoke::<VerifyBackups>(deps, event, sink).await
 }
 
 /// A run's metrics: `VerificationsPassed` (recovery points found intact) and

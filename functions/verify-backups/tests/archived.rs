@@ -8,15 +8,16 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Duration, Utc};
+use lifeboat::FunctionError;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::verify::Problem;
 use lifeboat_domain::{AlertKind, RecoveryPointId};
 use lifeboat_ports::Catalog;
 use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier};
-use verify_backups::{Deps, Mode, VerifyReport, VerifyRequest, run};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, sample};
+use serde_json::json;
+use verify_backups::{Deps, VerifyReport, VerifyRequest, handle};
 
 struct World {
     deps: Deps,
@@ -56,16 +57,11 @@ async fn world() -> World {
         settings,
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: "p/".into(),
-        policy: "gold".into(),
-        scheduled_time: now(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    let report = backup_objects::run(&backup_deps, &req, "backup", None).await.unwrap();
+    // The backup run to verify, through backup-objects' handler.
+    let req = json!({"bucket": "photos", "prefix": "p/", "policy": "gold", "scheduledTime": now()});
+    let report = backup_objects::handle(&backup_deps, event_for(req, "backup"))
+        .await
+        .unwrap();
     let notifier = Arc::new(RecordingNotifier::new());
     World {
         deps: Deps {
@@ -82,16 +78,9 @@ async fn world() -> World {
     }
 }
 
-fn full() -> VerifyRequest {
-    VerifyRequest {
-        mode: Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: None,
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    }
+/// The full verification (`events/verify-backups/full.json`) as invocation `run_id`.
+async fn full(deps: &Deps, run_id: &str) -> Result<VerifyReport, FunctionError> {
+    handle(deps, event_for(sample("verify-backups", "full.json"), run_id)).await
 }
 
 fn restores(r: &VerifyReport) -> (u64, u64, u64) {
@@ -101,32 +90,32 @@ fn restores(r: &VerifyReport) -> (u64, u64, u64) {
 #[tokio::test]
 async fn archived_copies_are_proved_by_one_sample_restore_per_period() {
     let w = world().await;
-    let first = run(&w.deps, &full(), "v1").await.unwrap();
+    let first = full(&w.deps, "v1").await.unwrap();
     assert_eq!((first.objects_checked, first.metadata_only), (6, 6));
     assert_eq!(restores(&first), (1, 0, 0));
     assert_eq!(first.verified, vec![w.rp.clone()], "intact by metadata");
     assert_eq!(w.store.calls(ObjectOp::Restore), 1);
     // S3 is still restoring: nothing new is started.
     w.clock.advance(Duration::days(1));
-    let second = run(&w.deps, &full(), "v2").await.unwrap();
+    let second = full(&w.deps, "v2").await.unwrap();
     assert_eq!(restores(&second), (0, 1, 0));
     assert_eq!(w.store.calls(ObjectOp::Restore), 1);
     // Restored: read back against the manifest.
     w.store.complete_restores();
     w.clock.advance(Duration::days(1));
-    let third = run(&w.deps, &full(), "v3").await.unwrap();
+    let third = full(&w.deps, "v3").await.unwrap();
     assert_eq!(restores(&third), (0, 0, 1));
     assert!(third.findings.is_empty(), "{:?}", third.findings);
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
     assert_eq!(rp.restore_checked_at, Some(w.clock_now()));
     // Proved for this period: later runs of it start nothing.
     w.clock.advance(Duration::days(2));
-    let fourth = run(&w.deps, &full(), "v4").await.unwrap();
+    let fourth = full(&w.deps, "v4").await.unwrap();
     assert_eq!(restores(&fourth), (0, 0, 0));
     assert_eq!(w.store.calls(ObjectOp::Restore), 1);
     // Next period: another sample restore.
     w.clock.advance(Duration::days(30));
-    let next = run(&w.deps, &full(), "v5").await.unwrap();
+    let next = full(&w.deps, "v5").await.unwrap();
     assert_eq!(next.restores_started, 1);
     assert!(w.notifier.alerts().is_empty());
 }
@@ -134,7 +123,7 @@ async fn archived_copies_are_proved_by_one_sample_restore_per_period() {
 #[tokio::test]
 async fn bit_rot_in_an_archived_copy_is_found_by_the_restore() {
     let w = world().await;
-    run(&w.deps, &full(), "v1").await.unwrap();
+    full(&w.deps, "v1").await.unwrap();
     // Which copy the period's sample restore chose: the one restore was asked for.
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
     let mref = rp.manifest.unwrap();
@@ -155,7 +144,7 @@ async fn bit_rot_in_an_archived_copy_is_found_by_the_restore() {
     w.store.rot("vault", &chosen[0].backup_key, 17);
     w.store.complete_restores();
     w.clock.advance(Duration::days(1));
-    let report = run(&w.deps, &full(), "v2").await.unwrap();
+    let report = full(&w.deps, "v2").await.unwrap();
     let problems: Vec<_> = report.findings.iter().map(|f| (f.key.as_str(), f.problem)).collect();
     // Other bytes than the manifest's, and than the checksum S3 stored on upload.
     assert_eq!(

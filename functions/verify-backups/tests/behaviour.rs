@@ -6,19 +6,17 @@
 
 use std::sync::Arc;
 
-use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
-use lifeboat::ErrorType;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::verify::Problem;
+use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::manifest::Manifest;
 use lifeboat_domain::{AlertKind, RecoveryPointId};
 use lifeboat_ports::Catalog;
 use lifeboat_testkit::objects::InMemoryObjectStore;
-use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier};
-use serde_json::Value;
-use verify_backups::{Deps, Mode, VerifyRequest, handle, run};
+use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, event_json, sample};
+use serde_json::json;
+use verify_backups::{Deps, VerifyReport, handle};
 
 const FULL: &str = include_str!("../../../events/verify-backups/full.json");
 const SAMPLED: &str = include_str!("../../../events/verify-backups/sampled.json");
@@ -62,16 +60,11 @@ async fn world(objects: usize) -> World {
         settings,
         changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
     };
-    let req = BackupRequest {
-        bucket: "photos".into(),
-        prefix: "p/".into(),
-        policy: "gold".into(),
-        scheduled_time: now(),
-        max_pages: None,
-        change_queue: None,
-        full_listing: false,
-    };
-    let report = backup_objects::run(&backup_deps, &req, "backup", None).await.unwrap();
+    // The backup run to verify, through backup-objects' handler.
+    let req = json!({"bucket": "photos", "prefix": "p/", "policy": "gold", "scheduledTime": now()});
+    let report = backup_objects::handle(&backup_deps, event_for(req, "backup"))
+        .await
+        .unwrap();
     let notifier = Arc::new(RecordingNotifier::new());
     World {
         deps: Deps {
@@ -95,26 +88,15 @@ async fn manifest(w: &World) -> Manifest {
         .unwrap()
 }
 
-fn full() -> VerifyRequest {
-    VerifyRequest {
-        mode: Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: None,
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    }
-}
-
-fn event(json: &str) -> LambdaEvent<Value> {
-    LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
+/// The full verification (`events/verify-backups/full.json`) as invocation `run_id`.
+async fn full(deps: &Deps, run_id: &str) -> Result<VerifyReport, FunctionError> {
+    handle(deps, event_for(sample("verify-backups", "full.json"), run_id)).await
 }
 
 #[tokio::test]
 async fn an_intact_run_is_verified() {
     let w = world(6).await;
-    let report = handle(&w.deps, event(FULL)).await.unwrap();
+    let report = handle(&w.deps, event_json(FULL)).await.unwrap();
     assert_eq!(report.verified, vec![w.rp.clone()]);
     assert_eq!(report.objects_checked, 6);
     assert!(report.findings.is_empty());
@@ -126,7 +108,7 @@ async fn an_intact_run_is_verified() {
 #[tokio::test]
 async fn a_sample_checks_only_that_many_objects() {
     let w = world(6).await;
-    let report = handle(&w.deps, event(SAMPLED)).await.unwrap();
+    let report = handle(&w.deps, event_json(SAMPLED)).await.unwrap();
     assert_eq!(report.objects_checked, 2);
 }
 
@@ -141,7 +123,7 @@ async fn a_flipped_byte_is_found_in_every_trial_and_alerted_once_per_run() {
         let at = (trial * 7919) % bad.len();
         bad[at] ^= 1 << (trial % 8);
         let bad_version = w.store.insert("vault", &e.backup_key, &bad);
-        let report = run(&w.deps, &full(), &format!("trial-{trial}")).await.unwrap();
+        let report = full(&w.deps, &format!("trial-{trial}")).await.unwrap();
         assert_eq!(report.unverified, vec![w.rp.clone()], "trial {trial}");
         assert_eq!(report.findings.len(), 1, "trial {trial}: {:?}", report.findings);
         assert_eq!(report.findings[0].key, e.key);
@@ -169,7 +151,7 @@ async fn missing_and_truncated_objects_are_listed_in_one_alert() {
     let short = w.store.bytes("vault", &m.entries[3].backup_key).unwrap();
     w.store
         .insert("vault", &m.entries[3].backup_key, &short[..short.len() / 2]);
-    let report = run(&w.deps, &full(), "r1").await.unwrap();
+    let report = full(&w.deps, "r1").await.unwrap();
     let problems: Vec<_> = report.findings.iter().map(|f| (f.key.as_str(), f.problem)).collect();
     assert_eq!(
         problems,
@@ -183,7 +165,7 @@ async fn missing_and_truncated_objects_are_listed_in_one_alert() {
     assert!(alerts[0].details["objects"].contains(&m.entries[1].key));
     assert!(alerts[0].details["objects"].contains(&m.entries[3].key));
     // A replay of the same run id does not alert twice.
-    run(&w.deps, &full(), "r1").await.unwrap();
+    full(&w.deps, "r1").await.unwrap();
     assert_eq!(w.notifier.alerts().len(), 1);
 }
 
@@ -192,7 +174,7 @@ async fn a_tampered_manifest_is_found() {
     let w = world(3).await;
     let mref = w.catalog.get(&w.rp).await.unwrap().unwrap().manifest.unwrap();
     w.store.insert("vault", &mref.key, b"not the manifest");
-    let report = run(&w.deps, &full(), "r1").await.unwrap();
+    let report = full(&w.deps, "r1").await.unwrap();
     assert_eq!(report.findings[0].problem, Problem::Manifest);
     assert_eq!(report.unverified, vec![w.rp.clone()]);
 }
@@ -201,10 +183,10 @@ async fn a_tampered_manifest_is_found() {
 async fn mode_due_follows_each_policy_verify_rule() {
     let w = world(6).await;
     // Without a verify rule the default applies: 200 objects (here all 6) every day.
-    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    let report = handle(&w.deps, event_json(DUE)).await.unwrap();
     assert_eq!((report.not_due, report.objects_checked), (0, 6));
     w.clock.advance(chrono::Duration::hours(1));
-    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    let report = handle(&w.deps, event_json(DUE)).await.unwrap();
     assert_eq!((report.not_due, report.objects_checked), (1, 0));
     let w = world(6).await;
     w.catalog.put_policy_json(
@@ -212,14 +194,14 @@ async fn mode_due_follows_each_policy_verify_rule() {
         r#"{"name":"gold","every":"1day","rpo":"26h","retain":7,"verify":{"every":"7days","sample":3}}"#,
     );
     // Never verified: due, checked with the rule's sample size.
-    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    let report = handle(&w.deps, event_json(DUE)).await.unwrap();
     assert_eq!((report.not_due, report.objects_checked), (0, 3));
     assert_eq!(report.verified, vec![w.rp.clone()]);
     // Verified just now: not due again for 7 days.
-    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    let report = handle(&w.deps, event_json(DUE)).await.unwrap();
     assert_eq!((report.not_due, report.objects_checked), (1, 0));
     w.clock.advance(chrono::Duration::days(7));
-    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    let report = handle(&w.deps, event_json(DUE)).await.unwrap();
     assert_eq!((report.not_due, report.objects_checked), (0, 3));
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
     assert_eq!(rp.verified_at, Some(now() + chrono::Duration::days(7)));
@@ -229,7 +211,7 @@ async fn mode_due_follows_each_policy_verify_rule() {
         r#"{"name":"gold","every":"1day","rpo":"26h","retain":7,"verify":{"every":"1day"}}"#,
     );
     w.clock.advance(chrono::Duration::days(1));
-    let report = handle(&w.deps, event(DUE)).await.unwrap();
+    let report = handle(&w.deps, event_json(DUE)).await.unwrap();
     assert_eq!(report.objects_checked, 6);
 }
 
@@ -237,7 +219,7 @@ async fn mode_due_follows_each_policy_verify_rule() {
 async fn bad_requests_are_rejected() {
     let w = world(1).await;
     assert_eq!(
-        handle(&w.deps, event(MALFORMED)).await.unwrap_err().kind,
+        handle(&w.deps, event_json(MALFORMED)).await.unwrap_err().kind,
         ErrorType::Invalid
     );
     for bad in [
@@ -247,14 +229,14 @@ async fn bad_requests_are_rejected() {
         "[]",
     ] {
         assert_eq!(
-            handle(&w.deps, event(bad)).await.unwrap_err().kind,
+            handle(&w.deps, event_json(bad)).await.unwrap_err().kind,
             ErrorType::Invalid,
             "{bad}"
         );
     }
     let missing = r#"{"recoveryPoint":"us-west-2/s3/lb-gold-x-00000000-20261123-1800"}"#;
     assert_eq!(
-        handle(&w.deps, event(missing)).await.unwrap_err().kind,
+        handle(&w.deps, event_json(missing)).await.unwrap_err().kind,
         ErrorType::NotFound
     );
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::alerting::Alerter;
+use crate::calls::CallCounter;
 use crate::config::Config;
 use lifeboat_domain::{
     Alert, AlertKind, CopyProgress, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Status,
@@ -48,18 +49,27 @@ pub struct RunLog {
     pub started_at: DateTime<Utc>,
     counts: BTreeMap<String, u64>,
     actions: Vec<(String, String)>,
+    calls: CallCounter,
     calls_before: BTreeMap<String, u64>,
 }
 
 impl RunLog {
+    /// A run log counting the process's AWS calls ([`CallCounter::process`]).
     pub fn start(function: &'static str, run_id: &str, now: DateTime<Utc>) -> Self {
+        Self::counting(function, run_id, now, CallCounter::process())
+    }
+
+    /// A run log that reports the calls `calls` counts from now on.
+    pub fn counting(function: &'static str, run_id: &str, now: DateTime<Utc>, calls: CallCounter) -> Self {
+        let calls_before = calls.so_far();
         Self {
             run_id: run_id.to_owned(),
             function,
             started_at: now,
             counts: BTreeMap::new(),
             actions: Vec::new(),
-            calls_before: crate::calls::so_far(),
+            calls,
+            calls_before,
         }
     }
 
@@ -81,7 +91,7 @@ impl RunLog {
     /// Also records the AWS calls the run made (`aws:<service>:<operation>` and
     /// `aws_calls` in total; the run record's own write comes after and is not counted).
     pub async fn finish(mut self, catalog: &dyn Catalog, now: DateTime<Utc>) {
-        let calls = crate::calls::since(&self.calls_before);
+        let calls = self.calls.since(&self.calls_before);
         let total: u64 = calls.values().sum();
         tracing::info!(function = self.function, run_id = %self.run_id, counts = ?self.counts, aws_calls = total, calls = ?calls, "run finished");
         if total > 0 {

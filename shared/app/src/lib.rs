@@ -10,6 +10,7 @@ pub mod config;
 pub mod confirm;
 pub mod error;
 pub mod events;
+pub mod invocation;
 pub mod metrics;
 pub mod object_store;
 pub mod planning;

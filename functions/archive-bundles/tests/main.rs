@@ -1,0 +1,5 @@
+//! `archive-bundles`'s integration tests, in one binary: one module per side of the function.
+
+mod behaviour;
+mod events;
+mod reconcile;

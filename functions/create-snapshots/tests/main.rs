@@ -1,0 +1,7 @@
+//! `create-snapshots`'s integration tests, in one binary: one module per side of the function.
+
+mod behaviour;
+mod metrics;
+mod requests;
+mod selection;
+mod throttled_run;

@@ -1,0 +1,4 @@
+//! `expire-recovery-points`'s integration tests, in one binary: one module per side of the function.
+
+mod behaviour;
+mod metrics;

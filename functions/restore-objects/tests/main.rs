@@ -1,0 +1,4 @@
+//! `restore-objects`'s integration tests, in one binary: one module per side of the function.
+
+mod behaviour;
+mod metrics;

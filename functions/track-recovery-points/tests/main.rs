@@ -1,0 +1,4 @@
+//! `track-recovery-points`'s integration tests, in one binary: one module per side of the function.
+
+mod behaviour;
+mod metrics;
