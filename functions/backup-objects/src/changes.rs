@@ -228,55 +228,15 @@ impl FeedRun<'_> {
             // one is dropped unread, a changed one is hashed and copied from that very
             // version.
             let outcomes: Vec<Option<Outcome>> = stream::iter(chunk.iter().copied())
-                .map(|key| async move {
-                    let body = match deps.source.get(&req.bucket, key, None, None).await {
-                        Ok(b) => b,
-                        Err(PortError::NotFound(_)) => return Ok(None),
-                        Err(e) => return Err(e),
-                    };
-                    let etag = body
-                        .etag
-                        .clone()
-                        .ok_or_else(|| PortError::Invalid(format!("{key}: the store announced no ETag")))?;
-                    let listed = ListedObject {
-                        key: key.clone(),
-                        version_id: body.version_id.clone(),
-                        size: body.size,
-                        etag,
-                        storage_class: body.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
-                        last_modified: body.last_modified,
-                    };
-                    back_up_one(pass, listed, Some(body), now).await.map(Some)
-                })
+                .map(|key| back_up_key(pass, &req.bucket, key, now))
                 .buffered(s.concurrency)
                 .try_collect()
                 .await?;
             report.listed += chunk.len() as u64;
             for (key, o) in chunk.iter().zip(outcomes) {
-                let entry = match o {
-                    // Gone from the source: a tombstone, if the previous run had it.
-                    None => match prev.get(key.as_str()) {
-                        Some(p) => ManifestEntry {
-                            deleted: true,
-                            ..(*p).clone()
-                        },
-                        None => continue,
-                    },
-                    Some(Outcome::Unchanged(e)) => {
-                        report.unchanged += 1;
-                        e
-                    }
-                    Some(Outcome::Copied(e)) => {
-                        report.copied += 1;
-                        report.bytes_copied += e.size;
-                        e
-                    }
-                    Some(Outcome::Recovered(e)) => {
-                        report.recovered += 1;
-                        e
-                    }
-                };
-                cp.entries.push(entry);
+                if let Some(entry) = tally(&mut report, &prev, key, o) {
+                    cp.entries.push(entry);
+                }
             }
         }
         let carried: Vec<ManifestEntry> = prev
@@ -376,5 +336,63 @@ where
         .await;
     if let Some(e) = failed.first() {
         tracing::warn!(queue, error = %e, batches = failed.len(), "could not {what} change messages");
+    }
+}
+
+/// Backs up `key` as the source has it now: one GET, whose headers say what the current
+/// version is; an unchanged one is dropped unread, a changed one is hashed and copied from
+/// that very version. `None`: the key is gone from the source.
+async fn back_up_key(
+    pass: &Pass<'_>,
+    bucket: &str,
+    key: &String,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>, PortError> {
+    let body = match pass.deps.source.get(bucket, key, None, None).await {
+        Ok(b) => b,
+        Err(PortError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let etag = body
+        .etag
+        .clone()
+        .ok_or_else(|| PortError::Invalid(format!("{key}: the store announced no ETag")))?;
+    let listed = ListedObject {
+        key: key.clone(),
+        version_id: body.version_id.clone(),
+        size: body.size,
+        etag,
+        storage_class: body.storage_class.clone().unwrap_or_else(|| "STANDARD".into()),
+        last_modified: body.last_modified,
+    };
+    back_up_one(pass, listed, Some(body), now).await.map(Some)
+}
+
+/// Counts one key's outcome in the report and returns its manifest entry: a tombstone for
+/// a key gone from the source that the previous run had, nothing for one it did not.
+fn tally(
+    report: &mut BackupReport,
+    prev: &HashMap<&str, &ManifestEntry>,
+    key: &str,
+    outcome: Option<Outcome>,
+) -> Option<ManifestEntry> {
+    match outcome {
+        None => prev.get(key).map(|p| ManifestEntry {
+            deleted: true,
+            ..(*p).clone()
+        }),
+        Some(Outcome::Unchanged(e)) => {
+            report.unchanged += 1;
+            Some(e)
+        }
+        Some(Outcome::Copied(e)) => {
+            report.copied += 1;
+            report.bytes_copied += e.size;
+            Some(e)
+        }
+        Some(Outcome::Recovered(e)) => {
+            report.recovered += 1;
+            Some(e)
+        }
     }
 }

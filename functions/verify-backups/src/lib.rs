@@ -215,112 +215,137 @@ pub fn record_metrics(report: &VerifyReport, metrics: &mut Metrics) {
 pub async fn run(deps: &Deps, req: &VerifyRequest, run_id: &str) -> Result<VerifyReport, FunctionError> {
     let now = deps.clock.now();
     let mut log = RunLog::start(FUNCTION, run_id, now);
-    let points = if let Some(id) = &req.recovery_point {
-        let id = RecoveryPointId::parse(id).map_err(|e| FunctionError::invalid(e.to_string()))?;
-        let rp = deps
-            .catalog
-            .get(&id)
-            .await?
-            .ok_or_else(|| FunctionError::not_found(format!("recovery point {id}")))?;
-        if rp.manifest.is_none() {
-            return Err(FunctionError::invalid(format!("{id} is not an S3 backup run")));
-        }
-        vec![rp]
-    } else {
-        kept_runs(deps.catalog.as_ref()).await?
-    };
+    let points = points_to_verify(deps, req).await?;
     let seed = req.seed.clone().unwrap_or_else(|| run_id.to_owned());
     let mut report = VerifyReport {
         run_id: run_id.to_owned(),
         ..VerifyReport::default()
     };
-    // In mode `due`, each run is checked as its policy's verify rule says.
-    let rules: std::collections::HashMap<PolicyName, VerifyRule> = if req.mode == Mode::Due {
-        deps.catalog
-            .policies()
-            .await?
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter_map(|p| p.verify.map(|v| (p.name, v)))
-            .collect()
-    } else {
-        std::collections::HashMap::new()
-    };
+    let rules = due_rules(deps, req).await?;
     for rp in points {
-        let effective;
-        let this_req = if req.mode == Mode::Due {
-            match rules.get(&rp.policy).copied().unwrap_or(VerifyRule::DEFAULT) {
-                rule if rule.due(rp.verified_at, now) => {
-                    effective = VerifyRequest {
-                        mode: if rule.sample.is_some() {
-                            Mode::Sample
-                        } else {
-                            Mode::Full
-                        },
-                        sample: rule.sample.and_then(|n| usize::try_from(n).ok()),
-                        ..req.clone()
-                    };
-                    &effective
-                }
-                _ => {
-                    report.not_due += 1;
-                    continue;
-                }
-            }
-        } else {
-            req
+        let Some(this_req) = request_for(req, &rules, &rp, now) else {
+            report.not_due += 1;
+            continue;
         };
-        let checked = verify_point(deps, &rp, this_req, &seed).await?;
+        let checked = verify_point(deps, &rp, &this_req, &seed).await?;
         report.objects_checked += checked.objects;
         report.bytes_read += checked.bytes;
         report.metadata_only += checked.metadata_only;
         report.restores_started += checked.restores.started;
         report.restores_pending += checked.restores.pending;
         report.restores_verified += checked.restores.verified;
-        let now = deps.clock.now();
-        let mut next = rp.clone();
-        next.version += 1;
-        next.updated_at = now;
-        if checked.restores.proved {
-            next.restore_checked_at = Some(now);
-        }
-        if checked.findings.is_empty() {
-            next.verified_at = Some(now);
-            next.verification_failed = None;
-            report.verified.push(rp.id.clone());
-            log.action("verified", rp.id.as_str(), format!("{} objects", checked.objects));
-        } else {
-            next.verified_at = None;
-            next.verification_failed = Some(VerificationFailure {
-                at: now,
-                checked: checked.objects,
-                problems: checked
-                    .findings
-                    .iter()
-                    .take(MAX_LISTED)
-                    .map(|f| format!("{}: {}", f.problem.as_str(), f.key))
-                    .collect(),
-            });
-            report.unverified.push(rp.id.clone());
-            log.action(
-                "unverified",
-                rp.id.as_str(),
-                format!("{} problems", checked.findings.len()),
-            );
-        }
-        match deps.catalog.update(&next, rp.version).await {
-            // Someone else changed the record meanwhile: the findings stay in the report
-            // and the alert, and the next run records them.
-            Ok(()) | Err(PortError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        report.findings.extend(checked.findings);
+        record(deps, &rp, checked, &mut report, &mut log).await?;
     }
     if !report.findings.is_empty() {
         report.alerted = alert(deps, &report, run_id).await;
     }
     log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
     Ok(report)
+}
+
+/// The runs to verify: the one asked for (an S3 backup run), or every kept run.
+async fn points_to_verify(deps: &Deps, req: &VerifyRequest) -> Result<Vec<RecoveryPoint>, FunctionError> {
+    let Some(id) = &req.recovery_point else {
+        return Ok(kept_runs(deps.catalog.as_ref()).await?);
+    };
+    let id = RecoveryPointId::parse(id).map_err(|e| FunctionError::invalid(e.to_string()))?;
+    let rp = deps
+        .catalog
+        .get(&id)
+        .await?
+        .ok_or_else(|| FunctionError::not_found(format!("recovery point {id}")))?;
+    if rp.manifest.is_none() {
+        return Err(FunctionError::invalid(format!("{id} is not an S3 backup run")));
+    }
+    Ok(vec![rp])
+}
+
+/// In mode `due`, each policy's verify rule (none in the other modes).
+async fn due_rules(deps: &Deps, req: &VerifyRequest) -> Result<HashMap<PolicyName, VerifyRule>, FunctionError> {
+    if req.mode != Mode::Due {
+        return Ok(HashMap::new());
+    }
+    Ok(deps
+        .catalog
+        .policies()
+        .await?
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.verify.map(|v| (p.name, v)))
+        .collect())
+}
+
+/// How `rp` is checked: as asked, or in mode `due` as its policy's rule says (`None`: not
+/// due yet).
+fn request_for(
+    req: &VerifyRequest,
+    rules: &HashMap<PolicyName, VerifyRule>,
+    rp: &RecoveryPoint,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<VerifyRequest> {
+    if req.mode != Mode::Due {
+        return Some(req.clone());
+    }
+    let rule = rules.get(&rp.policy).copied().unwrap_or(VerifyRule::DEFAULT);
+    rule.due(rp.verified_at, now).then(|| VerifyRequest {
+        mode: if rule.sample.is_some() {
+            Mode::Sample
+        } else {
+            Mode::Full
+        },
+        sample: rule.sample.and_then(|n| usize::try_from(n).ok()),
+        ..req.clone()
+    })
+}
+
+/// Records what checking `rp` found on the point (verified, or what failed) and in the
+/// report.
+async fn record(
+    deps: &Deps,
+    rp: &RecoveryPoint,
+    checked: Checked,
+    report: &mut VerifyReport,
+    log: &mut RunLog,
+) -> Result<(), FunctionError> {
+    let now = deps.clock.now();
+    let mut next = rp.clone();
+    next.version += 1;
+    next.updated_at = now;
+    if checked.restores.proved {
+        next.restore_checked_at = Some(now);
+    }
+    if checked.findings.is_empty() {
+        next.verified_at = Some(now);
+        next.verification_failed = None;
+        report.verified.push(rp.id.clone());
+        log.action("verified", rp.id.as_str(), format!("{} objects", checked.objects));
+    } else {
+        next.verified_at = None;
+        next.verification_failed = Some(VerificationFailure {
+            at: now,
+            checked: checked.objects,
+            problems: checked
+                .findings
+                .iter()
+                .take(MAX_LISTED)
+                .map(|f| format!("{}: {}", f.problem.as_str(), f.key))
+                .collect(),
+        });
+        report.unverified.push(rp.id.clone());
+        log.action(
+            "unverified",
+            rp.id.as_str(),
+            format!("{} problems", checked.findings.len()),
+        );
+    }
+    match deps.catalog.update(&next, rp.version).await {
+        // Someone else changed the record meanwhile: the findings stay in the report
+        // and the alert, and the next run records them.
+        Ok(()) | Err(PortError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    report.findings.extend(checked.findings);
+    Ok(())
 }
 
 async fn alert(deps: &Deps, report: &VerifyReport, run_id: &str) -> bool {
