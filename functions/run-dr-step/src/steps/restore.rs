@@ -1,10 +1,12 @@
 //! Restore and poll: starting what can start and moving every database and table along.
 
+use chrono::{DateTime, Utc};
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::dr::execution::TableRun;
 use lifeboat_domain::dr::execution::{DbRun, writer_instance_name};
 use lifeboat_domain::dr::plan::{GlobalMove, RestoreSettings};
-use lifeboat_domain::dr::{Action, DrExecution, DrPlan, Mode, Phase, Source, Undo};
+use lifeboat_domain::dr::step::{DbMove, Next, ROUNDS, TableMove};
+use lifeboat_domain::dr::{Action, DrExecution, DrPlan, Source, Undo};
 use lifeboat_domain::{ResourceKind, ResourceRef};
 use lifeboat_ports::dr::{RestoreRequest, WriterRequest};
 use lifeboat_ports::{PortError, PortResult, SnapshotStatus, Tag};
@@ -168,258 +170,46 @@ async fn exists(deps: &Deps, d: &DbRun, tags: &[Tag]) -> PortResult<bool> {
     Ok(true)
 }
 
-/// Starts what can start and moves every database of the current plan step along.
-/// Returns whether every database is ready.
+/// Starts what can start and moves every database of the current plan step along, as the
+/// execution's phase machine says ([`DrExecution::next`]). Returns whether every database
+/// is ready.
 pub(super) async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, action: Action) -> StepResult {
-    let now = deps.clock.now();
-    if action == Action::Poll && (now - exec.triggered_at).to_std().unwrap_or_default() > plan.restore_deadline {
-        return Err(FunctionError::new(
-            ErrorType::Conflict,
-            format!(
-                "deadline passed: the databases were not all available within {}",
-                humantime::format_duration(plan.restore_deadline)
-            ),
-        ));
-    }
+    let (tables, quiesce_first) = match exec.next(plan, action, deps.clock.now()) {
+        Next::Overdue { deadline } => {
+            return Err(FunctionError::new(
+                ErrorType::Conflict,
+                format!(
+                    "deadline passed: the databases were not all available within {}",
+                    humantime::format_duration(deadline)
+                ),
+            ));
+        }
+        Next::Moves { tables, quiesce } => (tables, quiesce),
+    };
     let tags = lifeboat_tags(exec);
     let mut notes = Vec::new();
-    advance_tables(deps, exec, action, &mut notes).await?;
-    // A failback stops the writes to the DR side before any snapshot of it is taken.
-    let snapshot_pending = exec
-        .databases
-        .iter()
-        .any(|d| d.phase == Phase::Chosen && matches!(d.source, Some(Source::DrSide { .. })));
-    if exec.mode == Mode::Failback && snapshot_pending && exec.quiesced_at.is_none() {
+    advance_tables(deps, exec, action, tables, &mut notes).await?;
+    if quiesce_first {
         notes.push(quiesce(deps, plan, exec, action).await?);
     }
+    let ports = Mover {
+        deps,
+        plan,
+        action,
+        tags: &tags,
+    };
     // Several rounds: a database that became ready may let the next plan step start.
-    for _ in 0..4 {
-        let Some(current) = exec.current_step() else { break };
+    for _ in 0..ROUNDS {
         let mut moved = false;
-        for i in 0..exec.databases.len() {
-            if exec.databases[i].db.step != current {
+        for i in exec.current_databases() {
+            let Some(next) = exec.database_move(i, deps.clock.now()) else {
                 continue;
-            }
-            let d = exec.databases[i].clone();
-            let source = d
-                .source
-                .clone()
-                .ok_or_else(|| internal(format!("{}: no source chosen", d.db.id)))?;
-            match (d.phase, &source) {
-                (Phase::Chosen, Source::PointInTime { restore_time }) => {
-                    let settings = restore_settings(deps, plan, &d).await?;
-                    exec.will_undo(action, delete_undo(&d));
-                    save(deps, exec).await?;
-                    if !exists(deps, &d, &tags).await? {
-                        deps.databases
-                            .restore_to_time(&restore_request(&d, &settings, &tags), &d.db.id, *restore_time)
-                            .await?;
-                    }
-                    exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!("{}: point-in-time restore to {} started", d.db.id, d.target_id));
+            };
+            if ports.make(exec, i, &next, &mut notes).await? {
+                if let Some(phase) = next.phase_after() {
+                    exec.databases[i].phase = phase;
                 }
-                (Phase::Chosen, Source::DrSnapshot { snapshot, .. }) => {
-                    let settings = restore_settings(deps, plan, &d).await?;
-                    exec.will_undo(action, delete_undo(&d));
-                    save(deps, exec).await?;
-                    if !exists(deps, &d, &tags).await? {
-                        deps.databases
-                            .restore_from_snapshot(&restore_request(&d, &settings, &tags), snapshot)
-                            .await?;
-                    }
-                    exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!(
-                        "{}: restore of {snapshot} into {} started",
-                        d.db.id, d.target_id
-                    ));
-                }
-                (Phase::Chosen, Source::PromoteReplica { replica, .. }) => {
-                    // Not undoable: a promoted replica cannot be demoted. Recorded as such.
-                    match deps.databases.promote_replica(&d.target_region, replica).await {
-                        Ok(()) | Err(PortError::InvalidState(_)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!("{}: replica {replica} promoted (cannot be undone)", d.db.id));
-                }
-                (
-                    Phase::Chosen,
-                    Source::GlobalCluster {
-                        global_cluster, method, ..
-                    },
-                ) => {
-                    let target = deps
-                        .databases
-                        .describe(&d.target_region, ResourceKind::AuroraCluster, &d.target_id)
-                        .await?
-                        .and_then(|i| i.arn)
-                        .ok_or_else(|| FunctionError::not_found(format!("secondary cluster {}", d.target_id)))?;
-                    // Not undoable either: the secondary becomes the primary.
-                    // A replayed step finds the move already under way (InvalidState).
-                    let (moved, how) = match method {
-                        GlobalMove::Outage => (
-                            deps.databases
-                                .failover_global_cluster(&d.target_region, global_cluster, &target)
-                                .await,
-                            "failing over (AllowDataLoss)",
-                        ),
-                        GlobalMove::Planned => (
-                            deps.databases
-                                .switchover_global_cluster(&d.target_region, global_cluster, &target)
-                                .await,
-                            "switching over (no data loss)",
-                        ),
-                    };
-                    match moved {
-                        Ok(()) | Err(PortError::InvalidState(_)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!(
-                        "{}: global database {global_cluster} {how} to {}",
-                        d.db.id, d.target_id
-                    ));
-                }
-                (Phase::Chosen, Source::DrSide { resource, snapshot, .. }) => {
-                    // Not before the writes have stopped: the snapshot must hold the last one.
-                    match exec.writes_stopped_at {
-                        None => return Err(internal("failback: the DR side was not quiesced")),
-                        Some(stopped) if deps.clock.now() < stopped => {
-                            notes.push(format!(
-                                "{}: waiting until {stopped} for the last writes to the DR side to settle",
-                                d.db.id
-                            ));
-                            continue;
-                        }
-                        Some(_) => {}
-                    }
-                    exec.will_undo(
-                        action,
-                        Undo::DeleteSnapshot {
-                            region: plan.dr_region.clone(),
-                            kind: d.db.kind,
-                            name: snapshot.clone(),
-                        },
-                    );
-                    save(deps, exec).await?;
-                    if deps
-                        .snapshots
-                        .describe_snapshot(&plan.dr_region, d.db.kind, snapshot)
-                        .await?
-                        .is_none()
-                    {
-                        let r = ResourceRef {
-                            kind: d.db.kind,
-                            id: resource.clone(),
-                            arn: String::new(),
-                            region: plan.dr_region.clone(),
-                        };
-                        deps.snapshots.create_snapshot(&r, snapshot, &tags).await?;
-                    }
-                    exec.databases[i].phase = Phase::SnapshotDrSide;
-                    notes.push(format!("{}: snapshot {snapshot} of the DR side started", d.db.id));
-                }
-                (Phase::SnapshotDrSide, Source::DrSide { resource, snapshot, .. }) => {
-                    let Some(snap) = deps
-                        .snapshots
-                        .describe_snapshot(&plan.dr_region, d.db.kind, snapshot)
-                        .await?
-                    else {
-                        return Err(FunctionError::not_found(format!("snapshot {snapshot} vanished")));
-                    };
-                    match snap.status {
-                        SnapshotStatus::Available => {}
-                        SnapshotStatus::Failed => return Err(internal(format!("snapshot {snapshot} failed"))),
-                        _ => continue,
-                    }
-                    let key = plan
-                        .prechecks
-                        .source_kms_key_id
-                        .clone()
-                        .ok_or_else(|| FunctionError::misconfigured("prechecks.source_kms_key_id"))?;
-                    exec.will_undo(
-                        action,
-                        Undo::DeleteSnapshot {
-                            region: plan.source_region.clone(),
-                            kind: d.db.kind,
-                            name: snapshot.clone(),
-                        },
-                    );
-                    save(deps, exec).await?;
-                    if deps
-                        .snapshots
-                        .describe_snapshot(&plan.source_region, d.db.kind, snapshot)
-                        .await?
-                        .is_none()
-                    {
-                        deps.snapshots
-                            .copy_snapshot(&snap, &plan.source_region, snapshot, &key, &tags)
-                            .await?;
-                    }
-                    exec.databases[i].source = Some(Source::DrSide {
-                        resource: resource.clone(),
-                        snapshot: snapshot.clone(),
-                        taken_at: snap.created_at,
-                    });
-                    exec.databases[i].phase = Phase::CopyToSource;
-                    notes.push(format!(
-                        "{}: copy of {snapshot} to {} started",
-                        d.db.id, plan.source_region
-                    ));
-                }
-                (Phase::CopyToSource, Source::DrSide { snapshot, .. }) => {
-                    match deps
-                        .snapshots
-                        .describe_snapshot(&plan.source_region, d.db.kind, snapshot)
-                        .await?
-                        .map(|s| s.status)
-                    {
-                        Some(SnapshotStatus::Available) => {}
-                        Some(SnapshotStatus::Failed) | None => {
-                            return Err(internal(format!("copy of {snapshot} to {} failed", plan.source_region)));
-                        }
-                        Some(_) => continue,
-                    }
-                    let settings = restore_settings(deps, plan, &d).await?;
-                    exec.will_undo(action, delete_undo(&d));
-                    save(deps, exec).await?;
-                    if !exists(deps, &d, &tags).await? {
-                        deps.databases
-                            .restore_from_snapshot(&restore_request(&d, &settings, &tags), snapshot)
-                            .await?;
-                    }
-                    exec.databases[i].phase = Phase::Recovering;
-                    notes.push(format!("{}: restore into {} started", d.db.id, d.target_id));
-                }
-                (Phase::Recovering, _) => {
-                    match deps
-                        .databases
-                        .describe(&d.target_region, d.db.kind, &d.target_id)
-                        .await?
-                    {
-                        Some(info) if info.is_available() => {
-                            let from_snapshot = matches!(source, Source::DrSnapshot { .. } | Source::DrSide { .. });
-                            if d.db.kind == ResourceKind::AuroraCluster
-                                && from_snapshot
-                                && !writer_ready(deps, plan, exec, i, action, &info, &mut notes).await?
-                            {
-                                continue;
-                            }
-                            let r = &mut exec.databases[i];
-                            r.phase = Phase::Ready;
-                            r.endpoint = info.endpoint;
-                            r.ready_at = Some(deps.clock.now());
-                            moved = true;
-                            notes.push(format!("{}: {} available", d.db.id, d.target_id));
-                        }
-                        Some(info) if info.status.contains("fail") || info.status.starts_with("incompatible") => {
-                            return Err(internal(format!("{} ended in status {}", d.target_id, info.status)));
-                        }
-                        Some(_) => {}
-                        None => return Err(FunctionError::not_found(format!("{} vanished", d.target_id))),
-                    }
-                }
-                _ => {}
+                moved |= matches!(next, DbMove::AwaitAvailable { .. });
             }
         }
         if !moved {
@@ -431,6 +221,285 @@ pub(super) async fn advance(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, 
         notes.push("waiting".into());
     }
     Ok((ready, notes.join("; ")))
+}
+
+/// What a database's move is made with.
+struct Mover<'a> {
+    deps: &'a Deps,
+    plan: &'a DrPlan,
+    action: Action,
+    tags: &'a [Tag],
+}
+
+/// Where a restore into the target comes from.
+enum RestoreFrom<'a> {
+    Time(DateTime<Utc>),
+    Snapshot(&'a str),
+}
+
+impl Mover<'_> {
+    /// Makes database `i`'s move; whether it was made (a wait not yet over was not).
+    async fn make(
+        &self,
+        exec: &mut DrExecution,
+        i: usize,
+        next: &DbMove,
+        notes: &mut Vec<String>,
+    ) -> Result<bool, FunctionError> {
+        let d = exec.databases[i].clone();
+        match next {
+            DbMove::RestoreToTime { restore_time } => {
+                self.start_restore(exec, &d, RestoreFrom::Time(*restore_time)).await?;
+                notes.push(format!("{}: point-in-time restore to {} started", d.db.id, d.target_id));
+            }
+            DbMove::RestoreSnapshot { snapshot } => {
+                self.start_restore(exec, &d, RestoreFrom::Snapshot(snapshot)).await?;
+                notes.push(format!(
+                    "{}: restore of {snapshot} into {} started",
+                    d.db.id, d.target_id
+                ));
+            }
+            DbMove::PromoteReplica { replica } => {
+                // Not undoable: a promoted replica cannot be demoted. Recorded as such.
+                match self.deps.databases.promote_replica(&d.target_region, replica).await {
+                    Ok(()) | Err(PortError::InvalidState(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                notes.push(format!("{}: replica {replica} promoted (cannot be undone)", d.db.id));
+            }
+            DbMove::MoveGlobal { global_cluster, method } => {
+                notes.push(self.move_global(&d, global_cluster, *method).await?);
+            }
+            DbMove::WaitForWrites { until } => {
+                notes.push(format!(
+                    "{}: waiting until {until} for the last writes to the DR side to settle",
+                    d.db.id
+                ));
+                return Ok(false);
+            }
+            DbMove::SnapshotDrSide { resource, snapshot } => {
+                self.snapshot_dr_side(exec, &d, resource, snapshot).await?;
+                notes.push(format!("{}: snapshot {snapshot} of the DR side started", d.db.id));
+            }
+            DbMove::CopyToSource { resource, snapshot } => {
+                return self.copy_to_source(exec, i, resource, snapshot, notes).await;
+            }
+            DbMove::RestoreCopy { snapshot } => {
+                if !self.copied(&d, snapshot).await? {
+                    return Ok(false);
+                }
+                self.start_restore(exec, &d, RestoreFrom::Snapshot(snapshot)).await?;
+                notes.push(format!("{}: restore into {} started", d.db.id, d.target_id));
+            }
+            DbMove::AwaitAvailable { writer } => return self.available(exec, i, *writer, notes).await,
+            DbMove::Fail(why) => return Err(internal(why.clone())),
+        }
+        Ok(true)
+    }
+
+    /// Restores into `d`'s target (its undo recorded first), unless a retried step finds
+    /// its earlier start there.
+    async fn start_restore(
+        &self,
+        exec: &mut DrExecution,
+        d: &DbRun,
+        from: RestoreFrom<'_>,
+    ) -> Result<(), FunctionError> {
+        let deps = self.deps;
+        let settings = restore_settings(deps, self.plan, d).await?;
+        exec.will_undo(self.action, delete_undo(d));
+        save(deps, exec).await?;
+        if !exists(deps, d, self.tags).await? {
+            let request = restore_request(d, &settings, self.tags);
+            match from {
+                RestoreFrom::Time(at) => deps.databases.restore_to_time(&request, &d.db.id, at).await?,
+                RestoreFrom::Snapshot(snapshot) => deps.databases.restore_from_snapshot(&request, snapshot).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the global database to `d`'s target; the note saying how.
+    async fn move_global(&self, d: &DbRun, global_cluster: &str, method: GlobalMove) -> Result<String, FunctionError> {
+        let databases = &self.deps.databases;
+        let target = databases
+            .describe(&d.target_region, ResourceKind::AuroraCluster, &d.target_id)
+            .await?
+            .and_then(|i| i.arn)
+            .ok_or_else(|| FunctionError::not_found(format!("secondary cluster {}", d.target_id)))?;
+        // Not undoable either: the secondary becomes the primary.
+        // A replayed step finds the move already under way (InvalidState).
+        let (moved, how) = match method {
+            GlobalMove::Outage => (
+                databases
+                    .failover_global_cluster(&d.target_region, global_cluster, &target)
+                    .await,
+                "failing over (AllowDataLoss)",
+            ),
+            GlobalMove::Planned => (
+                databases
+                    .switchover_global_cluster(&d.target_region, global_cluster, &target)
+                    .await,
+                "switching over (no data loss)",
+            ),
+        };
+        match moved {
+            Ok(()) | Err(PortError::InvalidState(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(format!(
+            "{}: global database {global_cluster} {how} to {}",
+            d.db.id, d.target_id
+        ))
+    }
+
+    /// Failback: snapshots the DR-side database (the snapshot's undo recorded first).
+    async fn snapshot_dr_side(
+        &self,
+        exec: &mut DrExecution,
+        d: &DbRun,
+        resource: &str,
+        snapshot: &str,
+    ) -> Result<(), FunctionError> {
+        let (deps, plan) = (self.deps, self.plan);
+        exec.will_undo(
+            self.action,
+            Undo::DeleteSnapshot {
+                region: plan.dr_region.clone(),
+                kind: d.db.kind,
+                name: snapshot.to_owned(),
+            },
+        );
+        save(deps, exec).await?;
+        if deps
+            .snapshots
+            .describe_snapshot(&plan.dr_region, d.db.kind, snapshot)
+            .await?
+            .is_none()
+        {
+            let r = ResourceRef {
+                kind: d.db.kind,
+                id: resource.to_owned(),
+                arn: String::new(),
+                region: plan.dr_region.clone(),
+            };
+            deps.snapshots.create_snapshot(&r, snapshot, self.tags).await?;
+        }
+        Ok(())
+    }
+
+    /// Failback: once the DR-side snapshot is available, copies it to the source region
+    /// (the copy's undo recorded first). Whether the copy started.
+    async fn copy_to_source(
+        &self,
+        exec: &mut DrExecution,
+        i: usize,
+        resource: &str,
+        snapshot: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<bool, FunctionError> {
+        let (deps, plan) = (self.deps, self.plan);
+        let kind = exec.databases[i].db.kind;
+        let Some(snap) = deps
+            .snapshots
+            .describe_snapshot(&plan.dr_region, kind, snapshot)
+            .await?
+        else {
+            return Err(FunctionError::not_found(format!("snapshot {snapshot} vanished")));
+        };
+        match snap.status {
+            SnapshotStatus::Available => {}
+            SnapshotStatus::Failed => return Err(internal(format!("snapshot {snapshot} failed"))),
+            _ => return Ok(false),
+        }
+        let key = plan
+            .prechecks
+            .source_kms_key_id
+            .clone()
+            .ok_or_else(|| FunctionError::misconfigured("prechecks.source_kms_key_id"))?;
+        exec.will_undo(
+            self.action,
+            Undo::DeleteSnapshot {
+                region: plan.source_region.clone(),
+                kind,
+                name: snapshot.to_owned(),
+            },
+        );
+        save(deps, exec).await?;
+        if deps
+            .snapshots
+            .describe_snapshot(&plan.source_region, kind, snapshot)
+            .await?
+            .is_none()
+        {
+            deps.snapshots
+                .copy_snapshot(&snap, &plan.source_region, snapshot, &key, self.tags)
+                .await?;
+        }
+        exec.databases[i].source = Some(Source::DrSide {
+            resource: resource.to_owned(),
+            snapshot: snapshot.to_owned(),
+            taken_at: snap.created_at,
+        });
+        notes.push(format!(
+            "{}: copy of {snapshot} to {} started",
+            exec.databases[i].db.id, plan.source_region
+        ));
+        Ok(true)
+    }
+
+    /// Failback: whether the copy of the DR-side snapshot in the source region is available
+    /// (a failed or missing copy fails the step).
+    async fn copied(&self, d: &DbRun, snapshot: &str) -> Result<bool, FunctionError> {
+        let source_region = &self.plan.source_region;
+        match self
+            .deps
+            .snapshots
+            .describe_snapshot(source_region, d.db.kind, snapshot)
+            .await?
+            .map(|s| s.status)
+        {
+            Some(SnapshotStatus::Available) => Ok(true),
+            Some(SnapshotStatus::Failed) | None => {
+                Err(internal(format!("copy of {snapshot} to {source_region} failed")))
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    /// Whether database `i`'s target is available (and its writer, when it needs one);
+    /// records its endpoint and when it became ready.
+    async fn available(
+        &self,
+        exec: &mut DrExecution,
+        i: usize,
+        writer: bool,
+        notes: &mut Vec<String>,
+    ) -> Result<bool, FunctionError> {
+        let d = exec.databases[i].clone();
+        match self
+            .deps
+            .databases
+            .describe(&d.target_region, d.db.kind, &d.target_id)
+            .await?
+        {
+            Some(info) if info.is_available() => {
+                if writer && !writer_ready(self.deps, self.plan, exec, i, self.action, &info, notes).await? {
+                    return Ok(false);
+                }
+                let r = &mut exec.databases[i];
+                r.endpoint = info.endpoint;
+                r.ready_at = Some(self.deps.clock.now());
+                notes.push(format!("{}: {} available", d.db.id, d.target_id));
+                Ok(true)
+            }
+            Some(info) if info.status.contains("fail") || info.status.starts_with("incompatible") => {
+                Err(internal(format!("{} ended in status {}", d.target_id, info.status)))
+            }
+            Some(_) => Ok(false),
+            None => Err(FunctionError::not_found(format!("{} vanished", d.target_id))),
+        }
+    }
 }
 
 /// Whether the table's import has completed; a failed or cancelled import fails the step.
@@ -469,99 +538,132 @@ async fn advance_tables(
     deps: &Deps,
     exec: &mut DrExecution,
     action: Action,
+    moves: Vec<(usize, TableMove)>,
     notes: &mut Vec<String>,
 ) -> Result<(), FunctionError> {
-    for i in 0..exec.tables.len() {
+    for (i, next) in moves {
         let t = exec.tables[i].clone();
-        match t.phase {
-            Phase::Chosen if t.copy.is_some() => {
-                let copy = t.copy.clone().unwrap_or_default();
-                if t.import_arn.is_none() {
-                    // The same start again (a retried step) is the same import, whose ARN
-                    // the undo then records: only that import's table is ever deleted.
-                    let arn = match deps.tables.import_copy(&t.target_region, &copy, &t.target_name).await {
-                        Ok(arn) => arn,
-                        Err(PortError::AlreadyExists(_)) => {
-                            return Err(FunctionError::new(
-                                ErrorType::Conflict,
-                                format!(
-                                    "table {}: {} already exists in {} and is not this execution's import of {copy}; it is left alone",
-                                    t.table.name, t.target_name, t.target_region
-                                ),
-                            ));
-                        }
-                        Err(e) => return Err(e.into()),
-                    };
-                    exec.tables[i].import_arn = Some(arn.clone());
-                    let mut undo = table_undo(&t);
-                    if let Undo::DeleteTable { backup_arn, .. } = &mut undo {
-                        *backup_arn = Some(arn);
-                    }
-                    exec.will_undo(action, undo);
+        let made = match &next {
+            TableMove::Import { copy, started } => {
+                if !started {
+                    import_table(deps, exec, i, action, copy).await?;
                 }
-                exec.tables[i].phase = Phase::Recovering;
                 notes.push(format!(
                     "table {}: import of its copy {copy} into {} in {} started",
                     t.table.name, t.target_name, t.target_region
                 ));
+                true
             }
-            Phase::Chosen => {
-                let backup = t
-                    .backup_arn
-                    .clone()
-                    .ok_or_else(|| internal(format!("table {}: no backup chosen", t.table.name)))?;
-                exec.will_undo(action, table_undo(&t));
-                save(deps, exec).await?;
-                let mut existing = deps.tables.describe_table(&t.target_region, &t.target_name).await?;
-                if existing.is_none() {
-                    match deps
-                        .tables
-                        .restore_from_backup(&t.target_region, &backup, &t.target_name)
-                        .await
-                    {
-                        Ok(()) => {}
-                        // Created since the look: read what is there now.
-                        Err(PortError::AlreadyExists(_)) => {
-                            existing = deps.tables.describe_table(&t.target_region, &t.target_name).await?;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                if let Some(info) = existing
-                    && info.restored_from.as_deref() != Some(backup.as_str())
-                {
-                    return Err(FunctionError::new(
-                        ErrorType::Conflict,
-                        format!(
-                            "table {}: {} already exists in {} and was not restored from {backup}; it is not this execution's and is left alone",
-                            t.table.name, t.target_name, t.target_region
-                        ),
-                    ));
-                }
-                exec.tables[i].phase = Phase::Recovering;
+            TableMove::Restore { backup } => {
+                restore_table(deps, exec, &t, action, backup).await?;
                 notes.push(format!(
                     "table {}: restore of its backup into {} started",
                     t.table.name, t.target_name
                 ));
+                true
             }
-            Phase::Recovering if t.import_arn.is_some() && !import_done(deps, &t).await? => {}
-            Phase::Recovering => match deps.tables.describe_table(&t.target_region, &t.target_name).await? {
-                Some(info) if info.is_ready() => {
-                    exec.tables[i].phase = Phase::Ready;
+            TableMove::Await { import } => {
+                let ready = table_ready(deps, &t, import.is_some()).await?;
+                if ready {
                     exec.tables[i].ready_at = Some(deps.clock.now());
                     notes.push(format!("table {}: {} active", t.table.name, t.target_name));
                 }
-                Some(info) if matches!(info.status.as_str(), "CREATING" | "UPDATING" | "ACTIVE") => {}
-                Some(info) => {
-                    return Err(internal(format!(
-                        "table {} ended in status {}",
-                        t.target_name, info.status
-                    )));
-                }
-                None => return Err(FunctionError::not_found(format!("table {} vanished", t.target_name))),
-            },
-            _ => {}
+                ready
+            }
+            TableMove::Fail(why) => return Err(internal(why.clone())),
+        };
+        if made && let Some(phase) = next.phase_after() {
+            exec.tables[i].phase = phase;
         }
     }
     Ok(())
+}
+
+/// Starts the import of table `i`'s copy. The same start again (a retried step) is the
+/// same import, whose ARN the undo then records: only that import's table is ever deleted.
+async fn import_table(
+    deps: &Deps,
+    exec: &mut DrExecution,
+    i: usize,
+    action: Action,
+    copy: &str,
+) -> Result<(), FunctionError> {
+    let t = exec.tables[i].clone();
+    let arn = match deps.tables.import_copy(&t.target_region, copy, &t.target_name).await {
+        Ok(arn) => arn,
+        Err(PortError::AlreadyExists(_)) => {
+            return Err(FunctionError::new(
+                ErrorType::Conflict,
+                format!(
+                    "table {}: {} already exists in {} and is not this execution's import of {copy}; it is left alone",
+                    t.table.name, t.target_name, t.target_region
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    exec.tables[i].import_arn = Some(arn.clone());
+    let mut undo = table_undo(&t);
+    if let Undo::DeleteTable { backup_arn, .. } = &mut undo {
+        *backup_arn = Some(arn);
+    }
+    exec.will_undo(action, undo);
+    Ok(())
+}
+
+/// Restores `t`'s native backup into its target (the undo recorded first); a table of
+/// that name not restored from the backup is not this execution's and stops it.
+async fn restore_table(
+    deps: &Deps,
+    exec: &mut DrExecution,
+    t: &TableRun,
+    action: Action,
+    backup: &str,
+) -> Result<(), FunctionError> {
+    exec.will_undo(action, table_undo(t));
+    save(deps, exec).await?;
+    let mut existing = deps.tables.describe_table(&t.target_region, &t.target_name).await?;
+    if existing.is_none() {
+        match deps
+            .tables
+            .restore_from_backup(&t.target_region, backup, &t.target_name)
+            .await
+        {
+            Ok(()) => {}
+            // Created since the look: read what is there now.
+            Err(PortError::AlreadyExists(_)) => {
+                existing = deps.tables.describe_table(&t.target_region, &t.target_name).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(info) = existing
+        && info.restored_from.as_deref() != Some(backup)
+    {
+        return Err(FunctionError::new(
+            ErrorType::Conflict,
+            format!(
+                "table {}: {} already exists in {} and was not restored from {backup}; it is not this execution's and is left alone",
+                t.table.name, t.target_name, t.target_region
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `t` is active (after its import, when `imported`); a failed import or table
+/// fails the step.
+async fn table_ready(deps: &Deps, t: &TableRun, imported: bool) -> Result<bool, FunctionError> {
+    if imported && !import_done(deps, t).await? {
+        return Ok(false);
+    }
+    match deps.tables.describe_table(&t.target_region, &t.target_name).await? {
+        Some(info) if info.is_ready() => Ok(true),
+        Some(info) if matches!(info.status.as_str(), "CREATING" | "UPDATING" | "ACTIVE") => Ok(false),
+        Some(info) => Err(internal(format!(
+            "table {} ended in status {}",
+            t.target_name, info.status
+        ))),
+        None => Err(FunctionError::not_found(format!("table {} vanished", t.target_name))),
+    }
 }
