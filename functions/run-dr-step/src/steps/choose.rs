@@ -4,6 +4,7 @@ use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::ResourceRef;
 use lifeboat_domain::dr::execution::{SourceFacts, choose_source, resource_name};
 use lifeboat_domain::dr::{DrExecution, DrPlan, Mode, Phase, Source};
+use lifeboat_ports::dr::Site;
 
 use super::points::{newest_table_backup, newest_table_copy, newest_verified_point};
 use super::{StepResult, age_text, lifeboat_tags};
@@ -119,24 +120,7 @@ pub(super) async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
         }
         let db = exec.databases[i].db.clone();
         if exec.mode == Mode::Failback {
-            let on_dr = site
-                .as_ref()
-                .and_then(|s| s.databases.iter().find(|d| d.db == db.id))
-                .ok_or_else(|| FunctionError::not_found(format!("{}: no DR-side database recorded", db.id)))?;
-            let info = deps.databases.describe(&on_dr.region, db.kind, &on_dr.id).await?;
-            let d = &mut exec.databases[i];
-            d.expect_engine = info.as_ref().and_then(|i| i.engine.clone());
-            d.expect_class = db.instance_class.clone().or_else(|| info.and_then(|i| i.class));
-            d.source = Some(Source::DrSide {
-                resource: on_dr.id.clone(),
-                snapshot: resource_name("lbfbs", &exec.execution, &db.id),
-                taken_at: None,
-            });
-            d.reason = format!(
-                "failback: a fresh snapshot of the DR-side database {} copied to {}",
-                on_dr.id, plan.source_region
-            );
-            d.phase = Phase::Chosen;
+            choose_dr_side(deps, plan, exec, i, site.as_ref()).await?;
             chosen.push(format!("{}: DR-side snapshot", db.id));
             continue;
         }
@@ -199,27 +183,69 @@ pub(super) async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
         d.source = Some(source);
         d.reason = reason;
         d.phase = Phase::Chosen;
-        // A failover first keeps what the source still has: a pre-failover recovery point.
         if exec.mode == Mode::Failover && healthy {
-            let name = resource_name("lbpre", &exec.execution, &db.id);
-            let exists = deps
-                .snapshots
-                .describe_snapshot(&plan.source_region, db.kind, &name)
-                .await?
-                .is_some();
-            if !exists {
-                let resource = ResourceRef {
-                    kind: db.kind,
-                    id: db.id.clone(),
-                    arn: db.arn.clone(),
-                    region: plan.source_region.clone(),
-                };
-                deps.snapshots
-                    .create_snapshot(&resource, &name, &lifeboat_tags(exec))
-                    .await?;
-            }
-            exec.databases[i].pre_failover_snapshot = Some(name);
+            keep_pre_failover_point(deps, plan, exec, i).await?;
         }
     }
     Ok((true, chosen.join("; ")))
+}
+
+/// Failback: a fresh snapshot of database `i`'s DR-side database (as the site records
+/// it), copied to the source region.
+async fn choose_dr_side(
+    deps: &Deps,
+    plan: &DrPlan,
+    exec: &mut DrExecution,
+    i: usize,
+    site: Option<&Site>,
+) -> Result<(), FunctionError> {
+    let db = exec.databases[i].db.clone();
+    let on_dr = site
+        .and_then(|s| s.databases.iter().find(|d| d.db == db.id))
+        .ok_or_else(|| FunctionError::not_found(format!("{}: no DR-side database recorded", db.id)))?;
+    let info = deps.databases.describe(&on_dr.region, db.kind, &on_dr.id).await?;
+    let d = &mut exec.databases[i];
+    d.expect_engine = info.as_ref().and_then(|i| i.engine.clone());
+    d.expect_class = db.instance_class.clone().or_else(|| info.and_then(|i| i.class));
+    d.source = Some(Source::DrSide {
+        resource: on_dr.id.clone(),
+        snapshot: resource_name("lbfbs", &exec.execution, &db.id),
+        taken_at: None,
+    });
+    d.reason = format!(
+        "failback: a fresh snapshot of the DR-side database {} copied to {}",
+        on_dr.id, plan.source_region
+    );
+    d.phase = Phase::Chosen;
+    Ok(())
+}
+
+/// A failover first keeps what the source still has: a pre-failover recovery point of
+/// database `i`.
+async fn keep_pre_failover_point(
+    deps: &Deps,
+    plan: &DrPlan,
+    exec: &mut DrExecution,
+    i: usize,
+) -> Result<(), FunctionError> {
+    let db = exec.databases[i].db.clone();
+    let name = resource_name("lbpre", &exec.execution, &db.id);
+    let exists = deps
+        .snapshots
+        .describe_snapshot(&plan.source_region, db.kind, &name)
+        .await?
+        .is_some();
+    if !exists {
+        let resource = ResourceRef {
+            kind: db.kind,
+            id: db.id.clone(),
+            arn: db.arn.clone(),
+            region: plan.source_region.clone(),
+        };
+        deps.snapshots
+            .create_snapshot(&resource, &name, &lifeboat_tags(exec))
+            .await?;
+    }
+    exec.databases[i].pre_failover_snapshot = Some(name);
+    Ok(())
 }

@@ -21,8 +21,6 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
     let plan = load_plan(deps, &input.plan).await?;
 
     // Failover and failback change production: a valid confirmation token first, before
-    // anything else is touched.
-    // Failover and failback change production: a valid confirmation token first, before
     // anything else is touched. It is bound to the plan's content (a plan changed since the
     // token was issued is refused) and names who confirmed.
     let claims = if req.mode.needs_confirmation() {
@@ -131,222 +129,12 @@ async fn precheck_leased(
         _ => {}
     }
 
-    let mut problems = Vec::new();
-    let mut checks = Vec::new();
-    for db in &plan.databases {
-        // Failback needs the source region healthy again.
-        if req.mode == Mode::Failback {
-            match deps.databases.describe(&plan.source_region, db.kind, &db.id).await {
-                Ok(_) => checks.push(format!("{}: source region {} answers", db.id, plan.source_region)),
-                Err(e) => problems.push(format!(
-                    "{}: source region {} is not healthy: {e}",
-                    db.id, plan.source_region
-                )),
-            }
-            continue;
-        }
-        let replica = req.mode == Mode::Failover && db.read_replica.is_some();
-        // The newest verified copy in the DR region, read once: the RPO check and the
-        // writer class of a restored Aurora cluster both use it.
-        let aurora_restore = db.kind == ResourceKind::AuroraCluster && db.instance_class.is_none() && !replica;
-        let newest = if (plan.prechecks.recovery_point || aurora_restore) && !replica {
-            newest_verified_point(deps, &db.arn, &plan.dr_region).await?
-        } else {
-            None
-        };
-        if plan.prechecks.recovery_point && !replica {
-            match newest.as_ref().map(|rp| (rp.id.to_string(), rp.created_at)) {
-                Some((id, taken)) => {
-                    let age = (now - taken).to_std().unwrap_or_default();
-                    if age > plan.rpo {
-                        problems.push(format!(
-                            "{}: newest verified recovery point in {} ({id}) is {} old, older than the RPO {}",
-                            db.id,
-                            plan.dr_region,
-                            humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
-                            humantime::format_duration(plan.rpo)
-                        ));
-                    } else {
-                        checks.push(format!("{}: verified recovery point {id} in {}", db.id, plan.dr_region));
-                    }
-                }
-                None => problems.push(format!("{}: no verified recovery point in {}", db.id, plan.dr_region)),
-            }
-        }
-        // A restored Aurora cluster needs a writer, and its class: the plan's, the
-        // source writer's (read now), or the one recorded with the snapshot. A failover
-        // whose source cannot be read and whose copy records none is refused now rather
-        // than halfway.
-        if aurora_restore {
-            let now_readable = deps
-                .databases
-                .describe(&plan.source_region, db.kind, &db.id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|i| i.class)
-                .is_some();
-            let recorded = newest.and_then(|rp| rp.writer_class);
-            match (now_readable, recorded) {
-                (true, _) => {}
-                (false, Some(class)) => checks.push(format!(
-                    "{}: writer class {class}, as recorded with the recovery point (the source cannot be read)",
-                    db.id
-                )),
-                (false, None) => problems.push(format!(
-                    "{}: no instance class for the restored cluster's writer: the source's writer cannot be read and the recovery point records none; set instance_class in the plan",
-                    db.id
-                )),
-            }
-        }
-    }
-    // DynamoDB tables (drills and failovers restore them): the newest usable backup taken
-    // by the event (the failure time, or now) must exist and be within the RPO of it.
-    if plan.prechecks.recovery_point && req.mode != Mode::Failback {
-        let event = input.failure_time.unwrap_or(now);
-        for t in &plan.tables {
-            let copy = newest_table_copy(deps, t, &plan.dr_region, event).await?;
-            let point = match copy {
-                Some(rp) => Some(rp),
-                // A failover comes back in the DR region: only a copy there will do.
-                None if req.mode == Mode::Failover => {
-                    problems.push(format!(
-                        "table {}: no usable copy in {} (a table's copy is an export of it: give its policy a copy to {} and configure TABLE_EXPORT_BUCKET)",
-                        t.name, plan.dr_region, plan.dr_region
-                    ));
-                    continue;
-                }
-                None => {
-                    checks.push(format!(
-                        "table {}: no copy in {}: the drill restores its native backup in {} and does not prove a failover",
-                        t.name, plan.dr_region, t.region
-                    ));
-                    newest_table_backup(deps, t, event).await?
-                }
-            };
-            match point {
-                None => problems.push(format!(
-                    "table {}: no usable backup in {} (native backups stay in the table's region)",
-                    t.name, t.region
-                )),
-                Some(rp) => {
-                    let age = (event - rp.created_at).to_std().unwrap_or_default();
-                    if age > plan.rpo {
-                        problems.push(format!(
-                            "table {}: newest backup {} is {} old, older than the RPO {}",
-                            t.name,
-                            rp.snapshot_name,
-                            age_text(event - rp.created_at),
-                            humantime::format_duration(plan.rpo)
-                        ));
-                    } else {
-                        checks.push(format!(
-                            "table {}: backup {} in {}",
-                            t.name, rp.snapshot_name, rp.location
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    // S3 data: the newest backup run must exist, be verified and be within the RPO (a
-    // failback reads the same backups: they live in the backup region).
-    if plan.prechecks.recovery_point {
-        for d in &plan.data {
-            let what = format!("s3://{}/{}", d.bucket, d.prefix);
-            if deps.backup.is_none() {
-                problems.push(format!("{what}: S3 backups are not configured for DR (BACKUP_REGION)"));
-                continue;
-            }
-            match newest_data_run(deps, plan, d, now).await? {
-                None => problems.push(format!("{what}: no completed backup run")),
-                Some(rp) if rp.verified_at.is_none() => problems.push(format!(
-                    "{what}: the newest backup run {} is not verified (run verify-backups)",
-                    rp.id
-                )),
-                Some(rp) => {
-                    let age = (now - rp.created_at).to_std().unwrap_or_default();
-                    if age > plan.rpo {
-                        problems.push(format!(
-                            "{what}: newest verified backup run {} is {} old, older than the RPO {}",
-                            rp.id,
-                            humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
-                            humantime::format_duration(plan.rpo)
-                        ));
-                    } else {
-                        checks.push(format!("{what}: verified backup run {}", rp.id));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(key) = &plan.prechecks.kms_key_id {
-        if deps.keys.usable(&plan.dr_region, key).await? {
-            checks.push(format!("KMS key usable in {}", plan.dr_region));
-        } else {
-            problems.push(format!("KMS key {key} is missing or disabled in {}", plan.dr_region));
-        }
-    }
-    // The failback copies the DR-side databases' snapshots to the source region (a plan
-    // of tables and data alone copies nothing).
-    if req.mode == Mode::Failback && !plan.databases.is_empty() {
-        match &plan.prechecks.source_kms_key_id {
-            Some(key) if deps.keys.usable(&plan.source_region, key).await? => {
-                checks.push(format!("KMS key usable in {}", plan.source_region));
-            }
-            Some(key) => problems.push(format!(
-                "KMS key {key} is missing or disabled in {}",
-                plan.source_region
-            )),
-            None => problems.push("failback needs prechecks.source_kms_key_id (the copy to the source region)".into()),
-        }
-        // No write may be lost: the DR side stops taking writes before its final snapshot.
-        if plan.switch.as_ref().and_then(|s| s.quiesce.as_ref()).is_none() {
-            problems.push(
-                "failback needs switch.quiesce (how writes to the DR side stop before its final snapshot: a maintenance endpoint or a read-only parameter); without it every write made after the snapshot would be lost".into(),
-            );
-        }
-    }
-    // The switch writes only what this deployment's role may write (a drill checks it too:
-    // the drill is where a failover's problems should show).
-    if let Some(sw) = &plan.switch {
-        problems.extend(deps.switch_scope.problems(sw));
-    }
-    if let Some(group) = &plan.prechecks.subnet_group {
-        if deps.databases.subnet_group_exists(&plan.dr_region, group).await? {
-            checks.push(format!("subnet group {group} exists"));
-        } else {
-            problems.push(format!("DB subnet group {group} does not exist in {}", plan.dr_region));
-        }
-    }
-    if plan.prechecks.quotas {
-        let quotas = deps.databases.quotas(&plan.dr_region).await?;
-        for (name, need) in [
-            (
-                "DBInstances",
-                plan.databases
-                    .iter()
-                    .filter(|d| d.kind == ResourceKind::RdsInstance)
-                    .count(),
-            ),
-            (
-                "DBClusters",
-                plan.databases
-                    .iter()
-                    .filter(|d| d.kind == ResourceKind::AuroraCluster)
-                    .count(),
-            ),
-        ] {
-            let need = i64::try_from(need).unwrap_or(i64::MAX);
-            if let Some((_, used, max)) = quotas.iter().find(|(n, _, _)| n == name) {
-                if used + need > *max {
-                    problems.push(format!("quota {name}: {used} of {max} used, {need} more needed"));
-                } else {
-                    checks.push(format!("quota {name}: {used}+{need} of {max}"));
-                }
-            }
-        }
-    }
+    let mut f = Findings::default();
+    check_databases(deps, req, plan, now, &mut f).await?;
+    check_tables(deps, req, plan, now, &mut f).await?;
+    check_data(deps, plan, now, &mut f).await?;
+    check_keys_and_capacity(deps, req, plan, &mut f).await?;
+    let Findings { checks, problems } = f;
     if !problems.is_empty() {
         return Err(FunctionError::misconfigured(format!(
             "pre-checks failed: {}",
@@ -388,4 +176,272 @@ async fn precheck_leased(
         Err(e) => return Err(e.into()),
     }
     Ok(exec)
+}
+
+/// What the pre-check found: what passed, and what refuses the start.
+#[derive(Debug, Default)]
+struct Findings {
+    checks: Vec<String>,
+    problems: Vec<String>,
+}
+
+/// The databases: a verified recovery point within the RPO in the DR region, the class of
+/// a restored Aurora cluster's writer; for a failback, the source region answering.
+async fn check_databases(
+    deps: &Deps,
+    req: &StepRequest,
+    plan: &DrPlan,
+    now: DateTime<Utc>,
+    f: &mut Findings,
+) -> Result<(), FunctionError> {
+    for db in &plan.databases {
+        // Failback needs the source region healthy again.
+        if req.mode == Mode::Failback {
+            match deps.databases.describe(&plan.source_region, db.kind, &db.id).await {
+                Ok(_) => f
+                    .checks
+                    .push(format!("{}: source region {} answers", db.id, plan.source_region)),
+                Err(e) => f.problems.push(format!(
+                    "{}: source region {} is not healthy: {e}",
+                    db.id, plan.source_region
+                )),
+            }
+            continue;
+        }
+        let replica = req.mode == Mode::Failover && db.read_replica.is_some();
+        // The newest verified copy in the DR region, read once: the RPO check and the
+        // writer class of a restored Aurora cluster both use it.
+        let aurora_restore = db.kind == ResourceKind::AuroraCluster && db.instance_class.is_none() && !replica;
+        let newest = if (plan.prechecks.recovery_point || aurora_restore) && !replica {
+            newest_verified_point(deps, &db.arn, &plan.dr_region).await?
+        } else {
+            None
+        };
+        if plan.prechecks.recovery_point && !replica {
+            match newest.as_ref().map(|rp| (rp.id.to_string(), rp.created_at)) {
+                Some((id, taken)) => {
+                    let age = (now - taken).to_std().unwrap_or_default();
+                    if age > plan.rpo {
+                        f.problems.push(format!(
+                            "{}: newest verified recovery point in {} ({id}) is {} old, older than the RPO {}",
+                            db.id,
+                            plan.dr_region,
+                            humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
+                            humantime::format_duration(plan.rpo)
+                        ));
+                    } else {
+                        f.checks
+                            .push(format!("{}: verified recovery point {id} in {}", db.id, plan.dr_region));
+                    }
+                }
+                None => f
+                    .problems
+                    .push(format!("{}: no verified recovery point in {}", db.id, plan.dr_region)),
+            }
+        }
+        // A restored Aurora cluster needs a writer, and its class: the plan's, the
+        // source writer's (read now), or the one recorded with the snapshot. A failover
+        // whose source cannot be read and whose copy records none is refused now rather
+        // than halfway.
+        if aurora_restore {
+            let now_readable = deps
+                .databases
+                .describe(&plan.source_region, db.kind, &db.id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|i| i.class)
+                .is_some();
+            let recorded = newest.and_then(|rp| rp.writer_class);
+            match (now_readable, recorded) {
+                (true, _) => {}
+                (false, Some(class)) => f.checks.push(format!(
+                    "{}: writer class {class}, as recorded with the recovery point (the source cannot be read)",
+                    db.id
+                )),
+                (false, None) => f.problems.push(format!(
+                    "{}: no instance class for the restored cluster's writer: the source's writer cannot be read and the recovery point records none; set instance_class in the plan",
+                    db.id
+                )),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn check_tables(
+    deps: &Deps,
+    req: &StepRequest,
+    plan: &DrPlan,
+    now: DateTime<Utc>,
+    f: &mut Findings,
+) -> Result<(), FunctionError> {
+    // DynamoDB tables (drills and failovers restore them): the newest usable backup taken
+    // by the event (the failure time, or now) must exist and be within the RPO of it.
+    if plan.prechecks.recovery_point && req.mode != Mode::Failback {
+        let event = req.input.failure_time.unwrap_or(now);
+        for t in &plan.tables {
+            let copy = newest_table_copy(deps, t, &plan.dr_region, event).await?;
+            let point = match copy {
+                Some(rp) => Some(rp),
+                // A failover comes back in the DR region: only a copy there will do.
+                None if req.mode == Mode::Failover => {
+                    f.problems.push(format!(
+                        "table {}: no usable copy in {} (a table's copy is an export of it: give its policy a copy to {} and configure TABLE_EXPORT_BUCKET)",
+                        t.name, plan.dr_region, plan.dr_region
+                    ));
+                    continue;
+                }
+                None => {
+                    f.checks.push(format!(
+                        "table {}: no copy in {}: the drill restores its native backup in {} and does not prove a failover",
+                        t.name, plan.dr_region, t.region
+                    ));
+                    newest_table_backup(deps, t, event).await?
+                }
+            };
+            match point {
+                None => f.problems.push(format!(
+                    "table {}: no usable backup in {} (native backups stay in the table's region)",
+                    t.name, t.region
+                )),
+                Some(rp) => {
+                    let age = (event - rp.created_at).to_std().unwrap_or_default();
+                    if age > plan.rpo {
+                        f.problems.push(format!(
+                            "table {}: newest backup {} is {} old, older than the RPO {}",
+                            t.name,
+                            rp.snapshot_name,
+                            age_text(event - rp.created_at),
+                            humantime::format_duration(plan.rpo)
+                        ));
+                    } else {
+                        f.checks.push(format!(
+                            "table {}: backup {} in {}",
+                            t.name, rp.snapshot_name, rp.location
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn check_data(deps: &Deps, plan: &DrPlan, now: DateTime<Utc>, f: &mut Findings) -> Result<(), FunctionError> {
+    // S3 data: the newest backup run must exist, be verified and be within the RPO (a
+    // failback reads the same backups: they live in the backup region).
+    if plan.prechecks.recovery_point {
+        for d in &plan.data {
+            let what = format!("s3://{}/{}", d.bucket, d.prefix);
+            if deps.backup.is_none() {
+                f.problems
+                    .push(format!("{what}: S3 backups are not configured for DR (BACKUP_REGION)"));
+                continue;
+            }
+            match newest_data_run(deps, plan, d, now).await? {
+                None => f.problems.push(format!("{what}: no completed backup run")),
+                Some(rp) if rp.verified_at.is_none() => f.problems.push(format!(
+                    "{what}: the newest backup run {} is not verified (run verify-backups)",
+                    rp.id
+                )),
+                Some(rp) => {
+                    let age = (now - rp.created_at).to_std().unwrap_or_default();
+                    if age > plan.rpo {
+                        f.problems.push(format!(
+                            "{what}: newest verified backup run {} is {} old, older than the RPO {}",
+                            rp.id,
+                            humantime::format_duration(std::time::Duration::from_secs(age.as_secs())),
+                            humantime::format_duration(plan.rpo)
+                        ));
+                    } else {
+                        f.checks.push(format!("{what}: verified backup run {}", rp.id));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The KMS keys, a failback's quiesce, the switch's scope, the subnet group and the quotas.
+async fn check_keys_and_capacity(
+    deps: &Deps,
+    req: &StepRequest,
+    plan: &DrPlan,
+    f: &mut Findings,
+) -> Result<(), FunctionError> {
+    if let Some(key) = &plan.prechecks.kms_key_id {
+        if deps.keys.usable(&plan.dr_region, key).await? {
+            f.checks.push(format!("KMS key usable in {}", plan.dr_region));
+        } else {
+            f.problems
+                .push(format!("KMS key {key} is missing or disabled in {}", plan.dr_region));
+        }
+    }
+    // The failback copies the DR-side databases' snapshots to the source region (a plan
+    // of tables and data alone copies nothing).
+    if req.mode == Mode::Failback && !plan.databases.is_empty() {
+        match &plan.prechecks.source_kms_key_id {
+            Some(key) if deps.keys.usable(&plan.source_region, key).await? => {
+                f.checks.push(format!("KMS key usable in {}", plan.source_region));
+            }
+            Some(key) => f.problems.push(format!(
+                "KMS key {key} is missing or disabled in {}",
+                plan.source_region
+            )),
+            None => f
+                .problems
+                .push("failback needs prechecks.source_kms_key_id (the copy to the source region)".into()),
+        }
+        // No write may be lost: the DR side stops taking writes before its final snapshot.
+        if plan.switch.as_ref().and_then(|s| s.quiesce.as_ref()).is_none() {
+            f.problems.push(
+                "failback needs switch.quiesce (how writes to the DR side stop before its final snapshot: a maintenance endpoint or a read-only parameter); without it every write made after the snapshot would be lost".into(),
+            );
+        }
+    }
+    // The switch writes only what this deployment's role may write (a drill checks it too:
+    // the drill is where a failover's problems should show).
+    if let Some(sw) = &plan.switch {
+        f.problems.extend(deps.switch_scope.problems(sw));
+    }
+    if let Some(group) = &plan.prechecks.subnet_group {
+        if deps.databases.subnet_group_exists(&plan.dr_region, group).await? {
+            f.checks.push(format!("subnet group {group} exists"));
+        } else {
+            f.problems
+                .push(format!("DB subnet group {group} does not exist in {}", plan.dr_region));
+        }
+    }
+    if plan.prechecks.quotas {
+        let quotas = deps.databases.quotas(&plan.dr_region).await?;
+        for (name, need) in [
+            (
+                "DBInstances",
+                plan.databases
+                    .iter()
+                    .filter(|d| d.kind == ResourceKind::RdsInstance)
+                    .count(),
+            ),
+            (
+                "DBClusters",
+                plan.databases
+                    .iter()
+                    .filter(|d| d.kind == ResourceKind::AuroraCluster)
+                    .count(),
+            ),
+        ] {
+            let need = i64::try_from(need).unwrap_or(i64::MAX);
+            if let Some((_, used, max)) = quotas.iter().find(|(n, _, _)| n == name) {
+                if used + need > *max {
+                    f.problems
+                        .push(format!("quota {name}: {used} of {max} used, {need} more needed"));
+                } else {
+                    f.checks.push(format!("quota {name}: {used}+{need} of {max}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -3,8 +3,10 @@
 use lifeboat::app::PointUpdateError;
 use lifeboat::object_store::runs::{ManifestReadError, load_current_manifest};
 use lifeboat::{ErrorType, FunctionError};
+use lifeboat_domain::dr::execution::TableRun;
 use lifeboat_domain::dr::{DrExecution, DrPlan, Source};
 use lifeboat_domain::{RecoveryPoint, ResourceKind};
+use lifeboat_ports::dr::TableInfo;
 use serde_json::{Value, json};
 
 use super::points::newest_data_run;
@@ -146,46 +148,7 @@ async fn validate_table(
     } else {
         mine.push(format!("{} is {}", t.target_name, info.status));
     }
-    // The shape: the source table's description when it can be read, else the backup's
-    // (key schema only: a backup's description names no indexes).
-    match deps.tables.describe_table(&t.table.region, name).await {
-        Ok(Some(src)) => {
-            if src.key_schema == info.key_schema {
-                ok.push("key schema as the source's".into());
-            } else {
-                mine.push(format!(
-                    "key schema {:?}, the source has {:?}",
-                    info.key_schema, src.key_schema
-                ));
-            }
-            if src.indexes == info.indexes {
-                ok.push(format!("indexes {:?} as the source's", info.indexes));
-            } else {
-                mine.push(format!(
-                    "global secondary indexes {:?}, the source has {:?}",
-                    info.indexes, src.indexes
-                ));
-            }
-        }
-        source => {
-            let why = match source {
-                Err(e) => format!("source table unreadable ({e})"),
-                _ => "source table gone".to_owned(),
-            };
-            let backup = match &t.backup_arn {
-                Some(arn) => deps.tables.describe_backup(&t.table.region, arn).await?,
-                None => None,
-            };
-            match backup {
-                Some(b) if b.key_schema == info.key_schema => ok.push(format!("{why}: key schema as the backup's")),
-                Some(b) => mine.push(format!(
-                    "key schema {:?}, the backup has {:?}",
-                    info.key_schema, b.key_schema
-                )),
-                None => ok.push(format!("{why}: shape not compared")),
-            }
-        }
-    }
+    compare_shape(deps, &t, &info, &mut ok, &mut mine).await?;
     let found = deps.tables.scan_content(&t.target_region, &t.target_name).await?;
     ok.push(format!("{} item(s) scanned, checksum {}", found.items, found.checksum));
     // DescribeBackup's count is the source table's ItemCount, which DynamoDB refreshes
@@ -252,6 +215,57 @@ async fn validate_table(
         "table": name, "region": t.target_region, "id": t.target_name,
         "items": found.items, "checksum": found.checksum,
     })))
+}
+
+/// The restored table's shape: as the source table's description when it can be read,
+/// else as the backup's (key schema only: a backup's description names no indexes).
+async fn compare_shape(
+    deps: &Deps,
+    t: &TableRun,
+    info: &TableInfo,
+    ok: &mut Vec<String>,
+    mine: &mut Vec<String>,
+) -> Result<(), FunctionError> {
+    let name = &t.table.name;
+    match deps.tables.describe_table(&t.table.region, name).await {
+        Ok(Some(src)) => {
+            if src.key_schema == info.key_schema {
+                ok.push("key schema as the source's".into());
+            } else {
+                mine.push(format!(
+                    "key schema {:?}, the source has {:?}",
+                    info.key_schema, src.key_schema
+                ));
+            }
+            if src.indexes == info.indexes {
+                ok.push(format!("indexes {:?} as the source's", info.indexes));
+            } else {
+                mine.push(format!(
+                    "global secondary indexes {:?}, the source has {:?}",
+                    info.indexes, src.indexes
+                ));
+            }
+        }
+        source => {
+            let why = match source {
+                Err(e) => format!("source table unreadable ({e})"),
+                _ => "source table gone".to_owned(),
+            };
+            let backup = match &t.backup_arn {
+                Some(arn) => deps.tables.describe_backup(&t.table.region, arn).await?,
+                None => None,
+            };
+            match backup {
+                Some(b) if b.key_schema == info.key_schema => ok.push(format!("{why}: key schema as the backup's")),
+                Some(b) => mine.push(format!(
+                    "key schema {:?}, the backup has {:?}",
+                    info.key_schema, b.key_schema
+                )),
+                None => ok.push(format!("{why}: shape not compared")),
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn validate(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -> StepResult {
