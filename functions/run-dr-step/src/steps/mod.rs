@@ -6,6 +6,7 @@ mod finish;
 mod points;
 mod precheck;
 mod restore;
+mod restore_tables;
 mod switch;
 mod teardown;
 mod undo;
