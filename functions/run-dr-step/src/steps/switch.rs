@@ -25,26 +25,7 @@ pub(super) async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
     };
     let mut done = Vec::new();
     for (name, db) in &sw.parameters {
-        // A database's endpoint, or a table's restored name.
-        let endpoint = exec
-            .databases
-            .iter()
-            .find(|d| &d.db.id == db)
-            .and_then(|d| d.endpoint.clone())
-            .or_else(|| {
-                exec.tables
-                    .iter()
-                    .find(|t| &t.table.name == db)
-                    .map(|t| t.target_name.clone())
-            })
-            // Failback: applications go back to the original table.
-            .or_else(|| {
-                plan.tables
-                    .iter()
-                    .find(|t| exec.mode == Mode::Failback && &t.name == db)
-                    .map(|t| t.name.clone())
-            })
-            .ok_or_else(|| internal(format!("{db}: no endpoint or table to switch {name} to")))?;
+        let endpoint = parameter_target(plan, exec, name, db)?;
         let registered = exec
             .compensations
             .iter()
@@ -106,6 +87,29 @@ pub(super) async fn switch(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
         done.extend(resume_writes(deps, plan, exec).await?);
     }
     Ok((true, format!("switched {}", done.join(", "))))
+}
+
+/// What the switch points parameter `name` at for `db`: the recovered database's endpoint,
+/// or a table's restored name (a failback: the original table's).
+fn parameter_target(plan: &DrPlan, exec: &DrExecution, name: &str, db: &str) -> Result<String, FunctionError> {
+    exec.databases
+        .iter()
+        .find(|d| d.db.id == db)
+        .and_then(|d| d.endpoint.clone())
+        .or_else(|| {
+            exec.tables
+                .iter()
+                .find(|t| t.table.name == db)
+                .map(|t| t.target_name.clone())
+        })
+        // Failback: applications go back to the original table.
+        .or_else(|| {
+            plan.tables
+                .iter()
+                .find(|t| exec.mode == Mode::Failback && t.name == db)
+                .map(|t| t.name.clone())
+        })
+        .ok_or_else(|| internal(format!("{db}: no endpoint or table to switch {name} to")))
 }
 
 /// Failback: points the plan's quiesce parameters and records at the values that stop
