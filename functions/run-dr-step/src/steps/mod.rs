@@ -64,6 +64,7 @@ fn step_output(exec: &DrExecution, plan: &DrPlan, ready: bool, summary: impl Int
     })
 }
 
+/// Gives the plan's lease back (best effort: it expires by itself).
 async fn release(deps: &Deps, plan: &str, execution: &str) {
     match deps.catalog.release_lease(&lease_name(plan), execution).await {
         Ok(()) | Err(PortError::Conflict(_) | PortError::NotFound(_)) => {}
@@ -78,6 +79,9 @@ fn age_text(d: chrono::Duration) -> String {
     .to_string()
 }
 
+/// Runs one step after the pre-check: loads the plan and the running execution, runs the
+/// step chosen by `action`, records its outcome (a failure too, with what it recorded) and
+/// saves the execution. A replayed finish of a succeeded execution answers as it did.
 pub(crate) async fn step(deps: &Deps, req: &StepRequest, action: Action, run_id: &str) -> Result<Value, FunctionError> {
     let plan = load_plan(deps, &req.input.plan).await?;
     let mut exec = deps
@@ -134,8 +138,10 @@ pub(crate) async fn step(deps: &Deps, req: &StepRequest, action: Action, run_id:
     }
 }
 
+/// What a step answers: whether it is done (`ready`), and its summary.
 type StepResult = Result<(bool, String), FunctionError>;
 
+/// The tags of everything `exec` creates.
 fn lifeboat_tags(exec: &DrExecution) -> Vec<Tag> {
     vec![
         Tag::new(TAG_EXECUTION, &exec.execution),
