@@ -10,4 +10,5 @@ mod common;
 mod global_cluster;
 mod metrics;
 mod safety;
+mod table_fakes;
 mod tables;

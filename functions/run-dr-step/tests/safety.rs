@@ -21,9 +21,9 @@ use lifeboat_testkit::dr::{InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, I
 use lifeboat_testkit::dr_store::InMemoryDrStore;
 use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
 use run_dr_step::Deps;
+use serde_json::{Value, json};
 
 use super::common::{Keys, caught, east, point, step, t0, token, west};
-use serde_json::{Value, json};
 
 const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
 const PARAM: &str = "/orders/db-endpoint";

@@ -9,114 +9,25 @@
 //! problem listed.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::dr::SwitchScope;
 use lifeboat_domain::dr::table_digest::{Item, Value as V};
-use lifeboat_domain::{RecoveryPoint, Region, ResourceKind, ResourceRef, Status};
+use lifeboat_domain::{RecoveryPoint, ResourceKind, ResourceRef, Status};
 use lifeboat_ports::dr::DrStore;
-use lifeboat_ports::dr::{DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
-use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
+use lifeboat_ports::{Catalog, Clock, PortError};
 use lifeboat_testkit::dr::InMemoryDrTables;
 use lifeboat_testkit::dr_store::InMemoryDrStore;
 use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
 use run_dr_step::Deps;
-
-use super::common::{Keys, caught, east, point, step, t0, token, west};
 use serde_json::{Value, json};
 
+use super::common::{Keys, caught, east, point, step, t0, token, west};
+use super::table_fakes::{MemDns, MemParameters, MemReports, NoDatabases};
+
 const TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
-
-/// The plan names no database: the database port answers that nothing exists.
-#[derive(Debug)]
-struct NoDatabases;
-
-#[async_trait]
-impl DrDatabases for NoDatabases {
-    async fn describe(&self, _: &Region, _: ResourceKind, _: &str) -> PortResult<Option<DbInfo>> {
-        Ok(None)
-    }
-    async fn restore_from_snapshot(&self, _: &RestoreRequest<'_>, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn restore_to_time(&self, _: &RestoreRequest<'_>, _: &str, _: DateTime<Utc>) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn promote_replica(&self, _: &Region, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn create_cluster_instance(&self, _: &lifeboat_ports::dr::WriterRequest<'_>) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn delete(&self, _: &Region, _: ResourceKind, _: &str, _: DeleteMode<'_>) -> PortResult<()> {
-        Ok(())
-    }
-    async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
-        Ok(false)
-    }
-    async fn quotas(&self, _: &Region) -> PortResult<Vec<Quota>> {
-        Ok(Vec::new())
-    }
-}
-
-#[derive(Debug, Default)]
-struct MemParameters(Mutex<BTreeMap<String, String>>);
-
-#[async_trait]
-impl Parameters for MemParameters {
-    async fn get(&self, _: &Region, name: &str) -> PortResult<Option<String>> {
-        Ok(self.0.lock().unwrap().get(name).cloned())
-    }
-    async fn put(&self, _: &Region, name: &str, value: &str) -> PortResult<()> {
-        self.0.lock().unwrap().insert(name.into(), value.into());
-        Ok(())
-    }
-    async fn delete(&self, _: &Region, name: &str) -> PortResult<()> {
-        self.0.lock().unwrap().remove(name);
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default)]
-struct MemDns(Mutex<BTreeMap<String, String>>);
-
-#[async_trait]
-impl DnsRecords for MemDns {
-    async fn cname(&self, _: &str, name: &str) -> PortResult<Option<String>> {
-        Ok(self.0.lock().unwrap().get(name).cloned())
-    }
-    async fn upsert_cname(&self, _: &str, name: &str, value: &str, _: i64) -> PortResult<()> {
-        self.0.lock().unwrap().insert(name.into(), value.into());
-        Ok(())
-    }
-    async fn delete_cname(&self, _: &str, name: &str, _: &str, _: i64) -> PortResult<()> {
-        self.0.lock().unwrap().remove(name);
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default)]
-struct MemReports(Mutex<BTreeMap<String, Value>>);
-
-#[async_trait]
-impl Reports for MemReports {
-    async fn put(&self, key: &str, body: &[u8]) -> PortResult<String> {
-        self.0
-            .lock()
-            .unwrap()
-            .insert(key.into(), serde_json::from_slice(body).unwrap());
-        Ok(format!("s3://reports/{key}"))
-    }
-}
 
 struct World {
     deps: Deps,
