@@ -4,8 +4,6 @@
 //! emulator are used, Retry/Catch match Lifeboat's own error types, every Lambda task
 //! names a known action of run-dr-step, and every Wait loops back to a poll.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 

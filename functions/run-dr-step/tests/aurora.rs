@@ -3,61 +3,21 @@
 //! source writer's as read now, or, when the source cannot be read (its region is down),
 //! the class recorded with the snapshot when it was taken.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
-
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use lifeboat_domain::confirm::SigningKey;
-use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use chrono::Duration;
+use lifeboat_domain::{RecoveryPoint, ResourceKind, ResourceRef};
+use lifeboat_ports::Catalog;
 use lifeboat_ports::dr::DrStore;
-use lifeboat_ports::keys::{KmsKeys, SigningKeys};
-use lifeboat_ports::lambda::ValidationLambda;
-use lifeboat_ports::{Catalog, PortResult};
 use lifeboat_testkit::dr::{InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports};
 use lifeboat_testkit::dr_store::InMemoryDrStore;
 use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
-use run_dr_step::{Deps, StepRequest};
+use run_dr_step::Deps;
 use serde_json::{Value, json};
 
+use super::common::{Keys, east, point, step, t0, west};
+
 const CLUSTER_ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster:ledger";
-
-fn east() -> Region {
-    Region::parse("us-east-1").unwrap()
-}
-
-fn west() -> Region {
-    Region::parse("us-west-2").unwrap()
-}
-
-fn t0() -> DateTime<Utc> {
-    "2026-11-23T03:00:00Z".parse().unwrap()
-}
-
-#[derive(Debug)]
-struct Keys;
-
-#[async_trait]
-impl KmsKeys for Keys {
-    async fn usable(&self, _: &Region, _: &str) -> PortResult<bool> {
-        Ok(true)
-    }
-}
-
-#[async_trait]
-impl ValidationLambda for Keys {
-    async fn invoke(&self, _: &str, _: &Value) -> PortResult<Result<Value, String>> {
-        Ok(Ok(json!({"ok": true})))
-    }
-}
-
-#[async_trait]
-impl SigningKeys for Keys {
-    async fn key(&self) -> PortResult<SigningKey> {
-        Ok(SigningKey::new(vec![7; 32]).unwrap())
-    }
-}
 
 /// A plan of one Aurora cluster with no `instance_class`, whose source cannot be read
 /// (nothing answers for it in the source region), and a verified copy in the DR region
@@ -88,15 +48,7 @@ async fn world(writer_class: Option<&str>) -> (Deps, Arc<InMemoryDrDatabases>) {
     let rp = RecoveryPoint {
         verified_at: Some(taken),
         writer_class: writer_class.map(str::to_owned),
-        ..RecoveryPoint::new(
-            &resource,
-            &PolicyName::parse("gold").unwrap(),
-            Slot::parse_compact(&taken.format("%Y%m%d-%H%M").to_string()).unwrap(),
-            &west(),
-            "lb-gold-ledger-copy",
-            Status::Available,
-            taken,
-        )
+        ..point(&resource, &west(), "lb-gold-ledger-copy", taken)
     };
     catalog.insert(&rp).await.unwrap();
     let deps = Deps {
@@ -108,9 +60,9 @@ async fn world(writer_class: Option<&str>) -> (Deps, Arc<InMemoryDrDatabases>) {
         parameters: Arc::new(InMemoryParameters::default()),
         dns: Arc::new(InMemoryDns::default()),
         reports: Arc::new(InMemoryReports::default()),
-        keys: Arc::new(Keys),
-        validator: Arc::new(Keys),
-        signing: Arc::new(Keys),
+        keys: Arc::new(Keys::OK),
+        validator: Arc::new(Keys::OK),
+        signing: Arc::new(Keys::OK),
         notifier: Arc::new(RecordingNotifier::new()),
         clock: Arc::new(ManualClock::new(t0())),
         backup: None,
@@ -120,10 +72,12 @@ async fn world(writer_class: Option<&str>) -> (Deps, Arc<InMemoryDrDatabases>) {
 }
 
 async fn drill(deps: &Deps, action: &str) -> Result<Value, lifeboat::FunctionError> {
-    let req = StepRequest::parse(&json!({"action": action,
-        "request": {"plan": "ledger-dr", "execution": "d1", "mode": "drill"}}))
-    .unwrap();
-    run_dr_step::run(deps, &req, "run-1").await
+    step(
+        deps,
+        action,
+        json!({"plan": "ledger-dr", "execution": "d1", "mode": "drill"}),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -5,8 +5,6 @@
 //! `DeleteAutomatedBackups` for clusters and takes a final snapshot whatever
 //! `SkipFinalSnapshot` says, so the exact parameters are checked here.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
-
 use std::collections::HashMap;
 
 use aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput;

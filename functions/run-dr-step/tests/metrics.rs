@@ -1,7 +1,5 @@
 //! The EMF lines DR steps emit: failures, compensations and a drill's measured RTO/RPO.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
-
 use chrono::{DateTime, Utc};
 use lifeboat::metrics::{MemorySink, Metric, Metrics, validate_emf};
 use lifeboat::{ErrorType, FunctionError};
@@ -13,11 +11,7 @@ fn at() -> DateTime<Utc> {
 }
 
 fn request(action: &str, mode: &str) -> StepRequest {
-    StepRequest::parse(&json!({
-        "action": action,
-        "request": {"plan": "orders", "execution": "drill-1", "mode": mode}
-    }))
-    .unwrap()
+    super::common::request(action, json!({"plan": "orders", "execution": "drill-1", "mode": mode}))
 }
 
 fn emitted(req: &StepRequest, result: &Result<Value, FunctionError>) -> MemorySink {

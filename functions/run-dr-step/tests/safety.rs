@@ -7,27 +7,23 @@
 //! everything but a drill's throwaway copy leaves a final snapshot, recorded in the
 //! execution and its report.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
-
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use lifeboat::FunctionError;
-use lifeboat_domain::confirm::SigningKey;
 use lifeboat_domain::dr::{DrExecution, ExecStatus};
-use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Severity, Slot, Status};
+use lifeboat_domain::{RecoveryPoint, ResourceKind, ResourceRef, Severity};
 use lifeboat_ports::dr::ActiveSide;
 use lifeboat_ports::dr::DrStore;
-use lifeboat_ports::keys::{KmsKeys, SigningKeys};
-use lifeboat_ports::lambda::ValidationLambda;
-use lifeboat_ports::{Catalog, Clock, PortResult, SnapshotStore, Tag};
+use lifeboat_ports::{Catalog, Clock, SnapshotStore, Tag};
 use lifeboat_testkit::dr::Deleted;
 use lifeboat_testkit::dr::{InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports};
 use lifeboat_testkit::dr_store::InMemoryDrStore;
 use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
-use run_dr_step::{Deps, StepRequest};
+use run_dr_step::Deps;
 use serde_json::{Value, json};
+
+use super::common::{Keys, caught, east, point, step, t0, token, west};
 
 const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
 const PARAM: &str = "/orders/db-endpoint";
@@ -38,44 +34,6 @@ const READ_ONLY: &str = "/orders/read-only";
 const MAINTENANCE: &str = "maintenance.example.com";
 const QUIESCE: &str = r#", "quiesce": {"parameters": {"/orders/read-only": "true"},
                          "records": {"orders-db.example.com.": "maintenance.example.com"}, "settle": "30s"}"#;
-
-fn east() -> Region {
-    Region::parse("us-east-1").unwrap()
-}
-
-fn west() -> Region {
-    Region::parse("us-west-2").unwrap()
-}
-
-fn t0() -> DateTime<Utc> {
-    "2026-11-23T03:00:00Z".parse().unwrap()
-}
-
-#[derive(Debug)]
-struct Keys {
-    validation_ok: bool,
-}
-
-#[async_trait]
-impl KmsKeys for Keys {
-    async fn usable(&self, _: &Region, _: &str) -> PortResult<bool> {
-        Ok(true)
-    }
-}
-
-#[async_trait]
-impl ValidationLambda for Keys {
-    async fn invoke(&self, _: &str, _: &Value) -> PortResult<Result<Value, String>> {
-        Ok(Ok(json!({"ok": self.validation_ok, "reason": "the smoke test failed"})))
-    }
-}
-
-#[async_trait]
-impl SigningKeys for Keys {
-    async fn key(&self) -> PortResult<SigningKey> {
-        Ok(SigningKey::new(vec![7; 32]).unwrap())
-    }
-}
 
 struct World {
     deps: Deps,
@@ -140,15 +98,7 @@ impl World {
         let taken = t0() - Duration::minutes(10);
         let rp = RecoveryPoint {
             verified_at: Some(taken),
-            ..RecoveryPoint::new(
-                &resource,
-                &PolicyName::parse("gold").unwrap(),
-                Slot::parse_compact(&taken.format("%Y%m%d-%H%M").to_string()).unwrap(),
-                &west(),
-                "lb-gold-orders-copy",
-                Status::Available,
-                taken,
-            )
+            ..point(&resource, &west(), "lb-gold-orders-copy", taken)
         };
         catalog.insert(&rp).await.unwrap();
         let deps = Deps {
@@ -190,25 +140,21 @@ impl World {
         mode: &str,
         error: Option<&FunctionError>,
     ) -> Result<Value, FunctionError> {
-        let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
-        let digest = lifeboat_domain::confirm::dr_request_digest(&plan, mode).unwrap();
-        let (token, _) = lifeboat_domain::confirm::issue(
-            &SigningKey::new(vec![7; 32]).unwrap(),
-            &digest,
+        let (token, _) = token(
+            &self.store,
+            "orders-dr",
+            mode,
             WHO,
             self.clock.now(),
-            Duration::minutes(5),
             &format!("nonce-{execution}"),
         )
-        .unwrap();
+        .await;
         let mut request = json!({"plan": "orders-dr", "execution": execution, "mode": mode,
                                  "principal": WHO, "token": token});
         if let Some(e) = error {
-            request["error"] =
-                json!({"Error": e.kind.as_str(), "Cause": json!({"errorMessage": e.message}).to_string()});
+            request["error"] = caught(e);
         }
-        let req = StepRequest::parse(&json!({"action": action, "request": request})).unwrap();
-        run_dr_step::run(&self.deps, &req, "run-1").await
+        step(&self.deps, action, request).await
     }
 
     /// Runs `actions` in order; the first error, with the step that raised it.
@@ -402,10 +348,12 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
     let drill = |action: &'static str, execution: &'static str| {
         let w = &w;
         async move {
-            let req = StepRequest::parse(&json!({"action": action,
-                "request": {"plan": "orders-dr", "execution": execution, "mode": "drill"}}))
-            .unwrap();
-            run_dr_step::run(&w.deps, &req, "run-1").await
+            step(
+                &w.deps,
+                action,
+                json!({"plan": "orders-dr", "execution": execution, "mode": "drill"}),
+            )
+            .await
         }
     };
     for action in [
@@ -453,11 +401,14 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
         "{err}"
     );
     assert_eq!(w.dbs.restores(), 1, "nothing restored over or beside it");
-    let req = StepRequest::parse(&json!({"action": "compensate",
-        "request": {"plan": "orders-dr", "execution": "d2", "mode": "drill",
-                    "error": {"Error": err.kind.as_str(), "Cause": "{}"}}}))
+    let out = step(
+        &w.deps,
+        "compensate",
+        json!({"plan": "orders-dr", "execution": "d2", "mode": "drill",
+               "error": {"Error": err.kind.as_str(), "Cause": "{}"}}),
+    )
+    .await
     .unwrap();
-    let out = run_dr_step::run(&w.deps, &req, "run-1").await.unwrap();
     assert_eq!(out["status"], "failed", "{out}");
     assert!(w.dbs.exists(&west(), &squatter), "a foreign database is never deleted");
     assert_eq!(w.dbs.deleted().len(), 1, "{:?}", w.dbs.deleted());

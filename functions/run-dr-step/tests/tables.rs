@@ -8,154 +8,26 @@
 //! restore twice; a stale backup fails the pre-check; a bad plan is refused with every
 //! problem listed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
-
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use lifeboat::{ErrorType, FunctionError};
-use lifeboat_domain::confirm::SigningKey;
 use lifeboat_domain::dr::SwitchScope;
 use lifeboat_domain::dr::table_digest::{Item, Value as V};
-use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_domain::{RecoveryPoint, ResourceKind, ResourceRef, Status};
 use lifeboat_ports::dr::DrStore;
-use lifeboat_ports::dr::{DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest};
-use lifeboat_ports::keys::{KmsKeys, SigningKeys};
-use lifeboat_ports::lambda::ValidationLambda;
-use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
+use lifeboat_ports::{Catalog, Clock, PortError};
 use lifeboat_testkit::dr::InMemoryDrTables;
 use lifeboat_testkit::dr_store::InMemoryDrStore;
 use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, RecordingNotifier};
-use run_dr_step::{Deps, StepRequest};
+use run_dr_step::Deps;
 use serde_json::{Value, json};
 
+use super::common::{Keys, caught, east, point, step, t0, token, west};
+use super::table_fakes::{MemDns, MemParameters, MemReports, NoDatabases};
+
 const TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
-
-fn east() -> Region {
-    Region::parse("us-east-1").unwrap()
-}
-
-fn west() -> Region {
-    Region::parse("us-west-2").unwrap()
-}
-
-fn t0() -> DateTime<Utc> {
-    "2026-11-23T03:00:00Z".parse().unwrap()
-}
-
-/// The plan names no database: the database port answers that nothing exists.
-#[derive(Debug)]
-struct NoDatabases;
-
-#[async_trait]
-impl DrDatabases for NoDatabases {
-    async fn describe(&self, _: &Region, _: ResourceKind, _: &str) -> PortResult<Option<DbInfo>> {
-        Ok(None)
-    }
-    async fn restore_from_snapshot(&self, _: &RestoreRequest<'_>, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn restore_to_time(&self, _: &RestoreRequest<'_>, _: &str, _: DateTime<Utc>) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn promote_replica(&self, _: &Region, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn create_cluster_instance(&self, _: &lifeboat_ports::dr::WriterRequest<'_>) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn failover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn switchover_global_cluster(&self, _: &Region, _: &str, _: &str) -> PortResult<()> {
-        Err(PortError::Invalid("no databases in these plans".into()))
-    }
-    async fn delete(&self, _: &Region, _: ResourceKind, _: &str, _: DeleteMode<'_>) -> PortResult<()> {
-        Ok(())
-    }
-    async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
-        Ok(false)
-    }
-    async fn quotas(&self, _: &Region) -> PortResult<Vec<Quota>> {
-        Ok(Vec::new())
-    }
-}
-
-#[derive(Debug, Default)]
-struct MemParameters(Mutex<BTreeMap<String, String>>);
-
-#[async_trait]
-impl Parameters for MemParameters {
-    async fn get(&self, _: &Region, name: &str) -> PortResult<Option<String>> {
-        Ok(self.0.lock().unwrap().get(name).cloned())
-    }
-    async fn put(&self, _: &Region, name: &str, value: &str) -> PortResult<()> {
-        self.0.lock().unwrap().insert(name.into(), value.into());
-        Ok(())
-    }
-    async fn delete(&self, _: &Region, name: &str) -> PortResult<()> {
-        self.0.lock().unwrap().remove(name);
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default)]
-struct MemDns(Mutex<BTreeMap<String, String>>);
-
-#[async_trait]
-impl DnsRecords for MemDns {
-    async fn cname(&self, _: &str, name: &str) -> PortResult<Option<String>> {
-        Ok(self.0.lock().unwrap().get(name).cloned())
-    }
-    async fn upsert_cname(&self, _: &str, name: &str, value: &str, _: i64) -> PortResult<()> {
-        self.0.lock().unwrap().insert(name.into(), value.into());
-        Ok(())
-    }
-    async fn delete_cname(&self, _: &str, name: &str, _: &str, _: i64) -> PortResult<()> {
-        self.0.lock().unwrap().remove(name);
-        Ok(())
-    }
-}
-
-#[derive(Debug, Default)]
-struct MemReports(Mutex<BTreeMap<String, Value>>);
-
-#[async_trait]
-impl Reports for MemReports {
-    async fn put(&self, key: &str, body: &[u8]) -> PortResult<String> {
-        self.0
-            .lock()
-            .unwrap()
-            .insert(key.into(), serde_json::from_slice(body).unwrap());
-        Ok(format!("s3://reports/{key}"))
-    }
-}
-
-#[derive(Debug)]
-struct Keys;
-
-#[async_trait]
-impl KmsKeys for Keys {
-    async fn usable(&self, _: &Region, _: &str) -> PortResult<bool> {
-        Ok(true)
-    }
-}
-
-#[async_trait]
-impl ValidationLambda for Keys {
-    async fn invoke(&self, _: &str, _: &Value) -> PortResult<Result<Value, String>> {
-        Ok(Ok(json!({"ok": true})))
-    }
-}
-
-#[async_trait]
-impl SigningKeys for Keys {
-    async fn key(&self) -> PortResult<SigningKey> {
-        Ok(SigningKey::new(vec![7; 32]).unwrap())
-    }
-}
 
 struct World {
     deps: Deps,
@@ -202,9 +74,9 @@ impl World {
             parameters: parameters.clone(),
             dns: Arc::new(MemDns::default()),
             reports: reports.clone(),
-            keys: Arc::new(Keys),
-            validator: Arc::new(Keys),
-            signing: Arc::new(Keys),
+            keys: Arc::new(Keys::OK),
+            validator: Arc::new(Keys::OK),
+            signing: Arc::new(Keys::OK),
             notifier: Arc::new(RecordingNotifier::new()),
             clock: clock.clone(),
             backup: None,
@@ -239,15 +111,7 @@ impl World {
         };
         let rp = RecoveryPoint {
             snapshot_arn: Some(arn.clone()),
-            ..RecoveryPoint::new(
-                &resource,
-                &PolicyName::parse("gold").unwrap(),
-                Slot::parse_compact(&taken.format("%Y%m%d-%H%M").to_string()).unwrap(),
-                &east(),
-                &format!("lb-gold-orders-{name}"),
-                Status::Available,
-                taken,
-            )
+            ..point(&resource, &east(), &format!("lb-gold-orders-{name}"), taken)
         };
         self.catalog.insert(&rp).await.unwrap();
         (arn, rp)
@@ -271,45 +135,42 @@ impl World {
     }
 
     async fn step(&self, action: &str, execution: &str) -> Result<Value, FunctionError> {
-        let req = StepRequest::parse(&json!({
-            "action": action,
-            "request": {"plan": "orders-dr", "execution": execution, "mode": "drill"},
-        }))
-        .unwrap();
-        run_dr_step::run(&self.deps, &req, "run-1").await
+        step(
+            &self.deps,
+            action,
+            json!({"plan": "orders-dr", "execution": execution, "mode": "drill"}),
+        )
+        .await
     }
 
     /// A failover or failback step, with a confirmation token issued to the on-call.
     async fn confirmed(&self, action: &str, execution: &str, mode: &str) -> Result<Value, FunctionError> {
-        let who = "arn:aws:iam::123456789012:user/oncall";
-        let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
-        let digest = lifeboat_domain::confirm::dr_request_digest(&plan, mode).unwrap();
-        let (token, _) = lifeboat_domain::confirm::issue(
-            &SigningKey::new(vec![7; 32]).unwrap(),
-            &digest,
-            who,
+        let (token, _) = token(
+            &self.store,
+            "orders-dr",
+            mode,
+            ONCALL,
             self.clock.now(),
-            Duration::minutes(5),
             &format!("nonce-{execution}"),
         )
-        .unwrap();
-        let req = StepRequest::parse(&json!({
-            "action": action,
-            "request": {"plan": "orders-dr", "execution": execution, "mode": mode,
-                        "principal": who, "token": token},
-        }))
-        .unwrap();
-        run_dr_step::run(&self.deps, &req, "run-1").await
+        .await;
+        step(
+            &self.deps,
+            action,
+            json!({"plan": "orders-dr", "execution": execution, "mode": mode,
+                   "principal": ONCALL, "token": token}),
+        )
+        .await
     }
 
     async fn compensate(&self, execution: &str, error: &FunctionError) -> Value {
-        let req = StepRequest::parse(&json!({
-            "action": "compensate",
-            "request": {"plan": "orders-dr", "execution": execution, "mode": "drill",
-                        "error": {"Error": error.kind.as_str(), "Cause": json!({"errorMessage": error.message}).to_string()}},
-        }))
-        .unwrap();
-        run_dr_step::run(&self.deps, &req, "run-1").await.unwrap()
+        step(
+            &self.deps,
+            "compensate",
+            json!({"plan": "orders-dr", "execution": execution, "mode": "drill", "error": caught(error)}),
+        )
+        .await
+        .unwrap()
     }
 
     /// Runs a drill through validation; the error of the first step that fails.
@@ -740,16 +601,7 @@ const ONCALL: &str = "arn:aws:iam::123456789012:user/oncall";
 impl World {
     /// A failover token for the plan as stored now, issued to the on-call.
     async fn failover_token(&self, nonce: &str) -> (String, lifeboat_domain::confirm::Claims) {
-        let plan = self.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
-        lifeboat_domain::confirm::issue(
-            &SigningKey::new(vec![7; 32]).unwrap(),
-            &lifeboat_domain::confirm::dr_request_digest(&plan, "failover").unwrap(),
-            ONCALL,
-            self.clock.now(),
-            Duration::minutes(5),
-            nonce,
-        )
-        .unwrap()
+        token(&self.store, "orders-dr", "failover", ONCALL, self.clock.now(), nonce).await
     }
 
     async fn failover_precheck(&self, execution: &str, input: Value) -> Result<Value, FunctionError> {
@@ -757,8 +609,7 @@ impl World {
         for (k, v) in input.as_object().unwrap() {
             request[k] = v.clone();
         }
-        let req = StepRequest::parse(&json!({"action": "precheck", "request": request})).unwrap();
-        run_dr_step::run(&self.deps, &req, "run-1").await
+        step(&self.deps, "precheck", request).await
     }
 }
 

@@ -1,10 +1,11 @@
 //! Disaster recovery as data: plans ([`plan`]), the execution model with measured RTO and
-//! RPO ([`execution`]), what a switch covers ([`switch_scope`]) and table content digests
-//! ([`table_digest`]). The state machine (`infra/state-machines/dr.asl.json`) drives the
-//! steps through `run-dr-step`.
+//! RPO ([`execution`]), its phase machine ([`step`]), what a switch covers
+//! ([`switch_scope`]) and table content digests ([`table_digest`]). The state machine
+//! (`infra/state-machines/dr.asl.json`) drives the steps through `run-dr-step`.
 
 pub mod execution;
 pub mod plan;
+pub mod step;
 pub mod switch_scope;
 pub mod table_digest;
 
