@@ -2,6 +2,11 @@
 //! capability. Each test gets its own catalog table, topic, queue and policy tag key from
 //! `TestEnv`, so tests run in parallel on one stack.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario test reads best as one story, top to bottom"
+)]
+
 mod admin_api;
 mod alert_log;
 mod archive;

@@ -1,5 +1,10 @@
 //! `admin-api`'s integration tests, in one binary: one module per side of the function.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario test reads best as one story, top to bottom"
+)]
+
 mod alerts;
 mod behaviour;
 mod common;

@@ -33,7 +33,7 @@ use lifeboat_domain::config_bundle::{Bundle, ConfigItem, Envelope, ItemKind, enc
 use lifeboat_domain::manifest::{ManifestRef, sha256_hex};
 use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat_ports::config::{ConfigStore, DataKeys};
-use lifeboat_ports::objects::{ObjectLock, ObjectStore, WriteOptions};
+use lifeboat_ports::objects::ObjectStore;
 use lifeboat_ports::{Catalog, Clock, PortError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -351,15 +351,7 @@ async fn backup(
     let body = envelope.to_json();
     let sha256 = sha256_hex(&body);
     let key = format!("lifeboat/config/{bundle}/{run}.json");
-    let options = WriteOptions {
-        storage_class: None,
-        lock: s.lock.map(|(mode, days)| ObjectLock {
-            mode,
-            retain_until: now + chrono::Duration::days(i64::from(days)),
-        }),
-        legal_hold: s.legal_hold,
-        metadata: vec![("lifeboat-sha256".into(), sha256.clone())],
-    };
+    let options = s.write_options(now, vec![("lifeboat-sha256".into(), sha256.clone())]);
     let size = body.len() as u64;
     deps.backup.put(&s.backup_bucket, &key, body, &options).await?;
     let mref = ManifestRef {

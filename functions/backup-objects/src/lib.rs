@@ -39,7 +39,7 @@ use lifeboat_domain::s3::{check_bucket, check_prefix, s3_resource};
 use lifeboat_domain::shards::Shard;
 use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat_ports::changes::ChangeFeed;
-use lifeboat_ports::objects::{CopyRequest, ObjectLock, ObjectStore, WriteOptions};
+use lifeboat_ports::objects::{CopyRequest, ObjectStore, WriteOptions};
 use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -611,7 +611,7 @@ async fn complete(
     let sha256 = sha256_hex(&bytes);
     let mkey = manifest_key(bucket, prefix, run);
     deps.backup
-        .put(&s.backup_bucket, &mkey, bytes, &write_options(s, now, Vec::new()))
+        .put(&s.backup_bucket, &mkey, bytes, &s.write_options(now, Vec::new()))
         .await?;
     let copied_total = manifest.live().filter(|e| e.copied_in == run).count() as u64;
     let mref = ManifestRef {
@@ -642,18 +642,6 @@ async fn complete(
         Err(e) => return Err(e.into()),
     }
     Ok((mref, deleted))
-}
-
-fn write_options(s: &S3Settings, now: DateTime<Utc>, metadata: Vec<(String, String)>) -> WriteOptions {
-    WriteOptions {
-        storage_class: None,
-        lock: s.lock.map(|(mode, days)| ObjectLock {
-            mode,
-            retain_until: now + chrono::Duration::days(i64::from(days)),
-        }),
-        legal_hold: s.legal_hold,
-        metadata,
-    }
 }
 
 async fn save_checkpoint(deps: &Deps, key: &str, cp: &Checkpoint) -> PortResult<()> {
@@ -734,7 +722,7 @@ async fn back_up_one(
         (META_SHA256.to_owned(), d.sha256.clone()),
         (META_CRC64.to_owned(), d.crc64nvme.clone()),
     ];
-    let mut options = write_options(s, now, metadata);
+    let mut options = s.write_options(now, metadata);
     options.storage_class = Some(s.storage_class.clone());
     let written = deps
         .backup

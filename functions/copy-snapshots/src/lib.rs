@@ -147,18 +147,7 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
     let mut sources = ports.catalog.by_status(Status::Available).await?;
     sources.extend(ports.catalog.by_status(Status::Copying).await?);
     sources.retain(|s| !s.is_copy() && tick.policy.as_ref().is_none_or(|p| p == &s.policy));
-    let pending_copies: Vec<_> = ports
-        .catalog
-        .by_status(Status::Pending)
-        .await?
-        .into_iter()
-        .filter(RecoveryPoint::is_copy)
-        .collect();
-    let mut in_flight: BTreeMap<Region, usize> = BTreeMap::new();
-    for c in &pending_copies {
-        *in_flight.entry(c.location.clone()).or_insert(0) += 1;
-    }
-    let busy: BTreeSet<String> = pending_copies.iter().map(|c| c.resource.arn.clone()).collect();
+    let (mut in_flight, busy) = copies_in_flight(deps).await?;
 
     let all_ids: Vec<_> = sources
         .iter()
@@ -175,67 +164,13 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
         .map(|c| (c.id.clone(), c))
         .collect();
 
-    let mut candidates = Vec::new();
-    let mut by_id: HashMap<RecoveryPointId, (&RecoveryPoint, &Policy)> = HashMap::new();
-    for source in &sources {
-        let Some(policy) = policies.get(&source.policy) else {
-            report.blocked.push(ItemFailure {
-                subject: source.id.to_string(),
-                code: "unknown-policy".into(),
-                message: format!("policy {} no longer exists or is invalid", source.policy),
-            });
-            continue;
-        };
-        for target in policy.copies_for(source.resource.kind) {
-            let copy_id = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
-            if known.contains_key(&copy_id) {
-                continue;
-            }
-            if target.region == deps.config.primary_region {
-                report.blocked.push(
-                    block(
-                        &alerter,
-                        source,
-                        policy,
-                        &target.region,
-                        "copy target is the primary region itself",
-                        run_id,
-                        now,
-                    )
-                    .await,
-                );
-                continue;
-            }
-            if kms_key_for(policy, &deps.config, &target.region).is_none() {
-                let why = format!(
-                    "no KMS key configured for {} (policy copies[].kms_key_id or DR_KMS_KEYS)",
-                    target.region
-                );
-                report
-                    .blocked
-                    .push(block(&alerter, source, policy, &target.region, &why, run_id, now).await);
-                log.action("blocked", copy_id.as_str(), why);
-                continue;
-            }
-            by_id.insert(source.id.clone(), (source, policy));
-            candidates.push(CopyCandidate {
-                // Emergencies first, then resources inside an open criticality window.
-                class: if source.emergency {
-                    CopyClass::Emergency
-                } else if policy.open_window(tick.scheduled_time, &[]).is_some() {
-                    CopyClass::Window
-                } else {
-                    CopyClass::Routine
-                },
-                source: source.id.clone(),
-                resource_arn: source.resource.arn.clone(),
-                destination: target.region.clone(),
-                priority: policy.priority,
-                captured_at: source.created_at,
-            });
-        }
-    }
-
+    let ctx = Ctx {
+        deps,
+        alerter: &alerter,
+        run_id,
+        now,
+    };
+    let (mut candidates, by_id) = candidates(ctx, tick, &policies, &sources, &known, &mut report, &mut log).await;
     // Under contention the order decides who waits: classify as the planner does, with
     // each contending resource's history (RPO at risk) and tag windows. Without contention
     // everything starts anyway, so the common run makes no extra reads.
@@ -276,51 +211,15 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             kms: &kms,
             id: RecoveryPointId::new(&c.destination, source.resource.kind, &source.snapshot_name),
         };
-        match start_copy(deps, &alerter, &job, run_id).await {
-            Started::New(copy) => {
-                log.action(
-                    "started",
-                    copy.id.as_str(),
-                    format!("copy to {} with {kms}", c.destination),
-                );
-                if copy.status == Status::Pending {
-                    *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
-                }
-                report.started.push(copy.id.clone());
-                known.insert(copy.id.clone(), copy);
-            }
-            Started::Adopted(copy) => {
-                log.action("adopted", copy.id.as_str(), "existing copy recorded");
-                if copy.status == Status::Pending {
-                    *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
-                }
-                report.adopted.push(copy.id.clone());
-                known.insert(copy.id.clone(), copy);
-            }
-            Started::Rejected(copy, f) => {
-                log.action("failed", &f.subject, format!("{}: {}", f.code, f.message));
-                report.failed.push(f);
-                known.insert(copy.id.clone(), copy);
-            }
-            Started::Recorded => {
-                // Another run recorded this copy first: read before settling.
-                reread.insert(source.id.clone());
-            }
-            Started::Wait(reason, region_full) => {
-                if region_full {
-                    full_regions.insert(c.destination.clone());
-                }
-                log.action("waiting", c.source.as_str(), reason.clone());
-                report.waiting.push(Waiting {
-                    source: c.source.clone(),
-                    destination: c.destination.clone(),
-                    reason,
-                });
-            }
-            Started::Failed(f) => {
-                log.action("failed", &f.subject, format!("{}: {}", f.code, f.message));
-                report.failed.push(f);
-            }
+        let started = start_copy(deps, &alerter, &job, run_id).await;
+        let (recorded_elsewhere, region_full) =
+            note_started(started, c, &kms, &mut report, &mut log, &mut in_flight, &mut known);
+        if recorded_elsewhere {
+            // Another run recorded this copy first: read before settling.
+            reread.insert(source.id.clone());
+        }
+        if region_full {
+            full_regions.insert(c.destination.clone());
         }
         touched.insert(source.id.clone(), (source, policy));
     }
@@ -335,8 +234,163 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             reason,
         });
     }
-    // Sources move to copying/copied (or failed) from what this run knows: one
-    // conditional write each; a lost race is settled by the next run or the tracker.
+    settle(deps, touched, &reread, &known).await?;
+    report.in_flight = in_flight;
+    log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
+    Ok(report)
+}
+
+/// What this run reads once and passes down.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    deps: &'a Deps,
+    alerter: &'a Alerter,
+    run_id: &'a str,
+    now: DateTime<Utc>,
+}
+
+/// The copies due: every copy target of every source's policy not yet recorded, each with
+/// its class (emergency, open window, routine). Copies that configuration prevents (to the
+/// primary region itself, no KMS key) are blocked, reported and alerted.
+async fn candidates<'s>(
+    ctx: Ctx<'_>,
+    tick: &ScheduleTick,
+    policies: &'s BTreeMap<PolicyName, Policy>,
+    sources: &'s [RecoveryPoint],
+    known: &HashMap<RecoveryPointId, RecoveryPoint>,
+    report: &mut Report,
+    log: &mut RunLog,
+) -> (
+    Vec<CopyCandidate>,
+    HashMap<RecoveryPointId, (&'s RecoveryPoint, &'s Policy)>,
+) {
+    let mut candidates = Vec::new();
+    let mut by_id: HashMap<RecoveryPointId, (&RecoveryPoint, &Policy)> = HashMap::new();
+    for source in sources {
+        let Some(policy) = policies.get(&source.policy) else {
+            report.blocked.push(ItemFailure {
+                subject: source.id.to_string(),
+                code: "unknown-policy".into(),
+                message: format!("policy {} no longer exists or is invalid", source.policy),
+            });
+            continue;
+        };
+        for target in policy.copies_for(source.resource.kind) {
+            let copy_id = RecoveryPointId::new(&target.region, source.resource.kind, &source.snapshot_name);
+            if known.contains_key(&copy_id) {
+                continue;
+            }
+            if target.region == ctx.deps.config.primary_region {
+                report.blocked.push(
+                    block(
+                        ctx.alerter,
+                        source,
+                        policy,
+                        &target.region,
+                        "copy target is the primary region itself",
+                        ctx.run_id,
+                        ctx.now,
+                    )
+                    .await,
+                );
+                continue;
+            }
+            if kms_key_for(policy, &ctx.deps.config, &target.region).is_none() {
+                let why = format!(
+                    "no KMS key configured for {} (policy copies[].kms_key_id or DR_KMS_KEYS)",
+                    target.region
+                );
+                report
+                    .blocked
+                    .push(block(ctx.alerter, source, policy, &target.region, &why, ctx.run_id, ctx.now).await);
+                log.action("blocked", copy_id.as_str(), why);
+                continue;
+            }
+            by_id.insert(source.id.clone(), (source, policy));
+            candidates.push(CopyCandidate {
+                // Emergencies first, then resources inside an open criticality window.
+                class: if source.emergency {
+                    CopyClass::Emergency
+                } else if policy.open_window(tick.scheduled_time, &[]).is_some() {
+                    CopyClass::Window
+                } else {
+                    CopyClass::Routine
+                },
+                source: source.id.clone(),
+                resource_arn: source.resource.arn.clone(),
+                destination: target.region.clone(),
+                priority: policy.priority,
+                captured_at: source.created_at,
+            });
+        }
+    }
+    (candidates, by_id)
+}
+
+/// Records what starting one copy did in the report and the run log; returns whether
+/// another run recorded the copy first (its source is read again before settling) and
+/// whether the destination region refused (quota: no more copies there this run).
+fn note_started(
+    started: Started,
+    c: &CopyCandidate,
+    kms: &str,
+    report: &mut Report,
+    log: &mut RunLog,
+    in_flight: &mut BTreeMap<Region, usize>,
+    known: &mut HashMap<RecoveryPointId, RecoveryPoint>,
+) -> (bool, bool) {
+    match started {
+        Started::New(copy) => {
+            log.action(
+                "started",
+                copy.id.as_str(),
+                format!("copy to {} with {kms}", c.destination),
+            );
+            if copy.status == Status::Pending {
+                *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
+            }
+            report.started.push(copy.id.clone());
+            known.insert(copy.id.clone(), copy);
+        }
+        Started::Adopted(copy) => {
+            log.action("adopted", copy.id.as_str(), "existing copy recorded");
+            if copy.status == Status::Pending {
+                *in_flight.entry(c.destination.clone()).or_insert(0) += 1;
+            }
+            report.adopted.push(copy.id.clone());
+            known.insert(copy.id.clone(), copy);
+        }
+        Started::Rejected(copy, f) => {
+            log.action("failed", &f.subject, format!("{}: {}", f.code, f.message));
+            report.failed.push(f);
+            known.insert(copy.id.clone(), copy);
+        }
+        Started::Recorded => return (true, false),
+        Started::Wait(reason, region_full) => {
+            log.action("waiting", c.source.as_str(), reason.clone());
+            report.waiting.push(Waiting {
+                source: c.source.clone(),
+                destination: c.destination.clone(),
+                reason,
+            });
+            return (false, region_full);
+        }
+        Started::Failed(f) => {
+            log.action("failed", &f.subject, format!("{}: {}", f.code, f.message));
+            report.failed.push(f);
+        }
+    }
+    (false, false)
+}
+/// Sources move to copying/copied (or failed) from what this run knows: one conditional
+/// write each; a lost race is settled by the next run or the tracker.
+async fn settle(
+    deps: &Deps,
+    touched: BTreeMap<RecoveryPointId, (&RecoveryPoint, &Policy)>,
+    reread: &BTreeSet<RecoveryPointId>,
+    known: &HashMap<RecoveryPointId, RecoveryPoint>,
+) -> Result<(), FunctionError> {
+    let ports = &deps.ports;
     for (id, (source, policy)) in touched {
         let now = ports.clock.now();
         if reread.contains(&id) {
@@ -349,9 +403,25 @@ async fn copy(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Report, 
             .collect();
         settle_with(ports.catalog.as_ref(), source, policy, &copies, now).await?;
     }
-    report.in_flight = in_flight;
-    log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
-    Ok(report)
+    Ok(())
+}
+
+/// Copies being made: how many per destination region, and the resources they are of.
+async fn copies_in_flight(deps: &Deps) -> Result<(BTreeMap<Region, usize>, BTreeSet<String>), FunctionError> {
+    let pending_copies: Vec<_> = deps
+        .ports
+        .catalog
+        .by_status(Status::Pending)
+        .await?
+        .into_iter()
+        .filter(RecoveryPoint::is_copy)
+        .collect();
+    let mut in_flight: BTreeMap<Region, usize> = BTreeMap::new();
+    for c in &pending_copies {
+        *in_flight.entry(c.location.clone()).or_insert(0) += 1;
+    }
+    let busy: BTreeSet<String> = pending_copies.iter().map(|c| c.resource.arn.clone()).collect();
+    Ok((in_flight, busy))
 }
 
 /// Re-classifies `candidates` with what only a contended run reads: the resources'

@@ -155,6 +155,20 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
 }
 
 /// [`run`], recording into `metrics`.
+/// A run's metrics: `RecoveryPointsExpired` (expired and resumed) and `ExpiryFailures`
+/// (failed and refused).
+fn record_metrics(report: &Report, metrics: &mut Metrics) {
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    metrics.count(
+        Metric::RecoveryPointsExpired,
+        count(report.expired.len() + report.resumed.len()),
+    );
+    metrics.count(
+        Metric::ExpiryFailures,
+        count(report.failed.len() + report.refused.len()),
+    );
+}
+
 pub async fn run_measured(
     deps: &Deps,
     tick: &ScheduleTick,
@@ -192,22 +206,7 @@ pub async fn run_measured(
     };
 
     // 1. Finish what earlier runs started.
-    let mut expiring: Vec<RecoveryPoint> = ports
-        .catalog
-        .by_status(Status::Expiring)
-        .await?
-        .into_iter()
-        .filter(|p| in_scope(&p.policy))
-        .collect();
-    expiring.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
-    let mut budget = MAX_EXPIRIES_PER_RUN;
-    let resumable = expiring.len();
-    for rp in expiring.into_iter().take(budget) {
-        budget -= 1;
-        let reason = "chosen for expiry by an earlier run".to_owned();
-        work.finish(&rp, reason, &mut report, &mut log, true).await;
-    }
-    report.remaining += resumable.saturating_sub(MAX_EXPIRIES_PER_RUN);
+    let budget = work.resume(&in_scope, &mut report, &mut log).await?;
 
     // 2. Plan at the scheduled time; expire what retention lets go.
     let (mut resources, problems) = protected_resources(ports, &deps.config, &policies).await?;
@@ -245,15 +244,7 @@ pub async fn run_measured(
     }
 
     let transient = work.transient;
-    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    metrics.count(
-        Metric::RecoveryPointsExpired,
-        count(report.expired.len() + report.resumed.len()),
-    );
-    metrics.count(
-        Metric::ExpiryFailures,
-        count(report.failed.len() + report.refused.len()),
-    );
+    record_metrics(&report, metrics);
     log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "expiry run");
     if transient > 0 {
@@ -304,6 +295,35 @@ struct Work<'a> {
 }
 
 impl Work<'_> {
+    /// Finishes what earlier runs chose for expiry (oldest first), within the run's
+    /// budget; returns the budget left.
+    async fn resume(
+        &mut self,
+        in_scope: &impl Fn(&PolicyName) -> bool,
+        report: &mut Report,
+        log: &mut RunLog,
+    ) -> Result<usize, FunctionError> {
+        let mut expiring: Vec<RecoveryPoint> = self
+            .deps
+            .ports
+            .catalog
+            .by_status(Status::Expiring)
+            .await?
+            .into_iter()
+            .filter(|p| in_scope(&p.policy))
+            .collect();
+        expiring.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+        let mut budget = MAX_EXPIRIES_PER_RUN;
+        let resumable = expiring.len();
+        for rp in expiring.into_iter().take(budget) {
+            budget -= 1;
+            let reason = "chosen for expiry by an earlier run".to_owned();
+            self.finish(&rp, reason, report, log, true).await;
+        }
+        report.remaining += resumable.saturating_sub(MAX_EXPIRIES_PER_RUN);
+        Ok(budget)
+    }
+
     fn skip(report: &mut Report, log: &mut RunLog, id: &RecoveryPointId, reason: String) {
         log.action("skipped", id.as_str(), reason.clone());
         report.skipped.push(Skipped {

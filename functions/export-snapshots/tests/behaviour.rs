@@ -8,6 +8,10 @@
 //! The fake exporter writes no files (nor does moto): each test puts the exported objects
 //! under the export's prefix itself, as RDS would.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario test reads best as one story, top to bottom"
+)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use std::sync::Arc;

@@ -18,7 +18,8 @@ use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, completed_runs, load_current_manifest};
 use lifeboat::object_store::settings::S3Settings;
-use lifeboat_domain::manifest::ManifestEntry;
+use lifeboat_domain::RecoveryPoint;
+use lifeboat_domain::manifest::{Manifest, ManifestEntry};
 use lifeboat_domain::s3::{check_bucket, check_prefix, s3_resource};
 use lifeboat_ports::objects::{CopyRequest, ObjectHead, ObjectStore, RestoreTier, WriteOptions};
 use lifeboat_ports::{Catalog, PortError, PortResult};
@@ -234,24 +235,10 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
     if let Some(target) = &req.target {
         refuse_unflagged_overwrite(req, target)?;
     }
-    let resource = s3_resource(&deps.settings.source_region, &req.bucket, &req.prefix);
-    let runs = completed_runs(deps.catalog.as_ref(), &resource.arn).await?;
-    let rp = runs
-        .into_iter()
-        .find(|p| p.created_at <= req.as_of)
-        .ok_or_else(|| FunctionError::not_found(format!("no backup of {} completed by {}", resource.id, req.as_of)))?;
+    let (rp, manifest) = run_as_of(deps, req).await?;
     let Some(mref) = rp.manifest.as_ref() else {
         return Err(FunctionError::not_found(format!("{} has no manifest", rp.id)));
     };
-    let manifest = load_current_manifest(deps.backup.as_ref(), deps.catalog.as_ref(), &rp.location, mref)
-        .await
-        .map_err(|e| match e {
-            ManifestReadError::Port(p) => FunctionError::from(p),
-            ManifestReadError::Bad(b) => FunctionError::new(
-                lifeboat::ErrorType::Conflict,
-                format!("the manifest of {} failed its check ({b}); restore refused", rp.id),
-            ),
-        })?;
     let run = manifest.header.run.clone();
     let target = req.target.clone().unwrap_or_else(|| Target {
         bucket: req.bucket.clone(),
@@ -268,20 +255,7 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
         let have: std::collections::BTreeSet<&str> = chosen.iter().map(|e| e.key.as_str()).collect();
         not_in_backup = wanted.difference(&have).map(|k| (*k).to_owned()).collect();
     }
-    // The backup copies as S3 has them now: a lifecycle rule may have moved them in place.
-    let heads: Vec<PortResult<ObjectHead>> = stream::iter(chosen.iter())
-        .map(|e| async {
-            deps.backup
-                .head(&mref.backup_bucket, &e.backup_key, e.backup_version_id.as_deref())
-                .await?
-                .ok_or_else(|| {
-                    PortError::NotFound(format!("the backup copy of {} ({}) is missing", e.key, e.backup_key))
-                })
-        })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    let heads = heads.into_iter().collect::<PortResult<Vec<_>>>()?;
+    let heads = backup_heads(deps, &mref.backup_bucket, &chosen).await?;
     let mut items = Vec::with_capacity(chosen.len());
     for (e, h) in chosen.iter().zip(&heads) {
         let class = if h.storage_class.is_empty() {
@@ -309,16 +283,7 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
             .await;
         items = results.into_iter().collect::<PortResult<Vec<_>>>()?;
     }
-    let mut progress = Progress::default();
-    for i in &items {
-        match i.outcome.as_str() {
-            "restored" => progress.restored += 1,
-            "unchanged" => progress.unchanged += 1,
-            "archive-restore-started" => progress.archive_restores_started += 1,
-            "archive-restore-in-progress" => progress.archive_restores_in_progress += 1,
-            _ => {}
-        }
-    }
+    let progress = Progress::of(&items);
     let waiting = progress.archive_restores_started + progress.archive_restores_in_progress;
     Ok(RestoreReport {
         status: if waiting == 0 {
@@ -335,6 +300,66 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
         bytes,
         not_in_backup,
     })
+}
+
+/// The newest completed backup run of the request's bucket/prefix as of `as_of`, and its
+/// manifest (checked against the catalog: a manifest that fails its check refuses the
+/// restore).
+async fn run_as_of(deps: &Deps, req: &RestoreRequest) -> Result<(RecoveryPoint, Manifest), FunctionError> {
+    let resource = s3_resource(&deps.settings.source_region, &req.bucket, &req.prefix);
+    let runs = completed_runs(deps.catalog.as_ref(), &resource.arn).await?;
+    let rp = runs
+        .into_iter()
+        .find(|p| p.created_at <= req.as_of)
+        .ok_or_else(|| FunctionError::not_found(format!("no backup of {} completed by {}", resource.id, req.as_of)))?;
+    let Some(mref) = rp.manifest.as_ref() else {
+        return Err(FunctionError::not_found(format!("{} has no manifest", rp.id)));
+    };
+    let manifest = load_current_manifest(deps.backup.as_ref(), deps.catalog.as_ref(), &rp.location, mref)
+        .await
+        .map_err(|e| match e {
+            ManifestReadError::Port(p) => FunctionError::from(p),
+            ManifestReadError::Bad(b) => FunctionError::new(
+                lifeboat::ErrorType::Conflict,
+                format!("the manifest of {} failed its check ({b}); restore refused", rp.id),
+            ),
+        })?;
+    Ok((rp, manifest))
+}
+
+/// The backup copies as S3 has them now (a lifecycle rule may have moved them in place);
+/// a missing copy fails the restore.
+async fn backup_heads(deps: &Deps, bucket: &str, chosen: &[&ManifestEntry]) -> PortResult<Vec<ObjectHead>> {
+    let heads: Vec<PortResult<ObjectHead>> = stream::iter(chosen.iter())
+        .map(|e| async {
+            deps.backup
+                .head(bucket, &e.backup_key, e.backup_version_id.as_deref())
+                .await?
+                .ok_or_else(|| {
+                    PortError::NotFound(format!("the backup copy of {} ({}) is missing", e.key, e.backup_key))
+                })
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    heads.into_iter().collect()
+}
+
+impl Progress {
+    /// Counts the items' outcomes.
+    fn of(items: &[Item]) -> Self {
+        let mut progress = Self::default();
+        for i in items {
+            match i.outcome.as_str() {
+                "restored" => progress.restored += 1,
+                "unchanged" => progress.unchanged += 1,
+                "archive-restore-started" => progress.archive_restores_started += 1,
+                "archive-restore-in-progress" => progress.archive_restores_in_progress += 1,
+                _ => {}
+            }
+        }
+        progress
+    }
 }
 
 enum ArchiveState {

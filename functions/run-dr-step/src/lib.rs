@@ -9,8 +9,6 @@
 //! step loads the execution record, does its work idempotently (deterministic names,
 //! check before create, undo recorded *before* each change) and saves the record.
 
-#![warn(clippy::too_many_lines)]
-
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
@@ -40,13 +41,13 @@ use lifeboat::object_store::read_all;
 use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_manifest};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat_domain::cost::PriceBook;
-use lifeboat_domain::manifest::{ManifestEntry, hex, sha256_hex};
+use lifeboat_domain::manifest::{ManifestEntry, ManifestRef, hex, sha256_hex};
 use lifeboat_domain::tiering::{
     CostEffect, DueMove, Horizon, Ledger, LedgerEntry, LifecycleRule, MoveSet, S3Class, TierRecord, TierSchedule,
     TierWait, ledger_key, lifecycle_rules, plan_moves,
 };
 use lifeboat_domain::{PolicyName, RecoveryPoint};
-use lifeboat_ports::objects::{CopyRequest, ObjectLock, ObjectStore, WriteOptions};
+use lifeboat_ports::objects::{CopyRequest, ObjectStore, WriteOptions};
 use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -481,7 +482,6 @@ async fn move_run(
     set: &MoveSet,
     r: &mut MoveReport,
 ) -> Result<(), FunctionError> {
-    let s = &deps.settings;
     let mut earlier: HashMap<String, LedgerEntry> = previous_ledger(deps, rp)
         .await?
         .into_iter()
@@ -531,27 +531,7 @@ async fn move_run(
     // The ledger first, then the catalog, and only then the superseded versions go.
     let now = deps.clock.now();
     let Some(mref) = &rp.manifest else { return Ok(()) };
-    let ledger = Ledger {
-        run: m.run.clone(),
-        class: m.to,
-        moved_at: now,
-        entries,
-    };
-    let bytes = ledger
-        .encode()
-        .map_err(|e| FunctionError::new(ErrorType::Internal, format!("cannot encode the ledger: {e}")))?;
-    let sha = sha256_hex(&bytes);
-    let key = ledger_key(&mref.source_bucket, &mref.prefix, &m.run, m.to);
-    let options = WriteOptions {
-        storage_class: None,
-        lock: s.lock.map(|(mode, days)| ObjectLock {
-            mode,
-            retain_until: now + chrono::Duration::days(i64::from(days)),
-        }),
-        legal_hold: s.legal_hold,
-        metadata: Vec::new(),
-    };
-    deps.backup.put(&s.backup_bucket, &key, bytes, &options).await?;
+    let (key, sha) = write_ledger(deps, mref, m, entries, now).await?;
     let mut fresh = deps.catalog.get(&rp.id).await?.ok_or_else(|| {
         FunctionError::new(
             ErrorType::Conflict,
@@ -573,6 +553,43 @@ async fn move_run(
     fresh.version += 1;
     deps.catalog.update(&fresh, expected).await?;
 
+    drop_superseded(deps, rp, superseded, r).await
+}
+
+/// Writes the run's ledger for this move (locked like the backup copies); returns its key
+/// and SHA-256.
+async fn write_ledger(
+    deps: &Deps,
+    mref: &ManifestRef,
+    m: &DueMove,
+    entries: Vec<LedgerEntry>,
+    now: DateTime<Utc>,
+) -> Result<(String, String), FunctionError> {
+    let s = &deps.settings;
+    let ledger = Ledger {
+        run: m.run.clone(),
+        class: m.to,
+        moved_at: now,
+        entries,
+    };
+    let bytes = ledger
+        .encode()
+        .map_err(|e| FunctionError::new(ErrorType::Internal, format!("cannot encode the ledger: {e}")))?;
+    let sha = sha256_hex(&bytes);
+    let key = ledger_key(&mref.source_bucket, &mref.prefix, &m.run, m.to);
+    let options = s.write_options(now, Vec::new());
+    deps.backup.put(&s.backup_bucket, &key, bytes, &options).await?;
+    Ok((key, sha))
+}
+
+/// Deletes the versions the move superseded, now that ledger and catalog point past them;
+/// one that cannot go is counted on the run's record (a later sweep retries it).
+async fn drop_superseded(
+    deps: &Deps,
+    rp: &RecoveryPoint,
+    superseded: Vec<(String, String)>,
+    r: &mut MoveReport,
+) -> Result<(), FunctionError> {
     for (key, version) in superseded {
         if let Err(e) = delete_superseded(deps, &key, &version).await {
             tracing::warn!(error = %e, key = %key, version = %version, "superseded version kept");

@@ -9,7 +9,7 @@
 //! `CopyLag` (capture to copy available), `StuckRecoveryPoints`, and per location
 //! `RpoChecks`, `RpoBreaches` and `RecoveryPointAge`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -117,6 +117,81 @@ fn measure(metrics: &mut Metrics, next: &RecoveryPoint, now: DateTime<Utc>) {
     }
 }
 
+/// Copies for another account are shared with it once they are available.
+async fn share_copies(
+    deps: &Deps,
+    alerter: &Alerter,
+    policies: &BTreeMap<PolicyName, Policy>,
+    sources: &[RecoveryPoint],
+    report: &mut Report,
+    log: &mut RunLog,
+    run_id: &str,
+) {
+    for copy in sources.iter().filter(|c| c.is_copy() && c.status == Status::Available) {
+        let account = policies
+            .get(&copy.policy)
+            .and_then(|p| {
+                p.copies_for(copy.resource.kind)
+                    .iter()
+                    .find(|t| t.region == copy.location)
+            })
+            .and_then(|t| t.account.clone());
+        let Some(account) = account.filter(|a| !copy.shared_with.contains(a)) else {
+            continue;
+        };
+        match share(deps, alerter, copy, &account, run_id).await {
+            Ok(true) => {
+                log.action("shared", copy.id.as_str(), format!("with account {account}"));
+                report.shared.push(copy.id.clone());
+            }
+            Ok(false) => {}
+            Err(e) => report.errors.push(ItemFailure::new(copy.id.as_str(), &e)),
+        }
+    }
+}
+
+/// Tagged snapshots without a record are adopted; a delegated resource's vault recovery
+/// points without a record are imported.
+async fn reconcile(
+    deps: &Deps,
+    policies: &BTreeMap<PolicyName, Policy>,
+    resources: &[ProtectedResource],
+    report: &mut Report,
+    log: &mut RunLog,
+    now: DateTime<Utc>,
+) {
+    let ports = &deps.ports;
+    let mut found: Vec<(&ProtectedResource, Snapshot)> = Vec::new();
+    for d in resources {
+        if let Some(target) = policies.get(&d.policy).and_then(|p| p.aws_backup.as_ref()) {
+            // Delegated: the vault's recovery points are what there is to reconcile.
+            match import_vault_points(deps, d, &policies[&d.policy], target, now).await {
+                Ok(ids) => {
+                    for id in ids {
+                        log.action("imported", id.as_str(), "vault recovery point had no record");
+                        report.imported.push(id);
+                    }
+                }
+                Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
+            }
+            continue;
+        }
+        match ports.snapshots.lifeboat_snapshots(&d.resource).await {
+            Ok(snapshots) => found.extend(snapshots.into_iter().map(|s| (d, s))),
+            Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
+        }
+    }
+    match adopt_orphans(deps, found, now).await {
+        Ok(ids) => {
+            for id in ids {
+                log.action("adopted", id.as_str(), "tagged snapshot had no record");
+                report.adopted.push(id);
+            }
+        }
+        Err(e) => report.errors.push(ItemFailure::new("catalog", &e)),
+    }
+}
+
 /// [`run`], recording into `metrics`.
 pub async fn run_measured(
     deps: &Deps,
@@ -182,59 +257,11 @@ pub async fn run_measured(
     }
 
     // 2b. Copies for another account: shared with it once they are available.
-    for copy in sources.iter().filter(|c| c.is_copy() && c.status == Status::Available) {
-        let account = policies
-            .get(&copy.policy)
-            .and_then(|p| {
-                p.copies_for(copy.resource.kind)
-                    .iter()
-                    .find(|t| t.region == copy.location)
-            })
-            .and_then(|t| t.account.clone());
-        let Some(account) = account.filter(|a| !copy.shared_with.contains(a)) else {
-            continue;
-        };
-        match share(deps, &alerter, copy, &account, run_id).await {
-            Ok(true) => {
-                log.action("shared", copy.id.as_str(), format!("with account {account}"));
-                report.shared.push(copy.id.clone());
-            }
-            Ok(false) => {}
-            Err(e) => report.errors.push(ItemFailure::new(copy.id.as_str(), &e)),
-        }
-    }
+    share_copies(deps, &alerter, &policies, &sources, &mut report, &mut log, run_id).await;
 
     // 3. Reconcile: tagged snapshots without a record are adopted.
     let resources = lifeboat::app::discover(ports, &deps.config, &policies).await?.protected;
-    let mut found: Vec<(&ProtectedResource, Snapshot)> = Vec::new();
-    for d in &resources {
-        if let Some(target) = policies.get(&d.policy).and_then(|p| p.aws_backup.as_ref()) {
-            // Delegated: the vault's recovery points are what there is to reconcile.
-            match import_vault_points(deps, d, &policies[&d.policy], target, now).await {
-                Ok(ids) => {
-                    for id in ids {
-                        log.action("imported", id.as_str(), "vault recovery point had no record");
-                        report.imported.push(id);
-                    }
-                }
-                Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
-            }
-            continue;
-        }
-        match ports.snapshots.lifeboat_snapshots(&d.resource).await {
-            Ok(snapshots) => found.extend(snapshots.into_iter().map(|s| (d, s))),
-            Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
-        }
-    }
-    match adopt_orphans(deps, found, now).await {
-        Ok(ids) => {
-            for id in ids {
-                log.action("adopted", id.as_str(), "tagged snapshot had no record");
-                report.adopted.push(id);
-            }
-        }
-        Err(e) => report.errors.push(ItemFailure::new("catalog", &e)),
-    }
+    reconcile(deps, &policies, &resources, &mut report, &mut log, now).await;
 
     // 4. RPO per resource and location.
     for d in &resources {

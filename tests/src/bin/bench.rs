@@ -23,6 +23,10 @@
 //! SYNC_OBJECTS=100000` for the large run). The bench venv's Python is `$LIFEBOAT_BENCH_PYTHON`,
 //! default `.venv-bench/bin/python`.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "each figure is one measurement script: set up, run both sides, tabulate"
+)]
 // Figures are printed numbers: the casts between counts, durations and floats are wanted.
 #![allow(
     clippy::cast_precision_loss,

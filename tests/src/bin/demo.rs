@@ -6,6 +6,8 @@
 //! instance under policy `bronze`, whose copies to eu-west-1 have no KMS key configured
 //! (a deliberate mistake, to show that Lifeboat alerts instead of skipping silently).
 
+#![allow(clippy::too_many_lines, reason = "the demo is a script whose steps print in order")]
+
 #[path = "demo/admin.rs"]
 mod admin;
 #[path = "demo/dr.rs"]

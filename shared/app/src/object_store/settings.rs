@@ -3,9 +3,10 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use lifeboat_domain::Region;
-use lifeboat_ports::objects::CopyTuning;
 use lifeboat_ports::objects::LockMode;
+use lifeboat_ports::objects::{CopyTuning, ObjectLock, WriteOptions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Settings {
@@ -86,6 +87,21 @@ fn out_of_range(key: &str, value: u64, range: &std::ops::RangeInclusive<u64>) ->
 }
 
 impl S3Settings {
+    /// How Lifeboat writes into the backup bucket at `now`: the bucket's default class,
+    /// the configured Object Lock (retained for its days from `now`) and legal hold, and
+    /// `metadata`.
+    pub fn write_options(&self, now: DateTime<Utc>, metadata: Vec<(String, String)>) -> WriteOptions {
+        WriteOptions {
+            storage_class: None,
+            lock: self.lock.map(|(mode, days)| ObjectLock {
+                mode,
+                retain_until: now + chrono::Duration::days(i64::from(days)),
+            }),
+            legal_hold: self.legal_hold,
+            metadata,
+        }
+    }
+
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
