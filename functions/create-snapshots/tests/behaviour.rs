@@ -317,13 +317,58 @@ async fn every_unparsable_policy_is_alerted_under_its_own_key_once_a_day() {
         .filter(|a| a.kind == AlertKind::InvalidPolicy)
         .collect();
     assert_eq!(invalid.len(), 2, "{invalid:?}");
-    for key in ["orders-gold", "ledger"] {
+    // Each alert names its own key and carries its own parse error.
+    for (key, error) in [
+        ("orders-gold", "invalid type: integer `3`"),
+        ("ledger", "expected ident"),
+    ] {
         let a = invalid
             .iter()
             .find(|a| a.summary.contains(&format!("{key:?}")))
             .unwrap_or_else(|| panic!("no alert names {key}: {invalid:?}"));
         assert!(a.details["problems"].contains("not a valid policy document"), "{a:?}");
+        assert!(a.details["problems"].contains(error), "{key}: {a:?}");
+        assert_eq!(a.details["policy"], key, "{a:?}");
+        assert_eq!(a.dedupe_key, format!("invalid-policy#{key}#2026-11-23"), "{a:?}");
+        assert!(!a.summary.contains("unparsed"), "{a:?}");
     }
+
+    // The next day, each is alerted once more.
+    let next_day = "2026-11-24T18:15:00Z";
+    fakes.clock.set(next_day.parse().unwrap());
+    for _ in 0..2 {
+        handle(&deps, event_json(&format!(r#"{{"scheduledTime":"{next_day}"}}"#)))
+            .await
+            .unwrap();
+    }
+    let keys: BTreeSet<String> = fakes
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::InvalidPolicy)
+        .map(|a| a.dedupe_key)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(
+            [
+                "invalid-policy#ledger#2026-11-23",
+                "invalid-policy#ledger#2026-11-24",
+                "invalid-policy#orders-gold#2026-11-23",
+                "invalid-policy#orders-gold#2026-11-24",
+            ]
+            .map(String::from)
+        )
+    );
+    assert_eq!(
+        fakes
+            .notifier
+            .alerts()
+            .iter()
+            .filter(|a| a.kind == AlertKind::InvalidPolicy)
+            .count(),
+        4
+    );
 }
 
 #[tokio::test]

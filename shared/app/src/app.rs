@@ -132,8 +132,10 @@ impl ItemFailure {
     }
 }
 
-/// Loads every stored policy. Invalid ones are skipped and alerted (once a day each), so
-/// one bad policy never stops the others.
+/// Loads every stored policy. Invalid ones are skipped and alerted, each under the key it
+/// is stored under with its problems (a parse error included), once per policy per day
+/// (the alert's dedupe key is `invalid-policy#<key>#<day>`): one bad policy never stops, nor hides,
+/// the others.
 pub async fn load_policies(
     catalog: &dyn Catalog,
     alerter: &Alerter,
@@ -155,6 +157,7 @@ pub async fn load_policies(
                     format!("{}#{}", problems.policy, now.format("%Y-%m-%d")),
                     now,
                 )
+                .detail("policy", problems.policy.clone())
                 .detail("problems", problems.problems.join("; "));
                 if let Err(e) = alerter.raise(alert, run_id).await {
                     tracing::warn!(error = %e, "could not raise invalid-policy alert");

@@ -259,10 +259,7 @@ impl Catalog for DynamoDbCatalog {
                 out.push(match item.get("document").and_then(|v| v.as_s().ok()) {
                     // A broken policy is named by the key it is stored under, whatever its
                     // document says (a document that does not parse names nothing).
-                    Some(doc) => Policy::from_json(doc).map_err(|p| PolicyProblems {
-                        policy: name.clone(),
-                        ..p
-                    }),
+                    Some(doc) => Policy::from_stored(&name, doc),
                     None => Err(PolicyProblems {
                         policy: name,
                         problems: vec!["stored policy has no document".into()],

@@ -229,6 +229,13 @@ impl fmt::Display for PolicyProblems {
     }
 }
 
+/// The `name` of a JSON object that is not otherwise a policy document, if it is a string
+/// (at most 80 characters of it: it is quoted in messages).
+fn name_field(json: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    Some(value.get("name")?.as_str()?.chars().take(80).collect())
+}
+
 const MIN_EVERY: Duration = Duration::from_mins(1);
 const MAX_EVERY: Duration = Duration::from_hours(744);
 
@@ -244,13 +251,25 @@ pub struct Effective<'a> {
 }
 
 impl Policy {
-    /// Parses a JSON policy document, listing every problem.
+    /// Parses a JSON policy document, listing every problem. A document that does not
+    /// parse is named by its `name` field when that is a string; stored policies are
+    /// named by their key instead ([`Policy::from_stored`]).
     pub fn from_json(json: &str) -> Result<Self, PolicyProblems> {
         let doc: PolicyDocument = serde_json::from_str(json).map_err(|e| PolicyProblems {
-            policy: String::from("<unparsed>"),
+            policy: name_field(json).unwrap_or_else(|| String::from("(unnamed document)")),
             problems: vec![format!("not a valid policy document: {e}")],
         })?;
         Self::from_document(&doc)
+    }
+
+    /// Parses the policy stored under `key`. Every problem is named by `key`, whatever the
+    /// document says (a document that does not parse names nothing reliable): each broken
+    /// policy is reported, and alerted, as the entry an operator has to fix.
+    pub fn from_stored(key: &str, json: &str) -> Result<Self, PolicyProblems> {
+        Self::from_json(json).map_err(|p| PolicyProblems {
+            policy: key.to_owned(),
+            ..p
+        })
     }
 
     /// Validates a policy document, listing every problem.

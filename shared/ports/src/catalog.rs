@@ -24,7 +24,9 @@ pub struct RunRecord {
 /// The catalog of recovery points, policies, runs, leases and alert markers.
 #[async_trait]
 pub trait Catalog: Send + Sync {
-    /// Every stored policy, each parsed and validated on its own.
+    /// Every stored policy, each parsed and validated on its own. A broken one's problems
+    /// are named by the key it is stored under ([`Policy::from_stored`]), never by what its
+    /// document says.
     async fn policies(&self) -> PortResult<Vec<Result<Policy, PolicyProblems>>>;
     async fn put_policy(&self, policy: &Policy) -> PortResult<()>;
 

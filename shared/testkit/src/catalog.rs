@@ -77,12 +77,7 @@ impl Catalog for InMemoryCatalog {
             .enter()?
             .policies
             .iter()
-            .map(|(key, json)| {
-                Policy::from_json(json).map_err(|p| PolicyProblems {
-                    policy: key.clone(),
-                    ..p
-                })
-            })
+            .map(|(key, json)| Policy::from_stored(key, json))
             .collect())
     }
 

@@ -195,6 +195,25 @@ fn an_export_rule_is_validated_with_every_problem_and_round_trips() {
 }
 
 #[test]
+fn a_document_that_does_not_parse_is_named_by_its_name_or_its_key() {
+    let err = Policy::from_json(r#"{"name": "orders-gold", "every": 3}"#).unwrap_err();
+    assert_eq!(err.policy, "orders-gold");
+    assert!(err.problems[0].contains("not a valid policy document"), "{err}");
+    let err = Policy::from_json("not json at all").unwrap_err();
+    assert_eq!(err.policy, "(unnamed document)");
+    for json in [
+        "not json at all",
+        r#"{"name": "other", "every": 3}"#,
+        r#"{"name":"x","every":"1h","rpo":"5m","retain":0}"#,
+    ] {
+        let err = Policy::from_stored("ledger", json).unwrap_err();
+        assert_eq!(err.policy, "ledger", "{json}");
+        assert!(err.to_string().starts_with("policy \"ledger\" is invalid: "), "{err}");
+    }
+    assert!(Policy::from_stored("x", r#"{"name":"x","every":"1h","rpo":"1h","retain":1}"#).is_ok());
+}
+
+#[test]
 fn garbage_is_rejected_with_a_message() {
     let err = Policy::from_json("{\"name\": 3}").unwrap_err();
     assert!(err.problems[0].contains("not a valid policy document"));
