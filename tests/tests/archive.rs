@@ -35,6 +35,7 @@ async fn backup_run(env: &TestEnv, src: &str, bak: &str, hour: u32) -> RecoveryP
         prefix: "docs/".to_owned(),
         policy: "gold".to_owned(),
         scheduled_time: at(hour),
+        request_id: None,
         max_pages: None,
         change_queue: None,
         full_listing: false,

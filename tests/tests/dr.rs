@@ -834,6 +834,7 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
             prefix: "photos/".into(),
             policy: "gold".into(),
             scheduled_time: taken,
+            request_id: None,
             max_pages: None,
             change_queue: None,
             full_listing: false,

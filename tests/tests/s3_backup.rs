@@ -29,6 +29,7 @@ fn req(bucket: &str, hour: u32, max_pages: Option<u32>) -> BackupRequest {
         prefix: "docs/".to_owned(),
         policy: "gold".to_owned(),
         scheduled_time: at(hour),
+        request_id: None,
         max_pages,
         change_queue: None,
         full_listing: false,

@@ -26,6 +26,7 @@ fn req(bucket: &str, queue: &str, at: DateTime<Utc>) -> BackupRequest {
         prefix: "docs/".to_owned(),
         policy: "gold".to_owned(),
         scheduled_time: at,
+        request_id: None,
         max_pages: None,
         change_queue: Some(queue.to_owned()),
         full_listing: false,

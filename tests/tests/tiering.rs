@@ -98,6 +98,7 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
             prefix: "media/".into(),
             policy: policy.name.to_string(),
             scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
+            request_id: None,
             max_pages: None,
             change_queue: None,
             full_listing: false,

@@ -14,6 +14,17 @@
 //! far: saving it after every page would write O(pages²) bytes.) The manifest is written, and the run recorded in the catalog
 //! as a recovery point, only when the listing is complete. A Step Functions Map fans
 //! shards (prefixes) out, each looping on `in_progress`.
+//!
+//! Run names. A scheduled request names its run by the minute of its `scheduledTime`
+//! (`lb-<policy>-<bucket>-<prefix tag>-<yyyymmdd>-<hhmm>`): the same event delivered twice,
+//! or a second request for the same minute, is the same run, resumed while it is under
+//! way and a no-op once it is complete. An on-demand request (a "back up now" from an
+//! operator or a tool) carries its own `requestId` and gets a run of its own,
+//! `…-<yyyymmdd>-<hhmm>-od-<request tag>` (the tag is a hash of the id), so a second
+//! request within the same minute is backed up again, while that same request retried
+//! stays one run. An answer that did nothing says so: `replay` is true and `note` names
+//! the run that was already complete (and, without a `requestId`, how to get a new one).
+//! Sharded runs are scheduled runs: their steps refuse a `requestId`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,7 +96,8 @@ impl std::fmt::Debug for Deps {
 }
 
 /// One shard to back up: `{"bucket": "photos", "prefix": "2026/", "policy": "gold",
-/// "scheduledTime": "2026-11-23T18:00:00Z"}`; `maxPages` caps the pages of one invocation.
+/// "scheduledTime": "2026-11-23T18:00:00Z"}`; `maxPages` caps the pages of one invocation;
+/// `requestId` makes it an on-demand request with a run of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackupRequest {
@@ -94,6 +106,11 @@ pub struct BackupRequest {
     pub prefix: String,
     pub policy: String,
     pub scheduled_time: DateTime<Utc>,
+    /// An on-demand request's own id (1 to [`MAX_REQUEST_ID`] printable ASCII characters):
+    /// the run is named by it as well as by the minute, so a distinct request in the same
+    /// minute is a new run and the same request retried is the same run.
+    #[serde(default)]
+    pub request_id: Option<String>,
     #[serde(default)]
     pub max_pages: Option<u32>,
     /// The SQS queue that receives this bucket/prefix's S3 change events: runs then read
@@ -119,11 +136,26 @@ impl BackupRequest {
         if req.max_pages == Some(0) {
             return Err(FunctionError::invalid("maxPages must be at least 1"));
         }
+        if let Some(id) = &req.request_id {
+            check_request_id(id)?;
+        }
         if let Some(q) = &req.change_queue {
             lifeboat_ports::changes::check_queue_url(q).map_err(FunctionError::invalid)?;
         }
         Ok(req)
     }
+}
+
+/// The longest `requestId` accepted.
+pub const MAX_REQUEST_ID: usize = 128;
+
+fn check_request_id(id: &str) -> Result<(), FunctionError> {
+    if id.is_empty() || id.len() > MAX_REQUEST_ID || !id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(FunctionError::invalid(format!(
+            "requestId must be 1 to {MAX_REQUEST_ID} printable ASCII characters without spaces, not {id:.40?}"
+        )));
+    }
+    Ok(())
 }
 
 /// What an invocation is asked: a whole run (no `mode`), or one step of a sharded run.
@@ -168,8 +200,14 @@ pub struct BackupReport {
     pub recovered: u64,
     /// Tombstones: objects deleted from the source since the previous run.
     pub deleted: u64,
-    /// The run was already complete: nothing was done.
+    /// The run was already complete: nothing was done (`note` says which run it was).
     pub replay: bool,
+    /// The on-demand request's id, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Why nothing was done, for a request that found its run already complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// How this run found what changed: `full` (listed the source) or `changes` (the
     /// change feed's keys on top of the previous manifest).
     pub listing: Listing,
@@ -294,8 +332,9 @@ enum Outcome {
     Recovered(ManifestEntry),
 }
 
-/// The run a request names: deterministic from bucket, prefix, policy and slot, so that
-/// every invocation of a run (single or sharded) agrees on it.
+/// The run a request names: deterministic from bucket, prefix, policy, slot and (for an
+/// on-demand request) its `requestId`, so that every invocation of a run (single or
+/// sharded) agrees on it.
 struct RunId {
     policy: PolicyName,
     slot: Slot,
@@ -305,9 +344,26 @@ struct RunId {
 }
 
 fn run_id(s: &S3Settings, bucket: &str, prefix: &str, policy: &str, at: DateTime<Utc>) -> Result<RunId, FunctionError> {
+    on_demand_run_id(s, bucket, prefix, policy, at, None)
+}
+
+/// [`run_id`], for an on-demand request when `request_id` is given: the minute's slot
+/// followed by `-od-` and the first 12 hex digits of the id's SHA-256.
+fn on_demand_run_id(
+    s: &S3Settings,
+    bucket: &str,
+    prefix: &str,
+    policy: &str,
+    at: DateTime<Utc>,
+    request_id: Option<&str>,
+) -> Result<RunId, FunctionError> {
     let policy = PolicyName::parse(policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
     let slot = Slot::containing(at, Duration::from_mins(1));
-    let run = run_name(policy.as_str(), bucket, prefix, &slot.compact());
+    let when = match request_id {
+        Some(id) => format!("{}-od-{}", slot.compact(), &sha256_hex(id.as_bytes())[..12]),
+        None => slot.compact(),
+    };
+    let run = run_name(policy.as_str(), bucket, prefix, &when);
     let rp_id = RecoveryPointId::new(&s.backup_region, ResourceKind::S3Prefix, &run);
     let resource = s3_resource(&s.source_region, bucket, prefix);
     Ok(RunId {
@@ -321,12 +377,13 @@ fn run_id(s: &S3Settings, bucket: &str, prefix: &str, policy: &str, at: DateTime
 
 /// The recovery point a request's run records (whether or not it has run).
 pub fn run_id_of(deps: &Deps, req: &BackupRequest) -> Result<RecoveryPointId, FunctionError> {
-    run_id(
+    on_demand_run_id(
         &deps.settings,
         &req.bucket,
         &req.prefix,
         &req.policy,
         req.scheduled_time,
+        req.request_id.as_deref(),
     )
     .map(|id| id.rp_id)
 }
@@ -344,6 +401,8 @@ impl BackupReport {
             recovered: 0,
             deleted: 0,
             replay: false,
+            request_id: None,
+            note: None,
             listing: Listing::Full,
             listing_reason: None,
             changes_received: 0,
@@ -503,11 +562,17 @@ pub async fn run(
     deadline: Option<DateTime<Utc>>,
 ) -> Result<BackupReport, FunctionError> {
     let s = &deps.settings;
-    let id = run_id(s, &req.bucket, &req.prefix, &req.policy, req.scheduled_time)?;
+    let request_id = req.request_id.as_deref();
+    let id = on_demand_run_id(s, &req.bucket, &req.prefix, &req.policy, req.scheduled_time, request_id)?;
     let mut report = BackupReport::start(&id, RunStatus::Complete);
-    // A replayed trigger of a finished run does nothing.
+    report.request_id = req.request_id.clone();
+    // A replayed trigger of a finished run does nothing, and says so.
     if let Some(done) = deps.catalog.get(&id.rp_id).await? {
+        let asker = request_id.map_or(Asker::Scheduled, Asker::Request);
+        let note = already_complete(&id.run, done.created_at, asker);
+        tracing::info!(run = %id.run, request_id = ?request_id, "{note}");
         report.replay = true;
+        report.note = Some(note);
         report.manifest = done.manifest;
         return Ok(report);
     }
@@ -575,6 +640,32 @@ pub async fn run(
     log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
     report.manifest = Some(mref);
     Ok(report)
+}
+
+/// Who found a run already complete.
+#[derive(Clone, Copy)]
+enum Asker<'a> {
+    /// An on-demand request, by its id.
+    Request(&'a str),
+    /// A whole run's scheduled request (no `requestId`).
+    Scheduled,
+    /// A step of a sharded run.
+    Step,
+}
+
+/// What a request that found its run already complete is told.
+fn already_complete(run: &str, at: DateTime<Utc>, asker: Asker<'_>) -> String {
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match asker {
+        Asker::Request(id) => {
+            format!("run {run} of request {id:?} was already complete (recorded {at}): nothing was done again")
+        }
+        Asker::Scheduled => format!(
+            "run {run} of this minute was already complete (recorded {at}): nothing was done; \
+             a request with a requestId of its own gets a run of its own"
+        ),
+        Asker::Step => format!("run {run} was already complete (recorded {at}): nothing was done"),
+    }
 }
 
 /// Completes a run whose listing is done: tombstones for the previous run's objects that

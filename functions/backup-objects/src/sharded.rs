@@ -34,8 +34,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    BackupReport, Counts, Deps, FUNCTION, META_SHA256, Pass, RunStatus, advance, complete, open_checkpoint,
-    previous_entries, previous_manifest, run_id,
+    Asker, BackupReport, Counts, Deps, FUNCTION, META_SHA256, Pass, RunStatus, advance, already_complete, complete,
+    open_checkpoint, previous_entries, previous_manifest, run_id,
 };
 use lifeboat_domain::PolicyName;
 
@@ -160,6 +160,7 @@ pub async fn plan_shards(deps: &Deps, req: &ShardedRequest) -> Result<BackupRepo
     if let Some(done) = deps.catalog.get(&id.rp_id).await? {
         report.status = RunStatus::Complete;
         report.replay = true;
+        report.note = Some(already_complete(&id.run, done.created_at, Asker::Step));
         report.manifest = done.manifest;
         report.shards = Some(Vec::new());
         return Ok(report);
@@ -235,6 +236,7 @@ pub async fn run_shard(
     report.shard = Some(shard.index);
     if let Some(done) = deps.catalog.get(&id.rp_id).await? {
         report.replay = true;
+        report.note = Some(already_complete(&id.run, done.created_at, Asker::Step));
         report.manifest = done.manifest;
         return Ok(report);
     }
@@ -301,6 +303,7 @@ pub async fn finish(deps: &Deps, req: &ShardedRequest, request_id: &str) -> Resu
     let mut report = BackupReport::start(&id, RunStatus::Complete);
     if let Some(done) = deps.catalog.get(&id.rp_id).await? {
         report.replay = true;
+        report.note = Some(already_complete(&id.run, done.created_at, Asker::Step));
         report.manifest = done.manifest;
         return Ok(report);
     }

@@ -254,6 +254,131 @@ async fn a_replayed_trigger_does_nothing_twice() {
     assert_eq!(w.source.total_calls(), calls);
 }
 
+/// A request for photos/2026/ at 18:00:`second` (clock 18:05), on demand when
+/// `request_id` is given.
+async fn request_at(
+    w: &World,
+    second: u32,
+    request_id: Option<&str>,
+    invocation: &str,
+) -> Result<BackupReport, FunctionError> {
+    w.clock.set(now());
+    let mut req = json!({
+        "bucket": "photos",
+        "prefix": "2026/",
+        "policy": "gold",
+        "scheduledTime": format!("2026-11-23T18:00:{second:02}Z"),
+    });
+    if let Some(id) = request_id {
+        req["requestId"] = json!(id);
+    }
+    handle(&w.deps, event_for(req, invocation)).await
+}
+
+/// The same scheduled event delivered twice (a retry, a replay) is one run: the second
+/// delivery does nothing, and its answer says so and names the run it found complete.
+#[tokio::test]
+async fn a_replayed_scheduled_event_is_one_run_and_the_replay_says_which() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 3);
+    let event = r#"{"bucket": "photos", "prefix": "2026/", "policy": "gold", "scheduledTime": "2026-11-23T18:00:00Z"}"#;
+    let first = handle(&w.deps, event_json(event)).await.unwrap();
+    assert!(!first.replay && first.note.is_none());
+    assert_eq!(first.copied, 3);
+    let (calls, points) = (w.source.total_calls(), w.catalog.points().len());
+    for _ in 0..2 {
+        let again = handle(&w.deps, event_json(event)).await.unwrap();
+        assert!(again.replay);
+        assert_eq!((again.copied, again.listed), (0, 0));
+        assert_eq!(again.run, first.run);
+        assert_eq!(again.recovery_point, first.recovery_point);
+        assert_eq!(again.manifest, first.manifest);
+        let note = again.note.unwrap();
+        assert!(note.contains(&first.run) && note.contains("already complete"), "{note}");
+        assert!(note.contains("requestId"), "says how to get a run of its own: {note}");
+    }
+    assert_eq!(w.source.total_calls(), calls, "no S3 call for a replay");
+    assert_eq!(w.catalog.points().len(), points, "nothing recorded twice");
+    // Its JSON answer carries the note (and no request id: it had none).
+    let answer = serde_json::to_value(handle(&w.deps, event_json(event)).await.unwrap()).unwrap();
+    assert!(answer["note"].as_str().unwrap().contains(&first.run), "{answer}");
+    assert!(answer.get("request_id").is_none(), "{answer}");
+}
+
+/// An on-demand request (its own `requestId`) in the same minute as a completed run is a
+/// run of its own: it is not swallowed as a replay, and it backs up what changed since.
+/// The same request retried stays one run.
+#[tokio::test]
+async fn a_distinct_request_in_the_same_minute_gets_a_run_of_its_own() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 3);
+    let scheduled = request_at(&w, 0, None, "tick").await.unwrap();
+    assert!(scheduled.run.ends_with("-20261123-1800"), "{}", scheduled.run);
+
+    // A new object, then "back up now" within the same minute.
+    w.source.insert("photos", "2026/new.jpg", b"new photo");
+    let first = request_at(&w, 30, Some("7d9c1a52-0b1e-4c1e-9d55-0c1d2e3f4a5b"), "now-1")
+        .await
+        .unwrap();
+    assert!(!first.replay && first.note.is_none(), "{first:?}");
+    assert_eq!(first.status, RunStatus::Complete);
+    assert_ne!(first.run, scheduled.run);
+    assert!(
+        first.run.starts_with(&format!("{}-od-", scheduled.run)),
+        "{}",
+        first.run
+    );
+    assert_eq!(
+        first.request_id.as_deref(),
+        Some("7d9c1a52-0b1e-4c1e-9d55-0c1d2e3f4a5b")
+    );
+    assert_eq!(
+        (first.copied, first.unchanged),
+        (1, 3),
+        "incremental on the scheduled run"
+    );
+    let m = manifest_of(&w, &first.recovery_point).await;
+    assert_eq!(m.header.objects, 4);
+
+    // Another request in that minute: another run.
+    let second = request_at(&w, 45, Some("another-request"), "now-2").await.unwrap();
+    assert!(!second.replay);
+    assert_ne!(second.run, first.run);
+    assert_eq!((second.copied, second.unchanged), (0, 4));
+    assert_eq!(w.catalog.points().len(), 3, "three runs recorded in one minute");
+
+    // The first request retried (a Lambda retry, another invocation): the same run, nothing twice.
+    let calls = w.source.total_calls();
+    let retried = request_at(&w, 30, Some("7d9c1a52-0b1e-4c1e-9d55-0c1d2e3f4a5b"), "now-1-retry")
+        .await
+        .unwrap();
+    assert!(retried.replay);
+    assert_eq!(retried.run, first.run);
+    assert_eq!(retried.copied, 0);
+    let note = retried.note.unwrap();
+    assert!(note.contains(&first.run) && note.contains("7d9c1a52"), "{note}");
+    assert_eq!(w.source.total_calls(), calls);
+    assert_eq!(w.catalog.points().len(), 3);
+}
+
+#[tokio::test]
+async fn a_bad_request_id_is_refused_and_sharded_steps_take_none() {
+    let w = world("1000", u64::MAX);
+    seed(&w, 1);
+    let long = "x".repeat(129);
+    for id in ["", "two words", "tab\there", long.as_str()] {
+        let err = request_at(&w, 0, Some(id), "bad").await.unwrap_err();
+        assert_eq!(err.kind, ErrorType::Invalid, "{id:?}");
+        assert!(err.message.contains("requestId"), "{}", err.message);
+    }
+    let sharded = r#"{"mode":"shards","bucket":"photos","prefix":"2026/","policy":"gold","scheduledTime":"2026-11-23T18:00:00Z","requestId":"r-1"}"#;
+    let err = handle(&w.deps, event_json(sharded)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid);
+    assert!(err.message.contains("requestId"), "{}", err.message);
+    assert_eq!(w.source.total_calls(), 0);
+    assert!(w.catalog.points().is_empty());
+}
+
 #[tokio::test]
 async fn large_objects_are_copied_in_parts() {
     let w = world("1000", 1024);

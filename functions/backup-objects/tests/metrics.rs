@@ -24,6 +24,8 @@ fn report(status: RunStatus, replay: bool) -> BackupReport {
         recovered: 0,
         deleted: 0,
         replay,
+        request_id: None,
+        note: None,
         listing: lifeboat_domain::manifest::Listing::Full,
         listing_reason: None,
         changes_received: 0,

@@ -407,6 +407,9 @@ async fn finish_waits_for_every_part_and_a_replay_does_nothing() {
     // Every step of the finished run is a replay.
     let replanned = invoke(&w, 18, json!({"mode": "shards"}), "plan").await.unwrap();
     assert!(replanned.replay && replanned.shards.unwrap().is_empty());
+    let note = replanned.note.unwrap();
+    assert!(note.contains(&done.run) && note.contains("already complete"), "{note}");
+    assert!(!note.contains("requestId"), "a sharded step takes none: {note}");
     // The state machine passes that empty list on to finish, which replays the run.
     let replayed = invoke(&w, 18, finish_fields(&[]), "f").await.unwrap();
     assert!(replayed.replay);

@@ -107,6 +107,7 @@ fn request(src: &str, queue: &str, at: chrono::DateTime<chrono::Utc>, full: bool
         prefix: PREFIX.to_owned(),
         policy: "bench".to_owned(),
         scheduled_time: at,
+        request_id: None,
         max_pages: None,
         change_queue: Some(queue.to_owned()),
         full_listing: full,

@@ -36,6 +36,7 @@ pub async fn run(env: &TestEnv) -> Result<()> {
             .and_hms_opt(hour, 0, 0)
             .unwrap_or_default()
             .and_utc(),
+        request_id: None,
         max_pages: None,
         change_queue: Some(queue.clone()),
         full_listing: false,
@@ -196,6 +197,7 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
             prefix: "media/".into(),
             policy: policy.name.to_string(),
             scheduled_time: start,
+            request_id: None,
             max_pages: None,
             change_queue: None,
             full_listing: false,
