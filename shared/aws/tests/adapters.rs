@@ -843,6 +843,65 @@ fn ddb_catalog(mode: RuleMode, rules: &[&Rule]) -> DynamoDbCatalog {
     DynamoDbCatalog::new(client!(aws_sdk_dynamodb, mode, rules), TABLE)
 }
 
+/// Every stored policy comes back on its own; a broken one is named by the key (`sk`) it
+/// is stored under, whatever its document says, with its parse error: one broken policy
+/// never hides another.
+#[tokio::test]
+async fn dynamodb_policies_name_each_broken_policy_by_its_key() {
+    let item = |sk: &str, doc: Option<&str>| {
+        let mut item: Item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("POLICY".into())),
+            ("sk".to_owned(), AttributeValue::S(sk.into())),
+        ]);
+        if let Some(doc) = doc {
+            item.insert("document".into(), AttributeValue::S(doc.into()));
+        }
+        item
+    };
+    let items = vec![
+        item("gold", Some(r#"{"name":"gold","every":"1h","rpo":"2h","retain":24}"#)),
+        item("orders-gold", Some(r#"{"name": "orders-gold", "every": 3}"#)),
+        item("ledger", Some("not json at all")),
+        item(
+            "renamed",
+            Some(r#"{"name":"other","every":"1h","rpo":"2h","retain":0}"#),
+        ),
+        item("empty", None),
+    ];
+    let rule = mock!(aws_sdk_dynamodb::Client::query)
+        .match_requests(|r| r.table_name() == Some(TABLE))
+        .then_output(move || {
+            aws_sdk_dynamodb::operation::query::QueryOutput::builder()
+                .set_items(Some(items.clone()))
+                .build()
+        });
+    let catalog = ddb_catalog(RuleMode::MatchAny, &[&rule]);
+    let loaded = catalog.policies().await.unwrap();
+    assert_eq!(loaded.len(), 5);
+    assert_eq!(loaded[0].as_ref().unwrap().name.as_str(), "gold");
+    let broken: Vec<(String, String)> = loaded[1..]
+        .iter()
+        .map(|r| {
+            let p = r.as_ref().unwrap_err();
+            (p.policy.clone(), p.problems.join("; "))
+        })
+        .collect();
+    let keys: Vec<&str> = broken.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["orders-gold", "ledger", "renamed", "empty"]);
+    assert!(
+        broken[0]
+            .1
+            .contains("not a valid policy document: invalid type: integer"),
+        "{broken:?}"
+    );
+    assert!(
+        broken[1].1.contains("not a valid policy document: expected ident"),
+        "{broken:?}"
+    );
+    assert!(broken[2].1.contains("keeps nothing"), "{broken:?}");
+    assert!(broken[3].1.contains("no document"), "{broken:?}");
+}
+
 fn insert_rule()
 -> aws_smithy_mocks::RuleBuilder<aws_sdk_dynamodb::operation::put_item::PutItemInput, PutItemOutput, PutItemError> {
     let id = point("db1").id;
