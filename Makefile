@@ -48,7 +48,7 @@ status: $(VENV)/.installed ## Show the local AWS stack's processes and health
 # ---------------------------------------------------------------------------
 
 CARGO        := cargo
-FUNCTIONS    := create-snapshots copy-snapshots track-recovery-points plan-backups expire-recovery-points backup-objects verify-backups restore-objects tier-backups export-snapshots admin-api send-digest run-dr-step backup-config archive-bundles
+FUNCTIONS    := create-snapshots copy-snapshots track-recovery-points plan-backups expire-recovery-points backup-objects verify-backups restore-objects tier-backups export-snapshots admin-api send-digest run-dr-step backup-config archive-bundles test-restores
 FN_BINS      := $(foreach f,$(FUNCTIONS),--bin $(f))
 CFN_LINT     := $(VENV)/bin/cfn-lint
 

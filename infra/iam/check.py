@@ -499,6 +499,39 @@ class Checker:
             copy = f"arn:aws:rds:{dr}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"
             self.as_role("own work", w, role, "rds:CopyDBSnapshot", copy, context=request_tags(LIFEBOAT_TAGS))
             self.as_role("own work", w, role, "rds:AddTagsToResource", copy, context=request_tags(LIFEBOAT_TAGS))
+        if "TestRestoresFunction" in fns:
+            role, w = fns["TestRestoresFunction"], "function TestRestoresFunction"
+            for region in (REGION, dr):
+                rds = f"arn:aws:rds:{region}:{ACCOUNT}"
+                db, cl, writer = f"{rds}:db:lbrt-0123456789abcdef", f"{rds}:cluster:lbrt-0123456789abcdef", f"{rds}:db:lbrt-0123456789abcdef-w"
+                snap, csnap = f"{rds}:snapshot:lb-gold-orders-20261123-1800", f"{rds}:cluster-snapshot:lb-gold-ledger-20261123-1800"
+                net = f"{rds}:subgrp:restore-tests"
+                for action, target in (("rds:RestoreDBInstanceFromDBSnapshot", db), ("rds:RestoreDBClusterFromSnapshot", cl),
+                                       ("rds:CreateDBInstance", writer), ("rds:AddTagsToResource", db)):
+                    self.as_role("own work", w, role, action, target, context=request_tags(LIFEBOAT_TAGS))
+                    # Untagged, a test database could not be told from anyone's: refused.
+                    self.as_role("own work", w, role, action, target, allow=False)
+                for action, source in (("rds:RestoreDBInstanceFromDBSnapshot", snap), ("rds:RestoreDBInstanceFromDBSnapshot", net),
+                                       ("rds:RestoreDBClusterFromSnapshot", csnap), ("rds:RestoreDBClusterFromSnapshot", net)):
+                    self.as_role("own work", w, role, action, source)
+                for action, target in (("rds:DeleteDBInstance", db), ("rds:DeleteDBInstance", writer), ("rds:DeleteDBCluster", cl)):
+                    self.as_role("own work", w, role, action, target, context=tagged(target, LIFEBOAT_TAGS))
+                # A database named like a test database but not Lifeboat's, and Lifeboat's
+                # own DR databases: never deleted by restore tests.
+                self.as_role("own work", w, role, "rds:DeleteDBInstance", db, allow=False, context=tagged(db, FOREIGN_TAGS))
+                for other in (f"{rds}:db:lbdr-1a2b3c4d-orders", f"{rds}:cluster:lbfo-1a2b3c4d-ledger"):
+                    action = "rds:DeleteDBInstance" if ":db:" in other else "rds:DeleteDBCluster"
+                    self.as_role("own work", w, role, action, other, allow=False, context=tagged(other, LIFEBOAT_TAGS))
+                key = f"arn:aws:kms:{region}:{ACCOUNT}:key/00000000-1111-2222-3333-444444444444"
+                via = {"kms:ViaService": f"rds.{region}.amazonaws.com"}
+                # A customer key's default key policy: the account's IAM policies decide.
+                default = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*",
+                                                                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}}]}
+                self.as_role("own work", w, role, "kms:CreateGrant", key, context=via, resource_policy=default)
+                self.as_role("own work", w, role, "kms:CreateGrant", key, allow=False, resource_policy=default)
+            fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function"
+            self.as_role("own work", w, role, "lambda:InvokeFunction", f"{fn}:lifeboat-restore-validate-orders")
+            self.as_role("own work", w, role, "lambda:InvokeFunction", f"{fn}:production-orders-api", allow=False)
         if "TrackRecoveryPointsFunction" in fns and [a for a in params.get("SnapshotShareAccounts", []) if a]:
             role, w = fns["TrackRecoveryPointsFunction"], "function TrackRecoveryPointsFunction"
             copy = f"arn:aws:rds:{dr}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"

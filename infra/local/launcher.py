@@ -473,9 +473,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import strict_rds
 
+    import deployment
+
     timings = strict_rds.Timings.from_env()
     strict_rds.install(timings)
     enable_step_functions_execution()
+    for line in deployment.provision():
+        log.info("restore-test network: %s", line)
     moto_app = DomainDispatcherApplication(create_backend_app)
     app = LambdaBridge(
         moto_app,

@@ -428,3 +428,24 @@ class TimingsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RestoreTestNetworkTest(unittest.TestCase):
+    """The local deployment's restore-test network (deployment.py), on moto in-process."""
+
+    def test_every_region_gets_the_subnet_group_and_the_group_with_no_ingress_once(self) -> None:
+        import deployment
+
+        with mock_aws():
+            first = deployment.provision()
+            again = deployment.provision()
+            self.assertEqual(len(first), 2)
+            self.assertTrue(all("already there" in line for line in again))
+            for region in deployment.REGIONS:
+                rds = boto3.client("rds", region_name=region)
+                group = rds.describe_db_subnet_groups(DBSubnetGroupName=deployment.NAME)["DBSubnetGroups"][0]
+                self.assertEqual(len(group["Subnets"]), 2)
+                ec2 = boto3.client("ec2", region_name=region)
+                sg = ec2.describe_security_groups(GroupIds=[deployment.SECURITY_GROUP_ID])["SecurityGroups"][0]
+                self.assertEqual(sg["IpPermissions"], [])
+                self.assertEqual(sg["VpcId"], group["VpcId"])

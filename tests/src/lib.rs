@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 
 pub mod api;
 pub mod dr;
+pub mod proof;
 pub mod s3;
 
 pub const PRIMARY: &str = "us-east-1";

@@ -20,6 +20,7 @@ mod dr_tables;
 mod emergency;
 mod export;
 mod lambda_bridge;
+mod restore_tests;
 mod retention;
 mod s3_backup;
 mod s3_changes;

@@ -83,6 +83,12 @@ const SAMPLES: &[(&str, Outcome)] = &[
     ("run-dr-step/scheduled-drill.json", Fails("Invalid")),
     ("run-dr-step/unknown-action.json", Fails("Invalid")),
     ("send-digest/scheduler-tick.json", Succeeds),
+    // The schedule's event: moves the local deployment's tests on, starts those due.
+    ("test-restores/scheduled.json", Succeeds),
+    ("test-restores/advance.json", Succeeds),
+    ("test-restores/bad-point.json", Fails("Invalid")),
+    // A recovery point of an estate the local deployment does not have.
+    ("test-restores/one-point.json", Fails("NotFound")),
     ("tier-backups/dry-run.json", Succeeds),
     ("tier-backups/scheduled.json", Succeeds),
     ("tier-backups/zero-budget.json", Fails("Invalid")),

@@ -15,7 +15,7 @@ use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, Reco
 use run_dr_step::Deps;
 use serde_json::{Value, json};
 
-use super::common::{Keys, east, point, step, t0, west};
+use super::common::{Keys, east, point, proven, step, t0, west};
 
 const CLUSTER_ARN: &str = "arn:aws:rds:us-east-1:123456789012:cluster:ledger";
 
@@ -46,11 +46,10 @@ async fn world(writer_class: Option<&str>) -> (Deps, Arc<InMemoryDrDatabases>) {
     };
     let taken = t0() - Duration::minutes(10);
     let rp = RecoveryPoint {
-        verified_at: Some(taken),
         writer_class: writer_class.map(str::to_owned),
         ..point(&resource, &west(), "lb-gold-ledger-copy", taken)
     };
-    catalog.insert(&rp).await.unwrap();
+    proven(&catalog, &rp, taken + Duration::minutes(5)).await;
     let deps = Deps {
         catalog,
         store,

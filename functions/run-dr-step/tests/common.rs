@@ -108,3 +108,59 @@ pub fn request(action: &str, request: Value) -> StepRequest {
 pub async fn step(deps: &Deps, action: &str, input: Value) -> Result<Value, FunctionError> {
     run_dr_step::run(deps, &request(action, input), "run-1").await
 }
+
+/// Inserts `point` (unverified, as the backup path records it) and proves it the way
+/// production does: test-restores restores its snapshot into a throwaway database on an
+/// isolated network, checks it and tears it down, on a fake RDS of its own (the DR test's
+/// databases see none of it), at `at`. Returns the point as recorded, verified.
+pub async fn proven(
+    catalog: &std::sync::Arc<lifeboat_testkit::InMemoryCatalog>,
+    point: &RecoveryPoint,
+    at: DateTime<Utc>,
+) -> RecoveryPoint {
+    use lifeboat_ports::Catalog as _;
+    let rds = std::sync::Arc::new(lifeboat_testkit::dr::InMemoryDrDatabases::new());
+    let engine = match point.resource.kind {
+        lifeboat_domain::ResourceKind::AuroraCluster => "aurora-postgresql",
+        _ => "postgres",
+    };
+    rds.put_snapshot_facts(
+        &point.location,
+        &point.snapshot_name,
+        lifeboat_domain::restore_test::Facts {
+            engine: Some(engine.into()),
+            ..Default::default()
+        },
+    );
+    let settings = test_restores::Settings::from_lookup(|k| {
+        (k == "RESTORE_TEST_NETWORKS").then(|| {
+            format!(
+                r#"{{"{}": {{"subnet_group": "isolated", "security_groups": ["sg-1"]}}}}"#,
+                point.location
+            )
+        })
+    })
+    .unwrap();
+    let deps = test_restores::Deps {
+        catalog: catalog.clone(),
+        notifier: std::sync::Arc::new(lifeboat_testkit::RecordingNotifier::new()),
+        clock: std::sync::Arc::new(lifeboat_testkit::ManualClock::new(at)),
+        databases: rds,
+        validator: std::sync::Arc::new(Keys::OK),
+        settings,
+        alert_window: None,
+    };
+    catalog.insert(point).await.unwrap();
+    let one = json!({"recoveryPoint": point.id});
+    test_restores::handle(&deps, lifeboat_testkit::event(one))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        test_restores::handle(&deps, lifeboat_testkit::event(json!({"mode": "advance"})))
+            .await
+            .unwrap();
+    }
+    let proven = catalog.get(&point.id).await.unwrap().unwrap();
+    assert!(proven.verified_at.is_some(), "{:?}", proven.restore_test);
+    proven
+}

@@ -23,7 +23,7 @@ use lifeboat_testkit::{InMemoryCatalog, InMemorySnapshotStore, ManualClock, Reco
 use run_dr_step::Deps;
 use serde_json::{Value, json};
 
-use super::common::{Keys, caught, east, point, step, t0, token, west};
+use super::common::{Keys, caught, east, point, proven, step, t0, token, west};
 
 const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders";
 const PARAM: &str = "/orders/db-endpoint";
@@ -96,11 +96,8 @@ impl World {
             region: east(),
         };
         let taken = t0() - Duration::minutes(10);
-        let rp = RecoveryPoint {
-            verified_at: Some(taken),
-            ..point(&resource, &west(), "lb-gold-orders-copy", taken)
-        };
-        catalog.insert(&rp).await.unwrap();
+        let rp = point(&resource, &west(), "lb-gold-orders-copy", taken);
+        proven(&catalog, &rp, taken + Duration::minutes(5)).await;
         let deps = Deps {
             catalog,
             store: store.clone(),

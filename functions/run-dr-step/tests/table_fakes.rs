@@ -44,6 +44,14 @@ impl DrDatabases for NoDatabases {
     async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
         Ok(false)
     }
+    async fn snapshot_facts(
+        &self,
+        _: &Region,
+        _: ResourceKind,
+        _: &str,
+    ) -> PortResult<Option<lifeboat_domain::restore_test::Facts>> {
+        Ok(None)
+    }
     async fn quotas(&self, _: &Region) -> PortResult<Vec<Quota>> {
         Ok(Vec::new())
     }

@@ -352,6 +352,11 @@ pub async fn discover(
     let mut found = Discovered::default();
     for d in discovered {
         let lookup = |key: &str| lifeboat_ports::tag_value(&d.tags, key);
+        // A restore test's throwaway database carries its snapshot's tags (a policy tag or
+        // selected tags among them) but is never protected: it is deleted within hours.
+        if lookup(lifeboat_domain::restore_test::TAG_RESTORE_TEST).is_some() {
+            continue;
+        }
         let policy = match claim(policies, &d.resource, &lookup, lookup(&config.policy_tag_key)) {
             Claim::Tagged(policy) => policy,
             Claim::Selected { policy, also } => {

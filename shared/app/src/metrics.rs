@@ -144,10 +144,16 @@ pub enum Metric {
     BytesExported,
     /// Exports that RDS reported failed or canceled, or that could not be started.
     ExportFailures,
+    /// Database restore tests judged: passed, and failed (test-restores).
+    RestoreTestsPassed,
+    RestoreTestsFailed,
+    /// From a restore test's request to its database being available (seconds): the
+    /// measured RTO of a restore from snapshot.
+    RestoreTestDuration,
 }
 
 impl Metric {
-    pub const ALL: [Self; 41] = [
+    pub const ALL: [Self; 44] = [
         Self::BackupsSucceeded,
         Self::BackupsFailed,
         Self::CopiesStarted,
@@ -189,6 +195,9 @@ impl Metric {
         Self::ExportsArchived,
         Self::BytesExported,
         Self::ExportFailures,
+        Self::RestoreTestsPassed,
+        Self::RestoreTestsFailed,
+        Self::RestoreTestDuration,
     ];
 
     /// The CloudWatch metric name (what the alarms in template.yaml reference).
@@ -235,14 +244,20 @@ impl Metric {
             Self::ExportsArchived => "ExportsArchived",
             Self::BytesExported => "BytesExported",
             Self::ExportFailures => "ExportFailures",
+            Self::RestoreTestsPassed => "RestoreTestsPassed",
+            Self::RestoreTestsFailed => "RestoreTestsFailed",
+            Self::RestoreTestDuration => "RestoreTestDuration",
         }
     }
 
     pub fn unit(self) -> Unit {
         match self {
-            Self::CopyLag | Self::RestoreDuration | Self::RecoveryPointAge | Self::DrillRto | Self::DrillRpo => {
-                Unit::Seconds
-            }
+            Self::CopyLag
+            | Self::RestoreDuration
+            | Self::RecoveryPointAge
+            | Self::DrillRto
+            | Self::DrillRpo
+            | Self::RestoreTestDuration => Unit::Seconds,
             Self::BytesCopied | Self::BytesRestored | Self::BytesTiered | Self::BytesArchived | Self::BytesExported => {
                 Unit::Bytes
             }

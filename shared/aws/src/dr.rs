@@ -21,8 +21,9 @@ use lifeboat_domain::{Region, ResourceKind};
 use lifeboat_ports::{PortError, PortResult};
 
 use lifeboat_domain::dr::plan::{DbPlacement, named_group};
+use lifeboat_domain::restore_test::Facts;
 use lifeboat_ports::dr::{
-    DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest, WriterRequest,
+    DbInfo, DeleteMode, DnsRecords, DrDatabases, Parameters, Quota, Reports, RestoreRequest, WriterRequest, user_tags,
 };
 
 /// One client per region, built on first use from the shared SDK configuration.
@@ -172,6 +173,9 @@ impl DrDatabases for RdsDrDatabases {
                         tags: our_tags(i.tag_list()),
                         latest_restorable: i.latest_restorable_time().and_then(to_chrono),
                         backup_retention_days: i.backup_retention_period(),
+                        storage_gb: i.allocated_storage(),
+                        encrypted: i.storage_encrypted(),
+                        kms_key_id: i.kms_key_id().map(str::to_owned),
                         placement: DbPlacement {
                             subnet_group: i
                                 .db_subnet_group()
@@ -220,6 +224,9 @@ impl DrDatabases for RdsDrDatabases {
                                 tags: our_tags(c.tag_list()),
                                 latest_restorable: c.latest_restorable_time().and_then(to_chrono),
                                 backup_retention_days: c.backup_retention_period(),
+                                storage_gb: None,
+                                encrypted: c.storage_encrypted(),
+                                kms_key_id: c.kms_key_id().map(str::to_owned),
                                 placement: DbPlacement {
                                     subnet_group: c.db_subnet_group().map(str::to_owned),
                                     security_groups: c
@@ -465,6 +472,52 @@ impl DrDatabases for RdsDrDatabases {
             Ok(o) => Ok(!o.db_subnet_groups().is_empty()),
             Err(e) if e.code() == Some("DBSubnetGroupNotFoundFault") => Ok(false),
             Err(e) => Err(port_error("DescribeDBSubnetGroups", e)),
+        }
+    }
+
+    async fn snapshot_facts(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<Option<Facts>> {
+        let client = self.client(region)?;
+        let found = match kind {
+            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
+                Err(not_a_database(kind))
+            }
+            ResourceKind::RdsInstance => client
+                .describe_db_snapshots()
+                .db_snapshot_identifier(name)
+                .send()
+                .await
+                .map_err(|e| port_error("DescribeDBSnapshots", e))
+                .map(|o| {
+                    o.db_snapshots().first().map(|s| Facts {
+                        engine: s.engine().map(str::to_owned),
+                        engine_version: s.engine_version().map(str::to_owned),
+                        storage_gb: s.allocated_storage(),
+                        encrypted: s.encrypted(),
+                        kms_key_id: s.kms_key_id().map(str::to_owned),
+                        tags: user_tags(&our_tags(s.tag_list())),
+                    })
+                }),
+            ResourceKind::AuroraCluster => client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(name)
+                .send()
+                .await
+                .map_err(|e| port_error("DescribeDBClusterSnapshots", e))
+                .map(|o| {
+                    o.db_cluster_snapshots().first().map(|s| Facts {
+                        engine: s.engine().map(str::to_owned),
+                        engine_version: s.engine_version().map(str::to_owned),
+                        // Aurora storage grows with the data: there is no size to compare.
+                        storage_gb: None,
+                        encrypted: s.storage_encrypted(),
+                        kms_key_id: s.kms_key_id().map(str::to_owned),
+                        tags: user_tags(&our_tags(s.tag_list())),
+                    })
+                }),
+        };
+        match found {
+            Err(PortError::NotFound(_)) => Ok(None),
+            other => other,
         }
     }
 

@@ -821,6 +821,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         export: None,
         table_checksum: None,
         writer_class: None,
+        restore_test: None,
         created_at: at(),
         updated_at: at(),
         version: 1,

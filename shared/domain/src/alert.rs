@@ -31,6 +31,10 @@ pub enum AlertKind {
     /// Backup objects are missing, truncated or corrupted, or a manifest does not match
     /// its catalog record: the recovery points concerned are marked unverified.
     VerificationFailed,
+    /// A database restore test failed (the snapshot did not restore, or the restored
+    /// database differs from it, or the validation Lambda said no), or cannot run (no
+    /// isolated network named for its region).
+    RestoreTestFailed,
     /// The daily digest (one a day; informational).
     Digest,
     /// A DR execution failed; its compensations ran.
@@ -56,6 +60,7 @@ impl AlertKind {
             Self::InvalidPolicy => "invalid-policy",
             Self::ExpiryFailed => "expiry-failed",
             Self::VerificationFailed => "verification-failed",
+            Self::RestoreTestFailed => "restore-test-failed",
             Self::Digest => "digest",
             Self::DrFailed => "dr-failed",
             Self::DrTargetMissed => "dr-target-missed",

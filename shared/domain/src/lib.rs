@@ -20,6 +20,7 @@ pub mod planner;
 pub mod policy;
 pub mod recovery_point;
 pub mod restore;
+pub mod restore_test;
 pub mod retention;
 pub mod rpo;
 pub mod s3;

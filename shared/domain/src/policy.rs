@@ -54,6 +54,8 @@ pub struct Policy {
     /// RDS instances and Aurora clusters: a snapshot exported to S3 and moved to a
     /// Glacier class this often (the database long-term tier).
     pub export: Option<super::export::ExportRule>,
+    /// RDS instances and Aurora clusters: how their snapshots are proven by restoring them.
+    pub restore_tests: super::restore_test::RestoreTestRule,
 }
 
 /// How often, and how thoroughly, a policy's recovery points are verified.
@@ -189,6 +191,11 @@ pub struct PolicyDocument {
     /// (StartExportTask) and moved to the class this often.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<super::export::ExportRuleDocument>,
+    /// `{"every": "7days", "locations": ["source", "copies"], "networks": {...},
+    /// "validation_lambda": "..."}`: how RDS instances and Aurora clusters are proven by
+    /// restore tests (default: every 7 days, in every location, the smallest class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_tests: Option<super::restore_test::RestoreTestDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,6 +346,10 @@ impl Policy {
                 .map_err(|p| problems.extend(p))
                 .ok()
         });
+        let restore_tests = match &doc.restore_tests {
+            Some(d) => super::restore_test::RestoreTestRule::from_document(d, &mut problems).unwrap_or_default(),
+            None => super::restore_test::RestoreTestRule::default(),
+        };
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -357,6 +368,7 @@ impl Policy {
                 verify,
                 tiers,
                 export,
+                restore_tests,
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -402,6 +414,7 @@ impl Policy {
             }),
             tiers: self.tiers.to_documents(),
             export: self.export.as_ref().map(super::export::ExportRule::to_document),
+            restore_tests: self.restore_tests.to_document(),
         }
     }
 

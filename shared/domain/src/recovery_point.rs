@@ -217,6 +217,10 @@ pub struct RecoveryPoint {
     /// cannot be read (its region is down). Copies carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer_class: Option<String>,
+    // --- RDS / Aurora snapshots ---
+    /// The latest restore test of this point (in flight, or its evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<super::restore_test::RestoreTest>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
@@ -315,6 +319,7 @@ impl RecoveryPoint {
             export: None,
             table_checksum: None,
             writer_class: None,
+            restore_test: None,
             created_at,
             updated_at: created_at,
             version: 1,

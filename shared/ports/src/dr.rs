@@ -12,6 +12,7 @@ use lifeboat_domain::dr::plan::{DrPlan, DrPlanProblems};
 use lifeboat_domain::{Region, ResourceKind};
 
 use lifeboat_domain::dr::table_digest::TableContent;
+use lifeboat_domain::restore_test::Facts;
 
 /// A DB instance or cluster as RDS describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,12 +31,41 @@ pub struct DbInfo {
     pub backup_retention_days: Option<i32>,
     /// Its DB subnet group, VPC security groups, parameter groups and option group.
     pub placement: DbPlacement,
+    /// Allocated storage, GiB.
+    pub storage_gb: Option<i32>,
+    pub encrypted: Option<bool>,
+    pub kms_key_id: Option<String>,
 }
 
 impl DbInfo {
     pub fn is_available(&self) -> bool {
         self.status == "available"
     }
+
+    /// What a restore test compares with the snapshot (Lifeboat's own tags left out).
+    pub fn facts(&self) -> Facts {
+        Facts {
+            engine: self.engine.clone(),
+            engine_version: self.engine_version.clone(),
+            storage_gb: self.storage_gb,
+            encrypted: self.encrypted,
+            kms_key_id: self.kms_key_id.clone(),
+            tags: user_tags(&self.tags),
+        }
+    }
+
+    /// The value of tag `key`.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
+    }
+}
+
+/// Tags as `(key, value)`, Lifeboat's own (`lifeboat:`) and AWS's (`aws:`) left out.
+pub fn user_tags(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .filter(|t| !t.key.starts_with("lifeboat:") && !t.key.starts_with("aws:"))
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
 }
 
 /// One RDS quota: (name, used, max).
@@ -109,6 +139,9 @@ pub trait DrDatabases: Send + Sync + std::fmt::Debug {
     /// deleted, is fine. Callers check ownership first (a fresh describe).
     async fn delete(&self, region: &Region, kind: ResourceKind, id: &str, mode: DeleteMode<'_>) -> PortResult<()>;
     async fn subnet_group_exists(&self, region: &Region, name: &str) -> PortResult<bool>;
+    /// What the DB snapshot (`RdsInstance`) or cluster snapshot (`AuroraCluster`) `name`
+    /// in `region` records of its database; `None` when there is no such snapshot.
+    async fn snapshot_facts(&self, region: &Region, kind: ResourceKind, name: &str) -> PortResult<Option<Facts>>;
     async fn quotas(&self, region: &Region) -> PortResult<Vec<Quota>>;
 }
 

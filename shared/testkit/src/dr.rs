@@ -342,6 +342,12 @@ pub struct InMemoryDrDatabases {
     writers: Mutex<Vec<(String, String)>>,
     /// Where final snapshots are taken (as RDS does when it deletes with one).
     snapshots: Option<std::sync::Arc<crate::InMemorySnapshotStore>>,
+    /// What each snapshot records of its database; a restore from it gets the same.
+    facts: Mutex<BTreeMap<(Region, String), lifeboat_domain::restore_test::Facts>>,
+    /// Restores stay `creating` until [`InMemoryDrDatabases::finish_restores`].
+    slow_restores: std::sync::atomic::AtomicBool,
+    /// The next restore request fails with this.
+    fail_next_restore: Mutex<Option<lifeboat_ports::PortError>>,
 }
 
 /// One delete: what and with which final snapshot (`None`: a throwaway).
@@ -386,6 +392,9 @@ impl InMemoryDrDatabases {
                 latest_restorable: None,
                 backup_retention_days: None,
                 placement: lifeboat_domain::dr::plan::DbPlacement::default(),
+                storage_gb: None,
+                encrypted: None,
+                kms_key_id: None,
             },
         );
     }
@@ -416,13 +425,59 @@ impl InMemoryDrDatabases {
         guard(&self.writers).clone()
     }
 
-    fn restore(&self, req: &lifeboat_ports::dr::RestoreRequest<'_>) {
+    /// Snapshot `name` in `region` records these facts of its database.
+    pub fn put_snapshot_facts(&self, region: &Region, name: &str, facts: lifeboat_domain::restore_test::Facts) {
+        guard(&self.facts).insert((region.clone(), name.to_owned()), facts);
+    }
+
+    /// The next restore request fails with `error` (and makes nothing).
+    pub fn fail_next_restore(&self, error: lifeboat_ports::PortError) {
+        *guard(&self.fail_next_restore) = Some(error);
+    }
+
+    /// Restores stay `creating` until [`Self::finish_restores`] from now on.
+    pub fn slow_restores(&self) {
+        self.slow_restores.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every database still `creating` becomes `available`.
+    pub fn finish_restores(&self) {
+        for db in guard(&self.dbs).values_mut() {
+            if db.status == "creating" {
+                db.status = "available".into();
+            }
+        }
+    }
+
+    /// Changes a database as AWS might have (a status, a fact).
+    pub fn edit(&self, region: &Region, id: &str, change: impl FnOnce(&mut lifeboat_ports::dr::DbInfo)) {
+        if let Some(db) = guard(&self.dbs).get_mut(&(region.clone(), id.to_owned())) {
+            change(db);
+        }
+    }
+
+    fn restore(&self, req: &lifeboat_ports::dr::RestoreRequest<'_>, snapshot: Option<&str>) {
         *guard(&self.restores) += 1;
         let key = (req.region.clone(), req.target.to_owned());
         if guard(&self.dbs).contains_key(&key) {
             return;
         }
         self.put(req.region, req.kind, req.target, req.tags.to_vec());
+        let facts = snapshot.and_then(|name| guard(&self.facts).get(&(req.region.clone(), name.to_owned())).cloned());
+        let slow = self.slow_restores.load(std::sync::atomic::Ordering::SeqCst);
+        self.edit(req.region, req.target, |db| {
+            if let Some(f) = facts {
+                db.engine = f.engine;
+                db.engine_version = f.engine_version;
+                db.storage_gb = f.storage_gb;
+                db.encrypted = f.encrypted;
+                db.kms_key_id = f.kms_key_id;
+            }
+            db.class = req.class.map(str::to_owned).or(db.class.take());
+            if slow {
+                db.status = "creating".into();
+            }
+        });
     }
 }
 
@@ -437,8 +492,15 @@ impl lifeboat_ports::dr::DrDatabases for InMemoryDrDatabases {
         Ok(guard(&self.dbs).get(&(region.clone(), id.to_owned())).cloned())
     }
 
-    async fn restore_from_snapshot(&self, req: &lifeboat_ports::dr::RestoreRequest<'_>, _: &str) -> PortResult<()> {
-        self.restore(req);
+    async fn restore_from_snapshot(
+        &self,
+        req: &lifeboat_ports::dr::RestoreRequest<'_>,
+        snapshot: &str,
+    ) -> PortResult<()> {
+        if let Some(e) = guard(&self.fail_next_restore).take() {
+            return Err(e);
+        }
+        self.restore(req, Some(snapshot));
         Ok(())
     }
 
@@ -448,7 +510,7 @@ impl lifeboat_ports::dr::DrDatabases for InMemoryDrDatabases {
         _: &str,
         _: chrono::DateTime<chrono::Utc>,
     ) -> PortResult<()> {
-        self.restore(req);
+        self.restore(req, None);
         Ok(())
     }
 
@@ -512,6 +574,15 @@ impl lifeboat_ports::dr::DrDatabases for InMemoryDrDatabases {
 
     async fn subnet_group_exists(&self, _: &Region, _: &str) -> PortResult<bool> {
         Ok(true)
+    }
+
+    async fn snapshot_facts(
+        &self,
+        region: &Region,
+        _: lifeboat_domain::ResourceKind,
+        name: &str,
+    ) -> PortResult<Option<lifeboat_domain::restore_test::Facts>> {
+        Ok(guard(&self.facts).get(&(region.clone(), name.to_owned())).cloned())
     }
 
     async fn quotas(&self, _: &Region) -> PortResult<Vec<lifeboat_ports::dr::Quota>> {
@@ -608,5 +679,46 @@ impl lifeboat_ports::dr::Reports for InMemoryReports {
         let value = serde_json::from_slice(body).map_err(|e| PortError::Invalid(e.to_string()))?;
         guard(&self.reports).insert(key.into(), value);
         Ok(format!("s3://reports/{key}"))
+    }
+}
+
+/// [`lifeboat_ports::lambda::ValidationLambda`] in memory: answers `answer` (a function
+/// error when `Err`) and records every payload.
+#[derive(Debug)]
+pub struct RecordingValidationLambda {
+    answer: Mutex<Result<serde_json::Value, String>>,
+    calls: Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl Default for RecordingValidationLambda {
+    fn default() -> Self {
+        Self {
+            answer: Mutex::new(Ok(serde_json::json!({"ok": true}))),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl RecordingValidationLambda {
+    /// Every later invocation answers `answer`.
+    pub fn answer(&self, answer: Result<serde_json::Value, String>) {
+        *guard(&self.answer) = answer;
+    }
+
+    /// (function ARN, payload) of every invocation, in order.
+    pub fn calls(&self) -> Vec<(String, serde_json::Value)> {
+        guard(&self.calls).clone()
+    }
+}
+
+#[async_trait]
+impl lifeboat_ports::lambda::ValidationLambda for RecordingValidationLambda {
+    async fn invoke(
+        &self,
+        function_arn: &str,
+        payload: &serde_json::Value,
+    ) -> PortResult<Result<serde_json::Value, String>> {
+        guard(&self.calls).push((function_arn.to_owned(), payload.clone()));
+        Ok(guard(&self.answer).clone())
     }
 }

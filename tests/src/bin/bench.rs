@@ -245,6 +245,7 @@ fn point(
         export: None,
         table_checksum: None,
         writer_class: None,
+        restore_test: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,

@@ -110,6 +110,7 @@ fn template_alarms_watch_emitted_metrics_and_every_function() {
         Metric::DrStepFailures,
         Metric::ApiServerErrors,
         Metric::ExportFailures,
+        Metric::RestoreTestsFailed,
     ] {
         assert!(watched.contains(&must), "no alarm on {}", must.name());
     }
