@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use lifeboat_domain::{RecoveryPoint, ResourceKind, ResourceRef};
-use lifeboat_ports::Catalog;
 use lifeboat_ports::dr::DrStore;
 use lifeboat_testkit::dr::{InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports};
 use lifeboat_testkit::dr_store::InMemoryDrStore;
