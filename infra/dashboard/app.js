@@ -271,6 +271,13 @@ function timeline(resources, points, now) {
   root.replaceChildren(svg);
 }
 
+// A location's newest judged restore test: the measured restore time is the RTO evidence.
+function restoreTest(t) {
+  if (!t) return "none";
+  const took = t.restore_secs === null || t.restore_secs === undefined ? "" : ` in ${duration(t.restore_secs)}`;
+  return t.passed ? badge(`restored${took}`, "good") : badge("failed", "bad");
+}
+
 function complianceTable(compliance) {
   const body = document.querySelector("#compliance tbody");
   const rows = [];
@@ -283,6 +290,7 @@ function complianceTable(compliance) {
         el("td", {}, loc.location),
         el("td", {}, duration(loc.target_secs)),
         el("td", {}, loc.verified_age_secs === null ? "none" : `${duration(loc.verified_age_secs)} ago`),
+        el("td", {}, restoreTest(loc.restore_test)),
         el("td", {}, badge(loc.state, state)),
         el("td", {}, i === 0 ? rate(r.backups) : ""),
         el("td", {}, i === 0 ? badge(`${r.three_two_one.score}/4${r.three_two_one.immutable ? " +1" : ""}`,
@@ -292,7 +300,7 @@ function complianceTable(compliance) {
       rows.push(el("tr", { "data-resource": r.resource_id }, ...cells));
     });
   }
-  body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colSpan: 9, class: "muted" }, "No resources."))]));
+  body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colSpan: 10, class: "muted" }, "No resources."))]));
 }
 
 function storageTable(metrics) {

@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_aws::dr_store::DynamoDbDrStore;
 use lifeboat_domain::confirm::{self, SigningKey};
 use lifeboat_domain::dr::DrPlan;
-use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
-use lifeboat_ports::Catalog;
+use lifeboat_domain::{RecoveryPoint, ResourceKind};
 use lifeboat_ports::dr::DrStore;
 use serde_json::Value;
 
@@ -168,80 +167,59 @@ impl DrEnv {
             .ok_or_else(|| err("no cluster ARN"))
     }
 
-    /// A snapshot of `id` (instance or cluster) copied to the DR region and recorded in
-    /// the catalog as a verified recovery point taken `age` ago. Returns the copy's name.
-    pub async fn verified_dr_copy(&self, kind: ResourceKind, id: &str, arn: &str, age: Duration) -> Result<String> {
-        let name = format!("lb-{id}-copy");
-        let primary = self.env.rds(PRIMARY);
-        let dr = self.env.rds(DR);
-        match kind {
-            ResourceKind::RdsInstance => {
-                let s = primary
-                    .create_db_snapshot()
-                    .db_snapshot_identifier(&name)
-                    .db_instance_identifier(id)
-                    .send()
-                    .await?;
-                let src = s
-                    .db_snapshot()
-                    .and_then(|s| s.db_snapshot_arn())
-                    .unwrap_or_default()
-                    .to_owned();
-                self.env.wait_snapshot_available(PRIMARY, &name).await?;
-                dr.copy_db_snapshot()
-                    .source_db_snapshot_identifier(src)
-                    .target_db_snapshot_identifier(&name)
-                    .send()
-                    .await?;
-                self.env.wait_snapshot_available(DR, &name).await?;
-            }
-            ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
-                return Err(err("DR copies are of databases, not S3 prefixes or tables"));
-            }
-            ResourceKind::AuroraCluster => {
-                let s = primary
-                    .create_db_cluster_snapshot()
-                    .db_cluster_snapshot_identifier(&name)
-                    .db_cluster_identifier(id)
-                    .send()
-                    .await?;
-                let src = s
-                    .db_cluster_snapshot()
-                    .and_then(|s| s.db_cluster_snapshot_arn())
-                    .unwrap_or_default()
-                    .to_owned();
-                self.env.wait_cluster_snapshot_available(PRIMARY, &name).await?;
-                dr.copy_db_cluster_snapshot()
-                    .source_db_cluster_snapshot_identifier(src)
-                    .target_db_cluster_snapshot_identifier(&name)
-                    .send()
-                    .await?;
-                self.env.wait_cluster_snapshot_available(DR, &name).await?;
-            }
+    /// A DR copy of each database (`(kind, id, arn)`), made and proven the way production
+    /// does: the databases are tagged with a policy copying to the DR region, create-snapshots
+    /// backs them up on request, copy-snapshots copies, the tracker records, and test-restores
+    /// proves each copy by restoring it. Returns the copies' recovery points, in order.
+    pub async fn proven_dr_copies(&self, databases: &[(ResourceKind, &str, &str)]) -> Result<Vec<RecoveryPoint>> {
+        let key = self.env.create_kms_key(DR).await?;
+        let policy = self
+            .env
+            .put_policy(&format!(
+                r#"{{"name":"{{prefix}}-proof","every":"1h","rpo":"2h","retain":24,"copies":[{{"region":"{DR}","kms_key_id":"{key}"}}]}}"#
+            ))
+            .await?;
+        let rds = self.env.rds(PRIMARY);
+        for (_, _, arn) in databases {
+            rds.add_tags_to_resource()
+                .resource_name(*arn)
+                .tags(
+                    aws_sdk_rds::types::Tag::builder()
+                        .key(&self.env.tag_key)
+                        .value(policy.name.as_str())
+                        .build(),
+                )
+                .send()
+                .await?;
         }
-        let taken = Utc::now() - chrono::Duration::from_std(age)?;
-        let resource = ResourceRef {
-            kind,
-            id: id.to_owned(),
-            arn: arn.to_owned(),
-            region: Region::parse(PRIMARY)?,
-        };
-        let policy = PolicyName::parse("dr-test")?;
-        let slot = Slot::parse_compact(&taken.format("%Y%m%d-%H%M").to_string()).ok_or_else(|| err("slot"))?;
-        let rp = RecoveryPoint {
-            verified_at: Some(Utc::now()),
-            ..RecoveryPoint::new(
-                &resource,
-                &policy,
-                slot,
-                &Region::parse(DR)?,
-                &name,
-                Status::Available,
-                taken,
-            )
-        };
-        self.env.catalog().insert(&rp).await?;
-        Ok(name)
+        let arns: Vec<String> = databases.iter().map(|(_, _, arn)| (*arn).to_owned()).collect();
+        let sources = crate::proof::back_up(&self.env, &self.env.config(""), &arns).await?;
+        let mut copies = Vec::new();
+        for source in &sources {
+            copies.push(crate::proof::copy_of(&self.env, source, DR).await?);
+        }
+        let proven = crate::proof::prove(&self.env, &copies).await?;
+        let mut points = Vec::new();
+        for (kind, id, _) in databases {
+            let point = proven
+                .iter()
+                .find(|p| p.resource.kind == *kind && p.resource.id == *id)
+                .ok_or_else(|| err(format!("no DR copy of {id}")))?;
+            if point.verified_at.is_none() {
+                return Err(err(format!(
+                    "the restore test of {} failed: {:?}",
+                    point.id, point.restore_test
+                )));
+            }
+            points.push(point.clone());
+        }
+        Ok(points)
+    }
+
+    /// [`Self::proven_dr_copies`] of one database; returns its copy's snapshot name.
+    pub async fn proven_dr_copy(&self, kind: ResourceKind, id: &str, arn: &str) -> Result<String> {
+        let mut points = self.proven_dr_copies(&[(kind, id, arn)]).await?;
+        points.pop().map(|p| p.snapshot_name).ok_or_else(|| err("no copy"))
     }
 
     /// Stores a plan (JSON; `{prefix}` is replaced by the test's prefix).

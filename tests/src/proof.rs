@@ -75,7 +75,28 @@ pub async fn back_up(env: &TestEnv, config: &Config, resources: &[String]) -> Re
         ports: env.ports(),
         config: config.clone(),
     };
-    copy_snapshots::run(&copy, &tick(&now()), &format!("{run}-copy")).await?;
+    // copy-snapshots runs one at a time (a lease) within a copy budget: other tests on the
+    // same deployment may hold either for a while, so it runs until our copies started.
+    let started = std::time::Instant::now();
+    let mut round = 0;
+    loop {
+        round += 1;
+        copy_snapshots::run(&copy, &tick(&now()), &format!("{run}-copy-{round}")).await?;
+        let mut waiting = Vec::new();
+        for id in &created.created {
+            let status = env.catalog().get(id).await?.map(|p| p.status);
+            if status == Some(Status::Available) {
+                waiting.push(id.clone());
+            }
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(err(format!("copies of {waiting:?} never started")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     track_until(env, &track, &now(), &created.created, Status::Copied).await?;
     Ok(created.created)
 }

@@ -165,6 +165,71 @@ async fn gfs_daily_3_expires_exactly_the_seven_older_points_and_deletes_their_sn
 }
 
 #[tokio::test]
+async fn a_point_under_a_restore_test_outlives_its_retention_until_the_test_ends() {
+    use lifeboat_testkit::dr::{InMemoryDrDatabases, RecordingValidationLambda};
+    let (fakes, deps) = setup(&[("gold", GOLD)]);
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    let points = daily(&fakes, &orders, 4).await;
+    let oldest = &points[3];
+    let rds = std::sync::Arc::new(InMemoryDrDatabases::new());
+    rds.slow_restores();
+    for p in [&points[0], oldest] {
+        rds.put_snapshot_facts(
+            &orders.region,
+            &p.snapshot_name,
+            lifeboat_domain::restore_test::Facts {
+                engine: Some("postgres".into()),
+                ..Default::default()
+            },
+        );
+    }
+    let tests = test_restores::Deps {
+        catalog: fakes.catalog.clone(),
+        notifier: fakes.notifier.clone(),
+        clock: fakes.clock.clone(),
+        databases: rds.clone(),
+        validator: std::sync::Arc::new(RecordingValidationLambda::default()),
+        settings: test_restores::Settings::from_lookup(|k| {
+            (k == "RESTORE_TEST_NETWORKS")
+                .then(|| r#"{"us-east-1": {"subnet_group": "isolated", "security_groups": ["sg-1"]}}"#.to_owned())
+        })
+        .unwrap(),
+        alert_window: None,
+    };
+    // The newest and the oldest are tested (the safety floor keeps the newest verified
+    // point, so the newest must be proven too for the oldest to be expirable at all).
+    for p in [&points[0], oldest] {
+        let one = serde_json::json!({"recoveryPoint": p.id});
+        test_restores::handle(&tests, lifeboat_testkit::event(one))
+            .await
+            .unwrap();
+    }
+    assert!(stored(&fakes, &oldest.id).holds.in_use_by.is_some());
+
+    let held = ok(&deps).await;
+    assert!(!ids(&held.expired).contains(&oldest.id), "{held:#?}");
+    assert_eq!(stored(&fakes, &oldest.id).status, Status::Available);
+    assert!(snapshot_names(&fakes).contains(&oldest.snapshot_name));
+
+    // The test ends (restored, judged, its database deleted): the hold goes, retention applies.
+    rds.finish_restores();
+    for _ in 0..2 {
+        let advance = serde_json::json!({"mode": "advance"});
+        test_restores::handle(&tests, lifeboat_testkit::event(advance))
+            .await
+            .unwrap();
+    }
+    let done = stored(&fakes, &oldest.id);
+    assert!(
+        done.verified_at.is_some() && done.holds.in_use_by.is_none(),
+        "{done:#?}"
+    );
+    let after = ok(&deps).await;
+    assert!(ids(&after.expired).contains(&oldest.id), "{after:#?}");
+    assert!(!snapshot_names(&fakes).contains(&oldest.snapshot_name));
+}
+
+#[tokio::test]
 async fn a_replayed_tick_does_nothing_twice() {
     let (fakes, deps) = setup(&[("gold", GOLD)]);
     let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");

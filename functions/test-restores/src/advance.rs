@@ -290,6 +290,9 @@ async fn record(
             restore_test: Some(next.clone()),
             ..cur.clone()
         };
+        if next.phase == Phase::Done && rp.holds.in_use_by.as_deref() == Some(was.hold().as_str()) {
+            rp.holds.in_use_by = None;
+        }
         if verdict && judged {
             rp.verified_at = Some(now);
             rp.verification_failed = None;

@@ -202,9 +202,17 @@ async fn begin(
 ) -> Result<Tested, FunctionError> {
     let test = RestoreTest::start(point, &format!("{FUNCTION}/{run_id}"), deps.clock.now());
     let written = update_point(deps.catalog.as_ref(), deps.clock.as_ref(), &point.id, 3, |cur| {
-        (cur.is_restorable() && !cur.restore_test.as_ref().is_some_and(RestoreTest::in_flight)).then(|| RecoveryPoint {
-            restore_test: Some(test.clone()),
-            ..cur.clone()
+        (cur.is_restorable() && !cur.restore_test.as_ref().is_some_and(RestoreTest::in_flight)).then(|| {
+            let mut rp = RecoveryPoint {
+                restore_test: Some(test.clone()),
+                ..cur.clone()
+            };
+            // Held while it is read: retention never deletes a snapshot under a restore.
+            // (Another holder's hold stays; it is theirs to release.)
+            if rp.holds.in_use_by.is_none() {
+                rp.holds.in_use_by = Some(test.hold());
+            }
+            rp
         })
     })
     .await;

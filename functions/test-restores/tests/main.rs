@@ -146,7 +146,13 @@ async fn a_database_snapshot_is_restored_judged_verified_and_torn_down() {
 
     let first = w.tick().await;
     assert_eq!(first.started.len(), 1, "{first:?}");
-    let test = w.point(&rp).await.restore_test.unwrap();
+    let held = w.point(&rp).await;
+    let test = held.restore_test.unwrap();
+    assert_eq!(
+        held.holds.in_use_by,
+        Some(test.hold()),
+        "retention keeps it while it is read"
+    );
     assert_eq!(test.phase, Phase::Restoring);
     let made = w
         .dbs
@@ -192,7 +198,9 @@ async fn a_database_snapshot_is_restored_judged_verified_and_torn_down() {
 
     let done = w.tick().await;
     assert_eq!(done.torn_down, 1);
-    let test = w.point(&rp).await.restore_test.unwrap();
+    let done_point = w.point(&rp).await;
+    assert_eq!(done_point.holds.in_use_by, None, "released when the test is done");
+    let test = done_point.restore_test.unwrap();
     assert_eq!(test.phase, Phase::Done);
     assert!(test.finished_at.is_some());
     assert!(!w.dbs.exists(&east(), &test.target));

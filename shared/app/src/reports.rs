@@ -31,7 +31,9 @@ use lifeboat_domain::{Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region
 ///     "region": "us-east-1", "policy": "gold",
 ///     "rpo": [{"location": "us-east-1", "state": "unverified", "target_secs": 7200,
 ///              "newest": "us-east-1/db/lb-gold-orders-20261123-1800", "age_secs": 1500,
-///              "newest_verified": null, "verified_age_secs": null}],
+///              "newest_verified": null, "verified_age_secs": null,
+///              "restore_test": {"recovery_point": "us-east-1/db/lb-gold-orders-20261123-1700",
+///                               "tested_at": "2026-11-23T17:20:00Z", "passed": true, "restore_secs": 840}}],
 ///     "backups": {"succeeded": 10, "failed": 0, "pending": 1, "rate_bp": 10000},
 ///     "three_two_one": {"copies": 2, "media": 1, "off_site": true, "immutable": false, "score": 2,
 ///                       "missing": ["every copy is on one medium (rds-snapshot): …", "no immutable copy (legal hold or lock)"]}

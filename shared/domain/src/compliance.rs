@@ -46,6 +46,38 @@ pub struct LocationCompliance {
     /// The newest verified restorable point and its age.
     pub newest_verified: Option<RecoveryPointId>,
     pub verified_age_secs: Option<u64>,
+    /// The newest judged restore test of the resource in this location (databases): the
+    /// measured time of a restore from snapshot is the evidence for its RTO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreEvidence>,
+}
+
+/// A judged restore test, as compliance reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreEvidence {
+    pub recovery_point: RecoveryPointId,
+    pub tested_at: DateTime<Utc>,
+    pub passed: bool,
+    /// From the restore request to a database one can connect to.
+    pub restore_secs: Option<u64>,
+}
+
+/// The newest judged restore test among `points` held in `location`.
+pub fn restore_evidence(points: &[RecoveryPoint], location: &Region) -> Option<RestoreEvidence> {
+    points
+        .iter()
+        .filter(|p| &p.location == location)
+        .filter_map(|p| {
+            let t = p.restore_test.as_ref()?;
+            let judged = t.ready_at.is_some() || t.phase == super::restore_test::Phase::Done;
+            (judged && t.phase != super::restore_test::Phase::Restoring).then(|| RestoreEvidence {
+                recovery_point: p.id.clone(),
+                tested_at: t.started_at,
+                passed: t.passed(),
+                restore_secs: t.restore_secs(),
+            })
+        })
+        .max_by_key(|e| (e.tested_at, e.recovery_point.clone()))
 }
 
 /// RPO compliance of every location of one resource.
@@ -65,20 +97,24 @@ pub fn rpo_compliance(
     let checked = evaluate(resource, policy, windows, &verified, now);
     all.into_iter()
         .zip(checked)
-        .map(|(a, v): (RpoStatus, RpoStatus)| LocationCompliance {
-            state: if !v.breached {
-                RpoState::Met
-            } else if !a.breached {
-                RpoState::Unverified
-            } else {
-                RpoState::Breached
-            },
-            location: a.location,
-            target_secs: a.target_secs,
-            newest: a.newest,
-            age_secs: a.age_secs,
-            newest_verified: v.newest,
-            verified_age_secs: v.age_secs,
+        .map(|(a, v): (RpoStatus, RpoStatus)| {
+            let restore_test = restore_evidence(points, &a.location);
+            LocationCompliance {
+                state: if !v.breached {
+                    RpoState::Met
+                } else if !a.breached {
+                    RpoState::Unverified
+                } else {
+                    RpoState::Breached
+                },
+                location: a.location,
+                target_secs: a.target_secs,
+                newest: a.newest,
+                age_secs: a.age_secs,
+                newest_verified: v.newest,
+                verified_age_secs: v.age_secs,
+                restore_test,
+            }
         })
         .collect()
 }
@@ -281,6 +317,28 @@ mod tests {
                 .iter()
                 .all(|l| l.state == RpoState::Breached)
         );
+    }
+
+    #[test]
+    fn each_location_shows_its_newest_judged_restore_test_as_rto_evidence() {
+        use crate::restore_test::{Phase, RestoreTest};
+        let src = sample(Status::Copied);
+        let mut copy = copy_of(&src);
+        let soon = src.created_at + chrono::Duration::minutes(30);
+        let none = rpo_compliance(&src.resource, &gold(), &[], &[src.clone(), copy.clone()], soon);
+        assert!(none.iter().all(|l| l.restore_test.is_none()));
+        let mut test = RestoreTest::start(&copy, "test-restores/r1", src.created_at + chrono::Duration::minutes(5));
+        copy.restore_test = Some(test.clone());
+        let restoring = rpo_compliance(&src.resource, &gold(), &[], &[src.clone(), copy.clone()], soon);
+        assert!(restoring[1].restore_test.is_none(), "not judged yet");
+        test.ready_at = Some(test.started_at + chrono::Duration::minutes(12));
+        test.phase = Phase::Done;
+        copy.restore_test = Some(test);
+        let judged = rpo_compliance(&src.resource, &gold(), &[], &[src.clone(), copy.clone()], soon);
+        assert!(judged[0].restore_test.is_none(), "the source region was not tested");
+        let evidence = judged[1].restore_test.clone().unwrap();
+        assert_eq!((evidence.passed, evidence.restore_secs), (true, Some(720)));
+        assert_eq!(evidence.recovery_point, copy.id);
     }
 
     #[test]

@@ -285,6 +285,11 @@ impl RestoreTest {
         format!("{}-w", self.target)
     }
 
+    /// What the point's `in_use_by` hold says while this test reads it.
+    pub fn hold(&self) -> String {
+        format!("restore test {}", self.target)
+    }
+
     pub fn in_flight(&self) -> bool {
         self.phase != Phase::Done
     }

@@ -36,6 +36,8 @@
 
 #[path = "bench/dr.rs"]
 mod dr;
+#[path = "bench/restore_tests.rs"]
+mod restore_tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -1045,6 +1047,7 @@ fn parent(args: &[String]) -> Result<()> {
         std::env::var_os("LIFEBOAT_BENCH_PYTHON").map_or_else(|| root.join(".venv-bench/bin/python"), PathBuf::from);
     figures.extend(sync::sync_figures(sync_objects, &python)?);
     figures.push(dr::drill_figure()?);
+    figures.push(restore_tests::restore_test_figure()?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();

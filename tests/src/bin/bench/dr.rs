@@ -4,8 +4,6 @@
 //! the rest (engine, bridge, emulator). The first drill warms the function up (its cold
 //! start and, on a fresh stack, its build) and is not counted.
 
-use std::time::Duration;
-
 use lifeboat_domain::ResourceKind;
 use lifeboat_tests::dr::DrEnv;
 use lifeboat_tests::{DR, PRIMARY};
@@ -27,14 +25,10 @@ async fn drills() -> Result<Figure> {
     let arn = dr.source_instance(&db).await?;
     let cluster = dr.env.name("bench-c");
     let cluster_arn = dr.source_cluster(&cluster).await?;
-    dr.verified_dr_copy(ResourceKind::RdsInstance, &db, &arn, Duration::from_mins(5))
-        .await?;
-    dr.verified_dr_copy(
-        ResourceKind::AuroraCluster,
-        &cluster,
-        &cluster_arn,
-        Duration::from_mins(5),
-    )
+    dr.proven_dr_copies(&[
+        (ResourceKind::RdsInstance, &db, &arn),
+        (ResourceKind::AuroraCluster, &cluster, &cluster_arn),
+    ])
     .await?;
     let plan = dr
         .put_plan(&format!(

@@ -105,15 +105,25 @@ pub async fn drill() -> Result<()> {
     let arn = dr.source_instance(&db).await?;
     let cluster = dr.env.name("ledger");
     let cluster_arn = dr.source_cluster(&cluster).await?;
-    dr.verified_dr_copy(ResourceKind::RdsInstance, &db, &arn, Duration::from_mins(6))
+    // The DR copies the drill relies on, proven by restore tests (test-restores).
+    let proven = dr
+        .proven_dr_copies(&[
+            (ResourceKind::RdsInstance, &db, &arn),
+            (ResourceKind::AuroraCluster, &cluster, &cluster_arn),
+        ])
         .await?;
-    dr.verified_dr_copy(
-        ResourceKind::AuroraCluster,
-        &cluster,
-        &cluster_arn,
-        Duration::from_mins(7),
-    )
-    .await?;
+    for p in &proven {
+        let Some(t) = &p.restore_test else { continue };
+        println!(
+            "  restore test of {} ({}): restored as {} in {} s, {} check(s) passed ({}), verified, test database deleted",
+            p.id,
+            p.resource.kind,
+            t.target,
+            t.restore_secs().unwrap_or(0),
+            t.checks.len(),
+            t.checks.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+        );
+    }
     let plan = dr
         .put_plan(&format!(
             r#"{{"name": "{{prefix}}-demo", "source_region": "{PRIMARY}", "dr_region": "{DR}",
