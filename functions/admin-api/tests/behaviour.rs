@@ -465,6 +465,8 @@ async fn restore_to_a_new_instance_with_a_confirmed_token() {
         w.rds.restored_from(&us_east_1(), "orders-copy").as_deref(),
         Some(rp.snapshot_name.as_str())
     );
+    let hold = || async { w.catalog_point(&rp.id).await.holds.in_use_by };
+    assert_eq!(hold().await, Some(format!("restore {id}")), "held while RDS reads it");
 
     let r = w.call(Some(VIEWER), "GET", &format!("/restores/{id}"), None).await;
     assert_eq!(r.status, 200);
@@ -476,6 +478,7 @@ async fn restore_to_a_new_instance_with_a_confirmed_token() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["restore"]["state"], "restored");
+    assert_eq!(hold().await, None, "released once the database is made");
 
     // Used once: a replay is refused and changes nothing.
     let calls = w.rds.calls();

@@ -353,6 +353,8 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
             .await
         }
     };
+    let point = lifeboat_domain::RecoveryPointId::new(&west(), ResourceKind::RdsInstance, "lb-gold-orders-copy");
+    let hold = || async { w.deps.catalog.get(&point).await.unwrap().unwrap().holds.in_use_by };
     for action in [
         "precheck",
         "choose-source",
@@ -363,7 +365,15 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
         "finish",
     ] {
         drill(action, "d1").await.unwrap();
+        if action == "choose-source" {
+            assert_eq!(
+                hold().await.as_deref(),
+                Some("DR execution d1"),
+                "held while it is read"
+            );
+        }
     }
+    assert_eq!(hold().await, None, "released when the drill ends");
     let copy = w.exec("d1").await.databases[0].target_id.clone();
     assert!(copy.starts_with("lbdr-"), "{copy}");
     assert_eq!(
@@ -407,6 +417,7 @@ async fn a_drill_throws_its_copy_away_and_a_foreign_database_is_never_deleted() 
     .await
     .unwrap();
     assert_eq!(out["status"], "failed", "{out}");
+    assert_eq!(hold().await, None, "released when the drill is compensated");
     assert!(w.dbs.exists(&west(), &squatter), "a foreign database is never deleted");
     assert_eq!(w.dbs.deleted().len(), 1, "{:?}", w.dbs.deleted());
     let exec = w.exec("d2").await;

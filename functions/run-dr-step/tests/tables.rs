@@ -231,12 +231,16 @@ async fn a_drill_restores_the_newest_backup_validates_its_content_and_tears_it_d
     assert_eq!(c.items, 25);
     assert!(c.checksum.starts_with("sha256-sum256-v1:"), "{c:?}");
     assert_eq!(c.restored_as, t.target_name);
-    assert_eq!(recorded.version, rp.version + 1);
+    // Two writes: the drill's hold when it chose the backup, then the content.
+    assert_eq!(recorded.version, rp.version + 2);
+    assert_eq!(recorded.holds.in_use_by.as_deref(), Some("DR execution drill-1"));
     assert!(recorded.verified_at.is_some());
 
     for action in ["switch", "teardown", "finish"] {
         w.step(action, "drill-1").await.unwrap();
     }
+    let released = w.catalog.get(&rp.id).await.unwrap().unwrap();
+    assert_eq!(released.holds.in_use_by, None, "released when the drill ends");
     assert_eq!(
         w.tables.table_names(&east()),
         vec!["orders".to_owned()],

@@ -5,7 +5,9 @@
 
 use lifeboat_domain::restore::{RestoreRecord, RestoreState, RestoreStep, SwapObserved, next_restore_step};
 use lifeboat_ports::admin::{DbRestorer, RestoreStore};
-use lifeboat_ports::{Clock, PortError};
+use lifeboat_ports::{Catalog, Clock, PortError};
+
+use crate::app::{PointUpdateError, update_point};
 
 /// Why a restore step did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,12 +22,23 @@ pub enum RestoreError {
     Internal(String),
 }
 
-/// The restore records, RDS and the time.
+/// The restore records, RDS, the catalog and the time.
 #[derive(Clone, Copy)]
 pub struct Restores<'a> {
     pub store: &'a dyn RestoreStore,
     pub rds: &'a dyn DbRestorer,
+    /// The recovery point a restore reads is held (`in_use_by`) while RDS restores it, so
+    /// retention never deletes the snapshot under it.
+    pub catalog: &'a dyn Catalog,
     pub clock: &'a dyn Clock,
+}
+
+/// States in which RDS may still be reading the recovery point's snapshot.
+fn reads_the_point(state: RestoreState) -> bool {
+    matches!(
+        state,
+        RestoreState::Previewed | RestoreState::PreservingOriginal | RestoreState::Restoring
+    )
 }
 
 impl std::fmt::Debug for Restores<'_> {
@@ -78,10 +91,67 @@ impl Restores<'_> {
         })
     }
 
+    /// What the point's `in_use_by` says while `r` reads it.
+    fn holder(r: &RestoreRecord) -> String {
+        format!("restore {}", r.id)
+    }
+
+    /// Holds the recovery point `r` restores from (a hold someone else set stays theirs).
+    async fn hold(&self, r: &RestoreRecord) -> Result<(), RestoreError> {
+        let by = Self::holder(r);
+        let held = update_point(self.catalog, self.clock, &r.recovery_point, 3, |cur| {
+            cur.holds.in_use_by.is_none().then(|| {
+                let mut rp = cur.clone();
+                rp.holds.in_use_by = Some(by.clone());
+                rp
+            })
+        })
+        .await;
+        match held {
+            Ok(_) => Ok(()),
+            Err(PointUpdateError::Missing) => Err(RestoreError::Port(PortError::NotFound(format!(
+                "recovery point {}",
+                r.recovery_point
+            )))),
+            Err(PointUpdateError::KeptChanging) => Err(RestoreError::Changed),
+            Err(PointUpdateError::Port(e)) => Err(RestoreError::Port(e)),
+        }
+    }
+
+    /// Releases `r`'s hold once RDS reads the snapshot no more (best effort: a hold left
+    /// behind keeps the point longer, never shorter, and names the restore).
+    async fn release_when_read(&self, id: &str) {
+        let Ok(Some(r)) = self.store.get(id).await else { return };
+        if reads_the_point(r.state) {
+            return;
+        }
+        let by = Self::holder(&r);
+        let released = update_point(self.catalog, self.clock, &r.recovery_point, 3, |cur| {
+            (cur.holds.in_use_by.as_deref() == Some(by.as_str())).then(|| {
+                let mut rp = cur.clone();
+                rp.holds.in_use_by = None;
+                rp
+            })
+        })
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(restore = %r.id, error = ?e, "could not release the restore's hold");
+        }
+    }
+
     /// Takes the restore's next steps: records state changes until a step needs RDS to work
     /// (a rename, a restore, a delete: claimed by a conditional write, then started) or
-    /// there is nothing to do yet. Returns the record and what it waits for.
-    pub async fn step(&self, mut record: RestoreRecord) -> Result<(RestoreRecord, String), RestoreError> {
+    /// there is nothing to do yet. Returns the record and what it waits for. The recovery
+    /// point is held from the restore's start until RDS has made the database (or the
+    /// restore failed).
+    pub async fn step(&self, record: RestoreRecord) -> Result<(RestoreRecord, String), RestoreError> {
+        let id = record.id.clone();
+        let out = self.take_steps(record).await;
+        self.release_when_read(&id).await;
+        out
+    }
+
+    async fn take_steps(&self, mut record: RestoreRecord) -> Result<(RestoreRecord, String), RestoreError> {
         // A state change is at most a few steps away; the bound only guards against a loop.
         for _ in 0..4 {
             let seen = self.observe(&record).await?;
@@ -102,6 +172,7 @@ impl Restores<'_> {
                     };
                 }
                 RestoreStep::Restore => {
+                    self.hold(&record).await?;
                     let mut next = record.clone();
                     next.state = RestoreState::Restoring;
                     let claimed = self.save(next, version).await?;

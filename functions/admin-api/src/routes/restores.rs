@@ -170,6 +170,7 @@ fn restores(deps: &Deps) -> Restores<'_> {
     Restores {
         store: deps.restores.as_ref(),
         rds: deps.rds.as_ref(),
+        catalog: deps.ports().catalog.as_ref(),
         clock: deps.ports().clock.as_ref(),
     }
 }

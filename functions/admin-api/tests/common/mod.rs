@@ -139,6 +139,14 @@ impl World {
         }
     }
 
+    /// The recovery point `id` as the catalog holds it now.
+    pub async fn catalog_point(&self, id: &lifeboat_domain::RecoveryPointId) -> RecoveryPoint {
+        lifeboat_ports::Catalog::get(self.fakes.catalog.as_ref(), id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     /// A recovery point of DB instance `db` taken at `at`, with its snapshot in RDS.
     pub async fn add_point(&self, db: &str, at: &str, status: Status) -> RecoveryPoint {
         let resource = self.fakes.add_db(ResourceKind::RdsInstance, db, "gold");

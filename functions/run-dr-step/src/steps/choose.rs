@@ -1,5 +1,6 @@
 //! Choosing where each database and table comes back from.
 
+use lifeboat::app::PointUpdateError;
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::ResourceRef;
 use lifeboat_domain::dr::execution::{SourceFacts, choose_source, resource_name};
@@ -187,6 +188,12 @@ pub(super) async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
             keep_pre_failover_point(deps, plan, exec, i).await?;
         }
     }
+    // What the restores will read is held until the execution ends.
+    super::holds::hold(deps, exec).await.map_err(|e| match e {
+        PointUpdateError::Port(e) => FunctionError::from(e),
+        PointUpdateError::KeptChanging => FunctionError::retryable("a chosen recovery point kept changing"),
+        PointUpdateError::Missing => FunctionError::not_found("a chosen recovery point vanished"),
+    })?;
     Ok((true, chosen.join("; ")))
 }
 

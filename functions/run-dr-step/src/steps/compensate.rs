@@ -57,6 +57,8 @@ pub(crate) async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> 
             .await;
         return Ok(json!({"compensated": [], "left": [], "status": "failed"}));
     };
+    // Nothing is restored any more: what the restores read may go by its retention again.
+    super::holds::release(deps, &exec).await;
     // Once the switch began, the recovered databases may have taken writes: nothing is
     // deleted or pointed back; an operator takes over.
     if exec.endpoints_switched() || exec.status == ExecStatus::NeedsOperator {

@@ -136,6 +136,7 @@ pub(super) async fn finish(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution, r
         .detail("report", exec.report_key.clone().unwrap_or_default());
         deps.alerter().raise_or_log(alert, run_id).await;
     }
+    super::holds::release(deps, exec).await;
     release(deps, &plan.name, &exec.execution).await;
     Ok((
         true,

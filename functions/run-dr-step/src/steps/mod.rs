@@ -3,6 +3,7 @@
 mod choose;
 mod compensate;
 mod finish;
+mod holds;
 mod points;
 mod precheck;
 mod restore;
