@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use lifeboat::config::Config;
 use lifeboat::events::BackupRequest;
+use lifeboat::metrics::MemorySink;
 use lifeboat_aws::dr::RdsDrDatabases;
 use lifeboat_aws::lambda::AwsValidationLambda;
 use lifeboat_domain::restore_test::Phase;
@@ -150,7 +151,8 @@ pub async fn prove(env: &TestEnv, ids: &[RecoveryPointId]) -> Result<Vec<Recover
                 .collect()
         };
         for payload in payloads {
-            test_restores::handle(&deps, lifeboat_testkit::event(payload.clone()))
+            // Metrics to memory: the demo prints a report, not EMF lines.
+            test_restores::handle_with(&deps, lifeboat_testkit::event(payload.clone()), &MemorySink::new())
                 .await
                 .map_err(|e| err(format!("test-restores {payload}: {e}")))?;
         }
