@@ -174,6 +174,8 @@ fn child(args: &[String]) -> Result<()> {
             let figures = sync::sync_figures(arg(args, "--sync-objects", 10_000)?, &python)?;
             Value::Array(figures.iter().map(Figure::to_json).collect())
         }
+        // The restore-test figure alone (`--child restore-tests`), for a quick look.
+        Some("restore-tests") => restore_tests::restore_test_figure()?.to_json(),
         other => return Err(err(format!("unknown child {other:?}"))),
     };
     println!("{out}");
