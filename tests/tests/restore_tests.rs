@@ -74,6 +74,35 @@ async fn snapshots_and_their_copies_are_proven_by_restoring_them_and_the_test_da
         assert!(!db_exists(&env, region, &test.writer()).await, "{}", test.writer());
         assert!(!cluster_exists(&env, region, &test.target).await, "{}", test.target);
     }
+    // Sizes as RDS reported them when the points became available; storage and cost count
+    // them. By hand: the instance's snapshot and its copy, 20 GiB each, at $0.095 per
+    // GB-month (us-east-1 and us-west-2 list price) = $3.80 a month; Aurora reports no
+    // size of its own (billed by use), so the cluster's two points are unsized.
+    let instances: Vec<_> = points
+        .iter()
+        .filter(|p| p.resource.kind == lifeboat_domain::ResourceKind::RdsInstance)
+        .collect();
+    assert_eq!(instances.len(), 2);
+    assert!(
+        instances.iter().all(|p| p.size_bytes == Some(20 << 30)),
+        "{instances:#?}"
+    );
+    let report = lifeboat::reports::metrics_report(
+        &points,
+        &lifeboat::reports::recorded_size,
+        &lifeboat_domain::cost::PriceBook::aws_list_prices(),
+        chrono::Utc::now(),
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    let rds_micro_usd: u64 = json["storage"]["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["tier"] == "rds-snapshot")
+        .map(|t| t["total_micro_usd"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rds_micro_usd, 3_800_000, "{json:#}");
+    assert_eq!(json["storage"]["unsized_points"], 2, "{json:#}");
     let copy = points.iter().find(|p| p.location.as_str() == DR).unwrap();
     assert!(
         copy.restore_test

@@ -535,6 +535,7 @@ async fn start_copy(deps: &Deps, alerter: &Alerter, job: &CopyJob<'_>, run_id: &
         created_at: Some(source.created_at),
         kms_key_id: source.kms_key_id.clone(),
         tags: Vec::new(),
+        size_bytes: source.size_bytes,
     };
     let (snapshot, adopted) = match ports
         .snapshots

@@ -617,6 +617,7 @@ async fn record_failure(
         created_at: None,
         kms_key_id: None,
         tags: Vec::new(),
+        size_bytes: None,
     };
     let failure = Failure {
         step: Step::Create,

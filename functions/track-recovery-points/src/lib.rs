@@ -324,10 +324,11 @@ async fn track_pending(deps: &Deps, alerter: &Alerter, rp: RecoveryPoint, at: Da
         Err(e) => return error(&rp, &e),
     };
     let next = match observed {
-        Some(Observed::Done(arn)) => rp.transition(Status::Available, now).map(|mut next| {
+        Some(Observed::Done(arn, size)) => rp.transition(Status::Available, now).map(|mut next| {
             if arn.is_some() {
                 next.snapshot_arn = arn;
             }
+            next.size_bytes = size.or(next.size_bytes);
             next
         }),
         Some(Observed::Failed(code, message)) => rp.fail(
@@ -517,8 +518,8 @@ async fn import_vault_points(
 
 /// What AWS says of a pending recovery point.
 enum Observed {
-    /// Usable; for an AWS Backup job, the vault's recovery point ARN.
-    Done(Option<String>),
+    /// Usable; for an AWS Backup job, the vault's recovery point ARN; the size AWS reports.
+    Done(Option<String>, Option<u64>),
     /// Failed: a code and AWS's words.
     Failed(&'static str, String),
     InProgress,
@@ -534,7 +535,7 @@ async fn observe(deps: &Deps, rp: &RecoveryPoint) -> Result<Option<Observed>, Po
             .describe_backup_job(job_id)
             .await?
             .map(|job| match job.state {
-                BackupJobState::Completed => Observed::Done(job.recovery_point_arn),
+                BackupJobState::Completed => Observed::Done(job.recovery_point_arn, None),
                 s if s.is_final() => Observed::Failed(
                     "backup-job-failed",
                     format!(
@@ -551,7 +552,7 @@ async fn observe(deps: &Deps, rp: &RecoveryPoint) -> Result<Option<Observed>, Po
         .describe_snapshot(&rp.location, rp.resource.kind, &rp.snapshot_name)
         .await?
         .map(|s| match s.status {
-            SnapshotStatus::Available => Observed::Done(None),
+            SnapshotStatus::Available => Observed::Done(None, s.size_bytes),
             SnapshotStatus::Failed => Observed::Failed("snapshot-failed", "AWS reports the snapshot as failed".into()),
             SnapshotStatus::Creating | SnapshotStatus::Other(_) => Observed::InProgress,
         }))
@@ -592,6 +593,7 @@ async fn adopt_orphans(
         let rp = RecoveryPoint {
             snapshot_arn: s.arn.clone(),
             kms_key_id: s.kms_key_id.clone(),
+            size_bytes: s.size_bytes,
             failure: (status == Status::Failed).then(|| Failure {
                 step: Step::Create,
                 code: "snapshot-failed".into(),

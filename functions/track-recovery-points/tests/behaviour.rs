@@ -96,6 +96,7 @@ async fn pending_snapshots_advance_to_available_and_failed_ones_alert_once() {
     let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
     let billing = fakes.add_db(ResourceKind::RdsInstance, "billing", "gold");
     fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    fakes.snapshots.set_new_size(20 << 30);
     let ok = snapshot(&fakes, &orders, 20, Status::Pending, true).await;
     let bad = snapshot(&fakes, &billing, 20, Status::Pending, true).await;
     fakes.snapshots.set_status(
@@ -115,6 +116,12 @@ async fn pending_snapshots_advance_to_available_and_failed_ones_alert_once() {
     assert!(report.transitions.contains(&(bad.id.clone(), Status::Failed)));
     handle(&deps, event_json(TICK)).await.unwrap();
     assert_eq!(status_of(&fakes, &ok.id), Status::Available);
+    let recorded = fakes.catalog.points().into_iter().find(|p| p.id == ok.id).unwrap();
+    assert_eq!(
+        recorded.size_bytes,
+        Some(20 << 30),
+        "the size RDS reports, for storage and cost"
+    );
     let failed: Vec<_> = fakes
         .notifier
         .alerts()

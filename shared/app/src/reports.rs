@@ -233,6 +233,12 @@ pub fn failures_since(points: &[RecoveryPoint], since: DateTime<Utc>, now: DateT
     items
 }
 
+/// The size a recovery point recorded when it became available (database snapshots and
+/// table backups, as AWS reported them); `None` for the others, counted as unsized.
+pub fn recorded_size(p: &RecoveryPoint) -> Option<u64> {
+    p.size_bytes
+}
+
 /// The storage items of the restorable points whose size `size_of` knows.
 pub fn storage_items(
     points: &[RecoveryPoint],

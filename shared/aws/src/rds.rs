@@ -67,7 +67,15 @@ fn instance_snapshot(region: &Region, s: &DbSnapshot) -> Snapshot {
         created_at: s.snapshot_create_time().and_then(to_chrono),
         kms_key_id: s.kms_key_id().map(str::to_owned),
         tags: our_tags(s.tag_list()),
+        size_bytes: gib_to_bytes(s.allocated_storage()),
     }
+}
+
+/// GiB as RDS reports allocated storage, in bytes (nothing for a missing or zero size).
+fn gib_to_bytes(gib: Option<i32>) -> Option<u64> {
+    gib.and_then(|g| u64::try_from(g).ok())
+        .filter(|g| *g > 0)
+        .map(|g| g << 30)
 }
 
 fn cluster_snapshot(region: &Region, s: &DbClusterSnapshot) -> Snapshot {
@@ -80,6 +88,9 @@ fn cluster_snapshot(region: &Region, s: &DbClusterSnapshot) -> Snapshot {
         created_at: s.snapshot_create_time().and_then(to_chrono),
         kms_key_id: s.kms_key_id().map(str::to_owned),
         tags: our_tags(s.tag_list()),
+        // Aurora reports no storage of its own for a cluster (`AllocatedStorage` is a
+        // placeholder) and bills its snapshots by use: the size is unknown.
+        size_bytes: None,
     }
 }
 

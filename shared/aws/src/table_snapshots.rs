@@ -112,6 +112,7 @@ fn snapshot(region: &Region, b: TableBackup, tags: Vec<Tag>) -> Snapshot {
         created_at: b.created_at,
         kms_key_id: None,
         tags,
+        size_bytes: b.size_bytes,
     }
 }
 
@@ -248,6 +249,8 @@ impl SnapshotStore for DynamoDbTableSnapshots {
             created_at: Some(e.marker.export_time),
             kms_key_id: None,
             tags: ownership(name),
+            // An export's size is not what its marker records.
+            size_bytes: None,
         }))
     }
 
@@ -322,6 +325,7 @@ impl SnapshotStore for DynamoDbTableSnapshots {
             created_at: Some(at),
             kms_key_id: key.map(str::to_owned),
             tags: tags.to_vec(),
+            size_bytes: None,
         })
     }
 

@@ -307,6 +307,7 @@ fn available_source() -> Snapshot {
         created_at: None,
         kms_key_id: Some("arn:aws:kms:us-east-1:123456789012:key/primary".into()),
         tags: our_tags(),
+        size_bytes: Some(20 << 30),
     }
 }
 
@@ -821,6 +822,7 @@ fn point(resource_id: &str) -> RecoveryPoint {
         export: None,
         table_checksum: None,
         writer_class: None,
+        size_bytes: None,
         restore_test: None,
         created_at: at(),
         updated_at: at(),

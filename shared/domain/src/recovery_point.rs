@@ -218,6 +218,11 @@ pub struct RecoveryPoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer_class: Option<String>,
     // --- RDS / Aurora snapshots ---
+    /// What the point holds, in bytes, as AWS reported it when it became available: a DB
+    /// snapshot's allocated storage (an upper bound: snapshots are incremental), a DynamoDB
+    /// backup's size. Storage and cost figures count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// The latest restore test of this point (in flight, or its evidence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_test: Option<super::restore_test::RestoreTest>,
@@ -319,6 +324,7 @@ impl RecoveryPoint {
             export: None,
             table_checksum: None,
             writer_class: None,
+            size_bytes: None,
             restore_test: None,
             created_at,
             updated_at: created_at,

@@ -55,6 +55,9 @@ pub struct Snapshot {
     pub created_at: Option<DateTime<Utc>>,
     pub kms_key_id: Option<String>,
     pub tags: Vec<Tag>,
+    /// What it holds, in bytes, as far as AWS says: a DB snapshot's allocated storage (an
+    /// upper bound: RDS snapshots are incremental), a DynamoDB backup's size.
+    pub size_bytes: Option<u64>,
 }
 
 /// Snapshots of protected resources, in any region: RDS DB instance and Aurora cluster

@@ -33,6 +33,8 @@ pub struct InMemorySnapshotStore {
     snapshots: Mutex<BTreeMap<SnapshotKey, (Snapshot, String)>>,
     failures: Mutex<VecDeque<(SnapshotOp, PortError)>>,
     new_status: Mutex<Option<SnapshotStatus>>,
+    /// Size given to snapshots created or copied from now on (default: unknown).
+    new_size: Mutex<Option<u64>>,
     calls: Mutex<HashMap<SnapshotOp, usize>>,
     shares: Mutex<BTreeMap<SnapshotKey, std::collections::BTreeSet<String>>>,
 }
@@ -62,6 +64,11 @@ impl InMemorySnapshotStore {
     /// Status given to snapshots created or copied from now on (default: available).
     pub fn set_new_status(&self, status: SnapshotStatus) {
         *lock(&self.new_status) = Some(status);
+    }
+
+    /// Size (bytes) RDS reports for snapshots created or copied from now on.
+    pub fn set_new_size(&self, bytes: u64) {
+        *lock(&self.new_size) = Some(bytes);
     }
 
     pub fn set_status(&self, region: &Region, kind: ResourceKind, name: &str, status: SnapshotStatus) {
@@ -119,6 +126,7 @@ impl InMemorySnapshotStore {
             created_at: Some(Utc::now()),
             kms_key_id: kms,
             tags: tags.to_vec(),
+            size_bytes: *lock(&self.new_size),
         }
     }
 }

@@ -249,6 +249,7 @@ fn point(
         export: None,
         table_checksum: None,
         writer_class: None,
+        size_bytes: None,
         restore_test: None,
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
