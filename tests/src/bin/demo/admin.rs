@@ -44,6 +44,26 @@ pub async fn run(env: &TestEnv, db: &str, arn: &str) -> Result<()> {
     let n = resources["items"].as_array().map_or(0, Vec::len);
     line("GET", "/resources", VIEWER, status, &format!("{n} protected resources"));
 
+    let (status, _, metrics) = call(env, &request("GET", "/metrics", VIEWER, None, &id("metrics"))).await;
+    let storage = &metrics["storage"];
+    let sized: u64 = storage["tiers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["items"].as_u64())
+        .sum();
+    line(
+        "GET",
+        "/metrics",
+        VIEWER,
+        status,
+        &format!(
+            "storage ${} a month for {sized} sized recovery point(s) (snapshots at their allocated size, an upper bound), {} unsized",
+            storage["total_usd"].as_str().unwrap_or("?"),
+            storage["unsized_points"]
+        ),
+    );
+
     let point = env
         .catalog()
         .by_resource(arn, 10)
