@@ -2,11 +2,13 @@
 //!
 //! For each recovery point (one named, or every available S3 run), the manifest is read
 //! and checked against the SHA-256 in the catalog; then every object (`full`) or a
-//! deterministic sample (`sample`) is streamed from the backup bucket — the version a
-//! restore would find — and hashed (SHA-256 and CRC64/NVME, constant memory). Size,
-//! hashes and version are compared with the manifest, and S3's stored checksum
-//! (HeadObject ChecksumMode) with what Lifeboat computed. Missing, truncated, corrupted
-//! or replaced objects mark the recovery point unverified; one alert per run lists them.
+//! deterministic sample (`sample`) is streamed from the backup bucket — the very version
+//! the manifest names, which is what a restore reads — and hashed (SHA-256 and CRC64/NVME,
+//! constant memory). Size and hashes are compared with the manifest, and S3's stored
+//! checksum (HeadObject ChecksumMode) with what Lifeboat computed. Missing, truncated or
+//! corrupted objects mark the recovery point unverified; a later version written over a
+//! backup key is reported as replaced (someone writes into the backup bucket) without
+//! unverifying the run, whose recorded version is intact. One alert per run lists them.
 //! Archived objects (Glacier Flexible Retrieval, Deep Archive) are checked by metadata,
 //! and proved by sample restores: once per period (`restoreEveryDays`, 30 by default) a
 //! deterministic sample of each checked run's archived copies (`restoreSample`, 1 by
@@ -314,12 +316,8 @@ async fn record(
     if checked.restores.proved {
         next.restore_checked_at = Some(now);
     }
-    if checked.findings.is_empty() {
-        next.verified_at = Some(now);
-        next.verification_failed = None;
-        report.verified.push(rp.id.clone());
-        log.action("verified", rp.id.as_str(), format!("{} objects", checked.objects));
-    } else {
+    // A later version over a key (replaced) is alerted, but what a restore reads is intact.
+    if checked.findings.iter().any(|f| f.problem.damages_the_run()) {
         next.verified_at = None;
         next.verification_failed = Some(VerificationFailure {
             at: now,
@@ -337,6 +335,11 @@ async fn record(
             rp.id.as_str(),
             format!("{} problems", checked.findings.len()),
         );
+    } else {
+        next.verified_at = Some(now);
+        next.verification_failed = None;
+        report.verified.push(rp.id.clone());
+        log.action("verified", rp.id.as_str(), format!("{} objects", checked.objects));
     }
     match deps.catalog.update(&next, rp.version).await {
         // Someone else changed the record meanwhile: the findings stay in the report

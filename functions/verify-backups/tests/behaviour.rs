@@ -11,7 +11,7 @@ use lifeboat::object_store::settings::S3Settings;
 use lifeboat::verify::Problem;
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::manifest::Manifest;
-use lifeboat_domain::{AlertKind, RecoveryPointId};
+use lifeboat_domain::RecoveryPointId;
 use lifeboat_ports::Catalog;
 use lifeboat_testkit::objects::InMemoryObjectStore;
 use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, event_json, sample};
@@ -119,28 +119,47 @@ async fn a_flipped_byte_is_found_in_every_trial_and_alerted_once_per_run() {
     for trial in 0..20usize {
         let e = &m.entries[(trial * 7) % m.entries.len()];
         let original = w.store.bytes("vault", &e.backup_key).unwrap();
-        let mut bad = original.clone();
-        let at = (trial * 7919) % bad.len();
-        bad[at] ^= 1 << (trial % 8);
-        let bad_version = w.store.insert("vault", &e.backup_key, &bad);
+        // Bit rot in the very version the manifest names (what a restore reads).
+        let at = (trial * 7919) % original.len();
+        w.store.rot("vault", &e.backup_key, at);
         let report = full(&w.deps, &format!("trial-{trial}")).await.unwrap();
         assert_eq!(report.unverified, vec![w.rp.clone()], "trial {trial}");
-        assert_eq!(report.findings.len(), 1, "trial {trial}: {:?}", report.findings);
-        assert_eq!(report.findings[0].key, e.key);
-        assert_eq!(report.findings[0].problem, Problem::Corrupted);
+        // The bytes differ from the manifest, and from the checksum S3 stored with them.
+        let found: Vec<_> = report.findings.iter().map(|f| (f.key.as_str(), f.problem)).collect();
+        assert_eq!(
+            found,
+            [
+                (e.key.as_str(), Problem::Corrupted),
+                (e.key.as_str(), Problem::StoreChecksum)
+            ],
+            "trial {trial}"
+        );
         assert!(report.alerted);
         let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
         assert!(rp.verified_at.is_none());
         assert!(rp.verification_failed.unwrap().problems[0].contains(&e.key));
-        // Drop the bad version for the next trial: the good one is current again.
-        lifeboat_ports::objects::ObjectStore::delete(w.store.as_ref(), "vault", &e.backup_key, Some(&bad_version))
-            .await
-            .unwrap();
+        // Flip it back for the next trial.
+        w.store.rot("vault", &e.backup_key, at);
         assert_eq!(w.store.bytes("vault", &e.backup_key).unwrap(), original);
     }
-    let alerts = w.notifier.alerts();
-    assert_eq!(alerts.len(), 20);
-    assert!(alerts.iter().all(|a| a.kind == AlertKind::VerificationFailed));
+}
+
+#[tokio::test]
+async fn a_version_written_over_a_backup_key_is_replaced_not_corrupted_and_the_run_stays_restorable() {
+    let w = world(10).await;
+    let m = manifest(&w).await;
+    let e = &m.entries[3];
+    let mut bad = w.store.bytes("vault", &e.backup_key).unwrap();
+    bad[0] ^= 1;
+    // Written behind Lifeboat's back: a new current version; the manifest's is untouched.
+    w.store.insert("vault", &e.backup_key, &bad);
+    let report = full(&w.deps, "overwritten").await.unwrap();
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert_eq!(report.findings[0].problem, Problem::Replaced);
+    assert!(report.alerted, "someone writes into the backup bucket: alerted");
+    assert_eq!(report.verified, vec![w.rp.clone()], "what a restore reads is intact");
+    let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
+    assert!(rp.verified_at.is_some() && rp.verification_failed.is_none());
 }
 
 #[tokio::test]
@@ -149,15 +168,16 @@ async fn missing_and_truncated_objects_are_listed_in_one_alert() {
     let m = manifest(&w).await;
     w.store.remove("vault", &m.entries[1].backup_key);
     let short = w.store.bytes("vault", &m.entries[3].backup_key).unwrap();
-    w.store
-        .insert("vault", &m.entries[3].backup_key, &short[..short.len() / 2]);
+    w.store.truncate("vault", &m.entries[3].backup_key, short.len() / 2);
     let report = full(&w.deps, "r1").await.unwrap();
     let problems: Vec<_> = report.findings.iter().map(|f| (f.key.as_str(), f.problem)).collect();
     assert_eq!(
         problems,
         vec![
             (m.entries[1].key.as_str(), Problem::Missing),
-            (m.entries[3].key.as_str(), Problem::Truncated)
+            (m.entries[3].key.as_str(), Problem::Truncated),
+            // Cut in place: S3's stored checksum no longer matches what it serves either.
+            (m.entries[3].key.as_str(), Problem::StoreChecksum)
         ]
     );
     let alerts = w.notifier.alerts();

@@ -21,7 +21,9 @@ pub enum Problem {
     Truncated,
     /// Other bytes than the manifest records (hash or size).
     Corrupted,
-    /// Same bytes, but not the version Lifeboat wrote (written over behind its back).
+    /// A later version was written over the key behind Lifeboat's back. The version the
+    /// manifest names (what a restore reads) is checked on its own; this is a warning that
+    /// someone writes into the backup bucket, not damage to the run.
     Replaced,
     /// S3's stored checksum disagrees with the bytes Lifeboat read.
     StoreChecksum,
@@ -30,6 +32,11 @@ pub enum Problem {
 }
 
 impl Problem {
+    /// The run cannot be restored as recorded (everything but [`Problem::Replaced`]).
+    pub fn damages_the_run(self) -> bool {
+        self != Self::Replaced
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "missing",
@@ -106,8 +113,11 @@ fn restored(restore: Option<&str>) -> bool {
     restore.is_some_and(|r| r.contains("ongoing-request=\"false\""))
 }
 
-/// Checks one object: streamed and hashed, compared with the manifest and with S3's claim.
-/// Transient failures are returned (the run is retried); everything else is a finding.
+/// Checks one object as a restore would read it: the version the manifest names (through
+/// the manifest's record of what was written), streamed and hashed, compared with the
+/// manifest and with S3's claim; a later version over the key is reported as
+/// [`Problem::Replaced`]. Transient failures are returned (the run is retried); everything
+/// else is a finding.
 pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry) -> Result<EntryCheck, PortError> {
     let mut c = EntryCheck {
         key: e.key.clone(),
@@ -115,12 +125,18 @@ pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry)
         metadata_only: false,
         problems: Vec::new(),
     };
-    let head = store.head(bucket, &e.backup_key, None).await?;
+    let wanted = e.backup_version_id.as_deref();
+    let head = match store.head(bucket, &e.backup_key, wanted).await {
+        Ok(h) => h,
+        // A version id the bucket does not know is a version that is gone.
+        Err(PortError::NotFound(_) | PortError::Invalid(_)) if wanted.is_some() => None,
+        Err(e) => return Err(e),
+    };
     let Some(head) = head else {
         c.problems.push(Problem::Missing);
         return Ok(c);
     };
-    if head.version_id.is_some() && e.backup_version_id.is_some() && head.version_id != e.backup_version_id {
+    if wanted.is_some() && replaced(store, bucket, e, wanted).await? {
         c.problems.push(Problem::Replaced);
     }
     if archived(&head.storage_class) && !restored(head.restore.as_deref()) {
@@ -132,7 +148,8 @@ pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry)
         }
         return Ok(c);
     }
-    let body = match store.get(bucket, &e.backup_key, head.version_id.as_deref(), None).await {
+    let version = wanted.or(head.version_id.as_deref());
+    let body = match store.get(bucket, &e.backup_key, version, None).await {
         Ok(b) => b,
         Err(PortError::NotFound(_)) => {
             c.problems.push(Problem::Missing);
@@ -154,8 +171,18 @@ pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry)
     {
         c.problems.push(Problem::StoreChecksum);
     }
-    if c.problems.contains(&Problem::Corrupted) || c.problems.contains(&Problem::Truncated) {
-        c.problems.retain(|p| *p != Problem::Replaced);
-    }
     Ok(c)
+}
+
+/// True when the key's current version is not the one the manifest names.
+async fn replaced(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    e: &ManifestEntry,
+    wanted: Option<&str>,
+) -> Result<bool, PortError> {
+    Ok(store
+        .head(bucket, &e.backup_key, None)
+        .await?
+        .is_some_and(|latest| latest.version_id.is_some() && latest.version_id.as_deref() != wanted))
 }

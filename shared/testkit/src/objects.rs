@@ -180,6 +180,20 @@ impl InMemoryObjectStore {
         }
     }
 
+    /// Cuts the current version's stored bytes to `len` in place (a storage-layer fault
+    /// that keeps the version id, ETag and recorded size).
+    pub fn truncate(&self, bucket: &str, key: &str, len: usize) {
+        if let Some(v) = lock(&self.buckets)
+            .get_mut(bucket)
+            .and_then(|b| b.objects.get_mut(key))
+            .and_then(|vs| vs.last_mut())
+        {
+            let mut data = v.data.as_ref().clone();
+            data.truncate(len);
+            v.data = Arc::new(data);
+        }
+    }
+
     /// Finishes every archive restore under way (S3 takes minutes to hours).
     pub fn complete_restores(&self) {
         for b in lock(&self.buckets).values_mut() {
