@@ -507,3 +507,40 @@ pub async fn update_point(
     }
     Err(PointUpdateError::KeptChanging)
 }
+
+/// Holds the point `id` for `by` (`holds.in_use_by`), so retention never deletes it while
+/// `by` reads it; a hold someone else set stays theirs. `Missing` when the point is gone.
+pub async fn hold_point(
+    catalog: &dyn Catalog,
+    clock: &dyn Clock,
+    id: &RecoveryPointId,
+    by: &str,
+) -> Result<(), PointUpdateError> {
+    update_point(catalog, clock, id, 3, |cur| {
+        cur.holds.in_use_by.is_none().then(|| {
+            let mut rp = cur.clone();
+            rp.holds.in_use_by = Some(by.to_owned());
+            rp
+        })
+    })
+    .await
+    .map(drop)
+}
+
+/// Releases `by`'s hold on the point `id` (another holder's hold stays).
+pub async fn release_point(
+    catalog: &dyn Catalog,
+    clock: &dyn Clock,
+    id: &RecoveryPointId,
+    by: &str,
+) -> Result<(), PointUpdateError> {
+    update_point(catalog, clock, id, 3, |cur| {
+        (cur.holds.in_use_by.as_deref() == Some(by)).then(|| {
+            let mut rp = cur.clone();
+            rp.holds.in_use_by = None;
+            rp
+        })
+    })
+    .await
+    .map(drop)
+}

@@ -7,7 +7,7 @@ use lifeboat_domain::restore::{RestoreRecord, RestoreState, RestoreStep, SwapObs
 use lifeboat_ports::admin::{DbRestorer, RestoreStore};
 use lifeboat_ports::{Catalog, Clock, PortError};
 
-use crate::app::{PointUpdateError, update_point};
+use crate::app::{PointUpdateError, hold_point, release_point};
 
 /// Why a restore step did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,17 +98,8 @@ impl Restores<'_> {
 
     /// Holds the recovery point `r` restores from (a hold someone else set stays theirs).
     async fn hold(&self, r: &RestoreRecord) -> Result<(), RestoreError> {
-        let by = Self::holder(r);
-        let held = update_point(self.catalog, self.clock, &r.recovery_point, 3, |cur| {
-            cur.holds.in_use_by.is_none().then(|| {
-                let mut rp = cur.clone();
-                rp.holds.in_use_by = Some(by.clone());
-                rp
-            })
-        })
-        .await;
-        match held {
-            Ok(_) => Ok(()),
+        match hold_point(self.catalog, self.clock, &r.recovery_point, &Self::holder(r)).await {
+            Ok(()) => Ok(()),
             Err(PointUpdateError::Missing) => Err(RestoreError::Port(PortError::NotFound(format!(
                 "recovery point {}",
                 r.recovery_point
@@ -125,16 +116,7 @@ impl Restores<'_> {
         if reads_the_point(r.state) {
             return;
         }
-        let by = Self::holder(&r);
-        let released = update_point(self.catalog, self.clock, &r.recovery_point, 3, |cur| {
-            (cur.holds.in_use_by.as_deref() == Some(by.as_str())).then(|| {
-                let mut rp = cur.clone();
-                rp.holds.in_use_by = None;
-                rp
-            })
-        })
-        .await;
-        if let Err(e) = released {
+        if let Err(e) = release_point(self.catalog, self.clock, &r.recovery_point, &Self::holder(&r)).await {
             tracing::warn!(restore = %r.id, error = ?e, "could not release the restore's hold");
         }
     }

@@ -3,9 +3,9 @@
 //! retention never deletes a snapshot or backup a restore is reading. A point another
 //! holder holds already keeps that hold (it is theirs to release).
 
-use lifeboat::app::{PointUpdateError, update_point};
+use lifeboat::app::{PointUpdateError, hold_point, release_point};
+use lifeboat_domain::RecoveryPointId;
 use lifeboat_domain::dr::{DrExecution, Source};
-use lifeboat_domain::{RecoveryPoint, RecoveryPointId};
 
 use crate::Deps;
 
@@ -32,16 +32,8 @@ fn read_points(exec: &DrExecution) -> Vec<RecoveryPointId> {
 pub(super) async fn hold(deps: &Deps, exec: &DrExecution) -> Result<(), PointUpdateError> {
     let by = holder(exec);
     for id in read_points(exec) {
-        let held = update_point(deps.catalog.as_ref(), deps.clock.as_ref(), &id, 3, |cur| {
-            cur.holds.in_use_by.is_none().then(|| {
-                let mut rp: RecoveryPoint = cur.clone();
-                rp.holds.in_use_by = Some(by.clone());
-                rp
-            })
-        })
-        .await;
-        match held {
-            Ok(_) | Err(PointUpdateError::Missing) => {}
+        match hold_point(deps.catalog.as_ref(), deps.clock.as_ref(), &id, &by).await {
+            Ok(()) | Err(PointUpdateError::Missing) => {}
             Err(e) => return Err(e),
         }
     }
@@ -53,16 +45,8 @@ pub(super) async fn hold(deps: &Deps, exec: &DrExecution) -> Result<(), PointUpd
 pub(super) async fn release(deps: &Deps, exec: &DrExecution) {
     let by = holder(exec);
     for id in read_points(exec) {
-        let released = update_point(deps.catalog.as_ref(), deps.clock.as_ref(), &id, 3, |cur| {
-            (cur.holds.in_use_by.as_deref() == Some(by.as_str())).then(|| {
-                let mut rp: RecoveryPoint = cur.clone();
-                rp.holds.in_use_by = None;
-                rp
-            })
-        })
-        .await;
-        match released {
-            Ok(_) | Err(PointUpdateError::Missing) => {}
+        match release_point(deps.catalog.as_ref(), deps.clock.as_ref(), &id, &by).await {
+            Ok(()) | Err(PointUpdateError::Missing) => {}
             Err(e) => tracing::warn!(recovery_point = %id, error = ?e, "could not release the DR hold"),
         }
     }
