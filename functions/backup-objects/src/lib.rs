@@ -6,6 +6,10 @@
 //! and changed objects are read once to compute their SHA-256 and CRC64/NVME, then copied
 //! server-side (conditional on the ETag that was hashed; multipart UploadPartCopy above
 //! the threshold) under the run's own key, with the retention and legal hold configured.
+//! A copy the previous run's verification found damaged (missing, truncated, corrupted or
+//! replaced) is never carried over: a full-listing run reads it from the source and copies
+//! it again, reporting it `healed` when the source still has the content the damaged copy
+//! recorded (same SHA-256) and `unrecoverable` when it does not (changed or deleted since).
 //! A checkpoint is saved in the backup bucket at most every [`CHECKPOINT_EVERY`] of listing
 //! and whenever an invocation stops early: one that runs out of time (or pages) answers
 //! `in_progress` and the next one resumes there; one that crashed resumes from the last
@@ -26,7 +30,7 @@
 //! the run that was already complete (and, without a `requestId`, how to get a new one).
 //! Sharded runs are scheduled runs: their steps refuse a `requestId`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -228,6 +232,14 @@ pub struct BackupReport {
     /// `shard` mode: the index of the shard worked on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    /// Keys whose copy in the previous run verification found damaged (missing, truncated,
+    /// corrupted, replaced), copied again from a source that still has the same content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub healed: Vec<String>,
+    /// Damaged keys whose content the source no longer has (changed or deleted since): the
+    /// earlier runs' copy of them cannot be repaired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrecoverable: Vec<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -410,6 +422,8 @@ impl BackupReport {
             manifest: None,
             shards: None,
             shard: None,
+            healed: Vec::new(),
+            unrecoverable: Vec::new(),
         }
     }
 
@@ -547,6 +561,51 @@ async fn advance(
     Ok((counts, RunStatus::Complete))
 }
 
+/// The keys whose backup copy the newest verification of the previous run found damaged
+/// (as `verification_failed` lists them: `<problem>: <key>`, at most the first 100; a
+/// later run repairs the rest).
+async fn previous_damage(deps: &Deps, arn: &str, current: &RecoveryPointId) -> PortResult<BTreeSet<String>> {
+    let runs = completed_runs(deps.catalog.as_ref(), arn).await?;
+    Ok(runs
+        .iter()
+        .find(|p| &p.id != current)
+        .and_then(|p| p.verification_failed.as_ref())
+        .map(|f| {
+            f.problems
+                .iter()
+                .filter_map(|line| line.split_once(": "))
+                .filter(|(problem, _)| {
+                    matches!(
+                        *problem,
+                        "missing" | "truncated" | "corrupted" | "replaced" | "store-checksum"
+                    )
+                })
+                .map(|(_, key)| key.to_owned())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Which damaged keys this run repaired (copied again with the content the previous run
+/// recorded) and which it could not (the source changed or deleted them since).
+fn healing(
+    damaged: &BTreeSet<String>,
+    prev: &HashMap<&str, &ManifestEntry>,
+    entries: &[ManifestEntry],
+) -> (Vec<String>, Vec<String>) {
+    let now: HashMap<&str, &ManifestEntry> = entries.iter().map(|e| (e.key.as_str(), e)).collect();
+    let mut healed = Vec::new();
+    let mut lost = Vec::new();
+    for key in damaged {
+        let Some(was) = prev.get(key.as_str()) else { continue };
+        match now.get(key.as_str()) {
+            Some(e) if e.sha256 == was.sha256 && e.copied_in != was.copied_in => healed.push(key.clone()),
+            _ => lost.push(key.clone()),
+        }
+    }
+    (healed, lost)
+}
+
 /// The previous run's live entries by key (only those `keep` accepts).
 fn previous_entries(previous: Option<&Manifest>, keep: impl Fn(&str) -> bool) -> HashMap<&str, &ManifestEntry> {
     previous
@@ -604,7 +663,11 @@ pub async fn run(
             }
         }
     }
-    let prev = previous_entries(previous.as_ref(), |_| true);
+    // Copies the last verification found damaged are not carried over: they are read
+    // from the source and copied again, like changed objects.
+    let damaged = previous_damage(deps, &id.resource.arn, &id.rp_id).await?;
+    let prev_all = previous_entries(previous.as_ref(), |_| true);
+    let prev = previous_entries(previous.as_ref(), |k| !damaged.contains(k));
     let pass = Pass {
         deps,
         bucket: &req.bucket,
@@ -624,7 +687,16 @@ pub async fn run(
         return Ok(report);
     }
     let entries = std::mem::take(&mut cp.entries);
-    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev, None).await?;
+    (report.healed, report.unrecoverable) = healing(&damaged, &prev_all, &entries);
+    for key in &report.unrecoverable {
+        tracing::error!(run = %run, key = %key, "damaged backup copy whose content the source no longer has");
+        log.action(
+            "unrecoverable",
+            key.clone(),
+            "the source no longer has the damaged copy's content",
+        );
+    }
+    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev_all, None).await?;
     report.deleted = deleted;
     report.listing_reason = reason;
     if let Some(queue) = &req.change_queue {

@@ -33,6 +33,8 @@ fn report(status: RunStatus, replay: bool) -> BackupReport {
         manifest: None,
         shards: None,
         shard: None,
+        healed: Vec::new(),
+        unrecoverable: Vec::new(),
     }
 }
 

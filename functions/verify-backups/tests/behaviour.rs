@@ -25,6 +25,8 @@ const DUE: &str = include_str!("../../../events/verify-backups/due.json");
 
 struct World {
     deps: Deps,
+    /// backup-objects over the same buckets and catalog (the next runs).
+    backups: backup_objects::Deps,
     store: Arc<InMemoryObjectStore>,
     catalog: Arc<InMemoryCatalog>,
     notifier: Arc<RecordingNotifier>,
@@ -73,6 +75,7 @@ async fn world(objects: usize) -> World {
             clock: clock.clone(),
             backup: store.clone(),
         },
+        backups: backup_deps,
         store,
         catalog,
         notifier,
@@ -160,6 +163,42 @@ async fn a_version_written_over_a_backup_key_is_replaced_not_corrupted_and_the_r
     assert_eq!(report.verified, vec![w.rp.clone()], "what a restore reads is intact");
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
     assert!(rp.verified_at.is_some() && rp.verification_failed.is_none());
+}
+
+#[tokio::test]
+async fn the_next_run_heals_a_damaged_copy_from_the_source_and_names_what_is_lost() {
+    let w = world(6).await;
+    let m = manifest(&w).await;
+    let (rotten, changed) = (&m.entries[1], &m.entries[4]);
+    w.store.rot("vault", &rotten.backup_key, 3);
+    w.store.rot("vault", &changed.backup_key, 3);
+    // The source rewrites the second object meanwhile: the content the run copied is gone.
+    w.store.insert("photos", &changed.key, b"new content");
+    let found = full(&w.deps, "v1").await.unwrap();
+    assert_eq!(found.unverified, vec![w.rp.clone()]);
+
+    // The next run, an hour later: both are read from the source and copied again.
+    let later = now() + chrono::Duration::hours(1);
+    w.clock.set(later);
+    let req = json!({"bucket": "photos", "prefix": "p/", "policy": "gold", "scheduledTime": later});
+    let next = backup_objects::handle(&w.backups, event_for(req, "backup-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next.healed,
+        vec![rotten.key.clone()],
+        "same content in the source: repaired"
+    );
+    assert_eq!(
+        next.unrecoverable,
+        vec![changed.key.clone()],
+        "the source no longer has it"
+    );
+    assert_eq!(next.copied, 2, "{next:?}");
+    // The healed run reads back intact: verified again.
+    let check = json!({"mode": "full", "recoveryPoint": next.recovery_point});
+    let again = handle(&w.deps, event_for(check, "v2")).await.unwrap();
+    assert_eq!(again.verified, vec![next.recovery_point.clone()], "{again:?}");
 }
 
 #[tokio::test]
