@@ -74,6 +74,7 @@ pub fn settings(backup: &str, extra: &[(&str, &str)]) -> S3Settings {
 pub fn backup_deps(env: &TestEnv, settings: S3Settings) -> backup_objects::Deps {
     backup_objects::Deps {
         catalog: Arc::new(env.catalog()),
+        notifier: env.ports().notifier,
         clock: Arc::new(SystemClock),
         source: store(env, PRIMARY, settings.tuning),
         backup: store(env, DR, settings.tuning),

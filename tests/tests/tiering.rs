@@ -83,6 +83,7 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
     let clock = Arc::new(ManualClock::new(t0()));
     let backup = backup_objects::Deps {
         catalog: Arc::new(env.catalog()),
+        notifier: env.ports().notifier,
         clock: clock.clone(),
         source: store(&env, PRIMARY, s.tuning),
         backup: store(&env, DR, s.tuning),

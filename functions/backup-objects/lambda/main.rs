@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let changes = Arc::new(SqsChangeFeed::new(sqs::client(&sdk, &settings.source_region)));
     let deps = Deps {
         catalog: ports.catalog,
+        notifier: ports.notifier,
         clock: ports.clock,
         source,
         backup,

@@ -38,6 +38,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
+use lifeboat::alerting::Alerter;
 use lifeboat::app::RunLog;
 use lifeboat::error::ErrorType;
 use lifeboat::invocation::{Function, Invocation, invoke};
@@ -52,10 +53,12 @@ use lifeboat_domain::manifest::{
 };
 use lifeboat_domain::s3::{check_bucket, check_prefix, s3_resource};
 use lifeboat_domain::shards::Shard;
-use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_domain::{
+    Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Severity, Slot, Status,
+};
 use lifeboat_ports::changes::ChangeFeed;
 use lifeboat_ports::objects::{CopyRequest, ObjectStore, WriteOptions};
-use lifeboat_ports::{Catalog, Clock, PortError, PortResult};
+use lifeboat_ports::{Catalog, Clock, Notifier, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -81,6 +84,8 @@ pub const META_CRC64: &str = "lifeboat-crc64nvme";
 #[derive(Clone)]
 pub struct Deps {
     pub catalog: Arc<dyn Catalog>,
+    /// Alerts: a damaged copy the source can no longer repair.
+    pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     /// The source region's S3.
     pub source: Arc<dyn ObjectStore>,
@@ -586,6 +591,27 @@ async fn previous_damage(deps: &Deps, arn: &str, current: &RecoveryPointId) -> P
         .unwrap_or_default())
 }
 
+/// One alert per run: damaged copies of earlier runs that the source can no longer repair.
+async fn alert_unrecoverable(deps: &Deps, id: &RunId, bucket: &str, prefix: &str, keys: &[String], run_id: &str) {
+    let now = deps.clock.now();
+    let alert = Alert::new(
+        AlertKind::VerificationFailed,
+        Severity::Critical,
+        format!(
+            "{} damaged backup cop(ies) of s3://{bucket}/{prefix} cannot be repaired: the source no longer has their content",
+            keys.len()
+        ),
+        format!("unrecoverable/{}", id.run),
+        now,
+    )
+    .resource(id.resource.arn.clone())
+    .detail("run", id.run.clone())
+    .detail("objects", keys.iter().take(100).cloned().collect::<Vec<_>>().join(", "));
+    Alerter::new(deps.catalog.clone(), deps.notifier.clone(), deps.clock.clone())
+        .raise_or_log(alert, run_id)
+        .await;
+}
+
 /// Which damaged keys this run repaired (copied again with the content the previous run
 /// recorded) and which it could not (the source changed or deleted them since).
 fn healing(
@@ -695,6 +721,9 @@ pub async fn run(
             key.clone(),
             "the source no longer has the damaged copy's content",
         );
+    }
+    if !report.unrecoverable.is_empty() {
+        alert_unrecoverable(deps, &id, &req.bucket, &req.prefix, &report.unrecoverable, run_id_).await;
     }
     let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev_all, None).await?;
     report.deleted = deleted;

@@ -53,6 +53,7 @@ fn world(page_size: &str, threshold: u64) -> World {
     let clock = Arc::new(ManualClock::new(now()));
     let deps = Deps {
         catalog: catalog.clone(),
+        notifier: Arc::new(lifeboat_testkit::RecordingNotifier::new()),
         clock: clock.clone(),
         source: source.clone(),
         backup: backup.clone(),

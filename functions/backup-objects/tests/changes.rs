@@ -56,6 +56,7 @@ fn world(extra: &[(&str, &str)]) -> World {
     .unwrap();
     let deps = Deps {
         catalog: catalog.clone(),
+        notifier: Arc::new(lifeboat_testkit::RecordingNotifier::new()),
         clock: clock.clone(),
         source: store.clone(),
         backup: store.clone(),

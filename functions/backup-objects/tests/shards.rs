@@ -57,6 +57,7 @@ fn world(page_size: u32) -> World {
     let clock = Arc::new(ManualClock::new(now()));
     let deps = Deps {
         catalog: catalog.clone(),
+        notifier: Arc::new(lifeboat_testkit::RecordingNotifier::new()),
         clock: clock.clone(),
         source: store.clone(),
         backup: store.clone(),

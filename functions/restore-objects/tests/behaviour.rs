@@ -38,6 +38,7 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
     .unwrap();
     let backup = backup_objects::Deps {
         catalog: catalog.clone(),
+        notifier: Arc::new(lifeboat_testkit::RecordingNotifier::new()),
         clock: clock.clone(),
         source: store.clone(),
         backup: store.clone(),

@@ -74,6 +74,7 @@ async fn world(extra: &[(&str, &str)]) -> World {
     store.insert("photos", "small.txt", b"tiny");
     let backup = backup_objects::Deps {
         catalog: catalog.clone(),
+        notifier: Arc::new(lifeboat_testkit::RecordingNotifier::new()),
         clock: clock.clone(),
         source: store.clone(),
         backup: store.clone(),
@@ -198,6 +199,7 @@ async fn a_superseded_copy_that_would_go_before_its_move_pays_off_stays() {
     w.store.insert("photos", "big-2.jpg", &vec![9u8; 300 * KIB]);
     let backup = backup_objects::Deps {
         catalog: w.catalog.clone(),
+        notifier: Arc::new(lifeboat_testkit::RecordingNotifier::new()),
         clock: w.clock.clone(),
         source: w.store.clone(),
         backup: w.store.clone(),

@@ -51,6 +51,7 @@ async fn world() -> World {
     .unwrap();
     let backup_deps = backup_objects::Deps {
         catalog: catalog.clone(),
+        notifier: Arc::new(lifeboat_testkit::RecordingNotifier::new()),
         clock: clock.clone(),
         source: store.clone(),
         backup: store.clone(),

@@ -54,8 +54,10 @@ async fn world(objects: usize) -> World {
         _ => None,
     })
     .unwrap();
+    let notifier = Arc::new(RecordingNotifier::new());
     let backup_deps = backup_objects::Deps {
         catalog: catalog.clone(),
+        notifier: notifier.clone(),
         clock: clock.clone(),
         source: store.clone(),
         backup: store.clone(),
@@ -67,7 +69,6 @@ async fn world(objects: usize) -> World {
     let report = backup_objects::handle(&backup_deps, event_for(req, "backup"))
         .await
         .unwrap();
-    let notifier = Arc::new(RecordingNotifier::new());
     World {
         deps: Deps {
             catalog: catalog.clone(),
@@ -195,6 +196,14 @@ async fn the_next_run_heals_a_damaged_copy_from_the_source_and_names_what_is_los
         "the source no longer has it"
     );
     assert_eq!(next.copied, 2, "{next:?}");
+    let lost: Vec<_> = w
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| a.dedupe_key.contains("unrecoverable"))
+        .collect();
+    assert_eq!(lost.len(), 1, "one alert names what cannot be repaired");
+    assert!(lost[0].details["objects"].contains(&changed.key));
     // The healed run reads back intact: verified again.
     let check = json!({"mode": "full", "recoveryPoint": next.recovery_point});
     let again = handle(&w.deps, event_for(check, "v2")).await.unwrap();
