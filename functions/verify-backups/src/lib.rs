@@ -359,14 +359,28 @@ async fn alert(deps: &Deps, report: &VerifyReport, run_id: &str) -> bool {
         .take(MAX_LISTED)
         .map(|f| format!("{} {} ({})", f.problem.as_str(), f.key, f.recovery_point))
         .collect();
+    let damaged = report.findings.iter().filter(|f| f.problem.damages_the_run()).count();
+    let summary = if damaged == 0 {
+        // Only later versions written over backup keys: the runs themselves are intact.
+        format!(
+            "{} backup key(s) written over behind Lifeboat's back (replaced); the runs' own versions are intact",
+            report.findings.len()
+        )
+    } else {
+        format!(
+            "{damaged} backup object(s) failed verification in {} recovery point(s)",
+            report.unverified.len()
+        )
+    };
+    let severity = if damaged == 0 {
+        Severity::High
+    } else {
+        Severity::Critical
+    };
     let mut alert = Alert::new(
         AlertKind::VerificationFailed,
-        Severity::Critical,
-        format!(
-            "{} backup object(s) failed verification in {} recovery point(s)",
-            report.findings.len(),
-            report.unverified.len()
-        ),
+        severity,
+        summary,
         run_id,
         deps.clock.now(),
     )

@@ -1,6 +1,7 @@
 //! The S3 part of the demo: a bucket of files backed up incrementally into the DR backup
-//! bucket (versioned, Object Lock), a verification that finds a byte flipped behind
-//! Lifeboat's back, and a point-in-time restore to a new prefix; then media under a tiered
+//! bucket (versioned, Object Lock), a verification that finds a copy written over behind
+//! Lifeboat's back, a lost copy healed by the next run, and a point-in-time restore to a
+//! new prefix; then media under a tiered
 //! policy moving to GLACIER_IR and GLACIER as it ages (the clock is injected), and a
 //! restore from GLACIER.
 
@@ -68,7 +69,8 @@ pub async fn run(env: &TestEnv) -> Result<()> {
         second.unchanged
     );
 
-    // A byte flipped in a backup copy, behind Lifeboat's back.
+    // A byte flipped in a copy written over a backup key, behind Lifeboat's back: the run's
+    // own version is intact (what a restore reads), the new version is reported as replaced.
     let rp = env
         .catalog()
         .get(&first.recovery_point)
@@ -114,6 +116,7 @@ pub async fn run(env: &TestEnv) -> Result<()> {
         .set_version_id(bad)
         .send()
         .await?;
+    heal(env, &deps, &bak, &second, &req(3)).await?;
 
     // Point-in-time restore as of run 1, to a new prefix.
     let restore = restore_deps(env, s);
@@ -147,6 +150,80 @@ pub async fn run(env: &TestEnv) -> Result<()> {
         );
     }
     println!();
+    Ok(())
+}
+
+/// A backup copy lost (its very version deleted by someone holding the governance bypass),
+/// found missing by verification, and copied again from the source by the next run, which
+/// verifies again.
+async fn heal(
+    env: &TestEnv,
+    deps: &backup_objects::Deps,
+    bak: &str,
+    previous: &backup_objects::BackupReport,
+    next: &BackupRequest,
+) -> Result<()> {
+    let mref = previous.manifest.clone().ok_or("run 2 has no manifest")?;
+    let store = lifeboat_tests::s3::store(env, DR, deps.settings.tuning);
+    let manifest = lifeboat::object_store::runs::load_manifest(store.as_ref(), &mref).await?;
+    let deleted = manifest
+        .live()
+        .find(|e| e.key == "invoices/11.txt")
+        .ok_or("no invoices/11.txt in run 2")?;
+    lifeboat_tests::s3::client(env, DR)
+        .delete_object()
+        .bucket(bak)
+        .key(&deleted.backup_key)
+        .set_version_id(deleted.backup_version_id.clone())
+        .bypass_governance_retention(true)
+        .send()
+        .await?;
+    let verify = verify_deps(env);
+    let one = |rp: &lifeboat_domain::RecoveryPointId| VerifyRequest {
+        mode: Mode::Full,
+        sample: None,
+        seed: None,
+        recovery_point: Some(rp.to_string()),
+        restore_sample: None,
+        restore_tier: None,
+        restore_every_days: None,
+    };
+    let found = verify_backups::run(
+        &verify,
+        &one(&previous.recovery_point),
+        &format!("{}-demo-verify-2", env.prefix),
+    )
+    .await?;
+    for f in &found.findings {
+        println!(
+            "  a copy deleted with the governance bypass: found {} {} (run 2 unverified)",
+            f.problem.as_str(),
+            f.key
+        );
+    }
+    let healed = backup_objects::run(
+        deps,
+        &BackupRequest {
+            full_listing: true,
+            ..next.clone()
+        },
+        "demo-s3-3",
+        None,
+    )
+    .await?;
+    let again = verify_backups::run(
+        &verify,
+        &one(&healed.recovery_point),
+        &format!("{}-demo-verify-3", env.prefix),
+    )
+    .await?;
+    println!(
+        "  run 3 (full listing): healed {:?} from the source (same SHA-256), unrecoverable {:?}; verify: {} verified, {} unverified",
+        healed.healed,
+        healed.unrecoverable,
+        again.verified.len(),
+        again.unverified.len()
+    );
     Ok(())
 }
 
