@@ -108,6 +108,9 @@ pub(crate) struct FeedRun<'a> {
     pub waiting: Option<u64>,
     /// Stop taking new keys after this (the Lambda deadline less a margin).
     pub deadline: Option<DateTime<Utc>>,
+    /// Keys whose copy the previous run's verification found damaged: read and copied
+    /// again like changed ones.
+    pub damaged: &'a BTreeSet<String>,
 }
 
 impl FeedRun<'_> {
@@ -189,7 +192,9 @@ impl FeedRun<'_> {
             (saved.into_iter().collect::<BTreeSet<String>>(), Drained::default())
         } else {
             let mut d = self.drain().await?;
-            (std::mem::take(&mut d.keys), d)
+            let mut keys = std::mem::take(&mut d.keys);
+            keys.extend(self.damaged.iter().cloned());
+            (keys, d)
         };
         // Before any copy: a crash from here on resumes with these keys.
         cp.changes = Some(keys.iter().cloned().collect());
@@ -197,12 +202,18 @@ impl FeedRun<'_> {
         release(deps, self.queue, &drained.others).await;
 
         let prev: HashMap<&str, &ManifestEntry> = previous.live().map(|e| (e.key.as_str(), e)).collect();
+        // A damaged copy is never found "unchanged": it is read and copied again.
+        let readable: HashMap<&str, &ManifestEntry> = prev
+            .iter()
+            .filter(|(k, _)| !self.damaged.contains(**k))
+            .map(|(k, e)| (*k, *e))
+            .collect();
         let pass = Pass {
             deps,
             bucket: &req.bucket,
             prefix: &req.prefix,
             run,
-            prev: &prev,
+            prev: &readable,
             careful: self.careful,
         };
         let pass = &pass;
@@ -247,6 +258,8 @@ impl FeedRun<'_> {
         report.unchanged += carried.len() as u64;
         let mut entries = std::mem::take(&mut cp.entries);
         entries.extend(carried);
+        (report.healed, report.unrecoverable) = crate::healing(self.damaged, &prev, &entries);
+        crate::report_unrecoverable(deps, id, req, &report.unrecoverable, &mut log).await;
         let full_at = previous.full_listing_at();
         let (mref, deleted) = complete(deps, id, &req.bucket, &req.prefix, entries, &prev, Some(full_at)).await?;
         report.deleted = deleted;

@@ -7,8 +7,8 @@
 //! server-side (conditional on the ETag that was hashed; multipart UploadPartCopy above
 //! the threshold) under the run's own key, with the retention and legal hold configured.
 //! A copy the previous run's verification found damaged (missing, truncated, corrupted or
-//! replaced) is never carried over: a full-listing run reads it from the source and copies
-//! it again, reporting it `healed` when the source still has the content the damaged copy
+//! replaced) is never carried over: the next run (full listing or change queue; not yet a
+//! sharded run) reads it from the source and copies it again, reporting it `healed` when the source still has the content the damaged copy
 //! recorded (same SHA-256) and `unrecoverable` when it does not (changed or deleted since).
 //! A checkpoint is saved in the backup bucket at most every [`CHECKPOINT_EVERY`] of listing
 //! and whenever an invocation stops early: one that runs out of time (or pages) answers
@@ -569,7 +569,7 @@ async fn advance(
 /// The keys whose backup copy the newest verification of the previous run found damaged
 /// (as `verification_failed` lists them: `<problem>: <key>`, at most the first 100; a
 /// later run repairs the rest).
-async fn previous_damage(deps: &Deps, arn: &str, current: &RecoveryPointId) -> PortResult<BTreeSet<String>> {
+pub(crate) async fn previous_damage(deps: &Deps, arn: &str, current: &RecoveryPointId) -> PortResult<BTreeSet<String>> {
     let runs = completed_runs(deps.catalog.as_ref(), arn).await?;
     Ok(runs
         .iter()
@@ -589,6 +589,21 @@ async fn previous_damage(deps: &Deps, arn: &str, current: &RecoveryPointId) -> P
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// Logs and alerts (once per run) the damaged copies the source can no longer repair.
+async fn report_unrecoverable(deps: &Deps, id: &RunId, req: &BackupRequest, keys: &[String], log: &mut RunLog) {
+    for key in keys {
+        tracing::error!(run = %id.run, key = %key, "damaged backup copy whose content the source no longer has");
+        log.action(
+            "unrecoverable",
+            key.clone(),
+            "the source no longer has the damaged copy's content",
+        );
+    }
+    if !keys.is_empty() {
+        alert_unrecoverable(deps, id, &req.bucket, &req.prefix, keys, &id.run).await;
+    }
 }
 
 /// One alert per run: damaged copies of earlier runs that the source can no longer repair.
@@ -614,7 +629,7 @@ async fn alert_unrecoverable(deps: &Deps, id: &RunId, bucket: &str, prefix: &str
 
 /// Which damaged keys this run repaired (copied again with the content the previous run
 /// recorded) and which it could not (the source changed or deleted them since).
-fn healing(
+pub(crate) fn healing(
     damaged: &BTreeSet<String>,
     prev: &HashMap<&str, &ManifestEntry>,
     entries: &[ManifestEntry],
@@ -666,6 +681,9 @@ pub async fn run(
     let ckey = checkpoint_key(&req.bucket, &req.prefix, run);
     let (mut cp, careful) = open_checkpoint(deps, run, &ckey).await?;
     let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
+    // Copies the last verification found damaged are not carried over: they are read
+    // from the source and copied again, like changed objects.
+    let damaged = previous_damage(deps, &id.resource.arn, &id.rp_id).await?;
     let mut reason = None;
     if let Some(queue) = &req.change_queue {
         match changes::choose(deps, req, queue, previous.as_ref(), &cp).await? {
@@ -682,6 +700,7 @@ pub async fn run(
                         careful,
                         waiting,
                         deadline,
+                        damaged: &damaged,
                     };
                     return feed.run(previous, cp, log).await;
                 }
@@ -689,9 +708,6 @@ pub async fn run(
             }
         }
     }
-    // Copies the last verification found damaged are not carried over: they are read
-    // from the source and copied again, like changed objects.
-    let damaged = previous_damage(deps, &id.resource.arn, &id.rp_id).await?;
     let prev_all = previous_entries(previous.as_ref(), |_| true);
     let prev = previous_entries(previous.as_ref(), |k| !damaged.contains(k));
     let pass = Pass {
@@ -714,17 +730,7 @@ pub async fn run(
     }
     let entries = std::mem::take(&mut cp.entries);
     (report.healed, report.unrecoverable) = healing(&damaged, &prev_all, &entries);
-    for key in &report.unrecoverable {
-        tracing::error!(run = %run, key = %key, "damaged backup copy whose content the source no longer has");
-        log.action(
-            "unrecoverable",
-            key.clone(),
-            "the source no longer has the damaged copy's content",
-        );
-    }
-    if !report.unrecoverable.is_empty() {
-        alert_unrecoverable(deps, &id, &req.bucket, &req.prefix, &report.unrecoverable, run_id_).await;
-    }
+    report_unrecoverable(deps, &id, req, &report.unrecoverable, &mut log).await;
     let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev_all, None).await?;
     report.deleted = deleted;
     report.listing_reason = reason;

@@ -62,7 +62,10 @@ async fn world(objects: usize) -> World {
         source: store.clone(),
         backup: store.clone(),
         settings,
-        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new("unused", now())),
+        changes: Arc::new(lifeboat_testkit::changes::InMemoryChangeFeed::new(
+            "https://sqs.us-east-1.amazonaws.com/123456789012/photos-changes",
+            now(),
+        )),
     };
     // The backup run to verify, through backup-objects' handler.
     let req = json!({"bucket": "photos", "prefix": "p/", "policy": "gold", "scheduledTime": now()});
@@ -205,6 +208,31 @@ async fn the_next_run_heals_a_damaged_copy_from_the_source_and_names_what_is_los
     assert_eq!(lost.len(), 1, "one alert names what cannot be repaired");
     assert!(lost[0].details["objects"].contains(&changed.key));
     // The healed run reads back intact: verified again.
+    let check = json!({"mode": "full", "recoveryPoint": next.recovery_point});
+    let again = handle(&w.deps, event_for(check, "v2")).await.unwrap();
+    assert_eq!(again.verified, vec![next.recovery_point.clone()], "{again:?}");
+}
+
+#[tokio::test]
+async fn a_run_from_the_change_queue_heals_a_damaged_copy_too() {
+    let w = world(6).await;
+    let m = manifest(&w).await;
+    let rotten = &m.entries[2];
+    w.store.rot("vault", &rotten.backup_key, 5);
+    assert_eq!(full(&w.deps, "v1").await.unwrap().unverified, vec![w.rp.clone()]);
+
+    // The next run reads only what its change queue names (nothing changed): the damaged
+    // copy is read and copied again all the same.
+    let later = now() + chrono::Duration::hours(1);
+    w.clock.set(later);
+    let req = json!({"bucket": "photos", "prefix": "p/", "policy": "gold", "scheduledTime": later,
+                     "changeQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/photos-changes"});
+    let next = backup_objects::handle(&w.backups, event_for(req, "backup-2"))
+        .await
+        .unwrap();
+    assert_eq!(next.listing, lifeboat_domain::manifest::Listing::Changes, "{next:?}");
+    assert_eq!(next.healed, vec![rotten.key.clone()]);
+    assert_eq!((next.copied, next.unchanged), (1, 5), "{next:?}");
     let check = json!({"mode": "full", "recoveryPoint": next.recovery_point});
     let again = handle(&w.deps, event_for(check, "v2")).await.unwrap();
     assert_eq!(again.verified, vec![next.recovery_point.clone()], "{again:?}");
