@@ -30,16 +30,20 @@ async fn cluster_exists(env: &TestEnv, region: &str, id: &str) -> bool {
         .is_ok_and(|o| !o.db_clusters().is_empty())
 }
 
+/// Policy `<prefix>-gold`: hourly, copies to the DR region with a key of its own.
+async fn gold(env: &TestEnv) -> lifeboat_domain::Policy {
+    let key = env.create_kms_key(DR).await.unwrap();
+    env.put_policy(&format!(
+        r#"{{"name":"{{prefix}}-gold","every":"1h","rpo":"2h","retain":24,"copies":[{{"region":"{DR}","kms_key_id":"{key}"}}]}}"#
+    ))
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn snapshots_and_their_copies_are_proven_by_restoring_them_and_the_test_databases_go() {
     let env = TestEnv::start().await.unwrap();
-    let key = env.create_kms_key(DR).await.unwrap();
-    let policy = env
-        .put_policy(&format!(
-            r#"{{"name":"{{prefix}}-gold","every":"1h","rpo":"2h","retain":24,"copies":[{{"region":"{DR}","kms_key_id":"{key}"}}]}}"#
-        ))
-        .await
-        .unwrap();
+    let policy = gold(&env).await;
     let orders = env.name("orders");
     let ledger = env.name("ledger");
     let orders_arn = env.create_instance(&orders, policy.name.as_str()).await.unwrap();
@@ -130,13 +134,7 @@ async fn snapshots_and_their_copies_are_proven_by_restoring_them_and_the_test_da
 #[tokio::test]
 async fn a_test_database_whose_tag_no_longer_names_the_test_is_left_alone() {
     let env = TestEnv::start().await.unwrap();
-    let key = env.create_kms_key(DR).await.unwrap();
-    let policy = env
-        .put_policy(&format!(
-            r#"{{"name":"{{prefix}}-gold","every":"1h","rpo":"2h","retain":24,"copies":[{{"region":"{DR}","kms_key_id":"{key}"}}]}}"#
-        ))
-        .await
-        .unwrap();
+    let policy = gold(&env).await;
     let orders = env.name("orders");
     let arn = env.create_instance(&orders, policy.name.as_str()).await.unwrap();
     let source = back_up(&env, &env.config(""), &[arn]).await.unwrap().remove(0);

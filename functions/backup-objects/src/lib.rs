@@ -46,6 +46,7 @@ use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{completed_runs, load_manifest};
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat::object_store::{digest, read_all};
+use lifeboat::verify::Problem;
 use lifeboat_domain::Region;
 use lifeboat_domain::manifest::{
     Checkpoint, ListedObject, Listing, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key,
@@ -566,31 +567,6 @@ async fn advance(
     Ok((counts, RunStatus::Complete))
 }
 
-/// The keys whose backup copy the newest verification of the previous run found damaged
-/// (as `verification_failed` lists them: `<problem>: <key>`, at most the first 100; a
-/// later run repairs the rest).
-pub(crate) async fn previous_damage(deps: &Deps, arn: &str, current: &RecoveryPointId) -> PortResult<BTreeSet<String>> {
-    let runs = completed_runs(deps.catalog.as_ref(), arn).await?;
-    Ok(runs
-        .iter()
-        .find(|p| &p.id != current)
-        .and_then(|p| p.verification_failed.as_ref())
-        .map(|f| {
-            f.problems
-                .iter()
-                .filter_map(|line| line.split_once(": "))
-                .filter(|(problem, _)| {
-                    matches!(
-                        *problem,
-                        "missing" | "truncated" | "corrupted" | "replaced" | "store-checksum"
-                    )
-                })
-                .map(|(_, key)| key.to_owned())
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 /// Logs and alerts (once per run) the damaged copies the source can no longer repair.
 async fn report_unrecoverable(deps: &Deps, id: &RunId, req: &BackupRequest, keys: &[String], log: &mut RunLog) {
     for key in keys {
@@ -680,10 +656,9 @@ pub async fn run(
     let mut log = RunLog::start(FUNCTION, run_id_, deps.clock.now());
     let ckey = checkpoint_key(&req.bucket, &req.prefix, run);
     let (mut cp, careful) = open_checkpoint(deps, run, &ckey).await?;
-    let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
     // Copies the last verification found damaged are not carried over: they are read
     // from the source and copied again, like changed objects.
-    let damaged = previous_damage(deps, &id.resource.arn, &id.rp_id).await?;
+    let (previous, damaged) = previous_run(deps, &id.resource.arn, &id.rp_id).await?;
     let mut reason = None;
     if let Some(queue) = &req.change_queue {
         match changes::choose(deps, req, queue, previous.as_ref(), &cp).await? {
@@ -859,20 +834,39 @@ async fn save_checkpoint(deps: &Deps, key: &str, cp: &Checkpoint) -> PortResult<
 /// The newest completed run's manifest, if any and if intact. An unreadable one makes
 /// this run a full copy (logged), never a wrong incremental one.
 async fn previous_manifest(deps: &Deps, arn: &str, current: &RecoveryPointId) -> PortResult<Option<Manifest>> {
+    Ok(previous_run(deps, arn, current).await?.0)
+}
+
+/// The newest completed run before `current`: its manifest (see [`previous_manifest`])
+/// and the keys whose backup copy its latest verification found damaged (as
+/// `verification_failed` lists them, `<problem>: <key>`, at most the first 100: a later
+/// run repairs the rest). One catalog query.
+async fn previous_run(
+    deps: &Deps,
+    arn: &str,
+    current: &RecoveryPointId,
+) -> PortResult<(Option<Manifest>, BTreeSet<String>)> {
     let runs = completed_runs(deps.catalog.as_ref(), arn).await?;
-    let Some(mref) = runs
+    let Some(previous) = runs.iter().find(|p| &p.id != current) else {
+        return Ok((None, BTreeSet::new()));
+    };
+    let damaged = previous
+        .verification_failed
         .iter()
-        .filter(|p| &p.id != current)
-        .find_map(|p| p.manifest.as_ref())
-    else {
-        return Ok(None);
+        .flat_map(|f| &f.problems)
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(problem, _)| Problem::from_name(problem).is_some_and(|p| p != Problem::Manifest))
+        .map(|(_, key)| key.to_owned())
+        .collect();
+    let Some(mref) = previous.manifest.as_ref() else {
+        return Ok((None, damaged));
     };
     match load_manifest(deps.backup.as_ref(), mref).await {
-        Ok(m) => Ok(Some(m)),
+        Ok(m) => Ok((Some(m), damaged)),
         Err(lifeboat::object_store::runs::ManifestReadError::Port(e)) if e.is_transient() => Err(e),
         Err(e) => {
             tracing::error!(error = %e, manifest = %mref.key, "previous manifest unusable: copying everything");
-            Ok(None)
+            Ok((None, damaged))
         }
     }
 }

@@ -161,6 +161,10 @@ pub struct Report {
     /// Instance time of restore tests in the last 24 hours, and the budget (seconds).
     pub used_secs: u64,
     pub budget_secs: u64,
+    /// Tests that could not be moved on or started this time (`<recovery point>: <why>`);
+    /// the others went on, and the next run tries these again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 /// test-restores as one invocation.
@@ -240,27 +244,41 @@ async fn run(deps: &Deps, work: &Work, run_id: &str, mut log: RunLog) -> Result<
         budget_secs: deps.settings.daily_budget.as_secs(),
         ..Report::default()
     };
-    // Tests in flight first: they free capacity and budget for new ones.
-    for p in database_points(deps.catalog.as_ref()).await? {
-        if p.restore_test.as_ref().is_some_and(RestoreTest::in_flight) {
-            let rule = policies.get(&p.policy).map(|pol| &pol.restore_tests);
-            let tested = advance::advance(deps, &p, rule, &alerter, run_id).await?;
-            log.action("advance", p.id.to_string(), tested.outcome.clone());
-            match tested.outcome.as_str() {
-                "passed" => report.passed += 1,
-                "failed" => report.failed += 1,
-                "torn-down" => report.torn_down += 1,
-                _ => {}
+    // Tests in flight first: they free capacity and budget for new ones. One test's
+    // failure never stops the others.
+    let mut points = database_points(deps.catalog.as_ref()).await?;
+    let mut moved = Vec::new();
+    for p in points
+        .iter()
+        .filter(|p| p.restore_test.as_ref().is_some_and(RestoreTest::in_flight))
+    {
+        let rule = policies.get(&p.policy).map(|pol| &pol.restore_tests);
+        match advance::advance(deps, p, rule, &alerter, run_id).await {
+            Ok(tested) => {
+                log.action("advance", p.id.to_string(), tested.outcome.clone());
+                match tested.outcome.as_str() {
+                    "passed" => report.passed += 1,
+                    "failed" => report.failed += 1,
+                    "torn-down" => report.torn_down += 1,
+                    _ => {}
+                }
+                report.advanced.push(tested);
             }
-            report.advanced.push(tested);
+            Err(e) => report.errors.push(format!("{}: {}", p.id, e.message)),
         }
+        moved.push(p.id.clone());
     }
     if *work != Work::Advance {
         let one = match work {
             Work::One(id) => Some(id),
             Work::Due | Work::Advance => None,
         };
-        let points = database_points(deps.catalog.as_ref()).await?;
+        // The points moved on, as they are now (the rest are as listed).
+        for fresh in deps.catalog.get_many(&moved).await? {
+            if let Some(p) = points.iter_mut().find(|p| p.id == fresh.id) {
+                *p = fresh;
+            }
+        }
         start::start_due(deps, &points, &policies, one, &alerter, run_id, &mut report).await?;
     }
     for t in &report.started {
@@ -268,6 +286,13 @@ async fn run(deps: &Deps, work: &Work, run_id: &str, mut log: RunLog) -> Result<
     }
     log.count("started");
     log.finish(deps.catalog.as_ref(), deps.clock.now()).await;
+    if !report.errors.is_empty() {
+        return Err(FunctionError::retryable(format!(
+            "{} restore test(s) could not go on; safe to retry: {}",
+            report.errors.len(),
+            report.errors.join("; ")
+        )));
+    }
     Ok(report)
 }
 

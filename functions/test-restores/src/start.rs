@@ -180,7 +180,13 @@ pub(crate) async fn start_due(
             alert_no_network(alerter, &p, run_id, now).await;
             continue;
         };
-        let tested = begin(deps, &p, rule, network, alerter, run_id).await?;
+        let tested = match begin(deps, &p, rule, network, alerter, run_id).await {
+            Ok(t) => t,
+            Err(e) => {
+                report.errors.push(format!("{}: {}", p.id, e.message));
+                continue;
+            }
+        };
         if tested.outcome == "restoring" {
             in_flight += 1;
             used += MIN_BILLED;

@@ -37,6 +37,20 @@ impl Problem {
         self != Self::Replaced
     }
 
+    /// The problem `name` (as [`Problem::as_str`] writes it), if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Missing,
+            Self::Truncated,
+            Self::Corrupted,
+            Self::Replaced,
+            Self::StoreChecksum,
+            Self::Manifest,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "missing",
