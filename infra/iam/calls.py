@@ -66,6 +66,10 @@ ACTIONS = {
     "S3:UploadPart": ["s3:PutObject"],
     "S3:CompleteMultipartUpload": ["s3:PutObject"],
     "S3:DeleteObjects": ["s3:DeleteObject"],
+    # With a versionId S3 asks for s3:DeleteObjectVersion, without one (a delete marker)
+    # for s3:DeleteObject; the log names the operation only, so either grant passes here
+    # ("|": any one of) and check.py proves which keys each role may delete.
+    "S3:DeleteObject": ["s3:DeleteObject|s3:DeleteObjectVersion"],
     "S3:GetBucketLifecycleConfiguration": ["s3:GetLifecycleConfiguration"],
     "S3:PutBucketLifecycleConfiguration": ["s3:PutLifecycleConfiguration"],
     "S3:GetObjectLockConfiguration": ["s3:GetBucketObjectLockConfiguration"],
@@ -201,7 +205,7 @@ def evaluate(used: dict[str, set[str]], roles: dict[str, list[dict]]) -> tuple[l
                     policies = roles.get(f"{profile}:{fn}")
                     if policies is None:
                         continue
-                    ok = granted(policies, action)
+                    ok = any(granted(policies, a) for a in action.split("|"))
                     lines.append(f"{profile:<11} {fn:<24} {op:<44} {action:<44} {'granted' if ok else 'NOT GRANTED'}")
                     if not ok:
                         failures.append(f"[{profile}] {fn} calls {op}: its role grants no {action}")

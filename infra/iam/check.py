@@ -547,6 +547,19 @@ class Checker:
                 snap = f"arn:aws:rds:{region}:{ACCOUNT}:snapshot:lb-gold-orders-20261123-1800"
                 self.as_role("own work", "function ExpireRecoveryPointsFunction", role, "rds:DeleteDBSnapshot", snap,
                              context=tagged(snap, LIFEBOAT_TAGS))
+        if "ExpireRecoveryPointsFunction" in fns:
+            # Expired S3 runs and config bundles: versions under lifeboat/ in the backup
+            # bucket, and nothing else there (no delete markers, no user keys).
+            role, w = fns["ExpireRecoveryPointsFunction"], "function ExpireRecoveryPointsFunction"
+            bucket = params["S3BackupBucketName"]
+            copy = f"arn:aws:s3:::{bucket}/lifeboat/photos/2026-1a2b3c4d/data/lb-gold-photos-2026-1a2b3c4d-20261123-1800/2026/a.jpg"
+            manifest = f"arn:aws:s3:::{bucket}/lifeboat/photos/2026-1a2b3c4d/manifests/lb-gold-photos-2026-1a2b3c4d-20261123-1800.jsonl.zst"
+            for target in (copy, manifest):
+                self.as_role("own work", w, role, "s3:GetObjectVersion", target)
+                self.as_role("own work", w, role, "s3:DeleteObjectVersion", target)
+                self.as_role("own work", w, role, "s3:DeleteObject", target, allow=False)
+            self.as_role("own work", w, role, "s3:DeleteObjectVersion", f"arn:aws:s3:::{bucket}/exports/orders.parquet", allow=False)
+            self.as_role("own work", w, role, "s3:BypassGovernanceRetention", copy, allow=False)
         # Tables' copies: exports into each DR region's export bucket, imported there.
         exports = params.get("TableExportBucket")
         if isinstance(exports, str) and exports:

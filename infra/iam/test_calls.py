@@ -37,6 +37,7 @@ class Parsing(unittest.TestCase):
         self.assertEqual(calls.actions_of("S3:ListObjectsV2"), ["s3:ListBucket"])
         self.assertEqual(calls.actions_of("SFN:StartExecution"), ["states:StartExecution"])
         self.assertEqual(calls.actions_of("Lambda:Invoke"), ["lambda:InvokeFunction"])
+        self.assertEqual(calls.actions_of("S3:DeleteObject"), ["s3:DeleteObject|s3:DeleteObjectVersion"])
         with self.assertRaises(ValueError):
             calls.actions_of("Nonesuch:Do")
 
@@ -67,6 +68,12 @@ class OnTheTemplate(unittest.TestCase):
         self.assertEqual(self.run_log(FIRST_USE % ("copy-snapshots", "RDS:CopyDBSnapshot")), 0)
         self.assertEqual(self.run_log(FIRST_USE % ("verify-backups", "DynamoDB:DeleteTable")), 1)
         self.assertEqual(self.run_log(FIRST_USE % ("verify-backups", "RDS:DeleteDBInstance")), 1)
+
+    def test_a_delete_passes_with_either_delete_grant(self):
+        # expire-recovery-points deletes versions only (s3:DeleteObjectVersion); verify-backups
+        # deletes nothing in S3.
+        self.assertEqual(self.run_log(FIRST_USE % ("expire-recovery-points", "S3:DeleteObject")), 0)
+        self.assertEqual(self.run_log(FIRST_USE % ("verify-backups", "S3:DeleteObject")), 1)
 
     def test_an_unknown_function_or_an_empty_log_fails(self):
         self.assertEqual(self.run_log(FIRST_USE % ("no-such-function", "SNS:Publish")), 1)

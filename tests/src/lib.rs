@@ -223,6 +223,7 @@ impl TestEnv {
             "CATALOG_TABLE_NAME" => Some(table.clone()),
             "ALERTS_TOPIC_ARN" => Some(topic.clone()),
             "PRIMARY_REGION" => Some(PRIMARY.to_owned()),
+            "BACKUP_REGION" => Some(DR.to_owned()),
             "POLICY_TAG_KEY" => Some(tag.clone()),
             "DR_KMS_KEYS" => Some(keys.clone()),
             _ => None,

@@ -49,6 +49,7 @@ pub async fn back_up(env: &TestEnv, config: &Config, resources: &[String]) -> Re
     let create = create_snapshots::Deps {
         ports: env.ports(),
         config: config.clone(),
+        runs: create_snapshots::DataRuns::default(),
     };
     let request = BackupRequest {
         resources: resources.to_vec(),

@@ -199,3 +199,37 @@ pub async fn queue_depth(env: &TestEnv, url: &str) -> Result<u64> {
     };
     Ok(n(&A::ApproximateNumberOfMessages) + n(&A::ApproximateNumberOfMessagesNotVisible))
 }
+
+/// Data-set runs started in this process: a `backup-objects` request create-snapshots
+/// queues goes to that function's handler, wired to this world (its catalog and buckets).
+/// The Lambda hop alone is left out; the demo takes it through the local stack's bridge.
+#[derive(Debug)]
+pub struct InProcessRuns {
+    pub objects: backup_objects::Deps,
+}
+
+#[async_trait::async_trait]
+impl lifeboat_ports::lambda::AsyncInvoker for InProcessRuns {
+    async fn invoke_async(&self, function: &str, payload: &[u8]) -> lifeboat_ports::PortResult<()> {
+        use lifeboat_ports::PortError;
+        let event: serde_json::Value =
+            serde_json::from_slice(payload).map_err(|e| PortError::Invalid(format!("payload: {e}")))?;
+        if function != "backup-objects" {
+            return Err(PortError::NotFound(format!("no function {function} in this process")));
+        }
+        // On a runtime of its own, as a function's invocation runs in its own process.
+        let deps = self.objects.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(backup_objects::handle(&deps, lifeboat_testkit::event(event)))
+                .map(drop)
+                .map_err(|e| std::io::Error::other(format!("backup-objects: {e}")))
+        })
+        .await;
+        match ran {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(PortError::Unavailable(e.to_string())),
+            Err(e) => Err(PortError::Unavailable(format!("backup-objects panicked: {e}"))),
+        }
+    }
+}

@@ -44,6 +44,7 @@ fn create(fakes: &Fakes) -> create_snapshots::Deps {
     create_snapshots::Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     }
 }
 
@@ -121,6 +122,7 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
     let expire = expire_recovery_points::Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        backups: None,
     };
     let report = expire_recovery_points::run(&expire, &tick("2026-11-23T19:30:00Z"), "expire-1")
         .await
@@ -259,6 +261,7 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
     let expire = expire_recovery_points::Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        backups: None,
     };
     let report = expire_recovery_points::run(&expire, &tick("2026-11-23T19:00:00Z"), "expire-1")
         .await

@@ -18,6 +18,7 @@ fn create_deps(env: &TestEnv, keys: &str) -> create_snapshots::Deps {
     create_snapshots::Deps {
         ports: env.ports(),
         config: env.config(keys),
+        runs: create_snapshots::DataRuns::default(),
     }
 }
 

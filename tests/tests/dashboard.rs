@@ -26,6 +26,7 @@ async fn the_dashboard_shows_the_estate_with_no_console_errors() {
         &create_snapshots::Deps {
             ports: env.ports(),
             config: env.config(""),
+            runs: create_snapshots::DataRuns::default(),
         },
         &tick(&at),
         "dashboard-create",

@@ -35,6 +35,7 @@ async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections()
         &create_snapshots::Deps {
             ports: ports.clone(),
             config: config.clone(),
+            runs: create_snapshots::DataRuns::default(),
         },
         &tick(&at),
         "create",

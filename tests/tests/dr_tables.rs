@@ -116,6 +116,7 @@ async fn estate(dr: &DrEnv) -> (String, String, lifeboat_domain::RecoveryPointId
         &create_snapshots::Deps {
             ports: env.ports(),
             config: env.config(""),
+            runs: create_snapshots::DataRuns::default(),
         },
         &lifeboat::events::BackupRequest {
             resources: vec![table_arn.clone()],
@@ -562,6 +563,7 @@ async fn a_drill_imports_the_tables_copy_made_by_copy_snapshots_in_the_dr_region
         &create_snapshots::Deps {
             ports: ports.clone(),
             config: config.clone(),
+            runs: create_snapshots::DataRuns::default(),
         },
         &lifeboat::events::BackupRequest {
             resources: vec![table_arn.clone()],

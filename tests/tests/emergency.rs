@@ -30,6 +30,7 @@ async fn an_emergency_backup_is_made_at_once_and_its_copy_jumps_the_queue() {
     let create = create_snapshots::Deps {
         ports: env.ports(),
         config: env.config(""),
+        runs: create_snapshots::DataRuns::default(),
     };
     let mut copy = copy_snapshots::Deps {
         ports: env.ports(),

@@ -14,6 +14,7 @@ mod aws_backup_delegation;
 mod backup_cycle;
 mod config_backup;
 mod dashboard;
+mod data_sets;
 mod digest;
 mod dr;
 mod dr_tables;

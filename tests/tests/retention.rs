@@ -25,6 +25,7 @@ fn deps(env: &TestEnv) -> expire_recovery_points::Deps {
     expire_recovery_points::Deps {
         ports: env.ports(),
         config: env.config(""),
+        backups: None,
     }
 }
 

@@ -164,6 +164,7 @@ async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention
     let deps = create_snapshots::Deps {
         ports: env.ports(),
         config: env.config(""),
+        runs: create_snapshots::DataRuns::default(),
     };
     for (i, at) in ["2026-11-23T18:15:00Z", "2026-11-23T19:15:00Z", "2026-11-23T20:15:00Z"]
         .into_iter()
@@ -212,6 +213,7 @@ async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention
     let expire = expire_recovery_points::Deps {
         ports: env.ports(),
         config: env.config(""),
+        backups: None,
     };
     let report = expire_recovery_points::run(&expire, &lifeboat_tests::tick(&later), "expire-1")
         .await

@@ -48,10 +48,12 @@ async fn an_open_window_raises_frequency_and_blocks_expiry_until_it_closes() {
     let create = create_snapshots::Deps {
         ports: env.ports(),
         config: env.config(""),
+        runs: create_snapshots::DataRuns::default(),
     };
     let expire = expire_recovery_points::Deps {
         ports: env.ports(),
         config: env.config(""),
+        backups: None,
     };
 
     // Two ticks 15 minutes apart inside the window: two snapshots (daily outside it).

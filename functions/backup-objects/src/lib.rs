@@ -652,6 +652,41 @@ pub async fn run(
         report.manifest = done.manifest;
         return Ok(report);
     }
+    // One invocation at a time works on a run: a scheduled start that arrives while an
+    // earlier one is still listing (a slow run, a retried or late delivery) does nothing.
+    // The lease outlives the invocation's hard deadline, so a crashed holder frees it.
+    let lease = format!("s3-run#{}", id.rp_id);
+    let now = deps.clock.now();
+    let until = deadline.unwrap_or(now + chrono::Duration::minutes(15))
+        + chrono::Duration::from_std(DEADLINE_MARGIN).unwrap_or_default()
+        + chrono::Duration::minutes(1);
+    if !deps.catalog.acquire_lease(&lease, run_id_, until, now).await? {
+        let note = format!(
+            "another invocation is backing up run {} (lease {lease}): this one did nothing",
+            id.run
+        );
+        tracing::info!(run = %id.run, "{note}");
+        report.status = RunStatus::InProgress;
+        report.note = Some(note);
+        return Ok(report);
+    }
+    let result = run_leased(deps, req, run_id_, deadline, &id, report).await;
+    if let Err(e) = deps.catalog.release_lease(&lease, run_id_).await {
+        tracing::warn!(error = %e, lease, "could not release the run's lease; it lapses by itself");
+    }
+    result
+}
+
+/// [`run`] once the run's lease is held.
+async fn run_leased(
+    deps: &Deps,
+    req: &BackupRequest,
+    run_id_: &str,
+    deadline: Option<DateTime<Utc>>,
+    id: &RunId,
+    mut report: BackupReport,
+) -> Result<BackupReport, FunctionError> {
+    let s = &deps.settings;
     let run = id.run.as_str();
     let mut log = RunLog::start(FUNCTION, run_id_, deps.clock.now());
     let ckey = checkpoint_key(&req.bucket, &req.prefix, run);
@@ -668,7 +703,7 @@ pub async fn run(
                 if let Some(previous) = &previous {
                     let feed = changes::FeedRun {
                         deps,
-                        id: &id,
+                        id,
                         req,
                         queue,
                         ckey: &ckey,
@@ -705,8 +740,8 @@ pub async fn run(
     }
     let entries = std::mem::take(&mut cp.entries);
     (report.healed, report.unrecoverable) = healing(&damaged, &prev_all, &entries);
-    report_unrecoverable(deps, &id, req, &report.unrecoverable, &mut log).await;
-    let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev_all, None).await?;
+    report_unrecoverable(deps, id, req, &report.unrecoverable, &mut log).await;
+    let (mref, deleted) = complete(deps, id, &req.bucket, &req.prefix, entries, &prev_all, None).await?;
     report.deleted = deleted;
     report.listing_reason = reason;
     if let Some(queue) = &req.change_queue {
@@ -812,7 +847,7 @@ async fn complete(
     );
     rp.manifest = Some(mref.clone());
     rp.holds.legal_hold = s.legal_hold;
-    rp.holds.locked_until = s.lock.map(|(_, days)| now + chrono::Duration::days(i64::from(days)));
+    rp.holds.locked_until = s.lock.map(|(_, span)| now + span);
     match deps.catalog.insert(&rp).await {
         Ok(()) | Err(PortError::Conflict(_) | PortError::AlreadyExists(_)) => {}
         Err(e) => return Err(e.into()),

@@ -7,6 +7,10 @@
 //! window's stricter rule while one is open, from the policy or the resource's tag),
 //! requests first. This function applies that list.
 //!
+//! Data sets a policy names (S3 prefixes, config bundles) are due by the same slots: the
+//! tick starts their runs ([`data_runs`]) and their recovery points appear when the runs
+//! complete.
+//!
 //! Idempotent by construction: the snapshot name is derived from resource + policy + slot
 //! (or the request's time), so a replayed trigger finds the snapshot (or the record) it
 //! already made; a request id already carried out is not carried out again. A crash
@@ -44,10 +48,16 @@ const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_mins(1);
 /// A request whose run crashed may be taken up again after this long.
 const REQUEST_STALE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
+pub mod data_runs;
+
+pub use data_runs::{DataRuns, RunTargets};
+
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub ports: Ports,
     pub config: Config,
+    /// What starts the runs of data sets (S3 prefixes, config bundles).
+    pub runs: DataRuns,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -56,6 +66,10 @@ pub struct Report {
     /// The slot each policy's tick fell into.
     pub slots: BTreeMap<String, String>,
     pub created: Vec<RecoveryPointId>,
+    /// Data sets' runs started (queued or running): their recovery points are recorded
+    /// when the runs complete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub started: Vec<RecoveryPointId>,
     /// Snapshots found in AWS that the catalog did not know (after a crash).
     pub adopted: Vec<RecoveryPointId>,
     /// Already recorded for this slot: nothing done.
@@ -158,6 +172,7 @@ pub fn record_metrics(report: &Report, metrics: &mut Metrics) {
 
 enum Outcome {
     Created(RecoveryPointId),
+    Started(RecoveryPointId, data_runs::Started),
     Adopted(RecoveryPointId),
     AlreadyRecorded,
     Failed(ItemFailure, bool),
@@ -255,14 +270,41 @@ pub async fn run_request_until(
     let policies = load_policies(ports.catalog.as_ref(), &alerter, run_id, now).await?;
     // Unknown-policy alerts belong to the scheduled runs; a request only names its own.
     let resources = discover(ports, &deps.config, &policies).await?.protected;
-    let known: BTreeSet<&str> = resources.iter().map(|r| r.resource.arn.as_str()).collect();
+    // A data set's on-demand run is a request of its own function (backup-objects with a
+    // requestId, backup-config): not a snapshot.
+    let data_sets: BTreeSet<&str> = resources
+        .iter()
+        .filter(|r| r.resource.kind.is_data_set())
+        .map(|r| r.resource.arn.as_str())
+        .collect();
+    let known: BTreeSet<&str> = resources
+        .iter()
+        .filter(|r| !r.resource.kind.is_data_set())
+        .map(|r| r.resource.arn.as_str())
+        .collect();
     let (wanted, unprotected): (Vec<&String>, Vec<&String>) =
         request.resources.iter().partition(|arn| known.contains(arn.as_str()));
+    let (data_set_asked, unprotected): (Vec<&String>, Vec<&String>) = unprotected
+        .into_iter()
+        .partition(|arn| data_sets.contains(arn.as_str()));
+    for arn in data_set_asked {
+        report.skipped.push(ItemFailure {
+            subject: arn.clone(),
+            code: "data-set".into(),
+            message: "a data set's on-demand run is asked of backup-objects (with a requestId) or backup-config, not create-snapshots".into(),
+        });
+    }
     if wanted.is_empty() {
+        let why: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|f| format!("{}: {}", f.subject, f.message))
+            .chain(unprotected.iter().map(|a| (*a).clone()))
+            .collect();
         return Err(FunctionError::not_found(format!(
-            "none of the requested resources is protected by a valid policy (tag it with {}): {}",
+            "none of the requested resources is a database or table protected by a valid policy (tag it with {}): {}",
             deps.config.policy_tag_key,
-            unprotected.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+            why.join(", ")
         )));
     }
     for arn in unprotected {
@@ -368,6 +410,17 @@ async fn apply(
                 log.action("adopted", id.as_str(), "existing snapshot recorded");
                 report.adopted.push(id);
             }
+            Outcome::Started(id, how) => {
+                let what = match how {
+                    data_runs::Started::Queued { function } => format!("run queued: {function} invoked"),
+                    data_runs::Started::Execution { arn } => format!("run under way: execution {arn}"),
+                    data_runs::Started::AlreadyRan => {
+                        "its execution already ran (one per run name): not started again".to_owned()
+                    }
+                };
+                log.action("started", id.as_str(), what);
+                report.started.push(id);
+            }
             Outcome::AlreadyRecorded => report.already_recorded += 1,
             Outcome::Failed(f, is_transient) => {
                 transient += usize::from(is_transient);
@@ -377,6 +430,7 @@ async fn apply(
         }
     }
     report.created.sort();
+    report.started.sort();
     report.adopted.sort();
     log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
     if report.remaining > 0 {
@@ -410,17 +464,31 @@ async fn start_chunk(
 ) -> Vec<Outcome> {
     stream::iter(chunk)
         .map(|c| {
-            let delegated = policies.get(&c.policy).and_then(|p| p.aws_backup.as_ref());
+            let policy = policies.get(&c.policy);
+            let delegated = policy.and_then(|p| p.aws_backup.as_ref());
             async move {
-                match delegated {
-                    Some(target) => ensure_job(deps, alerter, c, target, run_id).await,
-                    None => ensure(deps, alerter, c, run_id).await,
+                match (policy, delegated) {
+                    (Some(p), _) if c.resource.kind.is_data_set() => start_run(deps, p, c).await,
+                    (_, Some(target)) => ensure_job(deps, alerter, c, target, run_id).await,
+                    _ => ensure(deps, alerter, c, run_id).await,
                 }
             }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await
+}
+
+/// Starts a data set's run; its record appears when the run completes.
+async fn start_run(deps: &Deps, policy: &Policy, w: CreateAction) -> Outcome {
+    match data_runs::start(&deps.runs, policy, &w).await {
+        Ok(how) => Outcome::Started(w.id, how),
+        Err(f) => {
+            let transient = matches!(f.code.as_str(), "throttled" | "unavailable");
+            tracing::warn!(recovery_point = %w.id, code = %f.code, message = %f.message, "run not started");
+            Outcome::Failed(f, transient)
+        }
+    }
 }
 
 /// The tags every Lifeboat snapshot carries; they let a later run adopt it.

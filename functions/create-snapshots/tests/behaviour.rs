@@ -35,6 +35,7 @@ fn setup() -> (Fakes, Deps) {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
     (fakes, deps)
 }
@@ -399,6 +400,7 @@ async fn a_run_out_of_time_starts_one_chunk_ends_retryable_and_the_retry_finishe
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
     let tick: Value = serde_json::from_str(TICK).unwrap();
     // Past its stop instant: the first chunk (32) is started, the rest is left for the retry.
@@ -433,6 +435,7 @@ async fn the_alert_window_sends_a_repeated_warning_for_one_resource_once() {
         let deps = Deps {
             ports,
             config: Fakes::config(),
+            runs: create_snapshots::DataRuns::default(),
         };
         for (i, at) in ["2026-11-23T18:15:00Z", "2026-11-23T19:15:00Z"].into_iter().enumerate() {
             fakes.clock.set(at.parse().unwrap());

@@ -6,6 +6,7 @@
 )]
 
 mod behaviour;
+mod data_sets;
 mod metrics;
 mod requests;
 mod selection;

@@ -32,6 +32,7 @@ async fn a_tick_emits_backups_started_and_refused_once() {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
     let sink = MemorySink::new();
     let report = handle_with(&deps, event_json_for(TICK, "req-metrics"), &sink)
@@ -55,6 +56,7 @@ async fn a_refused_event_emits_nothing() {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
     let sink = MemorySink::new();
     assert!(

@@ -29,6 +29,7 @@ fn setup() -> (Fakes, Deps) {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
     (fakes, deps)
 }
@@ -146,6 +147,7 @@ async fn a_critical_window_tag_raises_the_schedule_of_that_resource_only() {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
     let report = handle(&deps, event_for(serde_json::from_str(TICK).unwrap(), "inv-1"))
         .await

@@ -80,6 +80,7 @@ async fn selected_tables_and_databases_are_backed_up_and_both_are_copied() {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
 
     let report = handle(&deps, event_json_for(TICK, "tick-1")).await.unwrap();
@@ -145,6 +146,7 @@ async fn a_resource_two_policies_select_goes_to_the_most_critical_and_the_overla
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     };
     let report = handle(&deps, event_json_for(TICK, "tick-3")).await.unwrap();
     let created: Vec<String> = report.created.iter().map(ToString::to_string).collect();

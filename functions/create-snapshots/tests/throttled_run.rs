@@ -472,6 +472,7 @@ fn deps(rds: &[&Rule], ddb: &[&Rule]) -> Deps {
             alert_window: None,
         },
         config: Fakes::config(),
+        runs: create_snapshots::DataRuns::default(),
     }
 }
 

@@ -32,6 +32,10 @@
 //! - **Errors.** Throttling or an unavailable service leaves the point where it is and makes
 //!   the run end `Retryable` (after doing everything else); a refusal (e.g. AWS says the
 //!   snapshot is in use) is reported and alerted once per point.
+//! - **Data sets.** An S3 run or a config bundle is files in the backup bucket: expiring
+//!   one deletes what it alone holds ([`data_sets`]: the copies no other kept run
+//!   references, never a locked or held version) and then its manifest; a run with copies
+//!   still locked stays `expiring` for a later run.
 //! - **Metrics.** Each invocation emits, once, CloudWatch EMF lines ([`lifeboat::metrics`])
 //!   with `RecoveryPointsExpired` (expired and resumed) and `ExpiryFailures` (failed and
 //!   refused), also when the run ends `Retryable`.
@@ -65,10 +69,17 @@ pub const FUNCTION: &str = "expire-recovery-points";
 /// far below the Lambda time limit; the rest waits for the next run.
 pub const MAX_EXPIRIES_PER_RUN: usize = 200;
 
+pub mod data_sets;
+
+pub use data_sets::BackupStore;
+
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub ports: Ports,
     pub config: Config,
+    /// S3 in the backup region, where data sets' runs are kept (`None`: their expiries are
+    /// skipped and reported).
+    pub backups: Option<BackupStore>,
 }
 
 /// A recovery point expired by this run.
@@ -79,6 +90,12 @@ pub struct Expired {
     pub reason: String,
     /// False when its snapshot was already gone (or never existed).
     pub snapshot_deleted: bool,
+    /// A data set's run: backup copies deleted (those no kept run references) and those
+    /// left for the runs that still reference them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copies_deleted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copies_shared: Option<u64>,
 }
 
 /// A point the plan named but that is left alone, and why.
@@ -203,6 +220,7 @@ pub async fn run_measured(
         run_id,
         hold_time,
         transient: 0,
+        keys: data_sets::KeyCache::default(),
     };
 
     // 1. Finish what earlier runs started.
@@ -292,6 +310,8 @@ struct Work<'a> {
     hold_time: DateTime<Utc>,
     /// Failures worth retrying (throttling, unavailable).
     transient: usize,
+    /// The keys each data-set run references, read once per invocation.
+    keys: data_sets::KeyCache,
 }
 
 impl Work<'_> {
@@ -454,7 +474,14 @@ impl Work<'_> {
             }
         }
         let mut deleted = false;
-        if let Some(vault) = &rp.backup_vault {
+        let mut copies = None;
+        if rp.resource.kind.is_data_set() {
+            let Some(done) = self.delete_data_set(rp, report, log).await else {
+                return;
+            };
+            deleted = true;
+            copies = Some(done);
+        } else if let Some(vault) = &rp.backup_vault {
             // Delegated to AWS Backup: Lifeboat deletes only what its own jobs made.
             if rp.backup_job_id.is_none() {
                 return self.refuse(rp, report, log).await;
@@ -499,7 +526,9 @@ impl Work<'_> {
             Err(e) => return self.fail(report, log, rp, "marking it expired", &e).await,
         }
         let what = if resumed { "resumed" } else { "expired" };
-        let outcome = if deleted {
+        let outcome = if let Some((n, shared)) = copies {
+            format!("{n} backup copies deleted, {shared} kept for other runs: {reason}")
+        } else if deleted {
             format!("snapshot deleted: {reason}")
         } else {
             format!("no snapshot left to delete: {reason}")
@@ -508,12 +537,52 @@ impl Work<'_> {
         let expired = Expired {
             id: rp.id.clone(),
             reason,
-            snapshot_deleted: deleted,
+            snapshot_deleted: deleted && copies.is_none(),
+            copies_deleted: copies.map(|c| c.0),
+            copies_shared: copies.map(|c| c.1),
         };
         if resumed {
             report.resumed.push(expired);
         } else {
             report.expired.push(expired);
+        }
+    }
+
+    /// Deletes what a data set's `expiring` run alone holds: `Some((copies deleted, copies
+    /// left for other runs))` when nothing is left, else `None` (reported: the run stays
+    /// `expiring`).
+    async fn delete_data_set(
+        &mut self,
+        rp: &RecoveryPoint,
+        report: &mut Report,
+        log: &mut RunLog,
+    ) -> Option<(u64, u64)> {
+        let Some(store) = &self.deps.backups else {
+            Self::skip(
+                report,
+                log,
+                &rp.id,
+                "no backup store configured (BACKUP_REGION): left expiring".into(),
+            );
+            return None;
+        };
+        let catalog = self.deps.ports.catalog.as_ref();
+        match data_sets::delete_run(store.0.as_ref(), catalog, rp, &mut self.keys).await {
+            Ok(d) if d.locked_count > 0 => {
+                let why = format!(
+                    "{} version(s) still under Object Lock retention or legal hold, or refused by S3 (first: {}); {} deleted so far: left expiring for a later run",
+                    d.locked_count,
+                    d.locked.join(", "),
+                    d.copies
+                );
+                Self::skip(report, log, &rp.id, why);
+                None
+            }
+            Ok(d) => Some((d.copies, d.shared)),
+            Err(e) => {
+                self.fail(report, log, rp, "deleting its backup copies", &e).await;
+                None
+            }
         }
     }
 

@@ -39,6 +39,7 @@ fn setup(policies: &[(&str, &str)]) -> (Fakes, Deps) {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        backups: None,
     };
     (fakes, deps)
 }

@@ -28,6 +28,7 @@ async fn one_invocation_emits_expiries_and_failures_once() {
     let deps = Deps {
         ports: fakes.ports(),
         config: Fakes::config(),
+        backups: None,
     };
     let db = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
     // Five daily backups: retention keeps three, two expire.

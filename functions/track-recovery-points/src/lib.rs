@@ -162,7 +162,9 @@ async fn reconcile(
 ) {
     let ports = &deps.ports;
     let mut found: Vec<(&ProtectedResource, Snapshot)> = Vec::new();
-    for d in resources {
+    // Data sets' runs are recorded by the functions that make them; there is no snapshot
+    // to find.
+    for d in resources.iter().filter(|d| !d.resource.kind.is_data_set()) {
         if let Some(target) = policies.get(&d.policy).and_then(|p| p.aws_backup.as_ref()) {
             // Delegated: the vault's recovery points are what there is to reconcile.
             match import_vault_points(deps, d, &policies[&d.policy], target, now).await {

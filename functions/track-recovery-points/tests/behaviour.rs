@@ -301,3 +301,49 @@ async fn an_invalid_policy_name_in_the_event_is_rejected_before_any_call() {
     assert_eq!(fakes.catalog.calls(), 0);
     assert_eq!(fakes.snapshots.total_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_data_set_without_a_run_within_its_rpo_is_a_breach_where_its_runs_are_kept() {
+    let fakes = Fakes::new(tick_time());
+    fakes.catalog.put_policy_json(
+        "media",
+        r#"{"name":"media","every":"1h","rpo":"2h","retain":24,"s3":[{"bucket":"photos","prefix":"2026/"}],
+            "config_bundles":[{"name":"orders-config","parameters":["/orders/"]}]}"#,
+    );
+    let deps = Deps {
+        ports: fakes.ports(),
+        config: Fakes::config(),
+    };
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
+    // Judged in the backup region (Fakes::config's BACKUP_REGION), where runs are kept;
+    // no snapshot is looked for.
+    let rpo: Vec<_> = report
+        .rpo
+        .iter()
+        .map(|s| (s.resource_arn.clone(), s.location.to_string(), s.breached))
+        .collect();
+    assert_eq!(
+        rpo,
+        [
+            ("arn:aws:s3:::photos/2026/".to_owned(), "us-west-2".to_owned(), true),
+            (
+                "lifeboat:config-bundle:us-east-1:orders-config".to_owned(),
+                "us-west-2".to_owned(),
+                true
+            ),
+        ]
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let alerts: Vec<_> = fakes
+        .notifier
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::RpoBreach)
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.location.as_ref().unwrap().as_str() == "us-west-2")
+    );
+}

@@ -396,7 +396,31 @@ pub async fn discover(
             windows,
         });
     }
+    let (data_sets, overlaps) =
+        lifeboat_domain::data_set::data_resources(policies, &config.primary_region, &config.backup_region);
+    for o in overlaps {
+        found.problems.push(ItemFailure {
+            subject: o.arn,
+            code: "several-policies".into(),
+            message: format!(
+                "named by policies {} and {}: protected by {}, the most critical",
+                o.chosen,
+                o.others.iter().map(PolicyName::as_str).collect::<Vec<_>>().join(", "),
+                o.chosen
+            ),
+        });
+    }
+    found.protected.extend(data_sets.into_iter().map(|d| d.protected));
     Ok(found)
+}
+
+/// The data sets the `policies` name (S3 prefixes, config bundles), each with the policy
+/// that protects it, placed in the backup region (see [`lifeboat_domain::data_set`]).
+pub fn data_sets(
+    config: &Config,
+    policies: &BTreeMap<PolicyName, Policy>,
+) -> Vec<lifeboat_domain::data_set::ProtectedDataSet> {
+    lifeboat_domain::data_set::data_resources(policies, &config.primary_region, &config.backup_region).0
 }
 
 /// Plans `resources` resource by resource: each one's history is read from the catalog

@@ -43,6 +43,9 @@ pub struct Config {
     pub table_export_bucket: Option<lifeboat_domain::s3::ExportBuckets>,
     /// `S3_FORCE_PATH_STYLE` (`true` for the emulator): path-style S3 addressing.
     pub s3_path_style: bool,
+    /// `BACKUP_REGION` (default: the primary region): where the S3 backup bucket is, and so
+    /// where the runs of the data sets policies name (S3 prefixes, config bundles) are kept.
+    pub backup_region: Region,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,8 +142,10 @@ impl Config {
                 .ok(),
         };
         let s3_path_style = get("S3_FORCE_PATH_STYLE").is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+        let backup_region = optional_region("BACKUP_REGION", get("BACKUP_REGION"), &mut problems);
         match primary_region {
             Some(primary_region) if problems.is_empty() => Ok(Self {
+                backup_region: backup_region.unwrap_or_else(|| primary_region.clone()),
                 catalog_table,
                 alerts_topic_arn,
                 primary_region,
@@ -157,6 +162,14 @@ impl Config {
             _ => Err(ConfigError(problems)),
         }
     }
+}
+
+/// A region that may be left unset (`None`), or a problem naming `key`.
+fn optional_region(key: &str, value: Option<String>, problems: &mut Vec<String>) -> Option<Region> {
+    let v = value.filter(|v| !v.trim().is_empty())?;
+    Region::parse(v.trim())
+        .map_err(|e| problems.push(format!("{key}: {e}")))
+        .ok()
 }
 
 #[cfg(test)]

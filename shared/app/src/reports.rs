@@ -106,7 +106,13 @@ pub fn compliance_report(
         let rpo = rpo_compliance(&r.resource, policy, &r.windows, mine, now);
         let backups = success_rate(mine, from, now);
         let facts: Vec<CopyFacts> = mine.iter().filter_map(|p| CopyFacts::of(p, now)).collect();
-        let score = three_two_one(&r.resource.region, &facts);
+        // A data set is placed where its runs are kept; its data is where its runs say.
+        let home = if r.resource.kind.is_data_set() {
+            mine.first().map_or(&r.resource.region, |p| &p.resource.region)
+        } else {
+            &r.resource.region
+        };
+        let score = three_two_one(home, &facts);
         summary.resources += 1;
         summary.locations += rpo.len();
         for l in &rpo {

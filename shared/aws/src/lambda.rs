@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use lifeboat_ports::lambda::{ExecutionStarter, Invocation, Invoker, ValidationLambda};
+use lifeboat_ports::lambda::{AsyncInvoker, ExecutionStarter, Invocation, Invoker, ValidationLambda};
 use lifeboat_ports::{PortError, PortResult};
 
 use crate::keys::unavailable;
@@ -22,14 +22,17 @@ impl LambdaInvoker {
     }
 }
 
-#[async_trait]
-impl Invoker for LambdaInvoker {
-    async fn invoke(&self, function: &str, payload: &[u8]) -> PortResult<Invocation> {
-        let out = self
-            .client
+impl LambdaInvoker {
+    async fn send(
+        &self,
+        function: &str,
+        payload: &[u8],
+        kind: InvocationType,
+    ) -> PortResult<aws_sdk_lambda::operation::invoke::InvokeOutput> {
+        self.client
             .invoke()
             .function_name(function)
-            .invocation_type(InvocationType::RequestResponse)
+            .invocation_type(kind)
             .payload(Blob::new(payload))
             .send()
             .await
@@ -41,11 +44,25 @@ impl Invoker for LambdaInvoker {
                     // ResourceConflict / ResourceNotReady (an update in progress) and the rest.
                     _ => PortError::Unavailable(message),
                 }
-            })?;
+            })
+    }
+}
+
+#[async_trait]
+impl Invoker for LambdaInvoker {
+    async fn invoke(&self, function: &str, payload: &[u8]) -> PortResult<Invocation> {
+        let out = self.send(function, payload, InvocationType::RequestResponse).await?;
         Ok(Invocation {
             function_error: out.function_error().map(str::to_owned),
             payload: out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
         })
+    }
+}
+
+#[async_trait]
+impl AsyncInvoker for LambdaInvoker {
+    async fn invoke_async(&self, function: &str, payload: &[u8]) -> PortResult<()> {
+        self.send(function, payload, InvocationType::Event).await.map(|_| ())
     }
 }
 

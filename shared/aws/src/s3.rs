@@ -585,6 +585,20 @@ impl ObjectStore for S3ObjectStore {
     }
 }
 
+/// A store in `region` from the shared SDK configuration (e.g. the backup region's, for
+/// the functions that read or delete what is kept there).
+pub fn store_in(
+    sdk: &aws_config::SdkConfig,
+    region: &lifeboat_domain::Region,
+    path_style: bool,
+) -> std::sync::Arc<S3ObjectStore> {
+    let conf = sdk
+        .to_builder()
+        .region(aws_config::Region::new(region.as_str().to_owned()))
+        .build();
+    std::sync::Arc::new(S3ObjectStore::from_sdk(&conf, path_style, CopyTuning::default()))
+}
+
 /// The source-region and backup-region stores of the S3 functions, from the shared SDK
 /// configuration.
 pub fn stores(

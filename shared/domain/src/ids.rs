@@ -177,6 +177,12 @@ impl ResourceKind {
     pub fn copied_by_lifeboat(self) -> bool {
         matches!(self, Self::RdsInstance | Self::AuroraCluster | Self::DynamoDbTable)
     }
+
+    /// A data set a policy names (an S3 prefix or a config bundle): backed up by a run
+    /// that a function carries out, kept in the backup region.
+    pub fn is_data_set(self) -> bool {
+        matches!(self, Self::S3Prefix | Self::ConfigBundle)
+    }
 }
 
 impl fmt::Display for ResourceKind {

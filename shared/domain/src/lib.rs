@@ -10,6 +10,7 @@ pub mod config_bundle;
 pub mod confirm;
 pub mod copy_queue;
 pub mod cost;
+pub mod data_set;
 pub mod dr;
 pub mod event_time;
 pub mod export;

@@ -154,8 +154,14 @@ fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
 }
 
 /// The backups asked for: emergencies first, then on-demand ones, oldest request first.
+/// Data sets are left out: an on-demand run of one is a `backup-objects` or
+/// `backup-config` request of its own (with its `requestId`).
 pub fn requested_creates(resources: &[ProtectedResource], requests: &[EmergencyRequest]) -> Vec<CreateAction> {
-    let by_arn: HashMap<&str, &ProtectedResource> = resources.iter().map(|r| (r.resource.arn.as_str(), r)).collect();
+    let by_arn: HashMap<&str, &ProtectedResource> = resources
+        .iter()
+        .filter(|r| !r.resource.kind.is_data_set())
+        .map(|r| (r.resource.arn.as_str(), r))
+        .collect();
     let mut creates = Vec::new();
     let mut requests: Vec<&EmergencyRequest> = requests.iter().collect();
     requests.sort_by_key(|e| (std::cmp::Reverse(e.emergency), e.requested_at));
@@ -190,7 +196,9 @@ pub fn requested_creates(resources: &[ProtectedResource], requests: &[EmergencyR
     creates
 }
 
-/// Each resource's current slot under the rule in force at `now`.
+/// Each resource's current slot under the rule in force at `now`. A data set's is the run
+/// its function names by the slot ([`super::data_set::run_name`]), recorded where the
+/// data set is placed (the backup region).
 pub fn scheduled_creates(
     policies: &BTreeMap<PolicyName, Policy>,
     resources: &[ProtectedResource],
@@ -203,7 +211,8 @@ pub fn scheduled_creates(
         };
         let effective = policy.effective(now, &r.windows);
         let Some(slot) = effective.slot else { continue };
-        let name = snapshot_name(&policy.name, &r.resource, slot);
+        let name = super::data_set::run_name(&policy.name, &r.resource, slot)
+            .unwrap_or_else(|| snapshot_name(&policy.name, &r.resource, slot));
         let id = RecoveryPointId::new(&r.resource.region, r.resource.kind, &name);
         creates.push(CreateAction {
             id,

@@ -56,6 +56,10 @@ pub struct Policy {
     pub export: Option<super::export::ExportRule>,
     /// RDS instances and Aurora clusters: how their snapshots are proven by restoring them.
     pub restore_tests: super::restore_test::RestoreTestRule,
+    /// S3 buckets/prefixes this policy protects (see [`super::data_set`]).
+    pub s3: Vec<super::data_set::S3DataSet>,
+    /// Config bundles (SSM parameters, Secrets Manager secrets) this policy protects.
+    pub config_bundles: Vec<super::data_set::ConfigBundleSet>,
 }
 
 /// How often, and how thoroughly, a policy's recovery points are verified.
@@ -196,6 +200,14 @@ pub struct PolicyDocument {
     /// restore tests (default: every 7 days, in every location, the smallest class).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_tests: Option<super::restore_test::RestoreTestDocument>,
+    /// `[{"bucket": "media", "prefix": "photos/", "change_queue": "...", "large": false}]`:
+    /// S3 data sets backed up by this policy's schedule and kept by its retention.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s3: Vec<super::data_set::S3DataSet>,
+    /// `[{"name": "orders-config", "parameters": ["/orders/"], "secrets": ["orders/"]}]`:
+    /// config bundles backed up by this policy's schedule and kept by its retention.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_bundles: Vec<super::data_set::ConfigBundleSet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,6 +362,7 @@ impl Policy {
             Some(d) => super::restore_test::RestoreTestRule::from_document(d, &mut problems).unwrap_or_default(),
             None => super::restore_test::RestoreTestRule::default(),
         };
+        super::data_set::check_data_sets(&doc.s3, &doc.config_bundles, doc.aws_backup.is_some(), &mut problems);
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -369,6 +382,8 @@ impl Policy {
                 tiers,
                 export,
                 restore_tests,
+                s3: doc.s3.clone(),
+                config_bundles: doc.config_bundles.clone(),
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -415,6 +430,8 @@ impl Policy {
             tiers: self.tiers.to_documents(),
             export: self.export.as_ref().map(super::export::ExportRule::to_document),
             restore_tests: self.restore_tests.to_document(),
+            s3: self.s3.clone(),
+            config_bundles: self.config_bundles.clone(),
         }
     }
 

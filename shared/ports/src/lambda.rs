@@ -19,6 +19,13 @@ pub trait Invoker: Send + Sync {
     async fn invoke(&self, function: &str, payload: &[u8]) -> PortResult<Invocation>;
 }
 
+/// Queues a Lambda invocation without waiting for it (`InvocationType::Event`): Lambda
+/// runs it, retries a failure and sends what still fails to the dead-letter queue.
+#[async_trait]
+pub trait AsyncInvoker: Send + Sync {
+    async fn invoke_async(&self, function: &str, payload: &[u8]) -> PortResult<()>;
+}
+
 /// The user's validation Lambda: `Ok(Err(text))` is a function error.
 #[async_trait]
 pub trait ValidationLambda: Send + Sync + std::fmt::Debug {

@@ -12,6 +12,7 @@ pub mod dr_store;
 pub mod export;
 pub mod invocation;
 pub mod keys;
+pub mod lambda;
 pub mod notifier;
 pub mod objects;
 pub mod snapshots;
@@ -79,6 +80,7 @@ impl Fakes {
             "CATALOG_TABLE_NAME" => Some("catalog".into()),
             "ALERTS_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:alerts".into()),
             "PRIMARY_REGION" => Some("us-east-1".into()),
+            "BACKUP_REGION" => Some("us-west-2".into()),
             "DR_KMS_KEYS" => Some("us-west-2=arn:aws:kms:us-west-2:123456789012:key/dr-key".into()),
             _ => None,
         })

@@ -36,6 +36,8 @@
 
 #[path = "bench/dr.rs"]
 mod dr;
+#[path = "bench/expiry.rs"]
+mod expiry;
 #[path = "bench/restore_tests.rs"]
 mod restore_tests;
 
@@ -176,6 +178,8 @@ fn child(args: &[String]) -> Result<()> {
         }
         // The restore-test figure alone (`--child restore-tests`), for a quick look.
         Some("restore-tests") => restore_tests::restore_test_figure()?.to_json(),
+        // The S3-run expiry figure alone (`--child expiry`; in memory, no stack needed).
+        Some("expiry") => expiry::expiry_figure()?.to_json(),
         other => return Err(err(format!("unknown child {other:?}"))),
     };
     println!("{out}");
@@ -792,6 +796,7 @@ async fn cycle_child(n: usize) -> Result<Value> {
     let create = create_snapshots::Deps {
         ports: ports.clone(),
         config: config.clone(),
+        runs: create_snapshots::DataRuns::default(),
     };
     let copy = copy_snapshots::Deps {
         ports: ports.clone(),
@@ -1051,6 +1056,7 @@ fn parent(args: &[String]) -> Result<()> {
     figures.extend(sync::sync_figures(sync_objects, &python)?);
     figures.push(dr::drill_figure()?);
     figures.push(restore_tests::restore_test_figure()?);
+    figures.push(expiry::expiry_figure()?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();

@@ -10,6 +10,8 @@
 
 #[path = "demo/admin.rs"]
 mod admin;
+#[path = "demo/data_sets.rs"]
+mod data_sets;
 #[path = "demo/dr.rs"]
 mod dr;
 
@@ -307,9 +309,11 @@ async fn demo() -> Result<()> {
         wall.elapsed().as_secs_f64()
     );
     admin::run(&env, &estate[0].0, &arns[0]).await?;
+    let media = data_sets::scheduled(&env).await?;
     s3::run(&env).await?;
     s3::tiers(&env).await?;
     dr::drill().await?;
+    data_sets::expire(&env, media).await?;
     println!(
         "\nDashboard: {}/_lifeboat/dashboard/ (the recovery-point timeline, RPO and 3-2-1, cost, \
          drills; served while the local stack is up: `make up` keeps it running, `make down` stops it)",

@@ -18,8 +18,10 @@ pub struct S3Settings {
     pub source_region: Region,
     /// `S3_FORCE_PATH_STYLE` (default false): path-style addressing (emulators).
     pub path_style: bool,
-    /// `OBJECT_LOCK_MODE` (`GOVERNANCE`, `COMPLIANCE` or empty) and `OBJECT_LOCK_DAYS`.
-    pub lock: Option<(LockMode, u32)>,
+    /// `OBJECT_LOCK_MODE` (`GOVERNANCE`, `COMPLIANCE` or empty) and how long each copy is
+    /// retained: `OBJECT_LOCK_DAYS`, or `OBJECT_LOCK_DURATION` (e.g. `90s`; S3 takes any
+    /// retain-until date on an object, which DR rehearsals on a local stack use).
+    pub lock: Option<(LockMode, chrono::Duration)>,
     /// `LEGAL_HOLD` (default false): backup copies get a legal hold.
     pub legal_hold: bool,
     /// `BACKUP_STORAGE_CLASS` (default `STANDARD`).
@@ -61,13 +63,31 @@ fn flag(v: Option<&str>) -> Result<bool, String> {
     }
 }
 
-/// `OBJECT_LOCK_MODE` with `OBJECT_LOCK_DAYS`: a mode needs a positive number of days.
-fn object_lock(mode: Option<String>, days: u64, problems: &mut Vec<String>) -> Option<(LockMode, u32)> {
+/// `OBJECT_LOCK_MODE` with `OBJECT_LOCK_DAYS` (or `OBJECT_LOCK_DURATION`): a mode needs a
+/// positive retention.
+fn object_lock(
+    mode: Option<String>,
+    days: u64,
+    duration: Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<(LockMode, chrono::Duration)> {
     let m = mode.filter(|v| !v.trim().is_empty())?;
+    let span = match duration.filter(|v| !v.trim().is_empty()) {
+        Some(v) => match humantime::parse_duration(v.trim()) {
+            Ok(d) => chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
+            Err(e) => {
+                problems.push(format!("OBJECT_LOCK_DURATION: {v:.20?} is not a duration ({e})"));
+                return None;
+            }
+        },
+        None => chrono::Duration::days(i64::try_from(days.min(36_500)).unwrap_or(36_500)),
+    };
     match LockMode::parse(m.trim()) {
-        Some(mode) if days > 0 => Some((mode, u32::try_from(days).unwrap_or(u32::MAX))),
+        Some(mode) if span > chrono::Duration::zero() => Some((mode, span)),
         Some(_) => {
-            problems.push("OBJECT_LOCK_MODE is set but OBJECT_LOCK_DAYS is not a positive number".into());
+            problems.push(
+                "OBJECT_LOCK_MODE is set but neither OBJECT_LOCK_DAYS nor OBJECT_LOCK_DURATION is positive".into(),
+            );
             None
         }
         None => {
@@ -93,9 +113,9 @@ impl S3Settings {
     pub fn write_options(&self, now: DateTime<Utc>, metadata: Vec<(String, String)>) -> WriteOptions {
         WriteOptions {
             storage_class: None,
-            lock: self.lock.map(|(mode, days)| ObjectLock {
+            lock: self.lock.map(|(mode, span)| ObjectLock {
                 mode,
-                retain_until: now + chrono::Duration::days(i64::from(days)),
+                retain_until: now + span,
             }),
             legal_hold: self.legal_hold,
             metadata,
@@ -142,7 +162,12 @@ impl S3Settings {
         let full_every_hours = number("FULL_LISTING_EVERY_HOURS", 168);
         let max_changes = number("MAX_CHANGES_PER_RUN", 100_000);
         let change_wait = number("CHANGE_WAIT_SECONDS", 1);
-        let lock = object_lock(get("OBJECT_LOCK_MODE"), lock_days, &mut problems);
+        let lock = object_lock(
+            get("OBJECT_LOCK_MODE"),
+            lock_days,
+            get("OBJECT_LOCK_DURATION"),
+            &mut problems,
+        );
         let path_style = flag(get("S3_FORCE_PATH_STYLE").as_deref()).unwrap_or_else(|e| {
             problems.push(format!("S3_FORCE_PATH_STYLE: {e}"));
             false
@@ -224,7 +249,16 @@ mod tests {
             ("S3_FORCE_PATH_STYLE", "true"),
         ])
         .unwrap();
-        assert_eq!(s.lock, Some((LockMode::Compliance, 30)));
+        assert_eq!(s.lock, Some((LockMode::Compliance, chrono::Duration::days(30))));
         assert!(s.path_style);
+        let s = parse(&[
+            ("BACKUP_BUCKET_NAME", "b"),
+            ("AWS_REGION", "us-west-2"),
+            ("OBJECT_LOCK_MODE", "GOVERNANCE"),
+            ("OBJECT_LOCK_DAYS", "30"),
+            ("OBJECT_LOCK_DURATION", "90s"),
+        ])
+        .unwrap();
+        assert_eq!(s.lock, Some((LockMode::Governance, chrono::Duration::seconds(90))));
     }
 }

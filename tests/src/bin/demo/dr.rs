@@ -76,6 +76,7 @@ async fn orders_table(dr: &DrEnv) -> Result<String> {
         &create_snapshots::Deps {
             ports: env.ports(),
             config: env.config(""),
+            runs: create_snapshots::DataRuns::default(),
         },
         &lifeboat::events::BackupRequest {
             resources: vec![arn.clone()],

@@ -1,0 +1,205 @@
+//! Data sets a policy names, on the local stack: the schedule's tick starts an S3 data
+//! set's run for its slot (create-snapshots → backup-objects, the Lambda hop taken in
+//! process), retention expires the older runs, and expiring them deletes on the
+//! emulator's S3 only the copies no kept run references, never a version under legal
+//! hold (S3 refuses it; moto enforces Object Lock) until the hold is lifted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use create_snapshots::{DataRuns, RunTargets};
+use expire_recovery_points::BackupStore;
+use lifeboat_domain::{RecoveryPointId, Status};
+use lifeboat_ports::Catalog;
+use lifeboat_ports::objects::{CopyTuning, ObjectStore};
+use lifeboat_tests::s3::{InProcessRuns, backup_bucket, backup_deps, client, put, settings, source_bucket, store};
+use lifeboat_tests::{DR, PRIMARY, TestEnv};
+use serde_json::json;
+
+/// Every key under `prefix` of `bucket` that still has a version (delete markers aside).
+async fn versioned_keys(env: &TestEnv, bucket: &str, prefix: &str) -> BTreeSet<String> {
+    let out = client(env, DR)
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    out.versions()
+        .iter()
+        .filter_map(|v| v.key().map(str::to_owned))
+        .collect()
+}
+
+fn tick(at: DateTime<Utc>) -> serde_json::Value {
+    json!({"scheduledTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)})
+}
+
+#[tokio::test]
+async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run_needs() {
+    let env = TestEnv::start().await.unwrap();
+    let (src, bak) = (env.name("media"), env.name("vault"));
+    source_bucket(&env, &src).await.unwrap();
+    backup_bucket(&env, &bak).await.unwrap();
+    let policy = env
+        .put_policy(&format!(
+            r#"{{"name": "{{prefix}}-media", "every": "1h", "rpo": "2h", "retain": 1,
+                "s3": [{{"bucket": "{src}", "prefix": "docs/"}}]}}"#
+        ))
+        .await
+        .unwrap();
+    // Copies locked for a few seconds: long enough to be refused, short enough to lapse.
+    let s3 = settings(
+        &bak,
+        &[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DURATION", "3s")],
+    );
+    let create = create_snapshots::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+        runs: DataRuns {
+            lambdas: Arc::new(InProcessRuns {
+                objects: backup_deps(&env, s3),
+            }),
+            executions: Arc::new(lifeboat_testkit::lambda::RecordingLambdas::default()),
+            targets: RunTargets {
+                backup_objects_function: Some("backup-objects".into()),
+                ..RunTargets::default()
+            },
+        },
+    };
+
+    // Three hourly slots: a, b, c at first; b changes before the second, c before the third.
+    let hour = Utc::now().duration_trunc(chrono::Duration::hours(1)).unwrap();
+    for k in ["a", "b", "c"] {
+        put(&env, PRIMARY, &src, &format!("docs/{k}"), format!("{k} v1").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut runs: Vec<RecoveryPointId> = Vec::new();
+    for (i, change) in [None, Some("b"), Some("c")].into_iter().enumerate() {
+        if let Some(k) = change {
+            put(&env, PRIMARY, &src, &format!("docs/{k}"), format!("{k} v2").as_bytes())
+                .await
+                .unwrap();
+        }
+        let at = hour - chrono::Duration::hours(2 - i64::try_from(i).unwrap()) + chrono::Duration::seconds(2);
+        let report = create_snapshots::handle(&create, lifeboat_testkit::event(tick(at)))
+            .await
+            .unwrap();
+        assert_eq!(report.started.len(), 1, "{report:?}");
+        assert!(report.created.is_empty());
+        let id = report.started[0].clone();
+        let rp = env.catalog().get(&id).await.unwrap().expect("the run is recorded");
+        assert_eq!(rp.status, Status::Available);
+        assert_eq!(rp.policy, policy.name);
+        assert_eq!(rp.location.as_str(), DR);
+        // Another tick of the same slot finds the run recorded: nothing started again.
+        let again = create_snapshots::handle(
+            &create,
+            lifeboat_testkit::event(tick(at + chrono::Duration::minutes(1))),
+        )
+        .await
+        .unwrap();
+        assert_eq!((again.started.len(), again.already_recorded), (0, 1), "{again:?}");
+        runs.push(id);
+    }
+    let run = |i: usize| runs[i].as_str().rsplit('/').next().unwrap().to_owned();
+    let copies = versioned_keys(&env, &bak, "lifeboat/").await;
+    let data = |i: usize, k: &str| {
+        copies
+            .iter()
+            .find(|c| c.contains(&format!("/data/{}/docs/{k}", run(i))))
+            .cloned()
+            .unwrap_or_else(|| panic!("no copy of {k} from run {i}"))
+    };
+    let (a0, b0, c0, b1, c2) = (data(0, "a"), data(0, "b"), data(0, "c"), data(1, "b"), data(2, "c"));
+
+    // A legal hold on the first run's copy of b: S3 refuses to delete it.
+    let s3c = client(&env, DR);
+    s3c.put_object_legal_hold()
+        .bucket(&bak)
+        .key(&b0)
+        .legal_hold(
+            aws_sdk_s3::types::ObjectLockLegalHold::builder()
+                .status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // The copies' locks lapse; retention (keep 1) lets the two older runs go.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let expire = expire_recovery_points::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+        backups: Some(BackupStore(store(&env, DR, CopyTuning::default()))),
+    };
+    let report = expire_recovery_points::handle(&expire, lifeboat_testkit::event(tick(Utc::now())))
+        .await
+        .unwrap();
+    let catalog = env.catalog();
+    assert_eq!(
+        catalog.get(&runs[1]).await.unwrap().unwrap().status,
+        Status::Expired,
+        "{report:?}"
+    );
+    assert_eq!(catalog.get(&runs[0]).await.unwrap().unwrap().status, Status::Expiring);
+    assert_eq!(catalog.get(&runs[2]).await.unwrap().unwrap().status, Status::Available);
+    let refused = report
+        .skipped
+        .iter()
+        .find(|s| s.id == runs[0].to_string())
+        .expect("the held run is reported");
+    assert!(refused.reason.contains("legal hold"), "{}", refused.reason);
+    let left = versioned_keys(&env, &bak, "lifeboat/").await;
+    assert!(left.contains(&b0), "the held copy stays");
+
+    // The hold is lifted: the next run finishes the expiry.
+    s3c.put_object_legal_hold()
+        .bucket(&bak)
+        .key(&b0)
+        .legal_hold(
+            aws_sdk_s3::types::ObjectLockLegalHold::builder()
+                .status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::Off)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let later = expire_recovery_points::handle(&expire, lifeboat_testkit::event(tick(Utc::now())))
+        .await
+        .unwrap();
+    assert!(later.resumed.iter().any(|e| e.id == runs[0]), "{later:?}");
+    assert_eq!(catalog.get(&runs[0]).await.unwrap().unwrap().status, Status::Expired);
+
+    // What the kept run references stays (a from the first run, b from the second, c of
+    // its own); what only the expired runs referenced is gone, manifests included.
+    let left = versioned_keys(&env, &bak, "lifeboat/").await;
+    for k in [&a0, &b1, &c2] {
+        assert!(left.contains(k), "{k} is kept");
+    }
+    for k in [&b0, &c0] {
+        assert!(!left.contains(k), "{k} is deleted");
+    }
+    for i in [0, 1] {
+        let mref = catalog.get(&runs[i]).await.unwrap().unwrap().manifest.unwrap();
+        assert!(!left.contains(&mref.key), "the manifest of run {i} is deleted");
+    }
+    let kept = catalog.get(&runs[2]).await.unwrap().unwrap().manifest.unwrap();
+    let backup = store(&env, DR, CopyTuning::default());
+    let manifest = lifeboat::object_store::runs::load_manifest(backup.as_ref(), &kept)
+        .await
+        .unwrap();
+    for e in manifest.live() {
+        let head = backup
+            .head(&bak, &e.backup_key, e.backup_version_id.as_deref())
+            .await
+            .unwrap();
+        assert!(head.is_some(), "{} of the kept run is restorable", e.key);
+    }
+}
