@@ -200,12 +200,14 @@ pub async fn queue_depth(env: &TestEnv, url: &str) -> Result<u64> {
     Ok(n(&A::ApproximateNumberOfMessages) + n(&A::ApproximateNumberOfMessagesNotVisible))
 }
 
-/// Data-set runs started in this process: a `backup-objects` request create-snapshots
-/// queues goes to that function's handler, wired to this world (its catalog and buckets).
-/// The Lambda hop alone is left out; the demo takes it through the local stack's bridge.
+/// Data-set runs started in this process: a request create-snapshots queues goes to the
+/// handler of `backup-objects` (or `backup-config`), wired to this world (its catalog and
+/// buckets). The Lambda hop alone is left out; the demo takes it through the local stack's
+/// bridge.
 #[derive(Debug)]
 pub struct InProcessRuns {
     pub objects: backup_objects::Deps,
+    pub config: Option<backup_config::Deps>,
 }
 
 #[async_trait::async_trait]
@@ -214,22 +216,24 @@ impl lifeboat_ports::lambda::AsyncInvoker for InProcessRuns {
         use lifeboat_ports::PortError;
         let event: serde_json::Value =
             serde_json::from_slice(payload).map_err(|e| PortError::Invalid(format!("payload: {e}")))?;
-        if function != "backup-objects" {
-            return Err(PortError::NotFound(format!("no function {function} in this process")));
-        }
+        let (objects, config) = (self.objects.clone(), self.config.clone());
+        let name = function.to_owned();
         // On a runtime of its own, as a function's invocation runs in its own process.
-        let deps = self.objects.clone();
         let ran = tokio::task::spawn_blocking(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(backup_objects::handle(&deps, lifeboat_testkit::event(event)))
-                .map(drop)
-                .map_err(|e| std::io::Error::other(format!("backup-objects: {e}")))
+            let event = lifeboat_testkit::event(event);
+            let outcome = match (name.as_str(), config) {
+                ("backup-objects", _) => rt.block_on(backup_objects::handle(&objects, event)).map(drop),
+                ("backup-config", Some(deps)) => rt.block_on(backup_config::handle(&deps, event)).map(drop),
+                _ => return Err(std::io::Error::other(format!("no function {name} in this process"))),
+            };
+            outcome.map_err(|e| std::io::Error::other(format!("{name}: {e}")))
         })
         .await;
         match ran {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(PortError::Unavailable(e.to_string())),
-            Err(e) => Err(PortError::Unavailable(format!("backup-objects panicked: {e}"))),
+            Err(e) => Err(PortError::Unavailable(format!("{function} panicked: {e}"))),
         }
     }
 }

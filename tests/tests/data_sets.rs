@@ -1,8 +1,9 @@
-//! Data sets a policy names, on the local stack: the schedule's tick starts an S3 data
-//! set's run for its slot (create-snapshots → backup-objects, the Lambda hop taken in
-//! process), retention expires the older runs, and expiring them deletes on the
-//! emulator's S3 only the copies no kept run references, never a version under legal
-//! hold (S3 refuses it; moto enforces Object Lock) until the hold is lifted.
+//! Data sets a policy names, on the local stack: the schedule's tick starts the run of an
+//! S3 data set and of a config bundle for its slot (create-snapshots → backup-objects and
+//! backup-config, the Lambda hop taken in process), retention expires the older runs, and
+//! expiring them deletes on the emulator's S3 only the copies no kept run references (and
+//! the older bundles' envelopes), never a version under legal hold (S3 refuses it; moto
+//! enforces Object Lock) until the hold is lifted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 use create_snapshots::{DataRuns, RunTargets};
 use expire_recovery_points::BackupStore;
-use lifeboat_domain::{RecoveryPointId, Status};
+use lifeboat_domain::{RecoveryPointId, ResourceKind, Status};
 use lifeboat_ports::Catalog;
 use lifeboat_ports::objects::{CopyTuning, ObjectStore};
 use lifeboat_tests::s3::{InProcessRuns, backup_bucket, backup_deps, client, put, settings, source_bucket, store};
@@ -45,10 +46,19 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
     let (src, bak) = (env.name("media"), env.name("vault"));
     source_bucket(&env, &src).await.unwrap();
     backup_bucket(&env, &bak).await.unwrap();
+    aws_sdk_ssm::Client::new(&env.primary)
+        .put_parameter()
+        .name(format!("/{}/app/db-host", env.prefix))
+        .value("app.db.local")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
     let policy = env
         .put_policy(&format!(
             r#"{{"name": "{{prefix}}-media", "every": "1h", "rpo": "2h", "retain": 1,
-                "s3": [{{"bucket": "{src}", "prefix": "docs/"}}]}}"#
+                "s3": [{{"bucket": "{src}", "prefix": "docs/"}}],
+                "config_bundles": [{{"name": "{{prefix}}-app", "parameters": ["/{{prefix}}/app/"]}}]}}"#
         ))
         .await
         .unwrap();
@@ -57,16 +67,27 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
         &bak,
         &[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DURATION", "3s")],
     );
+    let config = backup_config::Deps {
+        catalog: Arc::new(env.catalog()),
+        clock: Arc::new(lifeboat_ports::SystemClock),
+        config: Arc::new(lifeboat_aws::config_store::AwsConfigStore::new(&env.primary)),
+        keys: Arc::new(lifeboat_aws::config_store::KmsDataKeys::new(&env.primary)),
+        backup: store(&env, DR, CopyTuning::default()),
+        settings: s3.clone(),
+        kms_key_id: env.create_kms_key(PRIMARY).await.unwrap(),
+    };
     let create = create_snapshots::Deps {
         ports: env.ports(),
         config: env.config(""),
         runs: DataRuns {
             lambdas: Arc::new(InProcessRuns {
                 objects: backup_deps(&env, s3),
+                config: Some(config),
             }),
             executions: Arc::new(lifeboat_testkit::lambda::RecordingLambdas::default()),
             targets: RunTargets {
                 backup_objects_function: Some("backup-objects".into()),
+                backup_config_function: Some("backup-config".into()),
                 ..RunTargets::default()
             },
         },
@@ -80,6 +101,7 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
             .unwrap();
     }
     let mut runs: Vec<RecoveryPointId> = Vec::new();
+    let mut bundles: Vec<RecoveryPointId> = Vec::new();
     for (i, change) in [None, Some("b"), Some("c")].into_iter().enumerate() {
         if let Some(k) = change {
             put(&env, PRIMARY, &src, &format!("docs/{k}"), format!("{k} v2").as_bytes())
@@ -90,23 +112,33 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
         let report = create_snapshots::handle(&create, lifeboat_testkit::event(tick(at)))
             .await
             .unwrap();
-        assert_eq!(report.started.len(), 1, "{report:?}");
-        assert!(report.created.is_empty());
-        let id = report.started[0].clone();
-        let rp = env.catalog().get(&id).await.unwrap().expect("the run is recorded");
-        assert_eq!(rp.status, Status::Available);
-        assert_eq!(rp.policy, policy.name);
-        assert_eq!(rp.location.as_str(), DR);
-        // Another tick of the same slot finds the run recorded: nothing started again.
+        assert_eq!(report.started.len(), 2, "{report:?}");
+        assert!(report.created.is_empty() && report.failed.is_empty(), "{report:?}");
+        for id in &report.started {
+            let rp = env.catalog().get(id).await.unwrap().expect("the run is recorded");
+            assert_eq!(rp.status, Status::Available);
+            assert_eq!(rp.policy, policy.name);
+            assert_eq!(rp.location.as_str(), DR);
+            if rp.resource.kind == ResourceKind::ConfigBundle {
+                assert!(
+                    rp.verified_at.is_some(),
+                    "a bundle is opened again before it is recorded"
+                );
+                bundles.push(id.clone());
+            } else {
+                runs.push(id.clone());
+            }
+        }
+        // Another tick of the same slot finds the runs recorded: nothing started again.
         let again = create_snapshots::handle(
             &create,
             lifeboat_testkit::event(tick(at + chrono::Duration::minutes(1))),
         )
         .await
         .unwrap();
-        assert_eq!((again.started.len(), again.already_recorded), (0, 1), "{again:?}");
-        runs.push(id);
+        assert_eq!((again.started.len(), again.already_recorded), (0, 2), "{again:?}");
     }
+    assert_eq!((runs.len(), bundles.len()), (3, 3));
     let run = |i: usize| runs[i].as_str().rsplit('/').next().unwrap().to_owned();
     let copies = versioned_keys(&env, &bak, "lifeboat/").await;
     let data = |i: usize, k: &str| {
@@ -189,6 +221,18 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
     for i in [0, 1] {
         let mref = catalog.get(&runs[i]).await.unwrap().unwrap().manifest.unwrap();
         assert!(!left.contains(&mref.key), "the manifest of run {i} is deleted");
+    }
+    // The older bundles expired with their envelopes; the newest is kept.
+    for (i, id) in bundles.iter().enumerate() {
+        let rp = catalog.get(id).await.unwrap().unwrap();
+        let envelope = rp.manifest.unwrap().key;
+        if i < 2 {
+            assert_eq!(rp.status, Status::Expired);
+            assert!(!left.contains(&envelope), "{envelope} is deleted");
+        } else {
+            assert_eq!(rp.status, Status::Available);
+            assert!(left.contains(&envelope), "{envelope} is kept");
+        }
     }
     let kept = catalog.get(&runs[2]).await.unwrap().unwrap().manifest.unwrap();
     let backup = store(&env, DR, CopyTuning::default());

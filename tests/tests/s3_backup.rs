@@ -237,6 +237,81 @@ async fn a_flipped_byte_written_over_any_backup_object_is_detected_as_replaced_a
 }
 
 #[tokio::test]
+async fn a_copy_lost_from_the_locked_bucket_is_found_missing_and_healed_by_the_next_run() {
+    let env = TestEnv::start().await.unwrap();
+    let (src, bak) = (env.name("src"), env.name("bak"));
+    source_bucket(&env, &src).await.unwrap();
+    backup_bucket(&env, &bak).await.unwrap();
+    for i in 0..5 {
+        put(
+            &env,
+            PRIMARY,
+            &src,
+            &format!("docs/{i}.txt"),
+            format!("doc {i}\n").repeat(50).as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let deps = backup_deps(
+        &env,
+        settings(&bak, &[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DAYS", "1")]),
+    );
+    let first = backup_objects::run(&deps, &req(&src, 18, None), "run-1", None)
+        .await
+        .unwrap();
+    let m = manifest(&env, &first.recovery_point).await;
+    let lost = &m.entries[2];
+    // Someone holding the governance bypass deletes the copy's very version.
+    lifeboat_tests::s3::client(&env, DR)
+        .delete_object()
+        .bucket(&bak)
+        .key(&lost.backup_key)
+        .set_version_id(lost.backup_version_id.clone())
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap();
+    let verify = verify_deps(&env);
+    let of = |rp: &RecoveryPointId| VerifyRequest {
+        mode: Mode::Full,
+        sample: None,
+        seed: None,
+        recovery_point: Some(rp.to_string()),
+        restore_sample: None,
+        restore_tier: None,
+        restore_every_days: None,
+    };
+    let found = verify_backups::run(&verify, &of(&first.recovery_point), &format!("{}-v1", env.prefix))
+        .await
+        .unwrap();
+    assert!(
+        found
+            .findings
+            .iter()
+            .any(|f| f.key == lost.key && f.problem == Problem::Missing),
+        "{found:?}"
+    );
+    assert_eq!(found.unverified, vec![first.recovery_point.clone()]);
+
+    // The next run copies it again from the source (same content) and verifies again.
+    let next = backup_objects::run(&deps, &req(&src, 19, None), "run-2", None)
+        .await
+        .unwrap();
+    assert_eq!(next.healed, vec![lost.key.clone()], "{next:?}");
+    assert!(next.unrecoverable.is_empty());
+    assert_eq!(next.copied, 1, "only the lost copy is copied again: {next:?}");
+    let again = verify_backups::run(&verify, &of(&next.recovery_point), &format!("{}-v2", env.prefix))
+        .await
+        .unwrap();
+    assert_eq!(again.verified, vec![next.recovery_point.clone()], "{again:?}");
+    let m2 = manifest(&env, &next.recovery_point).await;
+    let healed = m2.entries.iter().find(|e| e.key == lost.key).unwrap();
+    assert_eq!(healed.sha256, lost.sha256);
+    assert_ne!(healed.copied_in, lost.copied_in);
+}
+
+#[tokio::test]
 async fn an_interrupted_run_resumes_with_a_consistent_manifest() {
     let env = TestEnv::start().await.unwrap();
     let (src, bak) = (env.name("src"), env.name("bak"));

@@ -371,6 +371,7 @@ async fn backup(
     let resource = config_resource(&s.source_region, bundle);
     let mut rp = RecoveryPoint::new(&resource, &policy, slot, &s.backup_region, &run, Status::Available, now);
     rp.manifest = Some(mref);
+    rp.size_bytes = Some(size);
     rp.verified_at = Some(deps.clock.now());
     match deps.catalog.insert(&rp).await {
         Ok(()) | Err(PortError::Conflict(_)) => {}

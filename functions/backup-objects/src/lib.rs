@@ -7,9 +7,10 @@
 //! server-side (conditional on the ETag that was hashed; multipart UploadPartCopy above
 //! the threshold) under the run's own key, with the retention and legal hold configured.
 //! A copy the previous run's verification found damaged (missing, truncated, corrupted or
-//! replaced) is never carried over: the next run (full listing or change queue; not yet a
-//! sharded run) reads it from the source and copies it again, reporting it `healed` when the source still has the content the damaged copy
-//! recorded (same SHA-256) and `unrecoverable` when it does not (changed or deleted since).
+//! replaced) is never carried over: the next run (full listing, change queue or sharded)
+//! reads it from the source and copies it again, reporting it `healed` when the source
+//! still has the content the damaged copy recorded (same SHA-256) and `unrecoverable` when
+//! it does not (changed or deleted since).
 //! A checkpoint is saved in the backup bucket at most every [`CHECKPOINT_EVERY`] of listing
 //! and whenever an invocation stops early: one that runs out of time (or pages) answers
 //! `in_progress` and the next one resumes there; one that crashed resumes from the last
@@ -825,6 +826,8 @@ async fn complete(
         .put(&s.backup_bucket, &mkey, bytes, &s.write_options(now, Vec::new()))
         .await?;
     let copied_total = manifest.live().filter(|e| e.copied_in == run).count() as u64;
+    // The storage this run added: its own copies (the others are earlier runs').
+    let copied_bytes: u64 = manifest.live().filter(|e| e.copied_in == run).map(|e| e.size).sum();
     let mref = ManifestRef {
         source_bucket: bucket.to_owned(),
         prefix: prefix.to_owned(),
@@ -846,6 +849,7 @@ async fn complete(
         now,
     );
     rp.manifest = Some(mref.clone());
+    rp.size_bytes = Some(copied_bytes);
     rp.holds.legal_hold = s.legal_hold;
     rp.holds.locked_until = s.lock.map(|(_, span)| now + span);
     match deps.catalog.insert(&rp).await {
@@ -866,14 +870,8 @@ async fn save_checkpoint(deps: &Deps, key: &str, cp: &Checkpoint) -> PortResult<
         .map(drop)
 }
 
-/// The newest completed run's manifest, if any and if intact. An unreadable one makes
-/// this run a full copy (logged), never a wrong incremental one.
-async fn previous_manifest(deps: &Deps, arn: &str, current: &RecoveryPointId) -> PortResult<Option<Manifest>> {
-    Ok(previous_run(deps, arn, current).await?.0)
-}
-
-/// The newest completed run before `current`: its manifest (see [`previous_manifest`])
-/// and the keys whose backup copy its latest verification found damaged (as
+/// The newest completed run before `current`: its manifest (none when it is unreadable:
+/// this run then copies everything, never a wrong incremental run) and the keys whose backup copy its latest verification found damaged (as
 /// `verification_failed` lists them, `<problem>: <key>`, at most the first 100: a later
 /// run repairs the rest). One catalog query.
 async fn previous_run(

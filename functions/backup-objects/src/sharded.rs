@@ -34,8 +34,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Asker, BackupReport, Counts, Deps, FUNCTION, META_SHA256, Pass, RunStatus, advance, already_complete, complete,
-    open_checkpoint, previous_entries, previous_manifest, run_id,
+    Asker, BackupReport, Counts, Deps, FUNCTION, META_SHA256, Pass, RunStatus, advance, alert_unrecoverable,
+    already_complete, complete, healing, open_checkpoint, previous_entries, previous_run, run_id,
 };
 use lifeboat_domain::PolicyName;
 
@@ -248,8 +248,10 @@ pub async fn run_shard(
     let mut log = RunLog::start(FUNCTION, request_id, deps.clock.now());
     let ckey = shard_checkpoint_key(&req.bucket, &req.prefix, run, shard.index);
     let (mut cp, careful) = open_checkpoint(deps, run, &ckey).await?;
-    let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
-    let prev = previous_entries(previous.as_ref(), |k| shard.contains(k));
+    // Copies the last verification found damaged are not carried over: read from the
+    // source and copied again, like changed objects (`finish` reports them).
+    let (previous, damaged) = previous_run(deps, &id.resource.arn, &id.rp_id).await?;
+    let prev = previous_entries(previous.as_ref(), |k| shard.contains(k) && !damaged.contains(k));
     let pass = Pass {
         deps,
         bucket: &req.bucket,
@@ -353,8 +355,19 @@ pub async fn finish(deps: &Deps, req: &ShardedRequest, request_id: &str) -> Resu
         }
     }
     let mut log = RunLog::start(FUNCTION, request_id, deps.clock.now());
-    let previous = previous_manifest(deps, &id.resource.arn, &id.rp_id).await?;
+    let (previous, damaged) = previous_run(deps, &id.resource.arn, &id.rp_id).await?;
     let prev = previous_entries(previous.as_ref(), |_| true);
+    (report.healed, report.unrecoverable) = healing(&damaged, &prev, &entries);
+    for key in &report.unrecoverable {
+        log.action(
+            "unrecoverable",
+            key.clone(),
+            "the source no longer has the damaged copy's content",
+        );
+    }
+    if !report.unrecoverable.is_empty() {
+        alert_unrecoverable(deps, &id, &req.bucket, &req.prefix, &report.unrecoverable, &id.run).await;
+    }
     let (mref, deleted) = complete(deps, &id, &req.bucket, &req.prefix, entries, &prev, None).await?;
     report.deleted = deleted;
     // Scratch state of the shards: parts, and checkpoints a crash left behind.

@@ -19,7 +19,7 @@ use lifeboat::events::ScheduleTick;
 use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::StdoutSink;
 use lifeboat::reports::{
-    ComplianceReport, ComplianceSummary, FailureItem, compliance_report, failures_since, recorded_size, storage_items,
+    ComplianceReport, ComplianceSummary, FailureItem, compliance_report, failures_since, recorded_sizes, storage_items,
 };
 use lifeboat_domain::compliance::RpoState;
 use lifeboat_domain::cost::{CostEstimate, GIB, PriceBook, StorageTier, estimate, format_usd};
@@ -126,7 +126,8 @@ pub async fn run(deps: &Deps, tick: &ScheduleTick, run_id: &str) -> Result<Repor
     let failed = ports.catalog.by_status(Status::Failed).await?;
     let compliance = compliance_report(&resources, &policies, &points, at, Duration::hours(24));
     let failures = failures_since(&failed, at - Duration::hours(24), at);
-    let (items, unsized_points) = storage_items(&points, &recorded_size, at);
+    let size_of = recorded_sizes(&points);
+    let (items, unsized_points) = storage_items(&points, &size_of, at);
     let storage = estimate(&items, &deps.digest.prices);
     let stored = stored_by_tier(&points);
 

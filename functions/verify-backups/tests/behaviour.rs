@@ -239,6 +239,47 @@ async fn a_run_from_the_change_queue_heals_a_damaged_copy_too() {
 }
 
 #[tokio::test]
+async fn a_sharded_run_heals_a_damaged_copy_too() {
+    let w = world(6).await;
+    let m = manifest(&w).await;
+    let (rotten, changed) = (&m.entries[0], &m.entries[5]);
+    w.store.rot("vault", &rotten.backup_key, 7);
+    w.store.remove("vault", &changed.backup_key);
+    w.store.insert("photos", &changed.key, b"rewritten since");
+    assert_eq!(full(&w.deps, "v1").await.unwrap().unverified, vec![w.rp.clone()]);
+
+    // The next run, sharded (every shard, then finish, in this process).
+    let later = now() + chrono::Duration::hours(1);
+    w.clock.set(later);
+    let req = backup_objects::ShardedRequest {
+        mode: backup_objects::Mode::Shards,
+        bucket: "photos".into(),
+        prefix: "p/".into(),
+        policy: "gold".into(),
+        scheduled_time: later,
+        max_shards: Some(3),
+        max_pages: None,
+        shard: None,
+        shards: None,
+    };
+    let next = backup_objects::run_sharded(&w.backups, &req, "sharded-2", 2)
+        .await
+        .unwrap();
+    assert_eq!(next.healed, vec![rotten.key.clone()], "{next:?}");
+    assert_eq!(next.unrecoverable, vec![changed.key.clone()], "{next:?}");
+    assert_eq!(next.copied, 2, "{next:?}");
+    assert!(
+        w.notifier
+            .alerts()
+            .iter()
+            .any(|a| a.dedupe_key.contains("unrecoverable") && a.details["objects"].contains(&changed.key))
+    );
+    let check = json!({"mode": "full", "recoveryPoint": next.recovery_point});
+    let again = handle(&w.deps, event_for(check, "v2")).await.unwrap();
+    assert_eq!(again.verified, vec![next.recovery_point.clone()], "{again:?}");
+}
+
+#[tokio::test]
 async fn missing_and_truncated_objects_are_listed_in_one_alert() {
     let w = world(5).await;
     let m = manifest(&w).await;

@@ -240,9 +240,35 @@ pub fn failures_since(points: &[RecoveryPoint], since: DateTime<Utc>, now: DateT
 }
 
 /// The size a recovery point recorded when it became available (database snapshots and
-/// table backups, as AWS reported them); `None` for the others, counted as unsized.
+/// table backups as AWS reported them, a config bundle's envelope, the copies an S3 run
+/// made); `None` for the others, counted as unsized.
 pub fn recorded_size(p: &RecoveryPoint) -> Option<u64> {
     p.size_bytes
+}
+
+/// The storage each point holds, from what the points recorded ([`recorded_size`]) and how
+/// S3 runs share copies: each run records the copies it made, so the oldest restorable run
+/// of a data set in a location counts everything its manifest references (copies earlier,
+/// expired runs made included), and each newer run what it copied. That is the data set's
+/// stored bytes exactly when the kept runs are consecutive (`retain: n`); with gaps (GFS) a
+/// copy made by an expired run between two kept ones is missed, so it is a lower bound.
+pub fn recorded_sizes(points: &[RecoveryPoint]) -> impl Fn(&RecoveryPoint) -> Option<u64> + use<> {
+    let mut oldest: std::collections::HashMap<(&str, &lifeboat_domain::Region), &RecoveryPoint> =
+        std::collections::HashMap::new();
+    for p in points
+        .iter()
+        .filter(|p| p.resource.kind == lifeboat_domain::ResourceKind::S3Prefix && p.is_restorable())
+    {
+        let e = oldest.entry((p.resource.arn.as_str(), &p.location)).or_insert(p);
+        if (p.created_at, &p.id) < (e.created_at, &e.id) {
+            *e = p;
+        }
+    }
+    let whole: std::collections::HashMap<lifeboat_domain::RecoveryPointId, u64> = oldest
+        .into_values()
+        .filter_map(|p| p.manifest.as_ref().map(|m| (p.id.clone(), m.bytes)))
+        .collect();
+    move |p: &RecoveryPoint| whole.get(&p.id).copied().or_else(|| recorded_size(p))
 }
 
 /// The storage items of the restorable points whose size `size_of` knows.
@@ -427,5 +453,44 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["storage"]["tiers"][0]["tier"], "rds-snapshot");
         assert_eq!(json["storage"]["total_micro_usd"], 9_500_000);
+    }
+
+    #[test]
+    fn s3_runs_count_the_oldest_runs_whole_manifest_and_what_each_newer_run_copied() {
+        let media = lifeboat_domain::s3::s3_resource(&Region::parse("us-east-1").unwrap(), "media", "photos/");
+        let gib = lifeboat_domain::cost::GIB;
+        // Four hourly runs of a 100 GiB prefix: the first copied everything, then 2, 3 and
+        // 5 GiB changed. The first has expired: the second is the oldest kept.
+        let run = |hours_ago: i64, copied: u64, status: Status| {
+            let mut p = point(&media, "us-west-2", hours_ago * 60, status);
+            p.manifest = Some(lifeboat_domain::manifest::ManifestRef {
+                source_bucket: "media".into(),
+                prefix: "photos/".into(),
+                backup_bucket: "vault".into(),
+                key: format!("lifeboat/media/x/manifests/{hours_ago}.jsonl.zst"),
+                sha256: String::new(),
+                objects: 1000,
+                bytes: 100 * gib,
+                copied: 10,
+                deleted: 0,
+            });
+            p.size_bytes = Some(copied * gib);
+            p
+        };
+        let points = [
+            run(4, 100, Status::Expired),
+            run(3, 2, Status::Available),
+            run(2, 3, Status::Available),
+            run(1, 5, Status::Available),
+        ];
+        let size_of = recorded_sizes(&points);
+        let sizes: Vec<Option<u64>> = points.iter().map(|p| size_of(p).map(|b| b / gib)).collect();
+        // The oldest kept run holds the whole prefix (its copies and those the expired run
+        // made); each newer run adds what it copied.
+        assert_eq!(sizes, [Some(100), Some(100), Some(3), Some(5)]);
+        let r = metrics_report(&points, &size_of, &PriceBook::aws_list_prices(), now());
+        // By hand: 108 GiB in S3 Standard at $0.023 per GB-month (us-west-2 list price).
+        assert_eq!(r.storage.unsized_points, 0);
+        assert_eq!(r.storage.total_usd, "2.48", "{:?}", r.storage);
     }
 }

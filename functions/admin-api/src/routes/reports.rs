@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use lifeboat::reports::{compliance_report, metrics_report, recorded_size};
+use lifeboat::reports::{compliance_report, metrics_report, recorded_sizes};
 use lifeboat_domain::{Policy, PolicyName, Status};
 
 use crate::{ApiResponse, Call, Deps, Problem, limit, query};
@@ -98,5 +98,6 @@ pub async fn metrics(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         .await
         .map_err(|e| Problem::from_port(&e))?;
     points.extend(failed.into_iter().filter(|p| !known.contains(&p.id)));
-    ApiResponse::ok(metrics_report(&points, &recorded_size, &deps.admin.prices, deps.now()))
+    let size_of = recorded_sizes(&points);
+    ApiResponse::ok(metrics_report(&points, &size_of, &deps.admin.prices, deps.now()))
 }
