@@ -271,7 +271,9 @@ pub fn recorded_sizes(points: &[RecoveryPoint]) -> impl Fn(&RecoveryPoint) -> Op
     move |p: &RecoveryPoint| whole.get(&p.id).copied().or_else(|| recorded_size(p))
 }
 
-/// The storage items of the restorable points whose size `size_of` knows.
+/// The storage items of the restorable points whose size `size_of` knows, and of the
+/// Glacier vault archives of their bundles (priced as S3 Glacier Flexible Retrieval, the
+/// same list price).
 pub fn storage_items(
     points: &[RecoveryPoint],
     size_of: &dyn Fn(&RecoveryPoint) -> Option<u64>,
@@ -279,7 +281,18 @@ pub fn storage_items(
 ) -> (Vec<Stored>, usize) {
     let mut unsized_points = 0;
     let mut items = Vec::new();
+    let days = |at: DateTime<Utc>| u32::try_from((now - at).num_days().max(0)).unwrap_or(u32::MAX);
     for p in points.iter().filter(|p| p.is_restorable()) {
+        if let Some(a) = &p.archive {
+            items.push(Stored {
+                region: a.region.clone(),
+                tier: StorageTier::S3GlacierFlexible,
+                bytes: a.size,
+                objects: 1,
+                stored_days: days(a.archived_at),
+                expires_in_days: None,
+            });
+        }
         let Some(bytes) = size_of(p) else {
             unsized_points += 1;
             continue;
@@ -289,7 +302,7 @@ pub fn storage_items(
             tier: StorageTier::of_kind(p.resource.kind),
             bytes,
             objects: 1,
-            stored_days: u32::try_from((now - p.created_at).num_days().max(0)).unwrap_or(u32::MAX),
+            stored_days: days(p.created_at),
             expires_in_days: None,
         });
     }
@@ -492,5 +505,22 @@ mod tests {
         // By hand: 108 GiB in S3 Standard at $0.023 per GB-month (us-west-2 list price).
         assert_eq!(r.storage.unsized_points, 0);
         assert_eq!(r.storage.total_usd, "2.48", "{:?}", r.storage);
+
+        // The newest run's manifest bundle archived in a Glacier vault: 50 GiB more, at
+        // $0.0036 per GB-month.
+        let mut archived = points.clone();
+        archived[3].archive = Some(lifeboat_domain::archive::ArchiveRef {
+            vault: "lifeboat-archive".into(),
+            region: Region::parse("us-west-2").unwrap(),
+            archive_id: "a1".into(),
+            tree_hash: String::new(),
+            sha256: String::new(),
+            size: 50 * gib,
+            parts: 1,
+            archived_at: now(),
+            retrieval: None,
+        });
+        let r = metrics_report(&archived, &size_of, &PriceBook::aws_list_prices(), now());
+        assert_eq!(r.storage.total_usd, "2.66", "{:?}", r.storage);
     }
 }

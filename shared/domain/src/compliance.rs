@@ -21,15 +21,17 @@ use serde::{Deserialize, Serialize};
 use super::cost::StorageTier;
 use super::rpo::{RpoStatus, evaluate};
 use super::window::Window;
-use super::{Policy, RecoveryPoint, RecoveryPointId, Region, ResourceRef, Status, Step};
+use super::{Policy, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Status, Step};
 
 /// RPO state of one location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RpoState {
-    /// A verified restorable point is younger than the RPO.
+    /// A restorable point is younger than the RPO, and a point of the location was proven
+    /// (verified) within the policy's verification cadence for the kind
+    /// ([`verification_window`]), with no failed verification of a newer one.
     Met,
-    /// A restorable point is younger than the RPO, but no verified one is.
+    /// A restorable point is younger than the RPO, but none is proven as recently.
     Unverified,
     /// No restorable point is younger than the RPO.
     Breached,
@@ -80,6 +82,21 @@ pub fn restore_evidence(points: &[RecoveryPoint], location: &Region) -> Option<R
         .max_by_key(|e| (e.tested_at, e.recovery_point.clone()))
 }
 
+/// How long a verified point vouches for a resource's backups in its location: the
+/// policy's cadence of proving them (restore tests for RDS and Aurora, re-verification for
+/// S3 runs), never less than the RPO. Config bundles are verified as they are made, and
+/// DynamoDB backups only by drills: for them, the RPO.
+pub fn verification_window(policy: &Policy, kind: ResourceKind) -> std::time::Duration {
+    let cadence = match kind {
+        ResourceKind::RdsInstance | ResourceKind::AuroraCluster => {
+            policy.restore_tests.enabled.then_some(policy.restore_tests.every)
+        }
+        ResourceKind::S3Prefix => Some(policy.verify.unwrap_or(super::policy::VerifyRule::DEFAULT).every),
+        ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => None,
+    };
+    cadence.map_or(policy.rpo, |c| c.max(policy.rpo))
+}
+
 /// RPO compliance of every location of one resource.
 pub fn rpo_compliance(
     resource: &ResourceRef,
@@ -95,12 +112,21 @@ pub fn rpo_compliance(
         .collect();
     let all = evaluate(resource, policy, windows, points, now);
     let checked = evaluate(resource, policy, windows, &verified, now);
+    let window = verification_window(policy, resource.kind).as_secs();
     all.into_iter()
         .zip(checked)
         .map(|(a, v): (RpoStatus, RpoStatus)| {
             let restore_test = restore_evidence(points, &a.location);
+            // A newer point whose verification failed takes the older proof's word away.
+            let proven_at = v.newest_at;
+            let failed_since = points.iter().any(|p| {
+                p.location == a.location
+                    && p.verification_failed.is_some()
+                    && proven_at.is_none_or(|at| p.created_at > at)
+            });
+            let proven = v.age_secs.is_some_and(|age| age <= window) && !failed_since;
             LocationCompliance {
-                state: if !v.breached {
+                state: if !a.breached && proven {
                     RpoState::Met
                 } else if !a.breached {
                     RpoState::Unverified
@@ -316,6 +342,54 @@ mod tests {
             rpo_compliance(&src.resource, &gold(), &[], &[src.clone(), copy], late)
                 .iter()
                 .all(|l| l.state == RpoState::Breached)
+        );
+    }
+
+    #[test]
+    fn a_restore_test_vouches_for_its_cadence_until_a_newer_point_fails_one() {
+        // The policy tests restores weekly (the default): a copy proven three days ago keeps
+        // the location met while newer, untested copies keep the RPO.
+        let old = sample(Status::Copied);
+        let mut proven = copy_of(&old);
+        proven.verified_at = Some(old.created_at + chrono::Duration::hours(1));
+        let three_days = chrono::Duration::days(3);
+        let mut newer = sample(Status::Copied);
+        newer.created_at = old.created_at + three_days;
+        newer.snapshot_name = "lb-gold-orders-newer".into();
+        newer.id = RecoveryPointId::new(&newer.location, newer.resource.kind, &newer.snapshot_name);
+        let newer_copy = copy_of(&newer);
+        let soon = newer.created_at + chrono::Duration::minutes(30);
+        let points = [old.clone(), proven.clone(), newer.clone(), newer_copy.clone()];
+        let states: Vec<_> = rpo_compliance(&old.resource, &gold(), &[], &points, soon)
+            .into_iter()
+            .map(|l| l.state)
+            .collect();
+        assert_eq!(states, [RpoState::Unverified, RpoState::Met]);
+        assert_eq!(
+            verification_window(&gold(), ResourceKind::RdsInstance),
+            std::time::Duration::from_hours(168)
+        );
+
+        // Past the cadence (the proven copy eight days old), the proof is stale; the newest
+        // copy still keeps the RPO.
+        let mut stale = points.clone();
+        for p in &mut stale[..2] {
+            p.created_at -= chrono::Duration::days(5);
+        }
+        let got = rpo_compliance(&old.resource, &gold(), &[], &stale, soon);
+        assert_eq!(got[1].state, RpoState::Unverified, "{got:?}");
+
+        // A newer copy failed its restore test: not met, whatever older proof there is.
+        let mut failed = newer_copy.clone();
+        failed.verification_failed = Some(crate::recovery_point::VerificationFailure {
+            at: soon,
+            checked: 1,
+            problems: vec!["restore test: engine version differs".into()],
+        });
+        let points = [old.clone(), proven, newer, failed];
+        assert_eq!(
+            rpo_compliance(&old.resource, &gold(), &[], &points, soon)[1].state,
+            RpoState::Unverified
         );
     }
 
