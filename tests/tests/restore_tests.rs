@@ -200,3 +200,80 @@ async fn a_test_database_whose_tag_no_longer_names_the_test_is_left_alone() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_point_under_test_survives_its_retention_until_the_test_ends() {
+    let env = TestEnv::start().await.unwrap();
+    let key = env.create_kms_key(DR).await.unwrap();
+    let policy = env
+        .put_policy(&format!(
+            r#"{{"name":"{{prefix}}-one","every":"1h","rpo":"2h","retain":1,"copies":[{{"region":"{DR}","kms_key_id":"{key}"}}]}}"#
+        ))
+        .await
+        .unwrap();
+    let arn = env
+        .create_instance(&env.name("orders"), policy.name.as_str())
+        .await
+        .unwrap();
+    let older = back_up(&env, &env.config(""), std::slice::from_ref(&arn))
+        .await
+        .unwrap()
+        .remove(0);
+    let newer = back_up(&env, &env.config(""), std::slice::from_ref(&arn))
+        .await
+        .unwrap()
+        .remove(0);
+
+    // Both sources' restore tests start: each point is held while its test reads it.
+    let deps = restore_test_deps(&env).unwrap();
+    for id in [&older, &newer] {
+        test_restores::handle(&deps, lifeboat_testkit::event(serde_json::json!({"recoveryPoint": id})))
+            .await
+            .unwrap();
+        let held = env.catalog().get(id).await.unwrap().unwrap();
+        assert!(
+            held.holds.in_use_by.is_some(),
+            "{id} is held during its test: {:?}",
+            held.holds
+        );
+    }
+
+    // Retention (keep 1) would let the older source go: its test holds it.
+    let expire = expire_recovery_points::Deps {
+        ports: env.ports(),
+        config: env.config(""),
+        backups: None,
+    };
+    let tick =
+        || serde_json::json!({"scheduledTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
+    expire_recovery_points::handle(&expire, lifeboat_testkit::event(tick()))
+        .await
+        .unwrap();
+    let during = env.catalog().get(&older).await.unwrap().unwrap();
+    assert!(
+        !matches!(
+            during.status,
+            lifeboat_domain::Status::Expiring | lifeboat_domain::Status::Expired
+        ),
+        "a point in use is never expired: {during:?}"
+    );
+
+    // The tests end (both pass): the holds are released and retention takes its course.
+    let done = prove(&env, &[older.clone(), newer.clone()]).await.unwrap();
+    assert!(
+        done.iter()
+            .all(|p| p.holds.in_use_by.is_none() && p.verified_at.is_some()),
+        "{done:#?}"
+    );
+    let after = expire_recovery_points::handle(&expire, lifeboat_testkit::event(tick()))
+        .await
+        .unwrap();
+    assert!(
+        after.expired.iter().any(|e| e.id == older && e.snapshot_deleted),
+        "{after:?}"
+    );
+    assert_eq!(
+        env.catalog().get(&newer).await.unwrap().unwrap().status,
+        lifeboat_domain::Status::Copied
+    );
+}
