@@ -25,7 +25,7 @@ pub fn restore_test_settings() -> Result<test_restores::Settings> {
             .find_map(|l| l.strip_prefix(&format!("{key}=")))
             .map(|v| v.trim().trim_matches('\'').to_owned())
     };
-    test_restores::Settings::from_lookup(value).map_err(err)
+    Ok(test_restores::Settings::from_lookup(value)?)
 }
 
 /// test-restores with the real adapters against the emulator, in `env`'s catalog.

@@ -98,6 +98,8 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
     assert_eq!(rp.status, Status::Copied);
     let rp_arn = rp.snapshot_arn.clone().unwrap();
     assert_eq!(Some(rp_arn.as_str()), jobs[0].recovery_point_arn.as_deref());
+    // The size AWS Backup reported for the job (BackupSizeInBytes) is the point's.
+    assert_eq!(rp.size_bytes, Some(lifeboat_testkit::backup::COMPLETED_JOB_BYTES));
 
     // 3. The next slot's backup makes this one surplus (retain 1): expiry deletes it from
     //    the vault, through AWS Backup.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::Duration;
+use lifeboat::config::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// What a caller may do. Ordered: each role can do everything the ones below it can.
@@ -165,21 +166,12 @@ pub struct AdminConfig {
     pub dashboard_origin: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct AdminConfigError(pub Vec<String>);
-
-impl fmt::Display for AdminConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid admin API configuration: {}", self.0.join("; "))
-    }
-}
-
 impl AdminConfig {
-    pub fn from_env() -> Result<Self, AdminConfigError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, AdminConfigError> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let mut required = |key: &str| {
             get(key).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
@@ -231,7 +223,7 @@ impl AdminConfig {
                 dashboard_origin,
             })
         } else {
-            Err(AdminConfigError(problems))
+            Err(ConfigError::new("admin API", problems))
         }
     }
 }

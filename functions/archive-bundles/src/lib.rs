@@ -81,7 +81,7 @@ pub struct ArchiveSettings {
 }
 
 impl ArchiveSettings {
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, FunctionError> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, lifeboat::config::ConfigError> {
         let mut problems = Vec::new();
         let vault = get("ARCHIVE_VAULT_NAME")
             .map(|v| v.trim().to_owned())
@@ -138,10 +138,7 @@ impl ArchiveSettings {
                     part_size,
                 },
             }),
-            _ => Err(FunctionError::misconfigured(format!(
-                "invalid archive configuration: {}",
-                problems.join("; ")
-            ))),
+            _ => Err(lifeboat::config::ConfigError::new("archive", problems)),
         }
     }
 }

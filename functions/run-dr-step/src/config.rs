@@ -23,7 +23,7 @@ pub struct DrConfig {
 }
 
 impl DrConfig {
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, lifeboat::config::ConfigError> {
         let mut problems = Vec::new();
         let mut required = |k: &str| {
             get(k).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
@@ -63,7 +63,7 @@ impl DrConfig {
             },
         };
         if !problems.is_empty() {
-            return Err(format!("invalid configuration: {}", problems.join("; ")));
+            return Err(lifeboat::config::ConfigError::new("DR", problems));
         }
         Ok(Self {
             table_export_bucket,

@@ -42,7 +42,7 @@ pub struct DigestConfig {
 
 impl DigestConfig {
     /// Every problem is listed.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, lifeboat::config::ConfigError> {
         let mut problems = Vec::new();
         let prices = PriceBook::from_lookup(&get).unwrap_or_else(|p| {
             problems.extend(p);
@@ -58,7 +58,7 @@ impl DigestConfig {
         if problems.is_empty() {
             Ok(Self { prices, timezone })
         } else {
-            Err(problems)
+            Err(lifeboat::config::ConfigError::new("digest", problems))
         }
     }
 }

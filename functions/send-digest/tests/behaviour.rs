@@ -156,7 +156,7 @@ async fn bad_configuration_and_events_are_refused_with_what_is_wrong() {
         _ => None,
     })
     .unwrap_err();
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems.problems.len(), 2, "{problems}");
     let (fakes, deps) = setup();
     let err = handle(&deps, event_json(r#"{"scheduledTime":"tomorrow"}"#))
         .await

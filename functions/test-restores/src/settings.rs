@@ -36,12 +36,12 @@ impl Default for Settings {
 
 impl Settings {
     /// From the process environment.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, lifeboat::config::ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// From `get` (the environment); every problem in one message.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, lifeboat::config::ConfigError> {
         let mut s = Self::default();
         let mut problems = Vec::new();
         if let Some(v) = get("RESTORE_TEST_MAX_CONCURRENT") {
@@ -91,7 +91,7 @@ impl Settings {
         if problems.is_empty() {
             Ok(s)
         } else {
-            Err(problems.join("; "))
+            Err(lifeboat::config::ConfigError::new("restore test", problems))
         }
     }
 }
@@ -121,7 +121,7 @@ mod tests {
             "TIMEOUT",
             "NETWORKS.us-east-1",
         ] {
-            assert!(bad.contains(name), "{name} in {bad}");
+            assert!(bad.problems.iter().any(|p| p.contains(name)), "{name} in {bad}");
         }
         let good = Settings::from_lookup(|k| {
             (k == "RESTORE_TEST_NETWORKS")

@@ -537,7 +537,7 @@ async fn observe(deps: &Deps, rp: &RecoveryPoint) -> Result<Option<Observed>, Po
             .describe_backup_job(job_id)
             .await?
             .map(|job| match job.state {
-                BackupJobState::Completed => Observed::Done(job.recovery_point_arn, None),
+                BackupJobState::Completed => Observed::Done(job.recovery_point_arn, job.size_bytes),
                 s if s.is_final() => Observed::Failed(
                     "backup-job-failed",
                     format!(

@@ -48,12 +48,34 @@ pub struct Config {
     pub backup_region: Region,
 }
 
+/// Configuration a function cannot start with: every problem at once, each naming its
+/// variable. The one error of every configuration Lifeboat reads (the shared
+/// [`Config`], the S3 settings, each function's own), so a cold start reports them alike.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError(pub Vec<String>);
+pub struct ConfigError {
+    /// What the configuration is for: `function`, `S3`, `admin API`, `DR`, ...
+    pub of: &'static str,
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    pub fn new(of: &'static str, problems: Vec<String>) -> Self {
+        Self { of, problems }
+    }
+
+    /// `Ok(value)` when there is no problem.
+    pub fn check<T>(of: &'static str, problems: Vec<String>, value: T) -> Result<T, Self> {
+        if problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(Self::new(of, problems))
+        }
+    }
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}", self.0.join("; "))
+        write!(f, "invalid {} configuration: {}", self.of, self.problems.join("; "))
     }
 }
 
@@ -159,7 +181,7 @@ impl Config {
                 table_export_bucket,
                 s3_path_style,
             }),
-            _ => Err(ConfigError(problems)),
+            _ => Err(ConfigError::new("function", problems)),
         }
     }
 }
@@ -239,6 +261,6 @@ mod tests {
         let mut bad = base.to_vec();
         bad.push(("ALERT_DEDUPE_WINDOW", "soon"));
         let err = Config::from_lookup(lookup(&bad)).unwrap_err();
-        assert!(err.0.iter().any(|p| p.contains("ALERT_DEDUPE_WINDOW")), "{err}");
+        assert!(err.problems.iter().any(|p| p.contains("ALERT_DEDUPE_WINDOW")), "{err}");
     }
 }

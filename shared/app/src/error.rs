@@ -47,6 +47,13 @@ impl fmt::Display for FunctionError {
     }
 }
 
+/// A configuration that cannot be used, met at run time: `Misconfigured`.
+impl From<crate::config::ConfigError> for FunctionError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Self::misconfigured(e.to_string())
+    }
+}
+
 impl FunctionError {
     pub fn new(kind: ErrorType, message: impl Into<String>) -> Self {
         Self {

@@ -74,6 +74,7 @@ impl BackupService for AwsBackupService {
             state: BackupJobState::Created,
             recovery_point_arn: out.recovery_point_arn().map(str::to_owned),
             status_message: None,
+            size_bytes: None,
         })
     }
 
@@ -95,6 +96,10 @@ impl BackupService for AwsBackupService {
                 .map_or(BackupJobState::Created, |s| BackupJobState::from_aws(s.as_str())),
             recovery_point_arn: out.recovery_point_arn().map(str::to_owned),
             status_message: out.status_message().map(str::to_owned),
+            size_bytes: out
+                .backup_size_in_bytes()
+                .and_then(|b| u64::try_from(b).ok())
+                .filter(|b| *b > 0),
         }))
     }
 

@@ -112,6 +112,7 @@ fn started_job() -> BackupJob {
         state: BackupJobState::Created,
         recovery_point_arn: Some(RP_ARN.into()),
         status_message: None,
+        size_bytes: None,
     }
 }
 
@@ -278,6 +279,7 @@ async fn describe_backup_job_maps_states_and_failure_messages() {
                     .backup_vault_name(VAULT)
                     .resource_arn(RESOURCE)
                     .recovery_point_arn(RP_ARN)
+                    .set_backup_size_in_bytes((aws == AwsJobState::Completed).then_some(20 << 30))
                     .state(aws.clone());
                 if failed {
                     out.status_message("Access denied: the IAM role cannot read the table.")
@@ -297,6 +299,8 @@ async fn describe_backup_job_maps_states_and_failure_messages() {
             BackupJob {
                 state: expected.clone(),
                 status_message: message,
+                // The size AWS Backup reports once the job completed.
+                size_bytes: (expected == BackupJobState::Completed).then_some(20 << 30),
                 ..started_job()
             }
         );

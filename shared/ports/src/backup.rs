@@ -55,6 +55,8 @@ pub struct BackupJob {
     pub recovery_point_arn: Option<String>,
     /// Why a job failed or was aborted, as AWS Backup words it.
     pub status_message: Option<String>,
+    /// The backup's size once the job completed (`BackupSizeInBytes`).
+    pub size_bytes: Option<u64>,
 }
 
 /// A recovery point stored in an AWS Backup vault.

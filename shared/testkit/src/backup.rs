@@ -20,6 +20,9 @@ pub enum BackupServiceOp {
     DeleteRecoveryPoint,
 }
 
+/// The `BackupSizeInBytes` a completed fake job reports.
+pub const COMPLETED_JOB_BYTES: u64 = 3 << 30;
+
 /// One `start_backup_job` request as the fake received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupJobRequest {
@@ -126,13 +129,14 @@ impl InMemoryBackupService {
     }
 
     /// Completes a job: its recovery point appears in its vault, `COMPLETED`, encrypted,
-    /// deleted after the requested days.
+    /// deleted after the requested days; the job reports [`COMPLETED_JOB_BYTES`].
     pub fn complete_job(&self, job_id: &str) {
         let mut state = lock(&self.state);
         let Some((job, request)) = state.jobs.get_mut(job_id) else {
             return;
         };
         job.state = BackupJobState::Completed;
+        job.size_bytes = Some(COMPLETED_JOB_BYTES);
         let now = Utc::now();
         let rp = VaultRecoveryPoint {
             recovery_point_arn: job.recovery_point_arn.clone().unwrap_or_default(),
@@ -242,6 +246,7 @@ impl BackupService for InMemoryBackupService {
                 self.region
             )),
             status_message: None,
+            size_bytes: None,
         };
         state.tokens.insert(idempotency_token.to_owned(), job.job_id.clone());
         state.jobs.insert(job.job_id.clone(), (job.clone(), request));

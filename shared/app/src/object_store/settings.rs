@@ -1,10 +1,10 @@
 //! Configuration of the S3 data-protection functions, parsed once per cold start from a
 //! lookup function (the environment in Lambda, a map in tests).
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use lifeboat_domain::Region;
+
+use crate::config::ConfigError;
 use lifeboat_ports::objects::LockMode;
 use lifeboat_ports::objects::{CopyTuning, ObjectLock, WriteOptions};
 
@@ -44,15 +44,6 @@ pub struct S3Settings {
     /// `MAX_EVENT_SKEW` / `MAX_EVENT_AGE`: how far from the clock a schedule event's time
     /// may be ([`lifeboat_domain::event_time`]).
     pub event_time: lifeboat_domain::event_time::EventTimeBounds,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct SettingsError(pub Vec<String>);
-
-impl fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid S3 configuration: {}", self.0.join("; "))
-    }
 }
 
 fn flag(v: Option<&str>) -> Result<bool, String> {
@@ -122,11 +113,11 @@ impl S3Settings {
         }
     }
 
-    pub fn from_env() -> Result<Self, SettingsError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
         let backup_bucket = get("BACKUP_BUCKET_NAME")
             .filter(|v| !v.trim().is_empty())
@@ -213,7 +204,7 @@ impl S3Settings {
                 change_wait: std::time::Duration::from_secs(change_wait),
                 event_time,
             }),
-            _ => Err(SettingsError(problems)),
+            _ => Err(ConfigError::new("S3", problems)),
         }
     }
 }
@@ -223,7 +214,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<S3Settings, SettingsError> {
+    fn parse(pairs: &[(&str, &str)]) -> Result<S3Settings, ConfigError> {
         let map: std::collections::HashMap<String, String> =
             pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         S3Settings::from_lookup(|k| map.get(k).cloned())
@@ -240,7 +231,7 @@ mod tests {
             ("LIST_PAGE_SIZE", "x"),
         ])
         .unwrap_err();
-        assert_eq!(e.0.len(), 6, "{e}");
+        assert_eq!(e.problems.len(), 6, "{e}");
         let s = parse(&[
             ("BACKUP_BUCKET_NAME", "b"),
             ("AWS_REGION", "us-west-2"),
