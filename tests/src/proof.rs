@@ -9,7 +9,7 @@ use lifeboat::config::Config;
 use lifeboat::events::BackupRequest;
 use lifeboat::metrics::MemorySink;
 use lifeboat_aws::dr::RdsDrDatabases;
-use lifeboat_aws::lambda::AwsValidationLambda;
+use lifeboat_aws::lambda::LambdaInvoker;
 use lifeboat_domain::restore_test::Phase;
 use lifeboat_domain::{RecoveryPoint, RecoveryPointId, Status};
 use lifeboat_ports::{Catalog, SystemClock};
@@ -36,7 +36,7 @@ pub fn restore_test_deps(env: &TestEnv) -> Result<test_restores::Deps> {
         notifier: ports.notifier,
         clock: Arc::new(SystemClock),
         databases: Arc::new(RdsDrDatabases::new(env.primary.clone())),
-        validator: Arc::new(AwsValidationLambda::new(aws_sdk_lambda::Client::new(&env.primary))),
+        validator: Arc::new(LambdaInvoker::new(aws_sdk_lambda::Client::new(&env.primary))),
         settings: restore_test_settings()?,
         alert_window: None,
     })

@@ -211,7 +211,13 @@ pub struct InProcessRuns {
 }
 
 #[async_trait::async_trait]
-impl lifeboat_ports::lambda::AsyncInvoker for InProcessRuns {
+impl lifeboat_ports::lambda::Invoker for InProcessRuns {
+    async fn invoke(&self, function: &str, _: &[u8]) -> lifeboat_ports::PortResult<lifeboat_ports::lambda::Invocation> {
+        Err(lifeboat_ports::PortError::Invalid(format!(
+            "{function}: data-set runs are queued, not waited for"
+        )))
+    }
+
     async fn invoke_async(&self, function: &str, payload: &[u8]) -> lifeboat_ports::PortResult<()> {
         use lifeboat_ports::PortError;
         let event: serde_json::Value =

@@ -17,7 +17,7 @@ use lifeboat::app::ItemFailure;
 use lifeboat_domain::data_set::{ConfigBundleSet, S3DataSet};
 use lifeboat_domain::planner::CreateAction;
 use lifeboat_domain::{Policy, ResourceKind};
-use lifeboat_ports::lambda::{AsyncInvoker, ExecutionStarter};
+use lifeboat_ports::lambda::{ExecutionStarter, Invocation, Invoker};
 use lifeboat_ports::{PortError, PortResult};
 use serde_json::{Value, json};
 
@@ -45,7 +45,7 @@ impl RunTargets {
 /// What starts data-set runs.
 #[derive(Clone)]
 pub struct DataRuns {
-    pub lambdas: Arc<dyn AsyncInvoker>,
+    pub lambdas: Arc<dyn Invoker>,
     pub executions: Arc<dyn ExecutionStarter>,
     pub targets: RunTargets,
 }
@@ -72,7 +72,11 @@ impl Default for DataRuns {
 struct Unconfigured;
 
 #[async_trait]
-impl AsyncInvoker for Unconfigured {
+impl Invoker for Unconfigured {
+    async fn invoke(&self, function: &str, _: &[u8]) -> PortResult<Invocation> {
+        Err(PortError::Invalid(format!("no Lambda client to invoke {function}")))
+    }
+
     async fn invoke_async(&self, function: &str, _: &[u8]) -> PortResult<()> {
         Err(PortError::Invalid(format!("no Lambda client to invoke {function}")))
     }

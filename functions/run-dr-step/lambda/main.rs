@@ -6,7 +6,7 @@ use lifeboat_aws::clients;
 use lifeboat_aws::dr::{DynamoDbDrTables, RdsDrDatabases, Route53Records, S3Reports, SsmParameters};
 use lifeboat_aws::dr_store::DynamoDbDrStore;
 use lifeboat_aws::keys::{AwsKmsKeys, SecretSigningKeys};
-use lifeboat_aws::lambda::AwsValidationLambda;
+use lifeboat_aws::lambda::LambdaInvoker;
 use lifeboat_aws::s3::S3ObjectStore;
 use lifeboat_aws::table_exports::TableExports;
 use lifeboat_aws::{DynamoDbCatalog, RdsSnapshotStore, SnsNotifier};
@@ -37,7 +37,7 @@ fn deps(config: &DrConfig, sdk: &SdkConfig) -> Deps {
             &config.reports_bucket,
         )),
         keys: Arc::new(AwsKmsKeys::new(sdk.clone())),
-        validator: Arc::new(AwsValidationLambda::new(clients::lambda(sdk))),
+        validator: Arc::new(LambdaInvoker::new(clients::lambda(sdk))),
         signing: Arc::new(SecretSigningKeys::new(
             clients::secretsmanager(sdk),
             config.confirm_key_secret_id.clone(),

@@ -20,7 +20,7 @@ use lifeboat_domain::dr::{Action, Mode, SwitchScope};
 use lifeboat_ports::dr::DrStore;
 use lifeboat_ports::dr::{DnsRecords, DrDatabases, DrTables, Parameters, Reports};
 use lifeboat_ports::keys::{KmsKeys, SigningKeys};
-use lifeboat_ports::lambda::ValidationLambda;
+use lifeboat_ports::lambda::Invoker;
 use lifeboat_ports::objects::ObjectStore;
 use lifeboat_ports::{Catalog, Clock, Notifier, SnapshotStore};
 use serde_json::Value;
@@ -51,7 +51,7 @@ pub struct Deps {
     pub dns: Arc<dyn DnsRecords>,
     pub reports: Arc<dyn Reports>,
     pub keys: Arc<dyn KmsKeys>,
-    pub validator: Arc<dyn ValidationLambda>,
+    pub validator: Arc<dyn Invoker>,
     pub signing: Arc<dyn SigningKeys>,
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,

@@ -9,7 +9,7 @@ use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceRef, Slot, Stat
 use lifeboat_ports::PortResult;
 use lifeboat_ports::dr::DrStore;
 use lifeboat_ports::keys::{KmsKeys, SigningKeys};
-use lifeboat_ports::lambda::ValidationLambda;
+use lifeboat_ports::lambda::{Invocation, Invoker};
 use lifeboat_testkit::dr_store::InMemoryDrStore;
 use run_dr_step::{Deps, StepRequest};
 use serde_json::{Value, json};
@@ -50,9 +50,20 @@ impl KmsKeys for Keys {
 }
 
 #[async_trait]
-impl ValidationLambda for Keys {
-    async fn invoke(&self, _: &str, _: &Value) -> PortResult<Result<Value, String>> {
-        Ok(Ok(json!({"ok": self.validation_ok, "reason": "the smoke test failed"})))
+impl Invoker for Keys {
+    async fn invoke(&self, _: &str, _: &[u8]) -> PortResult<Invocation> {
+        Ok(Invocation {
+            function_error: None,
+            payload: json!({"ok": self.validation_ok, "reason": "the smoke test failed"})
+                .to_string()
+                .into_bytes(),
+        })
+    }
+
+    async fn invoke_async(&self, f: &str, _: &[u8]) -> PortResult<()> {
+        Err(lifeboat_ports::PortError::Invalid(format!(
+            "{f}: not invoked asynchronously"
+        )))
     }
 }
 

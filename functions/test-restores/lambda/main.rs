@@ -3,7 +3,7 @@ use std::sync::Arc;
 use lambda_runtime::{Error, run, service_fn};
 use lifeboat_aws::clients;
 use lifeboat_aws::dr::RdsDrDatabases;
-use lifeboat_aws::lambda::AwsValidationLambda;
+use lifeboat_aws::lambda::LambdaInvoker;
 use test_restores::{Deps, Settings, handle};
 
 #[tokio::main]
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         notifier: ports.notifier,
         clock: ports.clock,
         databases: Arc::new(RdsDrDatabases::new(sdk.clone())),
-        validator: Arc::new(AwsValidationLambda::new(clients::lambda(&sdk))),
+        validator: Arc::new(LambdaInvoker::new(clients::lambda(&sdk))),
         settings: Settings::from_env()?,
         alert_window: config.alert_dedupe_window,
     };

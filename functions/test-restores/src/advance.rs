@@ -255,7 +255,7 @@ async fn validate(
         "engineVersion": info.engine_version,
         "endpoint": endpoint,
     });
-    match deps.validator.invoke(arn, &payload).await {
+    match lifeboat_ports::lambda::validate(deps.validator.as_ref(), arn, &payload).await {
         Ok(Ok(v)) if v.get("ok") == Some(&Value::Bool(false)) => next.problems.push(format!(
             "validation Lambda {arn} says not ok: {}",
             v.get("reason").and_then(Value::as_str).unwrap_or("no reason given")

@@ -44,7 +44,7 @@ use lifeboat_domain::restore_test::{RestoreTest, is_tested};
 use lifeboat_domain::{Alert, AlertKind, RecoveryPoint, RecoveryPointId, Severity, Status};
 use lifeboat_ports::Tag;
 use lifeboat_ports::dr::DrDatabases;
-use lifeboat_ports::lambda::ValidationLambda;
+use lifeboat_ports::lambda::Invoker;
 use lifeboat_ports::{Catalog, Clock, Notifier};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,7 +61,7 @@ pub struct Deps {
     /// RDS in every region: restore, describe, delete the test databases.
     pub databases: Arc<dyn DrDatabases>,
     /// The policies' validation Lambdas.
-    pub validator: Arc<dyn ValidationLambda>,
+    pub validator: Arc<dyn Invoker>,
     pub settings: Settings,
     pub alert_window: Option<chrono::Duration>,
 }

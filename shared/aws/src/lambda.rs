@@ -5,11 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use lifeboat_ports::lambda::{AsyncInvoker, ExecutionStarter, Invocation, Invoker, ValidationLambda};
+use lifeboat_ports::lambda::{ExecutionStarter, Invocation, Invoker};
 use lifeboat_ports::{PortError, PortResult};
-
-use crate::keys::unavailable;
-use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct LambdaInvoker {
@@ -41,6 +38,7 @@ impl LambdaInvoker {
                 match e.code() {
                     Some("TooManyRequestsException" | "EC2ThrottledException") => PortError::Throttled(message),
                     Some("ResourceNotFoundException") => PortError::NotFound(message),
+                    Some("AccessDeniedException") => PortError::InvalidState(message),
                     // ResourceConflict / ResourceNotReady (an update in progress) and the rest.
                     _ => PortError::Unavailable(message),
                 }
@@ -57,10 +55,7 @@ impl Invoker for LambdaInvoker {
             payload: out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
         })
     }
-}
 
-#[async_trait]
-impl AsyncInvoker for LambdaInvoker {
     async fn invoke_async(&self, function: &str, payload: &[u8]) -> PortResult<()> {
         self.send(function, payload, InvocationType::Event).await.map(|_| ())
     }
@@ -103,55 +98,5 @@ impl ExecutionStarter for SfnExecutions {
                 }
             })?;
         Ok(out.execution_arn().to_owned())
-    }
-}
-
-/// [`ValidationLambda`] over Lambda `Invoke` (request/response).
-#[derive(Debug, Clone)]
-pub struct AwsValidationLambda {
-    client: aws_sdk_lambda::Client,
-}
-
-impl AwsValidationLambda {
-    pub fn new(client: aws_sdk_lambda::Client) -> Self {
-        Self { client }
-    }
-}
-
-#[async_trait]
-impl ValidationLambda for AwsValidationLambda {
-    async fn invoke(&self, function_arn: &str, payload: &Value) -> PortResult<Result<Value, String>> {
-        let body = serde_json::to_vec(payload).map_err(|e| PortError::Invalid(e.to_string()))?;
-        let out = self
-            .client
-            .invoke()
-            .function_name(function_arn)
-            .payload(aws_sdk_lambda::primitives::Blob::new(body))
-            .send()
-            .await;
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => {
-                use aws_sdk_lambda::error::ProvideErrorMetadata as _;
-                let code = e.code().unwrap_or_default().to_owned();
-                // A missing or refused function is a failed validation, not an outage.
-                return if code == "ResourceNotFoundException" || code == "AccessDeniedException" {
-                    Ok(Err(format!("cannot invoke {function_arn}: {code}")))
-                } else {
-                    Err(unavailable(
-                        "Invoke",
-                        &aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-                    ))
-                };
-            }
-        };
-        let text = out
-            .payload()
-            .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
-            .unwrap_or_default();
-        if out.function_error().is_some() {
-            return Ok(Err(text.chars().take(500).collect()));
-        }
-        Ok(Ok(serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 }

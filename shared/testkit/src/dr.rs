@@ -682,8 +682,8 @@ impl lifeboat_ports::dr::Reports for InMemoryReports {
     }
 }
 
-/// [`lifeboat_ports::lambda::ValidationLambda`] in memory: answers `answer` (a function
-/// error when `Err`) and records every payload.
+/// A validation function in memory ([`lifeboat_ports::lambda::Invoker`]): answers
+/// `answer` (a function error when `Err`) and records every payload.
 #[derive(Debug)]
 pub struct RecordingValidationLambda {
     answer: Mutex<Result<serde_json::Value, String>>,
@@ -712,13 +712,26 @@ impl RecordingValidationLambda {
 }
 
 #[async_trait]
-impl lifeboat_ports::lambda::ValidationLambda for RecordingValidationLambda {
-    async fn invoke(
-        &self,
-        function_arn: &str,
-        payload: &serde_json::Value,
-    ) -> PortResult<Result<serde_json::Value, String>> {
-        guard(&self.calls).push((function_arn.to_owned(), payload.clone()));
-        Ok(guard(&self.answer).clone())
+impl lifeboat_ports::lambda::Invoker for RecordingValidationLambda {
+    async fn invoke(&self, function_arn: &str, payload: &[u8]) -> PortResult<lifeboat_ports::lambda::Invocation> {
+        let payload = serde_json::from_slice(payload)
+            .map_err(|e| lifeboat_ports::PortError::Invalid(format!("payload is not JSON: {e}")))?;
+        guard(&self.calls).push((function_arn.to_owned(), payload));
+        Ok(match guard(&self.answer).clone() {
+            Ok(v) => lifeboat_ports::lambda::Invocation {
+                function_error: None,
+                payload: v.to_string().into_bytes(),
+            },
+            Err(text) => lifeboat_ports::lambda::Invocation {
+                function_error: Some("Unhandled".into()),
+                payload: text.into_bytes(),
+            },
+        })
+    }
+
+    async fn invoke_async(&self, function_arn: &str, _: &[u8]) -> PortResult<()> {
+        Err(lifeboat_ports::PortError::Invalid(format!(
+            "{function_arn} is a validation function: it is invoked and waited for"
+        )))
     }
 }

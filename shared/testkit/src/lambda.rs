@@ -1,5 +1,5 @@
-//! [`AsyncInvoker`] and [`ExecutionStarter`] in memory: every queued invocation and started
-//! execution is recorded; a failure can be scripted. Executions keep AWS's rule: a second
+//! [`Invoker`] and [`ExecutionStarter`] in memory: every invocation and started execution
+//! is recorded (an invocation waited for answers `{}`); a failure can be scripted. Executions keep AWS's rule: a second
 //! start of a name answers the same execution when the input is the same, and conflicts
 //! when it is not.
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use lifeboat_ports::lambda::{AsyncInvoker, ExecutionStarter};
+use lifeboat_ports::lambda::{ExecutionStarter, Invocation, Invoker};
 use lifeboat_ports::{PortError, PortResult};
 use serde_json::Value;
 
@@ -15,12 +15,18 @@ use crate::lock;
 
 #[derive(Debug, Default)]
 pub struct RecordingLambdas {
+    invoked: Mutex<Vec<(String, Value)>>,
     queued: Mutex<Vec<(String, Value)>>,
     executions: Mutex<BTreeMap<String, (String, Value)>>,
     fail_next: Mutex<Option<PortError>>,
 }
 
 impl RecordingLambdas {
+    /// (function, payload) of every invocation waited for, in order.
+    pub fn invoked(&self) -> Vec<(String, Value)> {
+        lock(&self.invoked).clone()
+    }
+
     /// (function, payload) of every queued invocation, in order.
     pub fn queued(&self) -> Vec<(String, Value)> {
         lock(&self.queued).clone()
@@ -46,7 +52,17 @@ fn json(bytes: &[u8]) -> PortResult<Value> {
 }
 
 #[async_trait]
-impl AsyncInvoker for RecordingLambdas {
+impl Invoker for RecordingLambdas {
+    async fn invoke(&self, function: &str, payload: &[u8]) -> PortResult<Invocation> {
+        self.failure()?;
+        let payload = json(payload)?;
+        lock(&self.invoked).push((function.to_owned(), payload));
+        Ok(Invocation {
+            function_error: None,
+            payload: b"{}".to_vec(),
+        })
+    }
+
     async fn invoke_async(&self, function: &str, payload: &[u8]) -> PortResult<()> {
         self.failure()?;
         let payload = json(payload)?;

@@ -51,6 +51,10 @@ impl Invoker for FakeInvoker {
             })
         })
     }
+
+    async fn invoke_async(&self, function: &str, _: &[u8]) -> PortResult<()> {
+        panic!("the admin API waits for {function}; it queues nothing")
+    }
 }
 
 /// Records every started execution: (state machine, name, input).

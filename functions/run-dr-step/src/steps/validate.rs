@@ -337,7 +337,7 @@ pub(super) async fn validate(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution)
         let payload = json!({
             "plan": exec.plan, "execution": exec.execution, "mode": exec.mode, "resources": resources,
         });
-        match deps.validator.invoke(arn, &payload).await? {
+        match lifeboat_ports::lambda::validate(deps.validator.as_ref(), arn, &payload).await? {
             Err(e) => problems.push(format!("validation Lambda {arn} failed: {e}")),
             Ok(v) if v.get("ok") == Some(&Value::Bool(false)) => problems.push(format!(
                 "validation Lambda {arn} says not ok: {}",
