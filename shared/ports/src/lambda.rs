@@ -76,7 +76,12 @@ mod tests {
     }
 
     async fn verdict(answer: fn() -> PortResult<Invocation>) -> PortResult<Result<Value, String>> {
-        validate(&Answer(answer), "arn:aws:lambda:us-east-1:1:function:v", &serde_json::json!({"x": 1})).await
+        validate(
+            &Answer(answer),
+            "arn:aws:lambda:us-east-1:1:function:v",
+            &serde_json::json!({"x": 1}),
+        )
+        .await
     }
 
     #[tokio::test]
