@@ -57,6 +57,20 @@ pub async fn backup_bucket(env: &TestEnv, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A backup bucket several tests or runs share (the local deployment's, say): created
+/// like [`backup_bucket`] unless it exists, also when another test creates it meanwhile.
+pub async fn ensure_backup_bucket(env: &TestEnv, name: &str) -> Result<()> {
+    let s3 = client(env, DR);
+    if s3.head_bucket().bucket(name).send().await.is_ok() {
+        return Ok(());
+    }
+    match backup_bucket(env, name).await {
+        Ok(()) => Ok(()),
+        Err(_) if s3.head_bucket().bucket(name).send().await.is_ok() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Settings of the S3 functions for this world.
 pub fn settings(backup: &str, extra: &[(&str, &str)]) -> S3Settings {
     let mut pairs: Vec<(String, String)> = vec![

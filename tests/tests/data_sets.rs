@@ -17,7 +17,9 @@ use expire_recovery_points::BackupStore;
 use lifeboat_domain::{RecoveryPointId, ResourceKind, Status};
 use lifeboat_ports::Catalog;
 use lifeboat_ports::objects::{CopyTuning, ObjectStore};
-use lifeboat_tests::s3::{InProcessRuns, backup_bucket, backup_deps, client, put, settings, source_bucket, store};
+use lifeboat_tests::s3::{
+    InProcessRuns, backup_bucket, backup_deps, client, ensure_backup_bucket, put, settings, source_bucket, store,
+};
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
 use serde_json::json;
 
@@ -246,4 +248,49 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
             .unwrap();
         assert!(head.is_some(), "{} of the kept run is restorable", e.key);
     }
+}
+
+/// The deployed path: the real create-snapshots binary, ticked for a policy that names a
+/// data set, queues the real backup-objects through the Lambda API (an `Event` invocation,
+/// answered at once and run in the background, as Lambda does), which records the run.
+#[tokio::test]
+async fn the_deployed_tick_queues_the_deployed_backup_run() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    let src = env.name("queued");
+    source_bucket(&env, &src).await.unwrap();
+    // The deployed functions' backup bucket (infra/local/functions.env).
+    ensure_backup_bucket(&env, "lifeboat-backups").await.unwrap();
+    for k in ["a", "b", "c"] {
+        put(&env, PRIMARY, &src, &format!("docs/{k}"), k.as_bytes())
+            .await
+            .unwrap();
+    }
+    let policy = env
+        .put_policy(&format!(
+            r#"{{"name": "{{prefix}}-queued", "every": "1h", "rpo": "2h", "retain": 3,
+                "s3": [{{"bucket": "{src}", "prefix": "docs/"}}]}}"#
+        ))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let tick = json!({"scheduledTime": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                      "policy": policy.name.as_str()});
+    let (error, out) = env.invoke("create-snapshots", &tick.to_string()).await.unwrap();
+    assert!(error.is_none(), "{out}");
+    let started: Vec<RecoveryPointId> = serde_json::from_value(out["started"].clone()).unwrap();
+    assert_eq!(started.len(), 1, "{out}");
+    let waited = std::time::Instant::now();
+    let rp = loop {
+        if let Some(rp) = env.catalog().get(&started[0]).await.unwrap() {
+            break rp;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_mins(2),
+            "the queued run was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(rp.status, Status::Available);
+    assert_eq!(rp.manifest.as_ref().map(|m| (m.objects, m.copied)), Some((3, 3)));
+    assert!(rp.holds.locked_until.is_some(), "copies locked as the deployment says");
 }

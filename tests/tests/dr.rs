@@ -851,15 +851,7 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
     assert_eq!(ours.len(), 1, "{alerts:?}");
     assert!(format!("{:?}", ours[0].alert).contains("not verified"), "{:?}", ours[0]);
 
-    let verify = verify_backups::VerifyRequest {
-        mode: verify_backups::Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: Some(run.recovery_point.to_string()),
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    };
+    let verify = verify_backups::VerifyRequest::full(Some(&run.recovery_point));
     let verified = verify_backups::run(&verify_deps(env), &verify, "dr-data-verify")
         .await
         .unwrap();

@@ -17,7 +17,7 @@ use lifeboat_ports::objects::ObjectStore;
 use lifeboat_ports::{Catalog, PortError};
 use lifeboat_tests::s3::{backup_bucket, backup_deps, get, put, settings, source_bucket, store, verify_deps};
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
-use verify_backups::{Mode, VerifyRequest};
+use verify_backups::VerifyRequest;
 
 fn at(hour: u32) -> DateTime<Utc> {
     format!("2026-11-23T{hour:02}:00:00Z").parse().unwrap()
@@ -166,15 +166,7 @@ async fn a_flipped_byte_written_over_any_backup_object_is_detected_as_replaced_a
         .unwrap();
     let m = manifest(&env, &report.recovery_point).await;
     let verify = verify_deps(&env);
-    let one = |_: &str| VerifyRequest {
-        mode: Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: Some(report.recovery_point.to_string()),
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    };
+    let one = |_: &str| VerifyRequest::full(Some(&report.recovery_point));
     let clean = verify_backups::run(&verify, &one(""), &format!("{}-clean", env.prefix))
         .await
         .unwrap();
@@ -273,15 +265,7 @@ async fn a_copy_lost_from_the_locked_bucket_is_found_missing_and_healed_by_the_n
         .await
         .unwrap();
     let verify = verify_deps(&env);
-    let of = |rp: &RecoveryPointId| VerifyRequest {
-        mode: Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: Some(rp.to_string()),
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    };
+    let of = |rp: &RecoveryPointId| VerifyRequest::full(Some(rp));
     let found = verify_backups::run(&verify, &of(&first.recovery_point), &format!("{}-v1", env.prefix))
         .await
         .unwrap();
@@ -403,15 +387,7 @@ async fn large_objects_are_copied_with_upload_part_copy() {
     assert_eq!(parts.parts_count(), Some(3), "three parts of at most 5 MiB");
     let verify = verify_backups::run(
         &verify_deps(&env),
-        &VerifyRequest {
-            mode: Mode::Full,
-            sample: None,
-            seed: None,
-            recovery_point: Some(r.recovery_point.to_string()),
-            restore_sample: None,
-            restore_tier: None,
-            restore_every_days: None,
-        },
+        &VerifyRequest::full(Some(&r.recovery_point)),
         &format!("{}-v", env.prefix),
     )
     .await
@@ -487,15 +463,7 @@ async fn archived_copies_are_proved_by_a_sample_restore() {
         .await
         .unwrap();
     let verify = verify_deps(&env);
-    let one = VerifyRequest {
-        mode: Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: Some(r.recovery_point.to_string()),
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    };
+    let one = VerifyRequest::full(Some(&r.recovery_point));
     let first = verify_backups::run(&verify, &one, &format!("{}-a1", env.prefix))
         .await
         .unwrap();

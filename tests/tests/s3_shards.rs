@@ -28,25 +28,9 @@ const BACKUP_BUCKET: &str = "lifeboat-backups";
 /// The backup bucket of the local deployment: in the DR region, Object Lock enabled.
 /// Shared by every test that runs the real binary; created once.
 async fn ensure_backup_bucket(env: &TestEnv) {
-    let s3 = client(env, DR);
-    if s3.head_bucket().bucket(BACKUP_BUCKET).send().await.is_ok() {
-        return;
-    }
-    let created = s3
-        .create_bucket()
-        .bucket(BACKUP_BUCKET)
-        .object_lock_enabled_for_bucket(true)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(DR))
-                .build(),
-        )
-        .send()
-        .await;
-    // Created concurrently by another test: fine if it exists now.
-    if let Err(e) = created {
-        assert!(s3.head_bucket().bucket(BACKUP_BUCKET).send().await.is_ok(), "{e:?}");
-    }
+    lifeboat_tests::s3::ensure_backup_bucket(env, BACKUP_BUCKET)
+        .await
+        .unwrap();
 }
 
 /// A state machine of this test (unique name) from the real ASL.

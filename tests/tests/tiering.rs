@@ -25,7 +25,7 @@ use lifeboat_tests::s3::{backup_bucket, client, get, put, restore_deps, settings
 use lifeboat_tests::{DR, PRIMARY, TestEnv};
 use restore_objects::{RestoreRequest, RestoreStatus};
 use tier_backups::TierRequest;
-use verify_backups::{Mode, VerifyRequest};
+use verify_backups::VerifyRequest;
 
 const KIB: usize = 1024;
 
@@ -215,15 +215,7 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
     // Verification follows the moved copy and checks its bytes.
     let verify = verify_backups::run(
         &lifeboat_tests::s3::verify_deps(&env),
-        &VerifyRequest {
-            mode: Mode::Full,
-            recovery_point: Some(run.recovery_point.to_string()),
-            restore_sample: None,
-            restore_tier: None,
-            restore_every_days: None,
-            sample: None,
-            seed: None,
-        },
+        &VerifyRequest::full(Some(&run.recovery_point)),
         "verify-tiered",
     )
     .await

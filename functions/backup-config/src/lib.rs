@@ -31,7 +31,7 @@ use lifeboat::object_store::read_all;
 use lifeboat::object_store::settings::S3Settings;
 use lifeboat_domain::config_bundle::{Bundle, ConfigItem, Envelope, ItemKind, encryption_context, random_nonce};
 use lifeboat_domain::manifest::{ManifestRef, sha256_hex};
-use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Slot, Status};
+use lifeboat_domain::{PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, Slot, Status};
 use lifeboat_ports::config::{ConfigStore, DataKeys};
 use lifeboat_ports::objects::ObjectStore;
 use lifeboat_ports::{Catalog, Clock, PortError};
@@ -276,15 +276,7 @@ pub async fn run(deps: &Deps, req: &Request) -> Result<Report, FunctionError> {
     }
 }
 
-/// The bundle as a protected resource (in the region its items live in).
-pub fn config_resource(region: &Region, bundle: &str) -> ResourceRef {
-    ResourceRef {
-        kind: ResourceKind::ConfigBundle,
-        id: bundle.to_owned(),
-        arn: format!("lifeboat:config-bundle:{region}:{bundle}"),
-        region: region.clone(),
-    }
-}
+pub use lifeboat_domain::data_set::config_resource;
 
 fn internal(e: impl std::fmt::Display) -> FunctionError {
     FunctionError::new(lifeboat::ErrorType::Internal, e.to_string())

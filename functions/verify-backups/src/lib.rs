@@ -103,6 +103,20 @@ pub const RESTORE_EVERY_DAYS: u32 = 30;
 const RESTORED_FOR_DAYS: u32 = 3;
 
 impl VerifyRequest {
+    /// Every object of one run (`Some`) or of every kept run (`None`), with the default
+    /// sample-restore settings.
+    pub fn full(recovery_point: Option<&lifeboat_domain::RecoveryPointId>) -> Self {
+        Self {
+            mode: Mode::Full,
+            sample: None,
+            seed: None,
+            recovery_point: recovery_point.map(ToString::to_string),
+            restore_sample: None,
+            restore_tier: None,
+            restore_every_days: None,
+        }
+    }
+
     pub fn parse(event: &Value) -> Result<Self, FunctionError> {
         if !event.is_object() {
             return Err(FunctionError::invalid("expected a verification request object"));

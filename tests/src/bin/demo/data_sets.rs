@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, DurationRound, Utc};
 use lifeboat_domain::{RecoveryPoint, RecoveryPointId};
 use lifeboat_ports::Catalog;
-use lifeboat_tests::s3::{client, put, source_bucket};
-use lifeboat_tests::{DR, PRIMARY, Result, TestEnv};
+use lifeboat_tests::s3::{ensure_backup_bucket, put, source_bucket};
+use lifeboat_tests::{PRIMARY, Result, TestEnv};
 use serde_json::{Value, json};
 
 /// The backup bucket the deployed S3 functions write (`infra/local/functions.env`).
@@ -36,25 +36,6 @@ fn tick(at: DateTime<Utc>, policy: &str) -> Value {
     json!({"scheduledTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "policy": policy})
 }
 
-/// The backup bucket the deployed functions use: versioned, Object Lock enabled.
-async fn ensure_backup_bucket(env: &TestEnv) -> Result<()> {
-    let s3 = client(env, DR);
-    if s3.head_bucket().bucket(BACKUP_BUCKET).send().await.is_ok() {
-        return Ok(());
-    }
-    s3.create_bucket()
-        .bucket(BACKUP_BUCKET)
-        .object_lock_enabled_for_bucket(true)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(DR))
-                .build(),
-        )
-        .send()
-        .await?;
-    Ok(())
-}
-
 async fn wait_for(env: &TestEnv, id: &RecoveryPointId) -> Result<RecoveryPoint> {
     let started = Instant::now();
     loop {
@@ -72,7 +53,7 @@ async fn wait_for(env: &TestEnv, id: &RecoveryPointId) -> Result<RecoveryPoint> 
 pub async fn scheduled(env: &TestEnv) -> Result<Scheduled> {
     let src = env.name("media");
     source_bucket(env, &src).await?;
-    ensure_backup_bucket(env).await?;
+    ensure_backup_bucket(env, BACKUP_BUCKET).await?;
     env.put_policy(&format!(
         r#"{{"name": "media", "every": "1h", "rpo": "2h", "retain": 1, "s3": [{{"bucket": "{src}", "prefix": "photos/"}}]}}"#
     ))

@@ -13,7 +13,7 @@ use lifeboat_tests::s3::{
     backup_bucket, backup_deps, change_queue, get, put, restore_deps, settings, source_bucket, verify_deps,
 };
 use lifeboat_tests::{DR, PRIMARY, Result, TestEnv};
-use verify_backups::{Mode, VerifyRequest};
+use verify_backups::VerifyRequest;
 
 pub async fn run(env: &TestEnv) -> Result<()> {
     let (src, bak) = (env.name("files"), env.name("s3-backups"));
@@ -84,15 +84,7 @@ pub async fn run(env: &TestEnv) -> Result<()> {
     bytes[42] ^= 0x01;
     let bad = put(env, DR, &bak, &victim.backup_key, &bytes).await?;
     let verify = verify_deps(env);
-    let all = VerifyRequest {
-        mode: Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: None,
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    };
+    let all = VerifyRequest::full(None);
     let report = verify_backups::run(&verify, &all, &format!("{}-demo-verify", env.prefix)).await?;
     println!(
         "  verify (full): {} objects, {} bytes hashed; verified {}, unverified {}",
@@ -179,15 +171,7 @@ async fn heal(
         .send()
         .await?;
     let verify = verify_deps(env);
-    let one = |rp: &lifeboat_domain::RecoveryPointId| VerifyRequest {
-        mode: Mode::Full,
-        sample: None,
-        seed: None,
-        recovery_point: Some(rp.to_string()),
-        restore_sample: None,
-        restore_tier: None,
-        restore_every_days: None,
-    };
+    let one = |rp: &lifeboat_domain::RecoveryPointId| VerifyRequest::full(Some(rp));
     let found = verify_backups::run(
         &verify,
         &one(&previous.recovery_point),
