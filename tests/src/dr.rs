@@ -208,7 +208,8 @@ impl DrEnv {
             if point.verified_at.is_none() {
                 return Err(err(format!(
                     "the restore test of {} failed: {:?}",
-                    point.id, point.restore_test
+                    point.id,
+                    point.restore_test()
                 )));
             }
             points.push(point.clone());

@@ -135,7 +135,7 @@ pub async fn prove(env: &TestEnv, ids: &[RecoveryPointId]) -> Result<Vec<Recover
                 .ok_or_else(|| err(format!("{id} vanished")))?;
             points.push(p);
         }
-        let mine = |p: &RecoveryPoint| p.restore_test.clone().filter(|t| t.started_at >= since);
+        let mine = |p: &RecoveryPoint| p.restore_test().cloned().filter(|t| t.started_at >= since);
         if points.iter().all(|p| mine(p).is_some_and(|t| t.phase == Phase::Done)) {
             return Ok(points);
         }

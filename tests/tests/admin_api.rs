@@ -477,7 +477,7 @@ async fn an_aurora_point_is_restored_into_a_new_cluster_with_its_writer() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(recorded.writer_class.as_deref(), Some("db.r6g.large"), "{recorded:?}");
+    assert_eq!(recorded.writer_class(), Some("db.r6g.large"), "{recorded:?}");
 
     let target = format!("{cluster}-copy");
     let ask = json!({"recoveryPoint": point, "target": target, "placement": {"allowDefaultNetwork": true}});

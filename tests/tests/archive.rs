@@ -89,7 +89,16 @@ async fn manifests_are_archived_retrieved_and_read_back_against_their_tree_hash(
     let catalog = env.catalog();
     let manifest_key = |id: RecoveryPointId| {
         let catalog = catalog.clone();
-        async move { catalog.get(&id).await.unwrap().unwrap().manifest.unwrap().key }
+        async move {
+            catalog
+                .get(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .manifest()
+                .map(|m| m.key.clone())
+                .unwrap()
+        }
     };
     put(&env, DR, &bak, &manifest_key(rotten.clone()).await, b"not the manifest")
         .await
@@ -122,7 +131,7 @@ async fn manifests_are_archived_retrieved_and_read_back_against_their_tree_hash(
         let bytes = get(&env, DR, &bak, &manifest_key(id.clone()).await, None)
             .await
             .unwrap();
-        let a = catalog.get(id).await.unwrap().unwrap().archive.unwrap();
+        let a = catalog.get(id).await.unwrap().unwrap().archive().cloned().unwrap();
         assert_eq!(a.tree_hash, tree_hash(&bytes).to_hex());
         assert_eq!(
             (a.size, a.parts, a.vault.as_str()),
@@ -150,7 +159,7 @@ async fn manifests_are_archived_retrieved_and_read_back_against_their_tree_hash(
     // The second archive's record no longer matches what the vault holds.
     let mut point = catalog.get(&tampered).await.unwrap().unwrap();
     let expected = point.version;
-    point.archive.as_mut().unwrap().tree_hash = "0".repeat(64);
+    point.objects_mut().unwrap().archive.as_mut().unwrap().tree_hash = "0".repeat(64);
     point.version += 1;
     catalog.update(&point, expected).await.unwrap();
 
@@ -164,11 +173,18 @@ async fn manifests_are_archived_retrieved_and_read_back_against_their_tree_hash(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(completed.len(), 2, "{completed:?}");
-    let good_r = catalog.get(&good).await.unwrap().unwrap().archive.unwrap();
+    let good_r = catalog.get(&good).await.unwrap().unwrap().archive().cloned().unwrap();
     let r = good_r.retrieval.as_ref().unwrap();
     assert_eq!(r.status, RetrievalStatus::Verified, "{r:?}");
     assert_eq!(r.retrieved_tree_hash.as_deref(), Some(good_r.tree_hash.as_str()));
-    let bad_r = catalog.get(&tampered).await.unwrap().unwrap().archive.unwrap();
+    let bad_r = catalog
+        .get(&tampered)
+        .await
+        .unwrap()
+        .unwrap()
+        .archive()
+        .cloned()
+        .unwrap();
     let r = bad_r.retrieval.unwrap();
     assert_eq!(r.status, RetrievalStatus::Mismatch, "{r:?}");
     assert!(
@@ -211,7 +227,7 @@ async fn an_archive_left_by_a_crashed_run_is_adopted_from_the_vault_inventory() 
     put(&env, PRIMARY, &src, "docs/a.txt", b"a document").await.unwrap();
     let id = backup_run(&env, &src, &bak, 14).await;
     let catalog = env.catalog();
-    let mref = catalog.get(&id).await.unwrap().unwrap().manifest.unwrap();
+    let mref = catalog.get(&id).await.unwrap().unwrap().manifest().cloned().unwrap();
     let bytes = get(&env, DR, &bak, &mref.key, None).await.unwrap();
 
     let glacier = aws_sdk_glacier::Client::new(&env.dr);
@@ -250,7 +266,7 @@ async fn an_archive_left_by_a_crashed_run_is_adopted_from_the_vault_inventory() 
     assert_eq!(done.inventory_job, started.inventory_job, "the same inventory job");
     assert_eq!(done.adopted.len(), 1, "{done:?}");
     assert_eq!(done.adopted[0].archive_id, orphan);
-    let a = catalog.get(&id).await.unwrap().unwrap().archive.unwrap();
+    let a = catalog.get(&id).await.unwrap().unwrap().archive().cloned().unwrap();
     assert_eq!(
         (a.archive_id.as_str(), a.tree_hash),
         (orphan.as_str(), tree_hash(&bytes).to_hex())

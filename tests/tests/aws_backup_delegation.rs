@@ -78,7 +78,7 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
     let id = report.created[0].clone();
     let rp = fakes.catalog.get(&id).await.unwrap().unwrap();
     assert_eq!(rp.status, Status::Pending);
-    assert_eq!(rp.backup_job_id.as_deref(), Some(jobs[0].job_id.as_str()));
+    assert_eq!(rp.backup_job_id(), Some(jobs[0].job_id.as_str()));
 
     // 2. While the job runs the point stays pending; once it completes, it is complete
     //    (`copied`: the policy asks for no copies) with the vault's recovery point ARN.
@@ -249,8 +249,8 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
     let imported: Vec<String> = first.imported.iter().map(ToString::to_string).collect();
     assert_eq!(imported, ["us-east-1/db/vault-plan-1"], "{first:#?}");
     let rp = fakes.catalog.get(&first.imported[0]).await.unwrap().unwrap();
-    assert!(rp.adopted && rp.backup_job_id.is_none());
-    assert_eq!(rp.backup_vault.as_deref(), Some("lifeboat"));
+    assert!(rp.adopted && rp.backup_job_id().is_none());
+    assert_eq!(rp.backup_vault(), Some("lifeboat"));
     assert!(rp.is_restorable());
     // Lifeboat's own point is known by its recovery point ARN: not imported again.
     assert_eq!(fakes.catalog.points().len(), 2);

@@ -221,13 +221,20 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
         assert!(!left.contains(k), "{k} is deleted");
     }
     for i in [0, 1] {
-        let mref = catalog.get(&runs[i]).await.unwrap().unwrap().manifest.unwrap();
+        let mref = catalog
+            .get(&runs[i])
+            .await
+            .unwrap()
+            .unwrap()
+            .manifest()
+            .cloned()
+            .unwrap();
         assert!(!left.contains(&mref.key), "the manifest of run {i} is deleted");
     }
     // The older bundles expired with their envelopes; the newest is kept.
     for (i, id) in bundles.iter().enumerate() {
         let rp = catalog.get(id).await.unwrap().unwrap();
-        let envelope = rp.manifest.unwrap().key;
+        let envelope = rp.manifest().cloned().unwrap().key;
         if i < 2 {
             assert_eq!(rp.status, Status::Expired);
             assert!(!left.contains(&envelope), "{envelope} is deleted");
@@ -236,7 +243,14 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
             assert!(left.contains(&envelope), "{envelope} is kept");
         }
     }
-    let kept = catalog.get(&runs[2]).await.unwrap().unwrap().manifest.unwrap();
+    let kept = catalog
+        .get(&runs[2])
+        .await
+        .unwrap()
+        .unwrap()
+        .manifest()
+        .cloned()
+        .unwrap();
     let backup = store(&env, DR, CopyTuning::default());
     let manifest = lifeboat::object_store::runs::load_manifest(backup.as_ref(), &kept)
         .await
@@ -291,6 +305,6 @@ async fn the_deployed_tick_queues_the_deployed_backup_run() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(rp.status, Status::Available);
-    assert_eq!(rp.manifest.as_ref().map(|m| (m.objects, m.copied)), Some((3, 3)));
+    assert_eq!(rp.manifest().map(|m| (m.objects, m.copied)), Some((3, 3)));
     assert!(rp.holds.locked_until.is_some(), "copies locked as the deployment says");
 }

@@ -878,7 +878,7 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
     let m = {
         let point = env.catalog().get(&run.recovery_point).await.unwrap().unwrap();
         let s = lifeboat_tests::s3::store(env, DR, lifeboat_ports::objects::CopyTuning::default());
-        lifeboat::object_store::runs::load_manifest(s.as_ref(), &point.manifest.unwrap())
+        lifeboat::object_store::runs::load_manifest(s.as_ref(), point.manifest().unwrap())
             .await
             .unwrap()
     };

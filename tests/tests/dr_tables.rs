@@ -217,7 +217,7 @@ async fn a_drill_restores_a_table_backup_validates_count_and_checksum_and_tears_
     }
     assert_eq!(checksums[0], checksums[1]);
     let recorded = env.catalog().get(&rp_id).await.unwrap().unwrap();
-    let c = recorded.table_checksum.unwrap();
+    let c = recorded.table_checksum().cloned().unwrap();
     assert_eq!((c.items, c.checksum.as_str()), (ITEMS as u64, checksums[0].as_str()));
     assert!(recorded.verified_at.is_some());
 
@@ -256,7 +256,7 @@ async fn a_checksum_that_differs_from_the_first_restore_fails_the_drill_and_leav
         restored_as: "lbdr-00000000-earlier".into(),
         at: chrono::Utc::now(),
     };
-    rp.table_checksum = Some(earlier.clone());
+    rp.table_backup_mut().unwrap().table_checksum = Some(earlier.clone());
     rp.version += 1;
     catalog.update(&rp, expected).await.unwrap();
 
@@ -302,7 +302,7 @@ async fn a_checksum_that_differs_from_the_first_restore_fails_the_drill_and_leav
         .count();
     assert_eq!(ours, 1);
     assert_eq!(
-        catalog.get(&rp_id).await.unwrap().unwrap().table_checksum,
+        catalog.get(&rp_id).await.unwrap().unwrap().table_checksum().cloned(),
         Some(earlier),
         "a later restore never overwrites the recorded checksum"
     );

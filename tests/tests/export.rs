@@ -174,7 +174,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
         .await
         .unwrap_err();
     assert!(matches!(again, PortError::AlreadyExists(_)), "{again:?}");
-    let e = catalog.get(&copy.id).await.unwrap().unwrap().export.unwrap();
+    let e = catalog.get(&copy.id).await.unwrap().unwrap().export().cloned().unwrap();
     assert_eq!(e.status, ExportStatus::Started);
 
     // moto writes no export files: put what RDS would write under <prefix>/<task id>/.
@@ -223,7 +223,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     // The catalog item links the snapshot with its export; the manifest proves the bytes.
     let linked = catalog.get(&copy.id).await.unwrap().unwrap();
     assert_eq!(linked.snapshot_arn.as_deref(), Some(copy_arn.as_str()));
-    let e = linked.export.clone().unwrap();
+    let e = linked.export().cloned().unwrap();
     assert_eq!(
         (e.status, e.class, e.objects),
         (ExportStatus::Archived, S3Class::DeepArchive, 2)

@@ -57,7 +57,7 @@ async fn snapshots_and_their_copies_are_proven_by_restoring_them_and_the_test_da
     let points = prove(&env, &ids).await.unwrap();
 
     for p in &points {
-        let test = p.restore_test.as_ref().unwrap();
+        let test = p.restore_test().unwrap();
         assert!(test.problems.is_empty(), "{}: {:?}", p.id, test.problems);
         assert!(p.verified_at.is_some(), "{} verified by its restore test", p.id);
         assert!(
@@ -109,14 +109,14 @@ async fn snapshots_and_their_copies_are_proven_by_restoring_them_and_the_test_da
     assert_eq!(json["storage"]["unsized_points"], 2, "{json:#}");
     let copy = points.iter().find(|p| p.location.as_str() == DR).unwrap();
     assert!(
-        copy.restore_test
+        copy.restore_test()
             .as_ref()
             .unwrap()
             .checks
             .iter()
             .any(|c| c.starts_with("encryption key")),
         "the copy restored with the DR key: {:?}",
-        copy.restore_test
+        copy.restore_test()
     );
     // The protected databases were only read.
     assert!(db_exists(&env, PRIMARY, &orders).await);
@@ -173,7 +173,7 @@ async fn a_test_database_whose_tag_no_longer_names_the_test_is_left_alone() {
             .await
             .unwrap();
         let point = env.catalog().get(&source).await.unwrap().unwrap();
-        let test = point.restore_test.clone().unwrap();
+        let test = point.restore_test().cloned().unwrap();
         if test.phase == Phase::Done {
             assert!(point.verified_at.is_none());
             break test;

@@ -39,7 +39,7 @@ fn req(bucket: &str, hour: u32, max_pages: Option<u32>) -> BackupRequest {
 async fn manifest(env: &TestEnv, rp: &RecoveryPointId) -> Manifest {
     let point = env.catalog().get(rp).await.unwrap().unwrap();
     let s = store(env, DR, lifeboat_ports::objects::CopyTuning::default());
-    load_manifest(s.as_ref(), &point.manifest.unwrap()).await.unwrap()
+    load_manifest(s.as_ref(), point.manifest().unwrap()).await.unwrap()
 }
 
 /// What restoring a manifest gives: every live key with the bytes of its backup version.
@@ -431,7 +431,7 @@ async fn a_locked_backup_copy_cannot_be_deleted_before_its_retention() {
     let rp = env.catalog().get(&r.recovery_point).await.unwrap().unwrap();
     assert!(rp.holds.locked_until.is_some());
     // The manifest is locked too.
-    let mref = rp.manifest.unwrap();
+    let mref = rp.manifest().cloned().unwrap();
     let mhead = s.head(&bak, &mref.key, None).await.unwrap().unwrap();
     assert!(mhead.lock.is_some());
 }
@@ -475,7 +475,7 @@ async fn archived_copies_are_proved_by_a_sample_restore() {
     assert_eq!(second.restores_verified, 1, "{second:?}");
     assert!(second.findings.is_empty(), "{:?}", second.findings);
     let point = env.catalog().get(&r.recovery_point).await.unwrap().unwrap();
-    assert!(point.restore_checked_at.is_some());
+    assert!(point.restore_checked_at().is_some());
     let third = verify_backups::run(&verify, &one, &format!("{}-a3", env.prefix))
         .await
         .unwrap();

@@ -36,7 +36,7 @@ fn req(bucket: &str, queue: &str, at: DateTime<Utc>) -> BackupRequest {
 async fn manifest(env: &TestEnv, rp: &RecoveryPointId) -> Manifest {
     let point = env.catalog().get(rp).await.unwrap().unwrap();
     let s = store(env, DR, lifeboat_ports::objects::CopyTuning::default());
-    load_manifest(s.as_ref(), &point.manifest.unwrap()).await.unwrap()
+    load_manifest(s.as_ref(), point.manifest().unwrap()).await.unwrap()
 }
 
 async fn restored(env: &TestEnv, backup: &str, m: &Manifest) -> BTreeMap<String, Vec<u8>> {

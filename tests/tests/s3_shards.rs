@@ -146,7 +146,7 @@ async fn the_state_machine_backs_up_every_shard_of_a_prefix_with_the_real_functi
     let point = env.catalog().get(&rp).await.unwrap().unwrap();
     assert_eq!(point.status, Status::Available);
     assert_eq!(point.location.as_str(), DR);
-    let mref = point.manifest.unwrap();
+    let mref = point.manifest().cloned().unwrap();
     assert_eq!(
         (mref.objects, mref.copied, mref.deleted),
         (objects.len() as u64, objects.len() as u64, 0)

@@ -180,18 +180,13 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         let (backup_store, catalog, rp_id) = (backup_store.clone(), catalog.clone(), run.recovery_point.clone());
         async move {
             let rp = catalog.get(&rp_id).await.unwrap().unwrap();
-            let m = load_current_manifest(
-                backup_store.as_ref(),
-                &catalog,
-                &rp.location,
-                rp.manifest.as_ref().unwrap(),
-            )
-            .await
-            .unwrap();
+            let m = load_current_manifest(backup_store.as_ref(), &catalog, &rp.location, rp.manifest().unwrap())
+                .await
+                .unwrap();
             let e = m.live().find(|e| e.key == key).unwrap().clone();
             let head = backup_store
                 .head(
-                    &rp.manifest.as_ref().unwrap().backup_bucket,
+                    &rp.manifest().unwrap().backup_bucket,
                     &e.backup_key,
                     e.backup_version_id.as_deref(),
                 )

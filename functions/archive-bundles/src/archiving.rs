@@ -32,7 +32,7 @@ pub(crate) async fn archive(
                 rp.id
             )));
         }
-        if rp.archive.is_none() && !matches!(rp.status, Status::Available | Status::Copying | Status::Copied) {
+        if rp.archive().is_none() && !matches!(rp.status, Status::Available | Status::Copying | Status::Copied) {
             return Err(FunctionError::new(
                 lifeboat::ErrorType::Conflict,
                 format!(
@@ -44,7 +44,7 @@ pub(crate) async fn archive(
         vec![rp]
     } else {
         let mut all = points_in(deps.catalog.as_ref(), &KEPT).await?;
-        all.retain(|p| has_bundle(p, region) && p.archive.is_none() && p.verification_failed.is_none());
+        all.retain(|p| has_bundle(p, region) && p.archive().is_none() && p.verification_failed.is_none());
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
     };
@@ -91,7 +91,7 @@ pub(crate) async fn archive(
 
 /// Archives one bundle under its lease (released at the end, whatever happened).
 pub(crate) async fn archive_one(deps: &Deps, rp: RecoveryPoint, run_id: &str) -> Result<Outcome, FunctionError> {
-    if rp.archive.is_some() {
+    if rp.archive().is_some() {
         return Ok(Outcome::Already);
     }
     let lease = format!("archive#{}", rp.id);
@@ -109,13 +109,13 @@ pub(crate) async fn archive_one(deps: &Deps, rp: RecoveryPoint, run_id: &str) ->
 pub(crate) async fn archive_leased(deps: &Deps, id: &RecoveryPointId, run_id: &str) -> Result<Outcome, FunctionError> {
     // Read again under the lease: an earlier holder may have finished meanwhile.
     let rp = load(deps, id).await?;
-    let Some(mref) = rp.manifest.clone() else {
+    let Some(mref) = rp.manifest().cloned() else {
         return Ok(Outcome::Refused {
             reason: format!("{id} has no bundle"),
             alerted: false,
         });
     };
-    if rp.archive.is_some() {
+    if rp.archive().is_some() {
         return Ok(Outcome::Already);
     }
     let bytes = match read_all(
@@ -172,10 +172,12 @@ pub(crate) async fn archive_leased(deps: &Deps, id: &RecoveryPointId, run_id: &s
         retrieval: None,
     };
     let recorded = record(deps, id, |current| {
-        current.archive.is_none().then(|| RecoveryPoint {
-            archive: Some(archive.clone()),
-            ..current.clone()
-        })
+        if current.archive().is_some() {
+            return None;
+        }
+        let mut next = current.clone();
+        next.objects_mut()?.archive = Some(archive.clone());
+        Some(next)
     })
     .await;
     match recorded {
@@ -215,7 +217,7 @@ pub(crate) async fn refuse(
         format!(
             "archive-refused#{}#{}",
             rp.id,
-            rp.manifest.as_ref().map_or("", |m| m.sha256.as_str())
+            rp.manifest().map_or("", |m| m.sha256.as_str())
         ),
         now,
     )
@@ -224,7 +226,7 @@ pub(crate) async fn refuse(
     .location(&rp.location)
     .detail("problem", problem);
     let alerted = raise(deps, alert, run_id).await?;
-    let key = rp.manifest.as_ref().map_or_else(String::new, |m| m.key.clone());
+    let key = rp.manifest().map_or_else(String::new, |m| m.key.clone());
     record(deps, &rp.id, |current| {
         Some(RecoveryPoint {
             verified_at: None,

@@ -465,7 +465,7 @@ fn bundle_description(id: &RecoveryPointId, sha256: &str) -> String {
 
 fn has_bundle(rp: &RecoveryPoint, region: &Region) -> bool {
     matches!(rp.resource.kind, ResourceKind::S3Prefix | ResourceKind::ConfigBundle)
-        && rp.manifest.is_some()
+        && rp.manifest().is_some()
         && &rp.location == region
 }
 

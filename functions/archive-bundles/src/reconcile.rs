@@ -71,11 +71,11 @@ pub(crate) async fn reconcile(deps: &Deps, run_id: &str, log: &mut RunLog) -> Re
     points.retain(|p| has_bundle(p, region));
     points.sort_by(|a, b| a.id.cmp(&b.id));
     for rp in points {
-        let Some(mref) = &rp.manifest else { continue };
+        let Some(mref) = rp.manifest().cloned() else { continue };
         let Some(found) = by_description.get(bundle_description(&rp.id, &mref.sha256).as_str()) else {
             continue;
         };
-        match &rp.archive {
+        match rp.archive() {
             Some(a) if a.vault == vault => {
                 for e in found.iter().filter(|e| e.archive_id != a.archive_id) {
                     if e.tree_hash.eq_ignore_ascii_case(&a.tree_hash) && e.size == a.size {
@@ -127,7 +127,7 @@ async fn adopt_leased(
     report: &mut Report,
 ) -> Result<(), FunctionError> {
     let rp: RecoveryPoint = load(deps, id).await?;
-    let (Some(mref), None) = (&rp.manifest, &rp.archive) else {
+    let (Some(mref), None) = (rp.manifest(), rp.archive()) else {
         return Ok(());
     };
     let bytes = match read_all(
@@ -171,10 +171,12 @@ async fn adopt_leased(
         retrieval: None,
     };
     let recorded = record(deps, id, |current| {
-        current.archive.is_none().then(|| RecoveryPoint {
-            archive: Some(archive.clone()),
-            ..current.clone()
-        })
+        if current.archive().is_some() {
+            return None;
+        }
+        let mut next = current.clone();
+        next.objects_mut()?.archive = Some(archive.clone());
+        Some(next)
     })
     .await?;
     if recorded.is_none() {

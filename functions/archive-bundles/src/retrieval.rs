@@ -17,7 +17,7 @@ pub(crate) async fn retrieve(
     let mut report = Report::new("retrieve", run_id);
     let id = parse_id(id)?;
     let rp = load(deps, &id).await?;
-    let Some(archive) = rp.archive.clone() else {
+    let Some(archive) = rp.archive().cloned() else {
         return Err(FunctionError::not_found(format!("{id} has no archive")));
     };
     check_vault(deps, &archive)?;
@@ -39,22 +39,23 @@ pub(crate) async fn retrieve(
         .await?;
     let started = Retrieval::started(&job_id, tier, now);
     let recorded = record(deps, &id, |current| {
-        let a = current.archive.as_ref()?;
+        let a = current.archive()?;
         if a.retrieval.as_ref().is_some_and(|r| r.is_current(now)) {
             return None;
         }
-        let mut next = current.clone();
-        next.archive = Some(ArchiveRef {
+        let archive = ArchiveRef {
             retrieval: Some(started.clone()),
             ..a.clone()
-        });
+        };
+        let mut next = current.clone();
+        next.objects_mut()?.archive = Some(archive);
         Some(next)
     })
     .await?;
     if recorded.is_none() {
         // Another request started one meanwhile: that one is the retrieval of record.
         let current = load(deps, &id).await?;
-        if let Some(r) = current.archive.as_ref().and_then(|a| a.retrieval.as_ref()) {
+        if let Some(r) = current.archive().and_then(|a| a.retrieval.as_ref()) {
             tracing::warn!(recovery_point = %id, job_id, recorded = %r.job_id, "a retrieval was started meanwhile; this job is not recorded");
             report.retrieval = Some(RetrievalView::of(&id, r));
             report.replay = true;
@@ -85,13 +86,13 @@ pub(crate) async fn poll(deps: &Deps, run_id: &str, log: &mut RunLog) -> Result<
     let mut report = Report::new("poll", run_id);
     let mut running = points_in(deps.catalog.as_ref(), &LIVE).await?;
     running.retain(|p| {
-        p.archive
+        p.archive()
             .as_ref()
             .and_then(|a| a.retrieval.as_ref())
             .is_some_and(|r| r.status == RetrievalStatus::InProgress)
     });
     for rp in running {
-        let Some(archive) = rp.archive.clone() else { continue };
+        let Some(archive) = rp.archive().cloned() else { continue };
         let Some(retrieval) = archive.retrieval.clone() else {
             continue;
         };
@@ -141,18 +142,17 @@ pub(crate) async fn poll(deps: &Deps, run_id: &str, log: &mut RunLog) -> Result<
         }
         let job_id = done.job_id.clone();
         record(deps, &rp.id, |current| {
-            let a = current.archive.as_ref()?;
-            let same_job = a
+            let same_job = current
+                .archive()?
                 .retrieval
                 .as_ref()
                 .is_some_and(|r| r.job_id == job_id && r.status == RetrievalStatus::InProgress);
-            same_job.then(|| RecoveryPoint {
-                archive: Some(ArchiveRef {
-                    retrieval: Some(done.clone()),
-                    ..a.clone()
-                }),
-                ..current.clone()
-            })
+            if !same_job {
+                return None;
+            }
+            let mut next = current.clone();
+            next.objects_mut()?.archive.as_mut()?.retrieval = Some(done.clone());
+            Some(next)
         })
         .await?;
         log.action(

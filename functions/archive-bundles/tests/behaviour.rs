@@ -121,7 +121,7 @@ impl World {
         );
         let key = format!("lifeboat/{}/{snapshot_name}.bundle", kind.short());
         self.store.insert(BUCKET, &key, body);
-        rp.manifest = Some(ManifestRef {
+        rp.objects_mut().unwrap().manifest = Some(ManifestRef {
             source_bucket: String::new(),
             prefix: String::new(),
             backup_bucket: BUCKET.into(),
@@ -187,7 +187,7 @@ async fn every_bundle_is_archived_once_with_lifeboats_tree_hash() {
     let archived: Vec<&str> = report.archived.iter().map(|a| a.recovery_point.as_str()).collect();
     assert_eq!(archived, [MEDIA, ORDERS], "oldest first");
     for (id, body) in [(&media, bundle_bytes(5000, 1)), (&orders, bundle_bytes(700, 2))] {
-        let a = w.point(id).await.archive.expect("archive recorded");
+        let a = w.point(id).await.archive().cloned().expect("archive recorded");
         assert_eq!(a.tree_hash, tree_hash(&body).to_hex());
         assert_eq!(
             (a.size, a.parts, a.sha256.clone()),
@@ -220,7 +220,7 @@ async fn a_corrupt_bundle_is_never_archived_and_alerts_once() {
     let w = world();
     let (media, orders) = w.samples().await;
     // Bytes changed behind Lifeboat's back: a new version of the stored bundle.
-    let key = w.point(&media).await.manifest.unwrap().key;
+    let key = w.point(&media).await.manifest().cloned().unwrap().key;
     let mut rotten = bundle_bytes(5000, 1);
     rotten[42] ^= 0x10;
     w.store.insert(BUCKET, &key, &rotten);
@@ -240,7 +240,7 @@ async fn a_corrupt_bundle_is_never_archived_and_alerts_once() {
         "corrupt bytes archived"
     );
     let rp = w.point(&media).await;
-    assert!(rp.archive.is_none() && rp.verified_at.is_none());
+    assert!(rp.archive().is_none() && rp.verified_at.is_none());
     assert!(rp.verification_failed.unwrap().problems[0].contains(&key));
     let alerts = w.notifier.alerts();
     assert_eq!(alerts.len(), 1);
@@ -264,7 +264,8 @@ async fn a_corrupt_bundle_is_never_archived_and_alerts_once() {
 async fn a_missing_bundle_is_refused_and_a_transient_failure_is_retried() {
     let w = world();
     let (media, _) = w.samples().await;
-    w.store.remove(BUCKET, &w.point(&media).await.manifest.unwrap().key);
+    w.store
+        .remove(BUCKET, &w.point(&media).await.manifest().cloned().unwrap().key);
     w.vault
         .fail_next(VaultOp::Upload, PortError::Throttled("slow down".into()));
     let err = w.send(ARCHIVE).await.unwrap_err();
@@ -333,7 +334,7 @@ async fn large_bundles_are_uploaded_in_parts() {
         .await;
     let report = w.send(ARCHIVE).await.unwrap();
     assert_eq!(report.archived[0].parts, 4);
-    let a = w.point(&id).await.archive.unwrap();
+    let a = w.point(&id).await.archive().cloned().unwrap();
     assert_eq!((a.parts, a.tree_hash), (4, tree_hash(&body).to_hex()));
 }
 
@@ -365,7 +366,7 @@ async fn a_retrieval_is_started_once_and_its_output_verified() {
     let polled = w.send(POLL).await.unwrap();
     assert_eq!(polled.completed.len(), 1);
     assert_eq!(polled.completed[0].status, RetrievalStatus::Verified);
-    let a = w.point(&orders).await.archive.unwrap();
+    let a = w.point(&orders).await.archive().cloned().unwrap();
     let r = a.retrieval.clone().unwrap();
     assert_eq!(r.status, RetrievalStatus::Verified);
     assert_eq!(r.retrieved_tree_hash.as_deref(), Some(a.tree_hash.as_str()));
@@ -399,9 +400,17 @@ async fn rotten_archives_and_lying_claims_are_mismatches_alerted_once() {
         handle(&w.deps, event_for(req, "retrieve")).await.unwrap();
     }
     // The media archive rots in the vault; the orders job claims a hash its bytes lack.
-    let media_archive = w.point(&media).await.archive.unwrap();
+    let media_archive = w.point(&media).await.archive().cloned().unwrap();
     w.vault.corrupt(&media_archive.archive_id);
-    let orders_job = w.point(&orders).await.archive.unwrap().retrieval.unwrap().job_id;
+    let orders_job = w
+        .point(&orders)
+        .await
+        .archive()
+        .cloned()
+        .unwrap()
+        .retrieval
+        .unwrap()
+        .job_id;
     w.complete_jobs();
     w.vault.set_claim(&orders_job, &"0".repeat(64));
 
@@ -411,7 +420,7 @@ async fn rotten_archives_and_lying_claims_are_mismatches_alerted_once() {
         report.completed.iter().all(|c| c.status == RetrievalStatus::Mismatch),
         "{report:?}"
     );
-    let media_r = w.point(&media).await.archive.unwrap().retrieval.unwrap();
+    let media_r = w.point(&media).await.archive().cloned().unwrap().retrieval.unwrap();
     assert!(
         media_r
             .problems
@@ -420,7 +429,7 @@ async fn rotten_archives_and_lying_claims_are_mismatches_alerted_once() {
         "{media_r:?}"
     );
     assert!(media_r.problems.iter().any(|p| p.contains("SHA-256")), "{media_r:?}");
-    let orders_r = w.point(&orders).await.archive.unwrap().retrieval.unwrap();
+    let orders_r = w.point(&orders).await.archive().cloned().unwrap().retrieval.unwrap();
     assert_eq!(orders_r.problems.len(), 1, "{orders_r:?}");
     assert!(orders_r.problems[0].contains("Glacier claims tree hash"));
 
@@ -445,7 +454,7 @@ async fn failed_and_forgotten_jobs_are_recorded_as_failed() {
         let req = serde_json::json!({"mode": "retrieve", "recoveryPoint": id.as_str(), "tier": "Bulk"});
         handle(&w.deps, event_for(req, "retrieve")).await.unwrap();
     }
-    let job_of = |rp: RecoveryPoint| rp.archive.unwrap().retrieval.unwrap().job_id;
+    let job_of = |rp: RecoveryPoint| rp.archive().cloned().unwrap().retrieval.unwrap().job_id;
     w.vault.fail_job(&job_of(w.point(&media).await), "internal error");
     w.vault.forget_job(&job_of(w.point(&orders).await));
     let report = w.send(POLL).await.unwrap();
@@ -453,9 +462,9 @@ async fn failed_and_forgotten_jobs_are_recorded_as_failed() {
         report.completed.iter().all(|c| c.status == RetrievalStatus::Failed),
         "{report:?}"
     );
-    let media_r = w.point(&media).await.archive.unwrap().retrieval.unwrap();
+    let media_r = w.point(&media).await.archive().cloned().unwrap().retrieval.unwrap();
     assert!(media_r.problems[0].contains("internal error"));
-    let orders_r = w.point(&orders).await.archive.unwrap().retrieval.unwrap();
+    let orders_r = w.point(&orders).await.archive().cloned().unwrap().retrieval.unwrap();
     assert!(orders_r.problems[0].contains("no longer knows"));
     assert_eq!(w.notifier.alerts().len(), 2);
     assert!(w.notifier.alerts().iter().all(|a| a.severity == Severity::High));
@@ -467,13 +476,13 @@ async fn an_alert_that_cannot_be_sent_leaves_the_retrieval_to_the_next_poll() {
     let (_, orders) = w.samples().await;
     w.send(ARCHIVE).await.unwrap();
     w.send(RETRIEVE).await.unwrap();
-    let a = w.point(&orders).await.archive.unwrap();
+    let a = w.point(&orders).await.archive().cloned().unwrap();
     w.vault.corrupt(&a.archive_id);
     w.complete_jobs();
     w.notifier.fail_next(PortError::Unavailable("sns down".into()));
     let err = w.send(POLL).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable, "{err}");
-    let r = w.point(&orders).await.archive.unwrap().retrieval.unwrap();
+    let r = w.point(&orders).await.archive().cloned().unwrap().retrieval.unwrap();
     assert_eq!(
         r.status,
         RetrievalStatus::InProgress,
@@ -523,7 +532,7 @@ async fn requests_about_the_wrong_things_are_refused_clearly() {
     w.send(ARCHIVE_ONE).await.unwrap();
     let mut moved = w.point(&media).await;
     let expected = moved.version;
-    moved.archive.as_mut().unwrap().vault = "elsewhere".into();
+    moved.objects_mut().unwrap().archive.as_mut().unwrap().vault = "elsewhere".into();
     moved.version += 1;
     w.catalog.update(&moved, expected).await.unwrap();
     let req = serde_json::json!({"mode": "retrieve", "recoveryPoint": MEDIA});

@@ -87,7 +87,7 @@ impl World {
         );
         let key = format!("lifeboat/manifests/{name}.jsonl.zst");
         self.store.insert(BUCKET, &key, body);
-        rp.manifest = Some(ManifestRef {
+        rp.objects_mut().unwrap().manifest = Some(ManifestRef {
             source_bucket: name.into(),
             prefix: String::new(),
             backup_bucket: BUCKET.into(),
@@ -142,7 +142,7 @@ async fn an_archive_left_by_a_crash_is_adopted_instead_of_uploaded_again() {
     let report = w.reconcile().await;
     assert_eq!(report.adopted.len(), 1, "{report:?}");
     assert_eq!(report.adopted[0].archive_id, orphan);
-    let a = w.catalog.get(&id).await.unwrap().unwrap().archive.unwrap();
+    let a = w.catalog.get(&id).await.unwrap().unwrap().archive().cloned().unwrap();
     assert_eq!(
         (a.archive_id.as_str(), a.tree_hash.clone()),
         (orphan.as_str(), tree_hash(&body).to_hex())
@@ -182,7 +182,15 @@ async fn duplicates_of_a_recorded_bundle_are_deleted_and_strangers_left_alone() 
     let left: Vec<String> = w.vault.archives().into_keys().collect();
     assert!(left.contains(&recorded) && left.contains(&stranger) && !left.contains(&orphan));
     assert_eq!(
-        w.catalog.get(&id).await.unwrap().unwrap().archive.unwrap().archive_id,
+        w.catalog
+            .get(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .archive()
+            .cloned()
+            .unwrap()
+            .archive_id,
         recorded
     );
     // Replayed: nothing more to do.

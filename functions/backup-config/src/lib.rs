@@ -303,7 +303,7 @@ async fn backup(
             run,
             recovery_point: rp_id,
             items: Vec::new(),
-            object_key: done.manifest.map(|m| m.key),
+            object_key: done.manifest().map(|m| m.key.clone()),
             verified: done.verified_at.is_some(),
             replay: true,
             dry_run: false,
@@ -361,8 +361,8 @@ async fn backup(
     check(deps, bundle, &run, &mref).await?;
 
     let resource = config_resource(&s.source_region, bundle);
-    let mut rp = RecoveryPoint::new(&resource, &policy, slot, &s.backup_region, &run, Status::Available, now);
-    rp.manifest = Some(mref);
+    let mut rp = RecoveryPoint::new(&resource, &policy, slot, &s.backup_region, &run, Status::Available, now)
+        .with_manifest(mref);
     rp.size_bytes = Some(size);
     rp.verified_at = Some(deps.clock.now());
     match deps.catalog.insert(&rp).await {
@@ -431,7 +431,7 @@ async fn find_run(deps: &Deps, bundle: &str, run: Option<&str>) -> Result<Recove
             .by_resource(&resource.arn, RUN_WINDOW)
             .await?
             .into_iter()
-            .filter(|p| p.status == Status::Available && p.manifest.is_some())
+            .filter(|p| p.status == Status::Available && p.manifest().is_some())
             .max_by_key(|p| p.created_at)
     };
     rp.filter(|p| p.resource.kind == ResourceKind::ConfigBundle && p.resource.id == bundle)
@@ -446,7 +446,7 @@ async fn find_run(deps: &Deps, bundle: &str, run: Option<&str>) -> Result<Recove
 async fn verify(deps: &Deps, bundle: &str, run: Option<&str>) -> Result<Report, FunctionError> {
     let mut rp = find_run(deps, bundle, run).await?;
     let run = rp.snapshot_name.clone();
-    let Some(mref) = rp.manifest.clone() else {
+    let Some(mref) = rp.manifest().cloned() else {
         return Err(FunctionError::not_found(format!("{run} has no stored bundle")));
     };
     let content = check(deps, bundle, &run, &mref).await?;
@@ -482,7 +482,7 @@ async fn restore(
 ) -> Result<Report, FunctionError> {
     let rp = find_run(deps, bundle, run).await?;
     let run = rp.snapshot_name.clone();
-    let Some(mref) = rp.manifest.clone() else {
+    let Some(mref) = rp.manifest().cloned() else {
         return Err(FunctionError::not_found(format!("{run} has no stored bundle")));
     };
     let content = check(deps, bundle, &run, &mref).await?;

@@ -39,7 +39,6 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
-use lifeboat::alerting::Alerter;
 use lifeboat::app::RunLog;
 use lifeboat::error::ErrorType;
 use lifeboat::invocation::{Function, Invocation, invoke};
@@ -51,13 +50,10 @@ use lifeboat::verify::Problem;
 use lifeboat_domain::Region;
 use lifeboat_domain::manifest::{
     Checkpoint, ListedObject, Listing, Manifest, ManifestEntry, ManifestRef, backup_key, checkpoint_key, manifest_key,
-    run_name, sha256_hex,
+    sha256_hex,
 };
-use lifeboat_domain::s3::{check_bucket, check_prefix, s3_resource};
 use lifeboat_domain::shards::Shard;
-use lifeboat_domain::{
-    Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, ResourceKind, ResourceRef, Severity, Slot, Status,
-};
+use lifeboat_domain::{RecoveryPoint, RecoveryPointId, Status};
 use lifeboat_ports::changes::ChangeFeed;
 use lifeboat_ports::objects::{CopyRequest, ObjectStore, WriteOptions};
 use lifeboat_ports::{Catalog, Clock, Notifier, PortError, PortResult};
@@ -66,9 +62,15 @@ use serde_json::Value;
 
 mod changes;
 mod copying;
+mod healing;
+mod request;
 mod sharded;
 
 use copying::back_up_one;
+pub(crate) use healing::{alert_unrecoverable, healing};
+use healing::{previous_entries, report_unrecoverable};
+pub(crate) use request::{Asker, RunId, already_complete, on_demand_run_id, run_id};
+pub use request::{BackupRequest, MAX_REQUEST_ID, Request, run_id_of};
 pub use sharded::{Mode, ShardedRequest, finish, plan_shards, run_shard, run_sharded};
 
 pub const FUNCTION: &str = "backup-objects";
@@ -103,86 +105,6 @@ impl std::fmt::Debug for Deps {
         f.debug_struct("Deps")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
-    }
-}
-
-/// One shard to back up: `{"bucket": "photos", "prefix": "2026/", "policy": "gold",
-/// "scheduledTime": "2026-11-23T18:00:00Z"}`; `maxPages` caps the pages of one invocation;
-/// `requestId` makes it an on-demand request with a run of its own.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BackupRequest {
-    pub bucket: String,
-    #[serde(default)]
-    pub prefix: String,
-    pub policy: String,
-    pub scheduled_time: DateTime<Utc>,
-    /// An on-demand request's own id (1 to [`MAX_REQUEST_ID`] printable ASCII characters):
-    /// the run is named by it as well as by the minute, so a distinct request in the same
-    /// minute is a new run and the same request retried is the same run.
-    #[serde(default)]
-    pub request_id: Option<String>,
-    #[serde(default)]
-    pub max_pages: Option<u32>,
-    /// The SQS queue that receives this bucket/prefix's S3 change events: runs then read
-    /// only the keys it names and carry the rest over from the previous manifest, with
-    /// a full listing every `FULL_LISTING_EVERY_HOURS`.
-    #[serde(default)]
-    pub change_queue: Option<String>,
-    /// List the whole source this time, even with a change queue.
-    #[serde(default)]
-    pub full_listing: bool,
-}
-
-impl BackupRequest {
-    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
-        if !event.is_object() {
-            return Err(FunctionError::invalid("expected a backup request object"));
-        }
-        let req: Self = serde_json::from_value(event.clone())
-            .map_err(|e| FunctionError::invalid(format!("malformed backup request: {e}")))?;
-        check_bucket(&req.bucket).map_err(FunctionError::invalid)?;
-        check_prefix(&req.prefix).map_err(FunctionError::invalid)?;
-        PolicyName::parse(&req.policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
-        if req.max_pages == Some(0) {
-            return Err(FunctionError::invalid("maxPages must be at least 1"));
-        }
-        if let Some(id) = &req.request_id {
-            check_request_id(id)?;
-        }
-        if let Some(q) = &req.change_queue {
-            lifeboat_ports::changes::check_queue_url(q).map_err(FunctionError::invalid)?;
-        }
-        Ok(req)
-    }
-}
-
-/// The longest `requestId` accepted.
-pub const MAX_REQUEST_ID: usize = 128;
-
-fn check_request_id(id: &str) -> Result<(), FunctionError> {
-    if id.is_empty() || id.len() > MAX_REQUEST_ID || !id.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(FunctionError::invalid(format!(
-            "requestId must be 1 to {MAX_REQUEST_ID} printable ASCII characters without spaces, not {id:.40?}"
-        )));
-    }
-    Ok(())
-}
-
-/// What an invocation is asked: a whole run (no `mode`), or one step of a sharded run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Whole(BackupRequest),
-    Sharded(ShardedRequest),
-}
-
-impl Request {
-    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
-        if event.get("mode").is_some() {
-            ShardedRequest::parse(event).map(Self::Sharded)
-        } else {
-            BackupRequest::parse(event).map(Self::Whole)
-        }
     }
 }
 
@@ -351,62 +273,6 @@ enum Outcome {
     Recovered(ManifestEntry),
 }
 
-/// The run a request names: deterministic from bucket, prefix, policy, slot and (for an
-/// on-demand request) its `requestId`, so that every invocation of a run (single or
-/// sharded) agrees on it.
-struct RunId {
-    policy: PolicyName,
-    slot: Slot,
-    run: String,
-    rp_id: RecoveryPointId,
-    resource: ResourceRef,
-}
-
-fn run_id(s: &S3Settings, bucket: &str, prefix: &str, policy: &str, at: DateTime<Utc>) -> Result<RunId, FunctionError> {
-    on_demand_run_id(s, bucket, prefix, policy, at, None)
-}
-
-/// [`run_id`], for an on-demand request when `request_id` is given: the minute's slot
-/// followed by `-od-` and the first 12 hex digits of the id's SHA-256.
-fn on_demand_run_id(
-    s: &S3Settings,
-    bucket: &str,
-    prefix: &str,
-    policy: &str,
-    at: DateTime<Utc>,
-    request_id: Option<&str>,
-) -> Result<RunId, FunctionError> {
-    let policy = PolicyName::parse(policy).map_err(|e| FunctionError::invalid(e.to_string()))?;
-    let slot = Slot::containing(at, Duration::from_mins(1));
-    let when = match request_id {
-        Some(id) => format!("{}-od-{}", slot.compact(), &sha256_hex(id.as_bytes())[..12]),
-        None => slot.compact(),
-    };
-    let run = run_name(policy.as_str(), bucket, prefix, &when);
-    let rp_id = RecoveryPointId::new(&s.backup_region, ResourceKind::S3Prefix, &run);
-    let resource = s3_resource(&s.source_region, bucket, prefix);
-    Ok(RunId {
-        policy,
-        slot,
-        run,
-        rp_id,
-        resource,
-    })
-}
-
-/// The recovery point a request's run records (whether or not it has run).
-pub fn run_id_of(deps: &Deps, req: &BackupRequest) -> Result<RecoveryPointId, FunctionError> {
-    on_demand_run_id(
-        &deps.settings,
-        &req.bucket,
-        &req.prefix,
-        &req.policy,
-        req.scheduled_time,
-        req.request_id.as_deref(),
-    )
-    .map(|id| id.rp_id)
-}
-
 impl BackupReport {
     fn start(id: &RunId, status: RunStatus) -> Self {
         Self {
@@ -568,69 +434,6 @@ async fn advance(
     Ok((counts, RunStatus::Complete))
 }
 
-/// Logs and alerts (once per run) the damaged copies the source can no longer repair.
-async fn report_unrecoverable(deps: &Deps, id: &RunId, req: &BackupRequest, keys: &[String], log: &mut RunLog) {
-    for key in keys {
-        tracing::error!(run = %id.run, key = %key, "damaged backup copy whose content the source no longer has");
-        log.action(
-            "unrecoverable",
-            key.clone(),
-            "the source no longer has the damaged copy's content",
-        );
-    }
-    if !keys.is_empty() {
-        alert_unrecoverable(deps, id, &req.bucket, &req.prefix, keys, &id.run).await;
-    }
-}
-
-/// One alert per run: damaged copies of earlier runs that the source can no longer repair.
-async fn alert_unrecoverable(deps: &Deps, id: &RunId, bucket: &str, prefix: &str, keys: &[String], run_id: &str) {
-    let now = deps.clock.now();
-    let alert = Alert::new(
-        AlertKind::VerificationFailed,
-        Severity::Critical,
-        format!(
-            "{} damaged backup cop(ies) of s3://{bucket}/{prefix} cannot be repaired: the source no longer has their content",
-            keys.len()
-        ),
-        format!("unrecoverable/{}", id.run),
-        now,
-    )
-    .resource(id.resource.arn.clone())
-    .detail("run", id.run.clone())
-    .detail("objects", keys.iter().take(100).cloned().collect::<Vec<_>>().join(", "));
-    Alerter::new(deps.catalog.clone(), deps.notifier.clone(), deps.clock.clone())
-        .raise_or_log(alert, run_id)
-        .await;
-}
-
-/// Which damaged keys this run repaired (copied again with the content the previous run
-/// recorded) and which it could not (the source changed or deleted them since).
-pub(crate) fn healing(
-    damaged: &BTreeSet<String>,
-    prev: &HashMap<&str, &ManifestEntry>,
-    entries: &[ManifestEntry],
-) -> (Vec<String>, Vec<String>) {
-    let now: HashMap<&str, &ManifestEntry> = entries.iter().map(|e| (e.key.as_str(), e)).collect();
-    let mut healed = Vec::new();
-    let mut lost = Vec::new();
-    for key in damaged {
-        let Some(was) = prev.get(key.as_str()) else { continue };
-        match now.get(key.as_str()) {
-            Some(e) if e.sha256 == was.sha256 && e.copied_in != was.copied_in => healed.push(key.clone()),
-            _ => lost.push(key.clone()),
-        }
-    }
-    (healed, lost)
-}
-
-/// The previous run's live entries by key (only those `keep` accepts).
-fn previous_entries(previous: Option<&Manifest>, keep: impl Fn(&str) -> bool) -> HashMap<&str, &ManifestEntry> {
-    previous
-        .map(|m| m.live().filter(|e| keep(&e.key)).map(|e| (e.key.as_str(), e)).collect())
-        .unwrap_or_default()
-}
-
 /// Backs up one shard, for at most `deadline` (or `maxPages` pages).
 pub async fn run(
     deps: &Deps,
@@ -650,7 +453,7 @@ pub async fn run(
         tracing::info!(run = %id.run, request_id = ?request_id, "{note}");
         report.replay = true;
         report.note = Some(note);
-        report.manifest = done.manifest;
+        report.manifest = done.manifest().cloned();
         return Ok(report);
     }
     // One invocation at a time works on a run: a scheduled start that arrives while an
@@ -760,32 +563,6 @@ async fn run_leased(
     Ok(report)
 }
 
-/// Who found a run already complete.
-#[derive(Clone, Copy)]
-enum Asker<'a> {
-    /// An on-demand request, by its id.
-    Request(&'a str),
-    /// A whole run's scheduled request (no `requestId`).
-    Scheduled,
-    /// A step of a sharded run.
-    Step,
-}
-
-/// What a request that found its run already complete is told.
-fn already_complete(run: &str, at: DateTime<Utc>, asker: Asker<'_>) -> String {
-    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    match asker {
-        Asker::Request(id) => {
-            format!("run {run} of request {id:?} was already complete (recorded {at}): nothing was done again")
-        }
-        Asker::Scheduled => format!(
-            "run {run} of this minute was already complete (recorded {at}): nothing was done; \
-             a request with a requestId of its own gets a run of its own"
-        ),
-        Asker::Step => format!("run {run} was already complete (recorded {at}): nothing was done"),
-    }
-}
-
 /// Completes a run whose listing is done: tombstones for the previous run's objects that
 /// are gone, the manifest, then the catalog record. Returns the manifest's reference and
 /// the tombstones written.
@@ -847,8 +624,8 @@ async fn complete(
         run,
         Status::Available,
         now,
-    );
-    rp.manifest = Some(mref.clone());
+    )
+    .with_manifest(mref.clone());
     rp.size_bytes = Some(copied_bytes);
     rp.holds.legal_hold = s.legal_hold;
     rp.holds.locked_until = s.lock.map(|(_, span)| now + span);
@@ -891,7 +668,7 @@ async fn previous_run(
         .filter(|(problem, _)| Problem::from_name(problem).is_some_and(|p| p != Problem::Manifest))
         .map(|(_, key)| key.to_owned())
         .collect();
-    let Some(mref) = previous.manifest.as_ref() else {
+    let Some(mref) = previous.manifest() else {
         return Ok((None, damaged));
     };
     match load_manifest(deps.backup.as_ref(), mref).await {

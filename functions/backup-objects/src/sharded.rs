@@ -161,7 +161,7 @@ pub async fn plan_shards(deps: &Deps, req: &ShardedRequest) -> Result<BackupRepo
         report.status = RunStatus::Complete;
         report.replay = true;
         report.note = Some(already_complete(&id.run, done.created_at, Asker::Step));
-        report.manifest = done.manifest;
+        report.manifest = done.manifest().cloned();
         report.shards = Some(Vec::new());
         return Ok(report);
     }
@@ -237,7 +237,7 @@ pub async fn run_shard(
     if let Some(done) = deps.catalog.get(&id.rp_id).await? {
         report.replay = true;
         report.note = Some(already_complete(&id.run, done.created_at, Asker::Step));
-        report.manifest = done.manifest;
+        report.manifest = done.manifest().cloned();
         return Ok(report);
     }
     let part_key = shard_part_key(&req.bucket, &req.prefix, run, shard.index);
@@ -306,7 +306,7 @@ pub async fn finish(deps: &Deps, req: &ShardedRequest, request_id: &str) -> Resu
     if let Some(done) = deps.catalog.get(&id.rp_id).await? {
         report.replay = true;
         report.note = Some(already_complete(&id.run, done.created_at, Asker::Step));
-        report.manifest = done.manifest;
+        report.manifest = done.manifest().cloned();
         return Ok(report);
     }
     let list = req.shard_list()?;

@@ -89,7 +89,7 @@ async fn backup(w: &World, hour: u32, max_pages: Option<u32>, run_id: &str) -> R
 
 async fn manifest_of(w: &World, rp: &lifeboat_domain::RecoveryPointId) -> Manifest {
     let point = w.catalog.get(rp).await.unwrap().unwrap();
-    let mref = point.manifest.unwrap();
+    let mref = point.manifest().cloned().unwrap();
     lifeboat::object_store::runs::load_manifest(w.backup.as_ref(), &mref)
         .await
         .unwrap()

@@ -94,7 +94,7 @@ impl World {
 
     async fn manifest(&self, report: &BackupReport) -> Manifest {
         let point = self.catalog.get(&report.recovery_point).await.unwrap().unwrap();
-        lifeboat::object_store::runs::load_manifest(self.store.as_ref(), &point.manifest.unwrap())
+        lifeboat::object_store::runs::load_manifest(self.store.as_ref(), point.manifest().unwrap())
             .await
             .unwrap()
     }

@@ -180,7 +180,7 @@ async fn point(w: &World, rp: &RecoveryPointId) -> RecoveryPoint {
 }
 
 async fn manifest_of(w: &World, rp: &RecoveryPointId) -> Manifest {
-    let mref = point(w, rp).await.manifest.unwrap();
+    let mref = point(w, rp).await.manifest().cloned().unwrap();
     lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &mref)
         .await
         .unwrap()
@@ -268,7 +268,7 @@ async fn a_sharded_run_writes_the_manifest_a_whole_run_writes_incrementally_with
         (pa.status, pa.holds.clone(), pa.resource.clone()),
         (pb.status, pb.holds.clone(), pb.resource.clone())
     );
-    let (ra, rb) = (pa.manifest.unwrap(), pb.manifest.unwrap());
+    let (ra, rb) = (pa.manifest().cloned().unwrap(), pb.manifest().cloned().unwrap());
     assert_eq!(
         (ra.key, ra.objects, ra.bytes, ra.copied, ra.deleted),
         (rb.key, rb.objects, rb.bytes, rb.copied, rb.deleted)
@@ -310,7 +310,7 @@ async fn a_sharded_run_writes_the_manifest_a_whole_run_writes_incrementally_with
         (d.new, d.changed),
         (vec!["2026/f/new.jpg".to_owned()], vec!["2026/b/1.jpg".to_owned()])
     );
-    let rb2 = point(&split, &b2.recovery_point).await.manifest.unwrap();
+    let rb2 = point(&split, &b2.recovery_point).await.manifest().cloned().unwrap();
     assert_eq!((rb2.copied, rb2.deleted), (2, 2));
 }
 

@@ -507,7 +507,6 @@ impl CopyJob<'_> {
         RecoveryPoint {
             source: Some(s.id.clone()),
             kms_key_id: Some(self.kms.to_owned()),
-            writer_class: s.writer_class.clone(),
             updated_at: now,
             // A copy holds the data of its source's instant: that is what RPO measures.
             ..RecoveryPoint::new(
@@ -520,6 +519,7 @@ impl CopyJob<'_> {
                 s.created_at,
             )
         }
+        .with_writer_class(s.writer_class().map(str::to_owned))
     }
 }
 

@@ -64,7 +64,7 @@ impl KeyCache {
         if let Some(k) = self.0.get(&run.id) {
             return Ok(Arc::clone(k));
         }
-        let Some(mref) = &run.manifest else {
+        let Some(mref) = run.manifest() else {
             return Ok(Arc::default());
         };
         let manifest = read(store, mref).await?;
@@ -95,7 +95,7 @@ pub async fn delete_run(
         ResourceKind::S3Prefix => delete_s3_run(store, catalog, rp, cache).await,
         ResourceKind::ConfigBundle => {
             let mut done = Deleted::default();
-            if let Some(mref) = &rp.manifest {
+            if let Some(mref) = rp.manifest() {
                 delete_current(store, &mref.backup_bucket, &mref.key, &mut done).await?;
             }
             Ok(done)
@@ -113,7 +113,7 @@ async fn delete_s3_run(
     cache: &mut KeyCache,
 ) -> PortResult<Deleted> {
     let mut done = Deleted::default();
-    let Some(mref) = &rp.manifest else {
+    let Some(mref) = rp.manifest() else {
         return Ok(done);
     };
     let manifest = match read(store, mref).await {
@@ -137,7 +137,7 @@ async fn delete_s3_run(
     let mut kept: Vec<Arc<HashSet<String>>> = Vec::new();
     for other in catalog.by_resource(&rp.resource.arn, ALL_RUNS).await? {
         let leaving = matches!(other.status, Status::Expiring | Status::Expired);
-        if other.id == rp.id || leaving || other.manifest.is_none() {
+        if other.id == rp.id || leaving || other.manifest().is_none() {
             continue;
         }
         kept.push(cache.keys(store, &other).await?);

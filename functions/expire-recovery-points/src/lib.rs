@@ -481,9 +481,9 @@ impl Work<'_> {
             };
             deleted = true;
             copies = Some(done);
-        } else if let Some(vault) = &rp.backup_vault {
+        } else if let Some(vault) = rp.backup_vault() {
             // Delegated to AWS Backup: Lifeboat deletes only what its own jobs made.
-            if rp.backup_job_id.is_none() {
+            if rp.backup_job_id().is_none() {
                 return self.refuse(rp, report, log).await;
             }
             if let Some(arn) = &rp.snapshot_arn {

@@ -159,7 +159,7 @@ async fn an_expired_run_deletes_only_the_copies_no_kept_run_references() {
     assert_eq!(w.copies_of(&run_name(&r0)), ["a"]);
     assert_eq!(w.copies_of(&run_name(&r1)), ["b"]);
     assert_eq!(w.copies_of(&run_name(&r2)), ["c"]);
-    let kept = w.point(&r2).await.manifest.unwrap();
+    let kept = w.point(&r2).await.manifest().cloned().unwrap();
     let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &kept)
         .await
         .unwrap();
@@ -173,7 +173,7 @@ async fn an_expired_run_deletes_only_the_copies_no_kept_run_references() {
     }
     // The expired runs' manifests are gone too.
     for id in [&r0, &r1] {
-        let mref = w.point(id).await.manifest.unwrap();
+        let mref = w.point(id).await.manifest().cloned().unwrap();
         assert_eq!(w.store.versions("vault", &mref.key), 0, "{}", mref.key);
     }
 
@@ -187,9 +187,10 @@ async fn a_copy_under_legal_hold_keeps_its_run_expiring_until_the_hold_is_lifted
     let w = world("30m");
     let [r0, _r1, _r2] = three_runs(&w).await;
     // Someone puts the first run's copy of b under legal hold.
-    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &w.point(&r0).await.manifest.unwrap())
-        .await
-        .unwrap();
+    let manifest =
+        lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &w.point(&r0).await.manifest().cloned().unwrap())
+            .await
+            .unwrap();
     let entry = manifest.entries.iter().find(|e| e.key == "2026/b").unwrap();
     assert!(entry.backup_key.contains(&run_name(&r0)));
     w.store

@@ -19,7 +19,7 @@ pub(crate) async fn expire(
 ) -> Result<(), FunctionError> {
     let now = deps.clock.now();
     for rp in points {
-        let (Some(e), Some(keep)) = (&rp.export, rules.get(&rp.policy).and_then(|r| r.keep)) else {
+        let (Some(e), Some(keep)) = (rp.export(), rules.get(&rp.policy).and_then(|r| r.keep)) else {
             continue;
         };
         let Some(due) = e.expires_at(keep).filter(|at| *at <= now) else {

@@ -362,9 +362,9 @@ pub async fn run(
         if req.mode.polls() {
             for rp in points
                 .iter()
-                .filter(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight()))
+                .filter(|p| p.export().is_some_and(|e| e.status.in_flight()))
             {
-                if let Some(e) = &rp.export {
+                if let Some(e) = rp.export() {
                     let task = deps.exporter.describe_export(&e.task_id).await?;
                     report.running.push(Running {
                         recovery_point: rp.id.clone(),
@@ -429,14 +429,14 @@ async fn apply(
         // Re-read: a start above may have added exports in flight.
         let ids: Vec<RecoveryPointId> = points
             .iter()
-            .filter(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight()))
+            .filter(|p| p.export().is_some_and(|e| e.status.in_flight()))
             .map(|p| p.id.clone())
             .chain(report.started.iter().map(|s| s.recovery_point.clone()))
             .collect();
         let fresh = deps.catalog.get_many(&ids).await?;
         for rp in fresh
             .iter()
-            .filter(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight()))
+            .filter(|p| p.export().is_some_and(|e| e.status.in_flight()))
         {
             if let Err(e) = poll_one(deps, rp, run_id, stop_at, &mut budget, report).await {
                 tracing::error!(recovery_point = %rp.id, error = %e, "export not followed up");
@@ -480,7 +480,7 @@ fn desired_rules(points: &[RecoveryPoint], rules: &BTreeMap<PolicyName, ExportRu
         // Sorted oldest first: the newest wins.
         if let Some(rule) = rules.get(&p.policy) {
             by_resource.insert(p.resource.id.as_str(), rule.class);
-        } else if let Some(e) = &p.export {
+        } else if let Some(e) = p.export() {
             by_resource.entry(p.resource.id.as_str()).or_insert(e.class);
         }
     }
@@ -506,10 +506,10 @@ async fn save_export(
         id,
         WRITE_ATTEMPTS,
         |current| {
-            change(current.export.as_ref()).map(|export| RecoveryPoint {
-                export: Some(export),
-                ..current.clone()
-            })
+            let export = change(current.export())?;
+            let mut next = current.clone();
+            next.snapshot_mut()?.export = Some(export);
+            Some(next)
         },
     )
     .await;

@@ -22,7 +22,7 @@ pub(crate) async fn move_export(
     budget: &mut u64,
     report: &mut Report,
 ) -> Result<(), FunctionError> {
-    let Some(export) = rp.export.clone() else {
+    let Some(export) = rp.export().cloned() else {
         return Ok(());
     };
     let s = &deps.settings;

@@ -29,11 +29,8 @@ pub(crate) async fn start(
             resource: arn.to_owned(),
             reason,
         };
-        if let Some(busy) = pts
-            .iter()
-            .find(|p| p.export.as_ref().is_some_and(|e| e.status.in_flight()))
-        {
-            let e = busy.export.as_ref().map_or("", |e| e.task_id.as_str());
+        if let Some(busy) = pts.iter().find(|p| p.export().is_some_and(|e| e.status.in_flight())) {
+            let e = busy.export().map_or("", |e| e.task_id.as_str());
             report
                 .waiting
                 .push(wait(format!("export {e} of {} is still in flight", busy.id)));
@@ -41,7 +38,7 @@ pub(crate) async fn start(
         }
         let last = pts
             .iter()
-            .filter_map(|p| p.export.as_ref())
+            .filter_map(|p| p.export())
             .filter(|e| e.status != ExportStatus::Failed)
             .map(|e| e.started_at)
             .max();
@@ -59,7 +56,7 @@ pub(crate) async fn start(
         let Some(candidate) = pts
             .iter()
             .rev()
-            .find(|p| p.is_restorable() && p.snapshot_arn.is_some() && p.backup_vault.is_none())
+            .find(|p| p.is_restorable() && p.snapshot_arn.is_some() && p.backup_vault().is_none())
         else {
             report.waiting.push(wait(format!(
                 "no available snapshot in {} (the backup bucket's region) to export",
@@ -68,7 +65,7 @@ pub(crate) async fn start(
             continue;
         };
         if candidate
-            .export
+            .export()
             .as_ref()
             .is_some_and(|e| matches!(e.status, ExportStatus::Archived | ExportStatus::Expired))
         {
@@ -78,7 +75,7 @@ pub(crate) async fn start(
             )));
             continue;
         }
-        let attempt = candidate.export.as_ref().map_or(1, |e| e.attempt.saturating_add(1));
+        let attempt = candidate.export().map_or(1, |e| e.attempt.saturating_add(1));
         let reason = match last {
             None => format!(
                 "never exported; policy {} exports every {}",
@@ -230,7 +227,7 @@ pub(crate) async fn poll_one(
     budget: &mut u64,
     report: &mut Report,
 ) -> Result<(), FunctionError> {
-    let Some(export) = rp.export.clone() else {
+    let Some(export) = rp.export().cloned() else {
         return Ok(());
     };
     let mut rp = rp.clone();

@@ -141,7 +141,7 @@ impl World {
     /// What RDS would write under the export's prefix: two Parquet files and its JSON
     /// description. Returns the data prefix.
     async fn write_export(&self, rp: &RecoveryPoint) -> String {
-        let e = self.point(rp).await.export.unwrap();
+        let e = self.point(rp).await.export().cloned().unwrap();
         let data = e.data_prefix();
         self.store.insert(
             BUCKET,
@@ -204,12 +204,12 @@ async fn an_export_is_started_followed_archived_in_deep_archive_and_linked_in_th
     );
     assert_eq!(requests[0].role_arn, "arn:aws:iam::123456789012:role/rds-export");
     assert_eq!(requests[0].kms_key_id, "arn:aws:kms:us-west-2:123456789012:key/export");
-    let e = w.point(&copy).await.export.unwrap();
+    let e = w.point(&copy).await.export().cloned().unwrap();
     assert_eq!(
         (e.status, e.attempt, e.class),
         (ExportStatus::Started, 1, S3Class::DeepArchive)
     );
-    assert!(w.point(&older).await.export.is_none());
+    assert!(w.point(&older).await.export().is_none());
     // The lifecycle rule for the resource's exports, beside the others.
     let rules = w.store.lifecycle_rules(BUCKET);
     assert_eq!(rules.len(), 3, "{rules:?}");
@@ -226,7 +226,10 @@ async fn an_export_is_started_followed_archived_in_deep_archive_and_linked_in_th
     w.exporter.set_state(&e.task_id, ExportTaskState::InProgress, None);
     let report = invoke(&w, POLL).await;
     assert_eq!(report.running[0].state, "IN_PROGRESS");
-    assert_eq!(w.point(&copy).await.export.unwrap().status, ExportStatus::Started);
+    assert_eq!(
+        w.point(&copy).await.export().cloned().unwrap().status,
+        ExportStatus::Started
+    );
     assert_eq!(w.store.calls(ObjectOp::Copy), 0);
 
     // Complete: the Parquet files move to DEEP_ARCHIVE, the JSON description stays.
@@ -256,7 +259,7 @@ async fn an_export_is_started_followed_archived_in_deep_archive_and_linked_in_th
 
     // The catalog links the snapshot with its export and the manifest proves it.
     let linked = w.point(&copy).await;
-    let e = linked.export.clone().unwrap();
+    let e = linked.export().cloned().unwrap();
     assert_eq!(e.status, ExportStatus::Archived);
     assert_eq!((e.objects, e.bytes), (2, 500 * KIB as u64));
     assert_eq!(e.completed_at, Some(t0() + Duration::hours(3)));
@@ -325,7 +328,7 @@ async fn an_export_started_before_a_crash_is_adopted_not_started_twice() {
     assert_eq!(report.started[0].task_id, planned.task_id);
     assert_eq!(w.exporter.requests().len(), 1, "no second export");
     assert_eq!(w.exporter.calls(ExportOp::Start), 2);
-    assert_eq!(w.point(&copy).await.export.unwrap().task_id, planned.task_id);
+    assert_eq!(w.point(&copy).await.export().cloned().unwrap().task_id, planned.task_id);
     // Adopted starts are not counted as new exports.
     let sink = MemorySink::new();
     handle_with(&w.deps, event_json(START), &sink).await.unwrap();
@@ -337,7 +340,7 @@ async fn a_crash_mid_move_resumes_without_copying_an_object_again() {
     let w = world();
     let copy = w.snapshot(t0() - Duration::hours(5)).await;
     invoke(&w, SCHEDULED).await;
-    let task = w.point(&copy).await.export.unwrap().task_id;
+    let task = w.point(&copy).await.export().cloned().unwrap().task_id;
     w.write_export(&copy).await;
     w.exporter.set_state(&task, ExportTaskState::Complete, None);
     // The second copy fails (the invocation dies there).
@@ -346,7 +349,10 @@ async fn a_crash_mid_move_resumes_without_copying_an_object_again() {
     let err = handle(&w.deps, event_json(POLL)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable, "{err}");
     assert_eq!(w.store.calls(ObjectOp::Copy), 2);
-    assert_eq!(w.point(&copy).await.export.unwrap().status, ExportStatus::Moving);
+    assert_eq!(
+        w.point(&copy).await.export().cloned().unwrap().status,
+        ExportStatus::Moving
+    );
 
     let report = invoke(&w, POLL).await;
     let a = &report.archived[0];
@@ -356,7 +362,7 @@ async fn a_crash_mid_move_resumes_without_copying_an_object_again() {
         3,
         "the moved object was not copied again"
     );
-    let e = w.point(&copy).await.export.unwrap();
+    let e = w.point(&copy).await.export().cloned().unwrap();
     assert_eq!(e.status, ExportStatus::Archived);
     let bytes = read_all(w.store.as_ref(), BUCKET, e.manifest_key.as_deref().unwrap(), 1 << 20)
         .await
@@ -371,13 +377,16 @@ async fn a_budget_moves_part_of_an_export_and_the_next_run_finishes_it() {
     let w = world();
     let copy = w.snapshot(t0() - Duration::hours(5)).await;
     invoke(&w, START).await;
-    let task = w.point(&copy).await.export.unwrap().task_id;
+    let task = w.point(&copy).await.export().cloned().unwrap().task_id;
     w.write_export(&copy).await;
     w.exporter.set_state(&task, ExportTaskState::Complete, None);
     let report = invoke(&w, POLL_ONE).await;
     assert!(report.archived.is_empty());
     assert_eq!(report.moving[0].remaining, 1, "{report:?}");
-    assert_eq!(w.point(&copy).await.export.unwrap().status, ExportStatus::Moving);
+    assert_eq!(
+        w.point(&copy).await.export().cloned().unwrap().status,
+        ExportStatus::Moving
+    );
     let report = invoke(&w, POLL).await;
     assert_eq!(report.archived[0].recovered, 1, "{report:?}");
     assert_eq!(w.store.calls(ObjectOp::Copy), 2);
@@ -388,7 +397,7 @@ async fn a_failed_export_is_alerted_once_recorded_and_started_anew_next_run() {
     let w = world();
     let copy = w.snapshot(t0() - Duration::hours(5)).await;
     invoke(&w, START).await;
-    let first = w.point(&copy).await.export.unwrap();
+    let first = w.point(&copy).await.export().cloned().unwrap();
     let cause = "The IAM role arn:aws:iam::123456789012:role/rds-export cannot write to bucket vault";
     w.exporter
         .set_state(&first.task_id, ExportTaskState::Failed, Some(cause));
@@ -397,7 +406,7 @@ async fn a_failed_export_is_alerted_once_recorded_and_started_anew_next_run() {
     assert_eq!(report.failed.len(), 1);
     assert!(report.failed[0].alerted);
     assert_eq!(sink.total(Metric::ExportFailures), Some(1));
-    let e = w.point(&copy).await.export.unwrap();
+    let e = w.point(&copy).await.export().cloned().unwrap();
     assert_eq!(e.status, ExportStatus::Failed);
     assert!(e.failure.as_deref().unwrap().contains(cause), "{e:?}");
     let alerts = w.notifier.alerts();
@@ -414,7 +423,7 @@ async fn a_failed_export_is_alerted_once_recorded_and_started_anew_next_run() {
     assert_eq!(report.started.len(), 1, "{report:?}");
     assert_eq!(report.started[0].attempt, 2);
     assert_ne!(report.started[0].task_id, first.task_id);
-    let e = w.point(&copy).await.export.unwrap();
+    let e = w.point(&copy).await.export().cloned().unwrap();
     assert_eq!((e.status, e.attempt), (ExportStatus::Started, 2));
     assert_eq!(w.notifier.alerts().len(), 1);
 }
@@ -429,7 +438,7 @@ async fn a_refused_start_is_alerted_once_and_a_transient_one_is_retried() {
     );
     let err = handle(&w.deps, event_json(START)).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable);
-    assert!(w.point(&copy).await.export.is_none());
+    assert!(w.point(&copy).await.export().is_none());
     assert!(w.notifier.alerts().is_empty());
 
     w.exporter.fail_next(
@@ -439,7 +448,10 @@ async fn a_refused_start_is_alerted_once_and_a_transient_one_is_retried() {
     let report = invoke(&w, START).await;
     assert_eq!(report.failed.len(), 1);
     assert!(report.failed[0].reason.contains("key disabled"));
-    assert_eq!(w.point(&copy).await.export.unwrap().status, ExportStatus::Failed);
+    assert_eq!(
+        w.point(&copy).await.export().cloned().unwrap().status,
+        ExportStatus::Failed
+    );
     assert_eq!(w.notifier.alerts().len(), 1);
 }
 
@@ -507,13 +519,16 @@ async fn a_dry_run_changes_nothing() {
 
     // With an export in flight, a dry run reports its state and moves nothing.
     invoke(&w, START).await;
-    let task = w.point(&copy).await.export.unwrap().task_id;
+    let task = w.point(&copy).await.export().cloned().unwrap().task_id;
     w.write_export(&copy).await;
     w.exporter.set_state(&task, ExportTaskState::Complete, None);
     let report = invoke(&w, DRY_RUN).await;
     assert_eq!(report.running[0].state, "COMPLETE");
     assert_eq!(w.store.calls(ObjectOp::Copy), 0);
-    assert_eq!(w.point(&copy).await.export.unwrap().status, ExportStatus::Started);
+    assert_eq!(
+        w.point(&copy).await.export().cloned().unwrap().status,
+        ExportStatus::Started
+    );
 }
 
 #[tokio::test]
@@ -521,11 +536,11 @@ async fn an_export_past_its_keep_is_deleted_only_when_nothing_holds_it() {
     let w = world();
     let copy = w.snapshot(t0() - Duration::hours(5)).await;
     invoke(&w, START).await;
-    let task = w.point(&copy).await.export.unwrap().task_id;
+    let task = w.point(&copy).await.export().cloned().unwrap().task_id;
     let data = w.write_export(&copy).await;
     w.exporter.set_state(&task, ExportTaskState::Complete, None);
     invoke(&w, POLL).await;
-    let archived = w.point(&copy).await.export.unwrap();
+    let archived = w.point(&copy).await.export().cloned().unwrap();
     assert_eq!(archived.status, ExportStatus::Archived);
     let parquet = w
         .store
@@ -574,7 +589,7 @@ async fn an_export_past_its_keep_is_deleted_only_when_nothing_holds_it() {
             .iter()
             .all(|k| w.store.versions(BUCKET, k) == 0)
     );
-    let e = w.point(&copy).await.export.unwrap();
+    let e = w.point(&copy).await.export().cloned().unwrap();
     assert_eq!(e.status, ExportStatus::Expired);
     // The manifest stays as history.
     assert!(w.store.bytes(BUCKET, e.manifest_key.as_deref().unwrap()).is_some());
@@ -598,7 +613,7 @@ async fn a_complete_export_with_nothing_in_the_bucket_is_failed_and_alerted_not_
         report.failed[0].reason.contains("nothing is under s3://vault/"),
         "{report:?}"
     );
-    let e = w.point(&copy).await.export.unwrap();
+    let e = w.point(&copy).await.export().cloned().unwrap();
     assert_eq!(e.status, ExportStatus::Failed);
     assert_eq!(w.notifier.alerts().len(), 1);
 }

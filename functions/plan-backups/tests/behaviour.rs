@@ -175,7 +175,7 @@ async fn s3_runs_due_a_colder_class_are_in_the_plan_with_their_reason() {
             Status::Available,
             at,
         );
-        rp.manifest = Some(lifeboat_domain::manifest::ManifestRef {
+        rp.objects_mut().unwrap().manifest = Some(lifeboat_domain::manifest::ManifestRef {
             source_bucket: "photos".into(),
             prefix: String::new(),
             backup_bucket: "vault".into(),

@@ -236,7 +236,7 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
         refuse_unflagged_overwrite(req, target)?;
     }
     let (rp, manifest) = run_as_of(deps, req).await?;
-    let Some(mref) = rp.manifest.as_ref() else {
+    let Some(mref) = rp.manifest() else {
         return Err(FunctionError::not_found(format!("{} has no manifest", rp.id)));
     };
     let run = manifest.header.run.clone();
@@ -312,7 +312,7 @@ async fn run_as_of(deps: &Deps, req: &RestoreRequest) -> Result<(RecoveryPoint, 
         .into_iter()
         .find(|p| p.created_at <= req.as_of)
         .ok_or_else(|| FunctionError::not_found(format!("no backup of {} completed by {}", resource.id, req.as_of)))?;
-    let Some(mref) = rp.manifest.as_ref() else {
+    let Some(mref) = rp.manifest() else {
         return Err(FunctionError::not_found(format!("{} has no manifest", rp.id)));
     };
     let manifest = load_current_manifest(deps.backup.as_ref(), deps.catalog.as_ref(), &rp.location, mref)

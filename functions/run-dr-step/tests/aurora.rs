@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use lifeboat_domain::{RecoveryPoint, ResourceKind, ResourceRef};
+use lifeboat_domain::{ResourceKind, ResourceRef};
 use lifeboat_ports::dr::DrStore;
 use lifeboat_testkit::dr::{InMemoryDns, InMemoryDrDatabases, InMemoryDrTables, InMemoryParameters, InMemoryReports};
 use lifeboat_testkit::dr_store::InMemoryDrStore;
@@ -44,10 +44,7 @@ async fn world(writer_class: Option<&str>) -> (Deps, Arc<InMemoryDrDatabases>) {
         region: east(),
     };
     let taken = t0() - Duration::minutes(10);
-    let rp = RecoveryPoint {
-        writer_class: writer_class.map(str::to_owned),
-        ..point(&resource, &west(), "lb-gold-ledger-copy", taken)
-    };
+    let rp = point(&resource, &west(), "lb-gold-ledger-copy", taken).with_writer_class(writer_class.map(str::to_owned));
     proven(&catalog, &rp, taken + Duration::minutes(5)).await;
     let deps = Deps {
         catalog,

@@ -172,6 +172,6 @@ pub async fn proven(
             .unwrap();
     }
     let proven = catalog.get(&point.id).await.unwrap().unwrap();
-    assert!(proven.verified_at.is_some(), "{:?}", proven.restore_test);
+    assert!(proven.verified_at.is_some(), "{:?}", proven.restore_test());
     proven
 }

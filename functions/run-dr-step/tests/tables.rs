@@ -227,7 +227,7 @@ async fn a_drill_restores_the_newest_backup_validates_its_content_and_tears_it_d
 
     // The first validated restore of the backup records its content on the recovery point.
     let recorded = w.catalog.get(&rp.id).await.unwrap().unwrap();
-    let c = recorded.table_checksum.clone().unwrap();
+    let c = recorded.table_checksum().cloned().unwrap();
     assert_eq!(c.items, 25);
     assert!(c.checksum.starts_with("sha256-sum256-v1:"), "{c:?}");
     assert_eq!(c.restored_as, t.target_name);
@@ -273,7 +273,15 @@ async fn a_second_restore_with_other_content_fails_validation_and_leaves_nothing
     for action in ["teardown", "finish"] {
         w.step(action, "first").await.unwrap();
     }
-    let first = w.catalog.get(&rp.id).await.unwrap().unwrap().table_checksum.unwrap();
+    let first = w
+        .catalog
+        .get(&rp.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .table_checksum()
+        .cloned()
+        .unwrap();
 
     // The backup's content changes behind Lifeboat's back (one value altered).
     let mut altered = items(12);
@@ -289,7 +297,14 @@ async fn a_second_restore_with_other_content_fails_validation_and_leaves_nothing
     assert!(t.verdict.as_deref().unwrap().starts_with("failed"), "{t:?}");
     // The recorded checksum is never overwritten by a later restore.
     assert_eq!(
-        w.catalog.get(&rp.id).await.unwrap().unwrap().table_checksum.unwrap(),
+        w.catalog
+            .get(&rp.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .table_checksum()
+            .cloned()
+            .unwrap(),
         first
     );
 
@@ -453,7 +468,7 @@ async fn a_failover_with_the_source_region_down_imports_the_table_in_the_dr_regi
     assert!(t.verdict.as_deref().unwrap().starts_with("passed"), "{t:?}");
     // The copy's first validated restore recorded its content.
     let recorded = w.catalog.get(&copy.id).await.unwrap().unwrap();
-    assert_eq!(recorded.table_checksum.unwrap().items, 8);
+    assert_eq!(recorded.table_checksum().cloned().unwrap().items, 8);
     assert_eq!(exec.status, lifeboat_domain::dr::ExecStatus::Succeeded);
 }
 

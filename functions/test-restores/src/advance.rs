@@ -46,7 +46,7 @@ pub(crate) async fn advance(
     alerter: &Alerter,
     run_id: &str,
 ) -> Result<Tested, FunctionError> {
-    let Some(test) = point.restore_test.clone() else {
+    let Some(test) = point.restore_test().cloned() else {
         return Err(FunctionError::new(
             lifeboat::ErrorType::Internal,
             format!("{}: no restore test", point.id),
@@ -283,13 +283,11 @@ async fn record(
     let now = deps.clock.now();
     let verdict = next.phase != Phase::Restoring && was.phase == Phase::Restoring;
     let written = update_point(deps.catalog.as_ref(), deps.clock.as_ref(), &point.id, 3, |cur| {
-        if cur.restore_test.as_ref() != Some(was) {
+        if cur.restore_test() != Some(was) {
             return None;
         }
-        let mut rp = RecoveryPoint {
-            restore_test: Some(next.clone()),
-            ..cur.clone()
-        };
+        let mut rp = cur.clone();
+        rp.snapshot_mut()?.restore_test = Some(next.clone());
         if next.phase == Phase::Done && rp.holds.in_use_by.as_deref() == Some(was.hold().as_str()) {
             rp.holds.in_use_by = None;
         }

@@ -250,7 +250,7 @@ async fn run(deps: &Deps, work: &Work, run_id: &str, mut log: RunLog) -> Result<
     let mut moved = Vec::new();
     for p in points
         .iter()
-        .filter(|p| p.restore_test.as_ref().is_some_and(RestoreTest::in_flight))
+        .filter(|p| p.restore_test().is_some_and(RestoreTest::in_flight))
     {
         let rule = policies.get(&p.policy).map(|pol| &pol.restore_tests);
         match advance::advance(deps, p, rule, &alerter, run_id).await {

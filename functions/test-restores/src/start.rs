@@ -146,10 +146,10 @@ pub(crate) async fn start_due(
     report.used_secs = used.as_secs();
     let mut in_flight = points
         .iter()
-        .filter(|p| p.restore_test.as_ref().is_some_and(RestoreTest::in_flight))
+        .filter(|p| p.restore_test().is_some_and(RestoreTest::in_flight))
         .count();
     for p in candidates(deps, points, policies, one).await? {
-        if p.restore_test.as_ref().is_some_and(RestoreTest::in_flight) {
+        if p.restore_test().is_some_and(RestoreTest::in_flight) {
             report
                 .deferred
                 .push(format!("{}: a restore test of it is in flight", p.id));
@@ -208,11 +208,11 @@ async fn begin(
 ) -> Result<Tested, FunctionError> {
     let test = RestoreTest::start(point, &format!("{FUNCTION}/{run_id}"), deps.clock.now());
     let written = update_point(deps.catalog.as_ref(), deps.clock.as_ref(), &point.id, 3, |cur| {
-        (cur.is_restorable() && !cur.restore_test.as_ref().is_some_and(RestoreTest::in_flight)).then(|| {
-            let mut rp = RecoveryPoint {
-                restore_test: Some(test.clone()),
-                ..cur.clone()
-            };
+        (cur.is_restorable() && !cur.restore_test().is_some_and(RestoreTest::in_flight)).then(|| {
+            let mut rp = cur.clone();
+            if let Some(d) = rp.snapshot_mut() {
+                d.restore_test = Some(test.clone());
+            }
             // Held while it is read: retention never deletes a snapshot under a restore.
             // (Another holder's hold stays; it is theirs to release.)
             if rp.holds.in_use_by.is_none() {

@@ -147,7 +147,7 @@ async fn a_database_snapshot_is_restored_judged_verified_and_torn_down() {
     let first = w.tick().await;
     assert_eq!(first.started.len(), 1, "{first:?}");
     let held = w.point(&rp).await;
-    let test = held.restore_test.unwrap();
+    let test = held.restore_test().cloned().unwrap();
     assert_eq!(
         held.holds.in_use_by,
         Some(test.hold()),
@@ -176,7 +176,7 @@ async fn a_database_snapshot_is_restored_judged_verified_and_torn_down() {
     let judged = w.tick().await;
     assert_eq!(judged.passed, 1, "{judged:?}");
     let point = w.point(&rp).await;
-    let test = point.restore_test.clone().unwrap();
+    let test = point.restore_test().cloned().unwrap();
     assert_eq!(point.verified_at, Some(lifeboat_ports::Clock::now(w.clock.as_ref())));
     assert_eq!(
         test.restore_secs(),
@@ -200,7 +200,7 @@ async fn a_database_snapshot_is_restored_judged_verified_and_torn_down() {
     assert_eq!(done.torn_down, 1);
     let done_point = w.point(&rp).await;
     assert_eq!(done_point.holds.in_use_by, None, "released when the test is done");
-    let test = done_point.restore_test.unwrap();
+    let test = done_point.restore_test().cloned().unwrap();
     assert_eq!(test.phase, Phase::Done);
     assert!(test.finished_at.is_some());
     assert!(!w.dbs.exists(&east(), &test.target));
@@ -221,7 +221,7 @@ async fn an_aurora_cluster_gets_a_writer_before_it_is_judged_and_loses_it_first(
         )
         .await;
     w.tick().await;
-    let target = w.point(&rp).await.restore_test.unwrap().target;
+    let target = w.point(&rp).await.restore_test().cloned().unwrap().target;
     let second = w.tick().await;
     assert_eq!(second.advanced[0].outcome, "restoring", "the writer is being created");
     assert_eq!(
@@ -236,7 +236,7 @@ async fn an_aurora_cluster_gets_a_writer_before_it_is_judged_and_loses_it_first(
     w.tick().await;
     let deleted: Vec<String> = w.dbs.deleted().into_iter().map(|d| d.id).collect();
     assert_eq!(deleted, vec![format!("{target}-w"), target]);
-    assert_eq!(w.point(&rp).await.restore_test.unwrap().phase, Phase::Done);
+    assert_eq!(w.point(&rp).await.restore_test().cloned().unwrap().phase, Phase::Done);
 }
 
 #[tokio::test]
@@ -252,7 +252,7 @@ async fn a_restore_that_differs_from_its_snapshot_fails_unverified_and_alerts_on
         )
         .await;
     w.tick().await;
-    let target = w.point(&rp).await.restore_test.unwrap().target;
+    let target = w.point(&rp).await.restore_test().cloned().unwrap().target;
     w.dbs.finish_restores();
     w.dbs.edit(&east(), &target, |db| {
         db.engine_version = Some("15.1".into());
@@ -299,7 +299,7 @@ async fn the_validation_lambda_gets_the_endpoint_and_can_fail_the_test() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].1["purpose"], "restore-test");
     assert!(calls[0].1["endpoint"].as_str().is_some_and(|e| e.contains("lbrt-")));
-    let problems = w.point(&rp).await.restore_test.unwrap().problems;
+    let problems = w.point(&rp).await.restore_test().cloned().unwrap().problems;
     assert!(
         problems.iter().any(|p| p.contains("orders table is empty")),
         "{problems:?}"
@@ -333,7 +333,7 @@ async fn a_database_holding_the_test_name_that_is_not_the_tests_is_never_deleted
     let point = w.point(&rp).await;
     assert!(point.verified_at.is_none());
     assert!(
-        point.restore_test.unwrap().problems[0].contains("did not make"),
+        point.restore_test().cloned().unwrap().problems[0].contains("did not make"),
         "the test says why"
     );
     assert_eq!(w.failure_alerts(), 1);
@@ -458,12 +458,15 @@ async fn a_replayed_event_does_nothing_twice_and_a_crash_before_the_restore_is_c
     // run asks again.
     w.dbs.fail_next_restore(PortError::Throttled("Rate exceeded".into()));
     w.tick().await;
-    let test = w.point(&other).await.restore_test.unwrap();
+    let test = w.point(&other).await.restore_test().cloned().unwrap();
     assert_eq!(test.phase, Phase::Restoring);
     assert!(!w.dbs.exists(&east(), &test.target));
     w.tick().await;
     assert!(w.dbs.exists(&east(), &test.target), "asked again");
-    assert_eq!(w.point(&rp).await.restore_test.unwrap().phase, Phase::Restoring);
+    assert_eq!(
+        w.point(&rp).await.restore_test().cloned().unwrap().phase,
+        Phase::Restoring
+    );
 }
 
 #[tokio::test]

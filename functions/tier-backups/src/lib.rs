@@ -316,7 +316,7 @@ async fn apply(
     for rp in stays
         .runs
         .iter()
-        .filter(|r| r.tiering.as_ref().is_some_and(|t| t.superseded_pending > 0))
+        .filter(|r| r.tiering().is_some_and(|t| t.superseded_pending > 0))
     {
         let swept = sweep(deps, &rp.id).await?;
         report.superseded_swept += swept;
@@ -331,7 +331,7 @@ async fn apply(
 fn desired_rules(runs: &[RecoveryPoint], schedules: &BTreeMap<PolicyName, TierSchedule>) -> Vec<LifecycleRule> {
     let mut newest: BTreeMap<(&str, &str), &RecoveryPoint> = BTreeMap::new();
     for rp in runs {
-        if let Some(m) = &rp.manifest {
+        if let Some(m) = rp.manifest() {
             // `runs` is sorted oldest first: the last one wins.
             newest.insert((m.source_bucket.as_str(), m.prefix.as_str()), rp);
         }
@@ -384,7 +384,7 @@ impl Stays<'_> {
             let newest = self
                 .runs
                 .iter()
-                .filter_map(|r| r.manifest.as_ref().map(|m| (r, m)))
+                .filter_map(|r| r.manifest().map(|m| (r, m)))
                 .rfind(|(_, m)| m.source_bucket == bucket && m.prefix == prefix);
             let mut copies = HashSet::new();
             if let Some((r, mref)) = newest {
@@ -420,7 +420,7 @@ async fn move_set(
     m: &DueMove,
     stays: &mut Stays<'_>,
 ) -> Result<MoveSet, FunctionError> {
-    let Some(mref) = &rp.manifest else {
+    let Some(mref) = rp.manifest() else {
         return Ok(MoveSet::default());
     };
     let manifest = read_manifest(deps, rp, mref).await?;

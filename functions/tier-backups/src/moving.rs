@@ -7,7 +7,7 @@ use super::*;
 /// The run's previous ledger: where each copy an earlier move moved is now (a copy it
 /// does not list is still at the manifest's version).
 pub(crate) async fn previous_ledger(deps: &Deps, rp: &RecoveryPoint) -> Result<Vec<LedgerEntry>, FunctionError> {
-    let Some(t) = &rp.tiering else {
+    let Some(t) = rp.tiering().cloned() else {
         return Ok(Vec::new());
     };
     let bytes = read_all(
@@ -90,7 +90,7 @@ pub(crate) async fn move_run(
     entries.extend(kept);
     // The ledger first, then the catalog, and only then the superseded versions go.
     let now = deps.clock.now();
-    let Some(mref) = &rp.manifest else { return Ok(()) };
+    let Some(mref) = rp.manifest() else { return Ok(()) };
     let (key, sha) = write_ledger(deps, mref, m, entries, now).await?;
     let mut fresh = deps.catalog.get(&rp.id).await?.ok_or_else(|| {
         FunctionError::new(
@@ -99,7 +99,10 @@ pub(crate) async fn move_run(
         )
     })?;
     let expected = fresh.version;
-    fresh.tiering = Some(TierRecord {
+    let Some(objects) = fresh.objects_mut() else {
+        return Err(FunctionError::invalid(format!("{} holds no objects to move", rp.id)));
+    };
+    objects.tiering = Some(TierRecord {
         class: m.to,
         moved_at: now,
         ledger_key: key,
@@ -158,7 +161,7 @@ pub(crate) async fn drop_superseded(
     }
     if r.superseded_pending > 0
         && let Some(mut again) = deps.catalog.get(&rp.id).await?
-        && let Some(t) = again.tiering.as_mut()
+        && let Some(t) = again.objects_mut().and_then(|o| o.tiering.as_mut())
     {
         t.superseded_pending = r.superseded_pending;
         let expected = again.version;
@@ -177,7 +180,7 @@ pub(crate) async fn sweep(deps: &Deps, id: &lifeboat_domain::RecoveryPointId) ->
     let Some(rp) = deps.catalog.get(id).await? else {
         return Ok(0);
     };
-    let (Some(t), Some(mref)) = (&rp.tiering, &rp.manifest) else {
+    let (Some(t), Some(mref)) = (rp.tiering(), rp.manifest()) else {
         return Ok(0);
     };
     let current = previous_ledger(deps, &rp).await?;
@@ -237,9 +240,9 @@ pub(crate) async fn sweep(deps: &Deps, id: &lifeboat_domain::RecoveryPointId) ->
         }
     }
     if let Some(mut again) = deps.catalog.get(&rp.id).await?
-        && let Some(t) = again.tiering.as_mut()
-        && t.superseded_pending != pending
         && again.version == rp.version
+        && let Some(t) = again.objects_mut().and_then(|o| o.tiering.as_mut())
+        && t.superseded_pending != pending
     {
         t.superseded_pending = pending;
         let expected = again.version;

@@ -126,7 +126,7 @@ impl World {
             self.store.as_ref(),
             self.catalog.as_ref(),
             &rp.location,
-            rp.manifest.as_ref().unwrap(),
+            rp.manifest().unwrap(),
         )
         .await
         .unwrap();
@@ -184,7 +184,7 @@ async fn a_dry_run_shows_moves_waits_and_cost_and_changes_nothing() {
     assert!(r.monthly_after_micro_usd < r.monthly_before_micro_usd, "{r:?}");
     assert_eq!(w.store.calls(ObjectOp::Copy), copies_before);
     assert!(w.store.lifecycle_rules("vault").is_empty());
-    assert!(w.run_point().await.tiering.is_none());
+    assert!(w.run_point().await.tiering().is_none());
     // Too young: nothing to plan.
     w.at(29);
     let r = handle(&w.deps, event_json(DRY_RUN)).await.unwrap();
@@ -236,9 +236,9 @@ async fn superseded_versions_a_move_could_not_delete_are_swept_by_a_later_run() 
     }
     let r = scheduled(&w.deps, "m1").await.unwrap();
     assert_eq!(r.moves[0].superseded_pending, 2);
-    assert_eq!(w.run_point().await.tiering.unwrap().superseded_pending, 2);
+    assert_eq!(w.run_point().await.tiering().cloned().unwrap().superseded_pending, 2);
     let rp = w.run_point().await;
-    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest.as_ref().unwrap())
+    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest().unwrap())
         .await
         .unwrap();
     let big: Vec<_> = manifest.live().filter(|e| e.size > 128 * 1024).collect();
@@ -249,7 +249,7 @@ async fn superseded_versions_a_move_could_not_delete_are_swept_by_a_later_run() 
     let r = scheduled(&w.deps, "m2").await.unwrap();
     assert!(r.moves.is_empty(), "{r:?}");
     assert_eq!(r.superseded_swept, 2);
-    assert_eq!(w.run_point().await.tiering.unwrap().superseded_pending, 0);
+    assert_eq!(w.run_point().await.tiering().cloned().unwrap().superseded_pending, 0);
     for e in &big {
         assert_eq!(w.store.versions("vault", &e.backup_key), 1, "{}", e.key);
     }
@@ -284,10 +284,10 @@ async fn moves_keep_other_lifecycle_rules_restores_and_verification_working() {
     assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
     assert_eq!(w.class_of("small.txt").await, "STANDARD", "under 128 KiB stays");
     let rp = w.run_point().await;
-    let t = rp.tiering.as_ref().unwrap();
+    let t = rp.tiering().unwrap();
     assert_eq!((t.class, t.objects, t.small_kept), (S3Class::GlacierIr, 2, 1));
     // The superseded STANDARD versions are gone: one version per moved copy.
-    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest.as_ref().unwrap())
+    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest().unwrap())
         .await
         .unwrap();
     for e in manifest.live() {
@@ -382,7 +382,7 @@ async fn a_crash_mid_move_resumes_without_copying_twice() {
     let copies = w.store.calls(ObjectOp::Copy);
     assert!(scheduled(&w.deps, "crashed").await.is_err());
     assert!(
-        w.run_point().await.tiering.is_none(),
+        w.run_point().await.tiering().is_none(),
         "nothing recorded before all copies are made"
     );
     let r = scheduled(&w.deps, "resumed").await.unwrap();
@@ -397,7 +397,7 @@ async fn a_crash_mid_move_resumes_without_copying_twice() {
     assert_eq!(w.class_of("big-1.jpg").await, "GLACIER_IR");
     assert_eq!(w.class_of("big-2.jpg").await, "GLACIER_IR");
     let rp = w.run_point().await;
-    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest.as_ref().unwrap())
+    let manifest = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), rp.manifest().unwrap())
         .await
         .unwrap();
     for e in manifest.live().filter(|e| e.size > 1000) {
@@ -436,7 +436,7 @@ async fn locked_copies_wait_and_the_lease_keeps_runs_apart() {
         w.store.as_ref(),
         w.catalog.as_ref(),
         &rp.location,
-        rp.manifest.as_ref().unwrap(),
+        rp.manifest().unwrap(),
     )
     .await
     .unwrap();

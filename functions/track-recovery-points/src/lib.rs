@@ -495,7 +495,7 @@ async fn import_vault_points(
             .unwrap_or_else(|| Slot::containing(created, std::time::Duration::from_hours(1)));
         let rp = RecoveryPoint {
             snapshot_arn: Some(vp.recovery_point_arn.clone()),
-            backup_vault: Some(target.vault.clone()),
+            detail: lifeboat_domain::Detail::vault(&target.vault, None),
             kms_key_id: vp.encryption_key_arn.clone(),
             adopted: true,
             updated_at: now,
@@ -531,7 +531,7 @@ enum Observed {
 /// know it (any more).
 async fn observe(deps: &Deps, rp: &RecoveryPoint) -> Result<Option<Observed>, PortError> {
     let ports = &deps.ports;
-    if let Some(job_id) = &rp.backup_job_id {
+    if let Some(job_id) = rp.backup_job_id() {
         return Ok(ports
             .backup
             .describe_backup_job(job_id)
@@ -603,7 +603,6 @@ async fn adopt_orphans(
             }),
             adopted: true,
             updated_at: now,
-            writer_class: tag_value(&s.tags, tags::WRITER_CLASS).map(str::to_owned),
             ..RecoveryPoint::new(
                 &d.resource,
                 &policy,
@@ -613,7 +612,8 @@ async fn adopt_orphans(
                 status,
                 s.created_at.unwrap_or_else(|| slot.start()),
             )
-        };
+        }
+        .with_writer_class(tag_value(&s.tags, tags::WRITER_CLASS).map(str::to_owned));
         match ports.catalog.insert(&rp).await {
             Ok(()) => adopted.push(id),
             Err(PortError::Conflict(_)) => {}

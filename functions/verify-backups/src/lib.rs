@@ -270,7 +270,7 @@ async fn points_to_verify(deps: &Deps, req: &VerifyRequest) -> Result<Vec<Recove
         .get(&id)
         .await?
         .ok_or_else(|| FunctionError::not_found(format!("recovery point {id}")))?;
-    if rp.manifest.is_none() {
+    if rp.manifest().is_none() {
         return Err(FunctionError::invalid(format!("{id} is not an S3 backup run")));
     }
     Ok(vec![rp])
@@ -327,8 +327,8 @@ async fn record(
     let mut next = rp.clone();
     next.version += 1;
     next.updated_at = now;
-    if checked.restores.proved {
-        next.restore_checked_at = Some(now);
+    if let Some(objects) = next.objects_mut().filter(|_| checked.restores.proved) {
+        objects.restore_checked_at = Some(now);
     }
     // A later version over a key (replaced) is alerted, but what a restore reads is intact.
     if checked.findings.iter().any(|f| f.problem.damages_the_run()) {
@@ -446,7 +446,7 @@ async fn verify_point(
     seed: &str,
 ) -> Result<Checked, FunctionError> {
     let mut out = Checked::default();
-    let Some(mref) = &rp.manifest else {
+    let Some(mref) = rp.manifest() else {
         return Ok(out);
     };
     let finding = |key: &str, problem| Finding {
@@ -516,7 +516,7 @@ async fn prove_archived(
     let now = deps.clock.now();
     let period = now.timestamp().div_euclid(every);
     if rp
-        .restore_checked_at
+        .restore_checked_at()
         .is_some_and(|t| t.timestamp().div_euclid(every) == period)
     {
         return Ok((out, problems));

@@ -108,7 +108,7 @@ async fn archived_copies_are_proved_by_one_sample_restore_per_period() {
     assert_eq!(restores(&third), (0, 0, 1));
     assert!(third.findings.is_empty(), "{:?}", third.findings);
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
-    assert_eq!(rp.restore_checked_at, Some(w.clock_now()));
+    assert_eq!(rp.restore_checked_at(), Some(w.clock_now()));
     // Proved for this period: later runs of it start nothing.
     w.clock.advance(Duration::days(2));
     let fourth = full(&w.deps, "v4").await.unwrap();
@@ -127,7 +127,7 @@ async fn bit_rot_in_an_archived_copy_is_found_by_the_restore() {
     full(&w.deps, "v1").await.unwrap();
     // Which copy the period's sample restore chose: the one restore was asked for.
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
-    let mref = rp.manifest.unwrap();
+    let mref = rp.manifest().cloned().unwrap();
     let m = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &mref)
         .await
         .unwrap();
@@ -160,7 +160,7 @@ async fn bit_rot_in_an_archived_copy_is_found_by_the_restore() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].kind, AlertKind::VerificationFailed);
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
-    assert!(rp.restore_checked_at.is_none() && rp.verified_at.is_none());
+    assert!(rp.restore_checked_at().is_none() && rp.verified_at.is_none());
 }
 
 #[tokio::test]

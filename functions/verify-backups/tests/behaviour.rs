@@ -89,7 +89,15 @@ async fn world(objects: usize) -> World {
 }
 
 async fn manifest(w: &World) -> Manifest {
-    let mref = w.catalog.get(&w.rp).await.unwrap().unwrap().manifest.unwrap();
+    let mref = w
+        .catalog
+        .get(&w.rp)
+        .await
+        .unwrap()
+        .unwrap()
+        .manifest()
+        .cloned()
+        .unwrap();
     lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &mref)
         .await
         .unwrap()
@@ -309,7 +317,15 @@ async fn missing_and_truncated_objects_are_listed_in_one_alert() {
 #[tokio::test]
 async fn a_tampered_manifest_is_found() {
     let w = world(3).await;
-    let mref = w.catalog.get(&w.rp).await.unwrap().unwrap().manifest.unwrap();
+    let mref = w
+        .catalog
+        .get(&w.rp)
+        .await
+        .unwrap()
+        .unwrap()
+        .manifest()
+        .cloned()
+        .unwrap();
     w.store.insert("vault", &mref.key, b"not the manifest");
     let report = full(&w.deps, "r1").await.unwrap();
     assert_eq!(report.findings[0].problem, Problem::Manifest);

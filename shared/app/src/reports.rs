@@ -266,7 +266,7 @@ pub fn recorded_sizes(points: &[RecoveryPoint]) -> impl Fn(&RecoveryPoint) -> Op
     }
     let whole: std::collections::HashMap<lifeboat_domain::RecoveryPointId, u64> = oldest
         .into_values()
-        .filter_map(|p| p.manifest.as_ref().map(|m| (p.id.clone(), m.bytes)))
+        .filter_map(|p| p.manifest().map(|m| (p.id.clone(), m.bytes)))
         .collect();
     move |p: &RecoveryPoint| whole.get(&p.id).copied().or_else(|| recorded_size(p))
 }
@@ -283,7 +283,7 @@ pub fn storage_items(
     let mut items = Vec::new();
     let days = |at: DateTime<Utc>| u32::try_from((now - at).num_days().max(0)).unwrap_or(u32::MAX);
     for p in points.iter().filter(|p| p.is_restorable()) {
-        if let Some(a) = &p.archive {
+        if let Some(a) = p.archive() {
             items.push(Stored {
                 region: a.region.clone(),
                 tier: StorageTier::S3GlacierFlexible,
@@ -476,7 +476,7 @@ mod tests {
         // 5 GiB changed. The first has expired: the second is the oldest kept.
         let run = |hours_ago: i64, copied: u64, status: Status| {
             let mut p = point(&media, "us-west-2", hours_ago * 60, status);
-            p.manifest = Some(lifeboat_domain::manifest::ManifestRef {
+            p.objects_mut().unwrap().manifest = Some(lifeboat_domain::manifest::ManifestRef {
                 source_bucket: "media".into(),
                 prefix: "photos/".into(),
                 backup_bucket: "vault".into(),
@@ -509,7 +509,7 @@ mod tests {
         // The newest run's manifest bundle archived in a Glacier vault: 50 GiB more, at
         // $0.0036 per GB-month.
         let mut archived = points.clone();
-        archived[3].archive = Some(lifeboat_domain::archive::ArchiveRef {
+        archived[3].objects_mut().unwrap().archive = Some(lifeboat_domain::archive::ArchiveRef {
             vault: "lifeboat-archive".into(),
             region: Region::parse("us-west-2").unwrap(),
             archive_id: "a1".into(),

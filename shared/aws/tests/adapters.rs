@@ -43,7 +43,7 @@ use tokio::time::Instant;
 
 use lifeboat_aws::{DynamoDbCatalog, MAX_ATTEMPTS, RdsSnapshotStore, SnsNotifier, retry_config};
 use lifeboat_domain::naming::tags;
-use lifeboat_domain::recovery_point::Holds;
+use lifeboat_domain::recovery_point::{Detail, Holds};
 use lifeboat_domain::{
     Alert, AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot,
     Status,
@@ -803,8 +803,6 @@ fn point(resource_id: &str) -> RecoveryPoint {
         location,
         snapshot_name: name,
         snapshot_arn: None,
-        backup_vault: None,
-        backup_job_id: None,
         shared_with: Vec::new(),
         source: None,
         kms_key_id: None,
@@ -814,16 +812,9 @@ fn point(resource_id: &str) -> RecoveryPoint {
         emergency: false,
         verified_at: None,
         holds: Holds::default(),
-        manifest: None,
         verification_failed: None,
-        restore_checked_at: None,
-        tiering: None,
-        archive: None,
-        export: None,
-        table_checksum: None,
-        writer_class: None,
         size_bytes: None,
-        restore_test: None,
+        detail: Detail::of(ResourceKind::RdsInstance),
         created_at: at(),
         updated_at: at(),
         version: 1,

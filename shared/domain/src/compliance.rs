@@ -70,7 +70,7 @@ pub fn restore_evidence(points: &[RecoveryPoint], location: &Region) -> Option<R
         .iter()
         .filter(|p| &p.location == location)
         .filter_map(|p| {
-            let t = p.restore_test.as_ref()?;
+            let t = p.restore_test()?;
             let judged = t.ready_at.is_some() || t.phase == super::restore_test::Phase::Done;
             (judged && t.phase != super::restore_test::Phase::Restoring).then(|| RestoreEvidence {
                 recovery_point: p.id.clone(),
@@ -402,12 +402,12 @@ mod tests {
         let none = rpo_compliance(&src.resource, &gold(), &[], &[src.clone(), copy.clone()], soon);
         assert!(none.iter().all(|l| l.restore_test.is_none()));
         let mut test = RestoreTest::start(&copy, "test-restores/r1", src.created_at + chrono::Duration::minutes(5));
-        copy.restore_test = Some(test.clone());
+        copy.snapshot_mut().unwrap().restore_test = Some(test.clone());
         let restoring = rpo_compliance(&src.resource, &gold(), &[], &[src.clone(), copy.clone()], soon);
         assert!(restoring[1].restore_test.is_none(), "not judged yet");
         test.ready_at = Some(test.started_at + chrono::Duration::minutes(12));
         test.phase = Phase::Done;
-        copy.restore_test = Some(test);
+        copy.snapshot_mut().unwrap().restore_test = Some(test);
         let judged = rpo_compliance(&src.resource, &gold(), &[], &[src.clone(), copy.clone()], soon);
         assert!(judged[0].restore_test.is_none(), "the source region was not tested");
         let evidence = judged[1].restore_test.clone().unwrap();

@@ -36,6 +36,7 @@ pub use alert::{Alert, AlertKind, Severity};
 pub use ids::{ParseError, PolicyName, Region, ResourceKind, ResourceRef};
 pub use policy::{AwsBackupTarget, CopyTarget, Policy, PolicyProblems};
 pub use recovery_point::{
-    CopyProgress, Failure, RecoveryPoint, RecoveryPointId, Status, Step, TableChecksum, TransitionError, copy_progress,
+    CopyProgress, Detail, Failure, ObjectsDetail, RecoveryPoint, RecoveryPointId, SnapshotDetail, Status, Step,
+    TableBackupDetail, TableChecksum, TransitionError, VaultDetail, copy_progress,
 };
 pub use schedule::Slot;

@@ -524,7 +524,7 @@ fn expire_group(
         if Some(&p.id) == newest_verified {
             return Some("newest verified recovery point in its location".into());
         }
-        if let (Some(vault), None) = (&p.backup_vault, &p.backup_job_id) {
+        if let (Some(vault), None) = (p.backup_vault(), p.backup_job_id()) {
             return Some(format!(
                 "made outside Lifeboat in AWS Backup vault {vault}: the vault's lifecycle deletes it"
             ));

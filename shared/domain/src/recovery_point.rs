@@ -142,7 +142,12 @@ pub struct Failure {
 }
 
 /// One restorable copy of one resource at one instant, in one location.
+///
+/// The facts every kind shares are fields; what only one kind has is its [`Detail`]. The
+/// catalog stores a point as one flat record ([`Record`]), so records written before the
+/// detail was typed read back unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Record", into = "Record")]
 pub struct RecoveryPoint {
     pub id: RecoveryPointId,
     /// The protected resource this is a backup of (for copies too).
@@ -152,84 +157,280 @@ pub struct RecoveryPoint {
     /// The region holding this recovery point.
     pub location: Region,
     pub snapshot_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The snapshot's ARN (for a point in an AWS Backup vault, the vault's recovery point ARN).
     pub snapshot_arn: Option<String>,
-    /// For a backup delegated to AWS Backup: the vault holding it and the job making it
-    /// (`snapshot_arn` is then the vault's recovery point ARN).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_vault: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_job_id: Option<String>,
     /// Accounts this copy is shared with (a copy target's `account`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_with: Vec<String>,
     /// For a cross-region copy: the recovery point it was copied from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<RecoveryPointId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
     pub status: Status,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     /// True when the catalog learned of the snapshot by finding it in AWS (after a crash).
-    #[serde(default)]
     pub adopted: bool,
     /// Taken on request, outside any schedule.
-    #[serde(default)]
     pub emergency: bool,
     /// When Lifeboat last verified this point's content (checksums, restore test).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<DateTime<Utc>>,
-    /// What forbids deleting it.
-    #[serde(default, skip_serializing_if = "Holds::is_empty")]
-    pub holds: Holds,
-    // --- S3 backup runs (kind `s3-prefix`) ---
-    /// The run's manifest in the backup bucket, with its SHA-256 and counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<super::manifest::ManifestRef>,
-    /// The last verification found missing, truncated or corrupted objects (then
-    /// `verified_at` is cleared until a verification passes again).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The last verification or restore test found problems (missing, truncated or
+    /// corrupted objects; a restored database unlike the one backed up): `verified_at` is
+    /// then cleared until a verification passes again.
     pub verification_failed: Option<VerificationFailure>,
-    /// When a sample of the run's archived copies (GLACIER, DEEP_ARCHIVE) was last
-    /// restored and read back intact.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore_checked_at: Option<DateTime<Utc>>,
-    /// Where the run's copies are after an explicit tier move (absent: still where the
-    /// run wrote them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tiering: Option<super::tiering::TierRecord>,
-    /// The bundle (`manifest`) archived in a Glacier vault, and its latest retrieval.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archive: Option<super::archive::ArchiveRef>,
-    // --- RDS / Aurora snapshots ---
-    /// The snapshot's latest export to S3 (the database long-term tier).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub export: Option<super::export::ExportRecord>,
-    // --- DynamoDB backups (kind `dynamodb-table`) ---
-    /// The backup's content as its first validated restore (a DR drill) found it: every
-    /// later restore of this backup must find exactly the same.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table_checksum: Option<TableChecksum>,
-    // --- Aurora clusters ---
-    /// The DB instance class of the cluster's writer when the snapshot was taken: the
-    /// class of the writer a restore creates when the plan names none and the source
-    /// cannot be read (its region is down). Copies carry it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub writer_class: Option<String>,
-    // --- RDS / Aurora snapshots ---
+    /// What forbids deleting it.
+    pub holds: Holds,
     /// What the point holds, in bytes, as AWS reported it when it became available: a DB
     /// snapshot's allocated storage (an upper bound: snapshots are incremental), a DynamoDB
-    /// backup's size. Storage and cost figures count it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// backup's size, an S3 run's or bundle's objects. Storage and cost figures count it.
     pub size_bytes: Option<u64>,
-    /// The latest restore test of this point (in flight, or its evidence).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore_test: Option<super::restore_test::RestoreTest>,
+    /// What only this kind of point has.
+    pub detail: Detail,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: u64,
+}
+
+/// What only one kind of recovery point has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    /// An RDS DB snapshot or an Aurora cluster snapshot.
+    Snapshot(SnapshotDetail),
+    /// A DynamoDB on-demand backup.
+    TableBackup(TableBackupDetail),
+    /// An S3 backup run: object copies in the backup bucket and their manifest.
+    S3Run(ObjectsDetail),
+    /// A sealed bundle of SSM parameters and secrets in the backup bucket.
+    ConfigBundle(ObjectsDetail),
+    /// A recovery point in an AWS Backup vault, of any resource kind.
+    Vault(VaultDetail),
+}
+
+impl Detail {
+    /// The empty detail of a point of `kind` made by Lifeboat itself (not in a vault).
+    pub fn of(kind: ResourceKind) -> Self {
+        match kind {
+            ResourceKind::RdsInstance | ResourceKind::AuroraCluster => Self::Snapshot(SnapshotDetail::default()),
+            ResourceKind::DynamoDbTable => Self::TableBackup(TableBackupDetail::default()),
+            ResourceKind::S3Prefix => Self::S3Run(ObjectsDetail::default()),
+            ResourceKind::ConfigBundle => Self::ConfigBundle(ObjectsDetail::default()),
+        }
+    }
+
+    /// A point in AWS Backup vault `vault`, made by job `job_id` (`None`: adopted).
+    pub fn vault(vault: &str, job_id: Option<String>) -> Self {
+        Self::Vault(VaultDetail {
+            vault: vault.to_owned(),
+            job_id,
+        })
+    }
+}
+
+/// An RDS or Aurora snapshot's own facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotDetail {
+    /// The snapshot's latest export to S3 (the database long-term tier).
+    pub export: Option<super::export::ExportRecord>,
+    /// Aurora: the DB instance class of the cluster's writer when the snapshot was taken,
+    /// the class of the writer a restore creates when the plan names none and the source
+    /// cannot be read (its region is down). Copies carry it.
+    pub writer_class: Option<String>,
+    /// The latest restore test of this snapshot (in flight, or its evidence).
+    pub restore_test: Option<super::restore_test::RestoreTest>,
+}
+
+/// A DynamoDB backup's own facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableBackupDetail {
+    /// The backup's content as its first validated restore (a DR drill) found it: every
+    /// later restore of this backup must find exactly the same.
+    pub table_checksum: Option<TableChecksum>,
+}
+
+/// An S3 run's or a config bundle's own facts: objects in the backup bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectsDetail {
+    /// The manifest in the backup bucket, with its SHA-256 and counts.
+    pub manifest: Option<super::manifest::ManifestRef>,
+    /// When a sample of the archived copies (GLACIER, DEEP_ARCHIVE) was last restored and
+    /// read back intact.
+    pub restore_checked_at: Option<DateTime<Utc>>,
+    /// Where the copies are after an explicit tier move (absent: still where they were
+    /// written).
+    pub tiering: Option<super::tiering::TierRecord>,
+    /// The objects archived in a Glacier vault, and their latest retrieval.
+    pub archive: Option<super::archive::ArchiveRef>,
+}
+
+/// A recovery point in an AWS Backup vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultDetail {
+    pub vault: String,
+    /// The backup job that made it (`None` when the catalog adopted it from the vault).
+    pub job_id: Option<String>,
+}
+
+/// A recovery point as the catalog stores it: one flat record, every kind's detail an
+/// optional field. Reading picks the detail by the resource's kind (a vault point by its
+/// vault); a field of another kind, which no writer produces, is ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    id: RecoveryPointId,
+    resource: ResourceRef,
+    policy: PolicyName,
+    slot: Slot,
+    location: Region,
+    snapshot_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backup_vault: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backup_job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    shared_with: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<RecoveryPointId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
+    status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure: Option<Failure>,
+    #[serde(default)]
+    adopted: bool,
+    #[serde(default)]
+    emergency: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verified_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Holds::is_empty")]
+    holds: Holds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    manifest: Option<super::manifest::ManifestRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verification_failed: Option<VerificationFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restore_checked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tiering: Option<super::tiering::TierRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    archive: Option<super::archive::ArchiveRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    export: Option<super::export::ExportRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    table_checksum: Option<TableChecksum>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    writer_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restore_test: Option<super::restore_test::RestoreTest>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: u64,
+}
+
+impl From<Record> for RecoveryPoint {
+    fn from(r: Record) -> Self {
+        let objects = || ObjectsDetail {
+            manifest: r.manifest.clone(),
+            restore_checked_at: r.restore_checked_at,
+            tiering: r.tiering.clone(),
+            archive: r.archive.clone(),
+        };
+        let detail = match (&r.backup_vault, r.resource.kind) {
+            (Some(vault), _) => Detail::vault(vault, r.backup_job_id.clone()),
+            (None, ResourceKind::RdsInstance | ResourceKind::AuroraCluster) => Detail::Snapshot(SnapshotDetail {
+                export: r.export.clone(),
+                writer_class: r.writer_class.clone(),
+                restore_test: r.restore_test.clone(),
+            }),
+            (None, ResourceKind::DynamoDbTable) => Detail::TableBackup(TableBackupDetail {
+                table_checksum: r.table_checksum.clone(),
+            }),
+            (None, ResourceKind::S3Prefix) => Detail::S3Run(objects()),
+            (None, ResourceKind::ConfigBundle) => Detail::ConfigBundle(objects()),
+        };
+        Self {
+            id: r.id,
+            resource: r.resource,
+            policy: r.policy,
+            slot: r.slot,
+            location: r.location,
+            snapshot_name: r.snapshot_name,
+            snapshot_arn: r.snapshot_arn,
+            shared_with: r.shared_with,
+            source: r.source,
+            kms_key_id: r.kms_key_id,
+            status: r.status,
+            failure: r.failure,
+            adopted: r.adopted,
+            emergency: r.emergency,
+            verified_at: r.verified_at,
+            verification_failed: r.verification_failed,
+            holds: r.holds,
+            size_bytes: r.size_bytes,
+            detail,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+impl From<RecoveryPoint> for Record {
+    fn from(p: RecoveryPoint) -> Self {
+        let mut r = Self {
+            id: p.id,
+            resource: p.resource,
+            policy: p.policy,
+            slot: p.slot,
+            location: p.location,
+            snapshot_name: p.snapshot_name,
+            snapshot_arn: p.snapshot_arn,
+            backup_vault: None,
+            backup_job_id: None,
+            shared_with: p.shared_with,
+            source: p.source,
+            kms_key_id: p.kms_key_id,
+            status: p.status,
+            failure: p.failure,
+            adopted: p.adopted,
+            emergency: p.emergency,
+            verified_at: p.verified_at,
+            holds: p.holds,
+            manifest: None,
+            verification_failed: p.verification_failed,
+            restore_checked_at: None,
+            tiering: None,
+            archive: None,
+            export: None,
+            table_checksum: None,
+            writer_class: None,
+            size_bytes: p.size_bytes,
+            restore_test: None,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            version: p.version,
+        };
+        match p.detail {
+            Detail::Snapshot(d) => {
+                r.export = d.export;
+                r.writer_class = d.writer_class;
+                r.restore_test = d.restore_test;
+            }
+            Detail::TableBackup(d) => r.table_checksum = d.table_checksum,
+            Detail::S3Run(d) | Detail::ConfigBundle(d) => {
+                r.manifest = d.manifest;
+                r.restore_checked_at = d.restore_checked_at;
+                r.tiering = d.tiering;
+                r.archive = d.archive;
+            }
+            Detail::Vault(d) => {
+                r.backup_vault = Some(d.vault);
+                r.backup_job_id = d.job_id;
+            }
+        }
+        r
+    }
 }
 
 /// A DynamoDB backup's item count and content checksum (see `dr::table_digest`), as the
@@ -305,8 +506,6 @@ impl RecoveryPoint {
             location: location.clone(),
             snapshot_name: snapshot_name.to_owned(),
             snapshot_arn: None,
-            backup_vault: None,
-            backup_job_id: None,
             shared_with: Vec::new(),
             source: None,
             kms_key_id: None,
@@ -315,21 +514,140 @@ impl RecoveryPoint {
             adopted: false,
             emergency: false,
             verified_at: None,
-            holds: Holds::default(),
-            manifest: None,
             verification_failed: None,
-            restore_checked_at: None,
-            tiering: None,
-            archive: None,
-            export: None,
-            table_checksum: None,
-            writer_class: None,
+            holds: Holds::default(),
             size_bytes: None,
-            restore_test: None,
+            detail: Detail::of(resource.kind),
             created_at,
             updated_at: created_at,
             version: 1,
         }
+    }
+
+    /// This point with an Aurora writer's class recorded (a snapshot's only: ignored by
+    /// other kinds).
+    #[must_use]
+    pub fn with_writer_class(mut self, class: Option<String>) -> Self {
+        if let Some(d) = self.snapshot_mut() {
+            d.writer_class = class;
+        }
+        self
+    }
+
+    /// This point with its objects' manifest recorded (an S3 run's or a config bundle's
+    /// only: ignored by other kinds).
+    #[must_use]
+    pub fn with_manifest(mut self, manifest: super::manifest::ManifestRef) -> Self {
+        if let Some(d) = self.objects_mut() {
+            d.manifest = Some(manifest);
+        }
+        self
+    }
+
+    /// The point's objects (an S3 run or a config bundle).
+    pub fn objects(&self) -> Option<&ObjectsDetail> {
+        match &self.detail {
+            Detail::S3Run(d) | Detail::ConfigBundle(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// [`RecoveryPoint::objects`], to change.
+    pub fn objects_mut(&mut self) -> Option<&mut ObjectsDetail> {
+        match &mut self.detail {
+            Detail::S3Run(d) | Detail::ConfigBundle(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The point's snapshot facts (RDS or Aurora, not in a vault).
+    pub fn snapshot(&self) -> Option<&SnapshotDetail> {
+        match &self.detail {
+            Detail::Snapshot(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// [`RecoveryPoint::snapshot`], to change.
+    pub fn snapshot_mut(&mut self) -> Option<&mut SnapshotDetail> {
+        match &mut self.detail {
+            Detail::Snapshot(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The point's DynamoDB backup facts (not in a vault).
+    pub fn table_backup(&self) -> Option<&TableBackupDetail> {
+        match &self.detail {
+            Detail::TableBackup(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// [`RecoveryPoint::table_backup`], to change.
+    pub fn table_backup_mut(&mut self) -> Option<&mut TableBackupDetail> {
+        match &mut self.detail {
+            Detail::TableBackup(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The AWS Backup vault holding the point, and the job that made it.
+    pub fn vault(&self) -> Option<&VaultDetail> {
+        match &self.detail {
+            Detail::Vault(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The manifest of an S3 run or a config bundle.
+    pub fn manifest(&self) -> Option<&super::manifest::ManifestRef> {
+        self.objects().and_then(|d| d.manifest.as_ref())
+    }
+
+    /// When archived copies of an S3 run or config bundle were last read back intact.
+    pub fn restore_checked_at(&self) -> Option<DateTime<Utc>> {
+        self.objects().and_then(|d| d.restore_checked_at)
+    }
+
+    /// Where an S3 run's or config bundle's copies were moved.
+    pub fn tiering(&self) -> Option<&super::tiering::TierRecord> {
+        self.objects().and_then(|d| d.tiering.as_ref())
+    }
+
+    /// The Glacier archive of an S3 run or config bundle.
+    pub fn archive(&self) -> Option<&super::archive::ArchiveRef> {
+        self.objects().and_then(|d| d.archive.as_ref())
+    }
+
+    /// A snapshot's latest export to S3.
+    pub fn export(&self) -> Option<&super::export::ExportRecord> {
+        self.snapshot().and_then(|d| d.export.as_ref())
+    }
+
+    /// An Aurora snapshot's writer class.
+    pub fn writer_class(&self) -> Option<&str> {
+        self.snapshot().and_then(|d| d.writer_class.as_deref())
+    }
+
+    /// A snapshot's latest restore test.
+    pub fn restore_test(&self) -> Option<&super::restore_test::RestoreTest> {
+        self.snapshot().and_then(|d| d.restore_test.as_ref())
+    }
+
+    /// A DynamoDB backup's content as its first validated restore found it.
+    pub fn table_checksum(&self) -> Option<&TableChecksum> {
+        self.table_backup().and_then(|d| d.table_checksum.as_ref())
+    }
+
+    /// The AWS Backup vault holding the point.
+    pub fn backup_vault(&self) -> Option<&str> {
+        self.vault().map(|d| d.vault.as_str())
+    }
+
+    /// The AWS Backup job that made the point.
+    pub fn backup_job_id(&self) -> Option<&str> {
+        self.vault().and_then(|d| d.job_id.as_deref())
     }
 
     /// True for a cross-region copy.
@@ -432,6 +750,36 @@ pub(crate) mod tests {
         assert!(sample(Status::Pending).transition(Status::Expiring, at).is_err());
         assert!(sample(Status::Copying).transition(Status::Expiring, at).is_err());
         assert!(sample(Status::Available).transition(Status::Expired, at).is_err());
+    }
+
+    #[test]
+    fn a_point_is_stored_as_the_flat_record_written_before_its_detail_was_typed() {
+        let mut rp = sample(Status::Copied);
+        rp.snapshot_mut().unwrap().writer_class = Some("db.r6g.large".into());
+        let json = serde_json::to_value(&rp).unwrap();
+        assert_eq!(json["writer_class"], "db.r6g.large");
+        assert!(json.get("detail").is_none() && json.get("backup_vault").is_none());
+        let back: RecoveryPoint = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, rp);
+
+        // A vault point: its vault and job, and nothing of a snapshot's detail.
+        let mut in_vault = json;
+        in_vault["backup_vault"] = "lifeboat".into();
+        in_vault["backup_job_id"] = "job-1".into();
+        let read: RecoveryPoint = serde_json::from_value(in_vault).unwrap();
+        assert_eq!(read.backup_vault(), Some("lifeboat"));
+        assert_eq!(read.backup_job_id(), Some("job-1"));
+        assert!(read.snapshot().is_none() && read.writer_class().is_none());
+        let again = serde_json::to_value(&read).unwrap();
+        assert_eq!(again["backup_vault"], "lifeboat");
+        assert!(again.get("writer_class").is_none());
+
+        // A field of another kind, which no writer produces, is ignored.
+        let mut foreign = serde_json::to_value(&rp).unwrap();
+        foreign["table_checksum"] =
+            serde_json::json!({"items": 1, "checksum": "x", "restored_as": "t", "at": "2026-11-23T18:00:00Z"});
+        let read: RecoveryPoint = serde_json::from_value(foreign).unwrap();
+        assert_eq!(read, rp);
     }
 
     #[test]

@@ -433,7 +433,7 @@ pub fn due<'a>(points: &'a [RecoveryPoint], rule: &RestoreTestRule, now: DateTim
     };
     groups
         .into_values()
-        .filter(|g| !g.iter().any(|p| p.restore_test.as_ref().is_some_and(recent)))
+        .filter(|g| !g.iter().any(|p| p.restore_test().is_some_and(recent)))
         .filter_map(|g| {
             g.into_iter()
                 .filter(|p| p.is_restorable() && p.created_at <= now)
@@ -448,7 +448,7 @@ pub fn used_today(points: &[RecoveryPoint], now: DateTime<Utc>) -> Duration {
     Duration::from_secs(
         points
             .iter()
-            .filter_map(|p| p.restore_test.as_ref())
+            .filter_map(|p| p.restore_test())
             .filter(|t| t.started_at > since || t.in_flight())
             .map(|t| t.instance_secs(now))
             .sum(),

@@ -334,7 +334,7 @@ pub fn due_move(
         return Ok(None);
     };
     let (current, since) = rp
-        .tiering
+        .tiering()
         .as_ref()
         .map_or((base, rp.created_at), |t| (t.class, t.moved_at));
     if step.class <= current {

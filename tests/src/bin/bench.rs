@@ -56,7 +56,7 @@ use lifeboat::config::Config;
 use lifeboat::events::ScheduleTick;
 use lifeboat_domain::naming::snapshot_name;
 use lifeboat_domain::planner::{PlanInput, Planner, ProtectedResource, plan};
-use lifeboat_domain::recovery_point::Holds;
+use lifeboat_domain::recovery_point::{Detail, Holds};
 use lifeboat_domain::{
     Failure, Policy, PolicyName, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef,
     Slot, Status, Step,
@@ -234,8 +234,6 @@ fn point(
         location: location.clone(),
         snapshot_name: name.to_owned(),
         snapshot_arn: Some(format!("arn:aws:rds:{location}:123456789012:snapshot:{name}")),
-        backup_vault: None,
-        backup_job_id: None,
         shared_with: Vec::new(),
         kms_key_id: source.is_some().then(|| DR_KEY.to_owned()),
         source,
@@ -245,16 +243,9 @@ fn point(
         emergency: false,
         verified_at: None,
         holds: Holds::default(),
-        manifest: None,
         verification_failed: None,
-        restore_checked_at: None,
-        tiering: None,
-        archive: None,
-        export: None,
-        table_checksum: None,
-        writer_class: None,
         size_bytes: None,
-        restore_test: None,
+        detail: Detail::of(r.kind),
         created_at: at,
         updated_at: at + chrono::Duration::minutes(5),
         version: 1,

@@ -237,7 +237,7 @@ async fn placement(
             .placement
             .writer_class
             .clone()
-            .or_else(|| rp.writer_class.clone())
+            .or_else(|| rp.writer_class().map(str::to_owned))
             .or(source_writer_class)
         else {
             return Err(Problem::bad_request("Invalid restore request").with_error(

@@ -182,18 +182,16 @@ impl World {
         let resource = self.fakes.add_db(ResourceKind::AuroraCluster, cluster, "gold");
         let created = t(at);
         let name = format!("lb-{cluster}-{}", created.format("%Y%m%d%H%M"));
-        let rp = RecoveryPoint {
-            writer_class: writer_class.map(str::to_owned),
-            ..RecoveryPoint::new(
-                &resource,
-                &PolicyName::parse("gold").unwrap(),
-                Slot::containing(created, std::time::Duration::from_mins(1)),
-                &us_east_1(),
-                &name,
-                Status::Available,
-                created,
-            )
-        };
+        let rp = RecoveryPoint::new(
+            &resource,
+            &PolicyName::parse("gold").unwrap(),
+            Slot::containing(created, std::time::Duration::from_mins(1)),
+            &us_east_1(),
+            &name,
+            Status::Available,
+            created,
+        )
+        .with_writer_class(writer_class.map(str::to_owned));
         lifeboat_ports::Catalog::insert(self.fakes.catalog.as_ref(), &rp)
             .await
             .unwrap();

@@ -45,7 +45,7 @@ async fn choose_tables(
             t.backup_at = Some(rp.created_at);
             t.target_region = plan.dr_region.clone();
             t.expected = rp
-                .table_checksum
+                .table_checksum()
                 .as_ref()
                 .map(|c| lifeboat_domain::dr::table_digest::TableContent {
                     items: c.items,
@@ -98,7 +98,7 @@ async fn choose_tables(
         t.backup_at = Some(rp.created_at);
         t.backup_item_count = backup.item_count;
         t.expected = rp
-            .table_checksum
+            .table_checksum()
             .as_ref()
             .map(|c| lifeboat_domain::dr::table_digest::TableContent {
                 items: c.items,
@@ -166,7 +166,7 @@ pub(super) async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
             .clone()
             .or_else(|| info.and_then(|i| i.class.clone()))
             .or_else(|| match &source {
-                Source::DrSnapshot { .. } => dr_copy.as_ref().and_then(|rp| rp.writer_class.clone()),
+                Source::DrSnapshot { .. } => dr_copy.as_ref().and_then(|rp| rp.writer_class().map(str::to_owned)),
                 _ => None,
             });
         match &source {

@@ -38,7 +38,7 @@ pub(super) async fn newest_table_backup(
             rp.resource.kind == ResourceKind::DynamoDbTable
                 && rp.location == table.region
                 && rp.is_restorable()
-                && rp.backup_vault.is_none()
+                && rp.backup_vault().is_none()
                 && rp.snapshot_arn.is_some()
                 && rp.created_at <= at
         })
@@ -64,7 +64,7 @@ pub(super) async fn newest_table_copy(
             rp.resource.kind == ResourceKind::DynamoDbTable
                 && &rp.location == region
                 && rp.is_restorable()
-                && rp.backup_vault.is_none()
+                && rp.backup_vault().is_none()
                 && rp.created_at <= at
         })
         .max_by_key(|rp| rp.created_at))

@@ -252,7 +252,7 @@ async fn check_databases(
                 .flatten()
                 .and_then(|i| i.class)
                 .is_some();
-            let recorded = newest.and_then(|rp| rp.writer_class);
+            let recorded = newest.and_then(|rp| rp.writer_class().map(str::to_owned));
             match (now_readable, recorded) {
                 (true, _) => {}
                 (false, Some(class)) => f.checks.push(format!(

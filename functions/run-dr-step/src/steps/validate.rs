@@ -32,7 +32,7 @@ async fn validate_data(
         problems.push(format!("{what}: no completed backup run"));
         return Ok(());
     };
-    let Some(mref) = rp.manifest.clone() else {
+    let Some(mref) = rp.manifest().cloned() else {
         problems.push(format!("{what}: {} has no manifest", rp.id));
         return Ok(());
     };
@@ -100,15 +100,16 @@ async fn record_table_checksum(
     // What the point already holds, when another restore recorded it first.
     let mut existing = None;
     let written = lifeboat::app::update_point(deps.catalog.as_ref(), deps.clock.as_ref(), &id, 3, |rp| {
-        if let Some(e) = &rp.table_checksum {
+        if let Some(e) = rp.table_checksum() {
             existing = Some(e.clone());
             return None;
         }
-        Some(RecoveryPoint {
-            table_checksum: Some(record.clone()),
+        let mut next = RecoveryPoint {
             verified_at: Some(now),
             ..rp.clone()
-        })
+        };
+        next.table_backup_mut()?.table_checksum = Some(record.clone());
+        Some(next)
     })
     .await;
     match written {
@@ -165,7 +166,7 @@ async fn validate_table(
     let rp_id = t.recovery_point.clone().unwrap_or_default();
     // Read fresh: another execution may have recorded the backup's content since.
     let recorded = match lifeboat_domain::RecoveryPointId::parse(&rp_id) {
-        Ok(id) => deps.catalog.get(&id).await?.and_then(|rp| rp.table_checksum),
+        Ok(id) => deps.catalog.get(&id).await?.and_then(|rp| rp.table_checksum().cloned()),
         Err(_) => None,
     };
     let expected = match recorded {

@@ -60,7 +60,7 @@ pub async fn resolve_tiers(
         .collect();
     let mut ledgers = Vec::new();
     for rp in catalog.get_many(&ids).await? {
-        let Some(t) = rp.tiering else { continue };
+        let Some(t) = rp.tiering().cloned() else { continue };
         let bytes = read_all(store, backup_bucket, &t.ledger_key, MAX_MANIFEST_BYTES).await?;
         let actual = sha256_hex(&bytes);
         if actual != t.ledger_sha256 {
@@ -93,7 +93,7 @@ pub async fn points_in(catalog: &dyn Catalog, statuses: &[Status]) -> PortResult
 /// Every S3 backup run the catalog keeps, of every protected bucket/prefix and location.
 pub async fn kept_runs(catalog: &dyn Catalog) -> PortResult<Vec<RecoveryPoint>> {
     let mut runs = points_in(catalog, &KEPT).await?;
-    runs.retain(|p| p.resource.kind == ResourceKind::S3Prefix && p.manifest.is_some());
+    runs.retain(|p| p.resource.kind == ResourceKind::S3Prefix && p.manifest().is_some());
     Ok(runs)
 }
 
@@ -103,7 +103,7 @@ pub async fn completed_runs(catalog: &dyn Catalog, resource_arn: &str) -> PortRe
         .by_resource(resource_arn, RUN_WINDOW)
         .await?
         .into_iter()
-        .filter(|p| p.manifest.is_some() && p.is_restorable())
+        .filter(|p| p.manifest().is_some() && p.is_restorable())
         .collect();
     points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
     Ok(points)

@@ -33,12 +33,12 @@ fn a_test_in_flight_or_recent_holds_the_location_back() {
     let now = at("2026-11-22T01:00:00Z");
     let mut old = point("a1", "us-east-1", "2026-11-20T00:00:00Z", Status::Copied);
     let mut t = RestoreTest::start(&old, "test-restores/r1", at("2026-11-20T01:00:00Z"));
-    old.restore_test = Some(t.clone());
+    old.snapshot_mut().unwrap().restore_test = Some(t.clone());
     let newer = point("a2", "us-east-1", "2026-11-21T00:00:00Z", Status::Copied);
     let rule = RestoreTestRule::default();
     assert!(due(&[old.clone(), newer.clone()], &rule, now).is_empty(), "in flight");
     t.phase = Phase::Done;
-    old.restore_test = Some(t);
+    old.snapshot_mut().unwrap().restore_test = Some(t);
     assert!(
         due(&[old.clone(), newer.clone()], &rule, now).is_empty(),
         "started 2 days ago, every 7 days"
@@ -165,7 +165,7 @@ fn evidence_and_budget() {
     t.finished_at = Some(at("2026-11-22T00:30:00Z"));
     t.phase = Phase::Done;
     let mut with = p;
-    with.restore_test = Some(t);
+    with.snapshot_mut().unwrap().restore_test = Some(t);
     assert_eq!(
         used_today(&[with.clone()], at("2026-11-22T12:00:00Z")),
         Duration::from_mins(30)

@@ -109,7 +109,7 @@ fn moves_wait_for_age_minimum_durations_locks_and_holds() {
     let m = due_move(&rp, &s, S3Class::Standard, t0 + day(30)).unwrap().unwrap();
     assert_eq!((m.from, m.to), (S3Class::Standard, S3Class::GlacierIr));
     // Moved late (day 45): GLACIER at day 120 would leave GLACIER_IR after 75 of 90 days.
-    rp.tiering = Some(TierRecord {
+    rp.objects_mut().unwrap().tiering = Some(TierRecord {
         class: S3Class::GlacierIr,
         moved_at: t0 + day(45),
         ledger_key: "k".into(),

@@ -50,7 +50,8 @@ async fn measure() -> Result<Figure> {
     if let Some(p) = points.iter().find(|p| p.verified_at.is_none()) {
         return Err(err(format!(
             "the restore test of {} failed: {:?}",
-            p.id, p.restore_test
+            p.id,
+            p.restore_test()
         )));
     }
 
@@ -70,7 +71,7 @@ async fn measure() -> Result<Figure> {
         });
         let price = PRICES.iter().find(|(c, _)| *c == class).map_or(0.0, |(_, usd)| *usd);
         usd += price * MIN_BILLED.as_secs_f64() / 3600.0;
-        let t = p.restore_test.as_ref();
+        let t = p.restore_test();
         per_test.push(format!(
             "{} {}: restored in {} s",
             p.location,

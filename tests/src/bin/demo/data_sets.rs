@@ -94,7 +94,7 @@ pub async fn scheduled(env: &TestEnv) -> Result<Scheduled> {
         )?;
         let rp = wait_for(env, &id).await?;
         last_run_at = Utc::now();
-        let m = rp.manifest.as_ref().ok_or("the run has no manifest")?;
+        let m = rp.manifest().ok_or("the run has no manifest")?;
         let shared = m.objects.saturating_sub(m.copied);
         println!(
             "  tick of slot {} started run {} (backup-objects, asynchronously): recorded after {} ms, {} objects: {} copied{}",

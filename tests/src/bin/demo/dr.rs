@@ -114,7 +114,7 @@ pub async fn drill() -> Result<()> {
         ])
         .await?;
     for p in &proven {
-        let Some(t) = &p.restore_test else { continue };
+        let Some(t) = p.restore_test() else { continue };
         println!(
             "  restore test of {} ({}): restored as {} in {} s, {} check(s) passed ({}), verified, test database deleted",
             p.id,

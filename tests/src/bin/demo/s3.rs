@@ -76,7 +76,7 @@ pub async fn run(env: &TestEnv) -> Result<()> {
         .get(&first.recovery_point)
         .await?
         .ok_or("run 1 not cataloged")?;
-    let mref = rp.manifest.ok_or("run 1 has no manifest")?;
+    let mref = rp.manifest().cloned().ok_or("run 1 has no manifest")?;
     let store = lifeboat_tests::s3::store(env, DR, s.tuning);
     let manifest = lifeboat::object_store::runs::load_manifest(store.as_ref(), &mref).await?;
     let victim = manifest.live().nth(7).ok_or("no 8th object")?;
