@@ -27,7 +27,9 @@ this same port, see ``MOTO_PORT``) behave as they do on AWS:
   while it waits; none for ``EXIT_GRACE_S`` means the runtime is gone.
 
 ``/_lifeboat/dashboard/`` serves the dashboard page and a read-only stand-in for
-API Gateway in front of the admin API (see ``dashboard.py``).
+API Gateway in front of the admin API (see ``dashboard.py``). A second port
+(``--api-port``, default the moto port + 1) serves the whole admin API as its REST stage
+``/v1``, SigV4-verified for a small set of local principals (see ``api_gateway.py``).
 
 Everything else goes to moto, with the strict RDS hooks of ``strict_rds.py``
 installed (deletes, snapshots, restores and renames take time as on AWS). Step
@@ -49,6 +51,7 @@ import re
 import select
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -185,7 +188,7 @@ class LambdaBridge:
         self._events = ThreadPoolExecutor(
             max_workers=event_workers, thread_name_prefix="lambda-event"
         )
-        self._dashboard = Dashboard(self._forward)
+        self._dashboard = Dashboard(self.forward)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -230,7 +233,7 @@ class LambdaBridge:
             )
 
         try:
-            upstream = self._forward(name, payload, content_type)
+            upstream = self.forward(name, payload, content_type)
         except RuntimeExited:
             request_id = new_request_id()
             log.error("lambda %s: the function's process exited before answering", name)
@@ -295,7 +298,7 @@ class LambdaBridge:
             f"{upstream.body[:500].decode('utf-8', 'replace')}",
         )
 
-    def _forward(self, name: str, payload: bytes, content_type: str) -> Upstream:
+    def forward(self, name: str, payload: bytes, content_type: str) -> Upstream:
         """POST the payload to cargo-lambda's invoke endpoint for `name`."""
         # One connection per call: simple, thread-safe, and cheap on loopback.
         conn = http.client.HTTPConnection(
@@ -342,7 +345,7 @@ class LambdaBridge:
         """Run an `Event` invocation; nobody waits for it, so log the outcome."""
         started = time.monotonic()
         try:
-            upstream = self._forward(name, payload, content_type)
+            upstream = self.forward(name, payload, content_type)
         except RuntimeExited:
             log.error("lambda %s (Event): the function's process exited before answering", name)
             return
@@ -436,6 +439,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="cargo-lambda's invoke port (default: $LIFEBOAT_LAMBDA_PORT or %(default)s)",
     )
     parser.add_argument(
+        "--api-port",
+        type=int,
+        default=None,
+        help="port of the admin API's REST stage (default: the moto port + 1)",
+    )
+    parser.add_argument(
         "--region",
         default="us-east-1",
         help="region used in ARNs of error messages (default: %(default)s)",
@@ -474,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     import strict_rds
 
     import deployment
+    from api_gateway import STAGE, ApiGateway
 
     timings = strict_rds.Timings.from_env()
     strict_rds.install(timings)
@@ -493,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )
+    api_port = args.api_port or args.port + 1
+    api_server = make_server(args.host, api_port, ApiGateway(app.forward), threaded=True)
+    threading.Thread(target=api_server.serve_forever, name="admin-api", daemon=True).start()
 
     def stop(signum: int, _frame: object) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
@@ -515,9 +528,11 @@ def main(argv: list[str] | None = None) -> int:
         args.lambda_host,
         args.lambda_port,
     )
+    log.info("admin API (SigV4, local principals) on http://%s:%s%s", args.host, api_port, STAGE)
     try:
         server.serve_forever()
     finally:
+        api_server.shutdown()
         server.server_close()
     return 0
 

@@ -201,6 +201,8 @@ def components(settings: Settings, ports: tuple[int, int]) -> list[Component]:
         HOST,
         "--lambda-port",
         str(lambda_port),
+        "--api-port",
+        str(moto_port + 1),
     ]
     watch_argv = [
         "cargo",
@@ -584,6 +586,10 @@ def status(settings: Settings) -> int:
 def print_endpoints(settings: Settings) -> None:
     print(f"  AWS endpoint:    AWS_ENDPOINT_URL=http://{HOST}:{settings.moto_port}")
     print(f"  Lambda runtimes: http://{HOST}:{settings.lambda_port} (cargo lambda watch)")
+    print(
+        f"  admin API:       LIFEBOAT_API_URL=http://{HOST}:{settings.moto_port + 1}/v1"
+        " (SigV4; local principals in infra/local/api_gateway.py)"
+    )
     print(f"  function env:    {settings.functions_env}")
 
 

@@ -190,7 +190,15 @@ async fn a_second_start_of_a_running_plan_is_refused() {
         ("FAILED", Some("Conflict")),
         "{b:?}"
     );
-    assert!(dr.store().get_execution(&plan, &second).await.unwrap().is_none());
+    assert_eq!(
+        dr.store()
+            .get_execution(&plan, &second)
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
     assert!(leftovers(&dr, &second).await.is_empty());
 }
 
@@ -215,7 +223,11 @@ async fn failover_without_a_valid_token_is_refused_before_any_change() {
             ("FAILED", Some("Invalid")),
             "{done:?}"
         );
-        assert!(dr.store().get_execution(&plan, &name).await.unwrap().is_none());
+        assert_eq!(
+            dr.store().get_execution(&plan, &name).await.unwrap().map(|e| e.status),
+            Some(lifeboat_domain::dr::ExecStatus::Refused),
+            "refused before any change: recorded with its reasons"
+        );
         assert!(leftovers(&dr, &name).await.is_empty());
     }
     assert!(dr.store().site(&plan).await.unwrap().is_none());
@@ -842,7 +854,15 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
     let unverified = format!("{}-unverified", env.prefix);
     let refused = dr.run(&unverified, drill(&plan)).await.unwrap();
     assert_eq!(refused.status, "FAILED", "{refused:?}");
-    assert!(dr.store().get_execution(&plan, &unverified).await.unwrap().is_none());
+    assert_eq!(
+        dr.store()
+            .get_execution(&plan, &unverified)
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
     let alerts = env.alerts().await.unwrap();
     let ours: Vec<_> = alerts
         .iter()

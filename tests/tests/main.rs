@@ -12,6 +12,7 @@ mod alert_log;
 mod archive;
 mod aws_backup_delegation;
 mod backup_cycle;
+mod cli;
 mod config_backup;
 mod dashboard;
 mod data_sets;

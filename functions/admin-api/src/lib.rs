@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, LambdaEvent, Request, RequestExt, Response};
 use lifeboat::app::Ports;
+use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat_ports::admin::{AuditLog, AuditRecord, DbRestorer, RestoreStore};
 use serde_json::Value;
@@ -293,22 +294,79 @@ impl Call<'_> {
 
 pub const FUNCTION: &str = "admin-api";
 
+/// admin-api as one invocation: an API Gateway (REST or HTTP API) or function URL event
+/// in, the answer in the shape its origin expects out, and the request's metrics.
+#[derive(Debug)]
+pub struct AdminApi;
+
+impl Function for AdminApi {
+    const NAME: &'static str = FUNCTION;
+    /// An HTTP request is answered within the API Gateway's own timeout; nothing to hand over.
+    const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::ZERO;
+    type Deps = Deps;
+    type Request = LambdaRequest;
+    type Output = Value;
+
+    fn now(deps: &Deps) -> DateTime<Utc> {
+        deps.now()
+    }
+
+    fn parse(_: &Deps, payload: &Value) -> Result<LambdaRequest, lifeboat::FunctionError> {
+        serde_json::from_value(payload.clone()).map_err(|_| {
+            lifeboat::FunctionError::invalid(
+                "not an HTTP request: admin-api answers API Gateway (REST or HTTP API) and function URL events only",
+            )
+        })
+    }
+
+    async fn run(
+        deps: &Deps,
+        request: LambdaRequest,
+        invocation: &mut Invocation,
+    ) -> Result<Value, lifeboat::FunctionError> {
+        let mut context = lambda_http::Context::default();
+        invocation.run_id().clone_into(&mut context.request_id);
+        let req = Request::from(request).with_lambda_context(context);
+        let api = ApiRequest::from_lambda(&req);
+        let (status, body, problem) = answer(deps, &api).await;
+        let resp = http::render(status, &body, problem.as_ref(), deps.admin.dashboard_origin.as_deref());
+        Ok(http::to_proxy_response(resp))
+    }
+
+    fn record_metrics(
+        _: &Deps,
+        result: &Result<Value, lifeboat::FunctionError>,
+        took: std::time::Duration,
+        metrics: &mut Metrics,
+    ) {
+        if let Ok(answer) = result {
+            let status = answer
+                .get("statusCode")
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(500);
+            record_metrics(status, took, metrics);
+        }
+    }
+}
+
 /// The Lambda entry point: any JSON event. An API Gateway (REST or HTTP API) or function
 /// URL request is answered in the shape its origin expects; anything else is refused with
 /// errorType `Invalid` (never the runtime's own deserializer error).
 pub async fn handle_event(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, lifeboat::FunctionError> {
-    let (payload, context) = event.into_parts();
-    let lambda_req: LambdaRequest = serde_json::from_value(payload).map_err(|_| {
-        lifeboat::FunctionError::invalid(
-            "not an HTTP request: admin-api answers API Gateway (REST or HTTP API) and function URL events only",
-        )
-    })?;
-    let req = Request::from(lambda_req).with_lambda_context(context);
-    let resp = handle(deps, req).await;
-    Ok(http::to_proxy_response(resp))
+    invoke::<AdminApi>(deps, event, &StdoutSink).await
 }
 
-/// The lambda_http entry point.
+/// [`handle_event`], writing the request's metrics to `sink`.
+pub async fn handle_event_with(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+    sink: &dyn MetricsSink,
+) -> Result<Value, lifeboat::FunctionError> {
+    invoke::<AdminApi>(deps, event, sink).await
+}
+
+/// An already-built HTTP request (`lambda_http`'s), answered in full.
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     handle_with(deps, req, &StdoutSink).await
 }

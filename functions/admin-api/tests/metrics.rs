@@ -4,10 +4,13 @@
 use crate::common::{STRANGER, VIEWER, World, rest_event};
 use lifeboat::metrics::{MemorySink, Metric, validate_emf};
 
+/// One request through the Lambda entry point, as API Gateway delivers it.
 async fn call(w: &World, who: &str, path: &str, sink: &MemorySink) -> u16 {
     let event = rest_event(Some(who), "GET", path, &[], None);
-    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-    admin_api::handle_with(&w.deps, req, sink).await.status().as_u16()
+    let answer = admin_api::handle_event_with(&w.deps, lifeboat_testkit::event(event), sink)
+        .await
+        .unwrap();
+    u16::try_from(answer["statusCode"].as_u64().unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -614,6 +614,44 @@ async fn a_failback_without_a_quiesce_is_refused_before_any_change() {
     let err = w.step("precheck", "fb", "failback", None).await.unwrap_err();
     assert_eq!(err.kind, lifeboat::ErrorType::Misconfigured, "{err:?}");
     assert!(err.message.contains("switch.quiesce"), "{}", err.message);
-    assert!(w.store.get_execution("orders-dr", "fb").await.unwrap().is_none());
     assert_eq!(w.dns.value(RECORD), before);
+
+    // The refusal is an execution of its own, listed with its reasons and a report.
+    let refused = w.store.get_execution("orders-dr", "fb").await.unwrap().unwrap();
+    assert_eq!(refused.status, ExecStatus::Refused);
+    let refusal = refused.refusal.clone().unwrap();
+    assert_eq!(refusal.kind, "Misconfigured");
+    assert!(
+        refusal.reasons.iter().any(|r| r.contains("switch.quiesce")),
+        "{refusal:?}"
+    );
+    assert!(
+        refused.finished_at.is_some() && refused.report_key.is_some(),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .steps
+            .iter()
+            .all(|s| s.action == lifeboat_domain::dr::Action::Precheck)
+    );
+    // A retried pre-check is refused the same way; the compensation changes nothing.
+    let again = w.step("precheck", "fb", "failback", None).await.unwrap_err();
+    assert_eq!((again.kind, &again.message), (err.kind, &err.message));
+    let out = w.step("compensate", "fb", "failback", Some(&err)).await.unwrap();
+    assert_eq!(out["status"], "refused", "{out}");
+    let after = w.store.get_execution("orders-dr", "fb").await.unwrap().unwrap();
+    assert_eq!(after.status, ExecStatus::Refused);
+    assert_eq!(w.dns.value(RECORD), before);
+    // Refused executions never hold the plan: the next start is judged on its own.
+    assert!(w.step("precheck", "fb2", "failback", None).await.is_err());
+    let second = w.store.get_execution("orders-dr", "fb2").await.unwrap().unwrap();
+    assert!(
+        second
+            .refusal
+            .unwrap()
+            .reasons
+            .iter()
+            .all(|r| !r.contains("another DR execution"))
+    );
 }

@@ -371,7 +371,15 @@ async fn a_backup_older_than_the_rpo_fails_the_precheck_before_any_change() {
         "{}",
         err.message
     );
-    assert!(w.store.get_execution("orders-dr", "stale").await.unwrap().is_none());
+    assert_eq!(
+        w.store
+            .get_execution("orders-dr", "stale")
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
     assert_eq!(w.tables.restores(), 0);
     // The lease was given back: another start may run.
     assert!(
@@ -407,7 +415,15 @@ async fn a_switch_outside_the_deployments_scope_is_refused_at_the_precheck() {
         "{}",
         err.message
     );
-    assert!(w.store.get_execution("orders-dr", "scoped").await.unwrap().is_none());
+    assert_eq!(
+        w.store
+            .get_execution("orders-dr", "scoped")
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
     assert_eq!(w.tables.restores(), 0);
 
     // Under the path, the same plan passes.
@@ -433,7 +449,15 @@ async fn a_bad_plan_is_refused_with_every_problem_listed() {
     for needle in ["tables[0].arn", "tables[1].arn", "rpo:"] {
         assert!(err.message.contains(needle), "{needle} not in {}", err.message);
     }
-    assert!(w.store.get_execution("orders-dr", "bad").await.unwrap().is_none());
+    assert_eq!(
+        w.store
+            .get_execution("orders-dr", "bad")
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
 }
 
 /// The outage a failover is for: DynamoDB in the table's region cannot be reached. The
@@ -646,7 +670,15 @@ async fn a_retried_failover_precheck_spends_its_token_before_the_execution_exist
     let err = w.failover_precheck("fo-1", json!({"token": token})).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Retryable, "{err:?}");
     // …so no execution exists that later steps could act on with an unspent token.
-    assert!(w.store.get_execution("orders-dr", "fo-1").await.unwrap().is_none());
+    assert_eq!(
+        w.store
+            .get_execution("orders-dr", "fo-1")
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
 
     // The retry spends it, then records the execution.
     w.failover_precheck("fo-1", json!({"token": token})).await.unwrap();
@@ -677,7 +709,15 @@ async fn a_replayed_failover_token_is_refused_and_records_nothing() {
     let err = w.failover_precheck("fo-2", json!({"token": token})).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid, "{err:?}");
     assert!(err.message.contains("already used"), "{}", err.message);
-    assert!(w.store.get_execution("orders-dr", "fo-2").await.unwrap().is_none());
+    assert_eq!(
+        w.store
+            .get_execution("orders-dr", "fo-2")
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
 }
 
 #[tokio::test]
@@ -695,7 +735,15 @@ async fn a_token_issued_before_the_plan_changed_is_refused() {
     let err = w.failover_precheck("fo-3", json!({"token": token})).await.unwrap_err();
     assert_eq!(err.kind, ErrorType::Invalid, "{err:?}");
     assert!(err.message.contains("plan changed"), "{}", err.message);
-    assert!(w.store.get_execution("orders-dr", "fo-3").await.unwrap().is_none());
+    assert_eq!(
+        w.store
+            .get_execution("orders-dr", "fo-3")
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused),
+        "refused before any change: recorded with its reasons"
+    );
 }
 
 #[tokio::test]

@@ -49,6 +49,23 @@ pub(crate) async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> 
     .detail("plan", &input.plan)
     .detail("execution", &input.execution)
     .detail("error", &kind);
+    if let Some(refused) = exec.as_ref().filter(|e| e.status == ExecStatus::Refused) {
+        // Refused at its pre-check (recorded with its reasons): nothing was changed.
+        let reasons = refused
+            .refusal
+            .as_ref()
+            .map(|r| r.reasons.join("; "))
+            .unwrap_or_default();
+        deps.alerter()
+            .raise_or_log(
+                alert
+                    .detail("compensations", "none needed: refused before any change")
+                    .detail("reasons", &reasons),
+                run_id,
+            )
+            .await;
+        return Ok(json!({"compensated": [], "left": [], "status": "refused", "report": refused.report_key}));
+    }
     let Some(mut exec) = exec else {
         // Failed before anything was changed (the pre-check): nothing to undo.
         release(deps, &input.plan, &input.execution).await;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::ResourceKind;
 use lifeboat_domain::confirm::{self, TokenError};
-use lifeboat_domain::dr::{Action, DrExecution, DrPlan, Mode, lease_name};
+use lifeboat_domain::dr::{Action, DrExecution, DrPlan, ExecStatus, Mode, Refusal, lease_name};
 use lifeboat_ports::PortError;
 use lifeboat_ports::dr::ActiveSide;
 use serde_json::{Value, json};
@@ -19,16 +19,20 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
     let now = deps.clock.now();
     let input = &req.input;
     let plan = load_plan(deps, &input.plan).await?;
+    // A retried pre-check of a refused execution is refused again, the same way.
+    if let Some(exec) = deps.store.get_execution(&plan.name, &input.execution).await?
+        && exec.status == ExecStatus::Refused
+    {
+        return Err(refusal_error(&exec));
+    }
 
     // Failover and failback change production: a valid confirmation token first, before
     // anything else is touched. It is bound to the plan's content (a plan changed since the
     // token was issued is refused) and names who confirmed.
     let claims = if req.mode.needs_confirmation() {
         let Some(token) = input.token.as_deref() else {
-            return Err(FunctionError::invalid(format!(
-                "{} needs a confirmation token; refused before any change",
-                req.mode
-            )));
+            let why = format!("{} needs a confirmation token; refused before any change", req.mode);
+            return Err(refuse(deps, req, &plan, Vec::new(), ErrorType::Invalid, vec![why]).await);
         };
         let key = deps
             .signing
@@ -37,15 +41,18 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
             .map_err(|e| FunctionError::misconfigured(format!("confirmation key: {e}")))?;
         let digest = confirm::dr_request_digest(&plan, req.mode.as_str())
             .map_err(|e| internal(format!("digest of plan {}: {e}", plan.name)))?;
-        let claims = confirm::verify_issued(&key, token, &digest, now).map_err(|e| {
-            let why = if e == TokenError::WrongRequest {
-                format!("{e} (or the plan changed since it was issued)")
-            } else {
-                e.to_string()
-            };
-            FunctionError::invalid(format!("{}: {why}; refused before any change", req.mode))
-        })?;
-        Some(claims)
+        match confirm::verify_issued(&key, token, &digest, now) {
+            Ok(claims) => Some(claims),
+            Err(e) => {
+                let why = if e == TokenError::WrongRequest {
+                    format!("{e} (or the plan changed since it was issued)")
+                } else {
+                    e.to_string()
+                };
+                let why = format!("{}: {why}; refused before any change", req.mode);
+                return Err(refuse(deps, req, &plan, Vec::new(), ErrorType::Invalid, vec![why]).await);
+            }
+        }
     } else {
         None
     };
@@ -82,13 +89,11 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
         )
         .await?;
     if !leased {
-        return Err(FunctionError::new(
-            ErrorType::Conflict,
-            format!(
-                "plan {}: another DR execution is running (it holds the lease); this start is refused",
-                plan.name
-            ),
-        ));
+        let why = format!(
+            "plan {}: another DR execution is running (it holds the lease); this start is refused",
+            plan.name
+        );
+        return Err(refuse(deps, req, &plan, Vec::new(), ErrorType::Conflict, vec![why]).await);
     }
     match precheck_leased(deps, req, &plan, claims.as_ref(), now).await {
         Ok(exec) => Ok(output(&exec)),
@@ -98,6 +103,60 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
             Err(e)
         }
     }
+}
+
+/// Records that the pre-check refused this execution (so that it is listed, with its
+/// reasons, like any other) and answers the refusal. Nothing was changed. A record that
+/// cannot be written is logged: the refusal stands either way.
+async fn refuse(
+    deps: &Deps,
+    req: &StepRequest,
+    plan: &DrPlan,
+    checks: Vec<String>,
+    kind: ErrorType,
+    reasons: Vec<String>,
+) -> FunctionError {
+    let now = deps.clock.now();
+    let refusal = Refusal {
+        kind: kind.as_str().to_owned(),
+        reasons,
+    };
+    let mut exec = DrExecution::refused(plan, &req.input.execution, req.mode, now, checks, refusal);
+    exec.reference_time = req.input.failure_time.unwrap_or(now);
+    if let Err(e) = super::finish::write_report(deps, &mut exec).await {
+        tracing::warn!(execution = %req.input.execution, error = %e, "could not write the refused execution's report");
+    }
+    let recorded = match deps.store.insert_execution(&exec).await {
+        // Recorded first by another attempt: that record is the refusal of record.
+        Err(PortError::Conflict(_)) => match deps.store.get_execution(&plan.name, &req.input.execution).await {
+            Ok(Some(existing)) if existing.status == ExecStatus::Refused => existing,
+            _ => exec,
+        },
+        Err(e) => {
+            tracing::warn!(execution = %req.input.execution, error = %e, "could not record the refused execution");
+            exec
+        }
+        Ok(()) => exec,
+    };
+    refusal_error(&recorded)
+}
+
+/// The error a refused execution answers with, every reason in its message.
+fn refusal_error(exec: &DrExecution) -> FunctionError {
+    let (kind, reasons) = exec.refusal.as_ref().map_or((ErrorType::Internal, String::new()), |r| {
+        let kind = match r.kind.as_str() {
+            "Invalid" => ErrorType::Invalid,
+            "Conflict" => ErrorType::Conflict,
+            _ => ErrorType::Misconfigured,
+        };
+        (kind, r.reasons.join("; "))
+    });
+    let message = if kind == ErrorType::Misconfigured {
+        format!("pre-checks failed: {reasons}")
+    } else {
+        reasons
+    };
+    FunctionError::new(kind, message)
 }
 
 async fn precheck_leased(
@@ -110,23 +169,19 @@ async fn precheck_leased(
     let input = &req.input;
     let site = deps.store.site(&plan.name).await?;
     let on_dr = site.as_ref().is_some_and(|s| s.active == ActiveSide::Dr);
-    match req.mode {
-        Mode::Failback if !on_dr => {
-            return Err(FunctionError::new(
-                ErrorType::Conflict,
-                format!(
-                    "plan {}: production is on the source side; nothing to fail back",
-                    plan.name
-                ),
-            ));
-        }
-        Mode::Failover if on_dr => {
-            return Err(FunctionError::new(
-                ErrorType::Conflict,
-                format!("plan {}: already failed over; fail back first", plan.name),
-            ));
-        }
-        _ => {}
+    let wrong_side = match req.mode {
+        Mode::Failback if !on_dr => Some(format!(
+            "plan {}: production is on the source side, which this plan's site does not allow failing back from; nothing to fail back",
+            plan.name
+        )),
+        Mode::Failover if on_dr => Some(format!(
+            "plan {}: already failed over, which this plan's site does not allow failing over from; fail back first",
+            plan.name
+        )),
+        _ => None,
+    };
+    if let Some(why) = wrong_side {
+        return Err(refuse(deps, req, plan, Vec::new(), ErrorType::Conflict, vec![why]).await);
     }
 
     let mut f = Findings::default();
@@ -136,10 +191,7 @@ async fn precheck_leased(
     check_keys_and_capacity(deps, req, plan, &mut f).await?;
     let Findings { checks, problems } = f;
     if !problems.is_empty() {
-        return Err(FunctionError::misconfigured(format!(
-            "pre-checks failed: {}",
-            problems.join("; ")
-        )));
+        return Err(refuse(deps, req, plan, checks, ErrorType::Misconfigured, problems).await);
     }
 
     // The token is spent before the execution exists: every later step (all of which read
@@ -149,10 +201,11 @@ async fn precheck_leased(
         match lifeboat::confirm::consume(deps.catalog.as_ref(), claims, now).await {
             Ok(()) => {}
             Err(TokenError::Reused) => {
-                return Err(FunctionError::invalid(format!(
+                let why = format!(
                     "{}: the confirmation token was already used; refused before any change",
                     req.mode
-                )));
+                );
+                return Err(refuse(deps, req, plan, checks, ErrorType::Invalid, vec![why]).await);
             }
             Err(e) => return Err(FunctionError::retryable(e.to_string())),
         }

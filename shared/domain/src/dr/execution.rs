@@ -368,6 +368,9 @@ pub struct StepRecord {
 #[serde(rename_all = "kebab-case")]
 pub enum ExecStatus {
     Running,
+    /// Refused at its pre-check, before anything was changed; [`DrExecution::refusal`]
+    /// says why.
+    Refused,
     Succeeded,
     /// Failed; the compensations ran.
     Failed,
@@ -500,9 +503,22 @@ pub struct DrExecution {
     pub measurement: Option<Measurement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the pre-check refused the execution ([`ExecStatus::Refused`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_key: Option<String>,
     pub version: u64,
+}
+
+/// Why an execution was refused before any change: the kind of refusal (the step's
+/// `errorType`: `Invalid` for a request or token that is not valid, `Conflict` for a busy
+/// plan or a mode its site does not allow, `Misconfigured` for failed pre-checks) and
+/// every reason, one line each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub kind: String,
+    pub reasons: Vec<String>,
 }
 
 impl DrExecution {
@@ -594,9 +610,37 @@ impl DrExecution {
             checks: Vec::new(),
             measurement: None,
             error: None,
+            refusal: None,
             report_key: None,
             version: 1,
         }
+    }
+
+    /// The record of an execution its pre-check refused at `now`: nothing was changed;
+    /// `checks` passed, `refusal` says what did not.
+    #[must_use]
+    pub fn refused(
+        plan: &DrPlan,
+        execution: &str,
+        mode: Mode,
+        now: DateTime<Utc>,
+        checks: Vec<String>,
+        refusal: Refusal,
+    ) -> Self {
+        let mut exec = Self::new(plan, execution, mode, now, now);
+        exec.begin(Action::Precheck, now);
+        exec.end(
+            Action::Precheck,
+            now,
+            now,
+            format!("refused: {}", refusal.reasons.join("; ")),
+        );
+        exec.status = ExecStatus::Refused;
+        exec.finished_at = Some(now);
+        exec.checks = checks;
+        exec.error = Some(format!("{}: {}", refusal.kind, refusal.reasons.join("; ")));
+        exec.refusal = Some(refusal);
+        exec
     }
 
     /// Records the start of a run of `action`.

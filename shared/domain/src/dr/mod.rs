@@ -9,7 +9,7 @@ pub mod step;
 pub mod switch_scope;
 pub mod table_digest;
 
-pub use execution::{Action, DrExecution, ExecStatus, Mode, Phase, Source, Undo};
+pub use execution::{Action, DrExecution, ExecStatus, Mode, Phase, Refusal, Source, Undo};
 pub use plan::{DrPlan, DrPlanProblems};
 pub use switch_scope::SwitchScope;
 

@@ -1,0 +1,184 @@
+//! The `lifeboat` CLI binary against the admin API served over HTTP by the local stack:
+//! SigV4-signed by the local principals, verified by the stack's gateway, answered by the
+//! real `admin-api` binary. Offline checks need no stack.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use lifeboat_tests::{TestEnv, moto_port, tick};
+use serde_json::Value;
+
+/// The `lifeboat` binary of this build (`cargo build --workspace` builds it; `make test`
+/// does before the tests run).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/<test binary> → target/debug/lifeboat
+    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("lifeboat");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p lifeboat-cli`",
+        bin.display()
+    );
+    bin
+}
+
+/// `lifeboat <args>` signed as the local principal with access key `key`.
+fn lifeboat(key: &str, secret: &str, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env("LIFEBOAT_API_URL", format!("http://127.0.0.1:{}/v1", moto_port() + 1))
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap()
+}
+
+fn viewer(args: &[&str]) -> Output {
+    lifeboat("LBLOCALVIEWER", "lifeboat-local-viewer", args)
+}
+
+fn operator(args: &[&str]) -> Output {
+    lifeboat("LBLOCALOPERATOR", "lifeboat-local-operator", args)
+}
+
+fn admin(args: &[&str]) -> Output {
+    lifeboat("LBLOCALADMIN", "lifeboat-local-admin", args)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> Value {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+fn file(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lifeboat-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn a_policy_or_plan_file_is_checked_offline_with_every_problem_listed() {
+    let good = file(
+        "gold.json",
+        r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 24}"#,
+    );
+    let out = viewer(&["policies", "check", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a valid policy (gold)"));
+
+    let bad = file(
+        "bad.json",
+        r#"{"name": "Bad Name!", "every": "soon", "rpo": "2h", "retain": 0}"#,
+    );
+    let out = viewer(&["--output", "json", "policies", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert!(report["problems"].as_array().unwrap().len() >= 2, "{report}");
+
+    let plan = file("plan.json", r#"{"name": "payments"}"#);
+    let out = viewer(&["dr", "plans", "check", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("problem(s):"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn the_cli_reads_and_writes_through_the_http_api_as_each_principal() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    let name = env.name("cli");
+
+    // Roles hold: an operator cannot store a policy (4: refused), an admin can.
+    let doc = format!(r#"{{"name": "{name}", "every": "1day", "rpo": "26h", "retain": 3}}"#);
+    let policy = file("policy.json", &doc);
+    let out = operator(&["policies", "put", &name, policy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stored = json(&admin(&[
+        "--output",
+        "json",
+        "policies",
+        "put",
+        &name,
+        policy.to_str().unwrap(),
+    ]));
+    assert!(stored.to_string().contains(&name), "{stored}");
+    let got = json(&viewer(&["--output", "json", "policies", "get", &name]));
+    assert!(got.to_string().contains("26h"), "{got}");
+
+    // A database under that policy, backed up by the real create-snapshots path, is listed.
+    let db = env.name("clidb");
+    let arn = env.create_instance(&db, &name).await.unwrap();
+    let report = create_snapshots::run(
+        &create_snapshots::Deps {
+            ports: env.ports(),
+            config: env.config(""),
+            runs: create_snapshots::DataRuns::default(),
+        },
+        &tick(&chrono::Utc::now().to_rfc3339()),
+        &format!("{name}-create"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.created.iter().any(|id| id.to_string().contains(&db)),
+        "{report:?}"
+    );
+    let points = json(&viewer(&["--output", "json", "points", "list", "--resource", &arn]));
+    let items = points["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{points}");
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    let table = viewer(&["points", "list", "--resource", &arn]);
+    assert_eq!(table.status.code(), Some(0), "{}", text(&table));
+    let shown = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        shown.lines().any(|l| l.starts_with("ID")) && shown.contains(&id),
+        "{shown}"
+    );
+    let one = json(&viewer(&["--output", "json", "points", "show", &id]));
+    assert_eq!(one["id"], id.as_str(), "{one}");
+
+    // Missing things and strangers get their own exit codes.
+    let out = viewer(&["points", "show", "us-east-1/db/lb-no-such-point"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let out = lifeboat("LBLOCALNOBODY", "nothing", &["resources"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("security token"),
+        "{}",
+        text(&out)
+    );
+    let out = lifeboat("LBLOCALVIEWER", "not-the-secret", &["resources"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+
+    // A viewer may not take a backup; what the audit trail shows is the admin's to read.
+    let out = viewer(&["backup", "now", &arn, "--reason", "cli test"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let audit = json(&admin(&["--output", "json", "audit", "--limit", "50"]));
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.to_string().contains("LifeboatAdmin/admin") && r.to_string().contains("/policies/")),
+        "{audit}"
+    );
+}
