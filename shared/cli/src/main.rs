@@ -20,8 +20,8 @@ use client::{Answer, Api};
 /// Why the CLI stopped; each maps to an exit code a script can test.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The API answered with an error.
-    #[error("{0}")]
+    /// The API answered with an error: its status, and what it said.
+    #[error("{1}")]
     Api(u16, String),
     /// A checked file has problems.
     #[error("{0}")]

@@ -16,7 +16,10 @@ pub fn table(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             if let Some(Value::Array(items)) = map.get("items") {
-                for (k, v) in map.iter().filter(|(k, v)| *k != "items" && is_scalar(v)) {
+                for (k, v) in map
+                    .iter()
+                    .filter(|(k, v)| *k != "items" && is_scalar(v) && !v.is_null())
+                {
                     let _ = writeln!(out, "{k}: {}", cell(v));
                 }
                 out.push_str(&rows(items));
@@ -58,10 +61,27 @@ fn columns(items: &[Value]) -> Vec<String> {
             }
         }
     }
+    // What names and places an item first, whatever its keys' order.
+    let first = |k: &String| FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len());
+    scalar.sort_by_key(first);
     scalar.extend(nested);
     scalar.truncate(MAX_COLUMNS);
     scalar
 }
+
+/// Columns shown first, in this order, when an item has them.
+const FIRST: &[&str] = &[
+    "id",
+    "name",
+    "plan",
+    "execution",
+    "mode",
+    "resource",
+    "status",
+    "state",
+    "location",
+    "created_at",
+];
 
 fn rows(items: &[Value]) -> String {
     if items.is_empty() {

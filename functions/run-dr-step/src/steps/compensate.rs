@@ -50,21 +50,7 @@ pub(crate) async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> 
     .detail("execution", &input.execution)
     .detail("error", &kind);
     if let Some(refused) = exec.as_ref().filter(|e| e.status == ExecStatus::Refused) {
-        // Refused at its pre-check (recorded with its reasons): nothing was changed.
-        let reasons = refused
-            .refusal
-            .as_ref()
-            .map(|r| r.reasons.join("; "))
-            .unwrap_or_default();
-        deps.alerter()
-            .raise_or_log(
-                alert
-                    .detail("compensations", "none needed: refused before any change")
-                    .detail("reasons", &reasons),
-                run_id,
-            )
-            .await;
-        return Ok(json!({"compensated": [], "left": [], "status": "refused", "report": refused.report_key}));
+        return Ok(refused_at_precheck(deps, refused, alert, run_id).await);
     }
     let Some(mut exec) = exec else {
         // Failed before anything was changed (the pre-check): nothing to undo.
@@ -138,6 +124,25 @@ pub(crate) async fn compensate(deps: &Deps, req: &StepRequest, run_id: &str) -> 
     Ok(
         json!({"compensated": compensated.into_values().collect::<Vec<_>>(), "left": [], "status": "failed", "report": exec.report_key}),
     )
+}
+
+/// An execution refused at its pre-check (recorded with its reasons): nothing was
+/// changed, nothing to undo; the alert names the reasons.
+async fn refused_at_precheck(deps: &Deps, refused: &DrExecution, alert: Alert, run_id: &str) -> Value {
+    let reasons = refused
+        .refusal
+        .as_ref()
+        .map(|r| r.reasons.join("; "))
+        .unwrap_or_default();
+    deps.alerter()
+        .raise_or_log(
+            alert
+                .detail("compensations", "none needed: refused before any change")
+                .detail("reasons", reasons),
+            run_id,
+        )
+        .await;
+    json!({"compensated": [], "left": [], "status": "refused", "report": refused.report_key})
 }
 
 /// The step that failed: the last one whose outcome says so.
