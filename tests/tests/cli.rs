@@ -156,6 +156,64 @@ async fn the_cli_reads_and_writes_through_the_http_api_as_each_principal() {
     let one = json(&viewer(&["--output", "json", "points", "show", &id]));
     assert_eq!(one["id"], id.as_str(), "{one}");
 
+    // A DR plan stored through the API, read back with its tag; a write over a stale read
+    // is refused (6: conflict) and changes nothing.
+    let plan_name = format!("{name}-dr");
+    let plan = |rto: &str| {
+        format!(
+            r#"{{"name": "{plan_name}", "source_region": "us-east-1", "dr_region": "us-west-2",
+                "databases": [{{"arn": "{arn}"}}], "rto": "{rto}", "rpo": "15m",
+                "network": {{"allow_default_network": true}}}}"#
+        )
+    };
+    let first = file("plan.json", &plan("30m"));
+    let stored = json(&admin(&[
+        "--output",
+        "json",
+        "dr",
+        "plans",
+        "put",
+        &plan_name,
+        first.to_str().unwrap(),
+    ]));
+    let tag = stored["etag"].as_str().unwrap().to_owned();
+    let shown = json(&viewer(&["--output", "json", "dr", "plans", "show", &plan_name]));
+    assert_eq!(
+        (shown["etag"].as_str(), shown["valid"].as_bool()),
+        (Some(tag.as_str()), Some(true))
+    );
+    let second = file("plan.json", &plan("20m"));
+    let changed = json(&admin(&[
+        "--output",
+        "json",
+        "dr",
+        "plans",
+        "put",
+        &plan_name,
+        second.to_str().unwrap(),
+        "--if-match",
+        &tag,
+    ]));
+    assert_ne!(changed["etag"], tag.as_str());
+    let third = file("plan.json", &plan("45m"));
+    let out = admin(&[
+        "dr",
+        "plans",
+        "put",
+        &plan_name,
+        third.to_str().unwrap(),
+        "--if-match",
+        &tag,
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Precondition failed"),
+        "{}",
+        text(&out)
+    );
+    let now = json(&viewer(&["--output", "json", "dr", "plans", "show", &plan_name]));
+    assert_eq!(now["etag"], changed["etag"], "the stale write changed nothing");
+
     // Missing things and strangers get their own exit codes.
     let out = viewer(&["points", "show", "us-east-1/db/lb-no-such-point"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));

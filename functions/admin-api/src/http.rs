@@ -22,6 +22,8 @@ pub struct ApiRequest {
     /// The caller's IAM principal ARN, as API Gateway (AWS_IAM auth) reports it.
     pub principal: Option<String>,
     pub request_id: String,
+    /// The `If-Match` header: the entity tag a write was based on (policies, DR plans).
+    pub if_match: Option<String>,
 }
 
 impl ApiRequest {
@@ -63,6 +65,11 @@ impl ApiRequest {
             body: req.body().as_ref().to_vec(),
             principal: principal.filter(|p| !p.is_empty()),
             request_id: request_id.chars().take(128).collect(),
+            if_match: req
+                .headers()
+                .get("if-match")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect()),
         }
     }
 
@@ -253,6 +260,10 @@ pub fn render(status: u16, body: &Value, problem: Option<&Problem>, cors_origin:
         builder = builder
             .header("access-control-allow-origin", origin)
             .header("vary", "origin");
+    }
+    // A stored document's answer carries its entity tag as the ETag header too.
+    if let Some(tag) = body.get("etag").and_then(Value::as_str).filter(|_| problem.is_none()) {
+        builder = builder.header("etag", tag);
     }
     if let Some(p) = problem {
         if let Some(allow) = &p.allow {

@@ -8,6 +8,7 @@
 mod alerts;
 mod behaviour;
 mod common;
+mod documents;
 mod dr;
 mod hostile_input;
 mod metrics;

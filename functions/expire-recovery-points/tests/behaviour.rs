@@ -335,6 +335,12 @@ impl Catalog for HoldOnRead {
     async fn put_policy(&self, policy: &Policy) -> PortResult<()> {
         self.inner.put_policy(policy).await
     }
+    async fn policy_document(&self, name: &str) -> PortResult<Option<String>> {
+        self.inner.policy_document(name).await
+    }
+    async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()> {
+        self.inner.replace_policy(policy, expected).await
+    }
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {
         if id == &self.target && !self.placed.swap(true, Ordering::SeqCst) {
             let mut held = self.inner.get(id).await?.unwrap();

@@ -89,6 +89,37 @@ impl DrStore for DynamoDbDrStore {
         self.put("DRPLAN".into(), &plan.name, plan.to_json()).await
     }
 
+    async fn plan_document(&self, name: &str) -> PortResult<Option<String>> {
+        let Some(item) = self.get("DRPLAN".into(), name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            item.get("document")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+        ))
+    }
+
+    async fn replace_plan(&self, plan: &DrPlan, expected: Option<&str>) -> PortResult<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s("DRPLAN"))
+            .item("sk", s(plan.name.clone()))
+            .item("document", s(plan.to_json()));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => put
+                .condition_expression("#d = :old")
+                .expression_attribute_names("#d", "document")
+                .expression_attribute_values(":old", s(old)),
+        };
+        put.send().await.map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
     async fn get_plan(&self, name: &str) -> PortResult<Option<Result<DrPlan, DrPlanProblems>>> {
         let Some(item) = self.get("DRPLAN".into(), name).await? else {
             return Ok(None);

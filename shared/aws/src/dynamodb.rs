@@ -288,6 +288,45 @@ impl Catalog for DynamoDbCatalog {
         Ok(())
     }
 
+    async fn policy_document(&self, name: &str) -> PortResult<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("POLICY"))
+            .key("sk", s(name))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("GetItem", e))?;
+        Ok(out.item.map(|item| {
+            item.get("document")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()> {
+        let doc = serde_json::to_string(&policy.to_document()).map_err(|e| PortError::Invalid(e.to_string()))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s("POLICY"))
+            .item("sk", s(policy.name.to_string()))
+            .item("document", s(doc));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => put
+                .condition_expression("#d = :old")
+                .expression_attribute_names("#d", "document")
+                .expression_attribute_values(":old", s(old)),
+        };
+        put.send().await.map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {
         let out = self
             .client

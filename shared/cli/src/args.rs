@@ -182,6 +182,16 @@ pub enum Dr {
 pub enum Plans {
     /// Every stored DR plan.
     List,
+    /// One stored DR plan, checked, with its entity tag.
+    Show { name: String },
+    /// Stores a DR plan from a JSON file (admin role); it is checked first, here and by the API.
+    Put {
+        name: String,
+        file: PathBuf,
+        /// Only over this version (the `etag` that `show` printed): a plan changed since is refused.
+        #[arg(long)]
+        if_match: Option<String>,
+    },
     /// Checks a DR plan file offline, with the functions' own validation, listing every problem.
     Check { file: PathBuf },
 }
@@ -205,7 +215,13 @@ pub enum Policies {
     /// One stored policy.
     Get { name: String },
     /// Stores a policy from a JSON file (admin role); it is checked first, here and by the API.
-    Put { name: String, file: PathBuf },
+    Put {
+        name: String,
+        file: PathBuf,
+        /// Only over this version (the `etag` that `get` printed): a policy changed since is refused.
+        #[arg(long)]
+        if_match: Option<String>,
+    },
     /// Checks a policy file offline, with the functions' own validation, listing every problem.
     Check { file: PathBuf },
 }

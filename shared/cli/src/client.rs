@@ -86,6 +86,17 @@ impl Api {
 
     /// `method path` (path and query, from the API's root) with an optional JSON body.
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, CliError> {
+        self.call_if(method, path, body, None).await
+    }
+
+    /// [`Api::call`] with an `If-Match` header: the write applies only over that version.
+    pub async fn call_if(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<Answer, CliError> {
         let url = format!("{}{path}", self.base);
         let bytes = body.map(Value::to_string).unwrap_or_default().into_bytes();
         let mut request = http::Request::builder()
@@ -94,6 +105,9 @@ impl Api {
             .header("accept", "application/json");
         if body.is_some() {
             request = request.header("content-type", "application/json");
+        }
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
         }
         let mut request = request
             .body(Full::new(Bytes::from(bytes.clone())))

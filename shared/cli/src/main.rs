@@ -116,17 +116,25 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let path = format!("/dr/executions/{}/{}", enc(&plan), enc(&execution));
             follow(&api, &path, output, execution_done).await
         }
-        Command::Policies(Policies::Put { name, file }) => {
+        Command::Policies(Policies::Put { name, file, if_match }) => {
             let text = read(&file)?;
             // Checked here first: every problem at once, before anything is sent.
             if let Err(p) = lifeboat_domain::Policy::from_json(&text) {
                 return Err(CliError::Problems(format!("{}: {p}", file.display())));
             }
-            let body: Value = serde_json::from_str(&text)
-                .map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", file.display())))?;
-            let answer = api
-                .call("PUT", &format!("/policies/{}", enc(&name)), Some(&body))
-                .await?;
+            let body = json_of(&file, &text)?;
+            let path = format!("/policies/{}", enc(&name));
+            let answer = api.call_if("PUT", &path, Some(&body), if_match.as_deref()).await?;
+            print(&answer, output)
+        }
+        Command::Dr(Dr::Plans(Plans::Put { name, file, if_match })) => {
+            let text = read(&file)?;
+            if let Err(p) = lifeboat_domain::dr::plan::DrPlan::from_json(&text) {
+                return Err(CliError::Problems(format!("{}: {p}", file.display())));
+            }
+            let body = json_of(&file, &text)?;
+            let path = format!("/dr/plans/{}", enc(&name));
+            let answer = api.call_if("PUT", &path, Some(&body), if_match.as_deref()).await?;
             print(&answer, output)
         }
         command => {
@@ -179,6 +187,7 @@ fn route(command: Command) -> Result<Call, CliError> {
         Command::Restore(Restore::Finish { id }) => Call::post(format!("/restores/{}/finish", enc(&id)), json!({})),
         Command::Restore(Restore::Rollback { id }) => Call::post(format!("/restores/{}/rollback", enc(&id)), json!({})),
         Command::Dr(Dr::Plans(Plans::List)) => Call::get("/dr/plans"),
+        Command::Dr(Dr::Plans(Plans::Show { name })) => Call::get(format!("/dr/plans/{}", enc(&name))),
         Command::Dr(Dr::Drill { plan }) => Call::post("/dr/executions", json!({"plan": plan, "mode": "drill"})),
         Command::Dr(Dr::Failover { plan, token }) => Call::post("/dr/executions", start("failover", &plan, token)),
         Command::Dr(Dr::Failback { plan, token }) => Call::post("/dr/executions", start("failback", &plan, token)),
@@ -199,7 +208,7 @@ fn route(command: Command) -> Result<Call, CliError> {
         }),
         Command::Completions { .. }
         | Command::Policies(Policies::Check { .. } | Policies::Put { .. })
-        | Command::Dr(Dr::Plans(Plans::Check { .. })) => {
+        | Command::Dr(Dr::Plans(Plans::Check { .. } | Plans::Put { .. })) => {
             return Err(CliError::Usage("this command needs no API call".into()));
         }
     })
@@ -232,6 +241,10 @@ fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+fn json_of(file: &std::path::Path, text: &str) -> Result<Value, CliError> {
+    serde_json::from_str(text).map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", file.display())))
 }
 
 fn read(file: &std::path::Path) -> Result<String, CliError> {
@@ -417,6 +430,8 @@ mod tests {
         );
         let c = parse(&["dr", "executions", "show", "payments", "exec 1"]);
         assert_eq!(c.path, "/dr/executions/payments/exec%201");
+        let c = parse(&["dr", "plans", "show", "orders dr"]);
+        assert_eq!(c.path, "/dr/plans/orders%20dr");
         let c = parse(&["restore", "preview", "us-east-1/db/x", "--overwrite"]);
         assert_eq!(
             c.body.unwrap(),

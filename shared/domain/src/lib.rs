@@ -12,6 +12,7 @@ pub mod copy_queue;
 pub mod cost;
 pub mod data_set;
 pub mod dr;
+pub mod etag;
 pub mod event_time;
 pub mod export;
 pub mod ids;

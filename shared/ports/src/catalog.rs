@@ -29,6 +29,11 @@ pub trait Catalog: Send + Sync {
     /// document says.
     async fn policies(&self) -> PortResult<Vec<Result<Policy, PolicyProblems>>>;
     async fn put_policy(&self, policy: &Policy) -> PortResult<()>;
+    /// The document stored under `name`, as stored (valid or not).
+    async fn policy_document(&self, name: &str) -> PortResult<Option<String>>;
+    /// Stores `policy` only if the stored document is still `expected` (`None`: only if
+    /// none is stored); `Conflict` otherwise. The check and the write are one atomic step.
+    async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()>;
 
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>>;
     /// Batch read; missing ids are simply absent from the result.

@@ -283,6 +283,11 @@ pub struct SiteDb {
 #[async_trait]
 pub trait DrStore: Send + Sync + std::fmt::Debug {
     async fn put_plan(&self, plan: &DrPlan) -> PortResult<()>;
+    /// The document stored under `name`, as stored (valid or not).
+    async fn plan_document(&self, name: &str) -> PortResult<Option<String>>;
+    /// Stores `plan` only if the stored document is still `expected` (`None`: only if none
+    /// is stored); `Conflict` otherwise. The check and the write are one atomic step.
+    async fn replace_plan(&self, plan: &DrPlan, expected: Option<&str>) -> PortResult<()>;
     /// The stored plan, or the problems that make it unusable.
     async fn get_plan(&self, name: &str) -> PortResult<Option<Result<DrPlan, DrPlanProblems>>>;
     /// The names of every stored plan, sorted.

@@ -87,6 +87,21 @@ impl Catalog for InMemoryCatalog {
         Ok(())
     }
 
+    async fn policy_document(&self, name: &str) -> PortResult<Option<String>> {
+        Ok(self.enter()?.policies.get(name).cloned())
+    }
+
+    async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()> {
+        let json = serde_json::to_string(&policy.to_document()).map_err(|e| PortError::Invalid(e.to_string()))?;
+        let mut state = self.enter()?;
+        let key = policy.name.to_string();
+        if state.policies.get(&key).map(String::as_str) != expected {
+            return Err(PortError::Conflict(format!("policy {key} changed meanwhile")));
+        }
+        state.policies.insert(key, json);
+        Ok(())
+    }
+
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {
         Ok(self.enter()?.points.get(id).cloned())
     }

@@ -20,6 +20,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl InMemoryDrStore {
+    /// The names of the stored plans, now.
+    pub fn plan_names_now(&self) -> Vec<String> {
+        lock(&self.plans).keys().cloned().collect()
+    }
+
     /// Stores a raw plan document as is (to test how invalid stored plans are handled).
     pub fn put_raw_plan(&self, name: &str, json: &str) {
         lock(&self.plans).insert(name.to_owned(), json.to_owned());
@@ -30,6 +35,19 @@ impl InMemoryDrStore {
 impl DrStore for InMemoryDrStore {
     async fn put_plan(&self, plan: &DrPlan) -> PortResult<()> {
         lock(&self.plans).insert(plan.name.clone(), plan.to_json());
+        Ok(())
+    }
+
+    async fn plan_document(&self, name: &str) -> PortResult<Option<String>> {
+        Ok(lock(&self.plans).get(name).cloned())
+    }
+
+    async fn replace_plan(&self, plan: &DrPlan, expected: Option<&str>) -> PortResult<()> {
+        let mut plans = lock(&self.plans);
+        if plans.get(&plan.name).map(String::as_str) != expected {
+            return Err(PortError::Conflict(format!("DR plan {} changed meanwhile", plan.name)));
+        }
+        plans.insert(plan.name.clone(), plan.to_json());
         Ok(())
     }
 

@@ -632,6 +632,14 @@ impl Catalog for CountingCatalog {
         self.count("put_policy");
         self.inner.put_policy(policy).await
     }
+    async fn policy_document(&self, name: &str) -> PortResult<Option<String>> {
+        self.count("policy_document");
+        self.inner.policy_document(name).await
+    }
+    async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()> {
+        self.count("replace_policy");
+        self.inner.replace_policy(policy, expected).await
+    }
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {
         self.count("get");
         self.inner.get(id).await

@@ -1,5 +1,6 @@
 //! `POST /dr/executions`, `GET /dr/executions?plan=`, `GET /dr/executions/{plan}/{execution}`:
-//! DR drills, failovers and failbacks through the DR state machine.
+//! DR drills, failovers and failbacks through the DR state machine. `GET /dr/plans`,
+//! `GET|PUT /dr/plans/{name}`: the plans, checked when written, with entity tags.
 //!
 //! A drill (operator) starts at once. A failover or failback (admin) is two calls: the
 //! first answers a preview and a confirmation token bound to the plan, the mode and the
@@ -10,6 +11,7 @@
 use chrono::Utc;
 use lifeboat_domain::confirm::{self, TokenError};
 use lifeboat_domain::dr::{DrExecution, DrPlan, ExecStatus, Mode};
+use lifeboat_domain::etag::{etag, if_match_admits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -219,6 +221,92 @@ pub async fn plans(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
         items.push(item);
     }
     ApiResponse::ok(json!({"items": items, "total": items.len()}))
+}
+
+/// A stored plan document as the API shows it: parsed and checked, with its entity tag.
+fn plan_view(name: &str, stored: &str) -> Value {
+    let tag = etag(stored);
+    match DrPlan::from_json(stored) {
+        Ok(plan) => {
+            let document: Value = serde_json::from_str(&plan.to_json()).unwrap_or(Value::Null);
+            json!({"name": name, "valid": true, "document": document, "problems": [], "etag": tag})
+        }
+        Err(problems) => {
+            let document: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+            json!({"name": name, "valid": false, "document": document, "problems": problems.problems, "etag": tag})
+        }
+    }
+}
+
+/// `GET /dr/plans/{name}`: the stored plan, checked, with its entity tag (`ETag`).
+pub async fn get_plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    let name = call.param("name");
+    let stored = deps
+        .dr
+        .plan_document(name)
+        .await
+        .map_err(|e| Problem::from_port(&e))?
+        .ok_or_else(|| Problem::not_found(format!("no DR plan {name:.80}")))?;
+    ApiResponse::ok(plan_view(name, &stored))
+}
+
+/// `PUT /dr/plans/{name}` (admin): stores a plan after the same checks every DR step makes,
+/// every problem listed at once (400). With `If-Match`, only over the version the caller
+/// read (412 otherwise, atomically).
+pub async fn put_plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    let name = call.param("name");
+    let text = std::str::from_utf8(&call.req.body)
+        .map_err(|_| Problem::bad_request("The DR plan is invalid").with_error("body", "not UTF-8 text"))?;
+    let plan = DrPlan::from_json(text).map_err(|problems| {
+        problems
+            .problems
+            .iter()
+            .fold(Problem::bad_request("The DR plan is invalid"), |p, msg| {
+                p.with_error(plan_field(msg), msg.clone())
+            })
+    })?;
+    if plan.name != name {
+        return Err(Problem::bad_request("The DR plan is invalid").with_error(
+            "name",
+            format!("the document names {:.40?}, the path {name:.40}", plan.name),
+        ));
+    }
+    let port = |e: lifeboat_ports::PortError| Problem::from_port(&e);
+    let what = format!("DR plan {name}");
+    if let Some(if_match) = &call.req.if_match {
+        let current = deps.dr.plan_document(name).await.map_err(port)?;
+        if !current
+            .as_deref()
+            .is_some_and(|doc| if_match_admits(if_match, &etag(doc)))
+        {
+            return Err(super::policies::stale(&what, current.as_deref()));
+        }
+        match deps.dr.replace_plan(&plan, current.as_deref()).await {
+            Err(lifeboat_ports::PortError::Conflict(_)) => {
+                let now = deps.dr.plan_document(name).await.map_err(port)?;
+                return Err(super::policies::stale(&what, now.as_deref()));
+            }
+            other => other.map_err(port)?,
+        }
+    } else {
+        deps.dr.put_plan(&plan).await.map_err(port)?;
+    }
+    ApiResponse::ok(plan_view(name, &plan.to_json()))
+}
+
+/// The field a plan problem is about: the text before its first `:` when that is a plain
+/// field path (`rpo`, `databases[0].arn`), else `document`.
+fn plan_field(problem: &str) -> String {
+    problem
+        .split_once(':')
+        .map(|(f, _)| f.trim())
+        .filter(|f| {
+            !f.is_empty() && f.len() <= 40 && f.chars().all(|c| c.is_ascii_alphanumeric() || "_.[]-".contains(c))
+        })
+        .unwrap_or("document")
+        .to_owned()
 }
 
 pub async fn list(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {

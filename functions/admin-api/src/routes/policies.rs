@@ -1,6 +1,8 @@
-//! `GET|PUT /policies/{name}` and `POST /plans` (dry run).
+//! `GET|PUT /policies/{name}` (with entity tags: a write over a stale read is 412) and
+//! `POST /plans` (dry run).
 
 use lifeboat::ErrorType;
+use lifeboat_domain::etag::{etag, if_match_admits};
 use lifeboat_domain::policy::PolicyDocument;
 use lifeboat_domain::{Policy, PolicyName};
 use serde_json::{Value, json};
@@ -18,25 +20,30 @@ pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     let stored = deps
         .ports()
         .catalog
-        .policies()
+        .policy_document(name.as_str())
         .await
-        .map_err(|e| Problem::from_port(&e))?;
-    for p in stored {
-        match p {
-            Ok(p) if p.name == name => {
-                return ApiResponse::ok(
-                    json!({"name": name.as_str(), "valid": true, "document": p.to_document(), "problems": []}),
-                );
-            }
-            Err(problems) if problems.policy == name.as_str() => {
-                return ApiResponse::ok(
-                    json!({"name": name.as_str(), "valid": false, "document": Value::Null, "problems": problems.problems}),
-                );
-            }
-            _ => {}
+        .map_err(|e| Problem::from_port(&e))?
+        .ok_or_else(|| Problem::not_found(format!("no policy {name}")))?;
+    let tag = etag(&stored);
+    ApiResponse::ok(match Policy::from_stored(name.as_str(), &stored) {
+        Ok(p) => {
+            json!({"name": name.as_str(), "valid": true, "document": p.to_document(), "problems": [], "etag": tag})
         }
-    }
-    Err(Problem::not_found(format!("no policy {name}")))
+        Err(problems) => {
+            json!({"name": name.as_str(), "valid": false, "document": Value::Null, "problems": problems.problems, "etag": tag})
+        }
+    })
+}
+
+/// A write based on a stale read (`If-Match` names another version, or none is stored).
+pub(crate) fn stale(what: &str, current: Option<&str>) -> Problem {
+    Problem::new(412, "Precondition failed").detail(match current {
+        Some(doc) => format!(
+            "{what} changed since it was read: its entity tag is now {}; read it again and reapply the change",
+            etag(doc)
+        ),
+        None => format!("{what} is not stored, so If-Match cannot match"),
+    })
 }
 
 /// The field a policy problem is about: the text before its first `:` when that is a
@@ -75,12 +82,32 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
             |p, msg| p.with_error(field_of(msg), msg.clone()),
         ));
     }
-    deps.ports()
-        .catalog
-        .put_policy(&policy)
-        .await
-        .map_err(|e| Problem::from_port(&e))?;
-    ApiResponse::ok(json!({"name": name.as_str(), "valid": true, "document": policy.to_document(), "problems": []}))
+    let catalog = &deps.ports().catalog;
+    let port = |e: lifeboat_ports::PortError| Problem::from_port(&e);
+    let what = format!("policy {name}");
+    if let Some(if_match) = &call.req.if_match {
+        // Optimistic concurrency: only over the version the caller read, atomically.
+        let current = catalog.policy_document(name.as_str()).await.map_err(port)?;
+        if !current
+            .as_deref()
+            .is_some_and(|doc| if_match_admits(if_match, &etag(doc)))
+        {
+            return Err(stale(&what, current.as_deref()));
+        }
+        match catalog.replace_policy(&policy, current.as_deref()).await {
+            Err(lifeboat_ports::PortError::Conflict(_)) => {
+                let now = catalog.policy_document(name.as_str()).await.map_err(port)?;
+                return Err(stale(&what, now.as_deref()));
+            }
+            other => other.map_err(port)?,
+        }
+    } else {
+        catalog.put_policy(&policy).await.map_err(port)?;
+    }
+    let stored = serde_json::to_string(&policy.to_document()).map_err(|e| Problem::internal(e.to_string()))?;
+    ApiResponse::ok(
+        json!({"name": name.as_str(), "valid": true, "document": policy.to_document(), "problems": [], "etag": etag(&stored)}),
+    )
 }
 
 pub async fn plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
