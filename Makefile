@@ -196,6 +196,7 @@ $(BENCH_VENV)/.installed: $(BENCH_REQUIREMENTS)
 
 SYNC_OBJECTS ?= 10000
 bench: $(BENCH_VENV)/.installed ## Performance figures beside their peers: a table and target/bench/summary.json
+	$(CARGO) build --release --quiet -p lifeboat-cli
 	LIFEBOAT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" \
 		$(CARGO) run --release --quiet -p lifeboat-tests --bin lifeboat-bench -- --sync-objects $(SYNC_OBJECTS)
 

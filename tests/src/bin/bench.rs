@@ -66,6 +66,8 @@ use lifeboat_testkit::{Fakes, InMemoryCatalog, SnapshotOp};
 use lifeboat_tests::{BoxError, Result, repo_root};
 use serde_json::{Value, json};
 
+#[path = "bench/cli.rs"]
+mod cli;
 #[path = "bench/s3.rs"]
 mod s3;
 #[path = "bench/sync.rs"]
@@ -180,6 +182,8 @@ fn child(args: &[String]) -> Result<()> {
         Some("restore-tests") => restore_tests::restore_test_figure()?.to_json(),
         // The S3-run expiry figure alone (`--child expiry`; in memory, no stack needed).
         Some("expiry") => expiry::expiry_figure()?.to_json(),
+        // The CLI figure alone (`--child cli`; needs the stack and the lifeboat binary).
+        Some("cli") => cli::cli_figure()?.to_json(),
         other => return Err(err(format!("unknown child {other:?}"))),
     };
     println!("{out}");
@@ -1056,6 +1060,7 @@ fn parent(args: &[String]) -> Result<()> {
     figures.push(dr::drill_figure()?);
     figures.push(restore_tests::restore_test_figure()?);
     figures.push(expiry::expiry_figure()?);
+    figures.push(cli::cli_figure()?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();
