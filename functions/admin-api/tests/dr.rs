@@ -74,7 +74,8 @@ async fn a_failover_needs_an_admin_and_a_token_for_this_plan_mode_and_caller() {
     let token = r.body["token"].as_str().unwrap().to_owned();
     assert!(w.starter.started.lock().unwrap().is_empty());
 
-    // The token for a failback, another admin's, or garbage: refused, nothing started.
+    // A failback while production runs on the source side: refused for that reason,
+    // before any token is looked at or issued.
     let r = w
         .call(
             Some(ADMIN),
@@ -83,7 +84,13 @@ async fn a_failover_needs_an_admin_and_a_token_for_this_plan_mode_and_caller() {
             Some(&body("orders-dr", "failback", Some(&token))),
         )
         .await;
-    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        r.body["title"], "The plan's site does not allow this mode",
+        "{}",
+        r.body
+    );
+    // Another admin's token, or garbage: refused, nothing started.
     let r = w
         .call(
             Some(ADMIN2),
@@ -246,4 +253,69 @@ async fn plans_are_listed_with_targets_and_their_newest_drill() {
     // Unknown query parameters are refused, as on every route.
     let r = w.call_q(Some(VIEWER), "GET", "/dr/plans", &[("x", "1")], None).await;
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_busy_plan_and_a_mode_its_site_refuses_are_different_errors_and_tokens_stay_bound_to_their_mode() {
+    use lifeboat_ports::dr::{ActiveSide, DrStore, Site};
+    let w = world().await;
+    // Production on the DR side: a failover is refused for that reason (no token issued).
+    let site = Site {
+        active: ActiveSide::Dr,
+        since: crate::common::t("2026-11-23T02:00:00Z"),
+        execution: "fo-earlier".into(),
+        databases: Vec::new(),
+    };
+    w.dr.put_site("orders-dr", &site).await.unwrap();
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "failover", None)),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["title"], "The plan's site does not allow this mode");
+    assert!(r.body.get("token").is_none());
+    // A failback is previewed; a failover's token would not do for it.
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "failback", None)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let failback_token = r.body["token"].as_str().unwrap().to_owned();
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "drill", None)),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // Now an execution runs: that is its own error, whatever the mode.
+    let plan = DrPlan::from_json(PLAN).unwrap();
+    let running = lifeboat_domain::dr::DrExecution::new(
+        &plan,
+        "drill-running",
+        lifeboat_domain::dr::Mode::Drill,
+        crate::common::t("2026-11-23T02:59:00Z"),
+        crate::common::t("2026-11-23T02:59:00Z"),
+    );
+    w.dr.insert_execution(&running).await.unwrap();
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/dr/executions",
+            Some(&body("orders-dr", "failback", Some(&failback_token))),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["title"], "Another execution of the plan is running");
 }

@@ -12,6 +12,7 @@ use chrono::Utc;
 use lifeboat_domain::confirm::{self, TokenError};
 use lifeboat_domain::dr::{DrExecution, DrPlan, ExecStatus, Mode};
 use lifeboat_domain::etag::{etag, if_match_admits};
+use lifeboat_ports::dr::ActiveSide;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -81,6 +82,52 @@ fn view(exec: &DrExecution) -> Value {
     v
 }
 
+/// Whether `mode` may start on `plan` now: no other execution running, and production on
+/// the side the mode starts from. Checked before any token is issued (the state machine's
+/// pre-check checks again); each refusal is its own 409.
+async fn may_start(deps: &Deps, plan: &DrPlan, mode: Mode) -> Result<(), Problem> {
+    // One execution per plan at a time (the state machine's lease refuses a second one
+    // too; this answers before starting anything).
+    let running = deps
+        .dr
+        .executions(&plan.name)
+        .await
+        .map_err(|e| Problem::from_port(&e))?
+        .into_iter()
+        .find(|e| e.status == ExecStatus::Running);
+    if let Some(r) = running {
+        return Err(
+            Problem::new(409, "Another execution of the plan is running").detail(format!(
+                "execution {} of plan {} is still running; one execution per plan at a time",
+                r.execution, plan.name
+            )),
+        );
+    }
+    // Which side production is on decides what this mode may do: checked before any token
+    // is issued (the pre-check checks again).
+    let on_dr = deps
+        .dr
+        .site(&plan.name)
+        .await
+        .map_err(|e| Problem::from_port(&e))?
+        .is_some_and(|s| s.active == ActiveSide::Dr);
+    let wrong_side = match mode {
+        Mode::Failover if on_dr => Some("production already runs on the DR side: fail back first"),
+        Mode::Failback if !on_dr => Some("production runs on the source side: there is nothing to fail back"),
+        _ => None,
+    };
+    if let Some(why) = wrong_side {
+        return Err(
+            Problem::new(409, "The plan's site does not allow this mode").detail(format!(
+                "plan {}: a {} is refused: {why}",
+                plan.name,
+                mode.as_str()
+            )),
+        );
+    }
+    Ok(())
+}
+
 pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
     let body: StartRequest = call.req.parse()?;
@@ -102,21 +149,7 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
         Problem::new(503, "DR is not configured")
             .detail("this deployment has no DR state machine (DR_STATE_MACHINE_ARN)")
     })?;
-    // One execution per plan at a time (the state machine's lease refuses a second one
-    // too; this answers before starting anything).
-    let running = deps
-        .dr
-        .executions(&plan.name)
-        .await
-        .map_err(|e| Problem::from_port(&e))?
-        .into_iter()
-        .find(|e| e.status == ExecStatus::Running);
-    if let Some(r) = running {
-        return Err(Problem::conflict(format!(
-            "execution {} of plan {} is still running",
-            r.execution, plan.name
-        )));
-    }
+    may_start(deps, &plan, mode).await?;
     let principal = &call.caller.principal;
     let mut input = json!({"plan": plan.name, "mode": mode.as_str()});
     if mode != Mode::Drill {
