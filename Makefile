@@ -166,6 +166,7 @@ test: $(VENV)/.installed $(CHROMIUM) lint stack-unit functions ## Everything: li
 
 demo: $(VENV)/.installed functions ## Sample estate in two regions, backed up by Lifeboat, with a report
 	$(CARGO) build -p lifeboat-tests --bin lifeboat-demo
+	$(CARGO) build -p lifeboat-cli
 	$(call with_stack,$(CARGO_TARGET_DIR)/debug/lifeboat-demo)
 
 $(VENV)/.package-installed: infra/package-requirements.txt $(VENV)/.installed

@@ -131,6 +131,13 @@ pub enum Restore {
         /// Replace the original instance (admin role; the original is kept, renamed).
         #[arg(long)]
         overwrite: bool,
+        /// Into this DB subnet group (default: the original's).
+        #[arg(long)]
+        subnet_group: Option<String>,
+        /// Allow the VPC's default network when neither the original nor the request names a
+        /// subnet group (refused otherwise).
+        #[arg(long)]
+        allow_default_network: bool,
     },
     /// Starts a previewed restore.
     Confirm {

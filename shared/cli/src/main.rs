@@ -172,10 +172,18 @@ fn route(command: Command) -> Result<Call, CliError> {
             recovery_point,
             target,
             overwrite,
+            subnet_group,
+            allow_default_network,
         }) => {
             let mut body = json!({"recoveryPoint": recovery_point, "overwrite": overwrite});
             if let Some(t) = target {
                 body["target"] = json!(t);
+            }
+            if let Some(g) = subnet_group {
+                body["placement"]["subnetGroup"] = json!(g);
+            }
+            if allow_default_network {
+                body["placement"]["allowDefaultNetwork"] = json!(true);
             }
             Call::post("/restores", body)
         }
@@ -327,6 +335,7 @@ async fn follow(api: &Api, path: &str, output: Output, done: fn(&Value) -> Optio
 }
 
 fn state_of(v: &Value) -> String {
+    let v = v.get("restore").filter(|r| r.is_object()).unwrap_or(v);
     ["state", "status", "phase", "step"]
         .iter()
         .filter_map(|k| v.get(*k).map(render::cell))
@@ -337,7 +346,8 @@ fn state_of(v: &Value) -> String {
 /// A restore has ended (or waits for a person): `Some(true)` restored or finished,
 /// `Some(false)` failed, rolled back, or never confirmed.
 fn restore_done(v: &Value) -> Option<bool> {
-    match v.get("state").and_then(Value::as_str)? {
+    let state = v.get("restore").and_then(|r| r.get("state")).or_else(|| v.get("state"));
+    match state.and_then(Value::as_str)? {
         "restored" | "finished" => Some(true),
         "failed" | "rolled-back" | "rollback-failed" | "previewed" => Some(false),
         _ => None,
@@ -465,6 +475,17 @@ mod tests {
             text.contains("\n  rpo: too short") && text.contains("\n  retain: 0"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn following_ends_when_a_restore_or_an_execution_does() {
+        assert_eq!(restore_done(&json!({"restore": {"state": "restoring"}})), None);
+        assert_eq!(restore_done(&json!({"restore": {"state": "restored"}})), Some(true));
+        assert_eq!(restore_done(&json!({"restore": {"state": "rolled-back"}})), Some(false));
+        assert_eq!(state_of(&json!({"restore": {"state": "restoring"}})), "restoring");
+        assert_eq!(execution_done(&json!({"status": "running"})), None);
+        assert_eq!(execution_done(&json!({"status": "refused"})), Some(false));
+        assert_eq!(execution_done(&json!({"status": "succeeded"})), Some(true));
     }
 
     #[test]

@@ -1,15 +1,18 @@
-//! The demo's admin API part: a few calls through the real `admin-api` binary, as API
-//! Gateway would pass them (the caller's IAM identity in the request context): a read, a
-//! refusal, and a restore previewed, confirmed with its token and followed to the end.
+//! The demo's admin API part, driven through the `lifeboat` CLI: each command a SigV4-signed
+//! HTTP request to the admin API the local stack serves (verified by its gateway, answered
+//! by the real `admin-api` binary) as one of the local principals: a read, a refusal, and
+//! a restore previewed, confirmed with its token and followed to the end.
+
+use std::process::Command;
 
 use base64::Engine as _;
 use lifeboat_ports::Catalog;
-use lifeboat_tests::api::{call, request};
-use lifeboat_tests::{BoxError, Result, TestEnv};
-use serde_json::{Value, json};
+use lifeboat_tests::{BoxError, Result, TestEnv, moto_port};
+use serde_json::Value;
 
-const VIEWER: &str = "arn:aws:iam::123456789012:user/lifeboat-viewer";
-const OPERATOR: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatOperator/bob";
+/// The local principals (infra/local/api_gateway.py): access key, secret, role.
+const VIEWER: (&str, &str, &str) = ("LBLOCALVIEWER", "lifeboat-local-viewer", "viewer");
+const OPERATOR: (&str, &str, &str) = ("LBLOCALOPERATOR", "lifeboat-local-operator", "operator");
 /// The local deployment's signing-key secret (infra/local/functions.env).
 const SIGNING_SECRET: &str = "lifeboat/confirm-signing-key";
 
@@ -25,26 +28,46 @@ fn err(msg: impl Into<String>) -> BoxError {
     msg.into().into()
 }
 
-fn line(method: &str, path: &str, who: &str, status: u64, what: &str) {
-    let role = match who {
-        VIEWER => "viewer",
-        OPERATOR => "operator",
-        _ => "someone else",
-    };
-    println!("  {method:<5} {path:<30} as {role:<8} → {status} {what}");
+/// `lifeboat --output json <args>` as `who`: its exit code, its JSON answer (or `Null`)
+/// and what it said on stderr.
+fn lifeboat(who: (&str, &str, &str), args: &[&str]) -> Result<(i32, Value, String)> {
+    let exe = std::env::current_exe()?;
+    let cli = exe
+        .parent()
+        .map(|d| d.join("lifeboat"))
+        .filter(|p| p.exists())
+        .ok_or_else(|| err("the lifeboat binary is not built next to the demo (cargo build -p lifeboat-cli)"))?;
+    let out = Command::new(cli)
+        .args(["--output", "json"])
+        .args(args)
+        .env("LIFEBOAT_API_URL", format!("http://127.0.0.1:{}/v1", moto_port() + 1))
+        .env("AWS_ACCESS_KEY_ID", who.0)
+        .env("AWS_SECRET_ACCESS_KEY", who.1)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()?;
+    let answer = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    Ok((out.status.code().unwrap_or(-1), answer, said))
+}
+
+fn line(command: &str, who: (&str, &str, &str), code: i32, what: &str) {
+    println!("  lifeboat {command:<34} as {:<8} → exit {code} {what}", who.2);
 }
 
 /// `db`/`arn`: a demo database with an available recovery point in the catalog.
 pub async fn run(env: &TestEnv, db: &str, arn: &str) -> Result<()> {
-    println!("\nAdmin API (the real admin-api binary, API Gateway REST events, IAM identities):");
+    println!(
+        "\nAdmin API through the lifeboat CLI (SigV4 over HTTP to the local stack's API, the real admin-api binary):"
+    );
     signing_secret(env).await;
-    let id = |what: &str| format!("{}-demo-{what}", env.prefix);
 
-    let (status, _, resources) = call(env, &request("GET", "/resources", VIEWER, None, &id("resources"))).await;
+    let (code, resources, _) = lifeboat(VIEWER, &["resources"])?;
     let n = resources["items"].as_array().map_or(0, Vec::len);
-    line("GET", "/resources", VIEWER, status, &format!("{n} protected resources"));
+    line("resources", VIEWER, code, &format!("{n} protected resources"));
 
-    let (status, _, metrics) = call(env, &request("GET", "/metrics", VIEWER, None, &id("metrics"))).await;
+    let (code, metrics, _) = lifeboat(VIEWER, &["metrics"])?;
     let storage = &metrics["storage"];
     let sized: u64 = storage["tiers"]
         .as_array()
@@ -53,10 +76,9 @@ pub async fn run(env: &TestEnv, db: &str, arn: &str) -> Result<()> {
         .filter_map(|t| t["items"].as_u64())
         .sum();
     line(
-        "GET",
-        "/metrics",
+        "metrics",
         VIEWER,
-        status,
+        code,
         &format!(
             "storage ${} a month for {sized} sized recovery point(s) (snapshots at their allocated size, an upper bound), {} unsized",
             storage["total_usd"].as_str().unwrap_or("?"),
@@ -75,29 +97,32 @@ pub async fn run(env: &TestEnv, db: &str, arn: &str) -> Result<()> {
     let target = format!("{db}-restored");
     // The local estate runs no VPC, so the restore is allowed into the default network
     // explicitly (without it, the preview is refused naming the missing subnet group).
-    let body = json!({"recoveryPoint": point.id.as_str(), "target": target,
-                      "placement": {"allowDefaultNetwork": true}});
-    let (status, _, refused) = call(env, &request("POST", "/restores", VIEWER, Some(&body), &id("r-viewer"))).await;
+    let preview_args = [
+        "restore",
+        "preview",
+        point.id.as_str(),
+        "--target",
+        target.as_str(),
+        "--allow-default-network",
+    ];
+    let (code, _, said) = lifeboat(VIEWER, &preview_args)?;
     line(
-        "POST",
-        "/restores",
+        "restore preview <point>",
         VIEWER,
-        status,
-        refused["title"].as_str().unwrap_or_default(),
+        code,
+        said.trim_start_matches("lifeboat: "),
     );
 
-    let (status, _, preview) = call(
-        env,
-        &request("POST", "/restores", OPERATOR, Some(&body), &id("r-preview")),
-    )
-    .await;
+    let (code, preview, said) = lifeboat(OPERATOR, &preview_args)?;
     let restore = preview["restore"]["id"].as_str().unwrap_or_default().to_owned();
     let token = preview["confirmationToken"].as_str().unwrap_or_default().to_owned();
+    if code != 0 || token.is_empty() {
+        return Err(err(format!("restore preview refused: {said}")));
+    }
     line(
-        "POST",
-        "/restores",
+        "restore preview <point>",
         OPERATOR,
-        status,
+        code,
         &format!(
             "preview: {} → new instance {target}, about {} min; token until {}",
             point.snapshot_name,
@@ -105,54 +130,27 @@ pub async fn run(env: &TestEnv, db: &str, arn: &str) -> Result<()> {
             preview["expiresAt"].as_str().unwrap_or("?")
         ),
     );
-    if status != 201 || token.is_empty() {
-        return Err(err(format!("restore preview refused: {preview}")));
+    let confirm = ["restore", "confirm", restore.as_str(), "--token", token.as_str()];
+    let (code, started, said) = lifeboat(OPERATOR, &confirm)?;
+    if code != 0 {
+        return Err(err(format!("restore confirm refused: {said}")));
     }
-    let confirm = format!("/restores/{restore}/confirm");
-    let (status, _, started) = call(
-        env,
-        &request(
-            "POST",
-            &confirm,
-            OPERATOR,
-            Some(&json!({"token": token})),
-            &id("r-confirm"),
-        ),
-    )
-    .await;
     line(
-        "POST",
-        "/restores/{id}/confirm",
+        "restore confirm <id> --token …",
         OPERATOR,
-        status,
+        code,
         started["restore"]["state"].as_str().unwrap_or("?"),
     );
-    let (status, _, again) = call(
-        env,
-        &request(
-            "POST",
-            &confirm,
-            OPERATOR,
-            Some(&json!({"token": token})),
-            &id("r-again"),
-        ),
-    )
-    .await;
+    let (code, _, _) = lifeboat(OPERATOR, &confirm)?;
     line(
-        "POST",
-        "/restores/{id}/confirm",
+        "restore confirm <id> --token …",
         OPERATOR,
-        status,
-        "the same token again: refused, nothing changed",
+        code,
+        "the same token again: refused (conflict), nothing changed",
     );
-    let _ = again;
     let mut progress = Value::Null;
     for _ in 0..20 {
-        let (_, _, p) = call(
-            env,
-            &request("GET", &format!("/restores/{restore}"), VIEWER, None, &id("r-get")),
-        )
-        .await;
+        let (_, p, _) = lifeboat(VIEWER, &["restore", "status", restore.as_str()])?;
         progress = p;
         if progress["restore"]["state"] != "restoring" {
             break;
@@ -160,19 +158,11 @@ pub async fn run(env: &TestEnv, db: &str, arn: &str) -> Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     line(
-        "GET",
-        "/restores/{id}",
+        "restore status <id>",
         VIEWER,
-        200,
+        0,
         &format!("{} ({})", progress["restore"]["state"].as_str().unwrap_or("?"), target),
     );
-    println!("  With AWS credentials, the same calls are SigV4-signed HTTPS requests, e.g.:");
-    println!("    awscurl --service execute-api -X GET \"$API_URL/recovery-points?resource=<arn>&limit=5\"");
-    println!(
-        "    awscurl --service execute-api -X POST \"$API_URL/restores\" -d '{{\"recoveryPoint\":\"<id>\",\"target\":\"orders-restored\"}}'"
-    );
-    println!(
-        "    awscurl --service execute-api -X POST \"$API_URL/restores/<id>/confirm\" -d '{{\"token\":\"<token>\"}}'"
-    );
+    println!("  On AWS the same commands sign with your credentials: LIFEBOAT_API_URL=<AdminApiUrl output> lifeboat …");
     Ok(())
 }
