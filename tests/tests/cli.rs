@@ -123,6 +123,37 @@ async fn the_cli_reads_and_writes_through_the_http_api_as_each_principal() {
     assert!(stored.to_string().contains(&name), "{stored}");
     let got = json(&viewer(&["--output", "json", "policies", "get", &name]));
     assert_eq!(got["document"]["retention"]["last"], 3, "{got}");
+    // A change over the tag just read applies; one over a stale tag is refused (6) and the
+    // replaced version is kept in the policy's history.
+    let tag = got["etag"].as_str().unwrap().to_owned();
+    let longer = file(
+        "policy.json",
+        &format!(r#"{{"name": "{name}", "every": "1day", "rpo": "26h", "retain": 5}}"#),
+    );
+    let changed = json(&admin(&[
+        "--output",
+        "json",
+        "policies",
+        "put",
+        &name,
+        longer.to_str().unwrap(),
+        "--if-match",
+        &tag,
+    ]));
+    assert_ne!(changed["etag"], tag.as_str(), "{changed}");
+    let out = admin(&["policies", "put", &name, policy.to_str().unwrap(), "--if-match", &tag]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let history = json(&viewer(&["--output", "json", "policies", "history", &name]));
+    let versions = history["items"].as_array().unwrap();
+    assert_eq!(versions.len(), 1, "{history}");
+    assert_eq!(versions[0]["etag"], tag.as_str());
+    assert!(
+        versions[0]["replaced_by"]
+            .as_str()
+            .unwrap()
+            .contains("LifeboatAdmin/admin"),
+        "{history}"
+    );
 
     // A database under that policy, backed up by the real create-snapshots path, is listed.
     let db = env.name("clidb");

@@ -74,6 +74,7 @@ pub enum Handler {
     GetRecoveryPoint,
     GetPolicy,
     PutPolicy,
+    PolicyVersions,
     Plan,
     Backup,
     RestorePreview,
@@ -136,6 +137,12 @@ pub const ROUTES: &[Route] = &[
         pattern: "/policies/{name}",
         min_role: Role::Admin,
         handler: Handler::PutPolicy,
+    },
+    Route {
+        method: "GET",
+        pattern: "/policies/{name}/versions",
+        min_role: Role::Viewer,
+        handler: Handler::PolicyVersions,
     },
     Route {
         method: "POST",
@@ -571,6 +578,7 @@ async fn run(
         Handler::GetRecoveryPoint => routes::catalog::get_recovery_point(deps, &call).await,
         Handler::GetPolicy => routes::policies::get(deps, &call).await,
         Handler::PutPolicy => routes::policies::put(deps, &call).await,
+        Handler::PolicyVersions => routes::policies::versions(deps, &call).await,
         Handler::Plan => routes::policies::plan(deps, &call).await,
         Handler::Backup => routes::backups::create(deps, &call).await,
         Handler::RestorePreview => routes::restores::preview(deps, &call).await,

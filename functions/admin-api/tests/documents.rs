@@ -117,4 +117,18 @@ async fn a_write_over_a_stale_read_is_refused_and_the_first_writer_wins() {
     assert_eq!(stale.status, 412, "{:?}", stale.body);
     let kept: Value = send(&w, VIEWER, "GET", "/policies/gold", None, None).await.body;
     assert_eq!(kept["document"]["retention"]["last"], 12, "{kept}");
+
+    // The replaced version is kept: who replaced it, when, and what it was.
+    let history = send(&w, VIEWER, "GET", "/policies/gold/versions", None, None).await;
+    assert_eq!(history.status, 200, "{:?}", history.body);
+    let items = history.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "one replacement so far: {:?}", history.body);
+    assert_eq!(items[0]["etag"], tag.as_str());
+    assert_eq!(items[0]["replaced_by"], ADMIN);
+    assert_eq!(items[0]["document"]["retention"]["last"], 24);
+    // Writing the same document again replaces nothing.
+    let same = send(&w, ADMIN, "PUT", "/policies/gold", Some(&shorter), None).await;
+    assert_eq!(same.status, 200);
+    let again = send(&w, VIEWER, "GET", "/policies/gold/versions", None, None).await;
+    assert_eq!(again.body["items"].as_array().unwrap().len(), 1);
 }

@@ -341,6 +341,12 @@ impl Catalog for HoldOnRead {
     async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()> {
         self.inner.replace_policy(policy, expected).await
     }
+    async fn keep_policy_version(&self, name: &str, version: &lifeboat_ports::PolicyVersion) -> PortResult<()> {
+        self.inner.keep_policy_version(name, version).await
+    }
+    async fn policy_versions(&self, name: &str, limit: usize) -> PortResult<Vec<lifeboat_ports::PolicyVersion>> {
+        self.inner.policy_versions(name, limit).await
+    }
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {
         if id == &self.target && !self.placed.swap(true, Ordering::SeqCst) {
             let mut held = self.inner.get(id).await?.unwrap();

@@ -28,7 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::port_error;
 use lifeboat_domain::{Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Status};
-use lifeboat_ports::{Catalog, PortError, PortResult, RunRecord};
+use lifeboat_ports::{Catalog, PolicyVersion, PortError, PortResult, RunRecord};
 
 pub const INDEX_BY_RESOURCE: &str = "by-resource";
 pub const INDEX_BY_STATUS: &str = "by-status";
@@ -325,6 +325,47 @@ impl Catalog for DynamoDbCatalog {
         };
         put.send().await.map_err(|e| port_error("PutItem", e))?;
         Ok(())
+    }
+
+    async fn keep_policy_version(&self, name: &str, version: &PolicyVersion) -> PortResult<()> {
+        let at = version.replaced_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("POLICYVERSION#{name}")))
+            .item("sk", s(at))
+            .item("replaced_by", s(version.replaced_by.clone()))
+            .item("document", s(version.document.clone()))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn policy_versions(&self, name: &str, limit: usize) -> PortResult<Vec<PolicyVersion>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("POLICYVERSION#{name}")))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| port_error("Query", e))?;
+        let text = |item: &Item, k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Ok(page
+            .items()
+            .iter()
+            .filter_map(|item| {
+                Some(PolicyVersion {
+                    replaced_at: text(item, "sk").parse().ok()?,
+                    replaced_by: text(item, "replaced_by"),
+                    document: text(item, "document"),
+                })
+            })
+            .collect())
     }
 
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {

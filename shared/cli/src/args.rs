@@ -219,8 +219,10 @@ pub enum Executions {
 
 #[derive(Debug, Subcommand)]
 pub enum Policies {
-    /// One stored policy.
+    /// One stored policy, with its entity tag.
     Get { name: String },
+    /// A policy's replaced versions, newest first: who replaced each, when, and what it was.
+    History { name: String },
     /// Stores a policy from a JSON file (admin role); it is checked first, here and by the API.
     Put {
         name: String,

@@ -206,6 +206,7 @@ fn route(command: Command) -> Result<Call, CliError> {
             Call::get(format!("/dr/executions/{}/{}", enc(&plan), enc(&execution)))
         }
         Command::Policies(Policies::Get { name }) => Call::get(format!("/policies/{}", enc(&name))),
+        Command::Policies(Policies::History { name }) => Call::get(format!("/policies/{}/versions", enc(&name))),
         Command::Plan => Call::post("/plans", json!({})),
         Command::Compliance => Call::get("/compliance"),
         Command::Metrics => Call::get("/metrics"),

@@ -21,6 +21,17 @@ pub struct RunRecord {
     pub actions: Vec<(String, String)>,
 }
 
+/// A replaced version of a policy, as it was stored before the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    /// When it was replaced.
+    pub replaced_at: DateTime<Utc>,
+    /// Who replaced it (the admin API's caller).
+    pub replaced_by: String,
+    /// The document as it was stored.
+    pub document: String,
+}
+
 /// The catalog of recovery points, policies, runs, leases and alert markers.
 #[async_trait]
 pub trait Catalog: Send + Sync {
@@ -34,6 +45,10 @@ pub trait Catalog: Send + Sync {
     /// Stores `policy` only if the stored document is still `expected` (`None`: only if
     /// none is stored); `Conflict` otherwise. The check and the write are one atomic step.
     async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()>;
+    /// Keeps a policy's replaced version: `document`, replaced at `at` by `by`.
+    async fn keep_policy_version(&self, name: &str, version: &PolicyVersion) -> PortResult<()>;
+    /// A policy's replaced versions, newest first (at most `limit`).
+    async fn policy_versions(&self, name: &str, limit: usize) -> PortResult<Vec<PolicyVersion>>;
 
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>>;
     /// Batch read; missing ids are simply absent from the result.

@@ -21,7 +21,7 @@ pub mod tags;
 pub mod vault;
 
 pub use backup::{BackupJob, BackupJobState, BackupService, VaultLock, VaultRecoveryPoint};
-pub use catalog::{Catalog, RunRecord};
+pub use catalog::{Catalog, PolicyVersion, RunRecord};
 pub use clock::{Clock, SystemClock};
 pub use error::{PortError, PortResult};
 pub use export::{ExportRequest, ExportTask, ExportTaskState, SnapshotExporter};

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lifeboat_domain::{Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Status};
-use lifeboat_ports::{Catalog, PortError, PortResult, RunRecord};
+use lifeboat_ports::{Catalog, PolicyVersion, PortError, PortResult, RunRecord};
 
 use crate::lock;
 
@@ -15,6 +15,7 @@ use crate::lock;
 struct CatalogState {
     points: BTreeMap<RecoveryPointId, RecoveryPoint>,
     policies: BTreeMap<String, String>,
+    policy_versions: BTreeMap<String, Vec<PolicyVersion>>,
     leases: BTreeMap<String, (String, DateTime<Utc>)>,
     markers: BTreeMap<String, (bool, DateTime<Utc>)>,
     runs: Vec<RunRecord>,
@@ -100,6 +101,23 @@ impl Catalog for InMemoryCatalog {
         }
         state.policies.insert(key, json);
         Ok(())
+    }
+
+    async fn keep_policy_version(&self, name: &str, version: &PolicyVersion) -> PortResult<()> {
+        self.enter()?
+            .policy_versions
+            .entry(name.to_owned())
+            .or_default()
+            .push(version.clone());
+        Ok(())
+    }
+
+    async fn policy_versions(&self, name: &str, limit: usize) -> PortResult<Vec<PolicyVersion>> {
+        let state = self.enter()?;
+        let mut all = state.policy_versions.get(name).cloned().unwrap_or_default();
+        all.sort_by_key(|v| std::cmp::Reverse(v.replaced_at));
+        all.truncate(limit);
+        Ok(all)
     }
 
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {

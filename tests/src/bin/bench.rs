@@ -644,6 +644,12 @@ impl Catalog for CountingCatalog {
         self.count("replace_policy");
         self.inner.replace_policy(policy, expected).await
     }
+    async fn keep_policy_version(&self, name: &str, version: &lifeboat_ports::PolicyVersion) -> PortResult<()> {
+        self.inner.keep_policy_version(name, version).await
+    }
+    async fn policy_versions(&self, name: &str, limit: usize) -> PortResult<Vec<lifeboat_ports::PolicyVersion>> {
+        self.inner.policy_versions(name, limit).await
+    }
     async fn get(&self, id: &RecoveryPointId) -> PortResult<Option<RecoveryPoint>> {
         self.count("get");
         self.inner.get(id).await

@@ -5,6 +5,7 @@ use lifeboat::ErrorType;
 use lifeboat_domain::etag::{etag, if_match_admits};
 use lifeboat_domain::policy::PolicyDocument;
 use lifeboat_domain::{Policy, PolicyName};
+use lifeboat_ports::PolicyVersion;
 use serde_json::{Value, json};
 
 use crate::{ApiResponse, Call, Deps, Problem, query};
@@ -33,6 +34,32 @@ pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
             json!({"name": name.as_str(), "valid": false, "document": Value::Null, "problems": problems.problems, "etag": tag})
         }
     })
+}
+
+/// `GET /policies/{name}/versions`: the policy's replaced versions, newest first (`limit`,
+/// default 20, at most 100), each with who replaced it, when, and its entity tag.
+pub async fn versions(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    let q = query(call.req, &["limit"])?;
+    let name = name(call)?;
+    let limit = crate::limit(&q, 20, 100)?;
+    let versions = deps
+        .ports()
+        .catalog
+        .policy_versions(name.as_str(), limit)
+        .await
+        .map_err(|e| Problem::from_port(&e))?;
+    let items: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            json!({
+                "replaced_at": v.replaced_at.to_rfc3339(),
+                "replaced_by": v.replaced_by,
+                "etag": etag(&v.document),
+                "document": serde_json::from_str::<Value>(&v.document).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    ApiResponse::ok(json!({"name": name.as_str(), "items": items}))
 }
 
 /// A write based on a stale read (`If-Match` names another version, or none is stored).
@@ -85,9 +112,9 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     let catalog = &deps.ports().catalog;
     let port = |e: lifeboat_ports::PortError| Problem::from_port(&e);
     let what = format!("policy {name}");
+    let current = catalog.policy_document(name.as_str()).await.map_err(port)?;
     if let Some(if_match) = &call.req.if_match {
         // Optimistic concurrency: only over the version the caller read, atomically.
-        let current = catalog.policy_document(name.as_str()).await.map_err(port)?;
         if !current
             .as_deref()
             .is_some_and(|doc| if_match_admits(if_match, &etag(doc)))
@@ -105,6 +132,17 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
         catalog.put_policy(&policy).await.map_err(port)?;
     }
     let stored = serde_json::to_string(&policy.to_document()).map_err(|e| Problem::internal(e.to_string()))?;
+    // The replaced version is kept, listable with GET /policies/{name}/versions.
+    if let Some(previous) = current.filter(|c| *c != stored) {
+        let version = PolicyVersion {
+            replaced_at: deps.now(),
+            replaced_by: call.caller.principal.clone(),
+            document: previous,
+        };
+        if let Err(e) = catalog.keep_policy_version(name.as_str(), &version).await {
+            tracing::error!(policy = %name, error = %e, "could not keep the replaced version of the policy");
+        }
+    }
     ApiResponse::ok(
         json!({"name": name.as_str(), "valid": true, "document": policy.to_document(), "problems": [], "etag": etag(&stored)}),
     )
