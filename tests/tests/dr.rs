@@ -775,7 +775,7 @@ async fn the_admin_api_starts_a_drill_and_shows_its_measured_result() {
     assert_eq!(exec["measurement"]["rto_met"], true, "{exec:#}");
     assert!(exec["steps"].as_array().unwrap().len() >= 5);
 
-    // A failover: not for an operator; an admin's bad token starts nothing.
+    // A failover: not for an operator; a failback the site does not allow starts nothing.
     let failover = json!({"plan": plan, "mode": "failover"});
     let (status, _, _) = call(
         &dr.env,
@@ -796,7 +796,13 @@ async fn the_admin_api_starts_a_drill_and_shows_its_measured_result() {
         &request("POST", "/dr/executions", ADMIN, Some(&forged), &rid("fo-2")),
     )
     .await;
-    assert_eq!(status, 403, "{refused}");
+    // Production runs on the source side: a failback is refused for that reason before any
+    // token is looked at.
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["title"], "The plan's site does not allow this mode",
+        "{refused}"
+    );
     let executions = dr.store().executions(&plan).await.unwrap();
     assert_eq!(executions.len(), 1, "only the drill ran");
 }

@@ -297,7 +297,7 @@ pub async fn put_plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Probl
             .problems
             .iter()
             .fold(Problem::bad_request("The DR plan is invalid"), |p, msg| {
-                p.with_error(plan_field(msg), msg.clone())
+                p.with_error(super::policies::field_of(msg), msg.clone())
             })
     })?;
     if plan.name != name {
@@ -327,19 +327,6 @@ pub async fn put_plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Probl
         deps.dr.put_plan(&plan).await.map_err(port)?;
     }
     ApiResponse::ok(plan_view(name, &plan.to_json()))
-}
-
-/// The field a plan problem is about: the text before its first `:` when that is a plain
-/// field path (`rpo`, `databases[0].arn`), else `document`.
-fn plan_field(problem: &str) -> String {
-    problem
-        .split_once(':')
-        .map(|(f, _)| f.trim())
-        .filter(|f| {
-            !f.is_empty() && f.len() <= 40 && f.chars().all(|c| c.is_ascii_alphanumeric() || "_.[]-".contains(c))
-        })
-        .unwrap_or("document")
-        .to_owned()
 }
 
 pub async fn list(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {

@@ -73,9 +73,9 @@ pub(crate) fn stale(what: &str, current: Option<&str>) -> Problem {
     })
 }
 
-/// The field a policy problem is about: the text before its first `:` when that is a
-/// plain field path (`rpo`, `copies[0].region`), else `document`.
-fn field_of(problem: &str) -> String {
+/// The field a policy or DR plan problem is about: the text before its first `:` when that
+/// is a plain field path (`rpo`, `copies[0].region`), else `document`.
+pub(crate) fn field_of(problem: &str) -> String {
     problem
         .split_once(':')
         .map(|(f, _)| f.trim())

@@ -16,8 +16,11 @@ use super::table_digest::TableContent;
 use crate::ids::is_rds_identifier;
 
 mod names;
+mod refusal;
 mod report;
 mod source;
+
+pub use refusal::Refusal;
 
 pub use names::{
     DB_PREFIXES, TABLE_PREFIXES, final_snapshot_name, is_execution_name, resource_name, short_id, table_name,
@@ -511,16 +514,6 @@ pub struct DrExecution {
     pub version: u64,
 }
 
-/// Why an execution was refused before any change: the kind of refusal (the step's
-/// `errorType`: `Invalid` for a request or token that is not valid, `Conflict` for a busy
-/// plan or a mode its site does not allow, `Misconfigured` for failed pre-checks) and
-/// every reason, one line each.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
-    pub kind: String,
-    pub reasons: Vec<String>,
-}
-
 impl DrExecution {
     /// A new record: every database planned with its deterministic target name.
     pub fn new(plan: &DrPlan, execution: &str, mode: Mode, now: DateTime<Utc>, reference_time: DateTime<Utc>) -> Self {
@@ -614,33 +607,6 @@ impl DrExecution {
             report_key: None,
             version: 1,
         }
-    }
-
-    /// The record of an execution its pre-check refused at `now`: nothing was changed;
-    /// `checks` passed, `refusal` says what did not.
-    #[must_use]
-    pub fn refused(
-        plan: &DrPlan,
-        execution: &str,
-        mode: Mode,
-        now: DateTime<Utc>,
-        checks: Vec<String>,
-        refusal: Refusal,
-    ) -> Self {
-        let mut exec = Self::new(plan, execution, mode, now, now);
-        exec.begin(Action::Precheck, now);
-        exec.end(
-            Action::Precheck,
-            now,
-            now,
-            format!("refused: {}", refusal.reasons.join("; ")),
-        );
-        exec.status = ExecStatus::Refused;
-        exec.finished_at = Some(now);
-        exec.checks = checks;
-        exec.error = Some(format!("{}: {}", refusal.kind, refusal.reasons.join("; ")));
-        exec.refusal = Some(refusal);
-        exec
     }
 
     /// Records the start of a run of `action`.
