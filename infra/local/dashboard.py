@@ -20,9 +20,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
 
 from werkzeug.wrappers import Request, Response
+
+import api_gateway
 
 PREFIX = "/_lifeboat/dashboard"
 API_PREFIX = PREFIX + "/v1"
@@ -32,6 +33,8 @@ ACCOUNT_ID = "123456789012"
 # The identity the local dashboard reads as: the local admin role (functions.env maps
 # LifeboatAdmin/* to admin), so the audit panel has data; the gateway forwards GETs only.
 PRINCIPAL = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/LifeboatAdmin/dashboard"
+# It signs nothing: the launcher calls it in-process, so it has no keys.
+DASHBOARD = api_gateway.Principal("dashboard", "", "", PRINCIPAL)
 
 
 class Reply(Protocol):
@@ -43,38 +46,11 @@ Forward = Callable[[str, bytes, str], Reply]
 
 
 def rest_event(method: str, route: str, query: str, request_id: str) -> dict[str, Any]:
-    """The API Gateway REST proxy event for ``method route?query``, as AWS_IAM sends it."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    single = {k: v for k, v in pairs} or None
-    multi: dict[str, list[str]] = {}
-    for k, v in pairs:
-        multi.setdefault(k, []).append(v)
-    return {
-        "resource": route,
-        "path": route,
-        "httpMethod": method,
-        "headers": {"accept": "application/json"},
-        "multiValueHeaders": {"accept": ["application/json"]},
-        "queryStringParameters": single,
-        "multiValueQueryStringParameters": multi or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": "local",
-            "resourcePath": route,
-            "httpMethod": method,
-            "stage": "v1",
-            "requestId": request_id,
-            "identity": {
-                "accountId": ACCOUNT_ID,
-                "userArn": PRINCIPAL,
-                "sourceIp": "127.0.0.1",
-            },
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    """The API Gateway REST proxy event for ``method route?query``, as AWS_IAM sends it,
+    carrying the dashboard's identity (the gateway's own event builder)."""
+    return api_gateway.rest_event(
+        method, route, query, {"accept": "application/json"}, b"", DASHBOARD, request_id
+    )
 
 
 def problem(status: int, title: str, detail: str) -> Response:

@@ -102,22 +102,15 @@ impl DrStore for DynamoDbDrStore {
     }
 
     async fn replace_plan(&self, plan: &DrPlan, expected: Option<&str>) -> PortResult<()> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s("DRPLAN"))
-            .item("sk", s(plan.name.clone()))
-            .item("document", s(plan.to_json()));
-        let put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(old) => put
-                .condition_expression("#d = :old")
-                .expression_attribute_names("#d", "document")
-                .expression_attribute_values(":old", s(old)),
-        };
-        put.send().await.map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        crate::dynamodb::replace_document(
+            &self.client,
+            &self.table,
+            "DRPLAN",
+            &plan.name,
+            plan.to_json(),
+            expected,
+        )
+        .await
     }
 
     async fn get_plan(&self, name: &str) -> PortResult<Option<Result<DrPlan, DrPlanProblems>>> {

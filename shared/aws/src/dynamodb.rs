@@ -52,6 +52,34 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// Writes the `document` of item (`pk`, `sk`) only if the stored one is still `expected`
+/// (`None`: only if the item does not exist), in one conditional write; `Conflict`
+/// otherwise.
+pub(crate) async fn replace_document(
+    client: &Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+    document: String,
+    expected: Option<&str>,
+) -> PortResult<()> {
+    let put = client
+        .put_item()
+        .table_name(table)
+        .item("pk", s(pk))
+        .item("sk", s(sk))
+        .item("document", s(document));
+    let put = match expected {
+        None => put.condition_expression("attribute_not_exists(pk)"),
+        Some(old) => put
+            .condition_expression("#d = :old")
+            .expression_attribute_names("#d", "document")
+            .expression_attribute_values(":old", s(old)),
+    };
+    put.send().await.map_err(|e| port_error("PutItem", e))?;
+    Ok(())
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -235,22 +263,15 @@ impl Catalog for DynamoDbCatalog {
 
     async fn replace_policy(&self, policy: &Policy, expected: Option<&str>) -> PortResult<()> {
         let doc = serde_json::to_string(&policy.to_document()).map_err(|e| PortError::Invalid(e.to_string()))?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s("POLICY"))
-            .item("sk", s(policy.name.to_string()))
-            .item("document", s(doc));
-        let put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(old) => put
-                .condition_expression("#d = :old")
-                .expression_attribute_names("#d", "document")
-                .expression_attribute_values(":old", s(old)),
-        };
-        put.send().await.map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        replace_document(
+            &self.client,
+            &self.table,
+            "POLICY",
+            &policy.name.to_string(),
+            doc,
+            expected,
+        )
+        .await
     }
 
     async fn keep_policy_version(&self, name: &str, version: &PolicyVersion) -> PortResult<()> {

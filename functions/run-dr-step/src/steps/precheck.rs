@@ -19,11 +19,11 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
     let now = deps.clock.now();
     let input = &req.input;
     let plan = load_plan(deps, &input.plan).await?;
-    // A retried pre-check of a refused execution is refused again, the same way.
-    if let Some(exec) = deps.store.get_execution(&plan.name, &input.execution).await?
-        && exec.status == ExecStatus::Refused
-    {
-        return Err(refusal_error(&exec));
+    // A retried pre-check finds its record (read once): a refused execution is refused
+    // again, the same way.
+    let existing = deps.store.get_execution(&plan.name, &input.execution).await?;
+    if let Some(exec) = existing.as_ref().filter(|e| e.status == ExecStatus::Refused) {
+        return Err(refusal_error(exec));
     }
 
     // Failover and failback change production: a valid confirmation token first, before
@@ -67,7 +67,7 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
     };
     // A retried pre-check finds its record. A record is only ever written after its token
     // was consumed, so finding it means the token is spent; it must be this token.
-    if let Some(exec) = deps.store.get_execution(&plan.name, &input.execution).await? {
+    if let Some(exec) = existing {
         if let Some(claims) = &claims
             && exec.token_nonce.as_deref() != Some(claims.nonce.as_str())
         {
