@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         executions: Arc::new(SfnExecutions::new(clients::sfn(&sdk))),
         rds: Arc::new(RdsDbRestorer::new(sdk)),
         audit: store.clone(),
+        approvals: store.clone(),
         restores: store,
         plan: Planner {
             ports,

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use lifeboat_ports::PortError;
 
 /// The largest request body accepted.
+/// The header a confirmation token travels in when the body is a document.
+pub const CONFIRMATION_HEADER: &str = "lifeboat-confirmation";
+
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// What the router needs from a request, independent of API Gateway's event shape.
@@ -24,6 +27,9 @@ pub struct ApiRequest {
     pub request_id: String,
     /// The `If-Match` header: the entity tag a write was based on (policies, DR plans).
     pub if_match: Option<String>,
+    /// The `Lifeboat-Confirmation` header: a confirmation token for a request whose body is
+    /// a document (a policy change that needed approval).
+    pub confirmation: Option<String>,
 }
 
 impl ApiRequest {
@@ -70,6 +76,11 @@ impl ApiRequest {
                 .get("if-match")
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.chars().take(512).collect()),
+            confirmation: req
+                .headers()
+                .get(CONFIRMATION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(4096).collect()),
         }
     }
 

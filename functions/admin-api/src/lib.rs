@@ -22,7 +22,7 @@ use lambda_http::{Body, LambdaEvent, Request, RequestExt, Response};
 use lifeboat::app::Ports;
 use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat_ports::admin::{AuditLog, AuditRecord, DbRestorer, RestoreStore};
+use lifeboat_ports::admin::{ApprovalStore, AuditLog, AuditRecord, DbRestorer, RestoreStore};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -39,6 +39,8 @@ pub struct Deps {
     pub admin: AdminConfig,
     pub audit: Arc<dyn AuditLog>,
     pub restores: Arc<dyn RestoreStore>,
+    /// Requests waiting for a second person's approval.
+    pub approvals: Arc<dyn ApprovalStore>,
     pub rds: Arc<dyn DbRestorer>,
     pub invoker: Arc<dyn Invoker>,
     pub key: Arc<dyn SigningKeys>,
@@ -93,6 +95,11 @@ pub enum Handler {
     Compliance,
     Metrics,
     Alerts,
+    Approvals,
+    ApprovalGet,
+    Approve,
+    Deny,
+    ApprovalToken,
 }
 
 /// One row of the route table.
@@ -253,6 +260,39 @@ pub const ROUTES: &[Route] = &[
         pattern: "/dr/executions/{plan}/{execution}",
         min_role: Role::Viewer,
         handler: Handler::DrGet,
+    },
+    Route {
+        method: "GET",
+        pattern: "/approvals",
+        min_role: Role::Viewer,
+        handler: Handler::Approvals,
+    },
+    Route {
+        method: "GET",
+        pattern: "/approvals/{id}",
+        min_role: Role::Viewer,
+        handler: Handler::ApprovalGet,
+    },
+    // Deciding needs the admin role and a principal the rule names (checked by the handler,
+    // which says which was missing).
+    Route {
+        method: "POST",
+        pattern: "/approvals/{id}/approve",
+        min_role: Role::Operator,
+        handler: Handler::Approve,
+    },
+    Route {
+        method: "POST",
+        pattern: "/approvals/{id}/deny",
+        min_role: Role::Operator,
+        handler: Handler::Deny,
+    },
+    // Only the principal that asked gets the token (checked by the handler).
+    Route {
+        method: "POST",
+        pattern: "/approvals/{id}/token",
+        min_role: Role::Operator,
+        handler: Handler::ApprovalToken,
     },
 ];
 
@@ -597,6 +637,11 @@ async fn run(
         Handler::Compliance => routes::reports::compliance(deps, &call).await,
         Handler::Metrics => routes::reports::metrics(deps, &call).await,
         Handler::Alerts => routes::reports::alerts(deps, &call).await,
+        Handler::Approvals => routes::approvals::list(deps, &call).await,
+        Handler::ApprovalGet => routes::approvals::get(deps, &call).await,
+        Handler::Approve => routes::approvals::approve(deps, &call).await,
+        Handler::Deny => routes::approvals::deny(deps, &call).await,
+        Handler::ApprovalToken => routes::approvals::token(deps, &call).await,
     }
 }
 

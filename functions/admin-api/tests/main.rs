@@ -6,6 +6,7 @@
 )]
 
 mod alerts;
+mod approvals;
 mod behaviour;
 mod common;
 mod documents;

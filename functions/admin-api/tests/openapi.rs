@@ -7,7 +7,7 @@
 //! cannot silently use more than is checked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::{ADMIN, OPERATOR, Reply, VIEWER, World, us_east_1};
+use crate::common::{ADMIN, APPROVER, OPERATOR, Reply, VIEWER, World, us_east_1};
 use admin_api::ROUTES;
 use lifeboat_domain::Status;
 use serde_json::{Value, json};
@@ -412,4 +412,61 @@ async fn answers_validate_against_the_document() {
         "GET",
         &w.call(Some(VIEWER), "GET", "/dr/executions/orders-dr/none", None).await,
     );
+}
+
+/// The approval routes' answers, and the answers that wait for approval.
+#[tokio::test]
+async fn approval_answers_validate_against_the_document() {
+    let doc = document();
+    let w = World::new();
+    w.fakes.catalog.put_policy_json(
+        "gold",
+        r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 3,
+            "approval": {"required": true, "approvers": ["arn:aws:iam::123456789012:user/approver-"]}}"#,
+    );
+    let rp = w.add_point("orders", "2026-11-22T01:00:00Z", Status::Available).await;
+    w.rds.add_instance(&us_east_1(), "orders");
+    let body = json!({"recoveryPoint": rp.id, "target": "orders", "overwrite": true}).to_string();
+    let r = w.call(Some(ADMIN), "POST", "/restores", Some(&body)).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    check(&doc, "/restores", "POST", &r);
+    let id = r.body["approval"]["id"].as_str().unwrap().to_owned();
+    check(
+        &doc,
+        "/approvals",
+        "GET",
+        &w.call(Some(VIEWER), "GET", "/approvals", None).await,
+    );
+    check(
+        &doc,
+        "/approvals/{id}",
+        "GET",
+        &w.call(Some(VIEWER), "GET", &format!("/approvals/{id}"), None).await,
+    );
+    for (who, what) in [
+        (ADMIN, "approve"),
+        (APPROVER, "approve"),
+        (ADMIN, "token"),
+        (ADMIN, "token"),
+    ] {
+        let path = format!("/approvals/{id}/{what}");
+        check(
+            &doc,
+            &format!("/approvals/{{id}}/{what}"),
+            "POST",
+            &w.call(Some(who), "POST", &path, None).await,
+        );
+    }
+    check(
+        &doc,
+        "/approvals/{id}/deny",
+        "POST",
+        &w.call(Some(APPROVER), "POST", &format!("/approvals/{id}/deny"), Some("{}"))
+            .await,
+    );
+    let weaker = r#"{"name": "gold", "every": "1h", "rpo": "2h", "retain": 1,
+        "approval": {"required": true, "approvers": ["arn:aws:iam::123456789012:user/approver-"]}}"#;
+    let r = w.call(Some(ADMIN), "PUT", "/policies/gold", Some(weaker)).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    check(&doc, "/policies/{name}", "PUT", &r);
 }

@@ -748,3 +748,56 @@ async fn who_confirmed_comes_from_the_token_never_from_the_step_input() {
     let exec = w.store.get_execution("orders-dr", "fo-4").await.unwrap().unwrap();
     assert_eq!(exec.principal.as_deref(), Some(ONCALL));
 }
+
+#[tokio::test]
+async fn a_plan_requiring_approval_takes_only_a_token_that_carries_one() {
+    let approved_plan = PLAN.replace(
+        r#""poll_interval": "1s"}"#,
+        r#""poll_interval": "1s",
+            "approval": {"required": true, "approvers": ["arn:aws:iam::123456789012:user/approver-"]}}"#,
+    );
+    let w = World::new(&approved_plan, InMemoryDrTables::new()).await;
+    let (_, rp) = w.backed_up(8, Duration::minutes(10), "b1").await;
+    w.copied(&rp).await;
+    // A valid token, but issued without a second person's approval: refused, recorded.
+    let (unapproved, _) = w.failover_token("n-plain").await;
+    let err = w
+        .failover_precheck("fo-5", json!({"token": unapproved}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid, "{err:?}");
+    assert!(err.message.contains("approval"), "{}", err.message);
+    assert_eq!(
+        w.store
+            .get_execution("orders-dr", "fo-5")
+            .await
+            .unwrap()
+            .map(|e| e.status),
+        Some(lifeboat_domain::dr::ExecStatus::Refused)
+    );
+    // The token the API hands out after approval carries it: accepted, the approver named.
+    let plan = w.store.get_plan("orders-dr").await.unwrap().unwrap().unwrap();
+    let digest = lifeboat_domain::confirm::dr_request_digest(&plan, "failover").unwrap();
+    let approver = "arn:aws:iam::123456789012:user/approver-dave";
+    let (with_approval, _) = lifeboat_domain::confirm::issue_approved(
+        &super::common::signing_key(),
+        &digest,
+        ONCALL,
+        w.clock.now(),
+        Duration::minutes(5),
+        "n-approved",
+        Some(lifeboat_domain::confirm::ApprovalClaim {
+            id: "7c0e".into(),
+            approved_by: approver.into(),
+        }),
+    )
+    .unwrap();
+    w.failover_precheck("fo-6", json!({"token": with_approval}))
+        .await
+        .unwrap();
+    let exec = w.store.get_execution("orders-dr", "fo-6").await.unwrap().unwrap();
+    assert_eq!(
+        (exec.principal.as_deref(), exec.approved_by.as_deref()),
+        (Some(ONCALL), Some(approver))
+    );
+}

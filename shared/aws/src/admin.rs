@@ -5,6 +5,7 @@
 //! |---------------|----------------|--------------------------------------|
 //! | audit record  | `AUDIT`        | `<at, ms>#<request id>#<phase>`      |
 //! | restore       | `RESTORE#<id>` | `RESTORE`                            |
+//! | approval      | `APPROVAL`     | `<id>` (`requested_at` beside it)    |
 //!
 //! Audit records are written with `attribute_not_exists(pk)`; this adapter has no update
 //! and no delete for them, so a record once written is never overwritten.
@@ -18,11 +19,12 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::port_error;
 use lifeboat_domain::Region;
+use lifeboat_domain::approval::ApprovalRequest;
 use lifeboat_domain::dr::plan::RestoreSettings;
 use lifeboat_domain::dr::plan::named_group;
 use lifeboat_domain::restore::RdsStatus;
 use lifeboat_domain::restore::RestoreRecord;
-use lifeboat_ports::admin::{AuditLog, AuditPage, AuditRecord, DbRestorer, RestoreStore};
+use lifeboat_ports::admin::{ApprovalStore, AuditLog, AuditPage, AuditRecord, DbRestorer, RestoreStore};
 use lifeboat_ports::{PortError, PortResult};
 
 const AUDIT_PK: &str = "AUDIT";
@@ -164,6 +166,89 @@ impl RestoreStore for DynamoDbAdminStore {
             .await
             .map_err(|e| port_error("PutItem", e))?;
         Ok(())
+    }
+}
+
+const APPROVAL_PK: &str = "APPROVAL";
+
+fn approval_key(id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(APPROVAL_PK)), ("sk".to_owned(), s(id))])
+}
+
+fn approval_item(request: &ApprovalRequest) -> PortResult<HashMap<String, AttributeValue>> {
+    let mut item = approval_key(&request.id);
+    item.insert("document".into(), s(encode(request)?));
+    item.insert("version".into(), AttributeValue::N(request.version.to_string()));
+    Ok(item)
+}
+
+/// Approval requests share one partition: they are few (each is a person's act), and one
+/// Query lists them.
+#[async_trait]
+impl ApprovalStore for DynamoDbAdminStore {
+    async fn insert(&self, request: &ApprovalRequest) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(request)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> PortResult<Option<ApprovalRequest>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(approval_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("GetItem", e))?;
+        out.item.as_ref().map(decode).transpose()
+    }
+
+    async fn update(&self, request: &ApprovalRequest, expected_version: u64) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(request)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await
+            .map_err(|e| port_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn recent(&self, limit: usize) -> PortResult<Vec<ApprovalRequest>> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(APPROVAL_PK))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("Query", e))?;
+            for item in out.items() {
+                all.push(decode::<ApprovalRequest>(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => break,
+            }
+        }
+        all.sort_by(|a, b| (b.requested_at, &b.id).cmp(&(a.requested_at, &a.id)));
+        all.truncate(limit);
+        Ok(all)
     }
 }
 

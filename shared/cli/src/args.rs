@@ -11,6 +11,9 @@ Examples:
   lifeboat backup now arn:aws:rds:us-east-1:123456789012:db:orders --reason \"before the migration\"
   lifeboat restore preview us-east-1/db/lb-gold-orders-20261207-1200 --target orders-restored
   lifeboat restore confirm <restore id> --token <token from the preview>
+  lifeboat approvals list --state pending-approval
+  lifeboat approvals approve <approval id>          (a second admin)
+  lifeboat approvals token <approval id>            (the requester, once approved)
   lifeboat dr drill payments
   lifeboat policies check gold.json
   lifeboat --output json compliance | jq .
@@ -67,6 +70,12 @@ pub enum Command {
     /// Backup policies.
     #[command(subcommand)]
     Policies(Policies),
+    /// Requests waiting for a second person's approval (overwrite restores, failovers,
+    /// failbacks, policy changes that weaken protection).
+    #[command(subcommand)]
+    Approvals(Approvals),
+    /// One screen: compliance, open alerts, pending approvals, DR plans.
+    Status,
     /// What the stored policies would do now (the backup plan).
     Plan,
     /// RPO and verification compliance per resource and location.
@@ -230,7 +239,38 @@ pub enum Policies {
         /// Only over this version (the `etag` that `get` printed): a policy changed since is refused.
         #[arg(long)]
         if_match: Option<String>,
+        /// The token of an approved change (`lifeboat approvals token`), for a change that
+        /// weakens a policy requiring approval.
+        #[arg(long)]
+        token: Option<String>,
     },
     /// Checks a policy file offline, with the functions' own validation, listing every problem.
     Check { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Approvals {
+    /// Approval requests, newest first.
+    List {
+        /// Only those in this state: pending-approval, approved, denied, token-issued, expired.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// One approval request: what it is for, who asked, who decided.
+    Show { id: String },
+    /// Approves a request (an admin the rule names, not the requester).
+    Approve {
+        id: String,
+        /// Recorded with the decision.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Denies a request, saying why.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The requester's confirmation token of an approved request (issued once).
+    Token { id: String },
 }

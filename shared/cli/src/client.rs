@@ -86,16 +86,17 @@ impl Api {
 
     /// `method path` (path and query, from the API's root) with an optional JSON body.
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, CliError> {
-        self.call_if(method, path, body, None).await
+        self.call_with(method, path, body, &[]).await
     }
 
-    /// [`Api::call`] with an `If-Match` header: the write applies only over that version.
-    pub async fn call_if(
+    /// [`Api::call`] with extra headers: `if-match` (the write applies only over that
+    /// version), `lifeboat-confirmation` (the token of an approved change).
+    pub async fn call_with(
         &self,
         method: &str,
         path: &str,
         body: Option<&Value>,
-        if_match: Option<&str>,
+        extra: &[(&str, &str)],
     ) -> Result<Answer, CliError> {
         let url = format!("{}{path}", self.base);
         let bytes = body.map(Value::to_string).unwrap_or_default().into_bytes();
@@ -106,8 +107,8 @@ impl Api {
         if body.is_some() {
             request = request.header("content-type", "application/json");
         }
-        if let Some(tag) = if_match {
-            request = request.header("if-match", tag);
+        for (name, value) in extra {
+            request = request.header(*name, *value);
         }
         let mut request = request
             .body(Full::new(Bytes::from(bytes.clone())))

@@ -14,7 +14,7 @@ mod args;
 mod client;
 mod render;
 
-use args::{Backup, Cli, Command, Dr, Executions, Output, Plans, Points, Policies, Restore};
+use args::{Approvals, Backup, Cli, Command, Dr, Executions, Output, Plans, Points, Policies, Restore};
 use client::{Answer, Api};
 
 /// Why the CLI stopped; each maps to an exit code a script can test.
@@ -116,7 +116,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let path = format!("/dr/executions/{}/{}", enc(&plan), enc(&execution));
             follow(&api, &path, output, execution_done).await
         }
-        Command::Policies(Policies::Put { name, file, if_match }) => {
+        Command::Status => status(&api, output).await,
+        Command::Policies(Policies::Put {
+            name,
+            file,
+            if_match,
+            token,
+        }) => {
             let text = read(&file)?;
             // Checked here first: every problem at once, before anything is sent.
             if let Err(p) = lifeboat_domain::Policy::from_json(&text) {
@@ -124,7 +130,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let body = json_of(&file, &text)?;
             let path = format!("/policies/{}", enc(&name));
-            let answer = api.call_if("PUT", &path, Some(&body), if_match.as_deref()).await?;
+            let mut headers = Vec::new();
+            if let Some(tag) = &if_match {
+                headers.push(("if-match", tag.as_str()));
+            }
+            if let Some(token) = &token {
+                headers.push(("lifeboat-confirmation", token.as_str()));
+            }
+            let answer = api.call_with("PUT", &path, Some(&body), &headers).await?;
             print(&answer, output)
         }
         Command::Dr(Dr::Plans(Plans::Put { name, file, if_match })) => {
@@ -134,7 +147,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let body = json_of(&file, &text)?;
             let path = format!("/dr/plans/{}", enc(&name));
-            let answer = api.call_if("PUT", &path, Some(&body), if_match.as_deref()).await?;
+            let headers: Vec<(&str, &str)> = if_match.iter().map(|t| ("if-match", t.as_str())).collect();
+            let answer = api.call_with("PUT", &path, Some(&body), &headers).await?;
             print(&answer, output)
         }
         command => {
@@ -207,6 +221,19 @@ fn route(command: Command) -> Result<Call, CliError> {
         }
         Command::Policies(Policies::Get { name }) => Call::get(format!("/policies/{}", enc(&name))),
         Command::Policies(Policies::History { name }) => Call::get(format!("/policies/{}/versions", enc(&name))),
+        Command::Approvals(Approvals::List { state }) => Call::get(match state {
+            Some(s) => format!("/approvals?state={}", enc(&s)),
+            None => "/approvals".to_owned(),
+        }),
+        Command::Approvals(Approvals::Show { id }) => Call::get(format!("/approvals/{}", enc(&id))),
+        Command::Approvals(Approvals::Approve { id, reason }) => Call::post(
+            format!("/approvals/{}/approve", enc(&id)),
+            reason.map_or_else(|| json!({}), |r| json!({"reason": r})),
+        ),
+        Command::Approvals(Approvals::Deny { id, reason }) => {
+            Call::post(format!("/approvals/{}/deny", enc(&id)), json!({"reason": reason}))
+        }
+        Command::Approvals(Approvals::Token { id }) => Call::post(format!("/approvals/{}/token", enc(&id)), json!({})),
         Command::Plan => Call::post("/plans", json!({})),
         Command::Compliance => Call::get("/compliance"),
         Command::Metrics => Call::get("/metrics"),
@@ -216,6 +243,7 @@ fn route(command: Command) -> Result<Call, CliError> {
             None => "/audit".to_owned(),
         }),
         Command::Completions { .. }
+        | Command::Status
         | Command::Policies(Policies::Check { .. } | Policies::Put { .. })
         | Command::Dr(Dr::Plans(Plans::Check { .. } | Plans::Put { .. })) => {
             return Err(CliError::Usage("this command needs no API call".into()));
@@ -309,21 +337,46 @@ fn problem_text(answer: &Answer) -> String {
     text
 }
 
-/// Asks `path` again every few seconds, printing each change of state, until `done` says
-/// it ended; then prints the last answer.
+/// Asks `path` again every few seconds until `done` says it ended, then prints the last
+/// answer. On a terminal a spinner shows the state and the time taken; otherwise each change
+/// of state is one line on stderr.
 async fn follow(api: &Api, path: &str, output: Output, done: fn(&Value) -> Option<bool>) -> Result<(), CliError> {
+    use std::io::IsTerminal as _;
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
     let mut last = String::new();
     loop {
         let answer = api.call("GET", path, None).await?;
         if answer.status >= 400 {
+            if let Some(bar) = &spinner {
+                bar.abandon();
+            }
             return Err(CliError::Api(answer.status, problem_text(&answer)));
         }
         let state = state_of(&answer.body);
         if state != last {
-            eprintln!("… {state}");
+            match &spinner {
+                Some(bar) => {
+                    if !last.is_empty() {
+                        bar.println(format!("… {last}"));
+                    }
+                    bar.set_message(state.clone());
+                }
+                None => eprintln!("… {state}"),
+            }
             last = state;
         }
         if let Some(ok) = done(&answer.body) {
+            if let Some(bar) = &spinner {
+                bar.finish_with_message(last.clone());
+            }
             print(&answer, output)?;
             return if ok {
                 Ok(())
@@ -333,6 +386,67 @@ async fn follow(api: &Api, path: &str, output: Output, done: fn(&Value) -> Optio
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+}
+
+/// `lifeboat status`: compliance, open alerts, pending approvals and DR plans on one screen.
+async fn status(api: &Api, output: Output) -> Result<(), CliError> {
+    let mut parts = Vec::new();
+    for path in [
+        "/compliance",
+        "/alerts",
+        "/approvals?state=pending-approval",
+        "/dr/plans",
+    ] {
+        let answer = api.call("GET", path, None).await?;
+        if answer.status >= 400 {
+            return Err(CliError::Api(answer.status, problem_text(&answer)));
+        }
+        parts.push(answer.body);
+    }
+    let [compliance, alerts, approvals, plans] =
+        <[Value; 4]>::try_from(parts).map_err(|_| CliError::Usage("status: an answer is missing".into()))?;
+    let summary = json!({
+        "compliance": compliance["summary"],
+        "alerts": alerts["items"].as_array().map_or(0, Vec::len),
+        "pending_approvals": approvals["items"].as_array().cloned().unwrap_or_default()
+            .iter()
+            .map(|a| json!({"id": a["id"], "summary": a["summary"], "requested_by": a["requestedBy"], "expires_at": a["expiresAt"]}))
+            .collect::<Vec<_>>(),
+        "dr_plans": plans["items"].as_array().cloned().unwrap_or_default()
+            .iter()
+            .map(|p| json!({
+                "name": p["name"],
+                "valid": p["valid"],
+                "active_side": p["active_side"],
+                "last_execution": p["last_execution"]["status"],
+                "last_drill": p["last_drill"]["finished_at"],
+            }))
+            .collect::<Vec<_>>(),
+    });
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_else(|_| summary.to_string())
+        ),
+        Output::Table => {
+            let c = &summary["compliance"];
+            println!(
+                "resources: {}  RPO met: {}  RPO breached: {}",
+                render::cell(&c["resources"]),
+                render::cell(&c["rpo_met"]),
+                render::cell(&c["rpo_breached"])
+            );
+            println!("alerts (recent): {}", summary["alerts"]);
+            println!(
+                "pending approvals: {}",
+                summary["pending_approvals"].as_array().map_or(0, Vec::len)
+            );
+            print!("{}", render::table(&json!({"items": summary["pending_approvals"]})));
+            println!("DR plans:");
+            print!("{}", render::table(&json!({"items": summary["dr_plans"]})));
+        }
+    }
+    Ok(())
 }
 
 fn state_of(v: &Value) -> String {
@@ -443,6 +557,15 @@ mod tests {
         assert_eq!(c.path, "/dr/executions/payments/exec%201");
         let c = parse(&["dr", "plans", "show", "orders dr"]);
         assert_eq!(c.path, "/dr/plans/orders%20dr");
+        let c = parse(&["approvals", "deny", "7c0e", "--reason", "not now"]);
+        assert_eq!(
+            (c.path.as_str(), c.body.unwrap()),
+            ("/approvals/7c0e/deny", json!({"reason": "not now"}))
+        );
+        let c = parse(&["approvals", "list", "--state", "pending-approval"]);
+        assert_eq!(c.path, "/approvals?state=pending-approval");
+        let c = parse(&["approvals", "token", "7c0e"]);
+        assert_eq!((c.method, c.path.as_str()), ("POST", "/approvals/7c0e/token"));
         let c = parse(&["restore", "preview", "us-east-1/db/x", "--overwrite"]);
         assert_eq!(
             c.body.unwrap(),

@@ -90,6 +90,18 @@ pub struct Claims {
     pub expires_at: DateTime<Utc>,
     /// Random; the single-use marker's key.
     pub nonce: String,
+    /// The second person's approval the token was issued after, when the request needed
+    /// one ([`crate::approval`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalClaim>,
+}
+
+/// The approval a token carries: which request, and who approved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalClaim {
+    pub id: String,
+    pub approved_by: String,
 }
 
 /// SHA-256 (hex) of the request's canonical JSON: object keys sorted, no whitespace.
@@ -149,6 +161,19 @@ pub fn issue(
     validity: Duration,
     nonce: &str,
 ) -> Result<(String, Claims), TokenError> {
+    issue_approved(key, request_digest, principal, now, validity, nonce, None)
+}
+
+/// [`issue`], for a request a second person approved: the token carries `approval`.
+pub fn issue_approved(
+    key: &SigningKey,
+    request_digest: &str,
+    principal: &str,
+    now: DateTime<Utc>,
+    validity: Duration,
+    nonce: &str,
+    approval: Option<ApprovalClaim>,
+) -> Result<(String, Claims), TokenError> {
     if validity > MAX_VALIDITY || validity <= Duration::zero() {
         return Err(TokenError::ValidityTooLong);
     }
@@ -157,6 +182,7 @@ pub fn issue(
         principal: principal.to_owned(),
         expires_at: now + validity,
         nonce: nonce.to_owned(),
+        approval,
     };
     let body = serde_json::to_vec(&claims).map_err(|_| TokenError::Malformed)?;
     let signed = format!("{VERSION}.{}", URL_SAFE_NO_PAD.encode(body));

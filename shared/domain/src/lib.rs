@@ -3,6 +3,7 @@
 //! to and from these types at the edges.
 
 pub mod alert;
+pub mod approval;
 pub mod archive;
 pub mod changes;
 pub mod compliance;

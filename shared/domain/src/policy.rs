@@ -60,6 +60,9 @@ pub struct Policy {
     pub s3: Vec<super::data_set::S3DataSet>,
     /// Config bundles (SSM parameters, Secrets Manager secrets) this policy protects.
     pub config_bundles: Vec<super::data_set::ConfigBundleSet>,
+    /// Whether overwrite restores of its resources and changes that weaken it wait for a
+    /// second person's approval (see [`super::approval`]).
+    pub approval: Option<super::approval::ApprovalRule>,
 }
 
 /// How often, and how thoroughly, a policy's recovery points are verified.
@@ -208,6 +211,10 @@ pub struct PolicyDocument {
     /// config bundles backed up by this policy's schedule and kept by its retention.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_bundles: Vec<super::data_set::ConfigBundleSet>,
+    /// `{"required": true, "approvers": ["arn:aws:iam::123456789012:role/approver"],
+    /// "expires": "4h"}`: overwrite restores and weakening changes wait for a second person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<super::approval::ApprovalDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +370,10 @@ impl Policy {
             None => super::restore_test::RestoreTestRule::default(),
         };
         super::data_set::check_data_sets(&doc.s3, &doc.config_bundles, doc.aws_backup.is_some(), &mut problems);
+        let approval = doc
+            .approval
+            .as_ref()
+            .and_then(|a| super::approval::ApprovalRule::from_document(a, &mut problems));
         // A window rule without windows of its own is fine: resources bring windows in
         // their `lifeboat:critical-window` tag.
         match (name, timezone, schedule, rpo, retention, problems.is_empty()) {
@@ -384,6 +395,7 @@ impl Policy {
                 restore_tests,
                 s3: doc.s3.clone(),
                 config_bundles: doc.config_bundles.clone(),
+                approval,
             }),
             _ => Err(PolicyProblems {
                 policy: doc.name.chars().take(64).collect(),
@@ -432,6 +444,7 @@ impl Policy {
             restore_tests: self.restore_tests.to_document(),
             s3: self.s3.clone(),
             config_bundles: self.config_bundles.clone(),
+            approval: self.approval.as_ref().map(super::approval::ApprovalRule::to_document),
         }
     }
 

@@ -90,6 +90,10 @@ pub struct RestoreRecord {
     /// cluster gets, which it needs to serve. `None` for a DB instance restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer: Option<WriterSpec>,
+    /// The approval request this restore waits for, when its policy requires a second
+    /// person's approval of an overwrite (see [`crate::approval`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
     pub estimated_minutes: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

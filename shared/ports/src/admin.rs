@@ -1,5 +1,5 @@
 //! What the admin API keeps besides the catalog's own records: the append-only audit trail,
-//! restore requests, and the RDS operations a restore needs. Ports here, DynamoDB and RDS
+//! restore requests, approval requests, and the RDS operations a restore needs. Ports here, DynamoDB and RDS
 //! adapters in `lifeboat_aws::admin`, in-memory fakes in `lifeboat_testkit::admin`.
 
 use async_trait::async_trait;
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::PortResult;
 use lifeboat_domain::Region;
+use lifeboat_domain::approval::ApprovalRequest;
 pub use lifeboat_domain::dr::plan::RestoreSettings;
 use lifeboat_domain::restore::RdsStatus;
 use lifeboat_domain::restore::RestoreRecord;
@@ -79,6 +80,19 @@ pub trait RestoreStore: Send + Sync {
     async fn get(&self, id: &str) -> PortResult<Option<RestoreRecord>>;
     /// Writes `restore` if the stored version is still `expected_version`; else `Conflict`.
     async fn update(&self, restore: &RestoreRecord, expected_version: u64) -> PortResult<()>;
+}
+
+/// Requests waiting for a second person's approval, each changed only by a conditional
+/// write on its version.
+#[async_trait]
+pub trait ApprovalStore: Send + Sync {
+    /// `Conflict` when the id exists.
+    async fn insert(&self, request: &ApprovalRequest) -> PortResult<()>;
+    async fn get(&self, id: &str) -> PortResult<Option<ApprovalRequest>>;
+    /// Writes `request` if the stored version is still `expected_version`; else `Conflict`.
+    async fn update(&self, request: &ApprovalRequest, expected_version: u64) -> PortResult<()>;
+    /// Up to `limit` requests, newest first.
+    async fn recent(&self, limit: usize) -> PortResult<Vec<ApprovalRequest>>;
 }
 
 /// The RDS calls a restore makes. There is no delete without a final snapshot.

@@ -5,10 +5,11 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use lifeboat_domain::Region;
+use lifeboat_domain::approval::ApprovalRequest;
 use lifeboat_domain::dr::plan::RestoreSettings;
 use lifeboat_domain::restore::RdsStatus;
 use lifeboat_domain::restore::RestoreRecord;
-use lifeboat_ports::admin::{AuditLog, AuditPage, AuditRecord, DbRestorer, RestoreStore};
+use lifeboat_ports::admin::{ApprovalStore, AuditLog, AuditPage, AuditRecord, DbRestorer, RestoreStore};
 use lifeboat_ports::{PortError, PortResult};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -110,6 +111,54 @@ impl RestoreStore for InMemoryRestoreStore {
                 restore.id
             ))),
         }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct InMemoryApprovalStore {
+    requests: Mutex<HashMap<String, ApprovalRequest>>,
+}
+
+impl InMemoryApprovalStore {
+    pub fn all(&self) -> Vec<ApprovalRequest> {
+        lock(&self.requests).values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for InMemoryApprovalStore {
+    async fn insert(&self, request: &ApprovalRequest) -> PortResult<()> {
+        let mut all = lock(&self.requests);
+        if all.contains_key(&request.id) {
+            return Err(PortError::Conflict(format!("approval request {} exists", request.id)));
+        }
+        all.insert(request.id.clone(), request.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> PortResult<Option<ApprovalRequest>> {
+        Ok(lock(&self.requests).get(id).cloned())
+    }
+
+    async fn update(&self, request: &ApprovalRequest, expected_version: u64) -> PortResult<()> {
+        let mut all = lock(&self.requests);
+        match all.get(&request.id) {
+            Some(r) if r.version == expected_version => {
+                all.insert(request.id.clone(), request.clone());
+                Ok(())
+            }
+            _ => Err(PortError::Conflict(format!(
+                "approval request {} changed since version {expected_version}",
+                request.id
+            ))),
+        }
+    }
+
+    async fn recent(&self, limit: usize) -> PortResult<Vec<ApprovalRequest>> {
+        let mut all: Vec<ApprovalRequest> = lock(&self.requests).values().cloned().collect();
+        all.sort_by(|a, b| (b.requested_at, &b.id).cmp(&(a.requested_at, &a.id)));
+        all.truncate(limit);
+        Ok(all)
     }
 }
 

@@ -16,7 +16,9 @@ use lifeboat_ports::dr::ActiveSide;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::routes::approvals;
 use crate::{ApiResponse, Call, Deps, Problem, Role, limit, query};
+use lifeboat_domain::approval::ApprovalSubject;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +130,29 @@ async fn may_start(deps: &Deps, plan: &DrPlan, mode: Mode) -> Result<(), Problem
     Ok(())
 }
 
+/// What a failover or failback would do, shown before its token.
+fn preview(plan: &DrPlan, mode: Mode) -> Value {
+    let databases: Vec<Value> = plan
+        .databases
+        .iter()
+        .map(|d| json!({"id": d.id, "kind": d.kind.to_string(), "arn": d.arn}))
+        .collect();
+    json!({
+        "plan": plan.name,
+        "mode": mode.as_str(),
+        "source_region": plan.source_region.as_str(),
+        "dr_region": plan.dr_region.as_str(),
+        "databases": databases,
+        "switch": plan.switch.as_ref().map(|s| json!({
+            "parameters": s.parameters.keys().collect::<Vec<_>>(),
+            "records": s.records.keys().collect::<Vec<_>>(),
+        })),
+        "rto_target_s": plan.rto.as_secs(),
+        "rpo_target_s": plan.rpo.as_secs(),
+        "approval_required": plan.approval.as_ref().is_some_and(|r| r.required),
+    })
+}
+
 pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
     let body: StartRequest = call.req.parse()?;
@@ -152,11 +177,25 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
     may_start(deps, &plan, mode).await?;
     let principal = &call.caller.principal;
     let mut input = json!({"plan": plan.name, "mode": mode.as_str()});
+    let approval = plan.approval.as_ref().filter(|r| r.required);
     if mode != Mode::Drill {
         let key = deps.key.key().await.map_err(|e| Problem::from_port(&e))?;
         let now = deps.now();
-        match &body.token {
-            None => {
+        match (&body.token, approval) {
+            (None, Some(rule)) => {
+                let subject = ApprovalSubject::Dr {
+                    plan: plan.name.clone(),
+                    mode: mode.as_str().to_owned(),
+                };
+                let request = approvals::open(deps, call, subject, digest(&plan, mode)?, rule).await?;
+                // The preview, as without approval, with the approval request instead of a token.
+                return ApiResponse::ok(json!({
+                    "preview": preview(&plan, mode),
+                    "approval": approvals::view(&request, now),
+                    "next": format!("a second person approves: POST /approvals/{}/approve; then POST /approvals/{}/token", request.id, request.id),
+                }));
+            }
+            (None, None) => {
                 let nonce = uuid::Uuid::new_v4().to_string();
                 let (token, claims) = confirm::issue(
                     &key,
@@ -167,32 +206,19 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
                     &nonce,
                 )
                 .map_err(|e| Problem::internal(e.to_string()))?;
-                let databases: Vec<Value> = plan
-                    .databases
-                    .iter()
-                    .map(|d| json!({"id": d.id, "kind": d.kind.to_string(), "arn": d.arn}))
-                    .collect();
                 return ApiResponse::ok(json!({
-                    "preview": {
-                        "plan": plan.name,
-                        "mode": mode.as_str(),
-                        "source_region": plan.source_region.as_str(),
-                        "dr_region": plan.dr_region.as_str(),
-                        "databases": databases,
-                        "switch": plan.switch.as_ref().map(|s| json!({
-                            "parameters": s.parameters.keys().collect::<Vec<_>>(),
-                            "records": s.records.keys().collect::<Vec<_>>(),
-                        })),
-                        "rto_target_s": plan.rto.as_secs(),
-                        "rpo_target_s": plan.rpo.as_secs(),
-                    },
+                    "preview": preview(&plan, mode),
                     "token": token,
                     "expires_at": claims.expires_at,
                     "confirm": "POST /dr/executions again with the same plan and mode and this token",
                 }));
             }
-            Some(token) => {
-                confirm::verify(&key, token, &digest(&plan, mode)?, principal, now).map_err(|e| token_problem(&e))?;
+            (Some(token), _) => {
+                let claims = confirm::verify(&key, token, &digest(&plan, mode)?, principal, now)
+                    .map_err(|e| token_problem(&e))?;
+                if approval.is_some() {
+                    approvals::approved(&claims, None)?;
+                }
                 // The state machine reads who confirmed from the token itself.
                 input["token"] = json!(token);
                 input["failure_time"] = json!(now.to_rfc3339());

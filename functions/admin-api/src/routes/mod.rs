@@ -1,5 +1,6 @@
 //! The handlers, by topic.
 
+pub mod approvals;
 pub mod audit;
 pub mod backups;
 pub mod catalog;

@@ -2,6 +2,8 @@
 //! `POST /plans` (dry run).
 
 use lifeboat::ErrorType;
+use lifeboat_domain::approval::{ApprovalSubject, weakenings};
+use lifeboat_domain::confirm;
 use lifeboat_domain::etag::{etag, if_match_admits};
 use lifeboat_domain::policy::PolicyDocument;
 use lifeboat_domain::{Policy, PolicyName};
@@ -113,6 +115,9 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     let port = |e: lifeboat_ports::PortError| Problem::from_port(&e);
     let what = format!("policy {name}");
     let current = catalog.policy_document(name.as_str()).await.map_err(port)?;
+    if let Some(waiting) = needs_approval(deps, call, &policy, current.as_deref()).await? {
+        return Ok(waiting);
+    }
     if let Some(if_match) = &call.req.if_match {
         // Optimistic concurrency: only over the version the caller read, atomically.
         if !current
@@ -146,6 +151,68 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     ApiResponse::ok(
         json!({"name": name.as_str(), "valid": true, "document": policy.to_document(), "problems": [], "etag": etag(&stored)}),
     )
+}
+
+/// A change that weakens a policy requiring approval waits for a second person: without a
+/// token it opens an approval request (the 202 answer returned); with the token the
+/// approval gave (header `Lifeboat-Confirmation`), bound to this exact document over this
+/// exact stored version, it goes ahead (`None`), the token spent.
+async fn needs_approval(
+    deps: &Deps,
+    call: &Call<'_>,
+    policy: &Policy,
+    current: Option<&str>,
+) -> Result<Option<ApiResponse>, Problem> {
+    let Some(stored) = current else { return Ok(None) };
+    // A stored policy that no longer parses has no rule to enforce; it is replaced as is.
+    let Ok(old) = Policy::from_stored(policy.name.as_str(), stored) else {
+        return Ok(None);
+    };
+    let Some(rule) = old.approval.as_ref().filter(|r| r.required) else {
+        return Ok(None);
+    };
+    let changes = weakenings(&old, policy);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let document = serde_json::to_string(&policy.to_document()).map_err(|e| Problem::internal(e.to_string()))?;
+    let digest = confirm::request_digest(&json!({
+        "policy": policy.name.as_str(),
+        "document": document,
+        "base": etag(stored),
+    }));
+    let now = deps.now();
+    match &call.req.confirmation {
+        None => {
+            let subject = ApprovalSubject::PolicyChange {
+                policy: policy.name.to_string(),
+                changes,
+                document,
+            };
+            let request = super::approvals::open(deps, call, subject, digest, rule).await?;
+            Ok(Some(ApiResponse::with_status(
+                202,
+                json!({
+                    "name": policy.name.as_str(),
+                    "approval": super::approvals::view(&request, now),
+                    "next": format!("a second person approves: POST /approvals/{}/approve; then POST /approvals/{}/token, and PUT again with the token in the Lifeboat-Confirmation header", request.id, request.id),
+                }),
+            )?))
+        }
+        Some(token) => {
+            let key = deps.key.key().await.map_err(|e| Problem::from_port(&e))?;
+            let claims = confirm::verify(&key, token, &digest, &call.caller.principal, now).map_err(|e| {
+                Problem::new(403, "Confirmation token refused").detail(format!(
+                    "{e} (the token confirms one document over the version it was approved against); nothing was changed"
+                ))
+            })?;
+            super::approvals::approved(&claims, None)?;
+            lifeboat::confirm::consume(deps.ports().catalog.as_ref(), &claims, now)
+                .await
+                .map_err(|e| Problem::conflict(format!("{e}; nothing was changed")))?;
+            Ok(None)
+        }
+    }
 }
 
 pub async fn plan(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {

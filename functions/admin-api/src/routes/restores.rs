@@ -33,7 +33,9 @@ use lifeboat_ports::PortError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::routes::approvals;
 use crate::{ApiResponse, Call, Deps, Problem, Role, query};
+use lifeboat_domain::approval::{ApprovalRule, ApprovalSubject};
 
 /// Typical minutes for RDS to restore an instance from a snapshot (RDS publishes no
 /// estimate; it grows with the allocated storage).
@@ -144,6 +146,7 @@ fn view(r: &RestoreRecord) -> Value {
         "placement": placement_view(&r.settings),
         "writer": r.writer.as_ref().map(|w| json!({"instance": w.instance, "class": w.class})),
         "state": r.state,
+        "approval": r.approval,
         "requestedBy": r.requested_by,
         "preservedAs": r.preserved_as,
         "setAsideAs": r.set_aside_as,
@@ -163,6 +166,30 @@ fn placement_view(s: &RestoreSettings) -> Value {
         "optionGroup": s.option_group,
         "publiclyAccessible": false,
     })
+}
+
+/// The approval rule of `policy` when it requires approval. A policy that is stored but
+/// cannot be read leaves the question open: the restore is refused rather than let through.
+pub(crate) async fn approval_rule(
+    deps: &Deps,
+    policy: &lifeboat_domain::PolicyName,
+) -> Result<Option<ApprovalRule>, Problem> {
+    let Some(stored) = deps
+        .ports()
+        .catalog
+        .policy_document(policy.as_str())
+        .await
+        .map_err(|e| port(&e))?
+    else {
+        return Ok(None);
+    };
+    match lifeboat_domain::Policy::from_stored(policy.as_str(), &stored) {
+        Ok(p) => Ok(p.approval.filter(|r| r.required)),
+        Err(problems) => Err(Problem::conflict(format!(
+            "policy {policy} is invalid ({}), so whether this request needs approval cannot be told; fix the policy first",
+            problems.problems.join("; ")
+        ))),
+    }
 }
 
 /// The restore lifecycle over this deployment's restore records and RDS.
@@ -332,6 +359,22 @@ impl PreviewRequest {
     }
 }
 
+/// What a previewed restore would do.
+fn preview_view(record: &RestoreRecord, rp: &lifeboat_domain::RecoveryPoint) -> Value {
+    json!({
+        "recoveryPoint": record.recovery_point.as_str(),
+        "resource": rp.resource.arn,
+        "snapshot": record.snapshot_name,
+        "region": record.region.as_str(),
+        "tier": crate::routes::catalog::SNAPSHOT_TIER,
+        "recoveryPointCreatedAt": rp.created_at,
+        "target": record.target,
+        "overwrite": record.overwrite,
+        "preservedAs": record.overwrite.then(|| preserved_name(&record.target, &record.id)),
+        "estimatedMinutes": record.estimated_minutes,
+    })
+}
+
 pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     query(call.req, &[])?;
     let r: PreviewRequest = call.req.parse()?;
@@ -375,12 +418,37 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         failure: None,
         settings,
         writer,
+        approval: None,
         estimated_minutes: ESTIMATED_RESTORE_MINUTES + if r.overwrite { ESTIMATED_RENAME_MINUTES } else { 0 },
         created_at: now,
         updated_at: now,
         version: 1,
     };
     record.request_digest = digest(&record);
+    let preview = preview_view(&record, &rp);
+    if record.overwrite
+        && let Some(rule) = approval_rule(deps, &rp.policy).await?
+    {
+        // No token yet: a second person approves first (POST /approvals/{id}/approve), then
+        // the requester takes the token (POST /approvals/{id}/token).
+        let subject = ApprovalSubject::OverwriteRestore {
+            restore: record.id.clone(),
+            recovery_point: record.recovery_point.to_string(),
+            target: record.target.clone(),
+        };
+        let approval = approvals::open(deps, call, subject, record.request_digest.clone(), &rule).await?;
+        record.approval = Some(approval.id.clone());
+        deps.restores.insert(&record).await.map_err(|e| port(&e))?;
+        return ApiResponse::with_status(
+            202,
+            json!({
+                "restore": view(&record),
+                "preview": preview,
+                "approval": approvals::view(&approval, now),
+                "next": format!("a second person approves: POST /approvals/{}/approve; then POST /approvals/{}/token", approval.id, approval.id),
+            }),
+        );
+    }
     let key = deps.key.key().await.map_err(|e| port(&e))?;
     let nonce = uuid::Uuid::new_v4().to_string();
     let (token, claims) = confirm::issue(
@@ -397,18 +465,7 @@ pub async fn preview(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
         201,
         json!({
             "restore": view(&record),
-            "preview": {
-                "recoveryPoint": record.recovery_point.as_str(),
-                "resource": rp.resource.arn,
-                "snapshot": record.snapshot_name,
-                "region": record.region.as_str(),
-                "tier": crate::routes::catalog::SNAPSHOT_TIER,
-                "recoveryPointCreatedAt": rp.created_at,
-                "target": record.target,
-                "overwrite": record.overwrite,
-                "preservedAs": record.overwrite.then(|| preserved_name(&record.target, &record.id)),
-                "estimatedMinutes": record.estimated_minutes,
-            },
+            "preview": preview,
             "confirmationToken": token,
             "expiresAt": claims.expires_at,
         }),
@@ -465,6 +522,9 @@ pub async fn confirm(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Proble
     let now = deps.now();
     let claims = confirm::verify(&key, &body.token, &digest(&record), &call.caller.principal, now)
         .map_err(|e| token_problem(&e))?;
+    if let Some(approval) = &record.approval {
+        approvals::approved(&claims, Some(approval))?;
+    }
     // The recovery point must still be restorable (it may have expired since the preview).
     let rp = deps
         .ports()

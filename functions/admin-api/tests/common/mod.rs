@@ -19,6 +19,8 @@ pub const VIEWER: &str = "arn:aws:iam::123456789012:user/lifeboat-viewer";
 pub const OPERATOR: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatOperator/bob";
 pub const ADMIN: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/alice";
 pub const ADMIN2: &str = "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/carol";
+/// A second admin in a role of its own (a session of the same role is the same person).
+pub const APPROVER: &str = "arn:aws:iam::123456789012:user/approver-dave";
 pub const STRANGER: &str = "arn:aws:iam::123456789012:user/mallory";
 
 pub fn roles_json() -> String {
@@ -26,6 +28,7 @@ pub fn roles_json() -> String {
         VIEWER: "viewer",
         "arn:aws:sts::123456789012:assumed-role/LifeboatOperator/*": "operator",
         "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/*": "admin",
+        APPROVER: "admin",
     })
     .to_string()
 }
@@ -85,6 +88,7 @@ pub struct World {
     pub starter: Arc<FakeStarter>,
     pub audit: Arc<InMemoryAuditLog>,
     pub restores: Arc<InMemoryRestoreStore>,
+    pub approvals: Arc<lifeboat_testkit::admin::InMemoryApprovalStore>,
     pub rds: Arc<InMemoryDbRestorer>,
     pub invoker: Arc<FakeInvoker>,
     pub deps: Deps,
@@ -103,6 +107,7 @@ impl World {
         let fakes = Fakes::new(t("2026-11-23T03:00:00Z"));
         let audit = Arc::new(InMemoryAuditLog::default());
         let restores = Arc::new(InMemoryRestoreStore::default());
+        let approvals = Arc::new(lifeboat_testkit::admin::InMemoryApprovalStore::default());
         let rds = Arc::new(InMemoryDbRestorer::default());
         let invoker = Arc::new(FakeInvoker::default());
         let dr = Arc::new(lifeboat_testkit::dr_store::InMemoryDrStore::default());
@@ -125,6 +130,7 @@ impl World {
             admin,
             audit: audit.clone(),
             restores: restores.clone(),
+            approvals: approvals.clone(),
             rds: rds.clone(),
             invoker: invoker.clone(),
             key: Arc::new(StaticKey(SigningKey::new(vec![42; 32]).unwrap())),
@@ -137,6 +143,7 @@ impl World {
             starter,
             audit,
             restores,
+            approvals,
             rds,
             invoker,
             deps,

@@ -42,6 +42,15 @@ pub(crate) async fn precheck(deps: &Deps, req: &StepRequest) -> Result<Value, Fu
         let digest = confirm::dr_request_digest(&plan, req.mode.as_str())
             .map_err(|e| internal(format!("digest of plan {}: {e}", plan.name)))?;
         match confirm::verify_issued(&key, token, &digest, now) {
+            // A plan that requires approval takes only a token issued after a second
+            // person approved (the API hands such tokens out; they carry the approval).
+            Ok(claims) if claims.approval.is_none() && plan.approval.as_ref().is_some_and(|r| r.required) => {
+                let why = format!(
+                    "{}: plan {} requires a second person's approval and the token carries none; refused before any change",
+                    req.mode, plan.name
+                );
+                return Err(refuse(deps, req, &plan, Vec::new(), ErrorType::Invalid, vec![why]).await);
+            }
             Ok(claims) => Some(claims),
             Err(e) => {
                 let why = if e == TokenError::WrongRequest {
@@ -213,6 +222,7 @@ async fn precheck_leased(
     let mut exec = DrExecution::new(plan, &input.execution, req.mode, now, input.failure_time.unwrap_or(now));
     // Who confirmed, from the verified token (never from the step's input).
     exec.principal = claims.map(|c| c.principal.clone());
+    exec.approved_by = claims.and_then(|c| c.approval.as_ref()).map(|a| a.approved_by.clone());
     exec.token_nonce = claims.map(|c| c.nonce.clone());
     exec.checks = checks;
     exec.begin(Action::Precheck, now);

@@ -484,6 +484,9 @@ pub struct DrExecution {
     pub needs_operator: Option<OperatorHandoff>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// The second person who approved it, when its plan requires approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
     /// The confirmation token's nonce (failover, failback): single use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_nonce: Option<String>,
@@ -557,6 +560,7 @@ impl DrExecution {
             finished_at: None,
             needs_operator: None,
             principal: None,
+            approved_by: None,
             token_nonce: None,
             steps: Vec::new(),
             databases,

@@ -284,6 +284,10 @@ pub struct DrPlan {
     /// Fault injection for rehearsals: the named step fails right after doing its work, so
     /// that a team can watch compensation undo it. Never set it on a production plan.
     pub rehearsal_fault: Option<Action>,
+    /// Whether a failover or failback waits for a second person's approval (see
+    /// [`crate::approval`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::ApprovalRule>,
 }
 
 /// The plan as stored and exchanged: durations as text (`"30m"`), optional fields omitted.
@@ -315,6 +319,10 @@ pub struct DrPlanDocument {
     pub poll_interval: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal_fault: Option<String>,
+    /// `{"required": true, "approvers": [...], "expires": "4h"}`: failovers and failbacks
+    /// wait for a second person's approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::ApprovalDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -439,6 +439,10 @@ impl DrPlan {
                 None
             })
         });
+        let approval = doc
+            .approval
+            .as_ref()
+            .and_then(|a| crate::approval::ApprovalRule::from_document(a, &mut problems));
 
         match (source_region, dr_region, rto, rpo, problems.is_empty()) {
             (Some(source_region), Some(dr_region), Some(rto), Some(rpo), true) => Ok(Self {
@@ -471,6 +475,7 @@ impl DrPlan {
                 restore_deadline: restore_deadline.flatten().unwrap_or(rto),
                 poll_interval: poll_interval.flatten().unwrap_or(DEFAULT_POLL),
                 rehearsal_fault,
+                approval,
             }),
             _ => Err(DrPlanProblems {
                 plan: doc.name.chars().take(64).collect(),
@@ -548,6 +553,7 @@ impl DrPlan {
             restore_deadline: Some(fmt(self.restore_deadline)),
             poll_interval: Some(fmt(self.poll_interval)),
             rehearsal_fault: self.rehearsal_fault.map(|a| a.as_str().to_owned()),
+            approval: self.approval.as_ref().map(crate::approval::ApprovalRule::to_document),
         }
     }
 
