@@ -34,7 +34,7 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	$(PYTHON) -m pip install --disable-pip-version-check --quiet -r $(REQUIREMENTS)
 	@touch $@
 
-up: $(VENV)/.installed ## Start (or reuse) the local AWS stack
+up: $(VENV)/.installed ## Start (or reuse) the local AWS stack, with template.yaml's resources deployed to it
 	$(WITH_VENV_PATH) $(STACK) up
 
 down: $(VENV)/.installed ## Stop the local AWS stack started by `make up`
@@ -63,7 +63,7 @@ define with_stack
 	fi
 endef
 
-.PHONY: build functions fmt fmt-check clippy lint-template lint unit stack-unit integration test demo package deny checkov check-iam
+.PHONY: build functions fmt fmt-check clippy lint-template deploy-check lint unit stack-unit integration test demo package deny checkov check-iam
 
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace --all-targets
@@ -136,12 +136,12 @@ check-iam: $(VENV)/.installed $(IAM_CHECK)/node_modules/.installed ## IAM wiring
 	$(PYTHON) $(IAM_CHECK)/test_check.py template.yaml
 	$(PYTHON) $(IAM_CHECK)/test_calls.py template.yaml
 
-lint: fmt-check clippy lint-template deny checkov check-iam ## rustfmt, clippy -D warnings, cfn-lint, cargo-deny, checkov, IAM check
+lint: fmt-check clippy lint-template deploy-check deny checkov check-iam ## rustfmt, clippy -D warnings, cfn-lint, sam validate, cargo-deny, checkov, IAM check
 
 unit: stack-unit ## Unit and behaviour tests (no AWS stack needed)
 	$(CARGO) nextest run --workspace --exclude lifeboat-tests
 
-stack-unit: $(VENV)/.installed ## Unit tests of the local stack itself (strict RDS hooks, Lambda bridge)
+stack-unit: $(VENV)/.installed ## Unit tests of the local stack itself (strict RDS hooks, Lambda bridge, API gateway, deployment of template.yaml)
 	$(PYTHON) -m unittest discover -s infra/local -p 'test_*.py'
 
 # The dashboard's browser test drives Debian's Chromium (installed once, as root or via sudo).
@@ -169,15 +169,33 @@ demo: $(VENV)/.installed functions ## Sample estate in two regions, backed up by
 	$(CARGO) build -p lifeboat-cli
 	$(call with_stack,$(CARGO_TARGET_DIR)/debug/lifeboat-demo)
 
-$(VENV)/.package-installed: infra/package-requirements.txt $(VENV)/.installed
-	$(PYTHON) -m pip install --disable-pip-version-check --quiet -r infra/package-requirements.txt
+# The SAM CLI, pinned in infra/package-requirements.txt, in a venv of its own: it pins boto3,
+# botocore and cryptography to other versions than moto's (installed into $(VENV) it would
+# downgrade the local stack's boto3). Same stamp rule as $(VENV).
+SAM_VENV := .venv-sam
+SAM      := $(SAM_VENV)/bin/sam
+
+$(SAM_VENV)/.installed: infra/package-requirements.txt
+	@test -x $(SAM_VENV)/bin/python || python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r infra/package-requirements.txt
 	@touch $@
+
+# `sam validate --lint` runs cfn-lint on the template (SAM transform included) and needs no
+# AWS credentials (only `sam validate` without --lint calls IAM) and no network. Run offline:
+# no telemetry; a profile of the caller's shell is ignored (SAM fails on one it cannot
+# find); --region fixes the region cfn-lint checks against; and SAM's weekly PyPI version
+# check (no setting turns it off) goes to a closed local port, so it fails at once, silently.
+SAM_OFFLINE := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE SAM_CLI_TELEMETRY=0 \
+	HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9
+
+deploy-check: $(SAM_VENV)/.installed ## sam validate --lint on template.yaml, offline (no credentials, no network)
+	$(SAM_OFFLINE) $(SAM) validate --lint --template template.yaml --region us-east-1
 
 # Release binaries for arm64 (cargo-lambda cross-compiles with zig). Needs the Rust target
 # aarch64-unknown-linux-gnu; it is added here if missing.
-package: $(VENV)/.package-installed ## sam build: arm64 release binaries in .aws-sam/build
+package: $(VENV)/.installed $(SAM_VENV)/.installed ## sam build: arm64 release binaries in .aws-sam/build
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	$(WITH_VENV_PATH) SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --template template.yaml
+	$(WITH_VENV_PATH) SAM_CLI_TELEMETRY=0 $(SAM) build --template template.yaml
 	@ls -l .aws-sam/build/*/bootstrap
 
 # ---------------------------------------------------------------------------

@@ -73,7 +73,7 @@ PRINCIPALS = (
         "approver",
         "LBLOCALAPPROVER",
         "lifeboat-local-approver",
-        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/LifeboatAdmin/approver",
+        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/LifeboatApprover/approver",
     ),
 )
 BY_KEY = {p.access_key_id: p for p in PRINCIPALS}

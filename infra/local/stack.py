@@ -11,6 +11,10 @@ The stack is two detached processes:
   127.0.0.1:$LIFEBOAT_LAMBDA_PORT (default 9077). The functions get the "local
   deployment" environment from ``infra/local/functions.env``.
 
+Once both answer, ``up`` deploys template.yaml's resources to moto (``provision.py``; what
+is created and under which names: ``local_stack.py``), or says they are already there,
+and prints them.
+
 Usage (normally through ``make up | down | status``; run with the project venv's
 python so that the launcher finds moto and cargo finds ``cargo-lambda``)::
 
@@ -458,6 +462,7 @@ def up(settings: Settings) -> int:
             keep.discard("cargo-lambda")
         if len(keep) == len(current):
             print(f"reusing local AWS stack in {settings.state_dir}")
+            deploy(settings)
             print_endpoints(settings)
             return EXIT_OK
 
@@ -504,8 +509,23 @@ def up(settings: Settings) -> int:
                 f"port {component.port}, log {component.log_file}"
             )
         print(f"local AWS stack up in {elapsed:.1f}s")
+        deploy(settings)
         print_endpoints(settings)
         return EXIT_OK
+
+
+def deploy(settings: Settings) -> None:
+    """Deploys template.yaml to the stack's moto unless it is there, and prints its
+    resources (provision.py; boto3 is loaded only here)."""
+    import provision
+
+    endpoint = f"http://{HOST}:{settings.moto_port}"
+    env_text = render_functions_env(settings)
+    try:
+        lines = provision.run(endpoint, env_text, settings.moto_port, settings.moto_port + 1)
+    except provision.ProvisionError as err:
+        raise StackError(f"local deployment: {err}") from None
+    print("\n".join(lines))
 
 
 def spawn(component: Component, env: dict[str, str]) -> subprocess.Popen[bytes]:

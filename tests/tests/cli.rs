@@ -271,3 +271,161 @@ async fn the_cli_reads_and_writes_through_the_http_api_as_each_principal() {
         "{audit}"
     );
 }
+
+fn approver(args: &[&str]) -> Output {
+    lifeboat("LBLOCALAPPROVER", "lifeboat-local-approver", args)
+}
+
+/// The tracker (the real function, through the local Lambda API) records the point
+/// available once RDS has it.
+async fn tracked(env: &TestEnv, point: &str) {
+    use lifeboat_ports::Catalog as _;
+    let id = lifeboat_domain::RecoveryPointId::parse(point).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let tick = serde_json::json!({"scheduledTime": chrono::Utc::now().to_rfc3339()}).to_string();
+        let (error, out) = env.invoke("track-recovery-points", &tick).await.unwrap();
+        assert_eq!(error, None, "{out}");
+        let point = env.catalog().get(&id).await.unwrap();
+        if point
+            .as_ref()
+            .is_some_and(lifeboat_domain::RecoveryPoint::is_restorable)
+        {
+            return;
+        }
+        assert!(started.elapsed() < lifeboat_tests::WAIT_LIMIT, "{point:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Two-person approval through the CLI binary and the HTTP API: a policy requiring approval,
+/// an on-demand backup, an overwrite restore that waits in pending-approval, refused to the
+/// requester's own approval, approved by the second principal, its token taken once by the
+/// requester and the restore confirmed with it; both acts on the audit trail.
+#[tokio::test]
+async fn an_overwrite_restore_is_approved_by_a_second_principal_through_the_cli() {
+    let env = TestEnv::local_deployment().await.unwrap();
+    let name = env.name("appr");
+    let doc = format!(
+        r#"{{"name": "{name}", "every": "1day", "rpo": "26h", "retain": 3,
+            "approval": {{"required": true, "approvers": ["arn:aws:sts::123456789012:assumed-role/LifeboatApprover/"]}}}}"#
+    );
+    let policy = file("policy.json", &doc);
+    json(&admin(&[
+        "--output",
+        "json",
+        "policies",
+        "put",
+        &name,
+        policy.to_str().unwrap(),
+    ]));
+    let db = env.name("apprdb");
+    let arn = env.create_instance(&db, &name).await.unwrap();
+    let taken = json(&operator(&[
+        "--output",
+        "json",
+        "backup",
+        "now",
+        &arn,
+        "--reason",
+        "before the overwrite",
+    ]));
+    assert!(taken.to_string().contains(&db), "{taken}");
+    let points = json(&viewer(&["--output", "json", "points", "list", "--resource", &arn]));
+    let point = points["items"][0]["id"].as_str().unwrap().to_owned();
+    tracked(&env, &point).await;
+
+    let preview = json(&admin(&[
+        "--output",
+        "json",
+        "restore",
+        "preview",
+        &point,
+        "--target",
+        &db,
+        "--overwrite",
+        "--allow-default-network",
+    ]));
+    assert!(preview.get("confirmationToken").is_none(), "{preview}");
+    assert_eq!(preview["approval"]["state"], "pending-approval", "{preview}");
+    let id = preview["approval"]["id"].as_str().unwrap().to_owned();
+    let restore = preview["restore"]["id"].as_str().unwrap().to_owned();
+
+    let pending = json(&approver(&[
+        "--output",
+        "json",
+        "approvals",
+        "list",
+        "--state",
+        "pending-approval",
+    ]));
+    assert!(pending.to_string().contains(&id), "{pending}");
+    // The requester cannot approve its own request (4: refused), nor take a token yet (6).
+    let out = admin(&["approvals", "approve", &id]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("second person"),
+        "{}",
+        text(&out)
+    );
+    let out = admin(&["approvals", "token", &id]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+
+    let decision = json(&approver(&[
+        "--output",
+        "json",
+        "approvals",
+        "approve",
+        &id,
+        "--reason",
+        "checked the point",
+    ]));
+    assert_eq!(decision["state"], "approved", "{decision}");
+    assert!(
+        decision["decidedBy"]
+            .as_str()
+            .unwrap()
+            .contains("LifeboatApprover/approver")
+    );
+    let out = approver(&["approvals", "token", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "only the requester gets the token: {}",
+        text(&out)
+    );
+    let issued = json(&admin(&["--output", "json", "approvals", "token", &id]));
+    let confirmation = issued["token"].as_str().unwrap().to_owned();
+    let out = admin(&["approvals", "token", &id]);
+    assert_eq!(out.status.code(), Some(6), "issued once: {}", text(&out));
+
+    let confirmed = json(&admin(&[
+        "--output",
+        "json",
+        "restore",
+        "confirm",
+        &restore,
+        "--token",
+        &confirmation,
+    ]));
+    assert_eq!(confirmed["restore"]["state"], "preserving-original", "{confirmed}");
+    assert_eq!(confirmed["restore"]["approval"], id.as_str(), "{confirmed}");
+
+    let audit = json(&admin(&["--output", "json", "audit", "--limit", "100"]));
+    let records = audit["items"].as_array().unwrap();
+    for (who, route) in [
+        ("LifeboatApprover/approver", "/approvals/{id}/approve"),
+        ("LifeboatAdmin/admin", "/approvals/{id}/token"),
+        ("LifeboatAdmin/admin", "/restores/{id}/confirm"),
+    ] {
+        assert!(
+            records.iter().any(|r| {
+                r["principal"].as_str().is_some_and(|p| p.contains(who))
+                    && r["route"] == route
+                    && r["phase"] == "answered"
+                    && matches!(r["status"].as_u64(), Some(200 | 202))
+            }),
+            "{who} {route}: {audit}"
+        );
+    }
+}
