@@ -245,6 +245,21 @@ async fn the_cli_reads_and_writes_through_the_http_api_as_each_principal() {
     let now = json(&viewer(&["--output", "json", "dr", "plans", "show", &plan_name]));
     assert_eq!(now["etag"], changed["etag"], "the stale write changed nothing");
 
+    // A failover's preview runs the pre-check (run-dr-step, read only) before any token:
+    // the database has no verified copy in the DR region, so it is refused (6), the reason
+    // named, and nothing is recorded or started.
+    let out = admin(&["dr", "failover", &plan_name]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("The pre-check refuses this failover")
+            && said.contains("no verified recovery point in us-west-2"),
+        "{}",
+        text(&out)
+    );
+    let executions = json(&viewer(&["--output", "json", "dr", "executions", "list", &plan_name]));
+    assert_eq!(executions["total"], 0, "{executions}");
+
     // Missing things and strangers get their own exit codes.
     let out = viewer(&["points", "show", "us-east-1/db/lb-no-such-point"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));

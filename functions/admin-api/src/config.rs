@@ -159,6 +159,10 @@ pub struct AdminConfig {
     /// `DR_STATE_MACHINE_ARN`: the DR state machine `POST /dr/executions` starts (absent:
     /// that route answers 503).
     pub dr_state_machine_arn: Option<String>,
+    /// `DR_STEP_FUNCTION`: name or ARN of run-dr-step, which previews a failover or failback
+    /// (the pre-check's checks and the chosen sources) before any token is issued. Required
+    /// with `DR_STATE_MACHINE_ARN`.
+    pub dr_step_function: Option<String>,
     /// `STORAGE_PRICES` over the built-in list prices: `GET /metrics`' cost estimate.
     pub prices: lifeboat_domain::cost::PriceBook,
     /// `DASHBOARD_ORIGIN`: the dashboard's origin (`https://<host>`), allowed to read the
@@ -205,6 +209,13 @@ impl AdminConfig {
             lifeboat_domain::cost::PriceBook::default()
         });
         let dashboard_origin = get("DASHBOARD_ORIGIN").filter(|v| !v.trim().is_empty());
+        let dr_state_machine_arn = get("DR_STATE_MACHINE_ARN").filter(|v| !v.trim().is_empty());
+        let dr_step_function = get("DR_STEP_FUNCTION").filter(|v| !v.trim().is_empty());
+        if dr_state_machine_arn.is_some() && dr_step_function.is_none() {
+            problems.push(
+                "DR_STEP_FUNCTION is not set: with DR_STATE_MACHINE_ARN, failover and failback previews run run-dr-step's pre-check".into(),
+            );
+        }
         if let Some(o) = &dashboard_origin
             && !is_origin(o)
         {
@@ -218,7 +229,8 @@ impl AdminConfig {
                 create_snapshots_function,
                 signing_key_secret_id,
                 token_validity: Duration::minutes(minutes),
-                dr_state_machine_arn: get("DR_STATE_MACHINE_ARN").filter(|v| !v.trim().is_empty()),
+                dr_state_machine_arn,
+                dr_step_function,
                 prices,
                 dashboard_origin,
             })

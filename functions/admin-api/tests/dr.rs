@@ -319,3 +319,45 @@ async fn a_busy_plan_and_a_mode_its_site_refuses_are_different_errors_and_tokens
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["title"], "Another execution of the plan is running");
 }
+
+/// A failover's preview runs run-dr-step's pre-check first: a problem it finds refuses the
+/// failover before any token is issued, every problem listed; passed, the preview shows the
+/// checks and where each database comes back from.
+#[tokio::test]
+async fn a_failover_preview_runs_the_precheck_before_any_token() {
+    let w = world().await;
+    let failover = body("orders-dr", "failover", None);
+    *w.invoker.reply.lock().unwrap() = Some(Ok(lifeboat_ports::lambda::Invocation {
+        function_error: None,
+        payload: json!({"checks": [], "problems": [
+            "orders: no verified recovery point in us-west-2",
+            "prechecks.kms_key_id: key k is not usable in us-west-2"], "sources": []})
+        .to_string()
+        .into_bytes(),
+    }));
+    let r = w.call(Some(ADMIN), "POST", "/dr/executions", Some(&failover)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["title"], "The pre-check refuses this failover");
+    assert_eq!(r.body["errors"].as_array().unwrap().len(), 2, "{}", r.body);
+    assert!(r.body.get("token").is_none());
+    let calls = w.invoker.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.last().unwrap(),
+        &(
+            crate::common::DR_STEP_FUNCTION.to_owned(),
+            json!({"preview": {"plan": "orders-dr", "mode": "failover"}})
+        )
+    );
+
+    let r = w.call(Some(ADMIN), "POST", "/dr/executions", Some(&failover)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["preview"]["sources"][0]["database"], "orders", "{}", r.body);
+    assert!(
+        r.body["preview"]["checks"][0]
+            .as_str()
+            .unwrap()
+            .contains("verified recovery point")
+    );
+    assert!(r.body["token"].is_string());
+    assert!(w.starter.started.lock().unwrap().is_empty());
+}

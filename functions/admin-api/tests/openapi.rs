@@ -138,6 +138,32 @@ fn every_route_is_documented_and_nothing_else() {
     assert_eq!(documented, table);
 }
 
+/// Every route of the table is an API event of the deployed function (template.yaml), and
+/// nothing else: a route without its event would be unreachable on AWS.
+#[test]
+fn every_route_is_an_event_of_the_deployed_function() {
+    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(path).unwrap();
+    let start = template.find("\n  AdminApiFunction:").unwrap();
+    let block = &template[start..];
+    let events = &block[block.find("      Events:").unwrap()..block.find("      Policies:").unwrap()];
+    let mut deployed: Vec<(String, String)> = events
+        .lines()
+        .filter_map(|l| {
+            let path = l.split("Path: ").nth(1)?.split(',').next()?.trim().trim_matches('"');
+            let method = l.split("Method: ").nth(1)?.trim_end_matches('}').trim();
+            Some((method.to_owned(), path.to_owned()))
+        })
+        .collect();
+    let mut table: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.pattern.to_owned()))
+        .collect();
+    deployed.sort();
+    table.sort();
+    assert_eq!(deployed, table);
+}
+
 #[tokio::test]
 async fn answers_validate_against_the_document() {
     let doc = document();

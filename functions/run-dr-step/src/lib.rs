@@ -31,6 +31,7 @@ mod steps;
 
 pub use config::DrConfig;
 pub use request::{ExecutionInput, StepRequest};
+pub use steps::PreviewRequest;
 
 pub const FUNCTION: &str = "run-dr-step";
 /// Tags on everything a DR execution creates.
@@ -83,6 +84,12 @@ pub async fn handle_with(
     event: LambdaEvent<Value>,
     sink: &dyn MetricsSink,
 ) -> Result<Value, FunctionError> {
+    // The admin API's preview of a failover or failback: read only, no step.
+    if let Some(preview) = event.payload.get("preview") {
+        let request: steps::PreviewRequest = serde_json::from_value(preview.clone())
+            .map_err(|e| FunctionError::invalid(format!("preview: expected {{\"plan\", \"mode\"}}: {e}")))?;
+        return steps::preview(deps, &request).await;
+    }
     let mut metrics = Metrics::new(FUNCTION, &event.context.request_id, deps.clock.now());
     let result = match StepRequest::parse(&event.payload) {
         Ok(req) => {

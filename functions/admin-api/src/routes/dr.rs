@@ -130,8 +130,55 @@ async fn may_start(deps: &Deps, plan: &DrPlan, mode: Mode) -> Result<(), Problem
     Ok(())
 }
 
+/// run-dr-step's preview of `mode` on `plan`: every check its pre-check makes, read only,
+/// and where each database would come back from. A problem refuses the request here,
+/// before any token (409, each problem listed).
+async fn precheck(deps: &Deps, plan: &DrPlan, mode: Mode) -> Result<Value, Problem> {
+    let function = deps.admin.dr_step_function.as_deref().ok_or_else(|| {
+        Problem::new(503, "DR is not configured").detail("this deployment has no DR step function (DR_STEP_FUNCTION)")
+    })?;
+    let payload = json!({"preview": {"plan": plan.name, "mode": mode.as_str()}}).to_string();
+    let out = deps
+        .invoker
+        .invoke(function, payload.as_bytes())
+        .await
+        .map_err(|e| Problem::from_port(&e))?;
+    let answer: Value = serde_json::from_slice(&out.payload).unwrap_or(Value::Null);
+    if out.function_error.is_some() {
+        let message = answer["errorMessage"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect::<String>();
+        return Err(match answer["errorType"].as_str() {
+            Some("NotFound" | "Misconfigured" | "Invalid") => {
+                Problem::new(409, format!("The pre-check refuses this {}", mode.as_str())).detail(message)
+            }
+            _ => Problem::internal(format!("DR preview failed: {answer}")),
+        });
+    }
+    let (Some(checks), Some(problems)) = (answer["checks"].as_array(), answer["problems"].as_array()) else {
+        return Err(Problem::internal(format!(
+            "DR preview answered without checks and problems: {answer}"
+        )));
+    };
+    if !problems.is_empty() {
+        let refused = Problem::new(409, format!("The pre-check refuses this {}", mode.as_str())).detail(format!(
+            "plan {}: {} problem(s); nothing was started and no token issued",
+            plan.name,
+            problems.len()
+        ));
+        return Err(problems.iter().fold(refused, |p, why| {
+            p.with_error("precheck", why.as_str().unwrap_or_default())
+        }));
+    }
+    tracing::info!(plan = %plan.name, mode = mode.as_str(), checks = checks.len(), "DR preview passed");
+    Ok(answer)
+}
+
 /// What a failover or failback would do, shown before its token.
-fn preview(plan: &DrPlan, mode: Mode) -> Value {
+fn preview_of(plan: &DrPlan, mode: Mode) -> Value {
     let databases: Vec<Value> = plan
         .databases
         .iter()
@@ -181,6 +228,18 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
     if mode != Mode::Drill {
         let key = deps.key.key().await.map_err(|e| Problem::from_port(&e))?;
         let now = deps.now();
+        // Before any token or approval request: the pre-check's own checks, read only.
+        let checked = if body.token.is_none() {
+            precheck(deps, &plan, mode).await?
+        } else {
+            Value::Null
+        };
+        let preview = |plan: &DrPlan| {
+            let mut p = preview_of(plan, mode);
+            p["checks"] = checked["checks"].clone();
+            p["sources"] = checked["sources"].clone();
+            p
+        };
         match (&body.token, approval) {
             (None, Some(rule)) => {
                 let subject = ApprovalSubject::Dr {
@@ -190,7 +249,7 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
                 let request = approvals::open(deps, call, subject, digest(&plan, mode)?, rule).await?;
                 // The preview, as without approval, with the approval request instead of a token.
                 return ApiResponse::ok(json!({
-                    "preview": preview(&plan, mode),
+                    "preview": preview(&plan),
                     "approval": approvals::view(&request, now),
                     "next": format!("a second person approves: POST /approvals/{}/approve; then POST /approvals/{}/token", request.id, request.id),
                 }));
@@ -207,7 +266,7 @@ pub async fn start(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem>
                 )
                 .map_err(|e| Problem::internal(e.to_string()))?;
                 return ApiResponse::ok(json!({
-                    "preview": preview(&plan, mode),
+                    "preview": preview(&plan),
                     "token": token,
                     "expires_at": claims.expires_at,
                     "confirm": "POST /dr/executions again with the same plan and mode and this token",

@@ -48,9 +48,18 @@ impl Invoker for FakeInvoker {
             .unwrap()
             .push((function.to_owned(), serde_json::from_slice(payload).unwrap()));
         self.reply.lock().unwrap().take().unwrap_or_else(|| {
+            // run-dr-step previews a failover: its checks pass, each database from its copy.
+            let payload = if function == DR_STEP_FUNCTION {
+                json!({"checks": ["orders: verified recovery point in us-west-2"], "problems": [],
+                       "sources": [{"database": "orders", "source": {"dr-snapshot": {}}, "reason": "newest verified copy"}]})
+                .to_string()
+                .into_bytes()
+            } else {
+                br#"{"created": 1}"#.to_vec()
+            };
             Ok(Invocation {
                 function_error: None,
-                payload: br#"{"created": 1}"#.to_vec(),
+                payload,
             })
         })
     }
@@ -80,6 +89,7 @@ impl ExecutionStarter for FakeStarter {
     }
 }
 
+pub const DR_STEP_FUNCTION: &str = "run-dr-step";
 pub const DR_STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:lifeboat-dr";
 
 pub struct World {
@@ -118,6 +128,7 @@ impl World {
             "CREATE_SNAPSHOTS_FUNCTION" => Some("create-snapshots".into()),
             "SIGNING_KEY_SECRET_ID" => Some("lifeboat/confirm-key".into()),
             "DR_STATE_MACHINE_ARN" => Some(DR_STATE_MACHINE.into()),
+            "DR_STEP_FUNCTION" => Some(DR_STEP_FUNCTION.into()),
             _ => None,
         })
         .unwrap();

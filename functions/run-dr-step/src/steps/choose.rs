@@ -2,9 +2,11 @@
 
 use lifeboat::app::PointUpdateError;
 use lifeboat::{ErrorType, FunctionError};
-use lifeboat_domain::ResourceRef;
 use lifeboat_domain::dr::execution::{SourceFacts, choose_source, resource_name};
+use lifeboat_domain::dr::plan::ProtectedDb;
 use lifeboat_domain::dr::{DrExecution, DrPlan, Mode, Phase, Source};
+use lifeboat_domain::{RecoveryPoint, ResourceRef};
+use lifeboat_ports::dr::DbInfo;
 use lifeboat_ports::dr::Site;
 
 use super::points::{newest_table_backup, newest_table_copy, newest_verified_point};
@@ -125,33 +127,9 @@ pub(super) async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
             chosen.push(format!("{}: DR-side snapshot", db.id));
             continue;
         }
-        let source_info = deps.databases.describe(&plan.source_region, db.kind, &db.id).await;
-        let info = source_info.as_ref().ok().and_then(Option::as_ref);
-        let healthy = info.is_some_and(lifeboat_ports::dr::DbInfo::is_available);
-        let pitr_window = info.and_then(|i| {
-            let latest = i.latest_restorable?;
-            let days = i64::from(i.backup_retention_days.filter(|d| *d > 0)?);
-            Some((latest - chrono::Duration::days(days), latest))
-        });
-        let replica_available = match &db.read_replica {
-            Some(r) => deps
-                .databases
-                .describe(&plan.dr_region, db.kind, r)
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
-            None => false,
-        };
-        let dr_copy = newest_verified_point(deps, &db.arn, &plan.dr_region).await?;
-        let facts = SourceFacts {
-            source_healthy: healthy,
-            pitr_window,
-            replica_available,
-            newest_dr_copy: dr_copy
-                .as_ref()
-                .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)),
-        };
+        let (facts, source_info, dr_copy) = source_facts(deps, plan, &db).await?;
+        let info = source_info.as_ref();
+        let healthy = facts.source_healthy;
         let (source, reason) = choose_source(exec.mode, &db, &facts, exec.reference_time, now);
         let Some(source) = source else {
             return Err(FunctionError::not_found(format!("{}: {reason}", db.id)));
@@ -195,6 +173,47 @@ pub(super) async fn choose(deps: &Deps, plan: &DrPlan, exec: &mut DrExecution) -
         PointUpdateError::Missing => FunctionError::not_found("a chosen recovery point vanished"),
     })?;
     Ok((true, chosen.join("; ")))
+}
+
+/// What decides where `db` comes back from: the source as RDS describes it now (its health
+/// and point-in-time window), its DR-region replica, its newest verified copy in the DR
+/// region. Read only: the preview of a failover asks the same.
+pub(super) async fn source_facts(
+    deps: &Deps,
+    plan: &DrPlan,
+    db: &ProtectedDb,
+) -> Result<(SourceFacts, Option<DbInfo>, Option<RecoveryPoint>), FunctionError> {
+    let info = deps
+        .databases
+        .describe(&plan.source_region, db.kind, &db.id)
+        .await
+        .ok()
+        .flatten();
+    let pitr_window = info.as_ref().and_then(|i| {
+        let latest = i.latest_restorable?;
+        let days = i64::from(i.backup_retention_days.filter(|d| *d > 0)?);
+        Some((latest - chrono::Duration::days(days), latest))
+    });
+    let replica_available = match &db.read_replica {
+        Some(r) => deps
+            .databases
+            .describe(&plan.dr_region, db.kind, r)
+            .await
+            .ok()
+            .flatten()
+            .is_some(),
+        None => false,
+    };
+    let dr_copy = newest_verified_point(deps, &db.arn, &plan.dr_region).await?;
+    let facts = SourceFacts {
+        source_healthy: info.as_ref().is_some_and(DbInfo::is_available),
+        pitr_window,
+        replica_available,
+        newest_dr_copy: dr_copy
+            .as_ref()
+            .map(|rp| (rp.id.to_string(), rp.snapshot_name.clone(), rp.created_at)),
+    };
+    Ok((facts, info, dr_copy))
 }
 
 /// Failback: a fresh snapshot of database `i`'s DR-side database (as the site records

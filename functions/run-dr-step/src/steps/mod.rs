@@ -6,6 +6,7 @@ mod finish;
 mod holds;
 mod points;
 mod precheck;
+mod preview;
 mod restore;
 mod restore_tables;
 mod switch;
@@ -15,6 +16,8 @@ mod validate;
 
 pub(crate) use compensate::compensate;
 pub(crate) use precheck::precheck;
+pub use preview::PreviewRequest;
+pub(crate) use preview::preview;
 
 use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::dr::{Action, DrExecution, DrPlan, ExecStatus, lease_name};

@@ -243,14 +243,14 @@ async fn precheck_leased(
 
 /// What the pre-check found: what passed, and what refuses the start.
 #[derive(Debug, Default)]
-struct Findings {
-    checks: Vec<String>,
-    problems: Vec<String>,
+pub(super) struct Findings {
+    pub(super) checks: Vec<String>,
+    pub(super) problems: Vec<String>,
 }
 
 /// The databases: a verified recovery point within the RPO in the DR region, the class of
 /// a restored Aurora cluster's writer; for a failback, the source region answering.
-async fn check_databases(
+pub(super) async fn check_databases(
     deps: &Deps,
     req: &StepRequest,
     plan: &DrPlan,
@@ -332,7 +332,7 @@ async fn check_databases(
     Ok(())
 }
 
-async fn check_tables(
+pub(super) async fn check_tables(
     deps: &Deps,
     req: &StepRequest,
     plan: &DrPlan,
@@ -391,7 +391,12 @@ async fn check_tables(
     Ok(())
 }
 
-async fn check_data(deps: &Deps, plan: &DrPlan, now: DateTime<Utc>, f: &mut Findings) -> Result<(), FunctionError> {
+pub(super) async fn check_data(
+    deps: &Deps,
+    plan: &DrPlan,
+    now: DateTime<Utc>,
+    f: &mut Findings,
+) -> Result<(), FunctionError> {
     // S3 data: the newest backup run must exist, be verified and be within the RPO (a
     // failback reads the same backups: they live in the backup region).
     if plan.prechecks.recovery_point {
@@ -428,7 +433,7 @@ async fn check_data(deps: &Deps, plan: &DrPlan, now: DateTime<Utc>, f: &mut Find
 }
 
 /// The KMS keys, a failback's quiesce, the switch's scope, the subnet group and the quotas.
-async fn check_keys_and_capacity(
+pub(super) async fn check_keys_and_capacity(
     deps: &Deps,
     req: &StepRequest,
     plan: &DrPlan,
