@@ -117,8 +117,26 @@ pub fn restore_deps(env: &TestEnv, settings: S3Settings) -> restore_objects::Dep
         target: store(env, PRIMARY, settings.tuning),
         backup: store(env, DR, settings.tuning),
         settings,
+        confirmations: confirmations(env),
     }
 }
+
+/// The signing-key secret of the local deployment (`make up` creates it) and the catalog
+/// table's audit trail, as restore-objects and backup-config have them deployed.
+pub fn confirmations(env: &TestEnv) -> lifeboat::confirm::Confirmations {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.primary);
+    lifeboat::confirm::Confirmations {
+        keys: Arc::new(lifeboat_aws::keys::SecretSigningKeys::new(
+            aws_sdk_secretsmanager::Client::new(&env.primary),
+            Some(SIGNING_SECRET.to_owned()),
+        )),
+        catalog: Arc::new(env.catalog()),
+        audit: Arc::new(lifeboat_aws::admin::DynamoDbAdminStore::new(dynamodb, &env.table)),
+    }
+}
+
+/// The local deployment's confirmation-token signing key (infra/local/functions.env).
+pub const SIGNING_SECRET: &str = "lifeboat/confirm-signing-key";
 
 /// Puts `body` at `key` (a user's write, or one behind Lifeboat's back); returns the version id.
 pub async fn put(env: &TestEnv, region: &str, bucket: &str, key: &str, body: &[u8]) -> Result<Option<String>> {

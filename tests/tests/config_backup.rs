@@ -185,6 +185,7 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     let bak = env.name("cfg-bak");
     backup_bucket(&env, &bak).await.unwrap();
     let deps = Deps {
+        confirmations: lifeboat_tests::s3::confirmations(&env),
         catalog: Arc::new(env.catalog()),
         clock: Arc::new(SystemClock),
         config: Arc::new(AwsConfigStore::new(&env.primary)),
@@ -235,13 +236,12 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     assert_eq!(verified.run, done.run);
 
     // Over the original without `overwrite`: refused, nothing written.
-    let restore = |names: Vec<String>, rename: Option<Rename>, overwrite: bool, dry_run: bool| Request::Restore {
-        bundle: bundle.clone(),
-        run: None,
-        names,
-        rename,
-        overwrite,
-        dry_run,
+    let asked = |names: Vec<String>, rename: Option<Rename>, overwrite: bool, dry_run: bool| {
+        serde_json::json!({"action": "restore", "bundle": bundle, "names": names, "overwrite": overwrite,
+            "dryRun": dry_run, "rename": rename.map(|r| serde_json::json!({"from": r.from, "to": r.to}))})
+    };
+    let restore = |names: Vec<String>, rename: Option<Rename>, overwrite: bool, dry_run: bool| {
+        Request::parse(&asked(names, rename, overwrite, dry_run)).unwrap()
     };
     let refused = backup_config::run(&deps, &restore(vec![], None, false, false))
         .await
@@ -295,9 +295,31 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
         .send()
         .await
         .unwrap();
-    backup_config::run(&deps, &restore(vec![format!("{path}db-password")], None, true, false))
+    // Over the items themselves needs the admin API's token for this exact request: refused
+    // without it, nothing written.
+    let over = asked(vec![format!("{path}db-password")], None, true, false);
+    let refused = backup_config::run(&deps, &Request::parse(&over).unwrap())
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorType::Invalid, "{refused}");
+    assert!(refused.message.contains("POST /confirmations"), "{refused}");
+    let (status, _, issued) = lifeboat_tests::api::call(
+        &env,
+        &lifeboat_tests::api::request(
+            "POST",
+            "/confirmations",
+            "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/alice",
+            Some(&serde_json::json!({"function": "backup-config", "request": over})),
+            &format!("{}-confirm", env.prefix),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+    let confirmed = Request::parse(&issued["invoke"]).unwrap();
+    backup_config::run(&deps, &confirmed).await.unwrap();
+    // Single use: the same request again is refused.
+    let again = backup_config::run(&deps, &confirmed).await.unwrap_err();
+    assert!(again.message.contains("already used"), "{again}");
     let now = ssm
         .get_parameter()
         .name(format!("{path}db-password"))

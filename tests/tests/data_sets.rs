@@ -70,6 +70,7 @@ async fn the_schedule_backs_up_a_data_set_and_retention_expires_what_no_kept_run
         &[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DURATION", "3s")],
     );
     let config = backup_config::Deps {
+        confirmations: lifeboat_tests::s3::confirmations(&env),
         catalog: Arc::new(env.catalog()),
         clock: Arc::new(lifeboat_ports::SystemClock),
         config: Arc::new(lifeboat_aws::config_store::AwsConfigStore::new(&env.primary)),

@@ -119,6 +119,8 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
             overwrite: false,
             dry_run: false,
             tier: None,
+            confirmation: None,
+            payload: serde_json::Value::Null,
         };
         let out = restore_objects::run(&restore, &req).await.unwrap();
         assert_eq!(out.run, report.run);
@@ -131,6 +133,51 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
         }
         assert_eq!(&got, want, "restore as of {}", point.created_at);
     }
+    // Over the original keys, as of run 1: refused without the admin API's token for this
+    // exact request, nothing written; with it, docs/1.txt is version 1 again (version 2
+    // stays in its history), and the act is on the audit trail with who confirmed it.
+    let point = env.catalog().get(&r1.recovery_point).await.unwrap().unwrap();
+    let over = serde_json::json!({"bucket": src, "prefix": "docs/", "asOf": point.created_at,
+        "keys": ["docs/1.txt"], "target": {"bucket": src}, "overwrite": true});
+    let refused = restore_objects::run(&restore, &restore_objects::RestoreRequest::parse(&over).unwrap())
+        .await
+        .unwrap_err();
+    assert!(refused.message.contains("POST /confirmations"), "{refused}");
+    assert_eq!(
+        get(&env, PRIMARY, &src, "docs/1.txt", None).await.unwrap(),
+        b"version 2 of 1"
+    );
+    let admin = "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/alice";
+    let (status, _, issued) = lifeboat_tests::api::call(
+        &env,
+        &lifeboat_tests::api::request(
+            "POST",
+            "/confirmations",
+            admin,
+            Some(&serde_json::json!({"function": "restore-objects", "request": over})),
+            &format!("{}-confirm", env.prefix),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+    let confirmed = restore_objects::RestoreRequest::parse(&issued["invoke"]).unwrap();
+    restore_objects::run(&restore, &confirmed).await.unwrap();
+    assert_eq!(
+        get(&env, PRIMARY, &src, "docs/1.txt", None).await.unwrap(),
+        b"version 1 of 1"
+    );
+    let audit = lifeboat_aws::admin::DynamoDbAdminStore::new(aws_sdk_dynamodb::Client::new(&env.primary), &env.table);
+    let trail = lifeboat_ports::admin::AuditLog::page(&audit, 10, None).await.unwrap();
+    assert!(
+        trail
+            .records
+            .iter()
+            .any(|r| r.phase == "confirmed" && r.principal == admin && r.route == "restore-objects"),
+        "{trail:?}"
+    );
+    let again = restore_objects::run(&restore, &confirmed).await.unwrap_err();
+    assert!(again.message.contains("already used"), "{again}");
+
     // The catalog knows the runs as recovery points of the prefix.
     let runs = lifeboat::object_store::runs::completed_runs(&env.catalog(), &format!("arn:aws:s3:::{src}/docs/"))
         .await

@@ -247,6 +247,8 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         overwrite: false,
         dry_run: false,
         tier: Some(RestoreTier::Bulk),
+        confirmation: None,
+        payload: serde_json::Value::Null,
     };
     let first = restore_objects::run(&restore_deps(&env, s.clone()), &req)
         .await

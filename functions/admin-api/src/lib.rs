@@ -100,6 +100,7 @@ pub enum Handler {
     Approve,
     Deny,
     ApprovalToken,
+    Confirmation,
 }
 
 /// One row of the route table.
@@ -293,6 +294,13 @@ pub const ROUTES: &[Route] = &[
         pattern: "/approvals/{id}/token",
         min_role: Role::Operator,
         handler: Handler::ApprovalToken,
+    },
+    // A token for a destructive request invoked directly (restore-objects, backup-config).
+    Route {
+        method: "POST",
+        pattern: "/confirmations",
+        min_role: Role::Admin,
+        handler: Handler::Confirmation,
     },
 ];
 
@@ -642,6 +650,7 @@ async fn run(
         Handler::Approve => routes::approvals::approve(deps, &call).await,
         Handler::Deny => routes::approvals::deny(deps, &call).await,
         Handler::ApprovalToken => routes::approvals::token(deps, &call).await,
+        Handler::Confirmation => routes::confirmations::create(deps, &call).await,
     }
 }
 

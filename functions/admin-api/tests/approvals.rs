@@ -329,3 +329,61 @@ async fn a_policy_change_that_weakens_waits_and_one_that_strengthens_does_not() 
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(stored(&w).await["retention"]["last"], 14);
 }
+
+/// `POST /confirmations`: an admin gets a token for one destructive request invoked
+/// directly (restore-objects over the original keys, backup-config over the items); other
+/// requests and other functions get none.
+#[tokio::test]
+async fn a_token_for_a_direct_destructive_request_is_issued_to_an_admin_for_that_request_only() {
+    let w = World::new();
+    let over = json!({"bucket": "photos", "prefix": "2026/", "asOf": "2026-11-23T18:30:00Z",
+                      "target": {"bucket": "photos"}, "overwrite": true});
+    let ask = |function: &str, request: &Value| json!({"function": function, "request": request}).to_string();
+    let r = w
+        .call(
+            Some(OPERATOR),
+            "POST",
+            "/confirmations",
+            Some(&ask("restore-objects", &over)),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let mut safe = over.clone();
+    safe["overwrite"] = json!(false);
+    for (function, request) in [("restore-objects", &safe), ("expire-recovery-points", &over)] {
+        let r = w
+            .call(Some(ADMIN), "POST", "/confirmations", Some(&ask(function, request)))
+            .await;
+        assert_eq!(r.status, 400, "{function}: {}", r.body);
+    }
+    let r = w
+        .call(
+            Some(ADMIN),
+            "POST",
+            "/confirmations",
+            Some(&ask("restore-objects", &over)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.body["token"].as_str().unwrap();
+    assert_eq!(r.body["invoke"]["confirmation"], token);
+    let key = SigningKey::new(vec![42; 32]).unwrap();
+    let claims = confirm::verify_issued(
+        &key,
+        token,
+        &confirm::invocation_digest("restore-objects", &r.body["invoke"]),
+        w.deps.now(),
+    )
+    .unwrap();
+    assert_eq!(claims.principal, ADMIN);
+    // Bound to that request: another one does not match.
+    assert!(
+        confirm::verify_issued(
+            &key,
+            token,
+            &confirm::invocation_digest("restore-objects", &safe),
+            w.deps.now()
+        )
+        .is_err()
+    );
+}

@@ -55,6 +55,9 @@ pub struct Deps {
     pub settings: S3Settings,
     /// `CONFIG_KMS_KEY_ID`: the KMS key the data keys are generated under.
     pub kms_key_id: String,
+    /// Writing items back over themselves needs a token the admin API issued; it is spent
+    /// and put on the audit trail here.
+    pub confirmations: lifeboat::confirm::Confirmations,
 }
 
 impl std::fmt::Debug for Deps {
@@ -106,6 +109,13 @@ pub enum Request {
         overwrite: bool,
         #[serde(default)]
         dry_run: bool,
+        /// Writing over the items themselves: the token the admin API issued for this
+        /// exact request (`POST /confirmations`), single use.
+        #[serde(default)]
+        confirmation: Option<String>,
+        /// The request as it came, which the confirmation token is bound to.
+        #[serde(skip)]
+        payload: Value,
     },
 }
 
@@ -127,11 +137,14 @@ impl Request {
     }
 
     pub fn parse(event: &Value) -> Result<Self, FunctionError> {
-        let req: Self = serde_json::from_value(event.clone()).map_err(|e| {
+        let mut req: Self = serde_json::from_value(event.clone()).map_err(|e| {
             FunctionError::invalid(format!(
                 "expected {{\"action\": \"backup\" | \"verify\" | \"restore\", \"bundle\", …}}: {e}"
             ))
         })?;
+        if let Self::Restore { payload, .. } = &mut req {
+            payload.clone_from(event);
+        }
         let mut problems = Vec::new();
         let bundle = match &req {
             Self::Backup { bundle, .. } | Self::Verify { bundle, .. } | Self::Restore { bundle, .. } => bundle,
@@ -235,8 +248,8 @@ impl Function for BackupConfig {
         Ok(req)
     }
 
-    async fn run(deps: &Deps, req: Request, _: &mut Invocation) -> Result<Report, FunctionError> {
-        run(deps, &req).await
+    async fn run(deps: &Deps, req: Request, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+        run_as(deps, &req, invocation.run_id()).await
     }
 }
 
@@ -245,6 +258,11 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Report, Fu
 }
 
 pub async fn run(deps: &Deps, req: &Request) -> Result<Report, FunctionError> {
+    run_as(deps, req, &uuid::Uuid::new_v4().to_string()).await
+}
+
+/// [`run`] as the invocation `run_id` (the audit trail names it).
+pub async fn run_as(deps: &Deps, req: &Request, run_id: &str) -> Result<Report, FunctionError> {
     match req {
         Request::Backup {
             bundle,
@@ -261,17 +279,20 @@ pub async fn run(deps: &Deps, req: &Request) -> Result<Report, FunctionError> {
             rename,
             overwrite,
             dry_run,
+            payload,
+            ..
         } => {
-            restore(
-                deps,
+            let asked = RestoreAsk {
                 bundle,
-                run.as_deref(),
+                run: run.as_deref(),
                 names,
-                rename.as_ref(),
-                *overwrite,
-                *dry_run,
-            )
-            .await
+                rename: rename.as_ref(),
+                overwrite: *overwrite,
+                dry_run: *dry_run,
+                payload,
+                run_id,
+            };
+            restore(deps, &asked).await
         }
     }
 }
@@ -470,16 +491,28 @@ async fn verify(deps: &Deps, bundle: &str, run: Option<&str>) -> Result<Report, 
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn restore(
-    deps: &Deps,
-    bundle: &str,
-    run: Option<&str>,
-    names: &[String],
-    rename: Option<&Rename>,
+/// A restore as asked: what to restore, and the request its confirmation is bound to.
+struct RestoreAsk<'a> {
+    bundle: &'a str,
+    run: Option<&'a str>,
+    names: &'a [String],
+    rename: Option<&'a Rename>,
     overwrite: bool,
     dry_run: bool,
-) -> Result<Report, FunctionError> {
+    payload: &'a Value,
+    run_id: &'a str,
+}
+
+async fn restore(deps: &Deps, ask: &RestoreAsk<'_>) -> Result<Report, FunctionError> {
+    let RestoreAsk {
+        bundle,
+        run,
+        names,
+        rename,
+        overwrite,
+        dry_run,
+        ..
+    } = *ask;
     let rp = find_run(deps, bundle, run).await?;
     let run = rp.snapshot_name.clone();
     let Some(mref) = rp.manifest().cloned() else {
@@ -532,6 +565,14 @@ async fn restore(
         }
     }
     if !dry_run {
+        if !over.is_empty() {
+            // Before the first write over an item: the admin API's token for this exact
+            // request, spent and audited.
+            let what = format!("restoring config bundle {bundle} ({run}) over {} item(s)", over.len());
+            deps.confirmations
+                .spend(FUNCTION, ask.payload, &what, ask.run_id, deps.clock.now())
+                .await?;
+        }
         for (item, target) in &chosen {
             deps.config.put(item, target).await?;
         }

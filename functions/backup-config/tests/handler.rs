@@ -74,8 +74,10 @@ fn deps(config: &Arc<Unreachable>) -> (Deps, Arc<InMemoryObjectStore>) {
         _ => None,
     })
     .unwrap();
+    let catalog = Arc::new(InMemoryCatalog::new());
     let deps = Deps {
-        catalog: Arc::new(InMemoryCatalog::new()),
+        confirmations: lifeboat_testkit::keys::confirmations(catalog.clone()).0,
+        catalog,
         clock: Arc::new(ManualClock::new(now())),
         config: config.clone(),
         keys: config.clone(),

@@ -4,10 +4,12 @@ use restore_objects::{Deps, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (ports, _config, sdk) = lifeboat_aws::wiring::cold_start().await?;
+    let (ports, config, sdk) = lifeboat_aws::wiring::cold_start().await?;
     let settings = S3Settings::from_env()?;
     let (target, backup) = lifeboat_aws::s3::stores(&sdk, &settings);
+    let confirmations = lifeboat_aws::wiring::confirmations(&sdk, &ports, &config)?;
     let deps = Deps {
+        confirmations,
         catalog: ports.catalog,
         target,
         backup,

@@ -40,6 +40,9 @@ pub struct Deps {
     /// S3 in the backup region.
     pub backup: Arc<dyn ObjectStore>,
     pub settings: S3Settings,
+    /// Writing over the original keys needs a token the admin API issued; it is spent and
+    /// put on the audit trail here.
+    pub confirmations: lifeboat::confirm::Confirmations,
 }
 
 impl std::fmt::Debug for Deps {
@@ -75,6 +78,13 @@ pub struct RestoreRequest {
     /// Retrieval tier for archived objects (default Standard).
     #[serde(default)]
     pub tier: Option<RestoreTier>,
+    /// Writing over the original keys: the token the admin API issued for this exact
+    /// request (`POST /confirmations`), single use.
+    #[serde(default)]
+    pub confirmation: Option<String>,
+    /// The request as it came, which the confirmation token is bound to.
+    #[serde(skip)]
+    pub payload: Value,
 }
 
 impl RestoreRequest {
@@ -82,8 +92,9 @@ impl RestoreRequest {
         if !event.is_object() {
             return Err(FunctionError::invalid("expected a restore request object"));
         }
-        let req: Self = serde_json::from_value(event.clone())
+        let mut req: Self = serde_json::from_value(event.clone())
             .map_err(|e| FunctionError::invalid(format!("malformed restore request: {e}")))?;
+        req.payload = event.clone();
         check_bucket(&req.bucket).map_err(FunctionError::invalid)?;
         check_prefix(&req.prefix).map_err(FunctionError::invalid)?;
         if let Some(t) = &req.target {
@@ -176,8 +187,12 @@ impl Function for RestoreObjects {
         RestoreRequest::parse(payload)
     }
 
-    async fn run(deps: &Deps, req: RestoreRequest, _: &mut Invocation) -> Result<RestoreReport, FunctionError> {
-        run(deps, &req).await
+    async fn run(
+        deps: &Deps,
+        req: RestoreRequest,
+        invocation: &mut Invocation,
+    ) -> Result<RestoreReport, FunctionError> {
+        run_as(deps, &req, invocation.run_id()).await
     }
 
     fn record_metrics(
@@ -230,6 +245,11 @@ fn refuse_unflagged_overwrite(req: &RestoreRequest, target: &Target) -> Result<(
 }
 
 pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, FunctionError> {
+    run_as(deps, req, &uuid::Uuid::new_v4().to_string()).await
+}
+
+/// [`run`] as the invocation `run_id` (the audit trail names it).
+pub async fn run_as(deps: &Deps, req: &RestoreRequest, run_id: &str) -> Result<RestoreReport, FunctionError> {
     // A request to write over the original keys without saying so is refused before anything
     // is read, whatever backups exist.
     if let Some(target) = &req.target {
@@ -246,6 +266,14 @@ pub async fn run(deps: &Deps, req: &RestoreRequest) -> Result<RestoreReport, Fun
     });
     refuse_unflagged_overwrite(req, &target)?;
     let in_place = target.bucket == req.bucket && target.prefix.is_empty();
+    if in_place && !req.dry_run {
+        // Before the first write: the admin API's token for this exact request, spent and
+        // audited.
+        let what = format!("overwriting s3://{}/{} as of {}", req.bucket, req.prefix, req.as_of);
+        deps.confirmations
+            .spend(FUNCTION, &req.payload, &what, run_id, Utc::now())
+            .await?;
+    }
     let tier = req.tier.unwrap_or(RestoreTier::Standard);
     let mut chosen: Vec<&ManifestEntry> = manifest.live().collect();
     let mut not_in_backup = Vec::new();

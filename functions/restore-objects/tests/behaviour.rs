@@ -63,6 +63,7 @@ async fn world() -> (Deps, Arc<InMemoryObjectStore>) {
         .await
         .unwrap();
     let deps = Deps {
+        confirmations: lifeboat_testkit::keys::confirmations(catalog.clone()).0,
         catalog,
         target: store.clone(),
         backup: store.clone(),
@@ -114,14 +115,42 @@ async fn a_dry_run_lists_what_where_and_how_long_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn overwriting_needs_the_flag_and_keeps_the_overwritten_version() {
-    let (deps, store) = world().await;
+async fn overwriting_needs_the_flag_and_an_api_token_and_keeps_the_overwritten_version() {
+    let (mut deps, store) = world().await;
+    let (confirmations, audit) = lifeboat_testkit::keys::confirmations(deps.catalog.clone());
+    deps.confirmations = confirmations;
     let refused = handle(&deps, event_json(OVERWRITE_WITHOUT_FLAG)).await.unwrap_err();
     assert_eq!(refused.kind, ErrorType::Invalid);
     assert!(refused.message.contains("overwrite"));
     let mut req = sample("restore-objects", "overwrite-without-flag.json");
     req["overwrite"] = json!(true);
     req["keys"] = json!(["2026/a", "2026/zzz"]);
+    let copies = store.calls(ObjectOp::Copy);
+    // Flagged but not confirmed by the admin API: refused, nothing written.
+    let refused = handle(&deps, event(req.clone())).await.unwrap_err();
+    assert_eq!(refused.kind, ErrorType::Invalid);
+    assert!(refused.message.contains("POST /confirmations"), "{}", refused.message);
+    // A token for another request (other keys) does not confirm this one.
+    let who = "arn:aws:sts::123456789012:assumed-role/LifeboatAdmin/alice";
+    let mut other = req.clone();
+    other["keys"] = json!(["2026/a"]);
+    req["confirmation"] = json!(lifeboat_testkit::keys::token_for(
+        "restore-objects",
+        &other,
+        who,
+        Utc::now()
+    ));
+    let refused = handle(&deps, event(req.clone())).await.unwrap_err();
+    assert!(refused.message.contains("different request"), "{}", refused.message);
+    assert_eq!(store.calls(ObjectOp::Copy), copies);
+    assert!(audit.records().is_empty());
+
+    req["confirmation"] = json!(lifeboat_testkit::keys::token_for(
+        "restore-objects",
+        &req,
+        who,
+        Utc::now()
+    ));
     let report = handle(&deps, event(req.clone())).await.unwrap();
     assert_eq!(report.not_in_backup, vec!["2026/zzz"]);
     assert_eq!(store.bytes("photos", "2026/a").unwrap(), b"a1");
@@ -135,10 +164,21 @@ async fn overwriting_needs_the_flag_and_keeps_the_overwritten_version() {
         .unwrap();
     let overwritten = lifeboat::object_store::digest(body).await.unwrap();
     assert_eq!(overwritten.sha256, lifeboat_domain::manifest::sha256_hex(b"a2"));
-    // A replay writes nothing again.
+    // On the audit trail, with who confirmed it.
+    let records = audit.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (
+            records[0].phase.as_str(),
+            records[0].principal.as_str(),
+            records[0].route.as_str()
+        ),
+        ("confirmed", who, "restore-objects")
+    );
+    // A replay (the same token) is refused: nothing is written again.
     let copies = store.calls(ObjectOp::Copy);
-    let again = handle(&deps, event(req)).await.unwrap();
-    assert_eq!(again.items[0].outcome, "unchanged");
+    let again = handle(&deps, event(req)).await.unwrap_err();
+    assert!(again.message.contains("already used"), "{}", again.message);
     assert_eq!(store.calls(ObjectOp::Copy), copies);
 }
 

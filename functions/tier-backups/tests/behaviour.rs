@@ -147,6 +147,7 @@ impl World {
             target: self.store.clone(),
             backup: self.store.clone(),
             settings: self.settings.clone(),
+            confirmations: lifeboat_testkit::keys::confirmations(self.catalog.clone()).0,
         }
     }
 }

@@ -55,3 +55,35 @@ pub async fn cold_start() -> Result<(Ports, Config, SdkConfig), ConfigError> {
     let sdk = crate::sdk_config().await;
     Ok((ports(&config, &sdk), config, sdk))
 }
+
+/// What a function needs to take a destructive request invoked directly: the signing-key
+/// secret (`SIGNING_KEY_SECRET_ID`), markers in the catalog, the audit trail.
+pub fn confirmations(
+    sdk: &SdkConfig,
+    ports: &Ports,
+    config: &Config,
+) -> Result<lifeboat::confirm::Confirmations, ConfigError> {
+    let secret = std::env::var("SIGNING_KEY_SECRET_ID")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "function",
+                vec![
+                    "SIGNING_KEY_SECRET_ID is not set: destructive requests are confirmed with the admin API's tokens"
+                        .into(),
+                ],
+            )
+        })?;
+    Ok(lifeboat::confirm::Confirmations {
+        keys: Arc::new(crate::keys::SecretSigningKeys::new(
+            crate::clients::secretsmanager(sdk),
+            Some(secret),
+        )),
+        catalog: ports.catalog.clone(),
+        audit: Arc::new(crate::admin::DynamoDbAdminStore::new(
+            crate::clients::dynamodb(sdk),
+            &config.catalog_table,
+        )),
+    })
+}

@@ -226,6 +226,20 @@ pub fn dr_request_digest(plan: &crate::dr::DrPlan, mode: &str) -> Result<String,
     })))
 }
 
+/// The functions whose destructive requests, invoked directly (not through the admin API),
+/// need a token the admin API issued (`POST /confirmations`).
+pub const CONFIRMED_FUNCTIONS: [&str; 2] = ["restore-objects", "backup-config"];
+
+/// The digest a token for a direct invocation is bound to: the function and its whole
+/// request (without the token itself, `confirmation`).
+pub fn invocation_digest(function: &str, request: &serde_json::Value) -> String {
+    let mut request = request.clone();
+    if let serde_json::Value::Object(m) = &mut request {
+        m.remove("confirmation");
+    }
+    request_digest(&serde_json::json!({"function": function, "request": request}))
+}
+
 fn check(
     key: &SigningKey,
     token: &str,

@@ -121,6 +121,8 @@ pub async fn run(env: &TestEnv) -> Result<()> {
         overwrite: false,
         dry_run: true,
         tier: None,
+        confirmation: None,
+        payload: serde_json::Value::Null,
     };
     let plan = restore_objects::run(&restore, &dry).await?;
     for item in &plan.items {
@@ -363,6 +365,8 @@ pub async fn tiers(env: &TestEnv) -> Result<()> {
         overwrite: false,
         dry_run: false,
         tier: Some(RestoreTier::Bulk),
+        confirmation: None,
+        payload: serde_json::Value::Null,
     };
     for attempt in 1..=2 {
         let r = restore_objects::run(&restore, &req).await?;
