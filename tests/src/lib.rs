@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 pub mod api;
+pub mod cli;
 pub mod dr;
 pub mod proof;
 pub mod s3;

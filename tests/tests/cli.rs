@@ -5,35 +5,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use lifeboat_tests::{TestEnv, moto_port, tick};
 use serde_json::Value;
 
-/// The `lifeboat` binary of this build (`cargo build --workspace` builds it; `make test`
-/// does before the tests run).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/<test binary> → target/debug/lifeboat
-    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("lifeboat");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p lifeboat-cli`",
-        bin.display()
-    );
-    bin
-}
+use lifeboat_tests::cli::{api_url, command, json, text};
 
 /// `lifeboat <args>` signed as the local principal with access key `key`.
 fn lifeboat(key: &str, secret: &str, args: &[&str]) -> Output {
-    Command::new(binary())
-        .args(args)
-        .env("LIFEBOAT_API_URL", format!("http://127.0.0.1:{}/v1", moto_port() + 1))
-        .env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_REGION", "us-east-1")
+    lifeboat_tests::cli::lifeboat((key, secret), args)
+}
+
+/// `lifeboat <args>` as the viewer without an API URL, CloudFormation's endpoint being
+/// `cloudformation`: the URL is the deployed stack's AdminApiUrl output.
+fn viewer_by_stack(cloudformation: &str, args: &[&str]) -> Output {
+    command(lifeboat_tests::cli::VIEWER, args)
+        .env("AWS_ENDPOINT_URL", cloudformation)
         .output()
         .unwrap()
 }
@@ -48,20 +36,6 @@ fn operator(args: &[&str]) -> Output {
 
 fn admin(args: &[&str]) -> Output {
     lifeboat("LBLOCALADMIN", "lifeboat-local-admin", args)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> Value {
-    assert_eq!(out.status.code(), Some(0), "{}", text(out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
 }
 
 fn file(name: &str, content: &str) -> PathBuf {
@@ -284,6 +258,52 @@ async fn the_cli_reads_and_writes_through_the_http_api_as_each_principal() {
             .iter()
             .any(|r| r.to_string().contains("LifeboatAdmin/admin") && r.to_string().contains("/policies/")),
         "{audit}"
+    );
+}
+
+/// Without --api or LIFEBOAT_API_URL the CLI reads the URL from `make up`'s CloudFormation
+/// stack (output AdminApiUrl of stack `lifeboat`, DescribeStacks signed with the same
+/// credentials through AWS_ENDPOINT_URL); a stack that does not exist or an endpoint that
+/// does not answer is a clear error; an explicit URL still comes first.
+#[tokio::test]
+async fn without_an_api_url_the_cli_reads_it_from_the_deployed_stack() {
+    lifeboat_tests::ensure_stack().await.unwrap();
+    let moto = format!("http://127.0.0.1:{}", moto_port());
+
+    let listed = json(&viewer_by_stack(&moto, &["--output", "json", "resources"]));
+    assert!(listed["items"].is_array(), "{listed}");
+
+    let out = viewer_by_stack(&moto, &["--stack", "no-such-stack", "resources"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("\"no-such-stack\" in us-east-1")
+            && said.contains(&moto)
+            && said.contains("does not exist")
+            && said.contains("--api")
+            && said.contains("LIFEBOAT_API_URL"),
+        "{}",
+        text(&out)
+    );
+
+    // An explicit URL is used as it is: the stack is not asked.
+    let url = api_url();
+    let out = viewer_by_stack(&moto, &["--api", &url, "--stack", "no-such-stack", "resources"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Nothing listens there (7: unreachable), and the message says what was tried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let nowhere = format!("http://{closed}");
+    let out = viewer_by_stack(&nowhere, &["resources"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("\"lifeboat\"") && said.contains(&nowhere) && said.contains("--api"),
+        "{}",
+        text(&out)
     );
 }
 

@@ -926,3 +926,65 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
         "{report:#}"
     );
 }
+
+/// Through the `lifeboat` binary and the HTTP API: an operator runs a drill and follows it
+/// to its measured end; a drill of a plan whose database has no verified copy in the DR
+/// region is refused by the pre-check, and its reasons are listed with the executions.
+#[tokio::test]
+async fn a_drill_and_a_refused_drill_through_the_cli() {
+    use lifeboat_tests::cli::{ADMIN, OPERATOR, VIEWER, json, lifeboat, text};
+
+    let dr = DrEnv::start().await.unwrap();
+    let (plan, _, _) = estate(&dr, "").await;
+    let started = json(&lifeboat(OPERATOR, &["--output", "json", "dr", "drill", &plan]));
+    let name = started["execution"].as_str().unwrap().to_owned();
+    let done = json(&lifeboat(
+        VIEWER,
+        &["--output", "json", "dr", "executions", "show", &plan, &name, "--follow"],
+    ));
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["measurement"]["rto_met"], true, "{done:#}");
+
+    // A plan over a database with no verified copy in the DR region.
+    let bare = dr.env.name("bare");
+    let bare_arn = dr.source_instance(&bare).await.unwrap();
+    let refused_plan = format!("{}-bare", dr.env.prefix);
+    let doc = format!(
+        r#"{{"name": "{refused_plan}", "source_region": "{PRIMARY}", "dr_region": "{DR}",
+            "databases": [{{"arn": "{bare_arn}"}}], "rto": "30m", "rpo": "15m",
+            "network": {{"allow_default_network": true}}}}"#
+    );
+    let file = std::env::temp_dir().join(format!("{refused_plan}.json"));
+    std::fs::write(&file, doc).unwrap();
+    json(&lifeboat(
+        ADMIN,
+        &[
+            "--output",
+            "json",
+            "dr",
+            "plans",
+            "put",
+            &refused_plan,
+            file.to_str().unwrap(),
+        ],
+    ));
+    let started = json(&lifeboat(OPERATOR, &["--output", "json", "dr", "drill", &refused_plan]));
+    let name = started["execution"].as_str().unwrap().to_owned();
+    let out = lifeboat(VIEWER, &["dr", "executions", "show", &refused_plan, &name, "--follow"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a refused drill ends the follow with 1: {}",
+        text(&out)
+    );
+    let listed = json(&lifeboat(
+        VIEWER,
+        &["--output", "json", "dr", "executions", "list", &refused_plan],
+    ));
+    let item = &listed["items"][0];
+    assert_eq!(item["status"], "refused", "{listed:#}");
+    assert!(
+        item.to_string().contains("no verified recovery point"),
+        "the reasons are listed: {listed:#}"
+    );
+}

@@ -18,22 +18,30 @@ Examples:
   lifeboat policies check gold.json
   lifeboat --output json compliance | jq .
 
-The API: --api, else LIFEBOAT_API_URL (the stack's AdminApiUrl output; `make up` prints the
-local one). Requests are signed with SigV4 for execute-api with the standard AWS credential
-chain (environment, profile, role).
+The API's URL: --api, else LIFEBOAT_API_URL, else output AdminApiUrl of the deployed
+CloudFormation stack --stack (LIFEBOAT_STACK, default lifeboat) in --region (else AWS_REGION,
+the profile's region, us-east-1), read with DescribeStacks from CloudFormation's endpoint
+(AWS_ENDPOINT_URL_CLOUDFORMATION or AWS_ENDPOINT_URL if set: `make up`'s stack is found with
+AWS_ENDPOINT_URL=http://127.0.0.1:5077). Requests are signed with SigV4 (for execute-api;
+cloudformation for the lookup) with the standard AWS credential chain (environment, profile,
+role).
 
-Exit codes: 0 done; 1 the API answered another error (5xx, 400); 2 bad usage; 3 a checked
-file has problems; 4 refused (no role, bad signature: 401/403); 5 not found (404);
-6 conflict (409, 412: already running, stale write); 7 the API could not be reached or no
-credentials were found.";
+Exit codes: 0 done; 1 the API answered another error (5xx, 400); 2 bad usage (also: no API
+URL, the stack does not exist or has no AdminApiUrl output); 3 a checked file has problems;
+4 refused (no role, bad signature: 401/403); 5 not found (404); 6 conflict (409, 412: already
+running, stale write); 7 the API (or CloudFormation) could not be reached or no credentials
+were found.";
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeboat", version, about = "Operate Lifeboat: backups, restores, DR and policies", after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The admin API's base URL, with its stage (e.g. https://abc123.execute-api.us-east-1.amazonaws.com/v1).
+    /// The admin API's base URL, with its stage (e.g. https://abc123.execute-api.us-east-1.amazonaws.com/v1); without it, the stack's AdminApiUrl output.
     #[arg(long, env = "LIFEBOAT_API_URL", global = true)]
     pub api: Option<String>,
-    /// The region the API is signed for (default: from the API's host name, else AWS_REGION, else us-east-1).
+    /// The CloudFormation stack whose AdminApiUrl output is the API's URL when no --api is given.
+    #[arg(long, env = "LIFEBOAT_STACK", default_value = "lifeboat", global = true)]
+    pub stack: String,
+    /// The region the API is signed for and the stack is read in (default: from the API's host name, else AWS_REGION, else us-east-1).
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// How answers are printed.
@@ -76,6 +84,15 @@ pub enum Command {
     Approvals(Approvals),
     /// One screen: compliance, open alerts, pending approvals, DR plans.
     Status,
+    /// A token for a destructive request invoked directly (admin role): restore-objects or
+    /// backup-config with "overwrite": true. Prints the request with its token, ready to
+    /// invoke the function with.
+    Confirm {
+        /// restore-objects or backup-config.
+        function: String,
+        /// The function's request (JSON).
+        file: PathBuf,
+    },
     /// What the stored policies would do now (the backup plan).
     Plan,
     /// RPO and verification compliance per resource and location.

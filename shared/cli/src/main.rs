@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use serde_json::{Value, json};
@@ -13,9 +12,12 @@ use serde_json::{Value, json};
 mod args;
 mod client;
 mod render;
+mod stack;
+mod watch;
 
 use args::{Approvals, Backup, Cli, Command, Dr, Executions, Output, Plans, Points, Policies, Restore};
-use client::{Answer, Api};
+use client::{Answer, Api, Transport};
+use watch::{execution_done, follow, restore_done, status};
 
 /// Why the CLI stopped; each maps to an exit code a script can test.
 #[derive(Debug, thiserror::Error)]
@@ -96,13 +98,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dr(Dr::Plans(Plans::Check { file })) => return check_plan(file, cli.output),
         _ => {}
     }
-    let base = cli.api.clone().ok_or_else(|| {
-        CliError::Usage(
-            "no API URL: pass --api or set LIFEBOAT_API_URL (the stack's AdminApiUrl output; `make up` prints the local one)"
-                .into(),
-        )
-    })?;
-    let api = Api::connect(&base, cli.region.clone()).await?;
+    // --api or LIFEBOAT_API_URL first; else the deployed stack's AdminApiUrl output.
+    let explicit = cli.api.as_deref().map(client::base_url).transpose()?;
+    let transport = Transport::load().await?;
+    let base = match explicit {
+        Some(base) => base,
+        None => stack::api_url(&transport, &cli.stack, cli.region.as_deref()).await?,
+    };
+    let api = Api::connect(transport, &base, cli.region.clone())?;
     let output = cli.output;
     match cli.command {
         Command::Restore(Restore::Status { id, follow: true }) => {
@@ -117,6 +120,32 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             follow(&api, &path, output, execution_done).await
         }
         Command::Status => status(&api, output).await,
+        Command::Confirm { function, file } => {
+            let request = json_of(&file, &read(&file)?)?;
+            let answer = api
+                .call(
+                    "POST",
+                    "/confirmations",
+                    Some(&json!({"function": function, "request": request})),
+                )
+                .await?;
+            if answer.status >= 400 {
+                return Err(CliError::Api(answer.status, problem_text(&answer)));
+            }
+            match output {
+                Output::Json => print(&answer, output),
+                // The request to invoke the function with, alone on stdout.
+                Output::Table => {
+                    eprintln!(
+                        "token valid until {}, single use: {}",
+                        render::cell(&answer.body["expiresAt"]),
+                        render::cell(&answer.body["next"])
+                    );
+                    println!("{}", answer.body["invoke"]);
+                    Ok(())
+                }
+            }
+        }
         Command::Policies(Policies::Put {
             name,
             file,
@@ -244,6 +273,7 @@ fn route(command: Command) -> Result<Call, CliError> {
         }),
         Command::Completions { .. }
         | Command::Status
+        | Command::Confirm { .. }
         | Command::Policies(Policies::Check { .. } | Policies::Put { .. })
         | Command::Dr(Dr::Plans(Plans::Check { .. } | Plans::Put { .. })) => {
             return Err(CliError::Usage("this command needs no API call".into()));
@@ -335,147 +365,6 @@ fn problem_text(answer: &Answer) -> String {
         }
     }
     text
-}
-
-/// Asks `path` again every few seconds until `done` says it ended, then prints the last
-/// answer. On a terminal a spinner shows the state and the time taken; otherwise each change
-/// of state is one line on stderr.
-async fn follow(api: &Api, path: &str, output: Output, done: fn(&Value) -> Option<bool>) -> Result<(), CliError> {
-    use std::io::IsTerminal as _;
-    let spinner = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    });
-    let mut last = String::new();
-    loop {
-        let answer = api.call("GET", path, None).await?;
-        if answer.status >= 400 {
-            if let Some(bar) = &spinner {
-                bar.abandon();
-            }
-            return Err(CliError::Api(answer.status, problem_text(&answer)));
-        }
-        let state = state_of(&answer.body);
-        if state != last {
-            match &spinner {
-                Some(bar) => {
-                    if !last.is_empty() {
-                        bar.println(format!("… {last}"));
-                    }
-                    bar.set_message(state.clone());
-                }
-                None => eprintln!("… {state}"),
-            }
-            last = state;
-        }
-        if let Some(ok) = done(&answer.body) {
-            if let Some(bar) = &spinner {
-                bar.finish_with_message(last.clone());
-            }
-            print(&answer, output)?;
-            return if ok {
-                Ok(())
-            } else {
-                Err(CliError::Api(200, format!("ended {last}")))
-            };
-        }
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    }
-}
-
-/// `lifeboat status`: compliance, open alerts, pending approvals and DR plans on one screen.
-async fn status(api: &Api, output: Output) -> Result<(), CliError> {
-    let mut parts = Vec::new();
-    for path in [
-        "/compliance",
-        "/alerts",
-        "/approvals?state=pending-approval",
-        "/dr/plans",
-    ] {
-        let answer = api.call("GET", path, None).await?;
-        if answer.status >= 400 {
-            return Err(CliError::Api(answer.status, problem_text(&answer)));
-        }
-        parts.push(answer.body);
-    }
-    let [compliance, alerts, approvals, plans] =
-        <[Value; 4]>::try_from(parts).map_err(|_| CliError::Usage("status: an answer is missing".into()))?;
-    let summary = json!({
-        "compliance": compliance["summary"],
-        "alerts": alerts["items"].as_array().map_or(0, Vec::len),
-        "pending_approvals": approvals["items"].as_array().cloned().unwrap_or_default()
-            .iter()
-            .map(|a| json!({"id": a["id"], "summary": a["summary"], "requested_by": a["requestedBy"], "expires_at": a["expiresAt"]}))
-            .collect::<Vec<_>>(),
-        "dr_plans": plans["items"].as_array().cloned().unwrap_or_default()
-            .iter()
-            .map(|p| json!({
-                "name": p["name"],
-                "valid": p["valid"],
-                "active_side": p["active_side"],
-                "last_execution": p["last_execution"]["status"],
-                "last_drill": p["last_drill"]["finished_at"],
-            }))
-            .collect::<Vec<_>>(),
-    });
-    match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_else(|_| summary.to_string())
-        ),
-        Output::Table => {
-            let c = &summary["compliance"];
-            println!(
-                "resources: {}  RPO met: {}  RPO breached: {}",
-                render::cell(&c["resources"]),
-                render::cell(&c["rpo_met"]),
-                render::cell(&c["rpo_breached"])
-            );
-            println!("alerts (recent): {}", summary["alerts"]);
-            println!(
-                "pending approvals: {}",
-                summary["pending_approvals"].as_array().map_or(0, Vec::len)
-            );
-            print!("{}", render::table(&json!({"items": summary["pending_approvals"]})));
-            println!("DR plans:");
-            print!("{}", render::table(&json!({"items": summary["dr_plans"]})));
-        }
-    }
-    Ok(())
-}
-
-fn state_of(v: &Value) -> String {
-    let v = v.get("restore").filter(|r| r.is_object()).unwrap_or(v);
-    ["state", "status", "phase", "step"]
-        .iter()
-        .filter_map(|k| v.get(*k).map(render::cell))
-        .collect::<Vec<_>>()
-        .join(" / ")
-}
-
-/// A restore has ended (or waits for a person): `Some(true)` restored or finished,
-/// `Some(false)` failed, rolled back, or never confirmed.
-fn restore_done(v: &Value) -> Option<bool> {
-    let state = v.get("restore").and_then(|r| r.get("state")).or_else(|| v.get("state"));
-    match state.and_then(Value::as_str)? {
-        "restored" | "finished" => Some(true),
-        "failed" | "rolled-back" | "rollback-failed" | "previewed" => Some(false),
-        _ => None,
-    }
-}
-
-/// A DR execution has ended: `Some(true)` succeeded, `Some(false)` failed or refused.
-fn execution_done(v: &Value) -> Option<bool> {
-    match v.get("status").and_then(Value::as_str)? {
-        "succeeded" => Some(true),
-        "failed" | "refused" | "needs-operator" => Some(false),
-        _ => None,
-    }
 }
 
 fn check_policy(file: &std::path::Path, output: Output) -> Result<(), CliError> {
@@ -599,17 +488,6 @@ mod tests {
             text.contains("\n  rpo: too short") && text.contains("\n  retain: 0"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn following_ends_when_a_restore_or_an_execution_does() {
-        assert_eq!(restore_done(&json!({"restore": {"state": "restoring"}})), None);
-        assert_eq!(restore_done(&json!({"restore": {"state": "restored"}})), Some(true));
-        assert_eq!(restore_done(&json!({"restore": {"state": "rolled-back"}})), Some(false));
-        assert_eq!(state_of(&json!({"restore": {"state": "restoring"}})), "restoring");
-        assert_eq!(execution_done(&json!({"status": "running"})), None);
-        assert_eq!(execution_done(&json!({"status": "refused"})), Some(false));
-        assert_eq!(execution_done(&json!({"status": "succeeded"})), Some(true));
     }
 
     #[test]
