@@ -944,6 +944,13 @@ async fn a_drill_and_a_refused_drill_through_the_cli() {
     ));
     assert_eq!(done["status"], "succeeded", "{done:#}");
     assert_eq!(done["measurement"]["rto_met"], true, "{done:#}");
+    let report = json(&lifeboat(
+        VIEWER,
+        &["--output", "json", "dr", "executions", "report", &plan, &name],
+    ));
+    assert_eq!(report["status"], "succeeded", "{report:#}");
+    assert!(report["steps"].as_array().unwrap().len() >= 5, "{report:#}");
+    assert!(report["databases"][0]["reason"].is_string(), "{report:#}");
 
     // A plan over a database with no verified copy in the DR region.
     let bare = dr.env.name("bare");

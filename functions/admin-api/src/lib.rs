@@ -101,6 +101,7 @@ pub enum Handler {
     Deny,
     ApprovalToken,
     Confirmation,
+    DrReport,
 }
 
 /// One row of the route table.
@@ -261,6 +262,12 @@ pub const ROUTES: &[Route] = &[
         pattern: "/dr/executions/{plan}/{execution}",
         min_role: Role::Viewer,
         handler: Handler::DrGet,
+    },
+    Route {
+        method: "GET",
+        pattern: "/dr/executions/{plan}/{execution}/report",
+        min_role: Role::Viewer,
+        handler: Handler::DrReport,
     },
     Route {
         method: "GET",
@@ -642,6 +649,7 @@ async fn run(
         Handler::DrPlanGet => routes::dr::get_plan(deps, &call).await,
         Handler::DrPlanPut => routes::dr::put_plan(deps, &call).await,
         Handler::DrGet => routes::dr::get(deps, &call).await,
+        Handler::DrReport => routes::dr::report(deps, &call).await,
         Handler::Compliance => routes::reports::compliance(deps, &call).await,
         Handler::Metrics => routes::reports::metrics(deps, &call).await,
         Handler::Alerts => routes::reports::alerts(deps, &call).await,

@@ -203,6 +203,26 @@ async fn executions_are_listed_newest_first_and_read_one_by_one() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "succeeded");
+    let report = w
+        .call(
+            Some(VIEWER),
+            "GET",
+            "/dr/executions/orders-dr/orders-dr-drill-0/report",
+            None,
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert_eq!(
+        (report.body["execution"].as_str(), report.body["status"].as_str()),
+        (Some("orders-dr-drill-0"), Some("succeeded"))
+    );
+    assert!(report.body.get("token_nonce").is_none(), "{}", report.body);
+    assert_eq!(
+        w.call(Some(VIEWER), "GET", "/dr/executions/orders-dr/none/report", None)
+            .await
+            .status,
+        404
+    );
     assert_eq!(
         w.call(Some(VIEWER), "GET", "/dr/executions/orders-dr/none", None)
             .await

@@ -241,6 +241,8 @@ pub enum Executions {
         #[arg(long)]
         follow: bool,
     },
+    /// An execution's report: steps, sources, measured RTO/RPO, who confirmed and approved.
+    Report { plan: String, execution: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -248,6 +248,9 @@ fn route(command: Command) -> Result<Call, CliError> {
         Command::Dr(Dr::Executions(Executions::Show { plan, execution, .. })) => {
             Call::get(format!("/dr/executions/{}/{}", enc(&plan), enc(&execution)))
         }
+        Command::Dr(Dr::Executions(Executions::Report { plan, execution })) => {
+            Call::get(format!("/dr/executions/{}/{}/report", enc(&plan), enc(&execution)))
+        }
         Command::Policies(Policies::Get { name }) => Call::get(format!("/policies/{}", enc(&name))),
         Command::Policies(Policies::History { name }) => Call::get(format!("/policies/{}/versions", enc(&name))),
         Command::Approvals(Approvals::List { state }) => Call::get(match state {

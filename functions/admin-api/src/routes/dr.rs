@@ -441,3 +441,23 @@ pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
         ))),
     }
 }
+
+/// `GET /dr/executions/{plan}/{execution}/report`: the execution's report (the one written
+/// to the reports bucket when it ends), as it stands now: steps with timings, sources,
+/// measured RTO/RPO against the targets, who confirmed and approved, refusal reasons,
+/// compensations.
+pub async fn report(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    query(call.req, &[])?;
+    let (plan, execution) = (call.param("plan"), call.param("execution"));
+    match deps
+        .dr
+        .get_execution(plan, execution)
+        .await
+        .map_err(|e| Problem::from_port(&e))?
+    {
+        Some(exec) => ApiResponse::ok(exec.report()),
+        None => Err(Problem::not_found(format!(
+            "no execution {execution:.80} of DR plan {plan:.80}"
+        ))),
+    }
+}
