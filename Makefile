@@ -132,6 +132,8 @@ $(IAM_CHECK)/node_modules/.installed: $(IAM_CHECK)/package-lock.json
 
 check-iam: $(VENV)/.installed $(IAM_CHECK)/node_modules/.installed ## IAM wiring and negative cases of the transformed template (offline)
 	$(PYTHON) $(IAM_CHECK)/check.py template.yaml
+	@# The locks a stolen administrator credential must not open: bucket, keys, vault.
+	$(PYTHON) $(IAM_CHECK)/locks.py template.yaml infra/s3-backup-bucket.yaml
 	@# The check itself: defects reintroduced into a copy of the template must be reported.
 	$(PYTHON) $(IAM_CHECK)/test_check.py template.yaml
 	$(PYTHON) $(IAM_CHECK)/test_calls.py template.yaml

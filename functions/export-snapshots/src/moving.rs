@@ -7,6 +7,7 @@ use super::{
     PortResult, RecoveryPoint, Report, S3Class, StreamExt, Utc, WriteOptions, digest, is_data_object, manifest_key,
     save_export, stream,
 };
+use lifeboat_ports::objects::{LockMode, ObjectLock};
 
 /// One data object, moved (or found moved) into the class.
 pub(crate) struct Moved {
@@ -246,11 +247,15 @@ pub(crate) async fn move_one(deps: &Deps, export: &ExportRecord, key: &str) -> P
             size: head.size,
             bucket: bucket.clone(),
             key: key.to_owned(),
-            options: WriteOptions {
-                storage_class: Some(to.as_str().to_owned()),
-                lock: head.lock.clone(),
-                legal_hold: head.legal_hold,
-                metadata,
+            // Locked like the backup copies (and never less than the object already was).
+            options: {
+                let ours = deps.settings.write_options(deps.clock.now(), Vec::new());
+                WriteOptions {
+                    storage_class: Some(to.as_str().to_owned()),
+                    lock: later_lock(head.lock.clone(), ours.lock),
+                    legal_hold: head.legal_hold || ours.legal_hold,
+                    metadata,
+                }
             },
         })
         .await?;
@@ -296,6 +301,20 @@ pub(crate) async fn move_one(deps: &Deps, export: &ExportRecord, key: &str) -> P
         copied: true,
         superseded_pending: pending,
     })
+}
+
+/// The lock that holds longer (COMPLIANCE over GOVERNANCE on the same date).
+fn later_lock(a: Option<ObjectLock>, b: Option<ObjectLock>) -> Option<ObjectLock> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(
+            if (b.retain_until, b.mode == LockMode::Compliance) > (a.retain_until, a.mode == LockMode::Compliance) {
+                b
+            } else {
+                a
+            },
+        ),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Deletes the STANDARD version a verified copy superseded, after re-checking that no lock

@@ -70,6 +70,9 @@ fn settings() -> S3Settings {
         "BACKUP_BUCKET_NAME" => Some(BUCKET.into()),
         "BACKUP_REGION" => Some("us-west-2".into()),
         "AWS_REGION" => Some("us-east-1".into()),
+        // Exports are locked like the backup copies.
+        "OBJECT_LOCK_MODE" => Some("GOVERNANCE".into()),
+        "OBJECT_LOCK_DAYS" => Some("30".into()),
         _ => None,
     })
     .unwrap()
@@ -247,6 +250,12 @@ async fn an_export_is_started_followed_archived_in_deep_archive_and_linked_in_th
         if key.ends_with(".parquet") {
             assert_eq!(head.storage_class, "DEEP_ARCHIVE", "{key}");
             assert!(head.metadata.iter().any(|(k, _)| k == META_SHA256), "{key}");
+            // Locked like the backup copies: 30 days from the move.
+            assert_eq!(
+                head.lock.as_ref().map(|l| l.retain_until),
+                Some(t0() + Duration::hours(3) + Duration::days(30)),
+                "{key}"
+            );
             // The superseded STANDARD version is gone.
             assert_eq!(w.store.versions(BUCKET, key), 1, "{key}");
         } else {
@@ -553,8 +562,10 @@ async fn an_export_past_its_keep_is_deleted_only_when_nothing_holds_it() {
     w.clock.advance(Duration::days(7 * 365));
     assert!(invoke(&w, POLL).await.expired.is_empty());
 
-    // Past it, but one object is under legal hold: the whole export stays.
+    // Past it, but one object is under legal hold: the whole export stays. (S3 judges
+    // the copies' own 30-day locks against the same time.)
     w.clock.advance(Duration::days(3));
+    w.store.set_now(lifeboat_ports::Clock::now(w.clock.as_ref()));
     w.store.set_legal_hold(BUCKET, &parquet, None, true).await.unwrap();
     let report = invoke(&w, POLL).await;
     assert!(report.expired.is_empty());

@@ -84,6 +84,20 @@ pub enum Command {
     Approvals(Approvals),
     /// One screen: compliance, open alerts, pending approvals, DR plans.
     Status,
+    /// Prints a starting value for the stack's AdminRoles parameter (its default refuses
+    /// everyone): the principals named, or yourself (STS GetCallerIdentity) as admin. An
+    /// assumed role's sessions are named by their role.
+    AdminRoles {
+        /// Principal ARNs given the admin role.
+        #[arg(long)]
+        admin: Vec<String>,
+        /// Principal ARNs given the operator role.
+        #[arg(long)]
+        operator: Vec<String>,
+        /// Principal ARNs given the viewer role.
+        #[arg(long)]
+        viewer: Vec<String>,
+    },
     /// A token for a destructive request invoked directly (admin role): restore-objects or
     /// backup-config with "overwrite": true. Prints the request with its token, ready to
     /// invoke the function with.

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 mod args;
 mod client;
 mod render;
+mod roles;
 mod stack;
 mod watch;
 
@@ -87,16 +88,28 @@ impl Call {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), CliError> {
-    // Offline commands first: they need no API and no credentials.
-    match &cli.command {
+/// The commands that need no admin API: `None` for the others.
+async fn without_api(cli: &Cli) -> Option<Result<(), CliError>> {
+    Some(match &cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "lifeboat", &mut std::io::stdout());
-            return Ok(());
+            Ok(())
         }
-        Command::Policies(Policies::Check { file }) => return check_policy(file, cli.output),
-        Command::Dr(Dr::Plans(Plans::Check { file })) => return check_plan(file, cli.output),
-        _ => {}
+        Command::Policies(Policies::Check { file }) => check_policy(file, cli.output),
+        Command::Dr(Dr::Plans(Plans::Check { file })) => check_plan(file, cli.output),
+        Command::AdminRoles {
+            admin,
+            operator,
+            viewer,
+        } => roles::print(admin, operator, viewer, cli.region.as_deref()).await,
+        _ => return None,
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    // Offline commands first: they need no API (and, but for admin-roles, no credentials).
+    if let Some(done) = without_api(&cli).await {
+        return done;
     }
     // --api or LIFEBOAT_API_URL first; else the deployed stack's AdminApiUrl output.
     let explicit = cli.api.as_deref().map(client::base_url).transpose()?;
@@ -276,6 +289,7 @@ fn route(command: Command) -> Result<Call, CliError> {
         }),
         Command::Completions { .. }
         | Command::Status
+        | Command::AdminRoles { .. }
         | Command::Confirm { .. }
         | Command::Policies(Policies::Check { .. } | Policies::Put { .. })
         | Command::Dr(Dr::Plans(Plans::Check { .. } | Plans::Put { .. })) => {
