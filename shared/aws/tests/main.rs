@@ -7,5 +7,6 @@ mod aws_backup;
 mod dr_tables;
 mod glacier;
 mod rds_export;
+mod s3_copy;
 mod table_backups;
 mod table_exports;
