@@ -20,7 +20,7 @@ async fn a_multipart_copy_asks_for_the_lock_the_legal_hold_and_the_class_when_it
     let create = mock!(aws_sdk_s3::Client::create_multipart_upload)
         .match_requests(move |r| {
             r.object_lock_mode() == Some(&ObjectLockMode::Governance)
-                && r.object_lock_retain_until_date().map(|d| d.secs()) == Some(until.timestamp())
+                && r.object_lock_retain_until_date().map(aws_smithy_types::DateTime::secs) == Some(until.timestamp())
                 && r.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On)
                 && r.storage_class() == Some(&StorageClass::DeepArchive)
         })
