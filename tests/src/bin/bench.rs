@@ -72,6 +72,8 @@ mod cli;
 mod s3;
 #[path = "bench/sync.rs"]
 mod sync;
+#[path = "bench/verify.rs"]
+mod verify;
 
 const PRIMARY: &str = "us-east-1";
 const DR: &str = "us-west-2";
@@ -184,6 +186,15 @@ fn child(args: &[String]) -> Result<()> {
         Some("expiry") => expiry::expiry_figure()?.to_json(),
         // The CLI figure alone (`--child cli`; needs the stack and the lifeboat binary).
         Some("cli") => cli::cli_figure()?.to_json(),
+        // Verification beside raw GETs (`--child verify [--objects N] [--kib K]`; needs the stack).
+        Some("verify") => {
+            let measured = verify::child(arg(args, "--objects", 200)?, arg(args, "--kib", 256)?)?;
+            if args.iter().any(|a| a == "--raw") {
+                measured
+            } else {
+                verify::figure(&measured)?.to_json()
+            }
+        }
         other => return Err(err(format!("unknown child {other:?}"))),
     };
     println!("{out}");
@@ -1067,6 +1078,7 @@ fn parent(args: &[String]) -> Result<()> {
     figures.push(restore_tests::restore_test_figure()?);
     figures.push(expiry::expiry_figure()?);
     figures.push(cli::cli_figure()?);
+    figures.push(verify::figure(&run_child(&["verify", "--raw"])?)?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();
