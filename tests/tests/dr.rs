@@ -230,6 +230,49 @@ async fn failover_without_a_valid_token_is_refused_before_any_change() {
         );
         assert!(leftovers(&dr, &name).await.is_empty());
     }
+
+    // A plan that requires a second person's approval: a token valid in every other way but
+    // issued without an approval (started on the state machine directly, not through the
+    // admin API's approval) is refused by the real pre-check, recorded with its reason.
+    let mut doc = dr
+        .store()
+        .get_plan(&plan)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .to_document();
+    doc.approval = Some(lifeboat_domain::approval::ApprovalDocument {
+        required: true,
+        approvers: vec!["arn:aws:iam::123456789012:user/approver-".into()],
+        expires: None,
+    });
+    dr.store()
+        .put_plan(&lifeboat_domain::dr::DrPlan::from_document(&doc).unwrap())
+        .await
+        .unwrap();
+    let unapproved = dr.token(&plan, "failover", who).await.unwrap();
+    let name = format!("{}-refused-unapproved", dr.env.prefix);
+    let done = dr
+        .run(&name, json!({"plan": plan, "mode": "failover", "token": unapproved}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.error.as_deref()),
+        ("FAILED", Some("Invalid")),
+        "{done:?}"
+    );
+    let refused = dr.store().get_execution(&plan, &name).await.unwrap().unwrap();
+    assert_eq!(refused.status, lifeboat_domain::dr::ExecStatus::Refused);
+    assert!(
+        refused
+            .refusal
+            .as_ref()
+            .is_some_and(|r| r.reasons.iter().any(|why| why.contains("approval"))),
+        "{:?}",
+        refused.refusal
+    );
+    assert!(leftovers(&dr, &name).await.is_empty());
     assert!(dr.store().site(&plan).await.unwrap().is_none());
 }
 

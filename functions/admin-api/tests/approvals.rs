@@ -321,6 +321,11 @@ async fn a_policy_change_that_weakens_waits_and_one_that_strengthens_does_not() 
     // The token confirms that document only.
     let r = put(&w, ADMIN, &gold(r#"{"last": 14, "daily": 1}"#), Some(&token)).await;
     assert_eq!(r.status, 403, "{}", r.body);
+    // A stale If-Match is refused before the token is looked at: it is not spent.
+    let mut event = rest_event(Some(ADMIN), "PUT", "/policies/gold", &[], Some(&weaker));
+    event["headers"]["lifeboat-confirmation"] = json!(token);
+    event["headers"]["if-match"] = json!("\"stale\"");
+    assert_eq!(w.send(&event).await.status, 412);
     let r = put(&w, ADMIN, &weaker, Some(&token)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(stored(&w).await["retention"]["daily"], 7);

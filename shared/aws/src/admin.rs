@@ -115,36 +115,17 @@ impl AuditLog for DynamoDbAdminStore {
     }
 }
 
-fn restore_key(id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("RESTORE#{id}"))),
-        ("sk".to_owned(), s("RESTORE")),
-    ])
-}
+const APPROVAL_PK: &str = "APPROVAL";
 
-#[async_trait]
-impl RestoreStore for DynamoDbAdminStore {
-    async fn insert(&self, restore: &RestoreRecord) -> PortResult<()> {
-        let mut item = restore_key(&restore.id);
-        item.insert("document".into(), s(encode(restore)?));
-        item.insert("version".into(), AttributeValue::N(restore.version.to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
-    }
-
-    async fn get(&self, id: &str) -> PortResult<Option<RestoreRecord>> {
+impl DynamoDbAdminStore {
+    /// The `document` of item (`pk`, `sk`), read consistently.
+    async fn document<T: serde::de::DeserializeOwned>(&self, pk: &str, sk: &str) -> PortResult<Option<T>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(restore_key(id)))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .consistent_read(true)
             .send()
             .await
@@ -152,34 +133,50 @@ impl RestoreStore for DynamoDbAdminStore {
         out.item.as_ref().map(decode).transpose()
     }
 
-    async fn update(&self, restore: &RestoreRecord, expected_version: u64) -> PortResult<()> {
-        let mut item = restore_key(&restore.id);
-        item.insert("document".into(), s(encode(restore)?));
-        item.insert("version".into(), AttributeValue::N(restore.version.to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+    /// Writes item (`pk`, `sk`): new (`expected_version` `None`) or over that version.
+    async fn put<T: serde::Serialize>(
+        &self,
+        (pk, sk): (&str, &str),
+        value: &T,
+        version: u64,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        crate::dynamodb::put_versioned(
+            &self.client,
+            &self.table,
+            (pk, sk),
+            encode(value)?,
+            version,
+            expected_version,
+        )
+        .await
     }
 }
 
-const APPROVAL_PK: &str = "APPROVAL";
-
-fn approval_key(id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_owned(), s(APPROVAL_PK)), ("sk".to_owned(), s(id))])
+fn restore_pk(id: &str) -> String {
+    format!("RESTORE#{id}")
 }
 
-fn approval_item(request: &ApprovalRequest) -> PortResult<HashMap<String, AttributeValue>> {
-    let mut item = approval_key(&request.id);
-    item.insert("document".into(), s(encode(request)?));
-    item.insert("version".into(), AttributeValue::N(request.version.to_string()));
-    Ok(item)
+#[async_trait]
+impl RestoreStore for DynamoDbAdminStore {
+    async fn insert(&self, restore: &RestoreRecord) -> PortResult<()> {
+        self.put((&restore_pk(&restore.id), "RESTORE"), restore, restore.version, None)
+            .await
+    }
+
+    async fn get(&self, id: &str) -> PortResult<Option<RestoreRecord>> {
+        self.document(&restore_pk(id), "RESTORE").await
+    }
+
+    async fn update(&self, restore: &RestoreRecord, expected_version: u64) -> PortResult<()> {
+        self.put(
+            (&restore_pk(&restore.id), "RESTORE"),
+            restore,
+            restore.version,
+            Some(expected_version),
+        )
+        .await
+    }
 }
 
 /// Approval requests share one partition: they are few (each is a person's act), and one
@@ -187,41 +184,22 @@ fn approval_item(request: &ApprovalRequest) -> PortResult<HashMap<String, Attrib
 #[async_trait]
 impl ApprovalStore for DynamoDbAdminStore {
     async fn insert(&self, request: &ApprovalRequest) -> PortResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(approval_item(request)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
+        self.put((APPROVAL_PK, &request.id), request, request.version, None)
             .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
     }
 
     async fn get(&self, id: &str) -> PortResult<Option<ApprovalRequest>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(approval_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| port_error("GetItem", e))?;
-        out.item.as_ref().map(decode).transpose()
+        self.document(APPROVAL_PK, id).await
     }
 
     async fn update(&self, request: &ApprovalRequest, expected_version: u64) -> PortResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(approval_item(request)?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        self.put(
+            (APPROVAL_PK, &request.id),
+            request,
+            request.version,
+            Some(expected_version),
+        )
+        .await
     }
 
     async fn recent(&self, limit: usize) -> PortResult<Vec<ApprovalRequest>> {

@@ -155,34 +155,29 @@ impl DrStore for DynamoDbDrStore {
     }
 
     async fn insert_execution(&self, exec: &DrExecution) -> PortResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("DREXEC#{}", exec.plan)))
-            .item("sk", s(&exec.execution))
-            .item("document", s(encode(exec)?))
-            .item("version", AttributeValue::N(exec.version.to_string()))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        let pk = format!("DREXEC#{}", exec.plan);
+        crate::dynamodb::put_versioned(
+            &self.client,
+            &self.table,
+            (&pk, &exec.execution),
+            encode(exec)?,
+            exec.version,
+            None,
+        )
+        .await
     }
 
     async fn update_execution(&self, exec: &DrExecution, expected_version: u64) -> PortResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("DREXEC#{}", exec.plan)))
-            .item("sk", s(&exec.execution))
-            .item("document", s(encode(exec)?))
-            .item("version", AttributeValue::N(exec.version.to_string()))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        let pk = format!("DREXEC#{}", exec.plan);
+        crate::dynamodb::put_versioned(
+            &self.client,
+            &self.table,
+            (&pk, &exec.execution),
+            encode(exec)?,
+            exec.version,
+            Some(expected_version),
+        )
+        .await
     }
 
     async fn executions(&self, plan: &str) -> PortResult<Vec<DrExecution>> {

@@ -80,6 +80,34 @@ pub(crate) async fn replace_document(
     Ok(())
 }
 
+/// Writes item (`pk`, `sk`) with its `document` and `version`: only if it does not exist
+/// (`expected_version` `None`), else only over the stored `expected_version`; `Conflict`
+/// otherwise.
+pub(crate) async fn put_versioned(
+    client: &Client,
+    table: &str,
+    (pk, sk): (&str, &str),
+    document: String,
+    version: u64,
+    expected_version: Option<u64>,
+) -> PortResult<()> {
+    let put = client
+        .put_item()
+        .table_name(table)
+        .item("pk", s(pk))
+        .item("sk", s(sk))
+        .item("document", s(document))
+        .item("version", AttributeValue::N(version.to_string()));
+    let put = match expected_version {
+        None => put.condition_expression("attribute_not_exists(pk)"),
+        Some(v) => put
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+    };
+    put.send().await.map_err(|e| port_error("PutItem", e))?;
+    Ok(())
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -426,20 +426,19 @@ pub async fn list(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> 
     ApiResponse::ok(json!({"plan": name, "items": items, "total": all.len()}))
 }
 
-pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+/// The execution the path names, or 404.
+async fn execution(deps: &Deps, call: &Call<'_>) -> Result<DrExecution, Problem> {
     query(call.req, &[])?;
     let (plan, execution) = (call.param("plan"), call.param("execution"));
-    match deps
-        .dr
+    deps.dr
         .get_execution(plan, execution)
         .await
         .map_err(|e| Problem::from_port(&e))?
-    {
-        Some(exec) => ApiResponse::ok(view(&exec)),
-        None => Err(Problem::not_found(format!(
-            "no execution {execution:.80} of DR plan {plan:.80}"
-        ))),
-    }
+        .ok_or_else(|| Problem::not_found(format!("no execution {execution:.80} of DR plan {plan:.80}")))
+}
+
+pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
+    ApiResponse::ok(view(&execution(deps, call).await?))
 }
 
 /// `GET /dr/executions/{plan}/{execution}/report`: the execution's report (the one written
@@ -447,17 +446,5 @@ pub async fn get(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
 /// measured RTO/RPO against the targets, who confirmed and approved, refusal reasons,
 /// compensations.
 pub async fn report(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
-    query(call.req, &[])?;
-    let (plan, execution) = (call.param("plan"), call.param("execution"));
-    match deps
-        .dr
-        .get_execution(plan, execution)
-        .await
-        .map_err(|e| Problem::from_port(&e))?
-    {
-        Some(exec) => ApiResponse::ok(exec.report()),
-        None => Err(Problem::not_found(format!(
-            "no execution {execution:.80} of DR plan {plan:.80}"
-        ))),
-    }
+    ApiResponse::ok(execution(deps, call).await?.report())
 }

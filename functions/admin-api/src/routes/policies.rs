@@ -115,17 +115,22 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     let port = |e: lifeboat_ports::PortError| Problem::from_port(&e);
     let what = format!("policy {name}");
     let current = catalog.policy_document(name.as_str()).await.map_err(port)?;
-    if let Some(waiting) = needs_approval(deps, call, &policy, current.as_deref()).await? {
-        return Ok(waiting);
-    }
-    if let Some(if_match) = &call.req.if_match {
-        // Optimistic concurrency: only over the version the caller read, atomically.
-        if !current
+    // A stale If-Match is refused before anything else, so that no approval token is spent
+    // on a write that cannot apply.
+    if let Some(if_match) = &call.req.if_match
+        && !current
             .as_deref()
             .is_some_and(|doc| if_match_admits(if_match, &etag(doc)))
-        {
-            return Err(stale(&what, current.as_deref()));
-        }
+    {
+        return Err(stale(&what, current.as_deref()));
+    }
+    let approved = match needs_approval(deps, call, &policy, current.as_deref()).await? {
+        Gate::Waiting(answer) => return Ok(answer),
+        Gate::Clear => false,
+        Gate::Approved => true,
+    };
+    if call.req.if_match.is_some() || approved {
+        // Only over the version read (and approved against), atomically.
         match catalog.replace_policy(&policy, current.as_deref()).await {
             Err(lifeboat_ports::PortError::Conflict(_)) => {
                 let now = catalog.policy_document(name.as_str()).await.map_err(port)?;
@@ -153,27 +158,33 @@ pub async fn put(deps: &Deps, call: &Call<'_>) -> Result<ApiResponse, Problem> {
     )
 }
 
+/// Whether a policy write may go ahead.
+enum Gate {
+    /// It waits for a second person: the answer (202) names the approval request.
+    Waiting(ApiResponse),
+    /// It needs no approval.
+    Clear,
+    /// Its approval's token was valid and is spent: it goes ahead, over the version it
+    /// was approved against only.
+    Approved,
+}
+
 /// A change that weakens a policy requiring approval waits for a second person: without a
-/// token it opens an approval request (the 202 answer returned); with the token the
-/// approval gave (header `Lifeboat-Confirmation`), bound to this exact document over this
-/// exact stored version, it goes ahead (`None`), the token spent.
-async fn needs_approval(
-    deps: &Deps,
-    call: &Call<'_>,
-    policy: &Policy,
-    current: Option<&str>,
-) -> Result<Option<ApiResponse>, Problem> {
-    let Some(stored) = current else { return Ok(None) };
+/// token it opens an approval request; with the token the approval gave (header
+/// `Lifeboat-Confirmation`), bound to this exact document over this exact stored version,
+/// it goes ahead, the token spent.
+async fn needs_approval(deps: &Deps, call: &Call<'_>, policy: &Policy, current: Option<&str>) -> Result<Gate, Problem> {
+    let Some(stored) = current else { return Ok(Gate::Clear) };
     // A stored policy that no longer parses has no rule to enforce; it is replaced as is.
     let Ok(old) = Policy::from_stored(policy.name.as_str(), stored) else {
-        return Ok(None);
+        return Ok(Gate::Clear);
     };
     let Some(rule) = old.approval.as_ref().filter(|r| r.required) else {
-        return Ok(None);
+        return Ok(Gate::Clear);
     };
     let changes = weakenings(&old, policy);
     if changes.is_empty() {
-        return Ok(None);
+        return Ok(Gate::Clear);
     }
     let document = serde_json::to_string(&policy.to_document()).map_err(|e| Problem::internal(e.to_string()))?;
     let digest = confirm::request_digest(&json!({
@@ -190,7 +201,7 @@ async fn needs_approval(
                 document,
             };
             let request = super::approvals::open(deps, call, subject, digest, rule).await?;
-            Ok(Some(ApiResponse::with_status(
+            Ok(Gate::Waiting(ApiResponse::with_status(
                 202,
                 json!({
                     "name": policy.name.as_str(),
@@ -209,8 +220,11 @@ async fn needs_approval(
             super::approvals::approved(&claims, None)?;
             lifeboat::confirm::consume(deps.ports().catalog.as_ref(), &claims, now)
                 .await
-                .map_err(|e| Problem::conflict(format!("{e}; nothing was changed")))?;
-            Ok(None)
+                .map_err(|e| match e {
+                    confirm::TokenError::Reused => Problem::conflict(format!("{e}; nothing was changed")),
+                    other => Problem::internal(other.to_string()),
+                })?;
+            Ok(Gate::Approved)
         }
     }
 }
