@@ -212,7 +212,7 @@ impl Problem {
             }
             PortError::NotFound(_) => Self::not_found("a resource this request needs does not exist"),
             PortError::InvalidState(_) => Self::conflict("the resource is in a state that does not allow this now"),
-            PortError::KmsKey(_) | PortError::Invalid(_) => Self::new(500, "Internal error"),
+            PortError::KmsKey(_) | PortError::Invalid(_) | PortError::Corrupt(_) => Self::new(500, "Internal error"),
         };
         p.internal = Some(e.to_string());
         p

@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::{StreamExt, stream};
 use lambda_runtime::LambdaEvent;
 use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
@@ -27,7 +26,7 @@ use lifeboat::app::RunLog;
 use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_current_manifest};
-use lifeboat::verify::{CONCURRENCY, EntryCheck, Problem, archived, check_one, sample};
+use lifeboat::verify::{CurrentVersions, Problem, archived, check_each, check_one, sample};
 use lifeboat_domain::manifest::ManifestEntry;
 use lifeboat_domain::policy::VerifyRule;
 use lifeboat_domain::recovery_point::VerificationFailure;
@@ -464,20 +463,16 @@ async fn verify_point(
         }
     };
     let live: Vec<&ManifestEntry> = manifest.live().collect();
-    let chosen = match (req.mode, req.sample) {
-        (Mode::Sample, Some(n)) => sample(live, n, seed),
-        _ => live,
+    // A whole run learns its keys' current versions from one listing, a sample per object.
+    let (chosen, current) = match (req.mode, req.sample) {
+        (Mode::Sample, Some(n)) => (sample(live, n, seed), CurrentVersions::PerObject),
+        _ => (live, CurrentVersions::Listed),
     };
-    let results: Vec<Result<EntryCheck, PortError>> = stream::iter(chosen)
-        .map(|e| check_one(deps.backup.as_ref(), &mref.backup_bucket, e))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    let checks = check_each(&deps.backup, &mref.backup_bucket, chosen, current).await?;
     // Copies this pass read back (restored archived ones included), and whether intact:
     // the sample-restore pass does not read them again.
     let mut read: HashMap<String, bool> = HashMap::new();
-    for r in results {
-        let c = r?;
+    for c in checks {
         out.objects += 1;
         out.bytes += c.bytes;
         out.metadata_only += u64::from(c.metadata_only);

@@ -13,7 +13,7 @@ use lifeboat::{ErrorType, FunctionError};
 use lifeboat_domain::RecoveryPointId;
 use lifeboat_domain::manifest::Manifest;
 use lifeboat_ports::Catalog;
-use lifeboat_testkit::objects::InMemoryObjectStore;
+use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
 use lifeboat_testkit::{InMemoryCatalog, ManualClock, RecordingNotifier, event_for, event_json, sample};
 use serde_json::json;
 use verify_backups::{Deps, VerifyReport, handle};
@@ -118,6 +118,42 @@ async fn an_intact_run_is_verified() {
     let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
     assert_eq!(rp.verified_at, Some(now()));
     assert!(w.notifier.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn a_whole_run_reads_each_object_once_and_lists_current_versions_once() {
+    let w = world(12).await;
+    let before = |op| w.store.calls(op);
+    let (gets, heads, lists) = (
+        before(ObjectOp::Get),
+        before(ObjectOp::Head),
+        before(ObjectOp::ListVersions),
+    );
+    let report = full(&w.deps, "calls").await.unwrap();
+    assert_eq!(report.verified, vec![w.rp.clone()]);
+    // One GET per object plus the manifest; no HEAD for an object S3 serves.
+    assert_eq!(w.store.calls(ObjectOp::Get) - gets, 12 + 1);
+    assert_eq!(w.store.calls(ObjectOp::Head) - heads, 0);
+    assert_eq!(w.store.calls(ObjectOp::ListVersions) - lists, 1);
+}
+
+#[tokio::test]
+async fn a_sample_asks_for_each_sampled_key_s_current_version_and_finds_one_written_over() {
+    let w = world(6).await;
+    let m = manifest(&w).await;
+    for e in &m.entries {
+        // Every key written over: whichever the sample picks is reported.
+        w.store
+            .insert("vault", &e.backup_key, b"written behind Lifeboat's back");
+    }
+    let (heads, lists) = (w.store.calls(ObjectOp::Head), w.store.calls(ObjectOp::ListVersions));
+    let report = handle(&w.deps, event_json(SAMPLED)).await.unwrap();
+    assert_eq!(report.objects_checked, 2);
+    assert_eq!(w.store.calls(ObjectOp::Head) - heads, 2);
+    assert_eq!(w.store.calls(ObjectOp::ListVersions) - lists, 0);
+    let found: Vec<_> = report.findings.iter().map(|f| f.problem).collect();
+    assert_eq!(found, [Problem::Replaced, Problem::Replaced]);
+    assert_eq!(report.verified, vec![w.rp.clone()]);
 }
 
 #[tokio::test]

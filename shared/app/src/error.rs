@@ -86,7 +86,7 @@ impl From<PortError> for FunctionError {
             PortError::NotFound(_) => ErrorType::NotFound,
             PortError::Throttled(_) | PortError::Unavailable(_) | PortError::QuotaExceeded(_) => ErrorType::Retryable,
             PortError::KmsKey(_) => ErrorType::Misconfigured,
-            PortError::InvalidState(_) | PortError::Invalid(_) => ErrorType::Internal,
+            PortError::InvalidState(_) | PortError::Invalid(_) | PortError::Corrupt(_) => ErrorType::Internal,
         };
         Self::new(kind, e.to_string())
     }

@@ -224,3 +224,88 @@ mod confirm {
         assert_eq!(again, Err(TokenError::Reused));
     }
 }
+
+mod verify {
+    use std::sync::Arc;
+
+    use lifeboat::object_store::StreamHasher;
+    use lifeboat::verify::{CurrentVersions, Problem, check_each};
+    use lifeboat_domain::manifest::ManifestEntry;
+    use lifeboat_ports::objects::{ObjectStore, WriteOptions};
+    use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
+
+    fn entry(store: &InMemoryObjectStore, key: &str) -> ManifestEntry {
+        let data = format!("bytes of {key}").into_bytes();
+        let version = store.insert("vault", key, &data);
+        let mut h = StreamHasher::default();
+        h.update(&data);
+        let d = h.finish();
+        ManifestEntry {
+            key: key.to_owned(),
+            version_id: None,
+            size: d.bytes,
+            etag: String::new(),
+            sha256: d.sha256,
+            crc64nvme: d.crc64nvme,
+            storage_class: "STANDARD".into(),
+            last_modified: None,
+            backup_key: key.to_owned(),
+            backup_version_id: Some(version),
+            copied_in: "run-1".into(),
+            deleted: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_whole_run_finds_a_key_written_over_on_any_page_of_one_listing() {
+        let store = Arc::new(InMemoryObjectStore::new());
+        store.create_bucket("vault", true);
+        let entries: Vec<ManifestEntry> = (0..1_200)
+            .map(|i| entry(&store, &format!("lifeboat/s3/photos/p/{i:05}.bin")))
+            .collect();
+        // Another data set's copies share the bucket, not the run's prefix.
+        store.insert("vault", "lifeboat/s3/other/x.bin", b"x");
+        store.insert("vault", &entries[1_150].backup_key, b"written behind Lifeboat's back");
+        let shared: Arc<dyn ObjectStore> = store.clone();
+        let checks = check_each(&shared, "vault", entries.iter().collect(), CurrentVersions::Listed)
+            .await
+            .unwrap();
+        let found: Vec<_> = checks
+            .iter()
+            .flat_map(|c| c.problems.iter().map(move |p| (c.key.as_str(), *p)))
+            .collect();
+        assert_eq!(found, [(entries[1_150].key.as_str(), Problem::Replaced)]);
+        // 1,201 versions under the run's prefix: two pages; no HEAD; one GET per object.
+        assert_eq!(store.calls(ObjectOp::ListVersions), 2);
+        assert_eq!(store.calls(ObjectOp::Head), 0);
+        assert_eq!(store.calls(ObjectOp::Get), 1_200);
+    }
+
+    #[tokio::test]
+    async fn an_object_whose_bytes_disagree_with_the_stored_checksum_is_corrupted_and_store_checksum() {
+        let store = Arc::new(InMemoryObjectStore::new());
+        store.create_bucket("vault", true);
+        let mut e = entry(&store, "lifeboat/s3/photos/p/a.bin");
+        // Written as Lifeboat writes its copies: S3 stores a SHA-256 of them.
+        let written = store
+            .put(
+                "vault",
+                &e.backup_key,
+                b"bytes of lifeboat/s3/photos/p/a.bin".to_vec(),
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        e.backup_version_id = written.version_id;
+        store.rot("vault", &e.backup_key, 2);
+        let shared: Arc<dyn ObjectStore> = store.clone();
+        let checks = check_each(&shared, "vault", vec![&e], CurrentVersions::PerObject)
+            .await
+            .unwrap();
+        assert_eq!(checks[0].problems, [Problem::Corrupted, Problem::StoreChecksum]);
+        assert_eq!(
+            checks[0].bytes, e.size,
+            "every byte was read before the store's check failed"
+        );
+    }
+}

@@ -204,6 +204,7 @@ fn message_of(e: PortError) -> String {
         | PortError::KmsKey(m)
         | PortError::InvalidState(m)
         | PortError::Invalid(m)
+        | PortError::Corrupt(m)
         | PortError::Unavailable(m) => m,
     }
 }

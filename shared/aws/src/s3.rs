@@ -19,8 +19,8 @@ use super::{port_error, to_chrono};
 use lifeboat_domain::manifest::ListedObject;
 use lifeboat_domain::tiering::LifecycleRule as TierRule;
 use lifeboat_ports::objects::{
-    CopyRequest, CopyTuning, LockMode, MAX_SINGLE_COPY, MIN_PART, ObjectBody, ObjectHead, ObjectLock, ObjectPage,
-    ObjectStore, PrefixPage, RestoreTier, WriteOptions, Written,
+    CopyRequest, CopyTuning, ListedVersion, LockMode, MAX_SINGLE_COPY, MIN_PART, ObjectBody, ObjectHead, ObjectLock,
+    ObjectPage, ObjectStore, PrefixPage, RestoreTier, VersionMarker, VersionPage, WriteOptions, Written,
 };
 use lifeboat_ports::{PortError, PortResult};
 
@@ -49,6 +49,19 @@ where
         ("InvalidObjectState" | "AccessDenied" | "MethodNotAllowed", _) => PortError::InvalidState(message()),
         _ => port_error(operation, err),
     }
+}
+
+/// A read that broke off: `Corrupt` when the SDK found the bytes disagreeing with S3's
+/// stored checksum (after the last chunk), else transient.
+fn read_error(label: &str, e: &(dyn std::error::Error + 'static)) -> PortError {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if err.to_string().contains("checksum mismatch") {
+            return PortError::Corrupt(format!("reading {label}: {err}"));
+        }
+        source = err.source();
+    }
+    PortError::Unavailable(format!("reading {label}: {e}"))
 }
 
 /// Percent-encodes a key for `x-amz-copy-source` (keeps `/` and unreserved characters).
@@ -295,6 +308,54 @@ impl ObjectStore for S3ObjectStore {
         })
     }
 
+    async fn list_versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&VersionMarker>,
+        max_keys: u32,
+    ) -> PortResult<VersionPage> {
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(after.map(|m| m.key.clone()))
+            .set_version_id_marker(after.and_then(|m| m.version_id.clone()))
+            .max_keys(i32::try_from(max_keys.clamp(1, 1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| s3_error("ListObjectVersions", e))?;
+        let listed = |key: Option<&str>, version_id: Option<&str>, latest: Option<bool>, delete_marker: bool| {
+            Some(ListedVersion {
+                key: key?.to_owned(),
+                // S3 names a version of a never-versioned bucket "null".
+                version_id: version_id.filter(|v| *v != "null").map(str::to_owned),
+                latest: latest == Some(true),
+                delete_marker,
+            })
+        };
+        let mut versions: Vec<ListedVersion> = out
+            .versions()
+            .iter()
+            .filter_map(|v| listed(v.key(), v.version_id(), v.is_latest(), false))
+            .chain(
+                out.delete_markers()
+                    .iter()
+                    .filter_map(|d| listed(d.key(), d.version_id(), d.is_latest(), true)),
+            )
+            .collect();
+        versions.sort_by(|a, b| a.key.cmp(&b.key));
+        let next = match (out.is_truncated(), out.next_key_marker()) {
+            (Some(true), Some(key)) => Some(VersionMarker {
+                key: key.to_owned(),
+                version_id: out.next_version_id_marker().map(str::to_owned),
+            }),
+            _ => None,
+        };
+        Ok(VersionPage { versions, next })
+    }
+
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>> {
         let out = match self
             .client
@@ -361,9 +422,11 @@ impl ObjectStore for S3ObjectStore {
             .key(key)
             .set_version_id(version_id.map(str::to_owned))
             .set_if_match(if_match.map(|e| format!("\"{e}\"")))
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
             .map_err(|e| s3_error("GetObject", e))?;
+        let checksum_sha256 = out.checksum_sha256().map(str::to_owned);
         let version_id = out.version_id().map(str::to_owned);
         let size = size(out.content_length());
         let etag = out.e_tag().map(strip_etag);
@@ -377,10 +440,7 @@ impl ObjectStore for S3ObjectStore {
             match body.next().await {
                 None => None,
                 Some(Ok(bytes)) => Some((Ok(bytes.to_vec()), (body, label))),
-                Some(Err(e)) => Some((
-                    Err(PortError::Unavailable(format!("reading {label}: {e}"))),
-                    (body, label),
-                )),
+                Some(Err(e)) => Some((Err(read_error(&label, &e)), (body, label))),
             }
         });
         Ok(ObjectBody {
@@ -389,6 +449,7 @@ impl ObjectStore for S3ObjectStore {
             etag,
             storage_class,
             last_modified,
+            checksum_sha256,
             chunks: Box::pin(chunks),
         })
     }

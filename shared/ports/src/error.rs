@@ -25,6 +25,9 @@ pub enum PortError {
     /// The request itself was rejected as invalid.
     #[error("rejected as invalid: {0}")]
     Invalid(String),
+    /// The store served bytes that disagree with its own stored checksum.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
     /// Network, timeout or 5xx after retries.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -47,6 +50,7 @@ impl PortError {
             Self::KmsKey(_) => "kms-key",
             Self::InvalidState(_) => "invalid-state",
             Self::Invalid(_) => "invalid",
+            Self::Corrupt(_) => "corrupt",
             Self::Unavailable(_) => "unavailable",
         }
     }

@@ -21,6 +21,32 @@ pub struct ObjectPage {
     pub next_token: Option<String>,
 }
 
+/// One version (or delete marker) of a versions listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedVersion {
+    pub key: String,
+    /// `None` in a bucket that never had versioning.
+    pub version_id: Option<String>,
+    /// The key's current version (or current delete marker).
+    pub latest: bool,
+    pub delete_marker: bool,
+}
+
+/// Where a versions listing goes on (S3's key and version-id markers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMarker {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+/// One page of a versions listing, in key order (newest version first within a key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionPage {
+    pub versions: Vec<ListedVersion>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next: Option<VersionMarker>,
+}
+
 /// One page of a delimited listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrefixPage {
@@ -97,6 +123,11 @@ pub struct ObjectBody {
     pub etag: Option<String>,
     pub storage_class: Option<String>,
     pub last_modified: Option<DateTime<Utc>>,
+    /// S3's stored SHA-256 (base64), sent with the bytes; a claim, compared but never
+    /// trusted. The adapter also has the SDK check the bytes against S3's stored checksum:
+    /// a mismatch ends the stream with [`PortError::Corrupt`](crate::PortError::Corrupt)
+    /// after the last chunk.
+    pub checksum_sha256: Option<String>,
     pub chunks: ByteChunks,
 }
 
@@ -187,10 +218,21 @@ pub trait ObjectStore: Send + Sync {
         token: Option<&str>,
         max_keys: u32,
     ) -> PortResult<PrefixPage>;
+    /// One page (at most `max_keys`) of every version and delete marker under `prefix`
+    /// (ListObjectVersions), continuing after `after`.
+    async fn list_versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&VersionMarker>,
+        max_keys: u32,
+    ) -> PortResult<VersionPage>;
     /// The object's metadata and stored checksums; `None` when missing (or a delete marker).
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>>;
-    /// Streams the object's bytes. `NotFound` when missing; `Conflict` when `if_match`
-    /// no longer matches; `InvalidState` when archived and not restored.
+    /// Streams the object's bytes with S3's stored checksum (ChecksumMode). `NotFound` when
+    /// missing; `Conflict` when `if_match` no longer matches; `InvalidState` when archived
+    /// and not restored; a stream ending in `Corrupt` when the bytes disagree with S3's
+    /// stored checksum.
     async fn get(
         &self,
         bucket: &str,

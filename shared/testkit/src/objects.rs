@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 use lifeboat_domain::manifest::ListedObject;
 use lifeboat_domain::tiering::LifecycleRule;
 use lifeboat_ports::objects::{
-    CopyRequest, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, PrefixPage, RestoreTier, WriteOptions,
-    Written,
+    CopyRequest, ListedVersion, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, PrefixPage, RestoreTier,
+    VersionMarker, VersionPage, WriteOptions, Written,
 };
 use lifeboat_ports::{PortError, PortResult};
 
@@ -25,6 +25,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectOp {
     List,
+    ListVersions,
     Head,
     Get,
     Put,
@@ -420,6 +421,52 @@ impl ObjectStore for InMemoryObjectStore {
         Ok(out)
     }
 
+    async fn list_versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&VersionMarker>,
+        max_keys: u32,
+    ) -> PortResult<VersionPage> {
+        self.enter(ObjectOp::ListVersions)?;
+        let buckets = lock(&self.buckets);
+        let b = buckets
+            .get(bucket)
+            .ok_or_else(|| PortError::NotFound(format!("bucket {bucket}")))?;
+        // Newest first within a key, as S3 lists them; continue after the marker.
+        let all = b
+            .objects
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .flat_map(|(k, vs)| {
+                let n = vs.len();
+                vs.iter().rev().enumerate().map(move |(i, v)| ListedVersion {
+                    key: k.clone(),
+                    version_id: b.versioned.then(|| v.id.clone()),
+                    latest: i == 0 && n > 0,
+                    delete_marker: v.delete_marker,
+                })
+            });
+        let mut started = after.is_none();
+        let mut out = VersionPage::default();
+        for v in all {
+            if !started {
+                let m = after.map(|m| (m.key.as_str(), m.version_id.as_deref()));
+                started = m == Some((v.key.as_str(), v.version_id.as_deref()));
+                continue;
+            }
+            if out.versions.len() == max_keys.clamp(1, 1000) as usize {
+                out.next = out.versions.last().map(|l| VersionMarker {
+                    key: l.key.clone(),
+                    version_id: l.version_id.clone(),
+                });
+                break;
+            }
+            out.versions.push(v);
+        }
+        Ok(out)
+    }
+
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>> {
         self.enter(ObjectOp::Head)?;
         let versioned = lock(&self.buckets).get(bucket).is_some_and(|b| b.versioned);
@@ -464,13 +511,22 @@ impl ObjectStore for InMemoryObjectStore {
             return Err(PortError::InvalidState(format!("{bucket}/{key} is archived")));
         }
         let data = v.data.clone();
-        let chunks: Vec<PortResult<Vec<u8>>> = data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        let mut chunks: Vec<PortResult<Vec<u8>>> = data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+        // The SDK checks the bytes against S3's stored checksum and fails after the last chunk.
+        if v.checksum_sha256.as_ref().is_some_and(|claimed| {
+            *claimed != base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data.as_slice()))
+        }) {
+            chunks.push(Err(PortError::Corrupt(format!(
+                "{bucket}/{key}: body checksum mismatch"
+            ))));
+        }
         Ok(ObjectBody {
             version_id: versioned.then_some(v.id),
             size: data.len() as u64,
             etag: Some(v.etag),
             storage_class: Some(v.storage_class),
             last_modified: Some(v.modified),
+            checksum_sha256: v.checksum_sha256,
             chunks: Box::pin(futures::stream::iter(chunks)),
         })
     }

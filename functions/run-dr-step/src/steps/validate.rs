@@ -47,7 +47,7 @@ async fn validate_data(
     let live: Vec<_> = manifest.live().collect();
     let objects = live.len() as u64;
     let chosen = lifeboat::verify::sample(live, d.sample, &exec.execution);
-    let checked = lifeboat::verify::check_entries(store.as_ref(), &mref.backup_bucket, chosen).await?;
+    let checked = lifeboat::verify::check_entries(store, &mref.backup_bucket, chosen).await?;
     let found: Vec<String> = checked
         .problems
         .iter()

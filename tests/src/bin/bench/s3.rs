@@ -75,6 +75,7 @@ fn memory_child(bytes: u64) -> Result<Value> {
             etag: None,
             storage_class: None,
             last_modified: None,
+            checksum_sha256: None,
             chunks: Box::pin(chunks),
         })
         .await
@@ -108,6 +109,7 @@ pub fn figures() -> Result<Vec<Figure>> {
     let openssl = openssl_sha256();
     let sha = num(&hash, "sha256_gbps")?;
     let crc = num(&hash, "crc64nvme_gbps")?;
+    let both = num(&hash, "both_gbps")?;
     let big = run_child(&["s3-memory", "--bytes", &(4u64 << 30).to_string()])?;
     let small = run_child(&["s3-memory", "--bytes", &(64u64 << 20).to_string()])?;
     let big_mb = num(&big, "vm_hwm_after_kb")? / 1024.0;
@@ -135,10 +137,18 @@ pub fn figures() -> Result<Vec<Figure>> {
             peer_value: Some(8.0),
             target: ">= 8 GB/s".into(),
             met: Some(crc >= 8.0),
-            notes: vec![format!(
-                "crc-fast; SHA-256 and CRC64 together in one pass: {:.2} GB/s",
-                num(&hash, "both_gbps")?
-            )],
+            notes: vec!["crc-fast (SIMD carry-less multiplication)".into()],
+        },
+        Figure {
+            name: "S3 verify: SHA-256 + CRC64/NVME in one pass (the verification hasher)".into(),
+            value: Some(both),
+            unit: "GB/s",
+            peer: "SHA-256 alone, same buffers, same run".into(),
+            peer_value: Some(sha),
+            // Costing at most 1.1x SHA-256 alone: at least 1/1.1 of its throughput.
+            target: "cost <= 1.1x SHA-256 alone".into(),
+            met: Some(both * 1.1 >= sha),
+            notes: vec![format!("one pass over 1 MiB chunks, best of {RUNS} x 1 GiB")],
         },
         Figure {
             name: "S3 verify: peak memory hashing a streamed 4 GiB object".into(),
