@@ -25,7 +25,8 @@ use lifeboat_domain::naming::tags;
 use lifeboat_domain::planner::ProtectedResource;
 use lifeboat_domain::rpo::{RpoStatus, evaluate};
 use lifeboat_domain::{
-    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Severity, Slot, Status, Step,
+    Alert, AlertKind, Failure, Policy, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef,
+    Severity, Slot, Status, Step,
 };
 use lifeboat_ports::{BackupJobState, PortError, Snapshot, SnapshotStatus, tag_value};
 use serde::Serialize;
@@ -162,6 +163,8 @@ async fn reconcile(
 ) {
     let ports = &deps.ports;
     let mut found: Vec<(&ProtectedResource, Snapshot)> = Vec::new();
+    // Snapshot-backed resources, by region and kind: one listing each, not one per resource.
+    let mut listed: BTreeMap<(Region, ResourceKind), Vec<&ProtectedResource>> = BTreeMap::new();
     // Data sets' runs are recorded by the functions that make them; there is no snapshot
     // to find.
     for d in resources.iter().filter(|d| !d.resource.kind.is_data_set()) {
@@ -178,9 +181,19 @@ async fn reconcile(
             }
             continue;
         }
-        match ports.snapshots.lifeboat_snapshots(&d.resource).await {
-            Ok(snapshots) => found.extend(snapshots.into_iter().map(|s| (d, s))),
-            Err(e) => report.errors.push(ItemFailure::new(d.resource.arn.clone(), &e)),
+        listed
+            .entry((d.resource.region.clone(), d.resource.kind))
+            .or_default()
+            .push(d);
+    }
+    for ((region, kind), group) in listed {
+        let refs: Vec<ResourceRef> = group.iter().map(|d| d.resource.clone()).collect();
+        match ports.snapshots.lifeboat_snapshots(&region, kind, &refs).await {
+            Ok(snapshots) => found.extend(snapshots.into_iter().map(|(i, s)| (group[i], s))),
+            // The region's listing failed: every resource in it goes unreconciled this cycle.
+            Err(e) => report
+                .errors
+                .extend(group.iter().map(|d| ItemFailure::new(d.resource.arn.clone(), &e))),
         }
     }
     match adopt_orphans(deps, found, now).await {

@@ -13,7 +13,7 @@ use lifeboat_domain::{
     AlertKind, PolicyName, RecoveryPoint, RecoveryPointId, Region, ResourceKind, ResourceRef, Severity, Slot, Status,
 };
 use lifeboat_ports::{Catalog, SnapshotStatus, SnapshotStore, Tag};
-use lifeboat_testkit::{Fakes, event_json};
+use lifeboat_testkit::{Fakes, SnapshotOp, event_json};
 use serde_json::Value;
 use track_recovery_points::{Deps, handle};
 
@@ -227,6 +227,41 @@ async fn a_tagged_snapshot_the_catalog_lost_is_adopted() {
     assert!(stored.adopted);
     assert_eq!(stored.slot, orphan.slot);
     assert!(handle(&deps, event_json(TICK)).await.unwrap().adopted.is_empty());
+}
+
+#[tokio::test]
+async fn reconciling_lists_each_region_and_kind_once_whatever_the_number_of_resources() {
+    let (fakes, deps) = setup();
+    let mut orphans = Vec::new();
+    for i in 0..40 {
+        let kind = if i % 4 == 3 {
+            ResourceKind::AuroraCluster
+        } else {
+            ResourceKind::RdsInstance
+        };
+        let db = fakes.add_db(kind, &format!("db{i:02}"), "gold");
+        // Every resource recorded an hour ago; every fifth lost its record of the slot before.
+        snapshot(&fakes, &db, 30, Status::Available, true).await;
+        if i % 5 == 0 {
+            orphans.push(snapshot(&fakes, &db, 90, Status::Available, false).await.id);
+        }
+    }
+    // A Lifeboat-tagged snapshot of a database no policy protects is not adopted.
+    let stray = ResourceRef {
+        kind: ResourceKind::RdsInstance,
+        id: "stray".into(),
+        arn: "arn:aws:rds:us-east-1:123456789012:db:stray".into(),
+        region: Region::parse("us-east-1").unwrap(),
+    };
+    snapshot(&fakes, &stray, 90, Status::Available, false).await;
+    let before = fakes.snapshots.calls(SnapshotOp::ListLifeboat);
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
+    // 40 resources of two kinds in one region: two listings.
+    assert_eq!(fakes.snapshots.calls(SnapshotOp::ListLifeboat) - before, 2);
+    let mut adopted = report.adopted.clone();
+    adopted.sort();
+    orphans.sort();
+    assert_eq!(adopted, orphans);
 }
 
 #[tokio::test]

@@ -55,8 +55,13 @@ impl SnapshotStore for RoutedSnapshots {
         self.store(kind).share_snapshot(region, kind, name, account).await
     }
 
-    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
-        self.store(resource.kind).lifeboat_snapshots(resource).await
+    async fn lifeboat_snapshots(
+        &self,
+        region: &Region,
+        kind: ResourceKind,
+        resources: &[ResourceRef],
+    ) -> PortResult<Vec<(usize, Snapshot)>> {
+        self.store(kind).lifeboat_snapshots(region, kind, resources).await
     }
 
     async fn copy_snapshot(

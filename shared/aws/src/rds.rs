@@ -306,12 +306,17 @@ impl SnapshotStore for RdsSnapshotStore {
         }
     }
 
-    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
-        let client = self.client(&resource.region)?;
-        let all: Vec<Snapshot> = match resource.kind {
+    async fn lifeboat_snapshots(
+        &self,
+        region: &Region,
+        kind: ResourceKind,
+        resources: &[ResourceRef],
+    ) -> PortResult<Vec<(usize, Snapshot)>> {
+        let client = self.client(region)?;
+        // Every manual snapshot of the region, 100 per page; no identifier filter.
+        let all: Vec<(Option<String>, Snapshot)> = match kind {
             ResourceKind::RdsInstance => client
                 .describe_db_snapshots()
-                .db_instance_identifier(&resource.id)
                 .snapshot_type("manual")
                 .into_paginator()
                 .items()
@@ -320,11 +325,15 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map_err(|e| port_error("DescribeDBSnapshots", e))?
                 .iter()
-                .map(|s| instance_snapshot(&resource.region, s))
+                .map(|s| {
+                    (
+                        s.db_instance_identifier().map(str::to_owned),
+                        instance_snapshot(region, s),
+                    )
+                })
                 .collect(),
             ResourceKind::AuroraCluster => client
                 .describe_db_cluster_snapshots()
-                .db_cluster_identifier(&resource.id)
                 .snapshot_type("manual")
                 .into_paginator()
                 .items()
@@ -333,15 +342,27 @@ impl SnapshotStore for RdsSnapshotStore {
                 .await
                 .map_err(|e| port_error("DescribeDBClusterSnapshots", e))?
                 .iter()
-                .map(|s| cluster_snapshot(&resource.region, s))
+                .map(|s| {
+                    (
+                        s.db_cluster_identifier().map(str::to_owned),
+                        cluster_snapshot(region, s),
+                    )
+                })
                 .collect(),
             ResourceKind::S3Prefix | ResourceKind::DynamoDbTable | ResourceKind::ConfigBundle => {
-                return Err(not_rds(resource.kind));
+                return Err(not_rds(kind));
             }
         };
+        let by_id: HashMap<&str, usize> = resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == kind && &r.region == region)
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
         Ok(all
             .into_iter()
-            .filter(|s| tag_value(&s.tags, tags::CREATED_BY) == Some(tags::CREATED_BY_VALUE))
+            .filter(|(_, s)| tag_value(&s.tags, tags::CREATED_BY) == Some(tags::CREATED_BY_VALUE))
+            .filter_map(|(source, s)| Some((*by_id.get(source?.as_str())?, s)))
             .collect())
     }
 

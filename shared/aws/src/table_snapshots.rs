@@ -15,6 +15,8 @@
 //!   that name in the destination region like an RDS copy. Without an export bucket
 //!   (`TABLE_EXPORT_BUCKET`) a copy is refused as invalid.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
@@ -73,6 +75,12 @@ impl DynamoDbTableSnapshots {
 
     /// Every user backup in `region` called exactly `name`, oldest first.
     async fn by_name(&self, region: &Region, name: &str) -> PortResult<Vec<TableBackup>> {
+        self.listed(region, |n| n == name).await
+    }
+
+    /// Every user backup in `region` (of any table) whose name `keep` accepts, not deleted,
+    /// oldest first: one paged ListBackups.
+    async fn listed(&self, region: &Region, keep: impl Fn(&str) -> bool) -> PortResult<Vec<TableBackup>> {
         let client = self.clients.get(region)?;
         let mut found = Vec::new();
         let mut start: Option<String> = None;
@@ -87,7 +95,7 @@ impl DynamoDbTableSnapshots {
             found.extend(
                 out.backup_summaries()
                     .iter()
-                    .filter(|s| s.backup_name() == Some(name))
+                    .filter(|s| s.backup_name().is_some_and(&keep))
                     .filter_map(from_summary)
                     .filter(|b| !is_deleted(&b.status)),
             );
@@ -254,28 +262,39 @@ impl SnapshotStore for DynamoDbTableSnapshots {
         }))
     }
 
-    /// The table's `lb-` backups, with the tags an RDS snapshot of Lifeboat's would carry,
-    /// read back from their names.
-    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
-        if resource.kind != ResourceKind::DynamoDbTable {
-            return Err(not_a_table(resource.kind));
+    /// The tables' `lb-` backups, with the tags an RDS snapshot of Lifeboat's would carry,
+    /// read back from their names: one paged ListBackups of the region.
+    async fn lifeboat_snapshots(
+        &self,
+        region: &Region,
+        kind: ResourceKind,
+        resources: &[ResourceRef],
+    ) -> PortResult<Vec<(usize, Snapshot)>> {
+        if kind != ResourceKind::DynamoDbTable {
+            return Err(not_a_table(kind));
         }
         let prefix = format!("{SNAPSHOT_PREFIX}-");
-        let backups = self
-            .backups(&resource.region)?
-            .list_backups(&resource.id, &prefix)
-            .await?;
+        let by_table: HashMap<&str, usize> = resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == kind && &r.region == region)
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        let backups = self.listed(region, |n| n.starts_with(&prefix)).await?;
         Ok(backups
             .into_iter()
-            .filter(|b| !is_deleted(&b.status))
-            .map(|b| {
+            .filter_map(|b| {
+                // arn:aws:dynamodb:<region>:<account>:table/<name>
+                let table = b.table_arn.rsplit_once(":table/").map(|(_, t)| t)?;
+                let i = *by_table.get(table)?;
+                let resource = &resources[i];
                 let mut t = ownership(&b.name);
                 t.push(Tag::new(tags::SOURCE, &resource.arn));
                 if let Some((policy, slot)) = parse_scheduled_name(&b.name, resource) {
                     t.push(Tag::new(tags::POLICY, policy.as_str()));
                     t.push(Tag::new(tags::SLOT, slot.compact()));
                 }
-                snapshot(&resource.region, b, t)
+                Some((i, snapshot(region, b, t)))
             })
             .collect())
     }

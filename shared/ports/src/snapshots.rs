@@ -76,8 +76,16 @@ pub trait SnapshotStore: Send + Sync {
     /// Shares a snapshot with another account (RDS: the `restore` attribute). Idempotent:
     /// sharing again with the same account is `Ok`.
     async fn share_snapshot(&self, region: &Region, kind: ResourceKind, name: &str, account: &str) -> PortResult<()>;
-    /// Manual snapshots of `resource` (in its own region) that Lifeboat created.
-    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>>;
+    /// The manual snapshots Lifeboat created of `resources` (all of `kind`, in `region`),
+    /// each with the index of its resource in `resources`: one paged listing of the
+    /// region's snapshots of that kind, whatever the number of resources, not a call per
+    /// resource. Snapshots of other resources are left out.
+    async fn lifeboat_snapshots(
+        &self,
+        region: &Region,
+        kind: ResourceKind,
+        resources: &[ResourceRef],
+    ) -> PortResult<Vec<(usize, Snapshot)>>;
     /// Starts a copy of `source` into `destination`, encrypted with `kms_key_id`.
     async fn copy_snapshot(
         &self,

@@ -177,17 +177,25 @@ impl SnapshotStore for InMemorySnapshotStore {
         Ok(())
     }
 
-    async fn lifeboat_snapshots(&self, resource: &ResourceRef) -> PortResult<Vec<Snapshot>> {
+    async fn lifeboat_snapshots(
+        &self,
+        region: &Region,
+        kind: ResourceKind,
+        resources: &[ResourceRef],
+    ) -> PortResult<Vec<(usize, Snapshot)>> {
         self.enter(SnapshotOp::ListLifeboat)?;
+        let by_id: HashMap<&str, usize> = resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == kind && &r.region == region)
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
         Ok(lock(&self.snapshots)
             .iter()
-            .filter(|((region, kind, _), (s, source))| {
-                region == &resource.region
-                    && *kind == resource.kind
-                    && source == &resource.id
-                    && tag_value(&s.tags, tags::CREATED_BY) == Some(tags::CREATED_BY_VALUE)
+            .filter(|((r, k, _), (s, _))| {
+                r == region && *k == kind && tag_value(&s.tags, tags::CREATED_BY) == Some(tags::CREATED_BY_VALUE)
             })
-            .map(|(_, (s, _))| s.clone())
+            .filter_map(|(_, (s, source))| Some((*by_id.get(source.as_str())?, s.clone())))
             .collect())
     }
 

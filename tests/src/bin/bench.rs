@@ -942,8 +942,8 @@ fn minimum_cycle(n: usize, c: usize, k: usize) -> Vec<(&'static str, Needed)> {
                 ("protected_resources", 1, "list the tagged resources"),
                 (
                     "lifeboat_snapshots",
-                    n,
-                    "n listings of each resource's Lifeboat snapshots",
+                    usize::from(n > 0),
+                    "one listing of the region's Lifeboat snapshots of the one kind protected, whatever n (per-resource polling: n)",
                 ),
                 (
                     "get_many",
