@@ -16,6 +16,7 @@ resource policies) that
 - every state machine's role may invoke each function (and publish to each topic) its
   definition names;
 - API Gateway may invoke the function behind every route of the API;
+- EventBridge may invoke the function every rule targets;
 - a function may invoke the function or start the state machine its environment names;
 - each function can still do the destructive work it exists for, on what Lifeboat made;
 - no role may delete or modify a database, cluster, snapshot, table, backup, archive,
@@ -426,6 +427,20 @@ class Checker:
                                         {"aws:SourceArn": source, "aws:SourceAccount": ACCOUNT,
                                          "aws:RequestedRegion": REGION})
 
+    def rules(self):
+        """EventBridge may invoke the function every rule of the default bus targets."""
+        fns = self.s.functions()
+        for k, v in self.s.of_type("AWS::Events::Rule"):
+            rule_arn = self.s.r.get_att(k, "Arn")
+            for target in v["Properties"].get("Targets", []):
+                fn_arn = target["Arn"]
+                if fn_arn not in fns:
+                    raise Unresolvable(f"rule {k}: target {fn_arn} is not a function of this stack")
+                self.as_service("rules", f"rule {k}", "events.amazonaws.com", "lambda:InvokeFunction", fn_arn,
+                                self.s.lambda_resource_policy(fn_arn),
+                                {"aws:SourceArn": rule_arn, "aws:SourceAccount": ACCOUNT,
+                                 "aws:RequestedRegion": REGION})
+
     def environment(self):
         fns = self.s.functions()
         names = {self.s.r.ref(k): arn for arn, k in fns.items()}
@@ -810,6 +825,7 @@ def evaluate(template_path: Path, base: Path | None = None, profiles=tuple(PROFI
             chk.destinations()
             chk.state_machines()
             chk.api()
+            chk.rules()
             chk.environment()
             chk.own_work(stack.r.params)
             chk.probes(stack.r.params)

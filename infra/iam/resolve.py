@@ -138,6 +138,9 @@ class Resolver:
             name = prop("Name", self._generated(logical))
             group = prop("GroupName", "default")
             attrs = {"Ref": name, "Arn": f"arn:{p}:scheduler:{r}:{a}:schedule/{group}/{name}"}
+        elif t == "AWS::Events::Rule":
+            name = prop("Name", self._generated(logical, limit=64))
+            attrs = {"Ref": name, "Arn": f"arn:{p}:events:{r}:{a}:rule/{name}"}
         elif t == "AWS::CloudFront::Distribution":
             attrs = {"Ref": "E1A2B3C4D5E6F7", "Id": "E1A2B3C4D5E6F7", "DomainName": "d1a2b3c4d5e6f7.cloudfront.net"}
         else:

@@ -91,6 +91,8 @@ NOT_CREATED = {
     "their logs",
     "AWS::Scheduler::Schedule": "moto's schedules never fire; tests invoke the functions "
     "with the events the schedules send (events/)",
+    "AWS::Events::Rule": "moto's RDS and AWS Backup emit no EventBridge events; tests invoke "
+    "track-recovery-points with the events AWS sends (events/)",
     "AWS::ApiGateway::RestApi": "api_gateway.py serves the admin API's stage /v1 on the "
     "moto port + 1 (SigV4, local principals)",
     "AWS::ApiGateway::Deployment": "see AWS::ApiGateway::RestApi",

@@ -491,3 +491,48 @@ async fn a_copy_for_another_account_is_shared_with_it_once_available() {
         .unwrap();
     assert!(again.shared.is_empty(), "{again:#?}");
 }
+
+/// The RDS event EventBridge delivers when the snapshot `name` is created (the sample, with
+/// the name and region of this stack's snapshot).
+fn snapshot_created(name: &str, request_id: &str) -> LambdaEvent<serde_json::Value> {
+    let text = std::fs::read_to_string(
+        lifeboat_tests::repo_root().join("events/track-recovery-points/rds-snapshot-created.json"),
+    )
+    .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    event["region"] = serde_json::Value::from(PRIMARY);
+    event["detail"]["SourceIdentifier"] = serde_json::Value::from(name);
+    lifeboat_testkit::event_for(event, request_id)
+}
+
+#[tokio::test]
+async fn a_snapshot_event_records_the_snapshot_available_once_without_waiting_for_the_schedule() {
+    let env = TestEnv::start().await.unwrap();
+    let policy = env
+        .put_policy(r#"{"name":"{prefix}-gold","every":"1h","rpo":"2h","retain":24,"priority":1}"#)
+        .await
+        .unwrap();
+    let orders = env.name("orders");
+    env.create_instance(&orders, policy.name.as_str()).await.unwrap();
+    let created = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "run-1")
+        .await
+        .unwrap();
+    let id = created.created[0].clone();
+    let point = env.catalog().get(&id).await.unwrap().unwrap();
+    assert_eq!(point.status, Status::Pending);
+    // RDS announces the snapshot once it is done.
+    env.wait_snapshot_available(PRIMARY, &point.snapshot_name)
+        .await
+        .unwrap();
+    let deps = track_deps(&env, "");
+    let report = track_recovery_points::handle(&deps, snapshot_created(&point.snapshot_name, "event-1"))
+        .await
+        .unwrap();
+    assert_eq!(report.transitions, vec![(id.clone(), Status::Available)], "{report:#?}");
+    assert_eq!(env.catalog().get(&id).await.unwrap().unwrap().status, Status::Available);
+    // EventBridge delivers at least once: the same event again moves nothing.
+    let again = track_recovery_points::handle(&deps, snapshot_created(&point.snapshot_name, "event-1"))
+        .await
+        .unwrap();
+    assert!(again.transitions.is_empty(), "{again:#?}");
+}

@@ -92,8 +92,12 @@ const SAMPLES: &[(&str, Outcome)] = &[
     ("tier-backups/dry-run.json", Succeeds),
     ("tier-backups/scheduled.json", Succeeds),
     ("tier-backups/zero-budget.json", Fails("Invalid")),
+    // Name a job and a snapshot the local deployment does not record: nothing changes.
+    ("track-recovery-points/backup-job-completed.json", Succeeds),
+    ("track-recovery-points/rds-snapshot-created.json", Succeeds),
     ("track-recovery-points/scheduler-tick.json", Succeeds),
     ("track-recovery-points/unknown-policy.json", Fails("Invalid")),
+    ("track-recovery-points/unsupported-event.json", Fails("Invalid")),
     ("verify-backups/due.json", Succeeds),
     ("verify-backups/full.json", Succeeds),
     ("verify-backups/malformed.json", Fails("Invalid")),

@@ -4,6 +4,12 @@
 //! `CreateDBSnapshot` and the catalog write), and checks each resource's RPO in every
 //! location its policy names. Every problem is alerted once.
 //!
+//! Two triggers: the schedule's cycle, and the state changes AWS reports through EventBridge
+//! (RDS snapshot events for Lifeboat's snapshots, AWS Backup job state changes). An event
+//! is only a hint of which recovery point to look at: its state is read from AWS and
+//! written conditionally, so an event arriving late, twice or out of order changes nothing
+//! wrong, and the cycle reconciles whatever no event announced.
+//!
 //! Each invocation emits its metrics once, as CloudWatch EMF lines ([`lifeboat::metrics`]):
 //! `BackupsSucceeded`/`BackupsFailed`, per location `CopiesSucceeded`/`CopiesFailed` and
 //! `CopyLag` (capture to copy available), `StuckRecoveryPoints`, and per location
@@ -18,10 +24,10 @@ use lifeboat::FunctionError;
 use lifeboat::alerting::Alerter;
 use lifeboat::app::{ItemFailure, Ports, RunLog, load_policies, settle_source};
 use lifeboat::config::Config;
-use lifeboat::events::ScheduleTick;
+use lifeboat::events::{ChangeSubject, ScheduleTick, ServiceChange};
 use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
-use lifeboat_domain::naming::tags;
+use lifeboat_domain::naming::{SNAPSHOT_PREFIX, tags};
 use lifeboat_domain::planner::ProtectedResource;
 use lifeboat_domain::rpo::{RpoStatus, evaluate};
 use lifeboat_domain::{
@@ -58,6 +64,19 @@ pub struct Report {
     pub imported: Vec<RecoveryPointId>,
     pub rpo: Vec<RpoStatus>,
     pub errors: Vec<ItemFailure>,
+    /// Why a state change event changed nothing (it names nothing Lifeboat records, or a
+    /// recovery point already past `pending`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+/// What track-recovery-points is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackRequest {
+    /// The schedule's cycle: pending work, sources, reconcile, RPO.
+    Tick(ScheduleTick),
+    /// A state change AWS reported: the one recovery point it names is looked at now.
+    Change(ServiceChange),
 }
 
 /// track-recovery-points as one invocation: a schedule tick in, a report out; the run records its
@@ -68,20 +87,26 @@ pub struct TrackRecoveryPoints;
 impl Function for TrackRecoveryPoints {
     const NAME: &'static str = FUNCTION;
     type Deps = Deps;
-    type Request = ScheduleTick;
+    type Request = TrackRequest;
     type Output = Report;
 
     fn now(deps: &Deps) -> DateTime<Utc> {
         deps.ports.clock.now()
     }
 
-    fn parse(deps: &Deps, payload: &Value) -> Result<ScheduleTick, FunctionError> {
-        ScheduleTick::parse(payload, deps.ports.clock.now(), deps.config.event_time)
+    fn parse(deps: &Deps, payload: &Value) -> Result<TrackRequest, FunctionError> {
+        if ServiceChange::is_one(payload) {
+            return ServiceChange::parse(payload).map(TrackRequest::Change);
+        }
+        ScheduleTick::parse(payload, deps.ports.clock.now(), deps.config.event_time).map(TrackRequest::Tick)
     }
 
-    async fn run(deps: &Deps, tick: ScheduleTick, invocation: &mut Invocation) -> Result<Report, FunctionError> {
+    async fn run(deps: &Deps, request: TrackRequest, invocation: &mut Invocation) -> Result<Report, FunctionError> {
         let run_id = invocation.run_id().to_owned();
-        run_measured(deps, &tick, &run_id, &mut invocation.metrics).await
+        match request {
+            TrackRequest::Tick(tick) => run_measured(deps, &tick, &run_id, &mut invocation.metrics).await,
+            TrackRequest::Change(change) => on_change(deps, &change, &run_id, &mut invocation.metrics).await,
+        }
     }
 }
 
@@ -238,20 +263,7 @@ pub async fn run_measured(
     metrics.count(Metric::BackupsFailed, 0);
     metrics.count(Metric::StuckRecoveryPoints, 0);
     for r in results {
-        match r {
-            Tracked::Moved(next) => {
-                measure(metrics, &next, now);
-                log.action("transition", next.id.as_str(), next.status.as_str());
-                report.transitions.push((next.id, next.status));
-            }
-            Tracked::Stuck(id) => {
-                metrics.count(Metric::StuckRecoveryPoints, 1);
-                log.action("stuck", id.as_str(), "pending past its deadline");
-                report.stuck.push(id);
-            }
-            Tracked::Unchanged => {}
-            Tracked::Error(f) => report.errors.push(f),
-        }
+        r.record(metrics, &mut log, &mut report, now);
     }
 
     // 2. Sources with copies: move them along available → copying → copied.
@@ -324,6 +336,88 @@ enum Tracked {
     Stuck(RecoveryPointId),
     Unchanged,
     Error(ItemFailure),
+}
+
+impl Tracked {
+    /// Into the run's metrics, log and report.
+    fn record(self, metrics: &mut Metrics, log: &mut RunLog, report: &mut Report, now: DateTime<Utc>) {
+        match self {
+            Self::Moved(next) => {
+                measure(metrics, &next, now);
+                log.action("transition", next.id.as_str(), next.status.as_str());
+                report.transitions.push((next.id, next.status));
+            }
+            Self::Stuck(id) => {
+                metrics.count(Metric::StuckRecoveryPoints, 1);
+                log.action("stuck", id.as_str(), "pending past its deadline");
+                report.stuck.push(id);
+            }
+            Self::Unchanged => {}
+            Self::Error(f) => report.errors.push(f),
+        }
+    }
+}
+
+/// A state change AWS reported: the recovery point it names, if Lifeboat records it and
+/// it is still pending, is tracked now as the cycle would track it (its state read from
+/// AWS, written conditionally). Anything else is left to the cycle and said in `ignored`.
+pub async fn on_change(
+    deps: &Deps,
+    change: &ServiceChange,
+    run_id: &str,
+    metrics: &mut Metrics,
+) -> Result<Report, FunctionError> {
+    let ports = &deps.ports;
+    let now = ports.clock.now();
+    let mut log = RunLog::start(FUNCTION, run_id, now);
+    let mut report = Report {
+        run_id: run_id.to_owned(),
+        ..Report::default()
+    };
+    let point = match &change.subject {
+        ChangeSubject::Snapshot { kind, name } if name.starts_with(&format!("{SNAPSHOT_PREFIX}-")) => {
+            ports
+                .catalog
+                .get(&RecoveryPointId::new(&change.region, *kind, name))
+                .await?
+        }
+        ChangeSubject::Snapshot { .. } => None,
+        ChangeSubject::BackupJob { job_id } => ports
+            .catalog
+            .by_status(Status::Pending)
+            .await?
+            .into_iter()
+            .find(|rp| rp.backup_job_id() == Some(job_id.as_str())),
+    };
+    match point {
+        Some(rp) if rp.status == Status::Pending => {
+            log.action("event", rp.id.as_str(), &change.what);
+            track_pending(deps, &ports.alerter(), rp, now, run_id)
+                .await
+                .record(metrics, &mut log, &mut report, now);
+        }
+        Some(rp) => {
+            report.ignored = Some(format!("{} is {} already", rp.id, rp.status.as_str()));
+        }
+        None => {
+            // A Lifeboat snapshot without a record is adopted by the cycle's reconcile.
+            report.ignored = Some(format!(
+                "{:?} in {} names no pending recovery point",
+                change.subject, change.region
+            ));
+        }
+    }
+    log.finish(ports.catalog.as_ref(), ports.clock.now()).await;
+    if report
+        .errors
+        .iter()
+        .any(|e| e.code == "throttled" || e.code == "unavailable")
+    {
+        return Err(FunctionError::retryable(
+            "the recovery point could not be tracked; safe to retry",
+        ));
+    }
+    Ok(report)
 }
 
 fn error(rp: &RecoveryPoint, e: &PortError) -> Tracked {

@@ -382,3 +382,91 @@ async fn a_data_set_without_a_run_within_its_rpo_is_a_breach_where_its_runs_are_
             .all(|a| a.location.as_ref().unwrap().as_str() == "us-west-2")
     );
 }
+
+/// The sample RDS snapshot event, naming `snapshot`, delivered as invocation `id`.
+fn rds_event(snapshot: &str, id: &str) -> LambdaEvent<Value> {
+    let mut event = lifeboat_testkit::sample("track-recovery-points", "rds-snapshot-created.json");
+    event["detail"]["SourceIdentifier"] = Value::from(snapshot);
+    lifeboat_testkit::event_for(event, id)
+}
+
+#[tokio::test]
+async fn an_rds_snapshot_event_moves_its_pending_point_now_and_a_replay_changes_nothing() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    let billing = fakes.add_db(ResourceKind::RdsInstance, "billing", "gold");
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    let done = snapshot(&fakes, &orders, 20, Status::Pending, true).await;
+    let other = snapshot(&fakes, &billing, 20, Status::Pending, true).await;
+    for rp in [&done, &other] {
+        fakes.snapshots.set_status(
+            &rp.location,
+            rp.resource.kind,
+            &rp.snapshot_name,
+            SnapshotStatus::Available,
+        );
+    }
+    let report = handle(&deps, rds_event(&done.snapshot_name, "e1")).await.unwrap();
+    assert_eq!(report.transitions, vec![(done.id.clone(), Status::Available)]);
+    assert_eq!(status_of(&fakes, &done.id), Status::Available);
+    // Only the point the event names: the other waits for its own event or the cycle.
+    assert_eq!(status_of(&fakes, &other.id), Status::Pending);
+    // Delivered again (EventBridge delivers at least once): nothing moves twice.
+    let again = handle(&deps, rds_event(&done.snapshot_name, "e1")).await.unwrap();
+    assert!(again.transitions.is_empty());
+    assert!(again.ignored.unwrap().contains("available already"));
+}
+
+#[tokio::test]
+async fn an_event_that_arrives_before_the_snapshot_is_done_leaves_it_pending() {
+    let (fakes, deps) = setup();
+    let orders = fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    fakes.snapshots.set_new_status(SnapshotStatus::Creating);
+    let rp = snapshot(&fakes, &orders, 2, Status::Pending, true).await;
+    // Out of order: the event is read as a hint, and AWS still says creating.
+    let report = handle(&deps, rds_event(&rp.snapshot_name, "early")).await.unwrap();
+    assert!(report.transitions.is_empty() && report.errors.is_empty());
+    assert_eq!(status_of(&fakes, &rp.id), Status::Pending);
+}
+
+#[tokio::test]
+async fn events_naming_nothing_lifeboat_records_change_nothing() {
+    let (fakes, deps) = setup();
+    fakes.add_db(ResourceKind::RdsInstance, "orders", "gold");
+    for (name, event) in [
+        (
+            "sample",
+            event_json(include_str!(
+                "../../../events/track-recovery-points/rds-snapshot-created.json"
+            )),
+        ),
+        ("not Lifeboat's", rds_event("rds:orders-2026-11-23-18-00", "auto")),
+        (
+            "backup job",
+            event_json(include_str!(
+                "../../../events/track-recovery-points/backup-job-completed.json"
+            )),
+        ),
+    ] {
+        let report = handle(&deps, event).await.unwrap();
+        assert!(report.transitions.is_empty(), "{name}");
+        assert!(report.ignored.is_some(), "{name}");
+    }
+    assert!(fakes.catalog.points().is_empty());
+}
+
+#[tokio::test]
+async fn an_unsupported_or_malformed_service_event_is_invalid() {
+    let (_fakes, deps) = setup();
+    let unsupported = include_str!("../../../events/track-recovery-points/unsupported-event.json");
+    let err = handle(&deps, event_json(unsupported)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid);
+    assert!(err.message.contains("RDS DB Instance Event"), "{}", err.message);
+    let mut no_name = lifeboat_testkit::sample("track-recovery-points", "rds-snapshot-created.json");
+    no_name["detail"].as_object_mut().unwrap().remove("SourceIdentifier");
+    let err = handle(&deps, lifeboat_testkit::event_for(no_name, "bad"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorType::Invalid);
+    assert!(err.message.contains("SourceIdentifier"), "{}", err.message);
+}

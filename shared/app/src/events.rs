@@ -408,3 +408,97 @@ mod tests {
         }
     }
 }
+
+/// What a state change AWS reports is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSubject {
+    /// An RDS DB snapshot or DB cluster snapshot, by name.
+    Snapshot {
+        kind: lifeboat_domain::ResourceKind,
+        name: String,
+    },
+    /// An AWS Backup backup job, by id.
+    BackupJob { job_id: String },
+}
+
+/// A state change AWS reports through EventBridge (`aws.rds` "RDS DB Snapshot Event" and
+/// "RDS DB Cluster Snapshot Event", `aws.backup` "Backup Job State Change"). Only a hint of
+/// which recovery point to look at: its state is read from AWS, so an event arriving late,
+/// twice or out of order changes nothing wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceChange {
+    pub region: lifeboat_domain::Region,
+    pub subject: ChangeSubject,
+    /// AWS's words (`Message`, or the job's `state`), for the log.
+    pub what: String,
+}
+
+/// The EventBridge envelope of a service event.
+#[derive(Deserialize)]
+struct ServiceEvent {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    source: String,
+    region: String,
+    detail: Value,
+}
+
+impl ServiceChange {
+    /// Sources whose events [`ServiceChange::parse`] reads.
+    pub const SOURCES: [&'static str; 2] = ["aws.rds", "aws.backup"];
+
+    /// True when `event` claims to come from one of [`ServiceChange::SOURCES`].
+    pub fn is_one(event: &Value) -> bool {
+        event
+            .get("source")
+            .and_then(Value::as_str)
+            .is_some_and(|s| Self::SOURCES.contains(&s))
+    }
+
+    pub fn parse(event: &Value) -> Result<Self, FunctionError> {
+        use lifeboat_domain::{Region, ResourceKind};
+        let e: ServiceEvent = serde_json::from_value(event.clone())
+            .map_err(|e| FunctionError::invalid(format!("malformed EventBridge event: {e}")))?;
+        let region = Region::parse(&e.region)
+            .map_err(|err| FunctionError::invalid(format!("region {:.40?}: {err}", e.region)))?;
+        let field = |name: &str| {
+            e.detail
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    FunctionError::invalid(format!(
+                        "{} event without detail.{name} (a non-empty string)",
+                        e.detail_type
+                    ))
+                })
+        };
+        let subject = match (e.source.as_str(), e.detail_type.as_str()) {
+            ("aws.rds", "RDS DB Snapshot Event") => ChangeSubject::Snapshot {
+                kind: ResourceKind::RdsInstance,
+                name: field("SourceIdentifier")?.to_owned(),
+            },
+            ("aws.rds", "RDS DB Cluster Snapshot Event") => ChangeSubject::Snapshot {
+                kind: ResourceKind::AuroraCluster,
+                name: field("SourceIdentifier")?.to_owned(),
+            },
+            ("aws.backup", "Backup Job State Change") => ChangeSubject::BackupJob {
+                job_id: field("backupJobId")?.to_owned(),
+            },
+            (source, detail_type) => {
+                return Err(FunctionError::invalid(format!(
+                    "unsupported event: detail-type {detail_type:.60?} from source {source:.60?} (expected an RDS snapshot event or an AWS Backup job state change)"
+                )));
+            }
+        };
+        let what = match &subject {
+            ChangeSubject::Snapshot { .. } => field("Message").unwrap_or("snapshot event"),
+            ChangeSubject::BackupJob { .. } => field("state").unwrap_or("backup job event"),
+        };
+        Ok(Self {
+            region,
+            subject,
+            what: what.chars().take(200).collect(),
+        })
+    }
+}
