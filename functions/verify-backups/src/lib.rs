@@ -26,7 +26,7 @@ use lifeboat::app::RunLog;
 use lifeboat::invocation::{Function, Invocation, invoke};
 use lifeboat::metrics::{Metric, Metrics, MetricsSink, StdoutSink};
 use lifeboat::object_store::runs::{ManifestReadError, kept_runs, load_current_manifest};
-use lifeboat::verify::{CurrentVersions, Problem, archived, check_each, check_one, sample};
+use lifeboat::verify::{Problem, archived, check_each, check_one, sample};
 use lifeboat_domain::manifest::ManifestEntry;
 use lifeboat_domain::policy::VerifyRule;
 use lifeboat_domain::recovery_point::VerificationFailure;
@@ -463,12 +463,11 @@ async fn verify_point(
         }
     };
     let live: Vec<&ManifestEntry> = manifest.live().collect();
-    // A whole run learns its keys' current versions from one listing, a sample per object.
-    let (chosen, current) = match (req.mode, req.sample) {
-        (Mode::Sample, Some(n)) => (sample(live, n, seed), CurrentVersions::PerObject),
-        _ => (live, CurrentVersions::Listed),
+    let chosen = match (req.mode, req.sample) {
+        (Mode::Sample, Some(n)) => sample(live, n, seed),
+        _ => live,
     };
-    let checks = check_each(&deps.backup, &mref.backup_bucket, chosen, current).await?;
+    let checks = check_each(&deps.backup, &mref.backup_bucket, chosen).await?;
     // Copies this pass read back (restored archived ones included), and whether intact:
     // the sample-restore pass does not read them again.
     let mut read: HashMap<String, bool> = HashMap::new();

@@ -1,13 +1,12 @@
 //! Reading backup objects back: each entry of a run streamed, hashed and compared with its
 //! manifest entry and with S3's own claim. Used by verify-backups and by DR validation.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use lifeboat_domain::manifest::{ManifestEntry, sha256_hex};
 use lifeboat_ports::PortError;
-use lifeboat_ports::objects::{ObjectStore, VersionMarker};
+use lifeboat_ports::objects::ObjectStore;
 use serde::{Deserialize, Serialize};
 
 use crate::object_store::StreamHasher;
@@ -92,16 +91,6 @@ impl EntryChecks {
     }
 }
 
-/// How the [`Problem::Replaced`] warning learns which version of each key is current.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CurrentVersions {
-    /// A HEAD per object: for samples, a few keys among many.
-    PerObject,
-    /// One paged ListObjectVersions over the checked keys' common prefix: for whole runs,
-    /// one call per 1,000 versions instead of one per object.
-    Listed,
-}
-
 /// Reads a sample of a run back from `bucket` and compares each entry with its manifest
 /// entry (DR validation). Transient failures are returned.
 pub async fn check_entries(
@@ -109,104 +98,28 @@ pub async fn check_entries(
     bucket: &str,
     entries: Vec<&ManifestEntry>,
 ) -> Result<EntryChecks, PortError> {
-    Ok(EntryChecks::of(
-        &check_each(store, bucket, entries, CurrentVersions::PerObject).await?,
-    ))
+    Ok(EntryChecks::of(&check_each(store, bucket, entries).await?))
 }
 
-/// Reads `entries` back from `bucket`, [`CONCURRENCY`] at a time, one GET each (a HEAD
-/// only for archived copies S3 will not serve), and compares each with its manifest entry.
-/// Each object is read and hashed in a task of its own, so hashing runs on every core the
+/// Reads `entries` back from `bucket`, [`CONCURRENCY`] at a time, and compares each with
+/// its manifest entry, one GET per object in the common case (see [`check_one`]). Each
+/// object is read and hashed in a task of its own, so hashing runs on every core the
 /// runtime has while other objects are being read. Transient failures are returned (the
 /// run is retried); everything else is a finding.
 pub async fn check_each(
     store: &Arc<dyn ObjectStore>,
     bucket: &str,
     entries: Vec<&ManifestEntry>,
-    current: CurrentVersions,
 ) -> Result<Vec<EntryCheck>, PortError> {
-    let per_object = current == CurrentVersions::PerObject;
-    let reads = stream::iter(entries.iter().map(|e| (*e).clone()))
+    stream::iter(entries.into_iter().cloned())
         .map(|e| {
             let (store, bucket) = (store.clone(), bucket.to_owned());
-            tokio::spawn(async move { check_against(store.as_ref(), &bucket, &e, per_object).await })
+            tokio::spawn(async move { check_one(store.as_ref(), &bucket, &e).await })
         })
         .buffer_unordered(CONCURRENCY)
         .map(|joined| joined.map_err(|e| PortError::Unavailable(format!("an object check stopped: {e}")))?)
-        .try_collect::<Vec<EntryCheck>>();
-    let mut checks = if per_object {
-        reads.await?
-    } else {
-        // The listing runs beside the reads.
-        let (mut checks, listed) = futures::try_join!(reads, current_versions(store.as_ref(), bucket, &entries))?;
-        let by_key: HashMap<&str, &ManifestEntry> = entries.iter().map(|e| (e.key.as_str(), *e)).collect();
-        for c in &mut checks {
-            let Some(e) = by_key.get(c.key.as_str()) else { continue };
-            let wanted = e.backup_version_id.as_deref();
-            if wanted.is_some()
-                && !c.problems.contains(&Problem::Missing)
-                && listed
-                    .get(&e.backup_key)
-                    .is_some_and(|latest| Some(latest.as_str()) != wanted)
-            {
-                c.problems.push(Problem::Replaced);
-            }
-        }
-        checks
-    };
-    for c in &mut checks {
-        c.problems.sort();
-    }
-    Ok(checks)
-}
-
-/// The current version of every key the entries name (keys whose current version is a
-/// delete marker are left out), from one paged listing of their common prefix.
-async fn current_versions(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    entries: &[&ManifestEntry],
-) -> Result<HashMap<String, String>, PortError> {
-    let wanted: HashSet<&str> = entries
-        .iter()
-        .filter(|e| e.backup_version_id.is_some())
-        .map(|e| e.backup_key.as_str())
-        .collect();
-    let mut current = HashMap::new();
-    let Some(prefix) = common_prefix(wanted.iter().copied()) else {
-        return Ok(current);
-    };
-    let mut after: Option<VersionMarker> = None;
-    loop {
-        let page = store.list_versions_page(bucket, prefix, after.as_ref(), 1000).await?;
-        for v in page.versions {
-            if let (true, false, Some(id)) = (v.latest, v.delete_marker, v.version_id)
-                && wanted.contains(v.key.as_str())
-            {
-                current.insert(v.key, id);
-            }
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(current),
-        }
-    }
-}
-
-/// The longest prefix every key starts with (on a character boundary); `None` without keys.
-fn common_prefix<'a>(mut keys: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let first = keys.next()?;
-    let mut len = first.len();
-    for k in keys {
-        len = first
-            .char_indices()
-            .zip(k.chars())
-            .take_while(|((_, a), b)| a == b)
-            .last()
-            .map_or(0, |((i, a), _)| i + a.len_utf8())
-            .min(len);
-    }
-    first.get(..len)
+        .try_collect()
+        .await
 }
 
 /// Chooses `n` entries by the SHA-256 of seed+key: deterministic, spread over the keys.
@@ -238,25 +151,17 @@ fn restored(restore: Option<&str>) -> bool {
     restore.is_some_and(|r| r.contains("ongoing-request=\"false\""))
 }
 
-/// Checks one object as a restore would read it: the version the manifest names (through
-/// the manifest's record of what was written), streamed and hashed, compared with the
-/// manifest and with S3's claim; a later version over the key is reported as
-/// [`Problem::Replaced`]. Transient failures are returned (the run is retried); everything
-/// else is a finding.
+/// Checks one object as a restore would read it: the version the manifest names, streamed
+/// and hashed, compared with the manifest and with S3's stored checksum. A later version
+/// written over the key is reported as [`Problem::Replaced`].
+///
+/// One GET in the common case: the key's *current* version is asked for, and when it is the
+/// version the manifest names, those are the bytes to check and nothing was written over
+/// it. Only when another version is current (its body is dropped unread) or the current
+/// one is a delete marker is the named version asked for by id. An archived copy S3 will
+/// not serve is checked by its metadata (HEAD). Transient failures are returned (the run
+/// is retried); everything else is a finding.
 pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry) -> Result<EntryCheck, PortError> {
-    let mut c = check_against(store, bucket, e, true).await?;
-    c.problems.sort();
-    Ok(c)
-}
-
-/// [`check_one`]; the key's current version is asked with a HEAD when `ask_current`
-/// (else the caller learns it from a listing).
-async fn check_against(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    e: &ManifestEntry,
-    ask_current: bool,
-) -> Result<EntryCheck, PortError> {
     let mut c = EntryCheck {
         key: e.key.clone(),
         bytes: 0,
@@ -264,39 +169,41 @@ async fn check_against(
         problems: Vec::new(),
     };
     let wanted = e.backup_version_id.as_deref();
-    let body = match store.get(bucket, &e.backup_key, wanted, None).await {
-        Ok(b) => Some(b),
-        // A version id the bucket does not know is a version that is gone.
-        Err(PortError::NotFound(_)) => None,
-        Err(PortError::Invalid(_)) if wanted.is_some() => None,
-        // Archived and not restored (or a delete marker): what S3 says about the version.
-        Err(PortError::InvalidState(refused)) => match store.head(bucket, &e.backup_key, wanted).await {
-            Ok(None) | Err(PortError::NotFound(_)) => None,
-            Err(PortError::Invalid(_)) if wanted.is_some() => None,
-            Ok(Some(head)) if archived(&head.storage_class) && !restored(head.restore.as_deref()) => {
-                if ask_current && wanted.is_some() && replaced(store, bucket, e, wanted).await? {
-                    c.problems.push(Problem::Replaced);
-                }
-                c.metadata_only = true;
-                if head.size < e.size {
-                    c.problems.push(Problem::Truncated);
-                } else if head.size != e.size {
-                    c.problems.push(Problem::Corrupted);
-                }
-                return Ok(c);
+    let read = match (wanted, store.get(bucket, &e.backup_key, None, None).await) {
+        (None, current) => current,
+        (Some(v), Ok(current)) if current.version_id.as_deref() == Some(v) => Ok(current),
+        (Some(v), Ok(_other)) => {
+            c.problems.push(Problem::Replaced);
+            store.get(bucket, &e.backup_key, Some(v), None).await
+        }
+        // The current version is a delete marker (or the key is gone): the named version
+        // may still be there.
+        (Some(v), Err(PortError::NotFound(_))) => store.get(bucket, &e.backup_key, Some(v), None).await,
+        // S3 will not serve the current version (archived): is it the named one?
+        (Some(v), Err(PortError::InvalidState(refused))) => match store.head(bucket, &e.backup_key, None).await? {
+            Some(current) if current.version_id.as_deref() == Some(v) => Err(PortError::InvalidState(refused)),
+            Some(_) => {
+                c.problems.push(Problem::Replaced);
+                store.get(bucket, &e.backup_key, Some(v), None).await
             }
-            Ok(Some(_)) => return Err(PortError::InvalidState(refused)),
-            Err(e) => return Err(e),
+            None => store.get(bucket, &e.backup_key, Some(v), None).await,
         },
-        Err(e) => return Err(e),
+        (Some(_), Err(other)) => return Err(other),
     };
-    let Some(body) = body else {
-        c.problems.push(Problem::Missing);
-        return Ok(c);
+    let body = match read {
+        Ok(body) => body,
+        Err(PortError::NotFound(_)) => {
+            c.problems.push(Problem::Missing);
+            return Ok(c);
+        }
+        // A version id the bucket does not know is a version that is gone.
+        Err(PortError::Invalid(_)) if wanted.is_some() => {
+            c.problems.push(Problem::Missing);
+            return Ok(c);
+        }
+        Err(PortError::InvalidState(refused)) => return archived_check(store, bucket, e, c, refused).await,
+        Err(other) => return Err(other),
     };
-    if ask_current && wanted.is_some() && replaced(store, bucket, e, wanted).await? {
-        c.problems.push(Problem::Replaced);
-    }
     let claimed = body.checksum_sha256.clone();
     let mut chunks = body.chunks;
     let mut h = StreamHasher::default();
@@ -327,18 +234,39 @@ async fn check_against(
     {
         c.problems.push(Problem::StoreChecksum);
     }
+    c.problems.sort();
     Ok(c)
 }
 
-/// True when the key's current version is not the one the manifest names.
-async fn replaced(
+/// S3 refused to serve the version the manifest names: archived and not restored, checked
+/// by its metadata (HEAD); anything else is a failure to report, not a finding.
+async fn archived_check(
     store: &dyn ObjectStore,
     bucket: &str,
     e: &ManifestEntry,
-    wanted: Option<&str>,
-) -> Result<bool, PortError> {
-    Ok(store
-        .head(bucket, &e.backup_key, None)
-        .await?
-        .is_some_and(|latest| latest.version_id.is_some() && latest.version_id.as_deref() != wanted))
+    mut c: EntryCheck,
+    refused: String,
+) -> Result<EntryCheck, PortError> {
+    let wanted = e.backup_version_id.as_deref();
+    let head = match store.head(bucket, &e.backup_key, wanted).await {
+        Ok(h) => h,
+        Err(PortError::NotFound(_) | PortError::Invalid(_)) if wanted.is_some() => None,
+        Err(other) => return Err(other),
+    };
+    let Some(head) = head else {
+        c.problems.push(Problem::Missing);
+        c.problems.sort();
+        return Ok(c);
+    };
+    if !archived(&head.storage_class) || restored(head.restore.as_deref()) {
+        return Err(PortError::InvalidState(refused));
+    }
+    c.metadata_only = true;
+    if head.size < e.size {
+        c.problems.push(Problem::Truncated);
+    } else if head.size != e.size {
+        c.problems.push(Problem::Corrupted);
+    }
+    c.problems.sort();
+    Ok(c)
 }

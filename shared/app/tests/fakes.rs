@@ -229,7 +229,7 @@ mod verify {
     use std::sync::Arc;
 
     use lifeboat::object_store::StreamHasher;
-    use lifeboat::verify::{CurrentVersions, Problem, check_each};
+    use lifeboat::verify::{Problem, check_each};
     use lifeboat_domain::manifest::ManifestEntry;
     use lifeboat_ports::objects::{ObjectStore, WriteOptions};
     use lifeboat_testkit::objects::{InMemoryObjectStore, ObjectOp};
@@ -257,28 +257,26 @@ mod verify {
     }
 
     #[tokio::test]
-    async fn a_whole_run_finds_a_key_written_over_on_any_page_of_one_listing() {
+    async fn one_get_per_object_finds_a_key_written_over_and_reads_the_named_version() {
         let store = Arc::new(InMemoryObjectStore::new());
         store.create_bucket("vault", true);
-        let entries: Vec<ManifestEntry> = (0..1_200)
+        let entries: Vec<ManifestEntry> = (0..300)
             .map(|i| entry(&store, &format!("lifeboat/s3/photos/p/{i:05}.bin")))
             .collect();
-        // Another data set's copies share the bucket, not the run's prefix.
-        store.insert("vault", "lifeboat/s3/other/x.bin", b"x");
-        store.insert("vault", &entries[1_150].backup_key, b"written behind Lifeboat's back");
+        store.insert("vault", &entries[150].backup_key, b"written behind Lifeboat's back");
+        // A delete marker over another key: its named version is still what a restore reads.
+        store.delete("vault", &entries[151].backup_key, None).await.unwrap();
         let shared: Arc<dyn ObjectStore> = store.clone();
-        let checks = check_each(&shared, "vault", entries.iter().collect(), CurrentVersions::Listed)
-            .await
-            .unwrap();
+        let checks = check_each(&shared, "vault", entries.iter().collect()).await.unwrap();
         let found: Vec<_> = checks
             .iter()
             .flat_map(|c| c.problems.iter().map(move |p| (c.key.as_str(), *p)))
             .collect();
-        assert_eq!(found, [(entries[1_150].key.as_str(), Problem::Replaced)]);
-        // 1,201 versions under the run's prefix: two pages; no HEAD; one GET per object.
-        assert_eq!(store.calls(ObjectOp::ListVersions), 2);
+        assert_eq!(found, [(entries[150].key.as_str(), Problem::Replaced)]);
+        assert!(checks.iter().all(|c| c.bytes > 0), "every named version was read");
+        // One GET each; a second for the two keys whose current version is not the named one.
+        assert_eq!(store.calls(ObjectOp::Get), 300 + 2);
         assert_eq!(store.calls(ObjectOp::Head), 0);
-        assert_eq!(store.calls(ObjectOp::Get), 1_200);
     }
 
     #[tokio::test]
@@ -299,9 +297,7 @@ mod verify {
         e.backup_version_id = written.version_id;
         store.rot("vault", &e.backup_key, 2);
         let shared: Arc<dyn ObjectStore> = store.clone();
-        let checks = check_each(&shared, "vault", vec![&e], CurrentVersions::PerObject)
-            .await
-            .unwrap();
+        let checks = check_each(&shared, "vault", vec![&e]).await.unwrap();
         assert_eq!(checks[0].problems, [Problem::Corrupted, Problem::StoreChecksum]);
         assert_eq!(
             checks[0].bytes, e.size,

@@ -19,8 +19,8 @@ use super::{port_error, to_chrono};
 use lifeboat_domain::manifest::ListedObject;
 use lifeboat_domain::tiering::LifecycleRule as TierRule;
 use lifeboat_ports::objects::{
-    CopyRequest, CopyTuning, ListedVersion, LockMode, MAX_SINGLE_COPY, MIN_PART, ObjectBody, ObjectHead, ObjectLock,
-    ObjectPage, ObjectStore, PrefixPage, RestoreTier, VersionMarker, VersionPage, WriteOptions, Written,
+    CopyRequest, CopyTuning, LockMode, MAX_SINGLE_COPY, MIN_PART, ObjectBody, ObjectHead, ObjectLock, ObjectPage,
+    ObjectStore, PrefixPage, RestoreTier, WriteOptions, Written,
 };
 use lifeboat_ports::{PortError, PortResult};
 
@@ -306,54 +306,6 @@ impl ObjectStore for S3ObjectStore {
             loose_objects: out.contents().len() as u64,
             next_token,
         })
-    }
-
-    async fn list_versions_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        after: Option<&VersionMarker>,
-        max_keys: u32,
-    ) -> PortResult<VersionPage> {
-        let out = self
-            .client
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(after.map(|m| m.key.clone()))
-            .set_version_id_marker(after.and_then(|m| m.version_id.clone()))
-            .max_keys(i32::try_from(max_keys.clamp(1, 1000)).unwrap_or(1000))
-            .send()
-            .await
-            .map_err(|e| s3_error("ListObjectVersions", e))?;
-        let listed = |key: Option<&str>, version_id: Option<&str>, latest: Option<bool>, delete_marker: bool| {
-            Some(ListedVersion {
-                key: key?.to_owned(),
-                // S3 names a version of a never-versioned bucket "null".
-                version_id: version_id.filter(|v| *v != "null").map(str::to_owned),
-                latest: latest == Some(true),
-                delete_marker,
-            })
-        };
-        let mut versions: Vec<ListedVersion> = out
-            .versions()
-            .iter()
-            .filter_map(|v| listed(v.key(), v.version_id(), v.is_latest(), false))
-            .chain(
-                out.delete_markers()
-                    .iter()
-                    .filter_map(|d| listed(d.key(), d.version_id(), d.is_latest(), true)),
-            )
-            .collect();
-        versions.sort_by(|a, b| a.key.cmp(&b.key));
-        let next = match (out.is_truncated(), out.next_key_marker()) {
-            (Some(true), Some(key)) => Some(VersionMarker {
-                key: key.to_owned(),
-                version_id: out.next_version_id_marker().map(str::to_owned),
-            }),
-            _ => None,
-        };
-        Ok(VersionPage { versions, next })
     }
 
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>> {

@@ -21,32 +21,6 @@ pub struct ObjectPage {
     pub next_token: Option<String>,
 }
 
-/// One version (or delete marker) of a versions listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedVersion {
-    pub key: String,
-    /// `None` in a bucket that never had versioning.
-    pub version_id: Option<String>,
-    /// The key's current version (or current delete marker).
-    pub latest: bool,
-    pub delete_marker: bool,
-}
-
-/// Where a versions listing goes on (S3's key and version-id markers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionMarker {
-    pub key: String,
-    pub version_id: Option<String>,
-}
-
-/// One page of a versions listing, in key order (newest version first within a key).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VersionPage {
-    pub versions: Vec<ListedVersion>,
-    /// Pass back to get the next page; `None` on the last page.
-    pub next: Option<VersionMarker>,
-}
-
 /// One page of a delimited listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrefixPage {
@@ -218,15 +192,6 @@ pub trait ObjectStore: Send + Sync {
         token: Option<&str>,
         max_keys: u32,
     ) -> PortResult<PrefixPage>;
-    /// One page (at most `max_keys`) of every version and delete marker under `prefix`
-    /// (ListObjectVersions), continuing after `after`.
-    async fn list_versions_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        after: Option<&VersionMarker>,
-        max_keys: u32,
-    ) -> PortResult<VersionPage>;
     /// The object's metadata and stored checksums; `None` when missing (or a delete marker).
     async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> PortResult<Option<ObjectHead>>;
     /// Streams the object's bytes with S3's stored checksum (ChecksumMode). `NotFound` when

@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 use lifeboat_domain::manifest::ListedObject;
 use lifeboat_domain::tiering::LifecycleRule;
 use lifeboat_ports::objects::{
-    CopyRequest, ListedVersion, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, PrefixPage, RestoreTier,
-    VersionMarker, VersionPage, WriteOptions, Written,
+    CopyRequest, ObjectBody, ObjectHead, ObjectLock, ObjectPage, ObjectStore, PrefixPage, RestoreTier, WriteOptions,
+    Written,
 };
 use lifeboat_ports::{PortError, PortResult};
 
@@ -25,7 +25,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectOp {
     List,
-    ListVersions,
     Head,
     Get,
     Put,
@@ -417,52 +416,6 @@ impl ObjectStore for InMemoryObjectStore {
             } else {
                 out.loose_objects += 1;
             }
-        }
-        Ok(out)
-    }
-
-    async fn list_versions_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        after: Option<&VersionMarker>,
-        max_keys: u32,
-    ) -> PortResult<VersionPage> {
-        self.enter(ObjectOp::ListVersions)?;
-        let buckets = lock(&self.buckets);
-        let b = buckets
-            .get(bucket)
-            .ok_or_else(|| PortError::NotFound(format!("bucket {bucket}")))?;
-        // Newest first within a key, as S3 lists them; continue after the marker.
-        let all = b
-            .objects
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix))
-            .flat_map(|(k, vs)| {
-                let n = vs.len();
-                vs.iter().rev().enumerate().map(move |(i, v)| ListedVersion {
-                    key: k.clone(),
-                    version_id: b.versioned.then(|| v.id.clone()),
-                    latest: i == 0 && n > 0,
-                    delete_marker: v.delete_marker,
-                })
-            });
-        let mut started = after.is_none();
-        let mut out = VersionPage::default();
-        for v in all {
-            if !started {
-                let m = after.map(|m| (m.key.as_str(), m.version_id.as_deref()));
-                started = m == Some((v.key.as_str(), v.version_id.as_deref()));
-                continue;
-            }
-            if out.versions.len() == max_keys.clamp(1, 1000) as usize {
-                out.next = out.versions.last().map(|l| VersionMarker {
-                    key: l.key.clone(),
-                    version_id: l.version_id.clone(),
-                });
-                break;
-            }
-            out.versions.push(v);
         }
         Ok(out)
     }
