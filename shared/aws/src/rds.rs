@@ -353,12 +353,7 @@ impl SnapshotStore for RdsSnapshotStore {
                 return Err(not_rds(kind));
             }
         };
-        let by_id: HashMap<&str, usize> = resources
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.kind == kind && &r.region == region)
-            .map(|(i, r)| (r.id.as_str(), i))
-            .collect();
+        let by_id = lifeboat_ports::snapshots::index_by_id(resources, region, kind);
         Ok(all
             .into_iter()
             .filter(|(_, s)| tag_value(&s.tags, tags::CREATED_BY) == Some(tags::CREATED_BY_VALUE))

@@ -15,8 +15,6 @@
 //!   that name in the destination region like an RDS copy. Without an export bucket
 //!   (`TABLE_EXPORT_BUCKET`) a copy is refused as invalid.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
@@ -274,12 +272,7 @@ impl SnapshotStore for DynamoDbTableSnapshots {
             return Err(not_a_table(kind));
         }
         let prefix = format!("{SNAPSHOT_PREFIX}-");
-        let by_table: HashMap<&str, usize> = resources
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.kind == kind && &r.region == region)
-            .map(|(i, r)| (r.id.as_str(), i))
-            .collect();
+        let by_table = lifeboat_ports::snapshots::index_by_id(resources, region, kind);
         let backups = self.listed(region, |n| n.starts_with(&prefix)).await?;
         Ok(backups
             .into_iter()

@@ -60,6 +60,21 @@ pub struct Snapshot {
     pub size_bytes: Option<u64>,
 }
 
+/// `resources` of `kind` in `region`, by identifier, to their index in `resources`: how a
+/// [`SnapshotStore::lifeboat_snapshots`] listing names the resource each snapshot is of.
+pub fn index_by_id<'a>(
+    resources: &'a [ResourceRef],
+    region: &Region,
+    kind: ResourceKind,
+) -> std::collections::HashMap<&'a str, usize> {
+    resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == kind && &r.region == region)
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect()
+}
+
 /// Snapshots of protected resources, in any region: RDS DB instance and Aurora cluster
 /// snapshots, DynamoDB table backups (`lifeboat::routing::RoutedSnapshots` sends each kind to
 /// its adapter).

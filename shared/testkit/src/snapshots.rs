@@ -184,12 +184,7 @@ impl SnapshotStore for InMemorySnapshotStore {
         resources: &[ResourceRef],
     ) -> PortResult<Vec<(usize, Snapshot)>> {
         self.enter(SnapshotOp::ListLifeboat)?;
-        let by_id: HashMap<&str, usize> = resources
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.kind == kind && &r.region == region)
-            .map(|(i, r)| (r.id.as_str(), i))
-            .collect();
+        let by_id = lifeboat_ports::snapshots::index_by_id(resources, region, kind);
         Ok(lock(&self.snapshots)
             .iter()
             .filter(|((r, k, _), (s, _))| {
