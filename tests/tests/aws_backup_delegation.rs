@@ -273,3 +273,34 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
     assert_eq!(fakes.backup.calls(BackupServiceOp::DeleteRecoveryPoint), 0);
     assert!(fakes.catalog.get(&own).await.unwrap().unwrap().is_restorable());
 }
+
+#[tokio::test]
+async fn a_job_state_change_event_records_the_vault_recovery_point_at_once_and_once() {
+    let (fakes, _orders) = setup(false);
+    fakes.backup.add_unlocked_vault("lifeboat");
+    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-1")
+        .await
+        .unwrap();
+    let id = report.created[0].clone();
+    let job = fakes.backup.jobs()[0].clone();
+    fakes.backup.complete_job(&job.job_id);
+    // AWS Backup announces the completed job (the sample, naming this job).
+    let mut event = lifeboat_testkit::sample("track-recovery-points", "backup-job-completed.json");
+    event["detail"]["backupJobId"] = serde_json::Value::from(job.job_id.clone());
+    let track = track_recovery_points::Deps {
+        ports: fakes.ports(),
+        config: Fakes::config(),
+    };
+    let moved = track_recovery_points::handle(&track, lifeboat_testkit::event_for(event.clone(), "e1"))
+        .await
+        .unwrap();
+    assert_eq!(moved.transitions, vec![(id.clone(), Status::Available)], "{moved:#?}");
+    let rp = fakes.catalog.get(&id).await.unwrap().unwrap();
+    let done = fakes.backup.jobs()[0].clone();
+    assert_eq!(rp.snapshot_arn.as_deref(), done.recovery_point_arn.as_deref());
+    // Delivered again: no pending point names the job any more.
+    let again = track_recovery_points::handle(&track, lifeboat_testkit::event_for(event, "e1"))
+        .await
+        .unwrap();
+    assert!(again.transitions.is_empty() && again.ignored.is_some(), "{again:#?}");
+}

@@ -364,6 +364,28 @@ async fn a_tampered_manifest_is_found() {
 }
 
 #[tokio::test]
+async fn a_manifest_rotted_at_rest_is_a_bad_manifest_not_a_failed_read() {
+    let w = world(3).await;
+    let rp = w.catalog.get(&w.rp).await.unwrap().unwrap();
+    let mref = rp.manifest().cloned().unwrap();
+    w.store.rot("vault", &mref.key, 5);
+    // The store's own checksum no longer matches what it serves.
+    let read = lifeboat::object_store::runs::load_manifest(w.store.as_ref(), &mref).await;
+    assert!(
+        matches!(
+            read,
+            Err(lifeboat::object_store::runs::ManifestReadError::Bad(
+                lifeboat_domain::manifest::ManifestError::StoreChecksum(_)
+            ))
+        ),
+        "{read:?}"
+    );
+    let report = full(&w.deps, "r1").await.unwrap();
+    assert_eq!(report.findings[0].problem, Problem::Manifest);
+    assert_eq!(report.unverified, vec![w.rp.clone()]);
+}
+
+#[tokio::test]
 async fn mode_due_follows_each_policy_verify_rule() {
     let w = world(6).await;
     // Without a verify rule the default applies: 200 objects (here all 6) every day.

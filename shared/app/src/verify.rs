@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::{StreamExt, TryStreamExt, stream};
 use lifeboat_domain::manifest::{ManifestEntry, sha256_hex};
 use lifeboat_ports::PortError;
-use lifeboat_ports::objects::ObjectStore;
+use lifeboat_ports::objects::{ObjectHead, ObjectStore};
 use serde::{Deserialize, Serialize};
 
 use crate::object_store::StreamHasher;
@@ -181,7 +181,9 @@ pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry)
         (Some(v), Err(PortError::NotFound(_))) => store.get(bucket, &e.backup_key, Some(v), None).await,
         // S3 will not serve the current version (archived): is it the named one?
         (Some(v), Err(PortError::InvalidState(refused))) => match store.head(bucket, &e.backup_key, None).await? {
-            Some(current) if current.version_id.as_deref() == Some(v) => Err(PortError::InvalidState(refused)),
+            Some(current) if current.version_id.as_deref() == Some(v) => {
+                return archived_check(store, bucket, e, c, refused, Some(current)).await;
+            }
             Some(_) => {
                 c.problems.push(Problem::Replaced);
                 store.get(bucket, &e.backup_key, Some(v), None).await
@@ -201,7 +203,7 @@ pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry)
             c.problems.push(Problem::Missing);
             return Ok(c);
         }
-        Err(PortError::InvalidState(refused)) => return archived_check(store, bucket, e, c, refused).await,
+        Err(PortError::InvalidState(refused)) => return archived_check(store, bucket, e, c, refused, None).await,
         Err(other) => return Err(other),
     };
     let claimed = body.checksum_sha256.clone();
@@ -239,19 +241,23 @@ pub async fn check_one(store: &dyn ObjectStore, bucket: &str, e: &ManifestEntry)
 }
 
 /// S3 refused to serve the version the manifest names: archived and not restored, checked
-/// by its metadata (HEAD); anything else is a failure to report, not a finding.
+/// by its metadata (`known`, or a HEAD); anything else is a failure to report, not a finding.
 async fn archived_check(
     store: &dyn ObjectStore,
     bucket: &str,
     e: &ManifestEntry,
     mut c: EntryCheck,
     refused: String,
+    known: Option<ObjectHead>,
 ) -> Result<EntryCheck, PortError> {
     let wanted = e.backup_version_id.as_deref();
-    let head = match store.head(bucket, &e.backup_key, wanted).await {
-        Ok(h) => h,
-        Err(PortError::NotFound(_) | PortError::Invalid(_)) if wanted.is_some() => None,
-        Err(other) => return Err(other),
+    let head = match known {
+        Some(head) => Some(head),
+        None => match store.head(bucket, &e.backup_key, wanted).await {
+            Ok(h) => h,
+            Err(PortError::NotFound(_) | PortError::Invalid(_)) if wanted.is_some() => None,
+            Err(other) => return Err(other),
+        },
     };
     let Some(head) = head else {
         c.problems.push(Problem::Missing);

@@ -81,6 +81,20 @@ impl DynamoDbDrStore {
             .map_err(|e| port_error("PutItem", e))?;
         Ok(())
     }
+
+    /// Writes a DR execution: new (`expected_version` `None`) or over that stored version.
+    async fn put_execution(&self, exec: &DrExecution, expected_version: Option<u64>) -> PortResult<()> {
+        let pk = format!("DREXEC#{}", exec.plan);
+        crate::dynamodb::put_versioned(
+            &self.client,
+            &self.table,
+            (&pk, &exec.execution),
+            encode(exec)?,
+            exec.version,
+            expected_version,
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -155,29 +169,11 @@ impl DrStore for DynamoDbDrStore {
     }
 
     async fn insert_execution(&self, exec: &DrExecution) -> PortResult<()> {
-        let pk = format!("DREXEC#{}", exec.plan);
-        crate::dynamodb::put_versioned(
-            &self.client,
-            &self.table,
-            (&pk, &exec.execution),
-            encode(exec)?,
-            exec.version,
-            None,
-        )
-        .await
+        self.put_execution(exec, None).await
     }
 
     async fn update_execution(&self, exec: &DrExecution, expected_version: u64) -> PortResult<()> {
-        let pk = format!("DREXEC#{}", exec.plan);
-        crate::dynamodb::put_versioned(
-            &self.client,
-            &self.table,
-            (&pk, &exec.execution),
-            encode(exec)?,
-            exec.version,
-            Some(expected_version),
-        )
-        .await
+        self.put_execution(exec, Some(expected_version)).await
     }
 
     async fn executions(&self, plan: &str) -> PortResult<Vec<DrExecution>> {

@@ -156,6 +156,9 @@ pub enum ManifestError {
     Format(String),
     #[error("manifest SHA-256 is {actual}, the catalog records {expected}")]
     Checksum { expected: String, actual: String },
+    /// The stored bytes disagree with the checksum the store keeps for them.
+    #[error("manifest bytes disagree with the store's checksum: {0}")]
+    StoreChecksum(String),
 }
 
 /// Lowercase hex of bytes.

@@ -27,7 +27,12 @@ pub enum ManifestReadError {
 
 /// Reads and checks the manifest a catalog record points at.
 pub async fn load_manifest(store: &dyn ObjectStore, mref: &ManifestRef) -> Result<Manifest, ManifestReadError> {
-    let bytes = read_all(store, &mref.backup_bucket, &mref.key, MAX_MANIFEST_BYTES).await?;
+    let bytes = match read_all(store, &mref.backup_bucket, &mref.key, MAX_MANIFEST_BYTES).await {
+        Ok(bytes) => bytes,
+        // Damaged at rest: a bad manifest like one failing its SHA-256, not a failed read.
+        Err(PortError::Corrupt(m)) => return Err(ManifestError::StoreChecksum(m).into()),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Manifest::decode_verified(&bytes, &mref.sha256)?)
 }
 
