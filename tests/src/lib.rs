@@ -52,7 +52,7 @@ pub fn repo_root() -> PathBuf {
         .into_iter()
         .flatten()
         .find(is_repo)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .unwrap_or_else(lifeboat_testkit::repo_root)
 }
 
 pub fn moto_port() -> u16 {
@@ -105,6 +105,7 @@ pub async fn ensure_stack() -> Result<()> {
 /// SDK configuration for the emulator in `region`.
 pub async fn sdk(region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(lifeboat_aws::http_client())
         .endpoint_url(endpoint())
         .region(SdkRegion::new(region.to_owned()))
         .credentials_provider(aws_sdk_rds::config::Credentials::new(
@@ -229,7 +230,7 @@ impl TestEnv {
             "DR_KMS_KEYS" => Some(keys.clone()),
             _ => None,
         })
-        .unwrap_or_else(|e| panic!("test configuration: {e}"))
+        .map_or_else(|e| panic!("test configuration: {e}"), simulated_time)
     }
 
     /// The real AWS adapters, against the emulator.
@@ -507,7 +508,7 @@ pub async fn track_until(
     let mut reports = Vec::new();
     loop {
         let run = format!("track-until-{}", reports.len());
-        reports.push(track_recovery_points::run(deps, &tick(at), &run).await?);
+        reports.push(track_recovery_points::handle(deps, crate::tick_event(at, &run)).await?);
         let mut all = true;
         for id in ids {
             let now = env.catalog().get(id).await?.map(|p| p.status);
@@ -534,17 +535,31 @@ pub struct ReceivedAlert {
     pub alert: Alert,
 }
 
-/// A schedule tick event for `at` (RFC 3339).
-pub fn tick(at: &str) -> lifeboat::events::ScheduleTick {
-    // The tick as a schedule delivers it at its own time (tests run a day in the past or
-    // future on purpose; the handler's clock check is covered by the functions' tests).
-    let scheduled_time = chrono::DateTime::parse_from_rfc3339(at)
-        .unwrap_or_else(|e| panic!("{at}: {e}"))
-        .with_timezone(&chrono::Utc);
-    lifeboat::events::ScheduleTick::parse(
-        &serde_json::json!({ "scheduledTime": at }),
-        scheduled_time,
-        lifeboat_domain::event_time::EventTimeBounds::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+/// How far from the clock the stack tests' functions accept an event's time: a century
+/// either way. The tests replay schedules across simulated days and months (a tick dated
+/// 2026-11-23, a retention month ahead), so the functions they configure take those ticks;
+/// the default bounds themselves are tested by each function's behaviour tests and, on the
+/// local deployment's configuration, by the stale and future samples.
+pub const SIMULATED_TIME: lifeboat_domain::event_time::EventTimeBounds = lifeboat_domain::event_time::EventTimeBounds {
+    max_skew: std::time::Duration::from_hours(100 * 365 * 24),
+    max_age: std::time::Duration::from_hours(100 * 365 * 24),
+};
+
+/// `config` accepting the simulated times of the stack tests ([`SIMULATED_TIME`]).
+pub fn simulated_time(mut config: Config) -> Config {
+    config.event_time = SIMULATED_TIME;
+    config
+}
+
+/// `request` as the event its trigger sends (the JSON the function parses), as Lambda hands
+/// it to invocation `run_id`.
+pub fn request_event(request: &impl serde::Serialize, run_id: &str) -> lambda_runtime::LambdaEvent<serde_json::Value> {
+    let payload = serde_json::to_value(request).unwrap_or_else(|e| panic!("a test's request must serialize: {e}"));
+    lifeboat_testkit::event_for(payload, run_id)
+}
+
+/// The event an EventBridge Scheduler schedule delivers for `at` (RFC 3339), as Lambda hands
+/// it to invocation `run_id`: what a function's `handle` is given on the schedule.
+pub fn tick_event(at: &str, run_id: &str) -> lambda_runtime::LambdaEvent<serde_json::Value> {
+    lifeboat_testkit::event_for(serde_json::json!({ "scheduledTime": at }), run_id)
 }

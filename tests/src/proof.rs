@@ -14,7 +14,7 @@ use lifeboat_domain::restore_test::Phase;
 use lifeboat_domain::{RecoveryPoint, RecoveryPointId, Status};
 use lifeboat_ports::{Catalog, SystemClock};
 
-use crate::{Result, TestEnv, WAIT_LIMIT, err, repo_root, tick, track_until};
+use crate::{Result, TestEnv, WAIT_LIMIT, err, repo_root, track_until};
 
 /// test-restores' configuration as the local deployment's functions get it
 /// (`infra/local/functions.env`: the isolated network the local stack provides).
@@ -83,7 +83,7 @@ pub async fn back_up(env: &TestEnv, config: &Config, resources: &[String]) -> Re
     let mut round = 0;
     loop {
         round += 1;
-        copy_snapshots::run(&copy, &tick(&now()), &format!("{run}-copy-{round}")).await?;
+        copy_snapshots::handle(&copy, crate::tick_event(&now(), &format!("{run}-copy-{round}"))).await?;
         let mut waiting = Vec::new();
         for id in &created.created {
             let status = env.catalog().get(id).await?.map(|p| p.status);

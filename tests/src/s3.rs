@@ -80,8 +80,11 @@ pub fn settings(backup: &str, extra: &[(&str, &str)]) -> S3Settings {
         ("S3_FORCE_PATH_STYLE".into(), "true".into()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    S3Settings::from_lookup(move |k| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone()))
-        .unwrap_or_else(|e| panic!("test settings: {e}"))
+    let mut settings = S3Settings::from_lookup(move |k| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.clone()))
+        .unwrap_or_else(|e| panic!("test settings: {e}"));
+    // Runs dated on a simulated time line (see `SIMULATED_TIME`).
+    settings.event_time = crate::SIMULATED_TIME;
+    settings
 }
 
 /// `backup-objects` wired to the emulator.

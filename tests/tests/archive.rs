@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use archive_bundles::{ArchiveSettings, Deps, Report, Request};
+use archive_bundles::{ArchiveSettings, Deps, Report};
 use backup_objects::BackupRequest;
 use chrono::{DateTime, Utc};
 use lifeboat_aws::glacier::GlacierArchiveVault;
@@ -40,11 +40,9 @@ async fn backup_run(env: &TestEnv, src: &str, bak: &str, hour: u32) -> RecoveryP
         change_queue: None,
         full_listing: false,
     };
-    backup_objects::run(
+    backup_objects::handle(
         &backup_deps(env, settings(bak, &[])),
-        &req,
-        &format!("run-{hour}"),
-        None,
+        lifeboat_tests::request_event(&req, &format!("run-{hour}")),
     )
     .await
     .unwrap()
@@ -52,8 +50,7 @@ async fn backup_run(env: &TestEnv, src: &str, bak: &str, hour: u32) -> RecoveryP
 }
 
 async fn send(deps: &Deps, event: serde_json::Value) -> Report {
-    let req = Request::parse(&event).unwrap();
-    archive_bundles::run(deps, &req, &uuid::Uuid::new_v4().to_string(), None)
+    archive_bundles::handle(deps, lifeboat_testkit::event(event))
         .await
         .unwrap()
 }

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use lifeboat_domain::{AlertKind, Region, ResourceKind, ResourceRef, Status};
 use lifeboat_ports::{Catalog, Tag, VaultLock};
 use lifeboat_testkit::{BackupServiceOp, Fakes};
-use lifeboat_tests::tick;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/backup";
 const SLOT_TIME: &str = "2026-11-23T18:15:00Z";
@@ -43,7 +42,7 @@ fn setup(require_lock: bool) -> (Fakes, ResourceRef) {
 fn create(fakes: &Fakes) -> create_snapshots::Deps {
     create_snapshots::Deps {
         ports: fakes.ports(),
-        config: Fakes::config(),
+        config: lifeboat_tests::simulated_time(Fakes::config()),
         runs: create_snapshots::DataRuns::default(),
     }
 }
@@ -55,11 +54,11 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
 
     // 1. The tick starts one job (no native snapshot), recorded as pending; a replay
     //    starts nothing more.
-    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-1")
+    let report = create_snapshots::handle(&create(&fakes), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     assert_eq!(report.created.len(), 1, "{report:#?}");
-    create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-2")
+    create_snapshots::handle(&create(&fakes), lifeboat_tests::tick_event(SLOT_TIME, "run-2"))
         .await
         .unwrap();
     let jobs = fakes.backup.jobs();
@@ -84,14 +83,14 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
     //    (`copied`: the policy asks for no copies) with the vault's recovery point ARN.
     let track = track_recovery_points::Deps {
         ports: fakes.ports(),
-        config: Fakes::config(),
+        config: lifeboat_tests::simulated_time(Fakes::config()),
     };
-    track_recovery_points::run(&track, &tick("2026-11-23T18:25:00Z"), "track-1")
+    track_recovery_points::handle(&track, lifeboat_tests::tick_event("2026-11-23T18:25:00Z", "track-1"))
         .await
         .unwrap();
     assert_eq!(fakes.catalog.get(&id).await.unwrap().unwrap().status, Status::Pending);
     fakes.backup.complete_job(&jobs[0].job_id);
-    track_recovery_points::run(&track, &tick("2026-11-23T18:35:00Z"), "track-2")
+    track_recovery_points::handle(&track, lifeboat_tests::tick_event("2026-11-23T18:35:00Z", "track-2"))
         .await
         .unwrap();
     let rp = fakes.catalog.get(&id).await.unwrap().unwrap();
@@ -104,9 +103,12 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
     // 3. The next slot's backup makes this one surplus (retain 1): expiry deletes it from
     //    the vault, through AWS Backup.
     fakes.clock.set("2026-11-23T19:15:02Z".parse().unwrap());
-    let next = create_snapshots::run(&create(&fakes), &tick("2026-11-23T19:15:00Z"), "run-3")
-        .await
-        .unwrap();
+    let next = create_snapshots::handle(
+        &create(&fakes),
+        lifeboat_tests::tick_event("2026-11-23T19:15:00Z", "run-3"),
+    )
+    .await
+    .unwrap();
     let next_job = fakes
         .backup
         .jobs()
@@ -114,7 +116,7 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
         .find(|j| j.job_id != jobs[0].job_id)
         .unwrap();
     fakes.backup.complete_job(&next_job.job_id);
-    track_recovery_points::run(&track, &tick("2026-11-23T19:25:00Z"), "track-3")
+    track_recovery_points::handle(&track, lifeboat_tests::tick_event("2026-11-23T19:25:00Z", "track-3"))
         .await
         .unwrap();
     assert_eq!(
@@ -123,12 +125,13 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
     );
     let expire = expire_recovery_points::Deps {
         ports: fakes.ports(),
-        config: Fakes::config(),
+        config: lifeboat_tests::simulated_time(Fakes::config()),
         backups: None,
     };
-    let report = expire_recovery_points::run(&expire, &tick("2026-11-23T19:30:00Z"), "expire-1")
-        .await
-        .unwrap();
+    let report =
+        expire_recovery_points::handle(&expire, lifeboat_tests::tick_event("2026-11-23T19:30:00Z", "expire-1"))
+            .await
+            .unwrap();
     assert_eq!(report.expired.len(), 1, "{report:#?}");
     assert_eq!(report.expired[0].id, id);
     assert_eq!(fakes.backup.calls(BackupServiceOp::DeleteRecoveryPoint), 1);
@@ -146,7 +149,7 @@ async fn a_delegated_backup_is_a_job_tracked_to_its_vault_recovery_point_and_exp
 async fn a_failed_job_fails_the_point_with_one_alert() {
     let (fakes, _) = setup(false);
     fakes.backup.add_unlocked_vault("lifeboat");
-    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-1")
+    let report = create_snapshots::handle(&create(&fakes), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     let job = fakes.backup.jobs().remove(0);
@@ -155,9 +158,9 @@ async fn a_failed_job_fails_the_point_with_one_alert() {
         .fail_job(&job.job_id, "Insufficient privileges to perform this action");
     let track = track_recovery_points::Deps {
         ports: fakes.ports(),
-        config: Fakes::config(),
+        config: lifeboat_tests::simulated_time(Fakes::config()),
     };
-    track_recovery_points::run(&track, &tick("2026-11-23T18:25:00Z"), "track-1")
+    track_recovery_points::handle(&track, lifeboat_tests::tick_event("2026-11-23T18:25:00Z", "track-1"))
         .await
         .unwrap();
     let rp = fakes.catalog.get(&report.created[0]).await.unwrap().unwrap();
@@ -181,7 +184,7 @@ async fn a_failed_job_fails_the_point_with_one_alert() {
 async fn a_policy_requiring_vault_lock_backs_up_nothing_into_an_unlocked_vault() {
     let (fakes, _) = setup(true);
     fakes.backup.add_unlocked_vault("lifeboat");
-    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-1")
+    let report = create_snapshots::handle(&create(&fakes), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     assert!(report.created.is_empty());
@@ -207,7 +210,7 @@ async fn a_policy_requiring_vault_lock_backs_up_nothing_into_an_unlocked_vault()
             lock_date: None,
         },
     );
-    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-2")
+    let report = create_snapshots::handle(&create(&fakes), lifeboat_tests::tick_event(SLOT_TIME, "run-2"))
         .await
         .unwrap();
     assert_eq!(report.created.len(), 1, "{report:#?}");
@@ -219,7 +222,7 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
     let (fakes, orders) = setup(false);
     fakes.backup.add_unlocked_vault("lifeboat");
     // Lifeboat's own backup, completed.
-    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-1")
+    let report = create_snapshots::handle(&create(&fakes), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     let own = report.created[0].clone();
@@ -241,9 +244,9 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
 
     let track = track_recovery_points::Deps {
         ports: fakes.ports(),
-        config: Fakes::config(),
+        config: lifeboat_tests::simulated_time(Fakes::config()),
     };
-    let first = track_recovery_points::run(&track, &tick("2026-11-23T18:25:00Z"), "track-1")
+    let first = track_recovery_points::handle(&track, lifeboat_tests::tick_event("2026-11-23T18:25:00Z", "track-1"))
         .await
         .unwrap();
     let imported: Vec<String> = first.imported.iter().map(ToString::to_string).collect();
@@ -254,7 +257,7 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
     assert!(rp.is_restorable());
     // Lifeboat's own point is known by its recovery point ARN: not imported again.
     assert_eq!(fakes.catalog.points().len(), 2);
-    let again = track_recovery_points::run(&track, &tick("2026-11-23T18:35:00Z"), "track-2")
+    let again = track_recovery_points::handle(&track, lifeboat_tests::tick_event("2026-11-23T18:35:00Z", "track-2"))
         .await
         .unwrap();
     assert!(again.imported.is_empty());
@@ -262,12 +265,13 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
     // Retention (keep 1) would drop the older point; the vault's lifecycle owns it.
     let expire = expire_recovery_points::Deps {
         ports: fakes.ports(),
-        config: Fakes::config(),
+        config: lifeboat_tests::simulated_time(Fakes::config()),
         backups: None,
     };
-    let report = expire_recovery_points::run(&expire, &tick("2026-11-23T19:00:00Z"), "expire-1")
-        .await
-        .unwrap();
+    let report =
+        expire_recovery_points::handle(&expire, lifeboat_tests::tick_event("2026-11-23T19:00:00Z", "expire-1"))
+            .await
+            .unwrap();
     assert!(report.expired.is_empty() && report.refused.is_empty(), "{report:#?}");
     assert_eq!(report.protected, 1);
     assert_eq!(fakes.backup.calls(BackupServiceOp::DeleteRecoveryPoint), 0);
@@ -278,7 +282,7 @@ async fn vault_recovery_points_made_outside_lifeboat_are_imported_once_and_never
 async fn a_job_state_change_event_records_the_vault_recovery_point_at_once_and_once() {
     let (fakes, _orders) = setup(false);
     fakes.backup.add_unlocked_vault("lifeboat");
-    let report = create_snapshots::run(&create(&fakes), &tick(SLOT_TIME), "run-1")
+    let report = create_snapshots::handle(&create(&fakes), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     let id = report.created[0].clone();
@@ -289,7 +293,7 @@ async fn a_job_state_change_event_records_the_vault_recovery_point_at_once_and_o
     event["detail"]["backupJobId"] = serde_json::Value::from(job.job_id.clone());
     let track = track_recovery_points::Deps {
         ports: fakes.ports(),
-        config: Fakes::config(),
+        config: lifeboat_tests::simulated_time(Fakes::config()),
     };
     let moved = track_recovery_points::handle(&track, lifeboat_testkit::event_for(event.clone(), "e1"))
         .await

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use lambda_runtime::{Context, LambdaEvent};
 use lifeboat_domain::{RecoveryPointId, Region, Status};
 use lifeboat_ports::Catalog;
-use lifeboat_tests::{DR, PRIMARY, TestEnv, tick};
+use lifeboat_tests::{DR, PRIMARY, TestEnv};
 
 const SLOT_TIME: &str = "2026-11-23T18:15:00Z";
 
@@ -46,9 +46,12 @@ async fn track_until(env: &TestEnv, ids: &[RecoveryPointId], status: Status) -> 
     loop {
         let run = format!("settle-{}", reports.len());
         reports.push(
-            track_recovery_points::run(&track_deps(env, ""), &tick(&chrono::Utc::now().to_rfc3339()), &run)
-                .await
-                .unwrap(),
+            track_recovery_points::handle(
+                &track_deps(env, ""),
+                lifeboat_tests::tick_event(&chrono::Utc::now().to_rfc3339(), &run),
+            )
+            .await
+            .unwrap(),
         );
         let mut all = true;
         for id in ids {
@@ -93,7 +96,7 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
     env.create_instance(&billing, policy.name.as_str()).await.unwrap();
     env.create_cluster(&ledger, policy.name.as_str()).await.unwrap();
 
-    let created = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "run-1")
+    let created = create_snapshots::handle(&create_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     assert_eq!(created.created.len(), 3, "{created:#?}");
@@ -125,7 +128,7 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
     assert!(snapshot_names(&env, PRIMARY, &format!("{ledger}-1")).await.is_empty());
 
     track_until(&env, &created.created, Status::Available).await;
-    let copied = copy_snapshots::run(&copy_deps(&env, ""), &tick(SLOT_TIME), "run-2")
+    let copied = copy_snapshots::handle(&copy_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "run-2"))
         .await
         .unwrap();
     assert_eq!(copied.started.len(), 3, "{copied:#?}");
@@ -166,15 +169,21 @@ async fn the_schedule_path_snapshots_copies_with_the_dr_key_and_tracks_rpo() {
         );
     }
 
-    let tracked = track_recovery_points::run(&track_deps(&env, ""), &tick("2026-11-23T18:25:00Z"), "run-3")
-        .await
-        .unwrap();
+    let tracked = track_recovery_points::handle(
+        &track_deps(&env, ""),
+        lifeboat_tests::tick_event("2026-11-23T18:25:00Z", "run-3"),
+    )
+    .await
+    .unwrap();
     assert_eq!(tracked.rpo.len(), 6, "3 resources × 2 locations");
     // Snapshot times are the emulator's wall clock; judge RPO at that time.
     let newest = catalog.by_resource(&tracked.rpo[0].resource_arn, 10).await.unwrap()[0].created_at;
-    let tracked = track_recovery_points::run(&track_deps(&env, ""), &tick(&newest.to_rfc3339()), "run-4")
-        .await
-        .unwrap();
+    let tracked = track_recovery_points::handle(
+        &track_deps(&env, ""),
+        lifeboat_tests::tick_event(&newest.to_rfc3339(), "run-4"),
+    )
+    .await
+    .unwrap();
     assert!(tracked.rpo.iter().all(|s| !s.breached), "{:#?}", tracked.rpo);
     assert!(env.alerts().await.unwrap().is_empty());
 
@@ -256,7 +265,7 @@ async fn a_crash_between_create_and_the_catalog_write_is_healed_without_a_second
         .await
         .unwrap();
 
-    let report = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "rerun")
+    let report = create_snapshots::handle(&create_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "rerun"))
         .await
         .unwrap();
     assert_eq!(report.adopted.len(), 1);
@@ -285,9 +294,12 @@ async fn a_crash_between_create_and_the_catalog_write_is_healed_without_a_second
         .send()
         .await
         .unwrap();
-    let tracked = track_recovery_points::run(&track_deps(&env, ""), &tick("2026-11-23T18:25:00Z"), "track")
-        .await
-        .unwrap();
+    let tracked = track_recovery_points::handle(
+        &track_deps(&env, ""),
+        lifeboat_tests::tick_event("2026-11-23T18:25:00Z", "track"),
+    )
+    .await
+    .unwrap();
     assert_eq!(tracked.adopted.len(), 1, "{tracked:#?}");
     assert!(tracked.adopted[0].as_str().ends_with(&older));
     assert_eq!(snapshot_names(&env, PRIMARY, &db).await.len(), 2);
@@ -302,15 +314,15 @@ async fn a_missing_dr_key_is_an_alert_subscribers_can_filter_never_a_silent_skip
         .unwrap();
     let db = env.name("db");
     env.create_instance(&db, policy.name.as_str()).await.unwrap();
-    let created = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "c")
+    let created = create_snapshots::handle(&create_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "c"))
         .await
         .unwrap();
     track_until(&env, &created.created, Status::Available).await;
-    let report = copy_snapshots::run(&copy_deps(&env, ""), &tick(SLOT_TIME), "k1")
+    let report = copy_snapshots::handle(&copy_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "k1"))
         .await
         .unwrap();
     assert_eq!(report.blocked.len(), 1);
-    copy_snapshots::run(&copy_deps(&env, ""), &tick(SLOT_TIME), "k2")
+    copy_snapshots::handle(&copy_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "k2"))
         .await
         .unwrap();
     // The tracker that saw the snapshot through also judged the RPO of the location that
@@ -351,16 +363,16 @@ async fn an_rpo_breach_reaches_subscribers_once_with_its_attributes() {
         .unwrap();
     let db = env.name("db");
     let arn = env.create_instance(&db, policy.name.as_str()).await.unwrap();
-    let created = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "c")
+    let created = create_snapshots::handle(&create_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "c"))
         .await
         .unwrap();
     track_until(&env, &created.created, Status::Available).await;
     let taken = env.catalog().by_resource(&arn, 1).await.unwrap()[0].created_at;
     let late = (taken + chrono::Duration::hours(3)).to_rfc3339();
-    track_recovery_points::run(&track_deps(&env, ""), &tick(&late), "t1")
+    track_recovery_points::handle(&track_deps(&env, ""), lifeboat_tests::tick_event(&late, "t1"))
         .await
         .unwrap();
-    track_recovery_points::run(&track_deps(&env, ""), &tick(&late), "t2")
+    track_recovery_points::handle(&track_deps(&env, ""), lifeboat_tests::tick_event(&late, "t2"))
         .await
         .unwrap();
     let alerts = env.alerts().await.unwrap();
@@ -379,7 +391,7 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
         .unwrap();
     let db = env.name("db");
     env.create_instance(&db, policy.name.as_str()).await.unwrap();
-    let report = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "c")
+    let report = create_snapshots::handle(&create_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "c"))
         .await
         .unwrap();
     track_until(&env, &report.created, Status::Available).await;
@@ -447,11 +459,11 @@ async fn a_copy_for_another_account_is_shared_with_it_once_available() {
         .unwrap();
     let orders = env.name("orders");
     env.create_instance(&orders, policy.name.as_str()).await.unwrap();
-    let created = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "run-1")
+    let created = create_snapshots::handle(&create_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     track_until(&env, &created.created, Status::Available).await;
-    copy_snapshots::run(&copy_deps(&env, ""), &tick(SLOT_TIME), "run-2")
+    copy_snapshots::handle(&copy_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "run-2"))
         .await
         .unwrap();
     let reports = track_until(&env, &created.created, Status::Copied).await;
@@ -486,9 +498,12 @@ async fn a_copy_for_another_account_is_shared_with_it_once_available() {
         .unwrap();
     assert_eq!(copy.shared_with, ["444455556666"]);
     // The primary snapshot is not shared; a second run shares nothing more.
-    let again = track_recovery_points::run(&track_deps(&env, ""), &tick("2026-11-23T18:35:00Z"), "run-4")
-        .await
-        .unwrap();
+    let again = track_recovery_points::handle(
+        &track_deps(&env, ""),
+        lifeboat_tests::tick_event("2026-11-23T18:35:00Z", "run-4"),
+    )
+    .await
+    .unwrap();
     assert!(again.shared.is_empty(), "{again:#?}");
 }
 
@@ -514,7 +529,7 @@ async fn a_snapshot_event_records_the_snapshot_available_once_without_waiting_fo
         .unwrap();
     let orders = env.name("orders");
     env.create_instance(&orders, policy.name.as_str()).await.unwrap();
-    let created = create_snapshots::run(&create_deps(&env, ""), &tick(SLOT_TIME), "run-1")
+    let created = create_snapshots::handle(&create_deps(&env, ""), lifeboat_tests::tick_event(SLOT_TIME, "run-1"))
         .await
         .unwrap();
     let id = created.created[0].clone();

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use lifeboat_tests::{TestEnv, moto_port, tick};
+use lifeboat_tests::{TestEnv, moto_port};
 use serde_json::Value;
 
 use lifeboat_tests::cli::{api_url, command, json, text};
@@ -132,14 +132,13 @@ async fn the_cli_reads_and_writes_through_the_http_api_as_each_principal() {
     // A database under that policy, backed up by the real create-snapshots path, is listed.
     let db = env.name("clidb");
     let arn = env.create_instance(&db, &name).await.unwrap();
-    let report = create_snapshots::run(
+    let report = create_snapshots::handle(
         &create_snapshots::Deps {
             ports: env.ports(),
             config: env.config(""),
             runs: create_snapshots::DataRuns::default(),
         },
-        &tick(&chrono::Utc::now().to_rfc3339()),
-        &format!("{name}-create"),
+        lifeboat_tests::tick_event(&chrono::Utc::now().to_rfc3339(), &format!("{name}-create")),
     )
     .await
     .unwrap();

@@ -150,7 +150,7 @@ async fn parameters_and_secrets_round_trip_through_a_sealed_bundle() {
 async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     use std::sync::Arc;
 
-    use backup_config::{Deps, Rename, Request};
+    use backup_config::{Deps, Rename};
     use lifeboat::ErrorType;
     use lifeboat_domain::ResourceKind;
     use lifeboat_ports::{Catalog, SystemClock};
@@ -196,14 +196,10 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     };
     let bundle = format!("{}-shop", env.prefix);
     let at = chrono::Utc::now();
-    let backup = Request::Backup {
-        bundle: bundle.clone(),
-        policy: "gold".into(),
-        parameters: vec![path.clone()],
-        secrets: vec![prefix.clone()],
-        scheduled_time: Some(at),
-    };
-    let done = backup_config::run(&deps, &backup).await.unwrap();
+    let backup = serde_json::json!({"action": "backup", "bundle": bundle, "policy": "gold",
+        "parameters": [path], "secrets": [prefix], "scheduledTime": at});
+    let invoke = |event: serde_json::Value| backup_config::handle(&deps, lifeboat_testkit::event(event));
+    let done = invoke(backup.clone()).await.unwrap();
     assert!(done.verified && !done.replay, "{done:?}");
     assert_eq!(done.items.len(), 3, "{done:?}");
     let report = serde_json::to_string(&done).unwrap();
@@ -221,18 +217,12 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     assert!(raw.contains("db-password"), "item names are readable");
 
     // The same run again: nothing done.
-    let again = backup_config::run(&deps, &backup).await.unwrap();
+    let again = invoke(backup).await.unwrap();
     assert!(again.replay, "{again:?}");
 
-    let verified = backup_config::run(
-        &deps,
-        &Request::Verify {
-            bundle: bundle.clone(),
-            run: None,
-        },
-    )
-    .await
-    .unwrap();
+    let verified = invoke(serde_json::json!({"action": "verify", "bundle": bundle}))
+        .await
+        .unwrap();
     assert_eq!(verified.run, done.run);
 
     // Over the original without `overwrite`: refused, nothing written.
@@ -241,11 +231,9 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
             "dryRun": dry_run, "rename": rename.map(|r| serde_json::json!({"from": r.from, "to": r.to}))})
     };
     let restore = |names: Vec<String>, rename: Option<Rename>, overwrite: bool, dry_run: bool| {
-        Request::parse(&asked(names, rename, overwrite, dry_run)).unwrap()
+        invoke(asked(names, rename, overwrite, dry_run))
     };
-    let refused = backup_config::run(&deps, &restore(vec![], None, false, false))
-        .await
-        .unwrap_err();
+    let refused = restore(vec![], None, false, false).await.unwrap_err();
     assert_eq!(refused.kind, ErrorType::Invalid, "{refused}");
 
     // A dry run of the parameters under a new prefix lists the targets and writes nothing
@@ -258,9 +246,7 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
         })
     };
     let params: Vec<String> = vec![format!("{path}db-password"), format!("{path}db-host")];
-    let preview = backup_config::run(&deps, &restore(params.clone(), rename(), false, true))
-        .await
-        .unwrap();
+    let preview = restore(params.clone(), rename(), false, true).await.unwrap();
     assert!(preview.dry_run);
     assert!(
         preview
@@ -277,9 +263,7 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     );
 
     // Under the new prefix: the parameters (the secret keeps its name, so it needs overwrite).
-    backup_config::run(&deps, &restore(params.clone(), rename(), false, false))
-        .await
-        .unwrap();
+    restore(params.clone(), rename(), false, false).await.unwrap();
     let restored = AwsConfigStore::new(&env.primary).parameters(&to).await.unwrap();
     let password = restored.iter().find(|i| i.name.ends_with("db-password")).unwrap();
     assert_eq!(password.value, "original-password");
@@ -298,9 +282,7 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     // Over the items themselves needs the admin API's token for this exact request: refused
     // without it, nothing written.
     let over = asked(vec![format!("{path}db-password")], None, true, false);
-    let refused = backup_config::run(&deps, &Request::parse(&over).unwrap())
-        .await
-        .unwrap_err();
+    let refused = invoke(over.clone()).await.unwrap_err();
     assert_eq!(refused.kind, ErrorType::Invalid, "{refused}");
     assert!(refused.message.contains("POST /confirmations"), "{refused}");
     let (status, _, issued) = lifeboat_tests::api::call(
@@ -315,10 +297,10 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
     )
     .await;
     assert_eq!(status, 201, "{issued}");
-    let confirmed = Request::parse(&issued["invoke"]).unwrap();
-    backup_config::run(&deps, &confirmed).await.unwrap();
+    let confirmed = issued["invoke"].clone();
+    invoke(confirmed.clone()).await.unwrap();
     // Single use: the same request again is refused.
-    let again = backup_config::run(&deps, &confirmed).await.unwrap_err();
+    let again = invoke(confirmed).await.unwrap_err();
     assert!(again.message.contains("already used"), "{again}");
     let now = ssm
         .get_parameter()
@@ -345,7 +327,7 @@ async fn the_function_backs_up_verifies_and_restores_a_bundle() {
 
     // A stored bundle replaced behind Lifeboat's back fails verification.
     put(&env, DR, &bak, &key, b"{\"format\": \"not ours\"}").await.unwrap();
-    let bad = backup_config::run(&deps, &Request::Verify { bundle, run: None })
+    let bad = invoke(serde_json::json!({"action": "verify", "bundle": bundle}))
         .await
         .unwrap_err();
     assert_eq!(bad.kind, ErrorType::Conflict, "{bad}");

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use lifeboat_domain::{Alert, AlertKind, Severity};
-use lifeboat_tests::{TestEnv, endpoint, repo_root, tick};
+use lifeboat_tests::{TestEnv, endpoint, repo_root};
 use serde_json::Value;
 
 #[tokio::test]
@@ -22,14 +22,13 @@ async fn the_dashboard_shows_the_estate_with_no_console_errors() {
     let db = env.name("dash");
     env.create_instance(&db, policy.name.as_str()).await.unwrap();
     let at = chrono::Utc::now().to_rfc3339();
-    let report = create_snapshots::run(
+    let report = create_snapshots::handle(
         &create_snapshots::Deps {
             ports: env.ports(),
             config: env.config(""),
             runs: create_snapshots::DataRuns::default(),
         },
-        &tick(&at),
-        "dashboard-create",
+        lifeboat_tests::tick_event(&at, "dashboard-create"),
     )
     .await
     .unwrap();

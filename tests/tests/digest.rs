@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use lifeboat_domain::{AlertKind, Status};
-use lifeboat_tests::{DR, TestEnv, tick};
+use lifeboat_tests::{DR, TestEnv};
 
 #[tokio::test]
 async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections() {
@@ -31,14 +31,13 @@ async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections()
     let at = now.to_rfc3339();
     let ports = env.ports();
     let config = env.config("");
-    let created = create_snapshots::run(
+    let created = create_snapshots::handle(
         &create_snapshots::Deps {
             ports: ports.clone(),
             config: config.clone(),
             runs: create_snapshots::DataRuns::default(),
         },
-        &tick(&at),
-        "create",
+        lifeboat_tests::tick_event(&at, "create"),
     )
     .await
     .unwrap();
@@ -50,13 +49,12 @@ async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections()
     lifeboat_tests::track_until(&env, &track, &at, &created.created, Status::Available)
         .await
         .unwrap();
-    copy_snapshots::run(
+    copy_snapshots::handle(
         &copy_snapshots::Deps {
             ports: ports.clone(),
             config: config.clone(),
         },
-        &tick(&at),
-        "copy",
+        lifeboat_tests::tick_event(&at, "copy"),
     )
     .await
     .unwrap();
@@ -76,10 +74,14 @@ async fn the_daily_digest_reaches_the_topic_once_with_rpo_and_storage_sections()
         digest: send_digest::DigestConfig::from_lookup(|_| None).unwrap(),
     };
     let later = (now + chrono::Duration::minutes(5)).to_rfc3339();
-    let first = send_digest::run(&deps, &tick(&later), "digest-1").await.unwrap();
+    let first = send_digest::handle(&deps, lifeboat_tests::tick_event(&later, "digest-1"))
+        .await
+        .unwrap();
     assert!(first.sent);
     // The same day's tick again (a retry, a replay): nothing more is sent.
-    let again = send_digest::run(&deps, &tick(&later), "digest-2").await.unwrap();
+    let again = send_digest::handle(&deps, lifeboat_tests::tick_event(&later, "digest-2"))
+        .await
+        .unwrap();
     assert!(!again.sent);
 
     let digests: Vec<_> = env

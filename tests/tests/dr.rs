@@ -875,20 +875,21 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
         .unwrap();
     }
     let taken = chrono::Utc::now();
-    let run = backup_objects::run(
+    let run = backup_objects::handle(
         &backup_deps(env, settings(&bak, &[])),
-        &backup_objects::BackupRequest {
-            bucket: src.clone(),
-            prefix: "photos/".into(),
-            policy: "gold".into(),
-            scheduled_time: taken,
-            request_id: None,
-            max_pages: None,
-            change_queue: None,
-            full_listing: false,
-        },
-        "dr-data-backup",
-        None,
+        lifeboat_tests::request_event(
+            &backup_objects::BackupRequest {
+                bucket: src.clone(),
+                prefix: "photos/".into(),
+                policy: "gold".into(),
+                scheduled_time: taken,
+                request_id: None,
+                max_pages: None,
+                change_queue: None,
+                full_listing: false,
+            },
+            "dr-data-backup",
+        ),
     )
     .await
     .unwrap();
@@ -921,9 +922,12 @@ async fn a_drill_verifies_s3_data_against_its_manifest() {
     assert!(format!("{:?}", ours[0].alert).contains("not verified"), "{:?}", ours[0]);
 
     let verify = verify_backups::VerifyRequest::full(Some(&run.recovery_point));
-    let verified = verify_backups::run(&verify_deps(env), &verify, "dr-data-verify")
-        .await
-        .unwrap();
+    let verified = verify_backups::handle(
+        &verify_deps(env),
+        lifeboat_tests::request_event(&verify, "dr-data-verify"),
+    )
+    .await
+    .unwrap();
     assert_eq!(verified.verified, vec![run.recovery_point.clone()]);
 
     let name = format!("{}-data-drill", env.prefix);

@@ -586,13 +586,12 @@ async fn a_drill_imports_the_tables_copy_made_by_copy_snapshots_in_the_dr_region
     lifeboat_tests::track_until(env, &track, &now(), &backup.created, Status::Available)
         .await
         .unwrap();
-    let copied = copy_snapshots::run(
+    let copied = copy_snapshots::handle(
         &copy_snapshots::Deps {
             ports: ports.clone(),
             config: config.clone(),
         },
-        &lifeboat_tests::tick(&now()),
-        "dr-tables-copy",
+        lifeboat_tests::tick_event(&now(), "dr-tables-copy"),
     )
     .await
     .unwrap();

@@ -7,7 +7,7 @@
 use lifeboat::events::BackupRequest;
 use lifeboat_domain::{RecoveryPointId, Region, ResourceKind, Status};
 use lifeboat_ports::Catalog;
-use lifeboat_tests::{DR, PRIMARY, TestEnv, tick};
+use lifeboat_tests::{DR, PRIMARY, TestEnv};
 use serde_json::json;
 
 const SLOT_TIME: &str = "2026-11-23T18:15:00Z";
@@ -39,7 +39,9 @@ async fn an_emergency_backup_is_made_at_once_and_its_copy_jumps_the_queue() {
     copy.config.copy_budget_per_region = 1;
 
     // The scheduled snapshots: three routine copies will compete for one copy per run.
-    let scheduled = create_snapshots::run(&create, &tick(SLOT_TIME), "c1").await.unwrap();
+    let scheduled = create_snapshots::handle(&create, lifeboat_tests::tick_event(SLOT_TIME, "c1"))
+        .await
+        .unwrap();
     assert_eq!(scheduled.created.len(), 3, "{scheduled:#?}");
 
     // Then the on-call engineer asks for an emergency backup of "charlie".
@@ -79,7 +81,7 @@ async fn an_emergency_backup_is_made_at_once_and_its_copy_jumps_the_queue() {
         .unwrap();
 
     // One copy fits this run: the emergency one, although the routine ones are older.
-    let first = copy_snapshots::run(&copy, &tick("2026-11-23T18:20:00Z"), "k1")
+    let first = copy_snapshots::handle(&copy, lifeboat_tests::tick_event("2026-11-23T18:20:00Z", "k1"))
         .await
         .unwrap();
     let started: Vec<_> = first.started.iter().map(ToString::to_string).collect();

@@ -135,7 +135,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
         settings: s,
     };
 
-    let started = export_snapshots::run(&deps, &request(Mode::Start), "x-start", None)
+    let started = export_snapshots::handle(&deps, lifeboat_tests::request_event(&request(Mode::Start), "x-start"))
         .await
         .unwrap();
     let ours: Vec<_> = started.started.iter().filter(|s| s.recovery_point == copy.id).collect();
@@ -197,7 +197,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     .await
     .unwrap();
 
-    let polled = export_snapshots::run(&deps, &request(Mode::Poll), "x-poll", None)
+    let polled = export_snapshots::handle(&deps, lifeboat_tests::request_event(&request(Mode::Poll), "x-poll"))
         .await
         .unwrap();
     let archived: Vec<_> = polled.archived.iter().filter(|a| a.recovery_point == copy.id).collect();
@@ -275,7 +275,7 @@ async fn a_snapshot_copy_is_exported_moved_to_deep_archive_and_linked_in_the_cat
     );
 
     // A replay of the daily run does nothing twice.
-    let replay = export_snapshots::run(&deps, &request(Mode::Run), "x-replay", None)
+    let replay = export_snapshots::handle(&deps, lifeboat_tests::request_event(&request(Mode::Run), "x-replay"))
         .await
         .unwrap();
     assert!(replay.started.is_empty() && replay.archived.is_empty(), "{replay:?}");

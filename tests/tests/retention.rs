@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, NaiveTime, Utc};
 use lifeboat_domain::naming::tags;
 use lifeboat_domain::{PolicyName, RecoveryPoint, Region, ResourceKind, ResourceRef, Slot, Status};
 use lifeboat_ports::Catalog;
-use lifeboat_tests::{PRIMARY, TestEnv, tick};
+use lifeboat_tests::{PRIMARY, TestEnv};
 
 /// The simulated "now": the tick's scheduled time, a Tuesday.
 const NOW: &str = "2026-03-31T03:00:00Z";
@@ -145,7 +145,7 @@ async fn gfs_over_a_simulated_month_leaves_exactly_the_expected_snapshots_in_mot
     // ISO week (today) and of last week (Sunday 29) are among them; weekly adds Sundays 22 and 15.
     assert_eq!(kept.len(), 7 + 2, "{kept_times:?}");
 
-    let report = expire_recovery_points::run(&deps(&env), &tick(NOW), "run-1")
+    let report = expire_recovery_points::handle(&deps(&env), lifeboat_tests::tick_event(NOW, "run-1"))
         .await
         .unwrap();
 
@@ -176,7 +176,7 @@ async fn gfs_over_a_simulated_month_leaves_exactly_the_expected_snapshots_in_mot
     }
 
     // A second run (a replay, or the next day's tick at the same instant) deletes nothing more.
-    let again = expire_recovery_points::run(&deps(&env), &tick(NOW), "run-2")
+    let again = expire_recovery_points::handle(&deps(&env), lifeboat_tests::tick_event(NOW, "run-2"))
         .await
         .unwrap();
     assert!(again.expired.is_empty() && again.resumed.is_empty(), "{again:#?}");
@@ -211,7 +211,7 @@ async fn a_snapshot_without_lifeboat_tags_is_not_deleted_in_moto() {
     let at = now - chrono::Duration::days(3);
     let foreign = seed(&env, &db, &policy.name, at, vec![("team", "dba".to_owned())]).await;
 
-    let report = expire_recovery_points::run(&deps(&env), &tick(NOW), "run-1")
+    let report = expire_recovery_points::handle(&deps(&env), lifeboat_tests::tick_event(NOW, "run-1"))
         .await
         .unwrap();
 
@@ -226,7 +226,7 @@ async fn a_snapshot_without_lifeboat_tags_is_not_deleted_in_moto() {
     assert_eq!(record.status, Status::Expiring);
 
     // The next run finds it expiring (the catalog's status index), refuses again, alerts no more.
-    let again = expire_recovery_points::run(&deps(&env), &tick(NOW), "run-2")
+    let again = expire_recovery_points::handle(&deps(&env), lifeboat_tests::tick_event(NOW, "run-2"))
         .await
         .unwrap();
     assert_eq!(again.refused.len(), 1, "{again:#?}");
@@ -241,7 +241,7 @@ async fn a_snapshot_without_lifeboat_tags_is_not_deleted_in_moto() {
         .send()
         .await
         .unwrap();
-    let last = expire_recovery_points::run(&deps(&env), &tick(NOW), "run-3")
+    let last = expire_recovery_points::handle(&deps(&env), lifeboat_tests::tick_event(NOW, "run-3"))
         .await
         .unwrap();
     assert_eq!(last.resumed.len(), 1, "{last:#?}");

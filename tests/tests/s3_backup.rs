@@ -75,7 +75,7 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
     put(&env, PRIMARY, &src, "elsewhere/x.txt", b"not in the shard")
         .await
         .unwrap();
-    let r1 = backup_objects::run(&deps, &req(&src, 18, None), "run-1", None)
+    let r1 = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, None), "run-1"))
         .await
         .unwrap();
     assert_eq!((r1.status, r1.copied), (RunStatus::Complete, 6));
@@ -88,14 +88,14 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
     live.insert("docs/new.txt".into(), b"brand new".to_vec());
     client_delete(&env, &src, "docs/2.txt").await;
     live.remove("docs/2.txt");
-    let r2 = backup_objects::run(&deps, &req(&src, 19, None), "run-2", None)
+    let r2 = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 19, None), "run-2"))
         .await
         .unwrap();
     assert_eq!((r2.copied, r2.unchanged, r2.deleted), (2, 4, 1));
     expected.push(live.clone());
 
     // Nothing changes: nothing copied.
-    let r3 = backup_objects::run(&deps, &req(&src, 20, None), "run-3", None)
+    let r3 = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 20, None), "run-3"))
         .await
         .unwrap();
     assert_eq!((r3.copied, r3.unchanged, r3.deleted), (0, 6, 0));
@@ -122,7 +122,9 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
             confirmation: None,
             payload: serde_json::Value::Null,
         };
-        let out = restore_objects::run(&restore, &req).await.unwrap();
+        let out = restore_objects::handle(&restore, lifeboat_tests::request_event(&req, &report.run))
+            .await
+            .unwrap();
         assert_eq!(out.run, report.run);
         let mut got = BTreeMap::new();
         for item in &out.items {
@@ -139,7 +141,7 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
     let point = env.catalog().get(&r1.recovery_point).await.unwrap().unwrap();
     let over = serde_json::json!({"bucket": src, "prefix": "docs/", "asOf": point.created_at,
         "keys": ["docs/1.txt"], "target": {"bucket": src}, "overwrite": true});
-    let refused = restore_objects::run(&restore, &restore_objects::RestoreRequest::parse(&over).unwrap())
+    let refused = restore_objects::handle(&restore, lifeboat_testkit::event(over.clone()))
         .await
         .unwrap_err();
     assert!(refused.message.contains("POST /confirmations"), "{refused}");
@@ -160,8 +162,10 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
     )
     .await;
     assert_eq!(status, 201, "{issued}");
-    let confirmed = restore_objects::RestoreRequest::parse(&issued["invoke"]).unwrap();
-    restore_objects::run(&restore, &confirmed).await.unwrap();
+    let confirmed = issued["invoke"].clone();
+    restore_objects::handle(&restore, lifeboat_testkit::event(confirmed.clone()))
+        .await
+        .unwrap();
     assert_eq!(
         get(&env, PRIMARY, &src, "docs/1.txt", None).await.unwrap(),
         b"version 1 of 1"
@@ -175,7 +179,9 @@ async fn incremental_runs_restore_exactly_the_bytes_of_each_run() {
             .any(|r| r.phase == "confirmed" && r.principal == admin && r.route == "restore-objects"),
         "{trail:?}"
     );
-    let again = restore_objects::run(&restore, &confirmed).await.unwrap_err();
+    let again = restore_objects::handle(&restore, lifeboat_testkit::event(confirmed))
+        .await
+        .unwrap_err();
     assert!(again.message.contains("already used"), "{again}");
 
     // The catalog knows the runs as recovery points of the prefix.
@@ -208,15 +214,18 @@ async fn a_flipped_byte_written_over_any_backup_object_is_detected_as_replaced_a
         put(&env, PRIMARY, &src, &format!("docs/{i}.bin"), &body).await.unwrap();
     }
     let deps = backup_deps(&env, settings(&bak, &[]));
-    let report = backup_objects::run(&deps, &req(&src, 18, None), "run-1", None)
+    let report = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, None), "run-1"))
         .await
         .unwrap();
     let m = manifest(&env, &report.recovery_point).await;
     let verify = verify_deps(&env);
     let one = |_: &str| VerifyRequest::full(Some(&report.recovery_point));
-    let clean = verify_backups::run(&verify, &one(""), &format!("{}-clean", env.prefix))
-        .await
-        .unwrap();
+    let clean = verify_backups::handle(
+        &verify,
+        lifeboat_tests::request_event(&one(""), &format!("{}-clean", env.prefix)),
+    )
+    .await
+    .unwrap();
     assert_eq!(clean.verified, vec![report.recovery_point.clone()]);
 
     let trials = 20;
@@ -229,9 +238,12 @@ async fn a_flipped_byte_written_over_any_backup_object_is_detected_as_replaced_a
         bytes[pos] ^= 1 << (trial % 8);
         // Written behind Lifeboat's back, straight to the backup bucket.
         let bad = put(&env, DR, &bak, &e.backup_key, &bytes).await.unwrap();
-        let out = verify_backups::run(&verify, &one(""), &format!("{}-trial-{trial}", env.prefix))
-            .await
-            .unwrap();
+        let out = verify_backups::handle(
+            &verify,
+            lifeboat_tests::request_event(&one(""), &format!("{}-trial-{trial}", env.prefix)),
+        )
+        .await
+        .unwrap();
         // Read as a restore reads it (the manifest's version, intact), the run stays
         // restorable: the new version over the key is reported as replaced, and alerted.
         if out
@@ -260,9 +272,12 @@ async fn a_flipped_byte_written_over_any_backup_object_is_detected_as_replaced_a
         .collect();
     assert_eq!(verification.len(), trials, "one alert per run");
     // Intact again: verified again.
-    let again = verify_backups::run(&verify, &one(""), &format!("{}-after", env.prefix))
-        .await
-        .unwrap();
+    let again = verify_backups::handle(
+        &verify,
+        lifeboat_tests::request_event(&one(""), &format!("{}-after", env.prefix)),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.verified, vec![report.recovery_point.clone()]);
     assert!(
         env.catalog()
@@ -296,7 +311,7 @@ async fn a_copy_lost_from_the_locked_bucket_is_found_missing_and_healed_by_the_n
         &env,
         settings(&bak, &[("OBJECT_LOCK_MODE", "GOVERNANCE"), ("OBJECT_LOCK_DAYS", "1")]),
     );
-    let first = backup_objects::run(&deps, &req(&src, 18, None), "run-1", None)
+    let first = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, None), "run-1"))
         .await
         .unwrap();
     let m = manifest(&env, &first.recovery_point).await;
@@ -313,9 +328,12 @@ async fn a_copy_lost_from_the_locked_bucket_is_found_missing_and_healed_by_the_n
         .unwrap();
     let verify = verify_deps(&env);
     let of = |rp: &RecoveryPointId| VerifyRequest::full(Some(rp));
-    let found = verify_backups::run(&verify, &of(&first.recovery_point), &format!("{}-v1", env.prefix))
-        .await
-        .unwrap();
+    let found = verify_backups::handle(
+        &verify,
+        lifeboat_tests::request_event(&of(&first.recovery_point), &format!("{}-v1", env.prefix)),
+    )
+    .await
+    .unwrap();
     assert!(
         found
             .findings
@@ -326,15 +344,18 @@ async fn a_copy_lost_from_the_locked_bucket_is_found_missing_and_healed_by_the_n
     assert_eq!(found.unverified, vec![first.recovery_point.clone()]);
 
     // The next run copies it again from the source (same content) and verifies again.
-    let next = backup_objects::run(&deps, &req(&src, 19, None), "run-2", None)
+    let next = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 19, None), "run-2"))
         .await
         .unwrap();
     assert_eq!(next.healed, vec![lost.key.clone()], "{next:?}");
     assert!(next.unrecoverable.is_empty());
     assert_eq!(next.copied, 1, "only the lost copy is copied again: {next:?}");
-    let again = verify_backups::run(&verify, &of(&next.recovery_point), &format!("{}-v2", env.prefix))
-        .await
-        .unwrap();
+    let again = verify_backups::handle(
+        &verify,
+        lifeboat_tests::request_event(&of(&next.recovery_point), &format!("{}-v2", env.prefix)),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.verified, vec![next.recovery_point.clone()], "{again:?}");
     let m2 = manifest(&env, &next.recovery_point).await;
     let healed = m2.entries.iter().find(|e| e.key == lost.key).unwrap();
@@ -360,16 +381,16 @@ async fn an_interrupted_run_resumes_with_a_consistent_manifest() {
         .unwrap();
     }
     let deps = backup_deps(&env, settings(&bak, &[("LIST_PAGE_SIZE", "10")]));
-    let first = backup_objects::run(&deps, &req(&src, 18, Some(1)), "a", None)
+    let first = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, Some(1)), "a"))
         .await
         .unwrap();
     assert_eq!((first.status, first.copied), (RunStatus::InProgress, 10));
     assert!(env.catalog().get(&first.recovery_point).await.unwrap().is_none());
-    let second = backup_objects::run(&deps, &req(&src, 18, Some(1)), "b", None)
+    let second = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, Some(1)), "b"))
         .await
         .unwrap();
     assert_eq!((second.status, second.copied), (RunStatus::InProgress, 10));
-    let last = backup_objects::run(&deps, &req(&src, 18, None), "c", None)
+    let last = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, None), "c"))
         .await
         .unwrap();
     assert_eq!((last.status, last.copied), (RunStatus::Complete, 5));
@@ -411,7 +432,7 @@ async fn large_objects_are_copied_with_upload_part_copy() {
             &[("MULTIPART_THRESHOLD_BYTES", &five_mib), ("PART_SIZE_BYTES", &five_mib)],
         ),
     );
-    let r = backup_objects::run(&deps, &req(&src, 18, None), "a", None)
+    let r = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, None), "a"))
         .await
         .unwrap();
     assert_eq!(r.copied, 1);
@@ -432,10 +453,12 @@ async fn large_objects_are_copied_with_upload_part_copy() {
         .await
         .unwrap();
     assert_eq!(parts.parts_count(), Some(3), "three parts of at most 5 MiB");
-    let verify = verify_backups::run(
+    let verify = verify_backups::handle(
         &verify_deps(&env),
-        &VerifyRequest::full(Some(&r.recovery_point)),
-        &format!("{}-v", env.prefix),
+        lifeboat_tests::request_event(
+            &VerifyRequest::full(Some(&r.recovery_point)),
+            &format!("{}-v", env.prefix),
+        ),
     )
     .await
     .unwrap();
@@ -453,7 +476,7 @@ async fn a_locked_backup_copy_cannot_be_deleted_before_its_retention() {
         &env,
         settings(&bak, &[("OBJECT_LOCK_MODE", "COMPLIANCE"), ("OBJECT_LOCK_DAYS", "30")]),
     );
-    let r = backup_objects::run(&deps, &req(&src, 18, None), "a", None)
+    let r = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, 18, None), "a"))
         .await
         .unwrap();
     let m = manifest(&env, &r.recovery_point).await;
@@ -506,26 +529,38 @@ async fn archived_copies_are_proved_by_a_sample_restore() {
         .unwrap();
     }
     let deps = backup_deps(&env, settings(&bak, &[("BACKUP_STORAGE_CLASS", "GLACIER")]));
-    let r = backup_objects::run(&deps, &req(&src, 18, None), "glacier-run", None)
-        .await
-        .unwrap();
+    let r = backup_objects::handle(
+        &deps,
+        lifeboat_tests::request_event(&req(&src, 18, None), "glacier-run"),
+    )
+    .await
+    .unwrap();
     let verify = verify_deps(&env);
     let one = VerifyRequest::full(Some(&r.recovery_point));
-    let first = verify_backups::run(&verify, &one, &format!("{}-a1", env.prefix))
-        .await
-        .unwrap();
+    let first = verify_backups::handle(
+        &verify,
+        lifeboat_tests::request_event(&one, &format!("{}-a1", env.prefix)),
+    )
+    .await
+    .unwrap();
     assert_eq!((first.metadata_only, first.restores_started), (4, 1), "{first:?}");
     assert_eq!(first.verified, vec![r.recovery_point.clone()]);
-    let second = verify_backups::run(&verify, &one, &format!("{}-a2", env.prefix))
-        .await
-        .unwrap();
+    let second = verify_backups::handle(
+        &verify,
+        lifeboat_tests::request_event(&one, &format!("{}-a2", env.prefix)),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.restores_verified, 1, "{second:?}");
     assert!(second.findings.is_empty(), "{:?}", second.findings);
     let point = env.catalog().get(&r.recovery_point).await.unwrap().unwrap();
     assert!(point.restore_checked_at().is_some());
-    let third = verify_backups::run(&verify, &one, &format!("{}-a3", env.prefix))
-        .await
-        .unwrap();
+    let third = verify_backups::handle(
+        &verify,
+        lifeboat_tests::request_event(&one, &format!("{}-a3", env.prefix)),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (third.restores_started, third.restores_pending, third.restores_verified),
         (0, 0, 0)

@@ -68,7 +68,7 @@ async fn a_run_from_the_change_queue_backs_up_exactly_what_changed() {
     // Slots ahead of the clock: the listing's start, not the slot, is then what separates
     // the messages it covered from later ones.
     let t = Utc::now().duration_trunc(Duration::minutes(1)).unwrap() + Duration::minutes(1);
-    let first = backup_objects::run(&deps, &req(&src, &queue, t), "chg-1", None)
+    let first = backup_objects::handle(&deps, lifeboat_tests::request_event(&req(&src, &queue, t), "chg-1"))
         .await
         .unwrap();
     assert_eq!(
@@ -108,9 +108,12 @@ async fn a_run_from_the_change_queue_backs_up_exactly_what_changed() {
         .await
         .unwrap();
 
-    let second = backup_objects::run(&deps, &req(&src, &queue, t + Duration::minutes(1)), "chg-2", None)
-        .await
-        .unwrap();
+    let second = backup_objects::handle(
+        &deps,
+        lifeboat_tests::request_event(&req(&src, &queue, t + Duration::minutes(1)), "chg-2"),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.listing, Listing::Changes, "{second:?}");
     assert_eq!(
         (second.listed, second.copied, second.unchanged, second.deleted),
@@ -127,7 +130,9 @@ async fn a_run_from_the_change_queue_backs_up_exactly_what_changed() {
 
     let mut full = req(&src, &queue, t + Duration::minutes(2));
     full.full_listing = true;
-    let third = backup_objects::run(&deps, &full, "chg-3", None).await.unwrap();
+    let third = backup_objects::handle(&deps, lifeboat_tests::request_event(&full, "chg-3"))
+        .await
+        .unwrap();
     assert_eq!((third.listing, third.copied, third.deleted), (Listing::Full, 0, 0));
     let m3 = manifest(&env, &third.recovery_point).await;
     let keys = |m: &Manifest| m.live().map(|e| (e.key.clone(), e.etag.clone())).collect::<Vec<_>>();

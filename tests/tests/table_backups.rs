@@ -170,7 +170,7 @@ async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention
         .into_iter()
         .enumerate()
     {
-        let report = create_snapshots::run(&deps, &lifeboat_tests::tick(at), &format!("run-{i}"))
+        let report = create_snapshots::handle(&deps, lifeboat_tests::tick_event(at, &format!("run-{i}")))
             .await
             .unwrap();
         let mine: Vec<_> = report
@@ -183,7 +183,7 @@ async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention
         assert!(!report.created.iter().any(|id| id.as_str().contains(&scratch)));
     }
     // A replayed tick makes no second backup.
-    create_snapshots::run(&deps, &lifeboat_tests::tick("2026-11-23T20:15:00Z"), "replay")
+    create_snapshots::handle(&deps, lifeboat_tests::tick_event("2026-11-23T20:15:00Z", "replay"))
         .await
         .unwrap();
     let lifeboat = DynamoDbTableBackups::new(client.clone());
@@ -215,7 +215,7 @@ async fn a_policy_selecting_tagged_tables_backs_them_up_and_expires_by_retention
         config: env.config(""),
         backups: None,
     };
-    let report = expire_recovery_points::run(&expire, &lifeboat_tests::tick(&later), "expire-1")
+    let report = expire_recovery_points::handle(&expire, lifeboat_tests::tick_event(&later, "expire-1"))
         .await
         .unwrap();
     assert!(report.failed.is_empty() && report.refused.is_empty(), "{report:#?}");

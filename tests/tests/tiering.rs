@@ -92,20 +92,21 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
             &env.primary,
         ))),
     };
-    let run = backup_objects::run(
+    let run = backup_objects::handle(
         &backup,
-        &BackupRequest {
-            bucket: src.clone(),
-            prefix: "media/".into(),
-            policy: policy.name.to_string(),
-            scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
-            request_id: None,
-            max_pages: None,
-            change_queue: None,
-            full_listing: false,
-        },
-        "tier-run",
-        None,
+        lifeboat_tests::request_event(
+            &BackupRequest {
+                bucket: src.clone(),
+                prefix: "media/".into(),
+                policy: policy.name.to_string(),
+                scheduled_time: "2026-01-01T00:00:00Z".parse().unwrap(),
+                request_id: None,
+                max_pages: None,
+                change_queue: None,
+                full_listing: false,
+            },
+            "tier-run",
+        ),
     )
     .await
     .unwrap();
@@ -126,13 +127,15 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
 
     // Day 31: the dry run plans GLACIER_IR for the big copy only, with its cost effect.
     clock.set(t0() + Duration::days(31));
-    let plan = tier_backups::run(
+    let plan = tier_backups::handle(
         &tier,
-        &TierRequest {
-            dry_run: true,
-            max_objects: None,
-        },
-        "plan",
+        lifeboat_tests::request_event(
+            &TierRequest {
+                dry_run: true,
+                max_objects: None,
+            },
+            "plan",
+        ),
     )
     .await
     .unwrap();
@@ -143,7 +146,7 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         (S3Class::GlacierIr, 1, 1)
     );
     assert!(planned[0].cost.after_micro_usd < planned[0].cost.before_micro_usd);
-    let moved = tier_backups::run(&tier, &TierRequest::default(), "move-1")
+    let moved = tier_backups::handle(&tier, lifeboat_tests::request_event(&TierRequest::default(), "move-1"))
         .await
         .unwrap();
     assert_eq!(only_ours(&moved)[0].outcome, "moved");
@@ -208,10 +211,9 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
     assert!(class.is_empty() || class == "STANDARD", "{class}");
 
     // Verification follows the moved copy and checks its bytes.
-    let verify = verify_backups::run(
+    let verify = verify_backups::handle(
         &lifeboat_tests::s3::verify_deps(&env),
-        &VerifyRequest::full(Some(&run.recovery_point)),
-        "verify-tiered",
+        lifeboat_tests::request_event(&VerifyRequest::full(Some(&run.recovery_point)), "verify-tiered"),
     )
     .await
     .unwrap();
@@ -220,7 +222,7 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
 
     // Day 120: GLACIER is due by age but GLACIER_IR's 90 days run until day 121.
     clock.set(t0() + Duration::days(120));
-    let early = tier_backups::run(&tier, &TierRequest::default(), "move-2")
+    let early = tier_backups::handle(&tier, lifeboat_tests::request_event(&TierRequest::default(), "move-2"))
         .await
         .unwrap();
     assert!(only_ours(&early).is_empty());
@@ -232,7 +234,7 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         "{early:?}"
     );
     clock.set(t0() + Duration::days(122));
-    tier_backups::run(&tier, &TierRequest::default(), "move-3")
+    tier_backups::handle(&tier, lifeboat_tests::request_event(&TierRequest::default(), "move-3"))
         .await
         .unwrap();
     assert_eq!(class_of("media/big.bin").await.0, "GLACIER");
@@ -250,17 +252,23 @@ async fn copies_move_down_the_tiers_and_come_back_from_glacier() {
         confirmation: None,
         payload: serde_json::Value::Null,
     };
-    let first = restore_objects::run(&restore_deps(&env, s.clone()), &req)
-        .await
-        .unwrap();
+    let first = restore_objects::handle(
+        &restore_deps(&env, s.clone()),
+        lifeboat_tests::request_event(&req, "glacier-restore"),
+    )
+    .await
+    .unwrap();
     assert_eq!(first.status, RestoreStatus::InProgress);
     assert_eq!(first.progress.archive_restores_started, 1);
     let big_item = first.items.iter().find(|i| i.key == "media/big.bin").unwrap();
     assert!(big_item.readiness.contains("Bulk"), "{big_item:?}");
     // moto finishes restores at once; on AWS this call would report in_progress for hours.
-    let second = restore_objects::run(&restore_deps(&env, s.clone()), &req)
-        .await
-        .unwrap();
+    let second = restore_objects::handle(
+        &restore_deps(&env, s.clone()),
+        lifeboat_tests::request_event(&req, "glacier-restore"),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.status, RestoreStatus::Complete, "{second:?}");
     let restored_bytes = get(
         &env,

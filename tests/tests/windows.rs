@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use lifeboat_domain::Status;
-use lifeboat_tests::{PRIMARY, TestEnv, tick};
+use lifeboat_tests::{PRIMARY, TestEnv};
 
 async fn snapshot_names(env: &TestEnv, instance: &str) -> Vec<String> {
     let out = env
@@ -60,7 +60,7 @@ async fn an_open_window_raises_frequency_and_blocks_expiry_until_it_closes() {
     let first = slot - Duration::minutes(15);
     let mut created = Vec::new();
     for (i, at) in [first, slot].iter().enumerate() {
-        let report = create_snapshots::run(&create, &tick(&at.to_rfc3339()), &format!("c{i}"))
+        let report = create_snapshots::handle(&create, lifeboat_tests::tick_event(&at.to_rfc3339(), &format!("c{i}")))
             .await
             .unwrap();
         assert_eq!(report.created.len(), 1, "{report:#?}");
@@ -79,7 +79,7 @@ async fn an_open_window_raises_frequency_and_blocks_expiry_until_it_closes() {
     assert!(names.contains(&format!("lb-{}-{db}-{}", policy.name, slot.format("%Y%m%d-%H%M"))));
 
     // Retention keeps only the last one, but the window is open: nothing is expired.
-    let during = expire_recovery_points::run(&expire, &tick(&slot.to_rfc3339()), "e1")
+    let during = expire_recovery_points::handle(&expire, lifeboat_tests::tick_event(&slot.to_rfc3339(), "e1"))
         .await
         .unwrap();
     assert!(during.expired.is_empty(), "{during:#?}");
@@ -87,7 +87,7 @@ async fn an_open_window_raises_frequency_and_blocks_expiry_until_it_closes() {
 
     // After the window closes, the older snapshot goes and the newest stays.
     let after = to + Duration::hours(1);
-    let report = expire_recovery_points::run(&expire, &tick(&after.to_rfc3339()), "e2")
+    let report = expire_recovery_points::handle(&expire, lifeboat_tests::tick_event(&after.to_rfc3339(), "e2"))
         .await
         .unwrap();
     assert_eq!(report.expired.len(), 1, "{report:#?}");

@@ -13,7 +13,7 @@ use lifeboat_domain::Status;
 use serde_json::{Value, json};
 
 fn document() -> Value {
-    let path = format!("{}/../../infra/api/openapi.json", env!("CARGO_MANIFEST_DIR"));
+    let path = lifeboat_testkit::repo_root().join("infra/api/openapi.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -142,7 +142,7 @@ fn every_route_is_documented_and_nothing_else() {
 /// nothing else: a route without its event would be unreachable on AWS.
 #[test]
 fn every_route_is_an_event_of_the_deployed_function() {
-    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let path = lifeboat_testkit::repo_root().join("template.yaml");
     let template = std::fs::read_to_string(path).unwrap();
     let start = template.find("\n  AdminApiFunction:").unwrap();
     let block = &template[start..];

@@ -10,7 +10,7 @@ use lifeboat_domain::tree_hash::MIB;
 use serde_json::{Value, json};
 
 fn event(name: &str) -> Value {
-    let path = format!("{}/../../events/archive-bundles/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = lifeboat_testkit::repo_root().join("events/archive-bundles").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

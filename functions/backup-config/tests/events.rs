@@ -7,7 +7,7 @@ use lifeboat::ErrorType;
 use serde_json::{Value, json};
 
 fn event(name: &str) -> Value {
-    let path = format!("{}/../../events/backup-config/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = lifeboat_testkit::repo_root().join("events/backup-config").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -6,7 +6,7 @@ use lifeboat::object_store::settings::S3Settings;
 use lifeboat_domain::manifest::{run_name, sha256_hex};
 use lifeboat_domain::s3::{check_bucket, check_prefix, s3_resource};
 use lifeboat_domain::{PolicyName, RecoveryPointId, ResourceKind, ResourceRef, Slot};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::{Deps, ShardedRequest};
 /// One shard to back up: `{"bucket": "photos", "prefix": "2026/", "policy": "gold",
 /// "scheduledTime": "2026-11-23T18:00:00Z"}`; `maxPages` caps the pages of one invocation;
 /// `requestId` makes it an on-demand request with a run of its own.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackupRequest {
     pub bucket: String,

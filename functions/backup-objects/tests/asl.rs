@@ -26,7 +26,7 @@ const ERRORS: [&str; 7] = [
 ];
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    lifeboat_testkit::repo_root()
 }
 
 fn definition() -> Value {

@@ -148,7 +148,7 @@ impl Mode {
 
 /// `{"mode": "run"}`; `dryRun` only reports; `maxObjects` caps the copies of one
 /// invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Request {
     pub mode: Mode,

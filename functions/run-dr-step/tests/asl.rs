@@ -5,7 +5,6 @@
 //! names a known action of run-dr-step, and every Wait loops back to a poll.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use lifeboat_domain::dr::Action;
 use serde_json::Value;
@@ -32,7 +31,7 @@ const TRANSIENT: [&str; 5] = [
 ];
 
 fn definition() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../infra/state-machines/dr.asl.json");
+    let path = lifeboat_testkit::repo_root().join("infra/state-machines/dr.asl.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -184,7 +183,7 @@ fn failures_after_the_switch_go_to_an_operator_not_to_compensation() {
 
 #[test]
 fn the_template_points_at_this_definition() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+    let path = lifeboat_testkit::repo_root().join("template.yaml");
     let template = std::fs::read_to_string(path).unwrap();
     assert!(template.contains("DefinitionUri: infra/state-machines/dr.asl.json"));
     for substitution in ["RunDrStepFunctionArn", "AlertsTopicArn"] {
@@ -195,7 +194,7 @@ fn the_template_points_at_this_definition() {
 #[test]
 fn the_sample_step_events_parse_as_documented() {
     use run_dr_step::StepRequest;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/run-dr-step");
+    let dir = lifeboat_testkit::repo_root().join("events/run-dr-step");
     let read = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap() };
     let err = StepRequest::parse(&read("unknown-action.json")).unwrap_err();
     assert_eq!(err.kind, lifeboat::ErrorType::Invalid);

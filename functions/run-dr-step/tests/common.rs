@@ -115,9 +115,12 @@ pub fn request(action: &str, request: Value) -> StepRequest {
     StepRequest::parse(&envelope).unwrap()
 }
 
-/// Runs `action` with `request` as the execution's input.
+/// Runs `action` with `request` as the execution's input, as the state machine's Task
+/// invokes the function: `{"action": action, "request": input}`.
 pub async fn step(deps: &Deps, action: &str, input: Value) -> Result<Value, FunctionError> {
-    run_dr_step::run(deps, &request(action, input), "run-1").await
+    let mut envelope = json!({"action": action});
+    envelope["request"] = input;
+    run_dr_step::handle(deps, lifeboat_testkit::event_for(envelope, "run-1")).await
 }
 
 /// Inserts `point` (unverified, as the backup path records it) and proves it the way

@@ -86,7 +86,7 @@ impl std::fmt::Debug for Deps {
 
 /// `{}` moves what is due; `{"dryRun": true}` only reports; `maxObjects` caps the copies
 /// moved by one invocation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TierRequest {
     #[serde(default)]

@@ -73,7 +73,7 @@ pub enum Mode {
 /// `{"mode": "full"}`, `{"mode": "sample", "sample": 100, "seed": "2026-11-23"}`,
 /// `{"mode": "due"}` (as each policy's `verify` rule says), optionally `"recoveryPoint":
 /// "<id>"` for one run only.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerifyRequest {
     #[serde(default)]

@@ -111,9 +111,20 @@ pub const MAX_ATTEMPTS: u32 = 6;
 /// Shared SDK configuration, loaded once per cold start.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
         .retry_config(retry_config())
         .load()
         .await
+}
+
+/// The HTTPS client every SDK configuration of Lifeboat's uses (for AWS's services and for
+/// the credential providers alike): hyper with rustls on ring, the system's CA roots; plain
+/// HTTP only where an endpoint says `http://` (a local stack).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The retry policy every Lifeboat client uses.

@@ -41,7 +41,17 @@ impl Transport {
     /// The standard chain's credentials (environment, profile, role) and an HTTPS client
     /// (HTTP for a local stack).
     pub async fn load() -> Result<Self, CliError> {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        // The credential chain's own HTTP calls (IMDS, STS, SSO) go through rustls on ring, as
+        // the API calls below do.
+        let sdk_http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(sdk_http)
+            .load()
+            .await;
         let credentials = config.credentials_provider().ok_or_else(|| {
             CliError::Unreachable("no AWS credential provider is configured (environment, profile or role)".into())
         })?;
@@ -249,7 +259,7 @@ impl Api {
 }
 
 fn rustls_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
 }
 
 #[cfg(test)]

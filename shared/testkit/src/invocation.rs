@@ -65,10 +65,10 @@ pub fn event_json_for(json: &str, request_id: &str) -> LambdaEvent<Value> {
 /// # Panics
 /// When the sample is missing or not JSON: a test's own input is wrong.
 pub fn sample(function: &str, name: &str) -> Value {
-    let path = format!("{}/../../events/{function}/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = crate::repo_root().join("events").join(function).join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(&text),
-        Err(e) => panic!("cannot read the sample event {path}: {e}"),
+        Err(e) => panic!("cannot read the sample event {}: {e}", path.display()),
     }
 }
 

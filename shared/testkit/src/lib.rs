@@ -30,6 +30,25 @@ pub use catalog::InMemoryCatalog;
 pub use clock::ManualClock;
 pub use export::{ExportOp, InMemorySnapshotExporter};
 pub use invocation::{event, event_for, event_json, event_json_for, event_with, sample, sample_event};
+
+/// The repository's root (the directory holding `template.yaml`), found at run time from
+/// the directory of the package under test, which the test runner (cargo test, nextest)
+/// sets in `CARGO_MANIFEST_DIR`; the path compiled in is the fallback. A test binary built
+/// in one clone and run from another (a shared target directory) reads the files of the
+/// clone it runs in.
+pub fn repo_root() -> std::path::PathBuf {
+    let start = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    );
+    start
+        .ancestors()
+        .find(|dir| dir.join("template.yaml").is_file())
+        .map_or_else(
+            || std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")),
+            std::path::Path::to_path_buf,
+        )
+}
 pub use notifier::RecordingNotifier;
 pub use snapshots::{InMemorySnapshotStore, SnapshotOp};
 pub use tables::{InMemoryTableBackups, TableBackupOp};

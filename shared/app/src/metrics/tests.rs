@@ -88,7 +88,7 @@ fn the_validator_rejects_what_the_spec_forbids() {
 /// alarms.
 #[test]
 fn template_alarms_watch_emitted_metrics_and_every_function() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    let path = lifeboat_testkit::repo_root().join("template.yaml");
     let template = std::fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = template.lines().collect();
     let mut watched = Vec::new();

@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use lifeboat_tests::{TestEnv, moto_port, repo_root, tick};
+use lifeboat_tests::{TestEnv, moto_port, repo_root};
 
 use super::{Figure, Result, err, median};
 
@@ -26,14 +26,16 @@ async fn measure() -> Result<Figure> {
         .await?;
     let db = env.name("clibench");
     let arn = env.create_instance(&db, policy.name.as_str()).await?;
-    create_snapshots::run(
+    create_snapshots::handle(
         &create_snapshots::Deps {
             ports: env.ports(),
             config: env.config(""),
             runs: create_snapshots::DataRuns::default(),
         },
-        &tick(&chrono::Utc::now().to_rfc3339()),
-        &format!("{}-bench-create", env.prefix),
+        lifeboat_tests::tick_event(
+            &chrono::Utc::now().to_rfc3339(),
+            &format!("{}-bench-create", env.prefix),
+        ),
     )
     .await
     .map_err(|e| err(e.to_string()))?;
