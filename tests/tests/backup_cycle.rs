@@ -415,6 +415,16 @@ async fn catalog_writes_are_conditional_and_leases_exclusive_on_dynamodb() {
     );
     assert_eq!(catalog.by_status(Status::Expiring).await.unwrap().len(), 1);
     assert!(catalog.by_status(rp.status).await.unwrap().is_empty());
+    // The by-location index: a region's points made at or after an instant (what the RPO
+    // check reads once per location instead of once per resource).
+    let ids = |points: Vec<lifeboat_domain::RecoveryPoint>| points.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let since = catalog.created_since(&rp.location, rp.created_at).await.unwrap();
+    assert_eq!(ids(since), vec![rp.id.clone()]);
+    let later = rp.created_at + chrono::Duration::milliseconds(1);
+    assert!(catalog.created_since(&rp.location, later).await.unwrap().is_empty());
+    let dr = lifeboat_domain::Region::parse(DR).unwrap();
+    let a_day_before = rp.created_at - chrono::Duration::days(1);
+    assert!(catalog.created_since(&dr, a_day_before).await.unwrap().is_empty());
 
     let now = chrono::Utc::now();
     let until = now + chrono::Duration::minutes(5);

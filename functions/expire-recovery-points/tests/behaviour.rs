@@ -371,6 +371,13 @@ impl Catalog for HoldOnRead {
     async fn by_resource(&self, resource_arn: &str, limit: usize) -> PortResult<Vec<RecoveryPoint>> {
         self.inner.by_resource(resource_arn, limit).await
     }
+    async fn created_since(
+        &self,
+        location: &lifeboat_domain::Region,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> PortResult<Vec<RecoveryPoint>> {
+        self.inner.created_since(location, since).await
+    }
     async fn acquire_lease(
         &self,
         name: &str,

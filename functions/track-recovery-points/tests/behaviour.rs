@@ -264,6 +264,64 @@ async fn reconciling_lists_each_region_and_kind_once_whatever_the_number_of_reso
     assert_eq!(adopted, orphans);
 }
 
+/// One cycle over `n` resources, each with a fresh snapshot (30 minutes old) copied to
+/// us-west-2, and `stale` more whose newest snapshot is five hours old: the catalog calls
+/// the cycle made, and its report.
+async fn rpo_cycle(n: usize, stale: usize) -> (usize, track_recovery_points::Report) {
+    let (fakes, deps) = setup();
+    let gold = PolicyName::parse("gold").unwrap();
+    let west = Region::parse("us-west-2").unwrap();
+    for i in 0..n + stale {
+        let db = fakes.add_db(ResourceKind::RdsInstance, &format!("db{i:03}"), "gold");
+        let minutes_ago = if i < n { 30 } else { 300 };
+        let src = snapshot(&fakes, &db, minutes_ago, Status::Copied, true).await;
+        let copy = RecoveryPoint {
+            source: Some(src.id.clone()),
+            ..RecoveryPoint::new(
+                &db,
+                &gold,
+                src.slot,
+                &west,
+                &src.snapshot_name,
+                Status::Available,
+                src.created_at,
+            )
+        };
+        fakes.catalog.insert(&copy).await.unwrap();
+    }
+    let before = fakes.catalog.calls();
+    let report = handle(&deps, event_json(TICK)).await.unwrap();
+    (fakes.catalog.calls() - before, report)
+}
+
+#[tokio::test]
+async fn the_rpo_check_reads_each_location_once_whatever_the_number_of_resources() {
+    let (few, small) = rpo_cycle(4, 0).await;
+    let (many, large) = rpo_cycle(40, 0).await;
+    assert_eq!(few, many, "catalog calls of a cycle over 4 and over 40 resources");
+    assert_eq!(large.rpo.len(), 80, "each resource in the primary and in us-west-2");
+    assert!(
+        small
+            .rpo
+            .iter()
+            .chain(&large.rpo)
+            .all(|s| !s.breached && s.age_secs == Some(1800))
+    );
+    // A resource with nothing within its RPO is read on its own, so its breach names its
+    // newest point and that point's age.
+    let (with_stale, report) = rpo_cycle(40, 2).await;
+    let (few_with_stale, _) = rpo_cycle(4, 2).await;
+    assert_eq!(with_stale, few_with_stale, "reads (and alerts) grow with the breaches, not the resources");
+    let breached: Vec<_> = report.rpo.iter().filter(|s| s.breached).collect();
+    assert_eq!(breached.len(), 4, "two resources, in both locations");
+    assert!(
+        breached
+            .iter()
+            .all(|s| s.newest.is_some() && s.age_secs == Some(5 * 3600)),
+        "{breached:#?}"
+    );
+}
+
 #[tokio::test]
 async fn rpo_breaches_alert_once_per_episode_in_each_location() {
     let (fakes, deps) = setup();

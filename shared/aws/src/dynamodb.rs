@@ -11,8 +11,8 @@
 //!
 //! Index keys: `by-resource` = (`gsi1pk` `RES#<arn>`, `gsi1sk` `<created>#<id>`),
 //! `by-status` = (`gsi2pk` `STATUS#<status>`, `gsi2sk` `<updated>#<id>`),
-//! `by-location` = (`gsi3pk` `LOC#<region>`, `gsi3sk` `<created>#<id>`).
-//! The same schema is declared in template.yaml (`CatalogTable`).
+//! `by-location` = (`gsi3pk` `LOC#<region>`, `gsi3sk` `<created>#<id>`: a region's points in
+//! time order, read by `created_since`). The same schema is declared in template.yaml (`CatalogTable`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, Wri
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::port_error;
-use lifeboat_domain::{Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Status};
+use lifeboat_domain::{Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, Status};
 use lifeboat_ports::{Catalog, PolicyVersion, PortError, PortResult, RunRecord};
 
 pub const INDEX_BY_RESOURCE: &str = "by-resource";
@@ -34,6 +34,7 @@ const MARKER_TTL_DAYS: i64 = 35;
 const RUN_TTL_DAYS: i64 = 90;
 const MAX_BATCH_ROUNDS: u32 = 8;
 
+mod alert_log;
 mod schema;
 
 #[derive(Debug, Clone)]
@@ -459,6 +460,35 @@ impl Catalog for DynamoDbCatalog {
         .collect()
     }
 
+    async fn created_since(&self, location: &Region, since: DateTime<Utc>) -> PortResult<Vec<RecoveryPoint>> {
+        let mut points = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_BY_LOCATION)
+                .key_condition_expression("#pk = :pk AND #sk >= :since")
+                .expression_attribute_names("#pk", "gsi3pk")
+                .expression_attribute_names("#sk", "gsi3sk")
+                .expression_attribute_values(":pk", s(format!("LOC#{location}")))
+                .expression_attribute_values(":since", s(ts(since)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("Query", e))?;
+            for item in page.items() {
+                points.push(from_item(item.clone())?);
+            }
+            match page.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => break,
+            }
+        }
+        Ok(points)
+    }
+
     async fn acquire_lease(
         &self,
         name: &str,
@@ -602,22 +632,7 @@ impl Catalog for DynamoDbCatalog {
     }
 
     async fn log_alert(&self, alert: &Alert, sent_at: DateTime<Utc>) -> PortResult<()> {
-        let doc = serde_json::to_string(alert).map_err(|e| PortError::Invalid(e.to_string()))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(alert_log_pk(sent_at)))
-            .item("sk", s(format!("{}#{}", ts(sent_at), alert.dedupe_key)))
-            .item("sent_at", s(ts(sent_at)))
-            .item("document", s(doc))
-            .item(
-                TTL_ATTRIBUTE,
-                n((sent_at + chrono::Duration::days(ALERT_LOG_DAYS)).timestamp()),
-            )
-            .send()
-            .await
-            .map_err(|e| port_error("PutItem", e))?;
-        Ok(())
+        self.put_alert_log(alert, sent_at).await
     }
 
     async fn recent_alerts(
@@ -626,51 +641,6 @@ impl Catalog for DynamoDbCatalog {
         until: DateTime<Utc>,
         limit: usize,
     ) -> PortResult<Vec<(DateTime<Utc>, Alert)>> {
-        let since = since.max(until - chrono::Duration::days(ALERT_LOG_DAYS));
-        let mut out = Vec::new();
-        // One partition per UTC day, newest day first.
-        let mut day = until.date_naive();
-        while day >= since.date_naive() && out.len() < limit {
-            let pk = format!("ALERTLOG#{day}"); // = alert_log_pk of any instant that day
-            // One page (1 MB) per day is far more than a dashboard shows.
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":from", s(ts(since)))
-                .expression_attribute_values(":to", s(format!("{}~", ts(until))))
-                .scan_index_forward(false)
-                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(|e| port_error("Query", e))?;
-            for item in page.items() {
-                let sent = item
-                    .get("sent_at")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-                    .map(|t| t.with_timezone(&Utc));
-                let alert = item
-                    .get("document")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|d| serde_json::from_str::<Alert>(d).ok());
-                // An unreadable entry is skipped: the log is informational.
-                if let (Some(sent), Some(alert)) = (sent, alert) {
-                    out.push((sent, alert));
-                }
-            }
-            let Some(previous) = day.pred_opt() else { break };
-            day = previous;
-        }
-        Ok(out)
+        self.alert_log_page(since, until, limit).await
     }
-}
-
-/// Days the alert log keeps an entry (its TTL).
-const ALERT_LOG_DAYS: i64 = 35;
-
-fn alert_log_pk(sent_at: DateTime<Utc>) -> String {
-    format!("ALERTLOG#{}", sent_at.date_naive())
 }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use lifeboat_domain::{Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Status};
+use lifeboat_domain::{Alert, Policy, PolicyProblems, RecoveryPoint, RecoveryPointId, Region, Status};
 use lifeboat_ports::{Catalog, PolicyVersion, PortError, PortResult, RunRecord};
 
 use crate::lock;
@@ -173,6 +173,18 @@ impl Catalog for InMemoryCatalog {
             .collect();
         points.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         points.truncate(limit);
+        Ok(points)
+    }
+
+    async fn created_since(&self, location: &Region, since: DateTime<Utc>) -> PortResult<Vec<RecoveryPoint>> {
+        let mut points: Vec<_> = self
+            .enter()?
+            .points
+            .values()
+            .filter(|p| &p.location == location && p.created_at >= since)
+            .cloned()
+            .collect();
+        points.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(points)
     }
 

@@ -689,6 +689,14 @@ impl Catalog for CountingCatalog {
         self.count("by_resource");
         self.inner.by_resource(resource_arn, limit).await
     }
+    async fn created_since(
+        &self,
+        location: &lifeboat_domain::Region,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<RecoveryPoint>> {
+        self.count("created_since");
+        self.inner.created_since(location, since).await
+    }
     async fn acquire_lease(
         &self,
         name: &str,
@@ -950,7 +958,11 @@ fn minimum_cycle(n: usize, c: usize, k: usize) -> Vec<(&'static str, Needed)> {
                     batches(n * k),
                     "ceil(n·k/100) batch reads: are the listed snapshots recorded?",
                 ),
-                ("by_resource", n, "n reads of each resource's newest points (RPO)"),
+                (
+                    "created_since",
+                    if n > 0 { 1 + c } else { 0 },
+                    "one time-ordered read per location (the primary region and each copy's) of the points made within the RPO, whatever n (per-resource reads: n)",
+                ),
                 ("record_run", 1, "1 run record"),
             ],
         ),
