@@ -218,6 +218,9 @@ $(BENCH_VENV)/.installed: $(BENCH_REQUIREMENTS)
 SYNC_OBJECTS ?= 10000
 bench: $(BENCH_VENV)/.installed ## Performance figures beside their peers: a table and target/bench/summary.json
 	$(CARGO) build --release --quiet -p lifeboat-cli
+	@# The functions as `sam build` ships them, and the echo function beside them.
+	$(CARGO) build --release --quiet $(FN_BINS)
+	$(CARGO) build --release --quiet -p lifeboat-tests --bin lifeboat-echo
 	LIFEBOAT_BENCH_PYTHON="$(CURDIR)/$(BENCH_VENV)/bin/python" \
 		$(CARGO) run --release --quiet -p lifeboat-tests --bin lifeboat-bench -- --sync-objects $(SYNC_OBJECTS)
 

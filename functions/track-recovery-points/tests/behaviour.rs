@@ -311,7 +311,10 @@ async fn the_rpo_check_reads_each_location_once_whatever_the_number_of_resources
     // newest point and that point's age.
     let (with_stale, report) = rpo_cycle(40, 2).await;
     let (few_with_stale, _) = rpo_cycle(4, 2).await;
-    assert_eq!(with_stale, few_with_stale, "reads (and alerts) grow with the breaches, not the resources");
+    assert_eq!(
+        with_stale, few_with_stale,
+        "reads (and alerts) grow with the breaches, not the resources"
+    );
     let breached: Vec<_> = report.rpo.iter().filter(|s| s.breached).collect();
     assert_eq!(breached.len(), 4, "two resources, in both locations");
     assert!(

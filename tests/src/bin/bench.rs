@@ -68,6 +68,8 @@ use serde_json::{Value, json};
 
 #[path = "bench/cli.rs"]
 mod cli;
+#[path = "bench/functions.rs"]
+mod functions;
 #[path = "bench/s3.rs"]
 mod s3;
 #[path = "bench/sync.rs"]
@@ -178,6 +180,17 @@ fn child(args: &[String]) -> Result<()> {
             let python = std::env::var_os("LIFEBOAT_BENCH_PYTHON")
                 .map_or_else(|| root.join(".venv-bench/bin/python"), PathBuf::from);
             let figures = sync::sync_figures(arg(args, "--sync-objects", 10_000)?, &python)?;
+            Value::Array(figures.iter().map(Figure::to_json).collect())
+        }
+        // The function binaries' size, cold start and memory alone (`--child functions`;
+        // needs the stack and the release binaries).
+        Some("functions") => {
+            let root = repo_root().canonicalize()?;
+            let figures = functions::function_figures(
+                &functions::release_dir()?,
+                &root.join(".local/stack/functions.env"),
+                &root.join("events"),
+            )?;
             Value::Array(figures.iter().map(Figure::to_json).collect())
         }
         // The restore-test figure alone (`--child restore-tests`), for a quick look.
@@ -1091,6 +1104,11 @@ fn parent(args: &[String]) -> Result<()> {
     figures.push(expiry::expiry_figure()?);
     figures.push(cli::cli_figure()?);
     figures.push(verify::figure(&run_child(&["verify", "--raw"])?)?);
+    figures.extend(functions::function_figures(
+        &functions::release_dir()?,
+        &root.join(".local/stack/functions.env"),
+        &root.join("events"),
+    )?);
 
     eprintln!("[4/4] summary");
     let load_end = loadavg();
