@@ -373,13 +373,7 @@ async fn apply(
     let ports = &deps.ports;
     let alerter = ports.alerter();
     let ids: Vec<_> = due.iter().map(|c| c.id.clone()).collect();
-    let recorded: HashSet<_> = ports
-        .catalog
-        .get_many(&ids)
-        .await?
-        .into_iter()
-        .map(|rp| rp.id)
-        .collect();
+    let recorded = lifeboat::app::recorded(ports.catalog.as_ref(), &ids).await?;
     report.already_recorded = due.iter().filter(|c| recorded.contains(&c.id)).count();
     let mut todo: Vec<_> = due.into_iter().filter(|c| !recorded.contains(&c.id)).collect();
 

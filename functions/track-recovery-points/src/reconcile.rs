@@ -143,13 +143,7 @@ async fn adopt_orphans(
         .iter()
         .map(|(d, s)| RecoveryPointId::new(&d.resource.region, d.resource.kind, &s.name))
         .collect();
-    let known: HashSet<_> = ports
-        .catalog
-        .get_many(&ids)
-        .await?
-        .into_iter()
-        .map(|rp| rp.id)
-        .collect();
+    let known = lifeboat::app::recorded(ports.catalog.as_ref(), &ids).await?;
     let mut adopted = Vec::new();
     for ((d, s), id) in found.into_iter().zip(ids) {
         if known.contains(&id) {

@@ -209,6 +209,14 @@ pub fn copy_ids(source: &RecoveryPoint, policy: &Policy) -> Vec<RecoveryPointId>
         .collect()
 }
 
+/// Which of `ids` the catalog records, in one batched read.
+pub async fn recorded(
+    catalog: &dyn Catalog,
+    ids: &[RecoveryPointId],
+) -> PortResult<std::collections::HashSet<RecoveryPointId>> {
+    Ok(catalog.get_many(ids).await?.into_iter().map(|rp| rp.id).collect())
+}
+
 /// Moves a source recovery point along `available → copying → copied` (or `failed`)
 /// according to its copies. Returns the new status if it changed. A lost race is not an
 /// error: whoever won made the same decision from newer data.

@@ -12,7 +12,8 @@
 //! Index keys: `by-resource` = (`gsi1pk` `RES#<arn>`, `gsi1sk` `<created>#<id>`),
 //! `by-status` = (`gsi2pk` `STATUS#<status>`, `gsi2sk` `<updated>#<id>`),
 //! `by-location` = (`gsi3pk` `LOC#<region>`, `gsi3sk` `<created>#<id>`: a region's points in
-//! time order, read by `created_since`). The same schema is declared in template.yaml (`CatalogTable`).
+//! time order, read by `created_since`). The same schema is declared in template.yaml
+//! (`CatalogTable`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -146,25 +147,35 @@ impl DynamoDbCatalog {
         &self.table
     }
 
+    /// Every item of `index` whose `pk_attr` is `pk` (and, with `sk_from`, whose sort key
+    /// attribute is at least the value given), in sort-key order (`forward`) or reversed,
+    /// at most `limit`; paged internally.
     async fn query_all(
         &self,
         index: &str,
-        pk_attr: &str,
-        pk: String,
+        (pk_attr, pk): (&str, String),
+        sk_from: Option<(&str, String)>,
         forward: bool,
         limit: Option<usize>,
     ) -> PortResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(index)
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", pk_attr)
-                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":pk", s(pk.clone()));
+            if let Some((sk_attr, from)) = &sk_from {
+                query = query
+                    .key_condition_expression("#pk = :pk AND #sk >= :from")
+                    .expression_attribute_names("#sk", *sk_attr)
+                    .expression_attribute_values(":from", s(from.clone()));
+            }
+            let page = query
                 .scan_index_forward(forward)
                 .set_limit(limit.map(|l| i32::try_from(l.min(1000)).unwrap_or(1000)))
                 .set_exclusive_start_key(start.take())
@@ -439,18 +450,24 @@ impl Catalog for DynamoDbCatalog {
     }
 
     async fn by_status(&self, status: Status) -> PortResult<Vec<RecoveryPoint>> {
-        self.query_all(INDEX_BY_STATUS, "gsi2pk", format!("STATUS#{status}"), true, None)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.query_all(
+            INDEX_BY_STATUS,
+            ("gsi2pk", format!("STATUS#{status}")),
+            None,
+            true,
+            None,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
     }
 
     async fn by_resource(&self, resource_arn: &str, limit: usize) -> PortResult<Vec<RecoveryPoint>> {
         self.query_all(
             INDEX_BY_RESOURCE,
-            "gsi1pk",
-            format!("RES#{resource_arn}"),
+            ("gsi1pk", format!("RES#{resource_arn}")),
+            None,
             false,
             Some(limit),
         )
@@ -461,32 +478,17 @@ impl Catalog for DynamoDbCatalog {
     }
 
     async fn created_since(&self, location: &Region, since: DateTime<Utc>) -> PortResult<Vec<RecoveryPoint>> {
-        let mut points = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX_BY_LOCATION)
-                .key_condition_expression("#pk = :pk AND #sk >= :since")
-                .expression_attribute_names("#pk", "gsi3pk")
-                .expression_attribute_names("#sk", "gsi3sk")
-                .expression_attribute_values(":pk", s(format!("LOC#{location}")))
-                .expression_attribute_values(":since", s(ts(since)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| port_error("Query", e))?;
-            for item in page.items() {
-                points.push(from_item(item.clone())?);
-            }
-            match page.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => break,
-            }
-        }
-        Ok(points)
+        self.query_all(
+            INDEX_BY_LOCATION,
+            ("gsi3pk", format!("LOC#{location}")),
+            Some(("gsi3sk", ts(since))),
+            true,
+            None,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
     }
 
     async fn acquire_lease(
