@@ -42,26 +42,16 @@ pub(crate) async fn judge<'a>(
     let mut judged = Vec::with_capacity(protected.len());
     for (d, policy) in protected {
         // A malformed window tag is ignored (plan-backups reports it).
-        let statuses = match &recent {
-            Some(recent) => {
-                let points = recent.get(d.resource.arn.as_str()).map_or(&[][..], Vec::as_slice);
-                let statuses = evaluate(&d.resource, policy, &d.windows, points, at);
-                if statuses.iter().any(|s| s.breached) {
-                    // Nothing usable within the RPO somewhere: its own history says how old
-                    // the newest usable point is.
-                    match history(ports, d, policy, at).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            failures.push(e);
-                            continue;
-                        }
-                    }
-                } else {
-                    statuses
-                }
-            }
-            None => match history(ports, d, policy, at).await {
-                Ok(s) => s,
+        let in_span = recent.as_ref().map(|recent| {
+            let points = recent.get(d.resource.arn.as_str()).map_or(&[][..], Vec::as_slice);
+            evaluate(&d.resource, policy, &d.windows, points, at)
+        });
+        let statuses = match in_span {
+            Some(statuses) if !statuses.iter().any(|s| s.breached) => statuses,
+            // Nothing usable within the RPO somewhere (or the span could not be read): its
+            // own history says how old the newest usable point is.
+            _ => match history(ports, d, policy, at).await {
+                Ok(statuses) => statuses,
                 Err(e) => {
                     failures.push(e);
                     continue;
